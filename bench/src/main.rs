@@ -1,0 +1,3 @@
+//! `shoal-bench`: benchmarks.
+#![forbid(unsafe_code)]
+fn main() {}

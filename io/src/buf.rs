@@ -1,0 +1,173 @@
+//! `AlignedBuf`: a heap buffer whose start and capacity are multiples of 4 KiB, as
+//! O_DIRECT requires, usable as a monoio `IoBuf`/`IoBufMut`.
+//!
+//! Invariants: capacity is a non-zero multiple of [`BLOCK_SIZE_BYTES`]; `len <= capacity`;
+//! bytes in `0..len` are initialised (the whole allocation is zeroed at creation).
+
+use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::ptr::NonNull;
+
+/// The device I/O unit: offsets, lengths and buffer addresses of O_DIRECT I/O are
+/// multiples of it.
+pub const BLOCK_SIZE_BYTES: usize = 4096;
+
+/// A zero-initialised, 4 KiB-aligned byte buffer with a length and a capacity.
+pub struct AlignedBuf {
+    ptr: NonNull<u8>,
+    len: usize,
+    capacity: usize,
+}
+
+impl AlignedBuf {
+    /// A buffer of `len` zero bytes whose capacity is `len` rounded up to a block.
+    pub fn zeroed(len: usize) -> Self {
+        let capacity = round_up_to_block(len.max(1));
+        let layout = Self::layout(capacity);
+        #[allow(unsafe_code)]
+        // SAFETY: layout has a non-zero size (capacity >= BLOCK_SIZE_BYTES).
+        let raw = unsafe { alloc_zeroed(layout) };
+        let Some(ptr) = NonNull::new(raw) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        Self { ptr, len, capacity }
+    }
+
+    /// An empty buffer (length 0) with at least `capacity` bytes of room.
+    pub fn with_capacity(capacity: usize) -> Self {
+        let mut buf = Self::zeroed(capacity);
+        buf.len = 0;
+        buf
+    }
+
+    fn layout(capacity: usize) -> Layout {
+        Layout::from_size_align(capacity, BLOCK_SIZE_BYTES).expect("buffer layout")
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Sets the length; bytes past the old length keep whatever they held (initialised).
+    pub fn set_len(&mut self, len: usize) {
+        assert!(len <= self.capacity, "len {len} > capacity {}", self.capacity);
+        self.len = len;
+    }
+
+    /// Appends `bytes`; panics if they do not fit (callers size buffers up front).
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        let (start, end) = (self.len, self.len + bytes.len());
+        assert!(end <= self.capacity, "append past capacity");
+        self.spare_all()[start..end].copy_from_slice(bytes);
+        self.len = end;
+    }
+
+    /// Zeroes bytes `len..round_up_to_block(len)` and extends `len` to that block end.
+    pub fn pad_to_block(&mut self) {
+        let end = round_up_to_block(self.len);
+        let len = self.len;
+        self.spare_all()[len..end].fill(0);
+        self.len = end;
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        #[allow(unsafe_code)]
+        // SAFETY: ptr is valid for `capacity` initialised bytes and len <= capacity.
+        unsafe {
+            std::slice::from_raw_parts(self.ptr.as_ptr(), self.len)
+        }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        let len = self.len;
+        &mut self.spare_all()[..len]
+    }
+
+    /// The whole capacity as a mutable slice (all of it is initialised).
+    pub fn spare_all(&mut self) -> &mut [u8] {
+        #[allow(unsafe_code)]
+        // SAFETY: ptr is valid for `capacity` initialised bytes, uniquely borrowed here.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.capacity)
+        }
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        #[allow(unsafe_code)]
+        // SAFETY: allocated in `zeroed` with exactly this layout and not freed before.
+        unsafe {
+            dealloc(self.ptr.as_ptr(), Self::layout(self.capacity));
+        }
+    }
+}
+
+impl std::fmt::Debug for AlignedBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlignedBuf")
+            .field("len", &self.len)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY (for the two impls below): the pointer stays valid and fixed while the buffer
+// is owned by the runtime, because the allocation never moves or shrinks.
+#[allow(unsafe_code)]
+unsafe impl monoio::buf::IoBuf for AlignedBuf {
+    fn read_ptr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
+
+    fn bytes_init(&self) -> usize {
+        self.len
+    }
+}
+
+#[allow(unsafe_code)]
+unsafe impl monoio::buf::IoBufMut for AlignedBuf {
+    fn write_ptr(&mut self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    fn bytes_total(&mut self) -> usize {
+        self.capacity
+    }
+
+    unsafe fn set_init(&mut self, pos: usize) {
+        assert!(pos <= self.capacity);
+        self.len = pos;
+    }
+}
+
+/// `n` rounded up to a multiple of [`BLOCK_SIZE_BYTES`].
+pub const fn round_up_to_block(n: usize) -> usize {
+    n.div_ceil(BLOCK_SIZE_BYTES) * BLOCK_SIZE_BYTES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Buffers are block-aligned, zeroed, and keep the length rules.
+    #[test]
+    fn aligned_and_zeroed() {
+        let mut buf = AlignedBuf::zeroed(10);
+        assert_eq!(buf.as_slice().as_ptr() as usize % BLOCK_SIZE_BYTES, 0);
+        assert_eq!(buf.capacity(), BLOCK_SIZE_BYTES);
+        assert!(buf.as_slice().iter().all(|&b| b == 0));
+        buf.set_len(0);
+        buf.extend_from_slice(b"abc");
+        buf.pad_to_block();
+        assert_eq!(buf.len(), BLOCK_SIZE_BYTES);
+        assert_eq!(&buf.as_slice()[..4], b"abc\0");
+    }
+}

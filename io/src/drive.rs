@@ -1,0 +1,167 @@
+//! The drive abstraction: everything the object store does to one drive.
+//!
+//! Two implementations share one test suite: `DirDrive` (a real directory; chunk files
+//! through io_uring with O_DIRECT) and `SimDrive` (in memory, with injectable faults and
+//! simulated crashes). A remote drive on a peer node will be a third, behind the same
+//! trait.
+//!
+//! Paths are relative to the drive root, `/`-separated, never empty, never absolute,
+//! with no empty, `.` or `..` segments. Implementations assert this: a bad path here is
+//! a programmer error, because keys are validated and escaped before they become paths.
+//!
+//! Durability contract (what `SimDrive::crash` models):
+//! - `write_file_atomic` is durable and atomic when it returns: readers see the old or
+//!   the new content, never a mix, even across a crash.
+//! - Bytes written with `write_at` are durable only after `sync` on that file returns.
+//! - `rename` is durable when it returns (the parent directories are fsync'd).
+//! - `remove_*` need not be durable when they return.
+
+use std::future::Future;
+
+use crate::buf::AlignedBuf;
+
+/// An operating error from a drive. Programmer errors (bad paths, misaligned I/O) are
+/// assertions instead.
+#[derive(Debug)]
+pub enum DriveError {
+    /// The file or directory does not exist.
+    NotFound,
+    /// The drive is out of space.
+    NoSpace,
+    /// Any other I/O failure (EIO, permission, ...). The drive may be failing.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for DriveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DriveError::NotFound => write!(f, "not found"),
+            DriveError::NoSpace => write!(f, "no space left on drive"),
+            DriveError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for DriveError {}
+
+impl From<std::io::Error> for DriveError {
+    fn from(e: std::io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(libc::ENOENT) => DriveError::NotFound,
+            Some(libc::ENOSPC | libc::EDQUOT) => DriveError::NoSpace,
+            _ if e.kind() == std::io::ErrorKind::NotFound => DriveError::NotFound,
+            _ => DriveError::Io(e),
+        }
+    }
+}
+
+pub type DriveResult<T> = Result<T, DriveError>;
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DirEntry {
+    pub name: String,
+    pub is_dir: bool,
+}
+
+/// Capacity of a drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpaceInfo {
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+}
+
+/// Everything the object store does to one drive. Futures are not `Send`: a drive is
+/// used only from the shard (thread) that opened it.
+pub trait Drive {
+    /// An open chunk file.
+    type File;
+
+    /// A short name for messages: the directory path, or `sim:N`.
+    fn name(&self) -> &str;
+
+    /// Reads a whole small file (format record, metadata). Not O_DIRECT.
+    fn read_file(&self, path: &str) -> impl Future<Output = DriveResult<Vec<u8>>>;
+
+    /// Atomically replaces `path` with `data`: write a temporary file under
+    /// `.shoal/tmp/`, fdatasync, rename over `path`, fsync the parent directory.
+    /// Creates missing parent directories.
+    fn write_file_atomic(&self, path: &str, data: &[u8])
+    -> impl Future<Output = DriveResult<()>>;
+
+    /// Creates (or truncates) a chunk file for O_DIRECT writes, creating missing parent
+    /// directories, and preallocates `size_hint_bytes` (0: none).
+    fn create(
+        &self,
+        path: &str,
+        size_hint_bytes: u64,
+    ) -> impl Future<Output = DriveResult<Self::File>>;
+
+    /// Opens an existing chunk file for O_DIRECT reads.
+    fn open(&self, path: &str) -> impl Future<Output = DriveResult<Self::File>>;
+
+    /// Writes all of `buf` at `offset`. `offset` and `buf.len()` are multiples of
+    /// [`crate::BLOCK_SIZE_BYTES`]. The buffer is handed back whatever happens.
+    fn write_at(
+        &self,
+        file: &Self::File,
+        buf: AlignedBuf,
+        offset: u64,
+    ) -> impl Future<Output = (DriveResult<()>, AlignedBuf)>;
+
+    /// Reads into `buf` (up to its capacity) from `offset`, a multiple of
+    /// [`crate::BLOCK_SIZE_BYTES`]; sets `buf.len()` to the bytes read, fewer only at the
+    /// end of the file. The buffer is handed back whatever happens.
+    fn read_at(
+        &self,
+        file: &Self::File,
+        buf: AlignedBuf,
+        offset: u64,
+    ) -> impl Future<Output = (DriveResult<()>, AlignedBuf)>;
+
+    /// Sets the file's length (drops block padding after the last write).
+    fn set_len(&self, file: &Self::File, len_bytes: u64) -> impl Future<Output = DriveResult<()>>;
+
+    /// fdatasync: every byte written to `file` before is durable when this returns.
+    fn sync(&self, file: &Self::File) -> impl Future<Output = DriveResult<()>>;
+
+    /// Closes the file (dropping it also closes, synchronously).
+    fn close(&self, file: Self::File) -> impl Future<Output = DriveResult<()>>;
+
+    /// Renames a file or directory, replacing a file at `to`; creates missing parent
+    /// directories of `to`; durable when it returns (both parents fsync'd).
+    fn rename(&self, from: &str, to: &str) -> impl Future<Output = DriveResult<()>>;
+
+    /// Removes one file.
+    fn remove_file(&self, path: &str) -> impl Future<Output = DriveResult<()>>;
+
+    /// Removes a directory and everything under it. `NotFound` if it does not exist.
+    fn remove_dir_all(&self, path: &str) -> impl Future<Output = DriveResult<()>>;
+
+    /// Removes a directory only if it is empty; `Ok(false)` if it is not empty.
+    fn remove_dir_if_empty(&self, path: &str) -> impl Future<Output = DriveResult<bool>>;
+
+    /// Creates a directory and its missing parents.
+    fn create_dir_all(&self, path: &str) -> impl Future<Output = DriveResult<()>>;
+
+    /// Lists a directory, sorted by name. `""` lists the drive root.
+    fn list_dir(&self, path: &str) -> impl Future<Output = DriveResult<Vec<DirEntry>>>;
+
+    /// Total and free bytes.
+    fn space(&self) -> impl Future<Output = DriveResult<SpaceInfo>>;
+}
+
+/// Asserts the path rules of this module; implementations call it on every path.
+pub fn assert_relative_path(path: &str) {
+    if path.is_empty() {
+        return; // the drive root, allowed for listing only
+    }
+    assert!(!path.starts_with('/'), "absolute drive path {path:?}");
+    assert!(!path.contains('\0'), "NUL in drive path");
+    for segment in path.split('/') {
+        assert!(
+            !segment.is_empty() && segment != "." && segment != "..",
+            "bad segment in drive path {path:?}"
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! The only crate that touches the kernel: the per-shard runtime, io_uring-backed drive
+//! I/O with O_DIRECT, 4 KiB-aligned buffers, and a simulated drive for tests.
+//!
+//! Invariants:
+//! - Nothing here knows about HTTP, S3 or erasure coding.
+//! - Every path handed to a [`Drive`] is relative to the drive root and has no `.`/`..`
+//!   segments; drives assert it (the object store validates keys before they get here).
+//! - A buffer handed to a write or read belongs to the kernel until the call returns it.
+#![deny(unsafe_code)] // allowed per block in buf.rs and the real drive, each with a SAFETY comment
+
+pub mod buf;
+pub mod drive;
+
+pub use buf::{AlignedBuf, BLOCK_SIZE_BYTES};
+pub use drive::{DirEntry, Drive, DriveError, DriveResult, SpaceInfo};

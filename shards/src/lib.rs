@@ -1,0 +1,2 @@
+//! Per-core runtime and the object service.
+#![forbid(unsafe_code)]

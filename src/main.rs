@@ -1,0 +1,3 @@
+//! The `shoal` binary.
+#![forbid(unsafe_code)]
+fn main() {}
