@@ -9,7 +9,9 @@
 #![deny(unsafe_code)] // allowed per block in buf.rs and the real drive, each with a SAFETY comment
 
 pub mod buf;
+pub mod clock;
 pub mod drive;
 
 pub use buf::{AlignedBuf, BLOCK_SIZE_BYTES};
+pub use clock::{Clock, SimClock, SystemClock};
 pub use drive::{DirEntry, Drive, DriveError, DriveResult, SpaceInfo};
