@@ -10,6 +10,11 @@
 
 pub mod buf;
 pub mod drive;
+pub mod runtime;
 
 pub use buf::{AlignedBuf, BLOCK_SIZE_BYTES};
 pub use drive::{DirEntry, Drive, DriveError, DriveResult, SpaceInfo};
+pub use runtime::{
+    DriverKind, RuntimeConfig, ShardRuntime, build_runtime, driver_in_use,
+    pin_current_thread_to_core, raise_memlock_limit,
+};
