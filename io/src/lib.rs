@@ -9,10 +9,12 @@
 #![deny(unsafe_code)] // allowed per block in buf.rs and the real drive, each with a SAFETY comment
 
 pub mod buf;
+pub mod dir_drive;
 pub mod drive;
 pub mod runtime;
 
 pub use buf::{AlignedBuf, BLOCK_SIZE_BYTES};
+pub use dir_drive::{DirDrive, DirFile, DriveLock};
 pub use drive::{DirEntry, Drive, DriveError, DriveResult, SpaceInfo};
 pub use runtime::{
     DriverKind, RuntimeConfig, ShardRuntime, build_runtime, driver_in_use,
