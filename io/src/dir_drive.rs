@@ -72,6 +72,17 @@ impl DirDrive {
     /// Opens the drive at `root` (which must exist), creating `.shoal/` and
     /// `.shoal/tmp/`, and finds out whether the filesystem accepts O_DIRECT.
     pub fn open(root: &Path) -> DriveResult<DirDrive> {
+        Self::open_with(root, true)
+    }
+
+    /// Opens the drive with buffered I/O even where O_DIRECT works: for tests of the
+    /// fallback (tmpfs takes O_DIRECT since Linux 6.6) and filesystems whose O_DIRECT is
+    /// known to be broken.
+    pub fn open_buffered(root: &Path) -> DriveResult<DirDrive> {
+        Self::open_with(root, false)
+    }
+
+    fn open_with(root: &Path, try_direct_io: bool) -> DriveResult<DirDrive> {
         if !std::fs::metadata(root)?.is_dir() {
             return Err(DriveError::Io(io::Error::new(
                 io::ErrorKind::NotADirectory,
@@ -85,7 +96,7 @@ impl DirDrive {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_nanos());
         let tmp_prefix = format!("{}-{opened_ns}", std::process::id());
-        let direct_io = probe_direct_io(&root.join(TMP_DIR), &tmp_prefix)?;
+        let direct_io = try_direct_io && probe_direct_io(&root.join(TMP_DIR), &tmp_prefix)?;
         Ok(DirDrive {
             root: root.to_path_buf(),
             name: root.display().to_string(),
