@@ -209,6 +209,31 @@ impl DirDrive {
     }
 }
 
+/// Writes `data` to a new file at `tmp` and fdatasyncs it, through the ring.
+async fn write_synced_ring(tmp: &Path, data: Vec<u8>) -> io::Result<()> {
+    let file = monoio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .await?;
+    let (written, _) = file.write_all_at(data, 0).await;
+    let synced = match written {
+        Ok(()) => file.sync_data().await,
+        Err(e) => Err(e),
+    };
+    file.close().await?;
+    synced
+}
+
+/// Renames a synced temporary over `target`, making missing parents, and fsyncs every
+/// directory whose entries changed.
+fn publish(tmp: &Path, target: &Path) -> io::Result<()> {
+    let mut dirs = create_dirs(&parent_of(target))?;
+    std::fs::rename(tmp, target)?;
+    dirs.push(parent_of(target));
+    sync_dirs(dirs)
+}
+
 /// Whether drive I/O goes to the blocking pool: epoll mode with a pool attached.
 fn use_pool() -> bool {
     crate::runtime::blocking_pool_attached() && monoio::utils::is_legacy()
@@ -398,21 +423,27 @@ impl Drive for DirDrive {
         let target = self.abs_entry(path);
         let tmp = self.tmp_path();
         let data = data.to_vec();
-        let tmp_for_work = tmp.clone();
-        let result = blocking(move || {
-            let file = StdOpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp_for_work)?;
-            file.write_all_at(&data, 0)?;
-            file.sync_data()?;
-            drop(file);
-            let mut dirs = create_dirs(&parent_of(&target))?;
-            std::fs::rename(&tmp_for_work, &target)?;
-            dirs.push(parent_of(&target));
-            sync_dirs(dirs)
-        })
-        .await;
+        let result = if use_pool() {
+            let tmp = tmp.clone();
+            blocking(move || {
+                let file = StdOpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&tmp)?;
+                file.write_all_at(&data, 0)?;
+                file.sync_data()?;
+                drop(file);
+                publish(&tmp, &target)
+            })
+            .await
+        } else {
+            // The write and its fdatasync go through the ring: this is every PUT's
+            // metadata commit. The rename and directory fsyncs are inline (see top).
+            match write_synced_ring(&tmp, data).await {
+                Ok(()) => publish(&tmp, &target),
+                Err(e) => Err(e),
+            }
+        };
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
