@@ -57,7 +57,11 @@ impl AlignedBuf {
 
     /// Sets the length; bytes past the old length keep whatever they held (initialised).
     pub fn set_len(&mut self, len: usize) {
-        assert!(len <= self.capacity, "len {len} > capacity {}", self.capacity);
+        assert!(
+            len <= self.capacity,
+            "len {len} > capacity {}",
+            self.capacity
+        );
         self.len = len;
     }
 
@@ -118,6 +122,11 @@ impl std::fmt::Debug for AlignedBuf {
             .finish_non_exhaustive()
     }
 }
+
+// SAFETY: an `AlignedBuf` owns its allocation uniquely (like a `Vec<u8>`), so moving it
+// to another thread (the epoll-mode blocking pool) moves sole access with it.
+#[allow(unsafe_code)]
+unsafe impl Send for AlignedBuf {}
 
 // SAFETY (for the two impls below): the pointer stays valid and fixed while the buffer
 // is owned by the runtime, because the allocation never moves or shrinks.

@@ -13,6 +13,8 @@
 //! - `write_file_atomic` is durable and atomic when it returns: readers see the old or
 //!   the new content, never a mix, even across a crash.
 //! - Bytes written with `write_at` are durable only after `sync` on that file returns.
+//!   The first `sync` of a file made by `create` also makes its name durable (and any
+//!   directories `create` made for it).
 //! - `rename` is durable when it returns (the parent directories are fsync'd).
 //! - `remove_*` need not be durable when they return.
 
@@ -86,8 +88,7 @@ pub trait Drive {
     /// Atomically replaces `path` with `data`: write a temporary file under
     /// `.shoal/tmp/`, fdatasync, rename over `path`, fsync the parent directory.
     /// Creates missing parent directories.
-    fn write_file_atomic(&self, path: &str, data: &[u8])
-    -> impl Future<Output = DriveResult<()>>;
+    fn write_file_atomic(&self, path: &str, data: &[u8]) -> impl Future<Output = DriveResult<()>>;
 
     /// Creates (or truncates) a chunk file for O_DIRECT writes, creating missing parent
     /// directories, and preallocates `size_hint_bytes` (0: none).
@@ -111,7 +112,8 @@ pub trait Drive {
 
     /// Reads into `buf` (up to its capacity) from `offset`, a multiple of
     /// [`crate::BLOCK_SIZE_BYTES`]; sets `buf.len()` to the bytes read, fewer only at the
-    /// end of the file. The buffer is handed back whatever happens.
+    /// end of the file; 0 at or past the end. The buffer is handed back whatever happens
+    /// (with length 0 on error).
     fn read_at(
         &self,
         file: &Self::File,
@@ -138,7 +140,8 @@ pub trait Drive {
     /// Removes a directory and everything under it. `NotFound` if it does not exist.
     fn remove_dir_all(&self, path: &str) -> impl Future<Output = DriveResult<()>>;
 
-    /// Removes a directory only if it is empty; `Ok(false)` if it is not empty.
+    /// Removes a directory only if it is empty; `Ok(false)` if it is not empty,
+    /// `NotFound` if it does not exist.
     fn remove_dir_if_empty(&self, path: &str) -> impl Future<Output = DriveResult<bool>>;
 
     /// Creates a directory and its missing parents.

@@ -9,9 +9,20 @@
 #![deny(unsafe_code)] // allowed per block in buf.rs and the real drive, each with a SAFETY comment
 
 pub mod buf;
+pub mod buf_pool;
 pub mod clock;
+pub mod dir_drive;
 pub mod drive;
+pub mod runtime;
+pub mod sim_drive;
 
 pub use buf::{AlignedBuf, BLOCK_SIZE_BYTES};
+pub use buf_pool::BufPool;
 pub use clock::{Clock, SimClock, SystemClock};
+pub use dir_drive::{DirDrive, DirFile, DriveLock};
 pub use drive::{DirEntry, Drive, DriveError, DriveResult, SpaceInfo};
+pub use runtime::{
+    DriverKind, RuntimeConfig, ShardRuntime, build_runtime, driver_in_use,
+    pin_current_thread_to_core, raise_memlock_limit,
+};
+pub use sim_drive::{FaultRule, SimDrive, SimFaults, SimFile};

@@ -1,0 +1,166 @@
+//! The per-shard runtime: one monoio executor per core, io_uring when the kernel allows
+//! it, epoll (monoio's "legacy" driver) when it does not; plus the host knobs a shard
+//! sets on itself at start (core pinning, locked-memory limit).
+//!
+//! What monoio 0.2.4 does, read from its source:
+//! - `RuntimeBuilder::<FusionDriver>` picks io_uring when `monoio::utils::detect_uring()`
+//!   says yes: `MONOIO_FORCE_LEGACY_DRIVER` is not `1`/`true`/`yes` (case-insensitive),
+//!   a 2-entry ring can be created, and the kernel's probe supports every opcode monoio
+//!   uses. The answer is computed once per process. Otherwise it builds the legacy driver.
+//! - Under the legacy driver, file descriptors of `monoio::fs::File` are not registered
+//!   with epoll (regular files are always "ready"), so open, pread, pwrite, fsync and
+//!   close run as plain blocking syscalls inside `poll`, on the shard's own thread. They
+//!   work, but a slow disk stalls every task of the shard. monoio never moves them to
+//!   its blocking pool by itself.
+//! - `monoio::spawn_blocking` panics unless a thread pool is attached to the runtime.
+//!
+//! So in epoll mode [`build_runtime`] attaches a small blocking pool and records that on
+//! the thread ([`blocking_pool_attached`]); `DirDrive` then runs drive I/O on that pool.
+//! In io_uring mode no pool is attached: the ring does the waiting.
+//!
+//! Invariant: a runtime is used only on the thread that built it (monoio's rule), so the
+//! per-thread flag describes the runtime the thread runs.
+
+use std::cell::Cell;
+use std::io;
+
+use monoio::time::TimeDriver;
+use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
+
+/// The runtime of one shard: an io_uring or an epoll executor, both with timers.
+pub type ShardRuntime = monoio::FusionRuntime<TimeDriver<IoUringDriver>, TimeDriver<LegacyDriver>>;
+
+/// Which monoio driver a runtime uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriverKind {
+    IoUring,
+    Epoll,
+}
+
+/// How to build a shard's runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Submission queue entries of the ring (monoio raises anything below 256 to 256).
+    pub ring_entries: u32,
+    /// Use epoll even where io_uring works (tests of the fallback; operators debugging).
+    pub force_epoll: bool,
+    /// Threads of the blocking pool attached in epoll mode (drive I/O runs there).
+    pub blocking_threads_count: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            ring_entries: 1024,
+            force_epoll: false,
+            // Enough to keep a few drives busy per shard without one slow drive blocking
+            // the others; threads sleep when there is no epoll-mode drive I/O.
+            blocking_threads_count: 4,
+        }
+    }
+}
+
+thread_local! {
+    static BLOCKING_POOL_ATTACHED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Builds the runtime for one shard on the calling thread and says which driver it got.
+/// The timer is always enabled (timeouts everywhere, simulated latency).
+pub fn build_runtime(config: &RuntimeConfig) -> io::Result<(ShardRuntime, DriverKind)> {
+    assert!(
+        config.blocking_threads_count > 0,
+        "blocking pool needs a thread"
+    );
+    if !config.force_epoll && monoio::utils::detect_uring() {
+        let runtime = RuntimeBuilder::<IoUringDriver>::new()
+            .with_entries(config.ring_entries)
+            .enable_timer()
+            .build()?;
+        BLOCKING_POOL_ATTACHED.with(|attached| attached.set(false));
+        return Ok((runtime.into(), DriverKind::IoUring));
+    }
+    let pool = monoio::blocking::DefaultThreadPool::new(config.blocking_threads_count);
+    let runtime = RuntimeBuilder::<LegacyDriver>::new()
+        .with_entries(config.ring_entries)
+        .attach_thread_pool(Box::new(pool))
+        .enable_timer()
+        .build()?;
+    BLOCKING_POOL_ATTACHED.with(|attached| attached.set(true));
+    Ok((runtime.into(), DriverKind::Epoll))
+}
+
+/// The driver of the runtime running the current task. Panics outside a runtime.
+pub fn driver_in_use() -> DriverKind {
+    if monoio::utils::is_legacy() {
+        DriverKind::Epoll
+    } else {
+        DriverKind::IoUring
+    }
+}
+
+/// Whether the last runtime built on this thread by [`build_runtime`] has a blocking
+/// pool (so `monoio::spawn_blocking` will not panic).
+pub fn blocking_pool_attached() -> bool {
+    BLOCKING_POOL_ATTACHED.with(Cell::get)
+}
+
+/// Pins the calling thread to one CPU core (a shard owns its core).
+pub fn pin_current_thread_to_core(core: usize) -> io::Result<()> {
+    let mut cpus = nix::sched::CpuSet::new();
+    cpus.set(core).map_err(io::Error::from)?;
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &cpus).map_err(io::Error::from)
+}
+
+/// Raises RLIMIT_MEMLOCK to its hard maximum (unlimited when the hard limit is).
+///
+/// Best effort, for the whole process: kernels before 5.12 charge io_uring rings (and
+/// registered buffers on every kernel) to locked memory, and the common 64 KiB default
+/// is too small for a ring per shard. Returns the soft limit now in force, in bytes
+/// (`u64::MAX` for unlimited); failure to raise it is not an error, because newer
+/// kernels do not need it and the runtime falls back to epoll if a ring cannot be made.
+pub fn raise_memlock_limit() -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_MEMLOCK) else {
+        return 0;
+    };
+    if soft == hard || setrlimit(Resource::RLIMIT_MEMLOCK, hard, hard).is_err() {
+        return soft;
+    }
+    hard
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A forced-epoll runtime reports epoll from inside and has its blocking pool.
+    #[test]
+    fn forced_epoll_runtime_has_pool() {
+        let config = RuntimeConfig {
+            force_epoll: true,
+            ..RuntimeConfig::default()
+        };
+        let (mut runtime, kind) = build_runtime(&config).expect("runtime");
+        assert_eq!(kind, DriverKind::Epoll);
+        assert!(blocking_pool_attached());
+        let seen = runtime.block_on(async {
+            let answer = monoio::spawn_blocking(|| 6 * 7).await.expect("pool ran");
+            (driver_in_use(), answer)
+        });
+        assert_eq!(seen, (DriverKind::Epoll, 42));
+    }
+
+    /// The default runtime reports the driver it was built with.
+    #[test]
+    fn default_runtime_reports_its_driver() {
+        let (mut runtime, kind) = build_runtime(&RuntimeConfig::default()).expect("runtime");
+        assert_eq!(runtime.block_on(async { driver_in_use() }), kind);
+    }
+
+    /// Pinning to core 0 and raising the memlock limit both succeed here.
+    #[test]
+    fn host_knobs() {
+        pin_current_thread_to_core(0).expect("pin");
+        assert!(raise_memlock_limit() > 0);
+    }
+}

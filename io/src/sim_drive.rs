@@ -1,0 +1,648 @@
+//! `SimDrive`: an in-memory drive for tests, with injectable faults and simulated crashes.
+//!
+//! Model: files are inodes (a byte vector) named by paths in two namespaces, both
+//! `BTreeMap`s so every iteration is in path order and a run is deterministic given the
+//! seed. `live` is what the running process sees; `durable` is what would be found on
+//! the platter after a power cut. Each inode keeps its live bytes and its synced bytes.
+//! The operations move state from live to durable exactly as drive.rs promises:
+//! - `write_file_atomic` makes the new file and its name durable at once;
+//! - `sync` makes a file's bytes durable, and its name (with the directories above it);
+//! - `rename` makes the move durable;
+//! - `create`, `write_at`, `set_len`, `create_dir_all` and `remove_*` change only live
+//!   state, so [`SimDrive::crash`] forgets them unless a later durable step covered them.
+//!
+//! Invariants: every path in either map has all its ancestors present as directories;
+//! the drive root is implicit; `.shoal/` and `.shoal/tmp/` exist from the start, as on a
+//! `DirDrive`. A `SimFile` belongs to one crash epoch: after `crash()` old handles fail.
+//!
+//! Single-threaded by design (`Rc<RefCell<..>>`): `Clone` shares the drive, so a test
+//! keeps a handle to inject faults while the code under test uses another.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::buf::{AlignedBuf, BLOCK_SIZE_BYTES};
+use crate::drive::{DirEntry, Drive, DriveError, DriveResult, SpaceInfo, assert_relative_path};
+
+/// When a fault fires.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum FaultRule {
+    #[default]
+    Never,
+    Always,
+    /// Only for operations on paths containing this substring.
+    PathContains(String),
+    /// Each operation independently, drawn from the drive's seeded RNG.
+    Probability(f64),
+}
+
+/// Faults a test injects; set with [`SimDrive::set_faults`], any time.
+#[derive(Debug, Clone, Default)]
+pub struct SimFaults {
+    /// `read_file` and `read_at` fail with EIO.
+    pub read_error: FaultRule,
+    /// `write_file_atomic`, `create`, `write_at`, `set_len`, `sync` and `rename` fail
+    /// with EIO (nothing changes).
+    pub write_error: FaultRule,
+    /// One random bit of the data a read returns is flipped (the stored bytes stay).
+    pub read_bit_flip: FaultRule,
+    /// After this many more bytes are written (`write_at`, `write_file_atomic`), writes
+    /// fail with `NoSpace`.
+    pub no_space_after_bytes: Option<u64>,
+    /// Added before every operation (needs a runtime with the timer enabled).
+    pub latency: Duration,
+    /// Every operation fails with ENODEV, as when a disk drops off the bus.
+    pub gone: bool,
+}
+
+/// An in-memory drive; clones share it.
+#[derive(Clone)]
+pub struct SimDrive {
+    name: Rc<str>,
+    state: Rc<RefCell<SimState>>,
+}
+
+/// An open file of a [`SimDrive`].
+#[derive(Debug)]
+pub struct SimFile {
+    inode: u64,
+    path: String,
+    epoch: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Node {
+    Dir,
+    File(u64),
+}
+
+#[derive(Default)]
+struct Inode {
+    data: Vec<u8>,
+    synced: Vec<u8>,
+}
+
+type Namespace = BTreeMap<String, Node>;
+
+struct SimState {
+    live: Namespace,
+    durable: Namespace,
+    inodes: BTreeMap<u64, Inode>,
+    inode_next: u64,
+    epoch: u64,
+    faults: SimFaults,
+    written_bytes: u64,
+    rng: SmallRng,
+    capacity_bytes: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OpClass {
+    Read,
+    Write,
+    Meta,
+}
+
+/// Capacity reported by `space` (free space is capacity minus live file bytes).
+const SIM_CAPACITY_BYTES: u64 = 1 << 40;
+
+fn os_error(code: i32) -> DriveError {
+    DriveError::from(std::io::Error::from_raw_os_error(code))
+}
+
+/// The parent path of `path`, `""` for top-level names.
+fn parent_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(parent, _)| parent)
+}
+
+/// Whether `key` is `path` or lies under it.
+fn is_within(key: &str, path: &str) -> bool {
+    key == path || (key.starts_with(path) && key.as_bytes().get(path.len()) == Some(&b'/'))
+}
+
+/// Adds `dir` and its ancestors as directories; ENOTDIR if one of them is a file.
+fn ensure_dirs(namespace: &mut Namespace, dir: &str) -> DriveResult<()> {
+    if dir.is_empty() {
+        return Ok(());
+    }
+    let mut end = 0;
+    loop {
+        end = dir[end..].find('/').map_or(dir.len(), |i| end + i);
+        match namespace.get(&dir[..end]) {
+            Some(Node::File(_)) => return Err(os_error(libc::ENOTDIR)),
+            Some(Node::Dir) => {}
+            None => {
+                namespace.insert(dir[..end].to_string(), Node::Dir);
+            }
+        }
+        if end == dir.len() {
+            return Ok(());
+        }
+        end += 1;
+    }
+}
+
+/// Moves `from` and everything under it to `to`, replacing what `to` held.
+fn move_subtree(namespace: &mut Namespace, from: &str, to: &str) {
+    let moved: Vec<(String, Node)> = namespace
+        .range(from.to_string()..)
+        .take_while(|(key, _)| key.starts_with(from))
+        .filter(|(key, _)| is_within(key, from))
+        .map(|(key, node)| (format!("{to}{}", &key[from.len()..]), *node))
+        .collect();
+    namespace.retain(|key, _| !is_within(key, from) && !is_within(key, to));
+    namespace.extend(moved);
+}
+
+impl SimDrive {
+    /// An empty drive named `sim:<name>` whose random faults come from `seed`.
+    pub fn new(name: &str, seed: u64) -> SimDrive {
+        let mut namespace = Namespace::new();
+        ensure_dirs(&mut namespace, ".shoal/tmp").expect("fresh namespace");
+        let state = SimState {
+            live: namespace.clone(),
+            durable: namespace,
+            inodes: BTreeMap::new(),
+            inode_next: 1,
+            epoch: 0,
+            faults: SimFaults::default(),
+            written_bytes: 0,
+            rng: SmallRng::seed_from_u64(seed),
+            capacity_bytes: SIM_CAPACITY_BYTES,
+        };
+        SimDrive {
+            name: format!("sim:{name}").into(),
+            state: Rc::new(RefCell::new(state)),
+        }
+    }
+
+    /// Replaces the faults in force (and restarts the `no_space_after_bytes` count).
+    pub fn set_faults(&self, faults: SimFaults) {
+        let mut state = self.state.borrow_mut();
+        state.faults = faults;
+        state.written_bytes = 0;
+    }
+
+    pub fn faults(&self) -> SimFaults {
+        self.state.borrow().faults.clone()
+    }
+
+    pub fn clear_faults(&self) {
+        self.set_faults(SimFaults::default());
+    }
+
+    /// A power cut: everything not yet durable is lost, and open files become invalid.
+    pub fn crash(&self) {
+        let mut state = self.state.borrow_mut();
+        state.live = state.durable.clone();
+        for inode in state.inodes.values_mut() {
+            inode.data.clone_from(&inode.synced);
+        }
+        state.epoch += 1;
+        let referenced: Vec<u64> = state.referenced_inodes().collect();
+        state.inodes.retain(|number, _| referenced.contains(number));
+    }
+
+    /// Flips the lowest bit of the byte at `offset` of a file, durably (bitrot).
+    pub fn corrupt_file(&self, path: &str, offset: u64) {
+        self.with_inode(path, |inode| {
+            let offset = usize::try_from(offset).expect("offset fits in memory");
+            assert!(offset < inode.data.len(), "corrupt past the end of {path}");
+            inode.data[offset] ^= 1;
+            if let Some(byte) = inode.synced.get_mut(offset) {
+                *byte ^= 1;
+            }
+        });
+    }
+
+    /// Cuts a file to `len_bytes`, durably (a torn or truncated file).
+    pub fn truncate_file(&self, path: &str, len_bytes: u64) {
+        let len = usize::try_from(len_bytes).expect("length fits in memory");
+        self.with_inode(path, |inode| {
+            inode.data.truncate(len);
+            inode.synced.truncate(len);
+        });
+    }
+
+    /// Deletes a file from live and durable state (a lost file).
+    pub fn delete_file(&self, path: &str) {
+        let mut state = self.state.borrow_mut();
+        let removed = state.live.remove(path);
+        state.durable.remove(path);
+        assert!(
+            matches!(removed, Some(Node::File(_))),
+            "no file {path} to delete"
+        );
+    }
+
+    /// The live bytes of a file, if it exists.
+    pub fn file_bytes(&self, path: &str) -> Option<Vec<u8>> {
+        let state = self.state.borrow();
+        match state.live.get(path) {
+            Some(Node::File(inode)) => Some(state.inodes[inode].data.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether `path` is a live directory (`""`, the root, always is).
+    pub fn is_dir(&self, path: &str) -> bool {
+        path.is_empty() || self.state.borrow().live.get(path) == Some(&Node::Dir)
+    }
+
+    fn with_inode(&self, path: &str, change: impl FnOnce(&mut Inode)) {
+        let mut state = self.state.borrow_mut();
+        let Some(Node::File(number)) = state.live.get(path).copied() else {
+            panic!("no file {path} on {}", self.name);
+        };
+        change(state.inodes.get_mut(&number).expect("live inode"));
+    }
+
+    /// What every operation does first: latency, then the drive-wide and class faults.
+    async fn enter(&self, class: OpClass, path: &str) -> DriveResult<()> {
+        assert_relative_path(path);
+        let latency = self.state.borrow().faults.latency;
+        if !latency.is_zero() {
+            monoio::time::sleep(latency).await;
+        }
+        let mut state = self.state.borrow_mut();
+        if state.faults.gone {
+            return Err(os_error(libc::ENODEV));
+        }
+        let rule = match class {
+            OpClass::Read => state.faults.read_error.clone(),
+            OpClass::Write => state.faults.write_error.clone(),
+            OpClass::Meta => FaultRule::Never,
+        };
+        if state.fires(&rule, path) {
+            return Err(os_error(libc::EIO));
+        }
+        Ok(())
+    }
+
+    /// `enter` for an operation on an open file, which must be from this crash epoch.
+    async fn enter_file(&self, class: OpClass, file: &SimFile) -> DriveResult<()> {
+        self.enter(class, &file.path).await?;
+        if file.epoch != self.state.borrow().epoch {
+            return Err(os_error(libc::EBADF));
+        }
+        Ok(())
+    }
+}
+
+impl SimState {
+    fn fires(&mut self, rule: &FaultRule, path: &str) -> bool {
+        match rule {
+            FaultRule::Never => false,
+            FaultRule::Always => true,
+            FaultRule::PathContains(part) => path.contains(part.as_str()),
+            FaultRule::Probability(p) => self.rng.gen_bool(p.clamp(0.0, 1.0)),
+        }
+    }
+
+    /// Flips one random bit of `data` if the bit-flip fault fires for `path`.
+    fn maybe_flip(&mut self, path: &str, data: &mut [u8]) {
+        let rule = self.faults.read_bit_flip.clone();
+        if !data.is_empty() && self.fires(&rule, path) {
+            let bit = self.rng.gen_range(0..data.len() * 8);
+            data[bit / 8] ^= 1 << (bit % 8);
+        }
+    }
+
+    /// Charges `len` written bytes against the no-space fault.
+    fn charge_write(&mut self, len: usize) -> DriveResult<()> {
+        let after = self.written_bytes + len as u64;
+        if self
+            .faults
+            .no_space_after_bytes
+            .is_some_and(|max| after > max)
+        {
+            return Err(DriveError::NoSpace);
+        }
+        self.written_bytes = after;
+        Ok(())
+    }
+
+    fn new_inode(&mut self, data: Vec<u8>, synced: Vec<u8>) -> u64 {
+        let number = self.inode_next;
+        self.inode_next += 1;
+        self.inodes.insert(number, Inode { data, synced });
+        number
+    }
+
+    fn referenced_inodes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.live
+            .values()
+            .chain(self.durable.values())
+            .filter_map(|node| match node {
+                Node::File(number) => Some(*number),
+                Node::Dir => None,
+            })
+    }
+
+    /// Puts a file at `path` in `live`, making parents; EISDIR over a directory.
+    fn link_live(&mut self, path: &str, inode: u64) -> DriveResult<()> {
+        if self.live.get(path) == Some(&Node::Dir) {
+            return Err(os_error(libc::EISDIR));
+        }
+        ensure_dirs(&mut self.live, parent_of(path))?;
+        self.live.insert(path.to_string(), Node::File(inode));
+        Ok(())
+    }
+
+    /// Makes the live node at `path` (and its ancestors) durable.
+    fn persist_name(&mut self, path: &str) -> DriveResult<()> {
+        let node = *self.live.get(path).expect("persisting a live name");
+        ensure_dirs(&mut self.durable, parent_of(path))?;
+        if node == Node::Dir {
+            ensure_dirs(&mut self.durable, path)
+        } else {
+            self.durable.retain(|key, _| !is_within(key, path));
+            self.durable.insert(path.to_string(), node);
+            Ok(())
+        }
+    }
+
+    fn file_inode(&self, path: &str) -> DriveResult<u64> {
+        match self.live.get(path) {
+            Some(Node::File(number)) => Ok(*number),
+            Some(Node::Dir) => Err(os_error(libc::EISDIR)),
+            None => Err(DriveError::NotFound),
+        }
+    }
+
+    fn dir_exists(&self, path: &str) -> DriveResult<()> {
+        match self.live.get(path) {
+            _ if path.is_empty() => Ok(()),
+            Some(Node::Dir) => Ok(()),
+            Some(Node::File(_)) => Err(os_error(libc::ENOTDIR)),
+            None => Err(DriveError::NotFound),
+        }
+    }
+
+    fn children(&self, dir: &str) -> Vec<DirEntry> {
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        let mut entries: Vec<DirEntry> = self
+            .live
+            .range(prefix.clone()..)
+            .take_while(|(key, _)| key.starts_with(&prefix))
+            .filter(|(key, _)| !key[prefix.len()..].contains('/'))
+            .map(|(key, node)| DirEntry {
+                name: key[prefix.len()..].to_string(),
+                is_dir: *node == Node::Dir,
+            })
+            .collect();
+        entries.sort();
+        entries
+    }
+
+    fn rename(&mut self, from: &str, to: &str) -> DriveResult<()> {
+        let from_node = *self.live.get(from).ok_or(DriveError::NotFound)?;
+        if from == to {
+            return Ok(());
+        }
+        if is_within(to, from) {
+            return Err(os_error(libc::EINVAL));
+        }
+        match (from_node, self.live.get(to)) {
+            (Node::File(_), Some(Node::Dir)) => return Err(os_error(libc::EISDIR)),
+            (Node::Dir, Some(Node::File(_))) => return Err(os_error(libc::ENOTDIR)),
+            (Node::Dir, Some(Node::Dir)) if !self.children(to).is_empty() => {
+                return Err(os_error(libc::ENOTEMPTY));
+            }
+            _ => {}
+        }
+        ensure_dirs(&mut self.live, parent_of(to))?;
+        move_subtree(&mut self.live, from, to);
+        move_subtree(&mut self.durable, from, to);
+        self.persist_name(to)
+    }
+}
+
+fn assert_aligned(offset: u64, len: usize) {
+    assert!(
+        offset.is_multiple_of(BLOCK_SIZE_BYTES as u64),
+        "I/O offset {offset} not block aligned"
+    );
+    assert!(
+        len.is_multiple_of(BLOCK_SIZE_BYTES),
+        "I/O length {len} not block aligned"
+    );
+}
+
+fn assert_entry(path: &str) {
+    assert!(!path.is_empty(), "empty drive path");
+}
+
+impl Drive for SimDrive {
+    type File = SimFile;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn read_file(&self, path: &str) -> DriveResult<Vec<u8>> {
+        assert_entry(path);
+        self.enter(OpClass::Read, path).await?;
+        let mut state = self.state.borrow_mut();
+        let inode = state.file_inode(path)?;
+        let mut data = state.inodes[&inode].data.clone();
+        state.maybe_flip(path, &mut data);
+        Ok(data)
+    }
+
+    async fn write_file_atomic(&self, path: &str, data: &[u8]) -> DriveResult<()> {
+        assert_entry(path);
+        self.enter(OpClass::Write, path).await?;
+        let mut state = self.state.borrow_mut();
+        state.charge_write(data.len())?;
+        let inode = state.new_inode(data.to_vec(), data.to_vec());
+        state.link_live(path, inode)?;
+        state.persist_name(path)
+    }
+
+    async fn create(&self, path: &str, _size_hint_bytes: u64) -> DriveResult<SimFile> {
+        assert_entry(path);
+        self.enter(OpClass::Write, path).await?;
+        let mut state = self.state.borrow_mut();
+        let inode = state.new_inode(Vec::new(), Vec::new());
+        state.link_live(path, inode)?;
+        Ok(SimFile {
+            inode,
+            path: path.to_string(),
+            epoch: state.epoch,
+        })
+    }
+
+    async fn open(&self, path: &str) -> DriveResult<SimFile> {
+        assert_entry(path);
+        self.enter(OpClass::Meta, path).await?;
+        let state = self.state.borrow();
+        Ok(SimFile {
+            inode: state.file_inode(path)?,
+            path: path.to_string(),
+            epoch: state.epoch,
+        })
+    }
+
+    async fn write_at(
+        &self,
+        file: &SimFile,
+        buf: AlignedBuf,
+        offset: u64,
+    ) -> (DriveResult<()>, AlignedBuf) {
+        assert_aligned(offset, buf.len());
+        if let Err(e) = self.enter_file(OpClass::Write, file).await {
+            return (Err(e), buf);
+        }
+        let mut state = self.state.borrow_mut();
+        if let Err(e) = state.charge_write(buf.len()) {
+            return (Err(e), buf);
+        }
+        let inode = state.inodes.get_mut(&file.inode).expect("open inode");
+        let start = usize::try_from(offset).expect("offset fits in memory");
+        let end = start + buf.len();
+        if inode.data.len() < end {
+            inode.data.resize(end, 0);
+        }
+        inode.data[start..end].copy_from_slice(buf.as_slice());
+        (Ok(()), buf)
+    }
+
+    async fn read_at(
+        &self,
+        file: &SimFile,
+        mut buf: AlignedBuf,
+        offset: u64,
+    ) -> (DriveResult<()>, AlignedBuf) {
+        assert_aligned(offset, buf.capacity());
+        if let Err(e) = self.enter_file(OpClass::Read, file).await {
+            buf.set_len(0);
+            return (Err(e), buf);
+        }
+        let mut state = self.state.borrow_mut();
+        let data = &state.inodes[&file.inode].data;
+        let start = usize::try_from(offset).map_or(data.len(), |start| start.min(data.len()));
+        let end = (start + buf.capacity()).min(data.len());
+        buf.set_len(end - start);
+        buf.as_mut_slice().copy_from_slice(&data[start..end]);
+        state.maybe_flip(&file.path, buf.as_mut_slice());
+        (Ok(()), buf)
+    }
+
+    async fn set_len(&self, file: &SimFile, len_bytes: u64) -> DriveResult<()> {
+        self.enter_file(OpClass::Write, file).await?;
+        let len = usize::try_from(len_bytes).expect("length fits in memory");
+        let mut state = self.state.borrow_mut();
+        state
+            .inodes
+            .get_mut(&file.inode)
+            .expect("open inode")
+            .data
+            .resize(len, 0);
+        Ok(())
+    }
+
+    async fn sync(&self, file: &SimFile) -> DriveResult<()> {
+        self.enter_file(OpClass::Write, file).await?;
+        let mut state = self.state.borrow_mut();
+        let inode = state.inodes.get_mut(&file.inode).expect("open inode");
+        inode.synced.clone_from(&inode.data);
+        // The name becomes durable too (DirDrive fsyncs the directories `create` changed),
+        // unless the file was renamed or removed since it was opened.
+        if state.live.get(&file.path) == Some(&Node::File(file.inode)) {
+            state.persist_name(&file.path)?;
+        }
+        Ok(())
+    }
+
+    async fn close(&self, file: SimFile) -> DriveResult<()> {
+        self.enter(OpClass::Meta, &file.path).await
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> DriveResult<()> {
+        assert_entry(from);
+        assert_entry(to);
+        assert_relative_path(to);
+        self.enter(OpClass::Write, from).await?;
+        self.state.borrow_mut().rename(from, to)
+    }
+
+    async fn remove_file(&self, path: &str) -> DriveResult<()> {
+        assert_entry(path);
+        self.enter(OpClass::Meta, path).await?;
+        let mut state = self.state.borrow_mut();
+        state.file_inode(path)?;
+        state.live.remove(path);
+        Ok(())
+    }
+
+    async fn remove_dir_all(&self, path: &str) -> DriveResult<()> {
+        assert_entry(path);
+        self.enter(OpClass::Meta, path).await?;
+        let mut state = self.state.borrow_mut();
+        state.dir_exists(path)?;
+        state.live.retain(|key, _| !is_within(key, path));
+        Ok(())
+    }
+
+    async fn remove_dir_if_empty(&self, path: &str) -> DriveResult<bool> {
+        assert_entry(path);
+        self.enter(OpClass::Meta, path).await?;
+        let mut state = self.state.borrow_mut();
+        state.dir_exists(path)?;
+        if !state.children(path).is_empty() {
+            return Ok(false);
+        }
+        state.live.remove(path);
+        Ok(true)
+    }
+
+    async fn create_dir_all(&self, path: &str) -> DriveResult<()> {
+        assert_entry(path);
+        self.enter(OpClass::Meta, path).await?;
+        let mut state = self.state.borrow_mut();
+        if matches!(state.live.get(path), Some(Node::File(_))) {
+            return Err(os_error(libc::EEXIST));
+        }
+        ensure_dirs(&mut state.live, path)
+    }
+
+    async fn list_dir(&self, path: &str) -> DriveResult<Vec<DirEntry>> {
+        self.enter(OpClass::Meta, path).await?;
+        let state = self.state.borrow();
+        state.dir_exists(path)?;
+        Ok(state.children(path))
+    }
+
+    async fn space(&self) -> DriveResult<SpaceInfo> {
+        self.enter(OpClass::Meta, "").await?;
+        let state = self.state.borrow();
+        let mut live_inodes: Vec<u64> = state
+            .live
+            .values()
+            .filter_map(|node| match node {
+                Node::File(number) => Some(*number),
+                Node::Dir => None,
+            })
+            .collect();
+        live_inodes.sort_unstable();
+        live_inodes.dedup();
+        let used_bytes: u64 = live_inodes
+            .iter()
+            .map(|number| state.inodes[number].data.len() as u64)
+            .sum();
+        Ok(SpaceInfo {
+            total_bytes: state.capacity_bytes,
+            free_bytes: state.capacity_bytes.saturating_sub(used_bytes),
+        })
+    }
+}
