@@ -128,7 +128,7 @@ impl Coder {
                 parity_chunks: self.parity_chunks,
             });
         }
-        let all_mask = (1u32 << total) - 1;
+        let all_mask = u32::MAX >> (32 - total); // total may be 32: no 1 << 32
         let wanted = !present_mask & candidates & all_mask;
         if wanted != 0 {
             let loss = Loss::new(present_mask, wanted, self.data_chunks);
