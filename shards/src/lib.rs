@@ -1,2 +1,36 @@
-//! Per-core runtime and the object service.
+//! Per-core runtime and the object service: placement, per-key locks, quorum I/O over
+//! erasure-coded drives, and S3 object semantics. The only crate where the layers meet
+//! (`io` for drives and time, `erasure` for coding, `http` for the protocol).
+//!
+//! Today: the object store of one node over local drives (`Store`), generic over the
+//! drive and the clock so the same tests run on real and simulated I/O.
 #![forbid(unsafe_code)]
+
+pub mod bucket;
+pub mod checksum;
+pub mod codec;
+pub mod delete;
+pub mod encode;
+pub mod error;
+pub mod format;
+pub mod get;
+pub mod key_lock;
+pub mod keypath;
+pub mod layout;
+pub mod list;
+pub mod meta;
+pub mod placement;
+pub mod put;
+pub mod quorum;
+pub mod store;
+pub mod stripe;
+
+pub use bucket::BucketInfo;
+pub use checksum::{Checksum, ChecksumAlgorithm};
+pub use error::{Error, Result};
+pub use get::{ByteRange, ObjectReader};
+pub use layout::{PoolLayout, SetLayout};
+pub use list::{ListPage, ListQuery};
+pub use meta::ObjectInfo;
+pub use put::{BodySource, PutOptions, SliceSource};
+pub use store::{Store, StoreConfig};

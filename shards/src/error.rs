@@ -1,0 +1,95 @@
+//! The object store's one error type. Operating errors only: client input, drives,
+//! quorum. Programmer errors are assertions. The HTTP edge maps each variant to exactly
+//! one S3 error code.
+
+use shoal_io::DriveError;
+
+#[derive(Debug)]
+pub enum Error {
+    /// The bucket name breaks the AWS naming rules.
+    InvalidBucketName(String),
+    NoSuchBucket,
+    /// CreateBucket on a bucket that exists (single-tenant: always "owned by you").
+    BucketAlreadyOwnedByYou,
+    BucketNotEmpty,
+    NoSuchKey,
+    /// Key longer than [`crate::keypath::KEY_LEN_MAX_BYTES`].
+    KeyTooLong,
+    /// Key empty or containing something Shoal refuses (NUL, backslash, `.`/`..` segments).
+    InvalidKey(&'static str),
+    /// A byte range that does not overlap the object.
+    InvalidRange,
+    /// Object larger than a single PUT may be.
+    EntityTooLarge,
+    /// User metadata over the limit.
+    MetadataTooLarge,
+    /// The body's MD5 or checksum did not match what the client declared.
+    BadDigest,
+    /// The body was shorter or longer than declared.
+    IncompleteBody,
+    /// The body source failed (client went away, bad framing); nothing was committed.
+    Source(String),
+    /// Fewer drives answered than the operation's quorum needs.
+    InsufficientWriteQuorum {
+        ok: usize,
+        needed: usize,
+    },
+    InsufficientReadQuorum {
+        ok: usize,
+        needed: usize,
+    },
+    /// Data could not be read or rebuilt: more chunks lost than parity covers.
+    DataUnavailable(String),
+    /// Drives refuse to form this deployment (foreign format, wrong layout, ...).
+    Format(String),
+    /// A drive failed in a way that stops the whole operation.
+    Drive(DriveError),
+    /// Erasure coding refused the layout (bug or corrupt metadata).
+    Erasure(shoal_erasure::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::InvalidBucketName(why) => write!(f, "invalid bucket name: {why}"),
+            Error::NoSuchBucket => write!(f, "the specified bucket does not exist"),
+            Error::BucketAlreadyOwnedByYou => write!(f, "the bucket already exists"),
+            Error::BucketNotEmpty => write!(f, "the bucket is not empty"),
+            Error::NoSuchKey => write!(f, "the specified key does not exist"),
+            Error::KeyTooLong => write!(f, "the key is longer than 1024 bytes"),
+            Error::InvalidKey(why) => write!(f, "invalid object key: {why}"),
+            Error::InvalidRange => write!(f, "the requested range is not satisfiable"),
+            Error::EntityTooLarge => write!(f, "the object is larger than the maximum allowed"),
+            Error::MetadataTooLarge => write!(f, "user metadata is larger than 2 KiB"),
+            Error::BadDigest => write!(f, "the body does not match its declared digest"),
+            Error::IncompleteBody => write!(f, "the body length does not match what was declared"),
+            Error::Source(why) => write!(f, "reading the request body failed: {why}"),
+            Error::InsufficientWriteQuorum { ok, needed } => {
+                write!(f, "write quorum not reached: {ok} of {needed} drives")
+            }
+            Error::InsufficientReadQuorum { ok, needed } => {
+                write!(f, "read quorum not reached: {ok} of {needed} drives")
+            }
+            Error::DataUnavailable(why) => write!(f, "object data unavailable: {why}"),
+            Error::Format(why) => write!(f, "{why}"),
+            Error::Drive(e) => write!(f, "drive error: {e}"),
+            Error::Erasure(e) => write!(f, "erasure coding: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<DriveError> for Error {
+    fn from(e: DriveError) -> Self {
+        Error::Drive(e)
+    }
+}
+
+impl From<shoal_erasure::Error> for Error {
+    fn from(e: shoal_erasure::Error) -> Self {
+        Error::Erasure(e)
+    }
+}

@@ -1,0 +1,287 @@
+//! Reading an object: agreed metadata, then stripe by stripe, only the data chunks the
+//! requested range touches. Every chunk record's CRC-64 is verified; a chunk that is
+//! missing, short, corrupt or on a failing drive is replaced by reading other chunks
+//! and reconstructing, and the object is queued for healing. Never wrong bytes: with
+//! more than parity chunks lost the read fails.
+
+use futures_util::future::join_all;
+use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive};
+
+use crate::error::{Error, Result};
+use crate::keypath::{DATA_DIR_PREFIX, object_dir, validate_key};
+use crate::meta::{DriveMeta, ObjectInfo};
+use crate::placement::Placement;
+use crate::store::Store;
+use crate::stripe::{Geometry, RECORD_HEADER_BYTES};
+
+/// A byte range as S3 clients ask for it (`Range: bytes=…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `first-last`, inclusive; `last` beyond the end is clamped.
+    FromTo { first: u64, last: u64 },
+    /// `first-`: to the end.
+    From { first: u64 },
+    /// `-n`: the last n bytes.
+    Suffix { len: u64 },
+}
+
+impl ByteRange {
+    /// `[start, end)` within an object of `size` bytes, or `InvalidRange`.
+    pub fn resolve(self, size: u64) -> Result<(u64, u64)> {
+        let (start, end) = match self {
+            ByteRange::FromTo { first, last } if first <= last => {
+                (first, last.saturating_add(1).min(size))
+            }
+            ByteRange::FromTo { .. } => return Err(Error::InvalidRange),
+            ByteRange::From { first } => (first, size),
+            ByteRange::Suffix { len } if len > 0 => (size.saturating_sub(len), size),
+            ByteRange::Suffix { .. } => return Err(Error::InvalidRange),
+        };
+        if start >= size {
+            return Err(Error::InvalidRange);
+        }
+        Ok((start, end))
+    }
+}
+
+/// Streams an object's bytes (or a range of them) stripe by stripe.
+pub struct ObjectReader<'a, D: Drive, C: Clock> {
+    store: &'a Store<D, C>,
+    info: ObjectInfo,
+    placement: Placement,
+    geometry: Geometry,
+    /// Per set drive: its matching metadata copy, if any.
+    copies: Vec<Option<DriveMeta>>,
+    files: Vec<Option<D::File>>,
+    /// Per set drive: gave a bad answer during this read; not asked again.
+    failed: Vec<bool>,
+    data_dir: String,
+    start: u64,
+    end: u64,
+    next: u64,
+    chunks: Vec<Vec<u8>>,
+    out: Vec<u8>,
+}
+
+impl<D: Drive, C: Clock> Store<D, C> {
+    /// Opens an object for reading, whole or a range of it.
+    pub async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<ByteRange>,
+    ) -> Result<ObjectReader<'_, D, C>> {
+        validate_key(key)?;
+        self.require_bucket(bucket).await?;
+        let agreed = self
+            .read_metas(bucket, key)
+            .await
+            .agreed(self.set_layout().read_quorum())?;
+        let info = agreed.info;
+        let (start, end) = match range {
+            Some(r) => r.resolve(info.size_bytes)?,
+            None => (0, info.size_bytes),
+        };
+        let placement = self.placement(bucket, key);
+        let set_size = info.data_chunks + info.parity_chunks;
+        let geometry = Geometry::new(info.size_bytes, info.stripe_size_bytes, info.data_chunks);
+        let full_chunk_len = if info.size_bytes == 0 {
+            0
+        } else {
+            geometry.chunk_len(0)
+        };
+        let data_dir = format!(
+            "{}/{DATA_DIR_PREFIX}{}",
+            object_dir(bucket, key),
+            hex::encode(info.version_id)
+        );
+        Ok(ObjectReader {
+            store: self,
+            placement,
+            geometry,
+            copies: agreed.copies,
+            files: (0..set_size).map(|_| None).collect(),
+            failed: vec![false; set_size],
+            data_dir,
+            start,
+            end,
+            next: start,
+            chunks: vec![vec![0; full_chunk_len]; set_size],
+            out: Vec::new(),
+            info,
+        })
+    }
+}
+
+impl<D: Drive, C: Clock> ObjectReader<'_, D, C> {
+    pub fn info(&self) -> &ObjectInfo {
+        &self.info
+    }
+
+    /// `[start, end)` of the object this reader returns.
+    pub fn range(&self) -> (u64, u64) {
+        (self.start, self.end)
+    }
+
+    /// The next piece of the requested bytes; `None` when all were returned.
+    pub async fn next(&mut self) -> Result<Option<&[u8]>> {
+        if self.next >= self.end {
+            return Ok(None);
+        }
+        let stripe_size = self.info.stripe_size_bytes as u64;
+        let stripe = self.next / stripe_size;
+        let stripe_start = stripe * stripe_size;
+        let from = (self.next - stripe_start) as usize;
+        let to = (self.end.min(stripe_start + stripe_size) - stripe_start) as usize;
+        self.load_stripe(stripe, from, to).await?;
+        let chunk_len = self.geometry.chunk_len(stripe);
+        self.out.clear();
+        for i in from / chunk_len..to.div_ceil(chunk_len) {
+            let chunk_start = i * chunk_len;
+            let a = from.max(chunk_start) - chunk_start;
+            let b = to.min(chunk_start + chunk_len) - chunk_start;
+            self.out.extend_from_slice(&self.chunks[i][a..b]);
+        }
+        self.next = stripe_start + to as u64;
+        Ok(Some(&self.out))
+    }
+
+    /// Reads the whole requested range into one buffer (tests, small objects).
+    pub async fn read_all(mut self) -> Result<Vec<u8>> {
+        let mut all = Vec::with_capacity((self.end - self.start) as usize);
+        while let Some(piece) = self.next().await? {
+            all.extend_from_slice(piece);
+        }
+        Ok(all)
+    }
+
+    /// Makes `self.chunks[i]` hold data chunk i of `stripe` for every i that overlaps
+    /// stripe bytes `from..to`, reading more chunks and decoding when some are bad.
+    async fn load_stripe(&mut self, stripe: u64, from: usize, to: usize) -> Result<()> {
+        let (k, set_size) = (self.info.data_chunks, self.chunks.len());
+        let chunk_len = self.geometry.chunk_len(stripe);
+        let wanted: Vec<usize> = (from / chunk_len..to.div_ceil(chunk_len)).collect();
+        let mut present = vec![false; set_size];
+        let mut tried = vec![false; set_size];
+        self.read_chunks(stripe, &wanted, &mut present, &mut tried)
+            .await;
+        if wanted.iter().all(|&i| present[i]) {
+            return Ok(());
+        }
+        self.store.queue_heal(&self.info.bucket, &self.info.key);
+        loop {
+            let have = present.iter().filter(|p| **p).count();
+            if have >= k {
+                break;
+            }
+            let more: Vec<usize> = (0..set_size)
+                .filter(|&i| !tried[i])
+                .take(k - have)
+                .collect();
+            if more.is_empty() {
+                return Err(Error::DataUnavailable(format!(
+                    "stripe {stripe}: only {have} of {k} needed chunks readable"
+                )));
+            }
+            self.read_chunks(stripe, &more, &mut present, &mut tried)
+                .await;
+        }
+        let mut slices: Vec<&mut [u8]> = self
+            .chunks
+            .iter_mut()
+            .map(|c| &mut c[..chunk_len])
+            .collect();
+        let mut coder = self.store.coder.borrow_mut();
+        coder.reconstruct_data(&mut slices, &present)?;
+        Ok(())
+    }
+
+    /// Reads chunks `indices` of `stripe` concurrently into `self.chunks`.
+    async fn read_chunks(
+        &mut self,
+        stripe: u64,
+        indices: &[usize],
+        present: &mut [bool],
+        tried: &mut [bool],
+    ) {
+        let set_size = self.chunks.len();
+        let chunk_len = self.geometry.chunk_len(stripe);
+        for &i in indices {
+            tried[i] = true;
+            let drive = self.placement.drive_of_chunk(i, set_size);
+            if self.info.inline {
+                present[i] = self.copy_inline(drive, i, chunk_len);
+            } else if !self.failed[drive]
+                && self.copies[drive].is_some()
+                && self.files[drive].is_none()
+            {
+                self.open_file(drive).await;
+            }
+        }
+        if self.info.inline {
+            return;
+        }
+        let offset = self.geometry.record_offset(stripe);
+        let drives = self.store.set_drives(self.placement.set_index);
+        let reads = indices.iter().map(|&i| {
+            let drive_index = self.placement.drive_of_chunk(i, set_size);
+            let file = if self.failed[drive_index] {
+                None
+            } else {
+                self.files[drive_index].as_ref()
+            };
+            read_record(&drives[drive_index], file, offset, chunk_len)
+        });
+        let results = join_all(reads).await;
+        for (&i, result) in indices.iter().zip(results) {
+            let drive_index = self.placement.drive_of_chunk(i, set_size);
+            match result {
+                Some(bytes) => {
+                    self.chunks[i][..chunk_len].copy_from_slice(&bytes);
+                    present[i] = true;
+                }
+                None => self.failed[drive_index] = true,
+            }
+        }
+    }
+
+    fn copy_inline(&mut self, drive: usize, chunk: usize, chunk_len: usize) -> bool {
+        match &self.copies[drive] {
+            Some(copy) if copy.inline_chunk.len() == chunk_len => {
+                self.chunks[chunk][..chunk_len].copy_from_slice(&copy.inline_chunk);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    async fn open_file(&mut self, drive_index: usize) {
+        let drives = self.store.set_drives(self.placement.set_index);
+        let path = format!("{}/part.1", self.data_dir);
+        match drives[drive_index].open(&path).await {
+            Ok(file) => self.files[drive_index] = Some(file),
+            Err(_) => self.failed[drive_index] = true,
+        }
+    }
+}
+
+/// Reads and verifies one chunk record; `None` if unreadable, short or corrupt.
+async fn read_record<D: Drive>(
+    drive: &D,
+    file: Option<&D::File>,
+    offset: u64,
+    chunk_len: usize,
+) -> Option<Vec<u8>> {
+    let file = file?;
+    let block = BLOCK_SIZE_BYTES as u64;
+    let aligned_start = offset / block * block;
+    let skip = (offset - aligned_start) as usize;
+    let needed = skip + RECORD_HEADER_BYTES + chunk_len;
+    let buf = AlignedBuf::with_capacity(needed.next_multiple_of(BLOCK_SIZE_BYTES));
+    let (result, buf) = drive.read_at(file, buf, aligned_start).await;
+    result.ok()?;
+    let bytes = buf.as_slice().get(skip..needed)?;
+    let (crc, chunk) = bytes.split_at(RECORD_HEADER_BYTES);
+    let crc = u64::from_le_bytes(crc.try_into().ok()?);
+    (crc == shoal_erasure::bitrot::crc64_nvme(chunk)).then(|| chunk.to_vec())
+}

@@ -1,0 +1,160 @@
+//! Reading an object's metadata from every drive of its set and deciding what is true.
+//!
+//! A drive's copy is a vote for one exact version (`ObjectInfo`, equal field for field).
+//! The answer is the newest version with at least read-quorum votes. Copies that are
+//! corrupt, for another key, at the wrong chunk position, or stale vote for nothing
+//! useful and cannot change the answer while they are a minority.
+
+use futures_util::future::join_all;
+use shoal_io::{Clock, Drive, DriveError};
+
+use crate::error::{Error, Result};
+use crate::keypath::meta_path;
+use crate::meta::{DriveMeta, ObjectInfo};
+use crate::placement::Placement;
+use crate::store::Store;
+
+/// What one drive returned for an object's metadata file.
+pub(crate) enum MetaCopy {
+    Valid(DriveMeta),
+    Missing,
+    /// Unreadable, corrupt, or inconsistent with its position.
+    Bad,
+    /// The drive failed (I/O error).
+    Failed,
+}
+
+/// Every drive's copy, in set order, with the raw bytes kept for rollback.
+pub(crate) struct MetaRead {
+    pub copies: Vec<MetaCopy>,
+    pub raw: Vec<Option<Vec<u8>>>,
+}
+
+/// The version the set agrees on, and which drives hold a matching copy.
+pub(crate) struct Agreed {
+    pub info: ObjectInfo,
+    /// Per set drive: its copy if it matches `info`.
+    pub copies: Vec<Option<DriveMeta>>,
+}
+
+impl MetaRead {
+    /// The newest version with read-quorum votes; `NoSuchKey` when no version could
+    /// reach quorum even if every failed drive agreed; otherwise a quorum error.
+    pub fn agreed(self, read_quorum: usize) -> Result<Agreed> {
+        let mut best: Option<(&ObjectInfo, usize)> = None;
+        let mut max_votes = 0;
+        for candidate in self.valid() {
+            let votes = self.valid().filter(|other| *other == candidate).count();
+            max_votes = max_votes.max(votes);
+            let newer =
+                best.is_none_or(|(b, _)| candidate.mod_time_unix_nanos > b.mod_time_unix_nanos);
+            if votes >= read_quorum && newer {
+                best = Some((candidate, votes));
+            }
+        }
+        let Some((info, _)) = best else {
+            let failed = self
+                .copies
+                .iter()
+                .filter(|c| matches!(c, MetaCopy::Failed | MetaCopy::Bad))
+                .count();
+            return Err(if max_votes + failed >= read_quorum && failed > 0 {
+                Error::InsufficientReadQuorum {
+                    ok: max_votes,
+                    needed: read_quorum,
+                }
+            } else {
+                Error::NoSuchKey
+            });
+        };
+        let info = info.clone();
+        let copies = self
+            .copies
+            .into_iter()
+            .map(|c| match c {
+                MetaCopy::Valid(m) if m.info == info => Some(m),
+                _ => None,
+            })
+            .collect();
+        Ok(Agreed { info, copies })
+    }
+
+    fn valid(&self) -> impl Iterator<Item = &ObjectInfo> {
+        self.copies.iter().filter_map(|c| match c {
+            MetaCopy::Valid(m) => Some(&m.info),
+            _ => None,
+        })
+    }
+
+    /// Newest modification time on any drive (valid copies only).
+    pub fn newest_mod_time(&self) -> u64 {
+        self.valid()
+            .map(|i| i.mod_time_unix_nanos)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// True if any drive holds something that is not plainly absent.
+    pub fn any_present(&self) -> bool {
+        self.copies.iter().any(|c| !matches!(c, MetaCopy::Missing))
+    }
+}
+
+impl<D: Drive, C: Clock> Store<D, C> {
+    /// Reads the metadata copies of `bucket/key` from its set, concurrently.
+    pub(crate) async fn read_metas(&self, bucket: &str, key: &str) -> MetaRead {
+        let placement = self.placement(bucket, key);
+        let path = meta_path(bucket, key);
+        let drives = self.set_drives(placement.set_index);
+        let reads = drives.iter().map(|d| d.read_file(&path));
+        let results = join_all(reads).await;
+        let set_size = drives.len();
+        let mut copies = Vec::with_capacity(set_size);
+        let mut raw = Vec::with_capacity(set_size);
+        for (drive_index, result) in results.into_iter().enumerate() {
+            let (copy, bytes) = match result {
+                Ok(bytes) => (
+                    self.check_copy(&bytes, bucket, key, placement, drive_index),
+                    Some(bytes),
+                ),
+                Err(DriveError::NotFound) => (MetaCopy::Missing, None),
+                Err(_) => (MetaCopy::Failed, None),
+            };
+            if matches!(copy, MetaCopy::Bad) {
+                self.queue_heal(bucket, key);
+            }
+            copies.push(copy);
+            raw.push(bytes);
+        }
+        MetaRead { copies, raw }
+    }
+
+    fn check_copy(
+        &self,
+        bytes: &[u8],
+        bucket: &str,
+        key: &str,
+        placement: Placement,
+        drive_index: usize,
+    ) -> MetaCopy {
+        let Ok(meta) = DriveMeta::decode(bytes) else {
+            return MetaCopy::Bad;
+        };
+        let set_size = meta.info.data_chunks + meta.info.parity_chunks;
+        let position_ok = set_size == self.set_layout().set_size()
+            && meta.info.rotation == placement.rotation
+            && meta.chunk_index == placement.chunk_of_drive(drive_index, set_size);
+        if meta.info.bucket != bucket || meta.info.key != key || !position_ok {
+            return MetaCopy::Bad;
+        }
+        MetaCopy::Valid(meta)
+    }
+
+    /// The agreed metadata of an object.
+    pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
+        crate::keypath::validate_key(key)?;
+        self.require_bucket(bucket).await?;
+        let read = self.read_metas(bucket, key).await;
+        Ok(read.agreed(self.set_layout().read_quorum())?.info)
+    }
+}

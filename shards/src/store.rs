@@ -1,0 +1,202 @@
+//! `Store`: the erasure-coded object store of one shard over one pool of drives.
+//! Generic over the drive (`DirDrive`, `SimDrive`, later remote drives) and the clock,
+//! so one test suite runs against real and simulated I/O.
+//!
+//! Invariants:
+//! - Writers of one key are serialized by the shard's `KeyLocks` during commit.
+//! - Metadata is believed only when read-quorum drives agree on it (`quorum.rs`).
+//! - Nothing in a drive's object tree is written except by an atomic rename or an
+//!   atomic file replace; writes in progress live under `.shoal/tmp/`.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use shoal_erasure::Coder;
+use shoal_io::{Clock, Drive, DriveError};
+
+use crate::error::{Error, Result};
+use crate::format::format_drives;
+use crate::key_lock::KeyLocks;
+use crate::layout::{PoolLayout, SetLayout};
+use crate::placement::{DeploymentId, Placement, object_hash};
+
+/// Where writes in progress are staged on every drive (cleaned at start).
+pub const TMP_DIR: &str = ".shoal/tmp";
+
+/// Tunables of a store, fixed at start.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Object bytes per erasure-coded stripe.
+    pub stripe_size_bytes: usize,
+    /// Objects whose chunks are at most this long live inline in the metadata.
+    pub inline_chunk_max_bytes: usize,
+    /// Largest object a single put may write (S3: 5 GiB).
+    pub object_size_max_bytes: u64,
+    /// Largest total of user metadata names and values (S3: 2 KiB).
+    pub user_metadata_max_bytes: usize,
+    /// Parity chunks per set; `None` for the default of DESIGN.md §3.
+    pub parity_chunks: Option<usize>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            stripe_size_bytes: 1 << 20,
+            inline_chunk_max_bytes: 128 << 10,
+            object_size_max_bytes: 5 << 30,
+            user_metadata_max_bytes: 2 << 10,
+            parity_chunks: None,
+        }
+    }
+}
+
+/// The object store of one shard.
+pub struct Store<D: Drive, C: Clock> {
+    pub(crate) drives: Vec<D>,
+    pub(crate) layout: PoolLayout,
+    pub(crate) deployment_id: DeploymentId,
+    pub(crate) config: StoreConfig,
+    pub(crate) clock: C,
+    pub(crate) rng: RefCell<SmallRng>,
+    pub(crate) coder: RefCell<Coder>,
+    pub(crate) locks: KeyLocks,
+    heal_queue: RefCell<BTreeSet<(String, String)>>,
+    /// Per drive: why it was offline at start (`None`: online).
+    offline: Vec<Option<String>>,
+}
+
+/// How many objects may wait for healing before new reports are dropped (they are
+/// found again by the next scan).
+const HEAL_QUEUE_MAX: usize = 100_000;
+
+impl<D: Drive, C: Clock> Store<D, C> {
+    /// Checks or writes every drive's format, cleans leftovers of interrupted writes,
+    /// and returns the store. `seed` seeds ids (deployment, versions, temporary names).
+    pub async fn open(drives: Vec<D>, clock: C, seed: u64, config: StoreConfig) -> Result<Self> {
+        let layout = PoolLayout::for_drives(drives.len(), config.parity_chunks)?;
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let (deployment_id, offline) = format_drives(&drives, layout, rng.r#gen()).await?;
+        let online: Vec<bool> = offline.iter().map(Option::is_none).collect();
+        check_sets_online(&drives, &online, layout)?;
+        for (drive, _) in drives.iter().zip(&online).filter(|(_, up)| **up) {
+            clean_tmp(drive).await;
+        }
+        let coder = Coder::new(layout.set.data_chunks, layout.set.parity_chunks)?;
+        Ok(Self {
+            drives,
+            layout,
+            deployment_id,
+            config,
+            clock,
+            rng: RefCell::new(rng),
+            coder: RefCell::new(coder),
+            locks: KeyLocks::default(),
+            heal_queue: RefCell::new(BTreeSet::new()),
+            offline,
+        })
+    }
+
+    pub fn layout(&self) -> PoolLayout {
+        self.layout
+    }
+
+    pub fn deployment_id(&self) -> DeploymentId {
+        self.deployment_id
+    }
+
+    /// Drives that were offline at start, with the reason.
+    pub fn offline_drives(&self) -> Vec<(&str, &str)> {
+        self.drives
+            .iter()
+            .zip(&self.offline)
+            .filter_map(|(d, why)| why.as_deref().map(|w| (d.name(), w)))
+            .collect()
+    }
+
+    pub fn drives(&self) -> &[D] {
+        &self.drives
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// The set an object lives in and its chunk rotation.
+    pub(crate) fn placement(&self, bucket: &str, key: &str) -> Placement {
+        let hash = object_hash(&self.deployment_id, bucket, key);
+        Placement::of(hash, self.layout.set_count, self.layout.set.set_size())
+    }
+
+    /// The drives of set `set_index`, in set order.
+    pub(crate) fn set_drives(&self, set_index: usize) -> &[D] {
+        let size = self.layout.set.set_size();
+        &self.drives[set_index * size..(set_index + 1) * size]
+    }
+
+    pub(crate) fn set_layout(&self) -> SetLayout {
+        self.layout.set
+    }
+
+    pub(crate) fn random_id(&self) -> [u8; 16] {
+        self.rng.borrow_mut().r#gen()
+    }
+
+    /// Notes an object with a missing or corrupt chunk or metadata copy.
+    pub(crate) fn queue_heal(&self, bucket: &str, key: &str) {
+        let mut queue = self.heal_queue.borrow_mut();
+        if queue.len() < HEAL_QUEUE_MAX {
+            queue.insert((bucket.to_owned(), key.to_owned()));
+        }
+    }
+
+    /// Objects found damaged since start, in key order (healing consumes this later).
+    pub fn heal_queue(&self) -> Vec<(String, String)> {
+        self.heal_queue.borrow().iter().cloned().collect()
+    }
+}
+
+fn check_sets_online<D: Drive>(drives: &[D], online: &[bool], layout: PoolLayout) -> Result<()> {
+    let size = layout.set.set_size();
+    for (set_index, set) in online.chunks(size).enumerate() {
+        let up = set.iter().filter(|u| **u).count();
+        if up < layout.set.write_quorum() {
+            let down: Vec<&str> = drives[set_index * size..(set_index + 1) * size]
+                .iter()
+                .zip(set)
+                .filter(|(_, u)| !**u)
+                .map(|(d, _)| d.name())
+                .collect();
+            return Err(Error::Format(format!(
+                "set {set_index} has only {up} of {size} drives online (needs {}); offline: {}",
+                layout.set.write_quorum(),
+                down.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Removes leftovers of writes interrupted by a crash.
+async fn clean_tmp<D: Drive>(drive: &D) {
+    let Ok(entries) = drive.list_dir(TMP_DIR).await else {
+        return;
+    };
+    for entry in entries {
+        let path = format!("{TMP_DIR}/{}", entry.name);
+        let _ = if entry.is_dir {
+            drive.remove_dir_all(&path).await
+        } else {
+            drive.remove_file(&path).await
+        };
+    }
+}
+
+/// `Ok(())` for success and for "already gone".
+pub(crate) fn ignore_not_found(result: std::result::Result<(), DriveError>) -> Result<()> {
+    match result {
+        Ok(()) | Err(DriveError::NotFound) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
