@@ -32,10 +32,9 @@ impl ByteRange {
             ByteRange::FromTo { first, last } if first <= last => {
                 (first, last.saturating_add(1).min(size))
             }
-            ByteRange::FromTo { .. } => return Err(Error::InvalidRange),
             ByteRange::From { first } => (first, size),
             ByteRange::Suffix { len } if len > 0 => (size.saturating_sub(len), size),
-            ByteRange::Suffix { .. } => return Err(Error::InvalidRange),
+            ByteRange::FromTo { .. } | ByteRange::Suffix { .. } => return Err(Error::InvalidRange),
         };
         if start >= size {
             return Err(Error::InvalidRange);

@@ -72,11 +72,11 @@ impl Future for LockFuture {
     type Output = KeyGuard;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<KeyGuard> {
-        if let Some(waiter) = &self.waiter {
-            if !waiter.granted.get() {
-                *waiter.waker.borrow_mut() = Some(cx.waker().clone());
-                return Poll::Pending;
-            }
+        if let Some(waiter) = &self.waiter
+            && !waiter.granted.get()
+        {
+            *waiter.waker.borrow_mut() = Some(cx.waker().clone());
+            return Poll::Pending;
         }
         self.done = true;
         Poll::Ready(KeyGuard {

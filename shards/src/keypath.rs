@@ -138,10 +138,10 @@ fn split_pieces(encoded: &str) -> Vec<&str> {
             cut -= 1;
         }
         // An escape is 3 bytes; back off if the cut lands inside one.
-        if let Some(pos) = rest[..cut].rfind('%') {
-            if pos + 3 > cut {
-                cut = pos;
-            }
+        if let Some(pos) = rest[..cut].rfind('%')
+            && pos + 3 > cut
+        {
+            cut = pos;
         }
         pieces.push(&rest[..cut]);
         rest = &rest[cut..];

@@ -364,10 +364,10 @@ fn verify_digests(options: &PutOptions, md5: &[u8; 16], checksum: Option<&Checks
     if options.content_md5.is_some_and(|expected| &expected != md5) {
         return Err(Error::BadDigest);
     }
-    if let Some(expected) = &options.expected_checksum {
-        if checksum != Some(expected) {
-            return Err(Error::BadDigest);
-        }
+    if let Some(expected) = &options.expected_checksum
+        && checksum != Some(expected)
+    {
+        return Err(Error::BadDigest);
     }
     Ok(())
 }
@@ -412,14 +412,13 @@ impl<D: Drive, C: Clock> Store<D, C> {
                 if !live {
                     return false;
                 }
-                if let Some(upload) = upload {
-                    if drive
+                if let Some(upload) = upload
+                    && drive
                         .rename(&format!("{TMP_DIR}/{upload}"), data_dir)
                         .await
                         .is_err()
-                    {
-                        return false;
-                    }
+                {
+                    return false;
                 }
                 drive.write_file_atomic(meta_file, &meta).await.is_ok()
             }

@@ -15,6 +15,7 @@ use crate::placement::Placement;
 use crate::store::Store;
 
 /// What one drive returned for an object's metadata file.
+#[allow(clippy::large_enum_variant)] // one per set drive, short-lived; boxing buys nothing
 pub(crate) enum MetaCopy {
     Valid(DriveMeta),
     Missing,
