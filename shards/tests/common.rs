@@ -60,12 +60,6 @@ impl Default for Dir {
     }
 }
 
-impl Default for Dir {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Dir {
     pub fn new() -> Self {
         Self {
