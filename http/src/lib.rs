@@ -9,8 +9,11 @@
 
 pub mod error;
 pub mod request;
+pub mod sigv4;
 pub mod time;
+pub mod uri;
 pub mod xml;
 
 pub use error::{S3Error, S3ErrorCode};
 pub use request::{BodyFraming, HeadParser, HeadStatus, Method, RequestHead, Version};
+pub use sigv4::{Authenticated, ChunkSigning, PayloadMode, SecretKeys, authenticate};
