@@ -7,6 +7,7 @@
 //! connection.
 #![forbid(unsafe_code)]
 
+pub mod body;
 pub mod error;
 pub mod request;
 pub mod sigv4;
@@ -14,6 +15,7 @@ pub mod time;
 pub mod uri;
 pub mod xml;
 
+pub use body::{BodyDecoder, Progress};
 pub use error::{S3Error, S3ErrorCode};
 pub use request::{BodyFraming, HeadParser, HeadStatus, Method, RequestHead, Version};
 pub use sigv4::{Authenticated, ChunkSigning, PayloadMode, SecretKeys, authenticate};
