@@ -10,6 +10,7 @@
 pub mod body;
 pub mod error;
 pub mod request;
+pub mod route;
 pub mod sigv4;
 pub mod time;
 pub mod uri;
@@ -18,4 +19,5 @@ pub mod xml;
 pub use body::{BodyDecoder, Progress};
 pub use error::{S3Error, S3ErrorCode};
 pub use request::{BodyFraming, HeadParser, HeadStatus, Method, RequestHead, Version};
+pub use route::{Operation, Route, RouteConfig, route};
 pub use sigv4::{Authenticated, ChunkSigning, PayloadMode, SecretKeys, authenticate};
