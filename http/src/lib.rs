@@ -10,6 +10,7 @@
 pub mod body;
 pub mod error;
 pub mod request;
+pub mod response;
 pub mod route;
 pub mod sigv4;
 pub mod time;
@@ -19,5 +20,6 @@ pub mod xml;
 pub use body::{BodyDecoder, Progress};
 pub use error::{S3Error, S3ErrorCode};
 pub use request::{BodyFraming, HeadParser, HeadStatus, Method, RequestHead, Version};
+pub use response::{ResponseBody, ResponseHead, write_error_response, write_response_head};
 pub use route::{Operation, Route, RouteConfig, route};
 pub use sigv4::{Authenticated, ChunkSigning, PayloadMode, SecretKeys, authenticate};
