@@ -237,7 +237,6 @@ fn parse_complete(head_bytes: &[u8]) -> Result<RequestHead, S3Error> {
     let mut request = httparse::Request::new(&mut slots);
     match request.parse(head_bytes) {
         Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(bad_request()),
         Err(httparse::Error::TooManyHeaders) => return Err(head_too_large()),
         Err(httparse::Error::Token) => {
             return Err(S3Error::with_message(
@@ -245,7 +244,7 @@ fn parse_complete(head_bytes: &[u8]) -> Result<RequestHead, S3Error> {
                 "The HTTP method or a header name is not a valid token.",
             ));
         }
-        Err(_) => return Err(bad_request()),
+        Ok(httparse::Status::Partial) | Err(_) => return Err(bad_request()),
     }
     let method = Method::from_token(request.method.ok_or_else(bad_request)?);
     let target = request.path.ok_or_else(bad_request)?;

@@ -183,7 +183,7 @@ pub fn decode_hex32(text: &str) -> Option<[u8; 32]> {
 }
 
 /// The parts of a signed request both forms share.
-struct Signed<'a> {
+struct AuthFields<'a> {
     access_key_id: &'a str,
     credential_date: &'a str,
     region: &'a str,
@@ -306,7 +306,7 @@ fn parse_signed<'a>(
     signature: &str,
     amz_date: String,
     malformed_code: S3ErrorCode,
-) -> Result<Signed<'a>, S3Error> {
+) -> Result<AuthFields<'a>, S3Error> {
     let malformed = |message: &'static str| S3Error::with_message(malformed_code, message);
     let mut parts = credential.split('/');
     let (
@@ -345,7 +345,7 @@ fn parse_signed<'a>(
     }
     let signature =
         decode_hex32(signature).ok_or_else(|| S3Error::new(S3ErrorCode::SignatureDoesNotMatch))?;
-    Ok(Signed {
+    Ok(AuthFields {
         access_key_id,
         credential_date,
         region,
@@ -356,7 +356,7 @@ fn parse_signed<'a>(
 }
 
 fn check_scope(
-    signed: &Signed<'_>,
+    signed: &AuthFields<'_>,
     region: &str,
     malformed_code: S3ErrorCode,
 ) -> Result<(), S3Error> {
@@ -390,7 +390,7 @@ fn check_skew(request_unix_secs: i64, now_unix_secs: i64) -> Result<(), S3Error>
 fn verify(
     head: &RequestHead,
     query: &[(String, String)],
-    signed: &Signed<'_>,
+    signed: &AuthFields<'_>,
     payload_hash: &str,
     keys: &impl SecretKeys,
 ) -> Result<String, S3Error> {
@@ -509,7 +509,7 @@ fn push_canonical_header_value(head: &RequestHead, name: &str, out: &mut String)
 fn payload_mode(
     content_sha256: &str,
     secret: &str,
-    signed: &Signed<'_>,
+    signed: &AuthFields<'_>,
 ) -> Result<PayloadMode, S3Error> {
     let streaming_signed = |trailer: bool| {
         let signing = ChunkSigning::new(secret, &signed.amz_date, signed.region, signed.signature)

@@ -33,6 +33,7 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+#[allow(clippy::cast_sign_loss)] // day (1..=31) and month (1..=12) are positive by construction
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

@@ -325,11 +325,8 @@ mod tests {
                 .code(),
             S3ErrorCode::MalformedXML
         );
-        let mut many = String::from("<Delete>");
-        for i in 0..=DELETE_OBJECTS_MAX {
-            many.push_str(&format!("<Object><Key>{i}</Key></Object>"));
-        }
-        many.push_str("</Delete>");
+        let objects = "<Object><Key>k</Key></Object>".repeat(DELETE_OBJECTS_MAX + 1);
+        let many = format!("<Delete>{objects}</Delete>");
         assert_eq!(
             parse_delete(many.as_bytes()).unwrap_err().code(),
             S3ErrorCode::MalformedXML
