@@ -60,6 +60,7 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+mod chunked;
 pub mod error;
 pub mod request;
 pub mod response;
