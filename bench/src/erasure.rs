@@ -6,6 +6,8 @@
 //! `REPETITIONS` timed slices after a warm-up. Chunk buffers live in one allocation
 //! with a padded stride, never exactly 128 KiB apart: that spacing costs ISA-L ~25%
 //! through cache-set conflicts (DESIGN.md pitfall) and is not what the store does.
+//! The benchmark is one thread; pin it (`taskset -c 1 shoal-bench erasure`) for
+//! steadier figures on a busy host.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
