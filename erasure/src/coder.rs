@@ -173,3 +173,23 @@ fn split_chunks<'a>(
     }
     (sources, outputs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sources and outputs come out in index order, and other chunks are left out.
+    #[test]
+    fn split_chunks_orders_by_index() {
+        let mut storage: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 2]).collect();
+        let mut chunks: Vec<&mut [u8]> = storage.iter_mut().map(Vec::as_mut_slice).collect();
+        // Chunks 1 and 4 lost; 5 present but not needed as a source (k = 3).
+        let loss = Loss::new(0b10_1101, 0b01_0010, 3);
+        let (sources, outputs) = split_chunks(&mut chunks, loss);
+        let source_ids: Vec<u8> = sources[..3].iter().map(|chunk| chunk[0]).collect();
+        assert_eq!(source_ids, [0, 2, 3]);
+        assert!(sources[3].is_empty());
+        let output_ids: Vec<u8> = outputs[..2].iter().map(|chunk| chunk[0]).collect();
+        assert_eq!(output_ids, [1, 4]);
+    }
+}

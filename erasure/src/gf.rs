@@ -53,6 +53,8 @@ const fn mul_const(a: u8, b: u8) -> u8 {
     EXP[LOG[a as usize] as usize + LOG[b as usize] as usize]
 }
 
+// Evaluated at compile time only, so the 64 KiB local never lives on a real stack.
+#[allow(clippy::large_stack_arrays)]
 const fn mul_table() -> [[u8; 256]; 256] {
     let mut table = [[0u8; 256]; 256];
     let mut a = 0;

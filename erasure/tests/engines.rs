@@ -184,21 +184,21 @@ fn invalid_layouts_are_refused() {
 fn malformed_calls_are_errors() {
     for kind in ENGINES {
         let mut coder = Coder::with_engine(kind, 2, 1).unwrap();
-        let (a, b) = ([1u8; 4], [2u8; 4]);
-        let mut p = [0u8; 4];
+        let (first, second) = ([1u8; 4], [2u8; 4]);
+        let mut parity = [0u8; 4];
         let mut short = [0u8; 3];
         let count = Error::ChunkCountMismatch {
             expected: 2,
             got: 1,
         };
-        assert_eq!(coder.encode(&[&a], &mut [&mut p]), Err(count));
+        assert_eq!(coder.encode(&[&first], &mut [&mut parity]), Err(count));
         assert_eq!(
-            coder.encode(&[&a, &b], &mut [&mut short]),
+            coder.encode(&[&first, &second], &mut [&mut short]),
             Err(Error::ChunkSizeMismatch)
         );
-        let (mut x, mut y, mut z) = ([0u8; 4], [0u8; 4], [0u8; 5]);
+        let (mut zero, mut one, mut long) = ([0u8; 4], [0u8; 4], [0u8; 5]);
         let present = [true, false, true];
-        let mut chunks: [&mut [u8]; 3] = [&mut x, &mut y, &mut z];
+        let mut chunks: [&mut [u8]; 3] = [&mut zero, &mut one, &mut long];
         assert_eq!(
             coder.reconstruct(&mut chunks, &present),
             Err(Error::ChunkSizeMismatch)

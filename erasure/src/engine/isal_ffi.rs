@@ -20,13 +20,18 @@ pub(crate) const TABLE_BYTES_PER_COEFFICIENT: usize = 32;
 /// The longest run ISA-L is handed at once (its lengths are `int`).
 const RUN_BYTES_MAX: usize = 1 << 30;
 
+/// `value` as ISA-L's `int`; every caller passes a bounded size, so this cannot fail.
+fn to_c_int(value: usize) -> c_int {
+    c_int::try_from(value).expect("sizes passed to ISA-L fit in an int")
+}
+
 /// Fills `out` (`rows x k`) with ISA-L's Cauchy generator.
 pub(crate) fn gen_cauchy1_matrix(rows: usize, k: usize, out: &mut [u8]) {
     assert!(k <= DATA_CHUNKS_MAX && rows <= CHUNKS_MAX && k <= rows);
     assert!(out.len() >= rows * k);
     // SAFETY: ISA-L writes exactly rows * k bytes at `out`, which holds at least that
     // many (asserted above); rows and k are small, so the int conversion is exact.
-    unsafe { sys::gf_gen_cauchy1_matrix(out.as_mut_ptr(), rows as c_int, k as c_int) }
+    unsafe { sys::gf_gen_cauchy1_matrix(out.as_mut_ptr(), to_c_int(rows), to_c_int(k)) }
 }
 
 /// Inverts the `n x n` matrix `input` (destroyed) into `out`; false if singular.
@@ -35,7 +40,8 @@ pub(crate) fn invert_matrix(input: &mut [u8], out: &mut [u8], n: usize) -> bool 
     assert!(input.len() >= n * n && out.len() >= n * n);
     // SAFETY: ISA-L reads and writes n * n bytes of each matrix; both hold at least
     // that many (asserted above) and do not overlap (two distinct &mut borrows).
-    let status = unsafe { sys::gf_invert_matrix(input.as_mut_ptr(), out.as_mut_ptr(), n as c_int) };
+    let status =
+        unsafe { sys::gf_invert_matrix(input.as_mut_ptr(), out.as_mut_ptr(), to_c_int(n)) };
     status == 0
 }
 
@@ -49,8 +55,8 @@ pub(crate) fn init_tables(k: usize, rows: usize, coefficients: &[u8], tables: &m
     // coefficient pointer as mutable but only reads through it.
     unsafe {
         sys::ec_init_tables(
-            k as c_int,
-            rows as c_int,
+            to_c_int(k),
+            to_c_int(rows),
             coefficients.as_ptr().cast_mut(),
             tables.as_mut_ptr(),
         );
@@ -98,9 +104,9 @@ fn encode_run(
     // (they are mutable in its signature only) and does not keep any pointer.
     unsafe {
         sys::ec_encode_data(
-            run as c_int,
-            sources.len() as c_int,
-            outputs.len() as c_int,
+            to_c_int(run),
+            to_c_int(sources.len()),
+            to_c_int(outputs.len()),
             tables.as_ptr().cast_mut(),
             source_pointers.as_mut_ptr(),
             output_pointers.as_mut_ptr(),
