@@ -23,6 +23,7 @@ pub mod placement;
 pub mod put;
 pub mod quorum;
 pub mod store;
+pub mod stress;
 pub mod stripe;
 
 pub use bucket::BucketInfo;

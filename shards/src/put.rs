@@ -20,7 +20,7 @@ use crate::checksum::{BodyHasher, Checksum, ChecksumAlgorithm};
 use crate::encode::StripeEncoder;
 use crate::error::{Error, Result};
 use crate::keypath::{DATA_DIR_PREFIX, META_FILE_NAME, meta_path, object_dir, validate_key};
-use crate::meta::{DriveMeta, ObjectInfo};
+use crate::meta::{DriveMeta, ObjectInfo, PreviousVersion};
 use crate::placement::Placement;
 use crate::store::{Store, TMP_DIR, ignore_not_found};
 use crate::stripe::{Geometry, RECORD_HEADER_BYTES, chunk_len_for};
@@ -393,6 +393,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let dir = object_dir(&info.bucket, &info.key);
         let data_dir = format!("{dir}/{DATA_DIR_PREFIX}{}", hex::encode(info.version_id));
         let meta_file = meta_path(&info.bucket, &info.key);
+        let replaced = previous.agreed(layout.read_quorum()).ok();
         let commits = drives.iter().enumerate().map(|(drive_index, drive)| {
             let chunk_index = placement.chunk_of_drive(drive_index, drives.len());
             let (live, upload, inline_chunk) = match &staged {
@@ -401,10 +402,19 @@ impl<D: Drive, C: Clock> Store<D, C> {
                     (live[drive_index], Some(upload.as_str()), Vec::new())
                 }
             };
+            // Kept so a crash mid-commit leaves the replaced version readable.
+            let previous = replaced.as_ref().map(|old| PreviousVersion {
+                info: old.info.clone(),
+                inline_chunk: old.copies[drive_index]
+                    .as_ref()
+                    .map(|c| c.inline_chunk.clone())
+                    .unwrap_or_default(),
+            });
             let meta = DriveMeta {
                 info: info.clone(),
                 chunk_index,
                 inline_chunk,
+                previous,
             }
             .encode();
             let (data_dir, meta_file) = (&data_dir, &meta_file);

@@ -1,9 +1,11 @@
 //! Reading an object's metadata from every drive of its set and deciding what is true.
 //!
-//! A drive's copy is a vote for one exact version (`ObjectInfo`, equal field for field).
-//! The answer is the newest version with at least read-quorum votes. Copies that are
-//! corrupt, for another key, at the wrong chunk position, or stale vote for nothing
-//! useful and cannot change the answer while they are a minority.
+//! A drive's copy votes for its version (`ObjectInfo`, equal field for field) and for
+//! the version that one replaced. The answer is the newest version with at least
+//! read-quorum votes. So a commit that a crash cut short (some drives on the new copy,
+//! the rest on the old) leaves the old version visible with every drive's vote until
+//! the new one has quorum. Copies that are corrupt, for another key, at the wrong chunk
+//! position, or stale cannot change the answer while they are a minority.
 
 use futures_util::future::join_all;
 use shoal_io::{Clock, Drive, DriveError};
@@ -41,19 +43,22 @@ pub(crate) struct Agreed {
 impl MetaRead {
     /// The newest version with read-quorum votes; `NoSuchKey` when no version could
     /// reach quorum even if every failed drive agreed; otherwise a quorum error.
-    pub fn agreed(self, read_quorum: usize) -> Result<Agreed> {
-        let mut best: Option<(&ObjectInfo, usize)> = None;
+    pub fn agreed(&self, read_quorum: usize) -> Result<Agreed> {
+        let mut best: Option<&ObjectInfo> = None;
         let mut max_votes = 0;
-        for candidate in self.valid() {
-            let votes = self.valid().filter(|other| *other == candidate).count();
+        for candidate in self.voted() {
+            let votes = self
+                .copies
+                .iter()
+                .filter(|c| votes_for(c, candidate))
+                .count();
             max_votes = max_votes.max(votes);
-            let newer =
-                best.is_none_or(|(b, _)| candidate.mod_time_unix_nanos > b.mod_time_unix_nanos);
+            let newer = best.is_none_or(|b| candidate.mod_time_unix_nanos > b.mod_time_unix_nanos);
             if votes >= read_quorum && newer {
-                best = Some((candidate, votes));
+                best = Some(candidate);
             }
         }
-        let Some((info, _)) = best else {
+        let Some(info) = best.cloned() else {
             let failed = self
                 .copies
                 .iter()
@@ -68,28 +73,23 @@ impl MetaRead {
                 Error::NoSuchKey
             });
         };
-        let info = info.clone();
-        let copies = self
-            .copies
-            .into_iter()
-            .map(|c| match c {
-                MetaCopy::Valid(m) if m.info == info => Some(m),
-                _ => None,
-            })
-            .collect();
+        let copies = self.copies.iter().map(|c| view_of(c, &info)).collect();
         Ok(Agreed { info, copies })
     }
 
-    fn valid(&self) -> impl Iterator<Item = &ObjectInfo> {
-        self.copies.iter().filter_map(|c| match c {
-            MetaCopy::Valid(m) => Some(&m.info),
-            _ => None,
+    /// Every version some drive votes for.
+    fn voted(&self) -> impl Iterator<Item = &ObjectInfo> {
+        self.copies.iter().flat_map(|c| match c {
+            MetaCopy::Valid(m) => vec![&m.info]
+                .into_iter()
+                .chain(m.previous.as_ref().map(|p| &p.info)),
+            _ => vec![].into_iter().chain(None),
         })
     }
 
     /// Newest modification time on any drive (valid copies only).
     pub fn newest_mod_time(&self) -> u64 {
-        self.valid()
+        self.voted()
             .map(|i| i.mod_time_unix_nanos)
             .max()
             .unwrap_or(0)
@@ -99,6 +99,32 @@ impl MetaRead {
     pub fn any_present(&self) -> bool {
         self.copies.iter().any(|c| !matches!(c, MetaCopy::Missing))
     }
+}
+
+fn votes_for(copy: &MetaCopy, info: &ObjectInfo) -> bool {
+    match copy {
+        MetaCopy::Valid(m) => {
+            m.info == *info || m.previous.as_ref().is_some_and(|p| p.info == *info)
+        }
+        _ => false,
+    }
+}
+
+/// A drive's copy seen as the agreed version (its current one or the one it replaced).
+fn view_of(copy: &MetaCopy, info: &ObjectInfo) -> Option<DriveMeta> {
+    let MetaCopy::Valid(m) = copy else {
+        return None;
+    };
+    if m.info == *info {
+        return Some(m.clone());
+    }
+    let previous = m.previous.as_ref().filter(|p| p.info == *info)?;
+    Some(DriveMeta {
+        info: previous.info.clone(),
+        chunk_index: m.chunk_index,
+        inline_chunk: previous.inline_chunk.clone(),
+        previous: None,
+    })
 }
 
 impl<D: Drive, C: Clock> Store<D, C> {
