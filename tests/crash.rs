@@ -54,7 +54,7 @@ fn stress_then_kill(
         }
     });
     let mut acked = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_mins(2);
     let mut count = 0;
     while count < acks_wanted && Instant::now() < deadline {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
