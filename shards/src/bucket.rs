@@ -36,7 +36,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     /// Creates a bucket; `BucketAlreadyOwnedByYou` if it exists.
     pub async fn make_bucket(&self, bucket: &str) -> Result<()> {
         validate_bucket_name(bucket)?;
-        let _guard = self.locks.lock(bucket).await;
+        let _guard = self.lock(bucket).await;
         if self.bucket_exists(bucket).await? {
             return Err(Error::BucketAlreadyOwnedByYou);
         }
@@ -94,7 +94,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
 
     /// Deletes an empty bucket.
     pub async fn delete_bucket(&self, bucket: &str) -> Result<()> {
-        let _guard = self.locks.lock(bucket).await;
+        let _guard = self.lock(bucket).await;
         self.require_bucket(bucket).await?;
         let probe = ListQuery {
             max_keys: 1,

@@ -16,7 +16,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         self.require_bucket(bucket).await?;
         let placement = self.placement(bucket, key);
         let layout = self.set_layout();
-        let _guard = self.locks.lock(&format!("{bucket}/{key}")).await;
+        let _guard = self.lock(&format!("{bucket}/{key}")).await;
         let read = self.read_metas(bucket, key).await;
         let anything_there = read.any_present();
         let existed = match read.agreed(layout.read_quorum()) {

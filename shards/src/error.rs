@@ -27,8 +27,9 @@ pub enum Error {
     BadDigest,
     /// The body was shorter or longer than declared.
     IncompleteBody,
-    /// The body source failed (client went away, bad framing); nothing was committed.
-    Source(String),
+    /// The body source failed (client went away, bad framing, bad signature); nothing
+    /// was committed. The HTTP edge finds its S3 error inside when there is one.
+    Source(std::io::Error),
     /// Fewer drives answered than the operation's quorum needs.
     InsufficientWriteQuorum {
         ok: usize,

@@ -22,6 +22,7 @@ pub mod meta;
 pub mod placement;
 pub mod put;
 pub mod quorum;
+pub mod shard_lock;
 pub mod store;
 pub mod stress;
 pub mod stripe;

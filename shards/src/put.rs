@@ -27,8 +27,14 @@ use crate::stripe::{Geometry, RECORD_HEADER_BYTES, chunk_len_for};
 
 /// Where a put's bytes come from (a socket, a slice, a generator).
 pub trait BodySource {
-    /// Reads up to `buf.len()` bytes; `Ok(0)` means the body ended.
+    /// Reads up to `buf.len()` bytes; `Ok(0)` means the body ended and was verified.
     fn read(&mut self, buf: &mut [u8]) -> impl Future<Output = std::io::Result<usize>>;
+
+    /// A checksum that arrived after the body (an aws-chunked trailer), once `read`
+    /// returned 0.
+    fn trailer_checksum(&self) -> Option<Checksum> {
+        None
+    }
 }
 
 /// A body held in memory (tests, small internal writes).
@@ -115,7 +121,8 @@ impl<D: Drive, C: Clock> Store<D, C> {
         };
         let size_bytes = hasher.len_bytes();
         let (md5, checksum) = hasher.finish();
-        if let Err(e) = verify_digests(options, &md5, checksum.as_ref()) {
+        let trailer = body.trailer_checksum();
+        if let Err(e) = verify_digests(options, trailer.as_ref(), &md5, checksum.as_ref()) {
             if let Staged::Parts { upload, .. } = &staged {
                 self.remove_upload(placement, upload).await;
             }
@@ -171,7 +178,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
             let n = body
                 .read(&mut stripe[filled..])
                 .await
-                .map_err(|e| Error::Source(e.to_string()))?;
+                .map_err(Error::Source)?;
             if n == 0 {
                 break;
             }
@@ -360,11 +367,16 @@ async fn finish_part<D: Drive>(
     drive.close(file).await.is_ok() && ok
 }
 
-fn verify_digests(options: &PutOptions, md5: &[u8; 16], checksum: Option<&Checksum>) -> Result<()> {
+fn verify_digests(
+    options: &PutOptions,
+    trailer: Option<&Checksum>,
+    md5: &[u8; 16],
+    checksum: Option<&Checksum>,
+) -> Result<()> {
     if options.content_md5.is_some_and(|expected| &expected != md5) {
         return Err(Error::BadDigest);
     }
-    if let Some(expected) = &options.expected_checksum
+    if let Some(expected) = options.expected_checksum.as_ref().or(trailer)
         && checksum != Some(expected)
     {
         return Err(Error::BadDigest);
@@ -383,7 +395,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let layout = self.set_layout();
         let drives = self.set_drives(placement.set_index);
         let lock_name = format!("{}/{}", info.bucket, info.key);
-        let _guard = self.locks.lock(&lock_name).await;
+        let _guard = self.lock(&lock_name).await;
         let previous = self.read_metas(&info.bucket, &info.key).await;
         // Later than every copy seen, whatever the clock says (DESIGN.md §4).
         info.mod_time_unix_nanos = self

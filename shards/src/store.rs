@@ -18,7 +18,7 @@ use shoal_io::{Clock, Drive, DriveError};
 
 use crate::error::{Error, Result};
 use crate::format::format_drives;
-use crate::key_lock::KeyLocks;
+use crate::shard_lock::{KeyLocker, LockGuard};
 use crate::layout::{PoolLayout, SetLayout};
 use crate::placement::{DeploymentId, Placement, object_hash};
 
@@ -38,6 +38,9 @@ pub struct StoreConfig {
     pub user_metadata_max_bytes: usize,
     /// Parity chunks per set; `None` for the default of DESIGN.md §3.
     pub parity_chunks: Option<usize>,
+    /// Remove leftovers of interrupted writes at open. Only the first store opened in a
+    /// process may: later ones (other shards) would delete writes in progress.
+    pub clean_tmp_at_open: bool,
 }
 
 impl Default for StoreConfig {
@@ -48,6 +51,7 @@ impl Default for StoreConfig {
             object_size_max_bytes: 5 << 30,
             user_metadata_max_bytes: 2 << 10,
             parity_chunks: None,
+            clean_tmp_at_open: true,
         }
     }
 }
@@ -61,7 +65,7 @@ pub struct Store<D: Drive, C: Clock> {
     pub(crate) clock: C,
     pub(crate) rng: RefCell<SmallRng>,
     pub(crate) coder: RefCell<Coder>,
-    pub(crate) locks: KeyLocks,
+    locker: KeyLocker,
     heal_queue: RefCell<BTreeSet<(String, String)>>,
     /// Per drive: why it was offline at start (`None`: online).
     offline: Vec<Option<String>>,
@@ -80,8 +84,10 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let (deployment_id, offline) = format_drives(&drives, layout, rng.r#gen()).await?;
         let online: Vec<bool> = offline.iter().map(Option::is_none).collect();
         check_sets_online(&drives, &online, layout)?;
-        for (drive, _) in drives.iter().zip(&online).filter(|(_, up)| **up) {
-            clean_tmp(drive).await;
+        if config.clean_tmp_at_open {
+            for (drive, _) in drives.iter().zip(&online).filter(|(_, up)| **up) {
+                clean_tmp(drive).await;
+            }
         }
         let coder = Coder::new(layout.set.data_chunks, layout.set.parity_chunks)?;
         Ok(Self {
@@ -92,10 +98,23 @@ impl<D: Drive, C: Clock> Store<D, C> {
             clock,
             rng: RefCell::new(rng),
             coder: RefCell::new(coder),
-            locks: KeyLocks::default(),
+            locker: KeyLocker::single(),
             heal_queue: RefCell::new(BTreeSet::new()),
             offline,
         })
+    }
+
+    /// Uses `locker` for per-key locks (a multi-shard server shares owner shards).
+    #[must_use]
+    pub fn with_locker(mut self, locker: KeyLocker) -> Self {
+        self.locker = locker;
+        self
+    }
+
+    /// Serializes writers of `name` (a bucket, or `bucket/key`) on its owner shard.
+    pub(crate) async fn lock(&self, name: &str) -> LockGuard {
+        let owner_hash = object_hash(&self.deployment_id, "", name);
+        self.locker.lock(name, owner_hash >> 8).await
     }
 
     pub fn layout(&self) -> PoolLayout {
