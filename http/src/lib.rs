@@ -65,6 +65,7 @@ pub mod error;
 pub mod request;
 pub mod response;
 pub mod route;
+pub mod s3xml;
 pub mod sigv4;
 pub mod time;
 pub mod uri;
