@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use shoal_io::{DirDrive, DriveLock, SystemClock};
+use shoal_io::{DirDrive, SystemClock};
 use shoal_shards::{Store, StoreConfig};
 
 #[derive(Parser)]
@@ -22,6 +22,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the S3 API from this node's drives.
+    ///
+    /// With no DRIVE arguments, uses four drive folders under ./shoal-data/ (created if
+    /// missing). Credentials come from SHOAL_ROOT_USER / SHOAL_ROOT_PASSWORD, or are
+    /// generated on first start, stored with mode 0600 on the drives and printed once.
+    /// io_uring is used when the kernel allows it; MONOIO_FORCE_LEGACY_DRIVER=1 forces
+    /// the epoll fallback.
+    Server(ServerArgs),
     /// Tools that drive the object store directly, without HTTP (testing, diagnosis).
     #[command(subcommand)]
     Debug(DebugCommand),
@@ -58,6 +66,31 @@ enum DebugCommand {
 }
 
 #[derive(clap::Args)]
+struct ServerArgs {
+    /// Address and port to listen on.
+    #[arg(long, default_value = "0.0.0.0:9000")]
+    address: std::net::SocketAddr,
+    /// Shards (one thread pinned per core, each with its own listener). Default: every
+    /// available core.
+    #[arg(long)]
+    shards: Option<usize>,
+    /// Folder with public.crt and private.key (PEM): serve HTTPS instead of HTTP.
+    #[arg(long)]
+    certs_dir: Option<PathBuf>,
+    /// Region reported to clients and required in request signatures.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Domain for virtual-host-style requests (bucket.DOMAIN); may be repeated.
+    #[arg(long = "domain")]
+    domains: Vec<String>,
+    /// Parity chunks per erasure set (default: by set size, see DESIGN.md §3).
+    #[arg(long)]
+    parity: Option<usize>,
+    /// Drive folders, in the same order on every start. Default: ./shoal-data/drive{1..4}.
+    drives: Vec<PathBuf>,
+}
+
+#[derive(clap::Args)]
 struct DriveArgs {
     /// Drive folders (created if missing), in the same order every time.
     #[arg(required = true)]
@@ -70,6 +103,7 @@ struct DriveArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Server(args) => shoal_shards::server::run(server_config(args)),
         Command::Debug(DebugCommand::Stress {
             drives,
             keys,
@@ -101,6 +135,24 @@ fn main() -> ExitCode {
     }
 }
 
+fn server_config(args: ServerArgs) -> shoal_shards::server::ServerConfig {
+    let drives = if args.drives.is_empty() {
+        (1..=4).map(|i| PathBuf::from(format!("shoal-data/drive{i}"))).collect()
+    } else {
+        args.drives
+    };
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    shoal_shards::server::ServerConfig {
+        address: args.address,
+        shards: args.shards.unwrap_or(cores).max(1),
+        drives,
+        parity: args.parity,
+        certs_dir: args.certs_dir,
+        region: args.region,
+        domains: args.domains,
+    }
+}
+
 type LocalStore = Store<DirDrive, SystemClock>;
 
 /// Opens and locks the drives, opens the store on one shard runtime, runs `work`.
@@ -109,7 +161,7 @@ where
     F: FnOnce(LocalStore) -> Fut,
     Fut: Future<Output = shoal_shards::Result<()>>,
 {
-    let (drives, _locks) = open_drives(&args.drives)?;
+    let (drives, _locks) = shoal_shards::server::open_drives(&args.drives)?;
     let config = StoreConfig {
         parity_chunks: args.parity,
         ..StoreConfig::default()
@@ -124,21 +176,3 @@ where
     })
 }
 
-/// Opens every drive folder and takes its lock, so a second process cannot share it.
-fn open_drives(paths: &[PathBuf]) -> Result<(Vec<DirDrive>, Vec<DriveLock>), String> {
-    let mut drives = Vec::with_capacity(paths.len());
-    let mut locks = Vec::with_capacity(paths.len());
-    for path in paths {
-        std::fs::create_dir_all(path).map_err(|e| format!("drive {}: {e}", path.display()))?;
-        let drive = DirDrive::open(path).map_err(|e| format!("drive {}: {e}", path.display()))?;
-        let lock = drive.lock_exclusive().map_err(|e| {
-            format!(
-                "drive {} is in use by another shoal process ({e})",
-                path.display()
-            )
-        })?;
-        drives.push(drive);
-        locks.push(lock);
-    }
-    Ok((drives, locks))
-}

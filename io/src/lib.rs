@@ -13,6 +13,7 @@ pub mod buf_pool;
 pub mod clock;
 pub mod dir_drive;
 pub mod drive;
+pub mod net;
 pub mod runtime;
 pub mod sim_drive;
 

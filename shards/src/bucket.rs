@@ -84,6 +84,11 @@ impl<D: Drive, C: Clock> Store<D, C> {
         Ok(false)
     }
 
+    /// `Ok` if the bucket exists, `NoSuchBucket` if not.
+    pub async fn head_bucket(&self, bucket: &str) -> Result<()> {
+        self.require_bucket(bucket).await
+    }
+
     pub(crate) async fn require_bucket(&self, bucket: &str) -> Result<()> {
         if self.bucket_exists(bucket).await? {
             Ok(())

@@ -7,6 +7,9 @@
 #![forbid(unsafe_code)]
 
 pub mod bucket;
+pub mod conn;
+pub mod credentials;
+pub mod handler;
 pub mod checksum;
 pub mod codec;
 pub mod delete;
@@ -22,10 +25,17 @@ pub mod meta;
 pub mod placement;
 pub mod put;
 pub mod quorum;
+pub mod s3_bucket;
+pub mod s3_error;
+pub mod s3_list;
+pub mod s3_object;
+pub mod s3_xml;
+pub mod server;
 pub mod shard_lock;
 pub mod store;
 pub mod stress;
 pub mod stripe;
+pub mod tls;
 
 pub use bucket::BucketInfo;
 pub use checksum::{Checksum, ChecksumAlgorithm};

@@ -117,6 +117,11 @@ impl<D: Drive, C: Clock> Store<D, C> {
         self.locker.lock(name, owner_hash >> 8).await
     }
 
+    /// This shard's own lock table (served to other shards by `serve_lock_requests`).
+    pub fn locker_local(&self) -> crate::key_lock::KeyLocks {
+        self.locker.local().clone()
+    }
+
     pub fn layout(&self) -> PoolLayout {
         self.layout
     }

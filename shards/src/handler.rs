@@ -1,0 +1,373 @@
+//! The object service as a shard runs it: per-shard context, the request body as a
+//! store `BodySource`, dispatch of each S3 operation, and response writing.
+//!
+//! Invariants: handlers never panic on client input; every failure is returned as an
+//! `S3Error` and written by the connection loop; a response is written at most once.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use shoal_http::{
+    BodyDecoder, Operation, RequestHead, ResponseBody, ResponseHead, Route, RouteConfig, S3Error,
+    S3ErrorCode, write_response_head,
+};
+use shoal_io::{Clock, DirDrive, SystemClock};
+
+use crate::checksum::{Checksum, ChecksumAlgorithm};
+use crate::conn::Conn;
+use crate::put::BodySource;
+use crate::store::Store;
+
+pub type ShardStore = Store<DirDrive, SystemClock>;
+
+/// The root credentials of the deployment.
+#[derive(Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// Everything a shard's request handling shares; one per shard, never sent across.
+pub struct ShardContext {
+    pub store: ShardStore,
+    pub credentials: Credentials,
+    pub region: String,
+    pub route_config: RouteConfig,
+    pub shard_index: usize,
+    requests_total: Cell<u64>,
+    in_flight: Rc<Cell<usize>>,
+    stopping: Cell<bool>,
+}
+
+/// Counts a request in flight until dropped.
+pub struct InFlight(Rc<Cell<usize>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+impl ShardContext {
+    pub fn new(store: ShardStore, credentials: Credentials, region: String, route_config: RouteConfig, shard_index: usize) -> Self {
+        Self {
+            store,
+            credentials,
+            region,
+            route_config,
+            shard_index,
+            requests_total: Cell::new(0),
+            in_flight: Rc::new(Cell::new(0)),
+            stopping: Cell::new(false),
+        }
+    }
+
+    /// A request id unique per process: shard index then a per-shard counter.
+    pub fn next_request_id(&self) -> String {
+        let n = self.requests_total.get() + 1;
+        self.requests_total.set(n);
+        format!("{:02X}{n:014X}", self.shard_index)
+    }
+
+    pub fn requests_total(&self) -> u64 {
+        self.requests_total.get()
+    }
+
+    pub fn request_started(&self) -> InFlight {
+        self.in_flight.set(self.in_flight.get() + 1);
+        InFlight(self.in_flight.clone())
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.get()
+    }
+
+    pub fn stop(&self) {
+        self.stopping.set(true);
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stopping.get()
+    }
+
+    pub fn secrets(&self) -> impl Fn(&str) -> Option<String> + '_ {
+        |id: &str| (id == self.credentials.access_key_id).then(|| self.credentials.secret_access_key.clone())
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub fn route_config(&self) -> &RouteConfig {
+        &self.route_config
+    }
+
+    pub fn now_unix_secs(&self) -> i64 {
+        (SystemClock.now_unix_nanos() / 1_000_000_000) as i64
+    }
+}
+
+/// The request body, decoded and verified as it streams, feeding the store.
+pub struct RequestBody<'c, S> {
+    pub conn: &'c mut Conn<S>,
+    decoder: BodyDecoder,
+    done: bool,
+    /// The trailer that will carry a checksum (`x-amz-trailer`), if any.
+    trailer_name: Option<String>,
+}
+
+impl<'c, S: AsyncReadRent + AsyncWriteRent> RequestBody<'c, S> {
+    pub fn new(conn: &'c mut Conn<S>, decoder: BodyDecoder, head: &RequestHead) -> Self {
+        let trailer_name = head.header("x-amz-trailer").map(|t| t.trim().to_ascii_lowercase());
+        let done = matches!(head.framing, shoal_http::BodyFraming::None);
+        Self { conn, decoder, done, trailer_name }
+    }
+
+    /// Whether the whole body was read (the connection can carry another request).
+    pub fn finished(&self) -> bool {
+        self.done
+    }
+
+    /// Reads the whole body into memory, refusing more than `max_bytes`.
+    pub async fn read_to_vec(&mut self, max_bytes: usize) -> Result<Vec<u8>, S3Error> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = self.read(&mut buf).await.map_err(|e| crate::s3_error::to_s3(&crate::Error::Source(e)))?;
+            if n == 0 {
+                return Ok(out);
+            }
+            if out.len() + n > max_bytes {
+                return Err(S3Error::with_message(S3ErrorCode::InvalidRequest, "request body too large"));
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// Reads and discards the rest of the body (bounded), so keep-alive can go on.
+    pub async fn discard(&mut self, max_bytes: usize) -> Result<(), S3Error> {
+        self.read_to_vec(max_bytes).await.map(|_| ())
+    }
+}
+
+impl<S: AsyncReadRent + AsyncWriteRent> BodySource for RequestBody<'_, S> {
+    async fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while !self.done {
+            if self.conn.pending.is_empty() && !self.conn.fill().await? {
+                return Err(std::io::Error::other(S3Error::new(S3ErrorCode::IncompleteBody)));
+            }
+            let take = self.conn.pending.len().min(out.len());
+            let mut written = 0;
+            let progress = self
+                .decoder
+                .feed(&self.conn.pending[..take], |payload| {
+                    out[written..written + payload.len()].copy_from_slice(payload);
+                    written += payload.len();
+                })
+                .map_err(std::io::Error::other)?;
+            self.conn.pending.drain(..progress.consumed_bytes);
+            self.done = progress.done;
+            if written > 0 {
+                return Ok(written);
+            }
+        }
+        Ok(0)
+    }
+
+    fn trailer_checksum(&self) -> Option<Checksum> {
+        let name = self.trailer_name.as_deref()?;
+        let algorithm = ChecksumAlgorithm::from_name(name.strip_prefix("x-amz-checksum-")?)?;
+        let value = base64_decode(self.decoder.trailer(name)?)?;
+        Some(Checksum { algorithm, value })
+    }
+}
+
+/// What became of a request.
+pub enum Handled {
+    /// A response was written.
+    Done { keep_alive: bool },
+    /// Nothing was written yet; the connection loop writes this error.
+    Failed(S3Error),
+}
+
+impl From<S3Error> for Handled {
+    fn from(e: S3Error) -> Self {
+        Handled::Failed(e)
+    }
+}
+
+/// Runs one routed, authenticated request.
+pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
+    ctx: &ShardContext,
+    head: &RequestHead,
+    route: &Route,
+    body: &mut RequestBody<'_, S>,
+    request_id: &str,
+) -> Handled {
+    let result = match &route.operation {
+        Operation::ListBuckets
+        | Operation::CreateBucket
+        | Operation::HeadBucket
+        | Operation::DeleteBucket
+        | Operation::GetBucketLocation => crate::s3_bucket::handle(ctx, head, route, body, request_id).await,
+        Operation::ListObjects | Operation::ListObjectsV2 | Operation::ListObjectVersions => {
+            crate::s3_list::handle(ctx, head, route, body, request_id).await
+        }
+        Operation::PutObject
+        | Operation::GetObject
+        | Operation::HeadObject
+        | Operation::DeleteObject
+        | Operation::DeleteObjects
+        | Operation::GetObjectAttributes => crate::s3_object::handle(ctx, head, route, body, request_id).await,
+        other => Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            format!("{} is not implemented yet", operation_name(other)),
+        )),
+    };
+    match result {
+        Ok(keep_alive) => Handled::Done { keep_alive },
+        Err(e) => Handled::Failed(e),
+    }
+}
+
+fn operation_name(operation: &Operation) -> String {
+    match operation {
+        Operation::NotImplemented { feature } => (*feature).to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// A complete response with an in-memory body.
+pub struct Reply<'a> {
+    pub status: u16,
+    pub headers: Vec<(&'a str, String)>,
+    pub body: Vec<u8>,
+    /// HEAD: state the length, send no bytes.
+    pub head_only: bool,
+}
+
+impl<'a> Reply<'a> {
+    pub fn new(status: u16) -> Self {
+        Self { status, headers: Vec::new(), body: Vec::new(), head_only: false }
+    }
+
+    pub fn xml(body: Vec<u8>) -> Self {
+        let mut reply = Self::new(200);
+        reply.headers.push(("Content-Type", "application/xml".to_owned()));
+        reply.body = body;
+        reply
+    }
+
+    pub fn header(mut self, name: &'a str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// Writes a response head (and for in-memory bodies, the body).
+pub async fn send<S: AsyncReadRent + AsyncWriteRent>(
+    ctx: &ShardContext,
+    conn: &mut Conn<S>,
+    reply: Reply<'_>,
+    request_id: &str,
+    keep_alive: bool,
+) -> Result<bool, S3Error> {
+    let length = reply.body.len() as u64;
+    let mut out = head_bytes(ctx, reply.status, &reply.headers, request_id, keep_alive, length, reply.status != 204 && reply.status != 304);
+    if !reply.head_only {
+        out.extend_from_slice(&reply.body);
+    }
+    let (result, _) = conn.write_all(out).await;
+    result.map_err(|_| S3Error::new(S3ErrorCode::InternalError))?;
+    Ok(keep_alive)
+}
+
+/// The bytes of a response head.
+pub fn head_bytes(
+    ctx: &ShardContext,
+    status: u16,
+    headers: &[(&str, String)],
+    request_id: &str,
+    keep_alive: bool,
+    length: u64,
+    with_length: bool,
+) -> Vec<u8> {
+    let borrowed: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let head = ResponseHead {
+        status,
+        date_unix_secs: ctx.now_unix_secs(),
+        request_id,
+        headers: &borrowed,
+        body: if with_length { ResponseBody::Length(length) } else { ResponseBody::Empty },
+        keep_alive,
+    };
+    let mut out = Vec::with_capacity(512);
+    write_response_head(&head, &mut out);
+    out
+}
+
+/// Standard base64 (as S3 sends checksums and Content-MD5), strict.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let text = text.trim().as_bytes();
+    if text.len() % 4 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    for quad in text.chunks(4) {
+        let mut n = 0u32;
+        let mut pad = 0;
+        for &c in quad {
+            let v = if c == b'=' {
+                pad += 1;
+                0
+            } else {
+                if pad > 0 {
+                    return None;
+                }
+                ALPHABET.iter().position(|&a| a == c)? as u32
+            };
+            n = n << 6 | v;
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..4 - pad]);
+    }
+    Some(out)
+}
+
+/// Standard base64 with padding.
+pub fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for group in bytes.chunks(3) {
+        let n = u32::from(group[0]) << 16
+            | u32::from(*group.get(1).unwrap_or(&0)) << 8
+            | u32::from(*group.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Base64 round-trips and rejects malformed input (RFC 4648 test vectors).
+    #[test]
+    fn base64() {
+        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+            assert_eq!(base64_encode(plain.as_bytes()), encoded);
+            assert_eq!(base64_decode(encoded).unwrap(), plain.as_bytes());
+        }
+        assert_eq!(base64_decode("Zm9"), None);
+        assert_eq!(base64_decode("Z=9v"), None);
+        assert_eq!(base64_decode("Zm9*"), None);
+    }
+}
