@@ -1124,3 +1124,84 @@ fn latency_changes_nothing() {
         }
     });
 }
+
+async fn random_write_faults(drive_count: usize, parity: usize, seed: u64) -> [usize; 2] {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let drives = sim_drives(drive_count);
+    let store = store(drives.clone(), parity).await;
+    let keys = ["a", "b/c", "d"];
+    let mut expected: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+    let sizes = [0, 40, 90_000, MIB + 11];
+    let mut outcomes = [0usize; 2];
+    for step in 0..120u64 {
+        let p = [0.1, 0.3, 0.5][rng.gen_range(0..3)];
+        for d in &drives {
+            d.set_faults(SimFaults {
+                write_error: FaultRule::Probability(p),
+                ..no_faults()
+            });
+        }
+        let k = rng.gen_range(0..keys.len());
+        let data = body(seed * 1000 + step, sizes[rng.gen_range(0..sizes.len())]);
+        let result = try_put(&store, keys[k], &data).await;
+        for d in &drives {
+            d.clear_faults();
+        }
+        let context = format!(
+            "step {step}, p {p}, {} ({} bytes): {result:?}",
+            keys[k],
+            data.len()
+        );
+        match &result {
+            Ok(()) => {
+                expected[k] = Some(data);
+                outcomes[0] += 1;
+            }
+            Err(Error::InsufficientWriteQuorum { .. }) => outcomes[1] += 1,
+            Err(e) => panic!("{context}: unclean error {e:?}"),
+        }
+        for (key, want) in keys.iter().zip(&expected) {
+            match (want, get(&store, key).await) {
+                (Some(w), Ok(got)) => assert!(
+                    got == *w,
+                    "{context}: {key} has {} bytes, not its last acknowledged value ({} bytes){}",
+                    got.len(),
+                    w.len(),
+                    if result.is_err() {
+                        " — a failed put became visible"
+                    } else {
+                        ""
+                    }
+                ),
+                (None, Err(Error::NoSuchKey)) => {}
+                (w, got) => panic!(
+                    "{context}: {key} expected {:?}, got {:?}",
+                    w.as_ref().map(Vec::len),
+                    got.map(|g| g.len())
+                ),
+            }
+        }
+    }
+    outcomes
+}
+
+/// With random write errors on every drive, a put either succeeds and reads back, or
+/// fails with a quorum error and leaves the previous value: a failed put never becomes
+/// visible, even when its roll back also meets write errors (4+2).
+#[test]
+fn random_write_faults_4_2() {
+    run(async {
+        let [ok, failed] = random_write_faults(6, 2, 82).await;
+        assert!(ok > 10 && failed > 10, "{ok} ok, {failed} failed");
+    });
+}
+
+/// The same for 2+2, where write quorum (3) exceeds read quorum (2): a commit that
+/// reached 2 drives and whose roll back fails there must still not become visible.
+#[test]
+fn random_write_faults_2_2() {
+    run(async {
+        let [ok, failed] = random_write_faults(4, 2, 81).await;
+        assert!(ok > 10 && failed > 10, "{ok} ok, {failed} failed");
+    });
+}
