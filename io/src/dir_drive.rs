@@ -591,7 +591,12 @@ impl Drive for DirDrive {
 
     async fn remove_file(&self, path: &str) -> DriveResult<()> {
         let path = self.abs_entry(path);
-        Ok(blocking(move || std::fs::remove_file(path)).await?)
+        // Durable: removing a metadata file is how a delete commits (drive.rs).
+        Ok(blocking(move || {
+            std::fs::remove_file(&path)?;
+            path.parent().map_or(Ok(()), sync_dir)
+        })
+        .await?)
     }
 
     async fn remove_dir_all(&self, path: &str) -> DriveResult<()> {

@@ -16,7 +16,9 @@
 //!   The first `sync` of a file made by `create` also makes its name durable (and any
 //!   directories `create` made for it).
 //! - `rename` is durable when it returns (the parent directories are fsync'd).
-//! - `remove_*` need not be durable when they return.
+//! - `remove_file` is durable when it returns (the parent directory is fsync'd): removing
+//!   an object's metadata is how a delete commits.
+//! - `remove_dir_all`, `remove_dir_if_empty` and `create_dir_all` need not be durable.
 
 use std::future::Future;
 
@@ -134,7 +136,7 @@ pub trait Drive {
     /// directories of `to`; durable when it returns (both parents fsync'd).
     fn rename(&self, from: &str, to: &str) -> impl Future<Output = DriveResult<()>>;
 
-    /// Removes one file.
+    /// Removes one file, durably (the parent directory is fsync'd).
     fn remove_file(&self, path: &str) -> impl Future<Output = DriveResult<()>>;
 
     /// Removes a directory and everything under it. `NotFound` if it does not exist.

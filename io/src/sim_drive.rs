@@ -582,6 +582,8 @@ impl Drive for SimDrive {
         let mut state = self.state.borrow_mut();
         state.file_inode(path)?;
         state.live.remove(path);
+        // Durable when it returns, as DirDrive fsyncs the parent (drive.rs).
+        state.durable.remove(path);
         Ok(())
     }
 

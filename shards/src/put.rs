@@ -21,6 +21,7 @@ use crate::encode::StripeEncoder;
 use crate::error::{Error, Result};
 use crate::keypath::{DATA_DIR_PREFIX, META_FILE_NAME, meta_path, object_dir, validate_key};
 use crate::meta::{DriveMeta, ObjectInfo, PreviousVersion};
+use crate::quorum::MetaCopy;
 use crate::placement::Placement;
 use crate::store::{Store, TMP_DIR, ignore_not_found};
 use crate::stripe::{Geometry, RECORD_HEADER_BYTES, chunk_len_for};
@@ -414,6 +415,9 @@ impl<D: Drive, C: Clock> Store<D, C> {
                     (live[drive_index], Some(upload.as_str()), Vec::new())
                 }
             };
+            // A drive whose current copy could not be read is left alone: a failed
+            // commit could not put back what it never saw (it is queued for healing).
+            let live = live && !matches!(previous.copies[drive_index], MetaCopy::Failed);
             // Kept so a crash mid-commit leaves the replaced version readable.
             let previous = replaced.as_ref().map(|old| PreviousVersion {
                 info: old.info.clone(),
@@ -486,16 +490,14 @@ impl<D: Drive, C: Clock> Store<D, C> {
                     if !*done {
                         return;
                     }
-                    let _ = match old {
-                        Some(bytes) => drive.write_file_atomic(meta_file, bytes).await,
-                        None => drive.remove_file(meta_file).await,
-                    };
+                    undo_meta(drive, meta_file, old.as_deref()).await;
                     let _ = drive.remove_dir_all(data_dir).await;
                 });
         join_all(undo).await;
     }
 
     /// Removes every data folder of the object except the current version's.
+    /// (See `undo_meta` for how a failed commit is taken back.)
     async fn remove_stale_data_dirs(&self, drives: &[D], dir: &str, keep: &str) {
         let cleanups = drives.iter().map(|drive| async move {
             let Ok(entries) = drive.list_dir(dir).await else {
@@ -521,3 +523,25 @@ impl<D: Drive, C: Clock> Store<D, C> {
 
 #[allow(dead_code)]
 const _: &str = META_FILE_NAME;
+
+/// Attempts to put back a drive's previous metadata copy after a failed commit.
+const UNDO_ATTEMPTS: usize = 3;
+
+/// Takes back a new metadata copy: restore the previous bytes (a few attempts), else
+/// remove the copy. A missing copy votes for nothing, so the failed version can never
+/// win a read quorum from it — even when data equals parity and read quorum is half the
+/// set — while the replaced version keeps the votes of every other drive.
+async fn undo_meta<D: Drive>(drive: &D, meta_file: &str, previous: Option<&[u8]>) {
+    if let Some(bytes) = previous {
+        for _ in 0..UNDO_ATTEMPTS {
+            if drive.write_file_atomic(meta_file, bytes).await.is_ok() {
+                return;
+            }
+        }
+    }
+    for _ in 0..UNDO_ATTEMPTS {
+        if ignore_not_found(drive.remove_file(meta_file).await).is_ok() {
+            return;
+        }
+    }
+}
