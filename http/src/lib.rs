@@ -76,4 +76,11 @@ pub use error::{S3Error, S3ErrorCode};
 pub use request::{BodyFraming, HeadParser, HeadStatus, Method, RequestHead, Version};
 pub use response::{ResponseBody, ResponseHead, write_error_response, write_response_head};
 pub use route::{Operation, Route, RouteConfig, route};
+pub use s3xml::{
+    write_complete_multipart_upload_result, write_copy_object_result, write_copy_part_result,
+    write_delete_result, write_get_object_attributes_response,
+    write_initiate_multipart_upload_result, write_list_all_my_buckets_result,
+    write_list_bucket_result_v1, write_list_bucket_result_v2, write_list_multipart_uploads_result,
+    write_list_parts_result, write_list_versions_result, write_location_constraint, write_tagging,
+};
 pub use sigv4::{Authenticated, ChunkSigning, PayloadMode, SecretKeys, authenticate};

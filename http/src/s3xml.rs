@@ -298,6 +298,8 @@ pub struct ObjectPart<'a> {
 }
 
 /// The `ObjectParts` page of GetObjectAttributes; NextPartNumberMarker is derived.
+/// AWS lists `Part`s only for objects with an additional checksum; for the others the
+/// caller passes no parts and the page carries only the counts.
 #[derive(Clone, Copy, Debug)]
 pub struct ObjectParts<'a> {
     pub parts_count: u32,

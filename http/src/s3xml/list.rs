@@ -436,4 +436,4 @@ pub fn write_list_multipart_uploads_result(
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests;
