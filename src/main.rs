@@ -137,7 +137,9 @@ fn main() -> ExitCode {
 
 fn server_config(args: ServerArgs) -> shoal_shards::server::ServerConfig {
     let drives = if args.drives.is_empty() {
-        (1..=4).map(|i| PathBuf::from(format!("shoal-data/drive{i}"))).collect()
+        (1..=4)
+            .map(|i| PathBuf::from(format!("shoal-data/drive{i}")))
+            .collect()
     } else {
         args.drives
     };
@@ -175,4 +177,3 @@ where
         work(store).await.map_err(|e| e.to_string())
     })
 }
-

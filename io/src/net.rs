@@ -13,6 +13,9 @@ pub const LISTEN_BACKLOG: i32 = 1024;
 
 /// Binds `address` with SO_REUSEPORT on the current shard's runtime.
 pub fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
-    let opts = ListenerOpts::new().reuse_port(true).reuse_addr(true).backlog(LISTEN_BACKLOG);
+    let opts = ListenerOpts::new()
+        .reuse_port(true)
+        .reuse_addr(true)
+        .backlog(LISTEN_BACKLOG);
     TcpListener::bind_with_config(address, &opts)
 }

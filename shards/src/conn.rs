@@ -35,7 +35,12 @@ pub struct Conn<S> {
 
 impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
     pub fn new(stream: S) -> Self {
-        Self { stream, pending: Vec::new(), read_buf: Some(Vec::with_capacity(READ_CHUNK_BYTES)), eof: false }
+        Self {
+            stream,
+            pending: Vec::new(),
+            read_buf: Some(Vec::with_capacity(READ_CHUNK_BYTES)),
+            eof: false,
+        }
     }
 
     /// Reads more bytes into `pending`; `Ok(false)` at end of stream.
@@ -120,7 +125,10 @@ async fn read_head<S: AsyncReadRent + AsyncWriteRent>(
     loop {
         if !conn.pending.is_empty() {
             match parser.parse(&conn.pending).map_err(ReadHeadError::Http)? {
-                HeadStatus::Complete { head, consumed_bytes } => {
+                HeadStatus::Complete {
+                    head,
+                    consumed_bytes,
+                } => {
                     conn.pending.drain(..consumed_bytes);
                     return Ok(Some(head));
                 }
@@ -156,7 +164,9 @@ async fn serve_request<S: AsyncReadRent + AsyncWriteRent>(
     };
     let decoder = match BodyDecoder::new(head, &auth.payload) {
         Ok(decoder) => decoder,
-        Err(error) => return write_error(ctx, conn, &error, &resource, &request_id, is_head, false).await,
+        Err(error) => {
+            return write_error(ctx, conn, &error, &resource, &request_id, is_head, false).await;
+        }
     };
     if head.expect_continue {
         let (result, _) = conn.write_all(response::CONTINUE_100.to_vec()).await;
@@ -194,7 +204,15 @@ pub async fn write_error<S: AsyncReadRent + AsyncWriteRent>(
     keep_alive: bool,
 ) -> std::io::Result<bool> {
     let mut out = Vec::with_capacity(512);
-    response::write_error_response(error, resource, request_id, ctx.now_unix_secs(), keep_alive, is_head, &mut out);
+    response::write_error_response(
+        error,
+        resource,
+        request_id,
+        ctx.now_unix_secs(),
+        keep_alive,
+        is_head,
+        &mut out,
+    );
     let (result, _) = conn.write_all(out).await;
     result?;
     Ok(keep_alive)

@@ -50,7 +50,13 @@ impl Drop for InFlight {
 }
 
 impl ShardContext {
-    pub fn new(store: ShardStore, credentials: Credentials, region: String, route_config: RouteConfig, shard_index: usize) -> Self {
+    pub fn new(
+        store: ShardStore,
+        credentials: Credentials,
+        region: String,
+        route_config: RouteConfig,
+        shard_index: usize,
+    ) -> Self {
         Self {
             store,
             credentials,
@@ -92,7 +98,10 @@ impl ShardContext {
     }
 
     pub fn secrets(&self) -> impl Fn(&str) -> Option<String> + '_ {
-        |id: &str| (id == self.credentials.access_key_id).then(|| self.credentials.secret_access_key.clone())
+        |id: &str| {
+            (id == self.credentials.access_key_id)
+                .then(|| self.credentials.secret_access_key.clone())
+        }
     }
 
     pub fn region(&self) -> &str {
@@ -119,9 +128,16 @@ pub struct RequestBody<'c, S> {
 
 impl<'c, S: AsyncReadRent + AsyncWriteRent> RequestBody<'c, S> {
     pub fn new(conn: &'c mut Conn<S>, decoder: BodyDecoder, head: &RequestHead) -> Self {
-        let trailer_name = head.header("x-amz-trailer").map(|t| t.trim().to_ascii_lowercase());
+        let trailer_name = head
+            .header("x-amz-trailer")
+            .map(|t| t.trim().to_ascii_lowercase());
         let done = matches!(head.framing, shoal_http::BodyFraming::None);
-        Self { conn, decoder, done, trailer_name }
+        Self {
+            conn,
+            decoder,
+            done,
+            trailer_name,
+        }
     }
 
     /// Whether the whole body was read (the connection can carry another request).
@@ -134,12 +150,18 @@ impl<'c, S: AsyncReadRent + AsyncWriteRent> RequestBody<'c, S> {
         let mut out = Vec::new();
         let mut buf = vec![0u8; 64 << 10];
         loop {
-            let n = self.read(&mut buf).await.map_err(|e| crate::s3_error::to_s3(&crate::Error::Source(e)))?;
+            let n = self
+                .read(&mut buf)
+                .await
+                .map_err(|e| crate::s3_error::to_s3(&crate::Error::Source(e)))?;
             if n == 0 {
                 return Ok(out);
             }
             if out.len() + n > max_bytes {
-                return Err(S3Error::with_message(S3ErrorCode::InvalidRequest, "request body too large"));
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidRequest,
+                    "request body too large",
+                ));
             }
             out.extend_from_slice(&buf[..n]);
         }
@@ -154,9 +176,8 @@ impl<'c, S: AsyncReadRent + AsyncWriteRent> RequestBody<'c, S> {
 impl<S: AsyncReadRent + AsyncWriteRent> BodySource for RequestBody<'_, S> {
     async fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while !self.done {
-            if self.conn.pending.is_empty() && !self.conn.fill().await? {
-                return Err(std::io::Error::other(S3Error::new(S3ErrorCode::IncompleteBody)));
-            }
+            // Feed what is buffered first (possibly nothing: an empty body completes
+            // without any bytes); wait on the socket only when the decoder needs more.
             let take = self.conn.pending.len().min(out.len());
             let mut written = 0;
             let progress = self
@@ -170,6 +191,11 @@ impl<S: AsyncReadRent + AsyncWriteRent> BodySource for RequestBody<'_, S> {
             self.done = progress.done;
             if written > 0 {
                 return Ok(written);
+            }
+            if !self.done && progress.consumed_bytes == 0 && !self.conn.fill().await? {
+                return Err(std::io::Error::other(S3Error::new(
+                    S3ErrorCode::IncompleteBody,
+                )));
             }
         }
         Ok(0)
@@ -210,7 +236,9 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         | Operation::CreateBucket
         | Operation::HeadBucket
         | Operation::DeleteBucket
-        | Operation::GetBucketLocation => crate::s3_bucket::handle(ctx, head, route, body, request_id).await,
+        | Operation::GetBucketLocation => {
+            crate::s3_bucket::handle(ctx, head, route, body, request_id).await
+        }
         Operation::ListObjects | Operation::ListObjectsV2 | Operation::ListObjectVersions => {
             crate::s3_list::handle(ctx, head, route, body, request_id).await
         }
@@ -219,7 +247,9 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         | Operation::HeadObject
         | Operation::DeleteObject
         | Operation::DeleteObjects
-        | Operation::GetObjectAttributes => crate::s3_object::handle(ctx, head, route, body, request_id).await,
+        | Operation::GetObjectAttributes => {
+            crate::s3_object::handle(ctx, head, route, body, request_id).await
+        }
         other => Err(S3Error::with_message(
             S3ErrorCode::NotImplemented,
             format!("{} is not implemented yet", operation_name(other)),
@@ -249,12 +279,19 @@ pub struct Reply<'a> {
 
 impl<'a> Reply<'a> {
     pub fn new(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: Vec::new(), head_only: false }
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            head_only: false,
+        }
     }
 
     pub fn xml(body: Vec<u8>) -> Self {
         let mut reply = Self::new(200);
-        reply.headers.push(("Content-Type", "application/xml".to_owned()));
+        reply
+            .headers
+            .push(("Content-Type", "application/xml".to_owned()));
         reply.body = body;
         reply
     }
@@ -274,7 +311,15 @@ pub async fn send<S: AsyncReadRent + AsyncWriteRent>(
     keep_alive: bool,
 ) -> Result<bool, S3Error> {
     let length = reply.body.len() as u64;
-    let mut out = head_bytes(ctx, reply.status, &reply.headers, request_id, keep_alive, length, reply.status != 204 && reply.status != 304);
+    let mut out = head_bytes(
+        ctx,
+        reply.status,
+        &reply.headers,
+        request_id,
+        keep_alive,
+        length,
+        reply.status != 204 && reply.status != 304,
+    );
     if !reply.head_only {
         out.extend_from_slice(&reply.body);
     }
@@ -299,7 +344,11 @@ pub fn head_bytes(
         date_unix_secs: ctx.now_unix_secs(),
         request_id,
         headers: &borrowed,
-        body: if with_length { ResponseBody::Length(length) } else { ResponseBody::Empty },
+        body: if with_length {
+            ResponseBody::Length(length)
+        } else {
+            ResponseBody::Empty
+        },
         keep_alive,
     };
     let mut out = Vec::with_capacity(512);
@@ -362,7 +411,15 @@ mod tests {
     /// Base64 round-trips and rejects malformed input (RFC 4648 test vectors).
     #[test]
     fn base64() {
-        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64_encode(plain.as_bytes()), encoded);
             assert_eq!(base64_decode(encoded).unwrap(), plain.as_bytes());
         }

@@ -7,16 +7,16 @@
 #![forbid(unsafe_code)]
 
 pub mod bucket;
-pub mod conn;
-pub mod credentials;
-pub mod handler;
 pub mod checksum;
 pub mod codec;
+pub mod conn;
+pub mod credentials;
 pub mod delete;
 pub mod encode;
 pub mod error;
 pub mod format;
 pub mod get;
+pub mod handler;
 pub mod key_lock;
 pub mod keypath;
 pub mod layout;

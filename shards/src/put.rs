@@ -21,8 +21,8 @@ use crate::encode::StripeEncoder;
 use crate::error::{Error, Result};
 use crate::keypath::{DATA_DIR_PREFIX, META_FILE_NAME, meta_path, object_dir, validate_key};
 use crate::meta::{DriveMeta, ObjectInfo, PreviousVersion};
-use crate::quorum::MetaCopy;
 use crate::placement::Placement;
+use crate::quorum::MetaCopy;
 use crate::store::{Store, TMP_DIR, ignore_not_found};
 use crate::stripe::{Geometry, RECORD_HEADER_BYTES, chunk_len_for};
 

@@ -37,7 +37,14 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
                 }
             }
             ctx.store.make_bucket(bucket).await.map_err(|e| to_s3(&e))?;
-            send(ctx, body.conn, Reply::new(200).header("Location", format!("/{bucket}")), request_id, true).await
+            send(
+                ctx,
+                body.conn,
+                Reply::new(200).header("Location", format!("/{bucket}")),
+                request_id,
+                true,
+            )
+            .await
         }
         Operation::HeadBucket => {
             body.discard(0).await?;
@@ -48,7 +55,10 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         }
         Operation::DeleteBucket => {
             body.discard(0).await?;
-            ctx.store.delete_bucket(bucket).await.map_err(|e| to_s3(&e))?;
+            ctx.store
+                .delete_bucket(bucket)
+                .await
+                .map_err(|e| to_s3(&e))?;
             send(ctx, body.conn, Reply::new(204), request_id, true).await
         }
         Operation::GetBucketLocation => {

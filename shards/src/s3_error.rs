@@ -13,16 +13,20 @@ pub fn to_s3(error: &Error) -> S3Error {
         Error::BucketNotEmpty => (Code::BucketNotEmpty, None),
         Error::NoSuchKey => (Code::NoSuchKey, None),
         Error::KeyTooLong => (Code::KeyTooLongError, None),
-        Error::InvalidKey(why) => (Code::InvalidArgument, Some(format!("Invalid object key: {why}"))),
+        Error::InvalidKey(why) => (
+            Code::InvalidArgument,
+            Some(format!("Invalid object key: {why}")),
+        ),
         Error::InvalidRange => (Code::InvalidRange, None),
         Error::EntityTooLarge => (Code::EntityTooLarge, None),
         Error::MetadataTooLarge => (Code::MetadataTooLarge, None),
         Error::BadDigest => (Code::BadDigest, None),
         Error::IncompleteBody => (Code::IncompleteBody, None),
         Error::Source(e) => return source_error(e),
-        Error::InsufficientWriteQuorum { .. } | Error::InsufficientReadQuorum { .. } => {
-            (Code::ServiceUnavailable, Some(format!("{error}; try again later")))
-        }
+        Error::InsufficientWriteQuorum { .. } | Error::InsufficientReadQuorum { .. } => (
+            Code::ServiceUnavailable,
+            Some(format!("{error}; try again later")),
+        ),
         Error::DataUnavailable(_) | Error::Format(_) | Error::Drive(_) | Error::Erasure(_) => {
             (Code::InternalError, None)
         }
@@ -36,7 +40,10 @@ pub fn to_s3(error: &Error) -> S3Error {
 /// A body error carries the decoder's S3 error when there is one (bad chunk signature,
 /// SHA-256 mismatch, ...); otherwise the client stopped sending.
 fn source_error(e: &std::io::Error) -> S3Error {
-    if let Some(s3) = e.get_ref().and_then(|inner| inner.downcast_ref::<S3Error>()) {
+    if let Some(s3) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<S3Error>())
+    {
         return s3.clone();
     }
     if e.kind() == std::io::ErrorKind::TimedOut {

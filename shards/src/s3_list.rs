@@ -22,7 +22,9 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
     let q = |name: &str| route.query_value(name).map(str::to_owned);
     let max_keys = match q("max-keys") {
         None => MAX_KEYS_LIMIT,
-        Some(text) => text.parse::<usize>().map_err(|_| invalid("max-keys must be a non-negative integer"))?,
+        Some(text) => text
+            .parse::<usize>()
+            .map_err(|_| invalid("max-keys must be a non-negative integer"))?,
     };
     let encoding_url = match q("encoding-type").as_deref() {
         None => false,
@@ -40,7 +42,10 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         _ => None,
     };
     let marker = match style {
-        ListingStyle::V2 => continuation.clone().or_else(|| q("start-after")).unwrap_or_default(),
+        ListingStyle::V2 => continuation
+            .clone()
+            .or_else(|| q("start-after"))
+            .unwrap_or_default(),
         ListingStyle::V1 => q("marker").unwrap_or_default(),
         ListingStyle::Versions => q("key-marker").unwrap_or_default(),
     };
@@ -54,7 +59,10 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         ctx.store.head_bucket(bucket).await.map_err(|e| to_s3(&e))?;
         ListPage::default()
     } else {
-        ctx.store.list_objects(bucket, &query).await.map_err(|e| to_s3(&e))?
+        ctx.store
+            .list_objects(bucket, &query)
+            .await
+            .map_err(|e| to_s3(&e))?
     };
     let params = ListingParams {
         style,
@@ -64,9 +72,17 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         fetch_owner: q("fetch-owner").is_some_and(|v| v == "true") || style != ListingStyle::V2,
         owner_id: &ctx.credentials.access_key_id,
         continuation_token: q("continuation-token"),
-        next_continuation_token: page.next_start_after.as_deref().filter(|_| page.is_truncated).map(|k| base64_encode(k.as_bytes())),
+        next_continuation_token: page
+            .next_start_after
+            .as_deref()
+            .filter(|_| page.is_truncated)
+            .map(|k| base64_encode(k.as_bytes())),
         start_after: q("start-after"),
-        marker: q(if style == ListingStyle::Versions { "key-marker" } else { "marker" }),
+        marker: q(if style == ListingStyle::Versions {
+            "key-marker"
+        } else {
+            "marker"
+        }),
     };
     let xml = crate::s3_xml::listing(&params, &page);
     send(ctx, body.conn, Reply::xml(xml), request_id, true).await

@@ -7,14 +7,22 @@ use shoal_http::{Operation, RequestHead, Route, S3Error, S3ErrorCode};
 
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::get::ByteRange;
-use crate::handler::{Reply, RequestBody, ShardContext, base64_decode, base64_encode, head_bytes, send};
+use crate::handler::{
+    Reply, RequestBody, ShardContext, base64_decode, base64_encode, head_bytes, send,
+};
 use crate::meta::ObjectInfo;
 use crate::put::PutOptions;
 use crate::s3_error::to_s3;
 
 /// Content headers stored with an object and returned on GET/HEAD.
-const CONTENT_HEADERS: [&str; 6] =
-    ["content-type", "cache-control", "content-disposition", "content-encoding", "content-language", "expires"];
+const CONTENT_HEADERS: [&str; 6] = [
+    "content-type",
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "expires",
+];
 
 /// Largest DeleteObjects request body (1000 keys of 1024 bytes, XML around them).
 const DELETE_OBJECTS_BODY_MAX_BYTES: usize = 2 << 20;
@@ -30,14 +38,21 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
     let key = route.key.as_deref().unwrap_or_default();
     match route.operation {
         Operation::PutObject => put_object(ctx, head, bucket, key, body, request_id).await,
-        Operation::GetObject | Operation::HeadObject => get_object(ctx, head, route, bucket, key, body, request_id).await,
+        Operation::GetObject | Operation::HeadObject => {
+            get_object(ctx, head, route, bucket, key, body, request_id).await
+        }
         Operation::DeleteObject => {
             body.discard(0).await?;
-            ctx.store.delete_object(bucket, key).await.map_err(|e| to_s3(&e))?;
+            ctx.store
+                .delete_object(bucket, key)
+                .await
+                .map_err(|e| to_s3(&e))?;
             send(ctx, body.conn, Reply::new(204), request_id, true).await
         }
         Operation::DeleteObjects => delete_objects(ctx, bucket, body, request_id).await,
-        Operation::GetObjectAttributes => object_attributes(ctx, head, bucket, key, body, request_id).await,
+        Operation::GetObjectAttributes => {
+            object_attributes(ctx, head, bucket, key, body, request_id).await
+        }
         _ => Err(S3Error::new(S3ErrorCode::NotImplemented)),
     }
 }
@@ -51,7 +66,11 @@ async fn put_object<S: AsyncReadRent + AsyncWriteRent>(
     request_id: &str,
 ) -> Result<bool, S3Error> {
     let options = put_options(head)?;
-    let info = ctx.store.put_object(bucket, key, &options, body).await.map_err(|e| to_s3(&e))?;
+    let info = ctx
+        .store
+        .put_object(bucket, key, &options, body)
+        .await
+        .map_err(|e| to_s3(&e))?;
     let mut reply = Reply::new(200).header("ETag", format!("\"{}\"", info.etag));
     if let Some(c) = &info.checksum {
         reply = reply.header(checksum_header(c.algorithm), base64_encode(&c.value));
@@ -62,34 +81,61 @@ async fn put_object<S: AsyncReadRent + AsyncWriteRent>(
 /// What the request headers declare about the object.
 fn put_options(head: &RequestHead) -> Result<PutOptions, S3Error> {
     let size_bytes = match (head.header("x-amz-decoded-content-length"), head.framing) {
-        (Some(decoded), _) => Some(decoded.trim().parse().map_err(|_| invalid_argument("x-amz-decoded-content-length"))?),
+        (Some(decoded), _) => Some(
+            decoded
+                .trim()
+                .parse()
+                .map_err(|_| invalid_argument("x-amz-decoded-content-length"))?,
+        ),
         (None, shoal_http::BodyFraming::ContentLength(n)) => Some(n),
         (None, shoal_http::BodyFraming::None) => Some(0),
         (None, shoal_http::BodyFraming::Chunked) => None,
     };
     let content_md5 = match head.header("content-md5") {
         Some(text) => {
-            let bytes = base64_decode(text).ok_or_else(|| S3Error::new(S3ErrorCode::InvalidDigest))?;
-            Some(bytes.try_into().map_err(|_| S3Error::new(S3ErrorCode::InvalidDigest))?)
+            let bytes =
+                base64_decode(text).ok_or_else(|| S3Error::new(S3ErrorCode::InvalidDigest))?;
+            Some(
+                bytes
+                    .try_into()
+                    .map_err(|_| S3Error::new(S3ErrorCode::InvalidDigest))?,
+            )
         }
         None => None,
     };
     let (checksum_algorithm, expected_checksum) = declared_checksum(head)?;
-    Ok(PutOptions { size_bytes, content_md5, checksum_algorithm, expected_checksum, headers: stored_headers(head) })
+    Ok(PutOptions {
+        size_bytes,
+        content_md5,
+        checksum_algorithm,
+        expected_checksum,
+        headers: stored_headers(head),
+    })
 }
 
 /// The checksum algorithm asked for, and the value if sent as a header.
-fn declared_checksum(head: &RequestHead) -> Result<(Option<ChecksumAlgorithm>, Option<Checksum>), S3Error> {
+fn declared_checksum(
+    head: &RequestHead,
+) -> Result<(Option<ChecksumAlgorithm>, Option<Checksum>), S3Error> {
     for algorithm in ChecksumAlgorithm::ALL {
         if let Some(value) = head.header(checksum_header(algorithm)) {
-            let value = base64_decode(value).ok_or_else(|| S3Error::new(S3ErrorCode::InvalidDigest))?;
+            let value =
+                base64_decode(value).ok_or_else(|| S3Error::new(S3ErrorCode::InvalidDigest))?;
             return Ok((Some(algorithm), Some(Checksum { algorithm, value })));
         }
     }
     let named = head
         .header("x-amz-trailer")
-        .and_then(|t| t.trim().to_ascii_lowercase().strip_prefix("x-amz-checksum-").map(str::to_owned))
-        .or_else(|| head.header("x-amz-sdk-checksum-algorithm").map(str::to_owned))
+        .and_then(|t| {
+            t.trim()
+                .to_ascii_lowercase()
+                .strip_prefix("x-amz-checksum-")
+                .map(str::to_owned)
+        })
+        .or_else(|| {
+            head.header("x-amz-sdk-checksum-algorithm")
+                .map(str::to_owned)
+        })
         .or_else(|| head.header("x-amz-checksum-algorithm").map(str::to_owned));
     match named {
         None => Ok((None, None)),
@@ -116,7 +162,11 @@ fn stored_headers(head: &RequestHead) -> Vec<(String, String)> {
     for (name, value) in &head.headers {
         if name == "content-encoding" {
             // aws-chunked is the transfer of this request, not the object's encoding.
-            let kept: Vec<&str> = value.split(',').map(str::trim).filter(|v| !v.is_empty() && *v != "aws-chunked").collect();
+            let kept: Vec<&str> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && *v != "aws-chunked")
+                .collect();
             if !kept.is_empty() {
                 out.push((name.clone(), kept.join(", ")));
             }
@@ -143,9 +193,15 @@ async fn get_object<S: AsyncReadRent + AsyncWriteRent>(
 ) -> Result<bool, S3Error> {
     body.discard(0).await?;
     let is_head = route.operation == Operation::HeadObject;
-    let info = ctx.store.head_object(bucket, key).await.map_err(|e| to_s3(&e))?;
+    let info = ctx
+        .store
+        .head_object(bucket, key)
+        .await
+        .map_err(|e| to_s3(&e))?;
     if let Some(status) = check_conditions(head, &info)? {
-        let reply = Reply::new(status).header("ETag", format!("\"{}\"", info.etag)).header("Last-Modified", http_date(&info));
+        let reply = Reply::new(status)
+            .header("ETag", format!("\"{}\"", info.etag))
+            .header("Last-Modified", http_date(&info));
         let mut reply = reply;
         reply.head_only = true;
         return send(ctx, body.conn, reply, request_id, true).await;
@@ -155,14 +211,28 @@ async fn get_object<S: AsyncReadRent + AsyncWriteRent>(
         None => None,
     };
     if route.query_value("partNumber").is_some_and(|n| n != "1") {
-        return Err(S3Error::with_message(S3ErrorCode::InvalidPart, "the object has a single part"));
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidPart,
+            "the object has a single part",
+        ));
     }
-    let reader = ctx.store.get_object(bucket, key, range).await.map_err(|e| to_s3(&e))?;
+    let reader = ctx
+        .store
+        .get_object(bucket, key, range)
+        .await
+        .map_err(|e| to_s3(&e))?;
     let (start, end) = reader.range();
     let info = reader.info().clone();
-    let mut headers = object_headers(&info, route, head);
+    let mut headers = object_headers(&info, route, head, range.is_none());
     let status = if range.is_some() {
-        headers.push(("Content-Range", format!("bytes {start}-{}/{}", end.saturating_sub(1), info.size_bytes)));
+        headers.push((
+            "Content-Range",
+            format!(
+                "bytes {start}-{}/{}",
+                end.saturating_sub(1),
+                info.size_bytes
+            ),
+        ));
         206
     } else {
         200
@@ -201,7 +271,14 @@ async fn stream_object<S: AsyncReadRent + AsyncWriteRent>(
 }
 
 /// The response headers describing an object (GET and HEAD).
-fn object_headers<'a>(info: &'a ObjectInfo, route: &Route, head: &RequestHead) -> Vec<(&'a str, String)> {
+/// `whole`: the response carries the whole object (a range gets no object checksum,
+/// as in S3: it would not match the bytes sent).
+fn object_headers<'a>(
+    info: &'a ObjectInfo,
+    route: &Route,
+    head: &RequestHead,
+    whole: bool,
+) -> Vec<(&'a str, String)> {
     let mut headers: Vec<(&'a str, String)> = vec![
         ("ETag", format!("\"{}\"", info.etag)),
         ("Last-Modified", http_date(info)),
@@ -213,7 +290,11 @@ fn object_headers<'a>(info: &'a ObjectInfo, route: &Route, head: &RequestHead) -
     for (name, value) in &info.headers {
         headers.push((name.as_str(), value.clone()));
     }
-    if head.header("x-amz-checksum-mode").is_some_and(|m| m.eq_ignore_ascii_case("enabled")) {
+    if whole
+        && head
+            .header("x-amz-checksum-mode")
+            .is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
+    {
         if let Some(c) = &info.checksum {
             headers.push((checksum_header(c.algorithm), base64_encode(&c.value)));
         }
@@ -244,13 +325,20 @@ fn http_date(info: &ObjectInfo) -> String {
 /// does; `Some(304)` for not modified, `Err(PreconditionFailed)` for 412.
 fn check_conditions(head: &RequestHead, info: &ObjectInfo) -> Result<Option<u16>, S3Error> {
     let modified_secs = (info.mod_time_unix_nanos / 1_000_000_000) as i64;
-    let etag_matches = |list: &str| list.split(',').map(|t| t.trim().trim_matches('"')).any(|t| t == "*" || t == info.etag);
+    let etag_matches = |list: &str| {
+        list.split(',')
+            .map(|t| t.trim().trim_matches('"'))
+            .any(|t| t == "*" || t == info.etag)
+    };
     let if_match = head.header("if-match");
     if let Some(list) = if_match {
         if !etag_matches(list) {
             return Err(S3Error::new(S3ErrorCode::PreconditionFailed));
         }
-    } else if let Some(since) = head.header("if-unmodified-since").and_then(shoal_http::time::parse_imf_fixdate) {
+    } else if let Some(since) = head
+        .header("if-unmodified-since")
+        .and_then(shoal_http::time::parse_imf_fixdate)
+    {
         if modified_secs > since {
             return Err(S3Error::new(S3ErrorCode::PreconditionFailed));
         }
@@ -259,7 +347,10 @@ fn check_conditions(head: &RequestHead, info: &ObjectInfo) -> Result<Option<u16>
         if etag_matches(list) {
             return Ok(Some(304));
         }
-    } else if let Some(since) = head.header("if-modified-since").and_then(shoal_http::time::parse_imf_fixdate) {
+    } else if let Some(since) = head
+        .header("if-modified-since")
+        .and_then(shoal_http::time::parse_imf_fixdate)
+    {
         if modified_secs <= since {
             return Ok(Some(304));
         }
@@ -277,9 +368,16 @@ pub fn parse_range(text: &str) -> Option<ByteRange> {
     let (first, last) = spec.split_once('-')?;
     let (first, last) = (first.trim(), last.trim());
     match (first.is_empty(), last.is_empty()) {
-        (true, false) => Some(ByteRange::Suffix { len: last.parse().ok()? }),
-        (false, true) => Some(ByteRange::From { first: first.parse().ok()? }),
-        (false, false) => Some(ByteRange::FromTo { first: first.parse().ok()?, last: last.parse().ok()? }),
+        (true, false) => Some(ByteRange::Suffix {
+            len: last.parse().ok()?,
+        }),
+        (false, true) => Some(ByteRange::From {
+            first: first.parse().ok()?,
+        }),
+        (false, false) => Some(ByteRange::FromTo {
+            first: first.parse().ok()?,
+            last: last.parse().ok()?,
+        }),
         (true, true) => None,
     }
 }
@@ -295,7 +393,12 @@ async fn delete_objects<S: AsyncReadRent + AsyncWriteRent>(
     ctx.store.head_bucket(bucket).await.map_err(|e| to_s3(&e))?;
     let mut results = Vec::with_capacity(request.objects.len());
     for object in &request.objects {
-        let outcome = ctx.store.delete_object(bucket, &object.key).await.map(|_| ()).map_err(|e| to_s3(&e));
+        let outcome = ctx
+            .store
+            .delete_object(bucket, &object.key)
+            .await
+            .map(|_| ())
+            .map_err(|e| to_s3(&e));
         results.push((object.key.clone(), outcome));
     }
     let xml = crate::s3_xml::delete_result(&results, request.quiet);
@@ -318,9 +421,16 @@ async fn object_attributes<S: AsyncReadRent + AsyncWriteRent>(
         .filter(|a| !a.is_empty())
         .collect();
     if wanted.is_empty() {
-        return Err(S3Error::with_message(S3ErrorCode::InvalidArgument, "x-amz-object-attributes is required"));
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "x-amz-object-attributes is required",
+        ));
     }
-    let info = ctx.store.head_object(bucket, key).await.map_err(|e| to_s3(&e))?;
+    let info = ctx
+        .store
+        .head_object(bucket, key)
+        .await
+        .map_err(|e| to_s3(&e))?;
     let xml = crate::s3_xml::object_attributes(&info, &wanted);
     let reply = Reply::xml(xml).header("Last-Modified", http_date(&info));
     send(ctx, body.conn, reply, request_id, true).await

@@ -14,10 +14,17 @@ const STORAGE_CLASS: &str = "STANDARD";
 pub fn list_buckets(buckets: &[BucketInfo], owner_id: &str) -> Vec<u8> {
     let entries: Vec<s3xml::Bucket<'_>> = buckets
         .iter()
-        .map(|b| s3xml::Bucket { name: &b.name, creation_date_unix_nanos: b.created_unix_nanos, bucket_region: None })
+        .map(|b| s3xml::Bucket {
+            name: &b.name,
+            creation_date_unix_nanos: b.created_unix_nanos,
+            bucket_region: None,
+        })
         .collect();
     let doc = s3xml::ListAllMyBucketsResult {
-        owner: Owner { id: owner_id, display_name: owner_id },
+        owner: Owner {
+            id: owner_id,
+            display_name: owner_id,
+        },
         buckets: &entries,
         continuation_token: None,
         prefix: None,
@@ -38,15 +45,30 @@ pub fn delete_result(results: &[(String, Result<(), S3Error>)], quiet: bool) -> 
     let deleted: Vec<s3xml::Deleted<'_>> = results
         .iter()
         .filter(|(_, r)| r.is_ok())
-        .map(|(key, _)| s3xml::Deleted { key, version_id: None })
+        .map(|(key, _)| s3xml::Deleted {
+            key,
+            version_id: None,
+        })
         .collect();
     let errors: Vec<s3xml::DeleteError<'_>> = results
         .iter()
         .filter_map(|(key, r)| r.as_ref().err().map(|e| (key, e)))
-        .map(|(key, e)| s3xml::DeleteError { key, version_id: None, code: e.code(), message: e.message() })
+        .map(|(key, e)| s3xml::DeleteError {
+            key,
+            version_id: None,
+            code: e.code(),
+            message: e.message(),
+        })
         .collect();
     let mut out = Vec::new();
-    s3xml::write_delete_result(&s3xml::DeleteResult { quiet, deleted: &deleted, errors: &errors }, &mut out);
+    s3xml::write_delete_result(
+        &s3xml::DeleteResult {
+            quiet,
+            deleted: &deleted,
+            errors: &errors,
+        },
+        &mut out,
+    );
     out
 }
 
@@ -54,11 +76,17 @@ pub fn delete_result(results: &[(String, Result<(), S3Error>)], quiet: bool) -> 
 pub fn object_attributes(info: &ObjectInfo, wanted: &[String]) -> Vec<u8> {
     let wants = |name: &str| wanted.iter().any(|w| w.eq_ignore_ascii_case(name));
     let checksum_value = info.checksum.as_ref().map(|c| base64_encode(&c.value));
-    let checksums = info.checksum.as_ref().zip(checksum_value.as_deref()).map(|(c, v)| checksums_of(c.algorithm, v));
+    let checksums = info
+        .checksum
+        .as_ref()
+        .zip(checksum_value.as_deref())
+        .map(|(c, v)| checksums_of(c.algorithm, v));
     let doc = s3xml::GetObjectAttributesResponse {
         etag: wants("ETag").then_some(info.etag.as_str()),
         checksum: checksums.filter(|_| wants("Checksum")),
-        checksum_type: checksums.filter(|_| wants("Checksum")).map(|_| "FULL_OBJECT"),
+        checksum_type: checksums
+            .filter(|_| wants("Checksum"))
+            .map(|_| "FULL_OBJECT"),
         object_parts: None,
         storage_class: wants("StorageClass").then_some(STORAGE_CLASS),
         object_size_bytes: wants("ObjectSize").then_some(info.size_bytes),
@@ -102,7 +130,10 @@ pub struct ListingParams<'a> {
 }
 
 pub fn listing(params: &ListingParams<'_>, page: &ListPage) -> Vec<u8> {
-    let owner = Owner { id: params.owner_id, display_name: params.owner_id };
+    let owner = Owner {
+        id: params.owner_id,
+        display_name: params.owner_id,
+    };
     let prefixes: Vec<&str> = page.common_prefixes.iter().map(String::as_str).collect();
     let encoding_type = params.encoding_url.then_some(EncodingType::Url);
     let max_keys = u32::try_from(params.query.max_keys).unwrap_or(u32::MAX);
@@ -110,7 +141,11 @@ pub fn listing(params: &ListingParams<'_>, page: &ListPage) -> Vec<u8> {
     let mut out = Vec::new();
     match params.style {
         ListingStyle::V2 | ListingStyle::V1 => {
-            let contents: Vec<s3xml::Object<'_>> = page.objects.iter().map(|o| object_entry(o, owner)).collect();
+            let contents: Vec<s3xml::Object<'_>> = page
+                .objects
+                .iter()
+                .map(|o| object_entry(o, owner))
+                .collect();
             if params.style == ListingStyle::V2 {
                 let doc = s3xml::ListBucketResultV2 {
                     name: params.bucket,
@@ -143,9 +178,15 @@ pub fn listing(params: &ListingParams<'_>, page: &ListPage) -> Vec<u8> {
             }
         }
         ListingStyle::Versions => {
-            let entries: Vec<s3xml::VersionEntry<'_>> =
-                page.objects.iter().map(|o| s3xml::VersionEntry::Version(version_entry(o, owner))).collect();
-            let next = page.next_start_after.as_deref().filter(|_| page.is_truncated);
+            let entries: Vec<s3xml::VersionEntry<'_>> = page
+                .objects
+                .iter()
+                .map(|o| s3xml::VersionEntry::Version(version_entry(o, owner)))
+                .collect();
+            let next = page
+                .next_start_after
+                .as_deref()
+                .filter(|_| page.is_truncated);
             let doc = s3xml::ListVersionsResult {
                 name: params.bucket,
                 prefix: &params.query.prefix,

@@ -55,10 +55,19 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
     let (drives, _locks) = open_drives(&config.drives)?;
     let (layout, offline) = prepare_store(drives, &config)?;
     let (credentials, credentials_source) = load_or_create(&config.drives)?;
-    let tls = config.certs_dir.as_deref().map(crate::tls::load_server_config).transpose()?;
+    let tls = config
+        .certs_dir
+        .as_deref()
+        .map(crate::tls::load_server_config)
+        .transpose()?;
     let signals = block_stop_signals()?;
     let (lock_senders, lock_receivers) = mailboxes(config.shards);
-    let plan = ShardPlan { config: config.clone(), credentials: credentials.clone(), tls, lock_senders };
+    let plan = ShardPlan {
+        config: config.clone(),
+        credentials: credentials.clone(),
+        tls,
+        lock_senders,
+    };
     let (ready_tx, ready_rx) = std_mpsc::channel();
     let mut stops = Vec::new();
     let mut threads = Vec::new();
@@ -81,9 +90,21 @@ pub fn run(config: ServerConfig) -> Result<(), String> {
             Err(_) => return Err("a shard stopped during start".to_owned()),
         }
     }
-    print_banner(&config, layout, &offline, drivers[0], &credentials, &credentials_source);
-    let signal = signals.wait().map_err(|e| format!("waiting for signals: {e}"))?;
-    eprintln!("shoal: {signal:?} received; stopping (in-flight requests get up to {}s)", STOP_GRACE.as_secs());
+    print_banner(
+        &config,
+        layout,
+        &offline,
+        drivers[0],
+        &credentials,
+        &credentials_source,
+    );
+    let signal = signals
+        .wait()
+        .map_err(|e| format!("waiting for signals: {e}"))?;
+    eprintln!(
+        "shoal: {signal:?} received; stopping (in-flight requests get up to {}s)",
+        STOP_GRACE.as_secs()
+    );
     for stop in stops {
         let _ = stop.send(());
     }
@@ -106,7 +127,10 @@ pub fn open_drives(paths: &[PathBuf]) -> Result<(Vec<DirDrive>, Vec<DriveLock>),
         std::fs::create_dir_all(path).map_err(|e| format!("drive {}: {e}", path.display()))?;
         let drive = DirDrive::open(path).map_err(|e| format!("drive {}: {e}", path.display()))?;
         let lock = drive.lock_exclusive().map_err(|e| {
-            format!("drive {} is in use by another shoal process ({e}); stop it first", path.display())
+            format!(
+                "drive {} is in use by another shoal process ({e}); stop it first",
+                path.display()
+            )
         })?;
         drives.push(drive);
         locks.push(lock);
@@ -119,11 +143,21 @@ fn prepare_store(
     drives: Vec<DirDrive>,
     config: &ServerConfig,
 ) -> Result<(crate::layout::PoolLayout, Vec<(String, String)>), String> {
-    let store_config = StoreConfig { parity_chunks: config.parity, ..StoreConfig::default() };
-    let (mut runtime, _) = shoal_io::build_runtime(&runtime_config()).map_err(|e| format!("runtime: {e}"))?;
+    let store_config = StoreConfig {
+        parity_chunks: config.parity,
+        ..StoreConfig::default()
+    };
+    let (mut runtime, _) =
+        shoal_io::build_runtime(&runtime_config()).map_err(|e| format!("runtime: {e}"))?;
     runtime.block_on(async {
-        let store = Store::open(drives, SystemClock, rand::random(), store_config).await.map_err(|e| e.to_string())?;
-        let offline = store.offline_drives().into_iter().map(|(d, w)| (d.to_owned(), w.to_owned())).collect();
+        let store = Store::open(drives, SystemClock, rand::random(), store_config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let offline = store
+            .offline_drives()
+            .into_iter()
+            .map(|(d, w)| (d.to_owned(), w.to_owned()))
+            .collect();
         Ok((store.layout(), offline))
     })
 }
@@ -169,7 +203,10 @@ fn run_shard(
         let _ = ready.send(Ok(driver));
         accept_loop(&ctx, &listener, plan.tls.clone(), stop_rx).await;
         drain(&ctx).await;
-        Ok(format!("shard {shard_index} served {} requests", ctx.requests_total()))
+        Ok(format!(
+            "shard {shard_index} served {} requests",
+            ctx.requests_total()
+        ))
     })
 }
 
@@ -178,14 +215,25 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
     for path in &plan.config.drives {
         drives.push(DirDrive::open(path).map_err(|e| format!("drive {}: {e}", path.display()))?);
     }
-    let store_config =
-        StoreConfig { parity_chunks: plan.config.parity, clean_tmp_at_open: false, ..StoreConfig::default() };
+    let store_config = StoreConfig {
+        parity_chunks: plan.config.parity,
+        clean_tmp_at_open: false,
+        ..StoreConfig::default()
+    };
     let store = Store::open(drives, SystemClock, rand::random(), store_config)
         .await
         .map_err(|e| format!("shard {shard_index}: {e}"))?
         .with_locker(KeyLocker::sharded(shard_index, plan.lock_senders.clone()));
-    let route_config = RouteConfig { virtual_host_domains: plan.config.domains.clone() };
-    Ok(ShardContext::new(store, plan.credentials.clone(), plan.config.region.clone(), route_config, shard_index))
+    let route_config = RouteConfig {
+        virtual_host_domains: plan.config.domains.clone(),
+    };
+    Ok(ShardContext::new(
+        store,
+        plan.credentials.clone(),
+        plan.config.region.clone(),
+        route_config,
+        shard_index,
+    ))
 }
 
 /// Accepts connections until the stop signal; each connection is its own task.
@@ -202,7 +250,9 @@ async fn accept_loop(
             accepted = listener.accept() => accepted,
             _ = &mut stop_rx => break,
         };
-        let Ok((stream, _peer)) = accepted else { continue };
+        let Ok((stream, _peer)) = accepted else {
+            continue;
+        };
         if open.get() >= CONNECTIONS_PER_SHARD_MAX {
             drop(stream); // over the limit: refuse by closing
             continue;
@@ -240,7 +290,8 @@ fn block_stop_signals() -> Result<nix::sys::signal::SigSet, String> {
     let mut set = SigSet::empty();
     set.add(Signal::SIGINT);
     set.add(Signal::SIGTERM);
-    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(|e| format!("blocking signals: {e}"))?;
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
+        .map_err(|e| format!("blocking signals: {e}"))?;
     Ok(set)
 }
 
@@ -252,12 +303,32 @@ fn print_banner(
     credentials: &Credentials,
     source: &CredentialsSource,
 ) {
-    let scheme = if config.certs_dir.is_some() { "https" } else { "http" };
-    let shown_host = if config.address.ip().is_unspecified() { "127.0.0.1".to_owned() } else { config.address.ip().to_string() };
+    let scheme = if config.certs_dir.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let shown_host = if config.address.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        config.address.ip().to_string()
+    };
     let endpoint = format!("{scheme}://{shown_host}:{}", config.address.port());
-    println!("Shoal {} — S3 API at {endpoint} (listening on {})", env!("CARGO_PKG_VERSION"), config.address);
+    println!(
+        "Shoal {} — S3 API at {endpoint} (listening on {})",
+        env!("CARGO_PKG_VERSION"),
+        config.address
+    );
     println!("  region:   {}", config.region);
-    println!("  drives:   {}", config.drives.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" "));
+    println!(
+        "  drives:   {}",
+        config
+            .drives
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     println!(
         "  erasure:  {} set(s) of {} drives, {} data + {} parity chunks per stripe",
         layout.set_count,
@@ -272,18 +343,30 @@ fn print_banner(
         DriverKind::IoUring => "io_uring",
         DriverKind::Epoll => "epoll (io_uring unavailable; file I/O on a small thread pool)",
     };
-    println!("  shards:   {} (one per core, each with its own runtime and listener), I/O driver: {driver}", config.shards);
+    println!(
+        "  shards:   {} (one per core, each with its own runtime and listener), I/O driver: {driver}",
+        config.shards
+    );
     match source {
-        CredentialsSource::Environment => println!("  credentials: from SHOAL_ROOT_USER / SHOAL_ROOT_PASSWORD"),
-        CredentialsSource::Stored(path) => println!("  credentials: stored in {} (mode 0600)", path.display()),
+        CredentialsSource::Environment => {
+            println!("  credentials: from SHOAL_ROOT_USER / SHOAL_ROOT_PASSWORD")
+        }
+        CredentialsSource::Stored(path) => {
+            println!("  credentials: stored in {} (mode 0600)", path.display())
+        }
         CredentialsSource::Generated(paths) => {
             println!("  credentials: generated for this new deployment; shown only this once:");
             println!("    AccessKey: {}", credentials.access_key_id);
             println!("    SecretKey: {}", credentials.secret_access_key);
-            println!("    (stored with mode 0600 in {} and the other drives)", paths[0].display());
+            println!(
+                "    (stored with mode 0600 in {} and the other drives)",
+                paths[0].display()
+            );
         }
     }
-    println!("Try it:  aws configure set aws_access_key_id <AccessKey>; aws configure set aws_secret_access_key <SecretKey>");
+    println!(
+        "Try it:  aws configure set aws_access_key_id <AccessKey>; aws configure set aws_secret_access_key <SecretKey>"
+    );
     println!("         aws --endpoint-url {endpoint} s3 mb s3://my-bucket");
     let _ = std::io::Write::flush(&mut std::io::stdout());
 }

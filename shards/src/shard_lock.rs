@@ -43,13 +43,21 @@ pub enum LockGuard {
 impl KeyLocker {
     /// A locker for a process with a single shard.
     pub fn single() -> Self {
-        Self { local: KeyLocks::default(), shard_index: 0, mailboxes: Vec::new() }
+        Self {
+            local: KeyLocks::default(),
+            shard_index: 0,
+            mailboxes: Vec::new(),
+        }
     }
 
     /// A locker for shard `shard_index`, talking to the owners through `mailboxes`.
     pub fn sharded(shard_index: usize, mailboxes: Vec<mpsc::Sender<LockRequest>>) -> Self {
         assert!(shard_index < mailboxes.len().max(1));
-        Self { local: KeyLocks::default(), shard_index, mailboxes }
+        Self {
+            local: KeyLocks::default(),
+            shard_index,
+            mailboxes,
+        }
     }
 
     /// The local table, for the owner-side service.
@@ -60,17 +68,30 @@ impl KeyLocker {
     /// Locks `key`, whose owner hash is `owner_hash`.
     pub async fn lock(&self, key: &str, owner_hash: u64) -> LockGuard {
         let shards = self.mailboxes.len();
-        let owner = if shards <= 1 { self.shard_index } else { (owner_hash % shards as u64) as usize };
+        let owner = if shards <= 1 {
+            self.shard_index
+        } else {
+            (owner_hash % shards as u64) as usize
+        };
         if owner == self.shard_index {
             return LockGuard::Local(self.local.lock(key).await);
         }
         let (granted_tx, granted_rx) = oneshot::channel();
         let (release_tx, release_rx) = oneshot::channel();
-        let request = LockRequest { key: key.to_owned(), granted: granted_tx, release: release_rx };
+        let request = LockRequest {
+            key: key.to_owned(),
+            granted: granted_tx,
+            release: release_rx,
+        };
         let mut mailbox = self.mailboxes[owner].clone();
         // The owner shard runs until the process exits; a closed mailbox is a bug.
-        mailbox.send(request).await.expect("owner shard mailbox closed");
-        granted_rx.await.expect("owner shard dropped a lock request");
+        mailbox
+            .send(request)
+            .await
+            .expect("owner shard mailbox closed");
+        granted_rx
+            .await
+            .expect("owner shard dropped a lock request");
         LockGuard::Remote(release_tx)
     }
 }
@@ -92,6 +113,13 @@ pub async fn serve_lock_requests(locks: KeyLocks, mut mailbox: mpsc::Receiver<Lo
 
 /// Mailboxes for `shards` shards: the senders (cloned to every shard) and each shard's
 /// receiver.
-pub fn mailboxes(shards: usize) -> (Vec<mpsc::Sender<LockRequest>>, Vec<mpsc::Receiver<LockRequest>>) {
-    (0..shards).map(|_| mpsc::channel(LOCK_MAILBOX_CAPACITY)).unzip()
+pub fn mailboxes(
+    shards: usize,
+) -> (
+    Vec<mpsc::Sender<LockRequest>>,
+    Vec<mpsc::Receiver<LockRequest>>,
+) {
+    (0..shards)
+        .map(|_| mpsc::channel(LOCK_MAILBOX_CAPACITY))
+        .unzip()
 }

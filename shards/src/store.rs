@@ -18,9 +18,9 @@ use shoal_io::{Clock, Drive, DriveError};
 
 use crate::error::{Error, Result};
 use crate::format::format_drives;
-use crate::shard_lock::{KeyLocker, LockGuard};
 use crate::layout::{PoolLayout, SetLayout};
 use crate::placement::{DeploymentId, Placement, object_hash};
+use crate::shard_lock::{KeyLocker, LockGuard};
 
 /// Where writes in progress are staged on every drive (cleaned at start).
 pub const TMP_DIR: &str = ".shoal/tmp";

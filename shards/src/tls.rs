@@ -21,7 +21,8 @@ pub fn load_server_config(certs_dir: &Path) -> Result<Arc<ServerConfig>, String>
     if certs.is_empty() {
         return Err(format!("{}: no certificate found", cert_path.display()));
     }
-    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&key_path)
+        .map_err(|e| format!("{}: {e}", key_path.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
