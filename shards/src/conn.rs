@@ -50,9 +50,9 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
         }
         let mut buf = self.read_buf.take().expect("one read at a time");
         buf.clear();
-        let (result, buf) = match monoio::time::timeout(IDLE_TIMEOUT, self.stream.read(buf)).await {
-            Ok(done) => done,
-            Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+        let Ok((result, buf)) = monoio::time::timeout(IDLE_TIMEOUT, self.stream.read(buf)).await
+        else {
+            return Err(std::io::ErrorKind::TimedOut.into());
         };
         let n = result?;
         self.pending.extend_from_slice(&buf[..n]);
@@ -89,8 +89,7 @@ pub async fn serve<S: AsyncReadRent + AsyncWriteRent>(ctx: &ShardContext, stream
         }
         let head = match read_head(&mut conn, &mut parser).await {
             Ok(Some(head)) => head,
-            Ok(None) => break,
-            Err(ReadHeadError::Io) => break,
+            Ok(None) | Err(ReadHeadError::Io) => break,
             Err(ReadHeadError::Http(error)) => {
                 let request_id = ctx.next_request_id();
                 let _ = write_error(ctx, &mut conn, &error, "", &request_id, false, false).await;
@@ -98,10 +97,9 @@ pub async fn serve<S: AsyncReadRent + AsyncWriteRent>(ctx: &ShardContext, stream
             }
         };
         let _in_flight = ctx.request_started();
-        let keep_alive = match serve_request(ctx, &mut conn, &head).await {
-            Ok(keep_alive) => keep_alive,
-            Err(_) => false,
-        };
+        let keep_alive = serve_request(ctx, &mut conn, &head)
+            .await
+            .unwrap_or_default();
         if !keep_alive || ctx.stopping() {
             break;
         }

@@ -63,10 +63,10 @@ fn stored_or_generated(
 ) -> Result<(Credentials, CredentialsSource), String> {
     for root in drive_roots {
         let path = root.join(CREDENTIALS_FILE);
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            if let Some(credentials) = parse(&text) {
-                return Ok((credentials, CredentialsSource::Stored(path)));
-            }
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let Some(credentials) = parse(&text)
+        {
+            return Ok((credentials, CredentialsSource::Stored(path)));
         }
     }
     let credentials = generate();

@@ -113,7 +113,7 @@ impl ShardContext {
     }
 
     pub fn now_unix_secs(&self) -> i64 {
-        (SystemClock.now_unix_nanos() / 1_000_000_000) as i64
+        unix_secs(SystemClock.now_unix_nanos())
     }
 }
 
@@ -296,6 +296,7 @@ impl<'a> Reply<'a> {
         reply
     }
 
+    #[must_use]
     pub fn header(mut self, name: &'a str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
@@ -356,11 +357,16 @@ pub fn head_bytes(
     out
 }
 
+/// Whole seconds of a nanosecond timestamp.
+pub fn unix_secs(unix_nanos: u64) -> i64 {
+    i64::try_from(unix_nanos / 1_000_000_000).unwrap_or(i64::MAX)
+}
+
 /// Standard base64 (as S3 sends checksums and Content-MD5), strict.
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let text = text.trim().as_bytes();
-    if text.len() % 4 != 0 {
+    if !text.len().is_multiple_of(4) {
         return None;
     }
     let mut out = Vec::with_capacity(text.len() / 4 * 3);

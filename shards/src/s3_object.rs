@@ -8,7 +8,7 @@ use shoal_http::{Operation, RequestHead, Route, S3Error, S3ErrorCode};
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::get::ByteRange;
 use crate::handler::{
-    Reply, RequestBody, ShardContext, base64_decode, base64_encode, head_bytes, send,
+    Reply, RequestBody, ShardContext, base64_decode, base64_encode, head_bytes, send, unix_secs,
 };
 use crate::meta::ObjectInfo;
 use crate::put::PutOptions;
@@ -294,10 +294,9 @@ fn object_headers<'a>(
         && head
             .header("x-amz-checksum-mode")
             .is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
+        && let Some(c) = &info.checksum
     {
-        if let Some(c) = &info.checksum {
-            headers.push((checksum_header(c.algorithm), base64_encode(&c.value)));
-        }
+        headers.push((checksum_header(c.algorithm), base64_encode(&c.value)));
     }
     for (param, name) in [
         ("response-content-type", "Content-Type"),
@@ -317,14 +316,14 @@ fn object_headers<'a>(
 
 fn http_date(info: &ObjectInfo) -> String {
     let mut out = String::with_capacity(29);
-    format_imf_fixdate((info.mod_time_unix_nanos / 1_000_000_000) as i64, &mut out);
+    format_imf_fixdate(unix_secs(info.mod_time_unix_nanos), &mut out);
     out
 }
 
 /// Evaluates If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since as S3
 /// does; `Some(304)` for not modified, `Err(PreconditionFailed)` for 412.
 fn check_conditions(head: &RequestHead, info: &ObjectInfo) -> Result<Option<u16>, S3Error> {
-    let modified_secs = (info.mod_time_unix_nanos / 1_000_000_000) as i64;
+    let modified_secs = unix_secs(info.mod_time_unix_nanos);
     let etag_matches = |list: &str| {
         list.split(',')
             .map(|t| t.trim().trim_matches('"'))
@@ -338,10 +337,9 @@ fn check_conditions(head: &RequestHead, info: &ObjectInfo) -> Result<Option<u16>
     } else if let Some(since) = head
         .header("if-unmodified-since")
         .and_then(shoal_http::time::parse_imf_fixdate)
+        && modified_secs > since
     {
-        if modified_secs > since {
-            return Err(S3Error::new(S3ErrorCode::PreconditionFailed));
-        }
+        return Err(S3Error::new(S3ErrorCode::PreconditionFailed));
     }
     if let Some(list) = head.header("if-none-match") {
         if etag_matches(list) {
@@ -350,10 +348,9 @@ fn check_conditions(head: &RequestHead, info: &ObjectInfo) -> Result<Option<u16>
     } else if let Some(since) = head
         .header("if-modified-since")
         .and_then(shoal_http::time::parse_imf_fixdate)
+        && modified_secs <= since
     {
-        if modified_secs <= since {
-            return Ok(Some(304));
-        }
+        return Ok(Some(304));
     }
     Ok(None)
 }

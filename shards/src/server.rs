@@ -51,6 +51,7 @@ struct ShardPlan {
 }
 
 /// Runs the server until SIGINT or SIGTERM.
+#[allow(clippy::needless_pass_by_value)] // the server owns its configuration for its lifetime
 pub fn run(config: ServerConfig) -> Result<(), String> {
     let (drives, _locks) = open_drives(&config.drives)?;
     let (layout, offline) = prepare_store(drives, &config)?;
@@ -349,10 +350,10 @@ fn print_banner(
     );
     match source {
         CredentialsSource::Environment => {
-            println!("  credentials: from SHOAL_ROOT_USER / SHOAL_ROOT_PASSWORD")
+            println!("  credentials: from SHOAL_ROOT_USER / SHOAL_ROOT_PASSWORD");
         }
         CredentialsSource::Stored(path) => {
-            println!("  credentials: stored in {} (mode 0600)", path.display())
+            println!("  credentials: stored in {} (mode 0600)", path.display());
         }
         CredentialsSource::Generated(paths) => {
             println!("  credentials: generated for this new deployment; shown only this once:");

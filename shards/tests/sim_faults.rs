@@ -83,7 +83,7 @@ fn random_range(rng: &mut SmallRng, size: usize) -> Option<ByteRange> {
     Some(match rng.gen_range(0..3) {
         0 => {
             let first = rng.gen_range(0..s);
-            let last = (first + rng.gen_range(0..(200_000u64))).min(s + 10);
+            let last = (first + rng.gen_range(0..200_000u64)).min(s + 10);
             ByteRange::FromTo { first, last }
         }
         1 => ByteRange::From {
@@ -274,6 +274,7 @@ async fn data_dirs(drive: &SimDrive, key: &str) -> Vec<String> {
 
 const WRITE_SIZES: [usize; 5] = [0, 10, 200_000, MIB + 5, 3 * MIB + 1];
 
+#[allow(clippy::too_many_lines)] // one scenario, read top to bottom
 async fn write_faults(drive_count: usize, parity: usize, seed: u64) {
     let mut rng = SmallRng::seed_from_u64(seed);
     let drives = sim_drives(drive_count);
