@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, then every test of every crate.
-# Build prerequisites (Debian): nasm autoconf automake libtool pkg-config clang libclang-dev.
+# The whole test suite: formatting, lints, every Rust test (unit, store suites on real
+# and simulated drives, kill -9 crash test, AWS SDK), then the client suite (boto3,
+# AWS CLI, curl) against the real binary. Installs missing prerequisites first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+scripts/deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace
+if [[ -x tests/clients/run.sh ]]; then
+    cargo build --bin shoal
+    SHOAL_BIN="$PWD/target/debug/shoal" tests/clients/run.sh
+fi
