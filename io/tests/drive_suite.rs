@@ -541,10 +541,11 @@ fn sim_crash_keeps_only_durable_state() {
         drive
             .remove_file("b/k/meta")
             .await
-            .expect("undurable remove");
+            .expect("durable remove");
 
         drive.crash();
-        assert_eq!(drive.read_file("b/k/meta").await.expect("meta"), b"v2");
+        // remove_file is durable (a delete commits by removing metadata).
+        assert!(matches!(drive.read_file("b/k/meta").await, Err(DriveError::NotFound)));
         assert_eq!(drive.file_bytes("b/k/d/part.1"), Some(vec![1; BLOCK]));
         assert_eq!(drive.file_bytes("b/k/d/part.2"), None);
         assert!(!drive.is_dir("b/empty"));
