@@ -95,7 +95,11 @@ impl DirDrive {
         let opened_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_nanos());
-        let tmp_prefix = format!("{}-{opened_ns}", std::process::id());
+        // Every DirDrive of the process (one per shard per drive) needs its own temporary
+        // names: pid + open time + a process-wide instance number.
+        static INSTANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let instance = INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp_prefix = format!("{}-{opened_ns}-{instance}", std::process::id());
         let direct_io = try_direct_io && probe_direct_io(&root.join(TMP_DIR), &tmp_prefix)?;
         Ok(DirDrive {
             root: root.to_path_buf(),
