@@ -83,6 +83,7 @@ impl DirDrive {
     }
 
     fn open_with(root: &Path, try_direct_io: bool) -> DriveResult<DirDrive> {
+        static INSTANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         if !std::fs::metadata(root)?.is_dir() {
             return Err(DriveError::Io(io::Error::new(
                 io::ErrorKind::NotADirectory,
@@ -97,7 +98,6 @@ impl DirDrive {
             .map_or(0, |elapsed| elapsed.as_nanos());
         // Every DirDrive of the process (one per shard per drive) needs its own temporary
         // names: pid + open time + a process-wide instance number.
-        static INSTANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let instance = INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp_prefix = format!("{}-{opened_ns}-{instance}", std::process::id());
         let direct_io = try_direct_io && probe_direct_io(&root.join(TMP_DIR), &tmp_prefix)?;

@@ -538,14 +538,14 @@ fn sim_crash_keeps_only_durable_state() {
         let (result, _) = drive.write_at(&unsynced, aligned(&[3; BLOCK]), 0).await;
         result.expect("write");
         drive.create_dir_all("b/empty").await.expect("dir");
-        drive
-            .remove_file("b/k/meta")
-            .await
-            .expect("durable remove");
+        drive.remove_file("b/k/meta").await.expect("durable remove");
 
         drive.crash();
         // remove_file is durable (a delete commits by removing metadata).
-        assert!(matches!(drive.read_file("b/k/meta").await, Err(DriveError::NotFound)));
+        assert!(matches!(
+            drive.read_file("b/k/meta").await,
+            Err(DriveError::NotFound)
+        ));
         assert_eq!(drive.file_bytes("b/k/d/part.1"), Some(vec![1; BLOCK]));
         assert_eq!(drive.file_bytes("b/k/d/part.2"), None);
         assert!(!drive.is_dir("b/empty"));

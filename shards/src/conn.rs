@@ -16,7 +16,7 @@ use shoal_http::{
     BodyDecoder, HeadParser, HeadStatus, RequestHead, S3Error, S3ErrorCode, response, route,
 };
 
-use crate::handler::{Handled, ShardContext, handle};
+use crate::handler::{Call, Handled, ShardContext, handle};
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK_BYTES: usize = 256 << 10;
@@ -171,7 +171,13 @@ async fn serve_request<S: AsyncReadRent + AsyncWriteRent>(
         result?;
     }
     let mut body = crate::handler::RequestBody::new(conn, decoder, head);
-    let handled = handle(ctx, head, &route, &mut body, &request_id).await;
+    let call = Call {
+        ctx,
+        head,
+        route: &route,
+        request_id: &request_id,
+    };
+    let handled = handle(&call, &mut body).await;
     let body_finished = body.finished();
     match handled {
         Handled::Done { keep_alive } => Ok(keep_alive && head.keep_alive && body_finished),

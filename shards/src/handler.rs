@@ -209,6 +209,33 @@ impl<S: AsyncReadRent + AsyncWriteRent> BodySource for RequestBody<'_, S> {
     }
 }
 
+/// One authenticated, routed request, as every operation handler sees it.
+pub struct Call<'a> {
+    pub ctx: &'a ShardContext,
+    pub head: &'a RequestHead,
+    pub route: &'a Route,
+    pub request_id: &'a str,
+}
+
+impl Call<'_> {
+    pub fn bucket(&self) -> &str {
+        self.route.bucket.as_deref().unwrap_or_default()
+    }
+
+    pub fn key(&self) -> &str {
+        self.route.key.as_deref().unwrap_or_default()
+    }
+
+    /// Writes `reply` (keep-alive) on the request's connection.
+    pub async fn send<S: AsyncReadRent + AsyncWriteRent>(
+        &self,
+        conn: &mut Conn<S>,
+        reply: Reply<'_>,
+    ) -> Result<bool, S3Error> {
+        send(self.ctx, conn, reply, self.request_id, true).await
+    }
+}
+
 /// What became of a request.
 pub enum Handled {
     /// A response was written.
@@ -225,31 +252,24 @@ impl From<S3Error> for Handled {
 
 /// Runs one routed, authenticated request.
 pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
-    ctx: &ShardContext,
-    head: &RequestHead,
-    route: &Route,
+    call: &Call<'_>,
     body: &mut RequestBody<'_, S>,
-    request_id: &str,
 ) -> Handled {
-    let result = match &route.operation {
+    let result = match &call.route.operation {
         Operation::ListBuckets
         | Operation::CreateBucket
         | Operation::HeadBucket
         | Operation::DeleteBucket
-        | Operation::GetBucketLocation => {
-            crate::s3_bucket::handle(ctx, head, route, body, request_id).await
-        }
+        | Operation::GetBucketLocation => crate::s3_bucket::handle(call, body).await,
         Operation::ListObjects | Operation::ListObjectsV2 | Operation::ListObjectVersions => {
-            crate::s3_list::handle(ctx, head, route, body, request_id).await
+            crate::s3_list::handle(call, body).await
         }
         Operation::PutObject
         | Operation::GetObject
         | Operation::HeadObject
         | Operation::DeleteObject
         | Operation::DeleteObjects
-        | Operation::GetObjectAttributes => {
-            crate::s3_object::handle(ctx, head, route, body, request_id).await
-        }
+        | Operation::GetObjectAttributes => crate::s3_object::handle(call, body).await,
         other => Err(S3Error::with_message(
             S3ErrorCode::NotImplemented,
             format!("{} is not implemented yet", operation_name(other)),

@@ -2,22 +2,20 @@
 //! GetBucketLocation.
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
-use shoal_http::{Operation, RequestHead, Route, S3Error, S3ErrorCode};
+use shoal_http::{Operation, S3Error, S3ErrorCode};
 
-use crate::handler::{Reply, RequestBody, ShardContext, send};
+use crate::handler::{Call, Reply, RequestBody, send};
 use crate::s3_error::to_s3;
 
 /// Largest CreateBucketConfiguration body accepted.
 const CREATE_BUCKET_BODY_MAX_BYTES: usize = 64 << 10;
 
 pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
-    ctx: &ShardContext,
-    _head: &RequestHead,
-    route: &Route,
+    call: &Call<'_>,
     body: &mut RequestBody<'_, S>,
-    request_id: &str,
 ) -> Result<bool, S3Error> {
-    let bucket = route.bucket.as_deref().unwrap_or_default();
+    let (ctx, route, request_id) = (call.ctx, call.route, call.request_id);
+    let bucket = call.bucket();
     match route.operation {
         Operation::ListBuckets => {
             body.discard(0).await?;

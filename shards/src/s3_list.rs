@@ -3,20 +3,18 @@
 //! call it to empty buckets).
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
-use shoal_http::{Operation, RequestHead, Route, S3Error, S3ErrorCode};
+use shoal_http::{Operation, S3Error, S3ErrorCode};
 
-use crate::handler::{Reply, RequestBody, ShardContext, base64_decode, base64_encode, send};
+use crate::handler::{Call, Reply, RequestBody, base64_decode, base64_encode, send};
 use crate::list::{ListPage, ListQuery, MAX_KEYS_LIMIT};
 use crate::s3_error::to_s3;
 use crate::s3_xml::{ListingParams, ListingStyle};
 
 pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
-    ctx: &ShardContext,
-    _head: &RequestHead,
-    route: &Route,
+    call: &Call<'_>,
     body: &mut RequestBody<'_, S>,
-    request_id: &str,
 ) -> Result<bool, S3Error> {
+    let (ctx, route, request_id) = (call.ctx, call.route, call.request_id);
     body.discard(0).await?;
     let bucket = route.bucket.as_deref().unwrap_or_default();
     let q = |name: &str| route.query_value(name).map(str::to_owned);

@@ -8,7 +8,7 @@ use shoal_http::{Operation, RequestHead, Route, S3Error, S3ErrorCode};
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::get::ByteRange;
 use crate::handler::{
-    Reply, RequestBody, ShardContext, base64_decode, base64_encode, head_bytes, send, unix_secs,
+    Call, Reply, RequestBody, base64_decode, base64_encode, head_bytes, send, unix_secs,
 };
 use crate::meta::ObjectInfo;
 use crate::put::PutOptions;
@@ -28,43 +28,34 @@ const CONTENT_HEADERS: [&str; 6] = [
 const DELETE_OBJECTS_BODY_MAX_BYTES: usize = 2 << 20;
 
 pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
-    ctx: &ShardContext,
-    head: &RequestHead,
-    route: &Route,
+    call: &Call<'_>,
     body: &mut RequestBody<'_, S>,
-    request_id: &str,
 ) -> Result<bool, S3Error> {
-    let bucket = route.bucket.as_deref().unwrap_or_default();
-    let key = route.key.as_deref().unwrap_or_default();
-    match route.operation {
-        Operation::PutObject => put_object(ctx, head, bucket, key, body, request_id).await,
-        Operation::GetObject | Operation::HeadObject => {
-            get_object(ctx, head, route, bucket, key, body, request_id).await
-        }
+    let (bucket, key) = (call.bucket(), call.key());
+    match call.route.operation {
+        Operation::PutObject => put_object(call, body).await,
+        Operation::GetObject | Operation::HeadObject => get_object(call, body).await,
         Operation::DeleteObject => {
             body.discard(0).await?;
-            ctx.store
+            call.ctx
+                .store
                 .delete_object(bucket, key)
                 .await
                 .map_err(|e| to_s3(&e))?;
-            send(ctx, body.conn, Reply::new(204), request_id, true).await
+            call.send(body.conn, Reply::new(204)).await
         }
-        Operation::DeleteObjects => delete_objects(ctx, bucket, body, request_id).await,
-        Operation::GetObjectAttributes => {
-            object_attributes(ctx, head, bucket, key, body, request_id).await
-        }
+        Operation::DeleteObjects => delete_objects(call, body).await,
+        Operation::GetObjectAttributes => object_attributes(call, body).await,
         _ => Err(S3Error::new(S3ErrorCode::NotImplemented)),
     }
 }
 
 async fn put_object<S: AsyncReadRent + AsyncWriteRent>(
-    ctx: &ShardContext,
-    head: &RequestHead,
-    bucket: &str,
-    key: &str,
+    call: &Call<'_>,
     body: &mut RequestBody<'_, S>,
-    request_id: &str,
 ) -> Result<bool, S3Error> {
+    let (ctx, head, request_id) = (call.ctx, call.head, call.request_id);
+    let (bucket, key) = (call.bucket(), call.key());
     let options = put_options(head)?;
     let info = ctx
         .store
@@ -181,16 +172,13 @@ fn invalid_argument(what: &str) -> S3Error {
     S3Error::with_message(S3ErrorCode::InvalidArgument, format!("invalid {what}"))
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn get_object<S: AsyncReadRent + AsyncWriteRent>(
-    ctx: &ShardContext,
-    head: &RequestHead,
-    route: &Route,
-    bucket: &str,
-    key: &str,
+    call: &Call<'_>,
     body: &mut RequestBody<'_, S>,
-    request_id: &str,
 ) -> Result<bool, S3Error> {
+    let (ctx, head, request_id) = (call.ctx, call.head, call.request_id);
+    let (bucket, key) = (call.bucket(), call.key());
+    let route = call.route;
     body.discard(0).await?;
     let is_head = route.operation == Operation::HeadObject;
     let info = ctx
@@ -380,11 +368,10 @@ pub fn parse_range(text: &str) -> Option<ByteRange> {
 }
 
 async fn delete_objects<S: AsyncReadRent + AsyncWriteRent>(
-    ctx: &ShardContext,
-    bucket: &str,
+    call: &Call<'_>,
     body: &mut RequestBody<'_, S>,
-    request_id: &str,
 ) -> Result<bool, S3Error> {
+    let (ctx, request_id, bucket) = (call.ctx, call.request_id, call.bucket());
     let xml = body.read_to_vec(DELETE_OBJECTS_BODY_MAX_BYTES).await?;
     let request = shoal_http::xml::parse_delete(&xml)?;
     ctx.store.head_bucket(bucket).await.map_err(|e| to_s3(&e))?;
@@ -403,13 +390,11 @@ async fn delete_objects<S: AsyncReadRent + AsyncWriteRent>(
 }
 
 async fn object_attributes<S: AsyncReadRent + AsyncWriteRent>(
-    ctx: &ShardContext,
-    head: &RequestHead,
-    bucket: &str,
-    key: &str,
+    call: &Call<'_>,
     body: &mut RequestBody<'_, S>,
-    request_id: &str,
 ) -> Result<bool, S3Error> {
+    let (ctx, head, request_id) = (call.ctx, call.head, call.request_id);
+    let (bucket, key) = (call.bucket(), call.key());
     body.discard(0).await?;
     let wanted: Vec<String> = head
         .header_values("x-amz-object-attributes")
