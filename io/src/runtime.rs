@@ -64,20 +64,26 @@ thread_local! {
     static BLOCKING_POOL_ATTACHED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Builds the runtime for one shard on the calling thread and says which driver it got.
-/// The timer is always enabled (timeouts everywhere, simulated latency).
+/// Builds the runtime for one shard on the calling thread and says which driver it got:
+/// io_uring when the kernel allows it (after raising RLIMIT_MEMLOCK), else epoll with a
+/// blocking pool for file I/O. The timer is always enabled (timeouts everywhere,
+/// simulated latency).
 pub fn build_runtime(config: &RuntimeConfig) -> io::Result<(ShardRuntime, DriverKind)> {
     assert!(
         config.blocking_threads_count > 0,
         "blocking pool needs a thread"
     );
     if !config.force_epoll && monoio::utils::detect_uring() {
-        let runtime = RuntimeBuilder::<IoUringDriver>::new()
+        raise_memlock_limit();
+        let built = RuntimeBuilder::<IoUringDriver>::new()
             .with_entries(config.ring_entries)
             .enable_timer()
-            .build()?;
-        BLOCKING_POOL_ATTACHED.with(|attached| attached.set(false));
-        return Ok((runtime.into(), DriverKind::IoUring));
+            .build();
+        // A ring that cannot be made (locked-memory limit, seccomp) means epoll, not failure.
+        if let Ok(runtime) = built {
+            BLOCKING_POOL_ATTACHED.with(|attached| attached.set(false));
+            return Ok((runtime.into(), DriverKind::IoUring));
+        }
     }
     let pool = monoio::blocking::DefaultThreadPool::new(config.blocking_threads_count);
     let runtime = RuntimeBuilder::<LegacyDriver>::new()
