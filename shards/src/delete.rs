@@ -5,6 +5,7 @@
 use futures_util::future::join_all;
 use shoal_io::{Clock, Drive};
 
+use crate::condition::WriteCondition;
 use crate::error::{Error, Result};
 use crate::keypath::{meta_path, object_dir, validate_key};
 use crate::store::{Store, ignore_not_found};
@@ -12,12 +13,24 @@ use crate::store::{Store, ignore_not_found};
 impl<D: Drive, C: Clock> Store<D, C> {
     /// Deletes `bucket/key`. Returns whether a version existed.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool> {
+        self.delete_object_if(bucket, key, &WriteCondition::Always)
+            .await
+    }
+
+    /// Deletes `bucket/key` if `condition` holds for its current version (`If-Match`).
+    pub async fn delete_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: &WriteCondition,
+    ) -> Result<bool> {
         validate_key(key)?;
         self.require_bucket(bucket).await?;
         let placement = self.placement(bucket, key);
         let layout = self.set_layout();
         let _guard = self.lock(&format!("{bucket}/{key}")).await;
         let read = self.read_metas(bucket, key).await;
+        crate::put::condition_holds(condition, &read, layout.read_quorum())?;
         let anything_there = read.any_present();
         let existed = match read.agreed(layout.read_quorum()) {
             Ok(_) => true,

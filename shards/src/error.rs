@@ -27,6 +27,10 @@ pub enum Error {
     BadDigest,
     /// The body was shorter or longer than declared.
     IncompleteBody,
+    /// A conditional write's precondition does not hold (`If-None-Match`, `If-Match`).
+    PreconditionFailed,
+    /// Conditional headers that cannot be combined or evaluated.
+    InvalidCondition(&'static str),
     /// The body source failed (client went away, bad framing, bad signature); nothing
     /// was committed. The HTTP edge finds its S3 error inside when there is one.
     Source(std::io::Error),
@@ -66,6 +70,8 @@ impl std::fmt::Display for Error {
             Error::MetadataTooLarge => write!(f, "user metadata is larger than 2 KiB"),
             Error::BadDigest => write!(f, "the body does not match its declared digest"),
             Error::IncompleteBody => write!(f, "the body length does not match what was declared"),
+            Error::PreconditionFailed => write!(f, "the precondition does not hold"),
+            Error::InvalidCondition(why) => write!(f, "invalid conditional request: {why}"),
             Error::Source(why) => write!(f, "reading the request body failed: {why}"),
             Error::InsufficientWriteQuorum { ok, needed } => {
                 write!(f, "write quorum not reached: {ok} of {needed} drives")

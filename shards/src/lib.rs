@@ -9,6 +9,7 @@
 pub mod bucket;
 pub mod checksum;
 pub mod codec;
+pub mod condition;
 pub mod conn;
 pub mod credentials;
 pub mod delete;
@@ -39,6 +40,7 @@ pub mod tls;
 
 pub use bucket::BucketInfo;
 pub use checksum::{Checksum, ChecksumAlgorithm};
+pub use condition::WriteCondition;
 pub use error::{Error, Result};
 pub use get::{ByteRange, ObjectReader};
 pub use layout::{PoolLayout, SetLayout};

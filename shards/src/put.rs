@@ -17,6 +17,7 @@ use futures_util::future::join_all;
 use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive};
 
 use crate::checksum::{BodyHasher, Checksum, ChecksumAlgorithm};
+use crate::condition::WriteCondition;
 use crate::encode::StripeEncoder;
 use crate::error::{Error, Result};
 use crate::keypath::{DATA_DIR_PREFIX, META_FILE_NAME, meta_path, object_dir, validate_key};
@@ -63,6 +64,8 @@ pub struct PutOptions {
     pub expected_checksum: Option<Checksum>,
     /// Content headers (lowercase names) and `x-amz-meta-*` user metadata.
     pub headers: Vec<(String, String)>,
+    /// Commit only if this holds for the current version (checked under the key lock).
+    pub condition: WriteCondition,
 }
 
 /// One drive's part file being written.
@@ -85,6 +88,11 @@ impl<D: Drive, C: Clock> Store<D, C> {
         validate_key(key)?;
         self.check_put_options(options)?;
         self.require_bucket(bucket).await?;
+        if !options.condition.is_always() {
+            // Fail fast before streaming; the binding check is repeated under the lock.
+            self.check_condition(bucket, key, &options.condition)
+                .await?;
+        }
         let placement = self.placement(bucket, key);
         let algorithm = options
             .checksum_algorithm
@@ -144,7 +152,19 @@ impl<D: Drive, C: Clock> Store<D, C> {
             headers: options.headers.clone(),
             inline: matches!(staged, Staged::Inline(_)),
         };
-        self.commit(placement, info, staged).await
+        self.commit(placement, info, staged, &options.condition)
+            .await
+    }
+
+    /// Evaluates `condition` against the version the set agrees on now.
+    pub(crate) async fn check_condition(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: &WriteCondition,
+    ) -> Result<()> {
+        let read = self.read_metas(bucket, key).await;
+        condition_holds(condition, &read, self.set_layout().read_quorum())
     }
 
     fn check_put_options(&self, options: &PutOptions) -> Result<()> {
@@ -392,12 +412,19 @@ impl<D: Drive, C: Clock> Store<D, C> {
         placement: Placement,
         mut info: ObjectInfo,
         staged: Staged,
+        condition: &WriteCondition,
     ) -> Result<ObjectInfo> {
         let layout = self.set_layout();
         let drives = self.set_drives(placement.set_index);
         let lock_name = format!("{}/{}", info.bucket, info.key);
         let _guard = self.lock(&lock_name).await;
         let previous = self.read_metas(&info.bucket, &info.key).await;
+        if let Err(e) = condition_holds(condition, &previous, layout.read_quorum()) {
+            if let Staged::Parts { upload, .. } = &staged {
+                self.remove_upload(placement, upload).await;
+            }
+            return Err(e);
+        }
         // Later than every copy seen, whatever the clock says (DESIGN.md §4).
         info.mod_time_unix_nanos = self
             .clock
@@ -543,5 +570,22 @@ async fn undo_meta<D: Drive>(drive: &D, meta_file: &str, previous: Option<&[u8]>
         if ignore_not_found(drive.remove_file(meta_file).await).is_ok() {
             return;
         }
+    }
+}
+
+/// A condition against a metadata read: absent when no version has quorum (and nothing
+/// failed); a quorum error is returned as is, since the condition cannot be judged.
+pub(crate) fn condition_holds(
+    condition: &WriteCondition,
+    read: &crate::quorum::MetaRead,
+    read_quorum: usize,
+) -> Result<()> {
+    if condition.is_always() {
+        return Ok(());
+    }
+    match read.agreed(read_quorum) {
+        Ok(agreed) => condition.check(Some(&agreed.info)),
+        Err(Error::NoSuchKey) => condition.check(None),
+        Err(e) => Err(e),
     }
 }

@@ -22,6 +22,8 @@ pub fn to_s3(error: &Error) -> S3Error {
         Error::MetadataTooLarge => (Code::MetadataTooLarge, None),
         Error::BadDigest => (Code::BadDigest, None),
         Error::IncompleteBody => (Code::IncompleteBody, None),
+        Error::PreconditionFailed => (Code::PreconditionFailed, None),
+        Error::InvalidCondition(why) => (Code::InvalidArgument, Some((*why).to_owned())),
         Error::Source(e) => return source_error(e),
         Error::InsufficientWriteQuorum { .. } | Error::InsufficientReadQuorum { .. } => (
             Code::ServiceUnavailable,

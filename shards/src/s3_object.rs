@@ -6,6 +6,7 @@ use shoal_http::time::format_imf_fixdate;
 use shoal_http::{Operation, RequestHead, Route, S3Error, S3ErrorCode};
 
 use crate::checksum::{Checksum, ChecksumAlgorithm};
+use crate::condition::WriteCondition;
 use crate::get::ByteRange;
 use crate::handler::{
     Call, Reply, RequestBody, base64_decode, base64_encode, head_bytes, send, unix_secs,
@@ -37,9 +38,11 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         Operation::GetObject | Operation::HeadObject => get_object(call, body).await,
         Operation::DeleteObject => {
             body.discard(0).await?;
-            call.ctx
-                .store
-                .delete_object(bucket, key)
+            let if_match = call.head.header("if-match");
+            let condition = WriteCondition::from_headers(None, if_match).map_err(|e| to_s3(&e))?;
+            let store = &call.ctx.store;
+            store
+                .delete_object_if(bucket, key, &condition)
                 .await
                 .map_err(|e| to_s3(&e))?;
             call.send(body.conn, Reply::new(204)).await
@@ -95,12 +98,16 @@ fn put_options(head: &RequestHead) -> Result<PutOptions, S3Error> {
         None => None,
     };
     let (checksum_algorithm, expected_checksum) = declared_checksum(head)?;
+    let condition =
+        WriteCondition::from_headers(head.header("if-none-match"), head.header("if-match"))
+            .map_err(|e| to_s3(&e))?;
     Ok(PutOptions {
         size_bytes,
         content_md5,
         checksum_algorithm,
         expected_checksum,
         headers: stored_headers(head),
+        condition,
     })
 }
 
