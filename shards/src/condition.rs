@@ -35,10 +35,9 @@ impl WriteCondition {
     pub fn check(&self, current: Option<&ObjectInfo>) -> Result<()> {
         match (self, current) {
             (Self::Always, _) | (Self::IfNoneMatchAny, None) => Ok(()),
-            (Self::IfNoneMatchAny, Some(_)) => Err(Error::PreconditionFailed),
             (Self::IfMatch(_), None) => Err(Error::NoSuchKey),
             (Self::IfMatch(etag), Some(info)) if etag == "*" || *etag == info.etag => Ok(()),
-            (Self::IfMatch(_), Some(_)) => Err(Error::PreconditionFailed),
+            (Self::IfNoneMatchAny | Self::IfMatch(_), Some(_)) => Err(Error::PreconditionFailed),
         }
     }
 
