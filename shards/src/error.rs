@@ -29,6 +29,8 @@ pub enum Error {
     IncompleteBody,
     /// A conditional write's precondition does not hold (`If-None-Match`, `If-Match`).
     PreconditionFailed,
+    /// A copy S3 refuses (onto itself without changes, bad source).
+    InvalidCopy(&'static str),
     /// Conditional headers that cannot be combined or evaluated.
     InvalidCondition(&'static str),
     /// The body source failed (client went away, bad framing, bad signature); nothing
@@ -71,6 +73,7 @@ impl std::fmt::Display for Error {
             Error::BadDigest => write!(f, "the body does not match its declared digest"),
             Error::IncompleteBody => write!(f, "the body length does not match what was declared"),
             Error::PreconditionFailed => write!(f, "the precondition does not hold"),
+            Error::InvalidCopy(why) => write!(f, "{why}"),
             Error::InvalidCondition(why) => write!(f, "invalid conditional request: {why}"),
             Error::Source(why) => write!(f, "reading the request body failed: {why}"),
             Error::InsufficientWriteQuorum { ok, needed } => {

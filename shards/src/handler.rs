@@ -269,6 +269,7 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         | Operation::HeadObject
         | Operation::DeleteObject
         | Operation::DeleteObjects
+        | Operation::CopyObject
         | Operation::GetObjectAttributes => crate::s3_object::handle(call, body).await,
         other => Err(S3Error::with_message(
             S3ErrorCode::NotImplemented,

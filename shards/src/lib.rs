@@ -11,6 +11,7 @@ pub mod checksum;
 pub mod codec;
 pub mod condition;
 pub mod conn;
+pub mod copy;
 pub mod credentials;
 pub mod delete;
 pub mod encode;

@@ -23,6 +23,7 @@ pub fn to_s3(error: &Error) -> S3Error {
         Error::BadDigest => (Code::BadDigest, None),
         Error::IncompleteBody => (Code::IncompleteBody, None),
         Error::PreconditionFailed => (Code::PreconditionFailed, None),
+        Error::InvalidCopy(why) => (Code::InvalidRequest, Some((*why).to_owned())),
         Error::InvalidCondition(why) => (Code::InvalidArgument, Some((*why).to_owned())),
         Error::Source(e) => return source_error(e),
         Error::InsufficientWriteQuorum { .. } | Error::InsufficientReadQuorum { .. } => (

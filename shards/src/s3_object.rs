@@ -7,6 +7,7 @@ use shoal_http::{Operation, RequestHead, Route, S3Error, S3ErrorCode};
 
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::condition::WriteCondition;
+use crate::copy::MetadataDirective;
 use crate::get::ByteRange;
 use crate::handler::{
     Call, Reply, RequestBody, base64_decode, base64_encode, head_bytes, send, unix_secs,
@@ -48,6 +49,7 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
             call.send(body.conn, Reply::new(204)).await
         }
         Operation::DeleteObjects => delete_objects(call, body).await,
+        Operation::CopyObject => copy_object(call, body).await,
         Operation::GetObjectAttributes => object_attributes(call, body).await,
         _ => Err(S3Error::new(S3ErrorCode::NotImplemented)),
     }
@@ -423,4 +425,103 @@ async fn object_attributes<S: AsyncReadRent + AsyncWriteRent>(
     let xml = crate::s3_xml::object_attributes(&info, &wanted);
     let reply = Reply::xml(xml).header("Last-Modified", http_date(&info));
     send(ctx, body.conn, reply, request_id, true).await
+}
+
+async fn copy_object<S: AsyncReadRent + AsyncWriteRent>(
+    call: &Call<'_>,
+    body: &mut RequestBody<'_, S>,
+) -> Result<bool, S3Error> {
+    body.discard(0).await?;
+    let head = call.head;
+    let (source_bucket, source_key) =
+        parse_copy_source(head.header("x-amz-copy-source").unwrap_or_default())?;
+    let directive = match head.header("x-amz-metadata-directive").map(str::trim) {
+        None | Some("COPY") => MetadataDirective::Copy,
+        Some("REPLACE") => MetadataDirective::Replace(stored_headers(head)),
+        Some(_) => {
+            return Err(invalid_argument(
+                "x-amz-metadata-directive (COPY or REPLACE)",
+            ));
+        }
+    };
+    let condition =
+        WriteCondition::from_headers(head.header("if-none-match"), head.header("if-match"))
+            .map_err(|e| to_s3(&e))?;
+    let checksum_algorithm = match head.header("x-amz-checksum-algorithm") {
+        Some(name) => Some(
+            ChecksumAlgorithm::from_name(name.trim())
+                .ok_or_else(|| invalid_argument("checksum algorithm"))?,
+        ),
+        None => None,
+    };
+    let options = PutOptions {
+        checksum_algorithm,
+        condition,
+        ..PutOptions::default()
+    };
+    let check = |info: &ObjectInfo| copy_source_conditions(head, info);
+    let info = call
+        .ctx
+        .store
+        .copy_object(
+            (&source_bucket, &source_key),
+            (call.bucket(), call.key()),
+            directive,
+            check,
+            options,
+        )
+        .await
+        .map_err(|e| to_s3(&e))?;
+    let xml = crate::s3_xml::copy_result(&info);
+    call.send(body.conn, Reply::xml(xml)).await
+}
+
+/// `x-amz-copy-source`: `bucket/key` or `/bucket/key`, URL-encoded, optionally with
+/// `?versionId=null` (the only version an unversioned bucket has).
+fn parse_copy_source(raw: &str) -> Result<(String, String), S3Error> {
+    let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
+    if !query.is_empty() && query != "versionId=null" {
+        return Err(S3Error::new(S3ErrorCode::NoSuchVersion));
+    }
+    let decoded = shoal_http::uri::percent_decode(path.trim_start_matches('/'))?;
+    match decoded.split_once('/') {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
+            Ok((bucket.to_owned(), key.to_owned()))
+        }
+        _ => Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "x-amz-copy-source must be bucket/key",
+        )),
+    }
+}
+
+/// `x-amz-copy-source-if-*`: the source version must satisfy them, else 412.
+fn copy_source_conditions(head: &RequestHead, info: &ObjectInfo) -> crate::error::Result<()> {
+    let modified_secs = unix_secs(info.mod_time_unix_nanos);
+    let etag_matches = |list: &str| {
+        list.split(',')
+            .map(|t| t.trim().trim_matches('"'))
+            .any(|t| t == "*" || t == info.etag)
+    };
+    let date = |name: &str| {
+        head.header(name)
+            .and_then(shoal_http::time::parse_imf_fixdate)
+    };
+    let failed = head
+        .header("x-amz-copy-source-if-match")
+        .is_some_and(|l| !etag_matches(l))
+        || head
+            .header("x-amz-copy-source-if-none-match")
+            .is_some_and(etag_matches)
+        || (head.header("x-amz-copy-source-if-match").is_none()
+            && date("x-amz-copy-source-if-unmodified-since")
+                .is_some_and(|since| modified_secs > since))
+        || (head.header("x-amz-copy-source-if-none-match").is_none()
+            && date("x-amz-copy-source-if-modified-since")
+                .is_some_and(|since| modified_secs <= since));
+    if failed {
+        Err(crate::error::Error::PreconditionFailed)
+    } else {
+        Ok(())
+    }
 }

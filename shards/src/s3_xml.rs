@@ -243,3 +243,19 @@ fn algorithm_name(algorithm: ChecksumAlgorithm) -> &'static str {
         ChecksumAlgorithm::Sha256 => "SHA256",
     }
 }
+
+pub fn copy_result(info: &ObjectInfo) -> Vec<u8> {
+    let value = info.checksum.as_ref().map(|c| base64_encode(&c.value));
+    let checksums = match (&info.checksum, value.as_deref()) {
+        (Some(c), Some(v)) => checksums_of(c.algorithm, v),
+        _ => s3xml::Checksums::default(),
+    };
+    let doc = s3xml::CopyResult {
+        last_modified_unix_nanos: info.mod_time_unix_nanos,
+        etag: &info.etag,
+        checksums,
+    };
+    let mut out = Vec::new();
+    s3xml::write_copy_object_result(&doc, &mut out);
+    out
+}

@@ -1,0 +1,91 @@
+//! CopyObject inside the store: the source is read stripe by stripe (verified, rebuilt
+//! if needed) and streamed into an ordinary put of the destination, so a copy of any
+//! size holds about one stripe in memory and commits like any put. Copying an object
+//! onto itself is safe: the new version is staged in full before the old one's data
+//! is removed at commit.
+
+use shoal_io::{Clock, Drive};
+
+use crate::checksum::Checksum;
+use crate::error::{Error, Result};
+use crate::get::ObjectReader;
+use crate::meta::ObjectInfo;
+use crate::put::{BodySource, PutOptions};
+use crate::store::Store;
+
+/// Whether the destination keeps the source's content headers and user metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataDirective {
+    Copy,
+    /// Replace with these (lowercase names, as `PutOptions::headers`).
+    Replace(Vec<(String, String)>),
+}
+
+/// An object's bytes as a body source.
+struct ReaderSource<'a, D: Drive, C: Clock> {
+    reader: ObjectReader<'a, D, C>,
+    piece: Vec<u8>,
+    offset: usize,
+}
+
+impl<D: Drive, C: Clock> BodySource for ReaderSource<'_, D, C> {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.offset == self.piece.len() {
+            match self.reader.next().await {
+                Ok(Some(piece)) => {
+                    self.piece.clear();
+                    self.piece.extend_from_slice(piece);
+                    self.offset = 0;
+                }
+                Ok(None) => return Ok(0),
+                Err(e) => return Err(std::io::Error::other(e.to_string())),
+            }
+        }
+        let n = buf.len().min(self.piece.len() - self.offset);
+        buf[..n].copy_from_slice(&self.piece[self.offset..self.offset + n]);
+        self.offset += n;
+        Ok(n)
+    }
+
+    fn trailer_checksum(&self) -> Option<Checksum> {
+        None
+    }
+}
+
+impl<D: Drive, C: Clock> Store<D, C> {
+    /// Copies `source` to `bucket/key`; `source_check` may refuse the source version
+    /// (copy-source conditions). Returns the new version.
+    pub async fn copy_object(
+        &self,
+        source: (&str, &str),
+        (bucket, key): (&str, &str),
+        directive: MetadataDirective,
+        source_check: impl FnOnce(&ObjectInfo) -> Result<()>,
+        mut options: PutOptions,
+    ) -> Result<ObjectInfo> {
+        let reader = self.get_object(source.0, source.1, None).await?;
+        let info = reader.info().clone();
+        source_check(&info)?;
+        if source == (bucket, key) && directive == MetadataDirective::Copy {
+            return Err(Error::InvalidCopy(
+                "This copy request is illegal because it is trying to copy an object to itself \
+                 without changing the object's metadata, storage class, website redirect \
+                 location or encryption attributes.",
+            ));
+        }
+        options.size_bytes = Some(info.size_bytes);
+        options.headers = match directive {
+            MetadataDirective::Copy => info.headers.clone(),
+            MetadataDirective::Replace(headers) => headers,
+        };
+        if options.checksum_algorithm.is_none() {
+            options.checksum_algorithm = info.checksum.as_ref().map(|c| c.algorithm);
+        }
+        let mut body = ReaderSource {
+            reader,
+            piece: Vec::new(),
+            offset: 0,
+        };
+        self.put_object(bucket, key, &options, &mut body).await
+    }
+}
