@@ -166,10 +166,6 @@ async fn serve_request<S: AsyncReadRent + AsyncWriteRent>(
             return write_error(ctx, conn, &error, &resource, &request_id, is_head, false).await;
         }
     };
-    if head.expect_continue {
-        let (result, _) = conn.write_all(response::CONTINUE_100.to_vec()).await;
-        result?;
-    }
     let mut body = crate::handler::RequestBody::new(conn, decoder, head);
     let call = Call {
         ctx,

@@ -124,6 +124,10 @@ pub struct RequestBody<'c, S> {
     done: bool,
     /// The trailer that will carry a checksum (`x-amz-trailer`), if any.
     trailer_name: Option<String>,
+    /// `Expect: 100-continue` not yet answered. It is answered when the body is first
+    /// needed, so a request refused from its head alone gets its final status instead
+    /// of an invitation to send a body that would never be read.
+    continue_pending: bool,
 }
 
 impl<'c, S: AsyncReadRent + AsyncWriteRent> RequestBody<'c, S> {
@@ -132,11 +136,13 @@ impl<'c, S: AsyncReadRent + AsyncWriteRent> RequestBody<'c, S> {
             .header("x-amz-trailer")
             .map(|t| t.trim().to_ascii_lowercase());
         let done = matches!(head.framing, shoal_http::BodyFraming::None);
+        let continue_pending = head.expect_continue && !done;
         Self {
             conn,
             decoder,
             done,
             trailer_name,
+            continue_pending,
         }
     }
 
@@ -191,6 +197,14 @@ impl<S: AsyncReadRent + AsyncWriteRent> BodySource for RequestBody<'_, S> {
             self.done = progress.done;
             if written > 0 {
                 return Ok(written);
+            }
+            if self.continue_pending {
+                self.continue_pending = false;
+                let (result, _) = self
+                    .conn
+                    .write_all(shoal_http::response::CONTINUE_100.to_vec())
+                    .await;
+                result?;
             }
             if !self.done && progress.consumed_bytes == 0 && !self.conn.fill().await? {
                 return Err(std::io::Error::other(S3Error::new(
