@@ -59,6 +59,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod base64;
 pub mod body;
 mod chunked;
 pub mod error;
