@@ -59,6 +59,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod base64;
 pub mod body;
 mod chunked;
 pub mod error;
@@ -66,6 +67,7 @@ pub mod request;
 pub mod response;
 pub mod route;
 pub mod s3xml;
+pub mod sigv2;
 pub mod sigv4;
 pub mod time;
 pub mod uri;
@@ -83,4 +85,6 @@ pub use s3xml::{
     write_list_bucket_result_v1, write_list_bucket_result_v2, write_list_multipart_uploads_result,
     write_list_parts_result, write_list_versions_result, write_location_constraint, write_tagging,
 };
-pub use sigv4::{Authenticated, ChunkSigning, PayloadMode, SecretKeys, authenticate};
+pub use sigv4::{
+    Authenticated, ChunkSigning, PayloadMode, SecretKeys, authenticate, authenticate_with_routes,
+};

@@ -148,8 +148,9 @@ fn method_not_allowed() -> S3Error {
     S3Error::new(S3ErrorCode::MethodNotAllowed)
 }
 
-/// The bucket named by a virtual-host `Host`, if any.
-fn bucket_from_host(host: &str, config: &RouteConfig) -> Option<String> {
+/// The bucket named by a virtual-host `Host`, if any. SigV2 derives the signed bucket
+/// with this same function (`Host` is not signed there).
+pub(crate) fn bucket_from_host(host: &str, config: &RouteConfig) -> Option<String> {
     if host.starts_with('[') {
         return None; // an IPv6 literal never names a bucket
     }

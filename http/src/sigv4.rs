@@ -1,11 +1,18 @@
 //! The one authentication gate: AWS Signature Version 4 for S3, in both of its request
 //! forms (the `Authorization` header and presigned query parameters), and the payload
-//! mode the request committed to.
+//! mode the request committed to; Signature Version 2 ([`crate::sigv2`]) in both of
+//! its forms is dispatched from the same gate.
 //!
 //! Invariants:
-//! - Every request passes through [`authenticate`]; it returns `Ok` only for a request
-//!   whose signature was recomputed from the head and compared in constant time.
-//!   Anonymous requests are `AccessDenied` (Shoal has no public buckets yet).
+//! - Every request passes through [`authenticate_with_routes`] (or [`authenticate`]);
+//!   it returns `Ok` only for a request whose signature was recomputed from the head
+//!   and compared in constant time. Anonymous requests are `AccessDenied` (Shoal has
+//!   no public buckets yet). A request carrying more than one mechanism (header, V4
+//!   query, V2 query) is `InvalidArgument`.
+//! - SigV2 is accepted only by [`authenticate_with_routes`], which is given the
+//!   router's [`RouteConfig`]: V2 does not sign `Host`, so the signed bucket must be
+//!   found exactly as routing finds it. [`authenticate`] does not know the routes and
+//!   refuses V2 as it always has.
 //! - Time comes in as `now_unix_secs`; the request time must be within
 //!   [`CLOCK_SKEW_MAX_SECS`] of it, and a presigned URL must not have expired
 //!   (`X-Amz-Expires` in 1..=[`PRESIGN_EXPIRES_MAX_SECS`]).
@@ -20,6 +27,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{S3Error, S3ErrorCode};
 use crate::request::RequestHead;
+use crate::route::RouteConfig;
+use crate::sigv2;
 use crate::time::{format_amz_date, parse_amz_date, parse_imf_fixdate};
 use crate::uri::{parse_query, percent_decode_bytes, uri_encode_into};
 
@@ -167,7 +176,7 @@ fn signing_key(secret_access_key: &str, date: &str, region: &str) -> [u8; 32] {
 }
 
 /// Equality of two MACs in time independent of where they differ.
-pub fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+pub fn constant_time_eq<const N: usize>(a: &[u8; N], b: &[u8; N]) -> bool {
     let mut difference = 0u8;
     for (x, y) in a.iter().zip(b) {
         difference |= x ^ y;
@@ -192,27 +201,66 @@ struct AuthFields<'a> {
     amz_date: String,
 }
 
-/// The gate. See the file header for what `Ok` guarantees.
+/// The gate for servers that route path style only, or that have not yet passed their
+/// [`RouteConfig`]: SigV4 in every form; SigV2 is refused (see the file header).
 pub fn authenticate(
     head: &RequestHead,
     keys: &impl SecretKeys,
     region: &str,
     now_unix_secs: i64,
 ) -> Result<Authenticated, S3Error> {
+    gate(head, keys, region, None, now_unix_secs)
+}
+
+/// The gate: SigV4 and SigV2 in every form. `routes` must be the configuration the
+/// request is routed with. See the file header for what `Ok` guarantees.
+pub fn authenticate_with_routes(
+    head: &RequestHead,
+    keys: &impl SecretKeys,
+    region: &str,
+    routes: &RouteConfig,
+    now_unix_secs: i64,
+) -> Result<Authenticated, S3Error> {
+    gate(head, keys, region, Some(routes), now_unix_secs)
+}
+
+/// Dispatches to exactly one mechanism; `v2_routes` is `None` when SigV2 is refused.
+fn gate(
+    head: &RequestHead,
+    keys: &impl SecretKeys,
+    region: &str,
+    v2_routes: Option<&RouteConfig>,
+    now_unix_secs: i64,
+) -> Result<Authenticated, S3Error> {
     let query = parse_query(head.raw_query())?;
-    let presigned = query
+    let presigned_v4 = query
         .iter()
         .any(|(name, _)| name == "X-Amz-Algorithm" || name == "X-Amz-Signature");
-    match (head.header("authorization"), presigned) {
-        (Some(_), true) => Err(S3Error::with_message(
+    let presigned_v2 = v2_routes.is_some() && sigv2::is_presigned(&query);
+    let authorization = head.header("authorization");
+    let mechanisms = usize::from(authorization.is_some())
+        + usize::from(presigned_v4)
+        + usize::from(presigned_v2);
+    if mechanisms > 1 {
+        return Err(S3Error::with_message(
             S3ErrorCode::InvalidArgument,
             "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified",
-        )),
-        (Some(authorization), false) => {
-            authenticate_header(head, authorization, &query, keys, region, now_unix_secs)
+        ));
+    }
+    if let Some(authorization) = authorization {
+        return match v2_routes {
+            Some(routes) if authorization.starts_with(sigv2::AUTHORIZATION_PREFIX) => {
+                sigv2::authenticate_header(head, authorization, &query, keys, routes, now_unix_secs)
+            }
+            _ => authenticate_header(head, authorization, &query, keys, region, now_unix_secs),
+        };
+    }
+    match v2_routes {
+        _ if presigned_v4 => authenticate_presigned(head, &query, keys, region, now_unix_secs),
+        Some(routes) if presigned_v2 => {
+            sigv2::authenticate_presigned(head, &query, keys, routes, now_unix_secs)
         }
-        (None, true) => authenticate_presigned(head, &query, keys, region, now_unix_secs),
-        (None, false) => Err(S3Error::with_message(
+        _ => Err(S3Error::with_message(
             S3ErrorCode::AccessDenied,
             "Anonymous access is not allowed.",
         )),

@@ -1,5 +1,7 @@
-//! Calendar arithmetic for the two date formats on the S3 wire: ISO 8601 basic
-//! (`20130524T000000Z`, SigV4) and IMF-fixdate (`Fri, 24 May 2013 00:00:00 GMT`, HTTP).
+//! Calendar arithmetic for the date formats on the S3 wire: ISO 8601 basic
+//! (`20130524T000000Z`, SigV4), IMF-fixdate (`Fri, 24 May 2013 00:00:00 GMT`, HTTP),
+//! and RFC 1123 with a numeric zone (`Tue, 27 Mar 2007 19:36:42 +0000`, which SigV2
+//! clients such as s3cmd and the AWS SigV2 examples write in `Date`).
 //!
 //! Invariants: this file never reads a clock; every instant is unix seconds (UTC, no
 //! leap seconds) passed in by the caller. Parsers accept exactly the fixed-width
@@ -152,6 +154,31 @@ pub fn parse_imf_fixdate(text: &str) -> Option<i64> {
     (day_name(unix_secs) == text.get(0..3)?).then_some(unix_secs)
 }
 
+/// An HTTP date as SigV2 clients send it: IMF-fixdate, or the same layout with a
+/// numeric `+hhmm`/`-hhmm` zone instead of `GMT` → unix seconds. The day name is
+/// checked against the local date, the one the client formatted.
+pub fn parse_http_date(text: &str) -> Option<i64> {
+    if let Some(unix_secs) = parse_imf_fixdate(text) {
+        return Some(unix_secs);
+    }
+    let zone = text.get(25..)?.as_bytes();
+    let (b' ', sign, hh, mm) = (zone.first()?, zone.get(1)?, zone.get(2..4)?, zone.get(4..)?)
+    else {
+        return None;
+    };
+    let sign = match sign {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (hours, minutes) = (digits(hh)?, digits(mm)?);
+    if mm.len() != 2 || hours > 23 || minutes > 59 {
+        return None;
+    }
+    let local_unix_secs = parse_imf_fixdate(&format!("{} GMT", text.get(..25)?))?;
+    Some(local_unix_secs - sign * i64::from(hours * 3600 + minutes * 60))
+}
+
 fn day_name(unix_secs: i64) -> &'static str {
     let index = unix_secs.div_euclid(SECONDS_PER_DAY).rem_euclid(7) as usize;
     DAY_NAMES.get(index).copied().unwrap_or("Thu")
@@ -220,6 +247,39 @@ mod tests {
         }
         assert_eq!(parse_imf_fixdate("Sat, 24 May 2013 00:00:00 GMT"), None);
         assert_eq!(parse_imf_fixdate("Fri, 24 Mai 2013 00:00:00 GMT"), None);
+        for bad in [
+            "Tue, 27 Mar 2007 19:36:42 +000",
+            "Tue, 27 Mar 2007 19:36:42 +00000",
+            "Tue, 27 Mar 2007 19:36:42 *0000",
+            "Tue, 27 Mar 2007 19:36:42 +2400",
+            "Tue, 27 Mar 2007 19:36:42 +0060",
+            "Tue, 27 Mar 2007 19:36:42 0000",
+            "Wed, 27 Mar 2007 19:36:42 +0000",
+            "Tue, 27 Mar 2007 19:36:42 +0é",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn http_dates_with_numeric_zones_are_instants() {
+        // SigV2 examples write `+0000`; other offsets shift to UTC, GMT still works.
+        assert_eq!(
+            parse_http_date("Tue, 27 Mar 2007 19:36:42 +0000"),
+            Some(1_175_024_202)
+        );
+        assert_eq!(
+            parse_http_date("Tue, 27 Mar 2007 21:36:42 +0200"),
+            Some(1_175_024_202)
+        );
+        assert_eq!(
+            parse_http_date("Tue, 27 Mar 2007 14:06:42 -0530"),
+            Some(1_175_024_202)
+        );
+        assert_eq!(
+            parse_http_date("Fri, 24 May 2013 00:00:00 GMT"),
+            Some(MAY_24_2013)
+        );
     }
 
     #[test]
