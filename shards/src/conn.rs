@@ -188,7 +188,13 @@ fn authenticate_and_route(
     ctx: &ShardContext,
     head: &RequestHead,
 ) -> Result<(shoal_http::Authenticated, shoal_http::Route), S3Error> {
-    let auth = shoal_http::authenticate(head, &ctx.secrets(), ctx.region(), ctx.now_unix_secs())?;
+    let auth = shoal_http::authenticate_with_routes(
+        head,
+        &ctx.secrets(),
+        ctx.region(),
+        ctx.route_config(),
+        ctx.now_unix_secs(),
+    )?;
     let route = route(head, ctx.route_config())?;
     Ok((auth, route))
 }
