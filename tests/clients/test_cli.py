@@ -55,29 +55,20 @@ def test_cli_s3_commands(aws_cli, server, cli_bucket_name, tmp_path):
     data = random.Random(5).randbytes(3 * 1024 * 1024 + 17)
     up = tmp_path / "up.bin"
     up.write_bytes(data)
-    (tmp_path / "small.txt").write_text("small file\n")
 
     assert f"make_bucket: {name}" in run_aws(aws_cli, server, "s3", "mb", f"s3://{name}").stdout
     run_aws(aws_cli, server, "s3", "cp", str(up), f"s3://{name}/dir/up.bin")
-    run_aws(aws_cli, server, "s3", "cp", str(tmp_path / "small.txt"), f"s3://{name}/small.txt")
-
-    buckets = run_aws(aws_cli, server, "s3", "ls").stdout
-    assert name in buckets, buckets
+    assert name in run_aws(aws_cli, server, "s3", "ls").stdout
     top = run_aws(aws_cli, server, "s3", "ls", f"s3://{name}/").stdout
-    assert "PRE dir/" in top and "small.txt" in top, top
-    deep = run_aws(aws_cli, server, "s3", "ls", "--recursive", f"s3://{name}").stdout
-    assert f"{len(data)} dir/up.bin" in deep, deep
+    assert "PRE dir/" in top, top
 
     down = tmp_path / "down.bin"
     run_aws(aws_cli, server, "s3", "cp", f"s3://{name}/dir/up.bin", str(down))
     assert down.read_bytes() == data
 
-    run_aws(aws_cli, server, "s3", "rm", f"s3://{name}/dir/up.bin")
-    refused = run_aws(aws_cli, server, "s3", "rb", f"s3://{name}", check=False)
-    assert refused.returncode != 0 and "BucketNotEmpty" in refused.stderr, refused.stderr
-    run_aws(aws_cli, server, "s3", "rm", f"s3://{name}/small.txt")
+    removed = run_aws(aws_cli, server, "s3", "rm", f"s3://{name}/dir/up.bin").stdout
+    assert f"delete: s3://{name}/dir/up.bin" in removed, removed
     assert f"remove_bucket: {name}" in run_aws(aws_cli, server, "s3", "rb", f"s3://{name}").stdout
-    assert name not in run_aws(aws_cli, server, "s3", "ls").stdout
 
 
 def test_cli_s3api_calls(aws_cli, server, s3, bucket):

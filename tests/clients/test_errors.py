@@ -13,7 +13,7 @@ import pytest
 import requests
 from botocore.config import Config
 
-from conftest import BUG_100_CONTINUE_EARLY_CLOSE, xfail_in_modes
+from conftest import BUG_100_CONTINUE_EARLY_CLOSE
 from s3util import (assert_absent, assert_raw_error, client_error, error_code, md5_b64,
                     open_socket, parse_raw_response, path_of, raw, raw_socket_exchange,
                     read_until_complete, signed_headers)
@@ -27,12 +27,13 @@ def s3_once(server):
     return server.client(NO_RETRY)
 
 
-def test_no_such_bucket(s3):
+def test_no_such_bucket(server, s3):
     """Object and bucket operations on a missing bucket answer 404 NoSuchBucket."""
     with client_error(404, "NoSuchBucket"):
         s3.get_object(Bucket="no-such-bucket-here", Key="k")
-    with client_error(404, "NoSuchBucket"):
-        s3.put_object(Bucket="no-such-bucket-here", Key="k", Body=b"x")
+    # PUT by hand: boto3 sends it with Expect: 100-continue, which over TLS runs into
+    # BUG_100_CONTINUE_EARLY_CLOSE, only sometimes (it is a race) for a missing bucket.
+    assert_raw_error(raw(server, "PUT", "/no-such-bucket-here/k", body=b"x"), 404, "NoSuchBucket")
     with client_error(404, "NoSuchBucket"):
         s3.list_objects_v2(Bucket="no-such-bucket-here")
     with client_error(404, "NoSuchBucket"):
@@ -80,56 +81,63 @@ def test_invalid_range(s3, bucket):
         s3.get_object(Bucket=bucket, Key="small", Range="bytes=10-20")
 
 
-def test_key_too_long(request, server, s3, bucket):
+def put_refused(server, s3_once, bucket: str, key: str, status: int, code: str) -> None:
+    """PUTs `key` and expects the S3 error. Over HTTPS the PUT goes out by hand, without
+    Expect: 100-continue: boto3's own PUT there fails at random from
+    BUG_100_CONTINUE_EARLY_CLOSE (pinned deterministically by
+    test_refused_put_answers_without_100_continue)."""
+    if server.https:
+        assert_raw_error(raw(server, "PUT", path_of(bucket, key), body=b"no"), status, code)
+    else:
+        with client_error(status, code):
+            s3_once.put_object(Bucket=bucket, Key=key, Body=b"no")
+
+
+def test_key_too_long(server, s3, s3_once, bucket):
     """A 1025-byte key answers 400 KeyTooLongError; a 1024-byte key is fine."""
-    xfail_in_modes(request, server, {"https"}, BUG_100_CONTINUE_EARLY_CLOSE)
     longest = "k" * 1024
     s3.put_object(Bucket=bucket, Key=longest, Body=b"ok")
     assert s3.get_object(Bucket=bucket, Key=longest)["Body"].read() == b"ok"
     too_long = "k" * 1025
-    with client_error(400, "KeyTooLongError"):
-        s3.put_object(Bucket=bucket, Key=too_long, Body=b"no")
+    put_refused(server, s3_once, bucket, too_long, 400, "KeyTooLongError")
     listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     assert listed == [longest]
 
 
 @pytest.mark.parametrize("key", ["back\\slash", "a/../b", "a/./b", "../escape"],
                          ids=["backslash", "dotdot-segment", "dot-segment", "leading-dotdot"])
-def test_keys_shoal_refuses(request, server, s3, bucket, key):
+def test_keys_shoal_refuses(server, s3, s3_once, bucket, key):
     """Keys Shoal refuses by design (backslash, '.'/'..' segments: they would alias
     folders on the drives) answer 400 InvalidArgument and store nothing."""
-    xfail_in_modes(request, server, {"https"}, BUG_100_CONTINUE_EARLY_CLOSE)
-    with client_error(400, "InvalidArgument"):
-        server.client(NO_RETRY).put_object(Bucket=bucket, Key=key, Body=b"x")
+    if server.https and "." in key:
+        pytest.skip("a hand-built request cannot carry a dot segment: urllib3 removes it")
+    put_refused(server, s3_once, bucket, key, 400, "InvalidArgument")
     listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
     assert listed == [], listed
 
 
-def test_refusal_after_100_continue_lets_the_client_finish(request, server, bucket):
-    """A PUT with Expect: 100-continue that is refused from its head either gets the
-    final answer without 100 Continue, or can send the body it was invited to send and
-    then read the final answer: the refusal reaches the client either way."""
-    xfail_in_modes(request, server, {"https"}, BUG_100_CONTINUE_EARLY_CLOSE)
-    body = b"x" * 100_000
-    path = path_of(bucket, "k" * 1025)
+@pytest.mark.xfail(strict=True, reason=BUG_100_CONTINUE_EARLY_CLOSE)
+@pytest.mark.parametrize("target", ["key-too-long", "backslash-key", "no-such-bucket"])
+def test_refused_put_answers_without_100_continue(server, bucket, target):
+    """A PUT with Expect: 100-continue that can be refused from its head gets the final
+    error at once, not a 100 Continue inviting a body the server will not read."""
+    path = {"key-too-long": path_of(bucket, "k" * 1025),
+            "backslash-key": path_of(bucket, "back\\slash"),
+            "no-such-bucket": "/no-such-bucket-here/key"}[target]
     _, headers = signed_headers(server, "PUT", path, payload_hash="UNSIGNED-PAYLOAD",
-                                headers={"Content-Length": str(len(body)),
-                                         "Expect": "100-continue"})
+                                headers={"Content-Length": "100000", "Expect": "100-continue"})
     host = server.endpoint.split("://", 1)[1]
     lines = [f"PUT {path} HTTP/1.1", f"Host: {host}"]
     lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() != "host"]
     sock = open_socket(server)
     try:
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        answer = sock.recv(65536)
-        if answer.startswith(b"HTTP/1.1 100"):
-            answer = answer.split(b"\r\n\r\n", 1)[1]
-            sock.sendall(body)  # invited: a client must be able to send it
-        answer += read_until_complete(sock)
+        answer = read_until_complete(sock)  # no body sent: only a final answer completes
     finally:
         sock.close()
-    status, _, response_body = parse_raw_response(answer)
-    assert (status, _code(response_body)) == (400, "KeyTooLongError"), answer[:500]
+    assert answer.split(b"\r\n", 1)[0] != b"HTTP/1.1 100 Continue", answer[:400]
+    status, _, body = parse_raw_response(answer)
+    assert status in (400, 404) and _code(body), answer[:500]
 
 
 def test_signature_does_not_match(server, bucket):
