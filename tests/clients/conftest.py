@@ -239,17 +239,6 @@ def start_server(tmp: Path, mode: str) -> Server:
     )
 
 
-BUG_100_CONTINUE_EARLY_CLOSE = (
-    "BUG: a PUT with Expect: 100-continue that is refused from its head alone (key "
-    "too long, invalid key, no such bucket) is answered '100 Continue' and then at once "
-    "the final 4xx with Connection: close, without reading the body it invited. Over "
-    "TLS boto3 (which always sends Expect: 100-continue on PutObject) then usually fails "
-    "writing the body: SSLError 'EOF occurred in violation of protocol' after retries, "
-    "instead of KeyTooLongError / InvalidArgument / NoSuchBucket. Expected: the final "
-    "4xx directly, without 100 Continue (or drain the body before closing)."
-)
-
-
 @pytest.fixture(scope="session", params=MODES)
 def server(request, tmp_path_factory) -> Server:
     """A running server with fresh drives, one per mode; stopped with SIGTERM → exit 0."""
