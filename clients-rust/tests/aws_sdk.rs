@@ -5,7 +5,10 @@
 //!
 //! The binary is `$SHOAL_BIN` if set, else the newer of `../target/{release,debug}/shoal`
 //! next to this crate, else it is built once with `cargo build --bin shoal` from the
-//! workspace root (so a plain `cargo test -p shoal-client-tests` works from a clean tree).
+//! workspace root (so a plain `cargo test -p shoal-client-tests` works from a clean tree;
+//! cargo releases its build lock before running tests, so the nested build does not
+//! deadlock). An existing binary is used as it is, never rebuilt: after changing the
+//! server, run `cargo build --bin shoal` (or set `SHOAL_BIN`) before these tests.
 //!
 //! The SDK picks the request body encoding itself: an in-memory body gets its checksum as
 //! a header, a streaming body (`ByteStream::from_path`) is sent `aws-chunked` with the
