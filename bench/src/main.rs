@@ -3,8 +3,7 @@
 //! joins as another subcommand later. Nothing depends on this crate.
 #![forbid(unsafe_code)]
 
-mod erasure;
-mod units;
+use shoal_bench::erasure;
 
 use clap::{Parser, Subcommand};
 

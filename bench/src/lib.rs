@@ -1,0 +1,12 @@
+//! `shoal-bench` as a library: the warp-compatible S3 load generator (client, modes,
+//! measurement, reports) and the micro-benchmarks, so the integration tests in
+//! `bench/tests/` can drive the same client the binary uses. Nothing else depends on it.
+#![forbid(unsafe_code)]
+
+pub mod conn;
+pub mod erasure;
+pub mod hosts;
+pub mod http1;
+pub mod s3;
+pub mod signer;
+pub mod units;
