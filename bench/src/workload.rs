@@ -131,7 +131,11 @@ pub struct Args {
 }
 
 impl Args {
+    /// Objects prepare uploads: none for `put`, whatever `--objects` says.
     pub fn objects(&self, mode: Mode) -> usize {
+        if mode == Mode::Put {
+            return 0;
+        }
         self.objects.unwrap_or(mode.default_objects())
     }
 
