@@ -3,6 +3,7 @@
 //! `bench/tests/` can drive the same client the binary uses. Nothing else depends on it.
 #![forbid(unsafe_code)]
 
+pub mod baseline;
 pub mod cmp;
 pub mod conn;
 pub mod driver;

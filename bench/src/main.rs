@@ -1,6 +1,6 @@
 //! `shoal-bench`: Shoal's benchmarks, one subcommand each: the warp-compatible S3 load
 //! generator (`put`, `get`, `stat`, `delete`, `list`, `mixed`), `cmp` of two saved
-//! runs, and `erasure`, the one-core erasure/bitrot micro-benchmark. Nothing depends on
+//! runs, `baseline` (this machine's ceilings), and `erasure`, the one-core erasure/bitrot micro-benchmark. Nothing depends on
 //! this crate.
 #![forbid(unsafe_code)]
 
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use shoal_bench::workload::{Args, Mode};
-use shoal_bench::{cmp, driver, erasure};
+use shoal_bench::{baseline, cmp, driver, erasure};
 
 #[derive(Parser)]
 #[command(name = "shoal-bench", about = "Shoal benchmarks", version)]
@@ -39,6 +39,8 @@ enum Command {
         /// JSON summary of run B.
         b: PathBuf,
     },
+    /// This machine's ceilings: loopback TCP, memcpy, SHA-256, MD5, CRC-64, erasure 8+4.
+    Baseline(baseline::Args),
     /// Erasure encode/rebuild and CRC-64/NVME throughput on one core, against memcpy.
     Erasure(erasure::Args),
 }
@@ -48,6 +50,10 @@ fn main() -> ExitCode {
     let (mode, args) = match cli.command {
         Command::Erasure(args) => {
             erasure::run(&args);
+            return ExitCode::SUCCESS;
+        }
+        Command::Baseline(args) => {
+            baseline::run(&args);
             return ExitCode::SUCCESS;
         }
         Command::Cmp { a, b } => return cmp::run(&a, &b),
