@@ -1,12 +1,15 @@
-//! `shoal-bench`: Shoal's benchmarks, one subcommand each. Today: `erasure`, the
-//! one-core erasure/bitrot micro-benchmark. The warp-compatible S3 load generator
-//! joins as another subcommand later. Nothing depends on this crate.
+//! `shoal-bench`: Shoal's benchmarks, one subcommand each: the warp-compatible S3 load
+//! generator (`put`, `get`, `stat`, `delete`, `list`, `mixed`), `cmp` of two saved
+//! runs, `baseline` (this machine's ceilings), and `erasure`, the one-core erasure/bitrot micro-benchmark. Nothing depends on
+//! this crate.
 #![forbid(unsafe_code)]
 
-mod erasure;
-mod units;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use shoal_bench::workload::{Args, Mode};
+use shoal_bench::{baseline, cmp, driver, erasure};
 
 #[derive(Parser)]
 #[command(name = "shoal-bench", about = "Shoal benchmarks", version)]
@@ -17,13 +20,49 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Upload objects for --duration (warp put).
+    Put(Args),
+    /// Download prepared objects for --duration (warp get).
+    Get(Args),
+    /// HEAD prepared objects for --duration (warp stat).
+    Stat(Args),
+    /// Delete prepared objects in DeleteObjects batches of --batch (warp delete).
+    Delete(Args),
+    /// List each worker's prefix of prepared objects (warp list).
+    List(Args),
+    /// GET 45 / STAT 30 / PUT 15 / DELETE 10 over a shared set of objects (warp mixed).
+    Mixed(Args),
+    /// Print two runs saved with --benchdata side by side, with ratios B/A.
+    Cmp {
+        /// JSON summary of run A.
+        a: PathBuf,
+        /// JSON summary of run B.
+        b: PathBuf,
+    },
+    /// This machine's ceilings: loopback TCP, memcpy, SHA-256, MD5, CRC-64, erasure 8+4.
+    Baseline(baseline::Args),
     /// Erasure encode/rebuild and CRC-64/NVME throughput on one core, against memcpy.
     Erasure(erasure::Args),
 }
 
-fn main() {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Erasure(args) => erasure::run(&args),
-    }
+    let (mode, args) = match cli.command {
+        Command::Erasure(args) => {
+            erasure::run(&args);
+            return ExitCode::SUCCESS;
+        }
+        Command::Baseline(args) => {
+            baseline::run(&args);
+            return ExitCode::SUCCESS;
+        }
+        Command::Cmp { a, b } => return cmp::run(&a, &b),
+        Command::Put(args) => (Mode::Put, args),
+        Command::Get(args) => (Mode::Get, args),
+        Command::Stat(args) => (Mode::Stat, args),
+        Command::Delete(args) => (Mode::Delete, args),
+        Command::List(args) => (Mode::List, args),
+        Command::Mixed(args) => (Mode::Mixed, args),
+    };
+    driver::run_mode(mode, &args)
 }

@@ -1,0 +1,18 @@
+//! `shoal-bench` as a library: the warp-compatible S3 load generator (client, modes,
+//! measurement, reports) and the micro-benchmarks, so the integration tests in
+//! `bench/tests/` can drive the same client the binary uses. Nothing else depends on it.
+#![forbid(unsafe_code)]
+
+pub mod baseline;
+pub mod cmp;
+pub mod conn;
+pub mod driver;
+pub mod erasure;
+pub mod hosts;
+pub mod http1;
+pub mod record;
+pub mod report;
+pub mod s3;
+pub mod signer;
+pub mod units;
+pub mod workload;
