@@ -10,6 +10,7 @@ pub mod driver;
 pub mod erasure;
 pub mod hosts;
 pub mod http1;
+pub mod plot;
 pub mod record;
 pub mod report;
 pub mod s3;

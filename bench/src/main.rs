@@ -1,6 +1,6 @@
 //! `shoal-bench`: Shoal's benchmarks, one subcommand each: the warp-compatible S3 load
-//! generator (`put`, `get`, `stat`, `delete`, `list`, `mixed`), `cmp` of two saved
-//! runs, `baseline` (this machine's ceilings), and `erasure`, the one-core erasure/bitrot micro-benchmark. Nothing depends on
+//! generator (`put`, `get`, `stat`, `delete`, `list`, `mixed`), `cmp` and `plot` of
+//! saved runs, `baseline` (this machine's ceilings), and `erasure`, the one-core erasure/bitrot micro-benchmark. Nothing depends on
 //! this crate.
 #![forbid(unsafe_code)]
 
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use shoal_bench::workload::{Args, Mode};
-use shoal_bench::{baseline, cmp, driver, erasure};
+use shoal_bench::{baseline, cmp, driver, erasure, plot};
 
 #[derive(Parser)]
 #[command(name = "shoal-bench", about = "Shoal benchmarks", version)]
@@ -39,6 +39,9 @@ enum Command {
         /// JSON summary of run B.
         b: PathBuf,
     },
+    /// Draw runs saved with --benchdata (one or two) as an SVG: throughput over time and
+    /// the latency distribution.
+    Plot(plot::Args),
     /// This machine's ceilings: loopback TCP, memcpy, SHA-256, MD5, CRC-64, erasure 8+4.
     Baseline(baseline::Args),
     /// Erasure encode/rebuild and CRC-64/NVME throughput on one core, against memcpy.
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Cmp { a, b } => return cmp::run(&a, &b),
+        Command::Plot(args) => return plot::run(&args),
         Command::Put(args) => (Mode::Put, args),
         Command::Get(args) => (Mode::Get, args),
         Command::Stat(args) => (Mode::Stat, args),

@@ -23,6 +23,10 @@ const NS_PER_SEC: u64 = 1_000_000_000;
 const MIB: f64 = 1_048_576.0;
 /// Distinct errors printed (all are counted).
 const ERRORS_SHOWN: usize = 5;
+/// The latency curve: points at quantiles `1 - 10^-(k / CURVE_STEPS_PER_NINE)` for
+/// `k` up to `CURVE_NINES * CURVE_STEPS_PER_NINE` (p99.99), then the maximum.
+pub const CURVE_NINES: u32 = 4;
+const CURVE_STEPS_PER_NINE: u32 = 10;
 
 /// Latency figures in milliseconds.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -48,6 +52,10 @@ pub struct Throughput {
     pub fastest_obj_s: f64,
     pub slowest_mib_s: f64,
     pub slowest_obj_s: f64,
+    /// Every 1-second segment from the phase's start, the dropped edges included (for
+    /// `plot`): `[MiB/s, obj/s]`.
+    #[serde(default)]
+    pub per_segment: Vec<[f64; 2]>,
 }
 
 /// Everything reported about one operation kind (or all together: `kind` = None).
@@ -61,6 +69,10 @@ pub struct OpSummary {
     pub throughput: Throughput,
     pub latency: Percentiles,
     pub ttfb: Percentiles,
+    /// The latency distribution for `plot`: `[percentile, ms]` pairs, percentile rising
+    /// from 0 to 100 in even steps of "nines" (see [`CURVE_NINES`]).
+    #[serde(default)]
+    pub latency_curve: Vec<[f64; 2]>,
     pub first_errors: Vec<String>,
 }
 
@@ -115,6 +127,7 @@ pub fn summarize(
     }
     summary.latency = percentiles(&latency);
     summary.ttfb = percentiles(&ttfb);
+    summary.latency_curve = latency_curve(&latency);
     summary.throughput = throughput(&ok, start_ns, end_ns);
     summary
 }
@@ -136,6 +149,22 @@ fn percentiles(histogram: &Histogram<u64>) -> Percentiles {
         p999_ms: ms(histogram.value_at_quantile(0.999)),
         max_ms: ms(histogram.max()),
     }
+}
+
+/// `[percentile, ms]` points of a histogram (see [`CURVE_NINES`]); empty when it is.
+fn latency_curve(histogram: &Histogram<u64>) -> Vec<[f64; 2]> {
+    if histogram.is_empty() {
+        return Vec::new();
+    }
+    let mut curve: Vec<[f64; 2]> = (0..=CURVE_NINES * CURVE_STEPS_PER_NINE)
+        .map(|k| {
+            let quantile = 1.0 - 10f64.powf(-f64::from(k) / f64::from(CURVE_STEPS_PER_NINE));
+            let ms = histogram.value_at_quantile(quantile) as f64 / 1000.0;
+            [quantile * 100.0, ms]
+        })
+        .collect();
+    curve.push([100.0, histogram.max() as f64 / 1000.0]);
+    curve
 }
 
 /// Segmented throughput (see the file header).
@@ -184,6 +213,11 @@ fn throughput(ok: &[&Record], start_ns: u64, end_ns: u64) -> Throughput {
         fastest_obj_s: rates[count - 1].1,
         slowest_mib_s,
         slowest_obj_s: rates[0].1,
+        per_segment: bytes
+            .iter()
+            .zip(&objects)
+            .map(|(&b, &o)| [b / MIB, o])
+            .collect(),
     }
 }
 
