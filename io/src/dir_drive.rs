@@ -243,13 +243,15 @@ fn use_pool() -> bool {
     crate::runtime::blocking_pool_attached() && monoio::utils::is_legacy()
 }
 
-/// Runs `work` on the blocking pool in epoll mode, inline otherwise.
+/// Runs `work` (a metadata-sized blocking call: rename, directory fsync, mkdir, listing,
+/// small read) on the shard's blocking pool when one is attached — in both driver modes,
+/// so a slow fsync never stalls the shard's other requests — and inline otherwise.
 async fn blocking<T, F>(work: F) -> io::Result<T>
 where
     F: FnOnce() -> io::Result<T> + Send + 'static,
     T: Send + 'static,
 {
-    if !use_pool() {
+    if !crate::runtime::blocking_pool_attached() {
         return work();
     }
     match monoio::spawn_blocking(work).await {
@@ -442,9 +444,12 @@ impl Drive for DirDrive {
             .await
         } else {
             // The write and its fdatasync go through the ring: this is every PUT's
-            // metadata commit. The rename and directory fsyncs are inline (see top).
+            // metadata commit. The rename and directory fsyncs go to the blocking pool.
             match write_synced_ring(&tmp, data).await {
-                Ok(()) => publish(&tmp, &target),
+                Ok(()) => {
+                    let tmp = tmp.clone();
+                    blocking(move || publish(&tmp, &target)).await
+                }
                 Err(e) => Err(e),
             }
         };

@@ -75,13 +75,17 @@ pub fn build_runtime(config: &RuntimeConfig) -> io::Result<(ShardRuntime, Driver
     );
     if !config.force_epoll && monoio::utils::detect_uring() {
         raise_memlock_limit();
+        // Chunk data goes through the ring; metadata-sized blocking calls (renames,
+        // directory fsyncs) go to a small pool so they never stall the shard.
+        let pool = monoio::blocking::DefaultThreadPool::new(config.blocking_threads_count);
         let built = RuntimeBuilder::<IoUringDriver>::new()
             .with_entries(config.ring_entries)
+            .attach_thread_pool(Box::new(pool))
             .enable_timer()
             .build();
         // A ring that cannot be made (locked-memory limit, seccomp) means epoll, not failure.
         if let Ok(runtime) = built {
-            BLOCKING_POOL_ATTACHED.with(|attached| attached.set(false));
+            BLOCKING_POOL_ATTACHED.with(|attached| attached.set(true));
             return Ok((runtime.into(), DriverKind::IoUring));
         }
     }
