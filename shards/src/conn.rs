@@ -12,9 +12,7 @@
 use std::time::Duration;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
-use shoal_http::{
-    BodyDecoder, HeadParser, HeadStatus, RequestHead, S3Error, S3ErrorCode, response, route,
-};
+use shoal_http::{BodyDecoder, HeadParser, HeadStatus, RequestHead, S3Error, response, route};
 
 use crate::handler::{Call, Handled, ShardContext, handle};
 
@@ -222,9 +220,4 @@ pub async fn write_error<S: AsyncReadRent + AsyncWriteRent>(
     let (result, _) = conn.write_all(out).await;
     result?;
     Ok(keep_alive)
-}
-
-/// Maps an error the HTTP layer reports for a connection-level failure.
-pub fn internal(message: &str) -> S3Error {
-    S3Error::with_message(S3ErrorCode::InternalError, message.to_owned())
 }

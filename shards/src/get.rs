@@ -60,6 +60,10 @@ pub struct ObjectReader<'a, D: Drive, C: Clock> {
     next: u64,
     chunks: Vec<Vec<u8>>,
     out: Vec<u8>,
+    /// Per chunk index, the aligned buffer its records are read into; allocated on first
+    /// use and reused for every stripe (no allocation per stripe).
+    record_bufs: Vec<Option<AlignedBuf>>,
+    record_buf_bytes: usize,
 }
 
 impl<D: Drive, C: Clock> Store<D, C> {
@@ -107,6 +111,11 @@ impl<D: Drive, C: Clock> Store<D, C> {
             next: start,
             chunks: vec![vec![0; full_chunk_len]; set_size],
             out: Vec::new(),
+            record_bufs: (0..set_size).map(|_| None).collect(),
+            // A record starts anywhere inside a block: room for the header, the chunk
+            // and the misalignment, in whole blocks.
+            record_buf_bytes: (BLOCK_SIZE_BYTES + RECORD_HEADER_BYTES + full_chunk_len)
+                .next_multiple_of(BLOCK_SIZE_BYTES),
             info,
         })
     }
@@ -229,18 +238,23 @@ impl<D: Drive, C: Clock> ObjectReader<'_, D, C> {
             } else {
                 self.files[drive_index].as_ref()
             };
-            read_record(&drives[drive_index], file, offset, chunk_len)
+            let buf = self.record_bufs[i]
+                .take()
+                .unwrap_or_else(|| AlignedBuf::with_capacity(self.record_buf_bytes));
+            read_record(&drives[drive_index], file, buf, offset, chunk_len)
         });
         let results = join_all(reads).await;
-        for (&i, result) in indices.iter().zip(results) {
+        for (&i, (buf, chunk_at)) in indices.iter().zip(results) {
             let drive_index = self.placement.drive_of_chunk(i, set_size);
-            match result {
-                Some(bytes) => {
-                    self.chunks[i][..chunk_len].copy_from_slice(&bytes);
+            match chunk_at {
+                Some(at) => {
+                    self.chunks[i][..chunk_len]
+                        .copy_from_slice(&buf.as_slice()[at..at + chunk_len]);
                     present[i] = true;
                 }
                 None => self.failed[drive_index] = true,
             }
+            self.record_bufs[i] = Some(buf);
         }
     }
 
@@ -264,23 +278,30 @@ impl<D: Drive, C: Clock> ObjectReader<'_, D, C> {
     }
 }
 
-/// Reads and verifies one chunk record; `None` if unreadable, short or corrupt.
+/// Reads and verifies one chunk record into `buf`; returns the buffer and, if the
+/// record is readable, whole and its CRC-64 matches, where the chunk starts in it.
 async fn read_record<D: Drive>(
     drive: &D,
     file: Option<&D::File>,
+    buf: AlignedBuf,
     offset: u64,
     chunk_len: usize,
-) -> Option<Vec<u8>> {
-    let file = file?;
+) -> (AlignedBuf, Option<usize>) {
+    let Some(file) = file else { return (buf, None) };
     let block = BLOCK_SIZE_BYTES as u64;
     let aligned_start = offset / block * block;
     let skip = (offset - aligned_start) as usize;
     let needed = skip + RECORD_HEADER_BYTES + chunk_len;
-    let buf = AlignedBuf::with_capacity(needed.next_multiple_of(BLOCK_SIZE_BYTES));
+    assert!(
+        needed <= buf.capacity(),
+        "record buffer sized for the largest record"
+    );
     let (result, buf) = drive.read_at(file, buf, aligned_start).await;
-    result.ok()?;
-    let bytes = buf.as_slice().get(skip..needed)?;
-    let (crc, chunk) = bytes.split_at(RECORD_HEADER_BYTES);
-    let crc = u64::from_le_bytes(crc.try_into().ok()?);
-    (crc == shoal_erasure::bitrot::crc64_nvme(chunk)).then(|| chunk.to_vec())
+    let verified = result.is_ok()
+        && buf.as_slice().get(skip..needed).is_some_and(|bytes| {
+            let (crc, chunk) = bytes.split_at(RECORD_HEADER_BYTES);
+            crc.try_into().map(u64::from_le_bytes).ok()
+                == Some(shoal_erasure::bitrot::crc64_nvme(chunk))
+        });
+    (buf, verified.then_some(skip + RECORD_HEADER_BYTES))
 }

@@ -258,12 +258,6 @@ pub enum Handled {
     Failed(S3Error),
 }
 
-impl From<S3Error> for Handled {
-    fn from(e: S3Error) -> Self {
-        Handled::Failed(e)
-    }
-}
-
 /// Runs one routed, authenticated request.
 pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
     call: &Call<'_>,
@@ -397,75 +391,5 @@ pub fn unix_secs(unix_nanos: u64) -> i64 {
     i64::try_from(unix_nanos / 1_000_000_000).unwrap_or(i64::MAX)
 }
 
-/// Standard base64 (as S3 sends checksums and Content-MD5), strict.
-pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let text = text.trim().as_bytes();
-    if !text.len().is_multiple_of(4) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    for quad in text.chunks(4) {
-        let mut n = 0u32;
-        let mut pad = 0;
-        for &c in quad {
-            let v = if c == b'=' {
-                pad += 1;
-                0
-            } else {
-                if pad > 0 {
-                    return None;
-                }
-                ALPHABET.iter().position(|&a| a == c)? as u32
-            };
-            n = n << 6 | v;
-        }
-        let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[1..4 - pad]);
-    }
-    Some(out)
-}
-
-/// Standard base64 with padding.
-pub fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for group in bytes.chunks(3) {
-        let n = u32::from(group[0]) << 16
-            | u32::from(*group.get(1).unwrap_or(&0)) << 8
-            | u32::from(*group.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= group.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Base64 round-trips and rejects malformed input (RFC 4648 test vectors).
-    #[test]
-    fn base64() {
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64_encode(plain.as_bytes()), encoded);
-            assert_eq!(base64_decode(encoded).unwrap(), plain.as_bytes());
-        }
-        assert_eq!(base64_decode("Zm9"), None);
-        assert_eq!(base64_decode("Z=9v"), None);
-        assert_eq!(base64_decode("Zm9*"), None);
-    }
-}
+/// Standard padded base64, as S3 sends checksums and Content-MD5 (strict decoding).
+pub use shoal_http::base64::{decode as base64_decode, encode as base64_encode};

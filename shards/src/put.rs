@@ -20,7 +20,7 @@ use crate::checksum::{BodyHasher, Checksum, ChecksumAlgorithm};
 use crate::condition::WriteCondition;
 use crate::encode::StripeEncoder;
 use crate::error::{Error, Result};
-use crate::keypath::{DATA_DIR_PREFIX, META_FILE_NAME, meta_path, object_dir, validate_key};
+use crate::keypath::{DATA_DIR_PREFIX, meta_path, object_dir, validate_key};
 use crate::meta::{DriveMeta, ObjectInfo, PreviousVersion};
 use crate::placement::Placement;
 use crate::quorum::MetaCopy;
@@ -547,9 +547,6 @@ impl<D: Drive, C: Clock> Store<D, C> {
         join_all(drives.iter().map(|d| d.remove_dir_all(&path))).await;
     }
 }
-
-#[allow(dead_code)]
-const _: &str = META_FILE_NAME;
 
 /// Attempts to put back a drive's previous metadata copy after a failed commit.
 const UNDO_ATTEMPTS: usize = 3;

@@ -79,12 +79,13 @@ impl MetaRead {
 
     /// Every version some drive votes for.
     fn voted(&self) -> impl Iterator<Item = &ObjectInfo> {
-        self.copies.iter().flat_map(|c| match c {
-            MetaCopy::Valid(m) => vec![&m.info]
-                .into_iter()
-                .chain(m.previous.as_ref().map(|p| &p.info)),
-            _ => vec![].into_iter().chain(None),
-        })
+        self.copies
+            .iter()
+            .filter_map(|c| match c {
+                MetaCopy::Valid(m) => Some(m),
+                _ => None,
+            })
+            .flat_map(|m| std::iter::once(&m.info).chain(m.previous.as_ref().map(|p| &p.info)))
     }
 
     /// Newest modification time on any drive (valid copies only).
