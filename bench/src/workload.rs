@@ -530,10 +530,12 @@ impl Worker {
                 ))
             }
         });
+        // The bytes actually received (a short body is also an error above).
+        let bytes = result.as_ref().map_or(0, |outcome| outcome.body_bytes);
         Done {
             kind: OpKind::Get,
             result,
-            bytes: expected,
+            bytes,
             objects: 1,
         }
     }
