@@ -135,18 +135,18 @@ impl Client {
             !keys.is_empty() && keys.len() <= 1000,
             "S3 takes 1..=1000 keys"
         );
-        let mut xml = String::from("<Delete><Quiet>true</Quiet>");
+        let mut xml = b"<Delete><Quiet>true</Quiet>".to_vec();
         for key in keys {
-            xml.push_str("<Object><Key>");
-            xml_escape_into(key, &mut xml);
-            xml.push_str("</Key></Object>");
+            xml.extend_from_slice(b"<Object><Key>");
+            shoal_http::s3xml::escape_text_into(key, &mut xml);
+            xml.extend_from_slice(b"</Key></Object>");
         }
-        xml.push_str("</Delete>");
-        let md5 = base64(&Md5::digest(xml.as_bytes()));
+        xml.extend_from_slice(b"</Delete>");
+        let md5 = shoal_http::base64::encode(&Md5::digest(&xml));
         let mut request = Request::new("POST", "");
         request.query = &[("delete", "")];
         request.headers.push(("content-md5".to_owned(), md5));
-        request.body = RequestBody::Small(xml.into_bytes());
+        request.body = RequestBody::Small(xml);
         request.keep_body = true;
         let outcome = self.send(request).await?;
         let failed = count_tag(&outcome.body, "<Error>");
@@ -367,41 +367,6 @@ fn xml_unescape(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
-fn xml_escape_into(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-}
-
-/// Standard base64 with padding (for `Content-MD5`).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for group in bytes.chunks(3) {
-        let b = [
-            group[0],
-            *group.get(1).unwrap_or(&0),
-            *group.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for index in 0..4 {
-            if index <= group.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * index)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,20 +488,6 @@ mod tests {
                 panic!("head incomplete");
             };
             authenticate(&head, &secrets, "us-east-1", now).unwrap();
-        }
-    }
-
-    /// base64 matches RFC 4648's test vectors.
-    #[test]
-    fn base64_vectors() {
-        for (input, output) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(input.as_bytes()), output);
         }
     }
 

@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::xml::escape_into;
+use crate::s3xml::escape_text_into;
 
 /// Declares `S3ErrorCode` with its spelling, status and default message in one table,
 /// so the three can never drift apart.
@@ -143,17 +143,16 @@ impl S3Error {
     /// Appends the XML error document. `resource` is the request path; HEAD responses
     /// and 304 carry no body, which is the caller's decision (see `response.rs`).
     pub fn render_xml(&self, resource: &str, request_id: &str, out: &mut Vec<u8>) {
-        let mut text = String::with_capacity(256);
-        text.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");
-        text.push_str(self.code.as_str());
-        text.push_str("</Code><Message>");
-        escape_into(self.message(), &mut text);
-        text.push_str("</Message><Resource>");
-        escape_into(resource, &mut text);
-        text.push_str("</Resource><RequestId>");
-        escape_into(request_id, &mut text);
-        text.push_str("</RequestId></Error>");
-        out.extend_from_slice(text.as_bytes());
+        // The same escaping as every other document (control characters included).
+        out.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");
+        out.extend_from_slice(self.code.as_str().as_bytes());
+        out.extend_from_slice(b"</Code><Message>");
+        escape_text_into(self.message(), out);
+        out.extend_from_slice(b"</Message><Resource>");
+        escape_text_into(resource, out);
+        out.extend_from_slice(b"</Resource><RequestId>");
+        escape_text_into(request_id, out);
+        out.extend_from_slice(b"</RequestId></Error>");
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! Invariants: every document starts with the XML declaration and a root element in
 //! the S3 namespace, spelled and ordered as AWS sends it; every text is escaped by
-//! [`escape_text_into`], which, unlike [`crate::xml::escape_into`], also writes control
+//! [`escape_text_into`], which also writes control
 //! characters as character references so a key holding `\r` or `\x01` can never
 //! change or break the document; times are unix nanoseconds rendered as S3 renders
 //! them (`2009-10-12T17:50:30.000Z`, milliseconds truncated); ETags are passed without

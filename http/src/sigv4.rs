@@ -72,16 +72,6 @@ pub enum PayloadMode {
     StreamingUnsignedTrailer,
 }
 
-impl PayloadMode {
-    /// Whether the body is `aws-chunked` encoded.
-    pub fn is_aws_chunked(&self) -> bool {
-        matches!(
-            self,
-            PayloadMode::StreamingSigned { .. } | PayloadMode::StreamingUnsignedTrailer
-        )
-    }
-}
-
 /// A request that passed the gate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authenticated {

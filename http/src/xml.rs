@@ -30,20 +30,6 @@ pub const BUCKET_TAGS_MAX: usize = 50;
 const TAG_KEY_MAX_CHARS: usize = 128;
 const TAG_VALUE_MAX_CHARS: usize = 256;
 
-/// Appends `text` with the five XML special characters escaped.
-pub fn escape_into(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-}
-
 /// One element of a parsed request document: its local name, its text and children.
 #[derive(Debug, Default)]
 struct Element {
@@ -280,14 +266,6 @@ pub fn parse_tagging(body: &[u8], tags_max: usize) -> Result<Vec<Tag>, S3Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_all_five_specials() {
-        // Keys may contain any of these; unescaped they would break listings.
-        let mut out = String::new();
-        escape_into("a<b>&\"'é", &mut out);
-        assert_eq!(out, "a&lt;b&gt;&amp;&quot;&apos;é");
-    }
 
     #[test]
     fn parses_a_delete_objects_body_with_namespace() {

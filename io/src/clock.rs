@@ -42,10 +42,6 @@ impl SimClock {
         self.now_unix_nanos.set(now_unix_nanos);
     }
 
-    pub fn advance(&self, nanos: u64) {
-        self.now_unix_nanos.set(self.now_unix_nanos.get() + nanos);
-    }
-}
 
 impl Clock for SimClock {
     fn now_unix_nanos(&self) -> u64 {

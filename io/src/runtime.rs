@@ -14,9 +14,11 @@
 //!   its blocking pool by itself.
 //! - `monoio::spawn_blocking` panics unless a thread pool is attached to the runtime.
 //!
-//! So in epoll mode [`build_runtime`] attaches a small blocking pool and records that on
-//! the thread ([`blocking_pool_attached`]); `DirDrive` then runs drive I/O on that pool.
-//! In io_uring mode no pool is attached: the ring does the waiting.
+//! So [`build_runtime`] always attaches a small blocking pool and records that on the
+//! thread ([`blocking_pool_attached`]). In epoll mode `DirDrive` runs all drive I/O on
+//! it; in io_uring mode chunk data goes through the ring and only metadata-sized
+//! blocking calls (renames, directory fsyncs, small reads) go to the pool. (A pool is
+//! made per attempt: a failed io_uring build consumes the one it was given.)
 //!
 //! Invariant: a runtime is used only on the thread that built it (monoio's rule), so the
 //! per-thread flag describes the runtime the thread runs.
