@@ -41,7 +41,7 @@ impl SimClock {
     pub fn set(&self, now_unix_nanos: u64) {
         self.now_unix_nanos.set(now_unix_nanos);
     }
-
+}
 
 impl Clock for SimClock {
     fn now_unix_nanos(&self) -> u64 {
