@@ -243,17 +243,41 @@ fn use_pool() -> bool {
     crate::runtime::blocking_pool_attached() && monoio::utils::is_legacy()
 }
 
-/// Runs `work` (a metadata-sized blocking call: rename, directory fsync, mkdir, listing,
-/// small read) on the shard's blocking pool when one is attached — in both driver modes,
-/// so a slow fsync never stalls the shard's other requests — and inline otherwise.
+/// Runs `work` (a blocking call) on the blocking pool in epoll mode, inline otherwise:
+/// under io_uring, metadata reads, listings and mkdirs hit the page cache and are
+/// cheaper inline than a hand-off to another thread.
 async fn blocking<T, F>(work: F) -> io::Result<T>
 where
     F: FnOnce() -> io::Result<T> + Send + 'static,
     T: Send + 'static,
 {
-    if !crate::runtime::blocking_pool_attached() {
-        return work();
+    if use_pool() {
+        on_pool(work).await
+    } else {
+        work()
     }
+}
+
+/// Runs `work`, which waits for the disk (an fsync of a file or directory), on the
+/// blocking pool whenever one is attached — in both driver modes — so one slow fsync
+/// never stalls the shard's other requests.
+async fn blocking_durable<T, F>(work: F) -> io::Result<T>
+where
+    F: FnOnce() -> io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    if crate::runtime::blocking_pool_attached() {
+        on_pool(work).await
+    } else {
+        work()
+    }
+}
+
+async fn on_pool<T, F>(work: F) -> io::Result<T>
+where
+    F: FnOnce() -> io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
     match monoio::spawn_blocking(work).await {
         Ok(result) => result,
         Err(monoio::blocking::JoinError::Canceled) => Err(io::Error::other(
@@ -448,7 +472,7 @@ impl Drive for DirDrive {
             match write_synced_ring(&tmp, data).await {
                 Ok(()) => {
                     let tmp = tmp.clone();
-                    blocking(move || publish(&tmp, &target)).await
+                    blocking_durable(move || publish(&tmp, &target)).await
                 }
                 Err(e) => Err(e),
             }
@@ -570,7 +594,7 @@ impl Drive for DirDrive {
         // Cloned, not taken: if an fsync fails, the next `sync` tries the directories again.
         let dirs = file.dirs_unsynced.borrow().clone();
         if !dirs.is_empty() {
-            blocking(move || sync_dirs(dirs)).await?;
+            blocking_durable(move || sync_dirs(dirs)).await?;
             file.dirs_unsynced.borrow_mut().clear();
         }
         Ok(())
@@ -588,7 +612,7 @@ impl Drive for DirDrive {
 
     async fn rename(&self, from: &str, to: &str) -> DriveResult<()> {
         let (from, to) = (self.abs_entry(from), self.abs_entry(to));
-        Ok(blocking(move || {
+        Ok(blocking_durable(move || {
             let mut dirs = create_dirs(&parent_of(&to))?;
             std::fs::rename(&from, &to)?;
             dirs.push(parent_of(&from));
@@ -601,7 +625,7 @@ impl Drive for DirDrive {
     async fn remove_file(&self, path: &str) -> DriveResult<()> {
         let path = self.abs_entry(path);
         // Durable: removing a metadata file is how a delete commits (drive.rs).
-        Ok(blocking(move || {
+        Ok(blocking_durable(move || {
             std::fs::remove_file(&path)?;
             path.parent().map_or(Ok(()), sync_dir)
         })
