@@ -20,15 +20,25 @@
 //! | rotation            | u8            | placement rotation (chunk i on drive i+rot)   |
 //! | stripe size         | u32           | object bytes per stripe                       |
 //! | checksum            | u8 code (0=none) + bytes | S3 flexible checksum of the body   |
+//! | checksum type       | u8            | 0 = full object, 1 = composite (multipart)    |
 //! | headers             | u16 n + n×(str, str) | content-type etc. and x-amz-meta-*     |
-//! | storage             | u8            | 0 = inline, 1 = part file `part.1`            |
+//! | tags                | u16 n + n×(str, str) | object tags, in the order given        |
+//! | meta generation     | u32           | metadata-only updates (tagging) of this version |
+//! | storage             | u8            | 0 = inline, 1 = part files                    |
+//! | parts               | u32 n + n×part | multipart objects; none: one file `part.1`   |
 //! | inline chunk        | bytes + u64 CRC-64/NVME | this drive's chunk (inline only)    |
+//!
+//! A part is `number u32 | seq u64 | size u64 | md5 16 bytes | checksum bytes` (the
+//! checksum in the object's algorithm, empty if none); its data file in the version's
+//! folder is named by [`PartInfo::file_name`].
 
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::codec::{DecodeError, Reader, Writer, open_record};
 
 const MAGIC: &[u8; 8] = b"SHOALMTA";
 const VERSION: u16 = 1;
+/// Most parts an object may have (S3).
+pub const PARTS_MAX: usize = 10_000;
 
 /// The part of the metadata every drive agrees on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,9 +54,106 @@ pub struct ObjectInfo {
     pub rotation: usize,
     pub stripe_size_bytes: usize,
     pub checksum: Option<Checksum>,
+    /// How `checksum` covers the object: of the whole body, or of the parts' checksums.
+    pub checksum_type: ChecksumType,
     /// Content headers (lowercase names) and user metadata (`x-amz-meta-*`), in order.
     pub headers: Vec<(String, String)>,
+    /// Object tags (S3 tagging), in the order they were set.
+    pub tags: Vec<(String, String)>,
+    /// Bumped by every metadata-only update of this version (tagging), so that copies
+    /// of one version are ordered: newest mod time first, then highest generation.
+    pub meta_generation: u32,
     pub inline: bool,
+    /// The parts of a multipart object, ascending by number; empty for a plain object.
+    pub parts: Vec<PartInfo>,
+}
+
+/// How an object's checksum was computed (`x-amz-checksum-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChecksumType {
+    /// Of the object's bytes (plain objects; multipart with a CRC combined from parts).
+    #[default]
+    FullObject,
+    /// Of the concatenated part checksums, sent as `<base64>-<parts>`.
+    Composite,
+}
+
+impl ChecksumType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChecksumType::FullObject => "FULL_OBJECT",
+            ChecksumType::Composite => "COMPOSITE",
+        }
+    }
+}
+
+/// One part of a multipart object (or of an upload in progress).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartInfo {
+    /// 1..=10000.
+    pub number: u32,
+    /// Orders uploads of the same part number: the highest wins.
+    pub seq: u64,
+    pub size_bytes: u64,
+    /// MD5 of the part's bytes (its ETag).
+    pub md5: [u8; 16],
+    /// The part's checksum in the upload's algorithm (empty if none).
+    pub checksum: Vec<u8>,
+}
+
+impl PartInfo {
+    /// The data file's name: every field, so that a directory listing alone tells which
+    /// parts a drive holds, and a rename commits the file and its description at once.
+    /// `p<number>-<seq hex>-<size>-<md5 hex>-<checksum hex or x>`.
+    pub fn file_name(&self) -> String {
+        let checksum = if self.checksum.is_empty() {
+            "x".to_owned()
+        } else {
+            hex::encode(&self.checksum)
+        };
+        format!(
+            "p{:05}-{:016x}-{}-{}-{checksum}",
+            self.number,
+            self.seq,
+            self.size_bytes,
+            hex::encode(self.md5)
+        )
+    }
+
+    /// The inverse of [`PartInfo::file_name`]; `None` for any other name.
+    pub fn parse_file_name(name: &str) -> Option<PartInfo> {
+        let mut fields = name.strip_prefix('p')?.split('-');
+        let number_text = fields.next()?;
+        let seq_text = fields.next()?;
+        let size_text = fields.next()?;
+        let md5_text = fields.next()?;
+        let checksum_text = fields.next()?;
+        if fields.next().is_some() || number_text.len() != 5 || seq_text.len() != 16 {
+            return None;
+        }
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        if !digits(number_text) || !digits(size_text) {
+            return None;
+        }
+        let lower_hex = |t: &str| t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !lower_hex(seq_text) || !lower_hex(md5_text) {
+            return None;
+        }
+        let checksum = match checksum_text {
+            "x" => Vec::new(),
+            t if !t.is_empty() && lower_hex(t) => hex::decode(t).ok()?,
+            _ => return None,
+        };
+        let part = PartInfo {
+            number: number_text.parse().ok()?,
+            seq: u64::from_str_radix(seq_text, 16).ok()?,
+            size_bytes: size_text.parse().ok()?,
+            md5: hex::decode(md5_text).ok()?.try_into().ok()?,
+            checksum,
+        };
+        // Only the canonical spelling: one name per part.
+        (part.file_name() == name).then_some(part)
+    }
 }
 
 /// One drive's metadata file.
@@ -123,11 +230,22 @@ fn write_version(w: &mut Writer, info: &ObjectInfo, inline_chunk: &[u8]) {
         Some(c) => w.u8(c.algorithm.code()).bytes(&c.value),
         None => w.u8(0).bytes(&[]),
     };
-    w.u16(u16::try_from(info.headers.len()).expect("header count bounded"));
-    for (name, value) in &info.headers {
-        w.str(name).str(value);
-    }
+    w.u8(match info.checksum_type {
+        ChecksumType::FullObject => 0,
+        ChecksumType::Composite => 1,
+    });
+    write_pairs(w, &info.headers);
+    write_pairs(w, &info.tags);
+    w.u32(info.meta_generation);
     w.u8(u8::from(!info.inline));
+    w.u32(u32::try_from(info.parts.len()).expect("part count bounded"));
+    for part in &info.parts {
+        w.u32(part.number)
+            .u64(part.seq)
+            .u64(part.size_bytes)
+            .raw(&part.md5)
+            .bytes(&part.checksum);
+    }
     w.bytes(inline_chunk)
         .u64(shoal_erasure::bitrot::crc64_nvme(inline_chunk));
 }
@@ -142,16 +260,37 @@ fn read_version(r: &mut Reader<'_>) -> Result<(ObjectInfo, Vec<u8>), DecodeError
         (r.u8()? as usize, r.u8()? as usize, r.u8()? as usize);
     let stripe_size_bytes = r.u32()? as usize;
     let checksum = decode_checksum(r)?;
-    let header_count = r.u16()?;
-    let mut headers = Vec::with_capacity(usize::from(header_count.min(64)));
-    for _ in 0..header_count {
-        headers.push((r.str()?.to_owned(), r.str()?.to_owned()));
-    }
+    let checksum_type = match r.u8()? {
+        0 => ChecksumType::FullObject,
+        1 => ChecksumType::Composite,
+        _ => return Err(DecodeError::Invalid("checksum type")),
+    };
+    let headers = read_pairs(r)?;
+    let tags = read_pairs(r)?;
+    let meta_generation = r.u32()?;
     let inline = match r.u8()? {
         0 => true,
         1 => false,
         _ => return Err(DecodeError::Invalid("storage kind")),
     };
+    let part_count = r.u32()? as usize;
+    if part_count > PARTS_MAX || (inline && part_count > 0) {
+        return Err(DecodeError::Invalid("part count"));
+    }
+    let mut parts: Vec<PartInfo> = Vec::with_capacity(part_count);
+    for _ in 0..part_count {
+        let part = PartInfo {
+            number: r.u32()?,
+            seq: r.u64()?,
+            size_bytes: r.u64()?,
+            md5: r.array()?,
+            checksum: r.bytes()?.to_vec(),
+        };
+        if parts.last().is_some_and(|p| p.number >= part.number) {
+            return Err(DecodeError::Invalid("part order"));
+        }
+        parts.push(part);
+    }
     let inline_chunk = r.bytes()?.to_vec();
     if r.u64()? != shoal_erasure::bitrot::crc64_nvme(&inline_chunk) {
         return Err(DecodeError::ChecksumMismatch);
@@ -171,10 +310,30 @@ fn read_version(r: &mut Reader<'_>) -> Result<(ObjectInfo, Vec<u8>), DecodeError
         rotation,
         stripe_size_bytes,
         checksum,
+        checksum_type,
         headers,
+        tags,
+        meta_generation,
         inline,
+        parts,
     };
     Ok((info, inline_chunk))
+}
+
+fn write_pairs(w: &mut Writer, pairs: &[(String, String)]) {
+    w.u16(u16::try_from(pairs.len()).expect("pair count bounded"));
+    for (name, value) in pairs {
+        w.str(name).str(value);
+    }
+}
+
+fn read_pairs(r: &mut Reader<'_>) -> Result<Vec<(String, String)>, DecodeError> {
+    let count = r.u16()?;
+    let mut pairs = Vec::with_capacity(usize::from(count.min(64)));
+    for _ in 0..count {
+        pairs.push((r.str()?.to_owned(), r.str()?.to_owned()));
+    }
+    Ok(pairs)
 }
 
 fn decode_checksum(r: &mut Reader<'_>) -> Result<Option<Checksum>, DecodeError> {
@@ -209,8 +368,12 @@ pub(crate) mod tests {
                     algorithm: ChecksumAlgorithm::Crc32c,
                     value: vec![1, 2, 3, 4],
                 }),
+                checksum_type: ChecksumType::FullObject,
                 headers: vec![("content-type".into(), "text/plain".into())],
+                tags: vec![("team".into(), "ml".into())],
+                meta_generation: 2,
                 inline: true,
+                parts: Vec::new(),
             },
             chunk_index: 2,
             inline_chunk: b"hel".to_vec(),
@@ -249,10 +412,84 @@ pub(crate) mod tests {
             info: older,
             inline_chunk: b"old".to_vec(),
         });
+        meta.previous.as_mut().expect("set above").info = multipart_sample();
         let digest = hex::encode(sha2::Sha256::digest(meta.encode()));
         assert_eq!(digest, GOLDEN_META_SHA256);
     }
 
+    fn multipart_sample() -> ObjectInfo {
+        let mut info = sample().info;
+        info.inline = false;
+        info.checksum_type = ChecksumType::Composite;
+        info.etag = "0123456789abcdef0123456789abcdef-2".into();
+        info.parts = vec![
+            PartInfo {
+                number: 1,
+                seq: 7,
+                size_bytes: 5 << 20,
+                md5: [1; 16],
+                checksum: vec![1, 2, 3, 4],
+            },
+            PartInfo {
+                number: 3,
+                seq: 9,
+                size_bytes: 10,
+                md5: [2; 16],
+                checksum: vec![5, 6, 7, 8],
+            },
+        ];
+        info
+    }
+
+    /// A multipart version (parts table, composite checksum) survives encoding; parts
+    /// out of order or on an inline object are refused.
+    #[test]
+    fn multipart_round_trip() {
+        let meta = DriveMeta {
+            info: multipart_sample(),
+            chunk_index: 0,
+            inline_chunk: Vec::new(),
+            previous: None,
+        };
+        assert_eq!(DriveMeta::decode(&meta.encode()), Ok(meta.clone()));
+        let mut swapped = meta.clone();
+        swapped.info.parts.swap(0, 1);
+        assert!(DriveMeta::decode(&swapped.encode()).is_err());
+        let mut inline = meta;
+        inline.info.inline = true;
+        assert!(DriveMeta::decode(&inline.encode()).is_err());
+    }
+
+    /// Part file names round-trip, and no other spelling parses.
+    #[test]
+    fn part_file_names() {
+        let part = multipart_sample().parts[0].clone();
+        let name = part.file_name();
+        assert_eq!(
+            name,
+            "p00001-0000000000000007-5242880-01010101010101010101010101010101-01020304"
+        );
+        assert_eq!(PartInfo::parse_file_name(&name), Some(part.clone()));
+        let bare = PartInfo {
+            checksum: Vec::new(),
+            ..part
+        };
+        assert_eq!(PartInfo::parse_file_name(&bare.file_name()), Some(bare));
+        for bad in [
+            "part.1",
+            "_upload",
+            "p1-0000000000000007-5-01010101010101010101010101010101-x",
+            "p00001-0000000000000007-05-01010101010101010101010101010101-x",
+            "p00001-0000000000000007-5-0101010101010101010101010101010-x",
+            "p00001-0000000000000007-5-01010101010101010101010101010101-",
+            "p00001-0000000000000007-5-01010101010101010101010101010101-x-y",
+            "p00001-000000000000000G-5-01010101010101010101010101010101-x",
+            "p00001-0000000000000007-5-01010101010101010101010101010101-ABCD",
+        ] {
+            assert_eq!(PartInfo::parse_file_name(bad), None, "{bad}");
+        }
+    }
+
     const GOLDEN_META_SHA256: &str =
-        "a45b127d4cfab4a4f8fed1ecd29c02829099ed36e0b205c72cdd622df151c0b4";
+        "7c0af4bcbbeb43d05c4bee82419ab577fd443fc794239a4726ce097218c762cd";
 }

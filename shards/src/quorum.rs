@@ -1,8 +1,8 @@
 //! Reading an object's metadata from every drive of its set and deciding what is true.
 //!
 //! A drive's copy votes for its version (`ObjectInfo`, equal field for field) and for
-//! the version that one replaced. The answer is the newest version with at least
-//! read-quorum votes. So a commit that a crash cut short (some drives on the new copy,
+//! the version that one replaced. The answer is the newest version (by mod time, then
+//! metadata generation) with at least read-quorum votes. So a commit that a crash cut short (some drives on the new copy,
 //! the rest on the old) leaves the old version visible with every drive's vote until
 //! the new one has quorum. Copies that are corrupt, for another key, at the wrong chunk
 //! position, or stale cannot change the answer while they are a minority.
@@ -53,7 +53,8 @@ impl MetaRead {
                 .filter(|c| votes_for(c, candidate))
                 .count();
             max_votes = max_votes.max(votes);
-            let newer = best.is_none_or(|b| candidate.mod_time_unix_nanos > b.mod_time_unix_nanos);
+            let order = |i: &ObjectInfo| (i.mod_time_unix_nanos, i.meta_generation);
+            let newer = best.is_none_or(|b| order(candidate) > order(b));
             if votes >= read_quorum && newer {
                 best = Some(candidate);
             }
