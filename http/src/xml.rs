@@ -241,31 +241,82 @@ pub fn parse_tagging(body: &[u8], tags_max: usize) -> Result<Vec<Tag>, S3Error> 
     for tag in tag_set.children_named("Tag") {
         let key = tag.child_text("Key").ok_or_else(malformed)?;
         let value = tag.child_text("Value").ok_or_else(malformed)?;
-        let invalid =
-            |message: &'static str| S3Error::with_message(S3ErrorCode::InvalidTag, message);
-        if key.is_empty() || key.chars().count() > TAG_KEY_MAX_CHARS {
-            return Err(invalid("The TagKey you have provided is invalid."));
-        }
-        if value.chars().count() > TAG_VALUE_MAX_CHARS {
-            return Err(invalid("The TagValue you have provided is invalid."));
-        }
-        if tags.iter().any(|t| t.key == key) {
-            return Err(invalid("Cannot provide multiple Tags with the same key."));
-        }
-        if tags.len() == tags_max {
-            return Err(invalid("Too many tags were provided."));
-        }
-        tags.push(Tag {
-            key: key.to_owned(),
-            value: value.to_owned(),
-        });
+        push_tag(&mut tags, key, value, tags_max)?;
     }
     Ok(tags)
+}
+
+/// The `x-amz-tagging` header of PutObject, CopyObject and CreateMultipartUpload:
+/// URL query form (`k1=v1&k2=v2`, `+` for space), with the limits of [`parse_tagging`]
+/// for an object.
+pub fn parse_tagging_header(text: &str) -> Result<Vec<Tag>, S3Error> {
+    let form = text.trim().replace('+', " ");
+    let pairs = crate::uri::parse_query(&form).map_err(|_| {
+        S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "The x-amz-tagging header is not valid URL query form.",
+        )
+    })?;
+    let mut tags = Vec::with_capacity(pairs.len());
+    for (key, value) in &pairs {
+        push_tag(&mut tags, key, value, OBJECT_TAGS_MAX)?;
+    }
+    Ok(tags)
+}
+
+/// Appends one tag after checking S3's limits against the tags so far.
+fn push_tag(tags: &mut Vec<Tag>, key: &str, value: &str, tags_max: usize) -> Result<(), S3Error> {
+    let invalid = |message: &'static str| S3Error::with_message(S3ErrorCode::InvalidTag, message);
+    if key.is_empty() || key.chars().count() > TAG_KEY_MAX_CHARS {
+        return Err(invalid("The TagKey you have provided is invalid."));
+    }
+    if value.chars().count() > TAG_VALUE_MAX_CHARS {
+        return Err(invalid("The TagValue you have provided is invalid."));
+    }
+    if tags.iter().any(|t| t.key == key) {
+        return Err(invalid("Cannot provide multiple Tags with the same key."));
+    }
+    if tags.len() == tags_max {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidTag,
+            format!("Tags cannot be more than {tags_max}."),
+        ));
+    }
+    tags.push(Tag {
+        key: key.to_owned(),
+        value: value.to_owned(),
+    });
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The header form decodes escapes and `+`, and keeps the XML form's limits.
+    #[test]
+    fn tagging_header() {
+        let tags = parse_tagging_header("team=ml+ops&path=a%2Fb&empty=").unwrap();
+        let pairs: Vec<(&str, &str)> = tags
+            .iter()
+            .map(|t| (t.key.as_str(), t.value.as_str()))
+            .collect();
+        assert_eq!(pairs, [("team", "ml ops"), ("path", "a/b"), ("empty", "")]);
+        assert!(parse_tagging_header("").unwrap().is_empty());
+        let eleven: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
+        for bad in [
+            "a=1&a=2".to_owned(),
+            "=v".to_owned(),
+            format!("k={}", "v".repeat(257)),
+            format!("{}=v", "k".repeat(129)),
+            eleven.join("&"),
+        ] {
+            let e = parse_tagging_header(&bad).unwrap_err();
+            assert_eq!(e.code(), S3ErrorCode::InvalidTag, "{bad}");
+        }
+        let e = parse_tagging_header("a=%zz").unwrap_err();
+        assert_eq!(e.code(), S3ErrorCode::InvalidArgument);
+    }
 
     #[test]
     fn parses_a_delete_objects_body_with_namespace() {

@@ -111,6 +111,9 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let path = format!("{BUCKETS_DIR}/{bucket}");
         let removes = self.drives.iter().map(|d| async {
             ignore_not_found(d.remove_file(&path).await)?;
+            // Uploads in progress go with the bucket.
+            let uploads = format!("{}/{bucket}", crate::multipart::MULTIPART_DIR);
+            ignore_not_found(d.remove_dir_all(&uploads).await)?;
             // Only empty folders (and leftovers of deleted keys) remain: listing was empty.
             ignore_not_found(d.remove_dir_all(bucket).await)
         });

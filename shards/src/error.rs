@@ -33,6 +33,17 @@ pub enum Error {
     InvalidCopy(&'static str),
     /// Conditional headers that cannot be combined or evaluated.
     InvalidCondition(&'static str),
+    /// No multipart upload with this id for this key (never, aborted, or completed).
+    NoSuchUpload,
+    /// A part named in CompleteMultipartUpload is missing, below read quorum, or has
+    /// another ETag or checksum.
+    InvalidPart(String),
+    /// A part other than the last is smaller than the minimum part size.
+    EntityTooSmall,
+    /// A request argument out of range (part number, checksum type, ...).
+    InvalidArgument(String),
+    /// A request S3 refuses as a whole (mismatched checksum algorithm, ...).
+    InvalidRequest(String),
     /// The body source failed (client went away, bad framing, bad signature); nothing
     /// was committed. The HTTP edge finds its S3 error inside when there is one.
     Source(std::io::Error),
@@ -75,6 +86,9 @@ impl std::fmt::Display for Error {
             Error::PreconditionFailed => write!(f, "the precondition does not hold"),
             Error::InvalidCopy(why) => write!(f, "{why}"),
             Error::InvalidCondition(why) => write!(f, "invalid conditional request: {why}"),
+            Error::NoSuchUpload => write!(f, "the specified multipart upload does not exist"),
+            Error::InvalidPart(why) => write!(f, "invalid part: {why}"),
+            Error::EntityTooSmall => write!(f, "a part other than the last is too small"),
             Error::Source(why) => write!(f, "reading the request body failed: {why}"),
             Error::InsufficientWriteQuorum { ok, needed } => {
                 write!(f, "write quorum not reached: {ok} of {needed} drives")
@@ -83,7 +97,9 @@ impl std::fmt::Display for Error {
                 write!(f, "read quorum not reached: {ok} of {needed} drives")
             }
             Error::DataUnavailable(why) => write!(f, "object data unavailable: {why}"),
-            Error::Format(why) => write!(f, "{why}"),
+            Error::Format(why) | Error::InvalidArgument(why) | Error::InvalidRequest(why) => {
+                write!(f, "{why}")
+            }
             Error::Drive(e) => write!(f, "drive error: {e}"),
             Error::Erasure(e) => write!(f, "erasure coding: {e}"),
         }

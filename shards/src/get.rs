@@ -12,7 +12,52 @@ use crate::keypath::{DATA_DIR_PREFIX, object_dir, validate_key};
 use crate::meta::{DriveMeta, ObjectInfo};
 use crate::placement::Placement;
 use crate::store::Store;
-use crate::stripe::{Geometry, RECORD_HEADER_BYTES};
+use crate::stripe::{Geometry, RECORD_HEADER_BYTES, chunk_len_for};
+
+/// One part file of an object and the object bytes it holds.
+#[derive(Debug, Clone)]
+struct Segment {
+    start: u64,
+    size_bytes: u64,
+    file: String,
+}
+
+impl Segment {
+    fn of(info: &ObjectInfo) -> Vec<Segment> {
+        if info.parts.is_empty() {
+            return vec![Segment {
+                start: 0,
+                size_bytes: info.size_bytes,
+                file: PLAIN_PART_FILE.to_owned(),
+            }];
+        }
+        let mut start = 0;
+        info.parts
+            .iter()
+            .map(|p| {
+                let segment = Segment {
+                    start,
+                    size_bytes: p.size_bytes,
+                    file: p.file_name(),
+                };
+                start += p.size_bytes;
+                segment
+            })
+            .collect()
+    }
+
+    /// The segment holding object byte `offset` (which is inside the object). The last
+    /// segment starting at or before it is never an empty one: an empty part starts
+    /// where its successor does.
+    fn containing(segments: &[Segment], offset: u64) -> usize {
+        segments
+            .partition_point(|s| s.start <= offset)
+            .saturating_sub(1)
+    }
+}
+
+/// The data file of a plain (single-part) object in its version folder.
+pub const PLAIN_PART_FILE: &str = "part.1";
 
 /// A byte range as S3 clients ask for it (`Range: bytes=…`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +93,10 @@ pub struct ObjectReader<'a, D: Drive, C: Clock> {
     store: &'a Store<D, C>,
     info: ObjectInfo,
     placement: Placement,
+    /// The object's part files in order (one, `part.1`, for a plain object).
+    segments: Vec<Segment>,
+    /// The segment whose files are open and whose geometry `geometry` is.
+    current: usize,
     geometry: Geometry,
     /// Per set drive: its matching metadata copy, if any.
     copies: Vec<Option<DriveMeta>>,
@@ -87,12 +136,18 @@ impl<D: Drive, C: Clock> Store<D, C> {
         };
         let placement = self.placement(bucket, key);
         let set_size = info.data_chunks + info.parity_chunks;
-        let geometry = Geometry::new(info.size_bytes, info.stripe_size_bytes, info.data_chunks);
-        let full_chunk_len = if info.size_bytes == 0 {
-            0
-        } else {
-            geometry.chunk_len(0)
-        };
+        let segments = Segment::of(&info);
+        let geometry = Geometry::new(
+            segments[0].size_bytes,
+            info.stripe_size_bytes,
+            info.data_chunks,
+        );
+        let largest = segments.iter().map(|s| s.size_bytes).max().unwrap_or(0);
+        let full_chunk_len = chunk_len_for(
+            usize::try_from(largest)
+                .map_or(info.stripe_size_bytes, |l| l.min(info.stripe_size_bytes)),
+            info.data_chunks,
+        );
         let data_dir = format!(
             "{}/{DATA_DIR_PREFIX}{}",
             object_dir(bucket, key),
@@ -101,6 +156,8 @@ impl<D: Drive, C: Clock> Store<D, C> {
         Ok(ObjectReader {
             store: self,
             placement,
+            segments,
+            current: 0,
             geometry,
             copies: agreed.copies,
             files: (0..set_size).map(|_| None).collect(),
@@ -136,11 +193,22 @@ impl<D: Drive, C: Clock> ObjectReader<'_, D, C> {
         if self.next >= self.end {
             return Ok(None);
         }
+        let segment = Segment::containing(&self.segments, self.next);
+        if segment != self.current {
+            self.switch_segment(segment).await;
+        }
+        let Segment {
+            start: segment_start,
+            size_bytes: segment_size,
+            ..
+        } = self.segments[segment];
+        let local = self.next - segment_start;
+        let local_end = self.end.min(segment_start + segment_size) - segment_start;
         let stripe_size = self.info.stripe_size_bytes as u64;
-        let stripe = self.next / stripe_size;
+        let stripe = local / stripe_size;
         let stripe_start = stripe * stripe_size;
-        let from = (self.next - stripe_start) as usize;
-        let to = (self.end.min(stripe_start + stripe_size) - stripe_start) as usize;
+        let from = (local - stripe_start) as usize;
+        let to = (local_end.min(stripe_start + stripe_size) - stripe_start) as usize;
         self.load_stripe(stripe, from, to).await?;
         let chunk_len = self.geometry.chunk_len(stripe);
         self.out.clear();
@@ -150,8 +218,26 @@ impl<D: Drive, C: Clock> ObjectReader<'_, D, C> {
             let b = to.min(chunk_start + chunk_len) - chunk_start;
             self.out.extend_from_slice(&self.chunks[i][a..b]);
         }
-        self.next = stripe_start + to as u64;
+        self.next = segment_start + stripe_start + to as u64;
         Ok(Some(&self.out))
+    }
+
+    /// Closes the current part's files and reads `segment` from now on; every drive
+    /// gets a fresh chance (one missing part file says nothing of the others).
+    async fn switch_segment(&mut self, segment: usize) {
+        let drives = self.store.set_drives(self.placement.set_index);
+        for (drive, file) in drives.iter().zip(self.files.iter_mut()) {
+            if let Some(file) = file.take() {
+                let _ = drive.close(file).await;
+            }
+        }
+        self.failed.fill(false);
+        self.current = segment;
+        self.geometry = Geometry::new(
+            self.segments[segment].size_bytes,
+            self.info.stripe_size_bytes,
+            self.info.data_chunks,
+        );
     }
 
     /// Reads the whole requested range into one buffer (tests, small objects).
@@ -270,7 +356,7 @@ impl<D: Drive, C: Clock> ObjectReader<'_, D, C> {
 
     async fn open_file(&mut self, drive_index: usize) {
         let drives = self.store.set_drives(self.placement.set_index);
-        let path = format!("{}/part.1", self.data_dir);
+        let path = format!("{}/{}", self.data_dir, self.segments[self.current].file);
         match drives[drive_index].open(&path).await {
             Ok(file) => self.files[drive_index] = Some(file),
             Err(_) => self.failed[drive_index] = true,

@@ -21,7 +21,7 @@ use crate::condition::WriteCondition;
 use crate::encode::StripeEncoder;
 use crate::error::{Error, Result};
 use crate::keypath::{DATA_DIR_PREFIX, meta_path, object_dir, validate_key};
-use crate::meta::{DriveMeta, ObjectInfo, PreviousVersion};
+use crate::meta::{ChecksumType, DriveMeta, ObjectInfo, PreviousVersion};
 use crate::placement::Placement;
 use crate::quorum::MetaCopy;
 use crate::store::{Store, TMP_DIR, ignore_not_found};
@@ -64,6 +64,8 @@ pub struct PutOptions {
     pub expected_checksum: Option<Checksum>,
     /// Content headers (lowercase names) and `x-amz-meta-*` user metadata.
     pub headers: Vec<(String, String)>,
+    /// Object tags (`x-amz-tagging`), already validated.
+    pub tags: Vec<(String, String)>,
     /// Commit only if this holds for the current version (checked under the key lock).
     pub condition: WriteCondition,
 }
@@ -120,10 +122,15 @@ impl<D: Drive, C: Clock> Store<D, C> {
                     options,
                 )
                 .await;
+            let from = format!("{TMP_DIR}/{upload}");
             match streamed {
-                Ok(live) => Staged::Parts { upload, live },
+                Ok(live) => Staged::Parts {
+                    from,
+                    live,
+                    owned: true,
+                },
                 Err(e) => {
-                    self.remove_upload(placement, &upload).await;
+                    self.remove_staged(placement, &from).await;
                     return Err(e);
                 }
             }
@@ -132,9 +139,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let (md5, checksum) = hasher.finish();
         let trailer = body.trailer_checksum();
         if let Err(e) = verify_digests(options, trailer.as_ref(), &md5, checksum.as_ref()) {
-            if let Staged::Parts { upload, .. } = &staged {
-                self.remove_upload(placement, upload).await;
-            }
+            self.discard_staged(placement, &staged).await;
             return Err(e);
         }
         let info = ObjectInfo {
@@ -149,8 +154,12 @@ impl<D: Drive, C: Clock> Store<D, C> {
             rotation: placement.rotation,
             stripe_size_bytes: self.config.stripe_size_bytes,
             checksum,
+            checksum_type: ChecksumType::FullObject,
             headers: options.headers.clone(),
+            tags: options.tags.clone(),
+            meta_generation: 0,
             inline: matches!(staged, Staged::Inline(_)),
+            parts: Vec::new(),
         };
         self.commit(placement, info, staged, &options.condition)
             .await
@@ -167,7 +176,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         condition_holds(condition, &read, self.set_layout().read_quorum())
     }
 
-    fn check_put_options(&self, options: &PutOptions) -> Result<()> {
+    pub(crate) fn check_put_options(&self, options: &PutOptions) -> Result<()> {
         if options
             .size_bytes
             .is_some_and(|s| s > self.config.object_size_max_bytes)
@@ -187,7 +196,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     }
 
     /// Reads until `stripe` is full or the body ends; hashes what it read.
-    async fn fill_stripe(
+    pub(crate) async fn fill_stripe(
         &self,
         body: &mut impl BodySource,
         stripe: &mut [u8],
@@ -233,7 +242,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     /// Streams every stripe into part files; returns which set drives hold a complete,
     /// synced part file.
     #[allow(clippy::too_many_arguments)]
-    async fn stream_parts(
+    pub(crate) async fn stream_parts(
         &self,
         placement: Placement,
         upload: &str,
@@ -331,11 +340,19 @@ impl<D: Drive, C: Clock> Store<D, C> {
     }
 }
 
-enum Staged {
+pub(crate) enum Staged {
     /// Every chunk, by chunk index.
     Inline(Vec<Vec<u8>>),
-    /// Per set drive, whether its part file is complete and synced.
-    Parts { upload: String, live: Vec<bool> },
+    /// A folder of part files, renamed to the version's data folder at commit.
+    Parts {
+        /// The folder on every set drive.
+        from: String,
+        /// Per set drive, whether its folder is complete and synced.
+        live: Vec<bool>,
+        /// A put's own staging (removed if the put fails), or a multipart upload's
+        /// folder (kept, so the client may retry or abort).
+        owned: bool,
+    },
 }
 
 /// Appends one record (CRC-64 + chunk) and writes out every whole block staged.
@@ -388,7 +405,7 @@ async fn finish_part<D: Drive>(
     drive.close(file).await.is_ok() && ok
 }
 
-fn verify_digests(
+pub(crate) fn verify_digests(
     options: &PutOptions,
     trailer: Option<&Checksum>,
     md5: &[u8; 16],
@@ -407,7 +424,7 @@ fn verify_digests(
 
 impl<D: Drive, C: Clock> Store<D, C> {
     /// Makes the staged version visible on write-quorum drives, or on none.
-    async fn commit(
+    pub(crate) async fn commit(
         &self,
         placement: Placement,
         mut info: ObjectInfo,
@@ -420,9 +437,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let _guard = self.lock(&lock_name).await;
         let previous = self.read_metas(&info.bucket, &info.key).await;
         if let Err(e) = condition_holds(condition, &previous, layout.read_quorum()) {
-            if let Staged::Parts { upload, .. } = &staged {
-                self.remove_upload(placement, upload).await;
-            }
+            self.discard_staged(placement, &staged).await;
             return Err(e);
         }
         // Later than every copy seen, whatever the clock says (DESIGN.md §4).
@@ -436,10 +451,10 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let replaced = previous.agreed(layout.read_quorum()).ok();
         let commits = drives.iter().enumerate().map(|(drive_index, drive)| {
             let chunk_index = placement.chunk_of_drive(drive_index, drives.len());
-            let (live, upload, inline_chunk) = match &staged {
+            let (live, from, inline_chunk) = match &staged {
                 Staged::Inline(chunks) => (true, None, chunks[chunk_index].clone()),
-                Staged::Parts { upload, live } => {
-                    (live[drive_index], Some(upload.as_str()), Vec::new())
+                Staged::Parts { from, live, .. } => {
+                    (live[drive_index], Some(from.as_str()), Vec::new())
                 }
             };
             // A drive whose current copy could not be read is left alone: a failed
@@ -465,11 +480,8 @@ impl<D: Drive, C: Clock> Store<D, C> {
                 if !live {
                     return false;
                 }
-                if let Some(upload) = upload
-                    && drive
-                        .rename(&format!("{TMP_DIR}/{upload}"), data_dir)
-                        .await
-                        .is_err()
+                if let Some(from) = from
+                    && drive.rename(from, data_dir).await.is_err()
                 {
                     return false;
                 }
@@ -479,11 +491,21 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let committed: Vec<bool> = join_all(commits).await;
         let ok = committed.iter().filter(|c| **c).count();
         if ok < layout.write_quorum() {
-            self.roll_back(drives, &committed, &previous.raw, &meta_file, &data_dir)
-                .await;
-            if let Staged::Parts { upload, .. } = &staged {
-                self.remove_upload(placement, upload).await;
-            }
+            let give_back = match &staged {
+                Staged::Parts {
+                    from, owned: false, ..
+                } => Some(from.as_str()),
+                _ => None,
+            };
+            self.roll_back(
+                drives,
+                &committed,
+                &previous.raw,
+                &meta_file,
+                (&data_dir, give_back),
+            )
+            .await;
+            self.discard_staged(placement, &staged).await;
             return Err(Error::InsufficientWriteQuorum {
                 ok,
                 needed: layout.write_quorum(),
@@ -493,20 +515,22 @@ impl<D: Drive, C: Clock> Store<D, C> {
             self.queue_heal(&info.bucket, &info.key);
         }
         self.remove_stale_data_dirs(drives, &dir, &data_dir).await;
-        if let Staged::Parts { upload, .. } = &staged {
-            self.remove_upload(placement, upload).await;
+        if let Staged::Parts { from, .. } = &staged {
+            // Drives whose rename failed still hold the folder; it is of no use now.
+            self.remove_staged(placement, from).await;
         }
         Ok(info)
     }
 
-    /// Restores the previous metadata where the new one was written.
+    /// Restores the previous metadata where the new one was written, and removes the
+    /// new data folder, or renames it back to `give_back` (a multipart upload's folder).
     async fn roll_back(
         &self,
         drives: &[D],
         committed: &[bool],
         previous: &[Option<Vec<u8>>],
         meta_file: &str,
-        data_dir: &str,
+        (data_dir, give_back): (&str, Option<&str>),
     ) {
         let undo =
             drives
@@ -518,7 +542,10 @@ impl<D: Drive, C: Clock> Store<D, C> {
                         return;
                     }
                     undo_meta(drive, meta_file, old.as_deref()).await;
-                    let _ = drive.remove_dir_all(data_dir).await;
+                    let _ = match give_back {
+                        Some(folder) => drive.rename(data_dir, folder).await,
+                        None => drive.remove_dir_all(data_dir).await,
+                    };
                 });
         join_all(undo).await;
     }
@@ -540,11 +567,20 @@ impl<D: Drive, C: Clock> Store<D, C> {
         join_all(cleanups).await;
     }
 
-    /// Removes a put's staging folder from every drive of the set.
-    async fn remove_upload(&self, placement: Placement, upload: &str) {
-        let path = format!("{TMP_DIR}/{upload}");
+    /// Removes a staging folder from every drive of the set.
+    pub(crate) async fn remove_staged(&self, placement: Placement, from: &str) {
         let drives = self.set_drives(placement.set_index);
-        join_all(drives.iter().map(|d| d.remove_dir_all(&path))).await;
+        join_all(drives.iter().map(|d| d.remove_dir_all(from))).await;
+    }
+
+    /// After a failed commit: a put's own staging goes, an upload's folder stays.
+    async fn discard_staged(&self, placement: Placement, staged: &Staged) {
+        if let Staged::Parts {
+            from, owned: true, ..
+        } = staged
+        {
+            self.remove_staged(placement, from).await;
+        }
     }
 }
 

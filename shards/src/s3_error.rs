@@ -25,6 +25,11 @@ pub fn to_s3(error: &Error) -> S3Error {
         Error::PreconditionFailed => (Code::PreconditionFailed, None),
         Error::InvalidCopy(why) => (Code::InvalidRequest, Some((*why).to_owned())),
         Error::InvalidCondition(why) => (Code::InvalidArgument, Some((*why).to_owned())),
+        Error::NoSuchUpload => (Code::NoSuchUpload, None),
+        Error::InvalidPart(why) => (Code::InvalidPart, Some(why.clone())),
+        Error::EntityTooSmall => (Code::EntityTooSmall, None),
+        Error::InvalidArgument(why) => (Code::InvalidArgument, Some(why.clone())),
+        Error::InvalidRequest(why) => (Code::InvalidRequest, Some(why.clone())),
         Error::Source(e) => return source_error(e),
         Error::InsufficientWriteQuorum { .. } | Error::InsufficientReadQuorum { .. } => (
             Code::ServiceUnavailable,

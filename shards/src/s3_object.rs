@@ -109,7 +109,19 @@ fn put_options(head: &RequestHead) -> Result<PutOptions, S3Error> {
         checksum_algorithm,
         expected_checksum,
         headers: stored_headers(head),
+        tags: tagging_header(head)?,
         condition,
+    })
+}
+
+/// Tags from `x-amz-tagging` (none if absent).
+pub fn tagging_header(head: &RequestHead) -> Result<Vec<(String, String)>, S3Error> {
+    Ok(match head.header("x-amz-tagging") {
+        Some(text) => shoal_http::xml::parse_tagging_header(text)?
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect(),
+        None => Vec::new(),
     })
 }
 

@@ -34,6 +34,10 @@ pub struct StoreConfig {
     pub inline_chunk_max_bytes: usize,
     /// Largest object a single put may write (S3: 5 GiB).
     pub object_size_max_bytes: u64,
+    /// Smallest size of a multipart part other than the last (S3: 5 MiB).
+    pub part_size_min_bytes: u64,
+    /// Largest object CompleteMultipartUpload may assemble (S3: 5 TiB).
+    pub multipart_object_max_bytes: u64,
     /// Largest total of user metadata names and values (S3: 2 KiB).
     pub user_metadata_max_bytes: usize,
     /// Parity chunks per set; `None` for the default of DESIGN.md §3.
@@ -49,6 +53,8 @@ impl Default for StoreConfig {
             stripe_size_bytes: 1 << 20,
             inline_chunk_max_bytes: 128 << 10,
             object_size_max_bytes: 5 << 30,
+            part_size_min_bytes: 5 << 20,
+            multipart_object_max_bytes: 5 << 40,
             user_metadata_max_bytes: 2 << 10,
             parity_chunks: None,
             clean_tmp_at_open: true,
@@ -67,6 +73,8 @@ pub struct Store<D: Drive, C: Clock> {
     pub(crate) coder: RefCell<Coder>,
     locker: KeyLocker,
     heal_queue: RefCell<BTreeSet<(String, String)>>,
+    /// The last sequence number handed out by `next_seq`.
+    last_seq: std::cell::Cell<u64>,
     /// Per drive: why it was offline at start (`None`: online).
     offline: Vec<Option<String>>,
 }
@@ -100,6 +108,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
             coder: RefCell::new(coder),
             locker: KeyLocker::single(),
             heal_queue: RefCell::new(BTreeSet::new()),
+            last_seq: std::cell::Cell::new(0),
             offline,
         })
     }
@@ -161,6 +170,18 @@ impl<D: Drive, C: Clock> Store<D, C> {
 
     pub(crate) fn set_layout(&self) -> SetLayout {
         self.layout.set
+    }
+
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// A number later than the clock and than every one this store handed out before,
+    /// even if the clock stepped back (orders uploads of one part).
+    pub(crate) fn next_seq(&self) -> u64 {
+        let seq = self.clock.now_unix_nanos().max(self.last_seq.get() + 1);
+        self.last_seq.set(seq);
+        seq
     }
 
     pub(crate) fn random_id(&self) -> [u8; 16] {
