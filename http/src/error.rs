@@ -67,6 +67,7 @@ s3_error_codes! {
     InvalidBucketName => 400, "The specified bucket is not valid.";
     InvalidDigest => 400, "The Content-MD5 or checksum value that you specified is not valid.";
     InvalidPart => 400, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified ETag might not have matched the uploaded part's ETag.";
+    InvalidPartNumber => 416, "The requested partnumber is not satisfiable.";
     InvalidPartOrder => 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number.";
     InvalidRange => 416, "The requested range is not satisfiable.";
     InvalidRequest => 400, "Invalid Request";

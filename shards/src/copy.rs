@@ -8,8 +8,8 @@ use shoal_io::{Clock, Drive};
 
 use crate::checksum::Checksum;
 use crate::error::{Error, Result};
-use crate::get::ObjectReader;
-use crate::meta::ObjectInfo;
+use crate::get::{ByteRange, ObjectReader};
+use crate::meta::{ObjectInfo, PartInfo};
 use crate::put::{BodySource, PutOptions};
 use crate::store::Store;
 
@@ -87,5 +87,37 @@ impl<D: Drive, C: Clock> Store<D, C> {
             offset: 0,
         };
         self.put_object(bucket, key, &options, &mut body).await
+    }
+
+    /// UploadPartCopy: streams `source` (or `range` of it) into part `part_number` of
+    /// an upload; `source_check` may refuse the source version.
+    pub async fn upload_part_copy(
+        &self,
+        source: (&str, &str),
+        range: Option<ByteRange>,
+        source_check: impl FnOnce(&ObjectInfo) -> Result<()>,
+        upload: (&str, &str, &str),
+        part_number: u32,
+    ) -> Result<PartInfo> {
+        let reader = self.get_object(source.0, source.1, range).await?;
+        // S3 refuses a copy range that runs past the source, where a GET would clamp.
+        if let Some(ByteRange::FromTo { last, .. }) = range
+            && last >= reader.info().size_bytes
+        {
+            return Err(Error::InvalidRange);
+        }
+        source_check(reader.info())?;
+        let (start, end) = reader.range();
+        let options = PutOptions {
+            size_bytes: Some(end - start),
+            ..PutOptions::default()
+        };
+        let mut body = ReaderSource {
+            reader,
+            piece: Vec::new(),
+            offset: 0,
+        };
+        self.upload_part(upload, part_number, &options, &mut body)
+            .await
     }
 }

@@ -40,6 +40,10 @@ pub enum Error {
     InvalidPart(String),
     /// A part other than the last is smaller than the minimum part size.
     EntityTooSmall,
+    /// Parts of CompleteMultipartUpload not in ascending order.
+    InvalidPartOrder,
+    /// GET/HEAD `partNumber` beyond the object's parts.
+    InvalidPartNumber,
     /// A request argument out of range (part number, checksum type, ...).
     InvalidArgument(String),
     /// A request S3 refuses as a whole (mismatched checksum algorithm, ...).
@@ -89,6 +93,8 @@ impl std::fmt::Display for Error {
             Error::NoSuchUpload => write!(f, "the specified multipart upload does not exist"),
             Error::InvalidPart(why) => write!(f, "invalid part: {why}"),
             Error::EntityTooSmall => write!(f, "a part other than the last is too small"),
+            Error::InvalidPartOrder => write!(f, "the parts are not in ascending order"),
+            Error::InvalidPartNumber => write!(f, "the object has no such part"),
             Error::Source(why) => write!(f, "reading the request body failed: {why}"),
             Error::InsufficientWriteQuorum { ok, needed } => {
                 write!(f, "write quorum not reached: {ok} of {needed} drives")

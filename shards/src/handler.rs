@@ -279,6 +279,13 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         | Operation::DeleteObjects
         | Operation::CopyObject
         | Operation::GetObjectAttributes => crate::s3_object::handle(call, body).await,
+        Operation::CreateMultipartUpload
+        | Operation::UploadPart
+        | Operation::UploadPartCopy
+        | Operation::CompleteMultipartUpload
+        | Operation::AbortMultipartUpload
+        | Operation::ListParts
+        | Operation::ListMultipartUploads => crate::s3_multipart::handle(call, body).await,
         other => Err(S3Error::with_message(
             S3ErrorCode::NotImplemented,
             format!("{} is not implemented yet", operation_name(other)),

@@ -31,6 +31,7 @@ pub mod quorum;
 pub mod s3_bucket;
 pub mod s3_error;
 pub mod s3_list;
+pub mod s3_multipart;
 pub mod s3_object;
 pub mod s3_xml;
 pub mod server;

@@ -47,6 +47,28 @@ const UPLOAD_ID_LEN: usize = 32;
 /// Highest part number (S3).
 pub const PART_NUMBER_MAX: u32 = 10_000;
 
+/// The byte range `[first, last]` of part `number` of an object (`None`: the object is
+/// empty); a plain object has one part, the whole of it.
+pub fn part_range(info: &ObjectInfo, number: u32) -> Result<Option<(u64, u64)>> {
+    if info.parts.is_empty() {
+        return match number {
+            1 => Ok(info.size_bytes.checked_sub(1).map(|last| (0, last))),
+            _ => Err(Error::InvalidPartNumber),
+        };
+    }
+    let mut start = 0;
+    for part in &info.parts {
+        if part.number == number {
+            return Ok(part
+                .size_bytes
+                .checked_sub(1)
+                .map(|len| (start, start + len)));
+        }
+        start += part.size_bytes;
+    }
+    Err(Error::InvalidPartNumber)
+}
+
 /// An upload in progress, as its record describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadInfo {
@@ -487,9 +509,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
             )));
         }
         if parts.windows(2).any(|w| w[0].number >= w[1].number) {
-            return Err(Error::InvalidRequest(
-                "The list of parts was not in ascending order.".into(),
-            ));
+            return Err(Error::InvalidPartOrder);
         }
         let _guard = self.lock(&format!("mpu/{upload_id}")).await;
         let upload = self.upload_info(bucket, key, upload_id).await?;

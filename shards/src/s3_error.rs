@@ -28,6 +28,8 @@ pub fn to_s3(error: &Error) -> S3Error {
         Error::NoSuchUpload => (Code::NoSuchUpload, None),
         Error::InvalidPart(why) => (Code::InvalidPart, Some(why.clone())),
         Error::EntityTooSmall => (Code::EntityTooSmall, None),
+        Error::InvalidPartOrder => (Code::InvalidPartOrder, None),
+        Error::InvalidPartNumber => (Code::InvalidPartNumber, None),
         Error::InvalidArgument(why) => (Code::InvalidArgument, Some(why.clone())),
         Error::InvalidRequest(why) => (Code::InvalidRequest, Some(why.clone())),
         Error::Source(e) => return source_error(e),

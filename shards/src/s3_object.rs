@@ -12,7 +12,7 @@ use crate::get::ByteRange;
 use crate::handler::{
     Call, Reply, RequestBody, base64_decode, base64_encode, head_bytes, send, unix_secs,
 };
-use crate::meta::ObjectInfo;
+use crate::meta::{ChecksumType, ObjectInfo};
 use crate::put::PutOptions;
 use crate::s3_error::to_s3;
 
@@ -75,7 +75,7 @@ async fn put_object<S: AsyncReadRent + AsyncWriteRent>(
 }
 
 /// What the request headers declare about the object.
-fn put_options(head: &RequestHead) -> Result<PutOptions, S3Error> {
+pub(crate) fn put_options(head: &RequestHead) -> Result<PutOptions, S3Error> {
     let size_bytes = match (head.header("x-amz-decoded-content-length"), head.framing) {
         (Some(decoded), _) => Some(
             decoded
@@ -126,7 +126,7 @@ pub fn tagging_header(head: &RequestHead) -> Result<Vec<(String, String)>, S3Err
 }
 
 /// The checksum algorithm asked for, and the value if sent as a header.
-fn declared_checksum(
+pub(crate) fn declared_checksum(
     head: &RequestHead,
 ) -> Result<(Option<ChecksumAlgorithm>, Option<Checksum>), S3Error> {
     for algorithm in ChecksumAlgorithm::ALL {
@@ -158,6 +158,17 @@ fn declared_checksum(
     }
 }
 
+/// An object's checksum as S3 sends it: base64, and for a composite checksum the part
+/// count after a dash (`<base64>-<parts>`).
+pub(crate) fn checksum_text(info: &ObjectInfo) -> Option<(ChecksumAlgorithm, String)> {
+    let checksum = info.checksum.as_ref()?;
+    let mut text = base64_encode(&checksum.value);
+    if info.checksum_type == ChecksumType::Composite {
+        text = format!("{text}-{}", info.parts.len());
+    }
+    Some((checksum.algorithm, text))
+}
+
 pub fn checksum_header(algorithm: ChecksumAlgorithm) -> &'static str {
     match algorithm {
         ChecksumAlgorithm::Crc32 => "x-amz-checksum-crc32",
@@ -169,7 +180,7 @@ pub fn checksum_header(algorithm: ChecksumAlgorithm) -> &'static str {
 }
 
 /// Content headers and user metadata, as stored (lowercase names, in arrival order).
-fn stored_headers(head: &RequestHead) -> Vec<(String, String)> {
+pub(crate) fn stored_headers(head: &RequestHead) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (name, value) in &head.headers {
         if name == "content-encoding" {
@@ -215,16 +226,28 @@ async fn get_object<S: AsyncReadRent + AsyncWriteRent>(
         reply.head_only = true;
         return send(ctx, body.conn, reply, request_id, true).await;
     }
-    let range = match head.header("range") {
-        Some(text) => parse_range(text),
+    let part_number = match route.query_value("partNumber") {
         None => None,
+        Some(text) => Some(
+            text.parse::<u32>()
+                .ok()
+                .filter(|n| (1..=crate::multipart::PART_NUMBER_MAX).contains(n))
+                .ok_or_else(|| invalid_argument("partNumber (an integer between 1 and 10000)"))?,
+        ),
     };
-    if route.query_value("partNumber").is_some_and(|n| n != "1") {
-        return Err(S3Error::with_message(
-            S3ErrorCode::InvalidPart,
-            "the object has a single part",
-        ));
-    }
+    let range = match (head.header("range"), part_number) {
+        (Some(_), Some(_)) => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter",
+            ));
+        }
+        (Some(text), None) => parse_range(text),
+        (None, Some(n)) => crate::multipart::part_range(&info, n)
+            .map_err(|e| to_s3(&e))?
+            .map(|(first, last)| ByteRange::FromTo { first, last }),
+        (None, None) => None,
+    };
     let reader = ctx
         .store
         .get_object(bucket, key, range)
@@ -233,6 +256,9 @@ async fn get_object<S: AsyncReadRent + AsyncWriteRent>(
     let (start, end) = reader.range();
     let info = reader.info().clone();
     let mut headers = object_headers(&info, route, head, range.is_none());
+    if part_number.is_some() && !info.parts.is_empty() {
+        headers.push(("x-amz-mp-parts-count", info.parts.len().to_string()));
+    }
     let status = if range.is_some() {
         headers.push((
             "Content-Range",
@@ -303,9 +329,13 @@ fn object_headers<'a>(
         && head
             .header("x-amz-checksum-mode")
             .is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
-        && let Some(c) = &info.checksum
+        && let Some((algorithm, text)) = checksum_text(info)
     {
-        headers.push((checksum_header(c.algorithm), base64_encode(&c.value)));
+        headers.push((checksum_header(algorithm), text));
+        headers.push(("x-amz-checksum-type", info.checksum_type.name().to_owned()));
+    }
+    if !info.tags.is_empty() {
+        headers.push(("x-amz-tagging-count", info.tags.len().to_string()));
     }
     for (param, name) in [
         ("response-content-type", "Content-Type"),
@@ -434,7 +464,17 @@ async fn object_attributes<S: AsyncReadRent + AsyncWriteRent>(
         .head_object(bucket, key)
         .await
         .map_err(|e| to_s3(&e))?;
-    let xml = crate::s3_xml::object_attributes(&info, &wanted);
+    let number = |name: &str, default: usize| match head.header(name) {
+        None => Ok(default),
+        Some(text) => text
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| invalid_argument(name)),
+    };
+    let max_parts = number("x-amz-max-parts", 1000)?.min(1000);
+    let marker = u32::try_from(number("x-amz-part-number-marker", 0)?)
+        .map_err(|_| invalid_argument("x-amz-part-number-marker"))?;
+    let xml = crate::s3_xml::object_attributes(&info, &wanted, (marker, max_parts));
     let reply = Reply::xml(xml).header("Last-Modified", http_date(&info));
     send(ctx, body.conn, reply, request_id, true).await
 }
@@ -490,7 +530,7 @@ async fn copy_object<S: AsyncReadRent + AsyncWriteRent>(
 
 /// `x-amz-copy-source`: `bucket/key` or `/bucket/key`, URL-encoded, optionally with
 /// `?versionId=null` (the only version an unversioned bucket has).
-fn parse_copy_source(raw: &str) -> Result<(String, String), S3Error> {
+pub(crate) fn parse_copy_source(raw: &str) -> Result<(String, String), S3Error> {
     let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
     if !query.is_empty() && query != "versionId=null" {
         return Err(S3Error::new(S3ErrorCode::NoSuchVersion));
@@ -508,7 +548,10 @@ fn parse_copy_source(raw: &str) -> Result<(String, String), S3Error> {
 }
 
 /// `x-amz-copy-source-if-*`: the source version must satisfy them, else 412.
-fn copy_source_conditions(head: &RequestHead, info: &ObjectInfo) -> crate::error::Result<()> {
+pub(crate) fn copy_source_conditions(
+    head: &RequestHead,
+    info: &ObjectInfo,
+) -> crate::error::Result<()> {
     let modified_secs = unix_secs(info.mod_time_unix_nanos);
     let etag_matches = |list: &str| {
         list.split(',')

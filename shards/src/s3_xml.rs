@@ -72,22 +72,54 @@ pub fn delete_result(results: &[(String, Result<(), S3Error>)], quiet: bool) -> 
     out
 }
 
-/// GetObjectAttributes for the attributes named in `x-amz-object-attributes`.
-pub fn object_attributes(info: &ObjectInfo, wanted: &[String]) -> Vec<u8> {
+/// GetObjectAttributes for the attributes named in `x-amz-object-attributes`; parts of
+/// a multipart object are paged by `(part number marker, max parts)`.
+pub fn object_attributes(
+    info: &ObjectInfo,
+    wanted: &[String],
+    parts_page: (u32, usize),
+) -> Vec<u8> {
     let wants = |name: &str| wanted.iter().any(|w| w.eq_ignore_ascii_case(name));
-    let checksum_value = info.checksum.as_ref().map(|c| base64_encode(&c.value));
-    let checksums = info
-        .checksum
-        .as_ref()
-        .zip(checksum_value.as_deref())
-        .map(|(c, v)| checksums_of(c.algorithm, v));
+    let checksum = crate::s3_object::checksum_text(info);
+    let checksums = checksum.as_ref().map(|(a, v)| checksums_of(*a, v));
+    let (marker, max_parts) = parts_page;
+    let algorithm = info.checksum.as_ref().map(|c| c.algorithm);
+    let part_sums: Vec<String> = info
+        .parts
+        .iter()
+        .map(|p| base64_encode(&p.checksum))
+        .collect();
+    let listed: Vec<s3xml::ObjectPart<'_>> = info
+        .parts
+        .iter()
+        .zip(&part_sums)
+        .filter(|(p, _)| p.number > marker)
+        .take(max_parts)
+        .map(|(p, sum)| s3xml::ObjectPart {
+            part_number: p.number,
+            size_bytes: p.size_bytes,
+            checksums: match algorithm {
+                Some(a) if !p.checksum.is_empty() => checksums_of(a, sum),
+                _ => s3xml::Checksums::default(),
+            },
+        })
+        .collect();
+    let after_marker = info.parts.iter().filter(|p| p.number > marker).count();
+    let object_parts =
+        (wants("ObjectParts") && !info.parts.is_empty()).then(|| s3xml::ObjectParts {
+            parts_count: u32::try_from(info.parts.len()).unwrap_or(u32::MAX),
+            part_number_marker: marker,
+            max_parts: u32::try_from(max_parts).unwrap_or(u32::MAX),
+            is_truncated: after_marker > listed.len(),
+            parts: &listed,
+        });
     let doc = s3xml::GetObjectAttributesResponse {
         etag: wants("ETag").then_some(info.etag.as_str()),
         checksum: checksums.filter(|_| wants("Checksum")),
         checksum_type: checksums
             .filter(|_| wants("Checksum"))
-            .map(|_| "FULL_OBJECT"),
-        object_parts: None,
+            .map(|_| info.checksum_type.name()),
+        object_parts,
         storage_class: wants("StorageClass").then_some(STORAGE_CLASS),
         object_size_bytes: wants("ObjectSize").then_some(info.size_bytes),
     };
@@ -96,7 +128,7 @@ pub fn object_attributes(info: &ObjectInfo, wanted: &[String]) -> Vec<u8> {
     out
 }
 
-fn checksums_of(algorithm: ChecksumAlgorithm, value: &str) -> s3xml::Checksums<'_> {
+pub(crate) fn checksums_of(algorithm: ChecksumAlgorithm, value: &str) -> s3xml::Checksums<'_> {
     let mut c = s3xml::Checksums::default();
     match algorithm {
         ChecksumAlgorithm::Crc32 => c.crc32 = Some(value),

@@ -181,7 +181,7 @@ async fn refusals<B: Backend>(mut backend: B) {
     let r = complete(vec![done(1, &e1), done(2, &e2)], id.clone()).await;
     assert!(matches!(r, Err(Error::EntityTooSmall)), "{r:?}");
     let r = complete(vec![done(2, &e2), done(1, &e1)], id.clone()).await;
-    assert!(matches!(r, Err(Error::InvalidRequest(_))), "{r:?}");
+    assert!(matches!(r, Err(Error::InvalidPartOrder)), "{r:?}");
     let r = complete(Vec::new(), id.clone()).await;
     assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
     for bad in [0, 10_001] {
