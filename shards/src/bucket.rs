@@ -111,6 +111,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let path = format!("{BUCKETS_DIR}/{bucket}");
         let removes = self.drives.iter().map(|d| async {
             ignore_not_found(d.remove_file(&path).await)?;
+            self.remove_bucket_tags(d, bucket).await?;
             // Uploads in progress go with the bucket.
             let uploads = format!("{}/{bucket}", crate::multipart::MULTIPART_DIR);
             ignore_not_found(d.remove_dir_all(&uploads).await)?;

@@ -21,6 +21,14 @@ pub enum MetadataDirective {
     Replace(Vec<(String, String)>),
 }
 
+/// Whether the destination keeps the source's tags (`x-amz-tagging-directive`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaggingDirective {
+    Copy,
+    /// Replace with these (from `x-amz-tagging`).
+    Replace(Vec<(String, String)>),
+}
+
 /// An object's bytes as a body source.
 struct ReaderSource<'a, D: Drive, C: Clock> {
     reader: ObjectReader<'a, D, C>,
@@ -59,14 +67,17 @@ impl<D: Drive, C: Clock> Store<D, C> {
         &self,
         source: (&str, &str),
         (bucket, key): (&str, &str),
-        directive: MetadataDirective,
+        (directive, tagging): (MetadataDirective, TaggingDirective),
         source_check: impl FnOnce(&ObjectInfo) -> Result<()>,
         mut options: PutOptions,
     ) -> Result<ObjectInfo> {
         let reader = self.get_object(source.0, source.1, None).await?;
         let info = reader.info().clone();
         source_check(&info)?;
-        if source == (bucket, key) && directive == MetadataDirective::Copy {
+        if source == (bucket, key)
+            && directive == MetadataDirective::Copy
+            && tagging == TaggingDirective::Copy
+        {
             return Err(Error::InvalidCopy(
                 "This copy request is illegal because it is trying to copy an object to itself \
                  without changing the object's metadata, storage class, website redirect \
@@ -77,6 +88,10 @@ impl<D: Drive, C: Clock> Store<D, C> {
         options.headers = match directive {
             MetadataDirective::Copy => info.headers.clone(),
             MetadataDirective::Replace(headers) => headers,
+        };
+        options.tags = match tagging {
+            TaggingDirective::Copy => info.tags.clone(),
+            TaggingDirective::Replace(tags) => tags,
         };
         if options.checksum_algorithm.is_none() {
             options.checksum_algorithm = info.checksum.as_ref().map(|c| c.algorithm);

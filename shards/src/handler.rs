@@ -286,21 +286,20 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         | Operation::AbortMultipartUpload
         | Operation::ListParts
         | Operation::ListMultipartUploads => crate::s3_multipart::handle(call, body).await,
-        other => Err(S3Error::with_message(
+        Operation::GetObjectTagging
+        | Operation::PutObjectTagging
+        | Operation::DeleteObjectTagging
+        | Operation::GetBucketTagging
+        | Operation::PutBucketTagging
+        | Operation::DeleteBucketTagging => crate::s3_tagging::handle(call, body).await,
+        Operation::NotImplemented { feature } => Err(S3Error::with_message(
             S3ErrorCode::NotImplemented,
-            format!("{} is not implemented yet", operation_name(other)),
+            format!("{feature} is not implemented"),
         )),
     };
     match result {
         Ok(keep_alive) => Handled::Done { keep_alive },
         Err(e) => Handled::Failed(e),
-    }
-}
-
-fn operation_name(operation: &Operation) -> String {
-    match operation {
-        Operation::NotImplemented { feature } => (*feature).to_string(),
-        other => format!("{other:?}"),
     }
 }
 

@@ -33,12 +33,14 @@ pub mod s3_error;
 pub mod s3_list;
 pub mod s3_multipart;
 pub mod s3_object;
+pub mod s3_tagging;
 pub mod s3_xml;
 pub mod server;
 pub mod shard_lock;
 pub mod store;
 pub mod stress;
 pub mod stripe;
+pub mod tagging;
 pub mod tls;
 
 pub use bucket::BucketInfo;

@@ -591,7 +591,7 @@ const UNDO_ATTEMPTS: usize = 3;
 /// remove the copy. A missing copy votes for nothing, so the failed version can never
 /// win a read quorum from it — even when data equals parity and read quorum is half the
 /// set — while the replaced version keeps the votes of every other drive.
-async fn undo_meta<D: Drive>(drive: &D, meta_file: &str, previous: Option<&[u8]>) {
+pub(crate) async fn undo_meta<D: Drive>(drive: &D, meta_file: &str, previous: Option<&[u8]>) {
     if let Some(bytes) = previous {
         for _ in 0..UNDO_ATTEMPTS {
             if drive.write_file_atomic(meta_file, bytes).await.is_ok() {

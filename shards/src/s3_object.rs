@@ -7,7 +7,7 @@ use shoal_http::{Operation, RequestHead, Route, S3Error, S3ErrorCode};
 
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::condition::WriteCondition;
-use crate::copy::MetadataDirective;
+use crate::copy::{MetadataDirective, TaggingDirective};
 use crate::get::ByteRange;
 use crate::handler::{
     Call, Reply, RequestBody, base64_decode, base64_encode, head_bytes, send, unix_secs,
@@ -496,6 +496,15 @@ async fn copy_object<S: AsyncReadRent + AsyncWriteRent>(
             ));
         }
     };
+    let tagging = match head.header("x-amz-tagging-directive").map(str::trim) {
+        None | Some("COPY") => TaggingDirective::Copy,
+        Some("REPLACE") => TaggingDirective::Replace(tagging_header(head)?),
+        Some(_) => {
+            return Err(invalid_argument(
+                "x-amz-tagging-directive (COPY or REPLACE)",
+            ));
+        }
+    };
     let condition =
         WriteCondition::from_headers(head.header("if-none-match"), head.header("if-match"))
             .map_err(|e| to_s3(&e))?;
@@ -518,7 +527,7 @@ async fn copy_object<S: AsyncReadRent + AsyncWriteRent>(
         .copy_object(
             (&source_bucket, &source_key),
             (call.bucket(), call.key()),
-            directive,
+            (directive, tagging),
             check,
             options,
         )

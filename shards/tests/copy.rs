@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use shoal_shards::copy::MetadataDirective;
+use shoal_shards::copy::{MetadataDirective, TaggingDirective};
 use shoal_shards::{Error, PutOptions};
 
 /// Copies are byte-exact at every size; COPY keeps metadata, REPLACE replaces it.
@@ -32,7 +32,7 @@ fn copies_are_exact() {
                 .copy_object(
                     ("bkt", &key),
                     ("bkt", &format!("dst/{i}")),
-                    MetadataDirective::Copy,
+                    (MetadataDirective::Copy, TaggingDirective::Copy),
                     |_| Ok(()),
                     PutOptions::default(),
                 )
@@ -45,7 +45,7 @@ fn copies_are_exact() {
                 .copy_object(
                     ("bkt", &key),
                     ("bkt", &key),
-                    replaced,
+                    (replaced, TaggingDirective::Copy),
                     |_| Ok(()),
                     PutOptions::default(),
                 )
@@ -74,7 +74,7 @@ fn copy_refusals() {
             .copy_object(
                 ("bkt", "k"),
                 ("bkt", "k"),
-                MetadataDirective::Copy,
+                (MetadataDirective::Copy, TaggingDirective::Copy),
                 |_| Ok(()),
                 PutOptions::default(),
             )
@@ -84,7 +84,7 @@ fn copy_refusals() {
             .copy_object(
                 ("bkt", "k"),
                 ("bkt", "k2"),
-                MetadataDirective::Copy,
+                (MetadataDirective::Copy, TaggingDirective::Copy),
                 |_| Err(Error::PreconditionFailed),
                 PutOptions::default(),
             )
@@ -95,7 +95,7 @@ fn copy_refusals() {
             .copy_object(
                 ("bkt", "nope"),
                 ("bkt", "k3"),
-                MetadataDirective::Copy,
+                (MetadataDirective::Copy, TaggingDirective::Copy),
                 |_| Ok(()),
                 PutOptions::default(),
             )

@@ -1,6 +1,6 @@
 """The AWS CLI (`aws`, awscli v1 from the venv) against Shoal: the high-level `s3`
-commands a user types first, and the `s3api` calls scripts lean on. Files stay below
-the CLI's 8 MiB multipart threshold, since multipart is not implemented yet."""
+commands a user types first, and the `s3api` calls scripts lean on. Multipart
+transfers (above the CLI's 8 MiB threshold) are in test_multipart.py."""
 
 from __future__ import annotations
 

@@ -265,9 +265,9 @@ def test_not_implemented(s3_once, bucket):
         s3_once.put_bucket_versioning(Bucket=bucket,
                                       VersioningConfiguration={"Status": "Enabled"})
     with client_error(501, "NotImplemented"):
-        s3_once.create_multipart_upload(Bucket=bucket, Key="mpu")
+        s3_once.get_bucket_policy(Bucket=bucket)
     with client_error(501, "NotImplemented"):
-        s3_once.get_object_tagging(Bucket=bucket, Key="x")
+        s3_once.get_bucket_lifecycle_configuration(Bucket=bucket)
 
 
 def test_error_body_names_the_request(server, bucket):
