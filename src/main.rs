@@ -86,6 +86,10 @@ struct ServerArgs {
     /// Parity chunks per erasure set (default: by set size, see DESIGN.md §3).
     #[arg(long)]
     parity: Option<usize>,
+    /// Remove multipart uploads not completed or aborted within this age, with their
+    /// parts (`90s`, `30m`, `24h`, `7d`; `0` keeps them forever).
+    #[arg(long, default_value = "24h", value_parser = parse_age)]
+    multipart_expiry: std::time::Duration,
     /// Drive folders, in the same order on every start. Default: ./shoal-data/drive{1..4}.
     drives: Vec<PathBuf>,
 }
@@ -152,7 +156,31 @@ fn server_config(args: ServerArgs) -> shoal_shards::server::ServerConfig {
         certs_dir: args.certs_dir,
         region: args.region,
         domains: args.domains,
+        multipart_expiry: Some(args.multipart_expiry).filter(|d| !d.is_zero()),
     }
+}
+
+/// A whole number with a unit: `s`, `m`, `h` or `d` (`0` alone is allowed).
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let seconds_per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: use a number and s, m, h or d (e.g. 24h)")),
+    };
+    let count: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: use a number and s, m, h or d (e.g. 24h)"))?;
+    count
+        .checked_mul(seconds_per)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 type LocalStore = Store<DirDrive, SystemClock>;

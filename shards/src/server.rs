@@ -39,7 +39,12 @@ pub struct ServerConfig {
     pub certs_dir: Option<PathBuf>,
     pub region: String,
     pub domains: Vec<String>,
+    /// Multipart uploads older than this are removed in the background (`None`: kept).
+    pub multipart_expiry: Option<Duration>,
 }
+
+/// Longest wait between two sweeps for abandoned multipart uploads.
+const UPLOAD_SWEEP_INTERVAL_MAX: Duration = Duration::from_secs(3600);
 
 /// What each shard needs to start; cloned into every shard thread.
 #[derive(Clone)]
@@ -201,6 +206,11 @@ fn run_shard(
             }
         };
         monoio::spawn(serve_lock_requests(ctx.store.locker_local(), lock_rx));
+        if shard_index == 0
+            && let Some(expiry) = plan.config.multipart_expiry
+        {
+            monoio::spawn(sweep_abandoned_uploads(ctx.clone(), expiry));
+        }
         let _ = ready.send(Ok(driver));
         accept_loop(&ctx, &listener, plan.tls.clone(), stop_rx).await;
         drain(&ctx).await;
@@ -235,6 +245,37 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
         route_config,
         shard_index,
     ))
+}
+
+/// Removes abandoned multipart uploads now and then: at start, then every quarter of
+/// the expiry (at most hourly). One shard does it; uploads are locked while removed.
+async fn sweep_abandoned_uploads(ctx: Rc<ShardContext>, expiry: Duration) {
+    let interval = (expiry / 4).clamp(Duration::from_secs(1), UPLOAD_SWEEP_INTERVAL_MAX);
+    let expiry_nanos = u64::try_from(expiry.as_nanos()).unwrap_or(u64::MAX);
+    loop {
+        if ctx.stopping() {
+            return;
+        }
+        let removed = ctx.store.remove_abandoned_uploads(expiry_nanos).await;
+        if removed > 0 {
+            println!(
+                "multipart: removed {removed} upload folder(s) abandoned for over {}",
+                humanize(expiry)
+            );
+        }
+        monoio::time::sleep(interval).await;
+    }
+}
+
+/// `90s`, `15m`, `24h`, `3d` as the flag was given.
+pub fn humanize(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        s if s % 86_400 == 0 && s > 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 && s > 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 /// Accepts connections until the stop signal; each connection is its own task.
@@ -348,6 +389,13 @@ fn print_banner(
         "  shards:   {} (one per core, each with its own runtime and listener), I/O driver: {driver}",
         config.shards
     );
+    match config.multipart_expiry {
+        Some(expiry) => println!(
+            "  uploads:  multipart uploads abandoned for {} are removed",
+            humanize(expiry)
+        ),
+        None => println!("  uploads:  abandoned multipart uploads are kept (expiry off)"),
+    }
     match source {
         CredentialsSource::Environment => {
             println!("  credentials: from SHOAL_ROOT_USER / SHOAL_ROOT_PASSWORD");

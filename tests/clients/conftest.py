@@ -213,10 +213,10 @@ class Server:
         return ["--cacert", self.cert_path] if self.cert_path else []
 
 
-def start_server(tmp: Path, mode: str) -> Server:
+def start_server(tmp: Path, mode: str, extra_args: tuple[str, ...] = ()) -> Server:
     port = free_port()
     drives = [str(tmp / f"drive{i}") for i in range(1, DRIVES + 1)]
-    args = ["server", "--address", f"127.0.0.1:{port}", "--shards", str(SHARDS)]
+    args = ["server", "--address", f"127.0.0.1:{port}", "--shards", str(SHARDS), *extra_args]
     env = clean_env(SHOAL_ROOT_USER=ROOT_USER, SHOAL_ROOT_PASSWORD=ROOT_PASSWORD)
     cert_path = None
     if mode == "https":
