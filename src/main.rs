@@ -55,6 +55,21 @@ enum DebugCommand {
         #[arg(long, default_value_t = 0)]
         generation_base: u64,
     },
+    /// Times CompleteMultipartUpload of an upload with many (small) parts, on these
+    /// drives, without HTTP; the part size minimum is lowered for the run.
+    CompleteBench {
+        #[command(flatten)]
+        drives: DriveArgs,
+        /// Parts per upload (S3 allows up to 10,000).
+        #[arg(long, default_value_t = 10_000)]
+        parts: u32,
+        /// Bytes per part (completing copies no data, so size does not matter).
+        #[arg(long, default_value_t = 1024)]
+        part_bytes: usize,
+        /// Uploads built and completed; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Reads back every stress key; prints `KEY GEN` or `KEY missing`; fails if any key
     /// holds bytes that are not exactly one generation's body.
     Verify {
@@ -124,6 +139,15 @@ fn main() -> ExitCode {
             )
             .await
         }),
+        Command::Debug(DebugCommand::CompleteBench {
+            drives,
+            parts,
+            part_bytes,
+            runs,
+        }) => with_store(&drives, |store| async move {
+            shoal_shards::mpu_bench::run_complete_bench(&store, parts, part_bytes, runs.max(1))
+                .await
+        }),
         Command::Debug(DebugCommand::Verify { drives, keys }) => {
             with_store(&drives, |store| async move {
                 shoal_shards::stress::run_verify(&store, keys).await
@@ -172,7 +196,11 @@ fn parse_age(text: &str) -> Result<std::time::Duration, String> {
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return Err(format!("{text:?}: use a number and s, m, h or d (e.g. 24h)")),
+        _ => {
+            return Err(format!(
+                "{text:?}: use a number and s, m, h or d (e.g. 24h)"
+            ));
+        }
     };
     let count: u64 = number
         .parse()
@@ -194,6 +222,8 @@ where
     let (drives, _locks) = shoal_shards::server::open_drives(&args.drives)?;
     let config = StoreConfig {
         parity_chunks: args.parity,
+        // Debug tools only: lets complete-bench build big uploads of small parts.
+        part_size_min_bytes: 0,
         ..StoreConfig::default()
     };
     let (mut runtime, _) = shoal_io::build_runtime(&shoal_io::RuntimeConfig::default())

@@ -24,6 +24,7 @@ pub mod keypath;
 pub mod layout;
 pub mod list;
 pub mod meta;
+pub mod mpu_bench;
 pub mod multipart;
 pub mod placement;
 pub mod put;

@@ -19,11 +19,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import boto3
 import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from conftest import DRIVES
+from conftest import DRIVES, REGION
 from s3util import assert_absent, assert_raw_error, checksum_of, client_error, path_of, raw
 from test_cli import run_aws
 
@@ -547,13 +548,23 @@ def test_conditional_complete(s3, bucket):
     assert s3.head_object(Bucket=bucket, Key="fresh")["ETag"] == multipart_etag([body])
 
 
+def separate_clients(server, count: int) -> list:
+    """`count` boto3 clients, each with its own connection pool, made from one session
+    (so the service model is loaded once, not `count` times)."""
+    session = boto3.session.Session()
+    return [session.client("s3", endpoint_url=server.endpoint, region_name=REGION,
+                           aws_access_key_id=server.access_key,
+                           aws_secret_access_key=server.secret_key, verify=server.verify)
+            for _ in range(count)]
+
+
 def test_racing_conditional_completes_exactly_one_wins(server, s3, bucket):
     """32 uploads of one key completed at once with If-None-Match: *, each from its own
     client: exactly one succeeds, the rest are 412 (or 409 while the winner commits), the
     key holds the winner's bytes, and each loser's upload is still there to abort."""
     bodies = [data(100_000, 1000 + i) for i in range(32)]
     prepared = [upload(s3, bucket, "race", [body]) for body in bodies]
-    clients = [server.client() for _ in bodies]
+    clients = separate_clients(server, len(bodies))
     results: dict[int, str] = {}
     start = threading.Barrier(len(bodies))
 
