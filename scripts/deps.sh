@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing Shoal needs on Debian/Ubuntu, if missing:
 # nasm + autotools (ISA-L is built from source), clang/libclang (bindgen), openssl
-# (test certificates), python3-venv (client tests), curl (presigned URL tests).
+# (test certificates), python3-venv (client tests), curl (presigned URL tests), rclone
+# (client tests).
 set -euo pipefail
-packages=(nasm autoconf automake libtool pkg-config clang libclang-dev openssl python3-venv curl)
+packages=(nasm autoconf automake libtool pkg-config clang libclang-dev openssl python3-venv curl rclone)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
