@@ -335,11 +335,25 @@ impl<D: Drive, C: Clock> Store<D, C> {
     /// a part number wins).
     pub async fn upload_part(
         &self,
-        (bucket, key, upload_id): (&str, &str, &str),
+        upload: (&str, &str, &str),
         part_number: u32,
         options: &PutOptions,
         body: &mut impl BodySource,
     ) -> Result<PartInfo> {
+        self.upload_part_checked(upload, part_number, options, body)
+            .await
+            .map(|(part, _)| part)
+    }
+
+    /// [`Store::upload_part`], also saying which algorithm the part's checksum is in
+    /// (the upload's, or the one the client sent; `None` if the part has none).
+    pub async fn upload_part_checked(
+        &self,
+        (bucket, key, upload_id): (&str, &str, &str),
+        part_number: u32,
+        options: &PutOptions,
+        body: &mut impl BodySource,
+    ) -> Result<(PartInfo, Option<ChecksumAlgorithm>)> {
         check_part_number(part_number)?;
         self.check_put_options(options)?;
         let upload = self.upload_info(bucket, key, upload_id).await?;
@@ -389,7 +403,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
             })
             .await;
         self.remove_staged(placement, &staged_dir).await;
-        result
+        result.map(|part| (part, algorithm))
     }
 
     /// Under the upload's lock: checks the upload still exists and renames the staged

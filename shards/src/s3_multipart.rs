@@ -11,7 +11,7 @@ use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::condition::WriteCondition;
 use crate::get::ByteRange;
 use crate::handler::{Call, Reply, RequestBody, base64_decode, base64_encode};
-use crate::meta::{ChecksumType, PartInfo};
+use crate::meta::ChecksumType;
 use crate::multipart::{CompletePart, UploadInfo, UploadOptions, UploadsQuery};
 use crate::s3_error::to_s3;
 use crate::s3_object::{
@@ -134,10 +134,10 @@ async fn upload_part<S: AsyncReadRent + AsyncWriteRent>(
 ) -> Result<bool, S3Error> {
     let number = part_number(call)?;
     let options = put_options(call.head)?;
-    let part = call
+    let (part, algorithm) = call
         .ctx
         .store
-        .upload_part(
+        .upload_part_checked(
             (call.bucket(), call.key(), upload_id(call)),
             number,
             &options,
@@ -146,24 +146,10 @@ async fn upload_part<S: AsyncReadRent + AsyncWriteRent>(
         .await
         .map_err(|e| to_s3(&e))?;
     let mut reply = Reply::new(200).header("ETag", format!("\"{}\"", hex::encode(part.md5)));
-    if let Some(algorithm) = stored_algorithm(&options, &part) {
+    if let Some(algorithm) = algorithm.filter(|_| !part.checksum.is_empty()) {
         reply = reply.header(checksum_header(algorithm), base64_encode(&part.checksum));
     }
     call.send(body.conn, reply).await
-}
-
-/// The algorithm a part's stored checksum is in, when it has one: the upload's, which
-/// the client declared (or it would have been refused).
-fn stored_algorithm(
-    options: &crate::put::PutOptions,
-    part: &PartInfo,
-) -> Option<ChecksumAlgorithm> {
-    if part.checksum.is_empty() {
-        return None;
-    }
-    options
-        .checksum_algorithm
-        .or(options.expected_checksum.as_ref().map(|c| c.algorithm))
 }
 
 async fn upload_part_copy<S: AsyncReadRent + AsyncWriteRent>(

@@ -52,10 +52,6 @@ def chunks(body: bytes, size_bytes: int) -> list[bytes]:
     return [body[i:i + size_bytes] for i in range(0, len(body), size_bytes)]
 
 
-def file_md5_chunks(path: Path, size_bytes: int) -> list[bytes]:
-    return chunks(path.read_bytes(), size_bytes)
-
-
 def upload(s3, bucket: str, key: str, parts: list[bytes], **create) -> tuple[str, list[dict]]:
     """Creates an upload and uploads `parts` as parts 1..N; returns (upload id, the
     Complete list)."""
@@ -89,7 +85,7 @@ def test_cli_cp_200_mib_round_trip(aws_cli, server, s3, bucket, tmp_path):
 
     head = s3.head_object(Bucket=bucket, Key="big/up.bin")
     assert head["ContentLength"] == 200 * MIB
-    assert head["ETag"] == multipart_etag(file_md5_chunks(up, 8 * MIB)), head["ETag"]
+    assert head["ETag"] == multipart_etag(chunks(up.read_bytes(), 8 * MIB)), head["ETag"]
     assert head["ETag"].endswith('-25"')
 
     down = tmp_path / "down.bin"
@@ -129,7 +125,8 @@ def test_parts_in_any_order_and_last_upload_wins(s3, bucket):
     """Parts uploaded out of order assemble in part-number order; re-uploading a part
     number replaces it (the old ETag is then refused), and the object and its ETag are
     made of the replacement."""
-    p1, p2_old, p2_new, p3 = data(PART_MIN_BYTES, 1), data(PART_MIN_BYTES, 2), data(PART_MIN_BYTES + 7, 3), data(999, 4)
+    p1, p2_old = data(PART_MIN_BYTES, 1), data(PART_MIN_BYTES, 2)
+    p2_new, p3 = data(PART_MIN_BYTES + 7, 3), data(999, 4)
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="ooo")["UploadId"]
     etags = {}
     for number, body in ((3, p3), (2, p2_old), (1, p1), (2, p2_new)):
@@ -167,7 +164,8 @@ def test_etag_size_and_parts_count_of_completed_object(s3, bucket):
     assert (head["ETag"], head["ContentLength"]) == (expected, len(parts[0]) + len(parts[2]))
     listed = s3.list_objects_v2(Bucket=bucket, Prefix="e/")["Contents"]
     assert [(o["Key"], o["ETag"], o["Size"]) for o in listed] == [("e/tag", expected, head["ContentLength"])]
-    attrs = s3.get_object_attributes(Bucket=bucket, Key="e/tag", ObjectAttributes=["ETag", "ObjectParts", "ObjectSize"])
+    attrs = s3.get_object_attributes(Bucket=bucket, Key="e/tag",
+                                     ObjectAttributes=["ETag", "ObjectParts", "ObjectSize"])
     assert attrs["ObjectParts"]["TotalPartsCount"] == 2, attrs
     assert attrs["ObjectSize"] == head["ContentLength"]
     assert read(s3, bucket, "e/tag") == parts[0] + parts[2]
@@ -180,7 +178,9 @@ def test_complete_refusals_leave_the_upload_intact(s3, bucket):
     small, big, last = data(MIB, 31), data(PART_MIN_BYTES, 32), data(10, 33)
     upload_id, _ = upload(s3, bucket, "r", [small, big, last])
     etag = [f'"{hashlib.md5(b).hexdigest()}"' for b in (small, big, last)]
-    part = lambda n: {"PartNumber": n, "ETag": etag[n - 1]}  # noqa: E731
+
+    def part(number: int) -> dict:
+        return {"PartNumber": number, "ETag": etag[number - 1]}
 
     with client_error(400, "InvalidPart"):
         complete(s3, bucket, "r", upload_id, [part(2), {"PartNumber": 3, "ETag": etag[0]}])
@@ -241,7 +241,9 @@ def test_list_parts_pages_through_2500_parts(server, bucket):
     only_in_mode(server, "epoll")
     s3 = server.client(Config(max_pool_connections=16, retries={"max_attempts": 1}))
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="many")["UploadId"]
-    body = lambda n: b"part %05d" % n  # noqa: E731
+
+    def body(number: int) -> bytes:
+        return b"part %05d" % number  # 10 bytes, distinct per part
 
     def send(number: int) -> str:
         return s3.upload_part(Bucket=bucket, Key="many", UploadId=upload_id, PartNumber=number,
@@ -266,10 +268,12 @@ def test_list_parts_pages_through_2500_parts(server, bucket):
         assert seen == [(n, f'"{hashlib.md5(body(n)).hexdigest()}"', 10) for n in numbers]
         assert all(etags[n] == e for n, e, _ in seen)
 
-        middle = s3.list_parts(Bucket=bucket, Key="many", UploadId=upload_id, PartNumberMarker=1234, MaxParts=7)
+        middle = s3.list_parts(Bucket=bucket, Key="many", UploadId=upload_id,
+                               PartNumberMarker=1234, MaxParts=7)
         assert [p["PartNumber"] for p in middle["Parts"]] == list(range(1235, 1242))
         assert middle["IsTruncated"] and middle["NextPartNumberMarker"] == 1241
-        tail = s3.list_parts(Bucket=bucket, Key="many", UploadId=upload_id, PartNumberMarker=2498, MaxParts=2)
+        tail = s3.list_parts(Bucket=bucket, Key="many", UploadId=upload_id,
+                             PartNumberMarker=2498, MaxParts=2)
         assert [p["PartNumber"] for p in tail["Parts"]] == [2499, 2500]
         assert not tail["IsTruncated"]
     finally:
@@ -313,7 +317,8 @@ def test_list_multipart_uploads(s3, bucket, uploads_in_progress):
 
     after_a2 = s3.list_multipart_uploads(Bucket=bucket, KeyMarker="a/2")["Uploads"]
     assert [(u["Key"], u["UploadId"]) for u in after_a2] == expected[3:]
-    inside_a2 = s3.list_multipart_uploads(Bucket=bucket, KeyMarker="a/2", UploadIdMarker=expected[1][1])["Uploads"]
+    inside_a2 = s3.list_multipart_uploads(Bucket=bucket, KeyMarker="a/2",
+                                          UploadIdMarker=expected[1][1])["Uploads"]
     assert [(u["Key"], u["UploadId"]) for u in inside_a2] == expected[2:]
 
     assert paged_uploads(s3, bucket, max_uploads=2) == (expected, [])
@@ -322,9 +327,13 @@ def test_list_multipart_uploads(s3, bucket, uploads_in_progress):
 def test_list_multipart_uploads_pages_with_delimiter(s3, bucket, uploads_in_progress):
     """Paging a delimited listing one entry at a time through NextKeyMarker and
     NextUploadIdMarker returns each common prefix once, as the unpaged listing does."""
-    c_upload = [(k, i) for k, i in uploads_in_progress if k == "c"]
-    assert paged_uploads(s3, bucket, max_uploads=1, Delimiter="/") == (c_upload, ["a/", "b/", "d/"])
-    assert paged_uploads(s3, bucket, max_uploads=2, Delimiter="/", Prefix="b/") == ([u for u in uploads_in_progress if u[0] == "b/y"], ["b/x/"])
+
+    def of_key(key: str) -> list[tuple[str, str]]:
+        return [u for u in uploads_in_progress if u[0] == key]
+
+    assert paged_uploads(s3, bucket, max_uploads=1, Delimiter="/") == (of_key("c"), ["a/", "b/", "d/"])
+    nested = paged_uploads(s3, bucket, max_uploads=1, Delimiter="/", Prefix="b/")
+    assert nested == (of_key("b/y"), ["b/x/"])
 
 
 def paged_uploads(s3, bucket: str, max_uploads: int, **query) -> tuple[list, list]:
@@ -405,10 +414,11 @@ def test_full_object_checksum_checked_on_complete(s3, bucket):
         completed.append({"PartNumber": number, "ETag": sent["ETag"], "ChecksumCRC32": sent["ChecksumCRC32"]})
     whole = checksum_of("CRC32", b"".join(parts))
     with client_error(400, "BadDigest"):
-        complete(s3, bucket, "full", upload_id, completed, ChecksumCRC32=checksum_of("CRC32", b"not it"),
-                 ChecksumType="FULL_OBJECT")
+        complete(s3, bucket, "full", upload_id, completed, ChecksumType="FULL_OBJECT",
+                 ChecksumCRC32=checksum_of("CRC32", b"not it"))
     assert_absent(s3, bucket, "full")
-    result = complete(s3, bucket, "full", upload_id, completed, ChecksumCRC32=whole, ChecksumType="FULL_OBJECT")
+    result = complete(s3, bucket, "full", upload_id, completed, ChecksumType="FULL_OBJECT",
+                      ChecksumCRC32=whole)
     assert result["ChecksumCRC32"] == whole
     assert read(s3, bucket, "full") == b"".join(parts)
 
@@ -431,7 +441,8 @@ def test_get_and_head_by_part_number(s3, bucket):
         assert got["ETag"] == multipart_etag(parts)
         assert got["Body"].read() == body
         head = s3.head_object(Bucket=bucket, Key="pn", PartNumber=number)
-        assert (head["ResponseMetadata"]["HTTPStatusCode"], head["ContentLength"], head["PartsCount"]) == (206, len(body), 3)
+        status = head["ResponseMetadata"]["HTTPStatusCode"]
+        assert (status, head["ContentLength"], head["PartsCount"]) == (206, len(body), 3)
         start += len(body)
     with client_error(416, "InvalidPartNumber"):
         s3.get_object(Bucket=bucket, Key="pn", PartNumber=4)
