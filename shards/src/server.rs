@@ -44,7 +44,7 @@ pub struct ServerConfig {
 }
 
 /// Longest wait between two sweeps for abandoned multipart uploads.
-const UPLOAD_SWEEP_INTERVAL_MAX: Duration = Duration::from_secs(3600);
+const UPLOAD_SWEEP_INTERVAL_MAX: Duration = Duration::from_hours(1);
 
 /// What each shard needs to start; cloned into every shard thread.
 #[derive(Clone)]
