@@ -660,6 +660,9 @@ impl<D: Drive, C: Clock> Store<D, C> {
             after && u.key.starts_with(&query.prefix)
         });
         let mut page = UploadsPage::default();
+        if query.max_uploads == 0 {
+            return Ok(page);
+        }
         let mut last: Option<(String, String)> = None;
         for upload in uploads {
             if page.uploads.len() + page.common_prefixes.len() == query.max_uploads {

@@ -530,6 +530,11 @@ fn listing() {
             .unwrap();
         let keys: Vec<&str> = after_b.uploads.iter().map(|u| u.key.as_str()).collect();
         assert_eq!(keys, ["c/x/y", "many"]);
+        let none = store
+            .list_multipart_uploads("bkt", &query("", None, "", "", 0))
+            .await
+            .unwrap();
+        assert!(none.uploads.is_empty() && !none.is_truncated && none.next_key_marker.is_none());
         let prefixed = store
             .list_multipart_uploads("bkt", &query("a/", None, "", "", 1000))
             .await
