@@ -648,16 +648,21 @@ impl<D: Drive, C: Clock> Store<D, C> {
     ) -> Result<UploadsPage> {
         self.require_bucket(bucket).await?;
         let mut uploads = self.bucket_uploads(bucket).await;
+        let delimiter = query.delimiter.as_deref().filter(|d| !d.is_empty());
         // After the key marker; with an upload id marker, also the key marker's own
-        // uploads after that id.
+        // uploads after that id. A key marker that is a common prefix (a previous page
+        // ended on it) skips everything under it.
         let (key_marker, id_marker) = (query.key_marker.as_str(), query.upload_id_marker.as_str());
+        let marker_is_prefix =
+            !key_marker.is_empty() && delimiter.is_some_and(|d| key_marker.ends_with(d));
         uploads.retain(|u| {
             let after = if id_marker.is_empty() {
                 u.key.as_str() > key_marker
             } else {
                 (u.key.as_str(), u.upload_id.as_str()) > (key_marker, id_marker)
             };
-            after && u.key.starts_with(&query.prefix)
+            let under_marker = marker_is_prefix && u.key.starts_with(key_marker);
+            after && !under_marker && u.key.starts_with(&query.prefix)
         });
         let mut page = UploadsPage::default();
         if query.max_uploads == 0 {
@@ -665,23 +670,29 @@ impl<D: Drive, C: Clock> Store<D, C> {
         }
         let mut last: Option<(String, String)> = None;
         for upload in uploads {
+            let rolled_up = delimiter.and_then(|d| {
+                let rest = &upload.key[query.prefix.len()..];
+                rest.find(d)
+                    .map(|at| format!("{}{}", query.prefix, &rest[..at + d.len()]))
+            });
+            if rolled_up.is_some() && page.common_prefixes.last() == rolled_up.as_ref() {
+                continue; // already on this page
+            }
             if page.uploads.len() + page.common_prefixes.len() == query.max_uploads {
                 page.is_truncated = true;
                 break;
             }
-            if let Some(delimiter) = query.delimiter.as_deref().filter(|d| !d.is_empty()) {
-                let rest = &upload.key[query.prefix.len()..];
-                if let Some(at) = rest.find(delimiter) {
-                    let prefix = format!("{}{}", query.prefix, &rest[..at + delimiter.len()]);
-                    if page.common_prefixes.last() != Some(&prefix) {
-                        page.common_prefixes.push(prefix);
-                    }
+            match rolled_up {
+                Some(prefix) => {
+                    // The next page starts after the whole prefix.
+                    last = Some((prefix.clone(), String::new()));
+                    page.common_prefixes.push(prefix);
+                }
+                None => {
                     last = Some((upload.key.clone(), upload.upload_id.clone()));
-                    continue;
+                    page.uploads.push(upload);
                 }
             }
-            last = Some((upload.key.clone(), upload.upload_id.clone()));
-            page.uploads.push(upload);
         }
         if page.is_truncated
             && let Some((key, id)) = last

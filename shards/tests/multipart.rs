@@ -530,6 +530,23 @@ fn listing() {
             .unwrap();
         let keys: Vec<&str> = after_b.uploads.iter().map(|u| u.key.as_str()).collect();
         assert_eq!(keys, ["c/x/y", "many"]);
+        // Paging with a delimiter: each prefix once, across pages of one entry.
+        let (mut km, mut im) = (String::new(), String::new());
+        let mut entries = Vec::new();
+        loop {
+            let page = store
+                .list_multipart_uploads("bkt", &query("", Some("/"), &km, &im, 1))
+                .await
+                .unwrap();
+            entries.extend(page.common_prefixes.iter().cloned());
+            entries.extend(page.uploads.iter().map(|u| u.key.clone()));
+            if !page.is_truncated {
+                break;
+            }
+            km = page.next_key_marker.unwrap();
+            im = page.next_upload_id_marker.unwrap();
+        }
+        assert_eq!(entries, ["a/", "b", "b", "c/", "many"]);
         let none = store
             .list_multipart_uploads("bkt", &query("", None, "", "", 0))
             .await
