@@ -682,16 +682,13 @@ impl<D: Drive, C: Clock> Store<D, C> {
                 page.is_truncated = true;
                 break;
             }
-            match rolled_up {
-                Some(prefix) => {
-                    // The next page starts after the whole prefix.
-                    last = Some((prefix.clone(), String::new()));
-                    page.common_prefixes.push(prefix);
-                }
-                None => {
-                    last = Some((upload.key.clone(), upload.upload_id.clone()));
-                    page.uploads.push(upload);
-                }
+            if let Some(prefix) = rolled_up {
+                // The next page starts after the whole prefix.
+                last = Some((prefix.clone(), String::new()));
+                page.common_prefixes.push(prefix);
+            } else {
+                last = Some((upload.key.clone(), upload.upload_id.clone()));
+                page.uploads.push(upload);
             }
         }
         if page.is_truncated
