@@ -443,10 +443,9 @@ fn part_checksum_refusals() {
     });
 }
 
-/// ListParts pages through 2,500 parts; ListMultipartUploads pages by key then age,
-/// with prefix and delimiter.
+/// ListParts pages through 2,500 parts.
 #[test]
-fn listing() {
+fn listing_parts() {
     run(async {
         let store = mp_store(Sim { made: Vec::new() }.drives(4), 2).await;
         let id = store
@@ -472,7 +471,18 @@ fn listing() {
             marker = page.parts.last().unwrap().number;
         }
         assert_eq!(seen, (1..=2500).collect::<Vec<_>>());
+    });
+}
 
+/// ListMultipartUploads pages by key then age, with prefix and delimiter.
+#[test]
+fn listing_uploads() {
+    run(async {
+        let store = mp_store(Sim { made: Vec::new() }.drives(4), 2).await;
+        store
+            .create_multipart_upload("bkt", "many", &UploadOptions::default())
+            .await
+            .unwrap();
         let mut ids = Vec::new();
         for (i, key) in ["a/1", "a/2", "b", "b", "c/x/y"].iter().enumerate() {
             store.clock().set(1_800_000_000_000_000_000 + i as u64);
