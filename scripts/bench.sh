@@ -93,7 +93,7 @@ done
 
 echo "== baseline (${baseline_secs}s per figure, client cores)"
 "${client_pin[@]}" "$bench" baseline --seconds "$baseline_secs" | tee "$out/baseline.txt"
-baseline_figure() { grep "^$1" "$out/baseline.txt" | awk '{print $(NF-1)}'; }
+baseline_figure() { grep "^$1" "$out/baseline.txt" | awk '{print $(NF-2)}'; }
 loopback_gbs="$(baseline_figure "loopback TCP")"
 
 common=(--host "127.0.0.1:$port" --access-key "$user" --secret-key "$secret"

@@ -4,6 +4,8 @@
 #![forbid(unsafe_code)]
 
 pub mod baseline;
+pub mod baseline_disk;
+pub mod baseline_net;
 pub mod cmp;
 pub mod conn;
 pub mod driver;

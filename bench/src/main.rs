@@ -42,7 +42,8 @@ enum Command {
     /// Draw runs saved with --benchdata (one or two) as an SVG: throughput over time and
     /// the latency distribution.
     Plot(plot::Args),
-    /// This machine's ceilings: loopback TCP, memcpy, SHA-256, MD5, CRC-64, erasure 8+4.
+    /// This machine's ceilings: loopback TCP (stream and request/response), memcpy,
+    /// SHA-256, MD5, CRC-64, erasure 8+4, O_DIRECT write/read; --json saves them.
     Baseline(baseline::Args),
     /// Erasure encode/rebuild and CRC-64/NVME throughput on one core, against memcpy.
     Erasure(erasure::Args),
@@ -56,8 +57,13 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Baseline(args) => {
-            baseline::run(&args);
-            return ExitCode::SUCCESS;
+            return match baseline::run(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("shoal-bench baseline: {error}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         Command::Cmp { a, b } => return cmp::run(&a, &b),
         Command::Plot(args) => return plot::run(&args),
