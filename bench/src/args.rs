@@ -1,5 +1,6 @@
 //! The S3 modes and the flags they share, with warp's names and defaults (`warp put
-//! --help` and friends); the few flags warp lacks are marked as ours (`--shards`). [`Args::check`] refuses combinations that make no sense before any
+//! --help` and friends); the few flags warp lacks are marked as ours (`--shards`,
+//! `--baseline`). [`Args::check`] refuses combinations that make no sense before any
 //! connection is made.
 
 use std::path::PathBuf;
@@ -122,6 +123,10 @@ pub struct Args {
     /// Write every operation to FILE.csv and a summary to FILE.json.
     #[arg(long)]
     pub benchdata: Option<PathBuf>,
+    /// Ours: a `shoal-bench baseline --json` file; the report gives each throughput as a
+    /// ratio to this machine's ceilings.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
     /// Ours: client shards, threads each with its own runtime and connections.
     #[arg(long, default_value_t = 1)]
     pub shards: usize,

@@ -17,6 +17,7 @@ use rand::Rng;
 
 use crate::args::{Args, Mode};
 use crate::autoterm::AutoTerm;
+use crate::baseline::{self, Baseline};
 use crate::hosts::expand_hosts;
 use crate::record::{LiveCounters, LiveTotals, OpKind, Record};
 use crate::report::{self, MultipartSummary, Summary};
@@ -83,9 +84,15 @@ fn save(path: &std::path::Path, summary: &Summary, records: &[Record]) -> Result
     Ok(())
 }
 
-/// Prepare, run and clean up; `Err` only for bad arguments, before any request.
+/// Prepare, run and clean up; `Err` only for bad arguments (or an unreadable
+/// `--baseline`), before any request.
 pub fn execute(mode: Mode, args: &Args) -> Result<RunResult, String> {
     let warnings = args.check(mode)?;
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(baseline::read_json)
+        .transpose()?;
     let hosts = expand_hosts(&args.host)?;
     let run_prefix: String = rand::thread_rng()
         .sample_iter(rand::distributions::Alphanumeric)
@@ -113,7 +120,7 @@ pub fn execute(mode: Mode, args: &Args) -> Result<RunResult, String> {
     let upload_done = result.records.iter().any(|r| r.kind.is_upload_phase());
     if result.fatal.is_none() || upload_done {
         // A multipart run reports its upload even when Complete or a part failed.
-        let mut summary = summarize(&shared, &result.records);
+        let mut summary = summarize(&shared, &result.records, baseline.as_ref());
         summary.autoterm_secs = autoterm_secs;
         result.summary = Some(summary);
     }
@@ -139,12 +146,12 @@ fn window(shared: &Shared, kind: OpKind, records: &[Record]) -> (u64, u64) {
     }
 }
 
-fn summarize(shared: &Shared, records: &[Record]) -> Summary {
+fn summarize(shared: &Shared, records: &[Record], baseline: Option<&Baseline>) -> Summary {
     let mut kinds: Vec<OpKind> = records.iter().map(|r| r.kind).collect();
     kinds.sort_unstable();
     kinds.dedup();
     let args = &shared.args;
-    let operations: Vec<_> = kinds
+    let mut operations: Vec<_> = kinds
         .iter()
         .map(|&kind| {
             let (start, end) = window(shared, kind, records);
@@ -153,7 +160,12 @@ fn summarize(shared: &Shared, records: &[Record]) -> Summary {
         .collect();
     let (run_start, run_end) = window(shared, OpKind::Get, records);
     let run_records = records.iter().filter(|r| !r.kind.is_upload_phase());
-    let total = report::summarize(run_records, None, run_start, run_end);
+    let mut total = report::summarize(run_records, None, run_start, run_end);
+    if let Some(baseline) = baseline {
+        for op in operations.iter_mut().chain(std::iter::once(&mut total)) {
+            op.baseline_ratios = crate::ratios::compute(op, baseline);
+        }
+    }
     let multipart = (shared.mode == Mode::Multipart).then(|| {
         let (start, end) = window(shared, OpKind::UploadPart, records);
         MultipartSummary {
@@ -199,6 +211,7 @@ fn summarize(shared: &Shared, records: &[Record]) -> Summary {
         rps_limit: args.rps_limit,
         autoterm_secs: None,
         multipart,
+        baseline: args.baseline.as_ref().map(|p| p.display().to_string()),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod multipart;
 pub mod pacing;
 pub mod payload;
 pub mod plot;
+pub mod ratios;
 pub mod record;
 pub mod report;
 pub mod s3;

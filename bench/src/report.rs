@@ -21,6 +21,7 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::ratios::BaselineRatio;
 use crate::record::{OpKind, Record};
 
 const NS_PER_SEC: u64 = 1_000_000_000;
@@ -78,6 +79,9 @@ pub struct OpSummary {
     #[serde(default)]
     pub latency_curve: Vec<[f64; 2]>,
     pub first_errors: Vec<String>,
+    /// Throughput as ratios to the machine's ceilings, when run with `--baseline`.
+    #[serde(default)]
+    pub baseline_ratios: Vec<BaselineRatio>,
 }
 
 /// The JSON summary of a run.
@@ -118,6 +122,9 @@ pub struct Summary {
     /// The multipart mode's upload.
     #[serde(default)]
     pub multipart: Option<MultipartSummary>,
+    /// The `--baseline` file the ratios are against.
+    #[serde(default)]
+    pub baseline: Option<String>,
 }
 
 /// The multipart mode's upload: parts, their size, and the CompleteMultipartUpload.
@@ -319,6 +326,9 @@ pub fn render(summary: &Summary) -> String {
     {
         render_op(&summary.total, summary.concurrent, &mut out);
     }
+    if let Some(baseline) = &summary.baseline {
+        let _ = writeln!(out, "\n(ratios against the baseline in {baseline})");
+    }
     out
 }
 
@@ -379,6 +389,7 @@ fn render_op(op: &OpSummary, concurrent: usize, out: &mut String) {
         " * Slowest: {:.2} MiB/s, {:.2} obj/s",
         t.slowest_mib_s, t.slowest_obj_s
     );
+    crate::ratios::render(&op.baseline_ratios, out);
     if op.kind.is_some() {
         let line = |p: &Percentiles| {
             format!(

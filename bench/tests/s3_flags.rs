@@ -1,6 +1,7 @@
 //! End-to-end: warp's flags against a live `shoal server` — TLS (verified and
 //! --insecure), random sizes and ranges, Content-MD5 and flexible checksums (the server
-//! verifies both, so a wrong value would show as errors), --autoterm and --rps-limit. Runs are about two seconds with small objects.
+//! verifies both, so a wrong value would show as errors), --autoterm, --rps-limit and
+//! --baseline ratios. Runs are about two seconds with small objects.
 //!
 //! The server binary is built by the tests (or taken from `$SHOAL_BIN`, see
 //! `common/mod.rs`).
@@ -147,6 +148,54 @@ fn rps_limit_caps_the_rate() {
     let stat = op(&clean_run(&server, Mode::Stat, "rps", &flags), OpKind::Stat);
     // 3 s at 20 per second, workers staggered over one interval: 60, give or take.
     assert!((50..=64).contains(&stat.requests), "{}", stat.requests);
+}
+
+/// With --baseline, the GET report carries its ratios to the loopback stream and to
+/// the request/response rate, in the summary and in the printed report.
+#[test]
+fn baseline_ratios_in_reports() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("baseline.json");
+    let status = bench_binary()
+        .args([
+            "baseline",
+            "--seconds",
+            "0.05",
+            "--sizes",
+            "4KiB",
+            "--direct-size",
+            "4MiB",
+        ])
+        .arg("--dir")
+        .arg(dir.path())
+        .arg("--json")
+        .arg(&baseline)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let result = clean_run(
+        &server,
+        Mode::Get,
+        "ratios",
+        &["--baseline", baseline.to_str().unwrap()],
+    );
+    let get = op(&result, OpKind::Get);
+    let ceilings: Vec<&str> = get
+        .baseline_ratios
+        .iter()
+        .map(|r| r.ceiling.as_str())
+        .collect();
+    assert_eq!(
+        ceilings,
+        [
+            "loopback TCP stream",
+            "loopback request/response, GET 4 KiB, 1 conn"
+        ]
+    );
+    assert!(get.baseline_ratios.iter().all(|r| r.ratio > 0.0));
+    let report = shoal_bench::report::render(result.summary.as_ref().unwrap());
+    assert!(report.contains("x loopback TCP stream"), "{report}");
 }
 
 /// multipart end to end: every part uploaded and measured, the Complete measured on
