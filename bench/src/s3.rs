@@ -134,9 +134,10 @@ impl Client {
         first: usize,
         last: usize,
     ) -> Result<Outcome, String> {
-        let range = format!("bytes={first}-{last}");
+        let mut text = [0u8; 48];
+        let range = range_header(first, last, &mut text);
         let mut request = Request::new("GET", key);
-        request.headers.push("range", &range);
+        request.headers.push("range", range);
         self.send(request).await
     }
 
@@ -355,8 +356,17 @@ impl<'a> Request<'a> {
     }
 }
 
+/// `bytes=first-last`, in `buffer`.
+fn range_header(first: usize, last: usize, buffer: &mut [u8; 48]) -> &str {
+    let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+    std::io::Write::write_fmt(&mut cursor, format_args!("bytes={first}-{last}"))
+        .expect("two numbers fit in 48 bytes");
+    let len = cursor.position() as usize;
+    ascii(&buffer[..len])
+}
+
 /// `n` in decimal, in `buffer`.
-fn decimal(mut n: usize, buffer: &mut [u8; 20]) -> &str {
+pub(crate) fn decimal(mut n: usize, buffer: &mut [u8; 20]) -> &str {
     let mut at = buffer.len();
     loop {
         at -= 1;
@@ -552,5 +562,8 @@ pub(crate) mod tests {
         assert_eq!(decimal(0, &mut buffer), "0");
         assert_eq!(decimal(10_485_760, &mut buffer), "10485760");
         assert_eq!(decimal(usize::MAX, &mut buffer), usize::MAX.to_string());
+        let mut text = [0u8; 48];
+        let range = range_header(usize::MAX - 1, usize::MAX, &mut text);
+        assert_eq!(range, format!("bytes={}-{}", usize::MAX - 1, usize::MAX));
     }
 }

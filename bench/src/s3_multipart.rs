@@ -7,7 +7,7 @@
 //! as S3 requires of uploads created with an algorithm.
 
 use crate::payload::Payload;
-use crate::s3::{Client, Outcome, Request, RequestBody};
+use crate::s3::{Client, Outcome, Request, RequestBody, decimal};
 use crate::s3xml::{self, CompletedPart};
 
 impl Client {
@@ -43,8 +43,9 @@ impl Client {
         part_number: u32,
         payload: &Payload<'_>,
     ) -> Result<Outcome, String> {
-        let number = part_number.to_string();
-        let query = [("partNumber", number.as_str()), ("uploadId", upload_id)];
+        let mut digits = [0u8; 20];
+        let number = decimal(part_number as usize, &mut digits);
+        let query = [("partNumber", number), ("uploadId", upload_id)];
         let mut request = Request::new("PUT", key);
         request.query = &query;
         request.body = RequestBody::Object(payload);
@@ -98,8 +99,9 @@ impl Client {
 
     /// GET of part `part_number` of a multipart object.
     pub async fn get_object_part(&self, key: &str, part_number: u32) -> Result<Outcome, String> {
-        let number = part_number.to_string();
-        let query = [("partNumber", number.as_str())];
+        let mut digits = [0u8; 20];
+        let number = decimal(part_number as usize, &mut digits);
+        let query = [("partNumber", number)];
         let mut request = Request::new("GET", key);
         request.query = &query;
         self.send(request).await

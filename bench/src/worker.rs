@@ -6,6 +6,7 @@
 //! waits before the operation's clock starts, so pacing never shows as latency.
 
 use std::cell::RefCell;
+use std::fmt::Write as _;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -50,9 +51,10 @@ pub(crate) fn finish(shared: &Shared, worker: usize, start: Instant, done: Done)
     }
 }
 
-/// An error unless `outcome` carried exactly `expected` body bytes.
+/// An error unless `outcome` carried exactly `expected` body bytes; `what` names the
+/// request in the error (called only then: nothing is formatted on success).
 pub(crate) fn expect_bytes(
-    what: &str,
+    what: impl FnOnce() -> String,
     result: Result<Outcome, String>,
     expected: u64,
 ) -> Result<Outcome, String> {
@@ -61,7 +63,8 @@ pub(crate) fn expect_bytes(
             Ok(outcome)
         } else {
             Err(format!(
-                "{what}: {} bytes, expected {expected}",
+                "{}: {} bytes, expected {expected}",
+                what(),
                 outcome.body_bytes
             ))
         }
@@ -80,6 +83,9 @@ pub(crate) struct Worker {
     rng: SmallRng,
     pacer: Option<Pacer>,
     sequence: u64,
+    /// This worker's prefix, and the buffer its PUT keys are written in.
+    prefix: String,
+    key: String,
     /// multipart: the object whose parts are read.
     multipart_key: String,
 }
@@ -108,6 +114,8 @@ impl Worker {
                 Instant::now(),
             ),
             sequence: 0,
+            prefix: shared.worker_prefix(index),
+            key: String::new(),
             multipart_key: shared.multipart_key(),
         }
     }
@@ -151,22 +159,21 @@ impl Worker {
         }
     }
 
-    fn next_key(&mut self) -> String {
-        self.sequence += 1;
-        format!(
-            "{}p{}.rnd",
-            self.shared.worker_prefix(self.index),
-            self.sequence
-        )
-    }
-
     async fn put(&mut self) -> Done {
-        let key = self.next_key();
+        // The key is written into a buffer the worker keeps; copied only when kept.
+        self.sequence += 1;
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        write!(key, "{}p{}.rnd", self.prefix, self.sequence).expect("writing to a String");
         let size = object_size(&self.shared.args, &mut self.rng);
         let result = self.client.put_object(&key, &self.body.prefix(size)).await;
         if result.is_ok() && self.shared.mode == Mode::Mixed {
-            self.pool.put_back(Object { key, size });
+            self.pool.put_back(Object {
+                key: key.clone(),
+                size,
+            });
         }
+        self.key = key;
         Done {
             kind: OpKind::Put,
             result,
@@ -187,7 +194,7 @@ impl Worker {
                 object.size as u64,
             )
         };
-        let result = expect_bytes(&format!("GET {}", object.key), result, expected);
+        let result = expect_bytes(|| format!("GET {}", object.key), result, expected);
         // The bytes actually received (a short body is also an error above).
         let bytes = result.as_ref().map_or(0, |outcome| outcome.body_bytes);
         Done {
@@ -206,8 +213,8 @@ impl Worker {
             .get_object_part(&self.multipart_key, part_number)
             .await;
         let expected = self.shared.args.part_size as u64;
-        let what = format!("GET {} part {part_number}", self.multipart_key);
-        let result = expect_bytes(&what, result, expected);
+        let what = || format!("GET {} part {part_number}", self.multipart_key);
+        let result = expect_bytes(what, result, expected);
         let bytes = result.as_ref().map_or(0, |outcome| outcome.body_bytes);
         Done {
             kind: OpKind::Get,
@@ -247,7 +254,7 @@ impl Worker {
     /// Lists the worker's own prefix to its end; an error if the count is not what
     /// prepare uploaded.
     async fn list(&mut self) -> Done {
-        let prefix = self.shared.worker_prefix(self.index);
+        let prefix = &self.prefix;
         let objects = self.shared.args.objects(Mode::List);
         let expected = (self.index..objects)
             .step_by(self.shared.args.concurrent)
@@ -258,7 +265,7 @@ impl Worker {
         let result = loop {
             match self
                 .client
-                .list_objects_v2(&prefix, self.shared.args.max_keys, token.as_deref())
+                .list_objects_v2(prefix, self.shared.args.max_keys, token.as_deref())
                 .await
             {
                 Ok((outcome, page)) => {
