@@ -49,8 +49,9 @@ mkdir -p "$out"
 
 echo "== building release binaries"
 cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p shoal -p shoal-bench --bins
-shoal="$root/target/release/shoal"
-bench="$root/target/release/shoal-bench"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+shoal="$target_dir/release/shoal"
+bench="$target_dir/release/shoal-bench"
 
 # Pinning: the server gets the first half of the cores, the client the rest.
 cores="$(nproc)"
