@@ -201,7 +201,11 @@ impl Pool {
                     .connector
                     .connect(name, stream)
                     .await
-                    .map_err(|e| format!("TLS handshake with {address}: {e}"))?;
+                    // TlsError's Display hides its cause; the io::Error form shows it.
+                    .map_err(|e| {
+                        let e = std::io::Error::from(e);
+                        format!("TLS handshake with {address}: {e}")
+                    })?;
                 Stream::Tls(Box::new(stream))
             }
         };

@@ -220,7 +220,7 @@ impl Drop for Server {
 }
 
 /// Writes public.crt / private.key (P-256) for 127.0.0.1 and localhost with openssl.
-fn make_self_signed_cert(folder: &Path) {
+pub fn make_self_signed_cert(folder: &Path) {
     std::fs::create_dir_all(folder).unwrap();
     let status = Command::new("openssl")
         .args([
