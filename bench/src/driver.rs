@@ -248,7 +248,10 @@ fn show_progress(shared: &Shared, handles: &[std::thread::JoinHandle<ShardResult
             if auto.observe(elapsed, total as f64) {
                 shared.stop.store(true, Ordering::Relaxed);
                 stopped_secs = Some(elapsed);
-                eprintln!("\nshoal-bench: --autoterm: throughput stable, ending the run");
+                if terminal {
+                    eprintln!(); // end the progress line being rewritten
+                }
+                eprintln!("shoal-bench: --autoterm: throughput stable, ending the run");
             }
         }
         progress.line(shared, phase, elapsed, totals);
