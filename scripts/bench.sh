@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The standard Shoal benchmark: builds release binaries, starts a local `shoal server`
-# (4 drives under DRIVE_DIR, default a temporary folder), measures this machine's
-# ceilings with `shoal-bench baseline`, runs the suite (10 MiB GET and PUT, 4 KiB GET
-# and PUT, mixed, stat, list over 10k keys) and prints one table with each figure and
-# its ratio to the relevant baseline. Server and client are pinned to separate cores
-# when there are at least two. The server is stopped with SIGTERM on exit.
+# The standard Shoal benchmark: builds release binaries, measures this machine's
+# ceilings with `shoal-bench baseline` (before the server starts, on all cores; the
+# drive figures in DRIVE_DIR), starts a local `shoal server` (4 drives under DRIVE_DIR,
+# default a temporary folder), runs the suite (10 MiB GET and PUT, 4 KiB GET and PUT,
+# mixed, stat, list over 10k keys) with `--baseline`, and prints one table with each
+# figure and its ratios to the baseline. Server and client are pinned to separate
+# cores when there are at least two. The server is stopped with SIGTERM on exit.
 #
 #   scripts/bench.sh [DRIVE_DIR] [--quick]
 #
@@ -29,10 +30,10 @@ for tool in jq taskset; do
 done
 
 if [[ $quick == 1 ]]; then
-    duration=4s baseline_secs=0.3
+    duration=4s baseline_secs=0.3 direct_size=256MiB
     objects_10m=16 objects_4k=500 objects_mixed=500 list_keys=2000
 else
-    duration=15s baseline_secs=1
+    duration=15s baseline_secs=1 direct_size=1GiB
     objects_10m=64 objects_4k=2000 objects_mixed=2000 list_keys=10000
 fi
 
@@ -48,8 +49,9 @@ mkdir -p "$out"
 
 echo "== building release binaries"
 cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p shoal -p shoal-bench --bins
-shoal="$root/target/release/shoal"
-bench="$root/target/release/shoal-bench"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+shoal="$target_dir/release/shoal"
+bench="$target_dir/release/shoal-bench"
 
 # Pinning: the server gets the first half of the cores, the client the rest.
 cores="$(nproc)"
@@ -79,6 +81,15 @@ stop_server() {
 trap stop_server EXIT
 trap 'exit 130' INT TERM
 
+# Before the server starts, unpinned: a loopback exchange has two sides, as the suite's
+# server and client have, and nothing else competes for the cores.
+echo "== baseline (${baseline_secs}s per figure; drive figures in $drive_dir)"
+"$bench" baseline --seconds "$baseline_secs" --sizes 4KiB,1MiB,10MiB \
+    --dir "$drive_dir" --direct-size "$direct_size" --json "$out/baseline.json" \
+    | tee "$out/baseline.txt"
+figure() { jq -r --arg key "$1" '.figures[] | select(.key == $key) | .gbps * 100 | round / 100' "$out/baseline.json"; }
+direct_io="$(jq -r 'if .direct_io then .direct_io | "\(if .o_direct then "O_DIRECT" else "buffered (O_DIRECT refused)" end) write \(.write_gbps * 100 | round / 100) GB/s, read \(.read_gbps * 100 | round / 100) GB/s" else "not measured" end' "$out/baseline.json")"
+
 echo "== starting shoal server on 127.0.0.1:$port, drives $drive_dir/drive{1..4}"
 echo "   pinning: $pinning"
 SHOAL_ROOT_USER=$user SHOAL_ROOT_PASSWORD=$secret "${server_pin[@]}" "$shoal" server \
@@ -91,13 +102,8 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
-echo "== baseline (${baseline_secs}s per figure, client cores)"
-"${client_pin[@]}" "$bench" baseline --seconds "$baseline_secs" | tee "$out/baseline.txt"
-baseline_figure() { grep "^$1" "$out/baseline.txt" | awk '{print $(NF-1)}'; }
-loopback_gbs="$(baseline_figure "loopback TCP")"
-
 common=(--host "127.0.0.1:$port" --access-key "$user" --secret-key "$secret"
-    --duration "$duration" --shards "$client_shards")
+    --duration "$duration" --shards "$client_shards" --baseline "$out/baseline.json")
 # name | mode | flags
 suite=(
     "GET 10MiB|get|--obj.size 10MiB --concurrent 8 --objects $objects_10m"
@@ -121,8 +127,9 @@ for entry in "${suite[@]}"; do
         rows+=("$name|failed|||||")
         continue
     fi
-    rows+=("$name|$(jq -r --arg loop "$loopback_gbs" '
+    rows+=("$name|$(jq -r '
         .total as $t
+        | .obj_size_bytes as $size
         | (.operations | max_by(.requests)) as $op
         | [ (if $t.bytes > 0 then "\($t.throughput.average_mib_s * 100 | round / 100) MiB/s"
              else "\($t.throughput.average_obj_s | round) obj/s" end),
@@ -130,21 +137,27 @@ for entry in "${suite[@]}"; do
             "\($op.latency.p50_ms * 1000 | round / 1000)",
             "\($op.latency.p99_ms * 1000 | round / 1000)",
             "\($t.errors)",
-            (if .obj_size_bytes >= 1048576 and ($loop | tonumber) > 0
-             then "\($t.throughput.average_mib_s * 1048576 / 1e9 / ($loop | tonumber) * 1000 | round / 1000) x loopback TCP"
-             else "-" end) ]
+            ([$op.baseline_ratios[]
+              # The stream ceiling says nothing of small objects: round trips do.
+              | select(.ceiling != "loopback TCP stream" or $size >= 1048576)
+              | "\(.ratio * 1000 | round / 1000)x \(.ceiling
+                  | sub("loopback TCP stream"; "TCP stream")
+                  | sub("loopback request/response, "; "")
+                  | sub(", 1 conn"; " round trip"))"]
+             | if length > 0 then join(", ") else "-" end) ]
         | join("|")' "$file.json")")
 done
 
 echo
 echo "== shoal-bench suite: $(date -u +%Y-%m-%dT%H:%MZ), $(uname -srm), $cores cores, $pinning"
 echo "   server: shoal server --shards $server_shards, 4 drives in $drive_dir; client: --shards $client_shards, $duration per run"
-echo "   baseline: loopback TCP $loopback_gbs GB/s, memcpy $(baseline_figure memcpy) GB/s, SHA-256 $(baseline_figure SHA-256) GB/s (1 core)"
+echo "   baseline: loopback TCP $(figure loopback_tcp) GB/s, memcpy $(figure memcpy) GB/s, SHA-256 $(figure sha256) GB/s, MD5 $(figure md5) GB/s (1 core); drive: $direct_io"
 printf '%-16s %16s %10s %10s %10s %7s  %s\n' figure value "obj/s" "p50 ms" "p99 ms" errors "ratio to baseline"
 for row in "${rows[@]}"; do
     IFS='|' read -r name value ops p50 p99 errors ratio <<<"$row"
     printf '%-16s %16s %10s %10s %10s %7s  %s\n' "$name" "$value" "$ops" "$p50" "$p99" "$errors" "$ratio"
 done
-echo "   (latency: of the run's most frequent operation; ratio: MiB/s of runs with objects of 1 MiB"
-echo "    or more against loopback TCP between two threads, the ceiling for any S3 server on"
-echo "    loopback; per-run JSON, CSV and reports in $out)"
+echo "   (latency and ratios: of the run's most frequent operation; ratios: MiB/s against the"
+echo "    loopback TCP stream (objects of 1 MiB or more), obj/s against loopback round trips of"
+echo "    the same shape at the nearest size on one connection: the ceilings of any S3 server"
+echo "    on loopback; per-run JSON, CSV and reports in $out)"

@@ -12,17 +12,24 @@
 //!   retried once on a fresh one: the server may close an idle connection at any time.
 //! - Response bodies are read fully; they are kept only when asked (listings, errors)
 //!   and otherwise discarded from a fixed `READ_BUFFER_BYTES` buffer.
+//! - With `--tls` every connection is TLS (rustls through monoio-rustls), verified
+//!   against the name of its host unless the configuration says otherwise (tls.rs).
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use monoio::buf::IoBufMut;
+use monoio::BufResult;
+use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
+use monoio_rustls::{ClientTlsStream, TlsConnector};
+use rustls::pki_types::ServerName;
 
 use crate::http1::{ChunkedDecoder, Framing, ResponseHead, parse_response_head};
+use crate::payload::Payload;
 use crate::signer::{CRLF, ChunkSigner, STREAMING_CHUNK_BYTES};
 
 /// Read buffer per connection (also the largest response head, see http1).
@@ -38,13 +45,24 @@ pub enum Body<'a> {
     None,
     /// Sent as is after the head (`Content-Length` = its length).
     Whole(Bytes),
-    /// aws-chunked with chained signatures; `hashes` are the SHA-256 of each 64 KiB
-    /// chunk of `data` (see `signer::chunk_hashes`).
+    /// aws-chunked with chained signatures over the payload's chunk hashes, ending in
+    /// a signed `(name, value)` trailer when there is one.
     Streaming {
-        data: Bytes,
-        hashes: &'a [[u8; 32]],
+        payload: &'a Payload<'a>,
         signer: ChunkSigner,
+        trailer: Option<(&'a str, &'a str)>,
     },
+}
+
+/// What the caller needs of the response besides its status.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Expect {
+    /// The request was a HEAD: no body follows whatever the headers say.
+    pub head_request: bool,
+    /// Keep the body (listings, XML results); error bodies are always kept.
+    pub keep_body: bool,
+    /// Keep the `ETag` header (UploadPart).
+    pub keep_etag: bool,
 }
 
 /// A response read to its end.
@@ -55,10 +73,50 @@ pub struct Response {
     pub body_bytes: u64,
     /// When the first response byte arrived.
     pub first_byte: Instant,
+    /// The `ETag` header, when asked for and present.
+    pub etag: Option<String>,
+}
+
+/// A connection's byte stream: plain TCP or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<ClientTlsStream<TcpStream>>),
+}
+
+impl Stream {
+    async fn write_all<T: IoBuf + 'static>(&mut self, buffer: T) -> BufResult<usize, T> {
+        match self {
+            Stream::Plain(stream) => stream.write_all(buffer).await,
+            Stream::Tls(stream) => stream.write_all(buffer).await,
+        }
+    }
+
+    async fn read<T: IoBufMut + 'static>(&mut self, buffer: T) -> BufResult<usize, T> {
+        match self {
+            Stream::Plain(stream) => stream.read(buffer).await,
+            Stream::Tls(stream) => stream.read(buffer).await,
+        }
+    }
+}
+
+/// `--tls`: the shared client configuration and each host's server name.
+#[derive(Clone)]
+pub struct Tls {
+    pub connector: TlsConnector,
+    pub server_names: Vec<ServerName<'static>>,
+}
+
+impl Tls {
+    pub fn new(config: Arc<rustls::ClientConfig>, server_names: Vec<ServerName<'static>>) -> Tls {
+        Tls {
+            connector: TlsConnector::from(config),
+            server_names,
+        }
+    }
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     /// Bytes read and not yet consumed (`len`), in a buffer of fixed capacity.
     read_buffer: Vec<u8>,
     write_buffer: Vec<u8>,
@@ -73,13 +131,21 @@ struct ExchangeError {
 /// Idle connections per host, for one shard.
 pub struct Pool {
     addresses: Vec<SocketAddr>,
+    tls: Option<Tls>,
     idle: RefCell<Vec<Vec<Conn>>>,
 }
 
 impl Pool {
-    pub fn new(addresses: Vec<SocketAddr>) -> Pool {
+    pub fn new(addresses: Vec<SocketAddr>, tls: Option<Tls>) -> Pool {
+        if let Some(tls) = &tls {
+            assert_eq!(tls.server_names.len(), addresses.len(), "a name per host");
+        }
         let idle = RefCell::new(addresses.iter().map(|_| Vec::new()).collect());
-        Pool { addresses, idle }
+        Pool {
+            addresses,
+            tls,
+            idle,
+        }
     }
 
     pub fn hosts(&self) -> usize {
@@ -92,8 +158,7 @@ impl Pool {
         host: usize,
         head: &[u8],
         body: &Body<'_>,
-        request_was_head: bool,
-        keep_body: bool,
+        expect: Expect,
     ) -> Result<Response, String> {
         let pooled = self.idle.borrow_mut()[host].pop();
         let reused = pooled.is_some();
@@ -101,17 +166,13 @@ impl Pool {
             Some(conn) => conn,
             None => self.connect(host).await?,
         };
-        let mut result = conn
-            .exchange(head, body.clone(), request_was_head, keep_body)
-            .await;
+        let mut result = conn.exchange(head, body.clone(), expect).await;
         if let Err(error) = &result
             && reused
             && !error.response_started
         {
             conn = self.connect(host).await?;
-            result = conn
-                .exchange(head, body.clone(), request_was_head, keep_body)
-                .await;
+            result = conn.exchange(head, body.clone(), expect).await;
         }
         match result {
             Ok((response, keep_alive)) => {
@@ -132,6 +193,22 @@ impl Pool {
         stream
             .set_nodelay(true)
             .map_err(|e| format!("set_nodelay: {e}"))?;
+        let stream = match &self.tls {
+            None => Stream::Plain(stream),
+            Some(tls) => {
+                let name = tls.server_names[host].clone();
+                let stream = tls
+                    .connector
+                    .connect(name, stream)
+                    .await
+                    // TlsError's Display hides its cause; the io::Error form shows it.
+                    .map_err(|e| {
+                        let e = std::io::Error::from(e);
+                        format!("TLS handshake with {address}: {e}")
+                    })?;
+                Stream::Tls(Box::new(stream))
+            }
+        };
         Ok(Conn {
             stream,
             read_buffer: Vec::with_capacity(READ_BUFFER_BYTES),
@@ -153,19 +230,22 @@ impl Conn {
         &mut self,
         head: &[u8],
         body: Body<'_>,
-        request_was_head: bool,
-        keep_body: bool,
+        expect: Expect,
     ) -> Result<(Response, bool), ExchangeError> {
         self.read_buffer.clear();
         if let Err(write_error) = self.write_request(head, body).await {
             // The server may have answered (e.g. 403) and closed before taking the body:
             // report its answer rather than the broken pipe, if one is there.
-            return match self.read_response(request_was_head, true).await {
+            let expect = Expect {
+                keep_body: true,
+                ..expect
+            };
+            return match self.read_response(expect).await {
                 Ok((response, _)) => Ok((response, false)),
                 Err(_) => Err(write_error),
             };
         }
-        self.read_response(request_was_head, keep_body).await
+        self.read_response(expect).await
     }
 
     async fn write_all(&mut self, buffer: Vec<u8>) -> Result<Vec<u8>, ExchangeError> {
@@ -190,11 +270,12 @@ impl Conn {
                 result.map_err(|e| io_error(format!("write: {e}")))?;
             }
             Body::Streaming {
-                data,
-                hashes,
+                payload,
                 mut signer,
+                trailer,
             } => {
-                for (chunk, sha256) in data.chunks(STREAMING_CHUNK_BYTES).zip(hashes) {
+                let chunks = payload.data.chunks(STREAMING_CHUNK_BYTES);
+                for (chunk, sha256) in chunks.zip(payload.chunk_hashes()) {
                     signer.write_chunk_header(chunk.len(), sha256, &mut out);
                     out.extend_from_slice(chunk);
                     out.extend_from_slice(CRLF);
@@ -203,7 +284,7 @@ impl Conn {
                         out.clear();
                     }
                 }
-                signer.write_final_chunk(&mut out);
+                signer.write_final_chunk(trailer, &mut out);
             }
         }
         if !out.is_empty() {
@@ -230,36 +311,33 @@ impl Conn {
         }
     }
 
-    async fn read_response(
-        &mut self,
-        request_was_head: bool,
-        keep_body: bool,
-    ) -> Result<(Response, bool), ExchangeError> {
+    async fn read_response(&mut self, expect: Expect) -> Result<(Response, bool), ExchangeError> {
         let mut first_byte = None;
-        let head =
-            loop {
-                if let Some(head) = parse_response_head(&self.read_buffer, request_was_head)
+        let head = loop {
+            if let Some(head) =
+                parse_response_head(&self.read_buffer, expect.head_request, expect.keep_etag)
                     .map_err(|message| ExchangeError {
                         message,
                         response_started: true,
                     })?
-                {
-                    break head;
-                }
-                self.fill().await.map_err(|message| ExchangeError {
-                    message,
-                    response_started: first_byte.is_some(),
-                })?;
-                first_byte.get_or_insert_with(Instant::now);
-            };
+            {
+                break head;
+            }
+            self.fill().await.map_err(|message| ExchangeError {
+                message,
+                response_started: first_byte.is_some(),
+            })?;
+            first_byte.get_or_insert_with(Instant::now);
+        };
         let first_byte = first_byte.unwrap_or_else(Instant::now);
         self.read_buffer.drain(..head.head_bytes);
-        let keep = keep_body || head.status >= 300;
+        let keep = expect.keep_body || head.status >= 300;
         let mut response = Response {
             status: head.status,
             body: Vec::new(),
             body_bytes: 0,
             first_byte,
+            etag: head.etag.clone(),
         };
         self.read_body(&head, keep, &mut response)
             .await

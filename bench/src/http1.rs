@@ -13,27 +13,28 @@ const RESPONSE_HEADERS_MAX: usize = 64;
 /// Largest chunk-size line in a chunked body.
 const CHUNK_LINE_MAX_BYTES: usize = 4096;
 
-/// Writes `METHOD target HTTP/1.1` and the headers, then the blank line.
-pub fn write_request_head(
-    method: &str,
-    target: &str,
-    headers: &[(String, String)],
-    out: &mut Vec<u8>,
-) {
+/// Writes `METHOD path[?query] HTTP/1.1` and its CRLF; then come [`write_header`]s and
+/// a final CRLF.
+pub fn write_request_line(method: &str, path: &str, query: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(method.as_bytes());
     out.push(b' ');
-    out.extend_from_slice(target.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
-        assert!(
-            !value.bytes().any(|b| b == b'\r' || b == b'\n'),
-            "header values are our own and never hold CR or LF"
-        );
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(path.as_bytes());
+    if !query.is_empty() {
+        out.push(b'?');
+        out.extend_from_slice(query.as_bytes());
     }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+}
+
+/// Writes `name: value` and its CRLF.
+pub fn write_header(name: &str, value: &str, out: &mut Vec<u8>) {
+    assert!(
+        !value.bytes().any(|b| b == b'\r' || b == b'\n'),
+        "header values are our own and never hold CR or LF"
+    );
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 
@@ -54,12 +55,15 @@ pub struct ResponseHead {
     /// Whether the connection may carry another request.
     pub keep_alive: bool,
     pub head_bytes: usize,
+    /// The `ETag` header, when asked for (`keep_etag`) and present.
+    pub etag: Option<String>,
 }
 
 /// Parses a response head from the start of `bytes`: `Ok(None)` until complete.
 pub fn parse_response_head(
     bytes: &[u8],
     request_was_head: bool,
+    keep_etag: bool,
 ) -> Result<Option<ResponseHead>, String> {
     let mut headers = [httparse::EMPTY_HEADER; RESPONSE_HEADERS_MAX];
     let mut response = httparse::Response::new(&mut headers);
@@ -73,10 +77,12 @@ pub fn parse_response_head(
     };
     let status = response.code.unwrap_or(0);
     let mut keep_alive = response.version == Some(1);
-    let (mut length, mut chunked) = (None, false);
+    let (mut length, mut chunked, mut etag) = (None, false, None);
     for header in response.headers.iter() {
         let value = std::str::from_utf8(header.value).unwrap_or("").trim();
-        if header.name.eq_ignore_ascii_case("content-length") {
+        if keep_etag && header.name.eq_ignore_ascii_case("etag") {
+            etag = Some(value.to_owned());
+        } else if header.name.eq_ignore_ascii_case("content-length") {
             length = Some(
                 value
                     .parse::<u64>()
@@ -104,6 +110,7 @@ pub fn parse_response_head(
         framing,
         keep_alive,
         head_bytes,
+        etag,
     }))
 }
 
@@ -202,35 +209,48 @@ fn next_after_line(state: ChunkState, line: &[u8]) -> Result<ChunkState, String>
 mod tests {
     use super::*;
 
-    /// A request head is the request line, the headers and a blank line.
+    /// A request head is the request line (query only when there is one), the headers
+    /// and a blank line.
     #[test]
     fn writes_request_head() {
         let mut out = Vec::new();
-        let headers = vec![("Host".to_owned(), "h:1".to_owned())];
-        write_request_head("GET", "/b/k?x=1", &headers, &mut out);
-        assert_eq!(out, b"GET /b/k?x=1 HTTP/1.1\r\nHost: h:1\r\n\r\n");
+        write_request_line("GET", "/b/k", "x=1", &mut out);
+        write_header("host", "h:1", &mut out);
+        out.extend_from_slice(b"\r\n");
+        assert_eq!(out, b"GET /b/k?x=1 HTTP/1.1\r\nhost: h:1\r\n\r\n");
+        out.clear();
+        write_request_line("PUT", "/b", "", &mut out);
+        assert_eq!(out, b"PUT /b HTTP/1.1\r\n");
     }
 
     /// Length, chunked, HEAD and close framings are told apart; partial heads wait.
     #[test]
     fn parses_response_heads() {
-        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
-        let head = parse_response_head(ok, false).unwrap().unwrap();
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"ab\"\r\n\r\nhello";
+        let head = parse_response_head(ok, false, false).unwrap().unwrap();
+        assert_eq!(head.etag, None);
+        let with_etag = parse_response_head(ok, false, true).unwrap().unwrap();
+        assert_eq!(with_etag.etag.as_deref(), Some("\"ab\""));
         assert_eq!(
             (head.status, head.framing, head.keep_alive),
             (200, Framing::Length(5), true)
         );
         assert_eq!(head.head_bytes, ok.len() - 5);
-        assert_eq!(parse_response_head(&ok[..10], false), Ok(None));
-        let head = parse_response_head(ok, true).unwrap().unwrap();
+        assert_eq!(parse_response_head(&ok[..10], false, false), Ok(None));
+        let head = parse_response_head(ok, true, false).unwrap().unwrap();
         assert_eq!(head.framing, Framing::Length(0));
         let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
-        let head = parse_response_head(chunked, false).unwrap().unwrap();
+        let head = parse_response_head(chunked, false, false).unwrap().unwrap();
         assert_eq!((head.framing, head.keep_alive), (Framing::Chunked, false));
         assert!(
-            parse_response_head(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false).is_err()
+            parse_response_head(
+                b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+                false,
+                false
+            )
+            .is_err()
         );
-        assert!(parse_response_head(b"garbage\r\n\r\n", false).is_err());
+        assert!(parse_response_head(b"garbage\r\n\r\n", false, false).is_err());
     }
 
     /// A chunked body decodes to its payload whatever the read boundaries.

@@ -1,14 +1,14 @@
 //! `shoal-bench`: Shoal's benchmarks, one subcommand each: the warp-compatible S3 load
-//! generator (`put`, `get`, `stat`, `delete`, `list`, `mixed`), `cmp` and `plot` of
-//! saved runs, `baseline` (this machine's ceilings), and `erasure`, the one-core erasure/bitrot micro-benchmark. Nothing depends on
-//! this crate.
+//! generator (`put`, `get`, `stat`, `delete`, `list`, `mixed`, `multipart`), `cmp` and
+//! `plot` of saved runs, `baseline` (this machine's ceilings), and `erasure`, the
+//! one-core erasure/bitrot micro-benchmark. Nothing depends on this crate.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use shoal_bench::workload::{Args, Mode};
+use shoal_bench::args::{Args, Mode};
 use shoal_bench::{baseline, cmp, driver, erasure, plot};
 
 #[derive(Parser)]
@@ -32,6 +32,10 @@ enum Command {
     List(Args),
     /// GET 45 / STAT 30 / PUT 15 / DELETE 10 over a shared set of objects (warp mixed).
     Mixed(Args),
+    /// Upload one object in --parts parts of --part.size (each UploadPart measured, then
+    /// the CompleteMultipartUpload), then GET random parts for --duration (warp
+    /// multipart).
+    Multipart(Args),
     /// Print two runs saved with --benchdata side by side, with ratios B/A.
     Cmp {
         /// JSON summary of run A.
@@ -42,7 +46,9 @@ enum Command {
     /// Draw runs saved with --benchdata (one or two) as an SVG: throughput over time and
     /// the latency distribution.
     Plot(plot::Args),
-    /// This machine's ceilings: loopback TCP, memcpy, SHA-256, MD5, CRC-64, erasure 8+4.
+    /// This machine's ceilings: loopback TCP (stream and request/response), memcpy,
+    /// SHA-256, MD5, CRC-64, erasure 8+4, O_DIRECT write/read; --json saves them for
+    /// the modes' --baseline.
     Baseline(baseline::Args),
     /// Erasure encode/rebuild and CRC-64/NVME throughput on one core, against memcpy.
     Erasure(erasure::Args),
@@ -56,8 +62,13 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Baseline(args) => {
-            baseline::run(&args);
-            return ExitCode::SUCCESS;
+            return match baseline::run(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("shoal-bench baseline: {error}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         Command::Cmp { a, b } => return cmp::run(&a, &b),
         Command::Plot(args) => return plot::run(&args),
@@ -67,6 +78,7 @@ fn main() -> ExitCode {
         Command::Delete(args) => (Mode::Delete, args),
         Command::List(args) => (Mode::List, args),
         Command::Mixed(args) => (Mode::Mixed, args),
+        Command::Multipart(args) => (Mode::Multipart, args),
     };
     driver::run_mode(mode, &args)
 }

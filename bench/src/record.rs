@@ -25,6 +25,12 @@ pub enum OpKind {
     Delete,
     #[serde(rename = "LIST")]
     List,
+    /// One UploadPart of the multipart mode.
+    #[serde(rename = "UPLOADPART")]
+    UploadPart,
+    /// The CompleteMultipartUpload of the multipart mode (`objects` = its parts).
+    #[serde(rename = "COMPLETE")]
+    Complete,
 }
 
 impl OpKind {
@@ -35,7 +41,15 @@ impl OpKind {
             OpKind::Stat => "STAT",
             OpKind::Delete => "DELETE",
             OpKind::List => "LIST",
+            OpKind::UploadPart => "UPLOADPART",
+            OpKind::Complete => "COMPLETE",
         }
+    }
+
+    /// Whether the kind belongs to the upload phase of multipart (measured before the
+    /// run, over its own time window) rather than to the measured run.
+    pub fn is_upload_phase(self) -> bool {
+        matches!(self, OpKind::UploadPart | OpKind::Complete)
     }
 }
 

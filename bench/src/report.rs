@@ -9,6 +9,10 @@
 //! fastest and slowest are of them. Latency (start to end) and TTFB (start to first
 //! response byte) percentiles come from HDR histograms in microseconds over every
 //! successful operation. Failed operations count only as errors, never as throughput.
+//!
+//! Each operation kind is summarised over its own phase: the measured run, or for the
+//! multipart mode's UploadParts the upload phase before it. The CompleteMultipartUpload
+//! is a single operation and is reported as its latency and part count alone.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -17,6 +21,7 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::ratios::BaselineRatio;
 use crate::record::{OpKind, Record};
 
 const NS_PER_SEC: u64 = 1_000_000_000;
@@ -74,9 +79,13 @@ pub struct OpSummary {
     #[serde(default)]
     pub latency_curve: Vec<[f64; 2]>,
     pub first_errors: Vec<String>,
+    /// Throughput as ratios to the machine's ceilings, when run with `--baseline`.
+    #[serde(default)]
+    pub baseline_ratios: Vec<BaselineRatio>,
 }
 
 /// The JSON summary of a run.
+#[allow(clippy::struct_excessive_bools)] // one per switch of the run, as given
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Summary {
     pub tool: String,
@@ -91,11 +100,48 @@ pub struct Summary {
     pub duration_secs: f64,
     pub operations: Vec<OpSummary>,
     pub total: OpSummary,
+    /// Sizes were random up to `obj_size_bytes` (`--obj.randsize`).
+    #[serde(default)]
+    pub obj_randsize: bool,
+    #[serde(default)]
+    pub tls: bool,
+    /// `--checksum` as given (upper case), and `--md5`.
+    #[serde(default)]
+    pub checksum: Option<String>,
+    #[serde(default)]
+    pub md5: bool,
+    /// GETs were of random ranges (`--range`).
+    #[serde(default)]
+    pub range: bool,
+    /// `--rps-limit` (0: none).
+    #[serde(default)]
+    pub rps_limit: f64,
+    /// The measured phase was ended by `--autoterm` after this long.
+    #[serde(default)]
+    pub autoterm_secs: Option<f64>,
+    /// The multipart mode's upload.
+    #[serde(default)]
+    pub multipart: Option<MultipartSummary>,
+    /// The `--baseline` file the ratios are against.
+    #[serde(default)]
+    pub baseline: Option<String>,
 }
 
-/// Summarises the records of kind `kind` (all when `None`) of a phase `[start, end)`.
-pub fn summarize(
-    records: &[Record],
+/// The multipart mode's upload: parts, their size, and the CompleteMultipartUpload.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct MultipartSummary {
+    pub parts: usize,
+    pub part_size_bytes: usize,
+    /// Seconds from the first UploadPart to the last one's end.
+    pub upload_secs: f64,
+    /// Latency of the CompleteMultipartUpload, when it succeeded.
+    pub complete_ms: Option<f64>,
+}
+
+/// Summarises the records of kind `kind` (all given when `None`) of a phase
+/// `[start, end)`.
+pub fn summarize<'a>(
+    records: impl IntoIterator<Item = &'a Record>,
     kind: Option<OpKind>,
     start_ns: u64,
     end_ns: u64,
@@ -106,7 +152,9 @@ pub fn summarize(
     };
     let mut latency = histogram();
     let mut ttfb = histogram();
-    let selected = records.iter().filter(|r| kind.is_none_or(|k| r.kind == k));
+    let selected = records
+        .into_iter()
+        .filter(|r| kind.is_none_or(|k| r.kind == k));
     let mut ok = Vec::new();
     for record in selected {
         summary.requests += 1;
@@ -224,28 +272,88 @@ fn throughput(ok: &[&Record], start_ns: u64, end_ns: u64) -> Throughput {
 /// The text report, close to warp's layout.
 pub fn render(summary: &Summary) -> String {
     let mut out = String::new();
+    let sizes = if summary.obj_randsize {
+        format!("objects up to {} B (random sizes)", summary.obj_size_bytes)
+    } else {
+        format!("objects {} B", summary.obj_size_bytes)
+    };
     let _ = writeln!(
         out,
-        "shoal-bench {}: {} hosts, bucket {}, {} concurrent on {} client shard(s), objects {} B, {} payload, {:.1} s measured",
+        "shoal-bench {}: {} hosts{}, bucket {}, {} concurrent on {} client shard(s), {sizes}, {} payload, {:.1} s measured",
         summary.mode,
         summary.hosts.len(),
+        if summary.tls { " (TLS)" } else { "" },
         summary.bucket,
         summary.concurrent,
         summary.shards,
-        summary.obj_size_bytes,
         summary.payload,
         summary.duration_secs
     );
+    let mut extras = Vec::new();
+    if let Some(checksum) = &summary.checksum {
+        extras.push(format!("checksum {checksum}"));
+    }
+    if summary.md5 {
+        extras.push("Content-MD5".to_owned());
+    }
+    if summary.range {
+        extras.push("random ranges".to_owned());
+    }
+    if summary.rps_limit > 0.0 {
+        extras.push(format!("rate limit {} req/s", summary.rps_limit));
+    }
+    if let Some(secs) = summary.autoterm_secs {
+        extras.push(format!("ended by --autoterm after {secs:.1} s"));
+    }
+    if let Some(m) = &summary.multipart {
+        extras.push(format!(
+            "{} parts of {} B uploaded in {:.1} s",
+            m.parts, m.part_size_bytes, m.upload_secs
+        ));
+    }
+    if !extras.is_empty() {
+        let _ = writeln!(out, "  with {}", extras.join(", "));
+    }
     for op in &summary.operations {
         render_op(op, summary.concurrent, &mut out);
     }
-    if summary.operations.len() > 1 {
+    if summary
+        .operations
+        .iter()
+        .filter(|o| o.kind.is_some_and(|k| !k.is_upload_phase()))
+        .count()
+        > 1
+    {
         render_op(&summary.total, summary.concurrent, &mut out);
+    }
+    if let Some(baseline) = &summary.baseline {
+        let _ = writeln!(out, "\n(ratios against the baseline in {baseline})");
     }
     out
 }
 
+/// The CompleteMultipartUpload: one latency and its part count.
+fn render_complete(op: &OpSummary, out: &mut String) {
+    let _ = writeln!(out, "\n----------------------------------------");
+    if op.errors > 0 {
+        let _ = writeln!(out, "Operation: COMPLETE (CompleteMultipartUpload) failed:");
+        for error in &op.first_errors {
+            let _ = writeln!(out, " * {error}");
+        }
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Operation: COMPLETE. CompleteMultipartUpload of {} parts: {:.3} ms",
+        op.objects, op.latency.max_ms
+    );
+}
+
 fn render_op(op: &OpSummary, concurrent: usize, out: &mut String) {
+    if op.kind == Some(OpKind::Complete) {
+        render_complete(op, out);
+        return;
+    }
     let name = op.kind.map_or("Cluster Total", OpKind::name);
     let t = &op.throughput;
     let _ = writeln!(out, "\n----------------------------------------");
@@ -281,6 +389,7 @@ fn render_op(op: &OpSummary, concurrent: usize, out: &mut String) {
         " * Slowest: {:.2} MiB/s, {:.2} obj/s",
         t.slowest_mib_s, t.slowest_obj_s
     );
+    crate::ratios::render(&op.baseline_ratios, out);
     if op.kind.is_some() {
         let line = |p: &Percentiles| {
             format!(

@@ -4,40 +4,37 @@
 //! Invariants: an HTTP status of 300 or more is an error carrying the S3 error code
 //! from the body (or the status alone for HEAD); object bodies go out aws-chunked signed
 //! unless the client was built with `unsigned_payload`; every other body is small and
-//! signed by its SHA-256.
+//! signed by its SHA-256. With a checksum, an aws-chunked body ends in the signed
+//! `x-amz-checksum-*` trailer (as minio-go sends it); an unsigned one carries it as a
+//! header. Nothing on the path of a GET, HEAD or PUT allocates in steady state: heads
+//! are written into pooled buffers, headers are borrowed, the signing key is cached.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
-use shoal_http::time::format_amz_date;
 
-use crate::conn::{Body, Pool, Response};
+use crate::conn::{Body, Expect, Pool, Response, Tls};
+use crate::http1::{write_header, write_request_line};
+use crate::payload::{ChecksumChoice, Payload};
+use crate::s3xml::{self, ListPage, count_tag, error_message, tag_text};
 use crate::signer::{
-    Canonical, ChunkSigner, Credentials, STREAMING_PAYLOAD, UNSIGNED_PAYLOAD, chunk_hashes,
-    encode_path, encode_query, sha256_hex, sign, streaming_encoded_bytes,
+    AmzDate, Canonical, ChunkSigner, Credentials, DayKey, HeaderList, KeyCache, STREAMING_PAYLOAD,
+    STREAMING_PAYLOAD_TRAILER, UNSIGNED_PAYLOAD, encode_path_into, encode_query_into, sha256_hex,
+    sign, streaming_encoded_bytes, write_authorization,
 };
 
-/// An object body: random bytes generated once per size, with their chunk hashes.
-pub struct ObjectBody {
-    pub data: Bytes,
-    hashes: Vec<[u8; 32]>,
-}
-
-impl ObjectBody {
-    /// `size_bytes` of incompressible bytes from a seeded generator.
-    pub fn random(size_bytes: usize, seed: u64) -> ObjectBody {
-        use rand::{RngCore, SeedableRng};
-        let mut data = vec![0u8; size_bytes];
-        rand::rngs::SmallRng::seed_from_u64(seed).fill_bytes(&mut data);
-        let hashes = chunk_hashes(&data);
-        ObjectBody {
-            data: Bytes::from(data),
-            hashes,
-        }
-    }
+/// Buffers one request is assembled in; pooled per client, so none is allocated once
+/// as many requests as run at once have been sent.
+#[derive(Default)]
+struct Scratch {
+    head: Vec<u8>,
+    canonical: String,
+    path: String,
+    query: String,
 }
 
 /// What a successful operation measured.
@@ -45,29 +42,36 @@ pub struct Outcome {
     pub first_byte: Instant,
     pub body_bytes: u64,
     pub body: Vec<u8>,
-}
-
-/// One page of ListObjectsV2.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ListPage {
-    pub keys: Vec<String>,
-    pub next_continuation_token: Option<String>,
+    /// The response's ETag, when the operation asked for it.
+    pub etag: Option<String>,
 }
 
 /// A request before signing.
-struct Request<'a> {
-    method: &'static str,
-    key: &'a str,
-    query: &'a [(&'a str, &'a str)],
-    headers: Vec<(String, String)>,
-    body: RequestBody<'a>,
-    keep_body: bool,
+pub(crate) struct Request<'a> {
+    pub method: &'static str,
+    pub key: &'a str,
+    pub query: &'a [(&'a str, &'a str)],
+    pub headers: HeaderList<'a>,
+    pub body: RequestBody<'a>,
+    pub expect: Expect,
 }
 
-enum RequestBody<'a> {
+pub(crate) enum RequestBody<'a> {
     Empty,
     Small(Vec<u8>),
-    Object(&'a ObjectBody),
+    Object(&'a Payload<'a>),
+}
+
+/// What a client is built from.
+pub struct ClientSettings {
+    pub addresses: Vec<SocketAddr>,
+    pub host_names: Vec<String>,
+    pub tls: Option<Tls>,
+    pub credentials: Credentials,
+    pub bucket: String,
+    pub unsigned_payload: bool,
+    /// `--checksum`: uploads carry it (the values are in each payload).
+    pub checksum: Option<ChecksumChoice>,
 }
 
 /// One shard's S3 client.
@@ -75,27 +79,30 @@ pub struct Client {
     pool: Pool,
     host_names: Vec<String>,
     credentials: Credentials,
-    bucket: String,
+    pub(crate) bucket: String,
     unsigned_payload: bool,
+    pub(crate) checksum: Option<ChecksumChoice>,
     next_host: Cell<usize>,
+    keys: KeyCache,
+    /// The request time of the current second.
+    date: Cell<(i64, AmzDate)>,
+    scratch: RefCell<Vec<Scratch>>,
 }
 
 impl Client {
-    pub fn new(
-        addresses: Vec<SocketAddr>,
-        host_names: Vec<String>,
-        credentials: Credentials,
-        bucket: String,
-        unsigned_payload: bool,
-    ) -> Client {
-        assert_eq!(addresses.len(), host_names.len());
+    pub fn new(settings: ClientSettings) -> Client {
+        assert_eq!(settings.addresses.len(), settings.host_names.len());
         Client {
-            pool: Pool::new(addresses),
-            host_names,
-            credentials,
-            bucket,
-            unsigned_payload,
+            pool: Pool::new(settings.addresses, settings.tls),
+            host_names: settings.host_names,
+            credentials: settings.credentials,
+            bucket: settings.bucket,
+            unsigned_payload: settings.unsigned_payload,
+            checksum: settings.checksum,
             next_host: Cell::new(0),
+            keys: KeyCache::default(),
+            date: Cell::new((0, AmzDate::from_unix_secs(0))),
+            scratch: RefCell::new(Vec::new()),
         }
     }
 
@@ -107,13 +114,12 @@ impl Client {
         }
     }
 
-    pub async fn put_object(&self, key: &str, body: &ObjectBody) -> Result<Outcome, String> {
+    pub async fn put_object(&self, key: &str, payload: &Payload<'_>) -> Result<Outcome, String> {
         let mut request = Request::new("PUT", key);
-        request.headers.push((
-            "content-type".to_owned(),
-            "application/octet-stream".to_owned(),
-        ));
-        request.body = RequestBody::Object(body);
+        request
+            .headers
+            .push("content-type", "application/octet-stream");
+        request.body = RequestBody::Object(payload);
         self.send(request).await
     }
 
@@ -121,8 +127,24 @@ impl Client {
         self.send(Request::new("GET", key)).await
     }
 
+    /// GET of the inclusive byte range `first..=last`.
+    pub async fn get_object_range(
+        &self,
+        key: &str,
+        first: usize,
+        last: usize,
+    ) -> Result<Outcome, String> {
+        let mut text = [0u8; 48];
+        let range = range_header(first, last, &mut text);
+        let mut request = Request::new("GET", key);
+        request.headers.push("range", range);
+        self.send(request).await
+    }
+
     pub async fn head_object(&self, key: &str) -> Result<Outcome, String> {
-        self.send(Request::new("HEAD", key)).await
+        let mut request = Request::new("HEAD", key);
+        request.expect.head_request = true;
+        self.send(request).await
     }
 
     pub async fn delete_object(&self, key: &str) -> Result<Outcome, String> {
@@ -135,19 +157,13 @@ impl Client {
             !keys.is_empty() && keys.len() <= 1000,
             "S3 takes 1..=1000 keys"
         );
-        let mut xml = b"<Delete><Quiet>true</Quiet>".to_vec();
-        for key in keys {
-            xml.extend_from_slice(b"<Object><Key>");
-            shoal_http::s3xml::escape_text_into(key, &mut xml);
-            xml.extend_from_slice(b"</Key></Object>");
-        }
-        xml.extend_from_slice(b"</Delete>");
+        let xml = s3xml::write_delete(keys);
         let md5 = shoal_http::base64::encode(&Md5::digest(&xml));
         let mut request = Request::new("POST", "");
         request.query = &[("delete", "")];
-        request.headers.push(("content-md5".to_owned(), md5));
+        request.headers.push("content-md5", &md5);
         request.body = RequestBody::Small(xml);
-        request.keep_body = true;
+        request.expect.keep_body = true;
         let outcome = self.send(request).await?;
         let failed = count_tag(&outcome.body, "<Error>");
         if failed > 0 {
@@ -177,9 +193,9 @@ impl Client {
         }
         let mut request = Request::new("GET", "");
         request.query = &query;
-        request.keep_body = true;
+        request.expect.keep_body = true;
         let outcome = self.send(request).await?;
-        let page = parse_list_page(&outcome.body)?;
+        let page = s3xml::parse_list_page(&outcome.body)?;
         Ok((outcome, page))
     }
 
@@ -203,274 +219,325 @@ impl Client {
         host
     }
 
-    async fn send(&self, request: Request<'_>) -> Result<Outcome, String> {
-        let host = self.pick_host();
+    /// The request time, formatted once per second.
+    fn amz_date(&self) -> AmzDate {
         let now_secs = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs().cast_signed());
-        let amz_date = format_amz_date(now_secs);
-        let (head, body) = self.sign_request(&request, host, &amz_date);
-        let response = self
-            .pool
-            .exchange(
-                host,
-                &head,
-                &body,
-                request.method == "HEAD",
-                request.keep_body,
-            )
-            .await?;
-        into_outcome(response)
+        let (secs, date) = self.date.get();
+        if secs == now_secs {
+            return date;
+        }
+        let date = AmzDate::from_unix_secs(now_secs);
+        self.date.set((now_secs, date));
+        date
     }
 
-    /// The wire head and body of `request`, signed at `amz_date` for `host`.
+    pub(crate) async fn send(&self, request: Request<'_>) -> Result<Outcome, String> {
+        let host = self.pick_host();
+        let amz_date = self.amz_date();
+        let key = self.keys.get(&self.credentials, &amz_date);
+        let mut scratch = self.scratch.borrow_mut().pop().unwrap_or_default();
+        let body = self.sign_request(&request, host, &amz_date, &key, &mut scratch);
+        let response = self
+            .pool
+            .exchange(host, &scratch.head, &body, request.expect)
+            .await;
+        self.scratch.borrow_mut().push(scratch);
+        into_outcome(response?)
+    }
+
+    /// Writes the signed head of `request` for `host` into `scratch.head`; returns the
+    /// body to send after it.
     fn sign_request<'b>(
         &self,
         request: &Request<'b>,
         host: usize,
-        amz_date: &str,
-    ) -> (Vec<u8>, Body<'b>) {
-        let path = encode_path(&self.bucket, request.key);
-        let query = encode_query(request.query);
-        let mut headers = request.headers.clone();
-        headers.push(("host".to_owned(), self.host_names[host].clone()));
-        headers.push(("x-amz-date".to_owned(), amz_date.to_owned()));
+        amz_date: &AmzDate,
+        key: &Rc<DayKey>,
+        scratch: &mut Scratch,
+    ) -> Body<'b> {
+        let Scratch {
+            head,
+            canonical,
+            path,
+            query,
+        } = scratch;
+        path.clear();
+        encode_path_into(&self.bucket, request.key, path);
+        query.clear();
+        encode_query_into(request.query, query);
+        let mut headers = request.headers;
+        headers.push("host", &self.host_names[host]);
+        headers.push("x-amz-date", amz_date.as_str());
+        let (mut decoded, mut length) = ([0u8; 20], [0u8; 20]);
+        let small_hash: [u8; 64];
+        let mut trailer = None;
         let (payload_hash, content_length) = match &request.body {
-            RequestBody::Empty => (sha256_hex(&[]), 0),
-            RequestBody::Small(bytes) => (sha256_hex(bytes), bytes.len()),
-            RequestBody::Object(object) if self.unsigned_payload => {
-                (UNSIGNED_PAYLOAD.to_owned(), object.data.len())
+            RequestBody::Empty => (shoal_http::sigv4::EMPTY_SHA256_HEX, 0),
+            RequestBody::Small(bytes) => {
+                small_hash = sha256_hex(bytes);
+                (ascii(&small_hash), bytes.len())
             }
-            RequestBody::Object(object) => {
-                headers.push(("content-encoding".to_owned(), "aws-chunked".to_owned()));
-                let decoded = object.data.len().to_string();
-                headers.push(("x-amz-decoded-content-length".to_owned(), decoded));
-                (
-                    STREAMING_PAYLOAD.to_owned(),
-                    streaming_encoded_bytes(object.data.len()),
-                )
+            RequestBody::Object(payload) => {
+                let payload: &'b Payload<'b> = payload;
+                if let Some(md5) = &payload.md5 {
+                    headers.push("content-md5", md5);
+                }
+                let checksum = payload.checksum.as_ref().map(|(a, v)| (a.header(), &**v));
+                let len = payload.data.len();
+                if self.unsigned_payload {
+                    if let Some((name, value)) = checksum {
+                        headers.push(name, value);
+                    }
+                    (UNSIGNED_PAYLOAD, len)
+                } else {
+                    headers.push("content-encoding", "aws-chunked");
+                    headers.push("x-amz-decoded-content-length", decimal(len, &mut decoded));
+                    trailer = checksum;
+                    match checksum {
+                        Some((name, _)) => {
+                            headers.push("x-amz-trailer", name);
+                            (
+                                STREAMING_PAYLOAD_TRAILER,
+                                streaming_encoded_bytes(len, checksum),
+                            )
+                        }
+                        None => (STREAMING_PAYLOAD, streaming_encoded_bytes(len, None)),
+                    }
+                }
             }
         };
-        headers.push(("x-amz-content-sha256".to_owned(), payload_hash.clone()));
-        let canonical = Canonical {
+        headers.push("x-amz-content-sha256", payload_hash);
+        let canonical_request = Canonical {
             method: request.method,
-            encoded_path: &path,
-            encoded_query: &query,
-            headers: &headers,
-            payload_hash: &payload_hash,
+            encoded_path: path,
+            encoded_query: query,
+            headers,
+            payload_hash,
         };
-        let (authorization, seed_signature) = sign(&self.credentials, &canonical, amz_date);
-        headers.push(("authorization".to_owned(), authorization));
-        if content_length > 0 || matches!(request.method, "PUT" | "POST") {
-            headers.push(("content-length".to_owned(), content_length.to_string()));
+        let signature = sign(key, &canonical_request, amz_date, canonical);
+        head.clear();
+        write_request_line(request.method, path, query, head);
+        for (name, value) in headers.as_slice() {
+            write_header(name, value, head);
         }
-        headers.push(("user-agent".to_owned(), "shoal-bench".to_owned()));
-        let target = if query.is_empty() {
-            path
-        } else {
-            format!("{path}?{query}")
-        };
-        let mut head = Vec::with_capacity(1024);
-        crate::http1::write_request_head(request.method, &target, &headers, &mut head);
-        let body = match &request.body {
+        write_authorization(&self.credentials, key, &headers, &signature, head);
+        if content_length > 0 || matches!(request.method, "PUT" | "POST") {
+            write_header("content-length", decimal(content_length, &mut length), head);
+        }
+        write_header("user-agent", "shoal-bench", head);
+        head.extend_from_slice(b"\r\n");
+        match &request.body {
             RequestBody::Empty => Body::None,
             RequestBody::Small(bytes) => Body::Whole(Bytes::from(bytes.clone())),
-            RequestBody::Object(object) if self.unsigned_payload => {
-                Body::Whole(object.data.clone())
+            RequestBody::Object(payload) if self.unsigned_payload => {
+                Body::Whole(payload.data.clone())
             }
-            RequestBody::Object(object) => Body::Streaming {
-                data: object.data.clone(),
-                hashes: &object.hashes,
-                signer: ChunkSigner::new(&self.credentials, amz_date, seed_signature),
+            RequestBody::Object(payload) => Body::Streaming {
+                payload,
+                signer: ChunkSigner::new(Rc::clone(key), *amz_date, signature),
+                trailer,
             },
-        };
-        (head, body)
+        }
     }
 }
 
 impl<'a> Request<'a> {
-    fn new(method: &'static str, key: &'a str) -> Request<'a> {
+    pub(crate) fn new(method: &'static str, key: &'a str) -> Request<'a> {
         Request {
             method,
             key,
             query: &[],
-            headers: Vec::new(),
+            headers: HeaderList::default(),
             body: RequestBody::Empty,
-            keep_body: false,
+            expect: Expect::default(),
         }
     }
 }
 
+/// `bytes=first-last`, in `buffer`.
+fn range_header(first: usize, last: usize, buffer: &mut [u8; 48]) -> &str {
+    let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+    std::io::Write::write_fmt(&mut cursor, format_args!("bytes={first}-{last}"))
+        .expect("two numbers fit in 48 bytes");
+    let len = cursor.position() as usize;
+    ascii(&buffer[..len])
+}
+
+/// `n` in decimal, in `buffer`.
+pub(crate) fn decimal(mut n: usize, buffer: &mut [u8; 20]) -> &str {
+    let mut at = buffer.len();
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    ascii(&buffer[at..])
+}
+
+fn ascii(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).expect("ASCII digits")
+}
+
 fn into_outcome(response: Response) -> Result<Outcome, String> {
     if response.status >= 300 {
-        let code =
-            tag_text(&response.body, "Code").unwrap_or_else(|| "(no S3 error code)".to_owned());
-        let message = tag_text(&response.body, "Message").unwrap_or_default();
-        return Err(format!("{} {code}: {message}", response.status)
-            .trim_end_matches([' ', ':'])
-            .to_owned());
+        return Err(error_message(response.status, &response.body));
     }
     Ok(Outcome {
         first_byte: response.first_byte,
         body_bytes: response.body_bytes,
         body: response.body,
+        etag: response.etag,
     })
 }
 
-/// The unescaped text of the first `<tag>...</tag>` in `xml`.
-fn tag_text(xml: &[u8], tag: &str) -> Option<String> {
-    let xml = std::str::from_utf8(xml).ok()?;
-    let open = format!("<{tag}>");
-    let start = xml.find(&open)? + open.len();
-    let end = start + xml[start..].find(&format!("</{tag}>"))?;
-    Some(xml_unescape(&xml[start..end]))
-}
-
-fn count_tag(xml: &[u8], needle: &str) -> usize {
-    std::str::from_utf8(xml).map_or(0, |xml| xml.matches(needle).count())
-}
-
-/// Keys and continuation of a ListObjectsV2 result.
-pub fn parse_list_page(xml: &[u8]) -> Result<ListPage, String> {
-    let text = std::str::from_utf8(xml).map_err(|_| "listing is not UTF-8".to_owned())?;
-    if !text.contains("<ListBucketResult") {
-        return Err("response is not a ListBucketResult".to_owned());
-    }
-    let mut page = ListPage::default();
-    let mut rest = text;
-    while let Some(start) = rest.find("<Key>") {
-        let after = &rest[start + 5..];
-        let end = after
-            .find("</Key>")
-            .ok_or_else(|| "unterminated <Key>".to_owned())?;
-        page.keys.push(xml_unescape(&after[..end]));
-        rest = &after[end..];
-    }
-    let truncated = tag_text(xml, "IsTruncated").is_some_and(|t| t == "true");
-    page.next_continuation_token = tag_text(xml, "NextContinuationToken").filter(|_| truncated);
-    if truncated && page.next_continuation_token.is_none() {
-        return Err("truncated listing without NextContinuationToken".to_owned());
-    }
-    Ok(page)
-}
-
-fn xml_unescape(text: &str) -> String {
-    if !text.contains('&') {
-        return text.to_owned();
-    }
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&#13;", "\r")
-        .replace("&#10;", "\n")
-        .replace("&amp;", "&")
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::payload::{ChecksumAlgorithm, ObjectBody, parse_checksum};
+    use crate::signer::{CRLF, STREAMING_CHUNK_BYTES};
 
-    fn client(unsigned_payload: bool) -> Client {
+    pub(crate) fn client(unsigned_payload: bool, checksum: Option<ChecksumChoice>) -> Client {
         let credentials = Credentials {
             access_key: "benchuser".to_owned(),
             secret_key: "benchsecret".to_owned(),
             region: "us-east-1".to_owned(),
         };
-        let address: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        Client::new(
-            vec![address],
-            vec!["127.0.0.1:9".to_owned()],
+        Client::new(ClientSettings {
+            addresses: vec!["127.0.0.1:9".parse().unwrap()],
+            host_names: vec!["127.0.0.1:9".to_owned()],
+            tls: None,
             credentials,
-            "bucket".to_owned(),
+            bucket: "bucket".to_owned(),
             unsigned_payload,
-        )
+            checksum,
+        })
+    }
+
+    pub(crate) fn now() -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .cast_signed()
     }
 
     /// The wire bytes of a request, as the server would receive them.
-    fn wire(head: Vec<u8>, body: &Body<'_>) -> Vec<u8> {
-        let mut out = head;
+    pub(crate) fn wire(client: &Client, request: &Request<'_>) -> Vec<u8> {
+        let amz_date = client.amz_date();
+        let key = client.keys.get(&client.credentials, &amz_date);
+        let mut scratch = Scratch::default();
+        let body = client.sign_request(request, 0, &amz_date, &key, &mut scratch);
+        let mut out = scratch.head;
         match body {
             Body::None => {}
-            Body::Whole(data) => out.extend_from_slice(data),
+            Body::Whole(data) => out.extend_from_slice(&data),
             Body::Streaming {
-                data,
-                hashes,
-                signer,
+                payload,
+                mut signer,
+                trailer,
             } => {
-                let mut signer = signer.clone();
-                for (chunk, sha256) in data
-                    .chunks(crate::signer::STREAMING_CHUNK_BYTES)
-                    .zip(*hashes)
-                {
+                let chunks = payload.data.chunks(STREAMING_CHUNK_BYTES);
+                for (chunk, sha256) in chunks.zip(payload.chunk_hashes()) {
                     signer.write_chunk_header(chunk.len(), sha256, &mut out);
                     out.extend_from_slice(chunk);
-                    out.extend_from_slice(crate::signer::CRLF);
+                    out.extend_from_slice(CRLF);
                 }
-                signer.write_final_chunk(&mut out);
+                signer.write_final_chunk(trailer, &mut out);
             }
         }
         out
     }
 
-    /// The server's own gate accepts our PUTs in both payload modes and decodes the
-    /// aws-chunked body to the object's bytes; a wrong secret is refused.
+    /// Passes `bytes` through the server's gate and body decoder; returns the decoded
+    /// body and its trailers, or the server's error.
+    /// A request as the server decoded it: head, body, trailers.
+    pub(crate) type Decoded = (shoal_http::RequestHead, Vec<u8>, Vec<(String, String)>);
+
+    pub(crate) fn server_decode(
+        bytes: &[u8],
+        secret: &str,
+    ) -> Result<Decoded, shoal_http::S3Error> {
+        use shoal_http::{BodyDecoder, HeadParser, HeadStatus, authenticate};
+        let secret = secret.to_owned();
+        let secrets = move |id: &str| (id == "benchuser").then(|| secret.clone());
+        let HeadStatus::Complete {
+            head,
+            consumed_bytes,
+        } = HeadParser::new().parse(bytes)?
+        else {
+            panic!("head incomplete");
+        };
+        let auth = authenticate(&head, &secrets, "us-east-1", now())?;
+        let mut decoder = BodyDecoder::new(&head, &auth.payload)?;
+        let mut decoded = Vec::new();
+        let progress = decoder.feed(&bytes[consumed_bytes..], |p| decoded.extend_from_slice(p))?;
+        assert!(progress.done, "the body decodes to its end");
+        assert_eq!(progress.consumed_bytes, bytes.len() - consumed_bytes);
+        Ok((head, decoded, decoder.trailers().to_vec()))
+    }
+
+    /// The server's own gate accepts our PUTs in both payload modes, with and without
+    /// checksums and Content-MD5, and decodes the body to the payload's bytes; the
+    /// checksum arrives as a signed trailer (aws-chunked) or a header (unsigned); a
+    /// wrong secret is refused.
     #[test]
     fn server_gate_accepts_signed_puts() {
-        use shoal_http::{BodyDecoder, HeadParser, HeadStatus, authenticate};
-        let object = ObjectBody::random(200_000, 7);
-        let secrets = |id: &str| (id == "benchuser").then(|| "benchsecret".to_owned());
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            .cast_signed();
-        let amz_date = format_amz_date(now);
+        let body = ObjectBody::random(200_000, 7, true, Some(ChecksumAlgorithm::Crc32c));
+        let plain = ObjectBody::random(200_000, 7, false, None);
         for unsigned_payload in [false, true] {
-            let client = client(unsigned_payload);
-            let request = Request {
-                body: RequestBody::Object(&object),
-                ..Request::new("PUT", "dir/key one+two")
-            };
-            let (head, body) = client.sign_request(&request, 0, &amz_date);
-            let bytes = wire(head, &body);
-            let HeadStatus::Complete {
-                head,
-                consumed_bytes,
-            } = HeadParser::new().parse(&bytes).unwrap()
-            else {
-                panic!("head incomplete");
-            };
-            let auth = authenticate(&head, &secrets, "us-east-1", now).unwrap();
-            let mut decoder = BodyDecoder::new(&head, &auth.payload).unwrap();
-            let mut decoded = Vec::new();
-            let progress = decoder
-                .feed(&bytes[consumed_bytes..], |p| decoded.extend_from_slice(p))
-                .unwrap();
-            assert!(progress.done);
-            assert_eq!(progress.consumed_bytes, bytes.len() - consumed_bytes);
-            assert_eq!(decoded, &object.data[..]);
-            let wrong = |_: &str| Some("wrongsecret".to_owned());
-            assert!(authenticate(&head, &wrong, "us-east-1", now).is_err());
+            for (checksum, object) in [(None, &plain), (Some("crc32c"), &body)] {
+                let checksum = checksum.map(|c| parse_checksum(c).unwrap());
+                let client = client(unsigned_payload, checksum);
+                for len in [200_000, 70_001, 0] {
+                    let payload = object.prefix(len);
+                    let request = Request {
+                        body: RequestBody::Object(&payload),
+                        ..Request::new("PUT", "dir/key one+two")
+                    };
+                    let bytes = wire(&client, &request);
+                    let (head, decoded, trailers) = server_decode(&bytes, "benchsecret").unwrap();
+                    assert_eq!(decoded, &object.data[..len]);
+                    let Some((algorithm, value)) = &payload.checksum else {
+                        assert!(trailers.is_empty());
+                        continue;
+                    };
+                    let sent = if unsigned_payload {
+                        head.header(algorithm.header()).unwrap().to_owned()
+                    } else {
+                        trailers
+                            .iter()
+                            .find(|(n, _)| n == algorithm.header())
+                            .unwrap()
+                            .1
+                            .clone()
+                    };
+                    assert_eq!(sent, value.as_ref());
+                    assert_eq!(sent, ChecksumAlgorithm::Crc32c.compute(&object.data[..len]));
+                    assert_eq!(head.header("content-md5"), payload.md5.as_deref());
+                    let error = server_decode(&bytes, "wrongsecret").unwrap_err();
+                    assert_eq!(error.code(), shoal_http::S3ErrorCode::SignatureDoesNotMatch);
+                }
+            }
         }
     }
 
-    /// Bodies signed by SHA-256 (DeleteObjects) and queries (ListObjectsV2) pass the gate.
+    /// Bodies signed by SHA-256 (DeleteObjects), queries (ListObjectsV2) and headers
+    /// (Range) pass the gate.
     #[test]
-    fn server_gate_accepts_queries_and_small_bodies() {
-        use shoal_http::{HeadParser, HeadStatus, authenticate};
-        let secrets = |id: &str| (id == "benchuser").then(|| "benchsecret".to_owned());
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            .cast_signed();
-        let client = client(false);
+    fn server_gate_accepts_queries_small_bodies_and_ranges() {
+        let client = client(false, None);
         let query = [
             ("list-type", "2"),
             ("prefix", "a b/"),
             ("continuation-token", "x=y"),
         ];
+        let mut ranged = Request::new("GET", "k");
+        ranged.headers.push("range", "bytes=10-19");
         let requests = [
             Request {
                 query: &query,
@@ -481,29 +548,22 @@ mod tests {
                 body: RequestBody::Small(b"<Delete/>".to_vec()),
                 ..Request::new("POST", "")
             },
+            ranged,
         ];
         for request in &requests {
-            let (head, _) = client.sign_request(request, 0, &format_amz_date(now));
-            let HeadStatus::Complete { head, .. } = HeadParser::new().parse(&head).unwrap() else {
-                panic!("head incomplete");
-            };
-            authenticate(&head, &secrets, "us-east-1", now).unwrap();
+            server_decode(&wire(&client, request), "benchsecret").unwrap();
         }
     }
 
-    /// Keys are unescaped; the token is taken only from a truncated page.
+    /// Decimal formatting covers zero and the largest sizes.
     #[test]
-    fn parses_list_pages() {
-        let xml = b"<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a&amp;b</Key></Contents>\
-            <Contents><Key>c</Key></Contents><NextContinuationToken>t1</NextContinuationToken></ListBucketResult>";
-        let page = parse_list_page(xml).unwrap();
-        assert_eq!(page.keys, vec!["a&b", "c"]);
-        assert_eq!(page.next_continuation_token.as_deref(), Some("t1"));
-        let last = parse_list_page(
-            b"<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>",
-        )
-        .unwrap();
-        assert_eq!(last, ListPage::default());
-        assert!(parse_list_page(b"<Error/>").is_err());
+    fn formats_decimals() {
+        let mut buffer = [0u8; 20];
+        assert_eq!(decimal(0, &mut buffer), "0");
+        assert_eq!(decimal(10_485_760, &mut buffer), "10485760");
+        assert_eq!(decimal(usize::MAX, &mut buffer), usize::MAX.to_string());
+        let mut text = [0u8; 48];
+        let range = range_header(usize::MAX - 1, usize::MAX, &mut text);
+        assert_eq!(range, format!("bytes={}-{}", usize::MAX - 1, usize::MAX));
     }
 }

@@ -88,3 +88,9 @@ pub use s3xml::{
 pub use sigv4::{
     Authenticated, ChunkSigning, PayloadMode, SecretKeys, authenticate, authenticate_with_routes,
 };
+// The signing half of SigV4, for clients (shoal-bench signs with these, so the
+// workspace has one implementation of the algorithm).
+pub use sigv4::{
+    chunk_signature, credential_scope, request_signature, signing_key, trailer_signature,
+    write_canonical_headers, write_canonical_query,
+};

@@ -21,6 +21,10 @@
 //!   re-encoded and sorted. `host` and every `x-amz-*` header present must be signed.
 //! - The body is not authenticated here: the returned [`PayloadMode`] says how the body
 //!   decoder must verify it (whole-body SHA-256, chained chunk signatures, or nothing).
+//!
+//! The signing primitives (signing key, scope, canonical query and headers, request,
+//! chunk and trailer signatures) are public and sans-IO: the gate verifies with them and
+//! clients sign with them, so a signer and this verifier cannot drift apart.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -125,37 +129,48 @@ impl ChunkSigning {
     /// Signature of one chunk: `AWS4-HMAC-SHA256-PAYLOAD` over the previous signature,
     /// the hash of the empty string and the hash of the chunk's bytes.
     pub fn chunk_signature(&self, previous: &[u8; 32], chunk_sha256: &[u8; 32]) -> [u8; 32] {
-        let string_to_sign = format!(
-            "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{}\n{EMPTY_SHA256_HEX}\n{}",
-            self.amz_date,
-            self.scope,
-            hex::encode(previous),
-            hex::encode(chunk_sha256)
-        );
-        hmac_sha256(&self.signing_key, string_to_sign.as_bytes())
+        chunk_signature(
+            &self.signing_key,
+            &self.amz_date,
+            &self.scope,
+            previous,
+            chunk_sha256,
+        )
     }
 
     /// Signature of the trailer: `AWS4-HMAC-SHA256-TRAILER` over the final chunk's
     /// signature and the hash of the canonical trailers (`name:value\n` each).
     pub fn trailer_signature(&self, previous: &[u8; 32], trailers_sha256: &[u8; 32]) -> [u8; 32] {
-        let string_to_sign = format!(
-            "AWS4-HMAC-SHA256-TRAILER\n{}\n{}\n{}\n{}",
-            self.amz_date,
-            self.scope,
-            hex::encode(previous),
-            hex::encode(trailers_sha256)
-        );
-        hmac_sha256(&self.signing_key, string_to_sign.as_bytes())
+        trailer_signature(
+            &self.signing_key,
+            &self.amz_date,
+            &self.scope,
+            previous,
+            trailers_sha256,
+        )
     }
 }
 
+// The signing primitives below are sans-IO and shared by the gate above and by clients
+// that sign (shoal-bench), so the workspace has one SigV4 implementation. They take
+// the signing key rather than the secret so a client can derive it once per day.
+
 fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    hmac_sha256_parts(key, &[data])
+}
+
+/// HMAC-SHA256 over the concatenation of `parts` (no buffer to assemble them in).
+fn hmac_sha256_parts(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    mac.update(data);
+    for part in parts {
+        mac.update(part);
+    }
     mac.finalize().into_bytes().into()
 }
 
-fn signing_key(secret_access_key: &str, date: &str, region: &str) -> [u8; 32] {
+/// The SigV4 signing key of one day (`YYYYMMDD`), region and the `s3` service: the
+/// only secret-derived value a signer needs; valid for every request of that day.
+pub fn signing_key(secret_access_key: &str, date: &str, region: &str) -> [u8; 32] {
     let k_date = hmac_sha256(
         format!("AWS4{secret_access_key}").as_bytes(),
         date.as_bytes(),
@@ -163,6 +178,144 @@ fn signing_key(secret_access_key: &str, date: &str, region: &str) -> [u8; 32] {
     let k_region = hmac_sha256(&k_date, region.as_bytes());
     let k_service = hmac_sha256(&k_region, SERVICE.as_bytes());
     hmac_sha256(&k_service, TERMINATOR.as_bytes())
+}
+
+/// The credential scope `YYYYMMDD/REGION/s3/aws4_request`.
+pub fn credential_scope(date: &str, region: &str) -> String {
+    format!("{date}/{region}/{SERVICE}/{TERMINATOR}")
+}
+
+/// Appends the canonical query of decoded `(name, value)` pairs: every name and value
+/// `UriEncode`d (slashes too), pairs sorted, joined by `&`. Sorted encoded pairs are
+/// also a valid wire query, so a client can send exactly what it signs.
+pub fn write_canonical_query<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    out: &mut String,
+) {
+    let mut encoded: Vec<(String, String)> = pairs
+        .into_iter()
+        .map(|(name, value)| {
+            let (mut n, mut v) = (String::new(), String::new());
+            uri_encode_into(name.as_bytes(), true, &mut n);
+            uri_encode_into(value.as_bytes(), true, &mut v);
+            (n, v)
+        })
+        .collect();
+    encoded.sort_unstable();
+    for (index, (name, value)) in encoded.iter().enumerate() {
+        if index > 0 {
+            out.push('&');
+        }
+        out.push_str(name);
+        out.push('=');
+        out.push_str(value);
+    }
+}
+
+/// Appends the part of a canonical request after the method, path and query lines:
+/// a `name:value` line per signed header (`signed_headers` lowercase and sorted;
+/// `write_value` appends a header's canonical value), a blank line, the signed header
+/// list joined by `;`, and the payload hash.
+pub fn write_canonical_headers(
+    signed_headers: &[&str],
+    mut write_value: impl FnMut(&str, &mut String),
+    payload_hash: &str,
+    out: &mut String,
+) {
+    for name in signed_headers {
+        out.push_str(name);
+        out.push(':');
+        write_value(name, out);
+        out.push('\n');
+    }
+    out.push('\n');
+    for (index, name) in signed_headers.iter().enumerate() {
+        if index > 0 {
+            out.push(';');
+        }
+        out.push_str(name);
+    }
+    out.push('\n');
+    out.push_str(payload_hash);
+}
+
+/// The signature of a request: HMAC of the string to sign (`AWS4-HMAC-SHA256`, the
+/// request time, the scope and the hex SHA-256 of the canonical request).
+pub fn request_signature(
+    signing_key: &[u8; 32],
+    amz_date: &str,
+    scope: &str,
+    canonical_request: &str,
+) -> [u8; 32] {
+    let canonical_sha256 = hex32(&Sha256::digest(canonical_request.as_bytes()).into());
+    hmac_sha256_parts(
+        signing_key,
+        &[
+            ALGORITHM.as_bytes(),
+            b"\n",
+            amz_date.as_bytes(),
+            b"\n",
+            scope.as_bytes(),
+            b"\n",
+            &canonical_sha256,
+        ],
+    )
+}
+
+/// The signature of one aws-chunked chunk, chained from `previous`.
+pub fn chunk_signature(
+    signing_key: &[u8; 32],
+    amz_date: &str,
+    scope: &str,
+    previous: &[u8; 32],
+    chunk_sha256: &[u8; 32],
+) -> [u8; 32] {
+    hmac_sha256_parts(
+        signing_key,
+        &[
+            b"AWS4-HMAC-SHA256-PAYLOAD\n",
+            amz_date.as_bytes(),
+            b"\n",
+            scope.as_bytes(),
+            b"\n",
+            &hex32(previous),
+            b"\n",
+            EMPTY_SHA256_HEX.as_bytes(),
+            b"\n",
+            &hex32(chunk_sha256),
+        ],
+    )
+}
+
+/// The signature of the trailer of an aws-chunked body, chained from the final
+/// chunk's signature over the hash of the canonical trailers.
+pub fn trailer_signature(
+    signing_key: &[u8; 32],
+    amz_date: &str,
+    scope: &str,
+    previous: &[u8; 32],
+    trailers_sha256: &[u8; 32],
+) -> [u8; 32] {
+    hmac_sha256_parts(
+        signing_key,
+        &[
+            b"AWS4-HMAC-SHA256-TRAILER\n",
+            amz_date.as_bytes(),
+            b"\n",
+            scope.as_bytes(),
+            b"\n",
+            &hex32(previous),
+            b"\n",
+            &hex32(trailers_sha256),
+        ],
+    )
+}
+
+/// Lowercase hex of a 32-byte hash or signature, on the stack.
+pub fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    hex::encode_to_slice(bytes, &mut out).expect("64 hex digits for 32 bytes");
+    out
 }
 
 /// Equality of two MACs in time independent of where they differ.
@@ -472,13 +625,11 @@ fn compute_signature(
     canonical_request: &str,
 ) -> [u8; 32] {
     let date = amz_date.get(..8).unwrap_or_default();
-    let string_to_sign = format!(
-        "{ALGORITHM}\n{amz_date}\n{date}/{region}/{SERVICE}/{TERMINATOR}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
-    );
-    hmac_sha256(
+    request_signature(
         &signing_key(secret, date, region),
-        string_to_sign.as_bytes(),
+        amz_date,
+        &credential_scope(date, region),
+        canonical_request,
     )
 }
 
@@ -494,36 +645,20 @@ fn canonical_request(
     out.push('\n');
     uri_encode_into(&percent_decode_bytes(head.raw_path())?, false, &mut out);
     out.push('\n');
-    let mut pairs: Vec<(String, String)> = query
-        .iter()
-        .filter(|(name, _)| name != "X-Amz-Signature")
-        .map(|(name, value)| {
-            let (mut n, mut v) = (String::new(), String::new());
-            uri_encode_into(name.as_bytes(), true, &mut n);
-            uri_encode_into(value.as_bytes(), true, &mut v);
-            (n, v)
-        })
-        .collect();
-    pairs.sort();
-    for (index, (name, value)) in pairs.iter().enumerate() {
-        if index > 0 {
-            out.push('&');
-        }
-        out.push_str(name);
-        out.push('=');
-        out.push_str(value);
-    }
+    write_canonical_query(
+        query
+            .iter()
+            .filter(|(name, _)| name != "X-Amz-Signature")
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+        &mut out,
+    );
     out.push('\n');
-    for name in signed_headers {
-        out.push_str(name);
-        out.push(':');
-        push_canonical_header_value(head, name, &mut out);
-        out.push('\n');
-    }
-    out.push('\n');
-    out.push_str(&signed_headers.join(";"));
-    out.push('\n');
-    out.push_str(payload_hash);
+    write_canonical_headers(
+        signed_headers,
+        |name, out| push_canonical_header_value(head, name, out),
+        payload_hash,
+        &mut out,
+    );
     Ok(out)
 }
 
@@ -827,6 +962,36 @@ mod tests {
             auth(sigv2, EXAMPLE_NOW).unwrap_err().code(),
             S3ErrorCode::InvalidArgument
         );
+    }
+
+    #[test]
+    fn signing_primitives_reproduce_the_aws_get_example() {
+        // A client building the canonical request from parts signs what the gate verifies.
+        let headers = [
+            ("host", "examplebucket.s3.amazonaws.com"),
+            ("range", "bytes=0-9"),
+            ("x-amz-content-sha256", EMPTY_SHA256_HEX),
+            ("x-amz-date", "20130524T000000Z"),
+        ];
+        let mut canonical = String::from("GET\n/test.txt\n");
+        write_canonical_query([], &mut canonical);
+        canonical.push('\n');
+        let names: Vec<&str> = headers.iter().map(|(name, _)| *name).collect();
+        let value = |name: &str, out: &mut String| {
+            out.push_str(headers.iter().find(|(n, _)| *n == name).unwrap().1);
+        };
+        write_canonical_headers(&names, value, EMPTY_SHA256_HEX, &mut canonical);
+        let key = signing_key(SECRET, "20130524", "us-east-1");
+        let scope = credential_scope("20130524", "us-east-1");
+        assert_eq!(scope, "20130524/us-east-1/s3/aws4_request");
+        let signature = request_signature(&key, "20130524T000000Z", &scope, &canonical);
+        assert_eq!(
+            hex::encode(signature),
+            "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+        );
+        let mut query = String::new();
+        write_canonical_query([("prefix", "a b/"), ("list-type", "2")], &mut query);
+        assert_eq!(query, "list-type=2&prefix=a%20b%2F");
     }
 
     #[test]

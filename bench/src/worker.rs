@@ -1,0 +1,344 @@
+//! One worker of the measured phase: a loop of operations until the deadline (or until
+//! --autoterm stops the run), each timed into a [`Record`].
+//!
+//! Invariants: an operation counts bytes only when it succeeded and moved exactly what
+//! it should have (a short GET is an error, never throughput); the pacer (--rps-limit)
+//! waits before the operation's clock starts, so pacing never shows as latency.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::args::Mode;
+use crate::pacing::Pacer;
+use crate::payload::ObjectBody;
+use crate::record::{OpKind, Record, since_ns};
+use crate::s3::{Client, Outcome};
+use crate::sizes::random_range;
+use crate::workload::{KeyPool, Object, ShardContext, Shared, object_size};
+
+/// What one operation did, before it becomes a record.
+pub(crate) struct Done {
+    pub kind: OpKind,
+    pub result: Result<Outcome, String>,
+    pub bytes: u64,
+    pub objects: u32,
+}
+
+/// The record of an operation that ran from `start` to now.
+pub(crate) fn finish(shared: &Shared, worker: usize, start: Instant, done: Done) -> Record {
+    let end = Instant::now();
+    let epoch = shared.epoch;
+    let (first_byte, error, bytes, objects) = match done.result {
+        Ok(outcome) => (outcome.first_byte.min(end), None, done.bytes, done.objects),
+        Err(error) => (end, Some(error.into_boxed_str()), 0, 0),
+    };
+    Record {
+        kind: done.kind,
+        worker: worker as u32,
+        start_ns: since_ns(epoch, start),
+        first_byte_ns: since_ns(epoch, first_byte.max(start)),
+        end_ns: since_ns(epoch, end),
+        bytes,
+        objects,
+        error,
+    }
+}
+
+/// An error unless `outcome` carried exactly `expected` body bytes; `what` names the
+/// request in the error (called only then: nothing is formatted on success).
+pub(crate) fn expect_bytes(
+    what: impl FnOnce() -> String,
+    result: Result<Outcome, String>,
+    expected: u64,
+) -> Result<Outcome, String> {
+    result.and_then(|outcome| {
+        if outcome.body_bytes == expected {
+            Ok(outcome)
+        } else {
+            Err(format!(
+                "{}: {} bytes, expected {expected}",
+                what(),
+                outcome.body_bytes
+            ))
+        }
+    })
+}
+
+/// One worker of the measured phase.
+pub(crate) struct Worker {
+    shared: Arc<Shared>,
+    shard: usize,
+    index: usize,
+    client: Rc<Client>,
+    body: Rc<ObjectBody>,
+    pool: Rc<KeyPool>,
+    records: Rc<RefCell<Vec<Record>>>,
+    rng: SmallRng,
+    pacer: Option<Pacer>,
+    sequence: u64,
+    /// This worker's prefix, and the buffer its PUT keys are written in.
+    prefix: String,
+    key: String,
+    /// multipart: the object whose parts are read.
+    multipart_key: String,
+}
+
+impl Worker {
+    pub fn new(
+        context: &ShardContext,
+        index: usize,
+        pool: Rc<KeyPool>,
+        records: Rc<RefCell<Vec<Record>>>,
+    ) -> Worker {
+        let shared = &context.shared;
+        Worker {
+            shared: Arc::clone(shared),
+            shard: context.shard,
+            index,
+            client: Rc::clone(&context.client),
+            body: Rc::clone(&context.body),
+            pool,
+            records,
+            rng: SmallRng::seed_from_u64(index as u64),
+            pacer: Pacer::new(
+                shared.args.rps_limit,
+                shared.args.concurrent,
+                index,
+                Instant::now(),
+            ),
+            sequence: 0,
+            prefix: shared.worker_prefix(index),
+            key: String::new(),
+            multipart_key: shared.multipart_key(),
+        }
+    }
+
+    pub async fn run(mut self, deadline: Instant) {
+        while Instant::now() < deadline && !self.shared.stop.load(Ordering::Relaxed) {
+            if let Some(pacer) = &mut self.pacer {
+                let delay = pacer.delay(Instant::now());
+                if Instant::now() + delay >= deadline {
+                    return;
+                }
+                if !delay.is_zero() {
+                    monoio::time::sleep(delay).await;
+                }
+            }
+            let start = Instant::now();
+            let Some(done) = self.one_operation().await else {
+                return; // nothing left to do (delete ran out of objects)
+            };
+            let record = finish(&self.shared, self.index, start, done);
+            self.shared.live[self.shard].add(&record);
+            self.records.borrow_mut().push(record);
+        }
+    }
+
+    async fn one_operation(&mut self) -> Option<Done> {
+        match self.shared.mode {
+            Mode::Put => Some(self.put().await),
+            Mode::Get => {
+                let object = self.pool.pick(&mut self.rng)?;
+                Some(self.get(&object).await)
+            }
+            Mode::Stat => {
+                let object = self.pool.pick(&mut self.rng)?;
+                Some(self.stat(&object).await)
+            }
+            Mode::Delete => self.delete_batch().await,
+            Mode::List => Some(self.list().await),
+            Mode::Mixed => Some(self.mixed().await),
+            Mode::Multipart => Some(self.get_part().await),
+        }
+    }
+
+    async fn put(&mut self) -> Done {
+        // The key is written into a buffer the worker keeps; copied only when kept.
+        self.sequence += 1;
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        write!(key, "{}p{}.rnd", self.prefix, self.sequence).expect("writing to a String");
+        let size = object_size(&self.shared.args, &mut self.rng);
+        let result = self.client.put_object(&key, &self.body.prefix(size)).await;
+        if result.is_ok() && self.shared.mode == Mode::Mixed {
+            self.pool.put_back(Object {
+                key: key.clone(),
+                size,
+            });
+        }
+        self.key = key;
+        Done {
+            kind: OpKind::Put,
+            result,
+            bytes: size as u64,
+            objects: 1,
+        }
+    }
+
+    /// The whole object, or with --range a random range of it.
+    async fn get(&mut self, object: &Object) -> Done {
+        let (result, expected) = if self.shared.args.range && object.size > 0 {
+            let (first, last) = random_range(&mut self.rng, object.size);
+            let result = self.client.get_object_range(&object.key, first, last).await;
+            (result, (last - first + 1) as u64)
+        } else {
+            (
+                self.client.get_object(&object.key).await,
+                object.size as u64,
+            )
+        };
+        let result = expect_bytes(|| format!("GET {}", object.key), result, expected);
+        // The bytes actually received (a short body is also an error above).
+        let bytes = result.as_ref().map_or(0, |outcome| outcome.body_bytes);
+        Done {
+            kind: OpKind::Get,
+            result,
+            bytes,
+            objects: 1,
+        }
+    }
+
+    /// multipart: a random part of the uploaded object (`?partNumber=`).
+    async fn get_part(&mut self) -> Done {
+        let part_number = self.rng.gen_range(1..=self.shared.args.parts) as u32;
+        let result = self
+            .client
+            .get_object_part(&self.multipart_key, part_number)
+            .await;
+        let expected = self.shared.args.part_size as u64;
+        let what = || format!("GET {} part {part_number}", self.multipart_key);
+        let result = expect_bytes(what, result, expected);
+        let bytes = result.as_ref().map_or(0, |outcome| outcome.body_bytes);
+        Done {
+            kind: OpKind::Get,
+            result,
+            bytes,
+            objects: 1,
+        }
+    }
+
+    async fn stat(&mut self, object: &Object) -> Done {
+        let result = self.client.head_object(&object.key).await;
+        Done {
+            kind: OpKind::Stat,
+            result,
+            bytes: 0,
+            objects: 1,
+        }
+    }
+
+    async fn delete_batch(&mut self) -> Option<Done> {
+        let keys: Vec<String> = (0..self.shared.args.batch)
+            .map_while(|_| self.pool.take(&mut self.rng))
+            .map(|object| object.key)
+            .collect();
+        if keys.is_empty() {
+            return None;
+        }
+        let result = self.client.delete_objects(&keys).await;
+        Some(Done {
+            kind: OpKind::Delete,
+            result,
+            bytes: 0,
+            objects: keys.len() as u32,
+        })
+    }
+
+    /// Lists the worker's own prefix to its end; an error if the count is not what
+    /// prepare uploaded.
+    async fn list(&mut self) -> Done {
+        let prefix = &self.prefix;
+        let objects = self.shared.args.objects(Mode::List);
+        let expected = (self.index..objects)
+            .step_by(self.shared.args.concurrent)
+            .count();
+        let mut token: Option<String> = None;
+        let mut seen = 0usize;
+        let mut first = None;
+        let result = loop {
+            match self
+                .client
+                .list_objects_v2(prefix, self.shared.args.max_keys, token.as_deref())
+                .await
+            {
+                Ok((outcome, page)) => {
+                    seen += page.keys.len();
+                    let first_byte = *first.get_or_insert(outcome.first_byte);
+                    match page.next_continuation_token {
+                        Some(next) => token = Some(next),
+                        None if seen == expected => {
+                            break Ok(Outcome {
+                                first_byte,
+                                body_bytes: 0,
+                                body: Vec::new(),
+                                etag: None,
+                            });
+                        }
+                        None => {
+                            break Err(format!("LIST {prefix}: {seen} keys, expected {expected}"));
+                        }
+                    }
+                }
+                Err(error) => break Err(error),
+            }
+        };
+        Done {
+            kind: OpKind::List,
+            result,
+            bytes: 0,
+            objects: seen as u32,
+        }
+    }
+
+    /// One operation drawn from the distribution. GET/STAT borrow their object from the
+    /// pool while in flight, so a concurrent DELETE never removes an object being read.
+    async fn mixed(&mut self) -> Done {
+        let args = &self.shared.args;
+        let weights = [
+            args.get_distrib,
+            args.stat_distrib,
+            args.put_distrib,
+            args.delete_distrib,
+        ];
+        let mut draw = self.rng.gen_range(0..weights.iter().sum::<u32>());
+        let choice = weights.iter().position(|&w| {
+            let hit = draw < w;
+            draw = draw.saturating_sub(w);
+            hit
+        });
+        let Some(object) = (choice != Some(2))
+            .then(|| self.pool.take(&mut self.rng))
+            .flatten()
+        else {
+            return self.put().await; // a PUT, or the pool ran dry
+        };
+        match choice {
+            Some(0) => {
+                let done = self.get(&object).await;
+                self.pool.put_back(object);
+                done
+            }
+            Some(1) => {
+                let done = self.stat(&object).await;
+                self.pool.put_back(object);
+                done
+            }
+            _ => {
+                let result = self.client.delete_object(&object.key).await;
+                Done {
+                    kind: OpKind::Delete,
+                    result,
+                    bytes: 0,
+                    objects: 1,
+                }
+            }
+        }
+    }
+}
