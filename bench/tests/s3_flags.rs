@@ -198,22 +198,13 @@ fn baseline_ratios_in_reports() {
 }
 
 /// multipart end to end: every part uploaded and measured, the Complete measured on
-/// its own, then every GET of a part receives exactly the part. A server without
-/// multipart must make it a clean failure instead: its refusal of the
-/// CreateMultipartUpload is the fatal error (this branch goes once the server has it).
+/// its own, then every GET of a part receives exactly the part.
 #[test]
-fn multipart_end_to_end_or_clean_refusal() {
+fn multipart_end_to_end() {
     let server = Server::start();
     let flags = ["--parts", "12", "--part.size", "5MiB", "--concurrent", "3"];
     let args = server.args("multipart", &flags);
     let result = shoal_bench::driver::execute(Mode::Multipart, &args).unwrap();
-    if let Some(fatal) = &result.fatal
-        && fatal.contains("NotImplemented")
-    {
-        assert!(fatal.starts_with("CreateMultipartUpload"), "{fatal}");
-        assert!(result.records.is_empty());
-        return;
-    }
     assert_eq!(result.fatal, None);
     let parts = op(&result, OpKind::UploadPart);
     assert_eq!((parts.requests, parts.errors), (12, 0));
