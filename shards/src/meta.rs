@@ -1,18 +1,26 @@
 //! Object metadata: one `_meta` file per drive in the object's folder, framed by `codec`
-//! (magic `SHOALMTA`, version 1). Each drive's copy is identical except for the chunk
+//! (magic `SHOALMTA`, version 2). Each drive's copy is identical except for the chunk
 //! it describes (`chunk_index`) and, for small objects, that chunk's bytes inline.
+//!
+//! A copy says whose it is: the deployment, bucket and key, and the chunk index (which
+//! must match the drive's position). A copy moved or copied to another key, another
+//! drive or another deployment is not believed (`quorum.rs`), and inline chunks are
+//! covered by the same check. Version 2 also means the version's part files bind their
+//! records to their owner (`stripe.rs`); version 1 never shipped and is refused.
 //!
 //! Each copy also carries the version it replaced (`previous`), so that a crash in the
 //! middle of a commit, which leaves some drives on the new copy and some on the old,
 //! still leaves the old version with every drive's vote (`quorum.rs`).
 //!
-//! Body: `chunk index u8 | version | has previous u8 | [previous version]`, where a
+//! Body: `deployment id 16 bytes | chunk index u8 | version | has previous u8 |
+//! [previous version]`, where a
 //! version is, in order (`str`/`bytes` = u32 length + bytes):
 //!
 //! | field               | encoding      | meaning                                       |
 //! |---------------------|---------------|-----------------------------------------------|
 //! | bucket, key         | str, str      | what this is the metadata of (checked on read) |
-//! | version id          | 16 bytes      | random; names the data folder `_d<hex>`       |
+//! | version id          | 16 bytes      | names the data folder `_d<hex>`; random for a |
+//! |                     |               | put, the upload id for a multipart object     |
 //! | mod time            | u64 ns        | strictly later than the version it replaced   |
 //! | size                | u64           | object bytes                                  |
 //! | etag                | str           | hex MD5 (quotes added at the HTTP edge)       |
@@ -34,9 +42,11 @@
 
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::codec::{DecodeError, Reader, Writer, open_record};
+use crate::placement::DeploymentId;
 
 const MAGIC: &[u8; 8] = b"SHOALMTA";
-const VERSION: u16 = 1;
+/// 2: copies carry the deployment id, part records are bound to their owner.
+const VERSION: u16 = 2;
 /// Most parts an object may have (S3).
 pub const PARTS_MAX: usize = 10_000;
 
@@ -176,9 +186,10 @@ pub struct PreviousVersion {
 }
 
 impl DriveMeta {
-    pub fn encode(&self) -> Vec<u8> {
+    /// The copy as stored by a drive of deployment `deployment_id`.
+    pub fn encode(&self, deployment_id: &DeploymentId) -> Vec<u8> {
         let mut w = Writer::default();
-        w.u8(self.chunk_index as u8);
+        w.raw(deployment_id).u8(self.chunk_index as u8);
         write_version(&mut w, &self.info, &self.inline_chunk);
         match &self.previous {
             Some(p) => write_version(w.u8(1), &p.info, &p.inline_chunk),
@@ -189,10 +200,14 @@ impl DriveMeta {
         w.finish(MAGIC, VERSION)
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+    /// Decodes a copy; one written by another deployment is refused.
+    pub fn decode(bytes: &[u8], deployment_id: &DeploymentId) -> Result<Self, DecodeError> {
         let (version, mut r) = open_record(bytes, MAGIC)?;
         if version != VERSION {
             return Err(DecodeError::UnsupportedVersion(version));
+        }
+        if r.array::<16>()? != *deployment_id {
+            return Err(DecodeError::Invalid("metadata of another deployment"));
         }
         let chunk_index = r.u8()? as usize;
         let (info, inline_chunk) = read_version(&mut r)?;
@@ -391,16 +406,37 @@ pub(crate) mod tests {
             info: older,
             inline_chunk: b"old".to_vec(),
         });
-        let bytes = meta.encode();
-        assert_eq!(DriveMeta::decode(&bytes), Ok(meta));
+        let bytes = meta.encode(&DEPLOYMENT);
+        assert_eq!(DriveMeta::decode(&bytes, &DEPLOYMENT), Ok(meta));
         for bit in (0..bytes.len() * 8).step_by(7) {
             let mut bad = bytes.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
-            assert!(DriveMeta::decode(&bad).is_err(), "bit {bit}");
+            assert!(DriveMeta::decode(&bad, &DEPLOYMENT).is_err(), "bit {bit}");
         }
     }
 
-    /// Frozen encoding: version 1 files written today must decode forever.
+    const DEPLOYMENT: DeploymentId = [0x5A; 16];
+
+    /// A copy written by another deployment, or in the unshipped version 1 framing, is
+    /// refused, whatever else it says.
+    #[test]
+    fn foreign_and_old_copies_refused() {
+        let meta = sample();
+        let mut other = DEPLOYMENT;
+        other[15] ^= 1;
+        assert_eq!(
+            DriveMeta::decode(&meta.encode(&other), &DEPLOYMENT),
+            Err(DecodeError::Invalid("metadata of another deployment"))
+        );
+        let mut w = Writer::default();
+        w.u8(0);
+        assert_eq!(
+            DriveMeta::decode(&w.finish(MAGIC, 1), &DEPLOYMENT),
+            Err(DecodeError::UnsupportedVersion(1))
+        );
+    }
+
+    /// Frozen encoding: version 2 files written today must decode forever.
     #[test]
     fn golden_encoding() {
         // SHA-256, not CRC: a CRC over a record that ends in its own CRC is a constant.
@@ -413,7 +449,7 @@ pub(crate) mod tests {
             inline_chunk: b"old".to_vec(),
         });
         meta.previous.as_mut().expect("set above").info = multipart_sample();
-        let digest = hex::encode(sha2::Sha256::digest(meta.encode()));
+        let digest = hex::encode(sha2::Sha256::digest(meta.encode(&DEPLOYMENT)));
         assert_eq!(digest, GOLDEN_META_SHA256);
     }
 
@@ -451,13 +487,14 @@ pub(crate) mod tests {
             inline_chunk: Vec::new(),
             previous: None,
         };
-        assert_eq!(DriveMeta::decode(&meta.encode()), Ok(meta.clone()));
+        let decode = |m: &DriveMeta| DriveMeta::decode(&m.encode(&DEPLOYMENT), &DEPLOYMENT);
+        assert_eq!(decode(&meta), Ok(meta.clone()));
         let mut swapped = meta.clone();
         swapped.info.parts.swap(0, 1);
-        assert!(DriveMeta::decode(&swapped.encode()).is_err());
+        assert!(decode(&swapped).is_err());
         let mut inline = meta;
         inline.info.inline = true;
-        assert!(DriveMeta::decode(&inline.encode()).is_err());
+        assert!(decode(&inline).is_err());
     }
 
     /// Part file names round-trip, and no other spelling parses.
@@ -491,5 +528,5 @@ pub(crate) mod tests {
     }
 
     const GOLDEN_META_SHA256: &str =
-        "7c0af4bcbbeb43d05c4bee82419ab577fd443fc794239a4726ce097218c762cd";
+        "fdca40080ba2daf6c271dd51adfe6a83a192940f37e746f69276605aca3f8358";
 }

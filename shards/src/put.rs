@@ -474,7 +474,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
                 inline_chunk,
                 previous,
             }
-            .encode();
+            .encode(&self.deployment_id);
             let (data_dir, meta_file) = (&data_dir, &meta_file);
             async move {
                 if !live {

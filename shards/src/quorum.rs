@@ -166,7 +166,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         placement: Placement,
         drive_index: usize,
     ) -> MetaCopy {
-        let Ok(meta) = DriveMeta::decode(bytes) else {
+        let Ok(meta) = DriveMeta::decode(bytes, &self.deployment_id) else {
             return MetaCopy::Bad;
         };
         let set_size = meta.info.data_chunks + meta.info.parity_chunks;

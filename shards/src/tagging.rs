@@ -62,7 +62,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
                         inline_chunk: copy.inline_chunk.clone(),
                     }),
                 }
-                .encode()
+                .encode(&self.deployment_id)
             });
             let meta_file = &meta_file;
             async move {
