@@ -1,8 +1,10 @@
 //! Reading an object: agreed metadata, then stripe by stripe, only the data chunks the
-//! requested range touches. Every chunk record's CRC-64 is verified; a chunk that is
-//! missing, short, corrupt or on a failing drive is replaced by reading other chunks
-//! and reconstructing, and the object is queued for healing. Never wrong bytes: with
-//! more than parity chunks lost the read fails.
+//! requested range touches. Every chunk record's CRC-64 is verified, bound to whose
+//! record it must be (deployment, bucket, key, version, part, chunk index, stripe:
+//! `stripe.rs`); a chunk that is missing, short, corrupt, misplaced or on a failing
+//! drive is replaced by reading other chunks and reconstructing, and the object is
+//! queued for healing. Never wrong bytes: with more than parity chunks lost the read
+//! fails.
 
 use futures_util::future::join_all;
 use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive};
@@ -12,7 +14,7 @@ use crate::keypath::{DATA_DIR_PREFIX, object_dir, validate_key};
 use crate::meta::{DriveMeta, ObjectInfo};
 use crate::placement::Placement;
 use crate::store::Store;
-use crate::stripe::{Geometry, RECORD_HEADER_BYTES, chunk_len_for};
+use crate::stripe::{Geometry, RECORD_HEADER_BYTES, RecordOwner, chunk_len_for, record_checksum};
 
 /// One part file of an object and the object bytes it holds.
 #[derive(Debug, Clone)]
@@ -20,6 +22,8 @@ struct Segment {
     start: u64,
     size_bytes: u64,
     file: String,
+    /// The part number its records are bound to (1 for a plain object).
+    number: u32,
 }
 
 impl Segment {
@@ -29,6 +33,7 @@ impl Segment {
                 start: 0,
                 size_bytes: info.size_bytes,
                 file: PLAIN_PART_FILE.to_owned(),
+                number: 1,
             }];
         }
         let mut start = 0;
@@ -39,6 +44,7 @@ impl Segment {
                     start,
                     size_bytes: p.size_bytes,
                     file: p.file_name(),
+                    number: p.number,
                 };
                 start += p.size_bytes;
                 segment
@@ -98,6 +104,8 @@ pub struct ObjectReader<'a, D: Drive, C: Clock> {
     /// The segment whose files are open and whose geometry `geometry` is.
     current: usize,
     geometry: Geometry,
+    /// Per chunk index, the owner tag of the current segment's records.
+    tags: Vec<u64>,
     /// Per set drive: its matching metadata copy, if any.
     copies: Vec<Option<DriveMeta>>,
     files: Vec<Option<D::File>>,
@@ -153,12 +161,14 @@ impl<D: Drive, C: Clock> Store<D, C> {
             object_dir(bucket, key),
             hex::encode(info.version_id)
         );
+        let tags = self.record_tags(&info, segments[0].number);
         Ok(ObjectReader {
             store: self,
             placement,
             segments,
             current: 0,
             geometry,
+            tags,
             copies: agreed.copies,
             files: (0..set_size).map(|_| None).collect(),
             failed: vec![false; set_size],
@@ -175,6 +185,22 @@ impl<D: Drive, C: Clock> Store<D, C> {
                 .next_multiple_of(BLOCK_SIZE_BYTES),
             info,
         })
+    }
+}
+
+impl<D: Drive, C: Clock> Store<D, C> {
+    /// Per chunk index, the tag bound into the records of part `part_number`.
+    fn record_tags(&self, info: &ObjectInfo, part_number: u32) -> Vec<u64> {
+        let owner = RecordOwner {
+            deployment_id: &self.deployment_id,
+            bucket: &info.bucket,
+            key: &info.key,
+            data_id: &info.version_id,
+            part_number,
+        };
+        (0..info.data_chunks + info.parity_chunks)
+            .map(|chunk_index| owner.chunk_tag(chunk_index))
+            .collect()
     }
 }
 
@@ -233,6 +259,9 @@ impl<D: Drive, C: Clock> ObjectReader<'_, D, C> {
         }
         self.failed.fill(false);
         self.current = segment;
+        self.tags = self
+            .store
+            .record_tags(&self.info, self.segments[segment].number);
         self.geometry = Geometry::new(
             self.segments[segment].size_bytes,
             self.info.stripe_size_bytes,
@@ -327,7 +356,13 @@ impl<D: Drive, C: Clock> ObjectReader<'_, D, C> {
             let buf = self.record_bufs[i]
                 .take()
                 .unwrap_or_else(|| AlignedBuf::with_capacity(self.record_buf_bytes));
-            read_record(&drives[drive_index], file, buf, offset, chunk_len)
+            let place = RecordPlace {
+                offset,
+                chunk_len,
+                tag: self.tags[i],
+                stripe,
+            };
+            read_record(&drives[drive_index], file, buf, place)
         });
         let results = join_all(reads).await;
         for (&i, (buf, chunk_at)) in indices.iter().zip(results) {
@@ -364,16 +399,31 @@ impl<D: Drive, C: Clock> ObjectReader<'_, D, C> {
     }
 }
 
+/// Where a record is and whose it must be.
+struct RecordPlace {
+    offset: u64,
+    chunk_len: usize,
+    /// The owner tag of the chunk index read.
+    tag: u64,
+    stripe: u64,
+}
+
 /// Reads and verifies one chunk record into `buf`; returns the buffer and, if the
-/// record is readable, whole and its CRC-64 matches, where the chunk starts in it.
+/// record is readable, whole, and its checksum matches for this owner and stripe,
+/// where the chunk starts in it.
 async fn read_record<D: Drive>(
     drive: &D,
     file: Option<&D::File>,
     buf: AlignedBuf,
-    offset: u64,
-    chunk_len: usize,
+    place: RecordPlace,
 ) -> (AlignedBuf, Option<usize>) {
     let Some(file) = file else { return (buf, None) };
+    let RecordPlace {
+        offset,
+        chunk_len,
+        tag,
+        stripe,
+    } = place;
     let block = BLOCK_SIZE_BYTES as u64;
     let aligned_start = offset / block * block;
     let skip = (offset - aligned_start) as usize;
@@ -387,7 +437,7 @@ async fn read_record<D: Drive>(
         && buf.as_slice().get(skip..needed).is_some_and(|bytes| {
             let (crc, chunk) = bytes.split_at(RECORD_HEADER_BYTES);
             crc.try_into().map(u64::from_le_bytes).ok()
-                == Some(shoal_erasure::bitrot::crc64_nvme(chunk))
+                == Some(record_checksum(tag, stripe, chunk))
         });
     (buf, verified.then_some(skip + RECORD_HEADER_BYTES))
 }

@@ -34,6 +34,7 @@ use crate::keypath::validate_key;
 use crate::meta::{ChecksumType, ObjectInfo, PARTS_MAX, PartInfo};
 use crate::placement::Placement;
 use crate::put::{BodySource, PutOptions, Staged, verify_digests};
+use crate::stripe::RecordOwner;
 use crate::store::{Store, TMP_DIR, ignore_not_found};
 
 /// Where upload folders live on every drive.
@@ -206,6 +207,15 @@ fn upload_id_time(id: &str) -> Option<u64> {
         .flatten()
 }
 
+/// The id an upload's part records are bound to, and its object's version id: the
+/// upload id's 16 bytes (unique: creation time and 16 random hex digits).
+fn upload_data_id(upload_id: &str) -> [u8; 16] {
+    assert!(valid_upload_id(upload_id), "upload id checked when its record was read");
+    let mut id = [0; 16];
+    hex::decode_to_slice(upload_id, &mut id).expect("32 hex digits");
+    id
+}
+
 fn upload_dir(bucket: &str, upload_id: &str) -> String {
     format!("{MULTIPART_DIR}/{bucket}/{upload_id}")
 }
@@ -363,12 +373,21 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let mut stripe = vec![0u8; self.config.stripe_size_bytes];
         let staging = hex::encode(self.random_id());
         let staged_dir = format!("{TMP_DIR}/{staging}");
+        let data_id = upload_data_id(upload_id);
+        let owner = RecordOwner {
+            deployment_id: &self.deployment_id,
+            bucket,
+            key,
+            data_id: &data_id,
+            part_number,
+        };
         let streamed = async {
             let first_len = self
                 .fill_stripe(body, &mut stripe, &mut hasher, options)
                 .await?;
             self.stream_parts(
                 placement,
+                owner,
                 &staging,
                 &mut stripe,
                 first_len,
@@ -547,7 +566,8 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let info = ObjectInfo {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            version_id: self.random_id(),
+            // The parts' records are bound to the upload id (stripe.rs).
+            version_id: upload_data_id(upload_id),
             mod_time_unix_nanos: 0, // set at commit, under the key's lock
             size_bytes,
             etag: multipart_etag(&chosen),

@@ -4,7 +4,8 @@
 //!
 //! Steps (DESIGN.md §4):
 //! 1. Stream: each stripe is hashed, split into k data chunks, encoded into m parity
-//!    chunks, and each drive's record (CRC-64 + chunk) is appended to
+//!    chunks, and each drive's record (CRC-64 bound to the record's owner, then the
+//!    chunk; `stripe.rs`) is appended to
 //!    `.shoal/tmp/<upload>/part.1` through an aligned staging buffer (O_DIRECT).
 //!    Small objects (one stripe, chunk ≤ 128 KiB) skip this: their chunks go inline.
 //! 2. Verify the declared length, Content-MD5 and checksum; fdatasync every part file.
@@ -25,7 +26,7 @@ use crate::meta::{ChecksumType, DriveMeta, ObjectInfo, PreviousVersion};
 use crate::placement::Placement;
 use crate::quorum::MetaCopy;
 use crate::store::{Store, TMP_DIR, ignore_not_found};
-use crate::stripe::{Geometry, RECORD_HEADER_BYTES, chunk_len_for};
+use crate::stripe::{Geometry, RECORD_HEADER_BYTES, RecordOwner, chunk_len_for, record_checksum};
 
 /// Where a put's bytes come from (a socket, a slice, a generator).
 pub trait BodySource {
@@ -107,13 +108,23 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let k = self.set_layout().data_chunks;
         let fits_inline = first_len < stripe.len()
             && chunk_len_for(first_len, k) <= self.config.inline_chunk_max_bytes;
+        // Chosen before streaming: the part file's records are bound to it.
+        let version_id = self.random_id();
         let staged = if fits_inline {
             Staged::Inline(self.encode_inline(&stripe[..first_len]))
         } else {
             let upload = hex::encode(self.random_id());
+            let owner = RecordOwner {
+                deployment_id: &self.deployment_id,
+                bucket,
+                key,
+                data_id: &version_id,
+                part_number: 1,
+            };
             let streamed = self
                 .stream_parts(
                     placement,
+                    owner,
                     &upload,
                     &mut stripe,
                     first_len,
@@ -145,7 +156,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let info = ObjectInfo {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            version_id: self.random_id(),
+            version_id,
             mod_time_unix_nanos: 0, // set at commit, under the lock
             size_bytes,
             etag: hex::encode(md5),
@@ -245,6 +256,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     pub(crate) async fn stream_parts(
         &self,
         placement: Placement,
+        owner: RecordOwner<'_>,
         upload: &str,
         stripe: &mut [u8],
         first_len: usize,
@@ -271,12 +283,20 @@ impl<D: Drive, C: Clock> Store<D, C> {
             })
             .collect();
         self.check_write_quorum(&writers)?;
+        let tags: Vec<u64> = (0..layout.set_size())
+            .map(|chunk_index| owner.chunk_tag(chunk_index))
+            .collect();
         let mut encoder = StripeEncoder::new(layout, full_chunk);
         let mut len = first_len;
-        loop {
+        for stripe_index in 0.. {
             encoder.resize(chunk_len_for(len, layout.data_chunks));
             encoder.encode(&self.coder.borrow(), &stripe[..len]);
-            self.write_records(placement, drives, &mut writers, &encoder)
+            let records = StripeRecords {
+                encoder: &encoder,
+                tags: &tags,
+                stripe_index,
+            };
+            self.write_records(placement, drives, &mut writers, records)
                 .await?;
             if len < stripe.len() {
                 break;
@@ -320,24 +340,30 @@ impl<D: Drive, C: Clock> Store<D, C> {
         placement: Placement,
         drives: &[D],
         writers: &mut [PartWriter<D::File>],
-        encoder: &StripeEncoder,
+        records: StripeRecords<'_>,
     ) -> Result<()> {
         let set_size = drives.len();
-        let writes =
-            drives
-                .iter()
-                .zip(writers.iter_mut())
-                .enumerate()
-                .map(|(drive_index, (d, w))| {
-                    append_record(
-                        d,
-                        w,
-                        encoder.chunk(placement.chunk_of_drive(drive_index, set_size)),
-                    )
-                });
+        let writes = drives
+            .iter()
+            .zip(writers.iter_mut())
+            .enumerate()
+            .map(|(drive_index, (d, w))| {
+                let chunk_index = placement.chunk_of_drive(drive_index, set_size);
+                let chunk = records.encoder.chunk(chunk_index);
+                let checksum = record_checksum(records.tags[chunk_index], records.stripe_index, chunk);
+                append_record(d, w, checksum, chunk)
+            });
         join_all(writes).await;
         self.check_write_quorum(writers)
     }
+}
+
+/// One encoded stripe and what its records are bound to.
+struct StripeRecords<'a> {
+    encoder: &'a StripeEncoder,
+    /// Per chunk index, the owner tag of its records.
+    tags: &'a [u64],
+    stripe_index: u64,
 }
 
 pub(crate) enum Staged {
@@ -355,12 +381,16 @@ pub(crate) enum Staged {
     },
 }
 
-/// Appends one record (CRC-64 + chunk) and writes out every whole block staged.
+/// Appends one record (bound checksum + chunk) and writes out every whole block staged.
 /// A failed drive drops out of this put (its file is closed by drop).
-async fn append_record<D: Drive>(drive: &D, w: &mut PartWriter<D::File>, chunk: &[u8]) {
+async fn append_record<D: Drive>(
+    drive: &D,
+    w: &mut PartWriter<D::File>,
+    checksum: u64,
+    chunk: &[u8],
+) {
     let Some(file) = &w.file else { return };
-    let crc = shoal_erasure::bitrot::crc64_nvme(chunk);
-    w.staging.extend_from_slice(&crc.to_le_bytes());
+    w.staging.extend_from_slice(&checksum.to_le_bytes());
     w.staging.extend_from_slice(chunk);
     let staged = w.staging.len();
     let whole = staged / BLOCK_SIZE_BYTES * BLOCK_SIZE_BYTES;

@@ -1,5 +1,5 @@
-//! Stripe geometry: how an object's bytes are cut into stripes and chunks, and where
-//! each chunk record sits in a drive's part file. Pure arithmetic.
+//! Stripe geometry: how an object's bytes are cut into stripes and chunks, where each
+//! chunk record sits in a drive's part file, and what a record's checksum binds.
 //!
 //! An object of `size` bytes is cut into stripes of `stripe_size` bytes (the last one
 //! shorter). A stripe of `len` bytes is split into `k` data chunks of
@@ -8,16 +8,70 @@
 //! Part file (`_d<version>/part.1`) on each drive: one record per stripe, back to back,
 //! with no file header (the metadata describes it):
 //!
-//! | bytes          | field                                   |
-//! |----------------|-----------------------------------------|
-//! | 8              | CRC-64/NVME of the chunk bytes, LE      |
-//! | chunk_len(s)   | this drive's chunk of stripe s          |
+//! | bytes          | field                                                   |
+//! |----------------|---------------------------------------------------------|
+//! | 8              | CRC-64/NVME of the chunk bytes ^ owner tag ^ s, LE      |
+//! | chunk_len(s)   | this drive's chunk of stripe s                          |
 //!
 //! Every stripe but the last has the same chunk length, so record `s` starts at
 //! `s * (8 + chunk_len(0))`.
+//!
+//! The owner tag (SipHash-2-4 keyed by the deployment id over bucket, key, data id,
+//! part number and chunk index) makes a record say whose it is: a record copied or
+//! moved to another object's, version's, part's or chunk's place — or to another
+//! stripe of its own file — fails verification like bitrot, and is rebuilt from the
+//! other chunks. A CRC is linear, so xoring a constant into it detects exactly the
+//! corruptions the plain CRC does; two owners are confused only if their 64-bit tags
+//! collide. The tag is computed once per (part, chunk) when a file is opened; per
+//! record it costs one xor.
+
+use std::hash::Hasher;
+
+use siphasher::sip::SipHasher24;
+
+use crate::placement::DeploymentId;
 
 /// Bytes of the per-record bitrot checksum.
 pub const RECORD_HEADER_BYTES: usize = 8;
+
+/// Who a part file belongs to; every record of it carries this in its checksum.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordOwner<'a> {
+    pub deployment_id: &'a DeploymentId,
+    pub bucket: &'a str,
+    pub key: &'a str,
+    /// The version id, or for a part of a multipart upload the upload id (the parts
+    /// are written before the version exists; the version takes the upload id).
+    pub data_id: &'a [u8; 16],
+    /// 1 for a plain object's single part file.
+    pub part_number: u32,
+}
+
+impl RecordOwner<'_> {
+    /// The tag of every record of chunk `chunk_index` (the drive's position in the
+    /// set order, rotated); fields are length-prefixed so no two owners share bytes.
+    pub fn chunk_tag(&self, chunk_index: usize) -> u64 {
+        let (k0, k1) = self.deployment_id.split_at(8);
+        let mut hasher = SipHasher24::new_with_keys(
+            u64::from_le_bytes(k0.try_into().expect("8 bytes")),
+            u64::from_le_bytes(k1.try_into().expect("8 bytes")),
+        );
+        for field in [self.bucket.as_bytes(), self.key.as_bytes()] {
+            hasher.write(&(field.len() as u64).to_le_bytes());
+            hasher.write(field);
+        }
+        hasher.write(self.data_id);
+        hasher.write(&self.part_number.to_le_bytes());
+        hasher.write(&(chunk_index as u64).to_le_bytes());
+        hasher.finish()
+    }
+}
+
+/// The checksum stored in (and expected of) stripe `stripe`'s record of a chunk whose
+/// tag is `chunk_tag`.
+pub fn record_checksum(chunk_tag: u64, stripe: u64, chunk: &[u8]) -> u64 {
+    shoal_erasure::bitrot::crc64_nvme(chunk) ^ chunk_tag ^ stripe
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
@@ -90,6 +144,55 @@ mod tests {
         assert_eq!(g.part_file_len(), 10 * 87_390 + 10);
         assert_eq!(Geometry::new(0, mib, 4).part_file_len(), 0);
     }
+
+    fn owner_tag(change: impl FnOnce(&mut (DeploymentId, &str, &str, [u8; 16], u32))) -> u64 {
+        let mut fields: (DeploymentId, &str, &str, [u8; 16], u32) =
+            ([7; 16], "bkt", "a/b", [1; 16], 1);
+        change(&mut fields);
+        let (deployment_id, bucket, key, data_id, part_number) = fields;
+        RecordOwner {
+            deployment_id: &deployment_id,
+            bucket,
+            key,
+            data_id: &data_id,
+            part_number,
+        }
+        .chunk_tag(0)
+    }
+
+    /// Every field of the owner changes the tag, and bucket/key boundaries count; the
+    /// tag of one owner is frozen (part files written today must verify forever).
+    #[test]
+    fn owner_tags_differ() {
+        let base = owner_tag(|_| {});
+        let changed = [
+            owner_tag(|f| f.0[0] = 8),
+            owner_tag(|f| f.1 = "bkt2"),
+            owner_tag(|f| f.2 = "a/c"),
+            owner_tag(|f| (f.1, f.2) = ("bkta", "/b")),
+            owner_tag(|f| f.3[15] = 2),
+            owner_tag(|f| f.4 = 2),
+        ];
+        for (i, tag) in changed.iter().enumerate() {
+            assert_ne!(*tag, base, "field change {i}");
+        }
+        let owner = RecordOwner {
+            deployment_id: &[7; 16],
+            bucket: "bkt",
+            key: "a/b",
+            data_id: &[1; 16],
+            part_number: 1,
+        };
+        assert_ne!(owner.chunk_tag(0), owner.chunk_tag(1));
+        assert_eq!(base, GOLDEN_CHUNK_TAG);
+        let chunk = b"chunk bytes";
+        assert_ne!(
+            record_checksum(base, 0, chunk),
+            record_checksum(base, 1, chunk)
+        );
+    }
+
+    const GOLDEN_CHUNK_TAG: u64 = 6_561_581_179_205_838_969;
 
     proptest! {
         /// Records tile the part file exactly and chunks cover each stripe.
