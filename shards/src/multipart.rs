@@ -34,8 +34,8 @@ use crate::keypath::validate_key;
 use crate::meta::{ChecksumType, ObjectInfo, PARTS_MAX, PartInfo};
 use crate::placement::Placement;
 use crate::put::{BodySource, PutOptions, Staged, verify_digests};
-use crate::stripe::RecordOwner;
 use crate::store::{Store, TMP_DIR, ignore_not_found};
+use crate::stripe::RecordOwner;
 
 /// Where upload folders live on every drive.
 pub const MULTIPART_DIR: &str = ".shoal/multipart";
@@ -210,7 +210,10 @@ fn upload_id_time(id: &str) -> Option<u64> {
 /// The id an upload's part records are bound to, and its object's version id: the
 /// upload id's 16 bytes (unique: creation time and 16 random hex digits).
 fn upload_data_id(upload_id: &str) -> [u8; 16] {
-    assert!(valid_upload_id(upload_id), "upload id checked when its record was read");
+    assert!(
+        valid_upload_id(upload_id),
+        "upload id checked when its record was read"
+    );
     let mut id = [0; 16];
     hex::decode_to_slice(upload_id, &mut id).expect("32 hex digits");
     id

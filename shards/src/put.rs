@@ -343,16 +343,18 @@ impl<D: Drive, C: Clock> Store<D, C> {
         records: StripeRecords<'_>,
     ) -> Result<()> {
         let set_size = drives.len();
-        let writes = drives
-            .iter()
-            .zip(writers.iter_mut())
-            .enumerate()
-            .map(|(drive_index, (d, w))| {
-                let chunk_index = placement.chunk_of_drive(drive_index, set_size);
-                let chunk = records.encoder.chunk(chunk_index);
-                let checksum = record_checksum(records.tags[chunk_index], records.stripe_index, chunk);
-                append_record(d, w, checksum, chunk)
-            });
+        let writes =
+            drives
+                .iter()
+                .zip(writers.iter_mut())
+                .enumerate()
+                .map(|(drive_index, (d, w))| {
+                    let chunk_index = placement.chunk_of_drive(drive_index, set_size);
+                    let chunk = records.encoder.chunk(chunk_index);
+                    let checksum =
+                        record_checksum(records.tags[chunk_index], records.stripe_index, chunk);
+                    append_record(d, w, checksum, chunk)
+                });
         join_all(writes).await;
         self.check_write_quorum(writers)
     }
