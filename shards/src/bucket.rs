@@ -1,14 +1,27 @@
 //! Buckets: create, delete (only when empty), list, exists.
 //!
-//! A bucket is a record `DRIVE/.shoal/buckets/NAME` (framed by `codec`, magic
-//! `SHOALBKT`: creation time u64 ns) plus the folder `DRIVE/NAME/`, on every drive of
-//! the pool. It exists when at least `sets × read quorum` drives hold its record, so a
-//! bucket survives the same drive losses as the objects in it.
+//! A bucket is a record `DRIVE/.shoal/buckets/NAME` plus the folder `DRIVE/NAME/`, on
+//! every drive of the pool. It exists when at least `sets × read quorum` drives hold its
+//! record, so a bucket survives the same drive losses as the objects in it.
+//!
+//! The record (framed by `codec`, magic `SHOALBKT`, version 2) says whose it is, so a
+//! record copied under another name or from another deployment is not believed:
+//!
+//! | field         | encoding | meaning                              |
+//! |---------------|----------|--------------------------------------|
+//! | deployment id | 16 bytes | the deployment that created it       |
+//! | name          | str      | the bucket (must match the file name) |
+//! | created       | u64 ns   | creation time                        |
+//!
+//! "Does not exist" is answered only when too few drives could hold the record for it
+//! to exist: a drive that fails, holds a record it cannot vouch for, or answers "not
+//! found" without being this deployment's drive (`absence.rs`) counts as unknown, and
+//! when unknown drives could make the difference the answer is a quorum error (503).
 
 use futures_util::future::join_all;
 use shoal_io::{Clock, Drive, DriveError};
 
-use crate::codec::{Writer, open_record};
+use crate::codec::{DecodeError, Writer, open_record};
 use crate::error::{Error, Result};
 use crate::keypath::validate_bucket_name;
 use crate::list::ListQuery;
@@ -16,6 +29,41 @@ use crate::store::{Store, ignore_not_found};
 
 const BUCKETS_DIR: &str = ".shoal/buckets";
 const MAGIC: &[u8; 8] = b"SHOALBKT";
+/// 2: the record carries the deployment id and the bucket name.
+const VERSION: u16 = 2;
+
+/// What one drive says about a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BucketCopy {
+    /// A valid record of this bucket, created at this time.
+    Found(u64),
+    /// No record, from a drive that is this deployment's (or not yet checked).
+    Absent,
+    /// Failed, corrupt, misplaced, or "not found" from a drive that is not ours.
+    Unknown,
+}
+
+/// Counts of what the drives said about one bucket.
+struct BucketVotes {
+    found: usize,
+    unknown: usize,
+}
+
+impl BucketVotes {
+    /// Exists, does not exist, or cannot tell (unknown drives could decide it).
+    fn verdict(&self, read_quorum: usize) -> Result<bool> {
+        if self.found >= read_quorum {
+            return Ok(true);
+        }
+        if self.unknown > 0 && self.found + self.unknown >= read_quorum {
+            return Err(Error::InsufficientReadQuorum {
+                ok: self.found,
+                needed: read_quorum,
+            });
+        }
+        Ok(false)
+    }
+}
 
 /// A bucket as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,9 +88,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         if self.bucket_exists(bucket).await? {
             return Err(Error::BucketAlreadyOwnedByYou);
         }
-        let mut w = Writer::default();
-        w.u64(self.clock.now_unix_nanos());
-        let record = w.finish(MAGIC, 1);
+        let record = self.bucket_record(bucket, self.clock.now_unix_nanos());
         let path = format!("{BUCKETS_DIR}/{bucket}");
         let writes = self.drives.iter().map(|d| async {
             d.create_dir_all(bucket).await?;
@@ -60,28 +106,87 @@ impl<D: Drive, C: Clock> Store<D, C> {
         Ok(())
     }
 
-    /// True when a quorum of drives holds the bucket's record.
+    fn bucket_record(&self, bucket: &str, created_unix_nanos: u64) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.raw(&self.deployment_id)
+            .str(bucket)
+            .u64(created_unix_nanos);
+        w.finish(MAGIC, VERSION)
+    }
+
+    /// The creation time in a record, if it is this deployment's record of `bucket`.
+    fn decode_bucket_record(
+        &self,
+        bytes: &[u8],
+        bucket: &str,
+    ) -> std::result::Result<u64, DecodeError> {
+        let (version, mut r) = open_record(bytes, MAGIC)?;
+        if version != VERSION {
+            return Err(DecodeError::UnsupportedVersion(version));
+        }
+        if r.array::<16>()? != self.deployment_id || r.str()? != bucket {
+            return Err(DecodeError::Invalid("bucket record of another bucket"));
+        }
+        let created = r.u64()?;
+        r.finish()?;
+        Ok(created)
+    }
+
+    /// Every drive's answer about `bucket`, in pool order; "not found" is checked
+    /// against the drive's format record when the answer could depend on it.
+    async fn read_bucket_copies(&self, bucket: &str) -> Vec<BucketCopy> {
+        let path = format!("{BUCKETS_DIR}/{bucket}");
+        let reads = join_all(self.drives.iter().map(|d| d.read_file(&path))).await;
+        let mut copies: Vec<BucketCopy> = reads
+            .iter()
+            .map(|read| match read {
+                Ok(bytes) => self
+                    .decode_bucket_record(bytes, bucket)
+                    .map_or(BucketCopy::Unknown, BucketCopy::Found),
+                Err(DriveError::NotFound) => BucketCopy::Absent,
+                Err(_) => BucketCopy::Unknown,
+            })
+            .collect();
+        let found = copies
+            .iter()
+            .filter(|c| matches!(c, BucketCopy::Found(_)))
+            .count();
+        if found < self.bucket_read_quorum() {
+            self.confirm_absent(&mut copies).await;
+        }
+        copies
+    }
+
+    /// Turns each `Absent` from a drive that is not this deployment's into `Unknown`.
+    async fn confirm_absent(&self, copies: &mut [BucketCopy]) {
+        let absent: Vec<usize> = (0..copies.len())
+            .filter(|&i| copies[i] == BucketCopy::Absent)
+            .collect();
+        for (position, ours) in absent.iter().zip(self.drives_are_ours(&absent).await) {
+            if !ours {
+                copies[*position] = BucketCopy::Unknown;
+            }
+        }
+    }
+
+    /// True when a quorum of drives holds the bucket's record; false only when enough
+    /// of this deployment's drives say it does not; otherwise a quorum error.
     pub async fn bucket_exists(&self, bucket: &str) -> Result<bool> {
         if validate_bucket_name(bucket).is_err() {
             return Ok(false);
         }
-        let path = format!("{BUCKETS_DIR}/{bucket}");
-        let reads = join_all(self.drives.iter().map(|d| d.read_file(&path))).await;
-        let found = reads.iter().filter(|r| r.is_ok()).count();
-        let failed = reads
-            .iter()
-            .filter(|r| matches!(r, Err(e) if !matches!(e, DriveError::NotFound)))
-            .count();
-        if found >= self.bucket_read_quorum() {
-            return Ok(true);
-        }
-        if found + failed >= self.bucket_read_quorum() && failed > 0 {
-            return Err(Error::InsufficientReadQuorum {
-                ok: found,
-                needed: self.bucket_read_quorum(),
-            });
-        }
-        Ok(false)
+        let copies = self.read_bucket_copies(bucket).await;
+        let votes = BucketVotes {
+            found: copies
+                .iter()
+                .filter(|c| matches!(c, BucketCopy::Found(_)))
+                .count(),
+            unknown: copies
+                .iter()
+                .filter(|c| matches!(c, BucketCopy::Unknown))
+                .count(),
+        };
+        votes.verdict(self.bucket_read_quorum())
     }
 
     /// `Ok` if the bucket exists, `NoSuchBucket` if not.
@@ -128,19 +233,24 @@ impl<D: Drive, C: Clock> Store<D, C> {
         Ok(())
     }
 
-    /// Every bucket held by a quorum of drives, in name order.
+    /// Every bucket held by a quorum of drives, in name order; a quorum error when
+    /// drives that could not answer might hide or show a bucket.
     pub async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
-        let listings = join_all(self.drives.iter().map(|d| d.list_dir(BUCKETS_DIR))).await;
+        let names = self.bucket_names_by_drive().await;
+        let unknown = names.iter().filter(|n| n.is_none()).count();
         let mut votes: std::collections::BTreeMap<String, usize> =
             std::collections::BTreeMap::new();
-        for entries in listings.into_iter().flatten() {
-            for entry in entries {
-                *votes.entry(entry.name).or_default() += 1;
+        for entries in names.into_iter().flatten() {
+            for name in entries {
+                *votes.entry(name).or_default() += 1;
             }
         }
+        // A bucket no answering drive lists could still exist on the others.
+        BucketVotes { found: 0, unknown }.verdict(self.bucket_read_quorum())?;
         let mut buckets = Vec::new();
-        for (name, count) in votes {
-            if count >= self.bucket_read_quorum() && validate_bucket_name(&name).is_ok() {
+        for (name, found) in votes {
+            let verdict = BucketVotes { found, unknown }.verdict(self.bucket_read_quorum())?;
+            if verdict && validate_bucket_name(&name).is_ok() {
                 let created_unix_nanos = self.bucket_created(&name).await;
                 buckets.push(BucketInfo {
                     name,
@@ -151,17 +261,29 @@ impl<D: Drive, C: Clock> Store<D, C> {
         Ok(buckets)
     }
 
-    /// Creation time from the first drive with a readable record.
+    /// Per drive, the bucket record names it holds (`None`: it cannot answer).
+    async fn bucket_names_by_drive(&self) -> Vec<Option<Vec<String>>> {
+        let listings = join_all(self.drives.iter().map(|d| d.list_dir(BUCKETS_DIR))).await;
+        let mut names = Vec::with_capacity(listings.len());
+        for (position, listing) in listings.into_iter().enumerate() {
+            names.push(match listing {
+                Ok(entries) => Some(entries.into_iter().map(|e| e.name).collect()),
+                // No bucket was ever made here, if the drive is ours.
+                Err(DriveError::NotFound) if self.drive_is_ours(position).await => Some(Vec::new()),
+                Err(_) => None,
+            });
+        }
+        names
+    }
+
+    /// Creation time from the first drive with a valid record.
     async fn bucket_created(&self, bucket: &str) -> u64 {
         let path = format!("{BUCKETS_DIR}/{bucket}");
         for drive in &self.drives {
             let Ok(bytes) = drive.read_file(&path).await else {
                 continue;
             };
-            let Ok((_, mut r)) = open_record(&bytes, MAGIC) else {
-                continue;
-            };
-            if let Ok(created) = r.u64() {
+            if let Ok(created) = self.decode_bucket_record(&bytes, bucket) {
                 return created;
             }
         }

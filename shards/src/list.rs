@@ -4,8 +4,10 @@
 //! pruned by prefix and start-after; with the `/` delimiter, a folder under the prefix
 //! collapses into one common prefix without being walked further. A key or common
 //! prefix is listed only when read-quorum drives of its set report it, so a stale or
-//! half-deleted copy on a minority of drives never shows. The page's objects then get
-//! their agreed metadata.
+//! half-deleted copy on a minority of drives never shows, and a page is answered only
+//! when read-quorum drives of every set could be walked (a drive without the bucket's
+//! folder cannot say what the bucket holds): an empty page is never a guess. The
+//! page's objects then get their agreed metadata.
 //!
 //! Known limit: a listing without delimiter walks everything under the prefix on every
 //! drive for each page (no persistent index); fine for the first milestones, replaced by
@@ -87,13 +89,19 @@ impl<D: Drive, C: Clock> Store<D, C> {
                 .set_drives(set_index)
                 .iter()
                 .map(|d| walk_drive(d, bucket, query));
-            let mut votes: BTreeMap<Item, usize> = BTreeMap::new();
-            for walked in join_all(walks).await.into_iter().flatten() {
-                for item in walked {
-                    *votes.entry(item).or_default() += 1;
-                }
-            }
+            let walked = join_all(walks).await;
             let quorum = self.set_layout().read_quorum();
+            let answered = walked.iter().filter(|w| w.is_ok()).count();
+            if answered < quorum {
+                return Err(Error::InsufficientReadQuorum {
+                    ok: answered,
+                    needed: quorum,
+                });
+            }
+            let mut votes: BTreeMap<Item, usize> = BTreeMap::new();
+            for item in walked.into_iter().flatten().flatten() {
+                *votes.entry(item).or_default() += 1;
+            }
             items.extend(
                 votes
                     .into_iter()
@@ -161,7 +169,8 @@ async fn walk_drive<D: Drive>(drive: &D, bucket: &str, query: &ListQuery) -> Res
     while let Some(dir) = stack.pop() {
         let entries = match drive.list_dir(&dir.path).await {
             Ok(entries) => entries,
-            Err(shoal_io::DriveError::NotFound) => continue,
+            // Gone since its parent was listed; the bucket's own folder must be there.
+            Err(shoal_io::DriveError::NotFound) if !at_root => continue,
             Err(e) => return Err(e.into()),
         };
         for entry in entries {

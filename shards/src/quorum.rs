@@ -4,8 +4,13 @@
 //! the version that one replaced. The answer is the newest version (by mod time, then
 //! metadata generation) with at least read-quorum votes. So a commit that a crash cut short (some drives on the new copy,
 //! the rest on the old) leaves the old version visible with every drive's vote until
-//! the new one has quorum. Copies that are corrupt, for another key, at the wrong chunk
-//! position, or stale cannot change the answer while they are a minority.
+//! the new one has quorum. Copies that are corrupt, for another key or deployment, at
+//! the wrong chunk position, or stale cannot change the answer while they are a
+//! minority.
+//!
+//! "No such key" needs drives that can say so: a drive that answers "not found"
+//! without being this deployment's drive (its folder gone, another disk in its place;
+//! `absence.rs`) counts as failed, so beyond quorum the answer is a quorum error.
 
 use futures_util::future::join_all;
 use shoal_io::{Clock, Drive, DriveError};
@@ -130,8 +135,36 @@ fn view_of(copy: &MetaCopy, info: &ObjectInfo) -> Option<DriveMeta> {
 }
 
 impl<D: Drive, C: Clock> Store<D, C> {
-    /// Reads the metadata copies of `bucket/key` from its set, concurrently.
+    /// Reads the metadata copies of `bucket/key` from its set, concurrently. When the
+    /// answer would be "no such key", every "not found" is checked to come from this
+    /// deployment's drive; the others count as failed.
     pub(crate) async fn read_metas(&self, bucket: &str, key: &str) -> MetaRead {
+        let mut read = self.read_meta_copies(bucket, key).await;
+        let absent = matches!(
+            read.agreed(self.set_layout().read_quorum()),
+            Err(Error::NoSuchKey)
+        );
+        if absent {
+            let set_index = self.placement(bucket, key).set_index;
+            self.confirm_missing(&mut read, set_index).await;
+        }
+        read
+    }
+
+    async fn confirm_missing(&self, read: &mut MetaRead, set_index: usize) {
+        let first = set_index * self.set_layout().set_size();
+        let missing: Vec<usize> = (0..read.copies.len())
+            .filter(|&i| matches!(read.copies[i], MetaCopy::Missing))
+            .collect();
+        let positions: Vec<usize> = missing.iter().map(|i| first + i).collect();
+        for (&i, ours) in missing.iter().zip(self.drives_are_ours(&positions).await) {
+            if !ours {
+                read.copies[i] = MetaCopy::Failed;
+            }
+        }
+    }
+
+    async fn read_meta_copies(&self, bucket: &str, key: &str) -> MetaRead {
         let placement = self.placement(bucket, key);
         let path = meta_path(bucket, key);
         let drives = self.set_drives(placement.set_index);
