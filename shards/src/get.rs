@@ -133,10 +133,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     ) -> Result<ObjectReader<'_, D, C>> {
         validate_key(key)?;
         self.require_bucket(bucket).await?;
-        let agreed = self
-            .read_metas(bucket, key)
-            .await
-            .agreed(self.set_layout().read_quorum())?;
+        let agreed = self.read_agreed(bucket, key).await?;
         let info = agreed.info;
         let (start, end) = match range {
             Some(r) => r.resolve(info.size_bytes)?,
@@ -436,8 +433,7 @@ async fn read_record<D: Drive>(
     let verified = result.is_ok()
         && buf.as_slice().get(skip..needed).is_some_and(|bytes| {
             let (crc, chunk) = bytes.split_at(RECORD_HEADER_BYTES);
-            crc.try_into().map(u64::from_le_bytes).ok()
-                == Some(record_checksum(tag, stripe, chunk))
+            crc.try_into().map(u64::from_le_bytes).ok() == Some(record_checksum(tag, stripe, chunk))
         });
     (buf, verified.then_some(skip + RECORD_HEADER_BYTES))
 }

@@ -11,6 +11,7 @@
 //! "No such key" needs drives that can say so: a drive that answers "not found"
 //! without being this deployment's drive (its folder gone, another disk in its place;
 //! `absence.rs`) counts as failed, so beyond quorum the answer is a quorum error.
+//! A reader sees a version only once it is committed to write quorum (`roll_forward.rs`).
 
 use futures_util::future::join_all;
 use shoal_io::{Clock, Drive, DriveError};
@@ -83,6 +84,11 @@ impl MetaRead {
         Ok(Agreed { info, copies })
     }
 
+    /// How many drives vote for `info` (hold it, or hold the version that replaced it).
+    pub fn votes(&self, info: &ObjectInfo) -> usize {
+        self.copies.iter().filter(|c| votes_for(c, info)).count()
+    }
+
     /// Every version some drive votes for.
     fn voted(&self) -> impl Iterator<Item = &ObjectInfo> {
         self.copies
@@ -108,7 +114,7 @@ impl MetaRead {
     }
 }
 
-fn votes_for(copy: &MetaCopy, info: &ObjectInfo) -> bool {
+pub(crate) fn votes_for(copy: &MetaCopy, info: &ObjectInfo) -> bool {
     match copy {
         MetaCopy::Valid(m) => {
             m.info == *info || m.previous.as_ref().is_some_and(|p| p.info == *info)
@@ -212,11 +218,10 @@ impl<D: Drive, C: Clock> Store<D, C> {
         MetaCopy::Valid(meta)
     }
 
-    /// The agreed metadata of an object.
+    /// The agreed metadata of an object (committed to write quorum).
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
         crate::keypath::validate_key(key)?;
         self.require_bucket(bucket).await?;
-        let read = self.read_metas(bucket, key).await;
-        Ok(read.agreed(self.set_layout().read_quorum())?.info)
+        Ok(self.read_agreed(bucket, key).await?.info)
     }
 }
