@@ -1,6 +1,6 @@
 //! The per-drive format record and the start-up procedure that checks or writes it.
 //!
-//! `DRIVE/.shoal/format`, framed by `codec` (magic `SHOALFMT`, version 1):
+//! `DRIVE/.shoal/format`, framed by `codec` (magic `SHOALFMT`, version 2):
 //!
 //! | field          | bytes | meaning                                      |
 //! |----------------|-------|----------------------------------------------|
@@ -27,7 +27,10 @@ use crate::placement::DeploymentId;
 
 pub const FORMAT_PATH: &str = ".shoal/format";
 const MAGIC: &[u8; 8] = b"SHOALFMT";
-const VERSION: u16 = 1;
+/// 2: the deployment's records say whose they are (metadata, bucket records and part
+/// files, version 2). Drives of version 1 (development builds only, never shipped) are
+/// refused at start rather than served with records that cannot be checked.
+const VERSION: u16 = 2;
 
 /// What one drive's format record says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +220,17 @@ mod tests {
         assert_eq!(
             FormatRecord::decode(&bytes),
             Err(DecodeError::ChecksumMismatch)
+        );
+    }
+
+    /// A drive formatted by a development build (version 1) is refused.
+    #[test]
+    fn version_1_refused() {
+        let mut w = Writer::default();
+        w.raw(&[3; 16]).u16(0).u16(0).u16(0).u16(1).u8(2).u8(2);
+        assert_eq!(
+            FormatRecord::decode(&w.finish(MAGIC, 1)),
+            Err(DecodeError::UnsupportedVersion(1))
         );
     }
 }
