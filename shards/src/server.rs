@@ -154,8 +154,8 @@ fn prepare_store(
         parity_chunks: config.parity,
         ..StoreConfig::default()
     };
-    let (mut runtime, _) =
-        shoal_io::build_runtime(&runtime_config()).map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
+    let (mut runtime, _) = shoal_io::build_runtime(&runtime_config())
+        .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
     runtime.block_on(async {
         let store = Store::open(drives, SystemClock, rand::random(), store_config)
             .await
@@ -186,7 +186,9 @@ fn run_shard(
     let (mut runtime, driver) = match shoal_io::build_runtime(&runtime_config()) {
         Ok(built) => built,
         Err(e) => {
-            let _ = ready.send(Err(format!("shard {shard_index}: cannot start its I/O runtime: {e}")));
+            let _ = ready.send(Err(format!(
+                "shard {shard_index}: cannot start its I/O runtime: {e}"
+            )));
             return Err(e.to_string());
         }
     };
