@@ -419,3 +419,30 @@ pub fn unix_secs(unix_nanos: u64) -> i64 {
 
 /// Standard padded base64, as S3 sends checksums and Content-MD5 (strict decoding).
 pub use shoal_http::base64::{decode as base64_decode, encode as base64_encode};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_that_could_break_framing_are_refused() {
+        // Whatever reached a reply (a request value, a record from disk), a header with
+        // a byte that would end its line or confuse a client is an error, not a panic.
+        for value in ["a\r\nx: y", "a\nb", "a\rb", "a\0b", "a\x7fb", "a\x1bb"] {
+            let error = check_headers(&[("Content-Type", value.to_owned())]).unwrap_err();
+            assert_eq!(error.code(), S3ErrorCode::InternalError, "{value:?}");
+        }
+        for name in ["", "x meta", "x:y", "x\r\ny"] {
+            assert!(
+                check_headers(&[(name, "v".to_owned())]).is_err(),
+                "{name:?}"
+            );
+        }
+        let fine = [
+            ("Content-Type", "text/plain; charset=utf-8".to_owned()),
+            ("x-amz-meta-note", "tab\there, \u{e9}t\u{e9}".to_owned()),
+            ("Cache-Control", String::new()),
+        ];
+        assert!(check_headers(&fine).is_ok());
+    }
+}
