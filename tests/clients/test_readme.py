@@ -16,7 +16,8 @@ from pathlib import Path
 
 import boto3
 
-from conftest import ServerProcess, clean_env, free_port, shoal_binary
+from conftest import (ROOT_PASSWORD, ROOT_USER, ServerProcess, clean_env, free_port,
+                      shoal_binary, start_server)
 
 
 def start_default(cwd: Path, port: int) -> ServerProcess:
@@ -48,10 +49,12 @@ def try_it_lines(banner: str) -> list[str]:
     return [line.strip() for line in lines[starts[0] + 1:]]
 
 
-def paste(lines: list[str], cwd: Path, home: Path, aws_cli: str) -> subprocess.CompletedProcess:
+def paste(lines: list[str], cwd: Path, home: Path, aws_cli: str,
+          **env_extra: str) -> subprocess.CompletedProcess:
     """Runs `lines` in bash exactly as a user pasting them would (another folder, a HOME
     of its own, no AWS settings), stopping at the first failing line."""
-    env = clean_env(HOME=str(home), PATH=f"{Path(aws_cli).parent}:{os.environ['PATH']}")
+    env = clean_env(HOME=str(home), PATH=f"{Path(aws_cli).parent}:{os.environ['PATH']}",
+                    **env_extra)
     return subprocess.run(["bash", "-e", "-c", "\n".join(lines)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=60)
 
@@ -153,3 +156,21 @@ def test_help_names_only_what_exists():
                                timeout=30)
         assert shown.returncode == 0, shown.stderr
         assert "DESIGN.md" not in shown.stdout, shown.stdout
+
+
+def test_try_it_with_credentials_from_the_environment(tmp_path, aws_cli):
+    """With SHOAL_ROOT_USER / SHOAL_ROOT_PASSWORD, the banner never prints the password,
+    and its Try-it lines, pasted into a shell that has them, make the bucket."""
+    srv = start_server(tmp_path / "env", "http")
+    try:
+        banner = srv.process.stdout
+        assert ROOT_PASSWORD not in banner, banner
+        home = tmp_path / "home"
+        home.mkdir()
+        pasted = paste(try_it_lines(banner), tmp_path, home, aws_cli,
+                       SHOAL_ROOT_USER=ROOT_USER, SHOAL_ROOT_PASSWORD=ROOT_PASSWORD)
+        assert pasted.returncode == 0, f"{pasted.stdout}\n{pasted.stderr}\n{banner}"
+        assert "demo" in [b["Name"] for b in srv.client().list_buckets()["Buckets"]]
+        assert not (home / ".aws").exists(), "pasting the banner changed ~/.aws"
+    finally:
+        stop(srv.process)
