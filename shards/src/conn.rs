@@ -38,8 +38,8 @@ use shoal_http::{
 
 use crate::handler::{Call, Handled, ShardContext, handle};
 
-/// Bytes a read may add while a head is arriving (a head is usually under 2 KiB).
-const HEAD_READ_BYTES: usize = 8 << 10;
+/// Bytes a read may add while a head is arriving (a signed head is usually 1–2 KiB).
+const HEAD_READ_BYTES: usize = 4 << 10;
 /// Largest read of body bytes; body reads start at [`HEAD_READ_BYTES`] and double
 /// while each read fills its buffer, so only a fast sender gets a big buffer.
 const BODY_READ_MAX_BYTES: usize = 256 << 10;
@@ -365,9 +365,10 @@ pub async fn serve<S: AsyncReadRent + AsyncWriteRent>(
         let _in_flight = ctx.request_started();
         let request_id = ctx.next_request_id();
         conn.begin_body();
-        let served = AssertUnwindSafe(serve_request(ctx, &mut conn, &head, &request_id))
-            .catch_unwind()
-            .await;
+        // Boxed: the request's future (every operation's state) is tens of KiB; inline,
+        // each waiting connection would carry it (and spawning copies all of it).
+        let request = Box::pin(serve_request(ctx, &mut conn, &head, &request_id));
+        let served = AssertUnwindSafe(request).catch_unwind().await;
         let keep_alive = match served {
             Ok(result) => result.unwrap_or_default(),
             Err(panic) => {

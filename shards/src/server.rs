@@ -370,15 +370,16 @@ async fn serve_connection(
     accepted_at: monoio::time::Instant,
 ) {
     let _ = stream.set_nodelay(true);
+    // Each branch boxed: a plain connection does not carry the (larger) TLS state.
     match acceptor {
         Some(acceptor) => {
             let deadline = accepted_at + limits.head_timeout;
             let handshake = monoio::time::timeout_at(deadline, acceptor.accept(stream)).await;
             if let Ok(Ok(tls_stream)) = handshake {
-                crate::conn::serve(ctx, tls_stream, limits, accepted_at).await;
+                Box::pin(crate::conn::serve(ctx, tls_stream, limits, accepted_at)).await;
             }
         }
-        None => crate::conn::serve(ctx, stream, limits, accepted_at).await,
+        None => Box::pin(crate::conn::serve(ctx, stream, limits, accepted_at)).await,
     }
 }
 
