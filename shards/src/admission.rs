@@ -16,7 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Over-limit connections answered with 503 SlowDown at once, per shard.
 pub const REFUSALS_MAX: usize = 64;
@@ -154,41 +154,65 @@ impl Drop for Refusal {
 }
 
 /// The accept loop's pause after failed accepts: none after success, then growing
-/// (doubling) up to [`BACKOFF_MAX`] while the process stays out of descriptors. Each
-/// episode is reported once when it starts and once when it ends.
+/// (doubling) up to [`BACKOFF_MAX`] while the process stays out of descriptors.
+///
+/// An episode is reported once when it starts and once when it ends. At the edge of the
+/// limit accepts alternate between success and failure (each closing connection frees
+/// one descriptor for one new one), so an episode ends only at a success
+/// [`EPISODE_QUIET`] after the last failure.
 #[derive(Default)]
 pub struct AcceptBackoff {
     delay: Option<Duration>,
+    last_failure: Option<Instant>,
     failed_count: u64,
 }
 
+/// Quiet time after the last failed accept that ends an episode.
+pub const EPISODE_QUIET: Duration = Duration::from_secs(2);
+
 impl AcceptBackoff {
-    /// After an accept failed for lack of resources: how long to wait before the next.
-    pub fn on_exhaustion(&mut self, shard_index: usize, error: &std::io::Error) -> Duration {
-        let delay = match self.delay {
-            None => {
-                eprintln!(
-                    "shoal: shard {shard_index}: cannot accept connections ({error}); \
-                     pausing accepts until connections close (raise `ulimit -n` if this recurs)"
-                );
-                BACKOFF_FIRST
-            }
-            Some(delay) => (delay * 2).min(BACKOFF_MAX),
-        };
+    /// After an accept failed for lack of resources at `now`: how long to wait.
+    pub fn on_exhaustion(
+        &mut self,
+        shard_index: usize,
+        error: &std::io::Error,
+        now: Instant,
+    ) -> Duration {
+        if self.last_failure.is_none() {
+            eprintln!(
+                "shoal: shard {shard_index}: cannot accept connections ({error}); \
+                 pausing accepts until connections close (raise `ulimit -n` if this recurs)"
+            );
+        }
+        let delay = self
+            .delay
+            .map_or(BACKOFF_FIRST, |delay| (delay * 2).min(BACKOFF_MAX));
         self.delay = Some(delay);
+        self.last_failure = Some(now);
         self.failed_count += 1;
         delay
     }
 
-    /// After an accept succeeded: ends an episode, if one was running.
-    pub fn on_success(&mut self, shard_index: usize) {
-        if self.delay.take().is_some() {
+    /// After an accept succeeded at `now`: the next failure pauses briefly again, and
+    /// the episode ends if failures have stopped for [`EPISODE_QUIET`].
+    pub fn on_success(&mut self, shard_index: usize, now: Instant) {
+        self.delay = None;
+        let Some(last_failure) = self.last_failure else {
+            return;
+        };
+        if now.saturating_duration_since(last_failure) >= EPISODE_QUIET {
             eprintln!(
                 "shoal: shard {shard_index}: accepting connections again (after {} failed attempts)",
                 self.failed_count
             );
+            self.last_failure = None;
             self.failed_count = 0;
         }
+    }
+
+    /// Whether an episode is running (reported as started and not yet as ended).
+    pub fn in_episode(&self) -> bool {
+        self.last_failure.is_some()
     }
 }
 
@@ -247,17 +271,28 @@ mod tests {
         assert!(!admission.burst_ended());
     }
 
-    /// The back-off grows to its bound and resets after a success.
+    /// The back-off grows to its bound, restarts small after a success, and an episode
+    /// ends only after a quiet period (flapping at the limit is one episode).
     #[test]
-    fn backoff_grows_bounded_and_resets() {
+    fn backoff_grows_bounded_and_episodes_end_after_quiet() {
         let mut backoff = AcceptBackoff::default();
         let error = std::io::Error::from_raw_os_error(libc_emfile());
-        let delays: Vec<_> = (0..20).map(|_| backoff.on_exhaustion(0, &error)).collect();
+        let start = Instant::now();
+        let delays: Vec<_> = (0..20)
+            .map(|_| backoff.on_exhaustion(0, &error, start))
+            .collect();
         assert_eq!(delays[0], BACKOFF_FIRST);
         assert!(delays.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(*delays.last().expect("delays"), BACKOFF_MAX);
-        backoff.on_success(0);
-        assert_eq!(backoff.on_exhaustion(0, &error), BACKOFF_FIRST);
+        backoff.on_success(0, start + Duration::from_millis(10));
+        assert!(
+            backoff.in_episode(),
+            "a success right after failures does not end it"
+        );
+        let later = start + Duration::from_millis(20);
+        assert_eq!(backoff.on_exhaustion(0, &error, later), BACKOFF_FIRST);
+        backoff.on_success(0, later + EPISODE_QUIET);
+        assert!(!backoff.in_episode());
     }
 
     fn libc_emfile() -> i32 {

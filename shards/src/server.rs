@@ -325,7 +325,7 @@ async fn accept_loop(
             Ok(pair) => pair,
             Err(e) if shoal_io::net::is_resource_exhaustion(&e) => {
                 // The connection stays queued in the kernel; retrying at once would spin.
-                let pause = backoff.on_exhaustion(ctx.shard_index, &e);
+                let pause = backoff.on_exhaustion(ctx.shard_index, &e, Instant::now());
                 monoio::select! {
                     () = monoio::time::sleep(pause) => continue,
                     _ = &mut stop_rx => break,
@@ -333,7 +333,7 @@ async fn accept_loop(
             }
             Err(_) => continue, // this one connection failed (reset before accept)
         };
-        backoff.on_success(ctx.shard_index);
+        backoff.on_success(ctx.shard_index, Instant::now());
         let accepted_at = monoio::time::Instant::now();
         let limits = config.conn_limits;
         match admission.admit(peer.ip()) {
