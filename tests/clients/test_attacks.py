@@ -24,7 +24,7 @@ from botocore.config import Config
 
 from conftest import (
     DRIVES, ROOT_PASSWORD, ROOT_USER, Server, ServerProcess, clean_env, free_port,
-    shoal_binary,
+    make_self_signed_cert, shoal_binary,
 )
 from s3util import assert_raw_error, parse_raw_response, path_of, raw, read_until_complete, signed_headers
 
@@ -54,17 +54,25 @@ def enough_descriptors():
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def start_server(tmp: Path, *args: str, shards: int = 2) -> Server:
-    """A plain-HTTP server with `shards` shards and the extra flags `args`."""
+def start_server(tmp: Path, *args: str, shards: int = 2, mode: str = "http") -> Server:
+    """A server with `shards` shards and the extra flags `args`, in one of conftest's
+    modes (http, https, epoll)."""
     port = free_port()
     drives = [str(tmp / f"drive{i}") for i in range(1, DRIVES + 1)]
-    argv = ["server", "--address", f"127.0.0.1:{port}", "--shards", str(shards), *args, *drives]
+    argv = ["server", "--address", f"127.0.0.1:{port}", "--shards", str(shards), *args]
     env = clean_env(SHOAL_ROOT_USER=ROOT_USER, SHOAL_ROOT_PASSWORD=ROOT_PASSWORD)
-    process = ServerProcess(argv, env, cwd=tmp, log_dir=tmp / "logs")
+    cert_path = None
+    if mode == "https":
+        cert_path = str(make_self_signed_cert(tmp / "certs"))
+        argv += ["--certs-dir", str(tmp / "certs")]
+    if mode == "epoll":
+        env["MONOIO_FORCE_LEGACY_DRIVER"] = "1"
+    process = ServerProcess(argv + drives, env, cwd=tmp, log_dir=tmp / "logs")
     process.wait_ready(port)
-    return Server(mode="http", endpoint=f"http://127.0.0.1:{port}", port=port,
-                  access_key=ROOT_USER, secret_key=ROOT_PASSWORD, verify=True,
-                  cert_path=None, process=process)
+    scheme = "https" if mode == "https" else "http"
+    return Server(mode=mode, endpoint=f"{scheme}://127.0.0.1:{port}", port=port,
+                  access_key=ROOT_USER, secret_key=ROOT_PASSWORD, verify=cert_path or True,
+                  cert_path=cert_path, process=process)
 
 
 def rss_bytes(pid: int) -> int:
@@ -297,11 +305,12 @@ def test_connection_limits_per_client_and_per_shard(tmp_path):
         assert srv.process.stop() == 0, srv.process.describe()
 
 
-def test_open_file_limit_raised_and_emfile_does_not_spin(tmp_path):
+@pytest.mark.parametrize("mode", ["http", "epoll"])
+def test_open_file_limit_raised_and_emfile_does_not_spin(tmp_path, mode):
     """With descriptors exhausted the accept loop backs off (under 0.2 s of CPU in 2 s,
     where spinning burns a core), says so once, and serves again after; the banner
-    shows the open-file limit raised to the hard limit."""
-    srv = start_server(tmp_path, shards=1)
+    shows the open-file limit raised to the hard limit. On io_uring and on epoll."""
+    srv = start_server(tmp_path, shards=1, mode=mode)
     try:
         pid = srv.process.proc.pid
         open_now = len(list(Path(f"/proc/{pid}/fd").iterdir()))
@@ -325,11 +334,31 @@ def test_open_file_limit_raised_and_emfile_does_not_spin(tmp_path):
             except Exception:  # noqa: BLE001 - retried until the deadline
                 assert time.monotonic() < deadline, "no service after the descriptors came back"
                 time.sleep(0.2)
+        time.sleep(2.5)  # the episode ends at an accept 2 s after the last failure
+        assert srv.client().list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
         stderr = srv.process.stderr
         assert stderr.count("cannot accept connections") == 1, stderr[-2000:]
         assert "accepting connections again" in stderr
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         assert f"open files: {hard};" in srv.process.stdout
+    finally:
+        assert srv.process.stop() == 0, srv.process.describe()
+
+
+def test_tls_handshake_is_bounded_by_head_timeout(tmp_path):
+    """Over HTTPS, a connection that sends nothing, or half a ClientHello, is closed at
+    the head timeout, while a real client is served."""
+    srv = start_server(tmp_path, "--head-timeout", "2s", shards=1, mode="https")
+    try:
+        silent = connect_from("127.0.0.2", srv.port)
+        partial = connect_from("127.0.0.2", srv.port)
+        partial.send(bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))  # a record header, then nothing
+        assert srv.client().list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
+        started = time.monotonic()
+        for sock in (silent, partial):
+            assert is_closed_by_server(sock, 6), "a stalled TLS handshake was kept open"
+            sock.close()
+        assert time.monotonic() - started < 5
     finally:
         assert srv.process.stop() == 0, srv.process.describe()
 
