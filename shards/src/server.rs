@@ -72,6 +72,7 @@ struct ShardPlan {
 #[allow(clippy::needless_pass_by_value)] // the server owns its configuration for its lifetime
 pub fn run(mut config: ServerConfig) -> Result<(), String> {
     install_panic_policy();
+    shoal_io::runtime::keep_large_buffers_mapped();
     shoal_io::runtime::raise_open_files_limit();
     config.address = shoal_io::net::claim_port(config.address).map_err(|e| {
         format!(
