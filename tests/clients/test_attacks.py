@@ -419,3 +419,64 @@ def test_defect_in_one_request_spares_the_others(tmp_path):
         assert srv.process.proc.poll() is None, srv.process.describe()
     finally:
         assert srv.process.stop() == 0, srv.process.describe()
+
+
+def signed_raw_head(srv, method: str, path: str, length: int | None = None,
+                    payload_hash: str | None = None) -> bytes:
+    """A SigV4-signed request head (with Host and, if given, Content-Length) as bytes."""
+    headers = {"Host": f"127.0.0.1:{srv.port}"}
+    if length is not None:
+        headers["Content-Length"] = str(length)
+    _, signed = signed_headers(srv, method, path, headers=headers, payload_hash=payload_hash)
+    lines = [f"{method} {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in signed.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_slow_body_is_cut_and_a_slow_but_steady_one_is_not(tmp_path):
+    """A body that stalls below the minimum rate is answered 400 RequestTimeout within
+    its window; a body that keeps the minimum rate completes even though it takes
+    longer than a window."""
+    srv = start_server(tmp_path, "--body-window", "2s", "--body-window-min-bytes", "4096",
+                       shards=1)
+    try:
+        srv.client().create_bucket(Bucket="slow")
+        stalled = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        stalled.sendall(signed_raw_head(srv, "PUT", "/slow/stalled", 1 << 20, "UNSIGNED-PAYLOAD")
+                        + b"x" * 100)
+        started = time.monotonic()
+        status, _, body = parse_raw_response(read_until_complete(stalled))
+        stalled.close()
+        assert (status, b"<Code>RequestTimeout</Code>" in body) == (400, True), (status, body)
+        assert time.monotonic() - started < 5
+
+        steady = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        total = 24 << 10
+        steady.sendall(signed_raw_head(srv, "PUT", "/slow/steady", total, "UNSIGNED-PAYLOAD"))
+        for _ in range(total // 4096):  # 4 KiB a second: twice the minimum, 6 s in all
+            steady.sendall(b"s" * 4096)
+            time.sleep(1)
+        status, _, body = parse_raw_response(read_until_complete(steady))
+        steady.close()
+        assert status == 200, body
+        assert srv.client().get_object(Bucket="slow", Key="steady")["Body"].read() == b"s" * total
+    finally:
+        assert srv.process.stop() == 0, srv.process.describe()
+
+
+def test_idle_keep_alive_connection_is_closed_after_idle_timeout(tmp_path):
+    """A keep-alive connection serves a second request within --idle-timeout and is
+    closed by the server after a longer pause."""
+    srv = start_server(tmp_path, "--idle-timeout", "2s", shards=1)
+    try:
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        for pause_s in (1.0, 0.0):
+            sock.sendall(signed_raw_head(srv, "GET", "/"))
+            status, _, body = parse_raw_response(read_until_complete(sock))
+            assert status == 200, body
+            time.sleep(pause_s)
+        started = time.monotonic()
+        assert is_closed_by_server(sock, 6), "an idle keep-alive connection was kept"
+        assert time.monotonic() - started < 4
+        sock.close()
+    finally:
+        assert srv.process.stop() == 0, srv.process.describe()
