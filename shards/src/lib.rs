@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod absence;
+pub mod admission;
 pub mod bucket;
 pub mod checksum;
 pub mod codec;
