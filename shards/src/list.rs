@@ -6,8 +6,8 @@
 //! prefix is listed only when read-quorum drives of its set report it, so a stale or
 //! half-deleted copy on a minority of drives never shows, and a page is answered only
 //! when read-quorum drives of every set could be walked (a drive without the bucket's
-//! folder cannot say what the bucket holds): an empty page is never a guess. The
-//! page's objects then get their agreed metadata.
+//! folder counts only if it is this deployment's drive, `absence.rs`): an empty page
+//! is never a guess. The page's objects then get their agreed metadata.
 //!
 //! Known limit: a listing without delimiter walks everything under the prefix on every
 //! drive for each page (no persistent index); fine for the first milestones, replaced by
@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
-use shoal_io::{Clock, Drive};
+use shoal_io::{Clock, Drive, DriveError};
 
 use crate::error::{Error, Result};
 use crate::keypath::{EntryName, META_FILE_NAME, decode_entry_name};
@@ -89,7 +89,8 @@ impl<D: Drive, C: Clock> Store<D, C> {
                 .set_drives(set_index)
                 .iter()
                 .map(|d| walk_drive(d, bucket, query));
-            let walked = join_all(walks).await;
+            let mut walked = join_all(walks).await;
+            self.confirm_empty_walks(set_index, &mut walked).await;
             let quorum = self.set_layout().read_quorum();
             let answered = walked.iter().filter(|w| w.is_ok()).count();
             if answered < quorum {
@@ -135,6 +136,21 @@ impl<D: Drive, C: Clock> Store<D, C> {
     }
 }
 
+impl<D: Drive, C: Clock> Store<D, C> {
+    /// A drive without the bucket's folder (never made durable, or never made there)
+    /// holds nothing of it, if it is this deployment's drive; otherwise it cannot say.
+    async fn confirm_empty_walks(&self, set_index: usize, walked: &mut [Result<Vec<Item>>]) {
+        let first = set_index * self.set_layout().set_size();
+        for (i, walk) in walked.iter_mut().enumerate() {
+            if matches!(walk, Err(Error::Drive(DriveError::NotFound)))
+                && self.drive_is_ours(first + i).await
+            {
+                *walk = Ok(Vec::new());
+            }
+        }
+    }
+}
+
 /// Applies the delimiter (for any delimiter, not only `/`), start-after, and key order.
 fn collapse(items: Vec<Item>, query: &ListQuery) -> Vec<Item> {
     let mut out: Vec<Item> = items
@@ -169,8 +185,8 @@ async fn walk_drive<D: Drive>(drive: &D, bucket: &str, query: &ListQuery) -> Res
     while let Some(dir) = stack.pop() {
         let entries = match drive.list_dir(&dir.path).await {
             Ok(entries) => entries,
-            // Gone since its parent was listed; the bucket's own folder must be there.
-            Err(shoal_io::DriveError::NotFound) if !at_root => continue,
+            // Gone since its parent was listed (the bucket's own: see confirm_empty_walks).
+            Err(DriveError::NotFound) if !at_root => continue,
             Err(e) => return Err(e.into()),
         };
         for entry in entries {
