@@ -226,7 +226,8 @@ impl SimDrive {
         self.state.borrow().offline.clone()
     }
 
-    /// A power cut: everything not yet durable is lost, and open files become invalid.
+    /// A power cut: everything not yet durable is lost, open files become invalid, and
+    /// the drive is no longer offline (that was the state of the process that died).
     pub fn crash(&self) {
         let mut state = self.state.borrow_mut();
         state.live = state.durable.clone();
@@ -234,6 +235,8 @@ impl SimDrive {
             inode.data.clone_from(&inode.synced);
         }
         state.epoch += 1;
+        // The process that took the drive offline is gone; the next one opens it afresh.
+        state.offline = None;
         let referenced: Vec<u64> = state.referenced_inodes().collect();
         state.inodes.retain(|number, _| referenced.contains(number));
     }
