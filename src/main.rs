@@ -105,7 +105,15 @@ struct ServerArgs {
     /// parts (`90s`, `30m`, `24h`, `7d`; `0` keeps them forever).
     #[arg(long, default_value = "24h", value_parser = parse_age)]
     multipart_expiry: std::time::Duration,
+    /// Format drive folders that are empty in a deployment that exists (replacement
+    /// drives; no healing yet: they receive new writes only). Without it such a folder
+    /// stays offline, because it may be the bare mount point of a drive that did not
+    /// mount, on the root disk.
+    #[arg(long)]
+    format_new_drives: bool,
     /// Drive folders, in the same order on every start. Default: ./shoal-data/drive{1..4}.
+    /// Created if missing for a new deployment only; in one that exists a missing or
+    /// empty folder is offline and the server starts degraded within quorum.
     drives: Vec<PathBuf>,
 }
 
@@ -181,6 +189,7 @@ fn server_config(args: ServerArgs) -> shoal_shards::server::ServerConfig {
         region: args.region,
         domains: args.domains,
         multipart_expiry: Some(args.multipart_expiry).filter(|d| !d.is_zero()),
+        format_new_drives: args.format_new_drives,
     }
 }
 
@@ -219,7 +228,7 @@ where
     F: FnOnce(LocalStore) -> Fut,
     Fut: Future<Output = shoal_shards::Result<()>>,
 {
-    let (drives, _locks) = shoal_shards::server::open_drives(&args.drives)?;
+    let (drives, _locks) = shoal_shards::server::open_drives(&args.drives, false)?;
     let config = StoreConfig {
         parity_chunks: args.parity,
         // Debug tools only: lets complete-bench build big uploads of small parts.
