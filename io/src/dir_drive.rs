@@ -169,7 +169,7 @@ impl DirDrive {
     /// with the reason, and nothing is created: a missing folder, or an empty one that
     /// may be the bare mount point of an unmounted filesystem, is never written.
     pub fn open_existing(root: &Path, marker: &str) -> DirDrive {
-        let mut drive = Self::detached(root, true, String::new());
+        let mut drive = Self::unopened(root, true);
         match attach_checked(root, marker, None, true, &drive.tmp_prefix) {
             Ok((dir, direct_io)) => {
                 drive.attachment = RefCell::new(Attachment::Attached(dir));
@@ -181,20 +181,16 @@ impl DirDrive {
     }
 
     fn open_with(root: &Path, try_direct_io: bool) -> DriveResult<DirDrive> {
-        let drive = Self::detached(root, try_direct_io, String::new());
-        let dir = RootDir::open(root).map_err(|e| {
-            DriveError::Io(io::Error::new(
-                e.kind(),
-                format!("drive {}: {e}", root.display()),
-            ))
-        })?;
+        let drive = Self::unopened(root, try_direct_io);
+        let dir = RootDir::open(root)?;
         let direct_io = prepare_root(&dir, try_direct_io, &drive.tmp_prefix)?;
         drive.direct_io.set(direct_io);
         *drive.attachment.borrow_mut() = Attachment::Attached(dir);
         Ok(drive)
     }
 
-    fn detached(root: &Path, try_direct_io: bool, why: String) -> DirDrive {
+    /// The drive before its folder is opened (offline until it is).
+    fn unopened(root: &Path, try_direct_io: bool) -> DirDrive {
         static INSTANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let opened_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -205,7 +201,7 @@ impl DirDrive {
         DirDrive {
             root: root.to_path_buf(),
             name: root.display().to_string(),
-            attachment: RefCell::new(Attachment::Detached(why)),
+            attachment: RefCell::new(Attachment::Detached("not opened yet".to_owned())),
             try_direct_io,
             direct_io: Cell::new(false),
             tmp_prefix: format!("{}-{opened_ns}-{instance}", std::process::id()),
