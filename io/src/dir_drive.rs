@@ -14,7 +14,7 @@
 //! thread, because under epoll monoio would run file syscalls inline and stall the shard.
 //!
 //! A drive holds its root directory open and resolves every path through that handle
-//! (`/proc/self/fd/<root>/<path>`), never through the configured folder name. So if the
+//! (`/proc/<pid>/fd/<root>/<path>`), never through the configured folder name. So if the
 //! folder is removed, or the drive's filesystem is unmounted and a bare mount point
 //! (on the root disk) takes its place, nothing lands there: operations keep reaching the
 //! drive's own directory (failing with `ENOENT` once it is deleted).
@@ -78,8 +78,9 @@ enum Attachment {
 /// lazily unmounted) reachable whatever now sits at the configured folder.
 struct RootDir {
     _dir: std::fs::File,
-    /// `/proc/self/fd/<dir>`: the kernel resolves paths under it inside the held
-    /// directory itself.
+    /// `/proc/<pid>/fd/<dir>`: the kernel resolves paths under it inside the held
+    /// directory itself. The pid, not `self`: an io_uring worker resolving the path
+    /// must name this process (on kernels before 5.12 workers are kernel threads).
     base: PathBuf,
     dev: u64,
     ino: u64,
@@ -95,11 +96,15 @@ impl RootDir {
                 "it is not a directory",
             ));
         }
-        let base = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+        let base = PathBuf::from(format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            dir.as_raw_fd()
+        ));
         let through = std::fs::metadata(&base)?;
         if (through.dev(), through.ino()) != (meta.dev(), meta.ino()) {
             return Err(io::Error::other(
-                "/proc/self/fd does not lead to the open folder (is /proc mounted?)",
+                "/proc/<pid>/fd does not lead to the open folder (is /proc mounted?)",
             ));
         }
         Ok(Arc::new(RootDir {
