@@ -130,7 +130,8 @@ def test_unmounted_drive_filesystem(tmp_path, mode):
     """A drive's filesystem (a tmpfs, bind-mounted at the drive folder) unmounted with
     `umount -l` while serving: no write lands in the bare mount point on the root disk,
     the drive goes offline with a log line, requests continue; mounted again, it comes
-    back online with a log line and is written again."""
+    back online with a log line and is written again. The same after a restart that
+    found it unmounted (started degraded)."""
     disk, drive2 = tmp_path / "disk2", tmp_path / "drive2"
     disk.mkdir()
     drive2.mkdir()
@@ -164,6 +165,24 @@ def test_unmounted_drive_filesystem(tmp_path, mode):
         wait_for_line(srv, f"drive {drive2} is back ONLINE", after)
         put_and_check(s3, bucket, objects, "back", 100)
         assert (disk / bucket / "back" / "_meta").is_file(), tree(disk)
+        stop_ok(srv)
+        srv = None
+
+        # A restart while it is unmounted starts degraded; mounted again, it comes back.
+        assert run_ok("umount", "-l", str(drive2))
+        mounted.remove(drive2)
+        srv = start_server(tmp_path, mode)
+        offline = [line for line in srv.process.lines if "OFFLINE:" in line]
+        assert len(offline) == 1 and str(drive2) in offline[0], srv.process.stdout
+        s3 = srv.client()
+        put_and_check(s3, bucket, objects, "restarted", 2 * MIB)
+        assert tree(drive2) == [], "a write landed in the bare mount point"
+        after = len(srv.process.lines)
+        assert run_ok("mount", "--bind", str(disk), str(drive2))
+        mounted.append(drive2)
+        wait_for_line(srv, f"drive {drive2} is back ONLINE", after)
+        put_and_check(s3, bucket, objects, "back-after-restart", 100)
+        assert (disk / bucket / "back-after-restart" / "_meta").is_file(), tree(disk)
         stop_ok(srv)
         srv = None
     finally:
