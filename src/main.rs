@@ -98,7 +98,8 @@ struct ServerArgs {
     /// Domain for virtual-host-style requests (bucket.DOMAIN); may be repeated.
     #[arg(long = "domain")]
     domains: Vec<String>,
-    /// Parity chunks per erasure set (default: by set size, see DESIGN.md §3).
+    /// Parity chunks per erasure set. Default by set size: 1 for 2–3 drives, 2 for 4–5,
+    /// 3 for 6–7, 4 for 8–16; at most half the set.
     #[arg(long)]
     parity: Option<usize>,
     /// Remove multipart uploads not completed or aborted within this age, with their
@@ -146,7 +147,8 @@ struct DriveArgs {
     /// Drive folders (created if missing), in the same order every time.
     #[arg(required = true)]
     drives: Vec<PathBuf>,
-    /// Parity chunks per erasure set (default: by set size, see DESIGN.md §3).
+    /// Parity chunks per erasure set. Default by set size: 1 for 2–3 drives, 2 for 4–5,
+    /// 3 for 6–7, 4 for 8–16; at most half the set.
     #[arg(long)]
     parity: Option<usize>,
 }

@@ -184,11 +184,12 @@ pub fn open_drives(
             DirDrive::open(path).map_err(|e| format!("drive {}: {e}", path.display()))?
         };
         if drive.offline_reason().is_none() {
-            let lock = drive.lock_exclusive().map_err(|e| {
-                format!(
-                    "drive {} is in use by another shoal process ({e}); stop it first",
-                    path.display()
-                )
+            let lock = drive.lock_exclusive().map_err(|e| match e {
+                // The drive's own message names the drive and the lock file already.
+                shoal_io::DriveError::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    format!("{e}; stop that process first")
+                }
+                e => format!("drive {}: cannot take its lock: {e}", path.display()),
             })?;
             locks.push(lock);
         }
@@ -207,8 +208,8 @@ fn prepare_store(
         format_new_drives: config.format_new_drives,
         ..StoreConfig::default()
     };
-    let (mut runtime, _) =
-        shoal_io::build_runtime(&runtime_config()).map_err(|e| format!("runtime: {e}"))?;
+    let (mut runtime, _) = shoal_io::build_runtime(&runtime_config())
+        .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
     runtime.block_on(async {
         let store = Store::open(drives, SystemClock, rand::random(), store_config)
             .await
@@ -234,7 +235,9 @@ fn run_shard(
     let (mut runtime, driver) = match shoal_io::build_runtime(&runtime_config()) {
         Ok(built) => built,
         Err(e) => {
-            let _ = ready.send(Err(format!("shard {shard_index}: runtime: {e}")));
+            let _ = ready.send(Err(format!(
+                "shard {shard_index}: cannot start its I/O runtime: {e}"
+            )));
             return Err(e.to_string());
         }
     };
@@ -562,11 +565,62 @@ fn print_banner(
         }
     }
     print_limits(config);
-    println!(
-        "Try it:  aws configure set aws_access_key_id <AccessKey>; aws configure set aws_secret_access_key <SecretKey>"
-    );
-    println!("         aws --endpoint-url {endpoint} s3 mb s3://my-bucket");
+    print_try_it(&endpoint, config, credentials, source);
     let _ = std::io::Write::flush(&mut std::io::stdout());
+}
+
+/// Lines to paste into a shell exactly as printed: they point the AWS CLI and SDKs at
+/// this server through environment variables of that shell only, so nothing in the
+/// user's ~/.aws changes. The secret is printed only when the banner prints it anyway
+/// (first start); otherwise the line reads it from where it is kept.
+fn print_try_it(
+    endpoint: &str,
+    config: &ServerConfig,
+    credentials: &Credentials,
+    source: &CredentialsSource,
+) {
+    let secret = match source {
+        CredentialsSource::Generated(_) => shell_quote(&credentials.secret_access_key),
+        CredentialsSource::Environment => "\"$SHOAL_ROOT_PASSWORD\"".to_owned(),
+        CredentialsSource::Stored(path) => {
+            format!("\"$(sed -n 2p {})\"", shell_quote(&absolute(path)))
+        }
+    };
+    let region = shell_quote(&config.region);
+    println!("Try it (paste into a shell; this changes nothing in ~/.aws):");
+    println!(
+        "  export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={secret} AWS_REGION={region} AWS_DEFAULT_REGION={region}",
+        shell_quote(&credentials.access_key_id)
+    );
+    if let Some(certs_dir) = &config.certs_dir {
+        let cert = absolute(&certs_dir.join("public.crt"));
+        println!(
+            "  # self-signed certificate? then also: export AWS_CA_BUNDLE={}",
+            shell_quote(&cert)
+        );
+    }
+    println!("  aws s3 mb s3://demo");
+}
+
+/// `path` made absolute against the current folder (the pasting shell may be elsewhere).
+fn absolute(path: &std::path::Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
+}
+
+/// `text` as one shell word: unchanged when it is plain, else in single quotes.
+fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// The limits in force: open files, connections, and the connection deadlines.
