@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,9 +49,19 @@ def put_and_check(s3, bucket: str, objects: dict[str, bytes], key: str, size: in
         assert s3.get_object(Bucket=bucket, Key=name)["Body"].read() == body, name
 
 
-def stop_ok(srv) -> None:
-    code = srv.process.stop()
-    assert code == 0, f"shoal did not exit 0 on SIGTERM\n{srv.process.describe()}"
+@contextmanager
+def serving(tmp: Path, mode: str):
+    """A server on tmp/drive1..4, stopped whatever happens (a failing test leaks no
+    process); when the body succeeded, it must also exit 0 on SIGTERM."""
+    srv = start_server(tmp, mode)
+    succeeded = False
+    try:
+        yield srv
+        succeeded = True
+    finally:
+        code = srv.process.stop()
+    if succeeded:
+        assert code == 0, f"shoal did not exit 0 on SIGTERM\n{srv.process.describe()}"
 
 
 def start_expecting_refusal(tmp: Path, mode: str) -> str:
@@ -77,42 +88,39 @@ def test_removed_drive_folder(tmp_path, mode):
     line, PUT/GET keep working, the folder is not created again and a folder made again
     in its place gets nothing; a restart starts degraded naming the drive, and one more
     missing drive is refused with a message naming both."""
-    srv = start_server(tmp_path, mode)
     drive2 = tmp_path / "drive2"
-    s3 = srv.client()
     bucket = f"t-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=bucket)
     objects: dict[str, bytes] = {}
-    put_and_check(s3, bucket, objects, "before", 3 * MIB)
+    with serving(tmp_path, mode) as srv:
+        s3 = srv.client()
+        s3.create_bucket(Bucket=bucket)
+        put_and_check(s3, bucket, objects, "before", 3 * MIB)
 
-    shutil.rmtree(drive2)
-    put_and_check(s3, bucket, objects, "right-after", 3 * MIB)  # before the check notices
-    line = wait_for_line(srv, f"drive {drive2} is OFFLINE")
-    assert "removed" in line, line
-    put_and_check(s3, bucket, objects, "offline-big", 3 * MIB)
-    put_and_check(s3, bucket, objects, "offline-small", 100)
-    assert not drive2.exists(), f"something created the removed drive folder: {tree(drive2)}"
+        shutil.rmtree(drive2)
+        put_and_check(s3, bucket, objects, "right-after", 3 * MIB)  # before the check
+        line = wait_for_line(srv, f"drive {drive2} is OFFLINE")
+        assert "removed" in line, line
+        put_and_check(s3, bucket, objects, "offline-big", 3 * MIB)
+        put_and_check(s3, bucket, objects, "offline-small", 100)
+        assert not drive2.exists(), f"something created the removed drive folder: {tree(drive2)}"
 
-    drive2.mkdir()  # an empty folder in its place: not the drive, so never written
-    for i in range(3):
-        put_and_check(s3, bucket, objects, f"recreated-{i}", MIB + i)
-    time.sleep(2.5)  # at least one more drive check
-    put_and_check(s3, bucket, objects, "recreated-late", 1000)
-    assert tree(drive2) == [], "written into the folder made in the drive's place"
-    assert sum("OFFLINE" in line for line in srv.process.lines) == 1, srv.process.stdout
-    stop_ok(srv)
+        drive2.mkdir()  # an empty folder in its place: not the drive, so never written
+        for i in range(3):
+            put_and_check(s3, bucket, objects, f"recreated-{i}", MIB + i)
+        time.sleep(2.5)  # at least one more drive check
+        put_and_check(s3, bucket, objects, "recreated-late", 1000)
+        assert tree(drive2) == [], "written into the folder made in the drive's place"
+        assert sum("OFFLINE" in line for line in srv.process.lines) == 1, srv.process.stdout
 
     # Restart with the empty folder, then with no folder: degraded, naming the drive.
     for why in ("has no .shoal/format", "does not exist"):
         if why == "does not exist":
             drive2.rmdir()
-        srv = start_server(tmp_path, mode)
-        offline = [line for line in srv.process.lines if "OFFLINE:" in line]
-        assert len(offline) == 1 and str(drive2) in offline[0] and why in offline[0], \
-            srv.process.stdout
-        s3 = srv.client()
-        put_and_check(s3, bucket, objects, f"restarted-{len(objects)}", 2 * MIB)
-        stop_ok(srv)
+        with serving(tmp_path, mode) as srv:
+            offline = [line for line in srv.process.lines if "OFFLINE:" in line]
+            assert len(offline) == 1 and str(drive2) in offline[0] and why in offline[0], \
+                srv.process.stdout
+            put_and_check(srv.client(), bucket, objects, f"restarted-{len(objects)}", 2 * MIB)
     assert not drive2.exists(), "the restart created the missing drive folder"
 
     shutil.rmtree(tmp_path / "drive3")
@@ -138,55 +146,48 @@ def test_unmounted_drive_filesystem(tmp_path, mode):
     if os.geteuid() != 0 or not run_ok("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)):
         pytest.skip("mounting is not permitted here (needs root and mount -t tmpfs)")
     mounted = [disk]
-    srv = None
     try:
         assert run_ok("mount", "--bind", str(disk), str(drive2))
         mounted.append(drive2)
-        srv = start_server(tmp_path, mode)
-        s3 = srv.client()
         bucket = f"t-{uuid.uuid4().hex[:12]}"
-        s3.create_bucket(Bucket=bucket)
         objects: dict[str, bytes] = {}
-        put_and_check(s3, bucket, objects, "before", 3 * MIB)
+        with serving(tmp_path, mode) as srv:
+            s3 = srv.client()
+            s3.create_bucket(Bucket=bucket)
+            put_and_check(s3, bucket, objects, "before", 3 * MIB)
 
-        assert run_ok("umount", "-l", str(drive2))
-        mounted.remove(drive2)
-        put_and_check(s3, bucket, objects, "right-after", 3 * MIB)  # before the check
-        assert tree(drive2) == [], "a write landed in the bare mount point"
-        line = wait_for_line(srv, f"drive {drive2} is OFFLINE")
-        assert "another filesystem" in line, line
-        put_and_check(s3, bucket, objects, "offline-big", 3 * MIB)
-        put_and_check(s3, bucket, objects, "offline-small", 100)
-        assert tree(drive2) == [], "a write landed in the bare mount point"
+            assert run_ok("umount", "-l", str(drive2))
+            mounted.remove(drive2)
+            put_and_check(s3, bucket, objects, "right-after", 3 * MIB)  # before the check
+            assert tree(drive2) == [], "a write landed in the bare mount point"
+            line = wait_for_line(srv, f"drive {drive2} is OFFLINE")
+            assert "another filesystem" in line, line
+            put_and_check(s3, bucket, objects, "offline-big", 3 * MIB)
+            put_and_check(s3, bucket, objects, "offline-small", 100)
+            assert tree(drive2) == [], "a write landed in the bare mount point"
 
-        after = len(srv.process.lines)
-        assert run_ok("mount", "--bind", str(disk), str(drive2))
-        mounted.append(drive2)
-        wait_for_line(srv, f"drive {drive2} is back ONLINE", after)
-        put_and_check(s3, bucket, objects, "back", 100)
-        assert (disk / bucket / "back" / "_meta").is_file(), tree(disk)
-        stop_ok(srv)
-        srv = None
+            after = len(srv.process.lines)
+            assert run_ok("mount", "--bind", str(disk), str(drive2))
+            mounted.append(drive2)
+            wait_for_line(srv, f"drive {drive2} is back ONLINE", after)
+            put_and_check(s3, bucket, objects, "back", 100)
+            assert (disk / bucket / "back" / "_meta").is_file(), tree(disk)
 
         # A restart while it is unmounted starts degraded; mounted again, it comes back.
         assert run_ok("umount", "-l", str(drive2))
         mounted.remove(drive2)
-        srv = start_server(tmp_path, mode)
-        offline = [line for line in srv.process.lines if "OFFLINE:" in line]
-        assert len(offline) == 1 and str(drive2) in offline[0], srv.process.stdout
-        s3 = srv.client()
-        put_and_check(s3, bucket, objects, "restarted", 2 * MIB)
-        assert tree(drive2) == [], "a write landed in the bare mount point"
-        after = len(srv.process.lines)
-        assert run_ok("mount", "--bind", str(disk), str(drive2))
-        mounted.append(drive2)
-        wait_for_line(srv, f"drive {drive2} is back ONLINE", after)
-        put_and_check(s3, bucket, objects, "back-after-restart", 100)
-        assert (disk / bucket / "back-after-restart" / "_meta").is_file(), tree(disk)
-        stop_ok(srv)
-        srv = None
+        with serving(tmp_path, mode) as srv:
+            offline = [line for line in srv.process.lines if "OFFLINE:" in line]
+            assert len(offline) == 1 and str(drive2) in offline[0], srv.process.stdout
+            s3 = srv.client()
+            put_and_check(s3, bucket, objects, "restarted", 2 * MIB)
+            assert tree(drive2) == [], "a write landed in the bare mount point"
+            after = len(srv.process.lines)
+            assert run_ok("mount", "--bind", str(disk), str(drive2))
+            mounted.append(drive2)
+            wait_for_line(srv, f"drive {drive2} is back ONLINE", after)
+            put_and_check(s3, bucket, objects, "back-after-restart", 100)
+            assert (disk / bucket / "back-after-restart" / "_meta").is_file(), tree(disk)
     finally:
-        if srv is not None:
-            srv.process.stop()
         for target in reversed(mounted):
             run_ok("umount", "-l", str(target))
