@@ -28,7 +28,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         self.require_bucket(bucket).await?;
         let placement = self.placement(bucket, key);
         let layout = self.set_layout();
-        let _guard = self.lock(&format!("{bucket}/{key}")).await;
+        let _guard = self.lock_object(bucket, key).await;
         let read = self.read_metas(bucket, key).await;
         crate::put::condition_holds(condition, &read, layout.read_quorum())?;
         let anything_there = read.any_present();
