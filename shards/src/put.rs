@@ -560,7 +560,8 @@ impl<D: Drive, C: Clock> Store<D, C> {
         join_all(undo).await;
     }
 
-    /// Removes every data folder of the object except the current version's.
+    /// Moves every data folder of the object except the current version's to the
+    /// trash, where reads that started before this commit still find it (`trash.rs`).
     /// (See `undo_meta` for how a failed commit is taken back.)
     async fn remove_stale_data_dirs(&self, drives: &[D], dir: &str, keep: &str) {
         let cleanups = drives.iter().map(|drive| async move {
@@ -570,7 +571,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
             for entry in entries {
                 let path = format!("{dir}/{}", entry.name);
                 if entry.is_dir && entry.name.starts_with(DATA_DIR_PREFIX) && path != keep {
-                    let _ = ignore_not_found(drive.remove_dir_all(&path).await);
+                    self.move_to_trash(drive, &path).await;
                 }
             }
         });

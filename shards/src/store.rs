@@ -45,7 +45,7 @@ pub struct StoreConfig {
     pub user_metadata_max_bytes: usize,
     /// Parity chunks per set; `None` for the default of DESIGN.md §3.
     pub parity_chunks: Option<usize>,
-    /// Remove leftovers of interrupted writes at open. Only the first store opened in a
+    /// Remove leftovers of interrupted writes, and the trash, at open. Only the first store opened in a
     /// process may: later ones (other shards) would delete writes in progress.
     pub clean_tmp_at_open: bool,
 }
@@ -98,6 +98,8 @@ impl<D: Drive, C: Clock> Store<D, C> {
         if config.clean_tmp_at_open {
             for (drive, _) in drives.iter().zip(&online).filter(|(_, up)| **up) {
                 clean_tmp(drive).await;
+                // No reader exists yet: replaced versions kept for readers can go.
+                crate::trash::empty_trash(drive).await;
             }
         }
         let coder = Coder::new(layout.set.data_chunks, layout.set.parity_chunks)?;
