@@ -71,9 +71,18 @@ async fn two_shards() -> (Vec<SimDrive>, Vec<Rc<TestStore<SimDrive>>>) {
 const RACE_BUCKET: &str = "race";
 const RACE_WRITERS: u64 = 8;
 
-/// One round: streaming PUTs on both shards, and a DeleteBucket `delay` after they
-/// start. Returns whether the delete won.
-async fn race_round(stores: &[Rc<TestStore<SimDrive>>], round: u64, delay: Duration) -> bool {
+/// When a round's DeleteBucket runs.
+#[derive(Debug, Clone, Copy)]
+enum DeleteAt {
+    /// This long after the PUTs started (before, during or after their streams).
+    After(Duration),
+    /// Once every PUT answered (the delete must lose).
+    PutsDone,
+}
+
+/// One round: streaming PUTs on both shards, and a DeleteBucket at `at`. Returns
+/// whether the delete won.
+async fn race_round(stores: &[Rc<TestStore<SimDrive>>], round: u64, at: DeleteAt) -> bool {
     stores[0].make_bucket(RACE_BUCKET).await.unwrap();
     let mut writers = Vec::new();
     for w in 0..RACE_WRITERS {
@@ -94,12 +103,19 @@ async fn race_round(stores: &[Rc<TestStore<SimDrive>>], round: u64, delay: Durat
         }));
     }
     let deleter = stores[(round % 2) as usize].clone();
-    let deleted = monoio::spawn(async move {
-        monoio::time::sleep(delay).await;
-        deleter.delete_bucket(RACE_BUCKET).await
-    })
-    .await;
     let mut outcomes = Vec::new();
+    let deleted = match at {
+        DeleteAt::After(delay) => {
+            monoio::time::sleep(delay).await;
+            deleter.delete_bucket(RACE_BUCKET).await
+        }
+        DeleteAt::PutsDone => {
+            for writer in writers.drain(..) {
+                outcomes.push(writer.await);
+            }
+            deleter.delete_bucket(RACE_BUCKET).await
+        }
+    };
     for writer in writers {
         outcomes.push(writer.await);
     }
@@ -164,18 +180,28 @@ async fn assert_made_again_empty(stores: &[Rc<TestStore<SimDrive>>], drives: &[S
 fn delete_bucket_excludes_streaming_puts() {
     run(async {
         let (drives, stores) = two_shards().await;
-        let delays_ms = [0, 5, 15, 30, 400];
+        let ms = Duration::from_millis;
+        let rounds = [
+            DeleteAt::After(ms(0)),
+            DeleteAt::After(ms(5)),
+            DeleteAt::After(ms(15)),
+            DeleteAt::After(ms(30)),
+            DeleteAt::PutsDone,
+        ];
         let mut deletes_won = 0;
-        for (round, delay_ms) in delays_ms.into_iter().enumerate() {
-            let won = race_round(&stores, round as u64, Duration::from_millis(delay_ms)).await;
+        for (round, at) in rounds.into_iter().enumerate() {
+            let won = race_round(&stores, round as u64, at).await;
             if won {
                 deletes_won += 1;
                 assert_made_again_empty(&stores, &drives).await;
             }
+            assert!(
+                !(won && matches!(at, DeleteAt::PutsDone)),
+                "deleted a full bucket"
+            );
         }
         // The streams last over 40 ms: the early deletes land while they run.
         assert!(deletes_won >= 2, "only {deletes_won} deletes won");
-        assert!(deletes_won < delays_ms.len(), "no PUT ever won");
     });
 }
 

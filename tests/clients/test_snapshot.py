@@ -219,9 +219,9 @@ def _code(body: bytes) -> str | None:
     return error_code(response)
 
 
-def race_round(server, s3, name: str, delete_after_s: float) -> bool:
-    """Six slow PUTs into a fresh bucket and one DeleteBucket `delete_after_s` in;
-    checks the outcome and returns whether the delete won."""
+def race_round(server, s3, name: str, delete_after_s: float | None) -> bool:
+    """Six slow PUTs into a fresh bucket and one DeleteBucket `delete_after_s` in (None:
+    once every PUT answered); checks the outcome and returns whether the delete won."""
     s3.create_bucket(Bucket=name)
     bodies = {f"k{i}": data(3 * MIB + i, 70 + i) for i in range(6)}
     results: dict = {}
@@ -229,7 +229,11 @@ def race_round(server, s3, name: str, delete_after_s: float) -> bool:
                for key, body in bodies.items()]
     for writer in writers:
         writer.start()
-    time.sleep(delete_after_s)
+    if delete_after_s is None:
+        for writer in writers:
+            writer.join(60)
+    else:
+        time.sleep(delete_after_s)
     try:
         server.client(NO_RETRY).delete_bucket(Bucket=name)
         deleted = None
@@ -268,4 +272,4 @@ def test_delete_bucket_and_streaming_puts_exclude_each_other(server, s3):
         leftovers = [p for p in (drive / name).rglob("*") if p.is_file()]
         assert not leftovers, leftovers
     s3.delete_bucket(Bucket=name)
-    assert not race_round(server, s3, name, 3.0), "a delete after the PUTs must lose"
+    assert not race_round(server, s3, name, None), "a delete after the PUTs must lose"
