@@ -30,6 +30,7 @@ use crate::format::FORMAT_PATH;
 use crate::handler::{Credentials, ShardContext};
 use crate::shard_lock::{KeyLocker, LockRequest, mailboxes, serve_lock_requests};
 use crate::store::{Store, StoreConfig};
+use crate::trash::{TRASH_GRACE, TRASH_SWEEP_INTERVAL};
 
 /// How long a stopping shard waits for requests in flight.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -264,6 +265,9 @@ fn run_shard(
         {
             monoio::spawn(sweep_abandoned_uploads(ctx.clone(), expiry));
         }
+        if shard_index == 0 {
+            monoio::spawn(sweep_trash(ctx.clone()));
+        }
         let _ = ready.send(Ok(driver));
         accept_loop(&ctx, &listener, plan, stop_rx).await;
         drain(&ctx).await;
@@ -318,6 +322,19 @@ async fn sweep_abandoned_uploads(ctx: Rc<ShardContext>, expiry: Duration) {
             );
         }
         monoio::time::sleep(interval).await;
+    }
+}
+
+/// Removes replaced and deleted versions' data once GETs that started before the
+/// change cannot need it any more (`trash.rs`). One shard does it.
+async fn sweep_trash(ctx: Rc<ShardContext>) {
+    let grace_nanos = u64::try_from(TRASH_GRACE.as_nanos()).unwrap_or(u64::MAX);
+    loop {
+        monoio::time::sleep(TRASH_SWEEP_INTERVAL).await;
+        if ctx.stopping() {
+            return;
+        }
+        ctx.store.sweep_trash(grace_nanos).await;
     }
 }
 

@@ -3,7 +3,9 @@
 //! so one test suite runs against real and simulated I/O.
 //!
 //! Invariants:
-//! - Writers of one key are serialized by the shard's `KeyLocks` during commit.
+//! - Writers of one key are serialized by the key's lock during commit; writes into a
+//!   bucket hold the bucket's lock shared while they commit, its delete holds it
+//!   exclusive.
 //! - Metadata is believed only when read-quorum drives agree on it (`quorum.rs`).
 //! - Nothing in a drive's object tree is written except by an atomic rename or an
 //!   atomic file replace; writes in progress live under `.shoal/tmp/`.
@@ -22,6 +24,7 @@ use shoal_io::{Clock, Drive, DriveError};
 
 use crate::error::{Error, Result};
 use crate::format::{FORMAT_PATH, format_drives, identity_of};
+use crate::key_lock::{LockMode, LockName};
 use crate::layout::{PoolLayout, SetLayout};
 use crate::placement::{DeploymentId, Placement, object_hash};
 use crate::shard_lock::{KeyLocker, LockGuard};
@@ -46,8 +49,9 @@ pub struct StoreConfig {
     pub user_metadata_max_bytes: usize,
     /// Parity chunks per set; `None` for the default of DESIGN.md §3.
     pub parity_chunks: Option<usize>,
-    /// Remove leftovers of interrupted writes at open. Only the first store opened in a
-    /// process may: later ones (other shards) would delete writes in progress.
+    /// Remove leftovers of interrupted writes, and the trash, at open. Only the first
+    /// store opened in a process may: later ones (other shards) would delete writes in
+    /// progress and data that running reads still need.
     pub clean_tmp_at_open: bool,
     /// Format empty drives in a deployment that exists (replacement drives); without it
     /// they stay offline, as they may be bare mount points (format.rs).
@@ -122,6 +126,8 @@ impl<D: Drive, C: Clock> Store<D, C> {
         if config.clean_tmp_at_open {
             for (drive, _) in drives.iter().zip(&online).filter(|(_, up)| **up) {
                 clean_tmp(drive).await;
+                // No reader exists yet: replaced versions kept for readers can go.
+                crate::trash::empty_trash(drive).await;
             }
         }
         let coder = Coder::new(layout.set.data_chunks, layout.set.parity_chunks)?;
@@ -148,10 +154,39 @@ impl<D: Drive, C: Clock> Store<D, C> {
         self
     }
 
-    /// Serializes writers of `name` (a bucket, or `bucket/key`) on its owner shard.
-    pub(crate) async fn lock(&self, name: &str) -> LockGuard {
-        let owner_hash = object_hash(&self.deployment_id, "", name);
-        self.locker.lock(name, owner_hash >> 8).await
+    /// Takes the lock of `name` in `mode` on its owner shard.
+    pub(crate) async fn lock(&self, name: &LockName, mode: LockMode) -> LockGuard {
+        let owner_hash = object_hash(&self.deployment_id, "", &name.owner_text());
+        self.locker.lock(name, mode, owner_hash >> 8).await
+    }
+
+    /// Serializes writers of one object (commit, delete, tag changes).
+    pub(crate) async fn lock_object(&self, bucket: &str, key: &str) -> LockGuard {
+        self.lock(&LockName::object(bucket, key), LockMode::Exclusive)
+            .await
+    }
+
+    /// Serializes work on one multipart upload's folder.
+    pub(crate) async fn lock_upload(&self, upload_id: &str) -> LockGuard {
+        self.lock(&LockName::Upload(upload_id.to_owned()), LockMode::Exclusive)
+            .await
+    }
+
+    /// Holds the bucket alone: its creation, deletion and settings.
+    pub(crate) async fn lock_bucket_exclusive(&self, bucket: &str) -> LockGuard {
+        self.lock(&LockName::Bucket(bucket.to_owned()), LockMode::Exclusive)
+            .await
+    }
+
+    /// Holds the bucket while something is written into it: a bucket delete (which
+    /// takes it exclusive) cannot run until the write committed or gave up, and the
+    /// write re-checks under it that the bucket still exists.
+    pub(crate) async fn lock_bucket_for_write(&self, bucket: &str) -> Result<LockGuard> {
+        let guard = self
+            .lock(&LockName::Bucket(bucket.to_owned()), LockMode::Shared)
+            .await;
+        self.require_bucket(bucket).await?;
+        Ok(guard)
     }
 
     /// This shard's own lock table (served to other shards by `serve_lock_requests`).
