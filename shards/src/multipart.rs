@@ -69,6 +69,21 @@ pub fn part_range(info: &ObjectInfo, number: u32) -> Result<Option<(u64, u64)>> 
     Err(Error::InvalidPartNumber)
 }
 
+/// The checksum of part `number` of an object, as stored (a GET or HEAD by part number
+/// answers with it); `None` when the object has no checksum. A plain object's only
+/// part is the whole object.
+pub fn part_checksum(info: &ObjectInfo, number: u32) -> Option<Checksum> {
+    let object = info.checksum.as_ref()?;
+    if info.parts.is_empty() {
+        return (number == 1).then(|| object.clone());
+    }
+    let part = info.parts.iter().find(|p| p.number == number)?;
+    (!part.checksum.is_empty()).then(|| Checksum {
+        algorithm: object.algorithm,
+        value: part.checksum.clone(),
+    })
+}
+
 /// An upload in progress, as its record describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadInfo {
@@ -162,6 +177,71 @@ pub struct CompletePart {
     pub etag: String,
     /// A part checksum the client sent, checked against the stored one.
     pub checksum: Option<Checksum>,
+}
+
+/// What a CompleteMultipartUpload request declares about the object it makes: the
+/// `x-amz-checksum-<algorithm>` value (a composite one may end in `-<parts>`), the
+/// `x-amz-checksum-type` and the `x-amz-mp-object-size`. Each one given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompleteExpectations {
+    pub checksum: Option<Checksum>,
+    /// The part count after the dash of a composite value.
+    pub checksum_parts: Option<usize>,
+    pub checksum_type: Option<ChecksumType>,
+    pub size_bytes: Option<u64>,
+}
+
+impl CompleteExpectations {
+    /// The upload must have been created with the checksum type and algorithm named.
+    fn check_upload(&self, upload: &UploadInfo) -> Result<()> {
+        let algorithm = upload.checksum_algorithm;
+        if let Some(asked) = self.checksum_type
+            && (algorithm.is_none() || asked != upload.checksum_type)
+        {
+            return Err(Error::InvalidRequest(format!(
+                "The upload was created using {} checksum mode. The complete request must \
+                 use the same checksum mode.",
+                algorithm.map_or("no", |_| upload.checksum_type.name())
+            )));
+        }
+        if let Some(sent) = &self.checksum
+            && Some(sent.algorithm) != algorithm
+        {
+            return Err(Error::InvalidRequest(format!(
+                "The upload was created using the {} checksum algorithm; the complete \
+                 request names {}.",
+                algorithm.map_or("no", ChecksumAlgorithm::name),
+                sent.algorithm.name()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The object made must be what was declared.
+    fn check(&self, info: &ObjectInfo) -> Result<()> {
+        if let Some(size_bytes) = self.size_bytes
+            && size_bytes != info.size_bytes
+        {
+            return Err(Error::InvalidRequest(format!(
+                "The x-amz-mp-object-size {size_bytes} does not match the size of the \
+                 parts, {}.",
+                info.size_bytes
+            )));
+        }
+        let Some(sent) = &self.checksum else {
+            return Ok(());
+        };
+        let parts_ok = match self.checksum_parts {
+            None => true,
+            Some(count) => {
+                info.checksum_type == ChecksumType::Composite && count == info.parts.len()
+            }
+        };
+        if info.checksum.as_ref() != Some(sent) || !parts_ok {
+            return Err(Error::BadDigest);
+        }
+        Ok(())
+    }
 }
 
 /// A page of ListParts.
@@ -512,9 +592,26 @@ impl<D: Drive, C: Clock> Store<D, C> {
     /// commits it if `condition` holds; no part data is copied.
     pub async fn complete_multipart_upload(
         &self,
-        (bucket, key, upload_id): (&str, &str, &str),
+        upload: (&str, &str, &str),
         parts: &[CompletePart],
         expected_checksum: Option<&Checksum>,
+        condition: &WriteCondition,
+    ) -> Result<ObjectInfo> {
+        let expected = CompleteExpectations {
+            checksum: expected_checksum.cloned(),
+            ..CompleteExpectations::default()
+        };
+        self.complete_multipart_upload_expecting(upload, parts, &expected, condition)
+            .await
+    }
+
+    /// [`Store::complete_multipart_upload`] with everything the request declares about
+    /// the object checked against it.
+    pub async fn complete_multipart_upload_expecting(
+        &self,
+        (bucket, key, upload_id): (&str, &str, &str),
+        parts: &[CompletePart],
+        expected: &CompleteExpectations,
         condition: &WriteCondition,
     ) -> Result<ObjectInfo> {
         if parts.is_empty() || parts.len() > PARTS_MAX {
@@ -539,11 +636,6 @@ impl<D: Drive, C: Clock> Store<D, C> {
             return Err(Error::EntityTooLarge);
         }
         let (checksum, checksum_type) = object_checksum(&upload, &chosen);
-        if let Some(expected) = expected_checksum
-            && checksum.as_ref() != Some(expected)
-        {
-            return Err(Error::BadDigest);
-        }
         let info = ObjectInfo {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -563,6 +655,8 @@ impl<D: Drive, C: Clock> Store<D, C> {
             inline: false,
             parts: chosen,
         };
+        expected.check_upload(&upload)?;
+        expected.check(&info)?;
         let staged = Staged::Parts {
             from: upload_dir(bucket, upload_id),
             live: scan.listings.iter().map(Option::is_some).collect(),
@@ -594,9 +688,16 @@ impl<D: Drive, C: Clock> Store<D, C> {
                     wanted.number
                 )));
             }
+            // An upload created without an algorithm keeps the checksum each part was
+            // sent with (one the client chose, e.g. an SDK's default CRC32): the value
+            // must be that one.
+            let algorithm_ok = |sent: &Checksum| {
+                upload
+                    .checksum_algorithm
+                    .is_none_or(|ours| ours == sent.algorithm)
+            };
             if let Some(sent) = &wanted.checksum
-                && (Some(sent.algorithm) != upload.checksum_algorithm
-                    || sent.value != part.checksum)
+                && (!algorithm_ok(sent) || sent.value != part.checksum)
             {
                 return Err(Error::InvalidPart(format!(
                     "part {}: the {} checksum does not match the uploaded part's",
