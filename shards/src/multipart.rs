@@ -244,6 +244,15 @@ impl CompleteExpectations {
     }
 }
 
+/// The version id of the object an upload completes into: the upload id's 16 bytes.
+fn upload_version_id(upload_id: &str) -> Result<[u8; 16]> {
+    hex::decode(upload_id)
+        .ok()
+        .filter(|_| valid_upload_id(upload_id))
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or(Error::NoSuchUpload)
+}
+
 /// A page of ListParts.
 #[derive(Debug, Clone)]
 pub struct PartsPage {
@@ -606,7 +615,8 @@ impl<D: Drive, C: Clock> Store<D, C> {
     }
 
     /// [`Store::complete_multipart_upload`] with everything the request declares about
-    /// the object checked against it.
+    /// the object checked against it. A retry of a Complete that already succeeded gets
+    /// the object it made, as long as the key still holds that object.
     pub async fn complete_multipart_upload_expecting(
         &self,
         (bucket, key, upload_id): (&str, &str, &str),
@@ -623,7 +633,17 @@ impl<D: Drive, C: Clock> Store<D, C> {
             return Err(Error::InvalidPartOrder);
         }
         let _guard = self.lock(&format!("mpu/{upload_id}")).await;
-        let upload = self.upload_info(bucket, key, upload_id).await?;
+        let upload = match self.upload_info(bucket, key, upload_id).await {
+            Ok(upload) => upload,
+            Err(Error::NoSuchUpload) => {
+                let info = self
+                    .completed_before((bucket, key, upload_id), parts)
+                    .await?;
+                expected.check(&info)?;
+                return Ok(info);
+            }
+            Err(e) => return Err(e),
+        };
         if !condition.is_always() {
             self.check_condition(bucket, key, condition).await?;
         }
@@ -639,7 +659,9 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let info = ObjectInfo {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            version_id: self.random_id(),
+            // The upload's own id, so a retried Complete can tell its object (see
+            // `completed_before`); unique like any version id (time and randomness).
+            version_id: upload_version_id(upload_id)?,
             mod_time_unix_nanos: 0, // set at commit, under the key's lock
             size_bytes,
             etag: multipart_etag(&chosen),
@@ -665,6 +687,36 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let info = self.commit(placement, info, staged, condition).await?;
         self.remove_unlisted(placement, &info, &scan).await;
         Ok(info)
+    }
+
+    /// For a Complete whose upload is gone: the key's current object if this upload
+    /// made it (its version id is the upload id) from exactly the parts listed now;
+    /// otherwise `NoSuchUpload` (never completed, aborted, or overwritten since).
+    async fn completed_before(
+        &self,
+        (bucket, key, upload_id): (&str, &str, &str),
+        parts: &[CompletePart],
+    ) -> Result<ObjectInfo> {
+        let version_id = upload_version_id(upload_id).map_err(|_| Error::NoSuchUpload)?;
+        let info = match self.head_object(bucket, key).await {
+            Ok(info) => info,
+            Err(Error::NoSuchKey) => return Err(Error::NoSuchUpload),
+            Err(e) => return Err(e),
+        };
+        let same_parts = info.parts.len() == parts.len()
+            && info.parts.iter().zip(parts).all(|(stored, listed)| {
+                stored.number == listed.number
+                    && listed.etag.eq_ignore_ascii_case(&hex::encode(stored.md5))
+                    && listed
+                        .checksum
+                        .as_ref()
+                        .is_none_or(|c| c.value == stored.checksum)
+            });
+        if info.version_id == version_id && same_parts {
+            Ok(info)
+        } else {
+            Err(Error::NoSuchUpload)
+        }
     }
 
     /// The stored part for each requested one, or why the list cannot be completed.

@@ -208,7 +208,9 @@ async fn refusals<B: Backend>(mut backend: B) {
     let info = complete(vec![done(1, &e1)], id.clone()).await.unwrap();
     assert_eq!(info.size_bytes, 100);
     assert_eq!(get(&store, key).await.unwrap(), body(1, 100));
-    let r = complete(vec![done(1, &e1)], id.clone()).await;
+    // A retry of that Complete gets the same object (see `retried_complete`); another
+    // parts list does not name a completed upload.
+    let r = complete(vec![done(1, &e2)], id.clone()).await;
     assert!(matches!(r, Err(Error::NoSuchUpload)), "{r:?}");
     // Abort, then everything about the upload is gone.
     let id = create().await.unwrap().upload_id;
@@ -650,6 +652,81 @@ fn conditional_complete() {
             .unwrap();
         assert_eq!(get(&store, "k").await.unwrap(), b"second");
     });
+}
+
+/// A retried Complete of an upload that already completed answers the object it made
+/// (same ETag, version and checksum), even when the retry carries a condition the new
+/// object now fails; once the key is overwritten, or for another parts list, the upload
+/// is gone (NoSuchUpload).
+async fn retried_complete<B: Backend>(mut backend: B) {
+    let store = mp_store(backend.drives(4), 2).await;
+    let options = UploadOptions {
+        checksum_algorithm: Some(ChecksumAlgorithm::Crc32c),
+        ..UploadOptions::default()
+    };
+    let id = store
+        .create_multipart_upload("bkt", "k", &options)
+        .await
+        .unwrap()
+        .upload_id;
+    let bodies = [body(40, PART_MIN), body(41, 99)];
+    let e1 = upload(&store, "k", &id, 1, &bodies[0]).await;
+    let e2 = upload(&store, "k", &id, 2, &bodies[1]).await;
+    let parts = [done(1, &e1), done(2, &e2)];
+    let complete = |parts: &[CompletePart], condition: WriteCondition| {
+        let (store, id, parts) = (&store, &id, parts.to_vec());
+        async move {
+            store
+                .complete_multipart_upload(("bkt", "k", id), &parts, None, &condition)
+                .await
+        }
+    };
+    let first = complete(&parts, WriteCondition::IfNoneMatchAny)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let again = complete(&parts, WriteCondition::IfNoneMatchAny)
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                &again.etag,
+                again.version_id,
+                &again.checksum,
+                again.size_bytes
+            ),
+            (
+                &first.etag,
+                first.version_id,
+                &first.checksum,
+                first.size_bytes
+            )
+        );
+    }
+    assert_eq!(get(&store, "k").await.unwrap(), bodies.concat());
+    let r = complete(&parts[..1], WriteCondition::Always).await;
+    assert!(matches!(r, Err(Error::NoSuchUpload)), "{r:?}");
+    let r = complete(&[done(1, &e1), done(2, &e1)], WriteCondition::Always).await;
+    assert!(matches!(r, Err(Error::NoSuchUpload)), "{r:?}");
+    put(&store, "k", b"overwritten").await;
+    let r = complete(&parts, WriteCondition::Always).await;
+    assert!(matches!(r, Err(Error::NoSuchUpload)), "{r:?}");
+    assert_eq!(get(&store, "k").await.unwrap(), b"overwritten");
+    // Another key's upload id never answers for this key.
+    let r = store
+        .complete_multipart_upload(("bkt", "other", &id), &parts, None, &WriteCondition::Always)
+        .await;
+    assert!(matches!(r, Err(Error::NoSuchUpload)), "{r:?}");
+}
+
+#[test]
+fn retried_complete_sim() {
+    run(retried_complete(Sim { made: Vec::new() }));
+}
+
+#[test]
+fn retried_complete_dir() {
+    run(retried_complete(Dir::new()));
 }
 
 /// An expectation Complete must refuse, and whether an error is the right refusal.

@@ -521,6 +521,29 @@ def test_cli_cp_with_checksum_algorithm(aws_cli, server, s3, bucket, tmp_path, a
     assert down.read_bytes() == up.read_bytes()
 
 
+# ---- retried Complete ----------------------------------------------------------------------------
+
+def test_retried_complete_answers_the_same_object(s3, bucket):
+    """Calling Complete again for an upload that completed (a client retrying after a
+    timeout) answers 200 with the same ETag, checksum and other fields; a different
+    parts list, or a retry after the key was overwritten, is 404 NoSuchUpload."""
+    parts = [data(PART_MIN_BYTES, 91), data(999, 92)]
+    upload_id, completed = upload_with_checksums(s3, bucket, "again", parts, "CRC32C", None)
+    first = complete(s3, bucket, "again", upload_id, completed)
+    fields = lambda r: {k: v for k, v in r.items() if k != "ResponseMetadata"}  # noqa: E731
+    assert first["ETag"] == multipart_etag(parts)
+    for _ in range(2):
+        again = complete(s3, bucket, "again", upload_id, completed, IfNoneMatch="*")
+        assert fields(again) == fields(first)
+    assert read(s3, bucket, "again") == b"".join(parts)
+    with client_error(404, "NoSuchUpload"):
+        complete(s3, bucket, "again", upload_id, completed[:1])
+    s3.put_object(Bucket=bucket, Key="again", Body=b"newer")
+    with client_error(404, "NoSuchUpload"):
+        complete(s3, bucket, "again", upload_id, completed)
+    assert read(s3, bucket, "again") == b"newer"
+
+
 # ---- reading parts, copying parts --------------------------------------------------------------
 
 def test_get_and_head_by_part_number(s3, bucket):
