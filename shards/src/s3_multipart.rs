@@ -184,12 +184,25 @@ async fn upload_part_copy<S: AsyncReadRent + AsyncWriteRent>(
         .await
         .map_err(|e| to_s3(&e))?;
     let etag = hex::encode(part.md5);
+    // The part's checksum is in the upload's algorithm, which the part alone does not
+    // name (CRC32 and CRC32C have one length).
+    let algorithm = if part.checksum.is_empty() {
+        None
+    } else {
+        call.ctx
+            .store
+            .upload_info(call.bucket(), call.key(), upload_id(call))
+            .await
+            .ok()
+            .and_then(|upload| upload.checksum_algorithm)
+    };
+    let sum = base64_encode(&part.checksum);
     let mut xml = Vec::new();
     s3xml::write_copy_part_result(
         &s3xml::CopyResult {
             last_modified_unix_nanos: part.seq,
             etag: &etag,
-            checksums: s3xml::Checksums::default(),
+            checksums: algorithm.map_or_else(s3xml::Checksums::default, |a| checksums_of(a, &sum)),
         },
         &mut xml,
     );

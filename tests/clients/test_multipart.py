@@ -617,6 +617,25 @@ def test_upload_part_copy(s3, bucket):
     assert read(s3, bucket, "dst") == b"".join(expected)
 
 
+def test_upload_part_copy_answers_the_part_checksum(s3, bucket):
+    """UploadPartCopy into an upload created with SHA256 answers the copied part's
+    checksum (computed here from the bytes), and a Complete listing it composes the
+    object's COMPOSITE checksum from it."""
+    source = data(PART_MIN_BYTES + 10, 76)
+    s3.put_object(Bucket=bucket, Key="csrc", Body=source)
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="cdst",
+                                           ChecksumAlgorithm="SHA256")["UploadId"]
+    copied = s3.upload_part_copy(Bucket=bucket, Key="cdst", UploadId=upload_id, PartNumber=1,
+                                 CopySource={"Bucket": bucket, "Key": "csrc"})["CopyPartResult"]
+    assert copied.get("ChecksumSHA256") == checksum_of("SHA256", source), copied
+    tail = s3.upload_part(Bucket=bucket, Key="cdst", UploadId=upload_id, PartNumber=2,
+                          Body=b"tail", ChecksumAlgorithm="SHA256")
+    parts = [{"PartNumber": 1, "ETag": copied["ETag"], "ChecksumSHA256": copied["ChecksumSHA256"]},
+             {"PartNumber": 2, "ETag": tail["ETag"], "ChecksumSHA256": tail["ChecksumSHA256"]}]
+    result = complete(s3, bucket, "cdst", upload_id, parts)
+    assert result["ChecksumSHA256"] == composite_checksum("SHA256", [source, b"tail"])
+
+
 # ---- drives ------------------------------------------------------------------------------------
 
 def drive_folders(server) -> list[Path]:
