@@ -20,6 +20,11 @@
 //!   metadata as a put does; a failed commit renames it back, so the client may retry.
 //! - The upload id starts with the creation time (16 hex digits of nanoseconds), so
 //!   ids of one key sort by age and abandoned uploads are found by name alone.
+//! - A completed object's version id is its upload id: a retried Complete, finding no
+//!   upload, answers with the key's current version only if it is that upload's object
+//!   made of the same parts (else `NoSuchUpload`).
+//! - Complete checks every checksum, checksum type and size its request declares
+//!   before anything is committed; a refused Complete leaves the upload as it was.
 
 use std::collections::{BTreeMap, HashMap};
 
