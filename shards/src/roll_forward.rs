@@ -38,7 +38,9 @@ impl<D: Drive, C: Clock> Store<D, C> {
         if !self.needs_roll_forward(&read, &agreed.info) {
             return Ok(agreed);
         }
-        let _guard = self.lock(&format!("{bucket}/{key}")).await;
+        // Writing into the bucket: the bucket's lock (shared), then the key's, as commits.
+        let _bucket_guard = self.lock_bucket_for_write(bucket).await?;
+        let _guard = self.lock_object(bucket, key).await;
         // A commit or delete may have finished while this waited.
         let read = self.read_metas(bucket, key).await;
         let agreed = read.agreed(self.set_layout().read_quorum())?;
