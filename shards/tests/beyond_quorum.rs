@@ -1,13 +1,14 @@
 //! Beyond quorum, the store says "cannot know", never "does not exist". A drive whose
-//! folder was deleted or renamed answers "not found" to everything; such answers must
-//! not add up to `NoSuchBucket`, `NoSuchKey`, an empty listing or "no buckets". Run on
-//! simulated drives (a wrapper that hides a drive) and on real folders (renamed away
-//! and back).
+//! folder was emptied (a mount point whose filesystem is gone) answers "not found" to
+//! everything until a drive check takes it offline; such answers must not add up to
+//! `NoSuchBucket`, `NoSuchKey`, an empty listing or "no buckets". Run on simulated
+//! drives (a wrapper that hides a drive) and on real folders (emptied and filled
+//! again).
 
 mod common;
 
 use std::cell::Cell;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use common::*;
@@ -253,9 +254,26 @@ fn one_vanished_drive_changes_no_answer() {
     });
 }
 
-/// The same with real drive folders renamed away while the store runs, then back.
+/// Moves every entry of a drive folder into `aside` (or back): the folder stays, as a
+/// mount point whose filesystem is gone does, but holds nothing.
+fn move_entries(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("aside folder");
+    for entry in std::fs::read_dir(from).expect("list drive folder") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        assert!(
+            !target.exists(),
+            "{} was written meanwhile",
+            target.display()
+        );
+        std::fs::rename(entry.path(), target).expect("move entry");
+    }
+}
+
+/// The same with real drive folders emptied while the store runs (before any drive
+/// check could notice), then filled again.
 #[test]
-fn renamed_drive_folders_are_not_absence() {
+fn emptied_drive_folders_are_not_absence() {
     run(async {
         let root = tempfile::tempdir().expect("tempdir");
         let folders: Vec<PathBuf> = (0..4).map(|i| root.path().join(format!("d{i}"))).collect();
@@ -269,14 +287,13 @@ fn renamed_drive_folders_are_not_absence() {
         let store = store(drives, 2).await;
         let data = body(9, 2 * MIB + 3);
         put(&store, "k", &data).await;
-        let away = |f: &PathBuf| f.with_extension("away");
+        let aside = |f: &PathBuf| f.with_extension("aside");
         for f in &folders[..3] {
-            std::fs::rename(f, away(f)).expect("rename away");
+            move_entries(f, &aside(f));
         }
         assert_all_unknowable(&store).await;
         for f in &folders[..3] {
-            assert!(!f.exists(), "a refused request recreated {}", f.display());
-            std::fs::rename(away(f), f).expect("rename back");
+            move_entries(&aside(f), f);
         }
         assert_all_back(&store, &data).await;
     });
