@@ -194,6 +194,24 @@ const UNIMPLEMENTED_HEADERS: &[(&str, &str)] = &[
 /// Canned ACLs that change nothing for a single-owner store (the owner has full control).
 const ACL_DEFAULTS: &[&str] = &["private", "bucket-owner-full-control"];
 
+/// Storage classes S3 defines. Shoal stores one class, `STANDARD`; asking for another
+/// is refused (501) rather than silently stored as `STANDARD`, and a name S3 does not
+/// define is `InvalidStorageClass`.
+const STORAGE_CLASSES: &[&str] = &[
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "OUTPOSTS",
+    "GLACIER_IR",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+    "FSX_OPENZFS",
+];
+
 /// Where buckets may appear in `Host` (virtual-host style).
 #[derive(Clone, Debug, Default)]
 pub struct RouteConfig {
@@ -345,10 +363,21 @@ fn refuse_unimplemented(
     if let Some(feature) = unimplemented_header(head, query, operation) {
         return Ok(Operation::NotImplemented { feature });
     }
-    let locking = matches!(
+    let writes_object = matches!(
         operation,
         Operation::PutObject | Operation::CopyObject | Operation::CreateMultipartUpload
     );
+    if writes_object && let Some(class) = sent(head, query, "x-amz-storage-class") {
+        if !STORAGE_CLASSES.contains(&class) {
+            return Err(S3Error::new(S3ErrorCode::InvalidStorageClass));
+        }
+        if class != "STANDARD" {
+            return Ok(Operation::NotImplemented {
+                feature: "a storage class other than STANDARD",
+            });
+        }
+    }
+    let locking = writes_object;
     if locking
         && OBJECT_LOCK_HEADERS
             .iter()
@@ -815,6 +844,26 @@ mod tests {
         );
         assert!(refusal("GET", "/?list-type=2", "").is_some());
         assert!(refusal("PUT", "/b1b/k?download=1", "").is_some());
+    }
+
+    #[test]
+    fn only_the_standard_storage_class_is_stored() {
+        // Another class is refused, never stored as STANDARD; a made-up one is invalid.
+        let class = |c: &str| format!("x-amz-storage-class: {c}\r\n");
+        assert_eq!(refusal("PUT", "/b1b/k", &class("STANDARD")), None);
+        for target in ["/b1b/k", "/b1b/k?uploads"] {
+            let method = if target.ends_with("uploads") {
+                "POST"
+            } else {
+                "PUT"
+            };
+            assert_eq!(
+                refusal(method, target, &class("GLACIER")).as_deref(),
+                Some("a storage class other than STANDARD is not implemented")
+            );
+        }
+        let invalid = route_of("PUT", "/b1b/k", &class("COLD")).unwrap_err();
+        assert_eq!(invalid.code(), S3ErrorCode::InvalidStorageClass);
     }
 
     #[test]

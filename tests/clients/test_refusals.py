@@ -243,6 +243,33 @@ def test_object_lock_is_refused(server, s3, s3_once, live):
         s3.head_bucket(Bucket=name)
 
 
+# ---- storage classes -----------------------------------------------------------------------
+
+def test_storage_classes_other_than_standard_are_refused(s3, s3_once, live):
+    """A storage class other than STANDARD answers 501 and stores nothing (never a
+    STANDARD object under another name); a class S3 does not define is
+    InvalidStorageClass; STANDARD is stored."""
+    for kwargs in [{"StorageClass": "GLACIER"}, {"StorageClass": "REDUCED_REDUNDANCY"}]:
+        with client_error(501, "NotImplemented"):
+            s3_once.put_object(Bucket=live, Key="tiered", Body=b"x", **kwargs)
+        with client_error(501, "NotImplemented"):
+            s3_once.copy_object(Bucket=live, Key="tiered",
+                                CopySource={"Bucket": live, "Key": "live"}, **kwargs)
+        with client_error(501, "NotImplemented"):
+            s3_once.create_multipart_upload(Bucket=live, Key="tiered", **kwargs)
+    assert_absent(s3, live, "tiered")
+    assert s3.list_multipart_uploads(Bucket=live).get("Uploads", []) == []
+    s3_once.meta.events.register(
+        "before-sign.s3.PutObject",
+        lambda request, **_: request.headers.__setitem__("x-amz-storage-class", "COLD"))
+    with client_error(400, "InvalidStorageClass"):
+        s3_once.put_object(Bucket=live, Key="tiered", Body=b"x")
+    assert_absent(s3, live, "tiered")
+    s3.put_object(Bucket=live, Key="standard", Body=b"x", StorageClass="STANDARD")
+    assert s3.get_object(Bucket=live, Key="standard")["Body"].read() == b"x"
+    assert_live_unchanged(s3, live)
+
+
 # ---- E26: sub-resources and query parameters -------------------------------------------------
 
 BUCKET_SUBRESOURCES = ["accelerate", "acl", "analytics", "cors", "encryption", "events",
