@@ -31,6 +31,8 @@ pub enum Operation {
     GetBucketLocation,
     /// Answered honestly: versioning has never been enabled.
     GetBucketVersioning,
+    /// Answered honestly: the owner has full control, and there are no grants.
+    GetBucketAcl,
     ListObjects,
     ListObjectsV2,
     ListObjectVersions,
@@ -45,6 +47,8 @@ pub enum Operation {
     HeadObject,
     DeleteObject,
     GetObjectAttributes,
+    /// Answered honestly: the owner has full control, and there are no grants.
+    GetObjectAcl,
     PutObjectTagging,
     GetObjectTagging,
     DeleteObjectTagging,
@@ -74,7 +78,7 @@ pub enum Refused {
 /// buckets and objects alike: a request naming one answers 501 and changes nothing.
 pub const UNIMPLEMENTED: &[(&str, Refused)] = &[
     ("accelerate", Refused::All),
-    ("acl", Refused::All),
+    ("acl", Refused::Writes),
     ("analytics", Refused::All),
     ("cors", Refused::All),
     ("encryption", Refused::All),
@@ -115,6 +119,7 @@ const SERVICE_PARAMETERS: &[&str] = &[
 
 /// Query parameters of the bucket operations Shoal serves.
 const BUCKET_PARAMETERS: &[&str] = &[
+    "acl",
     "continuation-token",
     "delete",
     "delimiter",
@@ -138,6 +143,7 @@ const BUCKET_PARAMETERS: &[&str] = &[
 
 /// Query parameters of the object operations Shoal serves.
 const OBJECT_PARAMETERS: &[&str] = &[
+    "acl",
     "attributes",
     "max-parts",
     "part-number-marker",
@@ -539,6 +545,7 @@ fn bucket_operation(method: &Method, has: &dyn Fn(&str) -> bool) -> Result<Opera
     let operation = match method {
         Method::Get if has("location") => Operation::GetBucketLocation,
         Method::Get if has("versioning") => Operation::GetBucketVersioning,
+        Method::Get if has("acl") => Operation::GetBucketAcl,
         Method::Get if has("tagging") => Operation::GetBucketTagging,
         Method::Get if has("uploads") => Operation::ListMultipartUploads,
         Method::Get if has("versions") => Operation::ListObjectVersions,
@@ -569,6 +576,7 @@ fn object_operation(
         Method::Get if has("uploadId") => Operation::ListParts,
         Method::Get if has("tagging") => Operation::GetObjectTagging,
         Method::Get if has("attributes") => Operation::GetObjectAttributes,
+        Method::Get if has("acl") => Operation::GetObjectAcl,
         Method::Get => Operation::GetObject,
         Method::Head => Operation::HeadObject,
         Method::Put if part && copy_source => Operation::UploadPartCopy,
@@ -650,6 +658,8 @@ mod tests {
             ("DELETE", "/b1b/k?uploadId=u", AbortMultipartUpload),
             ("GET", "/b1b/k?uploadId=u", ListParts),
             ("GET", "/b1b?versioning", GetBucketVersioning),
+            ("GET", "/b1b?acl", GetBucketAcl),
+            ("GET", "/b1b/k?acl", GetObjectAcl),
             (
                 "PUT",
                 "/b1b?versioning",
@@ -759,7 +769,11 @@ mod tests {
                     let operation = op(method, &target);
                     let expected_refused = write || *refused == Refused::All;
                     let is_refused = operation == Operation::NotImplemented { feature: name };
-                    if target.contains("/k?") && !expected_refused {
+                    if target.contains("/k?") && *name == "acl" && !expected_refused {
+                        // An object has an ACL to read (the owner's full control).
+                        let read = [Operation::GetObjectAcl, Operation::HeadObject];
+                        assert!(read.contains(&operation), "{method} {target}");
+                    } else if target.contains("/k?") && !expected_refused {
                         // `versioning` on an object is no known parameter either.
                         assert!(
                             matches!(operation, Operation::NotImplemented { .. }),

@@ -285,12 +285,12 @@ def test_unimplemented_subresources_answer_501_and_change_nothing(server, s3, li
     """Every sub-resource Shoal does not implement answers 501 NotImplemented for every
     method, on the bucket and on an object, and neither changes."""
     for name in BUCKET_SUBRESOURCES:
-        for method in ["GET", "PUT", "DELETE", "POST"]:
+        for method in ["PUT", "DELETE", "POST"] if name == "acl" else ["GET", "PUT", "DELETE", "POST"]:
             body = CONFIG_BODY if method in ("PUT", "POST") else b""
             response = raw(server, method, path_of(live), name, body)
             assert_raw_error(response, 501, "NotImplemented")
     for name in OBJECT_SUBRESOURCES:
-        for method in ["GET", "PUT", "DELETE", "POST"]:
+        for method in ["PUT", "DELETE", "POST"] if name == "acl" else ["GET", "PUT", "DELETE", "POST"]:
             body = CONFIG_BODY if method in ("PUT", "POST") else b""
             response = raw(server, method, path_of(live, "live"), name, body)
             assert_raw_error(response, 501, "NotImplemented")
@@ -300,6 +300,19 @@ def test_unimplemented_subresources_answer_501_and_change_nothing(server, s3, li
     assert s3.get_bucket_versioning(Bucket=live).get("Status") is None
     assert_live_unchanged(s3, live)
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=live)["Contents"]] == ["live"]
+
+
+def test_acls_read_as_the_owner_with_full_control(s3, s3_once, live):
+    """GetBucketAcl and GetObjectAcl answer the one ACL Shoal enforces (the owner has
+    full control, nobody else has a grant); a missing object or bucket is 404."""
+    for acl in [s3.get_bucket_acl(Bucket=live), s3.get_object_acl(Bucket=live, Key="live")]:
+        owner = acl["Owner"]["ID"]
+        assert [(g["Grantee"]["ID"], g["Permission"]) for g in acl["Grants"]] == [
+            (owner, "FULL_CONTROL")]
+    with client_error(404, "NoSuchKey"):
+        s3_once.get_object_acl(Bucket=live, Key="missing")
+    with client_error(404, "NoSuchBucket"):
+        s3_once.get_bucket_acl(Bucket=f"missing-{uuid.uuid4().hex[:12]}")
 
 
 def test_minio_listener_is_not_a_listing(server, live):
