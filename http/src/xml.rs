@@ -11,6 +11,7 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 
 use crate::error::{S3Error, S3ErrorCode};
+use crate::request::parse_decimal_u64;
 
 /// Deepest element nesting accepted; S3 request documents use at most 4.
 pub const DEPTH_MAX: usize = 8;
@@ -186,9 +187,8 @@ pub fn parse_complete_multipart_upload(body: &[u8]) -> Result<Vec<CompletedPart>
     let mut parts: Vec<CompletedPart> = Vec::new();
     for part in tree.children_named("Part") {
         let number_text = part.child_text("PartNumber").ok_or_else(malformed)?;
-        let part_number = number_text
-            .parse::<u32>()
-            .ok()
+        let part_number = parse_decimal_u64(number_text)
+            .and_then(|n| u32::try_from(n).ok())
             .filter(|n| (1..=PART_NUMBER_MAX).contains(n))
             .ok_or_else(|| {
                 S3Error::with_message(
@@ -458,6 +458,20 @@ mod tests {
         let body = b"<Tagging><TagSet><Tag><Key> k</Key><Value>v </Value></Tag></TagSet></Tagging>";
         let tags = parse_tagging(body, OBJECT_TAGS_MAX).unwrap();
         assert_eq!((tags[0].key.as_str(), tags[0].value.as_str()), (" k", "v "));
+    }
+
+    #[test]
+    fn part_numbers_are_plain_decimal() {
+        // `+5`, ` 5` and `05 ` are not part numbers; S3 parses digits only.
+        for bad in ["+5", " 5", "5 ", "-1", "0x5", "", "99999999999999999999"] {
+            let body = format!(
+                "<CompleteMultipartUpload><Part><PartNumber>{bad}</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>"
+            );
+            let code = parse_complete_multipart_upload(body.as_bytes())
+                .unwrap_err()
+                .code();
+            assert_eq!(code, S3ErrorCode::InvalidArgument, "{bad:?}");
+        }
     }
 
     #[test]
