@@ -98,13 +98,38 @@ struct ServerArgs {
     /// Domain for virtual-host-style requests (bucket.DOMAIN); may be repeated.
     #[arg(long = "domain")]
     domains: Vec<String>,
-    /// Parity chunks per erasure set (default: by set size, see DESIGN.md §3).
+    /// Parity chunks per erasure set. Default by set size: 1 for 2–3 drives, 2 for 4–5,
+    /// 3 for 6–7, 4 for 8–16; at most half the set.
     #[arg(long)]
     parity: Option<usize>,
     /// Remove multipart uploads not completed or aborted within this age, with their
     /// parts (`90s`, `30m`, `24h`, `7d`; `0` keeps them forever).
     #[arg(long, default_value = "24h", value_parser = parse_age)]
     multipart_expiry: std::time::Duration,
+    /// A connection must deliver a whole request head within this time of its accept
+    /// (or of its first byte after a keep-alive pause); else it is closed.
+    #[arg(long, default_value = "30s", value_parser = parse_timeout)]
+    head_timeout: std::time::Duration,
+    /// Longest pause between two requests of a keep-alive connection, and longest
+    /// stall of a response write to a client that does not read.
+    #[arg(long, default_value = "60s", value_parser = parse_timeout)]
+    idle_timeout: std::time::Duration,
+    /// A request body must bring --body-window-min-bytes in each window of this much
+    /// time the server waits for it; a slower body is cut (400 RequestTimeout).
+    #[arg(long, default_value = "10s", value_parser = parse_timeout)]
+    body_window: std::time::Duration,
+    /// Minimum body bytes per --body-window (0: no minimum rate; a body read then waits
+    /// at most --idle-timeout).
+    #[arg(long, default_value_t = 8192)]
+    body_window_min_bytes: u64,
+    /// Connections one shard serves at once; more get 503 SlowDown (HTTP) or are closed.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
+    connections_per_shard_max: u64,
+    /// Connections from one client IP address (per node; each shard takes its share);
+    /// more are closed. Behind a load balancer or NAT every client shares an address:
+    /// raise it or use 0 (no limit).
+    #[arg(long, default_value_t = 1024)]
+    connections_per_client_max: u64,
     /// Drive folders, in the same order on every start. Default: ./shoal-data/drive{1..4}.
     drives: Vec<PathBuf>,
 }
@@ -114,7 +139,8 @@ struct DriveArgs {
     /// Drive folders (created if missing), in the same order every time.
     #[arg(required = true)]
     drives: Vec<PathBuf>,
-    /// Parity chunks per erasure set (default: by set size, see DESIGN.md §3).
+    /// Parity chunks per erasure set. Default by set size: 1 for 2–3 drives, 2 for 4–5,
+    /// 3 for 6–7, 4 for 8–16; at most half the set.
     #[arg(long)]
     parity: Option<usize>,
 }
@@ -181,6 +207,24 @@ fn server_config(args: ServerArgs) -> shoal_shards::server::ServerConfig {
         region: args.region,
         domains: args.domains,
         multipart_expiry: Some(args.multipart_expiry).filter(|d| !d.is_zero()),
+        conn_limits: shoal_shards::conn::ConnLimits {
+            head_timeout: args.head_timeout,
+            idle_timeout: args.idle_timeout,
+            body_window: args.body_window,
+            body_window_min_bytes: args.body_window_min_bytes,
+        },
+        connections_per_shard_max: usize::try_from(args.connections_per_shard_max)
+            .unwrap_or(usize::MAX),
+        connections_per_client_max: usize::try_from(args.connections_per_client_max)
+            .unwrap_or(usize::MAX),
+    }
+}
+
+/// Like [`parse_age`], but a timeout of zero would close every connection: refused.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    match parse_age(text)? {
+        d if d.is_zero() => Err(format!("{text:?}: a timeout must be at least 1s")),
+        d => Ok(d),
     }
 }
 

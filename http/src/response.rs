@@ -14,8 +14,10 @@
 //! Invariants: the time is a parameter (no clock); the buffer is appended to, never
 //! cleared, so the caller controls its reuse. Framing headers are written only by this
 //! file: a caller header named `content-length`, `transfer-encoding` or `connection` is
-//! a programmer error (asserted). Header values must not contain CR or LF (asserted:
-//! they come from our own code, and response splitting must be impossible).
+//! a programmer error (asserted). Header values must pass [`is_header_value`]
+//! (asserted: response splitting must be impossible). Values that come from a request
+//! are checked with it where they arrive (`InvalidArgument`), and the handler checks a
+//! whole head again before writing it, so the assertion is a last line of defence.
 
 use crate::error::S3Error;
 use crate::time::format_imf_fixdate;
@@ -68,10 +70,27 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
+/// Whether `value` may be sent as a header value: RFC 9110 field content (visible
+/// ASCII, space, tab, and bytes of UTF-8 beyond ASCII), so no CR, LF, NUL or other
+/// control byte that could end the header line or confuse a client.
+pub fn is_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+/// Whether `name` is an HTTP token (the only bytes a header name may have).
+pub fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
     assert!(
-        !value.bytes().any(|b| b == b'\r' || b == b'\n'),
-        "CR/LF in response header {name}"
+        is_header_name(name) && is_header_value(value),
+        "CR/LF or another byte not allowed in response header {name}"
     );
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");

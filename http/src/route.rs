@@ -1,15 +1,24 @@
-//! Routing of a request head to one S3 operation, spelled as AWS spells it.
+//! Routing of a request head to one S3 operation, spelled as AWS spells it, and the one
+//! place where requests for what Shoal does not implement are told so.
 //!
-//! Invariants: routing is a pure function of (method, path, query, `Host`,
-//! `x-amz-copy-source`) and the configured virtual-host domains. Bucket and key are
-//! percent-decoded exactly once; bucket names are checked against the S3 naming rules
-//! (`InvalidBucketName`); keys are otherwise the store's to validate, except that a key
-//! containing NUL is refused here. A sub-resource S3 defines but Shoal does not
-//! implement routes to [`Operation::NotImplemented`] so the caller can still
-//! authenticate first and then answer `NotImplemented`.
+//! Invariants: routing is a pure function of the request head and the configured
+//! virtual-host domains. Bucket and key are percent-decoded exactly once; bucket names
+//! are checked against the S3 naming rules (`InvalidBucketName`); keys are otherwise the
+//! store's to validate, except that a key containing NUL is refused here.
+//!
+//! Never say yes to what Shoal does not do: a sub-resource in [`UNIMPLEMENTED`], a query
+//! parameter no served operation knows, or a header asking for encryption, ACLs or other
+//! features Shoal lacks routes to [`Operation::NotImplemented`] (501), and object-lock
+//! headers are refused as S3 refuses them for a bucket without object lock. The caller
+//! authenticates before routing, so a refusal is only ever sent to a signed request, and
+//! it is sent before any body byte is read: nothing is stored or changed. Values that
+//! would be copied into response headers (`response-*`) are checked here too, and
+//! `versionId` is judged here: `null` names the one version of an unversioned object,
+//! any other id is invalid (Shoal issues no version ids).
 
 use crate::error::{S3Error, S3ErrorCode};
 use crate::request::{Method, RequestHead};
+use crate::response::is_header_value;
 use crate::uri::{parse_query, percent_decode};
 
 /// One variant per S3 operation Shoal serves.
@@ -20,6 +29,8 @@ pub enum Operation {
     HeadBucket,
     DeleteBucket,
     GetBucketLocation,
+    /// Answered honestly: versioning has never been enabled.
+    GetBucketVersioning,
     ListObjects,
     ListObjectsV2,
     ListObjectVersions,
@@ -43,48 +54,145 @@ pub enum Operation {
     CompleteMultipartUpload,
     AbortMultipartUpload,
     ListParts,
-    /// A sub-resource or form S3 defines that Shoal does not implement (yet).
+    /// A sub-resource, query parameter, header or form S3 defines that Shoal does not
+    /// implement (yet): answered 501 before any body byte is read.
     NotImplemented {
         feature: &'static str,
     },
 }
 
-/// Bucket sub-resources S3 defines that Shoal does not implement.
-const BUCKET_UNIMPLEMENTED: &[&str] = &[
-    "accelerate",
-    "acl",
-    "analytics",
-    "cors",
-    "encryption",
-    "intelligent-tiering",
-    "inventory",
-    "lifecycle",
-    "logging",
-    "metadataTable",
-    "metrics",
-    "notification",
-    "object-lock",
-    "ownershipControls",
-    "policy",
-    "policyStatus",
-    "publicAccessBlock",
-    "replication",
-    "requestPayment",
-    "session",
-    "versioning",
-    "website",
+/// Which requests naming an unimplemented sub-resource are refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Every method.
+    All,
+    /// PUT, POST and DELETE; a GET is answered (honestly: "not enabled").
+    Writes,
+}
+
+/// Sub-resources S3 (or MinIO, for `events`) defines that Shoal does not implement, on
+/// buckets and objects alike: a request naming one answers 501 and changes nothing.
+pub const UNIMPLEMENTED: &[(&str, Refused)] = &[
+    ("accelerate", Refused::All),
+    ("acl", Refused::All),
+    ("analytics", Refused::All),
+    ("cors", Refused::All),
+    ("encryption", Refused::All),
+    ("events", Refused::All),
+    ("intelligent-tiering", Refused::All),
+    ("inventory", Refused::All),
+    ("legal-hold", Refused::All),
+    ("lifecycle", Refused::All),
+    ("logging", Refused::All),
+    ("metadataConfiguration", Refused::All),
+    ("metadataTable", Refused::All),
+    ("metrics", Refused::All),
+    ("notification", Refused::All),
+    ("object-lock", Refused::All),
+    ("ownershipControls", Refused::All),
+    ("policy", Refused::All),
+    ("policyStatus", Refused::All),
+    ("publicAccessBlock", Refused::All),
+    ("renameObject", Refused::All),
+    ("replication", Refused::All),
+    ("requestPayment", Refused::All),
+    ("restore", Refused::All),
+    ("retention", Refused::All),
+    ("select", Refused::All),
+    ("session", Refused::All),
+    ("torrent", Refused::All),
+    ("versioning", Refused::Writes),
+    ("website", Refused::All),
 ];
 
-/// Object sub-resources S3 defines that Shoal does not implement.
-const OBJECT_UNIMPLEMENTED: &[&str] = &[
-    "acl",
-    "legal-hold",
-    "renameObject",
-    "restore",
-    "retention",
-    "select",
-    "torrent",
+/// Query parameters of the service operation (ListBuckets).
+const SERVICE_PARAMETERS: &[&str] = &[
+    "bucket-region",
+    "continuation-token",
+    "max-buckets",
+    "prefix",
 ];
+
+/// Query parameters of the bucket operations Shoal serves.
+const BUCKET_PARAMETERS: &[&str] = &[
+    "continuation-token",
+    "delete",
+    "delimiter",
+    "encoding-type",
+    "fetch-owner",
+    "key-marker",
+    "list-type",
+    "location",
+    "marker",
+    "max-keys",
+    "max-uploads",
+    "prefix",
+    "start-after",
+    "tagging",
+    "upload-id-marker",
+    "uploads",
+    "version-id-marker",
+    "versioning",
+    "versions",
+];
+
+/// Query parameters of the object operations Shoal serves.
+const OBJECT_PARAMETERS: &[&str] = &[
+    "attributes",
+    "max-parts",
+    "part-number-marker",
+    "partNumber",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-content-type",
+    "response-expires",
+    "tagging",
+    "uploadId",
+    "uploads",
+    "versionId",
+];
+
+/// Query parameters of every request: SigV2 presigning, and the operation name AWS
+/// SDKs append (`x-id=GetObject`). `X-Amz-*` (SigV4 presigning, hoisted headers) are
+/// known too, by prefix.
+const ANY_PARAMETERS: &[&str] = &["AWSAccessKeyId", "Expires", "Signature", "x-id"];
+
+/// The feature named when a query parameter is unknown (the message names it).
+const UNKNOWN_PARAMETER: &str = "query parameter";
+
+/// Headers that ask for server-side encryption (SSE-S3, SSE-KMS, SSE-C, and SSE-C of a
+/// copy source): refused by prefix, so none can be silently ignored.
+const ENCRYPTION_HEADER_PREFIXES: &[&str] = &[
+    "x-amz-server-side-encryption",
+    "x-amz-copy-source-server-side-encryption",
+];
+
+/// Object lock on a write; refused as S3 refuses it for a bucket without object lock.
+const OBJECT_LOCK_HEADERS: &[&str] = &[
+    "x-amz-object-lock-legal-hold",
+    "x-amz-object-lock-mode",
+    "x-amz-object-lock-retain-until-date",
+];
+
+/// Other headers asking for what Shoal does not do, with the feature named in the 501.
+/// `x-amz-acl` is refused separately: its default values are what Shoal does anyway.
+const UNIMPLEMENTED_HEADERS: &[(&str, &str)] = &[
+    ("x-amz-grant-full-control", "ACL grants"),
+    ("x-amz-grant-read", "ACL grants"),
+    ("x-amz-grant-read-acp", "ACL grants"),
+    ("x-amz-grant-write", "ACL grants"),
+    ("x-amz-grant-write-acp", "ACL grants"),
+    ("x-amz-website-redirect-location", "website redirects"),
+    (
+        "x-amz-write-offset-bytes",
+        "appends (x-amz-write-offset-bytes)",
+    ),
+];
+
+/// Canned ACLs that change nothing for a single-owner store (the owner has full control).
+const ACL_DEFAULTS: &[&str] = &["private", "bucket-owner-full-control"];
 
 /// Where buckets may appear in `Host` (virtual-host style).
 #[derive(Clone, Debug, Default)]
@@ -111,6 +219,56 @@ impl Route {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The message of a `NotImplemented` answer, naming what was refused.
+    pub fn not_implemented_message(&self) -> Option<String> {
+        let Operation::NotImplemented { feature } = self.operation else {
+            return None;
+        };
+        if feature != UNKNOWN_PARAMETER {
+            return Some(format!("{feature} is not implemented"));
+        }
+        let level = Level::of(self.bucket.as_ref(), self.key.as_ref());
+        let name = self
+            .query
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .find(|name| !level.knows(name))
+            .unwrap_or_default();
+        Some(format!("the query parameter {name:?} is not implemented"))
+    }
+}
+
+/// What a request addresses: the service, a bucket, or an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Level {
+    Service,
+    Bucket,
+    Object,
+}
+
+impl Level {
+    fn of<T>(bucket: Option<&T>, key: Option<&T>) -> Level {
+        match (bucket, key) {
+            (None, _) => Level::Service,
+            (Some(_), None) => Level::Bucket,
+            (Some(_), Some(_)) => Level::Object,
+        }
+    }
+
+    /// Whether a served operation at this level takes the query parameter `name`.
+    fn knows(self, name: &str) -> bool {
+        let own = match self {
+            Level::Service => SERVICE_PARAMETERS,
+            Level::Bucket => BUCKET_PARAMETERS,
+            Level::Object => OBJECT_PARAMETERS,
+        };
+        own.contains(&name)
+            || ANY_PARAMETERS.contains(&name)
+            || name
+                .get(..6)
+                .is_some_and(|p| p.eq_ignore_ascii_case("x-amz-"))
+    }
 }
 
 /// Routes `head` to its operation.
@@ -131,17 +289,142 @@ pub fn route(head: &RequestHead, config: &RouteConfig) -> Result<Route, S3Error>
     }
     let has = |name: &str| query.iter().any(|(n, _)| n == name);
     let copy = head.header("x-amz-copy-source").is_some();
-    let operation = match (&bucket, &key) {
-        (None, _) => service_operation(&head.method)?,
-        (Some(_), None) => bucket_operation(&head.method, &has)?,
-        (Some(_), Some(_)) => object_operation(&head.method, &has, copy)?,
+    let level = Level::of(bucket.as_ref(), key.as_ref());
+    let operation = if let Some(refused) = unimplemented_subresource(&head.method, &query) {
+        refused
+    } else {
+        let operation = match level {
+            Level::Service => service_operation(&head.method)?,
+            Level::Bucket => bucket_operation(&head.method, &has)?,
+            Level::Object => object_operation(&head.method, &has, copy)?,
+        };
+        refuse_unimplemented(head, &query, level, operation)?
     };
+    if !matches!(operation, Operation::NotImplemented { .. }) {
+        check_query_values(&query)?;
+    }
     Ok(Route {
         operation,
         bucket,
         key,
         query,
     })
+}
+
+/// The refusal of a sub-resource in [`UNIMPLEMENTED`], whatever the method (S3 uses
+/// POST for some, so this comes before `MethodNotAllowed`).
+fn unimplemented_subresource(method: &Method, query: &[(String, String)]) -> Option<Operation> {
+    let write = !matches!(method, Method::Get | Method::Head);
+    UNIMPLEMENTED
+        .iter()
+        .find(|(name, refused)| {
+            (write || *refused == Refused::All) && query.iter().any(|(n, _)| n == name)
+        })
+        .map(|(feature, _)| Operation::NotImplemented { feature })
+}
+
+/// `operation`, or what answers instead when the request asks for something Shoal does
+/// not implement (see the module comment).
+fn refuse_unimplemented(
+    head: &RequestHead,
+    query: &[(String, String)],
+    level: Level,
+    operation: Operation,
+) -> Result<Operation, S3Error> {
+    if query.iter().any(|(name, _)| !level.knows(name)) {
+        return Ok(Operation::NotImplemented {
+            feature: UNKNOWN_PARAMETER,
+        });
+    }
+    if let Some(feature) = unimplemented_header(head, query, operation) {
+        return Ok(Operation::NotImplemented { feature });
+    }
+    let locking = matches!(
+        operation,
+        Operation::PutObject | Operation::CopyObject | Operation::CreateMultipartUpload
+    );
+    if locking
+        && OBJECT_LOCK_HEADERS
+            .iter()
+            .any(|h| sent(head, query, h).is_some())
+    {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "Bucket is missing Object Lock Configuration",
+        ));
+    }
+    Ok(operation)
+}
+
+/// A header's value, or the query parameter of the same name (presigned URLs carry
+/// headers in the query; parameter names compare without case there).
+fn sent<'a>(head: &'a RequestHead, query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    head.header(name).or_else(|| {
+        query
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    })
+}
+
+/// The feature a header (or hoisted query parameter) asks for that Shoal lacks.
+fn unimplemented_header(
+    head: &RequestHead,
+    query: &[(String, String)],
+    operation: Operation,
+) -> Option<&'static str> {
+    let names = head
+        .headers
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .chain(query.iter().map(|(n, _)| n.as_str()));
+    for name in names {
+        let lower = name.to_ascii_lowercase();
+        if ENCRYPTION_HEADER_PREFIXES
+            .iter()
+            .any(|p| lower.starts_with(p))
+        {
+            return Some("server-side encryption");
+        }
+        if let Some((_, feature)) = UNIMPLEMENTED_HEADERS.iter().find(|(h, _)| *h == lower) {
+            return Some(feature);
+        }
+    }
+    if sent(head, query, "x-amz-acl").is_some_and(|acl| !ACL_DEFAULTS.contains(&acl.trim())) {
+        return Some("ACLs other than private");
+    }
+    let lock_enabled = sent(head, query, "x-amz-bucket-object-lock-enabled")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    (operation == Operation::CreateBucket && lock_enabled).then_some("object lock")
+}
+
+/// Values that end up in response headers, and version ids, are judged before anything
+/// is read or written.
+fn check_query_values(query: &[(String, String)]) -> Result<(), S3Error> {
+    for (name, value) in query {
+        let refusal = match name.as_str() {
+            n if n.starts_with("response-") && !is_header_value(value) => Some(format!(
+                "{n} contains a character not allowed in a header value"
+            )),
+            "versionId" => version_id_refusal(value),
+            "version-id-marker" if !value.is_empty() => version_id_refusal(value),
+            _ => None,
+        };
+        if let Some(message) = refusal {
+            return Err(S3Error::with_message(S3ErrorCode::InvalidArgument, message));
+        }
+    }
+    Ok(())
+}
+
+/// Why a version id is refused: Shoal has no versioning, so `null` (the one version of
+/// an unversioned object) is the only valid id.
+pub fn version_id_refusal(version_id: &str) -> Option<String> {
+    match version_id {
+        "null" => None,
+        "" => Some("Version id cannot be the empty string".to_owned()),
+        _ => Some("Invalid version id specified".to_owned()),
+    }
 }
 
 fn method_not_allowed() -> S3Error {
@@ -210,18 +493,10 @@ fn service_operation(method: &Method) -> Result<Operation, S3Error> {
     }
 }
 
-fn unimplemented_in(list: &[&'static str], has: &dyn Fn(&str) -> bool) -> Option<Operation> {
-    list.iter()
-        .find(|name| has(name))
-        .map(|feature| Operation::NotImplemented { feature })
-}
-
 fn bucket_operation(method: &Method, has: &dyn Fn(&str) -> bool) -> Result<Operation, S3Error> {
-    if let Some(unimplemented) = unimplemented_in(BUCKET_UNIMPLEMENTED, has) {
-        return Ok(unimplemented);
-    }
     let operation = match method {
         Method::Get if has("location") => Operation::GetBucketLocation,
+        Method::Get if has("versioning") => Operation::GetBucketVersioning,
         Method::Get if has("tagging") => Operation::GetBucketTagging,
         Method::Get if has("uploads") => Operation::ListMultipartUploads,
         Method::Get if has("versions") => Operation::ListObjectVersions,
@@ -247,9 +522,6 @@ fn object_operation(
     has: &dyn Fn(&str) -> bool,
     copy_source: bool,
 ) -> Result<Operation, S3Error> {
-    if let Some(unimplemented) = unimplemented_in(OBJECT_UNIMPLEMENTED, has) {
-        return Ok(unimplemented);
-    }
     let part = has("partNumber") && has("uploadId");
     let operation = match method {
         Method::Get if has("uploadId") => Operation::ListParts,
@@ -325,7 +597,7 @@ mod tests {
             ("PUT", "/b1b/k", PutObject),
             ("GET", "/b1b/k", GetObject),
             ("HEAD", "/b1b/k", HeadObject),
-            ("DELETE", "/b1b/k?versionId=v", DeleteObject),
+            ("DELETE", "/b1b/k?versionId=null", DeleteObject),
             ("GET", "/b1b/k?attributes", GetObjectAttributes),
             ("PUT", "/b1b/k?tagging", PutObjectTagging),
             ("GET", "/b1b/k?tagging", GetObjectTagging),
@@ -335,8 +607,9 @@ mod tests {
             ("POST", "/b1b/k?uploadId=u", CompleteMultipartUpload),
             ("DELETE", "/b1b/k?uploadId=u", AbortMultipartUpload),
             ("GET", "/b1b/k?uploadId=u", ListParts),
+            ("GET", "/b1b?versioning", GetBucketVersioning),
             (
-                "GET",
+                "PUT",
                 "/b1b?versioning",
                 NotImplemented {
                     feature: "versioning",
@@ -375,7 +648,7 @@ mod tests {
     #[test]
     fn virtual_host_style_names_the_bucket_in_host() {
         // Some SDKs default to virtual-host style when a domain resolves.
-        let wire = "GET /photos/cat.jpg?versionId=3 HTTP/1.1\r\nHost: My-Bucket.S3.example.com:9000\r\n\r\n";
+        let wire = "GET /photos/cat.jpg?versionId=null HTTP/1.1\r\nHost: My-Bucket.S3.example.com:9000\r\n\r\n";
         let HeadStatus::Complete { head, .. } = HeadParser::new().parse(wire.as_bytes()).unwrap()
         else {
             panic!()
@@ -388,7 +661,7 @@ mod tests {
             (r.bucket.as_deref(), r.key.as_deref()),
             (Some("my-bucket"), Some("photos/cat.jpg"))
         );
-        assert_eq!(r.query_value("versionId"), Some("3"));
+        assert_eq!(r.query_value("versionId"), Some("null"));
         assert_eq!(r.operation, Operation::GetObject);
     }
 
@@ -425,5 +698,223 @@ mod tests {
             route_of("GET", "/b1b/%zz", "").unwrap_err().code(),
             S3ErrorCode::InvalidURI
         );
+    }
+
+    fn refusal(method: &str, target: &str, extra_headers: &str) -> Option<String> {
+        route_of(method, target, extra_headers)
+            .unwrap()
+            .not_implemented_message()
+    }
+
+    #[test]
+    fn every_unimplemented_subresource_is_refused_at_every_level() {
+        // The whole table: each entry answers 501 on buckets and objects, for every
+        // method it refuses, and a GET of a write-only entry is served.
+        for (name, refused) in UNIMPLEMENTED {
+            for target in [format!("/b1b?{name}"), format!("/b1b/k?{name}=x")] {
+                for method in ["PUT", "POST", "DELETE", "GET", "HEAD"] {
+                    let write = !matches!(method, "GET" | "HEAD");
+                    let operation = op(method, &target);
+                    let expected_refused = write || *refused == Refused::All;
+                    let is_refused = operation == Operation::NotImplemented { feature: name };
+                    if target.contains("/k?") && !expected_refused {
+                        // `versioning` on an object is no known parameter either.
+                        assert!(
+                            matches!(operation, Operation::NotImplemented { .. }),
+                            "{method} {target}"
+                        );
+                    } else {
+                        assert_eq!(is_refused, expected_refused, "{method} {target}");
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            refusal("GET", "/b1b?events=s3:ObjectCreated:*&prefix=", "").as_deref(),
+            Some("events is not implemented")
+        );
+    }
+
+    #[test]
+    fn parameters_real_clients_send_keep_routing() {
+        // SDK operation ids, presigned SigV4 and SigV2, listing and multipart parameters.
+        use Operation::*;
+        let table = [
+            (
+                "GET",
+                "/?max-buckets=10&continuation-token=x&prefix=a&bucket-region=r&x-id=ListBuckets",
+                ListBuckets,
+            ),
+            (
+                "GET",
+                "/b1b?list-type=2&prefix=a&delimiter=%2F&max-keys=5&encoding-type=url&fetch-owner=true&start-after=a&continuation-token=t",
+                ListObjectsV2,
+            ),
+            ("GET", "/b1b?marker=a&max-keys=1", ListObjects),
+            (
+                "GET",
+                "/b1b?versions&key-marker=a&version-id-marker=null&max-keys=1",
+                ListObjectVersions,
+            ),
+            (
+                "GET",
+                "/b1b?uploads&max-uploads=2&key-marker=a&upload-id-marker=u&prefix=p",
+                ListMultipartUploads,
+            ),
+            (
+                "GET",
+                "/b1b/k?x-id=GetObject&response-content-type=text%2Fplain&partNumber=1",
+                GetObject,
+            ),
+            (
+                "GET",
+                "/b1b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=c&X-Amz-Date=d&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=s",
+                GetObject,
+            ),
+            (
+                "GET",
+                "/b1b/k?AWSAccessKeyId=a&Expires=1&Signature=s&versionId=null",
+                GetObject,
+            ),
+            ("PUT", "/b1b/k?x-id=PutObject", PutObject),
+            (
+                "GET",
+                "/b1b/k?uploadId=u&max-parts=2&part-number-marker=1",
+                ListParts,
+            ),
+            ("GET", "/b1b/k?attributes", GetObjectAttributes),
+        ];
+        for (method, target, expected) in table {
+            assert_eq!(op(method, target), expected, "{method} {target}");
+        }
+    }
+
+    #[test]
+    fn unknown_parameters_are_refused_by_name() {
+        // A parameter no served operation takes is never silently ignored.
+        assert_eq!(
+            refusal("GET", "/b1b?list-type=2&metadata=true", "").as_deref(),
+            Some("the query parameter \"metadata\" is not implemented")
+        );
+        assert_eq!(
+            refusal("GET", "/b1b/k?versioning", "").as_deref(),
+            Some("the query parameter \"versioning\" is not implemented")
+        );
+        assert!(refusal("GET", "/?list-type=2", "").is_some());
+    }
+
+    #[test]
+    fn encryption_acl_and_lock_headers_are_refused() {
+        // Headers that would otherwise be accepted and silently ignored.
+        for header in [
+            "x-amz-server-side-encryption: AES256",
+            "x-amz-server-side-encryption: aws:kms",
+            "x-amz-server-side-encryption-aws-kms-key-id: k",
+            "x-amz-server-side-encryption-context: e30=",
+            "x-amz-server-side-encryption-bucket-key-enabled: true",
+            "x-amz-server-side-encryption-customer-algorithm: AES256",
+            "x-amz-server-side-encryption-customer-key: a2V5",
+            "x-amz-server-side-encryption-customer-key-MD5: bWQ1",
+            "x-amz-copy-source-server-side-encryption-customer-key: a2V5",
+        ] {
+            for (method, target) in [
+                ("PUT", "/b1b/k"),
+                ("GET", "/b1b/k"),
+                ("HEAD", "/b1b/k"),
+                ("POST", "/b1b/k?uploads"),
+            ] {
+                assert_eq!(
+                    refusal(method, target, &format!("{header}\r\n")).as_deref(),
+                    Some("server-side encryption is not implemented"),
+                    "{method} {target} {header}"
+                );
+            }
+        }
+        assert!(refusal("PUT", "/b1b/k?X-Amz-Server-Side-Encryption=AES256", "").is_some());
+        assert!(refusal("PUT", "/b1b/k", "x-amz-grant-read: id=1\r\n").is_some());
+        assert!(refusal("PUT", "/b1b/k", "x-amz-acl: public-read\r\n").is_some());
+        assert!(refusal("PUT", "/b1b/k", "x-amz-acl: private\r\n").is_none());
+        assert!(refusal("PUT", "/b1b", "x-amz-bucket-object-lock-enabled: True\r\n").is_some());
+        assert!(refusal("PUT", "/b1b", "x-amz-bucket-object-lock-enabled: false\r\n").is_none());
+        for header in [
+            "x-amz-object-lock-mode: GOVERNANCE",
+            "x-amz-object-lock-retain-until-date: 2030-01-01T00:00:00Z",
+            "x-amz-object-lock-legal-hold: ON",
+        ] {
+            for (method, target, copy) in [
+                ("PUT", "/b1b/k", ""),
+                ("PUT", "/b1b/k", "x-amz-copy-source: /b1b/j\r\n"),
+                ("POST", "/b1b/k?uploads", ""),
+            ] {
+                let error = route_of(method, target, &format!("{header}\r\n{copy}")).unwrap_err();
+                assert_eq!(
+                    error.code(),
+                    S3ErrorCode::InvalidRequest,
+                    "{method} {target} {header}"
+                );
+                assert_eq!(
+                    error.message(),
+                    "Bucket is missing Object Lock Configuration"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn response_overrides_must_be_header_values() {
+        // CR, LF or any control byte in a value echoed as a header is InvalidArgument.
+        for bad in [
+            "a%0Db",
+            "a%0Ab",
+            "a%0D%0AX-Injected:%201",
+            "a%00b",
+            "a%7Fb",
+            "a%1Bb",
+        ] {
+            for name in [
+                "response-content-type",
+                "response-content-disposition",
+                "response-expires",
+            ] {
+                let error = route_of("GET", &format!("/b1b/k?{name}={bad}"), "").unwrap_err();
+                assert_eq!(error.code(), S3ErrorCode::InvalidArgument, "{name}={bad}");
+            }
+        }
+        for good in [
+            "text%2Fplain%3B%20charset%3Dutf-8",
+            "a%09b",
+            "%C3%A9t%C3%A9",
+        ] {
+            assert_eq!(
+                op("GET", &format!("/b1b/k?response-content-type={good}")),
+                Operation::GetObject
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_null_version_id_is_valid() {
+        // Shoal issues no version ids: `null` names the object, anything else is invalid.
+        assert_eq!(op("GET", "/b1b/k?versionId=null"), Operation::GetObject);
+        for (target, message) in [
+            (
+                "/b1b/k?versionId=3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH",
+                "Invalid version id specified",
+            ),
+            ("/b1b/k?versionId=", "Version id cannot be the empty string"),
+            (
+                "/b1b?versions&key-marker=a&version-id-marker=v1",
+                "Invalid version id specified",
+            ),
+        ] {
+            for method in ["GET", "HEAD", "DELETE", "PUT"] {
+                let error = route_of(method, target, "").unwrap_err();
+                assert_eq!(
+                    (error.code(), error.message()),
+                    (S3ErrorCode::InvalidArgument, message),
+                    "{method} {target}"
+                );
+            }
+        }
     }
 }

@@ -1,9 +1,12 @@
 //! Listening sockets. Every shard binds its own listener on the shared port with
 //! SO_REUSEPORT, so the kernel spreads new connections over the shards.
 //!
-//! SO_REUSEPORT also lets a second *process* share the port silently: the server
-//! guards against that with the drive locks (`DirDrive::lock_exclusive`).
+//! SO_REUSEPORT also lets a second *process* share the port silently, splitting the
+//! traffic between two servers. [`claim_port`] refuses that before any shard binds:
+//! it binds the address once *without* SO_REUSEPORT, which the kernel refuses
+//! (EADDRINUSE) while any other socket listens there, reuse-port or not.
 
+use std::io;
 use std::net::SocketAddr;
 
 use monoio::net::{ListenerOpts, TcpListener};
@@ -12,10 +15,67 @@ use monoio::net::{ListenerOpts, TcpListener};
 pub const LISTEN_BACKLOG: i32 = 1024;
 
 /// Binds `address` with SO_REUSEPORT on the current shard's runtime.
-pub fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+pub fn listen(address: SocketAddr) -> io::Result<TcpListener> {
     let opts = ListenerOpts::new()
         .reuse_port(true)
         .reuse_addr(true)
         .backlog(LISTEN_BACKLOG);
     TcpListener::bind_with_config(address, &opts)
+}
+
+/// Checks that no other socket listens on `address` (so no other server would share
+/// it through SO_REUSEPORT); returns the address with the port the kernel chose when
+/// `address` asked for port 0, so every shard then binds the same one.
+///
+/// The probe is closed before the shards bind: a server starting in that instant can
+/// still slip in; the check is for the common mistake, not a lock.
+pub fn claim_port(address: SocketAddr) -> io::Result<SocketAddr> {
+    // std's bind sets SO_REUSEADDR but never SO_REUSEPORT; REUSEADDR does not allow
+    // binding beside a listening socket on Linux, so any listener makes this fail.
+    let probe = std::net::TcpListener::bind(address)?;
+    probe.local_addr()
+}
+
+/// Whether an accept failed because the process or the system ran out of file
+/// descriptors or socket memory: retrying at once would fail again (and spin a core).
+pub fn is_resource_exhaustion(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port some listener (even a reuse-port one) holds is refused; a free one is claimed.
+    #[test]
+    fn claim_port_refuses_a_port_in_use() {
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        let claimed = claim_port(any).expect("a free port");
+        assert_ne!(claimed.port(), 0);
+        let (mut runtime, _) =
+            crate::build_runtime(&crate::RuntimeConfig::default()).expect("runtime");
+        runtime.block_on(async {
+            let held = listen(claimed).expect("reuse-port listener");
+            let error = claim_port(claimed).expect_err("port is in use");
+            assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
+            drop(held);
+        });
+    }
+
+    /// EMFILE and ENFILE are exhaustion; a reset connection is not.
+    #[test]
+    fn exhaustion_errors() {
+        assert!(is_resource_exhaustion(&io::Error::from_raw_os_error(
+            libc::EMFILE
+        )));
+        assert!(is_resource_exhaustion(&io::Error::from_raw_os_error(
+            libc::ENFILE
+        )));
+        assert!(!is_resource_exhaustion(&io::Error::from_raw_os_error(
+            libc::ECONNABORTED
+        )));
+    }
 }

@@ -1,6 +1,7 @@
 //! The per-shard runtime: one monoio executor per core, io_uring when the kernel allows
-//! it, epoll (monoio's "legacy" driver) when it does not; plus the host knobs a shard
-//! sets on itself at start (core pinning, locked-memory limit).
+//! it, epoll (monoio's "legacy" driver) when it does not; plus the host knobs a server
+//! sets on itself (core pinning, locked-memory and open-file limits, giving freed heap
+//! memory back to the OS).
 //!
 //! What monoio 0.2.4 does, read from its source:
 //! - `RuntimeBuilder::<FusionDriver>` picks io_uring when `monoio::utils::detect_uring()`
@@ -141,6 +142,67 @@ pub fn raise_memlock_limit() -> u64 {
     hard
 }
 
+/// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now in force.
+///
+/// Every connection, drive file and ring costs a descriptor, and the usual soft limit
+/// (1024) would cap a server at a few hundred clients while the hard limit allows far
+/// more. Best effort: when raising fails the old limit stays and is what is returned.
+pub fn raise_open_files_limit() -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 0;
+    };
+    if soft == hard || setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_err() {
+        return soft;
+    }
+    hard
+}
+
+/// The soft RLIMIT_NOFILE in force (0 when it cannot be read).
+pub fn open_files_limit() -> u64 {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(0, |(soft, _)| soft)
+}
+
+/// Allocations at least this large get their own mapping (glibc `M_MMAP_THRESHOLD`).
+pub const MMAP_THRESHOLD_BYTES: i32 = 256 << 10;
+
+/// Makes glibc give large buffers (stripes, chunk sets, read buffers) their own
+/// mappings, always.
+///
+/// By default glibc raises its mmap threshold each time a large mapped block is freed,
+/// up to 32 MiB, after which stripe-sized buffers come from the heap: `calloc` then
+/// zeroes (touches) all of a 1 MiB stripe up front, and freed stripes stay resident. A
+/// request whose body trickles in (slowloris) would pin a full stripe each. With a
+/// fixed threshold a big buffer costs only the pages actually written and goes back to
+/// the OS when freed, for a few page faults per request. Call once at start, before
+/// threads allocate. A no-op where the C library is not glibc.
+#[allow(unsafe_code)] // one FFI call; SAFETY below
+pub fn keep_large_buffers_mapped() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's own tuning parameters.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
+    }
+}
+
+/// Gives free heap memory back to the OS, from every malloc arena of the process.
+///
+/// glibc keeps one arena per thread (so per shard) and returns memory only from the top
+/// of a heap; after a burst of connections the freed buffers sit between live blocks and
+/// stay resident for good. `malloc_trim(0)` releases every whole free page, wherever it
+/// lies. It takes each arena's lock briefly, so call it after bursts, not per request.
+/// A no-op where the C library is not glibc.
+#[allow(unsafe_code)] // one FFI call; SAFETY below
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and trims the allocator's own free lists under its
+    // own locks; it touches no memory the program owns.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +236,17 @@ mod tests {
     fn host_knobs() {
         pin_current_thread_to_core(0).expect("pin");
         assert!(raise_memlock_limit() > 0);
+    }
+
+    /// After raising, the soft open-file limit equals the hard one.
+    #[test]
+    fn open_files_limit_is_raised_to_hard() {
+        let now = raise_open_files_limit();
+        let (soft, hard) =
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                .expect("getrlimit");
+        assert_eq!((now, soft), (hard, hard));
+        keep_large_buffers_mapped();
+        release_free_memory();
     }
 }

@@ -8,6 +8,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use shoal_http::response::{is_header_name, is_header_value};
 use shoal_http::{
     BodyDecoder, Operation, RequestHead, ResponseBody, ResponseHead, Route, RouteConfig, S3Error,
     S3ErrorCode, write_response_head,
@@ -268,7 +269,8 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         | Operation::CreateBucket
         | Operation::HeadBucket
         | Operation::DeleteBucket
-        | Operation::GetBucketLocation => crate::s3_bucket::handle(call, body).await,
+        | Operation::GetBucketLocation
+        | Operation::GetBucketVersioning => crate::s3_bucket::handle(call, body).await,
         Operation::ListObjects | Operation::ListObjectsV2 | Operation::ListObjectVersions => {
             crate::s3_list::handle(call, body).await
         }
@@ -292,9 +294,9 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         | Operation::GetBucketTagging
         | Operation::PutBucketTagging
         | Operation::DeleteBucketTagging => crate::s3_tagging::handle(call, body).await,
-        Operation::NotImplemented { feature } => Err(S3Error::with_message(
+        Operation::NotImplemented { .. } => Err(S3Error::with_message(
             S3ErrorCode::NotImplemented,
-            format!("{feature} is not implemented"),
+            call.route.not_implemented_message().unwrap_or_default(),
         )),
     };
     match result {
@@ -355,7 +357,7 @@ pub async fn send<S: AsyncReadRent + AsyncWriteRent>(
         keep_alive,
         length,
         reply.status != 204 && reply.status != 304,
-    );
+    )?;
     if !reply.head_only {
         out.extend_from_slice(&reply.body);
     }
@@ -364,7 +366,10 @@ pub async fn send<S: AsyncReadRent + AsyncWriteRent>(
     Ok(keep_alive)
 }
 
-/// The bytes of a response head.
+/// The bytes of a response head. A header that could break the response's framing
+/// (a value from a request or from disk with CR, LF or another control byte) is refused
+/// here, before anything is written, so the client gets an error instead of a split
+/// response and the process never reaches the writer's assertion.
 pub fn head_bytes(
     ctx: &ShardContext,
     status: u16,
@@ -373,7 +378,8 @@ pub fn head_bytes(
     keep_alive: bool,
     length: u64,
     with_length: bool,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, S3Error> {
+    check_headers(headers)?;
     let borrowed: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
     let head = ResponseHead {
         status,
@@ -389,7 +395,21 @@ pub fn head_bytes(
     };
     let mut out = Vec::with_capacity(512);
     write_response_head(&head, &mut out);
-    out
+    Ok(out)
+}
+
+/// Refuses a response header the writer must not write (see `head_bytes`).
+fn check_headers(headers: &[(&str, String)]) -> Result<(), S3Error> {
+    let bad = headers
+        .iter()
+        .find(|(name, value)| !is_header_name(name) || !is_header_value(value));
+    match bad {
+        None => Ok(()),
+        Some((name, _)) => Err(S3Error::with_message(
+            S3ErrorCode::InternalError,
+            format!("the response header {name:?} holds a byte not allowed in a header"),
+        )),
+    }
 }
 
 /// Whole seconds of a nanosecond timestamp.
@@ -399,3 +419,30 @@ pub fn unix_secs(unix_nanos: u64) -> i64 {
 
 /// Standard padded base64, as S3 sends checksums and Content-MD5 (strict decoding).
 pub use shoal_http::base64::{decode as base64_decode, encode as base64_encode};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_that_could_break_framing_are_refused() {
+        // Whatever reached a reply (a request value, a record from disk), a header with
+        // a byte that would end its line or confuse a client is an error, not a panic.
+        for value in ["a\r\nx: y", "a\nb", "a\rb", "a\0b", "a\x7fb", "a\x1bb"] {
+            let error = check_headers(&[("Content-Type", value.to_owned())]).unwrap_err();
+            assert_eq!(error.code(), S3ErrorCode::InternalError, "{value:?}");
+        }
+        for name in ["", "x meta", "x:y", "x\r\ny"] {
+            assert!(
+                check_headers(&[(name, "v".to_owned())]).is_err(),
+                "{name:?}"
+            );
+        }
+        let fine = [
+            ("Content-Type", "text/plain; charset=utf-8".to_owned()),
+            ("x-amz-meta-note", "tab\there, \u{e9}t\u{e9}".to_owned()),
+            ("Cache-Control", String::new()),
+        ];
+        assert!(check_headers(&fine).is_ok());
+    }
+}

@@ -6,6 +6,7 @@
 //! drive and the clock so the same tests run on real and simulated I/O.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod bucket;
 pub mod checksum;
 pub mod codec;

@@ -1,7 +1,13 @@
 //! Object operations over HTTP: PutObject, GetObject, HeadObject, DeleteObject,
 //! DeleteObjects, GetObjectAttributes. Headers in, store calls, headers and bytes out.
+//!
+//! Requests for what Shoal does not implement (encryption, object lock, version ids
+//! other than `null`, header values that cannot be echoed) never reach this file: the
+//! router refuses them (`shoal_http::route`). DeleteObjects requires and verifies
+//! `Content-MD5` or an `x-amz-checksum-*` header or trailer, as S3 does.
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use shoal_http::route::version_id_refusal;
 use shoal_http::time::format_imf_fixdate;
 use shoal_http::{Operation, RequestHead, Route, S3Error, S3ErrorCode};
 
@@ -13,7 +19,7 @@ use crate::handler::{
     Call, Reply, RequestBody, base64_decode, base64_encode, head_bytes, send, unix_secs,
 };
 use crate::meta::{ChecksumType, ObjectInfo};
-use crate::put::PutOptions;
+use crate::put::{BodySource, PutOptions};
 use crate::s3_error::to_s3;
 
 /// Content headers stored with an object and returned on GET/HEAD.
@@ -87,18 +93,7 @@ pub(crate) fn put_options(head: &RequestHead) -> Result<PutOptions, S3Error> {
         (None, shoal_http::BodyFraming::None) => Some(0),
         (None, shoal_http::BodyFraming::Chunked) => None,
     };
-    let content_md5 = match head.header("content-md5") {
-        Some(text) => {
-            let bytes =
-                base64_decode(text).ok_or_else(|| S3Error::new(S3ErrorCode::InvalidDigest))?;
-            Some(
-                bytes
-                    .try_into()
-                    .map_err(|_| S3Error::new(S3ErrorCode::InvalidDigest))?,
-            )
-        }
-        None => None,
-    };
+    let content_md5 = content_md5(head)?;
     let (checksum_algorithm, expected_checksum) = declared_checksum(head)?;
     let condition =
         WriteCondition::from_headers(head.header("if-none-match"), head.header("if-match"))
@@ -112,6 +107,18 @@ pub(crate) fn put_options(head: &RequestHead) -> Result<PutOptions, S3Error> {
         tags: tagging_header(head)?,
         condition,
     })
+}
+
+/// `Content-MD5`, decoded (`InvalidDigest` unless 16 bytes of base64).
+fn content_md5(head: &RequestHead) -> Result<Option<[u8; 16]>, S3Error> {
+    let Some(text) = head.header("content-md5") else {
+        return Ok(None);
+    };
+    let bytes = base64_decode(text).ok_or_else(|| S3Error::new(S3ErrorCode::InvalidDigest))?;
+    let md5 = bytes
+        .try_into()
+        .map_err(|_| S3Error::new(S3ErrorCode::InvalidDigest))?;
+    Ok(Some(md5))
 }
 
 /// Tags from `x-amz-tagging` (none if absent).
@@ -272,7 +279,7 @@ async fn get_object<S: AsyncReadRent + AsyncWriteRent>(
     } else {
         200
     };
-    let out = head_bytes(ctx, status, &headers, request_id, true, end - start, true);
+    let out = head_bytes(ctx, status, &headers, request_id, true, end - start, true)?;
     let (result, _) = body.conn.write_all(out).await;
     result.map_err(|_| S3Error::new(S3ErrorCode::InternalError))?;
     if is_head {
@@ -423,21 +430,84 @@ async fn delete_objects<S: AsyncReadRent + AsyncWriteRent>(
     body: &mut RequestBody<'_, S>,
 ) -> Result<bool, S3Error> {
     let (ctx, request_id, bucket) = (call.ctx, call.request_id, call.bucket());
+    let integrity = declared_integrity(call.head)?;
     let xml = body.read_to_vec(DELETE_OBJECTS_BODY_MAX_BYTES).await?;
+    check_integrity(&integrity, &xml, body.trailer_checksum())?;
     let request = shoal_http::xml::parse_delete(&xml)?;
     ctx.store.head_bucket(bucket).await.map_err(|e| to_s3(&e))?;
     let mut results = Vec::with_capacity(request.objects.len());
     for object in &request.objects {
-        let outcome = ctx
-            .store
-            .delete_object(bucket, &object.key)
-            .await
-            .map(|_| ())
-            .map_err(|e| to_s3(&e));
-        results.push((object.key.clone(), outcome));
+        let refusal = object.version_id.as_deref().and_then(version_id_refusal);
+        let outcome = match refusal {
+            // The live object is not the version named: it is left alone.
+            Some(message) => Err(S3Error::with_message(S3ErrorCode::InvalidArgument, message)),
+            None => ctx
+                .store
+                .delete_object(bucket, &object.key)
+                .await
+                .map(|_| ())
+                .map_err(|e| to_s3(&e)),
+        };
+        results.push((object.key.clone(), object.version_id.clone(), outcome));
     }
     let xml = crate::s3_xml::delete_result(&results, request.quiet);
     send(ctx, body.conn, Reply::xml(xml), request_id, true).await
+}
+
+/// How a DeleteObjects body proves its integrity. S3 requires one of these, because a
+/// body damaged in transit would delete other keys than the client named.
+struct BodyIntegrity {
+    content_md5: Option<[u8; 16]>,
+    /// The algorithm of an `x-amz-checksum-*` header or trailer.
+    algorithm: Option<ChecksumAlgorithm>,
+    /// The value, when sent as a header (else it comes in the trailer).
+    checksum: Option<Checksum>,
+}
+
+fn declared_integrity(head: &RequestHead) -> Result<BodyIntegrity, S3Error> {
+    let content_md5 = content_md5(head)?;
+    let (algorithm, checksum) = declared_checksum(head)?;
+    let trailer = head
+        .header("x-amz-trailer")
+        .is_some_and(|t| t.trim().to_ascii_lowercase().starts_with("x-amz-checksum-"));
+    if content_md5.is_none() && checksum.is_none() && !trailer {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "Missing required header for this request: Content-MD5",
+        ));
+    }
+    Ok(BodyIntegrity {
+        content_md5,
+        algorithm: algorithm.filter(|_| checksum.is_some() || trailer),
+        checksum,
+    })
+}
+
+/// `BadDigest` unless the body matches every digest the request declared.
+fn check_integrity(
+    integrity: &BodyIntegrity,
+    body: &[u8],
+    trailer: Option<Checksum>,
+) -> Result<(), S3Error> {
+    let mut hasher = crate::checksum::BodyHasher::new(integrity.algorithm);
+    hasher.update(body);
+    let (md5, computed) = hasher.finish();
+    let md5_ok = integrity.content_md5.is_none_or(|sent| sent == md5);
+    let expected = match (&integrity.checksum, integrity.algorithm) {
+        (Some(header), _) => Some(header.clone()),
+        (None, Some(_)) => Some(trailer.ok_or_else(|| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                "the checksum named in x-amz-trailer was not sent",
+            )
+        })?),
+        (None, None) => None,
+    };
+    if md5_ok && expected.is_none_or(|e| Some(e) == computed) {
+        Ok(())
+    } else {
+        Err(S3Error::new(S3ErrorCode::BadDigest))
+    }
 }
 
 async fn object_attributes<S: AsyncReadRent + AsyncWriteRent>(
@@ -538,11 +608,21 @@ async fn copy_object<S: AsyncReadRent + AsyncWriteRent>(
 }
 
 /// `x-amz-copy-source`: `bucket/key` or `/bucket/key`, URL-encoded, optionally with
-/// `?versionId=null` (the only version an unversioned bucket has).
+/// `?versionId=null` (the only version an unversioned bucket has); any other version id
+/// is refused as invalid, so the live object is never copied in its place.
 pub(crate) fn parse_copy_source(raw: &str) -> Result<(String, String), S3Error> {
     let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
-    if !query.is_empty() && query != "versionId=null" {
-        return Err(S3Error::new(S3ErrorCode::NoSuchVersion));
+    if !query.is_empty() {
+        let version_id = query.strip_prefix("versionId=").ok_or_else(|| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "x-amz-copy-source takes no query but ?versionId=",
+            )
+        })?;
+        let version_id = shoal_http::uri::percent_decode(version_id)?;
+        if let Some(message) = version_id_refusal(&version_id) {
+            return Err(S3Error::with_message(S3ErrorCode::InvalidArgument, message));
+        }
     }
     let decoded = shoal_http::uri::percent_decode(path.trim_start_matches('/'))?;
     match decoded.split_once('/') {

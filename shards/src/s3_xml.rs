@@ -11,7 +11,14 @@ use crate::meta::ObjectInfo;
 
 const STORAGE_CLASS: &str = "STANDARD";
 
-pub fn list_buckets(buckets: &[BucketInfo], owner_id: &str) -> Vec<u8> {
+/// ListAllMyBucketsResult; `next_token` (S3's `ContinuationToken`) when more buckets
+/// remain, `prefix` echoed when the request gave one.
+pub fn list_buckets(
+    buckets: &[BucketInfo],
+    owner_id: &str,
+    next_token: Option<&str>,
+    prefix: Option<&str>,
+) -> Vec<u8> {
     let entries: Vec<s3xml::Bucket<'_>> = buckets
         .iter()
         .map(|b| s3xml::Bucket {
@@ -26,8 +33,8 @@ pub fn list_buckets(buckets: &[BucketInfo], owner_id: &str) -> Vec<u8> {
             display_name: owner_id,
         },
         buckets: &entries,
-        continuation_token: None,
-        prefix: None,
+        continuation_token: next_token,
+        prefix,
     };
     let mut out = Vec::new();
     s3xml::write_list_all_my_buckets_result(&doc, &mut out);
@@ -40,22 +47,25 @@ pub fn location(region: &str) -> Vec<u8> {
     out
 }
 
-/// Per key: deleted, or the error it got.
-pub fn delete_result(results: &[(String, Result<(), S3Error>)], quiet: bool) -> Vec<u8> {
+/// One DeleteObjects entry: the key, the version id it named, and what became of it.
+pub type DeleteOutcome = (String, Option<String>, Result<(), S3Error>);
+
+/// Per key: deleted, or the error it got (with the version id the request named).
+pub fn delete_result(results: &[DeleteOutcome], quiet: bool) -> Vec<u8> {
     let deleted: Vec<s3xml::Deleted<'_>> = results
         .iter()
-        .filter(|(_, r)| r.is_ok())
-        .map(|(key, _)| s3xml::Deleted {
+        .filter(|(_, _, r)| r.is_ok())
+        .map(|(key, version_id, _)| s3xml::Deleted {
             key,
-            version_id: None,
+            version_id: version_id.as_deref(),
         })
         .collect();
     let errors: Vec<s3xml::DeleteError<'_>> = results
         .iter()
-        .filter_map(|(key, r)| r.as_ref().err().map(|e| (key, e)))
-        .map(|(key, e)| s3xml::DeleteError {
+        .filter_map(|(key, version_id, r)| r.as_ref().err().map(|e| (key, version_id, e)))
+        .map(|(key, version_id, e)| s3xml::DeleteError {
             key,
-            version_id: None,
+            version_id: version_id.as_deref(),
             code: e.code(),
             message: e.message(),
         })

@@ -1,9 +1,13 @@
 //! `shoal server`: start and stop of the shards of one node.
 //!
-//! Start, in order: open and lock the drives; open the store once on the main thread
-//! (format, clean leftovers); load credentials and TLS; start one thread per shard,
-//! each pinned to its core, with its own runtime, drives, store, listener (same port,
-//! SO_REUSEPORT) and lock mailbox; print the banner when every shard listens. Stop
+//! Start, in order: raise the open-file limit; check that no other process listens on
+//! the port (SO_REUSEPORT would silently share it); open and lock the drives; open the
+//! store once on the main thread (format, clean leftovers); load credentials and TLS;
+//! start one thread per shard, each pinned to its core, with its own runtime, drives,
+//! store, listener (same port, SO_REUSEPORT) and lock mailbox; print the banner when
+//! every shard listens. Each shard admits connections within its limits
+//! (`admission.rs`), serves each in its own task isolated from panics (`conn.rs`), and
+//! gives freed memory back to the OS after a burst of connections ends. Stop
 //! (SIGINT/SIGTERM): each shard stops accepting, lets requests in flight finish (at
 //! most `STOP_GRACE`), and exits; the process exits 0. Start and stop are symmetric:
 //! what a shard opens, the shard closes.
@@ -19,6 +23,8 @@ use futures_channel::{mpsc, oneshot};
 use shoal_http::RouteConfig;
 use shoal_io::{DirDrive, DriveLock, DriverKind, SystemClock};
 
+use crate::admission::{AcceptBackoff, Admission, Verdict};
+use crate::conn::ConnLimits;
 use crate::credentials::{CredentialsSource, load_or_create};
 use crate::handler::{Credentials, ShardContext};
 use crate::shard_lock::{KeyLocker, LockRequest, mailboxes, serve_lock_requests};
@@ -26,8 +32,8 @@ use crate::store::{Store, StoreConfig};
 
 /// How long a stopping shard waits for requests in flight.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
-/// Connections one shard serves at once; more are closed at accept.
-pub const CONNECTIONS_PER_SHARD_MAX: usize = 4096;
+/// How often a shard checks whether a burst of connections ended (to trim the heap).
+const TRIM_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Everything `shoal server` was asked for.
 #[derive(Debug, Clone)]
@@ -41,6 +47,13 @@ pub struct ServerConfig {
     pub domains: Vec<String>,
     /// Multipart uploads older than this are removed in the background (`None`: kept).
     pub multipart_expiry: Option<Duration>,
+    /// Deadlines and minimum body rate every connection must keep.
+    pub conn_limits: ConnLimits,
+    /// Connections one shard serves at once; more get 503 SlowDown or are closed.
+    pub connections_per_shard_max: usize,
+    /// Connections from one client IP address per node (each shard takes its share,
+    /// rounded up); more are closed. 0: no limit.
+    pub connections_per_client_max: usize,
 }
 
 /// Longest wait between two sweeps for abandoned multipart uploads.
@@ -57,7 +70,17 @@ struct ShardPlan {
 
 /// Runs the server until SIGINT or SIGTERM.
 #[allow(clippy::needless_pass_by_value)] // the server owns its configuration for its lifetime
-pub fn run(config: ServerConfig) -> Result<(), String> {
+pub fn run(mut config: ServerConfig) -> Result<(), String> {
+    install_panic_policy();
+    shoal_io::runtime::keep_large_buffers_mapped();
+    shoal_io::runtime::raise_open_files_limit();
+    config.address = shoal_io::net::claim_port(config.address).map_err(|e| {
+        format!(
+            "cannot listen on {}: {e}; another process (another shoal server?) serves this \
+             port: stop it or choose another --address",
+            config.address
+        )
+    })?;
     let (drives, _locks) = open_drives(&config.drives)?;
     let (layout, offline) = prepare_store(drives, &config)?;
     let (credentials, credentials_source) = load_or_create(&config.drives)?;
@@ -132,11 +155,12 @@ pub fn open_drives(paths: &[PathBuf]) -> Result<(Vec<DirDrive>, Vec<DriveLock>),
     for path in paths {
         std::fs::create_dir_all(path).map_err(|e| format!("drive {}: {e}", path.display()))?;
         let drive = DirDrive::open(path).map_err(|e| format!("drive {}: {e}", path.display()))?;
-        let lock = drive.lock_exclusive().map_err(|e| {
-            format!(
-                "drive {} is in use by another shoal process ({e}); stop it first",
-                path.display()
-            )
+        let lock = drive.lock_exclusive().map_err(|e| match e {
+            // The drive's own message names the drive and the lock file already.
+            shoal_io::DriveError::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                format!("{e}; stop that process first")
+            }
+            e => format!("drive {}: cannot take its lock: {e}", path.display()),
         })?;
         drives.push(drive);
         locks.push(lock);
@@ -153,8 +177,8 @@ fn prepare_store(
         parity_chunks: config.parity,
         ..StoreConfig::default()
     };
-    let (mut runtime, _) =
-        shoal_io::build_runtime(&runtime_config()).map_err(|e| format!("runtime: {e}"))?;
+    let (mut runtime, _) = shoal_io::build_runtime(&runtime_config())
+        .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
     runtime.block_on(async {
         let store = Store::open(drives, SystemClock, rand::random(), store_config)
             .await
@@ -185,7 +209,9 @@ fn run_shard(
     let (mut runtime, driver) = match shoal_io::build_runtime(&runtime_config()) {
         Ok(built) => built,
         Err(e) => {
-            let _ = ready.send(Err(format!("shard {shard_index}: runtime: {e}")));
+            let _ = ready.send(Err(format!(
+                "shard {shard_index}: cannot start its I/O runtime: {e}"
+            )));
             return Err(e.to_string());
         }
     };
@@ -212,7 +238,7 @@ fn run_shard(
             monoio::spawn(sweep_abandoned_uploads(ctx.clone(), expiry));
         }
         let _ = ready.send(Ok(driver));
-        accept_loop(&ctx, &listener, plan.tls.clone(), stop_rx).await;
+        accept_loop(&ctx, &listener, plan, stop_rx).await;
         drain(&ctx).await;
         Ok(format!(
             "shard {shard_index} served {} requests",
@@ -278,43 +304,113 @@ pub fn humanize(d: Duration) -> String {
     }
 }
 
-/// Accepts connections until the stop signal; each connection is its own task.
+/// Accepts connections until the stop signal; each admitted connection is its own
+/// task, isolated from the others' panics.
 async fn accept_loop(
     ctx: &Rc<ShardContext>,
     listener: &monoio::net::TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    plan: &ShardPlan,
     mut stop_rx: oneshot::Receiver<()>,
 ) {
-    let acceptor = tls.map(monoio_rustls::TlsAcceptor::from);
-    let open = Rc::new(std::cell::Cell::new(0usize));
+    let acceptor = plan.tls.clone().map(monoio_rustls::TlsAcceptor::from);
+    let config = &plan.config;
+    let admission = Admission::new(
+        config.connections_per_shard_max,
+        config.connections_per_client_max.div_ceil(config.shards),
+    );
+    monoio::spawn(trim_memory_after_bursts(ctx.clone(), admission.clone()));
+    let mut backoff = AcceptBackoff::default();
     loop {
         let accepted = monoio::select! {
             accepted = listener.accept() => accepted,
             _ = &mut stop_rx => break,
         };
-        let Ok((stream, _peer)) = accepted else {
-            continue;
-        };
-        if open.get() >= CONNECTIONS_PER_SHARD_MAX {
-            drop(stream); // over the limit: refuse by closing
-            continue;
-        }
-        let _ = stream.set_nodelay(true);
-        open.set(open.get() + 1);
-        let (ctx, open, acceptor) = (ctx.clone(), open.clone(), acceptor.clone());
-        monoio::spawn(async move {
-            match acceptor {
-                Some(acceptor) => {
-                    if let Ok(tls_stream) = acceptor.accept(stream).await {
-                        crate::conn::serve(&ctx, tls_stream).await;
-                    }
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) if shoal_io::net::is_resource_exhaustion(&e) => {
+                // The connection stays queued in the kernel; retrying at once would spin.
+                let pause = backoff.on_exhaustion(ctx.shard_index, &e, Instant::now());
+                monoio::select! {
+                    () = monoio::time::sleep(pause) => continue,
+                    _ = &mut stop_rx => break,
                 }
-                None => crate::conn::serve(&ctx, stream).await,
             }
-            open.set(open.get() - 1);
-        });
+            Err(_) => continue, // this one connection failed (reset before accept)
+        };
+        backoff.on_success(ctx.shard_index, Instant::now());
+        let accepted_at = monoio::time::Instant::now();
+        let limits = config.conn_limits;
+        match admission.admit(peer.ip()) {
+            Verdict::Admit(slot) => {
+                let (ctx, acceptor) = (ctx.clone(), acceptor.clone());
+                monoio::spawn(async move {
+                    let shard_index = ctx.shard_index;
+                    let connection = serve_connection(&ctx, stream, acceptor, limits, accepted_at);
+                    crate::conn::isolate(shard_index, connection).await;
+                    drop(slot);
+                });
+            }
+            // Answering over TLS would cost a handshake per refusal: just close.
+            Verdict::ShardFull(Some(refusal)) if acceptor.is_none() => {
+                let ctx = ctx.clone();
+                monoio::spawn(async move {
+                    let refused = crate::conn::refuse(&ctx, stream, limits, accepted_at);
+                    crate::conn::isolate(ctx.shard_index, refused).await;
+                    drop(refusal);
+                });
+            }
+            Verdict::ShardFull(_) | Verdict::ClientFull => drop(stream),
+        }
     }
     ctx.stop();
+}
+
+/// One admitted connection: TLS handshake (bounded by the head timeout) then requests.
+async fn serve_connection(
+    ctx: &ShardContext,
+    stream: monoio::net::TcpStream,
+    acceptor: Option<monoio_rustls::TlsAcceptor>,
+    limits: ConnLimits,
+    accepted_at: monoio::time::Instant,
+) {
+    let _ = stream.set_nodelay(true);
+    // Each branch boxed: a plain connection does not carry the (larger) TLS state.
+    match acceptor {
+        Some(acceptor) => {
+            let deadline = accepted_at + limits.head_timeout;
+            let handshake = monoio::time::timeout_at(deadline, acceptor.accept(stream)).await;
+            if let Ok(Ok(tls_stream)) = handshake {
+                Box::pin(crate::conn::serve(ctx, tls_stream, limits, accepted_at)).await;
+            }
+        }
+        None => Box::pin(crate::conn::serve(ctx, stream, limits, accepted_at)).await,
+    }
+}
+
+/// Gives freed heap memory back to the OS when a burst of connections has ended, so
+/// the memory an attack (or a load peak) made the shard allocate does not stay resident.
+async fn trim_memory_after_bursts(ctx: Rc<ShardContext>, admission: Admission) {
+    while !ctx.stopping() {
+        monoio::time::sleep(TRIM_CHECK_INTERVAL).await;
+        if admission.burst_ended() {
+            shoal_io::runtime::release_free_memory();
+        }
+    }
+}
+
+/// A panic inside a connection's task is caught there and ends that connection only
+/// (`conn::isolate`). A panic anywhere else (a shard's lock mailbox, its runtime, the
+/// main thread) leaves state nothing vouches for: report it and abort the process, as
+/// the release profile did before it unwound.
+fn install_panic_policy() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        if !crate::conn::in_isolated_task() {
+            eprintln!("shoal: internal error outside any connection; stopping the process");
+            std::process::abort();
+        }
+    }));
 }
 
 /// Waits for requests in flight to finish, at most `STOP_GRACE`.
@@ -413,9 +509,82 @@ fn print_banner(
             );
         }
     }
-    println!(
-        "Try it:  aws configure set aws_access_key_id <AccessKey>; aws configure set aws_secret_access_key <SecretKey>"
-    );
-    println!("         aws --endpoint-url {endpoint} s3 mb s3://my-bucket");
+    print_limits(config);
+    print_try_it(&endpoint, config, credentials, source);
     let _ = std::io::Write::flush(&mut std::io::stdout());
+}
+
+/// Lines to paste into a shell exactly as printed: they point the AWS CLI and SDKs at
+/// this server through environment variables of that shell only, so nothing in the
+/// user's ~/.aws changes. The secret is printed only when the banner prints it anyway
+/// (first start); otherwise the line reads it from where it is kept.
+fn print_try_it(
+    endpoint: &str,
+    config: &ServerConfig,
+    credentials: &Credentials,
+    source: &CredentialsSource,
+) {
+    let secret = match source {
+        CredentialsSource::Generated(_) => shell_quote(&credentials.secret_access_key),
+        CredentialsSource::Environment => "\"$SHOAL_ROOT_PASSWORD\"".to_owned(),
+        CredentialsSource::Stored(path) => {
+            format!("\"$(sed -n 2p {})\"", shell_quote(&absolute(path)))
+        }
+    };
+    let region = shell_quote(&config.region);
+    println!("Try it (paste into a shell; this changes nothing in ~/.aws):");
+    println!(
+        "  export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={secret} AWS_REGION={region} AWS_DEFAULT_REGION={region}",
+        shell_quote(&credentials.access_key_id)
+    );
+    if let Some(certs_dir) = &config.certs_dir {
+        let cert = absolute(&certs_dir.join("public.crt"));
+        println!(
+            "  # self-signed certificate? then also: export AWS_CA_BUNDLE={}",
+            shell_quote(&cert)
+        );
+    }
+    println!("  aws s3 mb s3://demo");
+}
+
+/// `path` made absolute against the current folder (the pasting shell may be elsewhere).
+fn absolute(path: &std::path::Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
+}
+
+/// `text` as one shell word: unchanged when it is plain, else in single quotes.
+fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// The limits in force: open files, connections, and the connection deadlines.
+fn print_limits(config: &ServerConfig) {
+    let open_files_max = shoal_io::runtime::open_files_limit();
+    let limits = &config.conn_limits;
+    let per_client = match config.connections_per_client_max {
+        0 => "no limit per client address".to_owned(),
+        max => format!("{max} per client address"),
+    };
+    println!(
+        "  limits:   open files: {open_files_max}; connections: {} per shard, {per_client}",
+        config.connections_per_shard_max
+    );
+    println!(
+        "  timeouts: head {}, idle {}, body at least {} bytes per {}",
+        humanize(limits.head_timeout),
+        humanize(limits.idle_timeout),
+        limits.body_window_min_bytes,
+        humanize(limits.body_window)
+    );
 }

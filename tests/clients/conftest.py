@@ -110,8 +110,8 @@ class ServerProcess:
     def _read_stdout(self) -> None:
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
-            # The banner ends with the two "Try it" lines; the second names the endpoint.
-            if line.lstrip().startswith("aws --endpoint-url"):
+            # The banner ends with the "Try it" lines; the last one makes a bucket.
+            if line.lstrip().startswith(("aws s3 mb", "aws --endpoint-url")):
                 self._banner_done.set()
         self._banner_done.set()
 
