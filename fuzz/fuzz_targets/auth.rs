@@ -33,7 +33,10 @@ fuzz_target!(|data: &[u8]| {
         }
         if let Ok(auth) = authenticate(&head, &keys, "us-east-1", now) {
             assert_eq!(auth.access_key_id, ACCESS_KEY);
-            assert!(head.header("authorization").is_none_or(|a| !a.starts_with("AWS ")));
+            assert!(
+                head.header("authorization")
+                    .is_none_or(|a| !a.starts_with("AWS "))
+            );
         }
     }
 });

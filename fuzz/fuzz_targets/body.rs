@@ -23,9 +23,8 @@ fn payload_mode(selector: u8) -> PayloadMode {
     for (i, byte) in seed.iter_mut().enumerate() {
         *byte = u8::from_str_radix(&SEED_SIGNATURE_HEX[i * 2..i * 2 + 2], 16).unwrap_or(0);
     }
-    let signing = || {
-        ChunkSigning::new(SECRET, "20130524T000000Z", "us-east-1", seed).expect("valid date")
-    };
+    let signing =
+        || ChunkSigning::new(SECRET, "20130524T000000Z", "us-east-1", seed).expect("valid date");
     match selector % 5 {
         0 => PayloadMode::Unsigned,
         1 => PayloadMode::Sha256([0; 32]),

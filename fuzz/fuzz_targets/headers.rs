@@ -32,7 +32,10 @@ fn check_dates(text: &str) {
 
 fn check_range(text: &str) {
     if let Some(ByteRange::FromTo { first, last }) = parse_range(text) {
-        let spec = text.trim().strip_prefix("bytes=").expect("a parsed range is bytes=");
+        let spec = text
+            .trim()
+            .strip_prefix("bytes=")
+            .expect("a parsed range is bytes=");
         let (a, b) = spec.split_once('-').expect("a parsed range has a dash");
         assert_eq!(a.trim().parse::<u64>().ok(), Some(first));
         assert_eq!(b.trim().parse::<u64>().ok(), Some(last));
@@ -46,7 +49,11 @@ fuzz_target!(|data: &[u8]| {
     check_dates(text);
     check_range(text);
     let (first, second) = text.split_once('\n').unwrap_or((text, ""));
-    for pair in [(Some(first), None), (None, Some(first)), (Some(first), Some(second))] {
+    for pair in [
+        (Some(first), None),
+        (None, Some(first)),
+        (Some(first), Some(second)),
+    ] {
         let _ = WriteCondition::from_headers(pair.0, pair.1);
     }
 });

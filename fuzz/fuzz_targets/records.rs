@@ -19,7 +19,13 @@ use shoal_shards::multipart::UploadInfo;
 use shoal_shards::tagging::decode_bucket_tags;
 
 /// The magics of the record kinds, in the order the selector byte picks them.
-const MAGICS: [&[u8; 8]; 5] = [b"SHOALFMT", b"SHOALMTA", b"SHOALBKT", b"SHOALBTG", b"SHOALUPL"];
+const MAGICS: [&[u8; 8]; 5] = [
+    b"SHOALFMT",
+    b"SHOALMTA",
+    b"SHOALBKT",
+    b"SHOALBTG",
+    b"SHOALUPL",
+];
 
 fn check_format(bytes: &[u8]) {
     if let Ok(record) = FormatRecord::decode(bytes) {

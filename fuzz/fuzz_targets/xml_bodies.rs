@@ -32,7 +32,11 @@ fn element(name: &str, text: &str, out: &mut Vec<u8>) {
 
 fn write_delete(delete: &Delete) -> Vec<u8> {
     let mut out = b"<Delete>".to_vec();
-    element("Quiet", if delete.quiet { "true" } else { "false" }, &mut out);
+    element(
+        "Quiet",
+        if delete.quiet { "true" } else { "false" },
+        &mut out,
+    );
     for object in &delete.objects {
         out.extend_from_slice(b"<Object>");
         element("Key", &object.key, &mut out);
@@ -79,8 +83,16 @@ fuzz_target!(|data: &[u8]| {
     check_delete(data);
     check_tagging(data);
     if let Ok(parts) = parse_complete_multipart_upload(data) {
-        assert!(parts.windows(2).all(|w| w[0].part_number < w[1].part_number));
-        assert!(parts.iter().all(|p| (1..=PART_NUMBER_MAX).contains(&p.part_number)));
+        assert!(
+            parts
+                .windows(2)
+                .all(|w| w[0].part_number < w[1].part_number)
+        );
+        assert!(
+            parts
+                .iter()
+                .all(|p| (1..=PART_NUMBER_MAX).contains(&p.part_number))
+        );
     }
     let _ = parse_create_bucket_configuration(data);
     if let Ok(text) = std::str::from_utf8(data) {
