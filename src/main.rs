@@ -130,7 +130,15 @@ struct ServerArgs {
     /// raise it or use 0 (no limit).
     #[arg(long, default_value_t = 1024)]
     connections_per_client_max: u64,
+    /// Format drive folders that are empty in a deployment that exists (replacement
+    /// drives; no healing yet: they receive new writes only). Without it such a folder
+    /// stays offline, because it may be the bare mount point of a drive that did not
+    /// mount, on the root disk.
+    #[arg(long)]
+    format_new_drives: bool,
     /// Drive folders, in the same order on every start. Default: ./shoal-data/drive{1..4}.
+    /// Created if missing for a new deployment only; in one that exists a missing or
+    /// empty folder is offline and the server starts degraded within quorum.
     drives: Vec<PathBuf>,
 }
 
@@ -217,6 +225,7 @@ fn server_config(args: ServerArgs) -> shoal_shards::server::ServerConfig {
             .unwrap_or(usize::MAX),
         connections_per_client_max: usize::try_from(args.connections_per_client_max)
             .unwrap_or(usize::MAX),
+        format_new_drives: args.format_new_drives,
     }
 }
 
@@ -263,7 +272,7 @@ where
     F: FnOnce(LocalStore) -> Fut,
     Fut: Future<Output = shoal_shards::Result<()>>,
 {
-    let (drives, _locks) = shoal_shards::server::open_drives(&args.drives)?;
+    let (drives, _locks) = shoal_shards::server::open_drives(&args.drives, false)?;
     let config = StoreConfig {
         parity_chunks: args.parity,
         // Debug tools only: lets complete-bench build big uploads of small parts.

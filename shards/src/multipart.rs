@@ -15,7 +15,9 @@
 //! - A part is believed only when read-quorum drives hold a file of the same name;
 //!   among uploads of one part number the highest sequence wins (the last upload).
 //! - Changes to an upload folder (a part arriving, abort, complete) happen under the
-//!   upload's lock (`mpu/<id>` on its owner shard), so they are serialized.
+//!   upload's lock (`LockName::Upload` on its owner shard), so they are serialized;
+//!   writes into the upload folder also hold the bucket's lock shared, so a bucket
+//!   delete (which removes uploads) never races them.
 //! - Complete renames the upload folder to the version's data folder and commits the
 //!   metadata as a put does; a failed commit renames it back, so the client may retry.
 //! - The upload id starts with the creation time (16 hex digits of nanoseconds), so
@@ -275,6 +277,8 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let placement = self.placement(bucket, key);
         let dir = upload_dir(bucket, &upload.upload_id);
         let record = upload.encode();
+        // Not in a bucket that is being deleted (it would outlive it).
+        let _bucket_guard = self.lock_bucket_for_write(bucket).await?;
         let path = format!("{dir}/{UPLOAD_RECORD_FILE}");
         let drives = self.set_drives(placement.set_index);
         let writes = drives.iter().map(|d| d.write_file_atomic(&path, &record));
@@ -418,7 +422,10 @@ impl<D: Drive, C: Clock> Store<D, C> {
         live: &[bool],
         part: impl FnOnce(u64) -> PartInfo,
     ) -> Result<PartInfo> {
-        let _guard = self.lock(&format!("mpu/{}", upload.upload_id)).await;
+        let _guard = self.lock_upload(&upload.upload_id).await;
+        // A bucket delete removes uploads: it must not run between the check below and
+        // the rename (which would recreate the upload's folder).
+        let _bucket_guard = self.lock_bucket_for_write(&upload.bucket).await?;
         // Aborted or completed while the part streamed: its folder must not reappear.
         self.upload_info(&upload.bucket, &upload.key, &upload.upload_id)
             .await?;
@@ -494,7 +501,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         key: &str,
         upload_id: &str,
     ) -> Result<()> {
-        let _guard = self.lock(&format!("mpu/{upload_id}")).await;
+        let _guard = self.lock_upload(upload_id).await;
         self.upload_info(bucket, key, upload_id).await?;
         let placement = self.placement(bucket, key);
         let dir = upload_dir(bucket, upload_id);
@@ -527,7 +534,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         if parts.windows(2).any(|w| w[0].number >= w[1].number) {
             return Err(Error::InvalidPartOrder);
         }
-        let _guard = self.lock(&format!("mpu/{upload_id}")).await;
+        let _guard = self.lock_upload(upload_id).await;
         let upload = self.upload_info(bucket, key, upload_id).await?;
         if !condition.is_always() {
             self.check_condition(bucket, key, condition).await?;
@@ -758,7 +765,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
                     if !old {
                         continue;
                     }
-                    let _guard = self.lock(&format!("mpu/{}", upload.name)).await;
+                    let _guard = self.lock_upload(&upload.name).await;
                     let path = format!("{dir}/{}", upload.name);
                     if ignore_not_found(drive.remove_dir_all(&path).await).is_ok() {
                         removed += 1;
