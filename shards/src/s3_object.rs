@@ -253,6 +253,11 @@ async fn get_object<S: AsyncReadRent + AsyncWriteRent>(
     if part_number.is_some() && !info.parts.is_empty() {
         headers.push(("x-amz-mp-parts-count", info.parts.len().to_string()));
     }
+    if let Some(number) = part_number {
+        headers.extend(crate::s3_multipart::part_checksum_headers(
+            &info, number, head,
+        ));
+    }
     let status = if range.is_some() {
         headers.push((
             "Content-Range",
