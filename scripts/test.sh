@@ -15,3 +15,5 @@ if [[ ! -x target/debug/shoal ]]; then
     cargo build --bin shoal
 fi
 SHOAL_BIN="$PWD/target/debug/shoal" tests/clients/run.sh
+# Every fuzz target for a bounded time from the committed corpus (nightly + cargo-fuzz).
+scripts/fuzz.sh "${SHOAL_FUZZ_SECONDS:-10}"

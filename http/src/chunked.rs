@@ -124,8 +124,12 @@ impl ChunkedFraming {
 
     fn on_size_line(&mut self, text: &[u8]) -> Result<Step<'static>, S3Error> {
         let text = std::str::from_utf8(text).map_err(|_| malformed_chunk())?;
-        let (size_text, extensions) = text.split_once(';').unwrap_or((text, ""));
-        let size_text = size_text.trim_end_matches([' ', '\t']);
+        // Whitespace may only precede an extension (RFC 9112 `BWS ";"`): `5 ` alone
+        // is not a size, nor is a sign, a `0x` or more hex digits than a u64 holds.
+        let (size_text, extensions) = match text.split_once(';') {
+            Some((size, extensions)) => (size.trim_end_matches([' ', '\t']), extensions),
+            None => (text, ""),
+        };
         if size_text.is_empty()
             || size_text.len() > 16
             || !size_text.bytes().all(|b| b.is_ascii_hexdigit())

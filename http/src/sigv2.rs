@@ -9,8 +9,11 @@
 //! StringToSign = METHOD \n Content-MD5 \n Content-Type \n Date \n
 //!                CanonicalizedAmzHeaders CanonicalizedResource
 //! CanonicalizedAmzHeaders = for each x-amz-* name, sorted: name:v1,v2\n
-//! CanonicalizedResource   = ["/" bucket-from-Host] raw-path ["?" sub-resources]
+//! CanonicalizedResource   = ["/" bucket-from-Host] raw-path ["/"] ["?" sub-resources]
 //! ```
+//!
+//! The `/` after the path is added when the resource names a bucket and nothing in it
+//! (`/bucket`, or `/` on a virtual host): AWS signs bucket-level requests as `/bucket/`.
 //!
 //! Invariants:
 //! - Only [`crate::sigv4::authenticate_with_routes`] calls in here, and it passes the
@@ -288,6 +291,7 @@ fn push_canonical_resource(
     routes: &RouteConfig,
     out: &mut String,
 ) {
+    let start = out.len();
     if let Some(bucket) = head
         .header("host")
         .and_then(|host| bucket_from_host(host, routes))
@@ -296,6 +300,12 @@ fn push_canonical_resource(
         out.push_str(&bucket);
     }
     out.push_str(head.raw_path());
+    // A request on a bucket signs `/bucket/` whether it was sent as `/bucket` (path
+    // style) or `/` (virtual host): the AWS rule that botocore and s3cmd follow.
+    let path = out.get(start + 1..).unwrap_or_default();
+    if !path.is_empty() && !path.contains('/') {
+        out.push('/');
+    }
     let mut subresources: Vec<&(String, String)> = query
         .iter()
         .filter(|(name, _)| SIGNED_SUBRESOURCES.contains(&name.as_str()))

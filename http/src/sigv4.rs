@@ -30,7 +30,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::error::{S3Error, S3ErrorCode};
-use crate::request::RequestHead;
+use crate::request::{RequestHead, parse_decimal_u64};
 use crate::route::RouteConfig;
 use crate::sigv2;
 use crate::time::{format_amz_date, parse_amz_date, parse_imf_fixdate};
@@ -742,9 +742,10 @@ fn authenticate_presigned(
     let request_unix_secs = parse_amz_date(amz_date).ok_or_else(|| {
         malformed_query("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
     })?;
-    let expires_secs = expires
-        .parse::<i64>()
-        .ok()
+    // Digits only: `+5`, ` 5` or `5 ` are what `str::parse` would also take, and a
+    // number S3 would refuse must not be one Shoal accepts.
+    let expires_secs = parse_decimal_u64(expires)
+        .and_then(|e| i64::try_from(e).ok())
         .filter(|e| (1..=PRESIGN_EXPIRES_MAX_SECS).contains(e))
         .ok_or_else(|| {
             malformed_query("X-Amz-Expires must be a number between 1 and 604800 seconds.")
@@ -886,6 +887,28 @@ mod tests {
             auth(&long, EXAMPLE_NOW).unwrap_err().code(),
             S3ErrorCode::AuthorizationQueryParametersError
         );
+    }
+
+    #[test]
+    fn presigned_expires_is_plain_digits() {
+        // `str::parse` takes `+86400`; S3's grammar is digits only, checked before the
+        // signature so a sign or a space is a malformed query, not a bad signature.
+        for bad in [
+            "%2B86400",
+            "%2086400",
+            "86400%20",
+            "-1",
+            "0x10",
+            "",
+            "99999999999999999999",
+        ] {
+            let edited = PRESIGNED.replace("X-Amz-Expires=86400", &format!("X-Amz-Expires={bad}"));
+            assert_eq!(
+                auth(&edited, EXAMPLE_NOW).unwrap_err().code(),
+                S3ErrorCode::AuthorizationQueryParametersError,
+                "{bad}"
+            );
+        }
     }
 
     pub(crate) const CHUNKED_PUT: &str = "PUT /examplebucket/chunkObject.txt HTTP/1.1\r\nHost: s3.amazonaws.com\r\n\

@@ -1,13 +1,27 @@
 //! Calendar arithmetic for the date formats on the S3 wire: ISO 8601 basic
 //! (`20130524T000000Z`, SigV4), IMF-fixdate (`Fri, 24 May 2013 00:00:00 GMT`, HTTP),
-//! and RFC 1123 with a numeric zone (`Tue, 27 Mar 2007 19:36:42 +0000`, which SigV2
-//! clients such as s3cmd and the AWS SigV2 examples write in `Date`).
+//! RFC 1123/2822 with a numeric zone (`Tue, 27 Mar 2007 19:36:42 +0000`, or `-0000` as
+//! Python's `email.utils.formatdate` writes it, which SigV2 clients such as s3cmd and
+//! the AWS SigV2 examples put in `Date`), and the two obsolete forms RFC 7231 §7.1.1.1
+//! obliges a recipient to accept: RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`; a
+//! two-digit year below 70 is 20yy, otherwise 19yy) and asctime
+//! (`Sun Nov  6 08:49:37 1994`).
 //!
 //! Invariants: this file never reads a clock; every instant is unix seconds (UTC, no
 //! leap seconds) passed in by the caller. Parsers accept exactly the fixed-width
 //! format, reject out-of-range fields, and never panic on any input.
 
 const DAY_NAMES: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+/// In the order of [`DAY_NAMES`] (1970-01-01 was a Thursday).
+const DAY_NAMES_FULL: [&str; 7] = [
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+];
 const MONTH_NAMES: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
@@ -154,13 +168,21 @@ pub fn parse_imf_fixdate(text: &str) -> Option<i64> {
     (day_name(unix_secs) == text.get(0..3)?).then_some(unix_secs)
 }
 
-/// An HTTP date as SigV2 clients send it: IMF-fixdate, or the same layout with a
-/// numeric `+hhmm`/`-hhmm` zone instead of `GMT` → unix seconds. The day name is
-/// checked against the local date, the one the client formatted.
+/// An HTTP date as SigV2 clients send it → unix seconds: IMF-fixdate, the same layout
+/// with a numeric `+hhmm`/`-hhmm` zone instead of `GMT`, RFC 850 or asctime (see the
+/// file comment). The day name is checked against the local date, the one the client
+/// formatted.
 pub fn parse_http_date(text: &str) -> Option<i64> {
     if let Some(unix_secs) = parse_imf_fixdate(text) {
         return Some(unix_secs);
     }
+    parse_numeric_zone_date(text)
+        .or_else(|| parse_rfc850_date(text))
+        .or_else(|| parse_asctime_date(text))
+}
+
+/// `Tue, 27 Mar 2007 19:36:42 +0000` (any `+hhmm`/`-hhmm` zone) → unix seconds.
+fn parse_numeric_zone_date(text: &str) -> Option<i64> {
     let zone = text.get(25..)?.as_bytes();
     let (b' ', sign, hh, mm) = (zone.first()?, zone.get(1)?, zone.get(2..4)?, zone.get(4..)?)
     else {
@@ -177,6 +199,51 @@ pub fn parse_http_date(text: &str) -> Option<i64> {
     }
     let local_unix_secs = parse_imf_fixdate(&format!("{} GMT", text.get(..25)?))?;
     Some(local_unix_secs - sign * i64::from(hours * 3600 + minutes * 60))
+}
+
+/// `Sunday, 06-Nov-94 08:49:37 GMT` → unix seconds (RFC 850, obsolete but still
+/// required of recipients). Rewritten as IMF-fixdate, which checks every field.
+fn parse_rfc850_date(text: &str) -> Option<i64> {
+    let (day_full, rest) = text.split_once(", ")?;
+    let day_index = DAY_NAMES_FULL.iter().position(|d| *d == day_full)?;
+    let b = rest.as_bytes();
+    if b.len() != 22 || b.get(2) != Some(&b'-') || b.get(6) != Some(&b'-') {
+        return None;
+    }
+    if b.get(9) != Some(&b' ') || rest.get(18..)? != " GMT" {
+        return None;
+    }
+    let year_2 = digits(b.get(7..9)?)?;
+    let year = if year_2 < 70 {
+        2000 + year_2
+    } else {
+        1900 + year_2
+    };
+    let (day, month, time) = (rest.get(0..2)?, rest.get(3..6)?, rest.get(10..18)?);
+    let abbreviation = DAY_NAMES.get(day_index)?;
+    parse_imf_fixdate(&format!("{abbreviation}, {day} {month} {year} {time} GMT"))
+}
+
+/// `Sun Nov  6 08:49:37 1994` → unix seconds (C's asctime, day padded with a space).
+fn parse_asctime_date(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 24 || b.get(3) != Some(&b' ') || b.get(7) != Some(&b' ') {
+        return None;
+    }
+    if b.get(10) != Some(&b' ') || b.get(19) != Some(&b' ') {
+        return None;
+    }
+    let day = match b.get(8..10)? {
+        [b' ', d] if d.is_ascii_digit() => format!("0{}", char::from(*d)),
+        _ => text.get(8..10)?.to_owned(),
+    };
+    let (name, month, time, year) = (
+        text.get(0..3)?,
+        text.get(4..7)?,
+        text.get(11..19)?,
+        text.get(20..24)?,
+    );
+    parse_imf_fixdate(&format!("{name}, {day} {month} {year} {time} GMT"))
 }
 
 fn day_name(unix_secs: i64) -> &'static str {
@@ -280,6 +347,43 @@ mod tests {
             parse_http_date("Fri, 24 May 2013 00:00:00 GMT"),
             Some(MAY_24_2013)
         );
+    }
+
+    #[test]
+    fn every_rfc_7231_date_form_is_an_instant() {
+        // RFC 7231 obliges recipients to accept all three forms, and SigV2 clients
+        // send `-0000` (Python's formatdate) as often as `+0000` or `GMT`.
+        const NOV_6_1994: i64 = 784_111_777;
+        for text in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 -0000",
+            "Sun, 06 Nov 1994 08:49:37 +0000",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(parse_http_date(text), Some(NOV_6_1994), "{text}");
+        }
+        assert_eq!(
+            parse_http_date("Thursday, 01-Jan-26 00:00:00 GMT"),
+            Some(1_767_225_600)
+        );
+        assert_eq!(
+            parse_http_date("Fri Dec 31 23:59:59 1999"),
+            Some(946_684_799)
+        );
+        for bad in [
+            "Monday, 06-Nov-94 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 UTC",
+            "Sunday, 6-Nov-94 08:49:37 GMT",
+            "Sunday, 06-Nov-1994 08:49:37 GMT",
+            "Sun Nov 6 08:49:37 1994",
+            "Mon Nov  6 08:49:37 1994",
+            "Sun Nov  6 08:49:37 94",
+            "Sun Nov 0x 08:49:37 1994",
+            "Sun Nov  6 08:49:37 +994",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 
 use crate::error::{S3Error, S3ErrorCode};
+use crate::request::parse_decimal_u64;
 
 /// Deepest element nesting accepted; S3 request documents use at most 4.
 pub const DEPTH_MAX: usize = 8;
@@ -68,7 +69,8 @@ fn parse_tree(body: &[u8], max_bytes: usize, root: &str) -> Result<Element, S3Er
     }
     let mut reader = Reader::from_reader(body);
     let config = reader.config_mut();
-    config.trim_text(true);
+    // No trimming: whitespace in a key or tag is part of it (see the file comment).
+    config.trim_text(false);
     config.expand_empty_elements = true;
     config.check_end_names = true;
     let mut stack: Vec<Element> = Vec::new();
@@ -93,15 +95,12 @@ fn parse_tree(body: &[u8], max_bytes: usize, root: &str) -> Result<Element, S3Er
                 }
             }
             Event::Text(text) => {
-                let current = stack.last_mut().ok_or_else(malformed)?;
-                current
-                    .text
-                    .push_str(&text.unescape().map_err(|_| malformed())?);
+                let text = text.unescape().map_err(|_| malformed())?;
+                push_text(stack.last_mut(), &text)?;
             }
             Event::CData(data) => {
-                let current = stack.last_mut().ok_or_else(malformed)?;
                 let text = std::str::from_utf8(data.as_ref()).map_err(|_| malformed())?;
-                current.text.push_str(text);
+                push_text(stack.last_mut(), text)?;
             }
             Event::DocType(_) => return Err(malformed()),
             Event::Eof => break,
@@ -113,6 +112,17 @@ fn parse_tree(body: &[u8], max_bytes: usize, root: &str) -> Result<Element, S3Er
         return Err(malformed());
     }
     Ok(tree)
+}
+
+/// Appends text to the open element; outside the root only whitespace (the line
+/// breaks around the declaration and the root) is allowed.
+fn push_text(current: Option<&mut Element>, text: &str) -> Result<(), S3Error> {
+    match current {
+        Some(element) => element.text.push_str(text),
+        None if text.bytes().all(|b| b.is_ascii_whitespace()) => {}
+        None => return Err(malformed()),
+    }
+    Ok(())
 }
 
 /// One key (and optional version) named in a DeleteObjects request.
@@ -177,9 +187,8 @@ pub fn parse_complete_multipart_upload(body: &[u8]) -> Result<Vec<CompletedPart>
     let mut parts: Vec<CompletedPart> = Vec::new();
     for part in tree.children_named("Part") {
         let number_text = part.child_text("PartNumber").ok_or_else(malformed)?;
-        let part_number = number_text
-            .parse::<u32>()
-            .ok()
+        let part_number = parse_decimal_u64(number_text)
+            .and_then(|n| u32::try_from(n).ok())
             .filter(|n| (1..=PART_NUMBER_MAX).contains(n))
             .ok_or_else(|| {
                 S3Error::with_message(
@@ -418,6 +427,51 @@ mod tests {
             parse_tagging(body, 1).unwrap_err().code(),
             S3ErrorCode::InvalidTag
         );
+    }
+
+    #[test]
+    fn delete_keys_keep_whitespace_entities_and_cdata() {
+        // A key is the exact text: `a ` is not `a`, and escapes decode to one character.
+        let body = "<?xml version=\"1.0\"?>\n<Delete>\n  <Object><Key>a </Key></Object>\n\
+            <Object><Key> a</Key></Object><Object><Key>a\n</Key></Object>\
+            <Object><Key>a&amp;b</Key></Object><Object><Key>&#13;&#x41;&lt;</Key></Object>\
+            <Object><Key><![CDATA[ <x> ]]></Key></Object><Object><Key>\t</Key></Object>\n</Delete>\n";
+        let keys: Vec<String> = parse_delete(body.as_bytes())
+            .unwrap()
+            .objects
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        assert_eq!(keys, ["a ", " a", "a\n", "a&b", "\rA<", " <x> ", "\t"]);
+        // Text outside the root is only whitespace.
+        assert!(parse_delete(b"x<Delete><Object><Key>a</Key></Object></Delete>").is_err());
+    }
+
+    #[test]
+    fn complete_and_tagging_keep_text_exactly() {
+        // ETags, checksums, tag keys and values are not trimmed either.
+        let body = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>\
+            <ETag>\"e \"</ETag><ChecksumCRC32> x</ChecksumCRC32></Part></CompleteMultipartUpload>";
+        let parts = parse_complete_multipart_upload(body).unwrap();
+        assert_eq!(parts[0].etag, "e ");
+        assert_eq!(parts[0].checksum_crc32.as_deref(), Some(" x"));
+        let body = b"<Tagging><TagSet><Tag><Key> k</Key><Value>v </Value></Tag></TagSet></Tagging>";
+        let tags = parse_tagging(body, OBJECT_TAGS_MAX).unwrap();
+        assert_eq!((tags[0].key.as_str(), tags[0].value.as_str()), (" k", "v "));
+    }
+
+    #[test]
+    fn part_numbers_are_plain_decimal() {
+        // `+5`, ` 5` and `05 ` are not part numbers; S3 parses digits only.
+        for bad in ["+5", " 5", "5 ", "-1", "0x5", "", "99999999999999999999"] {
+            let body = format!(
+                "<CompleteMultipartUpload><Part><PartNumber>{bad}</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>"
+            );
+            let code = parse_complete_multipart_upload(body.as_bytes())
+                .unwrap_err()
+                .code();
+            assert_eq!(code, S3ErrorCode::InvalidArgument, "{bad:?}");
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub mod placement;
 pub mod put;
 pub mod quorum;
 mod roll_forward;
+pub mod s3_acl;
 pub mod s3_bucket;
 pub mod s3_error;
 pub mod s3_list;

@@ -108,7 +108,8 @@ pub struct UploadInfo {
 }
 
 impl UploadInfo {
-    fn encode(&self) -> Vec<u8> {
+    /// The `_upload` record (public so the fuzz targets can round-trip it).
+    pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         w.str(&self.bucket)
             .str(&self.key)
@@ -125,7 +126,8 @@ impl UploadInfo {
         w.finish(UPLOAD_MAGIC, UPLOAD_VERSION)
     }
 
-    fn decode(bytes: &[u8]) -> std::result::Result<Self, DecodeError> {
+    /// Reads an `_upload` record back; any bytes give a value or an error.
+    pub fn decode(bytes: &[u8]) -> std::result::Result<Self, DecodeError> {
         let (version, mut r) = open_record(bytes, UPLOAD_MAGIC)?;
         if version != UPLOAD_VERSION {
             return Err(DecodeError::UnsupportedVersion(version));

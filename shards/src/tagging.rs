@@ -162,7 +162,9 @@ impl<D: Drive, C: Clock> Store<D, C> {
     }
 }
 
-fn decode_bucket_tags(bytes: &[u8]) -> Option<(u64, Tags)> {
+/// A bucket-tags record: (update time, tags); `None` for anything else (public so the
+/// fuzz targets reach it).
+pub fn decode_bucket_tags(bytes: &[u8]) -> Option<(u64, Tags)> {
     let (version, mut r) = open_record(bytes, BUCKET_TAGS_MAGIC).ok()?;
     if version != 1 {
         return None;

@@ -266,14 +266,21 @@ def s3(server):
     return server.client()
 
 
+# Listing rounds a teardown may take: a bucket of at most this many thousand keys, or a
+# key the server cannot delete, ends the teardown with an error instead of a hang.
+EMPTY_ROUNDS_MAX = 50
+
+
 def _empty_and_delete(s3, name: str) -> None:
-    while True:
+    for _ in range(EMPTY_ROUNDS_MAX):
         listed = s3.list_objects_v2(Bucket=name)
         keys = [{"Key": o["Key"]} for o in listed.get("Contents", [])]
         if not keys:
             break
         for start in range(0, len(keys), 1000):
             s3.delete_objects(Bucket=name, Delete={"Objects": keys[start:start + 1000], "Quiet": True})
+    else:
+        raise AssertionError(f"bucket {name} still lists keys after {EMPTY_ROUNDS_MAX} rounds of deletes")
     s3.delete_bucket(Bucket=name)
 
 

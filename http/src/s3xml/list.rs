@@ -6,10 +6,13 @@
 //! tokens and upload IDs are never encoded. Elements AWS derives from the page
 //! (KeyCount, NextMarker, NextPartNumberMarker) are derived here from the entries.
 //!
-//! URL encoding, as S3 does it (and as SDKs undo it with a `+`-aware decoder such as
-//! Python's `unquote_plus` or Java's `URLDecoder`): each UTF-8 byte is kept if it is
-//! `A-Z a-z 0-9 - _ . * /`, a space becomes `+`, and every other byte is `%XX` with
-//! upper-case hex (so `~` is `%7E` and `+` is `%2B`).
+//! URL encoding, as S3 does it (the s3-tests suite's `test_bucket_list_encoding_basic`
+//! expects `quux%20ab/` and `asdf%2Bb`): each UTF-8 byte is kept if it is
+//! `A-Z a-z 0-9 - _ . * /`, and every other byte, space included, is `%XX` with
+//! upper-case hex (so a space is `%20`, `~` is `%7E` and `+` is `%2B`). A space is never
+//! `+`: a client that decodes with a plain percent-decoder (Go's `PathUnescape`, the
+//! Rust and JavaScript SDK users) would read `+` back as a plus and list a key that
+//! does not exist; `%20` decodes to a space under both plain and `+`-aware decoders.
 
 use super::{Checksums, Owner, XmlWriter};
 
@@ -33,8 +36,6 @@ pub(crate) fn url_encode_into(text: &str, out: &mut Vec<u8>) {
     for &byte in text.as_bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'*' | b'/') {
             out.push(byte);
-        } else if byte == b' ' {
-            out.push(b'+');
         } else {
             out.extend_from_slice(&[
                 b'%',

@@ -344,7 +344,7 @@ fn subresources_are_filtered_sorted_and_decoded() {
     );
     assert_eq!(
         resource("/b?delete&list-type=2&uploads"),
-        "/b?delete&uploads"
+        "/b/?delete&uploads"
     );
     assert_eq!(resource("/b/a%2Fb%20c"), "/b/a%2Fb%20c");
 }
@@ -389,4 +389,48 @@ fn the_gate_without_routes_refuses_v2_as_before() {
     assert_eq!(header.unwrap_err().code(), S3ErrorCode::InvalidArgument);
     let query = authenticate(&head(PRESIGNED_GET), &keys, "us-east-1", 0);
     assert_eq!(query.unwrap_err().code(), S3ErrorCode::AccessDenied);
+}
+
+#[test]
+fn bucket_level_requests_sign_the_bucket_with_a_trailing_slash() {
+    // botocore and s3cmd sign `/bucket/` for a request on a bucket, in both styles.
+    let sts = |wire: &str| string_to_sign_of(wire, "D");
+    let path_style = "GET /bucket?location HTTP/1.1\r\nHost: localhost:9000\r\n\r\n";
+    assert_eq!(sts(path_style), "GET\n\n\nD\n/bucket/?location");
+    let slashed = "GET /bucket/?delete HTTP/1.1\r\nHost: localhost:9000\r\n\r\n";
+    assert_eq!(sts(slashed), "GET\n\n\nD\n/bucket/?delete");
+    let virtual_host = "GET /?uploads HTTP/1.1\r\nHost: b.s3.amazonaws.com\r\n\r\n";
+    assert_eq!(sts(virtual_host), "GET\n\n\nD\n/b/?uploads");
+    let service = "GET / HTTP/1.1\r\nHost: localhost:9000\r\n\r\n";
+    assert_eq!(sts(service), "GET\n\n\nD\n/");
+    let object = "GET /bucket/key HTTP/1.1\r\nHost: localhost:9000\r\n\r\n";
+    assert_eq!(sts(object), "GET\n\n\nD\n/bucket/key");
+    // Signed as botocore signs it, the bucket-level request verifies.
+    let date = "Tue, 14 Nov 2023 22:13:20 GMT";
+    let unsigned =
+        format!("GET /bucket?tagging HTTP/1.1\r\nHost: localhost:9000\r\nDate: {date}\r\n");
+    let signature = base64::encode(&sign(SECRET, &format!("GET\n\n\n{date}\n/bucket/?tagging")));
+    let wire = format!("{unsigned}Authorization: AWS {ACCESS_KEY}:{signature}\r\n\r\n");
+    auth(&wire, BOTOCORE_NOW).unwrap();
+}
+
+#[test]
+fn every_rfc_7231_date_form_is_accepted_and_skew_is_its_own_error() {
+    // `-0000`, RFC 850 and asctime dates are instants; a skewed one of any form is
+    // RequestTimeTooSkewed, not AccessDenied.
+    let forms = [
+        "Tue, 14 Nov 2023 22:13:20 GMT",
+        "Tue, 14 Nov 2023 22:13:20 -0000",
+        "Tuesday, 14-Nov-23 22:13:20 GMT",
+        "Tue Nov 14 22:13:20 2023",
+    ];
+    for date in forms {
+        let unsigned =
+            format!("GET /bucket/k HTTP/1.1\r\nHost: localhost:9000\r\nDate: {date}\r\n");
+        let signature = base64::encode(&sign(SECRET, &format!("GET\n\n\n{date}\n/bucket/k")));
+        let wire = format!("{unsigned}Authorization: AWS {ACCESS_KEY}:{signature}\r\n\r\n");
+        auth(&wire, BOTOCORE_NOW).unwrap_or_else(|e| panic!("{date}: {e}"));
+        let skewed = code(&wire, BOTOCORE_NOW + 3600);
+        assert_eq!(skewed, S3ErrorCode::RequestTimeTooSkewed, "{date}");
+    }
 }

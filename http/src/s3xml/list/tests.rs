@@ -48,10 +48,11 @@ fn prefixes_of(root: &Node) -> Vec<&str> {
 
 #[test]
 fn url_encoding_matches_s3() {
-    // SDKs undo this with a plus-aware decoder, so `+` must be encoded and space is `+`.
+    // A space is `%20` (never `+`, which a plain percent-decoder keeps as a plus) and
+    // `+` is `%2B`, so both kinds of decoder restore the key exactly.
     let mut out = Vec::new();
     url_encode_into("a b+c/d*e~f-g_h.i&é\u{1}%", &mut out);
-    assert_eq!(out, b"a+b%2Bc/d*e%7Ef-g_h.i%26%C3%A9%01%25");
+    assert_eq!(out, b"a%20b%2Bc/d*e%7Ef-g_h.i%26%C3%A9%01%25");
 }
 
 #[test]
@@ -137,13 +138,13 @@ fn v2_url_encoding_covers_keys_prefixes_and_echoes() {
         ..v2(&contents, &prefixes)
     };
     let (_, root) = write(|out| write_list_bucket_result_v2(&doc, out));
-    assert_eq!(root.text_of("Prefix"), "p+q");
+    assert_eq!(root.text_of("Prefix"), "p%20q");
     assert_eq!(root.text_of("Delimiter"), "/");
     assert_eq!(root.text_of("StartAfter"), "%7E");
     assert_eq!(root.text_of("ContinuationToken"), "a b");
     assert_eq!(root.text_of("EncodingType"), "url");
-    assert_eq!(root.get("Contents").unwrap().text_of("Key"), "a+b%26");
-    assert_eq!(prefixes_of(&root), ["p+q/"]);
+    assert_eq!(root.get("Contents").unwrap().text_of("Key"), "a%20b%26");
+    assert_eq!(prefixes_of(&root), ["p%20q/"]);
 }
 
 #[test]
@@ -211,8 +212,8 @@ fn v1_writes_marker_and_next_marker_only_with_delimiter() {
         ..delimited
     };
     let (_, root) = write(|out| write_list_bucket_result_v1(&encoded, out));
-    assert_eq!(root.text_of("Marker"), "m+n");
-    assert_eq!(root.text_of("NextMarker"), "z+z");
+    assert_eq!(root.text_of("Marker"), "m%20n");
+    assert_eq!(root.text_of("NextMarker"), "z%20z");
     assert_eq!(root.text_of("EncodingType"), "url");
 }
 
@@ -299,7 +300,7 @@ fn versions_interleave_versions_and_delete_markers() {
         ..doc
     };
     let (_, root) = write(|out| write_list_versions_result(&truncated, out));
-    assert_eq!(root.text_of("NextKeyMarker"), "b+c");
+    assert_eq!(root.text_of("NextKeyMarker"), "b%20c");
     assert_eq!(root.text_of("NextVersionIdMarker"), "v2");
     assert_eq!(root.text_of("EncodingType"), "url");
     assert_eq!(prefixes_of(&root), ["d/"]);
@@ -438,11 +439,11 @@ fn list_multipart_uploads_shape_and_encoding() {
         ..doc
     };
     let (_, root) = write(|out| write_list_multipart_uploads_result(&truncated, out));
-    assert_eq!(root.text_of("NextKeyMarker"), "a+b");
+    assert_eq!(root.text_of("NextKeyMarker"), "a%20b");
     assert_eq!(root.text_of("NextUploadIdMarker"), "x+y");
-    assert_eq!(root.get("Upload").unwrap().text_of("Key"), "a+b");
+    assert_eq!(root.get("Upload").unwrap().text_of("Key"), "a%20b");
     assert_eq!(root.get("Upload").unwrap().text_of("UploadId"), "x+y");
-    assert_eq!(prefixes_of(&root), ["c+d/"]);
+    assert_eq!(prefixes_of(&root), ["c%20d/"]);
 }
 
 #[test]

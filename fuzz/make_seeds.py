@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Writes the committed seed corpus (fuzz/corpus/<target>/): a few valid inputs per
+target, taken from the unit tests' examples (AWS's published SigV4/SigV2 examples,
+botocore's vectors, the XML documents S3 clients send) and from records laid out as
+shards/src/{format,meta,multipart,tagging,bucket}.rs write them. Deterministic, so
+re-running it changes nothing; run it after changing a record layout."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CORPUS = HERE / "corpus"
+
+SIGV4_GET = (
+    "GET /test.txt HTTP/1.1\r\nHost: examplebucket.s3.amazonaws.com\r\n"
+    "Authorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,"
+    "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,"
+    "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41\r\n"
+    "Range: bytes=0-9\r\nx-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\r\n"
+    "x-amz-date: 20130524T000000Z\r\n\r\n"
+)
+SIGV4_PRESIGNED = (
+    "GET /test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2F"
+    "us-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
+    "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404 HTTP/1.1\r\n"
+    "Host: examplebucket.s3.amazonaws.com\r\n\r\n"
+)
+CHUNKED_PUT_HEAD = (
+    "PUT /examplebucket/chunkObject.txt HTTP/1.1\r\nHost: s3.amazonaws.com\r\n"
+    "x-amz-date: 20130524T000000Z\r\nx-amz-storage-class: REDUCED_REDUNDANCY\r\n"
+    "Authorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,"
+    "SignedHeaders=content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;"
+    "x-amz-decoded-content-length;x-amz-storage-class,"
+    "Signature=4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9\r\n"
+    "x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD\r\nContent-Encoding: aws-chunked\r\n"
+    "x-amz-decoded-content-length: {decoded}\r\nContent-Length: {length}\r\n\r\n"
+)
+SIGV2_GET = (
+    "GET /photos/puppy.jpg HTTP/1.1\r\nHost: awsexamplebucket1.us-west-1.s3.amazonaws.com\r\n"
+    "Date: Tue, 27 Mar 2007 19:36:42 +0000\r\n"
+    "Authorization: AWS AKIAIOSFODNN7EXAMPLE:qgk2+6Sv9/oM7G3qLEjTH1a1l1g=\r\n\r\n"
+)
+SIGV2_PRESIGNED = (
+    "GET /photos/puppy.jpg?AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Signature=NpgCjnDzrM%2BWFzoENXmpNDUsSn8%3D"
+    "&Expires=1175139620 HTTP/1.1\r\nHost: johnsmith.s3.amazonaws.com\r\n\r\n"
+)
+BOTOCORE_UPLOAD_PART = (
+    "PUT /bucket/photos/a%20b.jpg?uploadId=2~x%2By&partNumber=7 HTTP/1.1\r\n"
+    "Host: localhost:9000\r\nContent-Type: image/jpeg\r\nContent-MD5: 1B2M2Y8AsgTpgAmY7PhCfg==\r\n"
+    "X-Amz-Meta-Color:  blue \r\nx-amz-storage-class: STANDARD\r\nDate: Tue, 14 Nov 2023 22:13:20 GMT\r\n"
+    "Authorization: AWS AKIAIOSFODNN7EXAMPLE:rptIJZvLZ+1lmnBI3UH8s0NDv6U=\r\nContent-Length: 0\r\n\r\n"
+)
+HEADS = {
+    "sigv4_get": SIGV4_GET,
+    "sigv4_presigned": SIGV4_PRESIGNED,
+    "sigv4_chunked_put": CHUNKED_PUT_HEAD.format(decoded=1, length=180),
+    "sigv2_get": SIGV2_GET,
+    "sigv2_presigned": SIGV2_PRESIGNED,
+    "botocore_upload_part": BOTOCORE_UPLOAD_PART,
+    "list_v2": "GET /bucket?list-type=2&prefix=a%20b&delimiter=%2F&encoding-type=url HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    "delete_objects": "POST /bucket?delete HTTP/1.1\r\nHost: bucket.s3.example.com\r\nContent-Length: 0\r\n\r\n",
+}
+
+
+def chunk(data: bytes, signature: str | None = None, ext: str = "") -> bytes:
+    head = f"{len(data):x}"
+    if signature:
+        head += f";chunk-signature={signature}"
+    return (head + ext + "\r\n").encode() + data + b"\r\n"
+
+
+SIG = "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"
+BODIES = {
+    # (mode selector, read size, head, body); modes as fuzz_targets/body.rs numbers them.
+    "content_length": (0, 7, "PUT /b/k HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n", b"hello"),
+    "http_chunked_trailer": (
+        0, 3, "PUT /b/k HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+        chunk(b"hello") + chunk(b" world", ext=";name=v") + b"0\r\nx-trailer: 1\r\n\r\n",
+    ),
+    "aws_chunked_signed": (
+        2, 64, CHUNKED_PUT_HEAD.format(decoded=5, length="{length}"),
+        chunk(b"hello", SIG) + chunk(b"", SIG),
+    ),
+    "aws_chunked_unsigned_trailer": (
+        4, 16,
+        "PUT /b/k HTTP/1.1\r\nHost: h\r\nContent-Encoding: aws-chunked\r\n"
+        "x-amz-decoded-content-length: 5\r\nx-amz-trailer: x-amz-checksum-crc32c\r\n"
+        "Content-Length: {length}\r\n\r\n",
+        chunk(b"hello") + b"0\r\nx-amz-checksum-crc32c: mnG7TA==\r\n\r\n",
+    ),
+    "aws_chunked_in_http_chunked": (
+        4, 5,
+        "PUT /b/k HTTP/1.1\r\nHost: h\r\nContent-Encoding: aws-chunked\r\nTransfer-Encoding: chunked\r\n"
+        "x-amz-decoded-content-length: 2\r\n\r\n",
+        chunk(chunk(b"hi") + b"0\r\n\r\n") + b"0\r\n\r\n",
+    ),
+}
+
+XML = {
+    "delete": '<?xml version="1.0" encoding="UTF-8"?>\n<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+              "<Quiet>true</Quiet><Object><Key>a </Key></Object><Object><Key>a&amp;b&#13;</Key>"
+              "<VersionId>v1</VersionId></Object><Object><Key><![CDATA[ <c> ]]></Key></Object></Delete>",
+    "complete": "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"abc\"</ETag></Part>"
+                "<Part><ETag>def</ETag><PartNumber>3</PartNumber><ChecksumCRC32>AAAAAA==</ChecksumCRC32></Part>"
+                "</CompleteMultipartUpload>",
+    "create_bucket": '<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                     "<LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>",
+    "tagging": "<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag><Tag><Key> e</Key>"
+               "<Value></Value></Tag></TagSet></Tagging>",
+    "tagging_header": "team=ml+ops&path=a%2Fb&empty=",
+}
+
+HEADER_VALUES = {
+    "amz_date": "20130524T000000Z",
+    "imf_fixdate": "Fri, 24 May 2013 00:00:00 GMT",
+    "numeric_zone": "Tue, 27 Mar 2007 19:36:42 -0000",
+    "rfc850": "Sunday, 06-Nov-94 08:49:37 GMT",
+    "asctime": "Sun Nov  6 08:49:37 1994",
+    "range": "bytes=0-9",
+    "suffix_range": "bytes=-500",
+    "if_match": '"abc", "def"\n*',
+}
+
+QUERIES = {
+    "list": "list-type=2&prefix=a%20b&delimiter=%2F&encoding-type=url&start-after=%E2%82%AC",
+    "uploads": "uploads&prefix=a%2Fb&&x=",
+    "presigned": "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=86400&X-Amz-SignedHeaders=host",
+}
+
+
+def crc64_nvme(data: bytes) -> int:
+    poly, crc = 0x9A6C9329AC4BC9B5, 0xFFFFFFFFFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFFFFFFFFFF
+
+
+def s(text: str) -> bytes:
+    raw = text.encode()
+    return struct.pack("<I", len(raw)) + raw
+
+
+def b(raw: bytes) -> bytes:
+    return struct.pack("<I", len(raw)) + raw
+
+
+def pairs(items: list[tuple[str, str]]) -> bytes:
+    return struct.pack("<H", len(items)) + b"".join(s(k) + s(v) for k, v in items)
+
+
+def meta_version(inline: bool) -> bytes:
+    """One version as meta.rs's byte table lays it out."""
+    chunk_bytes = b"inline chunk" if inline else b""
+    out = s("bkt") + s("a/b.txt") + bytes([9] * 16) + struct.pack("<QQ", 1_700_000_000_000_000_000, 12)
+    out += s("0123456789abcdef0123456789abcdef") + bytes([2, 2, 1]) + struct.pack("<I", 1 << 20)
+    out += bytes([3]) + b(bytes(8)) + bytes([0])
+    out += pairs([("content-type", "text/plain")]) + pairs([("team", "ml")])
+    out += struct.pack("<I", 0) + bytes([0 if inline else 1])
+    if inline:
+        out += struct.pack("<I", 0)
+    else:
+        out += struct.pack("<I", 2)
+        for number in (1, 3):
+            out += struct.pack("<IQQ", number, 7, 5 << 20) + bytes(16) + b(bytes(8))
+    return out + b(chunk_bytes) + struct.pack("<Q", crc64_nvme(chunk_bytes))
+
+
+# (selector, version, body); selectors as fuzz_targets/records.rs orders MAGICS.
+RECORDS = {
+    "format": (0, 1, bytes(range(16)) + struct.pack("<HHHH", 0, 0, 3, 1) + bytes([2, 2])),
+    "meta_inline": (1, 1, bytes([1]) + meta_version(True) + bytes([0])),
+    "meta_parts_previous": (1, 1, bytes([0]) + meta_version(False) + bytes([1]) + meta_version(True)),
+    "bucket": (2, 1, struct.pack("<Q", 1_700_000_000_000_000_000)),
+    "bucket_tags": (3, 1, struct.pack("<Q", 1_700_000_000_000_000_000) + pairs([("k", "v"), ("e", "")])),
+    "upload": (
+        4, 1,
+        s("bkt") + s("a/b") + s("0000018bcfe56800a1b2c3d4e5f60718") + struct.pack("<Q", 1_700_000_000_000_000_000)
+        + pairs([("content-type", "x")]) + pairs([("t", "1")]) + bytes([3, 1]),
+    ),
+}
+PART_NAMES = {"part_name": "p00007-0000000000000001-5242880-" + "00" * 16 + "-x"}
+
+
+def write(target: str, name: str, data: bytes) -> None:
+    folder = CORPUS / target
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+
+
+def main() -> None:
+    for name, head in HEADS.items():
+        write("http_head", name, head.encode())
+        write("auth", name, head.encode())
+    for name, (mode, read, head, body) in BODIES.items():
+        head = head.replace("{length}", str(len(body)))
+        write("body", name, bytes([mode, read]) + head.encode() + body)
+    for name, text in XML.items():
+        write("xml_bodies", name, text.encode())
+    for name, text in HEADER_VALUES.items():
+        write("headers", name, text.encode())
+    for name, text in QUERIES.items():
+        write("uri_query", name, text.encode())
+    for name, (selector, version, body) in RECORDS.items():
+        write("records", name, bytes([selector]) + struct.pack("<H", version) + body)
+    for name, text in PART_NAMES.items():
+        write("records", name, text.encode())
+
+
+if __name__ == "__main__":
+    main()
