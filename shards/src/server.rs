@@ -23,7 +23,7 @@ use futures_channel::{mpsc, oneshot};
 use shoal_http::RouteConfig;
 use shoal_io::{DirDrive, DriveLock, DriverKind, SystemClock};
 
-use crate::admission::{AcceptBackoff, Admission, Verdict};
+use crate::admission::{AcceptBackoff, Admission, Slot, Verdict};
 use crate::conn::ConnLimits;
 use crate::credentials::{CredentialsSource, load_or_create};
 use crate::handler::{Credentials, ShardContext};
@@ -345,9 +345,9 @@ async fn accept_loop(
                 let (ctx, acceptor) = (ctx.clone(), acceptor.clone());
                 monoio::spawn(async move {
                     let shard_index = ctx.shard_index;
-                    let connection = serve_connection(&ctx, stream, acceptor, limits, accepted_at);
+                    let connection =
+                        serve_connection(&ctx, stream, acceptor, limits, accepted_at, slot);
                     crate::conn::isolate(shard_index, connection).await;
-                    drop(slot);
                 });
             }
             // Answering over TLS would cost a handshake per refusal: just close.
@@ -365,25 +365,32 @@ async fn accept_loop(
     ctx.stop();
 }
 
-/// One admitted connection: TLS handshake (bounded by the head timeout) then requests.
+/// One admitted connection: TLS handshake (bounded by the head timeout, and ended if
+/// the connection is evicted meanwhile) then requests. Its slot is given back when the
+/// connection ends (also on a panic: the unwind drops it).
 async fn serve_connection(
     ctx: &ShardContext,
     stream: monoio::net::TcpStream,
     acceptor: Option<monoio_rustls::TlsAcceptor>,
     limits: ConnLimits,
     accepted_at: monoio::time::Instant,
+    slot: Slot,
 ) {
     let _ = stream.set_nodelay(true);
     // Each branch boxed: a plain connection does not carry the (larger) TLS state.
     match acceptor {
         Some(acceptor) => {
             let deadline = accepted_at + limits.head_timeout;
-            let handshake = monoio::time::timeout_at(deadline, acceptor.accept(stream)).await;
+            let handshake = monoio::time::timeout_at(deadline, acceptor.accept(stream));
+            let handshake = monoio::select! {
+                handshake = handshake => handshake,
+                () = slot.evicted() => return,
+            };
             if let Ok(Ok(tls_stream)) = handshake {
-                Box::pin(crate::conn::serve(ctx, tls_stream, limits, accepted_at)).await;
+                Box::pin(crate::conn::serve(ctx, tls_stream, limits, accepted_at, slot)).await;
             }
         }
-        None => Box::pin(crate::conn::serve(ctx, stream, limits, accepted_at)).await,
+        None => Box::pin(crate::conn::serve(ctx, stream, limits, accepted_at, slot)).await,
     }
 }
 

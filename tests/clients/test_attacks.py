@@ -280,21 +280,38 @@ def is_closed_by_server(sock: socket.socket, wait_s: float) -> bool:
 
 
 def test_connection_limits_per_client_and_per_shard(tmp_path):
-    """Beyond its share an address's connections are closed at once, other addresses
-    still get in, and a full shard answers 503 SlowDown; slots come back on close."""
+    """Beyond its share an address's connections are closed at once; a full shard makes
+    room for a newcomer by closing its oldest connection that sends nothing (never one
+    with a request in progress), and answers 503 SlowDown only when every connection is
+    busy."""
     srv = start_server(tmp_path, "--connections-per-shard-max", "8",
-                       "--connections-per-client-max", "4", shards=1)
+                       "--connections-per-client-max", "4", "--body-window-min-bytes", "0",
+                       shards=1)
     try:
         assert "connections: 8 per shard, 4 per client address" in srv.process.stdout
-        held = [connect_from("127.0.0.2", srv.port) for _ in range(4)]
+        create = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        create.sendall(signed_raw_head(srv, "PUT", "/limits"))
+        assert parse_raw_response(read_until_complete(create))[0] == 200
+        create.close()
+        silent = []
+        for _ in range(4):
+            silent.append(connect_from("127.0.0.2", srv.port))
+            time.sleep(0.05)  # so their ages are distinct
         time.sleep(0.3)
         extra = connect_from("127.0.0.2", srv.port)
         assert is_closed_by_server(extra, 2), "a 5th connection from one address was kept"
         extra.close()
-        held += [connect_from("127.0.0.3", srv.port) for _ in range(4)]
-        time.sleep(0.3)
-        for sock in held:
-            assert not is_closed_by_server(sock, 0.05), "a connection within its share was closed"
+        busy = [busy_put(srv, "127.0.0.3", f"busy-{i}") for i in range(4)]
+        newcomer = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        newcomer.sendall(signed_raw_head(srv, "GET", "/"))
+        assert parse_raw_response(read_until_complete(newcomer))[0] == 200
+        newcomer.close()
+        assert is_closed_by_server(silent[0], 2), "the oldest silent connection was not evicted"
+        for sock in silent[1:] + busy:
+            assert not is_closed_by_server(sock, 0.05), "a younger or busy connection was closed"
+        busy += [busy_put(srv, "127.0.0.4", f"busy-{i}") for i in range(4)]
+        for sock in silent:
+            assert is_closed_by_server(sock, 2), "a silent connection outlived the busy ones"
         full = connect_from("127.0.0.1", srv.port)
         full.setblocking(True)
         full.sendall(b"GET /minio/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -302,10 +319,100 @@ def test_connection_limits_per_client_and_per_shard(tmp_path):
         status, headers, body = parse_raw_response(read_until_complete(full))
         full.close()
         assert (status, b"<Code>SlowDown</Code>" in body) == (503, True), (status, body)
-        for sock in held:
+        for sock in busy + silent:
             sock.close()
         time.sleep(0.3)
         assert srv.client().list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
+    finally:
+        assert srv.process.stop() == 0, srv.process.describe()
+
+
+def busy_put(srv, source: str, key: str) -> socket.socket:
+    """A connection from `source` with a PUT in progress: its head and 1 byte of 1000."""
+    sock = connect_from(source, srv.port)
+    sock.setblocking(True)
+    sock.sendall(signed_raw_head(srv, "PUT", f"/limits/{key}", 1000, "UNSIGNED-PAYLOAD") + b"b")
+    time.sleep(0.3)  # the server has read the head: the connection is busy
+    return sock
+
+
+def test_idle_connections_at_default_limits_do_not_lock_clients_out(tmp_path):
+    """Four addresses holding their whole share of a shard in connections that send
+    nothing, re-opening each one the server cuts (lockout_defaults.py scaled to a
+    400-connection shard; unit tests of the eviction policy show the same at 4096),
+    do not keep a boto3 client out: every one of its requests succeeds."""
+    srv = start_server(tmp_path, "--connections-per-shard-max", "400",
+                       "--connections-per-client-max", "100", shards=1)
+    sources = [f"127.0.8.{i}" for i in range(1, 5)]
+    held: dict[socket.socket, str] = {}
+    selector = selectors.DefaultSelector()
+
+    def hold(source: str) -> None:
+        try:
+            sock = connect_from(source, srv.port)
+        except OSError:
+            return
+        held[sock] = source
+        selector.register(sock, selectors.EVENT_READ, source)
+
+    stop = threading.Event()
+    reopened = [0]
+
+    def attack() -> None:
+        for i in range(400):
+            hold(sources[i % 4])
+        while not stop.is_set():
+            for key, _ in selector.select(0.2):
+                sock = key.fileobj
+                try:
+                    data = sock.recv(4096)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    selector.unregister(sock)
+                    del held[sock]
+                    sock.close()
+                    hold(key.data)
+                    reopened[0] += 1
+
+    attacker = threading.Thread(target=attack)
+    try:
+        s3 = srv.client()
+        s3.create_bucket(Bucket="lockout")
+        attacker.start()
+        time.sleep(3)
+        assert len(held) >= 390, f"the attack holds only {len(held)} connections"
+        results = []
+        for n in range(12):
+            try:
+                s3.put_object(Bucket="lockout", Key=f"k{n}", Body=b"legit")
+                results.append(s3.get_object(Bucket="lockout", Key=f"k{n}")["Body"].read())
+            except Exception as error:  # noqa: BLE001 - every failure is reported
+                results.append(repr(error))
+            time.sleep(1)
+        assert results == [b"legit"] * 12, results
+        assert len(held) >= 390, f"the attack held only {len(held)} connections at the end"
+    finally:
+        stop.set()
+        attacker.join(10)
+        for sock in list(held):
+            sock.close()
+        assert srv.process.stop() == 0, srv.process.describe()
+
+
+def test_failed_authentication_closes_the_connection(tmp_path):
+    """An anonymous request is answered 403 and its connection closed, so a client
+    without credentials cannot keep a connection by failing a request per idle period."""
+    srv = start_server(tmp_path, shards=1)
+    try:
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        status, headers, _ = parse_raw_response(read_until_complete(sock))
+        assert status == 403
+        assert is_closed_by_server(sock, 2), "the connection stayed open after a 403"
+        sock.close()
     finally:
         assert srv.process.stop() == 0, srv.process.describe()
 
