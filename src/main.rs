@@ -122,10 +122,11 @@ struct ServerArgs {
     /// at most --idle-timeout).
     #[arg(long, default_value_t = 8192)]
     body_window_min_bytes: u64,
-    /// Connections one shard serves at once; more get 503 SlowDown (HTTP) or are closed.
+    /// Connections one shard serves at once; when full it closes an idle one to make
+    /// room, and answers 503 SlowDown (HTTP) only when all are busy.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
     connections_per_shard_max: u64,
-    /// Connections from one client IP address (per node; each shard takes its share);
+    /// Connections from one client IP address or IPv6 /64 (per node; each shard takes its share);
     /// more are closed. Behind a load balancer or NAT every client shares an address:
     /// raise it or use 0 (no limit).
     #[arg(long, default_value_t = 1024)]

@@ -296,7 +296,7 @@ fn client_key(address: IpAddr) -> IpAddr {
             let prefix = u128::from(v6) & !((1u128 << 64) - 1);
             IpAddr::V6(prefix.into())
         }
-        v4 => v4,
+        v4 @ IpAddr::V4(_) => v4,
     }
 }
 
@@ -431,7 +431,9 @@ mod tests {
         let busy: Vec<Slot> = (0..busy_count)
             .map(|_| admitted(admission.admit(ip(9))))
             .collect();
-        busy.iter().for_each(|slot| slot.set_activity(Activity::Busy));
+        for slot in &busy {
+            slot.set_activity(Activity::Busy);
+        }
         let mut hostile = Vec::new();
         for i in 0..connections_max - busy_count {
             let slot = admitted(admission.admit(ip(2 + (i % 4) as u8)));
@@ -447,14 +449,23 @@ mod tests {
         let mut newcomers = Vec::new();
         for n in 0..connections_max - busy_count {
             newcomers.push(admitted(admission.admit(ip(10 + (n % 8) as u8))));
-            let victim = if n < idle_count { 2 * n } else { 2 * (n - idle_count) + 1 };
+            let victim = if n < idle_count {
+                2 * n
+            } else {
+                2 * (n - idle_count) + 1
+            };
             assert!(hostile[victim].is_evicted(), "newcomer {n}: wrong victim");
             assert_eq!(admission.open(), connections_max);
         }
         assert!(hostile.iter().all(Slot::is_evicted));
         assert!(busy.iter().all(|slot| !slot.is_evicted()));
-        newcomers.iter().for_each(|slot| slot.set_activity(Activity::Busy));
-        assert!(matches!(admission.admit(ip(1)), Verdict::ShardFull(Some(_))));
+        for slot in &newcomers {
+            slot.set_activity(Activity::Busy);
+        }
+        assert!(matches!(
+            admission.admit(ip(1)),
+            Verdict::ShardFull(Some(_))
+        ));
         drop(hostile); // evicted slots were given back already
         assert_eq!(admission.open(), connections_max);
     }
@@ -498,9 +509,18 @@ mod tests {
         let v6 = |text: &str| text.parse::<IpAddr>().expect("address");
         let _a = admitted(admission.admit(v6("2001:db8:0:1::1")));
         let _b = admitted(admission.admit(v6("2001:db8:0:1:ffff::2")));
-        assert!(matches!(admission.admit(v6("2001:db8:0:1::3")), Verdict::ClientFull));
-        assert!(matches!(admission.admit(v6("2001:db8:0:2::1")), Verdict::Admit(_)));
-        assert!(matches!(admission.admit(v6("::ffff:127.0.0.2")), Verdict::Admit(_)));
+        assert!(matches!(
+            admission.admit(v6("2001:db8:0:1::3")),
+            Verdict::ClientFull
+        ));
+        assert!(matches!(
+            admission.admit(v6("2001:db8:0:2::1")),
+            Verdict::Admit(_)
+        ));
+        assert!(matches!(
+            admission.admit(v6("::ffff:127.0.0.2")),
+            Verdict::Admit(_)
+        ));
     }
 
     /// A burst is over once many closed and the open count fell to half the peak.

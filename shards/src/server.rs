@@ -387,7 +387,14 @@ async fn serve_connection(
                 () = slot.evicted() => return,
             };
             if let Ok(Ok(tls_stream)) = handshake {
-                Box::pin(crate::conn::serve(ctx, tls_stream, limits, accepted_at, slot)).await;
+                Box::pin(crate::conn::serve(
+                    ctx,
+                    tls_stream,
+                    limits,
+                    accepted_at,
+                    slot,
+                ))
+                .await;
             }
         }
         None => Box::pin(crate::conn::serve(ctx, stream, limits, accepted_at, slot)).await,

@@ -340,7 +340,7 @@ def test_idle_connections_at_default_limits_do_not_lock_clients_out(tmp_path):
     """Four addresses holding their whole share of a shard in connections that send
     nothing, re-opening each one the server cuts (lockout_defaults.py scaled to a
     400-connection shard; unit tests of the eviction policy show the same at 4096),
-    do not keep a boto3 client out: every one of its requests succeeds."""
+    do not keep boto3 clients arriving meanwhile out: every one of their requests succeeds."""
     srv = start_server(tmp_path, "--connections-per-shard-max", "400",
                        "--connections-per-client-max", "100", shards=1)
     sources = [f"127.0.8.{i}" for i in range(1, 5)]
@@ -381,14 +381,17 @@ def test_idle_connections_at_default_limits_do_not_lock_clients_out(tmp_path):
     try:
         s3 = srv.client()
         s3.create_bucket(Bucket="lockout")
+        s3.close()
         attacker.start()
         time.sleep(3)
         assert len(held) >= 390, f"the attack holds only {len(held)} connections"
         results = []
         for n in range(12):
-            try:
-                s3.put_object(Bucket="lockout", Key=f"k{n}", Body=b"legit")
-                results.append(s3.get_object(Bucket="lockout", Key=f"k{n}")["Body"].read())
+            try:  # a new client each time: a client arriving during the attack
+                client = srv.client(Config(connect_timeout=5, read_timeout=5))
+                client.put_object(Bucket="lockout", Key=f"k{n}", Body=b"legit")
+                results.append(client.get_object(Bucket="lockout", Key=f"k{n}")["Body"].read())
+                client.close()
             except Exception as error:  # noqa: BLE001 - every failure is reported
                 results.append(repr(error))
             time.sleep(1)
