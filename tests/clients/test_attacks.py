@@ -590,3 +590,29 @@ def test_idle_keep_alive_connection_is_closed_after_idle_timeout(tmp_path):
         sock.close()
     finally:
         assert srv.process.stop() == 0, srv.process.describe()
+
+
+def test_declared_length_does_not_reserve_disk_before_the_body_arrives(tmp_path):
+    """A PUT that declares 256 MiB and sends 1 MiB reserves on the drives about what
+    it sent (a few stripes), not the declared length (prealloc.py)."""
+    srv = start_server(tmp_path, shards=1)
+    try:
+        s3 = srv.client()
+        s3.create_bucket(Bucket="prealloc")
+        s3.close()
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        sock.sendall(signed_raw_head(srv, "PUT", "/prealloc/big", 256 << 20, "UNSIGNED-PAYLOAD")
+                     + b"p" * ((1 << 20) + 8192))
+        reserved = 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until the part files exist
+            time.sleep(0.5)
+            parts = list(tmp_path.glob("drive*/.shoal/tmp/*/part.1"))
+            if len(parts) == DRIVES:
+                reserved = sum(p.stat().st_blocks * 512 for p in parts)
+                break
+        sock.close()
+        assert reserved > 0, "no part files appeared"
+        assert reserved <= 24 << 20, f"{reserved >> 20} MiB reserved for 1 MiB sent"
+    finally:
+        assert srv.process.stop() == 0, srv.process.describe()
