@@ -306,6 +306,41 @@ impl Drop for Refusal {
     }
 }
 
+/// Descriptors the process keeps whatever its connections: standard streams, drive
+/// folders and locks, credentials, the signal and panic machinery.
+const DESCRIPTORS_PROCESS: usize = 64;
+/// Descriptors each shard keeps: its ring or epoll, eventfds, listener, timers.
+const DESCRIPTORS_PER_SHARD: usize = 16;
+/// Files a request opens per drive at once (a part file and a metadata file).
+const FILES_PER_REQUEST_PER_DRIVE: usize = 2;
+/// Requests per shard whose drive files are reserved for; more may still run, and a
+/// request that then runs out gets 503 SlowDown.
+const REQUESTS_RESERVED_PER_SHARD: usize = 32;
+
+/// The per-shard connection limit that fits the open-file limit: all shards' connections
+/// plus the descriptors reserved for drive files (drives × files per request × reserved
+/// requests, per shard) and for the process itself. Returns the limit and the number
+/// of descriptors reserved; the limit is `requested` when it fits (or the open-file
+/// limit is unknown: 0), else lowered (to at least 1).
+pub fn connections_fitting(
+    requested: usize,
+    shards: usize,
+    drives: usize,
+    open_files_max: u64,
+) -> (usize, usize) {
+    let per_shard =
+        DESCRIPTORS_PER_SHARD + drives * FILES_PER_REQUEST_PER_DRIVE * REQUESTS_RESERVED_PER_SHARD;
+    let reserved = DESCRIPTORS_PROCESS + shards * per_shard;
+    let Ok(open_files_max) = usize::try_from(open_files_max) else {
+        return (requested, reserved);
+    };
+    if open_files_max == 0 {
+        return (requested, reserved);
+    }
+    let fitting = open_files_max.saturating_sub(reserved) / shards.max(1);
+    (requested.min(fitting).max(1), reserved)
+}
+
 /// The accept loop's pause after failed accepts: none after success, then growing
 /// (doubling) up to [`BACKOFF_MAX`] while the process stays out of descriptors.
 ///
@@ -521,6 +556,23 @@ mod tests {
             admission.admit(v6("::ffff:127.0.0.2")),
             Verdict::Admit(_)
         ));
+    }
+
+    /// With 3000 open files and the defaults (4096 per shard, one shard, four drives)
+    /// the connection limit is lowered so connections plus the drive-file reserve fit;
+    /// a limit that fits is kept; an unknown open-file limit changes nothing.
+    #[test]
+    fn connection_limit_fits_the_open_file_limit() {
+        let (fitting, reserved) = connections_fitting(4096, 1, 4, 3000);
+        assert!(
+            fitting + reserved <= 3000 && fitting >= 2000,
+            "{fitting} + {reserved}"
+        );
+        let (two_shards, reserved) = connections_fitting(4096, 2, 4, 3000);
+        assert!(2 * two_shards + reserved <= 3000);
+        assert_eq!(connections_fitting(100, 2, 4, 1 << 20).0, 100);
+        assert_eq!(connections_fitting(100, 2, 4, 0).0, 100);
+        assert_eq!(connections_fitting(100, 2, 4, 10).0, 1);
     }
 
     /// A burst is over once many closed and the open count fell to half the peak.

@@ -73,7 +73,19 @@ struct ShardPlan {
 pub fn run(mut config: ServerConfig) -> Result<(), String> {
     install_panic_policy();
     shoal_io::runtime::keep_large_buffers_mapped();
-    shoal_io::runtime::raise_open_files_limit();
+    let open_files_max = shoal_io::runtime::raise_open_files_limit();
+    let requested_per_shard = config.connections_per_shard_max;
+    let (fitting, reserved_files) = crate::admission::connections_fitting(
+        requested_per_shard,
+        config.shards,
+        config.drives.len(),
+        open_files_max,
+    );
+    config.connections_per_shard_max = fitting;
+    let clamped = (fitting < requested_per_shard).then_some(ClampedConnections {
+        requested_per_shard,
+        reserved_files,
+    });
     config.address = shoal_io::net::claim_port(config.address).map_err(|e| {
         format!(
             "cannot listen on {}: {e}; another process (another shoal server?) serves this \
@@ -126,6 +138,7 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
         drivers[0],
         &credentials,
         &credentials_source,
+        clamped.as_ref(),
     );
     let signal = signals
         .wait()
@@ -454,6 +467,7 @@ fn print_banner(
     driver: DriverKind,
     credentials: &Credentials,
     source: &CredentialsSource,
+    clamped: Option<&ClampedConnections>,
 ) {
     let scheme = if config.certs_dir.is_some() {
         "https"
@@ -523,7 +537,7 @@ fn print_banner(
             );
         }
     }
-    print_limits(config);
+    print_limits(config, clamped);
     print_try_it(&endpoint, config, credentials, source);
     let _ = std::io::Write::flush(&mut std::io::stdout());
 }
@@ -582,8 +596,14 @@ fn shell_quote(text: &str) -> String {
     }
 }
 
+/// The per-shard connection limit was lowered to fit the open-file limit.
+struct ClampedConnections {
+    requested_per_shard: usize,
+    reserved_files: usize,
+}
+
 /// The limits in force: open files, connections, and the connection deadlines.
-fn print_limits(config: &ServerConfig) {
+fn print_limits(config: &ServerConfig, clamped: Option<&ClampedConnections>) {
     let open_files_max = shoal_io::runtime::open_files_limit();
     let limits = &config.conn_limits;
     let per_client = match config.connections_per_client_max {
@@ -594,6 +614,14 @@ fn print_limits(config: &ServerConfig) {
         "  limits:   open files: {open_files_max}; connections: {} per shard, {per_client}",
         config.connections_per_shard_max
     );
+    if let Some(clamped) = clamped {
+        println!(
+            "  WARNING:  connections per shard lowered from {} to {} to fit the open-file \
+             limit ({open_files_max}, of which {} are kept for drive files); raise `ulimit -n` \
+             (hard) for more",
+            clamped.requested_per_shard, config.connections_per_shard_max, clamped.reserved_files
+        );
+    }
     println!(
         "  timeouts: head {}, idle {}, body at least {} bytes per {}",
         humanize(limits.head_timeout),

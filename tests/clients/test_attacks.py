@@ -616,3 +616,40 @@ def test_declared_length_does_not_reserve_disk_before_the_body_arrives(tmp_path)
         assert reserved <= 24 << 20, f"{reserved >> 20} MiB reserved for 1 MiB sent"
     finally:
         assert srv.process.stop() == 0, srv.process.describe()
+
+
+def test_connection_limit_fits_the_open_file_limit_and_emfile_is_slow_down(tmp_path, monkeypatch):
+    """Under a hard open-file limit of 3000 the default 4096 connections per shard are
+    lowered to fit (and the banner says so); a request (a PUT on an open connection) that
+    then finds no descriptor for its drive files gets 503 SlowDown, not a quorum failure
+    blamed on the drives."""
+    wrapper = tmp_path / "shoal-ulimit"
+    wrapper.write_text(f'#!/bin/sh\nulimit -n 3000 || exit 1\nexec "{shoal_binary()}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("SHOAL_BIN", str(wrapper))
+    srv = start_server(tmp_path, shards=1)
+    try:
+        stdout = srv.process.stdout
+        assert "open files: 3000;" in stdout, stdout
+        limit_line = next(line for line in stdout.splitlines() if "connections:" in line)
+        per_shard = int(limit_line.split("connections: ")[1].split()[0])
+        assert per_shard < 3000 - 4 * 2, limit_line
+        assert "lowered from 4096" in stdout, stdout
+        s3 = srv.client()
+        s3.create_bucket(Bucket="fds")
+        s3.put_object(Bucket="fds", Key="k", Body=b"k" * (3 << 20))
+        s3.close()
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        sock.sendall(signed_raw_head(srv, "GET", "/fds/k"))
+        assert parse_raw_response(read_until_complete(sock))[0] == 200
+        pid = srv.process.proc.pid
+        open_now = len(list(Path(f"/proc/{pid}/fd").iterdir()))
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (open_now, 3000))
+        sock.sendall(signed_raw_head(srv, "PUT", "/fds/new", 1000, "UNSIGNED-PAYLOAD")
+                     + b"n" * 1000)
+        status, _, body = parse_raw_response(read_until_complete(sock))
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (3000, 3000))
+        sock.close()
+        assert (status, b"<Code>SlowDown</Code>" in body) == (503, True), (status, body[:300])
+    finally:
+        assert srv.process.stop() == 0, srv.process.describe()
