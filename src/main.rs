@@ -131,6 +131,11 @@ struct ServerArgs {
     /// raise it or use 0 (no limit).
     #[arg(long, default_value_t = 1024)]
     connections_per_client_max: u64,
+    /// Memory (MiB) one shard lets object data in flight hold (stripe buffers of GETs,
+    /// PUTs, part uploads, copies); a request that finds it full waits up to 2 s, then
+    /// gets 503 SlowDown.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
+    request_memory_per_shard_mib: u64,
     /// Drive folders, in the same order on every start. Default: ./shoal-data/drive{1..4}.
     drives: Vec<PathBuf>,
 }
@@ -218,6 +223,8 @@ fn server_config(args: ServerArgs) -> shoal_shards::server::ServerConfig {
             .unwrap_or(usize::MAX),
         connections_per_client_max: usize::try_from(args.connections_per_client_max)
             .unwrap_or(usize::MAX),
+        request_memory_per_shard_bytes: usize::try_from(args.request_memory_per_shard_mib)
+            .map_or(usize::MAX, |mib| mib.saturating_mul(1 << 20)),
     }
 }
 

@@ -27,6 +27,7 @@ use crate::admission::{AcceptBackoff, Admission, Slot, Verdict};
 use crate::conn::ConnLimits;
 use crate::credentials::{CredentialsSource, load_or_create};
 use crate::handler::{Credentials, ShardContext};
+use crate::memory_budget::MemoryBudget;
 use crate::shard_lock::{KeyLocker, LockRequest, mailboxes, serve_lock_requests};
 use crate::store::{Store, StoreConfig};
 
@@ -54,6 +55,8 @@ pub struct ServerConfig {
     /// Connections from one client IP address per node (each shard takes its share,
     /// rounded up); more are closed. 0: no limit.
     pub connections_per_client_max: usize,
+    /// Memory one shard lets object data in flight hold (`memory_budget.rs`).
+    pub request_memory_per_shard_bytes: usize,
 }
 
 /// Longest wait between two sweeps for abandoned multipart uploads.
@@ -270,6 +273,7 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
         clean_tmp_at_open: false,
         ..StoreConfig::default()
     };
+    let stripe_bytes = store_config.stripe_size_bytes;
     let store = Store::open(drives, SystemClock, rand::random(), store_config)
         .await
         .map_err(|e| format!("shard {shard_index}: {e}"))?
@@ -277,13 +281,24 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
     let route_config = RouteConfig {
         virtual_host_domains: plan.config.domains.clone(),
     };
+    let budget = MemoryBudget::new(plan.config.request_memory_per_shard_bytes);
+    let request_bytes = request_memory_bytes(store.layout(), stripe_bytes);
     Ok(ShardContext::new(
         store,
         plan.credentials.clone(),
         plan.config.region.clone(),
         route_config,
         shard_index,
-    ))
+    )
+    .with_memory_budget(budget, request_bytes))
+}
+
+/// What one data request holds at most: its stripe, the stripe's chunks, and one
+/// aligned record buffer (a chunk and its header) per drive of the set.
+fn request_memory_bytes(layout: crate::layout::PoolLayout, stripe_bytes: usize) -> usize {
+    let set = layout.set;
+    let chunk_bytes = crate::stripe::chunk_len_for(stripe_bytes, set.data_chunks);
+    stripe_bytes + 2 * set.set_size() * chunk_bytes
 }
 
 /// Removes abandoned multipart uploads now and then: at start, then every quarter of
@@ -622,6 +637,10 @@ fn print_limits(config: &ServerConfig, clamped: Option<&ClampedConnections>) {
             clamped.requested_per_shard, config.connections_per_shard_max, clamped.reserved_files
         );
     }
+    println!(
+        "  memory:   object data in flight at most {} MiB per shard (then 503 SlowDown)",
+        config.request_memory_per_shard_bytes >> 20
+    );
     println!(
         "  timeouts: head {}, idle {}, body at least {} bytes per {}",
         humanize(limits.head_timeout),

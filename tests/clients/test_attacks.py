@@ -653,3 +653,42 @@ def test_connection_limit_fits_the_open_file_limit_and_emfile_is_slow_down(tmp_p
         assert (status, b"<Code>SlowDown</Code>" in body) == (503, True), (status, body[:300])
     finally:
         assert srv.process.stop() == 0, srv.process.describe()
+
+
+def test_clients_that_do_not_read_hold_bounded_memory(tmp_path):
+    """GETs whose clients never read (slow_reader.py) hold at most the shard's memory
+    budget: RSS grows by about the budget, not by ~5 MiB per reader; a GET beyond it
+    waits briefly and gets 503 SlowDown; service returns when the readers go."""
+    srv = start_server(tmp_path, "--request-memory-per-shard-mib", "32", shards=1)
+    readers = []
+    try:
+        assert "at most 32 MiB per shard" in srv.process.stdout
+        pid = srv.process.proc.pid
+        s3 = srv.client(Config(retries={"max_attempts": 1}, read_timeout=20))
+        s3.create_bucket(Bucket="readers")
+        body = os.urandom(16 << 20)
+        s3.put_object(Bucket="readers", Key="big", Body=body)
+        assert s3.get_object(Bucket="readers", Key="big")["Body"].read() == body
+        time.sleep(1)
+        rss_before = rss_bytes(pid)
+        for _ in range(40):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", srv.port))
+            sock.sendall(signed_raw_head(srv, "GET", "/readers/big"))
+            readers.append(sock)
+        time.sleep(4)  # the readers' grants are taken; later ones were refused
+        growth = rss_bytes(pid) - rss_before
+        assert growth <= 96 << 20, f"RSS grew {growth >> 20} MiB for 40 readers"
+        with pytest.raises(Exception) as refused:
+            s3.get_object(Bucket="readers", Key="big")["Body"].read()
+        assert "SlowDown" in repr(refused.value), repr(refused.value)
+        for sock in readers:
+            sock.close()
+        readers.clear()
+        time.sleep(1)
+        assert s3.get_object(Bucket="readers", Key="big")["Body"].read() == body
+    finally:
+        for sock in readers:
+            sock.close()
+        assert srv.process.stop() == 0, srv.process.describe()
