@@ -136,7 +136,15 @@ struct ServerArgs {
     /// gets 503 SlowDown.
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
     request_memory_per_shard_mib: u64,
+    /// Format drive folders that are empty in a deployment that exists (replacement
+    /// drives; no healing yet: they receive new writes only). Without it such a folder
+    /// stays offline, because it may be the bare mount point of a drive that did not
+    /// mount, on the root disk.
+    #[arg(long)]
+    format_new_drives: bool,
     /// Drive folders, in the same order on every start. Default: ./shoal-data/drive{1..4}.
+    /// Created if missing for a new deployment only; in one that exists a missing or
+    /// empty folder is offline and the server starts degraded within quorum.
     drives: Vec<PathBuf>,
 }
 
@@ -225,6 +233,7 @@ fn server_config(args: ServerArgs) -> shoal_shards::server::ServerConfig {
             .unwrap_or(usize::MAX),
         request_memory_per_shard_bytes: usize::try_from(args.request_memory_per_shard_mib)
             .map_or(usize::MAX, |mib| mib.saturating_mul(1 << 20)),
+        format_new_drives: args.format_new_drives,
     }
 }
 
@@ -271,7 +280,7 @@ where
     F: FnOnce(LocalStore) -> Fut,
     Fut: Future<Output = shoal_shards::Result<()>>,
 {
-    let (drives, _locks) = shoal_shards::server::open_drives(&args.drives)?;
+    let (drives, _locks) = shoal_shards::server::open_drives(&args.drives, false)?;
     let config = StoreConfig {
         parity_chunks: args.parity,
         // Debug tools only: lets complete-bench build big uploads of small parts.

@@ -331,7 +331,13 @@ fn refuse_unimplemented(
     level: Level,
     operation: Operation,
 ) -> Result<Operation, S3Error> {
-    if query.iter().any(|(name, _)| !level.knows(name)) {
+    // S3 ignores parameters it does not know on a GET or HEAD of an object (apps and
+    // CDNs append cache busters to presigned SigV2 URLs, whose signatures do not cover
+    // them); answering the same bytes asks for nothing Shoal lacks. A name that S3 gives
+    // a meaning elsewhere is still refused.
+    let lenient = matches!(operation, Operation::GetObject | Operation::HeadObject);
+    let refused = |name: &str| !level.knows(name) && !(lenient && !is_s3_parameter(name));
+    if query.iter().any(|(name, _)| refused(name)) {
         return Ok(Operation::NotImplemented {
             feature: UNKNOWN_PARAMETER,
         });
@@ -354,6 +360,13 @@ fn refuse_unimplemented(
         ));
     }
     Ok(operation)
+}
+
+/// Whether S3 gives `name` a meaning at some level (a served operation's parameter).
+fn is_s3_parameter(name: &str) -> bool {
+    [SERVICE_PARAMETERS, BUCKET_PARAMETERS, OBJECT_PARAMETERS]
+        .iter()
+        .any(|list| list.contains(&name))
 }
 
 /// A header's value, or the query parameter of the same name (presigned URLs carry
@@ -801,6 +814,16 @@ mod tests {
             Some("the query parameter \"versioning\" is not implemented")
         );
         assert!(refusal("GET", "/?list-type=2", "").is_some());
+        assert!(refusal("PUT", "/b1b/k?download=1", "").is_some());
+    }
+
+    #[test]
+    fn object_reads_ignore_parameters_s3_does_not_define() {
+        // A cache buster on a presigned GET is ignored as S3 ignores it; a parameter S3
+        // defines elsewhere is not.
+        assert_eq!(op("GET", "/b1b/k?download=1"), Operation::GetObject);
+        assert_eq!(op("HEAD", "/b1b/k?t=123"), Operation::HeadObject);
+        assert!(refusal("GET", "/b1b/k?list-type=2", "").is_some());
     }
 
     #[test]

@@ -13,9 +13,25 @@
 //! every drive operation, chunk I/O included, runs on that pool instead of the shard's
 //! thread, because under epoll monoio would run file syscalls inline and stall the shard.
 //!
+//! A drive holds its root directory open and resolves every path through that handle
+//! (`/proc/<pid>/fd/<root>/<path>`), never through the configured folder name. So if the
+//! folder is removed, or the drive's filesystem is unmounted and a bare mount point
+//! (on the root disk) takes its place, nothing lands there: operations keep reaching the
+//! drive's own directory (failing with `ENOENT` once it is deleted).
+//! [`Drive::check_identity`], run at start and on a timer, notices the change (the
+//! folder's device and inode no longer match the handle's, or its format record is gone
+//! or different) and takes the drive offline: every operation then fails at once,
+//! touching nothing. A later check that finds the format record back at the folder
+//! re-opens it and the drive is online again.
+//!
 //! Invariants:
-//! - Every path is checked with [`assert_relative_path`] and joined under the root;
-//!   nothing outside the root is ever touched.
+//! - Every path is checked with [`assert_relative_path`] and resolved under the held
+//!   root; nothing outside it is ever touched, and the root itself is never created by
+//!   an operation.
+//! - A root handle stays open while any operation or open file still uses it (`Arc`),
+//!   so its descriptor number is never reused under a path in flight.
+//! - [`DirDrive::open_existing`] creates nothing unless the folder holds the marker
+//!   (format record) it is given.
 //! - Durability follows drive.rs: after `sync` on a file made by `create`, its bytes and
 //!   its name (and any directories `create` made for it) are durable; `rename` and
 //!   `write_file_atomic` fsync every directory whose entries they changed.
@@ -25,7 +41,7 @@ use std::cell::{Cell, RefCell};
 use std::fs::OpenOptions as StdOpenOptions;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -40,17 +56,87 @@ const LOCK_FILE: &str = ".shoal/lock";
 
 /// A drive over a directory. Used only from the shard (thread) that opened it.
 pub struct DirDrive {
+    /// The folder as configured (only `check_identity` and messages use it).
     root: PathBuf,
     name: String,
-    direct_io: bool,
+    attachment: RefCell<Attachment>,
+    try_direct_io: bool,
+    direct_io: Cell<bool>,
     /// Makes temporary names unique: `<pid>-<open time ns>-<sequence>`.
     tmp_prefix: String,
     tmp_sequence: Cell<u64>,
 }
 
+enum Attachment {
+    /// Online: every path resolves under this held directory.
+    Attached(Arc<RootDir>),
+    /// Offline, and why: every operation fails without touching a filesystem.
+    Detached(String),
+}
+
+/// The drive's root directory, held open. Keeps the directory (and its filesystem, even
+/// lazily unmounted) reachable whatever now sits at the configured folder.
+struct RootDir {
+    _dir: std::fs::File,
+    /// `/proc/<pid>/fd/<dir>`: the kernel resolves paths under it inside the held
+    /// directory itself. The pid, not `self`: an io_uring worker resolving the path
+    /// must name this process (on kernels before 5.12 workers are kernel threads).
+    base: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl RootDir {
+    fn open(root: &Path) -> io::Result<Arc<RootDir>> {
+        let dir = std::fs::File::open(root)?;
+        let meta = dir.metadata()?;
+        if !meta.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "it is not a directory",
+            ));
+        }
+        let base = PathBuf::from(format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            dir.as_raw_fd()
+        ));
+        let through = std::fs::metadata(&base)?;
+        if (through.dev(), through.ino()) != (meta.dev(), meta.ino()) {
+            return Err(io::Error::other(
+                "/proc/<pid>/fd does not lead to the open folder (is /proc mounted?)",
+            ));
+        }
+        Ok(Arc::new(RootDir {
+            _dir: dir,
+            base,
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }))
+    }
+
+    /// The path of a drive path under the held root; `""` is the root.
+    fn join(&self, path: &str) -> PathBuf {
+        assert_relative_path(path);
+        if path.is_empty() {
+            self.base.clone()
+        } else {
+            self.base.join(path)
+        }
+    }
+}
+
+/// A path under a held root; the root stays open while the path is in use.
+struct HeldPath {
+    root: Arc<RootDir>,
+    path: PathBuf,
+}
+
 /// An open chunk file of a [`DirDrive`].
 pub struct DirFile {
     handle: FileHandle,
+    /// Keeps the root that `dirs_unsynced` resolve under open.
+    root: Arc<RootDir>,
     /// Directories whose entries `create` changed (the file's parent, plus the parents
     /// of directories it made), fsync'd by the first `sync` so the name is durable too.
     dirs_unsynced: RefCell<Vec<PathBuf>>,
@@ -70,7 +156,8 @@ pub struct DriveLock {
 
 impl DirDrive {
     /// Opens the drive at `root` (which must exist), creating `.shoal/` and
-    /// `.shoal/tmp/`, and finds out whether the filesystem accepts O_DIRECT.
+    /// `.shoal/tmp/`, and finds out whether the filesystem accepts O_DIRECT. For drives
+    /// of a new deployment; [`DirDrive::open_existing`] for formatted ones.
     pub fn open(root: &Path) -> DriveResult<DirDrive> {
         Self::open_with(root, true)
     }
@@ -82,32 +169,49 @@ impl DirDrive {
         Self::open_with(root, false)
     }
 
-    fn open_with(root: &Path, try_direct_io: bool) -> DriveResult<DirDrive> {
-        static INSTANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        if !std::fs::metadata(root)?.is_dir() {
-            return Err(DriveError::Io(io::Error::new(
-                io::ErrorKind::NotADirectory,
-                format!("drive {} is not a directory", root.display()),
-            )));
+    /// Opens a drive that must already be formatted: it is online only if `marker` (its
+    /// format record, relative to the root) exists. Otherwise it is returned offline
+    /// with the reason, and nothing is created: a missing folder, or an empty one that
+    /// may be the bare mount point of an unmounted filesystem, is never written.
+    pub fn open_existing(root: &Path, marker: &str) -> DirDrive {
+        let mut drive = Self::unopened(root, true);
+        match attach_checked(root, marker, None, true, &drive.tmp_prefix) {
+            Ok((dir, direct_io)) => {
+                drive.attachment = RefCell::new(Attachment::Attached(dir));
+                drive.direct_io.set(direct_io);
+            }
+            Err(why) => drive.attachment = RefCell::new(Attachment::Detached(why)),
         }
-        std::fs::create_dir_all(root.join(TMP_DIR))?;
-        sync_dir(root)?;
-        sync_dir(&root.join(SHOAL_DIR))?;
+        drive
+    }
+
+    fn open_with(root: &Path, try_direct_io: bool) -> DriveResult<DirDrive> {
+        let drive = Self::unopened(root, try_direct_io);
+        let dir = RootDir::open(root)?;
+        let direct_io = prepare_root(&dir, try_direct_io, &drive.tmp_prefix)?;
+        drive.direct_io.set(direct_io);
+        *drive.attachment.borrow_mut() = Attachment::Attached(dir);
+        Ok(drive)
+    }
+
+    /// The drive before its folder is opened (offline until it is).
+    fn unopened(root: &Path, try_direct_io: bool) -> DirDrive {
+        static INSTANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let opened_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_nanos());
         // Every DirDrive of the process (one per shard per drive) needs its own temporary
         // names: pid + open time + a process-wide instance number.
         let instance = INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp_prefix = format!("{}-{opened_ns}-{instance}", std::process::id());
-        let direct_io = try_direct_io && probe_direct_io(&root.join(TMP_DIR), &tmp_prefix)?;
-        Ok(DirDrive {
+        DirDrive {
             root: root.to_path_buf(),
             name: root.display().to_string(),
-            direct_io,
-            tmp_prefix,
+            attachment: RefCell::new(Attachment::Detached("not opened yet".to_owned())),
+            try_direct_io,
+            direct_io: Cell::new(false),
+            tmp_prefix: format!("{}-{opened_ns}-{instance}", std::process::id()),
             tmp_sequence: Cell::new(0),
-        })
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -116,14 +220,22 @@ impl DirDrive {
 
     /// Whether chunk files use O_DIRECT (false: the filesystem refused it).
     pub fn direct_io(&self) -> bool {
-        self.direct_io
+        self.direct_io.get()
+    }
+
+    /// Why the drive is offline; `None` while it is online.
+    pub fn offline_reason(&self) -> Option<String> {
+        match &*self.attachment.borrow() {
+            Attachment::Attached(_) => None,
+            Attachment::Detached(why) => Some(why.clone()),
+        }
     }
 
     /// Removes everything under `.shoal/tmp/` (leftovers of writes a crash interrupted).
     /// Call at start, before any write on this drive.
     pub fn clean_tmp(&self) -> DriveResult<()> {
-        let tmp = self.root.join(TMP_DIR);
-        for entry in std::fs::read_dir(&tmp)? {
+        let tmp = self.held(TMP_DIR)?;
+        for entry in std::fs::read_dir(&tmp.path)? {
             let entry = entry?;
             if entry.file_type()?.is_dir() {
                 std::fs::remove_dir_all(entry.path())?;
@@ -137,13 +249,13 @@ impl DirDrive {
     /// Takes `flock(LOCK_EX | LOCK_NB)` on `.shoal/lock`, so two servers (which would
     /// silently share the port through SO_REUSEPORT) cannot use one drive.
     pub fn lock_exclusive(&self) -> DriveResult<DriveLock> {
-        let path = self.root.join(LOCK_FILE);
+        let held = self.held(LOCK_FILE)?;
         let file = StdOpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&path)?;
+            .open(&held.path)?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => Ok(DriveLock { _lock: lock }),
             Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(DriveError::Io(io::Error::new(
@@ -151,39 +263,47 @@ impl DirDrive {
                 format!(
                     "drive {} is in use by another shoal process (it holds {})",
                     self.root.display(),
-                    path.display()
+                    self.root.join(LOCK_FILE).display()
                 ),
             ))),
             Err((_, errno)) => Err(DriveError::Io(errno.into())),
         }
     }
 
-    /// The absolute path of a drive path; `""` is the root.
-    fn abs(&self, path: &str) -> PathBuf {
-        assert_relative_path(path);
-        if path.is_empty() {
-            self.root.clone()
-        } else {
-            self.root.join(path)
+    /// The held root, or the offline error.
+    fn attached(&self) -> DriveResult<Arc<RootDir>> {
+        match &*self.attachment.borrow() {
+            Attachment::Attached(dir) => Ok(Arc::clone(dir)),
+            Attachment::Detached(why) => Err(DriveError::Offline(why.clone())),
         }
     }
 
-    /// The absolute path of a drive path naming a file or directory (not the root).
-    fn abs_entry(&self, path: &str) -> PathBuf {
-        assert!(!path.is_empty(), "empty drive path");
-        self.abs(path)
+    /// A drive path resolved under the held root; `""` is the root.
+    fn held(&self, path: &str) -> DriveResult<HeldPath> {
+        let root = self.attached()?;
+        let path = root.join(path);
+        Ok(HeldPath { root, path })
     }
 
-    fn tmp_path(&self) -> PathBuf {
+    /// A drive path naming a file or directory (not the root).
+    fn held_entry(&self, path: &str) -> DriveResult<HeldPath> {
+        assert!(!path.is_empty(), "empty drive path");
+        self.held(path)
+    }
+
+    fn tmp_path(&self, root: &RootDir) -> PathBuf {
         let sequence = self.tmp_sequence.get();
         self.tmp_sequence.set(sequence + 1);
-        self.root
-            .join(TMP_DIR)
+        root.join(TMP_DIR)
             .join(format!("{}-{sequence}.tmp", self.tmp_prefix))
     }
 
     fn open_flags(&self) -> i32 {
-        if self.direct_io { libc::O_DIRECT } else { 0 }
+        if self.direct_io.get() {
+            libc::O_DIRECT
+        } else {
+            0
+        }
     }
 
     async fn open_handle(&self, path: PathBuf, create: bool) -> DriveResult<FileHandle> {
@@ -211,6 +331,73 @@ impl DirDrive {
             .await?;
         Ok(FileHandle::Ring(file))
     }
+}
+
+/// The identity check of a drive that is online: its folder is still the held
+/// directory, and the record is still there and the same.
+fn verify_attached(
+    root: &Path,
+    dir: &RootDir,
+    marker: &str,
+    expected: &[u8],
+) -> Result<(), String> {
+    let at_folder = match std::fs::metadata(root) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err("its folder was removed".to_owned());
+        }
+        Err(e) => return Err(format!("its folder cannot be reached: {e}")),
+    };
+    if at_folder.dev() != dir.dev {
+        return Err(
+            "its folder now lies on another filesystem (the drive's filesystem was \
+             unmounted or replaced)"
+                .to_owned(),
+        );
+    }
+    if at_folder.ino() != dir.ino {
+        return Err("its folder was removed and created again".to_owned());
+    }
+    check_marker(dir, marker, Some(expected))
+}
+
+/// Opens `root` and checks it is the drive: `marker` exists under it (and holds exactly
+/// `expected`, when given). Only then prepares it (`.shoal/tmp`, the O_DIRECT probe).
+fn attach_checked(
+    root: &Path,
+    marker: &str,
+    expected: Option<&[u8]>,
+    try_direct_io: bool,
+    tmp_prefix: &str,
+) -> Result<(Arc<RootDir>, bool), String> {
+    let dir = RootDir::open(root).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => "its folder does not exist".to_owned(),
+        _ => format!("its folder cannot be opened: {e}"),
+    })?;
+    check_marker(&dir, marker, expected)?;
+    let direct_io = prepare_root(&dir, try_direct_io, tmp_prefix)
+        .map_err(|e| format!("its folder cannot be prepared: {e}"))?;
+    Ok((dir, direct_io))
+}
+
+fn check_marker(dir: &RootDir, marker: &str, expected: Option<&[u8]>) -> Result<(), String> {
+    match std::fs::read(dir.join(marker)) {
+        Ok(bytes) if expected.is_none_or(|expected| expected == bytes) => Ok(()),
+        Ok(_) => Err(format!("its {marker} belongs to another drive")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(format!(
+            "it has no {marker} (the drive's filesystem is not mounted there, or the \
+             folder is new)"
+        )),
+        Err(e) => Err(format!("its {marker} cannot be read: {e}")),
+    }
+}
+
+/// Creates `.shoal/tmp/` under the held root and probes O_DIRECT there.
+fn prepare_root(dir: &RootDir, try_direct_io: bool, tmp_prefix: &str) -> DriveResult<bool> {
+    std::fs::create_dir_all(dir.join(TMP_DIR))?;
+    sync_dir(&dir.base)?;
+    sync_dir(&dir.join(SHOAL_DIR))?;
+    Ok(try_direct_io && probe_direct_io(&dir.join(TMP_DIR), tmp_prefix)?)
 }
 
 /// Writes `data` to a new file at `tmp` and fdatasyncs it, through the ring.
@@ -445,16 +632,16 @@ impl Drive for DirDrive {
     }
 
     async fn read_file(&self, path: &str) -> DriveResult<Vec<u8>> {
-        let path = self.abs_entry(path);
-        Ok(blocking(move || std::fs::read(path)).await?)
+        let held = self.held_entry(path)?;
+        Ok(blocking(move || std::fs::read(held.path)).await?)
     }
 
     async fn write_file_atomic(&self, path: &str, data: &[u8]) -> DriveResult<()> {
-        let target = self.abs_entry(path);
-        let tmp = self.tmp_path();
+        let HeldPath { root, path: target } = self.held_entry(path)?;
+        let tmp = self.tmp_path(&root);
         let data = data.to_vec();
         let result = if use_pool() {
-            let tmp = tmp.clone();
+            let (tmp, _root) = (tmp.clone(), Arc::clone(&root));
             blocking(move || {
                 let file = StdOpenOptions::new()
                     .write(true)
@@ -471,7 +658,7 @@ impl Drive for DirDrive {
             // metadata commit. The rename and directory fsyncs go to the blocking pool.
             match write_synced_ring(&tmp, data).await {
                 Ok(()) => {
-                    let tmp = tmp.clone();
+                    let (tmp, _root) = (tmp.clone(), Arc::clone(&root));
                     blocking_durable(move || publish(&tmp, &target)).await
                 }
                 Err(e) => Err(e),
@@ -484,8 +671,8 @@ impl Drive for DirDrive {
     }
 
     async fn create(&self, path: &str, size_hint_bytes: u64) -> DriveResult<DirFile> {
-        let path = self.abs_entry(path);
-        let parent = parent_of(&path);
+        let HeldPath { root, path } = self.held_entry(path)?;
+        let (parent, _root) = (parent_of(&path), Arc::clone(&root));
         let mut dirs_unsynced = blocking(move || create_dirs(&parent)).await?;
         dirs_unsynced.push(parent_of(&path));
         let handle = self.open_handle(path, true).await?;
@@ -498,14 +685,17 @@ impl Drive for DirDrive {
         }
         Ok(DirFile {
             handle,
+            root,
             dirs_unsynced: RefCell::new(dirs_unsynced),
         })
     }
 
     async fn open(&self, path: &str) -> DriveResult<DirFile> {
-        let handle = self.open_handle(self.abs_entry(path), false).await?;
+        let HeldPath { root, path } = self.held_entry(path)?;
+        let handle = self.open_handle(path, false).await?;
         Ok(DirFile {
             handle,
+            root,
             dirs_unsynced: RefCell::new(Vec::new()),
         })
     }
@@ -594,6 +784,7 @@ impl Drive for DirDrive {
         // Cloned, not taken: if an fsync fails, the next `sync` tries the directories again.
         let dirs = file.dirs_unsynced.borrow().clone();
         if !dirs.is_empty() {
+            let _root = Arc::clone(&file.root);
             blocking_durable(move || sync_dirs(dirs)).await?;
             file.dirs_unsynced.borrow_mut().clear();
         }
@@ -611,8 +802,9 @@ impl Drive for DirDrive {
     }
 
     async fn rename(&self, from: &str, to: &str) -> DriveResult<()> {
-        let (from, to) = (self.abs_entry(from), self.abs_entry(to));
+        let (from, to) = (self.held_entry(from)?, self.held_entry(to)?);
         Ok(blocking_durable(move || {
+            let (from, to) = (from.path, to.path);
             let mut dirs = create_dirs(&parent_of(&to))?;
             std::fs::rename(&from, &to)?;
             dirs.push(parent_of(&from));
@@ -623,9 +815,10 @@ impl Drive for DirDrive {
     }
 
     async fn remove_file(&self, path: &str) -> DriveResult<()> {
-        let path = self.abs_entry(path);
+        let held = self.held_entry(path)?;
         // Durable: removing a metadata file is how a delete commits (drive.rs).
         Ok(blocking_durable(move || {
+            let path = held.path;
             std::fs::remove_file(&path)?;
             path.parent().map_or(Ok(()), sync_dir)
         })
@@ -633,13 +826,13 @@ impl Drive for DirDrive {
     }
 
     async fn remove_dir_all(&self, path: &str) -> DriveResult<()> {
-        let path = self.abs_entry(path);
-        Ok(blocking(move || std::fs::remove_dir_all(path)).await?)
+        let held = self.held_entry(path)?;
+        Ok(blocking(move || std::fs::remove_dir_all(held.path)).await?)
     }
 
     async fn remove_dir_if_empty(&self, path: &str) -> DriveResult<bool> {
-        let path = self.abs_entry(path);
-        let removed = blocking(move || match std::fs::remove_dir(path) {
+        let held = self.held_entry(path)?;
+        let removed = blocking(move || match std::fs::remove_dir(held.path) {
             Ok(()) => Ok(true),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) => Ok(false),
             Err(e) => Err(e),
@@ -649,17 +842,17 @@ impl Drive for DirDrive {
     }
 
     async fn create_dir_all(&self, path: &str) -> DriveResult<()> {
-        let path = self.abs_entry(path);
-        Ok(blocking(move || std::fs::create_dir_all(path)).await?)
+        let held = self.held_entry(path)?;
+        Ok(blocking(move || std::fs::create_dir_all(held.path)).await?)
     }
 
     /// Names that are not UTF-8 (never written by Shoal) are listed lossily; opening
     /// such a name then fails with `NotFound`, which callers already handle.
     async fn list_dir(&self, path: &str) -> DriveResult<Vec<DirEntry>> {
-        let path = self.abs(path);
+        let held = self.held(path)?;
         let entries = blocking(move || {
             let mut entries = Vec::new();
-            for entry in std::fs::read_dir(path)? {
+            for entry in std::fs::read_dir(&held.path)? {
                 let entry = entry?;
                 entries.push(DirEntry {
                     name: entry.file_name().to_string_lossy().into_owned(),
@@ -674,13 +867,51 @@ impl Drive for DirDrive {
     }
 
     async fn space(&self) -> DriveResult<SpaceInfo> {
-        let root = self.root.clone();
+        let held = self.held("")?;
         let stat =
-            blocking(move || nix::sys::statvfs::statvfs(&root).map_err(io::Error::from)).await?;
+            blocking(move || nix::sys::statvfs::statvfs(&held.path).map_err(io::Error::from))
+                .await?;
         let fragment_bytes = stat.fragment_size();
         Ok(SpaceInfo {
             total_bytes: stat.blocks() * fragment_bytes,
             free_bytes: stat.blocks_available() * fragment_bytes,
         })
+    }
+
+    /// Online: one stat of the folder and one read of the record, compared with the
+    /// held root. Offline: tries to re-open the folder, which must hold the record.
+    async fn check_identity(&self, identity_path: &str, identity: &[u8]) -> Result<(), String> {
+        let held = match &*self.attachment.borrow() {
+            Attachment::Attached(dir) => Some(Arc::clone(dir)),
+            Attachment::Detached(_) => None,
+        };
+        let (root, marker, expected) = (
+            self.root.clone(),
+            identity_path.to_owned(),
+            identity.to_vec(),
+        );
+        let (try_direct_io, tmp_prefix) = (self.try_direct_io, self.tmp_prefix.clone());
+        // On the blocking pool when there is one: a drive going away can hang a stat.
+        let checked = blocking_durable(move || {
+            Ok(match held {
+                Some(dir) => verify_attached(&root, &dir, &marker, &expected).map(|()| None),
+                None => attach_checked(&root, &marker, Some(&expected), try_direct_io, &tmp_prefix)
+                    .map(Some),
+            })
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("its check could not run: {e}")));
+        match checked {
+            Ok(None) => Ok(()),
+            Ok(Some((dir, direct_io))) => {
+                self.direct_io.set(direct_io);
+                *self.attachment.borrow_mut() = Attachment::Attached(dir);
+                Ok(())
+            }
+            Err(why) => {
+                *self.attachment.borrow_mut() = Attachment::Detached(why.clone());
+                Err(why)
+            }
+        }
     }
 }

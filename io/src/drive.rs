@@ -34,6 +34,8 @@ pub enum DriveError {
     NoSpace,
     /// Any other I/O failure (EIO, permission, ...). The drive may be failing.
     Io(std::io::Error),
+    /// The drive is offline (see [`Drive::check_identity`]), and why; nothing was touched.
+    Offline(String),
 }
 
 impl std::fmt::Display for DriveError {
@@ -42,6 +44,7 @@ impl std::fmt::Display for DriveError {
             DriveError::NotFound => write!(f, "not found"),
             DriveError::NoSpace => write!(f, "no space left on drive"),
             DriveError::Io(e) => write!(f, "{e}"),
+            DriveError::Offline(why) => write!(f, "drive offline: {why}"),
         }
     }
 }
@@ -172,6 +175,29 @@ pub trait Drive {
 
     /// Total and free bytes.
     fn space(&self) -> impl Future<Output = DriveResult<SpaceInfo>>;
+
+    /// Checks that this is still the drive it was opened as: `identity_path` (its format
+    /// record) holds exactly `identity`, and, for drives that can tell, the drive's
+    /// location still leads to the filesystem it was opened on (not a bare mount point,
+    /// not a folder created again). `Err` says why not. A drive that fails goes offline
+    /// where the implementation can enforce it (every operation then fails at once and
+    /// touches no filesystem) and comes back when a later check passes.
+    ///
+    /// The default only compares the record, through `read_file`.
+    fn check_identity(
+        &self,
+        identity_path: &str,
+        identity: &[u8],
+    ) -> impl Future<Output = Result<(), String>> {
+        async move {
+            match self.read_file(identity_path).await {
+                Ok(bytes) if bytes == identity => Ok(()),
+                Ok(_) => Err(format!("its {identity_path} belongs to another drive")),
+                Err(DriveError::NotFound) => Err(format!("it has no {identity_path}")),
+                Err(e) => Err(format!("its {identity_path} cannot be read: {e}")),
+            }
+        }
+    }
 }
 
 /// Asserts the path rules of this module; implementations call it on every path.

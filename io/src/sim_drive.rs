@@ -15,6 +15,12 @@
 //! the drive root is implicit; `.shoal/` and `.shoal/tmp/` exist from the start, as on a
 //! `DirDrive`. A `SimFile` belongs to one crash epoch: after `crash()` old handles fail.
 //!
+//! Identity: like a `DirDrive`, which holds its root directory open, a `SimDrive` keeps
+//! working on its own contents after [`SimDrive::unmount`] (the drive's filesystem left
+//! its path; an empty mount point is there now) until `check_identity` notices and takes
+//! it offline: then every operation fails with `DriveError::Offline` and changes nothing. After
+//! [`SimDrive::mount`], the next check brings it back.
+//!
 //! Single-threaded by design (`Rc<RefCell<..>>`): `Clone` shares the drive, so a test
 //! keeps a handle to inject faults while the code under test uses another.
 
@@ -99,6 +105,10 @@ struct SimState {
     written_bytes: u64,
     rng: SmallRng,
     capacity_bytes: u64,
+    /// False after `unmount`: the drive's path shows an empty folder.
+    mounted: bool,
+    /// Why `check_identity` took the drive offline (`None`: online).
+    offline: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -174,6 +184,8 @@ impl SimDrive {
             written_bytes: 0,
             rng: SmallRng::seed_from_u64(seed),
             capacity_bytes: SIM_CAPACITY_BYTES,
+            mounted: true,
+            offline: None,
         };
         SimDrive {
             name: format!("sim:{name}").into(),
@@ -196,7 +208,26 @@ impl SimDrive {
         self.set_faults(SimFaults::default());
     }
 
-    /// A power cut: everything not yet durable is lost, and open files become invalid.
+    /// The drive's filesystem leaves its path (as `umount -l`, or its folder removed):
+    /// what the path shows is an empty folder. Open handles keep working until the next
+    /// `check_identity` takes the drive offline.
+    pub fn unmount(&self) {
+        self.state.borrow_mut().mounted = false;
+    }
+
+    /// The drive's filesystem is back at its path; the next `check_identity` brings the
+    /// drive online.
+    pub fn mount(&self) {
+        self.state.borrow_mut().mounted = true;
+    }
+
+    /// Why the drive is offline; `None` while it is online.
+    pub fn offline_reason(&self) -> Option<String> {
+        self.state.borrow().offline.clone()
+    }
+
+    /// A power cut: everything not yet durable is lost, open files become invalid, and
+    /// the drive is no longer offline (that was the state of the process that died).
     pub fn crash(&self) {
         let mut state = self.state.borrow_mut();
         state.live = state.durable.clone();
@@ -204,6 +235,8 @@ impl SimDrive {
             inode.data.clone_from(&inode.synced);
         }
         state.epoch += 1;
+        // The process that took the drive offline is gone; the next one opens it afresh.
+        state.offline = None;
         let referenced: Vec<u64> = state.referenced_inodes().collect();
         state.inodes.retain(|number, _| referenced.contains(number));
     }
@@ -272,6 +305,9 @@ impl SimDrive {
         let mut state = self.state.borrow_mut();
         if state.faults.gone {
             return Err(os_error(libc::ENODEV));
+        }
+        if let Some(why) = &state.offline {
+            return Err(DriveError::Offline(why.clone()));
         }
         let rule = match class {
             OpClass::Read => state.faults.read_error.clone(),
@@ -646,5 +682,29 @@ impl Drive for SimDrive {
             total_bytes: state.capacity_bytes,
             free_bytes: state.capacity_bytes.saturating_sub(used_bytes),
         })
+    }
+
+    /// Unmounted: offline (the path shows an empty folder). Mounted: the record is
+    /// compared without faults, and the drive is online if it matches. A `gone` drive
+    /// fails the check but is not taken offline by it: the fault alone decides, so a
+    /// test that clears it gets the drive back at once.
+    async fn check_identity(&self, identity_path: &str, identity: &[u8]) -> Result<(), String> {
+        let mut state = self.state.borrow_mut();
+        if state.faults.gone {
+            return Err("it does not answer".to_owned());
+        }
+        let found = if state.mounted {
+            match state.file_inode(identity_path) {
+                Ok(inode) if state.inodes[&inode].data == identity => Ok(()),
+                Ok(_) => Err(format!("its {identity_path} belongs to another drive")),
+                Err(_) => Err(format!("it has no {identity_path}")),
+            }
+        } else {
+            Err(format!(
+                "it has no {identity_path} (the drive's filesystem is not mounted there)"
+            ))
+        };
+        state.offline = found.as_ref().err().cloned();
+        found
     }
 }

@@ -33,10 +33,12 @@ impl<D: Drive, C: Clock> Store<D, C> {
         self.layout.set_count * self.layout.set.write_quorum()
     }
 
-    /// Creates a bucket; `BucketAlreadyOwnedByYou` if it exists.
+    /// Creates a bucket; `BucketAlreadyOwnedByYou` if it exists. Anything left under
+    /// the name by an earlier bucket (a delete that lost drives, a crash) is removed
+    /// first: a new bucket starts empty.
     pub async fn make_bucket(&self, bucket: &str) -> Result<()> {
         validate_bucket_name(bucket)?;
-        let _guard = self.lock(bucket).await;
+        let _guard = self.lock_bucket_exclusive(bucket).await;
         if self.bucket_exists(bucket).await? {
             return Err(Error::BucketAlreadyOwnedByYou);
         }
@@ -45,8 +47,10 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let record = w.finish(MAGIC, 1);
         let path = format!("{BUCKETS_DIR}/{bucket}");
         let writes = self.drives.iter().map(|d| async {
+            self.remove_bucket_contents(d, bucket).await?;
             d.create_dir_all(bucket).await?;
-            d.write_file_atomic(&path, &record).await
+            d.write_file_atomic(&path, &record).await?;
+            Ok::<(), Error>(())
         });
         let ok = join_all(writes).await.iter().filter(|r| r.is_ok()).count();
         if ok < self.bucket_write_quorum() {
@@ -97,9 +101,12 @@ impl<D: Drive, C: Clock> Store<D, C> {
         }
     }
 
-    /// Deletes an empty bucket.
+    /// Deletes an empty bucket. Holds the bucket's lock exclusive, so no write into
+    /// the bucket commits between the emptiness check and the removal (writers hold
+    /// it shared while they commit and re-check that the bucket exists). Uploads in
+    /// progress go with the bucket, as in S3 (general purpose buckets).
     pub async fn delete_bucket(&self, bucket: &str) -> Result<()> {
-        let _guard = self.lock(bucket).await;
+        let _guard = self.lock_bucket_exclusive(bucket).await;
         self.require_bucket(bucket).await?;
         let probe = ListQuery {
             max_keys: 1,
@@ -111,12 +118,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let path = format!("{BUCKETS_DIR}/{bucket}");
         let removes = self.drives.iter().map(|d| async {
             ignore_not_found(d.remove_file(&path).await)?;
-            self.remove_bucket_tags(d, bucket).await?;
-            // Uploads in progress go with the bucket.
-            let uploads = format!("{}/{bucket}", crate::multipart::MULTIPART_DIR);
-            ignore_not_found(d.remove_dir_all(&uploads).await)?;
-            // Only empty folders (and leftovers of deleted keys) remain: listing was empty.
-            ignore_not_found(d.remove_dir_all(bucket).await)
+            self.remove_bucket_contents(d, bucket).await
         });
         let ok = join_all(removes).await.iter().filter(|r| r.is_ok()).count();
         if ok < self.bucket_write_quorum() {
@@ -126,6 +128,16 @@ impl<D: Drive, C: Clock> Store<D, C> {
             });
         }
         Ok(())
+    }
+
+    /// Removes what a drive holds under a bucket's name besides its record: tags,
+    /// uploads in progress, and the object folder (only empty folders and leftovers
+    /// of deleted keys when the bucket is empty).
+    async fn remove_bucket_contents(&self, drive: &D, bucket: &str) -> Result<()> {
+        self.remove_bucket_tags(drive, bucket).await?;
+        let uploads = format!("{}/{bucket}", crate::multipart::MULTIPART_DIR);
+        ignore_not_found(drive.remove_dir_all(&uploads).await)?;
+        ignore_not_found(drive.remove_dir_all(bucket).await)
     }
 
     /// Every bucket held by a quorum of drives, in name order.

@@ -155,6 +155,16 @@ impl ChecksumAlgorithm {
         }
     }
 
+    /// Length of a raw checksum value.
+    pub fn len_bytes(self) -> usize {
+        match self {
+            ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c => 4,
+            ChecksumAlgorithm::Crc64Nvme => 8,
+            ChecksumAlgorithm::Sha1 => 20,
+            ChecksumAlgorithm::Sha256 => 32,
+        }
+    }
+
     /// Whether a full-object checksum can be combined from part checksums (CRCs).
     pub fn combinable(self) -> bool {
         self.crc().is_some()
@@ -260,11 +270,9 @@ mod tests {
             h.update(b"56789");
             let (md5, checksum) = h.finish();
             assert_eq!(hex::encode(md5), "25f9e794323b453885f5181f1b624d0b");
-            assert_eq!(
-                hex::encode(checksum.unwrap().value),
-                hex_value,
-                "{algorithm:?}"
-            );
+            let value = checksum.unwrap().value;
+            assert_eq!(value.len(), algorithm.len_bytes(), "{algorithm:?}");
+            assert_eq!(hex::encode(value), hex_value, "{algorithm:?}");
             assert_eq!(
                 ChecksumAlgorithm::from_code(algorithm.code()),
                 Some(algorithm)

@@ -1,5 +1,6 @@
 //! Deleting an object: under the key's lock, remove the metadata (the commit point),
-//! then the data folders, then folders left empty up to the bucket. Deleting a key that
+//! then move the data folders to the trash (GETs already streaming them finish), then
+//! remove folders left empty up to the bucket. Deleting a key that
 //! does not exist succeeds, as in S3.
 
 use futures_util::future::join_all;
@@ -28,7 +29,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         self.require_bucket(bucket).await?;
         let placement = self.placement(bucket, key);
         let layout = self.set_layout();
-        let _guard = self.lock(&format!("{bucket}/{key}")).await;
+        let _guard = self.lock_object(bucket, key).await;
         let read = self.read_metas(bucket, key).await;
         crate::put::condition_holds(condition, &read, layout.read_quorum())?;
         let anything_there = read.any_present();
@@ -51,22 +52,31 @@ impl<D: Drive, C: Clock> Store<D, C> {
                 needed: layout.write_quorum(),
             });
         }
-        let prunes = drives.iter().map(|d| remove_object_dir(d, &dir, bucket));
+        let prunes = drives
+            .iter()
+            .map(|d| self.remove_object_dir(d, &dir, bucket));
         join_all(prunes).await;
         Ok(existed)
     }
+
+    /// Moves the object's data folders to the trash (reads already streaming them
+    /// finish, `trash.rs`), then removes every folder left empty up to the bucket.
+    async fn remove_object_dir(&self, drive: &D, dir: &str, bucket: &str) {
+        if let Ok(entries) = drive.list_dir(dir).await {
+            for entry in entries
+                .iter()
+                .filter(|e| e.is_dir && e.name.starts_with(crate::keypath::DATA_DIR_PREFIX))
+            {
+                self.move_to_trash(drive, &format!("{dir}/{}", entry.name))
+                    .await;
+            }
+        }
+        remove_empty_folders(drive, dir, bucket).await;
+    }
 }
 
-/// Removes the object's data folders, then every folder left empty up to the bucket.
-async fn remove_object_dir<D: Drive>(drive: &D, dir: &str, bucket: &str) {
-    if let Ok(entries) = drive.list_dir(dir).await {
-        for entry in entries
-            .iter()
-            .filter(|e| e.is_dir && e.name.starts_with(crate::keypath::DATA_DIR_PREFIX))
-        {
-            let _ = drive.remove_dir_all(&format!("{dir}/{}", entry.name)).await;
-        }
-    }
+/// Removes `dir` and each folder above it, up to the bucket, while they are empty.
+async fn remove_empty_folders<D: Drive>(drive: &D, dir: &str, bucket: &str) {
     let mut current = dir;
     while current.len() > bucket.len() {
         if !matches!(drive.remove_dir_if_empty(current).await, Ok(true)) {

@@ -15,7 +15,7 @@ pub enum Error {
     NoSuchKey,
     /// Key longer than [`crate::keypath::KEY_LEN_MAX_BYTES`].
     KeyTooLong,
-    /// Key empty or containing something Shoal refuses (NUL, backslash, `.`/`..` segments).
+    /// Key empty or containing NUL (the only UTF-8 keys Shoal refuses; DESIGN.md §5).
     InvalidKey(&'static str),
     /// A byte range that does not overlap the object.
     InvalidRange,

@@ -14,9 +14,16 @@
 //!
 //! Rules at start: every formatted drive must carry the same deployment id and layout
 //! and sit at the position it was formatted for; otherwise start is refused with a
-//! message naming the drive. A drive with no format record and no data is formatted
-//! into the deployment (the data it should hold is healed later). A fresh deployment
-//! (no drive formatted) gets a new random deployment id.
+//! message naming the drive. A fresh deployment (no drive formatted) gets a new random
+//! deployment id and every drive is formatted. In a deployment that exists, a drive with
+//! no format record and no data is left offline, not formatted: it may be the bare mount
+//! point of a filesystem that failed to mount (formatting it would put the drive's data
+//! on the root disk), and with no healing yet a new drive would receive only new
+//! writes. `format_new_drives` (the server's `--format-new-drives`) formats such drives,
+//! for an operator who replaced a drive on purpose.
+//!
+//! The encoded record is also the drive's identity: `Drive::check_identity` compares
+//! it, at start and on a timer, to what the drive's folder holds.
 
 use shoal_io::{Drive, DriveError};
 
@@ -83,23 +90,32 @@ enum DriveFormat {
     Offline(String),
 }
 
-/// Checks every drive's format and formats blank ones. Returns the deployment id and,
-/// per drive, why it is offline for this run (`None`: online).
+/// Checks every drive's format and formats blank ones (in a deployment that exists,
+/// only with `format_new_drives`). Returns the deployment id and, per drive, why it is
+/// offline for this run (`None`: online).
 pub async fn format_drives<D: Drive>(
     drives: &[D],
     layout: PoolLayout,
     new_deployment_id: DeploymentId,
+    format_new_drives: bool,
 ) -> Result<(DeploymentId, Vec<Option<String>>)> {
     assert_eq!(drives.len(), layout.drive_count());
     let mut states = Vec::with_capacity(drives.len());
     for drive in drives {
         states.push(read_format(drive).await?);
     }
-    let deployment_id = agreed_deployment(drives, &states, layout)?.unwrap_or(new_deployment_id);
+    let existing = agreed_deployment(drives, &states, layout)?;
+    let deployment_id = existing.unwrap_or(new_deployment_id);
     let mut offline = vec![None; drives.len()];
     for (position, (drive, state)) in drives.iter().zip(&states).enumerate() {
         offline[position] = match state {
             DriveFormat::Formatted(_) => None,
+            DriveFormat::Blank if existing.is_some() && !format_new_drives => Some(
+                "it is empty, with no format record, in a deployment that exists: an \
+                 unmounted drive's bare mount point, or a new drive. Not formatted (a \
+                 new drive is taken with --format-new-drives)"
+                    .to_owned(),
+            ),
             DriveFormat::Blank => {
                 let record = record_for(deployment_id, layout, position);
                 let written = drive.write_file_atomic(FORMAT_PATH, &record.encode()).await;
@@ -109,6 +125,15 @@ pub async fn format_drives<D: Drive>(
         };
     }
     Ok((deployment_id, offline))
+}
+
+/// The encoded format record of the drive at `position`: its identity.
+pub(crate) fn identity_of(
+    deployment_id: DeploymentId,
+    layout: PoolLayout,
+    position: usize,
+) -> Vec<u8> {
+    record_for(deployment_id, layout, position).encode()
 }
 
 fn record_for(deployment_id: DeploymentId, layout: PoolLayout, position: usize) -> FormatRecord {
@@ -134,7 +159,10 @@ async fn read_format<D: Drive>(drive: &D) -> Result<DriveFormat> {
                 ))
             }),
         Err(DriveError::NotFound) => blank_or_refuse(drive).await,
-        Err(e) => Ok(DriveFormat::Offline(e.to_string())),
+        Err(DriveError::Offline(why)) => Ok(DriveFormat::Offline(why)),
+        Err(e) => Ok(DriveFormat::Offline(format!(
+            "its format record cannot be read: {e}"
+        ))),
     }
 }
 

@@ -3,9 +3,13 @@
 //! missing, short, corrupt or on a failing drive is replaced by reading other chunks
 //! and reconstructing, and the object is queued for healing. Never wrong bytes: with
 //! more than parity chunks lost the read fails.
+//!
+//! A reader is one version: it reads the metadata once, at open, and every byte it
+//! returns is of that version, even while the key is overwritten or deleted (replaced
+//! data waits in the trash until readers are done, `trash.rs`).
 
 use futures_util::future::join_all;
-use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive};
+use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive, DriveError};
 
 use crate::error::{Error, Result};
 use crate::keypath::{DATA_DIR_PREFIX, object_dir, validate_key};
@@ -13,6 +17,7 @@ use crate::meta::{DriveMeta, ObjectInfo};
 use crate::placement::Placement;
 use crate::store::Store;
 use crate::stripe::{Geometry, RECORD_HEADER_BYTES, chunk_len_for};
+use crate::trash::find_in_trash;
 
 /// One part file of an object and the object bytes it holds.
 #[derive(Debug, Clone)]
@@ -103,7 +108,11 @@ pub struct ObjectReader<'a, D: Drive, C: Clock> {
     files: Vec<Option<D::File>>,
     /// Per set drive: gave a bad answer during this read; not asked again.
     failed: Vec<bool>,
-    data_dir: String,
+    /// Per set drive: the version's folder (`KEY/_d<version>`, or in the trash once
+    /// the version was replaced or deleted while this reader runs).
+    data_dirs: Vec<String>,
+    /// The version folder's own name, `_d<version>` (how the trash finds it).
+    version_dir: String,
     start: u64,
     end: u64,
     next: u64,
@@ -123,6 +132,15 @@ impl<D: Drive, C: Clock> Store<D, C> {
         key: &str,
         range: Option<ByteRange>,
     ) -> Result<ObjectReader<'_, D, C>> {
+        let mut reader = self.open_object(bucket, key).await?;
+        reader.select(range)?;
+        Ok(reader)
+    }
+
+    /// Opens the version the set agrees on now, whole: one metadata read, and every
+    /// byte the reader returns is of that version. Preconditions, part numbers and
+    /// ranges are judged against `reader.info()`, then `select` narrows the range.
+    pub async fn open_object(&self, bucket: &str, key: &str) -> Result<ObjectReader<'_, D, C>> {
         validate_key(key)?;
         self.require_bucket(bucket).await?;
         let agreed = self
@@ -130,10 +148,6 @@ impl<D: Drive, C: Clock> Store<D, C> {
             .await
             .agreed(self.set_layout().read_quorum())?;
         let info = agreed.info;
-        let (start, end) = match range {
-            Some(r) => r.resolve(info.size_bytes)?,
-            None => (0, info.size_bytes),
-        };
         let placement = self.placement(bucket, key);
         let set_size = info.data_chunks + info.parity_chunks;
         let segments = Segment::of(&info);
@@ -148,11 +162,8 @@ impl<D: Drive, C: Clock> Store<D, C> {
                 .map_or(info.stripe_size_bytes, |l| l.min(info.stripe_size_bytes)),
             info.data_chunks,
         );
-        let data_dir = format!(
-            "{}/{DATA_DIR_PREFIX}{}",
-            object_dir(bucket, key),
-            hex::encode(info.version_id)
-        );
+        let version_dir = format!("{DATA_DIR_PREFIX}{}", hex::encode(info.version_id));
+        let data_dir = format!("{}/{version_dir}", object_dir(bucket, key));
         Ok(ObjectReader {
             store: self,
             placement,
@@ -162,10 +173,11 @@ impl<D: Drive, C: Clock> Store<D, C> {
             copies: agreed.copies,
             files: (0..set_size).map(|_| None).collect(),
             failed: vec![false; set_size],
-            data_dir,
-            start,
-            end,
-            next: start,
+            data_dirs: vec![data_dir; set_size],
+            version_dir,
+            start: 0,
+            end: info.size_bytes,
+            next: 0,
             chunks: vec![vec![0; full_chunk_len]; set_size],
             out: Vec::new(),
             record_bufs: (0..set_size).map(|_| None).collect(),
@@ -186,6 +198,18 @@ impl<D: Drive, C: Clock> ObjectReader<'_, D, C> {
     /// `[start, end)` of the object this reader returns.
     pub fn range(&self) -> (u64, u64) {
         (self.start, self.end)
+    }
+
+    /// Narrows the reader to `range` of its version (`None`: the whole object), or
+    /// `InvalidRange`. Only before the first `next`.
+    pub fn select(&mut self, range: Option<ByteRange>) -> Result<()> {
+        assert_eq!(self.next, self.start, "select before reading");
+        let (start, end) = match range {
+            Some(r) => r.resolve(self.info.size_bytes)?,
+            None => (0, self.info.size_bytes),
+        };
+        (self.start, self.end, self.next) = (start, end, start);
+        Ok(())
     }
 
     /// The next piece of the requested bytes; `None` when all were returned.
@@ -354,10 +378,22 @@ impl<D: Drive, C: Clock> ObjectReader<'_, D, C> {
         }
     }
 
+    /// Opens the current part file on one drive. A version folder that is gone was
+    /// moved to the trash by an overwrite or delete after this reader started: the
+    /// part is read from there (`trash.rs`), and from then on that drive's parts too.
     async fn open_file(&mut self, drive_index: usize) {
-        let drives = self.store.set_drives(self.placement.set_index);
-        let path = format!("{}/{}", self.data_dir, self.segments[self.current].file);
-        match drives[drive_index].open(&path).await {
+        let drive = &self.store.set_drives(self.placement.set_index)[drive_index];
+        let file = &self.segments[self.current].file;
+        let mut opened = drive
+            .open(&format!("{}/{file}", self.data_dirs[drive_index]))
+            .await;
+        if matches!(opened, Err(DriveError::NotFound))
+            && let Some(trashed) = find_in_trash(drive, &self.version_dir).await
+        {
+            opened = drive.open(&format!("{trashed}/{file}")).await;
+            self.data_dirs[drive_index] = trashed;
+        }
+        match opened {
             Ok(file) => self.files[drive_index] = Some(file),
             Err(_) => self.failed[drive_index] = true,
         }

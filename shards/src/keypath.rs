@@ -6,12 +6,16 @@
 //!   segment does: a leading `_` is written `%5F`, a leading `+` `%2B`, every `%` `%25`;
 //! - an empty segment (`a//b`, the folder marker `a/`) is written `%`, which no non-empty
 //!   segment can encode to;
+//! - the segments `.` and `..` are written `%2E` and `%2E%2E`, so no folder name is a
+//!   path step; a `\` anywhere is written `%5C`, so no name means anything to a tool
+//!   that reads backslashes as separators;
 //! - a segment whose encoding is longer than [`NAME_PIECE_MAX_BYTES`] is split into
 //!   pieces, nested as `+piece` folders with the last one written `=piece`; inside a
 //!   `+` folder only `+`/`=` names appear, so pieces never meet Shoal's own names.
 //!
-//! So two keys never share a folder, no key leaves its bucket folder (`.`/`..` segments,
-//! NUL and backslash are refused), and decoding a folder path gives back the key.
+//! So two keys never share a folder (decoding a folder path gives back the key, so the
+//! mapping is injective), and no key leaves its bucket folder. Every UTF-8 key S3 allows
+//! is accepted except one with NUL (DESIGN.md §5).
 
 use crate::error::{Error, Result};
 
@@ -34,15 +38,6 @@ pub fn validate_key(key: &str) -> Result<()> {
     }
     if key.contains('\0') {
         return Err(Error::InvalidKey("the key contains NUL"));
-    }
-    if key.contains('\\') {
-        return Err(Error::InvalidKey("the key contains a backslash"));
-    }
-    if key
-        .split('/')
-        .any(|segment| segment == "." || segment == "..")
-    {
-        return Err(Error::InvalidKey("the key has a '.' or '..' segment"));
     }
     Ok(())
 }
@@ -113,13 +108,18 @@ fn push_encoded_segment(path: &mut String, segment: &str) {
 }
 
 fn escape_segment(segment: &str) -> String {
-    if segment.is_empty() {
-        return "%".to_owned();
+    match segment {
+        "" => return "%".to_owned(),
+        // Path steps: every character escaped, so the name is neither `.` nor `..`.
+        "." => return "%2E".to_owned(),
+        ".." => return "%2E%2E".to_owned(),
+        _ => {}
     }
     let mut out = String::with_capacity(segment.len() + 2);
     for (i, c) in segment.char_indices() {
         match c {
             '%' => out.push_str("%25"),
+            '\\' => out.push_str("%5C"),
             '_' if i == 0 => out.push_str("%5F"),
             '+' if i == 0 => out.push_str("%2B"),
             c => out.push(c),
@@ -187,7 +187,10 @@ pub fn decode_entry_name(name: &str, inside_piece: bool) -> Option<EntryName> {
         Some(b'_') => Some(EntryName::Internal),
         Some(b'+') => unescape(&name[1..]).map(EntryName::PieceContinued),
         _ if name == "%" => Some(EntryName::Segment(String::new())),
-        Some(_) => unescape(name).map(EntryName::Segment),
+        // Only the one spelling Shoal writes: a foreign name never stands for a key.
+        Some(_) => unescape(name)
+            .filter(|segment| escape_segment(segment) == name)
+            .map(EntryName::Segment),
         None => None,
     }
 }
@@ -201,6 +204,8 @@ fn unescape(name: &str) -> Option<String> {
             "25" => '%',
             "5F" => '_',
             "2B" => '+',
+            "2E" => '.',
+            "5C" => '\\',
             _ => return None, // never written by escape_segment
         });
         rest = &rest[pos + 3..];
@@ -254,7 +259,13 @@ mod tests {
             Just("%".to_owned()),
             Just("+x".to_owned()),
             Just("=x".to_owned()),
-            "[a-z_%+=]{1,6}",
+            Just(".".to_owned()),
+            Just("..".to_owned()),
+            Just("...".to_owned()),
+            Just("\\".to_owned()),
+            Just("%2E".to_owned()),
+            Just("%5C".to_owned()),
+            "[a-z_%+=.\\\\]{1,6}",
             "[a-z%é]{190,260}",
             "\\PC{1,12}",
         ];
@@ -272,6 +283,21 @@ mod tests {
             for name in dir.split('/').skip(1) {
                 prop_assert!(name.len() <= NAME_PIECE_MAX_BYTES + 1);
                 prop_assert!(!name.starts_with('_'), "{} collides with internal names", name);
+                prop_assert!(!name.contains('\\'), "{} holds a backslash", name);
+            }
+        }
+
+        /// No key's folder lies outside its bucket's folder: every step of the path is a
+        /// plain name going down, as the operating system reads it.
+        #[test]
+        fn never_leaves_the_bucket(key in key_strategy()) {
+            use std::path::{Component, Path};
+            let dir = object_dir("bkt", &key);
+            let steps: Vec<Component<'_>> = Path::new(&dir).components().collect();
+            prop_assert_eq!(steps.len(), dir.split('/').count());
+            prop_assert_eq!(steps[0], Component::Normal("bkt".as_ref()));
+            for step in &steps {
+                prop_assert!(matches!(step, Component::Normal(_)), "{:?} in {}", step, dir);
             }
         }
 
@@ -292,18 +318,46 @@ mod tests {
         assert_eq!(object_dir("b", "a//b"), "b/a/%/b");
         assert_eq!(object_dir("b", "a/"), "b/a/%");
         assert_eq!(object_dir("b", "100%"), "b/100%25");
+        assert_eq!(object_dir("b", "a/../b"), "b/a/%2E%2E/b");
+        assert_eq!(object_dir("b", "./x"), "b/%2E/x");
+        assert_eq!(object_dir("b", ".."), "b/%2E%2E");
+        assert_eq!(object_dir("b", "x/.."), "b/x/%2E%2E");
+        assert_eq!(object_dir("b", "a\\b"), "b/a%5Cb");
+        assert_eq!(object_dir("b", ".../.x"), "b/.../.x");
+        assert_eq!(object_dir("b", "%2E"), "b/%252E");
         assert_eq!(meta_path("b", "x"), "b/x/_meta");
     }
 
-    /// Keys Shoal refuses get the matching error.
+    /// Names Shoal never writes are not read as keys, even when they would unescape.
+    #[test]
+    fn foreign_names_are_not_keys() {
+        for foreign in ["a%2Eb", "%2E.", "x%5Fy", "a\\b", "%41"] {
+            assert_eq!(decode_entry_name(foreign, false), None, "{foreign}");
+        }
+        assert_eq!(
+            decode_entry_name("%2E%2E", false),
+            Some(EntryName::Segment("..".to_owned()))
+        );
+    }
+
+    /// Keys Shoal refuses get the matching error; path steps and backslashes are keys.
     #[test]
     fn key_validation() {
         assert!(validate_key("a/b c/d.txt").is_ok());
+        for good in [
+            "a/../b",
+            "./b",
+            "..",
+            ".",
+            "a\\b",
+            "x/..",
+            "a/./b",
+            "../../etc/passwd",
+        ] {
+            assert!(validate_key(good).is_ok(), "{good}");
+        }
         assert!(matches!(validate_key(""), Err(Error::InvalidKey(_))));
-        assert!(matches!(validate_key("a/../b"), Err(Error::InvalidKey(_))));
-        assert!(matches!(validate_key("./b"), Err(Error::InvalidKey(_))));
         assert!(matches!(validate_key("a\0b"), Err(Error::InvalidKey(_))));
-        assert!(matches!(validate_key("a\\b"), Err(Error::InvalidKey(_))));
         assert!(validate_key(&"k".repeat(1024)).is_ok());
         assert!(matches!(
             validate_key(&"k".repeat(1025)),

@@ -45,6 +45,7 @@ pub mod stress;
 pub mod stripe;
 pub mod tagging;
 pub mod tls;
+pub mod trash;
 
 pub use bucket::BucketInfo;
 pub use checksum::{Checksum, ChecksumAlgorithm};

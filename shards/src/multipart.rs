@@ -15,11 +15,18 @@
 //! - A part is believed only when read-quorum drives hold a file of the same name;
 //!   among uploads of one part number the highest sequence wins (the last upload).
 //! - Changes to an upload folder (a part arriving, abort, complete) happen under the
-//!   upload's lock (`mpu/<id>` on its owner shard), so they are serialized.
+//!   upload's lock (`LockName::Upload` on its owner shard), so they are serialized;
+//!   writes into the upload folder also hold the bucket's lock shared, so a bucket
+//!   delete (which removes uploads) never races them.
 //! - Complete renames the upload folder to the version's data folder and commits the
 //!   metadata as a put does; a failed commit renames it back, so the client may retry.
 //! - The upload id starts with the creation time (16 hex digits of nanoseconds), so
 //!   ids of one key sort by age and abandoned uploads are found by name alone.
+//! - A completed object's version id is its upload id: a retried Complete, finding no
+//!   upload, answers with the key's current version only if it is that upload's object
+//!   made of the same parts (else `NoSuchUpload`).
+//! - Complete checks every checksum, checksum type and size its request declares
+//!   before anything is committed; a refused Complete leaves the upload as it was.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -67,6 +74,21 @@ pub fn part_range(info: &ObjectInfo, number: u32) -> Result<Option<(u64, u64)>> 
         start += part.size_bytes;
     }
     Err(Error::InvalidPartNumber)
+}
+
+/// The checksum of part `number` of an object, as stored (a GET or HEAD by part number
+/// answers with it); `None` when the object has no checksum. A plain object's only
+/// part is the whole object.
+pub fn part_checksum(info: &ObjectInfo, number: u32) -> Option<Checksum> {
+    let object = info.checksum.as_ref()?;
+    if info.parts.is_empty() {
+        return (number == 1).then(|| object.clone());
+    }
+    let part = info.parts.iter().find(|p| p.number == number)?;
+    (!part.checksum.is_empty()).then(|| Checksum {
+        algorithm: object.algorithm,
+        value: part.checksum.clone(),
+    })
 }
 
 /// An upload in progress, as its record describes it.
@@ -162,6 +184,80 @@ pub struct CompletePart {
     pub etag: String,
     /// A part checksum the client sent, checked against the stored one.
     pub checksum: Option<Checksum>,
+}
+
+/// What a CompleteMultipartUpload request declares about the object it makes: the
+/// `x-amz-checksum-<algorithm>` value (a composite one may end in `-<parts>`), the
+/// `x-amz-checksum-type` and the `x-amz-mp-object-size`. Each one given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompleteExpectations {
+    pub checksum: Option<Checksum>,
+    /// The part count after the dash of a composite value.
+    pub checksum_parts: Option<usize>,
+    pub checksum_type: Option<ChecksumType>,
+    pub size_bytes: Option<u64>,
+}
+
+impl CompleteExpectations {
+    /// The upload must have been created with the checksum type and algorithm named.
+    fn check_upload(&self, upload: &UploadInfo) -> Result<()> {
+        let algorithm = upload.checksum_algorithm;
+        if let Some(asked) = self.checksum_type
+            && (algorithm.is_none() || asked != upload.checksum_type)
+        {
+            return Err(Error::InvalidRequest(format!(
+                "The upload was created using {} checksum mode. The complete request must \
+                 use the same checksum mode.",
+                algorithm.map_or("no", |_| upload.checksum_type.name())
+            )));
+        }
+        if let Some(sent) = &self.checksum
+            && Some(sent.algorithm) != algorithm
+        {
+            return Err(Error::InvalidRequest(format!(
+                "The upload was created using the {} checksum algorithm; the complete \
+                 request names {}.",
+                algorithm.map_or("no", ChecksumAlgorithm::name),
+                sent.algorithm.name()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The object made must be what was declared.
+    fn check(&self, info: &ObjectInfo) -> Result<()> {
+        if let Some(size_bytes) = self.size_bytes
+            && size_bytes != info.size_bytes
+        {
+            return Err(Error::InvalidRequest(format!(
+                "The x-amz-mp-object-size {size_bytes} does not match the size of the \
+                 parts, {}.",
+                info.size_bytes
+            )));
+        }
+        let Some(sent) = &self.checksum else {
+            return Ok(());
+        };
+        let parts_ok = match self.checksum_parts {
+            None => true,
+            Some(count) => {
+                info.checksum_type == ChecksumType::Composite && count == info.parts.len()
+            }
+        };
+        if info.checksum.as_ref() != Some(sent) || !parts_ok {
+            return Err(Error::BadDigest);
+        }
+        Ok(())
+    }
+}
+
+/// The version id of the object an upload completes into: the upload id's 16 bytes.
+fn upload_version_id(upload_id: &str) -> Result<[u8; 16]> {
+    hex::decode(upload_id)
+        .ok()
+        .filter(|_| valid_upload_id(upload_id))
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or(Error::NoSuchUpload)
 }
 
 /// A page of ListParts.
@@ -273,6 +369,8 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let placement = self.placement(bucket, key);
         let dir = upload_dir(bucket, &upload.upload_id);
         let record = upload.encode();
+        // Not in a bucket that is being deleted (it would outlive it).
+        let _bucket_guard = self.lock_bucket_for_write(bucket).await?;
         let path = format!("{dir}/{UPLOAD_RECORD_FILE}");
         let drives = self.set_drives(placement.set_index);
         let writes = drives.iter().map(|d| d.write_file_atomic(&path, &record));
@@ -416,7 +514,10 @@ impl<D: Drive, C: Clock> Store<D, C> {
         live: &[bool],
         part: impl FnOnce(u64) -> PartInfo,
     ) -> Result<PartInfo> {
-        let _guard = self.lock(&format!("mpu/{}", upload.upload_id)).await;
+        let _guard = self.lock_upload(&upload.upload_id).await;
+        // A bucket delete removes uploads: it must not run between the check below and
+        // the rename (which would recreate the upload's folder).
+        let _bucket_guard = self.lock_bucket_for_write(&upload.bucket).await?;
         // Aborted or completed while the part streamed: its folder must not reappear.
         self.upload_info(&upload.bucket, &upload.key, &upload.upload_id)
             .await?;
@@ -492,7 +593,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         key: &str,
         upload_id: &str,
     ) -> Result<()> {
-        let _guard = self.lock(&format!("mpu/{upload_id}")).await;
+        let _guard = self.lock_upload(upload_id).await;
         self.upload_info(bucket, key, upload_id).await?;
         let placement = self.placement(bucket, key);
         let dir = upload_dir(bucket, upload_id);
@@ -512,9 +613,27 @@ impl<D: Drive, C: Clock> Store<D, C> {
     /// commits it if `condition` holds; no part data is copied.
     pub async fn complete_multipart_upload(
         &self,
-        (bucket, key, upload_id): (&str, &str, &str),
+        upload: (&str, &str, &str),
         parts: &[CompletePart],
         expected_checksum: Option<&Checksum>,
+        condition: &WriteCondition,
+    ) -> Result<ObjectInfo> {
+        let expected = CompleteExpectations {
+            checksum: expected_checksum.cloned(),
+            ..CompleteExpectations::default()
+        };
+        self.complete_multipart_upload_expecting(upload, parts, &expected, condition)
+            .await
+    }
+
+    /// [`Store::complete_multipart_upload`] with everything the request declares about
+    /// the object checked against it. A retry of a Complete that already succeeded gets
+    /// the object it made, as long as the key still holds that object.
+    pub async fn complete_multipart_upload_expecting(
+        &self,
+        (bucket, key, upload_id): (&str, &str, &str),
+        parts: &[CompletePart],
+        expected: &CompleteExpectations,
         condition: &WriteCondition,
     ) -> Result<ObjectInfo> {
         if parts.is_empty() || parts.len() > PARTS_MAX {
@@ -525,8 +644,18 @@ impl<D: Drive, C: Clock> Store<D, C> {
         if parts.windows(2).any(|w| w[0].number >= w[1].number) {
             return Err(Error::InvalidPartOrder);
         }
-        let _guard = self.lock(&format!("mpu/{upload_id}")).await;
-        let upload = self.upload_info(bucket, key, upload_id).await?;
+        let _guard = self.lock_upload(upload_id).await;
+        let upload = match self.upload_info(bucket, key, upload_id).await {
+            Ok(upload) => upload,
+            Err(Error::NoSuchUpload) => {
+                let info = self
+                    .completed_before((bucket, key, upload_id), parts)
+                    .await?;
+                expected.check(&info)?;
+                return Ok(info);
+            }
+            Err(e) => return Err(e),
+        };
         if !condition.is_always() {
             self.check_condition(bucket, key, condition).await?;
         }
@@ -539,15 +668,12 @@ impl<D: Drive, C: Clock> Store<D, C> {
             return Err(Error::EntityTooLarge);
         }
         let (checksum, checksum_type) = object_checksum(&upload, &chosen);
-        if let Some(expected) = expected_checksum
-            && checksum.as_ref() != Some(expected)
-        {
-            return Err(Error::BadDigest);
-        }
         let info = ObjectInfo {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            version_id: self.random_id(),
+            // The upload's own id, so a retried Complete can tell its object (see
+            // `completed_before`); unique like any version id (time and randomness).
+            version_id: upload_version_id(upload_id)?,
             mod_time_unix_nanos: 0, // set at commit, under the key's lock
             size_bytes,
             etag: multipart_etag(&chosen),
@@ -563,6 +689,8 @@ impl<D: Drive, C: Clock> Store<D, C> {
             inline: false,
             parts: chosen,
         };
+        expected.check_upload(&upload)?;
+        expected.check(&info)?;
         let staged = Staged::Parts {
             from: upload_dir(bucket, upload_id),
             live: scan.listings.iter().map(Option::is_some).collect(),
@@ -571,6 +699,36 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let info = self.commit(placement, info, staged, condition).await?;
         self.remove_unlisted(placement, &info, &scan).await;
         Ok(info)
+    }
+
+    /// For a Complete whose upload is gone: the key's current object if this upload
+    /// made it (its version id is the upload id) from exactly the parts listed now;
+    /// otherwise `NoSuchUpload` (never completed, aborted, or overwritten since).
+    async fn completed_before(
+        &self,
+        (bucket, key, upload_id): (&str, &str, &str),
+        parts: &[CompletePart],
+    ) -> Result<ObjectInfo> {
+        let version_id = upload_version_id(upload_id).map_err(|_| Error::NoSuchUpload)?;
+        let info = match self.head_object(bucket, key).await {
+            Ok(info) => info,
+            Err(Error::NoSuchKey) => return Err(Error::NoSuchUpload),
+            Err(e) => return Err(e),
+        };
+        let same_parts = info.parts.len() == parts.len()
+            && info.parts.iter().zip(parts).all(|(stored, listed)| {
+                stored.number == listed.number
+                    && listed.etag.eq_ignore_ascii_case(&hex::encode(stored.md5))
+                    && listed
+                        .checksum
+                        .as_ref()
+                        .is_none_or(|c| c.value == stored.checksum)
+            });
+        if info.version_id == version_id && same_parts {
+            Ok(info)
+        } else {
+            Err(Error::NoSuchUpload)
+        }
     }
 
     /// The stored part for each requested one, or why the list cannot be completed.
@@ -594,9 +752,16 @@ impl<D: Drive, C: Clock> Store<D, C> {
                     wanted.number
                 )));
             }
+            // An upload created without an algorithm keeps the checksum each part was
+            // sent with (one the client chose, e.g. an SDK's default CRC32): the value
+            // must be that one.
+            let algorithm_ok = |sent: &Checksum| {
+                upload
+                    .checksum_algorithm
+                    .is_none_or(|ours| ours == sent.algorithm)
+            };
             if let Some(sent) = &wanted.checksum
-                && (Some(sent.algorithm) != upload.checksum_algorithm
-                    || sent.value != part.checksum)
+                && (!algorithm_ok(sent) || sent.value != part.checksum)
             {
                 return Err(Error::InvalidPart(format!(
                     "part {}: the {} checksum does not match the uploaded part's",
@@ -756,7 +921,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
                     if !old {
                         continue;
                     }
-                    let _guard = self.lock(&format!("mpu/{}", upload.name)).await;
+                    let _guard = self.lock_upload(&upload.name).await;
                     let path = format!("{dir}/{}", upload.name);
                     if ignore_not_found(drive.remove_dir_all(&path).await).is_ok() {
                         removed += 1;

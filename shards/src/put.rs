@@ -8,10 +8,12 @@
 //!    `.shoal/tmp/<upload>/part.1` through an aligned staging buffer (O_DIRECT).
 //!    Small objects (one stripe, chunk ≤ 128 KiB) skip this: their chunks go inline.
 //! 2. Verify the declared length, Content-MD5 and checksum; fdatasync every part file.
-//! 3. Commit under the key's lock: rename the upload folder to `KEY/_d<version>` and
+//! 3. Commit under the bucket's lock (shared: a bucket delete is excluded, other
+//!    writes are not) and the key's lock: rename the upload folder to `KEY/_d<version>` and
 //!    atomically replace `KEY/_meta`, on every drive. Fewer than write quorum: restore
 //!    the previous metadata where it was replaced, and fail; nothing new is visible.
-//! 4. Remove the replaced version's data folders.
+//! 4. Move the replaced version's data folders to the trash (`trash.rs`): reads that
+//!    started before the commit stream the old version to the end.
 
 use futures_util::future::join_all;
 use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive};
@@ -436,8 +438,16 @@ impl<D: Drive, C: Clock> Store<D, C> {
     ) -> Result<ObjectInfo> {
         let layout = self.set_layout();
         let drives = self.set_drives(placement.set_index);
-        let lock_name = format!("{}/{}", info.bucket, info.key);
-        let _guard = self.lock(&lock_name).await;
+        // The bucket first, then the key (never the other order): a DeleteBucket
+        // waits for this commit, or this commit sees the bucket gone and leaves nothing.
+        let _bucket_guard = match self.lock_bucket_for_write(&info.bucket).await {
+            Ok(guard) => guard,
+            Err(e) => {
+                self.discard_staged(placement, &staged).await;
+                return Err(e);
+            }
+        };
+        let _guard = self.lock_object(&info.bucket, &info.key).await;
         let previous = self.read_metas(&info.bucket, &info.key).await;
         if let Err(e) = condition_holds(condition, &previous, layout.read_quorum()) {
             self.discard_staged(placement, &staged).await;
@@ -553,7 +563,8 @@ impl<D: Drive, C: Clock> Store<D, C> {
         join_all(undo).await;
     }
 
-    /// Removes every data folder of the object except the current version's.
+    /// Moves every data folder of the object except the current version's to the
+    /// trash, where reads that started before this commit still find it (`trash.rs`).
     /// (See `undo_meta` for how a failed commit is taken back.)
     async fn remove_stale_data_dirs(&self, drives: &[D], dir: &str, keep: &str) {
         let cleanups = drives.iter().map(|drive| async move {
@@ -563,7 +574,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
             for entry in entries {
                 let path = format!("{dir}/{}", entry.name);
                 if entry.is_dir && entry.name.starts_with(DATA_DIR_PREFIX) && path != keep {
-                    let _ = ignore_not_found(drive.remove_dir_all(&path).await);
+                    self.move_to_trash(drive, &path).await;
                 }
             }
         });

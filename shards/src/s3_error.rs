@@ -49,9 +49,13 @@ pub fn to_s3(error: &Error) -> S3Error {
             Code::ServiceUnavailable,
             Some(format!("{error}; try again later")),
         ),
-        Error::DataUnavailable(_) | Error::Format(_) | Error::Drive(_) | Error::Erasure(_) => {
-            (Code::InternalError, None)
-        }
+        // Chunks beyond parity unreadable: like a quorum shortfall, the data may come
+        // back with its drives, so the client is told to retry (DESIGN.md §4).
+        Error::DataUnavailable(why) => (
+            Code::ServiceUnavailable,
+            Some(format!("object data unavailable ({why}); try again later")),
+        ),
+        Error::Format(_) | Error::Drive(_) | Error::Erasure(_) => (Code::InternalError, None),
     };
     match message {
         Some(m) => S3Error::with_message(code, m),

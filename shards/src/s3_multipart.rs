@@ -5,18 +5,20 @@
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use shoal_http::s3xml::{self, EncodingType, Owner};
 use shoal_http::xml::{COMPLETE_XML_MAX_BYTES, CompletedPart};
-use shoal_http::{Operation, S3Error, S3ErrorCode};
+use shoal_http::{Operation, RequestHead, S3Error, S3ErrorCode};
 
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::condition::WriteCondition;
 use crate::get::ByteRange;
 use crate::handler::{Call, Reply, RequestBody, base64_decode, base64_encode};
-use crate::meta::ChecksumType;
-use crate::multipart::{CompletePart, UploadInfo, UploadOptions, UploadsQuery};
+use crate::meta::{ChecksumType, ObjectInfo, PARTS_MAX};
+use crate::multipart::{
+    CompleteExpectations, CompletePart, UploadInfo, UploadOptions, UploadsQuery, part_checksum,
+};
 use crate::s3_error::to_s3;
 use crate::s3_object::{
-    checksum_header, checksum_text, copy_source_conditions, declared_checksum, parse_copy_source,
-    put_options, stored_headers, tagging_header,
+    checksum_header, checksum_text, copy_source_conditions, parse_copy_source, put_options,
+    stored_headers, tagging_header,
 };
 use crate::s3_xml::checksums_of;
 
@@ -74,16 +76,7 @@ async fn create<S: AsyncReadRent + AsyncWriteRent>(
         })?),
         None => None,
     };
-    let checksum_type = match head.header("x-amz-checksum-type").map(str::trim) {
-        None => None,
-        Some(t) if t.eq_ignore_ascii_case("COMPOSITE") => Some(ChecksumType::Composite),
-        Some(t) if t.eq_ignore_ascii_case("FULL_OBJECT") => Some(ChecksumType::FullObject),
-        Some(_) => {
-            return Err(invalid_argument(
-                "x-amz-checksum-type must be COMPOSITE or FULL_OBJECT",
-            ));
-        }
-    };
+    let checksum_type = checksum_type(head)?;
     let options = UploadOptions {
         headers: stored_headers(head),
         tags: tagging_header(head)?,
@@ -115,6 +108,18 @@ async fn create<S: AsyncReadRent + AsyncWriteRent>(
             .header("x-amz-checksum-type", upload.checksum_type.name());
     }
     call.send(body.conn, reply).await
+}
+
+/// `x-amz-checksum-type` (on Create and Complete), if sent.
+fn checksum_type(head: &RequestHead) -> Result<Option<ChecksumType>, S3Error> {
+    match head.header("x-amz-checksum-type").map(str::trim) {
+        None => Ok(None),
+        Some(t) if t.eq_ignore_ascii_case("COMPOSITE") => Ok(Some(ChecksumType::Composite)),
+        Some(t) if t.eq_ignore_ascii_case("FULL_OBJECT") => Ok(Some(ChecksumType::FullObject)),
+        Some(_) => Err(invalid_argument(
+            "x-amz-checksum-type must be COMPOSITE or FULL_OBJECT",
+        )),
+    }
 }
 
 /// `partNumber` as S3 checks it: an integer in 1..=10000.
@@ -179,12 +184,25 @@ async fn upload_part_copy<S: AsyncReadRent + AsyncWriteRent>(
         .await
         .map_err(|e| to_s3(&e))?;
     let etag = hex::encode(part.md5);
+    // The part's checksum is in the upload's algorithm, which the part alone does not
+    // name (CRC32 and CRC32C have one length).
+    let algorithm = if part.checksum.is_empty() {
+        None
+    } else {
+        call.ctx
+            .store
+            .upload_info(call.bucket(), call.key(), upload_id(call))
+            .await
+            .ok()
+            .and_then(|upload| upload.checksum_algorithm)
+    };
+    let sum = base64_encode(&part.checksum);
     let mut xml = Vec::new();
     s3xml::write_copy_part_result(
         &s3xml::CopyResult {
             last_modified_unix_nanos: part.seq,
             etag: &etag,
-            checksums: s3xml::Checksums::default(),
+            checksums: algorithm.map_or_else(s3xml::Checksums::default, |a| checksums_of(a, &sum)),
         },
         &mut xml,
     );
@@ -223,14 +241,14 @@ async fn complete<S: AsyncReadRent + AsyncWriteRent>(
     let condition =
         WriteCondition::from_headers(head.header("if-none-match"), head.header("if-match"))
             .map_err(|e| to_s3(&e))?;
-    let (_, expected) = declared_checksum(head)?;
+    let expected = complete_expectations(head)?;
     let info = call
         .ctx
         .store
-        .complete_multipart_upload(
+        .complete_multipart_upload_expecting(
             (call.bucket(), call.key(), upload_id(call)),
             &parts,
-            expected.as_ref(),
+            &expected,
             &condition,
         )
         .await
@@ -255,6 +273,109 @@ async fn complete<S: AsyncReadRent + AsyncWriteRent>(
         &mut out,
     );
     call.send(body.conn, Reply::xml(out)).await
+}
+
+/// What the Complete request's headers declare about the object: its checksum (a
+/// composite one as `<base64>-<parts>`), checksum type and size.
+fn complete_expectations(head: &RequestHead) -> Result<CompleteExpectations, S3Error> {
+    if let Some((name, _)) = head.headers.iter().find(|(name, _)| {
+        name.strip_prefix("x-amz-checksum-").is_some_and(|rest| {
+            ChecksumAlgorithm::from_name(rest).is_none() && !["type", "algorithm"].contains(&rest)
+        })
+    }) {
+        return Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            format!(
+                "{name} is not implemented; Shoal checks CRC32, CRC32C, CRC64NVME, SHA1 and SHA256"
+            ),
+        ));
+    }
+    let mut expected = CompleteExpectations {
+        checksum_type: checksum_type(head)?,
+        ..CompleteExpectations::default()
+    };
+    for algorithm in ChecksumAlgorithm::ALL {
+        let Some(text) = head.header(checksum_header(algorithm)) else {
+            continue;
+        };
+        if expected.checksum.is_some() {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+            ));
+        }
+        let (value, parts) = parse_object_checksum(algorithm, text)?;
+        expected.checksum = Some(Checksum { algorithm, value });
+        expected.checksum_parts = parts;
+    }
+    if let Some(text) = head.header("x-amz-mp-object-size") {
+        let digits = text.trim();
+        let size = digits
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| digits.parse::<u64>().ok())
+            .flatten()
+            .ok_or_else(|| {
+                invalid_argument("x-amz-mp-object-size must be a non-negative integer")
+            })?;
+        expected.size_bytes = Some(size);
+    }
+    Ok(expected)
+}
+
+/// An object checksum header's value: base64 of the algorithm's length, and for a
+/// composite checksum optionally `-<parts>` after it (base64 has no `-`).
+fn parse_object_checksum(
+    algorithm: ChecksumAlgorithm,
+    text: &str,
+) -> Result<(Vec<u8>, Option<usize>), S3Error> {
+    let bad = || {
+        S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            format!(
+                "Value for {} header is invalid.",
+                checksum_header(algorithm)
+            ),
+        )
+    };
+    let text = text.trim();
+    let (encoded, parts) = match text.split_once('-') {
+        None => (text, None),
+        Some((encoded, count)) => {
+            let count = (!count.is_empty() && count.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| count.parse::<usize>().ok())
+                .flatten()
+                .filter(|n| (1..=PARTS_MAX).contains(n))
+                .ok_or_else(bad)?;
+            (encoded, Some(count))
+        }
+    };
+    let value = base64_decode(encoded)
+        .filter(|v| v.len() == algorithm.len_bytes())
+        .ok_or_else(bad)?;
+    Ok((value, parts))
+}
+
+/// The checksum headers of a GET or HEAD of part `number` when checksum mode is on:
+/// that part's own checksum, which is what the bytes sent can be checked against.
+pub(crate) fn part_checksum_headers(
+    info: &ObjectInfo,
+    number: u32,
+    head: &RequestHead,
+) -> Vec<(&'static str, String)> {
+    let enabled = head
+        .header("x-amz-checksum-mode")
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("enabled"));
+    match part_checksum(info, number).filter(|_| enabled) {
+        Some(checksum) => vec![
+            (
+                checksum_header(checksum.algorithm),
+                base64_encode(&checksum.value),
+            ),
+            ("x-amz-checksum-type", info.checksum_type.name().to_owned()),
+        ],
+        None => Vec::new(),
+    }
 }
 
 /// A part of the Complete body, with the checksum it names (at most one).

@@ -211,6 +211,11 @@ fn invalid_argument(what: &str) -> S3Error {
     S3Error::with_message(S3ErrorCode::InvalidArgument, format!("invalid {what}"))
 }
 
+/// GetObject and HeadObject. The version is opened once: preconditions, the part
+/// number and the range are judged against the reader's own metadata, so the bytes
+/// sent are always of the version the headers describe (issue 10, A3). A GET reads its
+/// first piece before the status line: an object that cannot be read answers an error,
+/// not `200` and a short body (A6).
 async fn get_object<S: AsyncReadRent + AsyncWriteRent>(
     call: &Call<'_>,
     body: &mut RequestBody<'_, S>,
@@ -220,51 +225,38 @@ async fn get_object<S: AsyncReadRent + AsyncWriteRent>(
     let route = call.route;
     body.discard(0).await?;
     let is_head = route.operation == Operation::HeadObject;
-    let info = ctx
+    let mut reader = ctx
         .store
-        .head_object(bucket, key)
+        .open_object(bucket, key)
         .await
         .map_err(|e| to_s3(&e))?;
-    if let Some(status) = check_conditions(head, &info)? {
-        let reply = Reply::new(status)
-            .header("ETag", format!("\"{}\"", info.etag))
-            .header("Last-Modified", http_date(&info));
-        let mut reply = reply;
+    if let Some(status) = check_conditions(head, reader.info())? {
+        let mut reply = Reply::new(status)
+            .header("ETag", format!("\"{}\"", reader.info().etag))
+            .header("Last-Modified", http_date(reader.info()));
         reply.head_only = true;
         return send(ctx, body.conn, reply, request_id, true).await;
     }
-    let part_number = match route.query_value("partNumber") {
-        None => None,
-        Some(text) => Some(
-            text.parse::<u32>()
-                .ok()
-                .filter(|n| (1..=crate::multipart::PART_NUMBER_MAX).contains(n))
-                .ok_or_else(|| invalid_argument("partNumber (an integer between 1 and 10000)"))?,
-        ),
-    };
-    let range = match (head.header("range"), part_number) {
-        (Some(_), Some(_)) => {
-            return Err(S3Error::with_message(
-                S3ErrorCode::InvalidRequest,
-                "Cannot specify both Range header and partNumber query parameter",
-            ));
-        }
-        (Some(text), None) => parse_range(text),
-        (None, Some(n)) => crate::multipart::part_range(&info, n)
-            .map_err(|e| to_s3(&e))?
-            .map(|(first, last)| ByteRange::FromTo { first, last }),
-        (None, None) => None,
-    };
-    let reader = ctx
-        .store
-        .get_object(bucket, key, range)
-        .await
-        .map_err(|e| to_s3(&e))?;
+    let part_number = requested_part_number(route)?;
+    let range = requested_range(head, part_number, reader.info())?;
+    reader.select(range).map_err(|e| to_s3(&e))?;
     let (start, end) = reader.range();
+    let mut first = Vec::with_capacity(1 << 20);
+    if !is_head {
+        // Unreadable (beyond parity): the error goes out instead of the status line.
+        if let Some(piece) = reader.next().await.map_err(|e| to_s3(&e))? {
+            first.extend_from_slice(piece);
+        }
+    }
     let info = reader.info().clone();
     let mut headers = object_headers(&info, route, head, range.is_none());
     if part_number.is_some() && !info.parts.is_empty() {
         headers.push(("x-amz-mp-parts-count", info.parts.len().to_string()));
+    }
+    if let Some(number) = part_number {
+        headers.extend(crate::s3_multipart::part_checksum_headers(
+            &info, number, head,
+        ));
     }
     let status = if range.is_some() {
         headers.push((
@@ -285,28 +277,67 @@ async fn get_object<S: AsyncReadRent + AsyncWriteRent>(
     if is_head {
         return Ok(true);
     }
-    stream_object(reader, body.conn).await
+    stream_object(reader, first, body.conn).await
 }
 
-/// Streams the object's bytes after the head; a failure now can only close the
-/// connection (the client sees a short body, never wrong bytes).
+/// `?partNumber=N`, checked (1..=10000).
+fn requested_part_number(route: &Route) -> Result<Option<u32>, S3Error> {
+    let Some(text) = route.query_value("partNumber") else {
+        return Ok(None);
+    };
+    text.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=crate::multipart::PART_NUMBER_MAX).contains(n))
+        .map(Some)
+        .ok_or_else(|| invalid_argument("partNumber (an integer between 1 and 10000)"))
+}
+
+/// The byte range asked for, by `Range` or by part number, within version `info`.
+fn requested_range(
+    head: &RequestHead,
+    part_number: Option<u32>,
+    info: &ObjectInfo,
+) -> Result<Option<ByteRange>, S3Error> {
+    Ok(match (head.header("range"), part_number) {
+        (Some(_), Some(_)) => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter",
+            ));
+        }
+        (Some(text), None) => parse_range(text),
+        (None, Some(n)) => crate::multipart::part_range(info, n)
+            .map_err(|e| to_s3(&e))?
+            .map(|(first, last)| ByteRange::FromTo { first, last }),
+        (None, None) => None,
+    })
+}
+
+/// Streams the object's bytes after the head, starting with `first` (already read).
+/// A failure now can only abort the connection: it is closed before the promised
+/// length was sent, so the client sees an error, never a short body taken as whole.
 async fn stream_object<S: AsyncReadRent + AsyncWriteRent>(
     mut reader: crate::get::ObjectReader<'_, shoal_io::DirDrive, shoal_io::SystemClock>,
+    first: Vec<u8>,
     conn: &mut crate::conn::Conn<S>,
 ) -> Result<bool, S3Error> {
-    let mut out = Vec::with_capacity(1 << 20);
+    let mut out = first;
     loop {
+        if !out.is_empty() {
+            let (result, buf) = conn.write_all(out).await;
+            out = buf;
+            if result.is_err() {
+                return Ok(false);
+            }
+        }
         match reader.next().await {
             Ok(Some(piece)) => {
                 out.clear();
                 out.extend_from_slice(piece);
-                let (result, buf) = conn.write_all(out).await;
-                out = buf;
-                if result.is_err() {
-                    return Ok(false);
-                }
             }
             Ok(None) => return Ok(true),
+            // Not keep-alive: the connection closes with the body short of its
+            // Content-Length, which every HTTP client reports as an error.
             Err(_) => return Ok(false),
         }
     }

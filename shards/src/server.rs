@@ -26,10 +26,12 @@ use shoal_io::{DirDrive, DriveLock, DriverKind, SystemClock};
 use crate::admission::{AcceptBackoff, Admission, Slot, Verdict};
 use crate::conn::ConnLimits;
 use crate::credentials::{CredentialsSource, load_or_create};
+use crate::format::FORMAT_PATH;
 use crate::handler::{Credentials, ShardContext};
 use crate::memory_budget::MemoryBudget;
 use crate::shard_lock::{KeyLocker, LockRequest, mailboxes, serve_lock_requests};
 use crate::store::{Store, StoreConfig};
+use crate::trash::{TRASH_GRACE, TRASH_SWEEP_INTERVAL};
 
 /// How long a stopping shard waits for requests in flight.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -57,10 +59,16 @@ pub struct ServerConfig {
     pub connections_per_client_max: usize,
     /// Memory one shard lets object data in flight hold (`memory_budget.rs`).
     pub request_memory_per_shard_bytes: usize,
+    /// Format empty drives of a deployment that exists (see format.rs).
+    pub format_new_drives: bool,
 }
 
 /// Longest wait between two sweeps for abandoned multipart uploads.
 const UPLOAD_SWEEP_INTERVAL_MAX: Duration = Duration::from_hours(1);
+/// How often each shard checks that every drive is still the drive it was formatted
+/// as (a stat and a small read per drive): a removed or unmounted drive goes offline
+/// within this, and one that is back comes online within this.
+const DRIVE_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What each shard needs to start; cloned into every shard thread.
 #[derive(Clone)]
@@ -96,9 +104,19 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
             config.address
         )
     })?;
-    let (drives, _locks) = open_drives(&config.drives)?;
+    let (drives, _locks) = open_drives(&config.drives, config.format_new_drives)?;
     let (layout, offline) = prepare_store(drives, &config)?;
-    let (credentials, credentials_source) = load_or_create(&config.drives)?;
+    // Credentials are read from and written to online drives only: never into the bare
+    // mount point of a missing drive.
+    let online: Vec<PathBuf> = (config.drives.iter())
+        .filter(|path| {
+            !offline
+                .iter()
+                .any(|(name, _)| *name == path.display().to_string())
+        })
+        .cloned()
+        .collect();
+    let (credentials, credentials_source) = load_or_create(&online)?;
     let tls = config
         .certs_dir
         .as_deref()
@@ -163,23 +181,36 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// Opens every drive folder (creating it) and takes its lock for the process lifetime,
-/// so a second server on the same drives is refused instead of sharing the port.
-pub fn open_drives(paths: &[PathBuf]) -> Result<(Vec<DirDrive>, Vec<DriveLock>), String> {
+/// Opens every drive folder and takes its lock for the process lifetime, so a second
+/// server on the same drives is refused instead of sharing the port. Folders are
+/// created only for a new deployment (no drive has a format record) or when told to
+/// format new drives; otherwise a missing or empty folder is opened offline, never
+/// written (it may be the bare mount point of a drive that did not mount).
+pub fn open_drives(
+    paths: &[PathBuf],
+    format_new_drives: bool,
+) -> Result<(Vec<DirDrive>, Vec<DriveLock>), String> {
+    let deployment_exists = paths.iter().any(|path| path.join(FORMAT_PATH).is_file());
     let mut drives = Vec::with_capacity(paths.len());
     let mut locks = Vec::with_capacity(paths.len());
     for path in paths {
-        std::fs::create_dir_all(path).map_err(|e| format!("drive {}: {e}", path.display()))?;
-        let drive = DirDrive::open(path).map_err(|e| format!("drive {}: {e}", path.display()))?;
-        let lock = drive.lock_exclusive().map_err(|e| match e {
-            // The drive's own message names the drive and the lock file already.
-            shoal_io::DriveError::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                format!("{e}; stop that process first")
-            }
-            e => format!("drive {}: cannot take its lock: {e}", path.display()),
-        })?;
+        let drive = if deployment_exists && !format_new_drives {
+            DirDrive::open_existing(path, FORMAT_PATH)
+        } else {
+            std::fs::create_dir_all(path).map_err(|e| format!("drive {}: {e}", path.display()))?;
+            DirDrive::open(path).map_err(|e| format!("drive {}: {e}", path.display()))?
+        };
+        if drive.offline_reason().is_none() {
+            let lock = drive.lock_exclusive().map_err(|e| match e {
+                // The drive's own message names the drive and the lock file already.
+                shoal_io::DriveError::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    format!("{e}; stop that process first")
+                }
+                e => format!("drive {}: cannot take its lock: {e}", path.display()),
+            })?;
+            locks.push(lock);
+        }
         drives.push(drive);
-        locks.push(lock);
     }
     Ok((drives, locks))
 }
@@ -191,6 +222,7 @@ fn prepare_store(
 ) -> Result<(crate::layout::PoolLayout, Vec<(String, String)>), String> {
     let store_config = StoreConfig {
         parity_chunks: config.parity,
+        format_new_drives: config.format_new_drives,
         ..StoreConfig::default()
     };
     let (mut runtime, _) = shoal_io::build_runtime(&runtime_config())
@@ -199,12 +231,7 @@ fn prepare_store(
         let store = Store::open(drives, SystemClock, rand::random(), store_config)
             .await
             .map_err(|e| e.to_string())?;
-        let offline = store
-            .offline_drives()
-            .into_iter()
-            .map(|(d, w)| (d.to_owned(), w.to_owned()))
-            .collect();
-        Ok((store.layout(), offline))
+        Ok((store.layout(), store.offline_drives()))
     })
 }
 
@@ -248,10 +275,14 @@ fn run_shard(
             }
         };
         monoio::spawn(serve_lock_requests(ctx.store.locker_local(), lock_rx));
+        monoio::spawn(watch_drives(ctx.clone(), shard_index == 0));
         if shard_index == 0
             && let Some(expiry) = plan.config.multipart_expiry
         {
             monoio::spawn(sweep_abandoned_uploads(ctx.clone(), expiry));
+        }
+        if shard_index == 0 {
+            monoio::spawn(sweep_trash(ctx.clone()));
         }
         let _ = ready.send(Ok(driver));
         accept_loop(&ctx, &listener, plan, stop_rx).await;
@@ -266,7 +297,8 @@ fn run_shard(
 async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext, String> {
     let mut drives = Vec::with_capacity(plan.config.drives.len());
     for path in &plan.config.drives {
-        drives.push(DirDrive::open(path).map_err(|e| format!("drive {}: {e}", path.display()))?);
+        // Formatted (or found offline) by `prepare_store`: never created again here.
+        drives.push(DirDrive::open_existing(path, FORMAT_PATH));
     }
     let store_config = StoreConfig {
         parity_chunks: plan.config.parity,
@@ -318,6 +350,40 @@ async fn sweep_abandoned_uploads(ctx: Rc<ShardContext>, expiry: Duration) {
             );
         }
         monoio::time::sleep(interval).await;
+    }
+}
+
+/// Removes replaced and deleted versions' data once GETs that started before the
+/// change cannot need it any more (`trash.rs`). One shard does it.
+async fn sweep_trash(ctx: Rc<ShardContext>) {
+    let grace_nanos = u64::try_from(TRASH_GRACE.as_nanos()).unwrap_or(u64::MAX);
+    loop {
+        monoio::time::sleep(TRASH_SWEEP_INTERVAL).await;
+        if ctx.stopping() {
+            return;
+        }
+        ctx.store.sweep_trash(grace_nanos).await;
+    }
+}
+
+/// Checks the drives' identity every `DRIVE_CHECK_INTERVAL` until the shard stops.
+/// Every shard checks its own drive handles; one of them (`log`) says what changed.
+async fn watch_drives(ctx: Rc<ShardContext>, log: bool) {
+    while !ctx.stopping() {
+        monoio::time::sleep(DRIVE_CHECK_INTERVAL).await;
+        for change in ctx.store.check_drives().await {
+            if !log {
+                continue;
+            }
+            match change.offline {
+                Some(why) => println!(
+                    "shoal: drive {} is OFFLINE: {why}; requests continue on the other \
+                     drives within quorum",
+                    change.drive
+                ),
+                None => println!("shoal: drive {} is back ONLINE", change.drive),
+            }
+        }
     }
 }
 
@@ -518,7 +584,13 @@ fn print_banner(
         layout.set.parity_chunks
     );
     for (drive, why) in offline {
-        println!("  OFFLINE:  {drive}: {why}");
+        println!("  OFFLINE:  {drive}: {why}; serving degraded on the other drives");
+    }
+    if !offline.is_empty() {
+        println!(
+            "            (a drive comes back online by itself when its folder holds its format \
+             record again; an empty new drive is formatted only with --format-new-drives)"
+        );
     }
     let driver = match driver {
         DriverKind::IoUring => "io_uring",

@@ -1,5 +1,6 @@
-//! Per-key locks across the shards of one node. Every key has an owner shard
-//! (`owner = hash(bucket/key) mod shards`, DESIGN.md §2); its lock lives only there. A
+//! Named locks (`LockName`: bucket, object, upload) across the shards of one node.
+//! Every name has an owner shard (`owner = hash(name) mod shards`, DESIGN.md §2); its
+//! lock lives only there. A
 //! writer on another shard asks the owner through the owner's bounded mailbox; the
 //! owner takes its local lock on the writer's behalf and holds it until the writer's
 //! guard is dropped. No lock is ever shared between cores: only messages cross.
@@ -11,14 +12,15 @@
 use futures_channel::{mpsc, oneshot};
 use futures_util::{SinkExt, StreamExt};
 
-use crate::key_lock::{KeyGuard, KeyLocks};
+use crate::key_lock::{KeyGuard, KeyLocks, LockMode, LockName};
 
 /// Mailbox depth per shard: lock requests waiting to be taken up by the owner.
 pub const LOCK_MAILBOX_CAPACITY: usize = 1024;
 
 /// A lock request sent to the owner shard.
 pub struct LockRequest {
-    key: String,
+    name: LockName,
+    mode: LockMode,
     granted: oneshot::Sender<()>,
     /// Completes (with `Canceled`) when the requester drops its guard.
     release: oneshot::Receiver<()>,
@@ -65,8 +67,8 @@ impl KeyLocker {
         &self.local
     }
 
-    /// Locks `key`, whose owner hash is `owner_hash`.
-    pub async fn lock(&self, key: &str, owner_hash: u64) -> LockGuard {
+    /// Locks `name` in `mode`; `owner_hash` chooses the shard that keeps the lock.
+    pub async fn lock(&self, name: &LockName, mode: LockMode, owner_hash: u64) -> LockGuard {
         let shards = self.mailboxes.len();
         let owner = if shards <= 1 {
             self.shard_index
@@ -74,12 +76,13 @@ impl KeyLocker {
             (owner_hash % shards as u64) as usize
         };
         if owner == self.shard_index {
-            return LockGuard::Local(self.local.lock(key).await);
+            return LockGuard::Local(self.local.lock(name, mode).await);
         }
         let (granted_tx, granted_rx) = oneshot::channel();
         let (release_tx, release_rx) = oneshot::channel();
         let request = LockRequest {
-            key: key.to_owned(),
+            name: name.clone(),
+            mode,
             granted: granted_tx,
             release: release_rx,
         };
@@ -102,7 +105,7 @@ pub async fn serve_lock_requests(locks: KeyLocks, mut mailbox: mpsc::Receiver<Lo
     while let Some(request) = mailbox.next().await {
         let locks = locks.clone();
         monoio::spawn(async move {
-            let guard = locks.lock(&request.key).await;
+            let guard = locks.lock(&request.name, request.mode).await;
             if request.granted.send(()).is_ok() {
                 let _ = request.release.await; // Err(Canceled) when the guard is dropped
             }

@@ -3,10 +3,16 @@
 //! so one test suite runs against real and simulated I/O.
 //!
 //! Invariants:
-//! - Writers of one key are serialized by the shard's `KeyLocks` during commit.
+//! - Writers of one key are serialized by the key's lock during commit; writes into a
+//!   bucket hold the bucket's lock shared while they commit, its delete holds it
+//!   exclusive.
 //! - Metadata is believed only when read-quorum drives agree on it (`quorum.rs`).
 //! - Nothing in a drive's object tree is written except by an atomic rename or an
 //!   atomic file replace; writes in progress live under `.shoal/tmp/`.
+//! - A drive is used only while it proves to be the drive it was formatted as
+//!   (`Drive::check_identity` against its format record, at open and in
+//!   `check_drives`); one that fails is offline, and its requests count as failed
+//!   for quorum, until a later check passes.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -17,7 +23,8 @@ use shoal_erasure::Coder;
 use shoal_io::{Clock, Drive, DriveError};
 
 use crate::error::{Error, Result};
-use crate::format::format_drives;
+use crate::format::{FORMAT_PATH, format_drives, identity_of};
+use crate::key_lock::{LockMode, LockName};
 use crate::layout::{PoolLayout, SetLayout};
 use crate::placement::{DeploymentId, Placement, object_hash};
 use crate::shard_lock::{KeyLocker, LockGuard};
@@ -42,9 +49,13 @@ pub struct StoreConfig {
     pub user_metadata_max_bytes: usize,
     /// Parity chunks per set; `None` for the default of DESIGN.md §3.
     pub parity_chunks: Option<usize>,
-    /// Remove leftovers of interrupted writes at open. Only the first store opened in a
-    /// process may: later ones (other shards) would delete writes in progress.
+    /// Remove leftovers of interrupted writes, and the trash, at open. Only the first
+    /// store opened in a process may: later ones (other shards) would delete writes in
+    /// progress and data that running reads still need.
     pub clean_tmp_at_open: bool,
+    /// Format empty drives in a deployment that exists (replacement drives); without it
+    /// they stay offline, as they may be bare mount points (format.rs).
+    pub format_new_drives: bool,
 }
 
 impl Default for StoreConfig {
@@ -58,6 +69,7 @@ impl Default for StoreConfig {
             user_metadata_max_bytes: 2 << 10,
             parity_chunks: None,
             clean_tmp_at_open: true,
+            format_new_drives: false,
         }
     }
 }
@@ -75,8 +87,17 @@ pub struct Store<D: Drive, C: Clock> {
     heal_queue: RefCell<BTreeSet<(String, String)>>,
     /// The last sequence number handed out by `next_seq`.
     last_seq: std::cell::Cell<u64>,
-    /// Per drive: why it was offline at start (`None`: online).
-    offline: Vec<Option<String>>,
+    /// Per drive: why it is offline (`None`: online); set at open and by `check_drives`.
+    offline: RefCell<Vec<Option<String>>>,
+    /// Per drive: its encoded format record, which `check_identity` compares.
+    identities: Vec<Vec<u8>>,
+}
+
+/// A drive that went offline (`offline`: why) or came back (`offline: None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriveChange {
+    pub drive: String,
+    pub offline: Option<String>,
 }
 
 /// How many objects may wait for healing before new reports are dropped (they are
@@ -89,12 +110,24 @@ impl<D: Drive, C: Clock> Store<D, C> {
     pub async fn open(drives: Vec<D>, clock: C, seed: u64, config: StoreConfig) -> Result<Self> {
         let layout = PoolLayout::for_drives(drives.len(), config.parity_chunks)?;
         let mut rng = SmallRng::seed_from_u64(seed);
-        let (deployment_id, offline) = format_drives(&drives, layout, rng.r#gen()).await?;
+        let (deployment_id, format_offline) =
+            format_drives(&drives, layout, rng.r#gen(), config.format_new_drives).await?;
+        let identities: Vec<Vec<u8>> = (0..drives.len())
+            .map(|position| identity_of(deployment_id, layout, position))
+            .collect();
+        let mut offline = Vec::with_capacity(drives.len());
+        for ((drive, identity), format_why) in drives.iter().zip(&identities).zip(format_offline) {
+            // Always checked, so a drive format_drives refused is offline in the drive too.
+            let checked = drive.check_identity(FORMAT_PATH, identity).await;
+            offline.push(format_why.or(checked.err()));
+        }
+        check_sets_online(&drives, &offline, layout)?;
         let online: Vec<bool> = offline.iter().map(Option::is_none).collect();
-        check_sets_online(&drives, &online, layout)?;
         if config.clean_tmp_at_open {
             for (drive, _) in drives.iter().zip(&online).filter(|(_, up)| **up) {
                 clean_tmp(drive).await;
+                // No reader exists yet: replaced versions kept for readers can go.
+                crate::trash::empty_trash(drive).await;
             }
         }
         let coder = Coder::new(layout.set.data_chunks, layout.set.parity_chunks)?;
@@ -109,7 +142,8 @@ impl<D: Drive, C: Clock> Store<D, C> {
             locker: KeyLocker::single(),
             heal_queue: RefCell::new(BTreeSet::new()),
             last_seq: std::cell::Cell::new(0),
-            offline,
+            offline: RefCell::new(offline),
+            identities,
         })
     }
 
@@ -120,10 +154,39 @@ impl<D: Drive, C: Clock> Store<D, C> {
         self
     }
 
-    /// Serializes writers of `name` (a bucket, or `bucket/key`) on its owner shard.
-    pub(crate) async fn lock(&self, name: &str) -> LockGuard {
-        let owner_hash = object_hash(&self.deployment_id, "", name);
-        self.locker.lock(name, owner_hash >> 8).await
+    /// Takes the lock of `name` in `mode` on its owner shard.
+    pub(crate) async fn lock(&self, name: &LockName, mode: LockMode) -> LockGuard {
+        let owner_hash = object_hash(&self.deployment_id, "", &name.owner_text());
+        self.locker.lock(name, mode, owner_hash >> 8).await
+    }
+
+    /// Serializes writers of one object (commit, delete, tag changes).
+    pub(crate) async fn lock_object(&self, bucket: &str, key: &str) -> LockGuard {
+        self.lock(&LockName::object(bucket, key), LockMode::Exclusive)
+            .await
+    }
+
+    /// Serializes work on one multipart upload's folder.
+    pub(crate) async fn lock_upload(&self, upload_id: &str) -> LockGuard {
+        self.lock(&LockName::Upload(upload_id.to_owned()), LockMode::Exclusive)
+            .await
+    }
+
+    /// Holds the bucket alone: its creation, deletion and settings.
+    pub(crate) async fn lock_bucket_exclusive(&self, bucket: &str) -> LockGuard {
+        self.lock(&LockName::Bucket(bucket.to_owned()), LockMode::Exclusive)
+            .await
+    }
+
+    /// Holds the bucket while something is written into it: a bucket delete (which
+    /// takes it exclusive) cannot run until the write committed or gave up, and the
+    /// write re-checks under it that the bucket still exists.
+    pub(crate) async fn lock_bucket_for_write(&self, bucket: &str) -> Result<LockGuard> {
+        let guard = self
+            .lock(&LockName::Bucket(bucket.to_owned()), LockMode::Shared)
+            .await;
+        self.require_bucket(bucket).await?;
+        Ok(guard)
     }
 
     /// This shard's own lock table (served to other shards by `serve_lock_requests`).
@@ -139,13 +202,34 @@ impl<D: Drive, C: Clock> Store<D, C> {
         self.deployment_id
     }
 
-    /// Drives that were offline at start, with the reason.
-    pub fn offline_drives(&self) -> Vec<(&str, &str)> {
+    /// Drives offline now (since start or the last `check_drives`), with the reason.
+    pub fn offline_drives(&self) -> Vec<(String, String)> {
         self.drives
             .iter()
-            .zip(&self.offline)
-            .filter_map(|(d, why)| why.as_deref().map(|w| (d.name(), w)))
+            .zip(self.offline.borrow().iter())
+            .filter_map(|(d, why)| why.clone().map(|w| (d.name().to_owned(), w)))
             .collect()
+    }
+
+    /// Checks every drive's identity (cheap: a stat and a small read per drive); a
+    /// drive that fails goes offline, one that passes again comes back. Returns the
+    /// changes since the last check. Run on a timer by the server.
+    pub async fn check_drives(&self) -> Vec<DriveChange> {
+        let mut changes = Vec::new();
+        for (position, drive) in self.drives.iter().enumerate() {
+            let now = drive
+                .check_identity(FORMAT_PATH, &self.identities[position])
+                .await
+                .err();
+            let before = std::mem::replace(&mut self.offline.borrow_mut()[position], now.clone());
+            if before.is_some() != now.is_some() {
+                changes.push(DriveChange {
+                    drive: drive.name().to_owned(),
+                    offline: now,
+                });
+            }
+        }
+        changes
     }
 
     pub fn drives(&self) -> &[D] {
@@ -202,21 +286,27 @@ impl<D: Drive, C: Clock> Store<D, C> {
     }
 }
 
-fn check_sets_online<D: Drive>(drives: &[D], online: &[bool], layout: PoolLayout) -> Result<()> {
+/// Refuses to start when a set has fewer than write-quorum drives online, naming each
+/// offline drive and why.
+fn check_sets_online<D: Drive>(
+    drives: &[D],
+    offline: &[Option<String>],
+    layout: PoolLayout,
+) -> Result<()> {
     let size = layout.set.set_size();
-    for (set_index, set) in online.chunks(size).enumerate() {
-        let up = set.iter().filter(|u| **u).count();
+    for (set_index, set) in offline.chunks(size).enumerate() {
+        let up = set.iter().filter(|why| why.is_none()).count();
         if up < layout.set.write_quorum() {
-            let down: Vec<&str> = drives[set_index * size..(set_index + 1) * size]
+            let down: Vec<String> = drives[set_index * size..(set_index + 1) * size]
                 .iter()
                 .zip(set)
-                .filter(|(_, u)| !**u)
-                .map(|(d, _)| d.name())
+                .filter_map(|(d, why)| why.as_ref().map(|why| format!("{} ({why})", d.name())))
                 .collect();
             return Err(Error::Format(format!(
-                "set {set_index} has only {up} of {size} drives online (needs {}); offline: {}",
+                "set {set_index} has only {up} of {size} drives online and needs {} to \
+                 start; offline: {}",
                 layout.set.write_quorum(),
-                down.join(", ")
+                down.join("; ")
             )));
         }
     }

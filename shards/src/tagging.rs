@@ -40,7 +40,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         validate_key(key)?;
         self.require_bucket(bucket).await?;
         let layout = self.set_layout();
-        let _guard = self.lock(&format!("{bucket}/{key}")).await;
+        let _guard = self.lock_object(bucket, key).await;
         let read = self.read_metas(bucket, key).await;
         let agreed = read.agreed(layout.read_quorum())?;
         let mut info = agreed.info.clone();
@@ -130,7 +130,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
 
     /// Replaces the bucket's tags (empty: removes them).
     pub async fn set_bucket_tags(&self, bucket: &str, tags: &[(String, String)]) -> Result<()> {
-        let _guard = self.lock(bucket).await;
+        let _guard = self.lock_bucket_exclusive(bucket).await;
         self.require_bucket(bucket).await?;
         let mut w = Writer::default();
         w.u64(self.clock.now_unix_nanos());

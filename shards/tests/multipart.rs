@@ -7,7 +7,9 @@ mod common;
 use common::*;
 use shoal_io::{Drive, SimClock};
 use shoal_shards::meta::ChecksumType;
-use shoal_shards::multipart::{CompletePart, UploadOptions, UploadsQuery};
+use shoal_shards::multipart::{
+    CompleteExpectations, CompletePart, UploadOptions, UploadsQuery, part_checksum,
+};
 use shoal_shards::{
     ByteRange, Checksum, ChecksumAlgorithm, Error, PutOptions, SliceSource, Store, StoreConfig,
     WriteCondition,
@@ -206,7 +208,9 @@ async fn refusals<B: Backend>(mut backend: B) {
     let info = complete(vec![done(1, &e1)], id.clone()).await.unwrap();
     assert_eq!(info.size_bytes, 100);
     assert_eq!(get(&store, key).await.unwrap(), body(1, 100));
-    let r = complete(vec![done(1, &e1)], id.clone()).await;
+    // A retry of that Complete gets the same object (see `retried_complete`); another
+    // parts list does not name a completed upload.
+    let r = complete(vec![done(1, &e2)], id.clone()).await;
     assert!(matches!(r, Err(Error::NoSuchUpload)), "{r:?}");
     // Abort, then everything about the upload is gone.
     let id = create().await.unwrap().upload_id;
@@ -647,5 +651,201 @@ fn conditional_complete() {
             .await
             .unwrap();
         assert_eq!(get(&store, "k").await.unwrap(), b"second");
+    });
+}
+
+/// A retried Complete of an upload that already completed answers the object it made
+/// (same ETag, version and checksum), even when the retry carries a condition the new
+/// object now fails; once the key is overwritten, or for another parts list, the upload
+/// is gone (NoSuchUpload).
+async fn retried_complete<B: Backend>(mut backend: B) {
+    let store = mp_store(backend.drives(4), 2).await;
+    let options = UploadOptions {
+        checksum_algorithm: Some(ChecksumAlgorithm::Crc32c),
+        ..UploadOptions::default()
+    };
+    let id = store
+        .create_multipart_upload("bkt", "k", &options)
+        .await
+        .unwrap()
+        .upload_id;
+    let bodies = [body(40, PART_MIN), body(41, 99)];
+    let e1 = upload(&store, "k", &id, 1, &bodies[0]).await;
+    let e2 = upload(&store, "k", &id, 2, &bodies[1]).await;
+    let parts = [done(1, &e1), done(2, &e2)];
+    let complete = |parts: &[CompletePart], condition: WriteCondition| {
+        let (store, id, parts) = (&store, &id, parts.to_vec());
+        async move {
+            store
+                .complete_multipart_upload(("bkt", "k", id), &parts, None, &condition)
+                .await
+        }
+    };
+    let first = complete(&parts, WriteCondition::IfNoneMatchAny)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let again = complete(&parts, WriteCondition::IfNoneMatchAny)
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                &again.etag,
+                again.version_id,
+                &again.checksum,
+                again.size_bytes
+            ),
+            (
+                &first.etag,
+                first.version_id,
+                &first.checksum,
+                first.size_bytes
+            )
+        );
+    }
+    assert_eq!(get(&store, "k").await.unwrap(), bodies.concat());
+    let r = complete(&parts[..1], WriteCondition::Always).await;
+    assert!(matches!(r, Err(Error::NoSuchUpload)), "{r:?}");
+    let r = complete(&[done(1, &e1), done(2, &e1)], WriteCondition::Always).await;
+    assert!(matches!(r, Err(Error::NoSuchUpload)), "{r:?}");
+    put(&store, "k", b"overwritten").await;
+    let r = complete(&parts, WriteCondition::Always).await;
+    assert!(matches!(r, Err(Error::NoSuchUpload)), "{r:?}");
+    assert_eq!(get(&store, "k").await.unwrap(), b"overwritten");
+    // Another key's upload id never answers for this key.
+    let r = store
+        .complete_multipart_upload(("bkt", "other", &id), &parts, None, &WriteCondition::Always)
+        .await;
+    assert!(matches!(r, Err(Error::NoSuchUpload)), "{r:?}");
+}
+
+#[test]
+fn retried_complete_sim() {
+    run(retried_complete(Sim { made: Vec::new() }));
+}
+
+#[test]
+fn retried_complete_dir() {
+    run(retried_complete(Dir::new()));
+}
+
+/// An expectation Complete must refuse, and whether an error is the right refusal.
+type Refusal = (CompleteExpectations, fn(&Error) -> bool);
+
+/// Every way `right` can be wrong: value, part count, type, size, algorithm.
+fn refusals_of(right: &CompleteExpectations) -> Vec<Refusal> {
+    let composite = right.checksum_type == Some(ChecksumType::Composite);
+    let other = if composite {
+        ChecksumType::FullObject
+    } else {
+        ChecksumType::Composite
+    };
+    let mut flipped = right.clone();
+    flipped.checksum.as_mut().unwrap().value[0] ^= 1;
+    let sha256 = Checksum {
+        algorithm: ChecksumAlgorithm::Sha256,
+        value: vec![0; 32],
+    };
+    vec![
+        (flipped, |e| matches!(e, Error::BadDigest)),
+        (
+            CompleteExpectations {
+                checksum_parts: Some(3),
+                ..right.clone()
+            },
+            |e| matches!(e, Error::BadDigest),
+        ),
+        (
+            CompleteExpectations {
+                checksum_type: Some(other),
+                ..right.clone()
+            },
+            |e| matches!(e, Error::InvalidRequest(_)),
+        ),
+        (
+            CompleteExpectations {
+                size_bytes: Some(1),
+                ..right.clone()
+            },
+            |e| matches!(e, Error::InvalidRequest(_)),
+        ),
+        (
+            CompleteExpectations {
+                checksum: Some(sha256),
+                checksum_parts: None,
+                ..right.clone()
+            },
+            |e| matches!(e, Error::InvalidRequest(_)),
+        ),
+    ]
+}
+
+/// Complete checks what its headers declare: the composite value with its `-N` part
+/// count, the full-object value, the checksum type and the object size; a mismatch is
+/// refused and the upload stays. A part read by number has that part's checksum.
+#[test]
+fn complete_expectations() {
+    run(async {
+        let store = mp_store(Sim { made: Vec::new() }.drives(4), 2).await;
+        let bodies = [body(50, PART_MIN), body(51, 1234)];
+        for (algorithm, kind) in [
+            (ChecksumAlgorithm::Sha1, ChecksumType::Composite),
+            (ChecksumAlgorithm::Crc32, ChecksumType::Composite),
+            (ChecksumAlgorithm::Crc32c, ChecksumType::FullObject),
+            (ChecksumAlgorithm::Crc64Nvme, ChecksumType::FullObject),
+        ] {
+            let key = format!("x/{}", algorithm.name());
+            let options = UploadOptions {
+                checksum_algorithm: Some(algorithm),
+                checksum_type: Some(kind),
+                ..UploadOptions::default()
+            };
+            let id = store
+                .create_multipart_upload("bkt", &key, &options)
+                .await
+                .unwrap()
+                .upload_id;
+            let mut parts = Vec::new();
+            for (i, data) in bodies.iter().enumerate() {
+                let number = i as u32 + 1;
+                parts.push(done(number, &upload(&store, &key, &id, number, data).await));
+            }
+            let sums: Vec<Vec<u8>> = bodies.iter().map(|b| algorithm.digest(b)).collect();
+            let composite = kind == ChecksumType::Composite;
+            let value = if composite {
+                algorithm.digest(&sums.concat())
+            } else {
+                algorithm.digest(&bodies.concat())
+            };
+            let right = CompleteExpectations {
+                checksum: Some(Checksum { algorithm, value }),
+                checksum_parts: composite.then_some(2),
+                checksum_type: Some(kind),
+                size_bytes: Some((PART_MIN + 1234) as u64),
+            };
+            let complete = |expected: CompleteExpectations| {
+                let (store, key, id, parts) = (&store, key.clone(), id.clone(), parts.clone());
+                async move {
+                    store
+                        .complete_multipart_upload_expecting(
+                            ("bkt", &key, &id),
+                            &parts,
+                            &expected,
+                            &WriteCondition::Always,
+                        )
+                        .await
+                }
+            };
+            for (expected, is_right_error) in refusals_of(&right) {
+                let r = complete(expected.clone()).await;
+                assert!(r.as_ref().is_err_and(is_right_error), "{expected:?}: {r:?}");
+            }
+            let info = complete(right).await.unwrap();
+            for (i, sum) in sums.iter().enumerate() {
+                let part = part_checksum(&info, i as u32 + 1).unwrap();
+                assert_eq!((part.algorithm, &part.value), (algorithm, sum));
+            }
+            assert_eq!(part_checksum(&info, 3), None);
+        }
     });
 }

@@ -423,6 +423,127 @@ def test_full_object_checksum_checked_on_complete(s3, bucket):
     assert read(s3, bucket, "full") == b"".join(parts)
 
 
+def upload_with_checksums(s3, bucket: str, key: str, parts: list[bytes], algorithm: str,
+                          asked: str | None) -> tuple[str, list[dict]]:
+    """Creates an upload with `algorithm` (and type `asked`), uploads `parts` with their
+    checksums; returns (upload id, the Complete list with each part's checksum)."""
+    member = f"Checksum{algorithm}"
+    create = {"ChecksumAlgorithm": algorithm} | ({"ChecksumType": asked} if asked else {})
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **create)["UploadId"]
+    completed = []
+    for number, body in enumerate(parts, start=1):
+        sent = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                              Body=body, ChecksumAlgorithm=algorithm)
+        completed.append({"PartNumber": number, "ETag": sent["ETag"], member: sent[member]})
+    return upload_id, completed
+
+
+@pytest.mark.parametrize("algorithm,asked,kind", CHECKSUM_CASES)
+def test_complete_checks_the_object_checksum_it_is_sent(s3, bucket, algorithm, asked, kind):
+    """Complete with the object's checksum header (COMPOSITE: `<base64>-N`; FULL_OBJECT:
+    the checksum of all bytes), its checksum type and object size succeeds; a wrong
+    value or part count is BadDigest, another type or size InvalidRequest, and each
+    refusal leaves the upload to complete. GET/HEAD by part number with checksum mode
+    then carry that part's checksum (botocore checks the part's bytes against it)."""
+    member = f"Checksum{algorithm}"
+    parts = [data(PART_MIN_BYTES, 71), data(PART_MIN_BYTES + 1, 72), data(4321, 73)]
+    upload_id, completed = upload_with_checksums(s3, bucket, "obj", parts, algorithm, asked)
+    composite = kind == "COMPOSITE"
+    expected = (composite_checksum(algorithm, parts) if composite
+                else checksum_of(algorithm, b"".join(parts)))
+    size = sum(map(len, parts))
+    other_kind = "FULL_OBJECT" if composite else "COMPOSITE"
+    wrong_value = checksum_of(algorithm, b"other") + ("-3" if composite else "")
+    refusals = [
+        ({member: wrong_value}, 400, "BadDigest"),
+        ({member: expected.split("-")[0] + "-2"}, 400, "BadDigest"),
+        ({member: expected, "ChecksumType": other_kind}, 400, "InvalidRequest"),
+        ({member: expected, "MpuObjectSize": size + 1}, 400, "InvalidRequest"),
+    ]
+    for extra, status, code in refusals:
+        with client_error(status, code):
+            complete(s3, bucket, "obj", upload_id, completed, **extra)
+        assert_absent(s3, bucket, "obj")
+    result = complete(s3, bucket, "obj", upload_id, completed, ChecksumType=kind,
+                      MpuObjectSize=size, **{member: expected})
+    assert (result.get(member), result.get("ChecksumType")) == (expected, kind), result
+
+    for number, body in enumerate(parts, start=1):
+        head = s3.head_object(Bucket=bucket, Key="obj", PartNumber=number, ChecksumMode="ENABLED")
+        assert head.get(member) == checksum_of(algorithm, body), (number, head)
+        got = s3.get_object(Bucket=bucket, Key="obj", PartNumber=number, ChecksumMode="ENABLED")
+        assert got.get(member) == checksum_of(algorithm, body), (number, got)
+        assert got["Body"].read() == body
+    whole = s3.head_object(Bucket=bucket, Key="obj", ChecksumMode="ENABLED")
+    assert (whole.get(member), whole.get("ChecksumType")) == (expected, kind), whole
+
+
+def test_complete_refuses_a_checksum_it_cannot_check(s3, bucket):
+    """A Complete naming another algorithm than the upload's, or one Shoal does not
+    implement, is refused (400 InvalidRequest / 501 NotImplemented), never ignored."""
+    parts = [data(1000, 74)]
+    upload_id, completed = upload_with_checksums(s3, bucket, "other", parts, "CRC32", None)
+    with client_error(400, "InvalidRequest"):
+        complete(s3, bucket, "other", upload_id, completed,
+                 ChecksumSHA256=checksum_of("SHA256", parts[0]))
+    with client_error(501, "NotImplemented"):
+        complete(s3, bucket, "other", upload_id, completed, ChecksumSHA512="AAAA")
+    assert_absent(s3, bucket, "other")
+    complete(s3, bucket, "other", upload_id, completed)
+    assert read(s3, bucket, "other") == parts[0]
+
+
+@pytest.mark.parametrize("algorithm,kind", [("CRC32", "COMPOSITE"), ("SHA256", "COMPOSITE"),
+                                            ("CRC64NVME", "FULL_OBJECT")])
+def test_cli_cp_with_checksum_algorithm(aws_cli, server, s3, bucket, tmp_path, algorithm, kind):
+    """`aws s3 cp --checksum-algorithm` uploads a 20 MiB file as 8 MiB parts with that
+    checksum; the object's checksum is the COMPOSITE or FULL_OBJECT value computed here,
+    each part read by number carries its own, and the file comes back byte for byte."""
+    only_in_mode(server, "https")
+    member = f"Checksum{algorithm}"
+    up = tmp_path / "up.bin"
+    up.write_bytes(data(20 * MIB + 7, 75))
+    target = f"s3://{bucket}/cli/{algorithm}"
+    run_aws(aws_cli, server, "s3", "cp", "--only-show-errors", "--checksum-algorithm", algorithm,
+            str(up), target)
+    parts = chunks(up.read_bytes(), 8 * MIB)
+    expected = (composite_checksum(algorithm, parts) if kind == "COMPOSITE"
+                else checksum_of(algorithm, up.read_bytes()))
+    head = s3.head_object(Bucket=bucket, Key=f"cli/{algorithm}", ChecksumMode="ENABLED")
+    assert (head.get(member), head.get("ChecksumType")) == (expected, kind), head
+    for number, body in enumerate(parts, start=1):
+        got = s3.get_object(Bucket=bucket, Key=f"cli/{algorithm}", PartNumber=number,
+                            ChecksumMode="ENABLED")
+        assert got.get(member) == checksum_of(algorithm, body), (number, got)
+        assert got["Body"].read() == body
+    down = tmp_path / "down.bin"
+    run_aws(aws_cli, server, "s3", "cp", "--only-show-errors", target, str(down))
+    assert down.read_bytes() == up.read_bytes()
+
+
+# ---- retried Complete ----------------------------------------------------------------------------
+
+def test_retried_complete_answers_the_same_object(s3, bucket):
+    """Calling Complete again for an upload that completed (a client retrying after a
+    timeout) answers 200 with the same ETag, checksum and other fields; a different
+    parts list, or a retry after the key was overwritten, is 404 NoSuchUpload."""
+    parts = [data(PART_MIN_BYTES, 91), data(999, 92)]
+    upload_id, completed = upload_with_checksums(s3, bucket, "again", parts, "CRC32C", None)
+    first = complete(s3, bucket, "again", upload_id, completed)
+    fields = lambda r: {k: v for k, v in r.items() if k != "ResponseMetadata"}  # noqa: E731
+    assert first["ETag"] == multipart_etag(parts)
+    for _ in range(2):
+        again = complete(s3, bucket, "again", upload_id, completed, IfNoneMatch="*")
+        assert fields(again) == fields(first)
+    assert read(s3, bucket, "again") == b"".join(parts)
+    with client_error(404, "NoSuchUpload"):
+        complete(s3, bucket, "again", upload_id, completed[:1])
+    s3.put_object(Bucket=bucket, Key="again", Body=b"newer")
+    with client_error(404, "NoSuchUpload"):
+        complete(s3, bucket, "again", upload_id, completed)
+    assert read(s3, bucket, "again") == b"newer"
+
+
 # ---- reading parts, copying parts --------------------------------------------------------------
 
 def test_get_and_head_by_part_number(s3, bucket):
@@ -494,6 +615,25 @@ def test_upload_part_copy(s3, bucket):
     expected = [source[first:last + 1], b"tail"]
     assert result["ETag"] == multipart_etag(expected)
     assert read(s3, bucket, "dst") == b"".join(expected)
+
+
+def test_upload_part_copy_answers_the_part_checksum(s3, bucket):
+    """UploadPartCopy into an upload created with SHA256 answers the copied part's
+    checksum (computed here from the bytes), and a Complete listing it composes the
+    object's COMPOSITE checksum from it."""
+    source = data(PART_MIN_BYTES + 10, 76)
+    s3.put_object(Bucket=bucket, Key="csrc", Body=source)
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="cdst",
+                                           ChecksumAlgorithm="SHA256")["UploadId"]
+    copied = s3.upload_part_copy(Bucket=bucket, Key="cdst", UploadId=upload_id, PartNumber=1,
+                                 CopySource={"Bucket": bucket, "Key": "csrc"})["CopyPartResult"]
+    assert copied.get("ChecksumSHA256") == checksum_of("SHA256", source), copied
+    tail = s3.upload_part(Bucket=bucket, Key="cdst", UploadId=upload_id, PartNumber=2,
+                          Body=b"tail", ChecksumAlgorithm="SHA256")
+    parts = [{"PartNumber": 1, "ETag": copied["ETag"], "ChecksumSHA256": copied["ChecksumSHA256"]},
+             {"PartNumber": 2, "ETag": tail["ETag"], "ChecksumSHA256": tail["ChecksumSHA256"]}]
+    result = complete(s3, bucket, "cdst", upload_id, parts)
+    assert result["ChecksumSHA256"] == composite_checksum("SHA256", [source, b"tail"])
 
 
 # ---- drives ------------------------------------------------------------------------------------
