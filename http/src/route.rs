@@ -336,7 +336,7 @@ fn refuse_unimplemented(
     // them); answering the same bytes asks for nothing Shoal lacks. A name that S3 gives
     // a meaning elsewhere is still refused.
     let lenient = matches!(operation, Operation::GetObject | Operation::HeadObject);
-    let refused = |name: &str| !level.knows(name) && !(lenient && !is_s3_parameter(name));
+    let refused = |name: &str| !level.knows(name) && (!lenient || is_s3_parameter(name));
     if query.iter().any(|(name, _)| refused(name)) {
         return Ok(Operation::NotImplemented {
             feature: UNKNOWN_PARAMETER,
