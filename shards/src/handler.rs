@@ -76,8 +76,8 @@ impl ShardContext {
         }
     }
 
-    /// Data requests (GET, PUT, part upload, copy) each take a grant of
-    /// `request_memory_bytes` (less for a small PUT) from `budget` while they run.
+    /// Requests that read objects (GET, copies) each take a grant of
+    /// `request_memory_bytes` from `budget` while they run.
     #[must_use]
     pub fn with_memory_budget(mut self, budget: MemoryBudget, request_memory_bytes: usize) -> Self {
         self.memory = budget;
@@ -274,19 +274,15 @@ pub enum Handled {
     Failed(S3Error),
 }
 
-/// Memory a request's stripe buffers will hold, for the data operations.
+/// Memory a request's stripe buffers will hold, for the operations that read objects
+/// (GET, copies): they fill whole stripes from the drives and hold them while the
+/// client reads. A PUT is not counted: its buffers become resident only as its body
+/// arrives, and a slow body is cut by the minimum body rate.
 fn data_request_bytes(call: &Call<'_>) -> Option<usize> {
     let most = call.ctx.request_memory_bytes;
     match call.route.operation {
         _ if most == 0 => None,
         Operation::GetObject | Operation::CopyObject | Operation::UploadPartCopy => Some(most),
-        Operation::PutObject | Operation::UploadPart => match call.head.framing {
-            shoal_http::BodyFraming::ContentLength(n) => {
-                let small = usize::try_from(n).map_or(most, |n| n.saturating_mul(2) + (64 << 10));
-                Some(most.min(small))
-            }
-            _ => Some(most),
-        },
         _ => None,
     }
 }

@@ -1,7 +1,8 @@
-//! The per-shard cap on memory held by object data in flight: every GET, PUT, part
-//! upload and copy takes a grant for the stripe buffers it will hold (a stripe, its
-//! chunks and one aligned record buffer per drive) before it allocates them, and gives
-//! it back when it ends. A client that stops reading its response holds its grant only
+//! The per-shard cap on memory held by object data in flight: every request that reads
+//! an object (GET, copies) takes a grant for the stripe buffers it will hold (a stripe,
+//! its chunks and one aligned record buffer per drive) before it allocates them, and
+//! gives it back when it ends. (A PUT's buffers become resident only as its body
+//! arrives, and a slow body is cut by the minimum body rate.) A client that stops reading its response holds its grant only
 //! until its write times out; many such clients fill the budget, and then new data
 //! requests wait a bounded time ([`GRANT_WAIT_MAX`]) and are refused with 503
 //! SlowDown, instead of the shard's memory growing without bound.

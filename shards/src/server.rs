@@ -57,7 +57,7 @@ pub struct ServerConfig {
     /// Connections from one client IP address per node (each shard takes its share,
     /// rounded up); more are closed. 0: no limit.
     pub connections_per_client_max: usize,
-    /// Memory one shard lets object data in flight hold (`memory_budget.rs`).
+    /// Memory one shard lets object reads (GET, copies) in flight hold (`memory_budget.rs`).
     pub request_memory_per_shard_bytes: usize,
     /// Format empty drives of a deployment that exists (see format.rs).
     pub format_new_drives: bool,
@@ -710,7 +710,7 @@ fn print_limits(config: &ServerConfig, clamped: Option<&ClampedConnections>) {
         );
     }
     println!(
-        "  memory:   object data in flight at most {} MiB per shard (then 503 SlowDown)",
+        "  memory:   object reads in flight hold at most {} MiB per shard (then 503 SlowDown)",
         config.request_memory_per_shard_bytes >> 20
     );
     println!(

@@ -662,7 +662,7 @@ def test_clients_that_do_not_read_hold_bounded_memory(tmp_path):
     srv = start_server(tmp_path, "--request-memory-per-shard-mib", "32", shards=1)
     readers = []
     try:
-        assert "at most 32 MiB per shard" in srv.process.stdout
+        assert "hold at most 32 MiB per shard" in srv.process.stdout
         pid = srv.process.proc.pid
         s3 = srv.client(Config(retries={"max_attempts": 1}, read_timeout=20))
         s3.create_bucket(Bucket="readers")
