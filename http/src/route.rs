@@ -31,6 +31,8 @@ pub enum Operation {
     GetBucketLocation,
     /// Answered honestly: versioning has never been enabled.
     GetBucketVersioning,
+    /// Answered honestly: the owner has full control, and there are no grants.
+    GetBucketAcl,
     ListObjects,
     ListObjectsV2,
     ListObjectVersions,
@@ -45,6 +47,8 @@ pub enum Operation {
     HeadObject,
     DeleteObject,
     GetObjectAttributes,
+    /// Answered honestly: the owner has full control, and there are no grants.
+    GetObjectAcl,
     PutObjectTagging,
     GetObjectTagging,
     DeleteObjectTagging,
@@ -74,7 +78,7 @@ pub enum Refused {
 /// buckets and objects alike: a request naming one answers 501 and changes nothing.
 pub const UNIMPLEMENTED: &[(&str, Refused)] = &[
     ("accelerate", Refused::All),
-    ("acl", Refused::All),
+    ("acl", Refused::Writes),
     ("analytics", Refused::All),
     ("cors", Refused::All),
     ("encryption", Refused::All),
@@ -115,6 +119,7 @@ const SERVICE_PARAMETERS: &[&str] = &[
 
 /// Query parameters of the bucket operations Shoal serves.
 const BUCKET_PARAMETERS: &[&str] = &[
+    "acl",
     "continuation-token",
     "delete",
     "delimiter",
@@ -138,6 +143,7 @@ const BUCKET_PARAMETERS: &[&str] = &[
 
 /// Query parameters of the object operations Shoal serves.
 const OBJECT_PARAMETERS: &[&str] = &[
+    "acl",
     "attributes",
     "max-parts",
     "part-number-marker",
@@ -193,6 +199,24 @@ const UNIMPLEMENTED_HEADERS: &[(&str, &str)] = &[
 
 /// Canned ACLs that change nothing for a single-owner store (the owner has full control).
 const ACL_DEFAULTS: &[&str] = &["private", "bucket-owner-full-control"];
+
+/// Storage classes S3 defines. Shoal stores one class, `STANDARD`; asking for another
+/// is refused (501) rather than silently stored as `STANDARD`, and a name S3 does not
+/// define is `InvalidStorageClass`.
+const STORAGE_CLASSES: &[&str] = &[
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "OUTPOSTS",
+    "GLACIER_IR",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+    "FSX_OPENZFS",
+];
 
 /// Where buckets may appear in `Host` (virtual-host style).
 #[derive(Clone, Debug, Default)]
@@ -345,10 +369,21 @@ fn refuse_unimplemented(
     if let Some(feature) = unimplemented_header(head, query, operation) {
         return Ok(Operation::NotImplemented { feature });
     }
-    let locking = matches!(
+    let writes_object = matches!(
         operation,
         Operation::PutObject | Operation::CopyObject | Operation::CreateMultipartUpload
     );
+    if writes_object && let Some(class) = sent(head, query, "x-amz-storage-class") {
+        if !STORAGE_CLASSES.contains(&class) {
+            return Err(S3Error::new(S3ErrorCode::InvalidStorageClass));
+        }
+        if class != "STANDARD" {
+            return Ok(Operation::NotImplemented {
+                feature: "a storage class other than STANDARD",
+            });
+        }
+    }
+    let locking = writes_object;
     if locking
         && OBJECT_LOCK_HEADERS
             .iter()
@@ -510,6 +545,7 @@ fn bucket_operation(method: &Method, has: &dyn Fn(&str) -> bool) -> Result<Opera
     let operation = match method {
         Method::Get if has("location") => Operation::GetBucketLocation,
         Method::Get if has("versioning") => Operation::GetBucketVersioning,
+        Method::Get if has("acl") => Operation::GetBucketAcl,
         Method::Get if has("tagging") => Operation::GetBucketTagging,
         Method::Get if has("uploads") => Operation::ListMultipartUploads,
         Method::Get if has("versions") => Operation::ListObjectVersions,
@@ -540,6 +576,7 @@ fn object_operation(
         Method::Get if has("uploadId") => Operation::ListParts,
         Method::Get if has("tagging") => Operation::GetObjectTagging,
         Method::Get if has("attributes") => Operation::GetObjectAttributes,
+        Method::Get if has("acl") => Operation::GetObjectAcl,
         Method::Get => Operation::GetObject,
         Method::Head => Operation::HeadObject,
         Method::Put if part && copy_source => Operation::UploadPartCopy,
@@ -621,6 +658,8 @@ mod tests {
             ("DELETE", "/b1b/k?uploadId=u", AbortMultipartUpload),
             ("GET", "/b1b/k?uploadId=u", ListParts),
             ("GET", "/b1b?versioning", GetBucketVersioning),
+            ("GET", "/b1b?acl", GetBucketAcl),
+            ("GET", "/b1b/k?acl", GetObjectAcl),
             (
                 "PUT",
                 "/b1b?versioning",
@@ -730,7 +769,11 @@ mod tests {
                     let operation = op(method, &target);
                     let expected_refused = write || *refused == Refused::All;
                     let is_refused = operation == Operation::NotImplemented { feature: name };
-                    if target.contains("/k?") && !expected_refused {
+                    if target.contains("/k?") && *name == "acl" && !expected_refused {
+                        // An object has an ACL to read (the owner's full control).
+                        let read = [Operation::GetObjectAcl, Operation::HeadObject];
+                        assert!(read.contains(&operation), "{method} {target}");
+                    } else if target.contains("/k?") && !expected_refused {
                         // `versioning` on an object is no known parameter either.
                         assert!(
                             matches!(operation, Operation::NotImplemented { .. }),
@@ -815,6 +858,26 @@ mod tests {
         );
         assert!(refusal("GET", "/?list-type=2", "").is_some());
         assert!(refusal("PUT", "/b1b/k?download=1", "").is_some());
+    }
+
+    #[test]
+    fn only_the_standard_storage_class_is_stored() {
+        // Another class is refused, never stored as STANDARD; a made-up one is invalid.
+        let class = |c: &str| format!("x-amz-storage-class: {c}\r\n");
+        assert_eq!(refusal("PUT", "/b1b/k", &class("STANDARD")), None);
+        for target in ["/b1b/k", "/b1b/k?uploads"] {
+            let method = if target.ends_with("uploads") {
+                "POST"
+            } else {
+                "PUT"
+            };
+            assert_eq!(
+                refusal(method, target, &class("GLACIER")).as_deref(),
+                Some("a storage class other than STANDARD is not implemented")
+            );
+        }
+        let invalid = route_of("PUT", "/b1b/k", &class("COLD")).unwrap_err();
+        assert_eq!(invalid.code(), S3ErrorCode::InvalidStorageClass);
     }
 
     #[test]

@@ -313,6 +313,9 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         | Operation::DeleteBucket
         | Operation::GetBucketLocation
         | Operation::GetBucketVersioning => crate::s3_bucket::handle(call, body).await,
+        Operation::GetBucketAcl | Operation::GetObjectAcl => {
+            crate::s3_acl::handle(call, body).await
+        }
         Operation::ListObjects | Operation::ListObjectsV2 | Operation::ListObjectVersions => {
             crate::s3_list::handle(call, body).await
         }

@@ -31,6 +31,7 @@ pub mod multipart;
 pub mod placement;
 pub mod put;
 pub mod quorum;
+pub mod s3_acl;
 pub mod s3_bucket;
 pub mod s3_error;
 pub mod s3_list;

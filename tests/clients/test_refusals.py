@@ -243,6 +243,33 @@ def test_object_lock_is_refused(server, s3, s3_once, live):
         s3.head_bucket(Bucket=name)
 
 
+# ---- storage classes -----------------------------------------------------------------------
+
+def test_storage_classes_other_than_standard_are_refused(s3, s3_once, live):
+    """A storage class other than STANDARD answers 501 and stores nothing (never a
+    STANDARD object under another name); a class S3 does not define is
+    InvalidStorageClass; STANDARD is stored."""
+    for kwargs in [{"StorageClass": "GLACIER"}, {"StorageClass": "REDUCED_REDUNDANCY"}]:
+        with client_error(501, "NotImplemented"):
+            s3_once.put_object(Bucket=live, Key="tiered", Body=b"x", **kwargs)
+        with client_error(501, "NotImplemented"):
+            s3_once.copy_object(Bucket=live, Key="tiered",
+                                CopySource={"Bucket": live, "Key": "live"}, **kwargs)
+        with client_error(501, "NotImplemented"):
+            s3_once.create_multipart_upload(Bucket=live, Key="tiered", **kwargs)
+    assert_absent(s3, live, "tiered")
+    assert s3.list_multipart_uploads(Bucket=live).get("Uploads", []) == []
+    s3_once.meta.events.register(
+        "before-sign.s3.PutObject",
+        lambda request, **_: request.headers.__setitem__("x-amz-storage-class", "COLD"))
+    with client_error(400, "InvalidStorageClass"):
+        s3_once.put_object(Bucket=live, Key="tiered", Body=b"x")
+    assert_absent(s3, live, "tiered")
+    s3.put_object(Bucket=live, Key="standard", Body=b"x", StorageClass="STANDARD")
+    assert s3.get_object(Bucket=live, Key="standard")["Body"].read() == b"x"
+    assert_live_unchanged(s3, live)
+
+
 # ---- E26: sub-resources and query parameters -------------------------------------------------
 
 BUCKET_SUBRESOURCES = ["accelerate", "acl", "analytics", "cors", "encryption", "events",
@@ -258,12 +285,12 @@ def test_unimplemented_subresources_answer_501_and_change_nothing(server, s3, li
     """Every sub-resource Shoal does not implement answers 501 NotImplemented for every
     method, on the bucket and on an object, and neither changes."""
     for name in BUCKET_SUBRESOURCES:
-        for method in ["GET", "PUT", "DELETE", "POST"]:
+        for method in ["PUT", "DELETE", "POST"] if name == "acl" else ["GET", "PUT", "DELETE", "POST"]:
             body = CONFIG_BODY if method in ("PUT", "POST") else b""
             response = raw(server, method, path_of(live), name, body)
             assert_raw_error(response, 501, "NotImplemented")
     for name in OBJECT_SUBRESOURCES:
-        for method in ["GET", "PUT", "DELETE", "POST"]:
+        for method in ["PUT", "DELETE", "POST"] if name == "acl" else ["GET", "PUT", "DELETE", "POST"]:
             body = CONFIG_BODY if method in ("PUT", "POST") else b""
             response = raw(server, method, path_of(live, "live"), name, body)
             assert_raw_error(response, 501, "NotImplemented")
@@ -273,6 +300,19 @@ def test_unimplemented_subresources_answer_501_and_change_nothing(server, s3, li
     assert s3.get_bucket_versioning(Bucket=live).get("Status") is None
     assert_live_unchanged(s3, live)
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=live)["Contents"]] == ["live"]
+
+
+def test_acls_read_as_the_owner_with_full_control(s3, s3_once, live):
+    """GetBucketAcl and GetObjectAcl answer the one ACL Shoal enforces (the owner has
+    full control, nobody else has a grant); a missing object or bucket is 404."""
+    for acl in [s3.get_bucket_acl(Bucket=live), s3.get_object_acl(Bucket=live, Key="live")]:
+        owner = acl["Owner"]["ID"]
+        assert [(g["Grantee"]["ID"], g["Permission"]) for g in acl["Grants"]] == [
+            (owner, "FULL_CONTROL")]
+    with client_error(404, "NoSuchKey"):
+        s3_once.get_object_acl(Bucket=live, Key="missing")
+    with client_error(404, "NoSuchBucket"):
+        s3_once.get_bucket_acl(Bucket=f"missing-{uuid.uuid4().hex[:12]}")
 
 
 def test_minio_listener_is_not_a_listing(server, live):
