@@ -122,14 +122,19 @@ struct ServerArgs {
     /// at most --idle-timeout).
     #[arg(long, default_value_t = 8192)]
     body_window_min_bytes: u64,
-    /// Connections one shard serves at once; more get 503 SlowDown (HTTP) or are closed.
+    /// Connections one shard serves at once; when full it closes an idle one to make
+    /// room, and answers 503 SlowDown (HTTP) only when all are busy.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
     connections_per_shard_max: u64,
-    /// Connections from one client IP address (per node; each shard takes its share);
+    /// Connections from one client IP address or IPv6 /64 (per node; each shard takes its share);
     /// more are closed. Behind a load balancer or NAT every client shares an address:
     /// raise it or use 0 (no limit).
     #[arg(long, default_value_t = 1024)]
     connections_per_client_max: u64,
+    /// Memory (MiB) one shard lets object reads in flight hold (stripe buffers of GETs
+    /// and copies); a GET that finds it full waits up to 2 s, then gets 503 SlowDown.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
+    request_memory_per_shard_mib: u64,
     /// Format drive folders that are empty in a deployment that exists (replacement
     /// drives; no healing yet: they receive new writes only). Without it such a folder
     /// stays offline, because it may be the bare mount point of a drive that did not
@@ -225,6 +230,8 @@ fn server_config(args: ServerArgs) -> shoal_shards::server::ServerConfig {
             .unwrap_or(usize::MAX),
         connections_per_client_max: usize::try_from(args.connections_per_client_max)
             .unwrap_or(usize::MAX),
+        request_memory_per_shard_bytes: usize::try_from(args.request_memory_per_shard_mib)
+            .map_or(usize::MAX, |mib| mib.saturating_mul(1 << 20)),
         format_new_drives: args.format_new_drives,
     }
 }

@@ -53,6 +53,9 @@ impl std::error::Error for DriveError {}
 
 impl From<std::io::Error> for DriveError {
     fn from(e: std::io::Error) -> Self {
+        if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+            LAST_DESCRIPTOR_EXHAUSTION.set(Some(std::time::Instant::now()));
+        }
         match e.raw_os_error() {
             Some(libc::ENOENT) => DriveError::NotFound,
             Some(libc::ENOSPC | libc::EDQUOT) => DriveError::NoSpace,
@@ -63,6 +66,21 @@ impl From<std::io::Error> for DriveError {
 }
 
 pub type DriveResult<T> = Result<T, DriveError>;
+
+thread_local! {
+    /// When a drive operation of this thread (shard) last failed for lack of file
+    /// descriptors (EMFILE/ENFILE): the process is overloaded, the drive is fine.
+    static LAST_DESCRIPTOR_EXHAUSTION: std::cell::Cell<Option<std::time::Instant>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Whether a drive operation on this thread ran out of file descriptors within the
+/// last `window` (so a quorum failure now is overload, not failing drives).
+pub fn descriptors_exhausted_within(window: std::time::Duration) -> bool {
+    LAST_DESCRIPTOR_EXHAUSTION
+        .get()
+        .is_some_and(|at| at.elapsed() <= window)
+}
 
 /// One entry of a directory listing.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

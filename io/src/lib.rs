@@ -21,7 +21,9 @@ pub use buf::{AlignedBuf, BLOCK_SIZE_BYTES};
 pub use buf_pool::BufPool;
 pub use clock::{Clock, SimClock, SystemClock};
 pub use dir_drive::{DirDrive, DirFile, DriveLock};
-pub use drive::{DirEntry, Drive, DriveError, DriveResult, SpaceInfo};
+pub use drive::{
+    DirEntry, Drive, DriveError, DriveResult, SpaceInfo, descriptors_exhausted_within,
+};
 pub use runtime::{
     DriverKind, RuntimeConfig, ShardRuntime, build_runtime, driver_in_use,
     pin_current_thread_to_core, raise_memlock_limit,

@@ -17,6 +17,7 @@ use shoal_io::{Clock, DirDrive, SystemClock};
 
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::conn::Conn;
+use crate::memory_budget::{GRANT_WAIT_MAX, MemoryBudget};
 use crate::put::BodySource;
 use crate::store::Store;
 
@@ -39,6 +40,9 @@ pub struct ShardContext {
     requests_total: Cell<u64>,
     in_flight: Rc<Cell<usize>>,
     stopping: Cell<bool>,
+    /// Memory held by object data in flight, and what one data request holds at most.
+    memory: MemoryBudget,
+    request_memory_bytes: usize,
 }
 
 /// Counts a request in flight until dropped.
@@ -67,7 +71,18 @@ impl ShardContext {
             requests_total: Cell::new(0),
             in_flight: Rc::new(Cell::new(0)),
             stopping: Cell::new(false),
+            memory: MemoryBudget::new(crate::memory_budget::DEFAULT_MAX_BYTES),
+            request_memory_bytes: 0,
         }
+    }
+
+    /// Requests that read objects (GET, copies) each take a grant of
+    /// `request_memory_bytes` from `budget` while they run.
+    #[must_use]
+    pub fn with_memory_budget(mut self, budget: MemoryBudget, request_memory_bytes: usize) -> Self {
+        self.memory = budget;
+        self.request_memory_bytes = request_memory_bytes;
+        self
     }
 
     /// A request id unique per process: shard index then a per-shard counter.
@@ -259,11 +274,38 @@ pub enum Handled {
     Failed(S3Error),
 }
 
-/// Runs one routed, authenticated request.
+/// Memory a request's stripe buffers will hold, for the operations that read objects
+/// (GET, copies): they fill whole stripes from the drives and hold them while the
+/// client reads. A PUT is not counted: its buffers become resident only as its body
+/// arrives, and a slow body is cut by the minimum body rate.
+fn data_request_bytes(call: &Call<'_>) -> Option<usize> {
+    let most = call.ctx.request_memory_bytes;
+    match call.route.operation {
+        _ if most == 0 => None,
+        Operation::GetObject | Operation::CopyObject | Operation::UploadPartCopy => Some(most),
+        _ => None,
+    }
+}
+
+/// Runs one routed, authenticated request; a data request first waits (bounded) for
+/// its share of the shard's memory budget, else is answered 503 SlowDown.
 pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
     call: &Call<'_>,
     body: &mut RequestBody<'_, S>,
 ) -> Handled {
+    let _grant = match data_request_bytes(call) {
+        Some(bytes) => {
+            let granted = call.ctx.memory.grant(bytes, GRANT_WAIT_MAX).await;
+            let Some(grant) = granted else {
+                return Handled::Failed(S3Error::with_message(
+                    S3ErrorCode::SlowDown,
+                    "The server holds too many responses in flight; retry later.",
+                ));
+            };
+            Some(grant)
+        }
+        None => None,
+    };
     let result = match &call.route.operation {
         Operation::ListBuckets
         | Operation::CreateBucket

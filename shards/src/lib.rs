@@ -25,6 +25,7 @@ pub mod key_lock;
 pub mod keypath;
 pub mod layout;
 pub mod list;
+pub mod memory_budget;
 pub mod meta;
 pub mod mpu_bench;
 pub mod multipart;

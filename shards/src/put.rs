@@ -269,13 +269,16 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let layout = self.set_layout();
         let drives = self.set_drives(placement.set_index);
         let full_chunk = chunk_len_for(stripe.len(), layout.data_chunks);
+        let record_bytes = (RECORD_HEADER_BYTES + full_chunk).next_multiple_of(BLOCK_SIZE_BYTES);
+        // The declared length is a claim, not data: preallocate only a few stripes of
+        // it, so a client that declares much and sends slowly reserves little disk.
         let size_hint = options.size_bytes.map_or(0, |s| {
-            Geometry::new(s, stripe.len(), layout.data_chunks).part_file_len()
+            let declared = Geometry::new(s, stripe.len(), layout.data_chunks).part_file_len();
+            declared.min(PREALLOCATED_STRIPES * record_bytes as u64)
         });
         let path = format!("{TMP_DIR}/{upload}/part.1");
         let opens = join_all(drives.iter().map(|d| d.create(&path, size_hint))).await;
-        let staging_bytes = (RECORD_HEADER_BYTES + full_chunk).next_multiple_of(BLOCK_SIZE_BYTES)
-            + BLOCK_SIZE_BYTES;
+        let staging_bytes = record_bytes + BLOCK_SIZE_BYTES;
         let mut writers: Vec<PartWriter<D::File>> = opens
             .into_iter()
             .map(|f| PartWriter {
@@ -629,6 +632,9 @@ impl<D: Drive, C: Clock> Store<D, C> {
 
 /// Attempts to put back a drive's previous metadata copy after a failed commit.
 const UNDO_ATTEMPTS: usize = 3;
+/// Stripes of a part file preallocated before any arrive; the rest is allocated as
+/// written.
+const PREALLOCATED_STRIPES: u64 = 4;
 
 /// Takes back a new metadata copy: restore the previous bytes (a few attempts), else
 /// remove the copy. A missing copy votes for nothing, so the failed version can never

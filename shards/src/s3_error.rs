@@ -4,6 +4,9 @@ use shoal_http::{S3Error, S3ErrorCode as Code};
 
 use crate::error::Error;
 
+/// How recent a lack of file descriptors explains a quorum failure.
+const DESCRIPTOR_EXHAUSTION_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The S3 error a client sees for a store error.
 pub fn to_s3(error: &Error) -> S3Error {
     let (code, message) = match error {
@@ -33,6 +36,15 @@ pub fn to_s3(error: &Error) -> S3Error {
         Error::InvalidArgument(why) => (Code::InvalidArgument, Some(why.clone())),
         Error::InvalidRequest(why) => (Code::InvalidRequest, Some(why.clone())),
         Error::Source(e) => return source_error(e),
+        // Drives that failed for lack of descriptors are fine: the server is overloaded.
+        Error::InsufficientWriteQuorum { .. } | Error::InsufficientReadQuorum { .. }
+            if shoal_io::descriptors_exhausted_within(DESCRIPTOR_EXHAUSTION_WINDOW) =>
+        {
+            (
+                Code::SlowDown,
+                Some("The server is out of file descriptors; retry later.".to_owned()),
+            )
+        }
         Error::InsufficientWriteQuorum { .. } | Error::InsufficientReadQuorum { .. } => (
             Code::ServiceUnavailable,
             Some(format!("{error}; try again later")),
@@ -64,4 +76,27 @@ fn source_error(e: &std::io::Error) -> S3Error {
         return S3Error::new(Code::RequestTimeout);
     }
     S3Error::new(Code::IncompleteBody)
+}
+
+#[cfg(test)]
+mod tests {
+    use shoal_io::DriveError;
+
+    use super::*;
+
+    /// A quorum failure right after a drive operation ran out of file descriptors is
+    /// answered 503 SlowDown (overload), not blamed on drives; without one it stays
+    /// ServiceUnavailable "read quorum not reached".
+    #[test]
+    fn quorum_failure_for_lack_of_descriptors_is_slow_down() {
+        let failure = Error::InsufficientReadQuorum { ok: 0, needed: 2 };
+        let unexplained = std::thread::spawn(move || to_s3(&failure).code())
+            .join()
+            .expect("thread");
+        assert_eq!(unexplained, Code::ServiceUnavailable);
+        let emfile = std::io::Error::from_raw_os_error(24); // EMFILE on Linux
+        let _ = DriveError::from(emfile);
+        let failure = Error::InsufficientReadQuorum { ok: 0, needed: 2 };
+        assert_eq!(to_s3(&failure).code(), Code::SlowDown);
+    }
 }

@@ -23,11 +23,12 @@ use futures_channel::{mpsc, oneshot};
 use shoal_http::RouteConfig;
 use shoal_io::{DirDrive, DriveLock, DriverKind, SystemClock};
 
-use crate::admission::{AcceptBackoff, Admission, Verdict};
+use crate::admission::{AcceptBackoff, Admission, Slot, Verdict};
 use crate::conn::ConnLimits;
 use crate::credentials::{CredentialsSource, load_or_create};
 use crate::format::FORMAT_PATH;
 use crate::handler::{Credentials, ShardContext};
+use crate::memory_budget::MemoryBudget;
 use crate::shard_lock::{KeyLocker, LockRequest, mailboxes, serve_lock_requests};
 use crate::store::{Store, StoreConfig};
 use crate::trash::{TRASH_GRACE, TRASH_SWEEP_INTERVAL};
@@ -56,6 +57,8 @@ pub struct ServerConfig {
     /// Connections from one client IP address per node (each shard takes its share,
     /// rounded up); more are closed. 0: no limit.
     pub connections_per_client_max: usize,
+    /// Memory one shard lets object reads (GET, copies) in flight hold (`memory_budget.rs`).
+    pub request_memory_per_shard_bytes: usize,
     /// Format empty drives of a deployment that exists (see format.rs).
     pub format_new_drives: bool,
 }
@@ -81,7 +84,19 @@ struct ShardPlan {
 pub fn run(mut config: ServerConfig) -> Result<(), String> {
     install_panic_policy();
     shoal_io::runtime::keep_large_buffers_mapped();
-    shoal_io::runtime::raise_open_files_limit();
+    let open_files_max = shoal_io::runtime::raise_open_files_limit();
+    let requested_per_shard = config.connections_per_shard_max;
+    let (fitting, reserved_files) = crate::admission::connections_fitting(
+        requested_per_shard,
+        config.shards,
+        config.drives.len(),
+        open_files_max,
+    );
+    config.connections_per_shard_max = fitting;
+    let clamped = (fitting < requested_per_shard).then_some(ClampedConnections {
+        requested_per_shard,
+        reserved_files,
+    });
     config.address = shoal_io::net::claim_port(config.address).map_err(|e| {
         format!(
             "cannot listen on {}: {e}; another process (another shoal server?) serves this \
@@ -144,6 +159,7 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
         drivers[0],
         &credentials,
         &credentials_source,
+        clamped.as_ref(),
     );
     let signal = signals
         .wait()
@@ -289,6 +305,7 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
         clean_tmp_at_open: false,
         ..StoreConfig::default()
     };
+    let stripe_bytes = store_config.stripe_size_bytes;
     let store = Store::open(drives, SystemClock, rand::random(), store_config)
         .await
         .map_err(|e| format!("shard {shard_index}: {e}"))?
@@ -296,13 +313,24 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
     let route_config = RouteConfig {
         virtual_host_domains: plan.config.domains.clone(),
     };
+    let budget = MemoryBudget::new(plan.config.request_memory_per_shard_bytes);
+    let request_bytes = request_memory_bytes(store.layout(), stripe_bytes);
     Ok(ShardContext::new(
         store,
         plan.credentials.clone(),
         plan.config.region.clone(),
         route_config,
         shard_index,
-    ))
+    )
+    .with_memory_budget(budget, request_bytes))
+}
+
+/// What one data request holds at most: its stripe, the stripe's chunks, and one
+/// aligned record buffer (a chunk and its header) per drive of the set.
+fn request_memory_bytes(layout: crate::layout::PoolLayout, stripe_bytes: usize) -> usize {
+    let set = layout.set;
+    let chunk_bytes = crate::stripe::chunk_len_for(stripe_bytes, set.data_chunks);
+    stripe_bytes + 2 * set.set_size() * chunk_bytes
 }
 
 /// Removes abandoned multipart uploads now and then: at start, then every quarter of
@@ -411,9 +439,9 @@ async fn accept_loop(
                 let (ctx, acceptor) = (ctx.clone(), acceptor.clone());
                 monoio::spawn(async move {
                     let shard_index = ctx.shard_index;
-                    let connection = serve_connection(&ctx, stream, acceptor, limits, accepted_at);
+                    let connection =
+                        serve_connection(&ctx, stream, acceptor, limits, accepted_at, slot);
                     crate::conn::isolate(shard_index, connection).await;
-                    drop(slot);
                 });
             }
             // Answering over TLS would cost a handshake per refusal: just close.
@@ -431,25 +459,39 @@ async fn accept_loop(
     ctx.stop();
 }
 
-/// One admitted connection: TLS handshake (bounded by the head timeout) then requests.
+/// One admitted connection: TLS handshake (bounded by the head timeout, and ended if
+/// the connection is evicted meanwhile) then requests. Its slot is given back when the
+/// connection ends (also on a panic: the unwind drops it).
 async fn serve_connection(
     ctx: &ShardContext,
     stream: monoio::net::TcpStream,
     acceptor: Option<monoio_rustls::TlsAcceptor>,
     limits: ConnLimits,
     accepted_at: monoio::time::Instant,
+    slot: Slot,
 ) {
     let _ = stream.set_nodelay(true);
     // Each branch boxed: a plain connection does not carry the (larger) TLS state.
     match acceptor {
         Some(acceptor) => {
             let deadline = accepted_at + limits.head_timeout;
-            let handshake = monoio::time::timeout_at(deadline, acceptor.accept(stream)).await;
+            let handshake = monoio::time::timeout_at(deadline, acceptor.accept(stream));
+            let handshake = monoio::select! {
+                handshake = handshake => handshake,
+                () = slot.evicted() => return,
+            };
             if let Ok(Ok(tls_stream)) = handshake {
-                Box::pin(crate::conn::serve(ctx, tls_stream, limits, accepted_at)).await;
+                Box::pin(crate::conn::serve(
+                    ctx,
+                    tls_stream,
+                    limits,
+                    accepted_at,
+                    slot,
+                ))
+                .await;
             }
         }
-        None => Box::pin(crate::conn::serve(ctx, stream, limits, accepted_at)).await,
+        None => Box::pin(crate::conn::serve(ctx, stream, limits, accepted_at, slot)).await,
     }
 }
 
@@ -506,6 +548,7 @@ fn print_banner(
     driver: DriverKind,
     credentials: &Credentials,
     source: &CredentialsSource,
+    clamped: Option<&ClampedConnections>,
 ) {
     let scheme = if config.certs_dir.is_some() {
         "https"
@@ -581,7 +624,7 @@ fn print_banner(
             );
         }
     }
-    print_limits(config);
+    print_limits(config, clamped);
     print_try_it(&endpoint, config, credentials, source);
     let _ = std::io::Write::flush(&mut std::io::stdout());
 }
@@ -640,8 +683,14 @@ fn shell_quote(text: &str) -> String {
     }
 }
 
+/// The per-shard connection limit was lowered to fit the open-file limit.
+struct ClampedConnections {
+    requested_per_shard: usize,
+    reserved_files: usize,
+}
+
 /// The limits in force: open files, connections, and the connection deadlines.
-fn print_limits(config: &ServerConfig) {
+fn print_limits(config: &ServerConfig, clamped: Option<&ClampedConnections>) {
     let open_files_max = shoal_io::runtime::open_files_limit();
     let limits = &config.conn_limits;
     let per_client = match config.connections_per_client_max {
@@ -651,6 +700,18 @@ fn print_limits(config: &ServerConfig) {
     println!(
         "  limits:   open files: {open_files_max}; connections: {} per shard, {per_client}",
         config.connections_per_shard_max
+    );
+    if let Some(clamped) = clamped {
+        println!(
+            "  WARNING:  connections per shard lowered from {} to {} to fit the open-file \
+             limit ({open_files_max}, of which {} are kept for drive files); raise `ulimit -n` \
+             (hard) for more",
+            clamped.requested_per_shard, config.connections_per_shard_max, clamped.reserved_files
+        );
+    }
+    println!(
+        "  memory:   object reads in flight hold at most {} MiB per shard (then 503 SlowDown)",
+        config.request_memory_per_shard_bytes >> 20
     );
     println!(
         "  timeouts: head {}, idle {}, body at least {} bytes per {}",

@@ -280,21 +280,38 @@ def is_closed_by_server(sock: socket.socket, wait_s: float) -> bool:
 
 
 def test_connection_limits_per_client_and_per_shard(tmp_path):
-    """Beyond its share an address's connections are closed at once, other addresses
-    still get in, and a full shard answers 503 SlowDown; slots come back on close."""
+    """Beyond its share an address's connections are closed at once; a full shard makes
+    room for a newcomer by closing its oldest connection that sends nothing (never one
+    with a request in progress), and answers 503 SlowDown only when every connection is
+    busy."""
     srv = start_server(tmp_path, "--connections-per-shard-max", "8",
-                       "--connections-per-client-max", "4", shards=1)
+                       "--connections-per-client-max", "4", "--body-window-min-bytes", "0",
+                       shards=1)
     try:
         assert "connections: 8 per shard, 4 per client address" in srv.process.stdout
-        held = [connect_from("127.0.0.2", srv.port) for _ in range(4)]
+        create = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        create.sendall(signed_raw_head(srv, "PUT", "/limits"))
+        assert parse_raw_response(read_until_complete(create))[0] == 200
+        create.close()
+        silent = []
+        for _ in range(4):
+            silent.append(connect_from("127.0.0.2", srv.port))
+            time.sleep(0.05)  # so their ages are distinct
         time.sleep(0.3)
         extra = connect_from("127.0.0.2", srv.port)
         assert is_closed_by_server(extra, 2), "a 5th connection from one address was kept"
         extra.close()
-        held += [connect_from("127.0.0.3", srv.port) for _ in range(4)]
-        time.sleep(0.3)
-        for sock in held:
-            assert not is_closed_by_server(sock, 0.05), "a connection within its share was closed"
+        busy = [busy_put(srv, "127.0.0.3", f"busy-{i}") for i in range(4)]
+        newcomer = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        newcomer.sendall(signed_raw_head(srv, "GET", "/"))
+        assert parse_raw_response(read_until_complete(newcomer))[0] == 200
+        newcomer.close()
+        assert is_closed_by_server(silent[0], 2), "the oldest silent connection was not evicted"
+        for sock in silent[1:] + busy:
+            assert not is_closed_by_server(sock, 0.05), "a younger or busy connection was closed"
+        busy += [busy_put(srv, "127.0.0.4", f"busy-{i}") for i in range(4)]
+        for sock in silent:
+            assert is_closed_by_server(sock, 2), "a silent connection outlived the busy ones"
         full = connect_from("127.0.0.1", srv.port)
         full.setblocking(True)
         full.sendall(b"GET /minio/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -302,10 +319,103 @@ def test_connection_limits_per_client_and_per_shard(tmp_path):
         status, headers, body = parse_raw_response(read_until_complete(full))
         full.close()
         assert (status, b"<Code>SlowDown</Code>" in body) == (503, True), (status, body)
-        for sock in held:
+        for sock in busy + silent:
             sock.close()
         time.sleep(0.3)
         assert srv.client().list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
+    finally:
+        assert srv.process.stop() == 0, srv.process.describe()
+
+
+def busy_put(srv, source: str, key: str) -> socket.socket:
+    """A connection from `source` with a PUT in progress: its head and 1 byte of 1000."""
+    sock = connect_from(source, srv.port)
+    sock.setblocking(True)
+    sock.sendall(signed_raw_head(srv, "PUT", f"/limits/{key}", 1000, "UNSIGNED-PAYLOAD") + b"b")
+    time.sleep(0.3)  # the server has read the head: the connection is busy
+    return sock
+
+
+def test_idle_connections_at_default_limits_do_not_lock_clients_out(tmp_path):
+    """Four addresses holding their whole share of a shard in connections that send
+    nothing, re-opening each one the server cuts (lockout_defaults.py scaled to a
+    400-connection shard; unit tests of the eviction policy show the same at 4096),
+    do not keep boto3 clients arriving meanwhile out: every one of their requests succeeds."""
+    srv = start_server(tmp_path, "--connections-per-shard-max", "400",
+                       "--connections-per-client-max", "100", shards=1)
+    sources = [f"127.0.8.{i}" for i in range(1, 5)]
+    held: dict[socket.socket, str] = {}
+    selector = selectors.DefaultSelector()
+
+    def hold(source: str) -> None:
+        try:
+            sock = connect_from(source, srv.port)
+        except OSError:
+            return
+        held[sock] = source
+        selector.register(sock, selectors.EVENT_READ, source)
+
+    stop = threading.Event()
+    reopened = [0]
+
+    def attack() -> None:
+        for i in range(400):
+            hold(sources[i % 4])
+        while not stop.is_set():
+            for key, _ in selector.select(0.2):
+                sock = key.fileobj
+                try:
+                    data = sock.recv(4096)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    selector.unregister(sock)
+                    del held[sock]
+                    sock.close()
+                    hold(key.data)
+                    reopened[0] += 1
+
+    attacker = threading.Thread(target=attack)
+    try:
+        s3 = srv.client()
+        s3.create_bucket(Bucket="lockout")
+        s3.close()
+        attacker.start()
+        time.sleep(3)
+        assert len(held) >= 390, f"the attack holds only {len(held)} connections"
+        results = []
+        for n in range(12):
+            try:  # a new client each time: a client arriving during the attack
+                client = srv.client(Config(connect_timeout=5, read_timeout=5))
+                client.put_object(Bucket="lockout", Key=f"k{n}", Body=b"legit")
+                results.append(client.get_object(Bucket="lockout", Key=f"k{n}")["Body"].read())
+                client.close()
+            except Exception as error:  # noqa: BLE001 - every failure is reported
+                results.append(repr(error))
+            time.sleep(1)
+        assert results == [b"legit"] * 12, results
+        assert len(held) >= 390, f"the attack held only {len(held)} connections at the end"
+    finally:
+        stop.set()
+        attacker.join(10)
+        for sock in list(held):
+            sock.close()
+        assert srv.process.stop() == 0, srv.process.describe()
+
+
+def test_failed_authentication_closes_the_connection(tmp_path):
+    """An anonymous request is answered 403 and its connection closed, so a client
+    without credentials cannot keep a connection by failing a request per idle period."""
+    srv = start_server(tmp_path, shards=1)
+    try:
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        status, headers, _ = parse_raw_response(read_until_complete(sock))
+        assert status == 403
+        assert is_closed_by_server(sock, 2), "the connection stayed open after a 403"
+        sock.close()
     finally:
         assert srv.process.stop() == 0, srv.process.describe()
 
@@ -479,4 +589,106 @@ def test_idle_keep_alive_connection_is_closed_after_idle_timeout(tmp_path):
         assert time.monotonic() - started < 4
         sock.close()
     finally:
+        assert srv.process.stop() == 0, srv.process.describe()
+
+
+def test_declared_length_does_not_reserve_disk_before_the_body_arrives(tmp_path):
+    """A PUT that declares 256 MiB and sends 1 MiB reserves on the drives about what
+    it sent (a few stripes), not the declared length (prealloc.py)."""
+    srv = start_server(tmp_path, shards=1)
+    try:
+        s3 = srv.client()
+        s3.create_bucket(Bucket="prealloc")
+        s3.close()
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        sock.sendall(signed_raw_head(srv, "PUT", "/prealloc/big", 256 << 20, "UNSIGNED-PAYLOAD")
+                     + b"p" * ((1 << 20) + 8192))
+        reserved = 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until the part files exist
+            time.sleep(0.5)
+            parts = list(tmp_path.glob("drive*/.shoal/tmp/*/part.1"))
+            if len(parts) == DRIVES:
+                reserved = sum(p.stat().st_blocks * 512 for p in parts)
+                break
+        sock.close()
+        assert reserved > 0, "no part files appeared"
+        assert reserved <= 24 << 20, f"{reserved >> 20} MiB reserved for 1 MiB sent"
+    finally:
+        assert srv.process.stop() == 0, srv.process.describe()
+
+
+def test_connection_limit_fits_the_open_file_limit_and_emfile_is_slow_down(tmp_path, monkeypatch):
+    """Under a hard open-file limit of 3000 the default 4096 connections per shard are
+    lowered to fit (and the banner says so); a request (a PUT on an open connection) that
+    then finds no descriptor for its drive files gets 503 SlowDown, not a quorum failure
+    blamed on the drives."""
+    wrapper = tmp_path / "shoal-ulimit"
+    wrapper.write_text(f'#!/bin/sh\nulimit -n 3000 || exit 1\nexec "{shoal_binary()}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("SHOAL_BIN", str(wrapper))
+    srv = start_server(tmp_path, shards=1)
+    try:
+        stdout = srv.process.stdout
+        assert "open files: 3000;" in stdout, stdout
+        limit_line = next(line for line in stdout.splitlines() if "connections:" in line)
+        per_shard = int(limit_line.split("connections: ")[1].split()[0])
+        assert per_shard < 3000 - 4 * 2, limit_line
+        assert "lowered from 4096" in stdout, stdout
+        s3 = srv.client()
+        s3.create_bucket(Bucket="fds")
+        s3.put_object(Bucket="fds", Key="k", Body=b"k" * (3 << 20))
+        s3.close()
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        sock.sendall(signed_raw_head(srv, "GET", "/fds/k"))
+        assert parse_raw_response(read_until_complete(sock))[0] == 200
+        pid = srv.process.proc.pid
+        open_now = len(list(Path(f"/proc/{pid}/fd").iterdir()))
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (open_now, 3000))
+        sock.sendall(signed_raw_head(srv, "PUT", "/fds/new", 1000, "UNSIGNED-PAYLOAD")
+                     + b"n" * 1000)
+        status, _, body = parse_raw_response(read_until_complete(sock))
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (3000, 3000))
+        sock.close()
+        assert (status, b"<Code>SlowDown</Code>" in body) == (503, True), (status, body[:300])
+    finally:
+        assert srv.process.stop() == 0, srv.process.describe()
+
+
+def test_clients_that_do_not_read_hold_bounded_memory(tmp_path):
+    """GETs whose clients never read (slow_reader.py) hold at most the shard's memory
+    budget: RSS grows by about the budget, not by ~5 MiB per reader; a GET beyond it
+    waits briefly and gets 503 SlowDown; service returns when the readers go."""
+    srv = start_server(tmp_path, "--request-memory-per-shard-mib", "32", shards=1)
+    readers = []
+    try:
+        assert "hold at most 32 MiB per shard" in srv.process.stdout
+        pid = srv.process.proc.pid
+        s3 = srv.client(Config(retries={"max_attempts": 1}, read_timeout=20))
+        s3.create_bucket(Bucket="readers")
+        body = os.urandom(16 << 20)
+        s3.put_object(Bucket="readers", Key="big", Body=body)
+        assert s3.get_object(Bucket="readers", Key="big")["Body"].read() == body
+        time.sleep(1)
+        rss_before = rss_bytes(pid)
+        for _ in range(40):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", srv.port))
+            sock.sendall(signed_raw_head(srv, "GET", "/readers/big"))
+            readers.append(sock)
+        time.sleep(4)  # the readers' grants are taken; later ones were refused
+        growth = rss_bytes(pid) - rss_before
+        assert growth <= 96 << 20, f"RSS grew {growth >> 20} MiB for 40 readers"
+        with pytest.raises(Exception) as refused:
+            s3.get_object(Bucket="readers", Key="big")["Body"].read()
+        assert "SlowDown" in repr(refused.value), repr(refused.value)
+        for sock in readers:
+            sock.close()
+        readers.clear()
+        time.sleep(1)
+        assert s3.get_object(Bucket="readers", Key="big")["Body"].read() == body
+    finally:
+        for sock in readers:
+            sock.close()
         assert srv.process.stop() == 0, srv.process.describe()
