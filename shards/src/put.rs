@@ -551,6 +551,9 @@ impl<D: Drive, C: Clock> Store<D, C> {
             )
             .await;
             self.discard_staged(placement, &staged).await;
+            if let Some(replaced) = &replaced {
+                self.keep_replaced(&info.bucket, &info.key, replaced).await;
+            }
             return Err(Error::InsufficientWriteQuorum {
                 ok,
                 needed: layout.write_quorum(),

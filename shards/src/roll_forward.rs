@@ -68,6 +68,32 @@ impl<D: Drive, C: Clock> Store<D, C> {
         read.agreed(self.set_layout().read_quorum())
     }
 
+    /// After a failed commit, under the key's lock: the version it tried to replace
+    /// must still win, on write quorum. A roll back that could not put a drive's copy
+    /// back removed it (`put::undo_meta`), and with those votes gone an older copy left
+    /// on a drive that missed an earlier commit (2+2: one stale drive and the replaced
+    /// version's own copy voting for what it replaced) could out-vote the replaced
+    /// version: an acknowledged write would revert. Writing the replaced version over
+    /// every copy that does not vote for it keeps it. Best effort: a drive that still
+    /// refuses writes is left to healing, and a later read rolls forward or answers 503.
+    pub(crate) async fn keep_replaced(&self, bucket: &str, key: &str, replaced: &Agreed) {
+        let layout = self.set_layout();
+        let read = self.read_metas(bucket, key).await;
+        let kept = read
+            .agreed(layout.read_quorum())
+            .is_ok_and(|now| now.info == replaced.info);
+        if kept && read.votes(&replaced.info) >= layout.write_quorum() {
+            return;
+        }
+        if self
+            .roll_forward(bucket, key, &read, replaced)
+            .await
+            .is_ok()
+        {
+            self.queue_heal(bucket, key);
+        }
+    }
+
     /// True when `info` has fewer than write-quorum votes and some drive that does not
     /// vote for it could be given it (one that failed to answer cannot).
     fn needs_roll_forward(&self, read: &MetaRead, info: &ObjectInfo) -> bool {

@@ -1280,3 +1280,21 @@ fn half_committed_version_never_reverts() {
         version_never_reverts(2 * MIB + 7, 3 * MIB + 1).await;
     });
 }
+
+/// Many seeds of the random write-fault runs (2+2 and 4+2); ignored by default, run by
+/// `SHOAL_SEEDS=N cargo test -p shoal-shards --test sim_faults -- --ignored many_seeds`.
+#[test]
+#[ignore = "many seeds: run on demand"]
+fn random_write_faults_many_seeds() {
+    let seeds: u64 = std::env::var("SHOAL_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    run(async {
+        for seed in 0..seeds {
+            eprintln!("seed {seed}");
+            random_write_faults(4, 2, 1000 + seed).await;
+            random_write_faults(6, 2, 1000 + seed).await;
+        }
+    });
+}
