@@ -213,10 +213,13 @@ class Server:
         return ["--cacert", self.cert_path] if self.cert_path else []
 
 
-def start_server(tmp: Path, mode: str, extra_args: tuple[str, ...] = ()) -> Server:
+def start_server(tmp: Path, mode: str, extra_args: tuple[str, ...] = (),
+                 shards: int = SHARDS) -> Server:
+    """A server over DRIVES drive folders under `tmp`, in one of the modes (http, https,
+    epoll), with `shards` shards and the extra flags `extra_args`."""
     port = free_port()
     drives = [str(tmp / f"drive{i}") for i in range(1, DRIVES + 1)]
-    args = ["server", "--address", f"127.0.0.1:{port}", "--shards", str(SHARDS), *extra_args]
+    args = ["server", "--address", f"127.0.0.1:{port}", "--shards", str(shards), *extra_args]
     env = clean_env(SHOAL_ROOT_USER=ROOT_USER, SHOAL_ROOT_PASSWORD=ROOT_PASSWORD)
     cert_path = None
     if mode == "https":

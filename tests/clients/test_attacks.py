@@ -22,10 +22,8 @@ import pytest
 import requests
 from botocore.config import Config
 
-from conftest import (
-    DRIVES, ROOT_PASSWORD, ROOT_USER, Server, ServerProcess, clean_env, free_port,
-    make_self_signed_cert, shoal_binary,
-)
+import conftest
+from conftest import DRIVES, Server, clean_env, shoal_binary
 from s3util import assert_raw_error, parse_raw_response, path_of, raw, read_until_complete, signed_headers
 
 ATTACK_CONNECTIONS = 3000
@@ -59,22 +57,7 @@ def enough_descriptors():
 def start_server(tmp: Path, *args: str, shards: int = 2, mode: str = "http") -> Server:
     """A server with `shards` shards and the extra flags `args`, in one of conftest's
     modes (http, https, epoll)."""
-    port = free_port()
-    drives = [str(tmp / f"drive{i}") for i in range(1, DRIVES + 1)]
-    argv = ["server", "--address", f"127.0.0.1:{port}", "--shards", str(shards), *args]
-    env = clean_env(SHOAL_ROOT_USER=ROOT_USER, SHOAL_ROOT_PASSWORD=ROOT_PASSWORD)
-    cert_path = None
-    if mode == "https":
-        cert_path = str(make_self_signed_cert(tmp / "certs"))
-        argv += ["--certs-dir", str(tmp / "certs")]
-    if mode == "epoll":
-        env["MONOIO_FORCE_LEGACY_DRIVER"] = "1"
-    process = ServerProcess(argv + drives, env, cwd=tmp, log_dir=tmp / "logs")
-    process.wait_ready(port)
-    scheme = "https" if mode == "https" else "http"
-    return Server(mode=mode, endpoint=f"{scheme}://127.0.0.1:{port}", port=port,
-                  access_key=ROOT_USER, secret_key=ROOT_PASSWORD, verify=cert_path or True,
-                  cert_path=cert_path, process=process)
+    return conftest.start_server(tmp, mode, args, shards=shards)
 
 
 def rss_bytes(pid: int) -> int:
