@@ -29,12 +29,33 @@ pub fn listen(address: SocketAddr) -> io::Result<TcpListener> {
 ///
 /// The probe is closed before the shards bind: a server starting in that instant can
 /// still slip in; the check is for the common mistake, not a lock.
+///
+/// A server that just exited can still hold its listener for a moment: io_uring tears
+/// a ring down after the process is gone, and an accept in flight keeps the listening
+/// socket open until then. So a refused probe is retried for up to
+/// [`CLAIM_PORT_WAIT_MS`] before the port is called taken (at start only).
 pub fn claim_port(address: SocketAddr) -> io::Result<SocketAddr> {
-    // std's bind sets SO_REUSEADDR but never SO_REUSEPORT; REUSEADDR does not allow
-    // binding beside a listening socket on Linux, so any listener makes this fail.
-    let probe = std::net::TcpListener::bind(address)?;
-    probe.local_addr()
+    let started = std::time::Instant::now();
+    loop {
+        // std's bind sets SO_REUSEADDR but never SO_REUSEPORT; REUSEADDR does not allow
+        // binding beside a listening socket on Linux, so any listener makes this fail.
+        match std::net::TcpListener::bind(address) {
+            Ok(probe) => return probe.local_addr(),
+            Err(e)
+                if e.kind() == io::ErrorKind::AddrInUse
+                    && started.elapsed().as_millis() < u128::from(CLAIM_PORT_WAIT_MS) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(CLAIM_PORT_RETRY_MS));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
+
+/// How long [`claim_port`] waits for a listener of an exited process to go away.
+pub const CLAIM_PORT_WAIT_MS: u64 = 2_000;
+/// Pause between two probes of [`claim_port`].
+const CLAIM_PORT_RETRY_MS: u64 = 50;
 
 /// Whether an accept failed because the process or the system ran out of file
 /// descriptors or socket memory: retrying at once would fail again (and spin a core).
