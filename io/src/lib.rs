@@ -13,6 +13,7 @@ pub mod buf_pool;
 pub mod clock;
 pub mod dir_drive;
 pub mod drive;
+pub mod env;
 pub mod net;
 pub mod runtime;
 pub mod sim_drive;
@@ -24,6 +25,7 @@ pub use dir_drive::{DirDrive, DirFile, DriveLock};
 pub use drive::{
     DirEntry, Drive, DriveError, DriveResult, SpaceInfo, descriptors_exhausted_within,
 };
+pub use env::{Env, MonoioEnv, timeout};
 pub use runtime::{
     DriverKind, RuntimeConfig, ShardRuntime, build_runtime, driver_in_use,
     pin_current_thread_to_core, raise_memlock_limit,
