@@ -499,7 +499,7 @@ async fn serve_connection(
                 accepted_at,
                 slot,
             ))
-            .await
+            .await;
         }
     }
 }
