@@ -16,11 +16,14 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::rc::Rc;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use shoal_erasure::Coder;
-use shoal_io::{Clock, Drive, DriveError};
+use shoal_io::{Clock, Drive, DriveError, Env, MonoioEnv};
+
+use crate::member::LocalMember;
 
 use crate::error::{Error, Result};
 use crate::record::format::{FORMAT_PATH, format_drives, identity_of};
@@ -56,6 +59,9 @@ pub struct StoreConfig {
     /// Format empty drives in a deployment that exists (replacement drives); without it
     /// they stay offline, as they may be bare mount points (format.rs).
     pub format_new_drives: bool,
+    /// How long one member may take to answer one verb before it counts as failed for
+    /// that request and is marked slow (the quorum engine's deadline).
+    pub member_deadline: std::time::Duration,
 }
 
 impl Default for StoreConfig {
@@ -70,13 +76,17 @@ impl Default for StoreConfig {
             parity_chunks: None,
             clean_tmp_at_open: true,
             format_new_drives: false,
+            member_deadline: std::time::Duration::from_secs(10),
         }
     }
 }
 
 /// The object store of one shard.
-pub struct Store<D: Drive, C: Clock> {
-    pub(crate) drives: Vec<D>,
+pub struct Store<D: Drive, C: Clock, E: Env = MonoioEnv> {
+    /// The pool's members, in pool order (set after set).
+    pub(crate) members: Vec<Rc<LocalMember<D>>>,
+    /// Timers and tasks (the quorum engine's deadlines, background completions).
+    pub(crate) env: E,
     pub(crate) layout: PoolLayout,
     pub(crate) deployment_id: DeploymentId,
     pub(crate) config: StoreConfig,
@@ -104,10 +114,24 @@ pub struct DriveChange {
 /// found again by the next scan).
 const HEAL_QUEUE_MAX: usize = 100_000;
 
-impl<D: Drive, C: Clock> Store<D, C> {
+impl<D: Drive, C: Clock> Store<D, C, MonoioEnv> {
     /// Checks or writes every drive's format, cleans leftovers of interrupted writes,
-    /// and returns the store. `seed` seeds ids (deployment, versions, temporary names).
+    /// and returns the store on the real runtime. `seed` seeds ids (deployment,
+    /// versions, temporary names).
     pub async fn open(drives: Vec<D>, clock: C, seed: u64, config: StoreConfig) -> Result<Self> {
+        Self::open_in(drives, clock, MonoioEnv, seed, config).await
+    }
+}
+
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
+    /// `open` in the environment `env` (a simulation's, in tests).
+    pub async fn open_in(
+        drives: Vec<D>,
+        clock: C,
+        env: E,
+        seed: u64,
+        config: StoreConfig,
+    ) -> Result<Self> {
         let layout = PoolLayout::for_drives(drives.len(), config.parity_chunks)?;
         let mut rng = SmallRng::seed_from_u64(seed);
         let (deployment_id, format_offline) =
@@ -132,7 +156,11 @@ impl<D: Drive, C: Clock> Store<D, C> {
         }
         let coder = Coder::new(layout.set.data_chunks, layout.set.parity_chunks)?;
         Ok(Self {
-            drives,
+            members: drives
+                .into_iter()
+                .map(|d| Rc::new(LocalMember::new(d)))
+                .collect(),
+            env,
             layout,
             deployment_id,
             config,
@@ -204,7 +232,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
 
     /// Drives offline now (since start or the last `check_drives`), with the reason.
     pub fn offline_drives(&self) -> Vec<(String, String)> {
-        self.drives
+        self.members
             .iter()
             .zip(self.offline.borrow().iter())
             .filter_map(|(d, why)| why.clone().map(|w| (d.name().to_owned(), w)))
@@ -216,7 +244,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     /// changes since the last check. Run on a timer by the server.
     pub async fn check_drives(&self) -> Vec<DriveChange> {
         let mut changes = Vec::new();
-        for (position, drive) in self.drives.iter().enumerate() {
+        for (position, drive) in self.members.iter().enumerate() {
             let now = drive
                 .check_identity(FORMAT_PATH, &self.identities[position])
                 .await
@@ -232,8 +260,19 @@ impl<D: Drive, C: Clock> Store<D, C> {
         changes
     }
 
-    pub fn drives(&self) -> &[D] {
-        &self.drives
+    /// Drive `index` of the pool (tests damage drives through it).
+    pub fn drive(&self, index: usize) -> &D {
+        self.members[index].drive()
+    }
+
+    /// The pool's drives, in pool order (tests damage drives through them).
+    pub fn drives(&self) -> Vec<&D> {
+        self.members.iter().map(|m| m.drive()).collect()
+    }
+
+    /// How many drives the pool has.
+    pub fn drive_count(&self) -> usize {
+        self.members.len()
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -247,9 +286,9 @@ impl<D: Drive, C: Clock> Store<D, C> {
     }
 
     /// The drives of set `set_index`, in set order.
-    pub(crate) fn set_drives(&self, set_index: usize) -> &[D] {
+    pub(crate) fn set_members(&self, set_index: usize) -> &[Rc<LocalMember<D>>] {
         let size = self.layout.set.set_size();
-        &self.drives[set_index * size..(set_index + 1) * size]
+        &self.members[set_index * size..(set_index + 1) * size]
     }
 
     pub(crate) fn set_layout(&self) -> SetLayout {

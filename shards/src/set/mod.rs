@@ -2,4 +2,5 @@
 //! shard (`key_lock`, `shard_lock`).
 
 pub mod key_lock;
+pub mod quorum;
 pub mod shard_lock;
