@@ -10,16 +10,16 @@
 //! answer that depends on it; reads of existing objects never pay it.
 
 use futures_util::future::join_all;
-use shoal_io::{Clock, Drive};
+use shoal_io::{Clock, Drive, Env};
 
 use crate::object::store::Store;
 use crate::record::format::{FORMAT_PATH, FormatRecord};
 
-impl<D: Drive, C: Clock> Store<D, C> {
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Whether the drive at pool position `position` still holds this deployment's
     /// format record for that position (so its "not found" can be believed).
     pub(crate) async fn drive_is_ours(&self, position: usize) -> bool {
-        let Ok(bytes) = self.drives[position].read_file(FORMAT_PATH).await else {
+        let Ok(bytes) = self.members[position].read_file(FORMAT_PATH).await else {
             return false;
         };
         let Ok(record) = FormatRecord::decode(&bytes) else {

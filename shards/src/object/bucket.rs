@@ -19,7 +19,7 @@
 //! when unknown drives could make the difference the answer is a quorum error (503).
 
 use futures_util::future::join_all;
-use shoal_io::{Clock, Drive, DriveError};
+use shoal_io::{Clock, Drive, DriveError, Env};
 
 use crate::error::{Error, Result};
 use crate::member::keypath::validate_bucket_name;
@@ -72,7 +72,7 @@ pub struct BucketInfo {
     pub created_unix_nanos: u64,
 }
 
-impl<D: Drive, C: Clock> Store<D, C> {
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     fn bucket_read_quorum(&self) -> usize {
         self.layout.set_count * self.layout.set.read_quorum()
     }
@@ -92,7 +92,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         }
         let record = self.bucket_record(bucket, self.clock.now_unix_nanos());
         let path = format!("{BUCKETS_DIR}/{bucket}");
-        let writes = self.drives.iter().map(|d| async {
+        let writes = self.members.iter().map(|d| async {
             self.remove_bucket_contents(d, bucket).await?;
             d.create_dir_all(bucket).await?;
             d.write_file_atomic(&path, &record).await?;
@@ -100,7 +100,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         });
         let ok = join_all(writes).await.iter().filter(|r| r.is_ok()).count();
         if ok < self.bucket_write_quorum() {
-            let removes = self.drives.iter().map(|d| d.remove_file(&path));
+            let removes = self.members.iter().map(|d| d.remove_file(&path));
             join_all(removes).await;
             return Err(Error::InsufficientWriteQuorum {
                 ok,
@@ -140,7 +140,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     /// against the drive's format record when the answer could depend on it.
     async fn read_bucket_copies(&self, bucket: &str) -> Vec<BucketCopy> {
         let path = format!("{BUCKETS_DIR}/{bucket}");
-        let reads = join_all(self.drives.iter().map(|d| d.read_file(&path))).await;
+        let reads = join_all(self.members.iter().map(|d| d.read_file(&path))).await;
         let mut copies: Vec<BucketCopy> = reads
             .iter()
             .map(|read| match read {
@@ -221,7 +221,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
             return Err(Error::BucketNotEmpty);
         }
         let path = format!("{BUCKETS_DIR}/{bucket}");
-        let removes = self.drives.iter().map(|d| async {
+        let removes = self.members.iter().map(|d| async {
             ignore_not_found(d.remove_file(&path).await)?;
             self.remove_bucket_contents(d, bucket).await
         });
@@ -275,7 +275,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
 
     /// Per drive, the bucket record names it holds (`None`: it cannot answer).
     async fn bucket_names_by_drive(&self) -> Vec<Option<Vec<String>>> {
-        let listings = join_all(self.drives.iter().map(|d| d.list_dir(BUCKETS_DIR))).await;
+        let listings = join_all(self.members.iter().map(|d| d.list_dir(BUCKETS_DIR))).await;
         let mut names = Vec::with_capacity(listings.len());
         for (position, listing) in listings.into_iter().enumerate() {
             names.push(match listing {
@@ -291,7 +291,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     /// Creation time from the first drive with a valid record.
     async fn bucket_created(&self, bucket: &str) -> u64 {
         let path = format!("{BUCKETS_DIR}/{bucket}");
-        for drive in &self.drives {
+        for drive in &self.members {
             let Ok(bytes) = drive.read_file(&path).await else {
                 continue;
             };

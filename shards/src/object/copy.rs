@@ -4,7 +4,7 @@
 //! onto itself is safe: the new version is staged in full before the old one's data
 //! is removed at commit.
 
-use shoal_io::{Clock, Drive};
+use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
 use crate::object::get::{ByteRange, ObjectReader};
@@ -30,13 +30,13 @@ pub enum TaggingDirective {
 }
 
 /// An object's bytes as a body source.
-struct ReaderSource<'a, D: Drive, C: Clock> {
-    reader: ObjectReader<'a, D, C>,
+struct ReaderSource<'a, D: Drive, C: Clock, E: Env> {
+    reader: ObjectReader<'a, D, C, E>,
     piece: Vec<u8>,
     offset: usize,
 }
 
-impl<D: Drive, C: Clock> BodySource for ReaderSource<'_, D, C> {
+impl<D: Drive, C: Clock, E: Env> BodySource for ReaderSource<'_, D, C, E> {
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.offset == self.piece.len() {
             match self.reader.next().await {
@@ -60,7 +60,7 @@ impl<D: Drive, C: Clock> BodySource for ReaderSource<'_, D, C> {
     }
 }
 
-impl<D: Drive, C: Clock> Store<D, C> {
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Copies `source` to `bucket/key`; `source_check` may refuse the source version
     /// (copy-source conditions). Returns the new version.
     pub async fn copy_object(

@@ -4,14 +4,14 @@
 //! does not exist succeeds, as in S3.
 
 use futures_util::future::join_all;
-use shoal_io::{Clock, Drive};
+use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
 use crate::member::keypath::{meta_path, object_dir, validate_key};
 use crate::object::condition::WriteCondition;
 use crate::object::store::{Store, ignore_not_found};
 
-impl<D: Drive, C: Clock> Store<D, C> {
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Deletes `bucket/key`. Returns whether a version existed.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool> {
         self.delete_object_if(bucket, key, &WriteCondition::Always)
@@ -41,7 +41,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         };
         let dir = object_dir(bucket, key);
         let meta = meta_path(bucket, key);
-        let drives = self.set_drives(placement.set_index);
+        let drives = self.set_members(placement.set_index);
         let removes = drives
             .iter()
             .map(|d| async { ignore_not_found(d.remove_file(&meta).await) });

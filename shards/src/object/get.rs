@@ -11,7 +11,7 @@
 //! data waits in the trash until readers are done, `trash.rs`).
 
 use futures_util::future::join_all;
-use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive, DriveError};
+use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive, DriveError, Env, MonoioEnv};
 
 use crate::error::{Error, Result};
 use crate::member::keypath::{DATA_DIR_PREFIX, object_dir, validate_key};
@@ -102,8 +102,8 @@ impl ByteRange {
 }
 
 /// Streams an object's bytes (or a range of them) stripe by stripe.
-pub struct ObjectReader<'a, D: Drive, C: Clock> {
-    store: &'a Store<D, C>,
+pub struct ObjectReader<'a, D: Drive, C: Clock, E: Env = MonoioEnv> {
+    store: &'a Store<D, C, E>,
     info: ObjectInfo,
     placement: Placement,
     /// The object's part files in order (one, `part.1`, for a plain object).
@@ -134,14 +134,14 @@ pub struct ObjectReader<'a, D: Drive, C: Clock> {
     record_buf_bytes: usize,
 }
 
-impl<D: Drive, C: Clock> Store<D, C> {
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Opens an object for reading, whole or a range of it.
     pub async fn get_object(
         &self,
         bucket: &str,
         key: &str,
         range: Option<ByteRange>,
-    ) -> Result<ObjectReader<'_, D, C>> {
+    ) -> Result<ObjectReader<'_, D, C, E>> {
         let mut reader = self.open_object(bucket, key).await?;
         reader.select(range)?;
         Ok(reader)
@@ -150,7 +150,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     /// Opens the version the set agrees on now, whole: one metadata read, and every
     /// byte the reader returns is of that version. Preconditions, part numbers and
     /// ranges are judged against `reader.info()`, then `select` narrows the range.
-    pub async fn open_object(&self, bucket: &str, key: &str) -> Result<ObjectReader<'_, D, C>> {
+    pub async fn open_object(&self, bucket: &str, key: &str) -> Result<ObjectReader<'_, D, C, E>> {
         validate_key(key)?;
         self.require_bucket(bucket).await?;
         let agreed = self.read_agreed(bucket, key).await?;
@@ -199,7 +199,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     }
 }
 
-impl<D: Drive, C: Clock> Store<D, C> {
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Per chunk index, the tag bound into the records of part `part_number`.
     fn record_tags(&self, info: &ObjectInfo, part_number: u32) -> Vec<u64> {
         let owner = RecordOwner {
@@ -215,7 +215,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     }
 }
 
-impl<D: Drive, C: Clock> ObjectReader<'_, D, C> {
+impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
     pub fn info(&self) -> &ObjectInfo {
         &self.info
     }
@@ -274,7 +274,7 @@ impl<D: Drive, C: Clock> ObjectReader<'_, D, C> {
     /// Closes the current part's files and reads `segment` from now on; every drive
     /// gets a fresh chance (one missing part file says nothing of the others).
     async fn switch_segment(&mut self, segment: usize) {
-        let drives = self.store.set_drives(self.placement.set_index);
+        let drives = self.store.set_members(self.placement.set_index);
         for (drive, file) in drives.iter().zip(self.files.iter_mut()) {
             if let Some(file) = file.take() {
                 let _ = drive.close(file).await;
@@ -368,7 +368,7 @@ impl<D: Drive, C: Clock> ObjectReader<'_, D, C> {
             return;
         }
         let offset = self.geometry.record_offset(stripe);
-        let drives = self.store.set_drives(self.placement.set_index);
+        let drives = self.store.set_members(self.placement.set_index);
         let reads = indices.iter().map(|&i| {
             let drive_index = self.placement.drive_of_chunk(i, set_size);
             let file = if self.failed[drive_index] {
@@ -385,7 +385,7 @@ impl<D: Drive, C: Clock> ObjectReader<'_, D, C> {
                 tag: self.tags[i],
                 stripe,
             };
-            read_record(&drives[drive_index], file, buf, place)
+            read_record(drives[drive_index].drive(), file, buf, place)
         });
         let results = join_all(reads).await;
         for (&i, (buf, chunk_at)) in indices.iter().zip(results) {
@@ -416,13 +416,13 @@ impl<D: Drive, C: Clock> ObjectReader<'_, D, C> {
     /// moved to the trash by an overwrite or delete after this reader started: the
     /// part is read from there (`trash.rs`), and from then on that drive's parts too.
     async fn open_file(&mut self, drive_index: usize) {
-        let drive = &self.store.set_drives(self.placement.set_index)[drive_index];
+        let drive = &self.store.set_members(self.placement.set_index)[drive_index];
         let file = &self.segments[self.current].file;
         let mut opened = drive
             .open(&format!("{}/{file}", self.data_dirs[drive_index]))
             .await;
         if matches!(opened, Err(DriveError::NotFound))
-            && let Some(trashed) = find_in_trash(drive, &self.version_dir).await
+            && let Some(trashed) = find_in_trash(drive.drive(), &self.version_dir).await
         {
             opened = drive.open(&format!("{trashed}/{file}")).await;
             self.data_dirs[drive_index] = trashed;

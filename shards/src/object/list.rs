@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
-use shoal_io::{Clock, Drive, DriveError};
+use shoal_io::{Clock, Drive, DriveError, Env};
 
 use crate::error::{Error, Result};
 use crate::member::keypath::{EntryName, META_FILE_NAME, decode_entry_name};
@@ -79,16 +79,16 @@ struct Pending {
     in_piece: bool,
 }
 
-impl<D: Drive, C: Clock> Store<D, C> {
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     pub async fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage> {
         self.require_bucket(bucket).await?;
         let max_keys = query.max_keys.min(MAX_KEYS_LIMIT);
         let mut items: Vec<Item> = Vec::new();
         for set_index in 0..self.layout.set_count {
             let walks = self
-                .set_drives(set_index)
+                .set_members(set_index)
                 .iter()
-                .map(|d| walk_drive(d, bucket, query));
+                .map(|d| walk_drive(d.drive(), bucket, query));
             let mut walked = join_all(walks).await;
             self.confirm_empty_walks(set_index, &mut walked).await;
             let quorum = self.set_layout().read_quorum();
@@ -136,7 +136,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     }
 }
 
-impl<D: Drive, C: Clock> Store<D, C> {
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// A drive without the bucket's folder (never made durable, or never made there)
     /// holds nothing of it, if it is this deployment's drive; otherwise it cannot say.
     async fn confirm_empty_walks(&self, set_index: usize, walked: &mut [Result<Vec<Item>>]) {

@@ -31,7 +31,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use futures_util::future::join_all;
-use shoal_io::{Clock, Drive, DriveError};
+use shoal_io::{Clock, Drive, DriveError, Env};
 
 use crate::error::{Error, Result};
 use crate::member::keypath::validate_key;
@@ -342,7 +342,7 @@ impl PartScan {
     }
 }
 
-impl<D: Drive, C: Clock> Store<D, C> {
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Starts an upload; returns its record (with the new id).
     pub async fn create_multipart_upload(
         &self,
@@ -375,7 +375,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         // Not in a bucket that is being deleted (it would outlive it).
         let _bucket_guard = self.lock_bucket_for_write(bucket).await?;
         let path = format!("{dir}/{UPLOAD_RECORD_FILE}");
-        let drives = self.set_drives(placement.set_index);
+        let drives = self.set_members(placement.set_index);
         let writes = drives.iter().map(|d| d.write_file_atomic(&path, &record));
         let ok = join_all(writes).await.iter().filter(|r| r.is_ok()).count();
         let needed = self.set_layout().write_quorum();
@@ -400,7 +400,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         self.require_bucket(bucket).await?;
         let placement = self.placement(bucket, key);
         let path = format!("{}/{UPLOAD_RECORD_FILE}", upload_dir(bucket, upload_id));
-        let drives = self.set_drives(placement.set_index);
+        let drives = self.set_members(placement.set_index);
         let reads = join_all(drives.iter().map(|d| d.read_file(&path))).await;
         let mut failed = 0;
         let mut copies: Vec<UploadInfo> = Vec::new();
@@ -538,7 +538,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let dir = upload_dir(&upload.bucket, &upload.upload_id);
         let target = format!("{dir}/{}", part.file_name());
         let from = format!("{staged_dir}/part.1");
-        let drives = self.set_drives(placement.set_index);
+        let drives = self.set_members(placement.set_index);
         let renames = drives.iter().zip(live).map(|(drive, live)| {
             let (from, target) = (&from, &target);
             async move { *live && drive.rename(from, target).await.is_ok() }
@@ -561,7 +561,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     /// Lists what each set drive holds of an upload.
     async fn scan_parts(&self, placement: Placement, bucket: &str, upload_id: &str) -> PartScan {
         let dir = upload_dir(bucket, upload_id);
-        let drives = self.set_drives(placement.set_index);
+        let drives = self.set_members(placement.set_index);
         let listings = join_all(drives.iter().map(|d| d.list_dir(&dir))).await;
         PartScan {
             listings: listings
@@ -610,7 +610,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         self.upload_info(bucket, key, upload_id).await?;
         let placement = self.placement(bucket, key);
         let dir = upload_dir(bucket, upload_id);
-        let drives = self.set_drives(placement.set_index);
+        let drives = self.set_members(placement.set_index);
         let removes = drives
             .iter()
             .map(|d| async { ignore_not_found(d.remove_dir_all(&dir).await) });
@@ -807,7 +807,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
             crate::member::keypath::DATA_DIR_PREFIX,
             hex::encode(info.version_id)
         );
-        let drives = self.set_drives(placement.set_index);
+        let drives = self.set_members(placement.set_index);
         let cleanups = drives.iter().zip(&scan.listings).map(|(drive, names)| {
             let (used, data_dir) = (&used, &data_dir);
             async move {
@@ -884,7 +884,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     async fn bucket_uploads(&self, bucket: &str) -> Vec<UploadInfo> {
         let dir = format!("{MULTIPART_DIR}/{bucket}");
         let mut ids: Vec<String> = Vec::new();
-        for listing in join_all(self.drives.iter().map(|d| d.list_dir(&dir))).await {
+        for listing in join_all(self.members.iter().map(|d| d.list_dir(&dir))).await {
             ids.extend(listing.into_iter().flatten().map(|e| e.name));
         }
         ids.sort();
@@ -903,7 +903,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     /// which places it; then it must hold on its set like any other read.
     async fn find_upload(&self, bucket: &str, upload_id: &str) -> Option<UploadInfo> {
         let path = format!("{}/{UPLOAD_RECORD_FILE}", upload_dir(bucket, upload_id));
-        for drive in &self.drives {
+        for drive in &self.members {
             let Ok(bytes) = drive.read_file(&path).await else {
                 continue;
             };
@@ -920,7 +920,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     pub async fn remove_abandoned_uploads(&self, max_age_nanos: u64) -> usize {
         let now = self.clock.now_unix_nanos();
         let mut removed = 0;
-        for drive in &self.drives {
+        for drive in &self.members {
             let Ok(buckets) = drive.list_dir(MULTIPART_DIR).await else {
                 continue;
             };

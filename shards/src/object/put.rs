@@ -16,10 +16,13 @@
 //! 4. Move the replaced version's data folders to the trash (`trash.rs`): reads that
 //!    started before the commit stream the old version to the end.
 
+use std::rc::Rc;
+
 use futures_util::future::join_all;
-use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive};
+use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive, Env};
 
 use crate::error::{Error, Result};
+use crate::member::LocalMember;
 use crate::member::keypath::{DATA_DIR_PREFIX, meta_path, object_dir, validate_key};
 use crate::object::condition::WriteCondition;
 use crate::object::encode::StripeEncoder;
@@ -83,7 +86,7 @@ struct PartWriter<F> {
     flushed_bytes: u64,
 }
 
-impl<D: Drive, C: Clock> Store<D, C> {
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Writes an object from `body`; returns its metadata once committed.
     pub async fn put_object(
         &self,
@@ -269,7 +272,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         options: &PutOptions,
     ) -> Result<Vec<bool>> {
         let layout = self.set_layout();
-        let drives = self.set_drives(placement.set_index);
+        let drives = self.set_members(placement.set_index);
         let full_chunk = chunk_len_for(stripe.len(), layout.data_chunks);
         let record_bytes = (RECORD_HEADER_BYTES + full_chunk).next_multiple_of(BLOCK_SIZE_BYTES);
         // The declared length is a claim, not data: preallocate only a few stripes of
@@ -320,7 +323,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let finishes = drives
             .iter()
             .zip(writers.iter_mut())
-            .map(|(d, w)| finish_part(d, w, logical));
+            .map(|(d, w)| finish_part(d.drive(), w, logical));
         let synced: Vec<bool> = join_all(finishes).await;
         let ok = synced.iter().filter(|s| **s).count();
         if ok < layout.write_quorum() {
@@ -345,7 +348,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     async fn write_records(
         &self,
         placement: Placement,
-        drives: &[D],
+        drives: &[Rc<LocalMember<D>>],
         writers: &mut [PartWriter<D::File>],
         records: StripeRecords<'_>,
     ) -> Result<()> {
@@ -360,7 +363,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
                     let chunk = records.encoder.chunk(chunk_index);
                     let checksum =
                         record_checksum(records.tags[chunk_index], records.stripe_index, chunk);
-                    append_record(d, w, checksum, chunk)
+                    append_record(d.drive(), w, checksum, chunk)
                 });
         join_all(writes).await;
         self.check_write_quorum(writers)
@@ -461,7 +464,7 @@ pub(crate) fn verify_digests(
     Ok(())
 }
 
-impl<D: Drive, C: Clock> Store<D, C> {
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Makes the staged version visible on write-quorum drives, or on none.
     pub(crate) async fn commit(
         &self,
@@ -471,7 +474,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         condition: &WriteCondition,
     ) -> Result<ObjectInfo> {
         let layout = self.set_layout();
-        let drives = self.set_drives(placement.set_index);
+        let drives = self.set_members(placement.set_index);
         // The bucket first, then the key (never the other order): a DeleteBucket
         // waits for this commit, or this commit sees the bucket gone and leaves nothing.
         let _bucket_guard = match self.lock_bucket_for_write(&info.bucket).await {
@@ -576,7 +579,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     /// new data folder, or renames it back to `give_back` (a multipart upload's folder).
     async fn roll_back(
         &self,
-        drives: &[D],
+        drives: &[Rc<LocalMember<D>>],
         committed: &[bool],
         previous: &[Option<Vec<u8>>],
         meta_file: &str,
@@ -591,7 +594,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
                     if !*done {
                         return;
                     }
-                    undo_meta(drive, meta_file, old.as_deref()).await;
+                    undo_meta(drive.drive(), meta_file, old.as_deref()).await;
                     let _ = match give_back {
                         Some(folder) => drive.rename(data_dir, folder).await,
                         None => drive.remove_dir_all(data_dir).await,
@@ -603,7 +606,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     /// Moves every data folder of the object except the current version's to the
     /// trash, where reads that started before this commit still find it (`trash.rs`).
     /// (See `undo_meta` for how a failed commit is taken back.)
-    async fn remove_stale_data_dirs(&self, drives: &[D], dir: &str, keep: &str) {
+    async fn remove_stale_data_dirs(&self, drives: &[Rc<LocalMember<D>>], dir: &str, keep: &str) {
         let cleanups = drives.iter().map(|drive| async move {
             let Ok(entries) = drive.list_dir(dir).await else {
                 return;
@@ -620,7 +623,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
 
     /// Removes a staging folder from every drive of the set.
     pub(crate) async fn remove_staged(&self, placement: Placement, from: &str) {
-        let drives = self.set_drives(placement.set_index);
+        let drives = self.set_members(placement.set_index);
         join_all(drives.iter().map(|d| d.remove_dir_all(from))).await;
     }
 

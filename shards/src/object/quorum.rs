@@ -13,13 +13,16 @@
 //! `absence.rs`) counts as failed, so beyond quorum the answer is a quorum error.
 //! A reader sees a version only once it is committed to write quorum (`roll_forward.rs`).
 
-use futures_util::future::join_all;
-use shoal_io::{Clock, Drive, DriveError};
+use std::rc::Rc;
+
+use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
-use crate::member::keypath::meta_path;
+use crate::member::verbs::meta::MetaVerbs;
+use crate::member::{LocalMember, MemberError};
 use crate::object::store::Store;
 use crate::record::meta::{DriveMeta, ObjectInfo};
+use crate::set::quorum::{self, Answer, Strategy};
 use crate::topology::placement::Placement;
 
 /// What one drive returned for an object's metadata file.
@@ -29,8 +32,10 @@ pub(crate) enum MetaCopy {
     Missing,
     /// Unreadable, corrupt, or inconsistent with its position.
     Bad,
-    /// The drive failed (I/O error).
+    /// The drive failed (I/O error, or no answer within the deadline).
     Failed,
+    /// Not asked: the members asked already agreed (`read_metas_quick`).
+    NotAsked,
 }
 
 /// Every drive's copy, in set order, with the raw bytes kept for rollback.
@@ -123,6 +128,25 @@ pub(crate) fn votes_for(copy: &MetaCopy, info: &ObjectInfo) -> bool {
     }
 }
 
+/// Whether at least `needed` members were asked and every one holds the same version.
+fn unanimous(read: &MetaRead, needed: usize) -> bool {
+    let mut asked = read
+        .copies
+        .iter()
+        .filter(|c| !matches!(c, MetaCopy::NotAsked));
+    let Some(MetaCopy::Valid(first)) = asked.next() else {
+        return false;
+    };
+    let mut count = 1;
+    for copy in asked {
+        match copy {
+            MetaCopy::Valid(m) if m.info == first.info => count += 1,
+            _ => return false,
+        }
+    }
+    count >= needed
+}
+
 /// A drive's copy seen as the agreed version (its current one or the one it replaced).
 fn view_of(copy: &MetaCopy, info: &ObjectInfo) -> Option<DriveMeta> {
     let MetaCopy::Valid(m) = copy else {
@@ -140,7 +164,7 @@ fn view_of(copy: &MetaCopy, info: &ObjectInfo) -> Option<DriveMeta> {
     })
 }
 
-impl<D: Drive, C: Clock> Store<D, C> {
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Reads the metadata copies of `bucket/key` from its set, concurrently. When the
     /// answer would be "no such key", every "not found" is checked to come from this
     /// deployment's drive; the others count as failed.
@@ -170,23 +194,78 @@ impl<D: Drive, C: Clock> Store<D, C> {
         }
     }
 
+    /// Reads the metadata of `bucket/key` from as few members as agreement needs: the
+    /// write-quorum members that hold data chunks first (members marked slow last).
+    /// When all of them answer with the same version, that is the answer: write quorum
+    /// holds it, so it is committed, and the members not asked are too few for any other
+    /// version to have read quorum. Otherwise every member is read (`read_metas`).
+    /// Only for readers: a writer needs every copy (`raw`) to roll back.
+    pub(crate) async fn read_metas_quick(&self, bucket: &str, key: &str) -> MetaRead {
+        let placement = self.placement(bucket, key);
+        let layout = self.set_layout();
+        let members = self.set_members(placement.set_index);
+        let prefer: Vec<usize> = (0..layout.set_size())
+            .map(|chunk| placement.drive_of_chunk(chunk, layout.set_size()))
+            .collect();
+        let strategy = Strategy::read(layout.write_quorum(), self.config.member_deadline);
+        let answers = self
+            .read_meta_answers(bucket, key, members, &prefer, strategy)
+            .await;
+        let read = self.judge_copies(bucket, key, placement, answers);
+        if unanimous(&read, layout.write_quorum()) {
+            return read;
+        }
+        self.read_metas(bucket, key).await
+    }
+
     async fn read_meta_copies(&self, bucket: &str, key: &str) -> MetaRead {
         let placement = self.placement(bucket, key);
-        let path = meta_path(bucket, key);
-        let drives = self.set_drives(placement.set_index);
-        let reads = drives.iter().map(|d| d.read_file(&path));
-        let results = join_all(reads).await;
-        let set_size = drives.len();
-        let mut copies = Vec::with_capacity(set_size);
-        let mut raw = Vec::with_capacity(set_size);
-        for (drive_index, result) in results.into_iter().enumerate() {
-            let (copy, bytes) = match result {
-                Ok(bytes) => (
+        let members = self.set_members(placement.set_index);
+        let order: Vec<usize> = (0..members.len()).collect();
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = self
+            .read_meta_answers(bucket, key, members, &order, strategy)
+            .await;
+        self.judge_copies(bucket, key, placement, answers)
+    }
+
+    /// Every asked member's metadata record (raw), through the quorum engine.
+    async fn read_meta_answers(
+        &self,
+        bucket: &str,
+        key: &str,
+        members: &[Rc<LocalMember<D>>],
+        prefer: &[usize],
+        strategy: Strategy,
+    ) -> Vec<Answer<Vec<u8>>> {
+        let (bucket, key): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
+        quorum::call_preferring(&self.env, members, prefer, strategy, |_, member| {
+            let (bucket, key) = (Rc::clone(&bucket), Rc::clone(&key));
+            async move { member.read_meta(&bucket, &key).await }
+        })
+        .await
+    }
+
+    /// Each member's answer judged: valid for this key and position, missing, bad,
+    /// failed, or not asked. A bad copy queues the object for healing.
+    fn judge_copies(
+        &self,
+        bucket: &str,
+        key: &str,
+        placement: Placement,
+        answers: Vec<Answer<Vec<u8>>>,
+    ) -> MetaRead {
+        let mut copies = Vec::with_capacity(answers.len());
+        let mut raw = Vec::with_capacity(answers.len());
+        for (drive_index, answer) in answers.into_iter().enumerate() {
+            let (copy, bytes) = match answer {
+                Answer::Ok(bytes) => (
                     self.check_copy(&bytes, bucket, key, placement, drive_index),
                     Some(bytes),
                 ),
-                Err(DriveError::NotFound) => (MetaCopy::Missing, None),
-                Err(_) => (MetaCopy::Failed, None),
+                Answer::Err(MemberError::NotFound) => (MetaCopy::Missing, None),
+                Answer::Err(_) => (MetaCopy::Failed, None),
+                Answer::NotAsked | Answer::Running => (MetaCopy::NotAsked, None),
             };
             if matches!(copy, MetaCopy::Bad) {
                 self.queue_heal(bucket, key);
@@ -222,6 +301,6 @@ impl<D: Drive, C: Clock> Store<D, C> {
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
         crate::member::keypath::validate_key(key)?;
         self.require_bucket(bucket).await?;
-        Ok(self.read_agreed(bucket, key).await?.info)
+        Ok(self.read_agreed_quick(bucket, key).await?.info)
     }
 }

@@ -19,7 +19,7 @@
 //! version that could revert.
 
 use futures_util::future::join_all;
-use shoal_io::{Clock, Drive};
+use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
 use crate::member::keypath::{DATA_DIR_PREFIX, meta_path, object_dir};
@@ -29,11 +29,33 @@ use crate::record::meta::{DriveMeta, ObjectInfo, PreviousVersion};
 use crate::record::stripe::chunk_len_for;
 use crate::topology::placement::Placement;
 
-impl<D: Drive, C: Clock> Store<D, C> {
+/// Which members a metadata read asks.
+#[derive(Debug, Clone, Copy)]
+enum Asked {
+    /// Every member: each copy is known (GET reads chunks by them; writers roll back).
+    Every,
+    /// As few as agreement needs.
+    Fewest,
+}
+
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// The version a reader may see: the agreed one, completed to write quorum first if
     /// it is short of it.
     pub(crate) async fn read_agreed(&self, bucket: &str, key: &str) -> Result<Agreed> {
-        let read = self.read_metas(bucket, key).await;
+        self.read_agreed_from(bucket, key, Asked::Every).await
+    }
+
+    /// `read_agreed` asking as few members as agreement needs (`read_metas_quick`):
+    /// for callers that need the version, not every member's copy (HEAD).
+    pub(crate) async fn read_agreed_quick(&self, bucket: &str, key: &str) -> Result<Agreed> {
+        self.read_agreed_from(bucket, key, Asked::Fewest).await
+    }
+
+    async fn read_agreed_from(&self, bucket: &str, key: &str, asked: Asked) -> Result<Agreed> {
+        let read = match asked {
+            Asked::Every => self.read_metas(bucket, key).await,
+            Asked::Fewest => self.read_metas_quick(bucket, key).await,
+        };
         let agreed = read.agreed(self.set_layout().read_quorum())?;
         if !self.needs_roll_forward(&read, &agreed.info) {
             return Ok(agreed);
@@ -124,7 +146,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         };
         let replaced = replaced_version(read, info);
         let meta_file = meta_path(bucket, key);
-        let drives = self.set_drives(placement.set_index);
+        let drives = self.set_members(placement.set_index);
         let writes = drives.iter().enumerate().map(|(drive_index, drive)| {
             let copy = &read.copies[drive_index];
             let target = !matches!(copy, MetaCopy::Failed) && !votes_for(copy, info);
@@ -168,7 +190,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
                 .map(crate::record::meta::PartInfo::file_name)
                 .collect()
         };
-        let drives = self.set_drives(placement.set_index);
+        let drives = self.set_members(placement.set_index);
         let listings = join_all(drives.iter().map(|d| d.list_dir(&data_dir))).await;
         let holding = listings
             .into_iter()

@@ -12,7 +12,7 @@
 //! on holds. Removing the tags writes an empty set, so an older set cannot come back.
 
 use futures_util::future::join_all;
-use shoal_io::{Clock, Drive, DriveError};
+use shoal_io::{Clock, Drive, DriveError, Env};
 
 use crate::error::{Error, Result};
 use crate::member::keypath::{meta_path, validate_key};
@@ -27,7 +27,7 @@ const BUCKET_TAGS_MAGIC: &[u8; 8] = b"SHOALBTG";
 /// Tags as stored: (key, value) in the order given.
 pub type Tags = Vec<(String, String)>;
 
-impl<D: Drive, C: Clock> Store<D, C> {
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// The current version's tags.
     pub async fn object_tags(&self, bucket: &str, key: &str) -> Result<(ObjectInfo, Tags)> {
         let info = self.head_object(bucket, key).await?;
@@ -47,7 +47,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         info.tags = tags;
         info.meta_generation = info.meta_generation.wrapping_add(1);
         let placement = self.placement(bucket, key);
-        let drives = self.set_drives(placement.set_index);
+        let drives = self.set_members(placement.set_index);
         let meta_file = meta_path(bucket, key);
         let writes = drives.iter().zip(&agreed.copies).map(|(drive, copy)| {
             // Only a drive holding this version can carry it on (its inline chunk, its
@@ -80,7 +80,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
                 .zip(&written)
                 .zip(&read.raw)
                 .filter(|((_, w), _)| **w)
-                .map(|((drive, _), raw)| undo_meta(drive, &meta_file, raw.as_deref()));
+                .map(|((drive, _), raw)| undo_meta(drive.drive(), &meta_file, raw.as_deref()));
             join_all(undo).await;
             return Err(Error::InsufficientWriteQuorum {
                 ok,
@@ -97,7 +97,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     pub async fn bucket_tags(&self, bucket: &str) -> Result<Tags> {
         self.require_bucket(bucket).await?;
         let path = format!("{BUCKET_TAGS_DIR}/{bucket}");
-        let reads = join_all(self.drives.iter().map(|d| d.read_file(&path))).await;
+        let reads = join_all(self.members.iter().map(|d| d.read_file(&path))).await;
         let mut records: Vec<(u64, Tags)> = Vec::new();
         let mut failed = 0;
         for read in reads {
@@ -141,7 +141,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
         let record = w.finish(BUCKET_TAGS_MAGIC, 1);
         let path = format!("{BUCKET_TAGS_DIR}/{bucket}");
         let writes = self
-            .drives
+            .members
             .iter()
             .map(|d| d.write_file_atomic(&path, &record));
         let ok = join_all(writes).await.iter().filter(|r| r.is_ok()).count();

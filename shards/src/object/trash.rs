@@ -16,7 +16,7 @@
 //! Invariants: nothing enters the trash but whole version folders; trash is removed
 //! entirely at start (no reader can exist yet) and by the sweep after the grace period.
 
-use shoal_io::{Clock, Drive, DriveError};
+use shoal_io::{Clock, Drive, DriveError, Env};
 
 use crate::object::store::{Store, ignore_not_found};
 
@@ -43,7 +43,7 @@ fn trashed_at(name: &str) -> Option<u64> {
     u64::from_str_radix(time, 16).ok()
 }
 
-impl<D: Drive, C: Clock> Store<D, C> {
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Moves version folder `path` (`…/_d<hex>`) of one drive to the trash; a folder
     /// that is already gone is fine. If the rename fails the folder is removed, so a
     /// replaced version never lingers in the object tree.
@@ -66,7 +66,7 @@ impl<D: Drive, C: Clock> Store<D, C> {
     pub async fn sweep_trash(&self, grace_nanos: u64) -> usize {
         let now = self.clock.now_unix_nanos();
         let mut removed = 0;
-        for drive in &self.drives {
+        for drive in &self.members {
             let Ok(entries) = drive.list_dir(TRASH_DIR).await else {
                 continue;
             };
