@@ -17,8 +17,8 @@ mod list;
 
 use std::io::Write as _;
 
-use crate::error::S3ErrorCode;
-use crate::time::DateTime;
+use crate::base::error::S3ErrorCode;
+use crate::base::time::DateTime;
 use crate::xml::Tag;
 
 pub use list::{

@@ -17,7 +17,7 @@
 //! - Header names are lowercased; values are UTF-8 (else `InvalidArgument`), kept in
 //!   arrival order, duplicates kept.
 
-use crate::error::{S3Error, S3ErrorCode};
+use crate::base::error::{S3Error, S3ErrorCode};
 
 /// Longest request line (method, target, version) accepted.
 pub const REQUEST_LINE_MAX_BYTES: usize = 16 * 1024;

@@ -1,6 +1,6 @@
 //! The one authentication gate: AWS Signature Version 4 for S3, in both of its request
 //! forms (the `Authorization` header and presigned query parameters), and the payload
-//! mode the request committed to; Signature Version 2 ([`crate::sigv2`]) in both of
+//! mode the request committed to; Signature Version 2 ([`crate::auth::sigv2`]) in both of
 //! its forms is dispatched from the same gate.
 //!
 //! Invariants:
@@ -29,12 +29,12 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::error::{S3Error, S3ErrorCode};
-use crate::request::{RequestHead, parse_decimal_u64};
+use crate::auth::sigv2;
+use crate::base::error::{S3Error, S3ErrorCode};
+use crate::base::time::{format_amz_date, parse_amz_date, parse_imf_fixdate};
+use crate::base::uri::{parse_query, percent_decode_bytes, uri_encode_into};
+use crate::message::request::{RequestHead, parse_decimal_u64};
 use crate::route::RouteConfig;
-use crate::sigv2;
-use crate::time::{format_amz_date, parse_amz_date, parse_imf_fixdate};
-use crate::uri::{parse_query, percent_decode_bytes, uri_encode_into};
 
 /// Largest difference between the request time and `now` accepted (15 minutes).
 pub const CLOCK_SKEW_MAX_SECS: i64 = 15 * 60;
@@ -789,7 +789,7 @@ fn authenticate_presigned(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{HeadParser, HeadStatus};
+    use crate::message::request::{HeadParser, HeadStatus};
 
     const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
