@@ -6,6 +6,8 @@
 //! arrow points back up.
 
 pub mod base64;
+pub mod digits;
 pub mod error;
+pub mod escape;
 pub mod time;
 pub mod uri;

@@ -29,10 +29,11 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::auth::sigv4::{ChunkSigning, PayloadMode, constant_time_eq, decode_hex32};
+use crate::auth::sigv4::{ChunkSigning, PayloadMode, constant_time_eq};
+use crate::base::digits::{decode_hex32, parse_decimal_u64};
 use crate::base::error::{S3Error, S3ErrorCode};
 use crate::message::chunked::{ChunkedFraming, Step};
-use crate::message::request::{BodyFraming, RequestHead, parse_decimal_u64};
+use crate::message::request::{BodyFraming, RequestHead};
 
 pub use crate::message::chunked::CHUNK_LINE_MAX_BYTES;
 /// Most trailer lines accepted after the final chunk.
@@ -466,7 +467,7 @@ impl AwsChunked {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::sigv4::decode_hex32;
+    use crate::base::digits::decode_hex32;
     use crate::message::request::{HeadParser, HeadStatus};
 
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";

@@ -10,8 +10,8 @@
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
+use crate::base::digits::parse_decimal_u64;
 use crate::base::error::{S3Error, S3ErrorCode};
-use crate::message::request::parse_decimal_u64;
 
 /// Deepest element nesting accepted; S3 request documents use at most 4.
 pub const DEPTH_MAX: usize = 8;

@@ -30,10 +30,13 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::auth::sigv2;
+// Kept for callers: shoal-bench signs with `hex32` from this path.
+pub use crate::base::digits::hex32;
+use crate::base::digits::{decode_hex32, parse_decimal_u64};
 use crate::base::error::{S3Error, S3ErrorCode};
 use crate::base::time::{format_amz_date, parse_amz_date, parse_imf_fixdate};
 use crate::base::uri::{parse_query, percent_decode_bytes, uri_encode_into};
-use crate::message::request::{RequestHead, parse_decimal_u64};
+use crate::message::request::RequestHead;
 use crate::route::RouteConfig;
 
 /// Largest difference between the request time and `now` accepted (15 minutes).
@@ -311,13 +314,6 @@ pub fn trailer_signature(
     )
 }
 
-/// Lowercase hex of a 32-byte hash or signature, on the stack.
-pub fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
-    let mut out = [0u8; 64];
-    hex::encode_to_slice(bytes, &mut out).expect("64 hex digits for 32 bytes");
-    out
-}
-
 /// Equality of two MACs in time independent of where they differ.
 pub fn constant_time_eq<const N: usize>(a: &[u8; N], b: &[u8; N]) -> bool {
     let mut difference = 0u8;
@@ -325,13 +321,6 @@ pub fn constant_time_eq<const N: usize>(a: &[u8; N], b: &[u8; N]) -> bool {
         difference |= x ^ y;
     }
     std::hint::black_box(difference) == 0
-}
-
-/// Decodes a 64-hex-digit signature or hash.
-pub fn decode_hex32(text: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(text, &mut out).ok()?;
-    Some(out)
 }
 
 /// The parts of a signed request both forms share.
