@@ -29,7 +29,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::auth::sigv4::{ChunkSigning, PayloadMode, constant_time_eq};
+use crate::auth::common::{PayloadMode, constant_time_eq};
+use crate::auth::signing::ChunkSigning;
 use crate::base::digits::{decode_hex32, parse_decimal_u64};
 use crate::base::error::{S3Error, S3ErrorCode};
 use crate::message::chunked::{ChunkedFraming, Step};

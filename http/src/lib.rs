@@ -75,13 +75,12 @@ pub mod xml;
 
 // Kept for callers: the module paths from before the layer folders (`shoal_http::uri`,
 // `shoal_http::sigv4`, ...), which the other crates and the fuzz targets use.
-pub use auth::{sigv2, sigv4};
+pub use auth::sigv2;
 pub use base::{base64, error, time, uri};
 pub use message::{request, response};
 
-pub use auth::sigv4::{
-    Authenticated, ChunkSigning, PayloadMode, SecretKeys, authenticate, authenticate_with_routes,
-};
+pub use auth::common::{Authenticated, PayloadMode, SecretKeys};
+pub use auth::gate::{authenticate, authenticate_with_routes};
 pub use base::error::{S3Error, S3ErrorCode};
 pub use body::{BodyDecoder, Progress};
 pub use message::request::{BodyFraming, HeadParser, HeadStatus, Method, RequestHead, Version};
@@ -98,7 +97,22 @@ pub use s3xml::{
 };
 // The signing half of SigV4, for clients (shoal-bench signs with these, so the
 // workspace has one implementation of the algorithm).
-pub use auth::sigv4::{
-    chunk_signature, credential_scope, request_signature, signing_key, trailer_signature,
-    write_canonical_headers, write_canonical_query,
+pub use auth::signing::{
+    ChunkSigning, chunk_signature, credential_scope, request_signature, signing_key,
+    trailer_signature, write_canonical_headers, write_canonical_query,
 };
+
+/// Kept for callers: SigV4 as one module, at the path it had before `auth/` split it
+/// into the gate, the shared types and the signing primitives.
+pub mod sigv4 {
+    pub use crate::auth::common::{
+        Authenticated, CLOCK_SKEW_MAX_SECS, PRESIGN_EXPIRES_MAX_SECS, PayloadMode, SecretKeys,
+        constant_time_eq,
+    };
+    pub use crate::auth::gate::{authenticate, authenticate_with_routes};
+    pub use crate::auth::signing::{
+        ChunkSigning, EMPTY_SHA256_HEX, chunk_signature, credential_scope, request_signature,
+        signing_key, trailer_signature, write_canonical_headers, write_canonical_query,
+    };
+    pub use crate::base::digits::{decode_hex32, hex32};
+}

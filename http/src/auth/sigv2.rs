@@ -16,7 +16,7 @@
 //! (`/bucket`, or `/` on a virtual host): AWS signs bucket-level requests as `/bucket/`.
 //!
 //! Invariants:
-//! - Only [`crate::auth::sigv4::authenticate_with_routes`] calls in here, and it passes the
+//! - Only [`crate::auth::gate::authenticate_with_routes`] calls in here, and it passes the
 //!   same [`RouteConfig`] the router uses: `Host` is not signed in V2, so the bucket the
 //!   signature covers must be derived exactly as routing derives it, or a signature for
 //!   one bucket could be replayed against another by changing `Host`.
@@ -37,7 +37,7 @@
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
-use crate::auth::sigv4::{
+use crate::auth::common::{
     Authenticated, CLOCK_SKEW_MAX_SECS, PRESIGN_EXPIRES_MAX_SECS, PayloadMode, SecretKeys,
     constant_time_eq,
 };

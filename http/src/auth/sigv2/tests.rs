@@ -3,7 +3,7 @@
 //! request can fail.
 
 use super::*;
-use crate::auth::sigv4::{authenticate, authenticate_with_routes};
+use crate::auth::gate::{authenticate, authenticate_with_routes};
 use crate::base::uri::parse_query;
 use crate::message::request::{HeadParser, HeadStatus};
 
