@@ -16,7 +16,7 @@
 //! (`/bucket`, or `/` on a virtual host): AWS signs bucket-level requests as `/bucket/`.
 //!
 //! Invariants:
-//! - Only [`crate::sigv4::authenticate_with_routes`] calls in here, and it passes the
+//! - Only [`crate::auth::gate::authenticate_with_routes`] calls in here, and it passes the
 //!   same [`RouteConfig`] the router uses: `Host` is not signed in V2, so the bucket the
 //!   signature covers must be derived exactly as routing derives it, or a signature for
 //!   one bucket could be replayed against another by changing `Host`.
@@ -37,15 +37,15 @@
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
-use crate::base64;
-use crate::error::{S3Error, S3ErrorCode};
-use crate::request::RequestHead;
-use crate::route::{RouteConfig, bucket_from_host};
-use crate::sigv4::{
+use crate::auth::common::{
     Authenticated, CLOCK_SKEW_MAX_SECS, PRESIGN_EXPIRES_MAX_SECS, PayloadMode, SecretKeys,
     constant_time_eq,
 };
-use crate::time::{parse_amz_date, parse_http_date};
+use crate::base::base64;
+use crate::base::error::{S3Error, S3ErrorCode};
+use crate::base::time::{parse_amz_date, parse_http_date};
+use crate::message::request::RequestHead;
+use crate::route::{RouteConfig, bucket_from_host};
 
 /// The `Authorization` header scheme of V2 (the space is part of it).
 pub const AUTHORIZATION_PREFIX: &str = "AWS ";

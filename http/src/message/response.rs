@@ -19,8 +19,8 @@
 //! are checked with it where they arrive (`InvalidArgument`), and the handler checks a
 //! whole head again before writing it, so the assertion is a last line of defence.
 
-use crate::error::S3Error;
-use crate::time::format_imf_fixdate;
+use crate::base::error::S3Error;
+use crate::base::time::format_imf_fixdate;
 
 /// The interim response sent when a client asked `Expect: 100-continue`.
 pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -190,7 +190,7 @@ pub fn write_error_response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::S3ErrorCode;
+    use crate::base::error::S3ErrorCode;
 
     #[test]
     fn writes_a_complete_head() {

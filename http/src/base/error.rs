@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::s3xml::escape_text_into;
+use crate::base::escape::escape_text_into;
 
 /// Declares `S3ErrorCode` with its spelling, status and default message in one table,
 /// so the three can never drift apart.

@@ -6,7 +6,7 @@
 //! `+` is a literal plus everywhere (SDKs encode spaces as `%20`, and SigV4 signs `+`
 //! as `%2B`), so routing and signing see the same bytes.
 
-use crate::error::{S3Error, S3ErrorCode};
+use crate::base::error::{S3Error, S3ErrorCode};
 
 fn hex_value(byte: u8) -> Option<u8> {
     match byte {

@@ -3,9 +3,9 @@
 //! request can fail.
 
 use super::*;
-use crate::request::{HeadParser, HeadStatus};
-use crate::sigv4::{authenticate, authenticate_with_routes};
-use crate::uri::parse_query;
+use crate::auth::gate::{authenticate, authenticate_with_routes};
+use crate::base::uri::parse_query;
+use crate::message::request::{HeadParser, HeadStatus};
 
 const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";

@@ -7,8 +7,8 @@
 //! only one line is buffered, at most [`CHUNK_LINE_MAX_BYTES`]; lines end in CRLF; a
 //! chunk size is at most 16 hex digits; after `End` every further byte is an error.
 
-use crate::error::{S3Error, S3ErrorCode};
-use crate::sigv4::decode_hex32;
+use crate::base::digits::decode_hex32;
+use crate::base::error::{S3Error, S3ErrorCode};
 
 /// Longest chunk line or trailer line (including extensions) accepted.
 pub const CHUNK_LINE_MAX_BYTES: usize = 4096;

@@ -17,7 +17,8 @@
 //! - Header names are lowercased; values are UTF-8 (else `InvalidArgument`), kept in
 //!   arrival order, duplicates kept.
 
-use crate::error::{S3Error, S3ErrorCode};
+use crate::base::digits::parse_decimal_u64;
+use crate::base::error::{S3Error, S3ErrorCode};
 
 /// Longest request line (method, target, version) accepted.
 pub const REQUEST_LINE_MAX_BYTES: usize = 16 * 1024;
@@ -354,14 +355,6 @@ fn content_length(head: &RequestHead) -> Result<Option<u64>, S3Error> {
         found = Some(length);
     }
     Ok(found)
-}
-
-/// Decimal digits only (no sign, no spaces), at most 19 so it fits in a u64.
-pub fn parse_decimal_u64(text: &str) -> Option<u64> {
-    if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
 }
 
 #[cfg(test)]
