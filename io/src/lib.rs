@@ -30,4 +30,4 @@ pub use runtime::{
     DriverKind, RuntimeConfig, ShardRuntime, build_runtime, driver_in_use,
     pin_current_thread_to_core, raise_memlock_limit,
 };
-pub use sim::{FaultRule, SimDrive, SimFaults, SimFile};
+pub use sim::{FaultRule, SimConfig, SimDrive, SimEnv, SimError, SimExecutor, SimFaults, SimFile};

@@ -1,7 +1,17 @@
 //! The simulated side of `io`: what tests and the deterministic simulation run on instead
-//! of the kernel. Everything here is single-threaded and seeded, so a seed reproduces a
-//! run exactly.
+//! of the kernel. A `SimExecutor` runs tasks in virtual time with a seeded schedule, its
+//! `SimEnv` is the `Env` the code under test gets, and `SimDrive` is an in-memory drive
+//! with a stated fault model whose latency and hangs pass in that virtual time.
+//!
+//! Invariant: everything here is single-threaded and draws every choice from a seed, so a
+//! seed reproduces a run exactly (the trace hash shows it).
 
 pub mod drive;
+pub mod env;
+pub mod executor;
+pub mod trace;
 
 pub use drive::{FaultRule, SimDrive, SimFaults, SimFile};
+pub use env::SimEnv;
+pub use executor::{SIM_WALL_CLOCK_START_UNIX_NANOS, SimConfig, SimError, SimExecutor};
+pub use trace::Trace;
