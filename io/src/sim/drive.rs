@@ -1,4 +1,5 @@
-//! `SimDrive`: an in-memory drive for tests, with injectable faults and simulated crashes.
+//! `SimDrive`: an in-memory drive for tests and the simulation, with a stated fault model,
+//! latency and hangs in virtual time, and simulated crashes.
 //!
 //! Model: files are inodes (a byte vector) named by paths in two namespaces, both
 //! `BTreeMap`s so every iteration is in path order and a run is deterministic given the
@@ -10,6 +11,53 @@
 //! - `rename` makes the move durable;
 //! - `create`, `write_at`, `set_len`, `create_dir_all` and `remove_*` change only live
 //!   state, so [`SimDrive::crash`] forgets them unless a later durable step covered them.
+//!
+//! Fault model: what can happen to each kind of operation (fields of `SimFaults`, set
+//! any time with `set_faults`; every random choice is drawn from the drive's seed).
+//! "wait" passes before the operation completes, "fail" returns an error and changes
+//! nothing, "silent" returns success but is wrong, "crash" is what a power cut does to
+//! the operation while it is in flight (started, not completed).
+//!
+//! ```text
+//! read_file, read_at   wait    latency, hang
+//!                      fail    read_error (EIO), gone (ENODEV), offline
+//!                      silent  read_bit_flip: one bit of the returned bytes (not stored)
+//!                      crash   nothing to lose
+//! write_at             wait    latency, hang
+//!                      fail    write_error (EIO), no_space_after_bytes, gone, offline
+//!                      silent  lost_write: acknowledged and read back, never made durable
+//!                      crash   torn: a random prefix of whole 512-byte sectors of it,
+//!                              from none to all, is durable
+//! write_file_atomic    wait    latency, hang
+//!                      fail    write_error (EIO), no_space_after_bytes, gone, offline
+//!                      silent  lost_write: acknowledged and read back, never durable:
+//!                              after a crash the old file (or none) is back
+//!                      crash   all or nothing (a coin flip), never a mix
+//! sync                 wait    latency, hang
+//!                      fail    write_error (EIO), gone, offline
+//!                      silent  blocks of lost writes stay as they were on the platter
+//!                      crash   nothing more is durable
+//! create, set_len,     wait    latency, hang
+//! rename               fail    write_error (EIO), gone, offline
+//!                      crash   did not happen
+//! open, close,         wait    latency, hang
+//! remove_*, list_dir,  fail    gone, offline
+//! create_dir_all,      crash   did not happen
+//! space
+//! stored bytes         bitrot  corrupt_file (durable), truncate_file: the test's choice
+//! ```
+//!
+//! - Latency: `latency` plus an exponential extra of mean `latency_jitter_mean` (capped),
+//!   drawn per operation; it passes in the simulation's virtual time after `with_env`.
+//! - Hang: an operation the `hang` rule catches when it starts completes only after the
+//!   rule is set back to `Never`; a timeout around it is the caller's only way out.
+//! - Errors are decided when the operation completes (after its wait), and an error
+//!   changes nothing. `no_space_after_bytes` counts bytes of `write_at` and
+//!   `write_file_atomic`; `gone` is ENODEV for everything; offline is `check_identity`'s.
+//! - Crash (`crash()`): writes in flight are torn as above, then all that is not durable
+//!   is lost; operations the dead process still had pending fail with EIO and change
+//!   nothing; open files fail with EBADF. An operation whose future is dropped before it
+//!   completes has no effect at all (not even at a crash).
 //!
 //! Invariants: every path in either map has all its ancestors present as directories;
 //! the drive root is implicit; `.shoal/` and `.shoal/tmp/` exist from the start, as on a
@@ -25,15 +73,21 @@
 //! keeps a handle to inject faults while the code under test uses another.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::faults::{FaultRule, SimFaults};
+use super::env::SimEnv;
+use super::faults::{FaultRule, Flight, SimFaults, torn_prefix_len};
 use crate::buf::{AlignedBuf, BLOCK_SIZE_BYTES};
 use crate::drive::{DirEntry, Drive, DriveError, DriveResult, SpaceInfo, assert_relative_path};
+use crate::env::Env;
 
 /// An in-memory drive; clones share it.
 #[derive(Clone)]
@@ -60,6 +114,8 @@ enum Node {
 struct Inode {
     data: Vec<u8>,
     synced: Vec<u8>,
+    /// Blocks whose last write was lost (`lost_write`): `sync` keeps their old bytes.
+    lost_blocks: BTreeSet<u64>,
 }
 
 type Namespace = BTreeMap<String, Node>;
@@ -78,6 +134,14 @@ struct SimState {
     mounted: bool,
     /// Why `check_identity` took the drive offline (`None`: online).
     offline: Option<String>,
+    /// Where latency passes: the simulation's virtual time, or (`None`) monoio's timer.
+    env: Option<SimEnv>,
+    /// Writes started and not completed, by start number: what a crash tears.
+    in_flight: BTreeMap<u64, Flight>,
+    flight_next: u64,
+    /// Tasks of hung operations, woken to look again when the faults change or the
+    /// drive crashes.
+    hang_waiters: Vec<Waker>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -155,6 +219,10 @@ impl SimDrive {
             capacity_bytes: SIM_CAPACITY_BYTES,
             mounted: true,
             offline: None,
+            env: None,
+            in_flight: BTreeMap::new(),
+            flight_next: 0,
+            hang_waiters: Vec::new(),
         };
         SimDrive {
             name: format!("sim:{name}").into(),
@@ -162,11 +230,27 @@ impl SimDrive {
         }
     }
 
-    /// Replaces the faults in force (and restarts the `no_space_after_bytes` count).
+    /// Makes latency pass in `env`'s virtual time (every clone of the drive shares it).
+    #[must_use]
+    pub fn with_env(self, env: SimEnv) -> SimDrive {
+        self.state.borrow_mut().env = Some(env);
+        self
+    }
+
+    /// Replaces the faults in force (and restarts the `no_space_after_bytes` count);
+    /// hung operations look again and continue if no longer hung.
     pub fn set_faults(&self, faults: SimFaults) {
         let mut state = self.state.borrow_mut();
         state.faults = faults;
         state.written_bytes = 0;
+        let waiters = std::mem::take(&mut state.hang_waiters);
+        drop(state);
+        waiters.into_iter().for_each(Waker::wake);
+    }
+
+    /// Writes started and not yet completed (what a crash now would tear).
+    pub fn writes_in_flight(&self) -> usize {
+        self.state.borrow().in_flight.len()
     }
 
     pub fn faults(&self) -> SimFaults {
@@ -195,19 +279,28 @@ impl SimDrive {
         self.state.borrow().offline.clone()
     }
 
-    /// A power cut: everything not yet durable is lost, open files become invalid, and
+    /// A power cut: writes in flight are torn (see the table above), everything not yet
+    /// durable is lost, open files become invalid, operations still pending fail, and
     /// the drive is no longer offline (that was the state of the process that died).
     pub fn crash(&self) {
         let mut state = self.state.borrow_mut();
+        let flights = std::mem::take(&mut state.in_flight);
+        for flight in flights.into_values() {
+            state.tear(flight);
+        }
         state.live = state.durable.clone();
         for inode in state.inodes.values_mut() {
             inode.data.clone_from(&inode.synced);
+            inode.lost_blocks.clear();
         }
         state.epoch += 1;
         // The process that took the drive offline is gone; the next one opens it afresh.
         state.offline = None;
-        let referenced: Vec<u64> = state.referenced_inodes().collect();
+        let referenced: BTreeSet<u64> = state.referenced_inodes().collect();
         state.inodes.retain(|number, _| referenced.contains(number));
+        let waiters = std::mem::take(&mut state.hang_waiters);
+        drop(state);
+        waiters.into_iter().for_each(Waker::wake);
     }
 
     /// Flips the lowest bit of the byte at `offset` of a file, durably (bitrot).
@@ -264,14 +357,30 @@ impl SimDrive {
         change(state.inodes.get_mut(&number).expect("live inode"));
     }
 
-    /// What every operation does first: latency, then the drive-wide and class faults.
+    /// What every operation does first: its latency and hang, then the drive-wide and
+    /// class faults.
     async fn enter(&self, class: OpClass, path: &str) -> DriveResult<()> {
+        self.enter_flying(class, path, || None).await
+    }
+
+    /// `enter` for a write: while it waits, the write `flight` makes is in flight (a
+    /// crash tears it). `flight` is called only if the operation waits.
+    async fn enter_flying(
+        &self,
+        class: OpClass,
+        path: &str,
+        flight: impl FnOnce() -> Option<Flight>,
+    ) -> DriveResult<()> {
         assert_relative_path(path);
-        let latency = self.state.borrow().faults.latency;
-        if !latency.is_zero() {
-            monoio::time::sleep(latency).await;
-        }
+        let pending = Pending::begin(&self.state, path, flight);
+        pending.wait().await;
+        let started_epoch = pending.epoch;
+        drop(pending);
         let mut state = self.state.borrow_mut();
+        if state.epoch != started_epoch {
+            // The process that started it died in a crash meanwhile.
+            return Err(os_error(libc::EIO));
+        }
         if state.faults.gone {
             return Err(os_error(libc::ENODEV));
         }
@@ -291,7 +400,17 @@ impl SimDrive {
 
     /// `enter` for an operation on an open file, which must be from this crash epoch.
     async fn enter_file(&self, class: OpClass, file: &SimFile) -> DriveResult<()> {
-        self.enter(class, &file.path).await?;
+        self.enter_file_flying(class, file, || None).await
+    }
+
+    /// `enter_flying` for an operation on an open file of this crash epoch.
+    async fn enter_file_flying(
+        &self,
+        class: OpClass,
+        file: &SimFile,
+        flight: impl FnOnce() -> Option<Flight>,
+    ) -> DriveResult<()> {
+        self.enter_flying(class, &file.path, flight).await?;
         if file.epoch != self.state.borrow().epoch {
             return Err(os_error(libc::EBADF));
         }
@@ -299,7 +418,119 @@ impl SimDrive {
     }
 }
 
+/// An operation between its start and its completion: its latency and hang, drawn when
+/// it starts, and the write it has in flight meanwhile. Dropped when the operation
+/// completes or its future is dropped: either way the write is no longer in flight.
+struct Pending {
+    state: Rc<RefCell<SimState>>,
+    epoch: u64,
+    latency: Duration,
+    hung: bool,
+    flight: Option<u64>,
+}
+
+impl Pending {
+    fn begin(
+        state: &Rc<RefCell<SimState>>,
+        path: &str,
+        flight: impl FnOnce() -> Option<Flight>,
+    ) -> Pending {
+        let mut guard = state.borrow_mut();
+        let inner = &mut *guard;
+        let latency = inner.faults.draw_latency(&mut inner.rng);
+        let hang = inner.faults.hang.clone();
+        let hung = inner.fires(&hang, path);
+        let waits = hung || !latency.is_zero();
+        let flight = flight().filter(|_| waits).map(|flight| {
+            inner.flight_next += 1;
+            inner.in_flight.insert(inner.flight_next, flight);
+            inner.flight_next
+        });
+        Pending {
+            state: Rc::clone(state),
+            epoch: inner.epoch,
+            latency,
+            hung,
+            flight,
+        }
+    }
+
+    async fn wait(&self) {
+        if !self.latency.is_zero() {
+            let env = self.state.borrow().env.clone();
+            match env {
+                Some(env) => env.sleep(self.latency).await,
+                None => monoio::time::sleep(self.latency).await,
+            }
+        }
+        if self.hung {
+            HangGate {
+                state: &self.state,
+                epoch: self.epoch,
+            }
+            .await;
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(id) = self.flight {
+            self.state.borrow_mut().in_flight.remove(&id);
+        }
+    }
+}
+
+/// Waits while the drive hangs: until the hang rule is `Never` or the drive crashed.
+struct HangGate<'a> {
+    state: &'a RefCell<SimState>,
+    epoch: u64,
+}
+
+impl Future for HangGate<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.state.borrow_mut();
+        if state.epoch != self.epoch || state.faults.hang == FaultRule::Never {
+            return Poll::Ready(());
+        }
+        // Polled again without a wake (e.g. inside a select): keep one waker per task.
+        if !state.hang_waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            state.hang_waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
 impl SimState {
+    /// What a crash leaves of a write in flight: a prefix of whole sectors of a
+    /// `write_at`; all or nothing of a `write_file_atomic`.
+    fn tear(&mut self, flight: Flight) {
+        match flight {
+            Flight::Write {
+                inode,
+                offset,
+                data,
+            } => {
+                let kept = torn_prefix_len(data.len(), &mut self.rng);
+                if let Some(inode) = self.inodes.get_mut(&inode) {
+                    let start = usize::try_from(offset).expect("offset fits in memory");
+                    splice(&mut inode.synced, start, &data[..kept]);
+                }
+            }
+            Flight::Atomic { path, data } => {
+                if self.rng.gen_bool(0.5)
+                    && ensure_dirs(&mut self.durable, parent_of(&path)).is_ok()
+                {
+                    let inode = self.new_inode(data.clone(), data);
+                    self.durable.retain(|key, _| !is_within(key, &path));
+                    self.durable.insert(path, Node::File(inode));
+                }
+            }
+        }
+    }
+
     fn fires(&mut self, rule: &FaultRule, path: &str) -> bool {
         match rule {
             FaultRule::Never => false,
@@ -307,6 +538,12 @@ impl SimState {
             FaultRule::PathContains(part) => path.contains(part.as_str()),
             FaultRule::Probability(p) => self.rng.gen_bool(p.clamp(0.0, 1.0)),
         }
+    }
+
+    /// Whether the write to `path` that is completing now is lost (`lost_write`).
+    fn write_is_lost(&mut self, path: &str) -> bool {
+        let rule = self.faults.lost_write.clone();
+        self.fires(&rule, path)
     }
 
     /// Flips one random bit of `data` if the bit-flip fault fires for `path`.
@@ -335,7 +572,14 @@ impl SimState {
     fn new_inode(&mut self, data: Vec<u8>, synced: Vec<u8>) -> u64 {
         let number = self.inode_next;
         self.inode_next += 1;
-        self.inodes.insert(number, Inode { data, synced });
+        self.inodes.insert(
+            number,
+            Inode {
+                data,
+                synced,
+                lost_blocks: BTreeSet::new(),
+            },
+        );
         number
     }
 
@@ -432,6 +676,32 @@ impl SimState {
     }
 }
 
+/// Writes `bytes` into `file` at `start`, growing it (with zeros) as needed.
+fn splice(file: &mut Vec<u8>, start: usize, bytes: &[u8]) {
+    let end = start + bytes.len();
+    if file.len() < end {
+        file.resize(end, 0);
+    }
+    file[start..end].copy_from_slice(bytes);
+}
+
+/// `inode.data` as `sync` makes it durable: blocks whose write was lost keep the bytes
+/// they had on the platter (zeros where there were none).
+fn durable_image(inode: &Inode) -> Vec<u8> {
+    let mut image = inode.data.clone();
+    for &block in &inode.lost_blocks {
+        let start = usize::try_from(block).expect("block fits in memory") * BLOCK_SIZE_BYTES;
+        if start >= image.len() {
+            break;
+        }
+        let end = (start + BLOCK_SIZE_BYTES).min(image.len());
+        for (offset, byte) in image[start..end].iter_mut().enumerate() {
+            *byte = inode.synced.get(start + offset).copied().unwrap_or(0);
+        }
+    }
+    image
+}
+
 fn assert_aligned(offset: u64, len: usize) {
     assert!(
         offset.is_multiple_of(BLOCK_SIZE_BYTES as u64),
@@ -466,11 +736,22 @@ impl Drive for SimDrive {
 
     async fn write_file_atomic(&self, path: &str, data: &[u8]) -> DriveResult<()> {
         assert_entry(path);
-        self.enter(OpClass::Write, path).await?;
+        let flight = || {
+            Some(Flight::Atomic {
+                path: path.to_owned(),
+                data: data.to_vec(),
+            })
+        };
+        self.enter_flying(OpClass::Write, path, flight).await?;
         let mut state = self.state.borrow_mut();
         state.charge_write(data.len())?;
+        let lost = state.write_is_lost(path);
         let inode = state.new_inode(data.to_vec(), data.to_vec());
         state.link_live(path, inode)?;
+        if lost {
+            // Acknowledged, seen by this process, never on the platter.
+            return Ok(());
+        }
         state.persist_name(path)
     }
 
@@ -505,20 +786,33 @@ impl Drive for SimDrive {
         offset: u64,
     ) -> (DriveResult<()>, AlignedBuf) {
         assert_aligned(offset, buf.len());
-        if let Err(e) = self.enter_file(OpClass::Write, file).await {
+        let flight = || {
+            Some(Flight::Write {
+                inode: file.inode,
+                offset,
+                data: buf.as_slice().to_vec(),
+            })
+        };
+        if let Err(e) = self.enter_file_flying(OpClass::Write, file, flight).await {
             return (Err(e), buf);
         }
         let mut state = self.state.borrow_mut();
         if let Err(e) = state.charge_write(buf.len()) {
             return (Err(e), buf);
         }
+        let lost = state.write_is_lost(&file.path);
         let inode = state.inodes.get_mut(&file.inode).expect("open inode");
         let start = usize::try_from(offset).expect("offset fits in memory");
-        let end = start + buf.len();
-        if inode.data.len() < end {
-            inode.data.resize(end, 0);
+        splice(&mut inode.data, start, buf.as_slice());
+        let block_size = BLOCK_SIZE_BYTES as u64;
+        let blocks = offset / block_size..(offset + buf.len() as u64) / block_size;
+        if lost {
+            inode.lost_blocks.extend(blocks);
+        } else {
+            for block in blocks {
+                inode.lost_blocks.remove(&block);
+            }
         }
-        inode.data[start..end].copy_from_slice(buf.as_slice());
         (Ok(()), buf)
     }
 
@@ -547,12 +841,11 @@ impl Drive for SimDrive {
         self.enter_file(OpClass::Write, file).await?;
         let len = usize::try_from(len_bytes).expect("length fits in memory");
         let mut state = self.state.borrow_mut();
-        state
-            .inodes
-            .get_mut(&file.inode)
-            .expect("open inode")
-            .data
-            .resize(len, 0);
+        let inode = state.inodes.get_mut(&file.inode).expect("open inode");
+        inode.data.resize(len, 0);
+        inode
+            .lost_blocks
+            .retain(|&block| block * (BLOCK_SIZE_BYTES as u64) < len_bytes);
         Ok(())
     }
 
@@ -560,7 +853,7 @@ impl Drive for SimDrive {
         self.enter_file(OpClass::Write, file).await?;
         let mut state = self.state.borrow_mut();
         let inode = state.inodes.get_mut(&file.inode).expect("open inode");
-        inode.synced.clone_from(&inode.data);
+        inode.synced = durable_image(inode);
         // The name becomes durable too (DirDrive fsyncs the directories `create` changed),
         // unless the file was renamed or removed since it was opened.
         if state.live.get(&file.path) == Some(&Node::File(file.inode)) {
