@@ -10,10 +10,12 @@ pub mod drive;
 pub mod env;
 pub mod executor;
 pub mod faults;
+pub mod seeds;
 pub mod trace;
 
 pub use drive::{SimDrive, SimFile};
 pub use env::SimEnv;
 pub use executor::{SIM_WALL_CLOCK_START_UNIX_NANOS, SimConfig, SimError, SimExecutor};
 pub use faults::{FaultRule, SimFaults};
+pub use seeds::{SeedPlan, SeedSweep, SweepReport};
 pub use trace::Trace;
