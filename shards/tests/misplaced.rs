@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use shoal_io::{Drive, SimClock};
-use shoal_shards::multipart::{CompletePart, UploadOptions};
+use shoal_shards::object::multipart::{CompletePart, UploadOptions};
 use shoal_shards::{Error, PutOptions, SliceSource, Store, StoreConfig, WriteCondition};
 
 /// The path of the one file under `bkt/<key>` whose name ends with `suffix`.

@@ -6,10 +6,10 @@ mod common;
 
 use common::*;
 use shoal_io::{Drive, SimClock};
-use shoal_shards::meta::ChecksumType;
-use shoal_shards::multipart::{
+use shoal_shards::object::multipart::{
     CompleteExpectations, CompletePart, UploadOptions, UploadsQuery, part_checksum,
 };
+use shoal_shards::record::meta::ChecksumType;
 use shoal_shards::{
     ByteRange, Checksum, ChecksumAlgorithm, Error, PutOptions, SliceSource, Store, StoreConfig,
     WriteCondition,
