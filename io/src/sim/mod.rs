@@ -7,6 +7,7 @@
 //! seed reproduces a run exactly (the trace hash shows it).
 
 pub mod drive;
+mod drive_state;
 pub mod env;
 pub mod executor;
 pub mod faults;
