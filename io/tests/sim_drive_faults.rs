@@ -1,6 +1,6 @@
 //! `SimDrive`'s fault model in simulated time, as the store's simulation meets it: seeded
 //! latency in virtual time, hung operations that only a timeout escapes, lost writes
-//! found after a crash, writes torn by a crash while in flight.
+//! found after a crash, writes torn by a crash while in flight, bitrot where the seed says.
 
 use std::time::Duration;
 
@@ -354,4 +354,61 @@ fn lost_writes_are_found_after_a_crash() {
         drive.crash();
         assert_eq!(drive.read_file("part.1").await.expect("read"), new_part);
     });
+}
+
+/// Where `rot_random_bit` hit on a drive of three files, for a drive seed: the file, the
+/// offset, and how many bits differ in each file after a crash (so only durable rot).
+fn rot(seed: u64) -> (String, u64, Vec<u32>) {
+    let executor = SimExecutor::new(0);
+    let drive = SimDrive::new("rot", seed);
+    let names = ["a/meta", "b/meta", "c/part.1"];
+    let contents: Vec<Vec<u8>> = (0u8..3).map(|i| vec![i; 100 + usize::from(i)]).collect();
+    let d = drive.clone();
+    let written = contents.clone();
+    executor.block_on(async move {
+        for (name, content) in names.iter().zip(&written) {
+            d.write_file_atomic(name, content).await.expect("write");
+        }
+    });
+    let (path, offset) = drive.rot_random_bit().expect("there is data to rot");
+    drive.crash();
+    let flipped = executor.block_on(async move {
+        let mut flipped = Vec::new();
+        for (name, content) in names.iter().zip(&contents) {
+            let now = drive.read_file(name).await.expect("read");
+            flipped.push(
+                now.iter()
+                    .zip(content)
+                    .map(|(a, b)| (a ^ b).count_ones())
+                    .sum(),
+            );
+        }
+        flipped
+    });
+    (path, offset, flipped)
+}
+
+/// Bitrot where the seed says: exactly one bit of one file changes, durably, at the
+/// reported place; the same seed hits the same bit, other seeds other files.
+#[test]
+fn random_bitrot_is_one_durable_bit() {
+    let mut hit_files = Vec::new();
+    for seed in 0..12 {
+        let (path, offset, flipped) = rot(seed);
+        assert_eq!(flipped.iter().sum::<u32>(), 1, "seed {seed}: {flipped:?}");
+        let index = ["a/meta", "b/meta", "c/part.1"]
+            .iter()
+            .position(|n| *n == path);
+        assert_eq!(flipped[index.expect("a known file")], 1, "seed {seed}");
+        assert!(offset < 103);
+        assert_eq!(
+            rot(seed),
+            (path.clone(), offset, flipped),
+            "seed {seed} again"
+        );
+        hit_files.push(path);
+    }
+    hit_files.sort();
+    hit_files.dedup();
+    assert_eq!(hit_files.len(), 3, "every file gets hit by some seed");
 }

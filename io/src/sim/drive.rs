@@ -44,7 +44,8 @@
 //! remove_*, list_dir,  fail    gone, offline
 //! create_dir_all,      crash   did not happen
 //! space
-//! stored bytes         bitrot  corrupt_file (durable), truncate_file: the test's choice
+//! stored bytes         bitrot  corrupt_file, truncate_file (durable; the test's choice),
+//!                              rot_random_bit (durable; the seed's choice)
 //! ```
 //!
 //! - Latency: `latency` plus an exponential extra of mean `latency_jitter_mean` (capped),
@@ -80,8 +81,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use rand::SeedableRng;
 use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 
 use super::drive_state::{
     Inode, Namespace, Node, SimState, durable_image, ensure_dirs, is_within, os_error, splice,
@@ -228,6 +229,35 @@ impl SimDrive {
                 *byte ^= 1;
             }
         });
+    }
+
+    /// Bitrot where the drive's seed says: flips one random bit of one random non-empty
+    /// file, durably. Returns the file and the byte offset hit (`None`: no data to rot).
+    pub fn rot_random_bit(&self) -> Option<(String, u64)> {
+        let mut state = self.state.borrow_mut();
+        let state = &mut *state;
+        let files: Vec<(&String, u64)> = state
+            .live
+            .iter()
+            .filter_map(|(path, node)| match node {
+                Node::File(number) if !state.inodes[number].data.is_empty() => {
+                    Some((path, *number))
+                }
+                _ => None,
+            })
+            .collect();
+        if files.is_empty() {
+            return None;
+        }
+        let (path, number) = files[state.rng.gen_range(0..files.len())];
+        let path = path.clone();
+        let inode = state.inodes.get_mut(&number).expect("live inode");
+        let bit = state.rng.gen_range(0..inode.data.len() * 8);
+        inode.data[bit / 8] ^= 1 << (bit % 8);
+        if let Some(byte) = inode.synced.get_mut(bit / 8) {
+            *byte ^= 1 << (bit % 8);
+        }
+        Some((path, (bit / 8) as u64))
     }
 
     /// Cuts a file to `len_bytes`, durably (a torn or truncated file).
