@@ -412,3 +412,23 @@ fn random_bitrot_is_one_durable_bit() {
     hit_files.dedup();
     assert_eq!(hit_files.len(), 3, "every file gets hit by some seed");
 }
+
+/// A hung drive hangs its identity check too (it reads a file): only a timeout around
+/// it tells the store anything; after the hang is lifted the check passes.
+#[test]
+fn identity_check_hangs_with_the_drive() {
+    let executor = SimExecutor::new(9);
+    let env = executor.env();
+    let drive = drive(&env, 9);
+    executor.block_on(async move {
+        drive
+            .write_file_atomic(".shoal/format", b"id")
+            .await
+            .expect("write");
+        drive.set_faults(faults(|f| f.hang = FaultRule::Always));
+        let check = drive.check_identity(".shoal/format", b"id");
+        assert_eq!(timeout(&env, Duration::from_secs(1), check).await, None);
+        drive.clear_faults();
+        assert_eq!(drive.check_identity(".shoal/format", b"id").await, Ok(()));
+    });
+}

@@ -44,6 +44,8 @@
 //! remove_*, list_dir,  fail    gone, offline
 //! create_dir_all,      crash   did not happen
 //! space
+//! check_identity       wait    latency, hang
+//!                      fail    gone, unmounted, another drive's record
 //! stored bytes         bitrot  corrupt_file, truncate_file (durable; the test's choice),
 //!                              rot_random_bit (durable; the seed's choice)
 //! ```
@@ -317,15 +319,8 @@ impl SimDrive {
         flight: impl FnOnce() -> Option<Flight>,
     ) -> DriveResult<()> {
         assert_relative_path(path);
-        let pending = Pending::begin(&self.state, path, flight);
-        pending.wait().await;
-        let started_epoch = pending.epoch;
-        drop(pending);
+        self.pass_time(path, flight).await?;
         let mut state = self.state.borrow_mut();
-        if state.epoch != started_epoch {
-            // The process that started it died in a crash meanwhile.
-            return Err(os_error(libc::EIO));
-        }
         if state.faults.gone {
             return Err(os_error(libc::ENODEV));
         }
@@ -338,6 +333,23 @@ impl SimDrive {
             OpClass::Meta => FaultRule::Never,
         };
         if state.fires(&rule, path) {
+            return Err(os_error(libc::EIO));
+        }
+        Ok(())
+    }
+
+    /// The operation's latency and hang; EIO if the drive crashed meanwhile (the process
+    /// that started the operation is gone).
+    async fn pass_time(
+        &self,
+        path: &str,
+        flight: impl FnOnce() -> Option<Flight>,
+    ) -> DriveResult<()> {
+        let pending = Pending::begin(&self.state, path, flight);
+        pending.wait().await;
+        let started_epoch = pending.epoch;
+        drop(pending);
+        if self.state.borrow().epoch != started_epoch {
             return Err(os_error(libc::EIO));
         }
         Ok(())
@@ -693,10 +705,15 @@ impl Drive for SimDrive {
     }
 
     /// Unmounted: offline (the path shows an empty folder). Mounted: the record is
-    /// compared without faults, and the drive is online if it matches. A `gone` drive
+    /// compared without faults (but after the drive's latency and hang, as any read),
+    /// and the drive is online if it matches. A `gone` drive
     /// fails the check but is not taken offline by it: the fault alone decides, so a
     /// test that clears it gets the drive back at once.
     async fn check_identity(&self, identity_path: &str, identity: &[u8]) -> Result<(), String> {
+        // It reads a file: it takes the drive's time and hangs with it.
+        self.pass_time(identity_path, || None)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut state = self.state.borrow_mut();
         if state.faults.gone {
             return Err("it does not answer".to_owned());
