@@ -258,3 +258,19 @@ fn timeout_in_virtual_time() {
         "{error}"
     );
 }
+
+/// A task's panic comes out of `run_until` (the test sees it), and the executor can
+/// run again afterwards.
+#[test]
+fn a_task_panic_reaches_the_test() {
+    let executor = SimExecutor::new(1);
+    let env = executor.env();
+    env.spawn(async { panic!("model violated") });
+    let (_kept, never) = oneshot::channel::<()>();
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = executor.run_until(never);
+    }))
+    .expect_err("the panic propagates");
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"model violated"));
+    assert_eq!(executor.block_on(async { 7 }), 7);
+}

@@ -385,9 +385,9 @@ impl SimExecutor {
             !self.shared.running.replace(true),
             "run_until inside a simulated task"
         );
-        let result = self.run_loop(future);
-        self.shared.running.set(false);
-        result
+        // Reset on unwinding too: a test may catch a task's panic and run on.
+        let _running = RunningGuard(&self.shared.running);
+        self.run_loop(future)
     }
 
     /// `run_until`, panicking with the error (which names the seed) if the run stops.
@@ -448,6 +448,15 @@ impl SimExecutor {
         drop(ready);
         let yielded = std::mem::take(&mut self.shared.sched.borrow_mut().yielded);
         drop(yielded);
+    }
+}
+
+/// Clears the executor's running flag when `run_until` returns or unwinds.
+struct RunningGuard<'a>(&'a Cell<bool>);
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
     }
 }
 
