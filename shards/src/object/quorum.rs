@@ -42,6 +42,8 @@ pub(crate) enum MetaCopy {
 pub(crate) struct MetaRead {
     pub copies: Vec<MetaCopy>,
     pub raw: Vec<Option<Vec<u8>>>,
+    /// Copies a version needs to have been acknowledged (the set's write quorum).
+    pub write_quorum: usize,
 }
 
 /// The version the set agrees on, and which drives hold a matching copy.
@@ -55,28 +57,24 @@ impl MetaRead {
     /// The newest version with read-quorum votes; `NoSuchKey` when no version could
     /// reach quorum even if every failed drive agreed; otherwise a quorum error.
     pub fn agreed(&self, read_quorum: usize) -> Result<Agreed> {
+        let order = |i: &ObjectInfo| (i.mod_time_unix_nanos, i.meta_generation);
         let mut best: Option<&ObjectInfo> = None;
         let mut max_votes = 0;
         for candidate in self.voted() {
-            let votes = self
-                .copies
-                .iter()
-                .filter(|c| votes_for(c, candidate))
-                .count();
+            let votes = self.votes(candidate);
             max_votes = max_votes.max(votes);
-            let order = |i: &ObjectInfo| (i.mod_time_unix_nanos, i.meta_generation);
             let newer = best.is_none_or(|b| order(candidate) > order(b));
             if votes >= read_quorum && newer {
                 best = Some(candidate);
             }
         }
+        let unknown = self
+            .copies
+            .iter()
+            .filter(|c| matches!(c, MetaCopy::Failed | MetaCopy::Bad | MetaCopy::NotAsked))
+            .count();
         let Some(info) = best.cloned() else {
-            let failed = self
-                .copies
-                .iter()
-                .filter(|c| matches!(c, MetaCopy::Failed | MetaCopy::Bad))
-                .count();
-            return Err(if max_votes + failed >= read_quorum && failed > 0 {
+            return Err(if max_votes + unknown >= read_quorum && unknown > 0 {
                 Error::InsufficientReadQuorum {
                     ok: max_votes,
                     needed: read_quorum,
@@ -85,6 +83,18 @@ impl MetaRead {
                 Error::NoSuchKey
             });
         };
+        // A newer version that the members which did not answer could have completed to
+        // write quorum may have been acknowledged: answering with the older one would
+        // undo an acknowledged write (found by sim_store, seed 505).
+        let newer_maybe_acked = self.voted().any(|other| {
+            order(other) > order(&info) && self.votes(other) + unknown >= self.write_quorum
+        });
+        if newer_maybe_acked {
+            return Err(Error::InsufficientReadQuorum {
+                ok: self.votes(&info),
+                needed: self.write_quorum,
+            });
+        }
         let copies = self.copies.iter().map(|c| view_of(c, &info)).collect();
         Ok(Agreed { info, copies })
     }
@@ -273,7 +283,11 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             copies.push(copy);
             raw.push(bytes);
         }
-        MetaRead { copies, raw }
+        MetaRead {
+            copies,
+            raw,
+            write_quorum: self.set_layout().write_quorum(),
+        }
     }
 
     fn check_copy(
