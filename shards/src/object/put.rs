@@ -26,7 +26,7 @@ use crate::member::LocalMember;
 use crate::member::keypath::{DATA_DIR_PREFIX, meta_path, object_dir, validate_key};
 use crate::object::condition::WriteCondition;
 use crate::object::encode::StripeEncoder;
-use crate::object::quorum::MetaCopy;
+use crate::object::quorum::{Agreed, MetaCopy};
 use crate::object::store::{Store, TMP_DIR, ignore_not_found};
 use crate::record::checksum::{BodyHasher, Checksum, ChecksumAlgorithm};
 use crate::record::meta::{ChecksumType, DriveMeta, ObjectInfo, PreviousVersion};
@@ -486,10 +486,15 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         };
         let _guard = self.lock_object(&info.bucket, &info.key).await;
         let previous = self.read_metas(&info.bucket, &info.key).await;
-        if let Err(e) = condition_holds(condition, &previous, layout.read_quorum()) {
-            self.discard_staged(placement, &staged).await;
-            return Err(e);
-        }
+        let replaced = match condition_holds(condition, &previous, layout.read_quorum())
+            .and_then(|()| replaced_version(&previous, layout.read_quorum()))
+        {
+            Ok(replaced) => replaced,
+            Err(e) => {
+                self.discard_staged(placement, &staged).await;
+                return Err(e);
+            }
+        };
         // Later than every copy seen, whatever the clock says (DESIGN.md §4).
         info.mod_time_unix_nanos = self
             .clock
@@ -498,7 +503,6 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let dir = object_dir(&info.bucket, &info.key);
         let data_dir = format!("{dir}/{DATA_DIR_PREFIX}{}", hex::encode(info.version_id));
         let meta_file = meta_path(&info.bucket, &info.key);
-        let replaced = previous.agreed(layout.read_quorum()).ok();
         let commits = drives.iter().enumerate().map(|(drive_index, drive)| {
             let chunk_index = placement.chunk_of_drive(drive_index, drives.len());
             let (live, from, inline_chunk) = match &staged {
@@ -660,6 +664,20 @@ pub(crate) async fn undo_meta<D: Drive>(drive: &D, meta_file: &str, previous: Op
         if ignore_not_found(drive.remove_file(meta_file).await).is_ok() {
             return;
         }
+    }
+}
+
+/// The version a commit replaces (`None`: the key is new). It must be known: a commit
+/// over a version it could not establish would record no `previous`, and its rollback
+/// could take copies of an acknowledged version away (found by sim_store, seed 1363).
+fn replaced_version(
+    read: &crate::object::quorum::MetaRead,
+    read_quorum: usize,
+) -> Result<Option<Agreed>> {
+    match read.agreed(read_quorum) {
+        Ok(agreed) => Ok(Some(agreed)),
+        Err(Error::NoSuchKey) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
