@@ -206,7 +206,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                     owned: true,
                 },
                 Err(e) => {
-                    self.discard_staging(placement, &upload).await;
+                    self.discard_staging(placement, &upload, &[]).await;
                     return Err(e);
                 }
             }
@@ -737,29 +737,34 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         .await;
     }
 
-    /// Removes a put's staging from every member of the set. Returns once write quorum
-    /// removed it; the rest finish in the background (`Strategy::write`), which is safe:
-    /// staging ids are unique and removing one twice is removing nothing.
-    pub(crate) async fn discard_staging(&self, placement: Placement, staging: &str) {
+    /// Removes a put's staging from every member of the set but those `skip` names
+    /// (members that failed to answer in this request), waiting for each within its
+    /// deadline: when the put answers, nothing of it is left in `.shoal/tmp`.
+    pub(crate) async fn discard_staging(&self, placement: Placement, staging: &str, skip: &[bool]) {
         let members = self.set_members(placement.set_index);
         let staging: Rc<str> = staging.into();
-        let strategy = Strategy::write(
-            self.set_layout().write_quorum(),
-            self.config.member_deadline,
-        );
-        quorum::call(&self.env, members, strategy, |_, member| {
-            let staging = Rc::clone(&staging);
-            async move { member.stage_discard(&staging).await }
+        let strategy = Strategy::all(self.config.member_deadline);
+        quorum::call(&self.env, members, strategy, |index, member| {
+            let (staging, ask) = (
+                Rc::clone(&staging),
+                !skip.get(index).copied().unwrap_or(false),
+            );
+            async move {
+                if !ask {
+                    return Ok(());
+                }
+                member.stage_discard(&staging).await
+            }
         })
         .await;
     }
 
     /// Removes what is left of a data source after a commit, on the members not in
-    /// `skip`: a staging goes like any (`discard_staging`); an upload's folder is
+    /// `skip`: a staging (`discard_staging`) or an upload's folder, which is
     /// removed and waited for (TRANSITIONAL, until the upload verbs own it).
     async fn discard_source(&self, placement: Placement, source: &DataSource, skip: &[bool]) {
         match source {
-            DataSource::Staging(staging) => self.discard_staging(placement, staging).await,
+            DataSource::Staging(staging) => self.discard_staging(placement, staging, skip).await,
             DataSource::Upload { .. } => {
                 let members = self.set_members(placement.set_index);
                 let strategy = Strategy::all(self.config.member_deadline);
@@ -798,7 +803,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             ..
         } = staged
         {
-            self.discard_staging(placement, staging).await;
+            self.discard_staging(placement, staging, &[]).await;
         }
     }
 }
