@@ -1,15 +1,25 @@
-//! Deleting an object: under the key's lock, remove the metadata (the commit point),
-//! then move the data folders to the trash (GETs already streaming them finish), then
-//! remove folders left empty up to the bucket. Deleting a key that
-//! does not exist succeeds, as in S3.
+//! Deleting an object: under the key's lock, every member removes its metadata record
+//! (the commit point), moves the data folders to the trash (GETs already streaming them
+//! finish) and removes folders left empty up to the bucket (`WriteVerbs::delete_version`).
+//! Deleting a key that does not exist succeeds, as in S3.
+//!
+//! Each member's removal is fenced on the record this delete read from it, so it never
+//! removes a record written since. The fan-out waits for every member (or its
+//! deadline) rather than returning at quorum: a member whose record could not be read
+//! is asked unfenced (as it always was, so a leftover copy does not outlive the
+//! delete), and an unfenced removal must not arrive after the key's lock is released.
 
-use futures_util::future::join_all;
+use std::rc::Rc;
+
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
-use crate::member::keypath::{meta_path, object_dir, validate_key};
+use crate::member::keypath::validate_key;
+use crate::member::verbs::write::{Expect, WriteVerbs};
 use crate::object::condition::WriteCondition;
-use crate::object::store::{Store, ignore_not_found};
+use crate::object::quorum::{MetaCopy, MetaRead};
+use crate::object::store::Store;
+use crate::set::quorum::{self, Strategy, ok_count};
 
 impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Deletes `bucket/key`. Returns whether a version existed.
@@ -39,52 +49,36 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             Err(Error::NoSuchKey) => false, // a minority leftover: clean it up below
             Err(e) => return Err(e),
         };
-        let dir = object_dir(bucket, key);
-        let meta = meta_path(bucket, key);
-        let drives = self.set_members(placement.set_index);
-        let removes = drives
-            .iter()
-            .map(|d| async { ignore_not_found(d.remove_file(&meta).await) });
-        let ok = join_all(removes).await.iter().filter(|r| r.is_ok()).count();
+        let expects = expected_records(&read);
+        let (bucket_rc, key_rc): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
+        let now = self.clock.now_unix_nanos();
+        let members = self.set_members(placement.set_index);
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = quorum::call(&self.env, members, strategy, |index, member| {
+            let (bucket, key, expect) = (Rc::clone(&bucket_rc), Rc::clone(&key_rc), expects[index]);
+            async move { member.delete_version(&bucket, &key, expect, now).await }
+        })
+        .await;
+        let ok = ok_count(&answers);
         if ok < layout.write_quorum() {
             return Err(Error::InsufficientWriteQuorum {
                 ok,
                 needed: layout.write_quorum(),
             });
         }
-        let prunes = drives
-            .iter()
-            .map(|d| self.remove_object_dir(d, &dir, bucket));
-        join_all(prunes).await;
         Ok(existed)
-    }
-
-    /// Moves the object's data folders to the trash (reads already streaming them
-    /// finish, `trash.rs`), then removes every folder left empty up to the bucket.
-    async fn remove_object_dir(&self, drive: &D, dir: &str, bucket: &str) {
-        if let Ok(entries) = drive.list_dir(dir).await {
-            for entry in entries
-                .iter()
-                .filter(|e| e.is_dir && e.name.starts_with(crate::member::keypath::DATA_DIR_PREFIX))
-            {
-                self.move_to_trash(drive, &format!("{dir}/{}", entry.name))
-                    .await;
-            }
-        }
-        remove_empty_folders(drive, dir, bucket).await;
     }
 }
 
-/// Removes `dir` and each folder above it, up to the bucket, while they are empty.
-async fn remove_empty_folders<D: Drive>(drive: &D, dir: &str, bucket: &str) {
-    let mut current = dir;
-    while current.len() > bucket.len() {
-        if !matches!(drive.remove_dir_if_empty(current).await, Ok(true)) {
-            break;
-        }
-        match current.rfind('/') {
-            Some(slash) => current = &current[..slash],
-            None => break,
-        }
-    }
+/// Per member, the record a fenced change expects: what the read found, or anything
+/// where the read failed.
+pub(crate) fn expected_records(read: &MetaRead) -> Vec<Expect> {
+    read.copies
+        .iter()
+        .zip(&read.raw)
+        .map(|(copy, raw)| match copy {
+            MetaCopy::Failed | MetaCopy::NotAsked => Expect::Any,
+            MetaCopy::Valid(_) | MetaCopy::Missing | MetaCopy::Bad => Expect::of(raw.as_deref()),
+        })
+        .collect()
 }

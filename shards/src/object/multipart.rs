@@ -706,7 +706,10 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         expected.check_upload(&upload)?;
         expected.check(&info)?;
         let staged = Staged::Parts {
-            from: upload_dir(bucket, upload_id),
+            from: crate::member::verbs::write::DataSource::Upload {
+                bucket: bucket.into(),
+                upload_id: upload_id.into(),
+            },
             live: scan.listings.iter().map(Option::is_some).collect(),
             owned: false,
         };

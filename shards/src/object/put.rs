@@ -2,37 +2,43 @@
 //! checksum) and erasure coding into chunk records on every drive of the object's set;
 //! the version becomes visible only when write-quorum drives hold it durably.
 //!
-//! Steps (DESIGN.md §4):
+//! Steps (DESIGN.md §4), each a fan-out of write verbs through the quorum engine
+//! (`set::quorum`), every member within its deadline:
 //! 1. Stream: each stripe is hashed, split into k data chunks, encoded into m parity
-//!    chunks, and each drive's record (CRC-64 bound to the record's owner, then the
-//!    chunk; `stripe.rs`) is appended to
-//!    `.shoal/tmp/<upload>/part.1` through an aligned staging buffer (O_DIRECT).
+//!    chunks, and each member's record (CRC-64 bound to the record's owner, then the
+//!    chunk; `stripe.rs`) is appended to its staged part file (`stage_begin`,
+//!    `stage_append`) through an aligned staging buffer, whole blocks at a time.
+//!    A member that fails or misses its deadline drops out of the put.
 //!    Small objects (one stripe, chunk ≤ 128 KiB) skip this: their chunks go inline.
-//! 2. Verify the declared length, Content-MD5 and checksum; fdatasync every part file.
+//! 2. Verify the declared length, Content-MD5 and checksum; `stage_finish` makes every
+//!    part file durable.
 //! 3. Commit under the bucket's lock (shared: a bucket delete is excluded, other
-//!    writes are not) and the key's lock: rename the upload folder to `KEY/_d<version>` and
-//!    atomically replace `KEY/_meta`, on every drive. Fewer than write quorum: restore
-//!    the previous metadata where it was replaced, and fail; nothing new is visible.
-//! 4. Move the replaced version's data folders to the trash (`trash.rs`): reads that
-//!    started before the commit stream the old version to the end.
+//!    writes are not) and the key's lock: every member moves the staged data to the
+//!    version's folder and replaces the metadata record, fenced on the record this
+//!    commit read (`expect_previous`). Fewer than write quorum: every member asked
+//!    rolls back (`roll_back`), and nothing new is visible.
+//! 4. Move the replaced version's data folders to the trash (`remove_stale_versions`,
+//!    `trash.rs`): reads that started before the commit stream the old version to the
+//!    end.
 
 use std::rc::Rc;
 
-use futures_util::future::join_all;
 use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive, Env};
 
 use crate::error::{Error, Result};
-use crate::member::LocalMember;
-use crate::member::keypath::{DATA_DIR_PREFIX, meta_path, object_dir, validate_key};
+use crate::member::keypath::validate_key;
+use crate::member::verbs::write::{Commit, DataSource, Expect, RollBack, WriteVerbs, fingerprint};
+use crate::member::{LocalMember, MemberError, MemberResult};
 use crate::object::condition::WriteCondition;
 use crate::object::encode::StripeEncoder;
-use crate::object::quorum::{Agreed, MetaCopy};
-use crate::object::store::{Store, TMP_DIR, ignore_not_found};
+use crate::object::quorum::{Agreed, MetaCopy, MetaRead};
+use crate::object::store::Store;
 use crate::record::checksum::{BodyHasher, Checksum, ChecksumAlgorithm};
 use crate::record::meta::{ChecksumType, DriveMeta, ObjectInfo, PreviousVersion};
 use crate::record::stripe::{
     Geometry, RECORD_HEADER_BYTES, RecordOwner, chunk_len_for, record_checksum,
 };
+use crate::set::quorum::{self, Answer, Strategy, ok_count};
 use crate::topology::placement::Placement;
 
 /// Where a put's bytes come from (a socket, a slice, a generator).
@@ -78,12 +84,65 @@ pub struct PutOptions {
     pub condition: WriteCondition,
 }
 
-/// One drive's part file being written.
-struct PartWriter<F> {
-    file: Option<F>,
+/// TRANSITIONAL: the members' metadata record helper, for tagging until it is on
+/// `WriteVerbs::write_meta`.
+pub(crate) use crate::member::local::write::undo_meta;
+
+/// A member's handle of a staged part file.
+type StagedOf<D> = <LocalMember<D> as WriteVerbs>::Staged;
+
+/// One member's part file being written.
+struct PartWriter<S> {
+    /// `None` once the member dropped out of this put (its file is abandoned).
+    staged: Option<S>,
     staging: AlignedBuf,
     /// File offset where `staging[0]` goes (always block-aligned).
     flushed_bytes: u64,
+}
+
+/// Whole blocks of one member's records on their way to its staged file.
+struct Flush<S> {
+    staged: S,
+    /// The staging buffer, its length cut to the whole blocks.
+    buf: AlignedBuf,
+    /// Bytes staged in `buf` (whole blocks and the partial tail).
+    staged_bytes: usize,
+    offset_bytes: u64,
+}
+
+impl<S: 'static> PartWriter<S> {
+    /// Appends one record (bound checksum + chunk) to the staging buffer.
+    fn push(&mut self, checksum: u64, chunk: &[u8]) {
+        if self.staged.is_some() {
+            self.staging.extend_from_slice(&checksum.to_le_bytes());
+            self.staging.extend_from_slice(chunk);
+        }
+    }
+
+    /// The whole blocks staged, taken out with the file until they are written back.
+    fn take_whole_blocks(&mut self) -> Option<Flush<S>> {
+        let staged_bytes = self.staging.len();
+        let whole = staged_bytes / BLOCK_SIZE_BYTES * BLOCK_SIZE_BYTES;
+        if whole == 0 {
+            return None;
+        }
+        let staged = self.staged.take()?;
+        let mut buf = std::mem::replace(&mut self.staging, AlignedBuf::with_capacity(0));
+        buf.set_len(whole);
+        Some(Flush {
+            staged,
+            buf,
+            staged_bytes,
+            offset_bytes: self.flushed_bytes,
+        })
+    }
+
+    /// Takes back what a flush returned: the file, and the partial block left over.
+    fn restore(&mut self, (staged, buf, whole): (S, AlignedBuf, usize)) {
+        self.staged = Some(staged);
+        self.staging = buf;
+        self.flushed_bytes += whole as u64;
+    }
 }
 
 impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
@@ -140,15 +199,14 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                     options,
                 )
                 .await;
-            let from = format!("{TMP_DIR}/{upload}");
             match streamed {
                 Ok(live) => Staged::Parts {
-                    from,
+                    from: DataSource::Staging(upload.as_str().into()),
                     live,
                     owned: true,
                 },
                 Err(e) => {
-                    self.remove_staged(placement, &from).await;
+                    self.discard_staging(placement, &upload, &[]).await;
                     return Err(e);
                 }
             }
@@ -281,13 +339,18 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             let declared = Geometry::new(s, stripe.len(), layout.data_chunks).part_file_len();
             declared.min(PREALLOCATED_STRIPES * record_bytes as u64)
         });
-        let path = format!("{TMP_DIR}/{upload}/part.1");
-        let opens = join_all(drives.iter().map(|d| d.create(&path, size_hint))).await;
+        let staging: Rc<str> = upload.into();
+        let strategy = Strategy::all(self.config.member_deadline);
+        let opens = quorum::call(&self.env, drives, strategy, |_, member| {
+            let staging = Rc::clone(&staging);
+            async move { member.stage_begin(&staging, 1, size_hint).await }
+        })
+        .await;
         let staging_bytes = record_bytes + BLOCK_SIZE_BYTES;
-        let mut writers: Vec<PartWriter<D::File>> = opens
+        let mut writers: Vec<PartWriter<StagedOf<D>>> = opens
             .into_iter()
             .map(|f| PartWriter {
-                file: f.ok(),
+                staged: f.into_ok(),
                 staging: AlignedBuf::with_capacity(staging_bytes),
                 flushed_bytes: 0,
             })
@@ -320,12 +383,21 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         }
         let logical =
             Geometry::new(hasher.len_bytes(), stripe.len(), layout.data_chunks).part_file_len();
-        let finishes = drives
-            .iter()
-            .zip(writers.iter_mut())
-            .map(|(d, w)| finish_part(d.drive(), w, logical));
-        let synced: Vec<bool> = join_all(finishes).await;
-        let ok = synced.iter().filter(|s| **s).count();
+        let finishes = quorum::call(&self.env, drives, strategy, |index, member| {
+            let writer = &mut writers[index];
+            let (staged, tail) = (
+                writer.staged.take(),
+                std::mem::replace(&mut writer.staging, AlignedBuf::with_capacity(0)),
+            );
+            let offset_bytes = writer.flushed_bytes;
+            async move {
+                let staged = staged.ok_or(MemberError::Unreachable(DROPPED_OUT.into()))?;
+                finish_part(&member, staged, tail, offset_bytes, logical).await
+            }
+        })
+        .await;
+        let synced: Vec<bool> = finishes.iter().map(Answer::is_ok).collect();
+        let ok = ok_count(&finishes);
         if ok < layout.write_quorum() {
             return Err(Error::InsufficientWriteQuorum {
                 ok,
@@ -335,8 +407,8 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         Ok(synced)
     }
 
-    fn check_write_quorum(&self, writers: &[PartWriter<D::File>]) -> Result<()> {
-        let ok = writers.iter().filter(|w| w.file.is_some()).count();
+    fn check_write_quorum(&self, writers: &[PartWriter<StagedOf<D>>]) -> Result<()> {
+        let ok = writers.iter().filter(|w| w.staged.is_some()).count();
         let needed = self.set_layout().write_quorum();
         if ok < needed {
             return Err(Error::InsufficientWriteQuorum { ok, needed });
@@ -344,28 +416,41 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         Ok(())
     }
 
-    /// Appends this stripe's record to every live drive, writing whole blocks.
+    /// Appends this stripe's record to every live member, writing whole blocks. Waits
+    /// for every member (or its deadline): the next stripe reuses the buffers, and a
+    /// member that misses its deadline drops out of this put.
     async fn write_records(
         &self,
         placement: Placement,
         drives: &[Rc<LocalMember<D>>],
-        writers: &mut [PartWriter<D::File>],
+        writers: &mut [PartWriter<StagedOf<D>>],
         records: StripeRecords<'_>,
     ) -> Result<()> {
         let set_size = drives.len();
-        let writes =
-            drives
-                .iter()
-                .zip(writers.iter_mut())
-                .enumerate()
-                .map(|(drive_index, (d, w))| {
-                    let chunk_index = placement.chunk_of_drive(drive_index, set_size);
-                    let chunk = records.encoder.chunk(chunk_index);
-                    let checksum =
-                        record_checksum(records.tags[chunk_index], records.stripe_index, chunk);
-                    append_record(d.drive(), w, checksum, chunk)
-                });
-        join_all(writes).await;
+        for (drive_index, writer) in writers.iter_mut().enumerate() {
+            let chunk_index = placement.chunk_of_drive(drive_index, set_size);
+            let chunk = records.encoder.chunk(chunk_index);
+            let checksum = record_checksum(records.tags[chunk_index], records.stripe_index, chunk);
+            writer.push(checksum, chunk);
+        }
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = quorum::call(&self.env, drives, strategy, |index, member| {
+            let live = writers[index].staged.is_some();
+            let flush = writers[index].take_whole_blocks();
+            async move {
+                match flush {
+                    Some(flush) => append_blocks(&member, flush).await.map(Some),
+                    None if live => Ok(None),
+                    None => Err(MemberError::Unreachable(DROPPED_OUT.into())),
+                }
+            }
+        })
+        .await;
+        for (writer, answer) in writers.iter_mut().zip(answers) {
+            if let Answer::Ok(Some(flushed)) = answer {
+                writer.restore(flushed);
+            }
+        }
         self.check_write_quorum(writers)
     }
 }
@@ -383,8 +468,8 @@ pub(crate) enum Staged {
     Inline(Vec<Vec<u8>>),
     /// A folder of part files, renamed to the version's data folder at commit.
     Parts {
-        /// The folder on every set drive.
-        from: String,
+        /// The folder on every set member.
+        from: DataSource,
         /// Per set drive, whether its folder is complete and synced.
         live: Vec<bool>,
         /// A put's own staging (removed if the put fails), or a multipart upload's
@@ -393,58 +478,39 @@ pub(crate) enum Staged {
     },
 }
 
-/// Appends one record (bound checksum + chunk) and writes out every whole block staged.
-/// A failed drive drops out of this put (its file is closed by drop).
-async fn append_record<D: Drive>(
-    drive: &D,
-    w: &mut PartWriter<D::File>,
-    checksum: u64,
-    chunk: &[u8],
-) {
-    let Some(file) = &w.file else { return };
-    w.staging.extend_from_slice(&checksum.to_le_bytes());
-    w.staging.extend_from_slice(chunk);
-    let staged = w.staging.len();
-    let whole = staged / BLOCK_SIZE_BYTES * BLOCK_SIZE_BYTES;
-    if whole == 0 {
-        return;
-    }
-    let mut buf = std::mem::replace(&mut w.staging, AlignedBuf::with_capacity(0));
-    buf.set_len(whole);
-    let (result, mut buf) = drive.write_at(file, buf, w.flushed_bytes).await;
-    if result.is_err() {
-        w.file = None;
-        return;
-    }
-    buf.spare_all().copy_within(whole..staged, 0);
-    buf.set_len(staged - whole);
-    w.staging = buf;
-    w.flushed_bytes += whole as u64;
+/// Why a member is not asked for the rest of a put.
+const DROPPED_OUT: &str = "dropped out of this write";
+
+/// Writes one member's whole blocks; gives back the file, the partial block left
+/// over (moved to the front of the buffer) and how many bytes were written.
+async fn append_blocks<D: Drive>(
+    member: &LocalMember<D>,
+    flush: Flush<StagedOf<D>>,
+) -> MemberResult<(StagedOf<D>, AlignedBuf, usize)> {
+    let whole = flush.buf.len();
+    let (result, mut buf) = member
+        .stage_append(&flush.staged, flush.buf, flush.offset_bytes)
+        .await;
+    result?;
+    buf.spare_all().copy_within(whole..flush.staged_bytes, 0);
+    buf.set_len(flush.staged_bytes - whole);
+    Ok((flush.staged, buf, whole))
 }
 
-/// Writes the last partial block, trims the padding, fdatasyncs and closes.
+/// Writes the last partial block, trims the padding, makes the file durable and closes it.
 async fn finish_part<D: Drive>(
-    drive: &D,
-    w: &mut PartWriter<D::File>,
+    member: &LocalMember<D>,
+    staged: StagedOf<D>,
+    mut tail: AlignedBuf,
+    offset_bytes: u64,
     logical_len_bytes: u64,
-) -> bool {
-    let Some(file) = w.file.take() else {
-        return false;
-    };
-    if !w.staging.is_empty() {
-        let mut buf = std::mem::replace(&mut w.staging, AlignedBuf::with_capacity(0));
-        buf.pad_to_block();
-        let (result, _) = drive.write_at(&file, buf, w.flushed_bytes).await;
-        if result.is_err() {
-            return false;
-        }
+) -> MemberResult<()> {
+    if !tail.is_empty() {
+        tail.pad_to_block();
+        let (result, _) = member.stage_append(&staged, tail, offset_bytes).await;
+        result?;
     }
-    let synced = async {
-        drive.set_len(&file, logical_len_bytes).await?;
-        drive.sync(&file).await
-    };
-    let ok = synced.await.is_ok();
-    drive.close(file).await.is_ok() && ok
+    member.stage_finish(staged, logical_len_bytes).await
 }
 
 pub(crate) fn verify_digests(
@@ -466,6 +532,14 @@ pub(crate) fn verify_digests(
 
 impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Makes the staged version visible on write-quorum drives, or on none.
+    ///
+    /// The commit waits for every member's answer (or its deadline) rather than
+    /// returning at write quorum (`Strategy::write`). Each member's commit is fenced by
+    /// `expect_previous`, so a late one cannot overwrite a newer version; but a commit
+    /// that fails quorum must take back every copy it made, and a copy made after that
+    /// roll back by a member still running would leave the failed version on members
+    /// that vote for it — with data equal to parity, enough for a read quorum. A member
+    /// that misses its deadline costs the commit that deadline, once.
     pub(crate) async fn commit(
         &self,
         placement: Placement,
@@ -474,7 +548,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         condition: &WriteCondition,
     ) -> Result<ObjectInfo> {
         let layout = self.set_layout();
-        let drives = self.set_members(placement.set_index);
+        let members = self.set_members(placement.set_index);
         // The bucket first, then the key (never the other order): a DeleteBucket
         // waits for this commit, or this commit sees the bucket gone and leaves nothing.
         let _bucket_guard = match self.lock_bucket_for_write(&info.bucket).await {
@@ -500,65 +574,31 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .clock
             .now_unix_nanos()
             .max(previous.newest_mod_time() + 1);
-        let dir = object_dir(&info.bucket, &info.key);
-        let data_dir = format!("{dir}/{DATA_DIR_PREFIX}{}", hex::encode(info.version_id));
-        let meta_file = meta_path(&info.bucket, &info.key);
-        let commits = drives.iter().enumerate().map(|(drive_index, drive)| {
-            let chunk_index = placement.chunk_of_drive(drive_index, drives.len());
-            let (live, from, inline_chunk) = match &staged {
-                Staged::Inline(chunks) => (true, None, chunks[chunk_index].clone()),
-                Staged::Parts { from, live, .. } => {
-                    (live[drive_index], Some(from.as_str()), Vec::new())
-                }
-            };
-            // A drive whose current copy could not be read is left alone: a failed
-            // commit could not put back what it never saw (it is queued for healing).
-            let live = live && !matches!(previous.copies[drive_index], MetaCopy::Failed);
-            // Kept so a crash mid-commit leaves the replaced version readable.
-            let previous = replaced.as_ref().map(|old| PreviousVersion {
-                info: old.info.clone(),
-                inline_chunk: old.copies[drive_index]
-                    .as_ref()
-                    .map(|c| c.inline_chunk.clone())
-                    .unwrap_or_default(),
-            });
-            let meta = DriveMeta {
-                info: info.clone(),
-                chunk_index,
-                inline_chunk,
-                previous,
-            }
-            .encode(&self.deployment_id);
-            let (data_dir, meta_file) = (&data_dir, &meta_file);
+        let mut requests =
+            self.commit_requests(placement, &info, &staged, &previous, replaced.as_ref());
+        let committed: Vec<Option<[u8; 16]>> = requests
+            .iter()
+            .map(|r| r.as_ref().map(|c| fingerprint(&c.meta)))
+            .collect();
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = quorum::call(&self.env, members, strategy, |index, member| {
+            let request = requests[index].take();
             async move {
-                if !live {
-                    return false;
-                }
-                if let Some(from) = from
-                    && drive.rename(from, data_dir).await.is_err()
-                {
-                    return false;
-                }
-                drive.write_file_atomic(meta_file, &meta).await.is_ok()
+                let request = request.ok_or(MemberError::Unreachable(NOT_STAGED.into()))?;
+                member.commit(request).await
             }
-        });
-        let committed: Vec<bool> = join_all(commits).await;
-        let ok = committed.iter().filter(|c| **c).count();
+        })
+        .await;
+        let ok = ok_count(&answers);
         if ok < layout.write_quorum() {
             let give_back = match &staged {
                 Staged::Parts {
                     from, owned: false, ..
-                } => Some(from.as_str()),
+                } => Some(from.clone()),
                 _ => None,
             };
-            self.roll_back(
-                drives,
-                &committed,
-                &previous.raw,
-                &meta_file,
-                (&data_dir, give_back),
-            )
-            .await;
+            self.roll_back(members, &info, &committed, &previous.raw, give_back)
+                .await;
             self.discard_staged(placement, &staged).await;
             if let Some(replaced) = &replaced {
                 self.keep_replaced(&info.bucket, &info.key, replaced).await;
@@ -568,112 +608,220 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                 needed: layout.write_quorum(),
             });
         }
-        if ok < drives.len() {
+        if ok < members.len() {
             self.queue_heal(&info.bucket, &info.key);
         }
-        self.remove_stale_data_dirs(drives, &dir, &data_dir).await;
+        // Members that failed to answer in this request are not asked again in it.
+        let skip: Vec<bool> = answers
+            .iter()
+            .zip(&previous.copies)
+            .map(|(a, c)| {
+                matches!(a, Answer::Err(MemberError::Timeout)) || matches!(c, MetaCopy::Failed)
+            })
+            .collect();
+        self.remove_stale_versions(members, &info, &skip).await;
         if let Staged::Parts { from, .. } = &staged {
-            // Drives whose rename failed still hold the folder; it is of no use now.
-            self.remove_staged(placement, from).await;
+            // Members whose commit failed still hold the folder; it is of no use now.
+            self.discard_source(placement, from, &skip).await;
         }
         Ok(info)
     }
 
-    /// Restores the previous metadata where the new one was written, and removes the
-    /// new data folder, or renames it back to `give_back` (a multipart upload's folder).
+    /// Per set member, its commit of `info` (`None`: the member is left alone).
+    fn commit_requests(
+        &self,
+        placement: Placement,
+        info: &ObjectInfo,
+        staged: &Staged,
+        previous: &MetaRead,
+        replaced: Option<&Agreed>,
+    ) -> Vec<Option<Commit>> {
+        let set_size = previous.copies.len();
+        let (bucket, key): (Rc<str>, Rc<str>) =
+            (info.bucket.as_str().into(), info.key.as_str().into());
+        (0..set_size)
+            .map(|drive_index| {
+                let chunk_index = placement.chunk_of_drive(drive_index, set_size);
+                let (live, data, inline_chunk) = match staged {
+                    Staged::Inline(chunks) => (true, None, chunks[chunk_index].clone()),
+                    Staged::Parts { from, live, .. } => {
+                        (live[drive_index], Some(from.clone()), Vec::new())
+                    }
+                };
+                // A drive whose current copy could not be read is left alone: a failed
+                // commit could not put back what it never saw (it is queued for healing).
+                if !live || matches!(previous.copies[drive_index], MetaCopy::Failed) {
+                    return None;
+                }
+                // Kept so a crash mid-commit leaves the replaced version readable.
+                let previous_version = replaced.map(|old| PreviousVersion {
+                    info: old.info.clone(),
+                    inline_chunk: old.copies[drive_index]
+                        .as_ref()
+                        .map(|c| c.inline_chunk.clone())
+                        .unwrap_or_default(),
+                });
+                let meta = DriveMeta {
+                    info: info.clone(),
+                    chunk_index,
+                    inline_chunk,
+                    previous: previous_version,
+                }
+                .encode(&self.deployment_id);
+                Some(Commit {
+                    bucket: Rc::clone(&bucket),
+                    key: Rc::clone(&key),
+                    version_id: info.version_id,
+                    data,
+                    meta,
+                    expect_previous: Expect::of(previous.raw[drive_index].as_deref()),
+                })
+            })
+            .collect()
+    }
+
+    /// Takes a failed commit back on every member it was sent to (`committed`: the
+    /// fingerprint of the record sent), including those that failed or timed out
+    /// midway: each restores its previous record only if it holds the new one (a fenced
+    /// verb), and removes the new data folder, or gives it back to `give_back` (a
+    /// multipart upload's folder).
     async fn roll_back(
         &self,
-        drives: &[Rc<LocalMember<D>>],
-        committed: &[bool],
+        members: &[Rc<LocalMember<D>>],
+        info: &ObjectInfo,
+        committed: &[Option<[u8; 16]>],
         previous: &[Option<Vec<u8>>],
-        meta_file: &str,
-        (data_dir, give_back): (&str, Option<&str>),
+        give_back: Option<DataSource>,
     ) {
-        let undo =
-            drives
-                .iter()
-                .zip(committed)
-                .zip(previous)
-                .map(|((drive, done), old)| async move {
-                    if !*done {
-                        return;
-                    }
-                    undo_meta(drive.drive(), meta_file, old.as_deref()).await;
-                    let _ = match give_back {
-                        Some(folder) => drive.rename(data_dir, folder).await,
-                        None => drive.remove_dir_all(data_dir).await,
-                    };
-                });
-        join_all(undo).await;
-    }
-
-    /// Moves every data folder of the object except the current version's to the
-    /// trash, where reads that started before this commit still find it (`trash.rs`).
-    /// (See `undo_meta` for how a failed commit is taken back.)
-    async fn remove_stale_data_dirs(&self, drives: &[Rc<LocalMember<D>>], dir: &str, keep: &str) {
-        let cleanups = drives.iter().map(|drive| async move {
-            let Ok(entries) = drive.list_dir(dir).await else {
-                return;
-            };
-            for entry in entries {
-                let path = format!("{dir}/{}", entry.name);
-                if entry.is_dir && entry.name.starts_with(DATA_DIR_PREFIX) && path != keep {
-                    self.move_to_trash(drive, &path).await;
+        let (bucket, key): (Rc<str>, Rc<str>) =
+            (info.bucket.as_str().into(), info.key.as_str().into());
+        let strategy = Strategy::all(self.config.member_deadline);
+        quorum::call(&self.env, members, strategy, |index, member| {
+            let request = committed[index].map(|print| RollBack {
+                bucket: Rc::clone(&bucket),
+                key: Rc::clone(&key),
+                version_id: info.version_id,
+                committed: Expect::Record(print),
+                restore: previous[index].as_deref().map(Rc::from),
+                give_back: give_back.clone(),
+            });
+            async move {
+                match request {
+                    Some(request) => member.roll_back(request).await,
+                    None => Ok(()),
                 }
             }
-        });
-        join_all(cleanups).await;
+        })
+        .await;
     }
 
-    /// Removes a staging folder from every drive of the set.
+    /// Moves every data folder of the object except the new version's to the trash,
+    /// where reads that started before this commit still find it (`trash.rs`). Waits
+    /// for the members (each within its deadline): one finishing after the key's lock
+    /// is released could trash the folder of a version committed after this one.
+    async fn remove_stale_versions(
+        &self,
+        members: &[Rc<LocalMember<D>>],
+        info: &ObjectInfo,
+        skip: &[bool],
+    ) {
+        let (bucket, key): (Rc<str>, Rc<str>) =
+            (info.bucket.as_str().into(), info.key.as_str().into());
+        let (keep, now) = (info.version_id, self.clock.now_unix_nanos());
+        let strategy = Strategy::all(self.config.member_deadline);
+        quorum::call(&self.env, members, strategy, |index, member| {
+            let (bucket, key, ask) = (Rc::clone(&bucket), Rc::clone(&key), !skip[index]);
+            async move {
+                if !ask {
+                    return Ok(());
+                }
+                member.remove_stale_versions(&bucket, &key, keep, now).await
+            }
+        })
+        .await;
+    }
+
+    /// Removes a put's staging from every member of the set but those `skip` names
+    /// (members that failed to answer in this request), waiting for each within its
+    /// deadline: when the put answers, nothing of it is left in `.shoal/tmp`.
+    pub(crate) async fn discard_staging(&self, placement: Placement, staging: &str, skip: &[bool]) {
+        let members = self.set_members(placement.set_index);
+        let staging: Rc<str> = staging.into();
+        let strategy = Strategy::all(self.config.member_deadline);
+        quorum::call(&self.env, members, strategy, |index, member| {
+            let (staging, ask) = (
+                Rc::clone(&staging),
+                !skip.get(index).copied().unwrap_or(false),
+            );
+            async move {
+                if !ask {
+                    return Ok(());
+                }
+                member.stage_discard(&staging).await
+            }
+        })
+        .await;
+    }
+
+    /// Removes what is left of a data source after a commit, on the members not in
+    /// `skip`: a staging (`discard_staging`) or an upload's folder, which is
+    /// removed and waited for (TRANSITIONAL, until the upload verbs own it).
+    async fn discard_source(&self, placement: Placement, source: &DataSource, skip: &[bool]) {
+        match source {
+            DataSource::Staging(staging) => self.discard_staging(placement, staging, skip).await,
+            DataSource::Upload { .. } => {
+                let members = self.set_members(placement.set_index);
+                let strategy = Strategy::all(self.config.member_deadline);
+                quorum::call(&self.env, members, strategy, |index, member| {
+                    let (source, ask) = (source.clone(), !skip[index]);
+                    async move {
+                        if !ask {
+                            return Ok(());
+                        }
+                        member.remove_source(&source).await
+                    }
+                })
+                .await;
+            }
+        }
+    }
+
+    /// TRANSITIONAL: removes folder `from` (a path, as multipart code still names its
+    /// folders) from every member of the set, waiting for each within its deadline.
     pub(crate) async fn remove_staged(&self, placement: Placement, from: &str) {
-        let drives = self.set_members(placement.set_index);
-        join_all(drives.iter().map(|d| d.remove_dir_all(from))).await;
+        let members = self.set_members(placement.set_index);
+        let from: Rc<str> = from.into();
+        let strategy = Strategy::all(self.config.member_deadline);
+        quorum::call(&self.env, members, strategy, |_, member| {
+            let from = Rc::clone(&from);
+            async move { member.remove_folder(&from).await }
+        })
+        .await;
     }
 
     /// After a failed commit: a put's own staging goes, an upload's folder stays.
     async fn discard_staged(&self, placement: Placement, staged: &Staged) {
         if let Staged::Parts {
-            from, owned: true, ..
+            from: DataSource::Staging(staging),
+            owned: true,
+            ..
         } = staged
         {
-            self.remove_staged(placement, from).await;
+            self.discard_staging(placement, staging, &[]).await;
         }
     }
 }
 
-/// Attempts to put back a drive's previous metadata copy after a failed commit.
-const UNDO_ATTEMPTS: usize = 3;
+/// Why a member is not sent a commit: its staged data is incomplete.
+const NOT_STAGED: &str = "its staged data is incomplete";
 /// Stripes of a part file preallocated before any arrive; the rest is allocated as
 /// written.
 const PREALLOCATED_STRIPES: u64 = 4;
 
-/// Takes back a new metadata copy: restore the previous bytes (a few attempts), else
-/// remove the copy. A missing copy votes for nothing, so the failed version can never
-/// win a read quorum from it — even when data equals parity and read quorum is half the
-/// set — while the replaced version keeps the votes of every other drive.
-pub(crate) async fn undo_meta<D: Drive>(drive: &D, meta_file: &str, previous: Option<&[u8]>) {
-    if let Some(bytes) = previous {
-        for _ in 0..UNDO_ATTEMPTS {
-            if drive.write_file_atomic(meta_file, bytes).await.is_ok() {
-                return;
-            }
-        }
-    }
-    for _ in 0..UNDO_ATTEMPTS {
-        if ignore_not_found(drive.remove_file(meta_file).await).is_ok() {
-            return;
-        }
-    }
-}
-
 /// The version a commit replaces (`None`: the key is new). It must be known: a commit
 /// over a version it could not establish would record no `previous`, and its rollback
 /// could take copies of an acknowledged version away (found by sim_store, seed 1363).
-fn replaced_version(
-    read: &crate::object::quorum::MetaRead,
-    read_quorum: usize,
-) -> Result<Option<Agreed>> {
+fn replaced_version(read: &MetaRead, read_quorum: usize) -> Result<Option<Agreed>> {
     match read.agreed(read_quorum) {
         Ok(agreed) => Ok(Some(agreed)),
         Err(Error::NoSuchKey) => Ok(None),

@@ -17,16 +17,22 @@
 //! of the version is on enough drives to read it; otherwise, and when drives that hold
 //! another version cannot be written, the read fails with 503 rather than serve a
 //! version that could revert.
+//!
+//! Each write is fenced on the copy the read found (`Expect`), and the fan-out waits
+//! for every member (or its deadline): the caller judges, from the answers, whether
+//! the version now stands on write quorum.
 
-use futures_util::future::join_all;
+use std::rc::Rc;
+
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
-use crate::member::keypath::{DATA_DIR_PREFIX, meta_path, object_dir};
+use crate::member::verbs::write::{Expect, WriteVerbs};
 use crate::object::quorum::{Agreed, MetaCopy, MetaRead, votes_for};
 use crate::object::store::Store;
 use crate::record::meta::{DriveMeta, ObjectInfo, PreviousVersion};
 use crate::record::stripe::chunk_len_for;
+use crate::set::quorum::{self, Answer, Strategy};
 use crate::topology::placement::Placement;
 
 /// Which members a metadata read asks.
@@ -145,31 +151,48 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             vec![Vec::new(); set_size]
         };
         let replaced = replaced_version(read, info);
-        let meta_file = meta_path(bucket, key);
-        let drives = self.set_members(placement.set_index);
-        let writes = drives.iter().enumerate().map(|(drive_index, drive)| {
-            let copy = &read.copies[drive_index];
-            let target = !matches!(copy, MetaCopy::Failed) && !votes_for(copy, info);
-            let chunk_index = placement.chunk_of_drive(drive_index, set_size);
-            let meta = DriveMeta {
-                info: info.clone(),
-                chunk_index,
-                inline_chunk: inline_chunks[chunk_index].clone(),
-                previous: replaced.map(|old| PreviousVersion {
-                    info: old.clone(),
-                    inline_chunk: own_inline_chunk(copy, old),
-                }),
-            };
-            let meta_file = &meta_file;
+        let mut writes: Vec<Option<(Vec<u8>, Expect)>> = read
+            .copies
+            .iter()
+            .zip(&read.raw)
+            .enumerate()
+            .map(|(drive_index, (copy, raw))| {
+                if matches!(copy, MetaCopy::Failed) || votes_for(copy, info) {
+                    return None;
+                }
+                let chunk_index = placement.chunk_of_drive(drive_index, set_size);
+                let meta = DriveMeta {
+                    info: info.clone(),
+                    chunk_index,
+                    inline_chunk: inline_chunks[chunk_index].clone(),
+                    previous: replaced.map(|old| PreviousVersion {
+                        info: old.clone(),
+                        inline_chunk: own_inline_chunk(copy, old),
+                    }),
+                };
+                Some((meta.encode(&self.deployment_id), Expect::of(raw.as_deref())))
+            })
+            .collect();
+        let (bucket, key): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
+        let members = self.set_members(placement.set_index);
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = quorum::call(&self.env, members, strategy, |index, member| {
+            let (bucket, key, write) = (Rc::clone(&bucket), Rc::clone(&key), writes[index].take());
             async move {
-                target
-                    && drive
-                        .write_file_atomic(meta_file, &meta.encode(&self.deployment_id))
+                match write {
+                    Some((meta, expect)) => member
+                        .write_meta(&bucket, &key, &meta, expect)
                         .await
-                        .is_ok()
+                        .map(|()| true),
+                    None => Ok(false),
+                }
             }
-        });
-        Ok(join_all(writes).await)
+        })
+        .await;
+        Ok(answers
+            .into_iter()
+            .map(|a| matches!(a, Answer::Ok(true)))
+            .collect())
     }
 
     /// Fails unless at least data-chunks drives hold every part file of `info`.
@@ -177,29 +200,31 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         if info.inline {
             return Ok(());
         }
-        let data_dir = format!(
-            "{}/{DATA_DIR_PREFIX}{}",
-            object_dir(&info.bucket, &info.key),
-            hex::encode(info.version_id)
-        );
-        let wanted: Vec<String> = if info.parts.is_empty() {
-            vec![crate::object::get::PLAIN_PART_FILE.to_owned()]
+        let wanted: Rc<[String]> = if info.parts.is_empty() {
+            vec![crate::object::get::PLAIN_PART_FILE.to_owned()].into()
         } else {
             info.parts
                 .iter()
                 .map(crate::record::meta::PartInfo::file_name)
                 .collect()
         };
-        let drives = self.set_members(placement.set_index);
-        let listings = join_all(drives.iter().map(|d| d.list_dir(&data_dir))).await;
-        let holding = listings
-            .into_iter()
-            .flatten()
-            .filter(|entries| {
-                wanted
-                    .iter()
-                    .all(|w| entries.iter().any(|e| !e.is_dir && e.name == *w))
-            })
+        let (bucket, key): (Rc<str>, Rc<str>) =
+            (info.bucket.as_str().into(), info.key.as_str().into());
+        let version_id = info.version_id;
+        let members = self.set_members(placement.set_index);
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = quorum::call(&self.env, members, strategy, |_, member| {
+            let (bucket, key, wanted) = (Rc::clone(&bucket), Rc::clone(&key), Rc::clone(&wanted));
+            async move {
+                member
+                    .holds_version_data(&bucket, &key, version_id, wanted)
+                    .await
+            }
+        })
+        .await;
+        let holding = answers
+            .iter()
+            .filter(|a| matches!(a, Answer::Ok(true)))
             .count();
         if holding < info.data_chunks {
             return Err(Error::InsufficientReadQuorum {

@@ -33,7 +33,7 @@ use crate::topology::layout::{PoolLayout, SetLayout};
 use crate::topology::placement::{DeploymentId, Placement, object_hash};
 
 /// Where writes in progress are staged on every drive (cleaned at start).
-pub const TMP_DIR: &str = ".shoal/tmp";
+pub use crate::member::local::write::TMP_DIR;
 
 /// Tunables of a store, fixed at start.
 #[derive(Debug, Clone)]

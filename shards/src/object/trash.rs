@@ -15,13 +15,19 @@
 //!
 //! Invariants: nothing enters the trash but whole version folders; trash is removed
 //! entirely at start (no reader can exist yet) and by the sweep after the grace period.
+//! The drive work (names, renames, removal) is the members' (`member/local/write.rs`):
+//! here are the policy (grace, sweep interval) and the sweep's fan-out.
 
-use shoal_io::{Clock, Drive, DriveError, Env};
+use shoal_io::{Clock, Drive, Env};
 
-use crate::object::store::{Store, ignore_not_found};
+use crate::member::verbs::write::WriteVerbs;
+use crate::object::store::Store;
+use crate::set::quorum::{self, Strategy};
 
-/// Where replaced and deleted versions' data wait for removal, on every drive.
-pub const TRASH_DIR: &str = ".shoal/trash";
+/// Where replaced and deleted versions' data wait for removal, on every drive (the
+/// member keeps it; named here for tests that look).
+pub use crate::member::local::write::TRASH_DIR;
+pub(crate) use crate::member::local::write::{empty_trash, find_in_trash};
 
 /// How long a replaced version stays readable for GETs that started before.
 pub const TRASH_GRACE: std::time::Duration = std::time::Duration::from_mins(15);
@@ -29,92 +35,20 @@ pub const TRASH_GRACE: std::time::Duration = std::time::Duration::from_mins(15);
 /// How often the sweep looks for trash past its grace period.
 pub const TRASH_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_mins(1);
 
-/// The trash name of version folder `version_dir` (`_d<hex>`) trashed at `now`.
-fn trash_name(version_dir: &str, now_unix_nanos: u64) -> String {
-    format!("{version_dir}.{now_unix_nanos:016x}")
-}
-
-/// When a trash entry was trashed; `None` for a name Shoal did not write.
-fn trashed_at(name: &str) -> Option<u64> {
-    let (_, time) = name.rsplit_once('.')?;
-    if time.len() != 16 {
-        return None;
-    }
-    u64::from_str_radix(time, 16).ok()
-}
-
 impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
-    /// Moves version folder `path` (`…/_d<hex>`) of one drive to the trash; a folder
-    /// that is already gone is fine. If the rename fails the folder is removed, so a
-    /// replaced version never lingers in the object tree.
-    pub(crate) async fn move_to_trash(&self, drive: &D, path: &str) {
-        let version_dir = path.rsplit('/').next().unwrap_or(path);
-        let target = format!(
-            "{TRASH_DIR}/{}",
-            trash_name(version_dir, self.clock.now_unix_nanos())
-        );
-        match drive.rename(path, &target).await {
-            Ok(()) | Err(DriveError::NotFound) => {}
-            Err(_) => {
-                let _ = ignore_not_found(drive.remove_dir_all(path).await);
-            }
-        }
-    }
-
     /// Removes trash older than `grace_nanos` from every drive; returns how many
-    /// version folders were removed.
+    /// version folders were removed. Every member is asked and waited for (each within
+    /// its deadline): the count is what the caller asked for.
     pub async fn sweep_trash(&self, grace_nanos: u64) -> usize {
         let now = self.clock.now_unix_nanos();
-        let mut removed = 0;
-        for drive in &self.members {
-            let Ok(entries) = drive.list_dir(TRASH_DIR).await else {
-                continue;
-            };
-            for entry in entries {
-                let expired =
-                    trashed_at(&entry.name).is_none_or(|t| now.saturating_sub(t) >= grace_nanos);
-                let path = format!("{TRASH_DIR}/{}", entry.name);
-                if expired && ignore_not_found(drive.remove_dir_all(&path).await).is_ok() {
-                    removed += 1;
-                }
-            }
-        }
-        removed
-    }
-}
-
-/// Where version folder `version_dir` (`_d<hex>`) sits in a drive's trash, if there.
-pub(crate) async fn find_in_trash<D: Drive>(drive: &D, version_dir: &str) -> Option<String> {
-    let prefix = format!("{version_dir}.");
-    let entries = drive.list_dir(TRASH_DIR).await.ok()?;
-    entries
-        .into_iter()
-        .find(|e| e.is_dir && e.name.starts_with(&prefix))
-        .map(|e| format!("{TRASH_DIR}/{}", e.name))
-}
-
-/// Removes every trash entry of one drive (at start, before any reader exists).
-pub(crate) async fn empty_trash<D: Drive>(drive: &D) {
-    let Ok(entries) = drive.list_dir(TRASH_DIR).await else {
-        return;
-    };
-    for entry in entries {
-        let _ = drive
-            .remove_dir_all(&format!("{TRASH_DIR}/{}", entry.name))
-            .await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A trash name gives back the time it was made with; foreign names give none.
-    #[test]
-    fn names_round_trip() {
-        let name = trash_name("_d00ff", 0x1234);
-        assert_eq!(trashed_at(&name), Some(0x1234));
-        assert_eq!(trashed_at("_d00ff"), None);
-        assert_eq!(trashed_at("x.zz"), None);
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = quorum::call(&self.env, &self.members, strategy, |_, member| async move {
+            member.sweep_trash(now, grace_nanos).await
+        })
+        .await;
+        answers
+            .into_iter()
+            .filter_map(quorum::Answer::into_ok)
+            .sum()
     }
 }

@@ -10,7 +10,7 @@ mod meta;
 mod records;
 mod upload;
 mod walk;
-mod write;
+pub(crate) mod write;
 
 use shoal_io::Drive;
 

@@ -1,0 +1,204 @@
+//! A member that never answers costs a request at most a few member deadlines, never
+//! the request itself: on a 4+2 set with one drive hung (every operation on it pending
+//! forever), PUT (inline and streamed), HEAD, GET and DELETE finish with the right
+//! result within a small multiple of `member_deadline` (one deadline per fan-out that
+//! must hear from every member: the metadata read, the staging, the commit).
+//!
+//! The hang spares bucket records (`.shoal/buckets/`): their verbs belong to another
+//! family, converted separately; this test is about the write path.
+
+mod common;
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use common::{body, run};
+use shoal_io::{AlignedBuf, DirEntry, Drive, DriveResult, SimClock, SimDrive, SimFile, SpaceInfo};
+use shoal_shards::{Error, PutOptions, SliceSource, Store, StoreConfig};
+
+const DEADLINE: Duration = Duration::from_millis(200);
+/// Fan-outs one request may wait a whole deadline in, with room for slow CI.
+const DEADLINES_PER_REQUEST_MAX: u32 = 6;
+/// How long the test waits before calling a request hung.
+const TEST_BOUND: Duration = Duration::from_secs(20);
+
+/// A `SimDrive` whose operations never complete while `hang` is set.
+#[derive(Clone)]
+struct Hung {
+    inner: SimDrive,
+    hang: Rc<Cell<bool>>,
+}
+
+impl Hung {
+    async fn pass(&self, path: &str) {
+        if self.hang.get() && !path.starts_with(".shoal/buckets") {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl Drive for Hung {
+    type File = SimFile;
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    async fn read_file(&self, path: &str) -> DriveResult<Vec<u8>> {
+        self.pass(path).await;
+        self.inner.read_file(path).await
+    }
+    async fn write_file_atomic(&self, path: &str, data: &[u8]) -> DriveResult<()> {
+        self.pass(path).await;
+        self.inner.write_file_atomic(path, data).await
+    }
+    async fn create(&self, path: &str, size_hint_bytes: u64) -> DriveResult<SimFile> {
+        self.pass(path).await;
+        self.inner.create(path, size_hint_bytes).await
+    }
+    async fn open(&self, path: &str) -> DriveResult<SimFile> {
+        self.pass(path).await;
+        self.inner.open(path).await
+    }
+    async fn write_at(
+        &self,
+        file: &SimFile,
+        buf: AlignedBuf,
+        offset: u64,
+    ) -> (DriveResult<()>, AlignedBuf) {
+        self.pass("").await;
+        self.inner.write_at(file, buf, offset).await
+    }
+    async fn read_at(
+        &self,
+        file: &SimFile,
+        buf: AlignedBuf,
+        offset: u64,
+    ) -> (DriveResult<()>, AlignedBuf) {
+        self.pass("").await;
+        self.inner.read_at(file, buf, offset).await
+    }
+    async fn set_len(&self, file: &SimFile, len_bytes: u64) -> DriveResult<()> {
+        self.pass("").await;
+        self.inner.set_len(file, len_bytes).await
+    }
+    async fn sync(&self, file: &SimFile) -> DriveResult<()> {
+        self.pass("").await;
+        self.inner.sync(file).await
+    }
+    async fn close(&self, file: SimFile) -> DriveResult<()> {
+        self.pass("").await;
+        self.inner.close(file).await
+    }
+    async fn rename(&self, from: &str, to: &str) -> DriveResult<()> {
+        self.pass(from).await;
+        self.inner.rename(from, to).await
+    }
+    async fn remove_file(&self, path: &str) -> DriveResult<()> {
+        self.pass(path).await;
+        self.inner.remove_file(path).await
+    }
+    async fn remove_dir_all(&self, path: &str) -> DriveResult<()> {
+        self.pass(path).await;
+        self.inner.remove_dir_all(path).await
+    }
+    async fn remove_dir_if_empty(&self, path: &str) -> DriveResult<bool> {
+        self.pass(path).await;
+        self.inner.remove_dir_if_empty(path).await
+    }
+    async fn create_dir_all(&self, path: &str) -> DriveResult<()> {
+        self.pass(path).await;
+        self.inner.create_dir_all(path).await
+    }
+    async fn list_dir(&self, path: &str) -> DriveResult<Vec<DirEntry>> {
+        self.pass(path).await;
+        self.inner.list_dir(path).await
+    }
+    async fn space(&self) -> DriveResult<SpaceInfo> {
+        self.inner.space().await
+    }
+}
+
+/// Runs `request`, failing the test if it is not done within `TEST_BOUND`; returns its
+/// output and how long it took.
+async fn bounded<T>(what: &str, request: impl Future<Output = T>) -> (T, Duration) {
+    let start = Instant::now();
+    let out = monoio::time::timeout(TEST_BOUND, request)
+        .await
+        .unwrap_or_else(|_| {
+            panic!("{what} still running after {TEST_BOUND:?}: a hung member hangs it")
+        });
+    (out, start.elapsed())
+}
+
+fn assert_within_deadlines(what: &str, took: Duration) {
+    let bound = DEADLINE * DEADLINES_PER_REQUEST_MAX;
+    eprintln!("{what}: {took:?}");
+    assert!(took <= bound, "{what} took {took:?}, more than {bound:?}");
+}
+
+/// Every request of the write path, and the reads after it, with one of six drives hung.
+#[test]
+fn requests_finish_despite_a_hung_member() {
+    run(async {
+        let hang = Rc::new(Cell::new(false));
+        let drives: Vec<Hung> = (0..6)
+            .map(|i| Hung {
+                inner: SimDrive::new(&format!("d{i}"), i + 1),
+                hang: Rc::new(Cell::new(false)),
+            })
+            .collect();
+        let hung_index = 2;
+        let mut drives = drives;
+        drives[hung_index].hang = Rc::clone(&hang);
+        let config = StoreConfig {
+            parity_chunks: Some(2),
+            member_deadline: DEADLINE,
+            ..StoreConfig::default()
+        };
+        let clock = SimClock::new(1_700_000_000_000_000_000);
+        let store = Store::open(drives, clock, 7, config)
+            .await
+            .expect("open store");
+        store.make_bucket("bkt").await.expect("make bucket");
+        hang.set(true);
+
+        let small = body(1, 1000);
+        let large = body(2, 3 * (1 << 20) + 12345);
+        for (key, data) in [("small", &small), ("large", &large)] {
+            let options = PutOptions {
+                size_bytes: Some(data.len() as u64),
+                ..PutOptions::default()
+            };
+            let what = format!("PUT {key}");
+            let (put, took) = bounded(
+                &what,
+                store.put_object("bkt", key, &options, &mut SliceSource(data)),
+            )
+            .await;
+            let info = put.unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(info.size_bytes, data.len() as u64);
+            assert_within_deadlines(&what, took);
+
+            let what = format!("HEAD {key}");
+            let (head, took) = bounded(&what, store.head_object("bkt", key)).await;
+            assert_eq!(head.expect("head").etag, info.etag);
+            assert_within_deadlines(&what, took);
+
+            let what = format!("GET {key}");
+            let (got, took) = bounded(&what, async {
+                store.get_object("bkt", key, None).await?.read_all().await
+            })
+            .await;
+            assert_eq!(got.expect("get"), *data, "{what} returns the bytes put");
+            assert_within_deadlines(&what, took);
+
+            let what = format!("DELETE {key}");
+            let (deleted, took) = bounded(&what, store.delete_object("bkt", key)).await;
+            assert!(deleted.expect("delete"), "{what}: the version existed");
+            assert_within_deadlines(&what, took);
+
+            let (gone, _) = bounded("HEAD after DELETE", store.head_object("bkt", key)).await;
+            assert!(matches!(gone, Err(Error::NoSuchKey)), "{gone:?}");
+        }
+    });
+}
