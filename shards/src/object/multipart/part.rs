@@ -1,0 +1,295 @@
+//! UploadPart and ListParts: a part is streamed like an object's data into staging,
+//! then renamed into the upload's folder under the upload's lock; the parts an upload
+//! holds are what read-quorum drives list under the same name.
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures_util::future::join_all;
+use shoal_io::{Clock, Drive, Env};
+
+use crate::error::{Error, Result};
+use crate::object::put::{BodySource, PutOptions, verify_digests};
+use crate::object::store::{Store, TMP_DIR};
+use crate::record::checksum::{BodyHasher, ChecksumAlgorithm};
+use crate::record::meta::PartInfo;
+use crate::record::stripe::RecordOwner;
+use crate::topology::placement::Placement;
+
+use super::record::{UploadInfo, upload_version_id};
+use super::{PART_NUMBER_MAX, upload_dir};
+
+/// A page of ListParts.
+#[derive(Debug, Clone)]
+pub struct PartsPage {
+    pub upload: UploadInfo,
+    pub parts: Vec<PartInfo>,
+    pub is_truncated: bool,
+}
+
+/// Per set drive: the names in an upload folder (`None`: unreadable or absent).
+pub(super) struct PartScan {
+    pub(super) listings: Vec<Option<Vec<String>>>,
+}
+
+impl PartScan {
+    /// Per part number, the newest upload of it that read-quorum drives hold.
+    pub(super) fn winners(&self, read_quorum: usize) -> BTreeMap<u32, PartInfo> {
+        let mut votes: HashMap<&str, usize> = HashMap::new();
+        for names in self.listings.iter().flatten() {
+            for name in names {
+                *votes.entry(name.as_str()).or_default() += 1;
+            }
+        }
+        let mut winners: BTreeMap<u32, PartInfo> = BTreeMap::new();
+        for (name, count) in votes {
+            if count < read_quorum {
+                continue;
+            }
+            let Some(part) = PartInfo::parse_file_name(name) else {
+                continue;
+            };
+            // Ties (two shards, one clock tick) are broken by name, the same way on
+            // every server.
+            let newer = |w: &PartInfo| (w.seq, w.file_name()) < (part.seq, part.file_name());
+            if winners.get(&part.number).is_none_or(newer) {
+                winners.insert(part.number, part);
+            }
+        }
+        winners
+    }
+}
+
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
+    /// Streams one part into the upload; returns it once committed (the last upload of
+    /// a part number wins).
+    pub async fn upload_part(
+        &self,
+        upload: (&str, &str, &str),
+        part_number: u32,
+        options: &PutOptions,
+        body: &mut impl BodySource,
+    ) -> Result<PartInfo> {
+        self.upload_part_checked(upload, part_number, options, body)
+            .await
+            .map(|(part, _)| part)
+    }
+
+    /// [`Store::upload_part`], also saying which algorithm the part's checksum is in
+    /// (the upload's, or the one the client sent; `None` if the part has none).
+    pub async fn upload_part_checked(
+        &self,
+        (bucket, key, upload_id): (&str, &str, &str),
+        part_number: u32,
+        options: &PutOptions,
+        body: &mut impl BodySource,
+    ) -> Result<(PartInfo, Option<ChecksumAlgorithm>)> {
+        check_part_number(part_number)?;
+        self.check_put_options(options)?;
+        let upload = self.upload_info(bucket, key, upload_id).await?;
+        let algorithm = part_checksum_algorithm(&upload, options)?;
+        let placement = self.placement(bucket, key);
+        let mut hasher = BodyHasher::new(algorithm);
+        let mut stripe = vec![0u8; self.config.stripe_size_bytes];
+        let staging = hex::encode(self.random_id());
+        let staged_dir = format!("{TMP_DIR}/{staging}");
+        // The object's version id-to-be: the parts are written before it exists.
+        let data_id = upload_version_id(upload_id)?;
+        let owner = RecordOwner {
+            deployment_id: &self.deployment_id,
+            bucket,
+            key,
+            data_id: &data_id,
+            part_number,
+        };
+        let streamed = async {
+            let first_len = self
+                .fill_stripe(body, &mut stripe, &mut hasher, options)
+                .await?;
+            self.stream_parts(
+                placement,
+                owner,
+                &staging,
+                &mut stripe,
+                first_len,
+                body,
+                &mut hasher,
+                options,
+            )
+            .await
+        }
+        .await;
+        let live = match streamed {
+            Ok(live) => live,
+            Err(e) => {
+                self.remove_staged(placement, &staged_dir).await;
+                return Err(e);
+            }
+        };
+        let size_bytes = hasher.len_bytes();
+        let (md5, checksum) = hasher.finish();
+        let trailer = body.trailer_checksum();
+        if let Err(e) = verify_digests(options, trailer.as_ref(), &md5, checksum.as_ref()) {
+            self.remove_staged(placement, &staged_dir).await;
+            return Err(e);
+        }
+        let result = self
+            .commit_part(placement, &upload, &staged_dir, &live, |seq| PartInfo {
+                number: part_number,
+                seq,
+                size_bytes,
+                md5,
+                checksum: checksum.map(|c| c.value).unwrap_or_default(),
+            })
+            .await;
+        self.remove_staged(placement, &staged_dir).await;
+        result.map(|part| (part, algorithm))
+    }
+
+    /// Under the upload's lock: checks the upload still exists and renames the staged
+    /// part file into its folder on every live drive, or on none.
+    pub(super) async fn commit_part(
+        &self,
+        placement: Placement,
+        upload: &UploadInfo,
+        staged_dir: &str,
+        live: &[bool],
+        part: impl FnOnce(u64) -> PartInfo,
+    ) -> Result<PartInfo> {
+        let _guard = self.lock_upload(&upload.upload_id).await;
+        // A bucket delete removes uploads: it must not run between the check below and
+        // the rename (which would recreate the upload's folder).
+        let _bucket_guard = self.lock_bucket_for_write(&upload.bucket).await?;
+        // Aborted or completed while the part streamed: its folder must not reappear.
+        self.upload_info(&upload.bucket, &upload.key, &upload.upload_id)
+            .await?;
+        let part = part(self.next_seq());
+        let dir = upload_dir(&upload.bucket, &upload.upload_id);
+        let target = format!("{dir}/{}", part.file_name());
+        let from = format!("{staged_dir}/part.1");
+        let drives = self.set_members(placement.set_index);
+        let renames = drives.iter().zip(live).map(|(drive, live)| {
+            let (from, target) = (&from, &target);
+            async move { *live && drive.rename(from, target).await.is_ok() }
+        });
+        let renamed: Vec<bool> = join_all(renames).await;
+        let ok = renamed.iter().filter(|r| **r).count();
+        let needed = self.set_layout().write_quorum();
+        if ok < needed {
+            let undo = drives
+                .iter()
+                .zip(&renamed)
+                .filter(|(_, r)| **r)
+                .map(|(d, _)| d.remove_file(&target));
+            join_all(undo).await;
+            return Err(Error::InsufficientWriteQuorum { ok, needed });
+        }
+        Ok(part)
+    }
+
+    /// Lists what each set drive holds of an upload.
+    pub(super) async fn scan_parts(
+        &self,
+        placement: Placement,
+        bucket: &str,
+        upload_id: &str,
+    ) -> PartScan {
+        let dir = upload_dir(bucket, upload_id);
+        let drives = self.set_members(placement.set_index);
+        let listings = join_all(drives.iter().map(|d| d.list_dir(&dir))).await;
+        PartScan {
+            listings: listings
+                .into_iter()
+                .map(|l| {
+                    l.ok()
+                        .map(|entries| entries.into_iter().map(|e| e.name).collect())
+                })
+                .collect(),
+        }
+    }
+
+    /// A page of the upload's parts after `marker`, ascending.
+    pub async fn list_parts(
+        &self,
+        (bucket, key, upload_id): (&str, &str, &str),
+        marker: u32,
+        max_parts: usize,
+    ) -> Result<PartsPage> {
+        let upload = self.upload_info(bucket, key, upload_id).await?;
+        let placement = self.placement(bucket, key);
+        let scan = self.scan_parts(placement, bucket, upload_id).await;
+        let mut parts: Vec<PartInfo> = scan
+            .winners(self.set_layout().read_quorum())
+            .into_values()
+            .filter(|p| p.number > marker)
+            .take(max_parts.saturating_add(1))
+            .collect();
+        let is_truncated = parts.len() > max_parts;
+        parts.truncate(max_parts);
+        Ok(PartsPage {
+            upload,
+            parts,
+            is_truncated,
+        })
+    }
+}
+
+pub(super) fn check_part_number(part_number: u32) -> Result<()> {
+    if (1..=PART_NUMBER_MAX).contains(&part_number) {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(
+            "Part number must be an integer between 1 and 10000, inclusive".into(),
+        ))
+    }
+}
+
+/// The algorithm a part is hashed with: the upload's; a part may not declare another.
+pub(super) fn part_checksum_algorithm(
+    upload: &UploadInfo,
+    options: &PutOptions,
+) -> Result<Option<ChecksumAlgorithm>> {
+    let declared = options
+        .checksum_algorithm
+        .or(options.expected_checksum.as_ref().map(|c| c.algorithm));
+    match (upload.checksum_algorithm, declared) {
+        (Some(ours), Some(theirs)) if ours != theirs => Err(Error::InvalidRequest(format!(
+            "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum \
+             Type: {}",
+            ours.name(),
+            theirs.name()
+        ))),
+        (Some(ours), _) => Ok(Some(ours)),
+        (None, declared) => Ok(declared),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The newest upload of each part number with read-quorum copies wins.
+    #[test]
+    fn part_winners() {
+        let part = |number, seq| PartInfo {
+            number,
+            seq,
+            size_bytes: 5,
+            md5: [seq as u8; 16],
+            checksum: Vec::new(),
+        };
+        let (old, new, lonely) = (part(1, 1), part(1, 2), part(2, 3));
+        let names = |ps: &[&PartInfo]| Some(ps.iter().map(|p| p.file_name()).collect());
+        let scan = PartScan {
+            listings: vec![
+                names(&[&old, &new, &lonely]),
+                names(&[&old, &new]),
+                names(&[&old]),
+                None,
+            ],
+        };
+        let winners = scan.winners(2);
+        assert_eq!(winners.len(), 1, "part 2 is on one drive only");
+        assert_eq!(winners[&1], new);
+        assert_eq!(scan.winners(3)[&1], old);
+    }
+}
