@@ -1,12 +1,18 @@
-//! AbortMultipartUpload: the upload's folder removed from the set, under its lock.
+//! AbortMultipartUpload: the upload removed from its set, under its lock.
+//!
+//! Removing an upload is idempotent, so returning at write quorum would be safe; an
+//! abort still waits for every member (or its deadline) so that when it answers, no
+//! member holds anything of the upload: the space is free and a listing of the drive
+//! shows nothing left, as before the verbs.
 
-use futures_util::future::join_all;
+use std::rc::Rc;
+
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
-use crate::object::store::{Store, ignore_not_found};
-
-use super::upload_dir;
+use crate::member::verbs::upload::UploadVerbs;
+use crate::object::store::Store;
+use crate::set::quorum::{self, Strategy, ok_count};
 
 impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Removes an upload and its parts.
@@ -18,17 +24,34 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     ) -> Result<()> {
         let _guard = self.lock_upload(upload_id).await;
         self.upload_info(bucket, key, upload_id).await?;
-        let placement = self.placement(bucket, key);
-        let dir = upload_dir(bucket, upload_id);
-        let drives = self.set_members(placement.set_index);
-        let removes = drives
-            .iter()
-            .map(|d| async { ignore_not_found(d.remove_dir_all(&dir).await) });
-        let ok = join_all(removes).await.iter().filter(|r| r.is_ok()).count();
+        let set_index = self.placement(bucket, key).set_index;
         let needed = self.set_layout().write_quorum();
+        let strategy = Strategy::all(self.config.member_deadline);
+        let ok = self
+            .remove_upload_from_set(set_index, bucket, upload_id, strategy)
+            .await;
         if ok < needed {
             return Err(Error::InsufficientWriteQuorum { ok, needed });
         }
         Ok(())
+    }
+
+    /// Removes an upload from every member of set `set_index` as `strategy` says;
+    /// returns how many members removed it (or never had it).
+    pub(super) async fn remove_upload_from_set(
+        &self,
+        set_index: usize,
+        bucket: &str,
+        upload_id: &str,
+        strategy: Strategy,
+    ) -> usize {
+        let (bucket, upload_id): (Rc<str>, Rc<str>) = (bucket.into(), upload_id.into());
+        let members = self.set_members(set_index);
+        let answers = quorum::call(&self.env, members, strategy, |_, member| {
+            let (bucket, upload_id) = (Rc::clone(&bucket), Rc::clone(&upload_id));
+            async move { member.remove_upload(&bucket, &upload_id).await }
+        })
+        .await;
+        ok_count(&answers)
     }
 }

@@ -3,20 +3,23 @@
 
 use std::collections::BTreeMap;
 
-use futures_util::future::join_all;
+use std::rc::Rc;
+
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
+use crate::member::local::upload::upload_folder;
+use crate::member::verbs::upload::UploadVerbs;
 use crate::object::condition::WriteCondition;
 use crate::object::put::Staged;
 use crate::object::store::Store;
 use crate::record::checksum::{Checksum, ChecksumAlgorithm, combine_full, composite};
 use crate::record::meta::{ChecksumType, ObjectInfo, PARTS_MAX, PartInfo};
+use crate::set::quorum::{self, Strategy};
 use crate::topology::placement::Placement;
 
 use super::part::PartScan;
 use super::record::{UploadInfo, upload_version_id};
-use super::upload_dir;
 
 /// A part named in CompleteMultipartUpload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,8 +180,11 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         };
         expected.check_upload(&upload)?;
         expected.check(&info)?;
+        // The write family's commit, with the upload's folder as the version's data
+        // (fenced like any commit; a failed one gives the folder back). TRANSITIONAL:
+        // the folder by path until that commit takes the upload itself as its source.
         let staged = Staged::Parts {
-            from: upload_dir(bucket, upload_id),
+            from: upload_folder(bucket, upload_id),
             live: scan.listings.iter().map(Option::is_some).collect(),
             owned: false,
         };
@@ -276,24 +282,28 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         info: &ObjectInfo,
         scan: &PartScan,
     ) {
-        let used: std::collections::HashSet<String> =
-            info.parts.iter().map(PartInfo::file_name).collect();
-        let data_dir = format!(
-            "{}/{}{}",
-            crate::member::keypath::object_dir(&info.bucket, &info.key),
-            crate::member::keypath::DATA_DIR_PREFIX,
-            hex::encode(info.version_id)
-        );
-        let drives = self.set_members(placement.set_index);
-        let cleanups = drives.iter().zip(&scan.listings).map(|(drive, names)| {
-            let (used, data_dir) = (&used, &data_dir);
+        let (bucket, key): (Rc<str>, Rc<str>) =
+            (info.bucket.as_str().into(), info.key.as_str().into());
+        let (version_id, keep) = (info.version_id, Rc::new(info.parts.clone()));
+        let held: Vec<bool> = scan.listings.iter().map(Option::is_some).collect();
+        let members = self.set_members(placement.set_index);
+        // Pruning only removes files the version does not use, so it could finish late
+        // on a slow member unseen; it waits for every member (or its deadline) so a
+        // completed object's folder holds exactly its parts when Complete answers.
+        let strategy = Strategy::all(self.config.member_deadline);
+        quorum::call(&self.env, members, strategy, |index, member| {
+            let (bucket, key, keep) = (Rc::clone(&bucket), Rc::clone(&key), Rc::clone(&keep));
+            let held = held[index];
             async move {
-                for name in names.iter().flatten().filter(|n| !used.contains(*n)) {
-                    let _ = drive.remove_file(&format!("{data_dir}/{name}")).await;
+                if !held {
+                    return Ok(());
                 }
+                member
+                    .prune_completed(&bucket, &key, &version_id, &keep)
+                    .await
             }
-        });
-        join_all(cleanups).await;
+        })
+        .await;
     }
 }
 

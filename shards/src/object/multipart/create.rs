@@ -1,18 +1,21 @@
 //! CreateMultipartUpload, and reading an upload's record back as read quorum agrees
 //! on it.
 
-use futures_util::future::join_all;
-use shoal_io::{Clock, Drive, DriveError, Env};
+use std::rc::Rc;
+
+use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
+use crate::member::MemberError;
 use crate::member::keypath::validate_key;
+use crate::member::verbs::upload::UploadVerbs;
 use crate::object::put::PutOptions;
 use crate::object::store::Store;
 use crate::record::checksum::ChecksumAlgorithm;
 use crate::record::meta::ChecksumType;
+use crate::set::quorum::{self, Answer, Strategy, ok_count};
 
 use super::record::{UploadInfo, valid_upload_id};
-use super::{UPLOAD_RECORD_FILE, upload_dir};
 
 /// What CreateMultipartUpload declares about the object to be.
 #[derive(Debug, Clone, Default)]
@@ -51,21 +54,47 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             checksum_algorithm: options.checksum_algorithm,
             checksum_type,
         };
-        let placement = self.placement(bucket, key);
-        let dir = upload_dir(bucket, &upload.upload_id);
-        let record = upload.encode();
+        let set_index = self.placement(bucket, key).set_index;
         // Not in a bucket that is being deleted (it would outlive it).
         let _bucket_guard = self.lock_bucket_for_write(bucket).await?;
-        let path = format!("{dir}/{UPLOAD_RECORD_FILE}");
-        let drives = self.set_members(placement.set_index);
-        let writes = drives.iter().map(|d| d.write_file_atomic(&path, &record));
-        let ok = join_all(writes).await.iter().filter(|r| r.is_ok()).count();
         let needed = self.set_layout().write_quorum();
+        let ok = self.write_upload_record(set_index, &upload, needed).await;
         if ok < needed {
-            self.remove_staged(placement, &dir).await;
+            // Every member answers or passes its deadline before the upload is
+            // reported failed, so no record appears after this clean-up.
+            let strategy = Strategy::all(self.config.member_deadline);
+            self.remove_upload_from_set(set_index, bucket, &upload.upload_id, strategy)
+                .await;
             return Err(Error::InsufficientWriteQuorum { ok, needed });
         }
         Ok(upload)
+    }
+
+    /// Writes the upload's record on every member of its set; returns how many did.
+    /// Returns once `needed` did: the record is the same bytes everywhere and written
+    /// once, so a slow member finishing later changes nothing anyone read (and a record
+    /// that lands after an abort is alone below read quorum, believed by no read, and
+    /// removed as abandoned by `remove_abandoned_uploads`).
+    async fn write_upload_record(
+        &self,
+        set_index: usize,
+        upload: &UploadInfo,
+        needed: usize,
+    ) -> usize {
+        let record: Rc<[u8]> = upload.encode().into();
+        let (bucket, upload_id): (Rc<str>, Rc<str>) = (
+            upload.bucket.as_str().into(),
+            upload.upload_id.as_str().into(),
+        );
+        let strategy = Strategy::write(needed, self.config.member_deadline);
+        let members = self.set_members(set_index);
+        let answers = quorum::call(&self.env, members, strategy, |_, member| {
+            let (bucket, upload_id) = (Rc::clone(&bucket), Rc::clone(&upload_id));
+            let record = Rc::clone(&record);
+            async move { member.write_upload(&bucket, &upload_id, &record).await }
+        })
+        .await;
+        ok_count(&answers)
     }
 
     /// The upload's record as read-quorum drives agree on it, or `NoSuchUpload`.
@@ -80,39 +109,83 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             return Err(Error::NoSuchUpload);
         }
         self.require_bucket(bucket).await?;
-        let placement = self.placement(bucket, key);
-        let path = format!("{}/{UPLOAD_RECORD_FILE}", upload_dir(bucket, upload_id));
-        let drives = self.set_members(placement.set_index);
-        let reads = join_all(drives.iter().map(|d| d.read_file(&path))).await;
-        let mut failed = 0;
-        let mut copies: Vec<UploadInfo> = Vec::new();
-        for read in reads {
-            match read.map(|bytes| UploadInfo::decode(&bytes)) {
-                Ok(Ok(info)) => copies.push(info),
-                Err(DriveError::NotFound) => {}
-                Ok(Err(_)) | Err(_) => failed += 1,
-            }
-        }
+        let set_index = self.placement(bucket, key).set_index;
         let read_quorum = self.set_layout().read_quorum();
-        let mut best_votes = 0;
-        for candidate in &copies {
-            let votes = copies.iter().filter(|c| *c == candidate).count();
-            best_votes = best_votes.max(votes);
-            let matches = candidate.bucket == bucket
-                && candidate.key == key
-                && candidate.upload_id == upload_id;
-            if votes >= read_quorum && matches {
-                return Ok(candidate.clone());
-            }
+        let deadline = self.config.member_deadline;
+        // Read quorum first (members marked slow last): records are written once and
+        // the same everywhere, so read-quorum equal copies are the answer a read of
+        // every member would give. Anything else reads every member.
+        let quick = self
+            .read_upload_records(
+                set_index,
+                bucket,
+                upload_id,
+                Strategy::read(read_quorum, deadline),
+            )
+            .await;
+        if let Ok(upload) = judge_upload_records(quick, (bucket, key, upload_id), read_quorum) {
+            return Ok(upload);
         }
-        if failed > 0 && best_votes + failed >= read_quorum {
-            return Err(Error::InsufficientReadQuorum {
-                ok: best_votes,
-                needed: read_quorum,
-            });
-        }
-        Err(Error::NoSuchUpload)
+        let all = self
+            .read_upload_records(set_index, bucket, upload_id, Strategy::all(deadline))
+            .await;
+        judge_upload_records(all, (bucket, key, upload_id), read_quorum)
     }
+
+    /// The upload's record from members of set `set_index`, as `strategy` asks.
+    async fn read_upload_records(
+        &self,
+        set_index: usize,
+        bucket: &str,
+        upload_id: &str,
+        strategy: Strategy,
+    ) -> Vec<Answer<Vec<u8>>> {
+        let (bucket, upload_id): (Rc<str>, Rc<str>) = (bucket.into(), upload_id.into());
+        let members = self.set_members(set_index);
+        quorum::call(&self.env, members, strategy, |_, member| {
+            let (bucket, upload_id) = (Rc::clone(&bucket), Rc::clone(&upload_id));
+            async move { member.read_upload(&bucket, &upload_id).await }
+        })
+        .await
+    }
+}
+
+/// The record read-quorum members agree on, if it is this upload's; a quorum error if
+/// the members that failed could have changed the answer; else `NoSuchUpload`.
+fn judge_upload_records(
+    answers: Vec<Answer<Vec<u8>>>,
+    (bucket, key, upload_id): (&str, &str, &str),
+    read_quorum: usize,
+) -> Result<UploadInfo> {
+    let mut failed = 0;
+    let mut copies: Vec<UploadInfo> = Vec::new();
+    for answer in answers {
+        match answer {
+            Answer::Ok(bytes) => match UploadInfo::decode(&bytes) {
+                Ok(info) => copies.push(info),
+                Err(_) => failed += 1,
+            },
+            Answer::Err(MemberError::NotFound) | Answer::NotAsked => {}
+            Answer::Err(_) | Answer::Running => failed += 1,
+        }
+    }
+    let mut best_votes = 0;
+    for candidate in &copies {
+        let votes = copies.iter().filter(|c| *c == candidate).count();
+        best_votes = best_votes.max(votes);
+        let matches =
+            candidate.bucket == bucket && candidate.key == key && candidate.upload_id == upload_id;
+        if votes >= read_quorum && matches {
+            return Ok(candidate.clone());
+        }
+    }
+    if failed > 0 && best_votes + failed >= read_quorum {
+        return Err(Error::InsufficientReadQuorum {
+            ok: best_votes,
+            needed: read_quorum,
+        });
+    }
+    Err(Error::NoSuchUpload)
 }
 
 /// The checksum type of an upload: as asked, or the algorithm's default; combinations

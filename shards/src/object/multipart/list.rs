@@ -1,14 +1,18 @@
 //! ListMultipartUploads: every upload of a bucket whose record read quorum agrees on,
 //! paged in key order, then age, with prefix, delimiter and markers as S3 has them.
 
-use futures_util::future::join_all;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::Result;
+use crate::member::MemberError;
+use crate::member::verbs::upload::UploadVerbs;
 use crate::object::store::Store;
+use crate::set::quorum::{self, Answer, Strategy};
 
 use super::record::{UploadInfo, valid_upload_id};
-use super::{MULTIPART_DIR, UPLOAD_RECORD_FILE, upload_dir};
 
 /// What ListMultipartUploads asks for.
 #[derive(Debug, Clone, Default)]
@@ -92,19 +96,15 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         Ok(page)
     }
 
-    /// Every upload of `bucket` whose record read-quorum drives agree on, sorted by
+    /// Every upload of `bucket` whose record read-quorum members agree on, sorted by
     /// key, then age.
     pub(super) async fn bucket_uploads(&self, bucket: &str) -> Vec<UploadInfo> {
-        let dir = format!("{MULTIPART_DIR}/{bucket}");
-        let mut ids: Vec<String> = Vec::new();
-        for listing in join_all(self.members.iter().map(|d| d.list_dir(&dir))).await {
-            ids.extend(listing.into_iter().flatten().map(|e| e.name));
-        }
-        ids.sort();
-        ids.dedup();
         let mut uploads = Vec::new();
-        for id in ids.iter().filter(|id| valid_upload_id(id)) {
-            if let Some(upload) = self.find_upload(bucket, id).await {
+        for (id, holders) in self.upload_holders(bucket).await {
+            if !valid_upload_id(&id) {
+                continue;
+            }
+            if let Some(upload) = self.find_upload(bucket, &id, &holders).await {
                 uploads.push(upload);
             }
         }
@@ -112,19 +112,51 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         uploads
     }
 
-    /// An upload found by id alone (listing): its record from any drive names the key,
-    /// which places it; then it must hold on its set like any other read.
-    pub(super) async fn find_upload(&self, bucket: &str, upload_id: &str) -> Option<UploadInfo> {
-        let path = format!("{}/{UPLOAD_RECORD_FILE}", upload_dir(bucket, upload_id));
-        for drive in &self.members {
-            let Ok(bytes) = drive.read_file(&path).await else {
-                continue;
-            };
-            let Ok(record) = UploadInfo::decode(&bytes) else {
-                continue;
-            };
-            return self.upload_info(bucket, &record.key, upload_id).await.ok();
+    /// Every upload id of `bucket` any member of any set holds, with the indexes (in
+    /// `members`) of the members that hold it. Asks every member: an upload is on one
+    /// set, and the listing does not know which before reading its record.
+    pub(super) async fn upload_holders(&self, bucket: &str) -> BTreeMap<String, Vec<usize>> {
+        let bucket: Rc<str> = bucket.into();
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = quorum::call(&self.env, &self.members, strategy, |_, member| {
+            let bucket = Rc::clone(&bucket);
+            async move { member.list_uploads(&bucket).await }
+        })
+        .await;
+        let mut holders: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (index, answer) in answers.into_iter().enumerate() {
+            for id in answer.into_ok().unwrap_or_default() {
+                holders.entry(id).or_default().push(index);
+            }
         }
-        None
+        holders
+    }
+
+    /// An upload found by id alone (listing): its record from a member that holds it
+    /// names the key, which places it; then it must hold on its set like any other
+    /// read. `holders` are asked first, one at a time.
+    pub(super) async fn find_upload(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        holders: &[usize],
+    ) -> Option<UploadInfo> {
+        let (bucket_rc, id_rc): (Rc<str>, Rc<str>) = (bucket.into(), upload_id.into());
+        let rest = (0..self.members.len()).filter(|i| !holders.contains(i));
+        let prefer: Vec<usize> = holders.iter().copied().chain(rest).collect();
+        let strategy = Strategy::read(1, self.config.member_deadline);
+        let members = &self.members;
+        let answers =
+            quorum::call_preferring(&self.env, members, &prefer, strategy, |_, member| {
+                let (bucket, upload_id) = (Rc::clone(&bucket_rc), Rc::clone(&id_rc));
+                async move {
+                    let bytes = member.read_upload(&bucket, &upload_id).await?;
+                    // A copy that does not decode is no answer: ask another member.
+                    UploadInfo::decode(&bytes).map_err(|e| MemberError::Corrupt(e.to_string()))
+                }
+            })
+            .await;
+        let record = answers.into_iter().find_map(Answer::into_ok)?;
+        self.upload_info(bucket, &record.key, upload_id).await.ok()
     }
 }

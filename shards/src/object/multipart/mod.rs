@@ -1,25 +1,25 @@
 //! Multipart uploads (DESIGN.md §5): parts are erasure-coded as they arrive, like
-//! objects, into the upload's folder on every drive of the object's set; completing an
-//! upload writes metadata only.
+//! objects, into the upload on every member of the object's set; completing an upload
+//! writes metadata only.
 //!
-//! On each drive of the set, an upload is the folder
-//! `.shoal/multipart/<bucket>/<upload id>/` holding:
-//! - `_upload`: the upload record (key, content headers, tags, checksum algorithm),
-//!   identical on every drive, written when the upload is created;
-//! - one data file per uploaded part, named by [`PartInfo::file_name`]: number,
-//!   sequence, size, MD5 and checksum are in the name, so one directory listing per
-//!   drive tells which parts the drive holds, and the rename that puts a part file in
-//!   place commits the file and its description together.
+//! On each member an upload is its record (key, content headers, tags, checksum
+//! algorithm; identical on every member, written when the upload is created) and one
+//! data file per uploaded part whose description (number, sequence, size, MD5,
+//! checksum) travels with it, so one listing per member tells which parts it holds.
+//! The drive work is the upload verbs' (`member/verbs/upload.rs`, on a local drive
+//! `member/local/upload.rs`); every fan-out goes through `set::quorum`, each file here
+//! saying why its strategy may or may not return at quorum.
 //!
 //! Invariants:
-//! - A part is believed only when read-quorum drives hold a file of the same name;
+//! - A part is believed only when read-quorum members hold the same part;
 //!   among uploads of one part number the highest sequence wins (the last upload).
 //! - Changes to an upload folder (a part arriving, abort, complete) happen under the
 //!   upload's lock (`LockName::Upload` on its owner shard), so they are serialized;
 //!   writes into the upload folder also hold the bucket's lock shared, so a bucket
 //!   delete (which removes uploads) never races them.
-//! - Complete renames the upload folder to the version's data folder and commits the
-//!   metadata as a put does; a failed commit renames it back, so the client may retry.
+//! - Complete hands the upload to the write family's commit as the version's data
+//!   (fenced like a put's commit); a failed commit gives it back, so the client may
+//!   retry.
 //! - The upload id starts with the creation time (16 hex digits of nanoseconds), so
 //!   ids of one key sort by age and abandoned uploads are found by name alone.
 //! - A completed object's version id is its upload id: a retried Complete, finding no
@@ -46,10 +46,9 @@ use crate::error::{Error, Result};
 use crate::record::checksum::Checksum;
 use crate::record::meta::ObjectInfo;
 
-/// Where upload folders live on every drive.
-pub const MULTIPART_DIR: &str = ".shoal/multipart";
-/// The upload record's file name inside an upload folder.
-const UPLOAD_RECORD_FILE: &str = "_upload";
+/// TRANSITIONAL: for the bucket delete (`object/bucket.rs`), which removes a bucket's
+/// uploads by path until the bucket family's verbs do it.
+pub use crate::member::local::upload::MULTIPART_DIR;
 /// Highest part number (S3).
 pub const PART_NUMBER_MAX: u32 = 10_000;
 
@@ -88,8 +87,4 @@ pub fn part_checksum(info: &ObjectInfo, number: u32) -> Option<Checksum> {
         algorithm: object.algorithm,
         value: part.checksum.clone(),
     })
-}
-
-pub(super) fn upload_dir(bucket: &str, upload_id: &str) -> String {
-    format!("{MULTIPART_DIR}/{bucket}/{upload_id}")
 }

@@ -4,19 +4,23 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use futures_util::future::join_all;
+use std::rc::Rc;
+
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
+use crate::member::MemberError;
+use crate::member::verbs::upload::UploadVerbs;
 use crate::object::put::{BodySource, PutOptions, verify_digests};
 use crate::object::store::{Store, TMP_DIR};
 use crate::record::checksum::{BodyHasher, ChecksumAlgorithm};
 use crate::record::meta::PartInfo;
 use crate::record::stripe::RecordOwner;
+use crate::set::quorum::{self, Answer, Strategy, ok_count};
 use crate::topology::placement::Placement;
 
+use super::PART_NUMBER_MAX;
 use super::record::{UploadInfo, upload_version_id};
-use super::{PART_NUMBER_MAX, upload_dir};
 
 /// A page of ListParts.
 #[derive(Debug, Clone)]
@@ -26,28 +30,28 @@ pub struct PartsPage {
     pub is_truncated: bool,
 }
 
-/// Per set drive: the names in an upload folder (`None`: unreadable or absent).
+/// Per set member: the parts it holds of an upload (`None`: failed, or no such upload
+/// there).
 pub(super) struct PartScan {
-    pub(super) listings: Vec<Option<Vec<String>>>,
+    pub(super) listings: Vec<Option<Vec<PartInfo>>>,
 }
 
 impl PartScan {
-    /// Per part number, the newest upload of it that read-quorum drives hold.
+    /// Per part number, the newest upload of it that read-quorum members hold. A part
+    /// is one file whose name says all of it, so members vote by that name.
     pub(super) fn winners(&self, read_quorum: usize) -> BTreeMap<u32, PartInfo> {
-        let mut votes: HashMap<&str, usize> = HashMap::new();
-        for names in self.listings.iter().flatten() {
-            for name in names {
-                *votes.entry(name.as_str()).or_default() += 1;
+        let mut votes: HashMap<String, (usize, &PartInfo)> = HashMap::new();
+        for parts in self.listings.iter().flatten() {
+            for part in parts {
+                votes.entry(part.file_name()).or_insert((0, part)).0 += 1;
             }
         }
         let mut winners: BTreeMap<u32, PartInfo> = BTreeMap::new();
-        for (name, count) in votes {
+        for (count, part) in votes.into_values() {
             if count < read_quorum {
                 continue;
             }
-            let Some(part) = PartInfo::parse_file_name(name) else {
-                continue;
-            };
+            let part = part.clone();
             // Ties (two shards, one clock tick) are broken by name, the same way on
             // every server.
             let newer = |w: &PartInfo| (w.seq, w.file_name()) < (part.seq, part.file_name());
@@ -91,6 +95,8 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let mut hasher = BodyHasher::new(algorithm);
         let mut stripe = vec![0u8; self.config.stripe_size_bytes];
         let staging = hex::encode(self.random_id());
+        // TRANSITIONAL: the staging folder by path for the write family's clean-up
+        // (`remove_staged`); becomes its `stage_discard(staging)` when that lands.
         let staged_dir = format!("{TMP_DIR}/{staging}");
         // The object's version id-to-be: the parts are written before it exists.
         let data_id = upload_version_id(upload_id)?;
@@ -133,7 +139,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             return Err(e);
         }
         let result = self
-            .commit_part(placement, &upload, &staged_dir, &live, |seq| PartInfo {
+            .commit_part(placement, &upload, &staging, &live, |seq| PartInfo {
                 number: part_number,
                 seq,
                 size_bytes,
@@ -151,7 +157,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         &self,
         placement: Placement,
         upload: &UploadInfo,
-        staged_dir: &str,
+        staging: &str,
         live: &[bool],
         part: impl FnOnce(u64) -> PartInfo,
     ) -> Result<PartInfo> {
@@ -163,47 +169,67 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         self.upload_info(&upload.bucket, &upload.key, &upload.upload_id)
             .await?;
         let part = part(self.next_seq());
-        let dir = upload_dir(&upload.bucket, &upload.upload_id);
-        let target = format!("{dir}/{}", part.file_name());
-        let from = format!("{staged_dir}/part.1");
-        let drives = self.set_members(placement.set_index);
-        let renames = drives.iter().zip(live).map(|(drive, live)| {
-            let (from, target) = (&from, &target);
-            async move { *live && drive.rename(from, target).await.is_ok() }
-        });
-        let renamed: Vec<bool> = join_all(renames).await;
-        let ok = renamed.iter().filter(|r| **r).count();
         let needed = self.set_layout().write_quorum();
+        let members = self.set_members(placement.set_index);
+        let (bucket, upload_id): (Rc<str>, Rc<str>) = (
+            upload.bucket.as_str().into(),
+            upload.upload_id.as_str().into(),
+        );
+        let staging: Rc<str> = staging.into();
+        let shared = Rc::new(part.clone());
+        // Every member answers (or passes its deadline) before the upload's lock goes:
+        // a rename creates the folders it needs, so one landing after an abort or a
+        // Complete would bring back a piece of the upload.
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = quorum::call(&self.env, members, strategy, |index, member| {
+            let (bucket, upload_id) = (Rc::clone(&bucket), Rc::clone(&upload_id));
+            let (staging, part) = (Rc::clone(&staging), Rc::clone(&shared));
+            let live = live[index];
+            async move {
+                if !live {
+                    return Err(MemberError::Unreachable("its part did not stage".into()));
+                }
+                member.put_part(&bucket, &upload_id, &staging, &part).await
+            }
+        })
+        .await;
+        let put: Vec<bool> = answers.iter().map(Answer::is_ok).collect();
+        let ok = ok_count(&answers);
         if ok < needed {
-            let undo = drives
-                .iter()
-                .zip(&renamed)
-                .filter(|(_, r)| **r)
-                .map(|(d, _)| d.remove_file(&target));
-            join_all(undo).await;
+            let undo = quorum::call(&self.env, members, strategy, |index, member| {
+                let (bucket, upload_id) = (Rc::clone(&bucket), Rc::clone(&upload_id));
+                let (part, put) = (Rc::clone(&shared), put[index]);
+                async move {
+                    if !put {
+                        return Ok(());
+                    }
+                    member.remove_part(&bucket, &upload_id, &part).await
+                }
+            });
+            undo.await;
             return Err(Error::InsufficientWriteQuorum { ok, needed });
         }
         Ok(part)
     }
 
-    /// Lists what each set drive holds of an upload.
+    /// What each member of the set holds of an upload. Asks every member: a part
+    /// counts only with read-quorum votes, and Complete needs to know each member's.
     pub(super) async fn scan_parts(
         &self,
         placement: Placement,
         bucket: &str,
         upload_id: &str,
     ) -> PartScan {
-        let dir = upload_dir(bucket, upload_id);
-        let drives = self.set_members(placement.set_index);
-        let listings = join_all(drives.iter().map(|d| d.list_dir(&dir))).await;
+        let (bucket, upload_id): (Rc<str>, Rc<str>) = (bucket.into(), upload_id.into());
+        let members = self.set_members(placement.set_index);
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = quorum::call(&self.env, members, strategy, |_, member| {
+            let (bucket, upload_id) = (Rc::clone(&bucket), Rc::clone(&upload_id));
+            async move { member.list_parts(&bucket, &upload_id).await }
+        })
+        .await;
         PartScan {
-            listings: listings
-                .into_iter()
-                .map(|l| {
-                    l.ok()
-                        .map(|entries| entries.into_iter().map(|e| e.name).collect())
-                })
-                .collect(),
+            listings: answers.into_iter().map(Answer::into_ok).collect(),
         }
     }
 
@@ -278,7 +304,7 @@ mod tests {
             checksum: Vec::new(),
         };
         let (old, new, lonely) = (part(1, 1), part(1, 2), part(2, 3));
-        let names = |ps: &[&PartInfo]| Some(ps.iter().map(|p| p.file_name()).collect());
+        let names = |ps: &[&PartInfo]| Some(ps.iter().map(|p| (*p).clone()).collect());
         let scan = PartScan {
             listings: vec![
                 names(&[&old, &new, &lonely]),
