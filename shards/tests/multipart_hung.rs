@@ -21,7 +21,7 @@ const HANG: Duration = Duration::from_secs(30);
 
 async fn hung_store() -> (TestStore<SimDrive>, Vec<SimDrive>) {
     let drives: Vec<SimDrive> = (0..6)
-        .map(|i| SimDrive::new(&format!("d{i}"), i as u64 + 1))
+        .map(|i: u64| SimDrive::new(&format!("d{i}"), i + 1))
         .collect();
     let config = StoreConfig {
         parity_chunks: Some(2),
