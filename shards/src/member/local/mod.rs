@@ -8,7 +8,7 @@
 mod bucket;
 mod meta;
 mod records;
-mod upload;
+pub(crate) mod upload;
 mod walk;
 pub(crate) mod write;
 
