@@ -125,7 +125,11 @@ fn racing_creators_across_shards() {
                 .unwrap()
                 .with_locker(KeyLocker::sharded(shard, senders.clone()))
                 .with_bucket_generation(generation.clone());
-            monoio::spawn(serve_lock_requests(store.locker_local(), receiver));
+            monoio::spawn(serve_lock_requests(
+                shoal_io::MonoioEnv,
+                store.locker_local(),
+                receiver,
+            ));
             stores.push(Rc::new(store));
         }
         stores[0].make_bucket("bkt").await.unwrap();

@@ -67,7 +67,11 @@ async fn two_shards() -> (Vec<SimDrive>, Vec<Rc<TestStore<SimDrive>>>) {
             .unwrap()
             .with_locker(KeyLocker::sharded(shard, senders.clone()))
             .with_bucket_generation(generation.clone());
-        monoio::spawn(serve_lock_requests(store.locker_local(), receiver));
+        monoio::spawn(serve_lock_requests(
+            shoal_io::MonoioEnv,
+            store.locker_local(),
+            receiver,
+        ));
         stores.push(Rc::new(store));
     }
     (drives, stores)
