@@ -108,19 +108,21 @@ impl<D: Drive> BucketVerbs for LocalMember<D> {
         previous: Option<Vec<u8>>,
     ) -> MemberResult<()> {
         let path = meta_path(bucket, key);
+        if let Some(bytes) = &previous {
+            for _ in 0..RESTORE_ATTEMPTS {
+                if self.drive().write_file_atomic(&path, bytes).await.is_ok() {
+                    return Ok(());
+                }
+            }
+        }
+        // No old record, or it cannot be put back: no record beats the new one.
         let mut last = Ok(());
         for _ in 0..RESTORE_ATTEMPTS {
-            last = match &previous {
-                Some(bytes) => self.drive().write_file_atomic(&path, bytes).await,
-                None => match self.drive().remove_file(&path).await {
-                    Err(DriveError::NotFound) => Ok(()),
-                    other => other,
-                },
-            };
+            last = gone_is_ok(self.drive().remove_file(&path).await);
             if last.is_ok() {
                 return Ok(());
             }
         }
-        Ok(last?)
+        last
     }
 }
