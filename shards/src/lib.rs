@@ -30,6 +30,7 @@ pub mod topology;
 
 pub use error::{Error, Result};
 pub use object::bucket::BucketInfo;
+pub use object::bucket_cache::BucketGeneration;
 pub use object::condition::WriteCondition;
 pub use object::get::{ByteRange, ObjectReader};
 pub use object::list::{ListPage, ListQuery};

@@ -8,7 +8,9 @@ use std::rc::Rc;
 use common::*;
 use shoal_io::{SimClock, SimDrive};
 use shoal_shards::set::shard_lock::{KeyLocker, mailboxes, serve_lock_requests};
-use shoal_shards::{Error, PutOptions, SliceSource, Store, StoreConfig, WriteCondition};
+use shoal_shards::{
+    BucketGeneration, Error, PutOptions, SliceSource, Store, StoreConfig, WriteCondition,
+};
 
 fn options(data: &[u8], condition: WriteCondition) -> PutOptions {
     PutOptions {
@@ -111,6 +113,7 @@ fn racing_creators_across_shards() {
             .map(|i| SimDrive::new(&format!("d{i}"), i + 1))
             .collect();
         let (senders, receivers) = mailboxes(2);
+        let generation = BucketGeneration::new();
         let mut stores = Vec::new();
         for (shard, receiver) in receivers.into_iter().enumerate() {
             let config = StoreConfig {
@@ -120,7 +123,8 @@ fn racing_creators_across_shards() {
             let store = Store::open(drives.clone(), SimClock::new(1), shard as u64 + 7, config)
                 .await
                 .unwrap()
-                .with_locker(KeyLocker::sharded(shard, senders.clone()));
+                .with_locker(KeyLocker::sharded(shard, senders.clone()))
+                .with_bucket_generation(generation.clone());
             monoio::spawn(serve_lock_requests(
                 shoal_io::MonoioEnv,
                 store.locker_local(),

@@ -14,7 +14,9 @@ use shoal_io::{Clock, DirDrive, Drive, SimClock, SimDrive};
 use shoal_shards::object::multipart::{CompletePart, UploadOptions};
 use shoal_shards::object::trash::{TRASH_DIR, TRASH_GRACE};
 use shoal_shards::set::shard_lock::{KeyLocker, mailboxes, serve_lock_requests};
-use shoal_shards::{BodySource, Error, ListQuery, PutOptions, SliceSource, Store, StoreConfig};
+use shoal_shards::{
+    BodySource, BucketGeneration, Error, ListQuery, PutOptions, SliceSource, Store, StoreConfig,
+};
 
 /// A body that arrives slowly, like a client on a slow link: `piece_bytes` at a time,
 /// with a pause before each.
@@ -51,6 +53,8 @@ async fn two_shards() -> (Vec<SimDrive>, Vec<Rc<TestStore<SimDrive>>>) {
         .map(|i| SimDrive::new(&format!("d{i}"), i + 1))
         .collect();
     let (senders, receivers) = mailboxes(2);
+    // One per node, as the server shares it: bucket changes reach both shards' caches.
+    let generation = BucketGeneration::new();
     let mut stores = Vec::new();
     for (shard, receiver) in receivers.into_iter().enumerate() {
         let config = StoreConfig {
@@ -61,7 +65,8 @@ async fn two_shards() -> (Vec<SimDrive>, Vec<Rc<TestStore<SimDrive>>>) {
         let store = Store::open(drives.clone(), SimClock::new(1), shard as u64 + 3, config)
             .await
             .unwrap()
-            .with_locker(KeyLocker::sharded(shard, senders.clone()));
+            .with_locker(KeyLocker::sharded(shard, senders.clone()))
+            .with_bucket_generation(generation.clone());
         monoio::spawn(serve_lock_requests(
             shoal_io::MonoioEnv,
             store.locker_local(),

@@ -85,6 +85,8 @@ struct ShardPlan {
     credentials: Credentials,
     tls: Option<Arc<rustls::ServerConfig>>,
     lock_senders: Vec<mpsc::Sender<LockRequest>>,
+    /// One per node: a bucket change on any shard invalidates every shard's cache.
+    bucket_generation: crate::object::bucket_cache::BucketGeneration,
     /// Shards that finished draining (the barrier between the two phases of a stop).
     drained: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -139,6 +141,7 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
         credentials: credentials.clone(),
         tls,
         lock_senders,
+        bucket_generation: crate::object::bucket_cache::BucketGeneration::new(),
         drained: Arc::default(),
     };
     let (ready_tx, ready_rx) = std_mpsc::channel();
@@ -326,7 +329,8 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
     let store = Store::open(drives, SystemClock, rand::random(), store_config)
         .await
         .map_err(|e| format!("shard {shard_index}: {e}"))?
-        .with_locker(KeyLocker::sharded(shard_index, plan.lock_senders.clone()));
+        .with_locker(KeyLocker::sharded(shard_index, plan.lock_senders.clone()))
+        .with_bucket_generation(plan.bucket_generation.clone());
     let route_config = RouteConfig {
         virtual_host_domains: plan.config.domains.clone(),
     };

@@ -9,20 +9,47 @@
 //! Cost: one small read per drive that answered "not found", only on the way to an
 //! answer that depends on it; reads of existing objects never pay it.
 
-use futures_util::future::join_all;
+use std::rc::Rc;
+
 use shoal_io::{Clock, Drive, Env};
 
+use crate::member::verbs::bucket::BucketVerbs;
 use crate::object::store::Store;
-use crate::record::format::{FORMAT_PATH, FormatRecord};
+use crate::record::format::FormatRecord;
+use crate::set::quorum::{self, Strategy};
 
 impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Whether the drive at pool position `position` still holds this deployment's
     /// format record for that position (so its "not found" can be believed).
     pub(crate) async fn drive_is_ours(&self, position: usize) -> bool {
-        let Ok(bytes) = self.members[position].read_file(FORMAT_PATH).await else {
-            return false;
-        };
-        let Ok(record) = FormatRecord::decode(&bytes) else {
+        self.drives_are_ours(&[position]).await[0]
+    }
+
+    /// [`Store::drive_is_ours`] for each of `positions`, concurrently, in order. All:
+    /// each drive's own answer is wanted, not a quorum.
+    pub(crate) async fn drives_are_ours(&self, positions: &[usize]) -> Vec<bool> {
+        let members: Vec<_> = positions
+            .iter()
+            .map(|&p| Rc::clone(&self.members[p]))
+            .collect();
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = quorum::call(&self.env, &members, strategy, |_, member| async move {
+            member.read_identity().await
+        })
+        .await;
+        positions
+            .iter()
+            .zip(answers)
+            .map(|(&position, answer)| {
+                answer
+                    .into_ok()
+                    .is_some_and(|bytes| self.identity_matches(&bytes, position))
+            })
+            .collect()
+    }
+
+    fn identity_matches(&self, bytes: &[u8], position: usize) -> bool {
+        let Ok(record) = FormatRecord::decode(bytes) else {
             return false;
         };
         let set_size = self.layout.set.set_size();
@@ -30,10 +57,5 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             && record.layout == self.layout
             && usize::from(record.set_index) == position / set_size
             && usize::from(record.drive_index) == position % set_size
-    }
-
-    /// [`Store::drive_is_ours`] for each of `positions`, concurrently, in order.
-    pub(crate) async fn drives_are_ours(&self, positions: &[usize]) -> Vec<bool> {
-        join_all(positions.iter().map(|&p| self.drive_is_ours(p))).await
     }
 }

@@ -1,7 +1,7 @@
 //! Buckets: create, delete (only when empty), list, exists.
 //!
-//! A bucket is a record `DRIVE/.shoal/buckets/NAME` plus the folder `DRIVE/NAME/`, on
-//! every drive of the pool. It exists when at least `sets × read quorum` drives hold its
+//! A bucket is a record plus a folder on every drive of the pool (the bucket verbs,
+//! `member/local/bucket.rs`, keep them). It exists when at least `sets × read quorum` drives hold its
 //! record, so a bucket survives the same drive losses as the objects in it.
 //!
 //! The record (framed by `codec`, magic `SHOALBKT`, version 2) says whose it is, so a
@@ -17,17 +17,26 @@
 //! to exist: a drive that fails, holds a record it cannot vouch for, or answers "not
 //! found" without being this deployment's drive (`absence.rs`) counts as unknown, and
 //! when unknown drives could make the difference the answer is a quorum error (503).
+//!
+//! Requests on objects ask `require_bucket`, which answers from the shard's bucket
+//! cache (`bucket_cache.rs`) while no bucket change was seen; HeadBucket, create,
+//! delete and settings changes read the drives, and the changes bump the node's bucket
+//! generation before they release the bucket's lock.
 
-use futures_util::future::join_all;
-use shoal_io::{Clock, Drive, DriveError, Env};
+use std::rc::Rc;
+
+use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
+use crate::member::MemberError;
 use crate::member::keypath::validate_bucket_name;
+use crate::member::verbs::bucket::BucketVerbs;
 use crate::object::list::ListQuery;
-use crate::object::store::{Store, ignore_not_found};
+use crate::object::store::Store;
 use crate::record::codec::{DecodeError, Writer, open_record};
+use crate::set::quorum::{self, Answer, Strategy};
+use crate::topology::placement::DeploymentId;
 
-const BUCKETS_DIR: &str = ".shoal/buckets";
 const MAGIC: &[u8; 8] = b"SHOALBKT";
 /// 2: the record carries the deployment id and the bucket name.
 const VERSION: u16 = 2;
@@ -41,6 +50,8 @@ enum BucketCopy {
     Absent,
     /// Failed, corrupt, misplaced, or "not found" from a drive that is not ours.
     Unknown,
+    /// Not asked: enough drives already hold a valid record.
+    NotAsked,
 }
 
 /// Counts of what the drives said about one bucket.
@@ -72,6 +83,30 @@ pub struct BucketInfo {
     pub created_unix_nanos: u64,
 }
 
+fn bucket_record(deployment_id: &DeploymentId, bucket: &str, created_unix_nanos: u64) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.raw(deployment_id).str(bucket).u64(created_unix_nanos);
+    w.finish(MAGIC, VERSION)
+}
+
+/// The creation time in a record, if it is this deployment's record of `bucket`.
+fn decode_bucket_record(
+    deployment_id: &DeploymentId,
+    bytes: &[u8],
+    bucket: &str,
+) -> std::result::Result<u64, DecodeError> {
+    let (version, mut r) = open_record(bytes, MAGIC)?;
+    if version != VERSION {
+        return Err(DecodeError::UnsupportedVersion(version));
+    }
+    if r.array::<16>()? != *deployment_id || r.str()? != bucket {
+        return Err(DecodeError::Invalid("bucket record of another bucket"));
+    }
+    let created = r.u64()?;
+    r.finish()?;
+    Ok(created)
+}
+
 impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     fn bucket_read_quorum(&self) -> usize {
         self.layout.set_count * self.layout.set.read_quorum()
@@ -87,21 +122,33 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     pub async fn make_bucket(&self, bucket: &str) -> Result<()> {
         validate_bucket_name(bucket)?;
         let _guard = self.lock_bucket_exclusive(bucket).await;
-        if self.bucket_exists(bucket).await? {
+        let result = self.make_bucket_locked(bucket).await;
+        // Under the lock, so no shard believes an answer from before the change.
+        self.buckets.changed();
+        result
+    }
+
+    async fn make_bucket_locked(&self, bucket: &str) -> Result<()> {
+        if self.bucket_exists_on_drives(bucket).await? {
             return Err(Error::BucketAlreadyOwnedByYou);
         }
-        let record = self.bucket_record(bucket, self.clock.now_unix_nanos());
-        let path = format!("{BUCKETS_DIR}/{bucket}");
-        let writes = self.members.iter().map(|d| async {
-            self.remove_bucket_contents(d, bucket).await?;
-            d.create_dir_all(bucket).await?;
-            d.write_file_atomic(&path, &record).await?;
-            Ok::<(), Error>(())
-        });
-        let ok = join_all(writes).await.iter().filter(|r| r.is_ok()).count();
+        let record = bucket_record(&self.deployment_id, bucket, self.clock.now_unix_nanos());
+        let name: Rc<str> = bucket.into();
+        // All: a create short of quorum removes its records, which no late write may
+        // outrun.
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = quorum::call(&self.env, &self.members, strategy, |_, member| {
+            let (name, record) = (Rc::clone(&name), record.clone());
+            async move { member.make_bucket(&name, record).await }
+        })
+        .await;
+        let ok = quorum::ok_count(&answers);
         if ok < self.bucket_write_quorum() {
-            let removes = self.members.iter().map(|d| d.remove_file(&path));
-            join_all(removes).await;
+            quorum::call(&self.env, &self.members, strategy, |_, member| {
+                let name = Rc::clone(&name);
+                async move { member.remove_bucket_record(&name).await }
+            })
+            .await;
             return Err(Error::InsufficientWriteQuorum {
                 ok,
                 needed: self.bucket_write_quorum(),
@@ -110,45 +157,29 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         Ok(())
     }
 
-    fn bucket_record(&self, bucket: &str, created_unix_nanos: u64) -> Vec<u8> {
-        let mut w = Writer::default();
-        w.raw(&self.deployment_id)
-            .str(bucket)
-            .u64(created_unix_nanos);
-        w.finish(MAGIC, VERSION)
-    }
-
-    /// The creation time in a record, if it is this deployment's record of `bucket`.
-    fn decode_bucket_record(
-        &self,
-        bytes: &[u8],
-        bucket: &str,
-    ) -> std::result::Result<u64, DecodeError> {
-        let (version, mut r) = open_record(bytes, MAGIC)?;
-        if version != VERSION {
-            return Err(DecodeError::UnsupportedVersion(version));
-        }
-        if r.array::<16>()? != self.deployment_id || r.str()? != bucket {
-            return Err(DecodeError::Invalid("bucket record of another bucket"));
-        }
-        let created = r.u64()?;
-        r.finish()?;
-        Ok(created)
-    }
-
-    /// Every drive's answer about `bucket`, in pool order; "not found" is checked
+    /// Every asked drive's answer about `bucket`, in pool order: drives are asked until
+    /// read quorum holds a valid record (or all were asked); "not found" is checked
     /// against the drive's format record when the answer could depend on it.
     async fn read_bucket_copies(&self, bucket: &str) -> Vec<BucketCopy> {
-        let path = format!("{BUCKETS_DIR}/{bucket}");
-        let reads = join_all(self.members.iter().map(|d| d.read_file(&path))).await;
-        let mut copies: Vec<BucketCopy> = reads
-            .iter()
-            .map(|read| match read {
-                Ok(bytes) => self
-                    .decode_bucket_record(bytes, bucket)
-                    .map_or(BucketCopy::Unknown, BucketCopy::Found),
-                Err(DriveError::NotFound) => BucketCopy::Absent,
-                Err(_) => BucketCopy::Unknown,
+        let name: Rc<str> = bucket.into();
+        let deployment_id = self.deployment_id;
+        let strategy = Strategy::read(self.bucket_read_quorum(), self.config.member_deadline);
+        let answers = quorum::call(&self.env, &self.members, strategy, |_, member| {
+            let name = Rc::clone(&name);
+            async move {
+                let bytes = member.read_bucket(&name).await?;
+                decode_bucket_record(&deployment_id, &bytes, &name)
+                    .map_err(|e| MemberError::Corrupt(e.to_string()))
+            }
+        })
+        .await;
+        let mut copies: Vec<BucketCopy> = answers
+            .into_iter()
+            .map(|answer| match answer {
+                Answer::Ok(created) => BucketCopy::Found(created),
+                Answer::Err(MemberError::NotFound) => BucketCopy::Absent,
+                Answer::Err(_) => BucketCopy::Unknown,
+                Answer::NotAsked | Answer::Running => BucketCopy::NotAsked,
             })
             .collect();
         let found = copies
@@ -174,11 +205,34 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     }
 
     /// True when a quorum of drives holds the bucket's record; false only when enough
-    /// of this deployment's drives say it does not; otherwise a quorum error.
+    /// of this deployment's drives say it does not; otherwise a quorum error. Always
+    /// read from the drives (HeadBucket tells the truth about them now), and remembered
+    /// in the shard's bucket cache for the requests that follow.
     pub async fn bucket_exists(&self, bucket: &str) -> Result<bool> {
         if validate_bucket_name(bucket).is_err() {
             return Ok(false);
         }
+        let now_nanos = self.env.monotonic_nanos();
+        let generation = self.buckets.generation();
+        let exists = self.bucket_exists_on_drives(bucket).await?;
+        self.buckets.put(bucket, exists, generation, now_nanos);
+        Ok(exists)
+    }
+
+    /// `bucket_exists` for requests on the bucket's objects: answered from the shard's
+    /// bucket cache while no bucket change was seen and the entry is fresh.
+    async fn bucket_exists_cached(&self, bucket: &str) -> Result<bool> {
+        if validate_bucket_name(bucket).is_err() {
+            return Ok(false);
+        }
+        match self.buckets.get(bucket, self.env.monotonic_nanos()) {
+            Some(exists) => Ok(exists),
+            None => self.bucket_exists(bucket).await,
+        }
+    }
+
+    /// `bucket_exists` read from the drives, past the cache.
+    async fn bucket_exists_on_drives(&self, bucket: &str) -> Result<bool> {
         let copies = self.read_bucket_copies(bucket).await;
         let votes = BucketVotes {
             found: copies
@@ -193,13 +247,19 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         votes.verdict(self.bucket_read_quorum())
     }
 
-    /// `Ok` if the bucket exists, `NoSuchBucket` if not.
+    /// `Ok` if the bucket exists, `NoSuchBucket` if not; read from the drives.
     pub async fn head_bucket(&self, bucket: &str) -> Result<()> {
-        self.require_bucket(bucket).await
+        if self.bucket_exists(bucket).await? {
+            Ok(())
+        } else {
+            Err(Error::NoSuchBucket)
+        }
     }
 
+    /// `Ok` if the bucket exists, `NoSuchBucket` if not, for requests on its objects
+    /// (from the bucket cache when it may answer).
     pub(crate) async fn require_bucket(&self, bucket: &str) -> Result<()> {
-        if self.bucket_exists(bucket).await? {
+        if self.bucket_exists_cached(bucket).await? {
             Ok(())
         } else {
             Err(Error::NoSuchBucket)
@@ -212,7 +272,16 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// progress go with the bucket, as in S3 (general purpose buckets).
     pub async fn delete_bucket(&self, bucket: &str) -> Result<()> {
         let _guard = self.lock_bucket_exclusive(bucket).await;
-        self.require_bucket(bucket).await?;
+        let result = self.delete_bucket_locked(bucket).await;
+        // Under the lock: a writer waiting for it re-checks with the change seen.
+        self.buckets.changed();
+        result
+    }
+
+    async fn delete_bucket_locked(&self, bucket: &str) -> Result<()> {
+        if !self.bucket_exists_on_drives(bucket).await? {
+            return Err(Error::NoSuchBucket);
+        }
         let probe = ListQuery {
             max_keys: 1,
             ..ListQuery::default()
@@ -220,12 +289,16 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         if !self.list_objects(bucket, &probe).await?.objects.is_empty() {
             return Err(Error::BucketNotEmpty);
         }
-        let path = format!("{BUCKETS_DIR}/{bucket}");
-        let removes = self.members.iter().map(|d| async {
-            ignore_not_found(d.remove_file(&path).await)?;
-            self.remove_bucket_contents(d, bucket).await
-        });
-        let ok = join_all(removes).await.iter().filter(|r| r.is_ok()).count();
+        let name: Rc<str> = bucket.into();
+        // All: the removal must be complete on every drive that answers before the
+        // generation is bumped and the lock released.
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = quorum::call(&self.env, &self.members, strategy, |_, member| {
+            let name = Rc::clone(&name);
+            async move { member.remove_bucket(&name).await }
+        })
+        .await;
+        let ok = quorum::ok_count(&answers);
         if ok < self.bucket_write_quorum() {
             return Err(Error::InsufficientWriteQuorum {
                 ok,
@@ -233,16 +306,6 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             });
         }
         Ok(())
-    }
-
-    /// Removes what a drive holds under a bucket's name besides its record: tags,
-    /// uploads in progress, and the object folder (only empty folders and leftovers
-    /// of deleted keys when the bucket is empty).
-    async fn remove_bucket_contents(&self, drive: &D, bucket: &str) -> Result<()> {
-        self.remove_bucket_tags(drive, bucket).await?;
-        let uploads = format!("{}/{bucket}", crate::object::multipart::MULTIPART_DIR);
-        ignore_not_found(drive.remove_dir_all(&uploads).await)?;
-        ignore_not_found(drive.remove_dir_all(bucket).await)
     }
 
     /// Every bucket held by a quorum of drives, in name order; a quorum error when
@@ -275,14 +338,20 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
 
     /// Per drive, the bucket record names it holds (`None`: it cannot answer).
     async fn bucket_names_by_drive(&self) -> Vec<Option<Vec<String>>> {
-        let listings = join_all(self.members.iter().map(|d| d.list_dir(BUCKETS_DIR))).await;
-        let mut names = Vec::with_capacity(listings.len());
-        for (position, listing) in listings.into_iter().enumerate() {
-            names.push(match listing {
-                Ok(entries) => Some(entries.into_iter().map(|e| e.name).collect()),
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = quorum::call(&self.env, &self.members, strategy, |_, member| async move {
+            member.list_buckets().await
+        })
+        .await;
+        let mut names = Vec::with_capacity(answers.len());
+        for (position, answer) in answers.into_iter().enumerate() {
+            names.push(match answer {
+                Answer::Ok(entries) => Some(entries),
                 // No bucket was ever made here, if the drive is ours.
-                Err(DriveError::NotFound) if self.drive_is_ours(position).await => Some(Vec::new()),
-                Err(_) => None,
+                Answer::Err(MemberError::NotFound) if self.drive_is_ours(position).await => {
+                    Some(Vec::new())
+                }
+                _ => None,
             });
         }
         names
@@ -290,15 +359,18 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
 
     /// Creation time from the first drive with a valid record.
     async fn bucket_created(&self, bucket: &str) -> u64 {
-        let path = format!("{BUCKETS_DIR}/{bucket}");
-        for drive in &self.members {
-            let Ok(bytes) = drive.read_file(&path).await else {
-                continue;
-            };
-            if let Ok(created) = self.decode_bucket_record(&bytes, bucket) {
-                return created;
+        let name: Rc<str> = bucket.into();
+        let deployment_id = self.deployment_id;
+        let strategy = Strategy::read(1, self.config.member_deadline);
+        let answers = quorum::call(&self.env, &self.members, strategy, |_, member| {
+            let name = Rc::clone(&name);
+            async move {
+                let bytes = member.read_bucket(&name).await?;
+                decode_bucket_record(&deployment_id, &bytes, &name)
+                    .map_err(|e| MemberError::Corrupt(e.to_string()))
             }
-        }
-        0
+        })
+        .await;
+        answers.into_iter().find_map(Answer::into_ok).unwrap_or(0)
     }
 }

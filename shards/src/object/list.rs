@@ -1,27 +1,35 @@
-//! Listing objects in key order with prefix, delimiter, start-after and max-keys.
+//! Listing objects in key order with prefix, delimiter, start-after and max-keys,
+//! one page at a time.
 //!
-//! Each drive of each set is walked (folders decoded back to keys by `keypath`),
-//! pruned by prefix and start-after; with the `/` delimiter, a folder under the prefix
-//! collapses into one common prefix without being walked further. A key or common
-//! prefix is listed only when read-quorum drives of its set report it, so a stale or
-//! half-deleted copy on a minority of drives never shows, and a page is answered only
-//! when read-quorum drives of every set could be walked (a drive without the bucket's
-//! folder counts only if it is this deployment's drive, `absence.rs`): an empty page
-//! is never a guess. The page's objects then get their agreed metadata.
+//! A page is built in rounds. Each round asks every member of every set for one
+//! bounded batch of its entries after a cursor (`WalkVerbs::walk`, in key order; with
+//! the `/` delimiter the member collapses folders into common prefixes itself) and
+//! merges them: an entry is listed only when read-quorum members of its set report it,
+//! so a stale or half-deleted copy on a minority never shows. A member whose batch was
+//! cut at its limit says nothing beyond its last entry, so a round decides only up to
+//! the smallest such last entry over all members (its horizon); the next round starts
+//! there. A page is answered only when read-quorum members of every set could be
+//! walked (a member without the bucket's folder counts only if it is this deployment's
+//! drive, `absence.rs`): an empty page is never a guess. The page's keys then get their
+//! agreed metadata, read concurrently through the quorum engine.
 //!
-//! Known limit: a listing without delimiter walks everything under the prefix on every
-//! drive for each page (no persistent index); fine for the first milestones, replaced by
-//! a merged streaming walk later.
+//! Bounds: a round holds at most `members × (max-keys + 1)` entries, whatever the
+//! bucket's size; each page costs walks in proportion to its own length (plus keys
+//! that exist on a minority only), never to the bucket's.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
+use futures_util::StreamExt;
 use futures_util::future::join_all;
-use shoal_io::{Clock, Drive, DriveError, Env};
+use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
-use crate::member::keypath::{EntryName, META_FILE_NAME, decode_entry_name};
+use crate::member::MemberError;
+use crate::member::verbs::walk::{WALK_LIMIT_MAX, WalkBatch, WalkEntry, WalkRequest, WalkVerbs};
 use crate::object::store::Store;
 use crate::record::meta::ObjectInfo;
+use crate::set::quorum::{self, Answer, Strategy};
 
 /// Most keys one page may return (S3's limit).
 pub const MAX_KEYS_LIMIT: usize = 1000;
@@ -57,234 +65,243 @@ pub struct ListPage {
     pub next_start_after: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Item {
-    Key(String),
-    Prefix(String),
+/// Metadata reads of one page's keys in flight at once.
+const LIST_META_CONCURRENCY: usize = 32;
+/// Rounds one page may take before giving up (only minority leftovers in the way).
+const LIST_ROUNDS_MAX: usize = 100_000;
+
+/// Where the next round starts.
+struct Cursor {
+    /// Walk entries after this.
+    after: String,
+    /// The last name put on the page (or start-after): later names must be greater.
+    last_listed: String,
+    /// A common prefix already listed: nothing under it is walked again.
+    skip_under: Option<String>,
 }
 
-impl Item {
-    fn name(&self) -> &str {
-        match self {
-            Item::Key(k) | Item::Prefix(k) => k,
-        }
-    }
-}
-
-/// A folder still to walk: drive path, the key text it stands for, and whether it is
-/// inside a split segment (its key text is not a complete segment).
-struct Pending {
-    path: String,
-    key: String,
-    in_piece: bool,
+/// One round's decided entries (collapsed, in order) and where it stopped deciding
+/// (`None`: it saw everything).
+struct Round {
+    items: Vec<WalkEntry>,
+    horizon: Option<String>,
 }
 
 impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     pub async fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage> {
         self.require_bucket(bucket).await?;
         let max_keys = query.max_keys.min(MAX_KEYS_LIMIT);
-        let mut items: Vec<Item> = Vec::new();
-        for set_index in 0..self.layout.set_count {
-            let walks = self
-                .set_members(set_index)
-                .iter()
-                .map(|d| walk_drive(d.drive(), bucket, query));
-            let mut walked = join_all(walks).await;
-            self.confirm_empty_walks(set_index, &mut walked).await;
-            let quorum = self.set_layout().read_quorum();
-            let answered = walked.iter().filter(|w| w.is_ok()).count();
-            let failed = walked.len() - answered;
-            if answered < quorum {
-                return Err(Error::InsufficientReadQuorum {
-                    ok: answered,
-                    needed: quorum,
-                });
-            }
-            let mut votes: BTreeMap<Item, usize> = BTreeMap::new();
-            for item in walked.into_iter().flatten().flatten() {
-                *votes.entry(item).or_default() += 1;
-            }
-            // A key is a candidate when the walks that failed could complete its
-            // quorum: an acknowledged key is on write quorum, of which only those that
-            // answered can show it (found by sim_store, seed 1363). Its metadata vote
-            // then decides.
-            items.extend(
-                votes
-                    .into_iter()
-                    .filter(|(_, n)| *n + failed >= quorum)
-                    .map(|(i, _)| i),
-            );
-        }
-        let items = collapse(items, query);
         let mut page = ListPage::default();
-        for item in items {
-            if page.objects.len() + page.common_prefixes.len() == max_keys {
+        let mut cursor = Cursor {
+            after: query.start_after.clone(),
+            last_listed: query.start_after.clone(),
+            skip_under: collapsed_prefix(&query.start_after, query),
+        };
+        for _ in 0..LIST_ROUNDS_MAX {
+            let wanted = max_keys - listed(&page);
+            let limit = (wanted + 1).clamp(2, WALK_LIMIT_MAX);
+            let round = self.list_round(bucket, query, &cursor, limit).await?;
+            // An entry after the wanted ones: the page is full unless keys among them
+            // were deleted since the walk.
+            let more = round.items.len() > wanted;
+            let items: Vec<WalkEntry> = round.items.into_iter().take(wanted).collect();
+            let last = items.last().map(|item| item.name().to_owned());
+            self.fill_page(bucket, items, &mut page, &mut cursor)
+                .await?;
+            if more && listed(&page) == max_keys {
                 page.is_truncated = true;
-                break;
+                return Ok(page);
             }
+            match (more, last, round.horizon) {
+                (true, Some(last), _) => cursor.after = last,
+                (false, _, Some(horizon)) => cursor.after = horizon,
+                _ => return Ok(page),
+            }
+        }
+        Err(Error::InsufficientReadQuorum { ok: 0, needed: 1 })
+    }
+
+    /// Puts decided entries on the page: prefixes as they are, keys with their agreed
+    /// metadata (a key deleted since the walk is left out).
+    async fn fill_page(
+        &self,
+        bucket: &str,
+        items: Vec<WalkEntry>,
+        page: &mut ListPage,
+        cursor: &mut Cursor,
+    ) -> Result<()> {
+        let read_quorum = self.set_layout().read_quorum();
+        let metas: Vec<Option<Result<ObjectInfo>>> = futures_util::stream::iter(&items)
+            .map(|item| async move {
+                match item {
+                    WalkEntry::Key(key) => Some(
+                        self.read_metas_quick(bucket, key)
+                            .await
+                            .agreed(read_quorum)
+                            .map(|agreed| agreed.info),
+                    ),
+                    WalkEntry::Prefix(_) => None,
+                }
+            })
+            .buffered(LIST_META_CONCURRENCY)
+            .collect()
+            .await;
+        for (item, meta) in items.into_iter().zip(metas) {
             let name = item.name().to_owned();
-            match item {
-                Item::Prefix(p) => page.common_prefixes.push(p),
-                Item::Key(k) => match self
-                    .read_metas(bucket, &k)
-                    .await
-                    .agreed(self.set_layout().read_quorum())
-                {
-                    Ok(agreed) => page.objects.push(agreed.info),
-                    Err(Error::NoSuchKey) => continue, // deleted since the walk
-                    Err(e) => return Err(e),
-                },
+            match (item, meta) {
+                (WalkEntry::Prefix(prefix), _) => {
+                    page.common_prefixes.push(prefix);
+                    cursor.skip_under = Some(name.clone());
+                }
+                (WalkEntry::Key(_), Some(Ok(info))) => page.objects.push(info),
+                // Deleted since the walk.
+                (WalkEntry::Key(_), Some(Err(Error::NoSuchKey))) => continue,
+                (WalkEntry::Key(_), Some(Err(e))) => return Err(e),
+                (WalkEntry::Key(_), None) => unreachable!("a key always has a metadata read"),
             }
+            cursor.last_listed.clone_from(&name);
             page.next_start_after = Some(name);
         }
-        Ok(page)
+        Ok(())
     }
-}
 
-impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
-    /// A drive without the bucket's folder (never made durable, or never made there)
-    /// holds nothing of it, if it is this deployment's drive; otherwise it cannot say.
-    async fn confirm_empty_walks(&self, set_index: usize, walked: &mut [Result<Vec<Item>>]) {
-        let first = set_index * self.set_layout().set_size();
-        for (i, walk) in walked.iter_mut().enumerate() {
-            if matches!(walk, Err(Error::Drive(DriveError::NotFound)))
-                && self.drive_is_ours(first + i).await
-            {
-                *walk = Ok(Vec::new());
-            }
+    /// One round: every set walked from the cursor, entries decided up to the smallest
+    /// horizon of all sets, collapsed by the delimiter, after what is already listed.
+    async fn list_round(
+        &self,
+        bucket: &str,
+        query: &ListQuery,
+        cursor: &Cursor,
+        limit: usize,
+    ) -> Result<Round> {
+        let request = Rc::new(WalkRequest {
+            prefix: query.prefix.clone(),
+            start_after: cursor.after.clone(),
+            skip_under: cursor.skip_under.clone(),
+            collapse_slash: query.delimiter.as_deref() == Some("/"),
+            limit,
+        });
+        let name: Rc<str> = bucket.into();
+        let sets = (0..self.layout.set_count)
+            .map(|set_index| self.walk_set(set_index, Rc::clone(&name), Rc::clone(&request)));
+        let mut decided = Vec::new();
+        let mut horizon: Option<String> = None;
+        for set in join_all(sets).await {
+            let (items, set_horizon) = set?;
+            decided.extend(items);
+            horizon = min_horizon(horizon, set_horizon);
         }
+        let mut items: Vec<WalkEntry> = decided
+            .into_iter()
+            .filter(|item| horizon.as_deref().is_none_or(|h| item.name() <= h))
+            .map(|item| collapse(item, query))
+            .filter(|item| item.name() > cursor.last_listed.as_str())
+            .collect();
+        items.sort_by(|a, b| a.name().cmp(b.name()));
+        items.dedup_by(|a, b| a.name() == b.name());
+        Ok(Round { items, horizon })
     }
-}
 
-/// Applies the delimiter (for any delimiter, not only `/`), start-after, and key order.
-fn collapse(items: Vec<Item>, query: &ListQuery) -> Vec<Item> {
-    let mut out: Vec<Item> = items
-        .into_iter()
-        .filter(|item| item.name().starts_with(&query.prefix))
-        .map(|item| match (&item, &query.delimiter) {
-            (Item::Key(k), Some(d)) if !d.is_empty() => {
-                match k[query.prefix.len()..].find(d.as_str()) {
-                    Some(at) => Item::Prefix(k[..query.prefix.len() + at + d.len()].to_owned()),
-                    None => item,
-                }
-            }
-            _ => item,
+    /// One set's walk: the entries read-quorum members agree on, up to the set's
+    /// horizon. All members are asked: an entry needs read-quorum votes among them.
+    async fn walk_set(
+        &self,
+        set_index: usize,
+        bucket: Rc<str>,
+        request: Rc<WalkRequest>,
+    ) -> Result<(Vec<WalkEntry>, Option<String>)> {
+        let members = self.set_members(set_index);
+        let strategy = Strategy::all(self.config.member_deadline);
+        self.walk_calls
+            .set(self.walk_calls.get() + members.len() as u64);
+        let answers = quorum::call(&self.env, members, strategy, |_, member| {
+            let (bucket, request) = (Rc::clone(&bucket), Rc::clone(&request));
+            async move { member.walk(&bucket, &request).await }
         })
-        .filter(|item| item.name() > query.start_after.as_str())
-        .collect();
-    out.sort_by(|a, b| a.name().cmp(b.name()));
-    out.dedup_by(|a, b| a.name() == b.name());
-    out
-}
+        .await;
+        let batches = self.confirm_empty_walks(set_index, answers).await;
+        let quorum = self.set_layout().read_quorum();
+        let answered: Vec<WalkBatch> = batches.into_iter().flatten().collect();
+        let failed = members.len() - answered.len();
+        if answered.len() < quorum {
+            return Err(Error::InsufficientReadQuorum {
+                ok: answered.len(),
+                needed: quorum,
+            });
+        }
+        let horizon = answered
+            .iter()
+            .filter(|b| b.truncated)
+            .filter_map(|b| b.entries.last().map(|e| e.name().to_owned()))
+            .min();
+        let mut votes: BTreeMap<WalkEntry, usize> = BTreeMap::new();
+        for entry in answered.into_iter().flat_map(|b| b.entries) {
+            if horizon.as_deref().is_none_or(|h| entry.name() <= h) {
+                *votes.entry(entry).or_default() += 1;
+            }
+        }
+        // An entry is a candidate when the members that did not answer could complete
+        // its quorum: an acknowledged key is on write quorum, of which only those that
+        // answered can show it (found by sim_store, seed 1363). Its metadata vote then
+        // decides.
+        let items = votes
+            .into_iter()
+            .filter(|(_, n)| *n + failed >= quorum)
+            .map(|(entry, _)| entry)
+            .collect();
+        Ok((items, horizon))
+    }
 
-/// Every key and (for the `/` delimiter) common prefix one drive holds under the query.
-async fn walk_drive<D: Drive>(drive: &D, bucket: &str, query: &ListQuery) -> Result<Vec<Item>> {
-    let slash_delimited = query.delimiter.as_deref() == Some("/");
-    let mut items = Vec::new();
-    let mut stack = vec![Pending {
-        path: bucket.to_owned(),
-        key: String::new(),
-        in_piece: false,
-    }];
-    let mut at_root = true;
-    while let Some(dir) = stack.pop() {
-        let entries = match drive.list_dir(&dir.path).await {
-            Ok(entries) => entries,
-            // Gone since its parent was listed (the bucket's own: see confirm_empty_walks).
-            Err(DriveError::NotFound) if !at_root => continue,
-            Err(e) => return Err(e.into()),
-        };
-        for entry in entries {
-            if !entry.is_dir {
-                if entry.name == META_FILE_NAME && !dir.in_piece && !at_root {
-                    items.push(Item::Key(dir.key.clone()));
+    /// Each member's batch; a member without the bucket's folder (never made durable,
+    /// or never made there) holds nothing of it if it is this deployment's drive,
+    /// otherwise it cannot say (`None`).
+    async fn confirm_empty_walks(
+        &self,
+        set_index: usize,
+        answers: Vec<Answer<WalkBatch>>,
+    ) -> Vec<Option<WalkBatch>> {
+        let first = set_index * self.set_layout().set_size();
+        let mut batches = Vec::with_capacity(answers.len());
+        for (i, answer) in answers.into_iter().enumerate() {
+            batches.push(match answer {
+                Answer::Ok(batch) => Some(batch),
+                Answer::Err(MemberError::NotFound) if self.drive_is_ours(first + i).await => {
+                    Some(WalkBatch::default())
                 }
-                continue;
-            }
-            let Some(child) = child_of(&dir, &entry.name, at_root) else {
-                continue;
-            };
-            if !relevant(&child.key, query) {
-                continue;
-            }
-            let under_prefix = child.key.len() >= query.prefix.len();
-            if slash_delimited && under_prefix && !child.in_piece {
-                collapse_folder(drive, child, &mut items).await;
-            } else {
-                stack.push(child);
-            }
+                _ => None,
+            });
         }
-        at_root = false;
-    }
-    Ok(items)
-}
-
-/// The folder for entry `name` of `dir`, with the key text it stands for.
-fn child_of(dir: &Pending, name: &str, at_root: bool) -> Option<Pending> {
-    let sep = if at_root || dir.in_piece { "" } else { "/" };
-    let (text, in_piece) = match decode_entry_name(name, dir.in_piece)? {
-        EntryName::Internal => return None,
-        EntryName::Segment(s) | EntryName::PieceLast(s) => (s, false),
-        EntryName::PieceContinued(s) => (s, true),
-    };
-    Some(Pending {
-        path: format!("{}/{name}", dir.path),
-        key: format!("{}{sep}{text}", dir.key),
-        in_piece,
-    })
-}
-
-/// Whether keys under a folder standing for `key` may match the prefix and come after
-/// start-after.
-fn relevant(key: &str, query: &ListQuery) -> bool {
-    let prefix_ok = key.starts_with(&query.prefix) || query.prefix.starts_with(key);
-    let after = &query.start_after;
-    let all_before = key < after.as_str() && !after.starts_with(key);
-    prefix_ok && !all_before
-}
-
-/// With the `/` delimiter, a complete-segment folder under the prefix yields its own key
-/// (if it is an object) and one common prefix (if anything lies below it).
-async fn collapse_folder<D: Drive>(drive: &D, folder: Pending, items: &mut Vec<Item>) {
-    let Ok(entries) = drive.list_dir(&folder.path).await else {
-        return;
-    };
-    if entries
-        .iter()
-        .any(|e| !e.is_dir && e.name == META_FILE_NAME)
-    {
-        items.push(Item::Key(folder.key.clone()));
-    }
-    for entry in entries.iter().filter(|e| e.is_dir) {
-        if matches!(
-            decode_entry_name(&entry.name, false),
-            Some(EntryName::Internal) | None
-        ) {
-            continue;
-        }
-        if subtree_has_object(drive, &format!("{}/{}", folder.path, entry.name)).await {
-            items.push(Item::Prefix(format!("{}/", folder.key)));
-            return;
-        }
+        batches
     }
 }
 
-/// Whether any object metadata lies anywhere below `path`.
-async fn subtree_has_object<D: Drive>(drive: &D, path: &str) -> bool {
-    let mut stack = vec![path.to_owned()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = drive.list_dir(&dir).await else {
-            continue;
-        };
-        for entry in entries {
-            if !entry.is_dir && entry.name == META_FILE_NAME {
-                return true;
-            }
-            // Key folders and split-segment pieces; never Shoal's own `_` folders.
-            if entry.is_dir && !entry.name.starts_with('_') {
-                stack.push(format!("{dir}/{}", entry.name));
-            }
-        }
+/// Entries on the page so far.
+fn listed(page: &ListPage) -> usize {
+    page.objects.len() + page.common_prefixes.len()
+}
+
+/// The smaller of two horizons (`None`: unbounded).
+fn min_horizon(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
     }
-    false
+}
+
+/// The common prefix a key falls into under the query's delimiter, if any.
+fn collapsed_prefix(key: &str, query: &ListQuery) -> Option<String> {
+    let delimiter = query.delimiter.as_deref().filter(|d| !d.is_empty())?;
+    let rest = key.strip_prefix(query.prefix.as_str())?;
+    let at = rest.find(delimiter)?;
+    Some(key[..query.prefix.len() + at + delimiter.len()].to_owned())
+}
+
+/// Applies the delimiter to a key (any delimiter; the `/` one the walk applied
+/// already, and applying it again changes nothing).
+fn collapse(item: WalkEntry, query: &ListQuery) -> WalkEntry {
+    match &item {
+        WalkEntry::Key(key) => collapsed_prefix(key, query).map_or(item, WalkEntry::Prefix),
+        WalkEntry::Prefix(_) => item,
+    }
 }

@@ -4,6 +4,7 @@
 
 mod absence;
 pub mod bucket;
+pub mod bucket_cache;
 pub mod condition;
 pub mod copy;
 pub mod delete;

@@ -84,10 +84,6 @@ pub struct PutOptions {
     pub condition: WriteCondition,
 }
 
-/// TRANSITIONAL: the members' metadata record helper, for tagging until it is on
-/// `WriteVerbs::write_meta`.
-pub(crate) use crate::member::local::write::undo_meta;
-
 /// A member's handle of a staged part file.
 type StagedOf<D> = <LocalMember<D> as WriteVerbs>::Staged;
 

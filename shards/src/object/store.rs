@@ -21,7 +21,7 @@ use std::rc::Rc;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use shoal_erasure::Coder;
-use shoal_io::{Clock, Drive, DriveError, Env, MonoioEnv};
+use shoal_io::{Clock, Drive, Env, MonoioEnv};
 
 use crate::member::LocalMember;
 
@@ -101,6 +101,10 @@ pub struct Store<D: Drive, C: Clock, E: Env = MonoioEnv> {
     offline: RefCell<Vec<Option<String>>>,
     /// Per drive: its encoded format record, which `check_identity` compares.
     identities: Vec<Vec<u8>>,
+    /// Which buckets exist, as this shard last read (`bucket_cache.rs`).
+    pub(crate) buckets: crate::object::bucket_cache::BucketCache,
+    /// Walk calls made by listings since open (tests bound the work per page).
+    pub(crate) walk_calls: std::cell::Cell<u64>,
 }
 
 /// A drive that went offline (`offline`: why) or came back (`offline: None`).
@@ -172,6 +176,8 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             last_seq: std::cell::Cell::new(0),
             offline: RefCell::new(offline),
             identities,
+            buckets: crate::object::bucket_cache::BucketCache::default(),
+            walk_calls: std::cell::Cell::new(0),
         })
     }
 
@@ -180,6 +186,22 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     pub fn with_locker(mut self, locker: KeyLocker) -> Self {
         self.locker = locker;
         self
+    }
+
+    /// Shares the node's bucket generation with the other shards, so a bucket change on
+    /// any of them invalidates this shard's bucket cache (`bucket_cache.rs`).
+    #[must_use]
+    pub fn with_bucket_generation(
+        mut self,
+        generation: crate::object::bucket_cache::BucketGeneration,
+    ) -> Self {
+        self.buckets = crate::object::bucket_cache::BucketCache::with_generation(generation);
+        self
+    }
+
+    /// Member walk calls made by listings since open.
+    pub fn walk_calls(&self) -> u64 {
+        self.walk_calls.get()
     }
 
     /// Takes the lock of `name` in `mode` on its owner shard.
@@ -364,13 +386,5 @@ async fn clean_tmp<D: Drive>(drive: &D) {
         } else {
             drive.remove_file(&path).await
         };
-    }
-}
-
-/// `Ok(())` for success and for "already gone".
-pub(crate) fn ignore_not_found(result: std::result::Result<(), DriveError>) -> Result<()> {
-    match result {
-        Ok(()) | Err(DriveError::NotFound) => Ok(()),
-        Err(e) => Err(e.into()),
     }
 }

@@ -7,21 +7,24 @@
 //! mid-update leaves the old tags readable. Fewer than write quorum: the old copies are
 //! put back. The data is never touched.
 //!
-//! Bucket tags: `DRIVE/.shoal/bucket-tags/NAME` on every drive (magic `SHOALBTG`:
+//! Bucket tags: a record on every drive of the pool (bucket verbs; magic `SHOALBTG`:
 //! update time u64 ns, then the tags); the newest record that read-quorum drives agree
 //! on holds. Removing the tags writes an empty set, so an older set cannot come back.
+//! A change bumps the node's bucket generation (`bucket_cache.rs`), as bucket settings.
 
-use futures_util::future::join_all;
-use shoal_io::{Clock, Drive, DriveError, Env};
+use std::rc::Rc;
+
+use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
-use crate::member::keypath::{meta_path, validate_key};
-use crate::object::put::undo_meta;
-use crate::object::store::{Store, ignore_not_found};
+use crate::member::MemberError;
+use crate::member::keypath::validate_key;
+use crate::member::verbs::bucket::BucketVerbs;
+use crate::object::store::Store;
 use crate::record::codec::{Writer, open_record};
 use crate::record::meta::{DriveMeta, ObjectInfo, PreviousVersion};
+use crate::set::quorum::{self, Answer, Strategy};
 
-const BUCKET_TAGS_DIR: &str = ".shoal/bucket-tags";
 const BUCKET_TAGS_MAGIC: &[u8; 8] = b"SHOALBTG";
 
 /// Tags as stored: (key, value) in the order given.
@@ -46,64 +49,109 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let mut info = agreed.info.clone();
         info.tags = tags;
         info.meta_generation = info.meta_generation.wrapping_add(1);
-        let placement = self.placement(bucket, key);
-        let drives = self.set_members(placement.set_index);
-        let meta_file = meta_path(bucket, key);
-        let writes = drives.iter().zip(&agreed.copies).map(|(drive, copy)| {
-            // Only a drive holding this version can carry it on (its inline chunk, its
-            // data); the others are already queued for healing by the read.
-            let meta = copy.as_ref().map(|copy| {
-                DriveMeta {
-                    info: info.clone(),
-                    chunk_index: copy.chunk_index,
-                    inline_chunk: copy.inline_chunk.clone(),
-                    previous: Some(PreviousVersion {
-                        info: copy.info.clone(),
-                        inline_chunk: copy.inline_chunk.clone(),
-                    }),
-                }
-                .encode(&self.deployment_id)
-            });
-            let meta_file = &meta_file;
-            async move {
-                match meta {
-                    Some(bytes) => drive.write_file_atomic(meta_file, &bytes).await.is_ok(),
-                    None => false,
-                }
-            }
-        });
-        let written: Vec<bool> = join_all(writes).await;
+        // Only a drive holding this version can carry it on (its inline chunk, its
+        // data); the others are already queued for healing by the read.
+        let records: Vec<Option<Vec<u8>>> = agreed
+            .copies
+            .iter()
+            .map(|copy| copy.as_ref().map(|copy| self.retagged(&info, copy)))
+            .collect();
+        let written = self.rewrite_metas(bucket, key, records).await;
         let ok = written.iter().filter(|w| **w).count();
         if ok < layout.write_quorum() {
-            let undo = drives
-                .iter()
-                .zip(&written)
-                .zip(&read.raw)
-                .filter(|((_, w), _)| **w)
-                .map(|((drive, _), raw)| undo_meta(drive.drive(), &meta_file, raw.as_deref()));
-            join_all(undo).await;
+            self.restore_metas(bucket, key, &written, &read.raw).await;
             return Err(Error::InsufficientWriteQuorum {
                 ok,
                 needed: layout.write_quorum(),
             });
         }
-        if ok < drives.len() {
+        if ok < written.len() {
             self.queue_heal(bucket, key);
         }
         Ok(info)
     }
 
+    /// A drive's copy of the agreed version with `info` (new tags), keeping the copy
+    /// it replaces as `previous`.
+    fn retagged(&self, info: &ObjectInfo, copy: &DriveMeta) -> Vec<u8> {
+        DriveMeta {
+            info: info.clone(),
+            chunk_index: copy.chunk_index,
+            inline_chunk: copy.inline_chunk.clone(),
+            previous: Some(PreviousVersion {
+                info: copy.info.clone(),
+                inline_chunk: copy.inline_chunk.clone(),
+            }),
+        }
+        .encode(&self.deployment_id)
+    }
+
+    /// Writes each member's new record (`None`: none for that member); per member,
+    /// whether it was written. All: whether to roll back depends on every answer, and a
+    /// late write could land after the roll-back.
+    async fn rewrite_metas(
+        &self,
+        bucket: &str,
+        key: &str,
+        records: Vec<Option<Vec<u8>>>,
+    ) -> Vec<bool> {
+        let set_index = self.placement(bucket, key).set_index;
+        let (bucket, key): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
+        let strategy = Strategy::all(self.config.member_deadline);
+        let members = self.set_members(set_index);
+        let answers = quorum::call(&self.env, members, strategy, |index, member| {
+            let (bucket, key) = (Rc::clone(&bucket), Rc::clone(&key));
+            let record = records[index].clone();
+            async move {
+                let record = record.ok_or(MemberError::Stale)?;
+                member.rewrite_meta(&bucket, &key, record).await
+            }
+        })
+        .await;
+        answers.iter().map(Answer::is_ok).collect()
+    }
+
+    /// Puts the old records back on the members that took a new one.
+    async fn restore_metas(
+        &self,
+        bucket: &str,
+        key: &str,
+        written: &[bool],
+        previous: &[Option<Vec<u8>>],
+    ) {
+        let set_index = self.placement(bucket, key).set_index;
+        let (bucket, key): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
+        let strategy = Strategy::all(self.config.member_deadline);
+        let members = self.set_members(set_index);
+        quorum::call(&self.env, members, strategy, |index, member| {
+            let (bucket, key) = (Rc::clone(&bucket), Rc::clone(&key));
+            let (was_written, previous) = (written[index], previous[index].clone());
+            async move {
+                if !was_written {
+                    return Ok(());
+                }
+                member.restore_meta(&bucket, &key, previous).await
+            }
+        })
+        .await;
+    }
+
     /// The bucket's tags (empty if none were set).
     pub async fn bucket_tags(&self, bucket: &str) -> Result<Tags> {
         self.require_bucket(bucket).await?;
-        let path = format!("{BUCKET_TAGS_DIR}/{bucket}");
-        let reads = join_all(self.members.iter().map(|d| d.read_file(&path))).await;
+        let name: Rc<str> = bucket.into();
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = quorum::call(&self.env, &self.members, strategy, |_, member| {
+            let name = Rc::clone(&name);
+            async move { member.read_bucket_tags(&name).await }
+        })
+        .await;
         let mut records: Vec<(u64, Tags)> = Vec::new();
         let mut failed = 0;
-        for read in reads {
-            match read.map(|bytes| decode_bucket_tags(&bytes)) {
+        for answer in answers {
+            match answer.into_result().map(|bytes| decode_bucket_tags(&bytes)) {
                 Ok(Some(record)) => records.push(record),
-                Err(DriveError::NotFound) => {}
+                Err(MemberError::NotFound) => {}
                 Ok(None) | Err(_) => failed += 1,
             }
         }
@@ -131,6 +179,12 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Replaces the bucket's tags (empty: removes them).
     pub async fn set_bucket_tags(&self, bucket: &str, tags: &[(String, String)]) -> Result<()> {
         let _guard = self.lock_bucket_exclusive(bucket).await;
+        let result = self.set_bucket_tags_locked(bucket, tags).await;
+        self.buckets.changed();
+        result
+    }
+
+    async fn set_bucket_tags_locked(&self, bucket: &str, tags: &[(String, String)]) -> Result<()> {
         self.require_bucket(bucket).await?;
         let mut w = Writer::default();
         w.u64(self.clock.now_unix_nanos());
@@ -139,26 +193,21 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             w.str(key).str(value);
         }
         let record = w.finish(BUCKET_TAGS_MAGIC, 1);
-        let path = format!("{BUCKET_TAGS_DIR}/{bucket}");
-        let writes = self
-            .members
-            .iter()
-            .map(|d| d.write_file_atomic(&path, &record));
-        let ok = join_all(writes).await.iter().filter(|r| r.is_ok()).count();
+        let name: Rc<str> = bucket.into();
+        // All, as before the verbs: a later change must not be overtaken by a late
+        // write of this one on some drive.
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = quorum::call(&self.env, &self.members, strategy, |_, member| {
+            let (name, record) = (Rc::clone(&name), record.clone());
+            async move { member.write_bucket_tags(&name, record).await }
+        })
+        .await;
+        let ok = quorum::ok_count(&answers);
         let needed = self.layout.set_count * self.layout.set.write_quorum();
         if ok < needed {
             return Err(Error::InsufficientWriteQuorum { ok, needed });
         }
         Ok(())
-    }
-
-    /// Forgets a deleted bucket's tags (a bucket made again later starts without).
-    pub(crate) async fn remove_bucket_tags(&self, drive: &D, bucket: &str) -> Result<()> {
-        ignore_not_found(
-            drive
-                .remove_file(&format!("{BUCKET_TAGS_DIR}/{bucket}"))
-                .await,
-        )
     }
 }
 

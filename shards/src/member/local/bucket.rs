@@ -1,8 +1,128 @@
 //! `BucketVerbs` on a drive of this node.
+//!
+//! Layout on the drive (unchanged from before the verbs): the record at
+//! `.shoal/buckets/NAME`, tags at `.shoal/bucket-tags/NAME`, uploads in progress under
+//! `.shoal/multipart/NAME/`, objects under `NAME/`.
 
-use shoal_io::Drive;
+use shoal_io::{Drive, DriveError};
 
-use crate::member::LocalMember;
+use crate::member::keypath::meta_path;
 use crate::member::verbs::bucket::BucketVerbs;
+use crate::member::{LocalMember, MemberResult};
+use crate::record::format::FORMAT_PATH;
 
-impl<D: Drive> BucketVerbs for LocalMember<D> {}
+const BUCKETS_DIR: &str = ".shoal/buckets";
+const BUCKET_TAGS_DIR: &str = ".shoal/bucket-tags";
+/// Must match `object::multipart::MULTIPART_DIR` (the member layer cannot name the
+/// object layer; the upload verbs move that constant here).
+const UPLOADS_DIR: &str = ".shoal/multipart";
+
+/// Tries of a restore before it gives up (a transient error should not leave the
+/// rewritten record in place).
+const RESTORE_ATTEMPTS: usize = 3;
+
+fn record_path(bucket: &str) -> String {
+    format!("{BUCKETS_DIR}/{bucket}")
+}
+
+fn tags_path(bucket: &str) -> String {
+    format!("{BUCKET_TAGS_DIR}/{bucket}")
+}
+
+/// `Ok(())` for success and for "already gone".
+fn gone_is_ok(result: Result<(), DriveError>) -> MemberResult<()> {
+    match result {
+        Ok(()) | Err(DriveError::NotFound) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl<D: Drive> LocalMember<D> {
+    /// Everything under the bucket's name but its record: tags, uploads, objects.
+    async fn remove_bucket_contents(&self, bucket: &str) -> MemberResult<()> {
+        let drive = self.drive();
+        gone_is_ok(drive.remove_file(&tags_path(bucket)).await)?;
+        gone_is_ok(
+            drive
+                .remove_dir_all(&format!("{UPLOADS_DIR}/{bucket}"))
+                .await,
+        )?;
+        gone_is_ok(drive.remove_dir_all(bucket).await)
+    }
+}
+
+impl<D: Drive> BucketVerbs for LocalMember<D> {
+    async fn read_bucket(&self, bucket: &str) -> MemberResult<Vec<u8>> {
+        Ok(self.drive().read_file(&record_path(bucket)).await?)
+    }
+
+    async fn make_bucket(&self, bucket: &str, record: Vec<u8>) -> MemberResult<()> {
+        self.remove_bucket_contents(bucket).await?;
+        self.drive().create_dir_all(bucket).await?;
+        Ok(self
+            .drive()
+            .write_file_atomic(&record_path(bucket), &record)
+            .await?)
+    }
+
+    async fn remove_bucket_record(&self, bucket: &str) -> MemberResult<()> {
+        gone_is_ok(self.drive().remove_file(&record_path(bucket)).await)
+    }
+
+    async fn remove_bucket(&self, bucket: &str) -> MemberResult<()> {
+        self.remove_bucket_record(bucket).await?;
+        self.remove_bucket_contents(bucket).await
+    }
+
+    async fn list_buckets(&self) -> MemberResult<Vec<String>> {
+        let entries = self.drive().list_dir(BUCKETS_DIR).await?;
+        Ok(entries.into_iter().map(|e| e.name).collect())
+    }
+
+    async fn read_bucket_tags(&self, bucket: &str) -> MemberResult<Vec<u8>> {
+        Ok(self.drive().read_file(&tags_path(bucket)).await?)
+    }
+
+    async fn write_bucket_tags(&self, bucket: &str, record: Vec<u8>) -> MemberResult<()> {
+        Ok(self
+            .drive()
+            .write_file_atomic(&tags_path(bucket), &record)
+            .await?)
+    }
+
+    async fn read_identity(&self) -> MemberResult<Vec<u8>> {
+        Ok(self.drive().read_file(FORMAT_PATH).await?)
+    }
+
+    async fn rewrite_meta(&self, bucket: &str, key: &str, record: Vec<u8>) -> MemberResult<()> {
+        Ok(self
+            .drive()
+            .write_file_atomic(&meta_path(bucket, key), &record)
+            .await?)
+    }
+
+    async fn restore_meta(
+        &self,
+        bucket: &str,
+        key: &str,
+        previous: Option<Vec<u8>>,
+    ) -> MemberResult<()> {
+        let path = meta_path(bucket, key);
+        if let Some(bytes) = &previous {
+            for _ in 0..RESTORE_ATTEMPTS {
+                if self.drive().write_file_atomic(&path, bytes).await.is_ok() {
+                    return Ok(());
+                }
+            }
+        }
+        // No old record, or it cannot be put back: no record beats the new one.
+        let mut last = Ok(());
+        for _ in 0..RESTORE_ATTEMPTS {
+            last = gone_is_ok(self.drive().remove_file(&path).await);
+            if last.is_ok() {
+                return Ok(());
+            }
+        }
+        last
+    }
+}

@@ -1,4 +1,67 @@
 //! Walking a bucket in key order on one member: the listing's source.
+//!
+//! A walk answers one bounded batch: at most `limit` entries, in key order, each after
+//! `start_after`, so a listing asks again from its last entry instead of holding a
+//! whole bucket. Entries are what a drive holds, not what is true: the object layer
+//! votes across the set's members before anything is listed.
+
+use std::future::Future;
+
+use crate::member::MemberResult;
+
+/// Most entries one walk may return (a page of S3's maximum plus the one that tells
+/// whether the page is truncated).
+pub const WALK_LIMIT_MAX: usize = 1001;
+
+/// What to walk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkRequest {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Only entries strictly after this one.
+    pub start_after: String,
+    /// Nothing starting with this (a common prefix already listed), if set.
+    pub skip_under: Option<String>,
+    /// Collapse everything below a `/` after the prefix into one `Prefix` entry,
+    /// without walking it (the `/` delimiter, which folders make cheap).
+    pub collapse_slash: bool,
+    /// Most entries to return, 1..=`WALK_LIMIT_MAX`.
+    pub limit: usize,
+}
+
+/// One entry of a walk.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum WalkEntry {
+    /// An object key (its metadata file exists on this member).
+    Key(String),
+    /// A common prefix ending in `/` with at least one object below it here.
+    Prefix(String),
+}
+
+impl WalkEntry {
+    pub fn name(&self) -> &str {
+        match self {
+            WalkEntry::Key(name) | WalkEntry::Prefix(name) => name,
+        }
+    }
+}
+
+/// One batch of a walk.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WalkBatch {
+    /// In key order (by name), each after `start_after`.
+    pub entries: Vec<WalkEntry>,
+    /// More entries may follow the last one (the limit was reached).
+    pub truncated: bool,
+}
 
 /// Key-ordered walks of a bucket on one member.
-pub trait WalkVerbs {}
+pub trait WalkVerbs {
+    /// One batch of the bucket's entries; `NotFound` when the member has no folder for
+    /// the bucket at all.
+    fn walk(
+        &self,
+        bucket: &str,
+        request: &WalkRequest,
+    ) -> impl Future<Output = MemberResult<WalkBatch>>;
+}

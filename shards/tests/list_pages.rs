@@ -1,0 +1,97 @@
+//! Listing streams page by page: over a bucket many pages long, every page comes back
+//! in key order, the pages together are exactly the bucket, and each page costs the
+//! same number of member walks whether the bucket holds 40 keys or 400.
+
+mod common;
+
+use common::*;
+use shoal_io::SimDrive;
+use shoal_shards::ListQuery;
+
+const PAGE_KEYS: usize = 10;
+
+/// Puts `count` keys spread over folders and returns them sorted.
+async fn fill(store: &TestStore<SimDrive>, count: usize) -> Vec<String> {
+    let mut keys: Vec<String> = (0..count).map(|i| format!("f{}/k{i:04}", i % 7)).collect();
+    for key in &keys {
+        put(store, key, key.as_bytes()).await;
+    }
+    keys.sort();
+    keys
+}
+
+/// Lists page by page; returns every key and the most walk calls one page took.
+async fn list_all(store: &TestStore<SimDrive>, query: &ListQuery) -> (Vec<String>, u64) {
+    let mut keys = Vec::new();
+    let mut query = query.clone();
+    let mut walks_per_page_max = 0;
+    for _ in 0..1000 {
+        let before = store.walk_calls();
+        let page = store.list_objects("bkt", &query).await.unwrap();
+        walks_per_page_max = walks_per_page_max.max(store.walk_calls() - before);
+        assert!(page.objects.len() + page.common_prefixes.len() <= query.max_keys);
+        keys.extend(page.objects.iter().map(|o| o.key.clone()));
+        keys.extend(page.common_prefixes.iter().cloned());
+        if !page.is_truncated {
+            return (keys, walks_per_page_max);
+        }
+        query.start_after = page
+            .next_start_after
+            .expect("a truncated page names its last");
+    }
+    panic!("listing did not end within 1000 pages");
+}
+
+/// Pages are exact and in order, and their cost does not grow with the bucket.
+#[test]
+fn pages_cost_the_same_in_small_and_large_buckets() {
+    run(async {
+        let query = ListQuery {
+            max_keys: PAGE_KEYS,
+            ..ListQuery::default()
+        };
+        let mut costs = Vec::new();
+        for count in [40, 400] {
+            let store = store(Sim { made: vec![] }.drives(4), 2).await;
+            let keys = fill(&store, count).await;
+            let (listed, walks_max) = list_all(&store, &query).await;
+            assert_eq!(listed, keys, "{count} keys");
+            costs.push(walks_max);
+        }
+        // One round of one walk per member per page: 4 drives.
+        assert_eq!(costs, vec![4, 4], "walks per page (small, large)");
+    });
+}
+
+/// With a delimiter the pages hold common prefixes once each, in order, and a page
+/// that starts inside a prefix already listed does not list it again.
+#[test]
+fn delimited_pages_list_each_prefix_once() {
+    run(async {
+        let store = store(Sim { made: vec![] }.drives(4), 2).await;
+        fill(&store, 70).await;
+        put(&store, "top", b"t").await;
+        for delimiter in ["/", "k"] {
+            let query = ListQuery {
+                delimiter: Some(delimiter.to_owned()),
+                max_keys: 3,
+                ..ListQuery::default()
+            };
+            let (listed, _) = list_all(&store, &query).await;
+            let expected: Vec<String> = if delimiter == "/" {
+                (0..7)
+                    .map(|f| format!("f{f}/"))
+                    .chain(["top".to_owned()])
+                    .collect()
+            } else {
+                (0..7)
+                    .map(|f| format!("f{f}/k"))
+                    .chain(["top".to_owned()])
+                    .collect()
+            };
+            let mut sorted = listed.clone();
+            sorted.sort();
+            assert_eq!(sorted, expected, "delimiter {delimiter}");
+        }
+    });
+}
