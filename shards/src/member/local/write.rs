@@ -120,7 +120,11 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
     async fn roll_back(&self, roll_back: RollBack) -> MemberResult<()> {
         let meta_file = meta_path(&roll_back.bucket, &roll_back.key);
         let fenced = self.check_fence(&meta_file, roll_back.committed).await;
-        if fenced.is_ok() {
+        // Only a copy proven to be another commit's is left alone. One that could not
+        // be read is taken back anyway: the caller holds the key's lock, so no later
+        // commit can be there, and a failed version left on read quorum would become
+        // visible (found by sim_store, seed 80).
+        if !matches!(fenced, Err(MemberError::Stale)) {
             undo_meta(self.drive(), &meta_file, roll_back.restore.as_deref()).await;
         }
         let data_dir = version_dir(&roll_back.bucket, &roll_back.key, &roll_back.version_id);
@@ -148,11 +152,18 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
         bucket: &str,
         key: &str,
         expect_previous: Expect,
-        now_unix_nanos: u64,
     ) -> MemberResult<()> {
         let meta_file = meta_path(bucket, key);
         self.check_fence(&meta_file, expect_previous).await?;
-        not_found_is_ok(self.drive().remove_file(&meta_file).await)?;
+        not_found_is_ok(self.drive().remove_file(&meta_file).await)
+    }
+
+    async fn retire_versions(
+        &self,
+        bucket: &str,
+        key: &str,
+        now_unix_nanos: u64,
+    ) -> MemberResult<()> {
         let dir = object_dir(bucket, key);
         self.trash_versions(&dir, None, now_unix_nanos).await;
         remove_empty_folders(self.drive(), &dir, bucket).await;
