@@ -56,16 +56,41 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let strategy = Strategy::all(self.config.member_deadline);
         let answers = quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, key, expect) = (Rc::clone(&bucket_rc), Rc::clone(&key_rc), expects[index]);
-            async move { member.delete_version(&bucket, &key, expect, now).await }
+            async move { member.delete_version(&bucket, &key, expect).await }
         })
         .await;
         let ok = ok_count(&answers);
         if ok < layout.write_quorum() {
+            // Put the records back where they went: a delete short of quorum must leave
+            // the version as it was (found by sim_store, seed 130).
+            quorum::call(&self.env, members, strategy, |index, member| {
+                let restore = answers[index]
+                    .is_ok()
+                    .then(|| read.raw[index].clone())
+                    .flatten();
+                let (bucket, key) = (Rc::clone(&bucket_rc), Rc::clone(&key_rc));
+                async move {
+                    match restore {
+                        Some(meta) => {
+                            member
+                                .write_meta(&bucket, &key, &meta, Expect::Absent)
+                                .await
+                        }
+                        None => Ok(()),
+                    }
+                }
+            })
+            .await;
             return Err(Error::InsufficientWriteQuorum {
                 ok,
                 needed: layout.write_quorum(),
             });
         }
+        quorum::call(&self.env, members, strategy, |_, member| {
+            let (bucket, key) = (Rc::clone(&bucket_rc), Rc::clone(&key_rc));
+            async move { member.retire_versions(&bucket, &key, now).await }
+        })
+        .await;
         Ok(existed)
     }
 }

@@ -146,14 +146,22 @@ pub trait WriteVerbs {
         expect_previous: Expect,
     ) -> impl Future<Output = MemberResult<()>>;
 
-    /// Removes the object's metadata record if it is `expect_previous`, then moves its
-    /// data folders to the trash (stamped `now_unix_nanos`) and removes the key's
-    /// folders left empty. Absent already is fine.
+    /// Removes the object's metadata record if it is `expect_previous` (the commit point
+    /// of a delete; its data stays until `retire_versions`, so a delete that fails
+    /// quorum can put the record back). Absent already is fine.
     fn delete_version(
         &self,
         bucket: &str,
         key: &str,
         expect_previous: Expect,
+    ) -> impl Future<Output = MemberResult<()>>;
+
+    /// After a delete committed: moves the key's data folders to the trash (stamped
+    /// `now_unix_nanos`) and removes its folders left empty.
+    fn retire_versions(
+        &self,
+        bucket: &str,
+        key: &str,
         now_unix_nanos: u64,
     ) -> impl Future<Output = MemberResult<()>>;
 
