@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use shoal_bench::args::{Args, Mode};
-use shoal_bench::{baseline, cmp, driver, erasure, plot};
+use shoal_bench::baseline::{ceilings as baseline, erasure};
+use shoal_bench::load::args::{Args, Mode};
+use shoal_bench::load::driver;
+use shoal_bench::report::{cmp, plot};
 
 #[derive(Parser)]
 #[command(name = "shoal-bench", about = "Shoal benchmarks", version)]

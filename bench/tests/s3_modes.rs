@@ -9,9 +9,9 @@
 mod common;
 
 use common::{Server, block_on, clean_run, op};
-use shoal_bench::args::Mode;
-use shoal_bench::driver::execute;
-use shoal_bench::record::OpKind;
+use shoal_bench::load::args::Mode;
+use shoal_bench::load::driver::execute;
+use shoal_bench::report::record::OpKind;
 
 /// In both payload modes the server accepts every PUT, and with --noclear the bucket
 /// then lists exactly the objects the run says it put; without it, cleanup empties it.

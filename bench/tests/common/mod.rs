@@ -15,12 +15,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::Parser;
-use shoal_bench::args::{Args, Mode};
-use shoal_bench::driver::{RunResult, execute};
-use shoal_bench::record::OpKind;
-use shoal_bench::report::OpSummary;
-use shoal_bench::s3::{Client, ClientSettings};
-use shoal_bench::signer::Credentials;
+use shoal_bench::client::s3::{Client, ClientSettings};
+use shoal_bench::client::signer::Credentials;
+use shoal_bench::load::args::{Args, Mode};
+use shoal_bench::load::driver::{RunResult, execute};
+use shoal_bench::report::record::OpKind;
+use shoal_bench::report::summary::OpSummary;
 
 pub const USER: &str = "benchuser";
 pub const PASSWORD: &str = "benchsecret";

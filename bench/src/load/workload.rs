@@ -28,15 +28,15 @@ use std::time::Instant;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::args::{Args, Mode};
-use crate::conn::Tls;
-use crate::multipart::{self, MultipartState};
-use crate::payload::ObjectBody;
-use crate::record::{LiveCounters, Record, since_ns};
-use crate::s3::{Client, ClientSettings};
-use crate::signer::Credentials;
-use crate::sizes::random_size;
-use crate::worker::Worker;
+use crate::client::conn::Tls;
+use crate::client::payload::ObjectBody;
+use crate::client::s3::{Client, ClientSettings};
+use crate::client::signer::Credentials;
+use crate::load::args::{Args, Mode};
+use crate::load::multipart::{self, MultipartState};
+use crate::load::sizes::random_size;
+use crate::load::worker::Worker;
+use crate::report::record::{LiveCounters, Record, since_ns};
 
 /// Phases as the progress line shows them.
 pub const PHASE_PREPARE: u8 = 0;
@@ -93,10 +93,10 @@ impl Shared {
             addresses.push(address);
         }
         let tls = if args.tls {
-            let config = crate::tls::client_config(args.insecure)?;
+            let config = crate::client::tls::client_config(args.insecure)?;
             let names = host_names
                 .iter()
-                .map(|host| crate::tls::server_name(host))
+                .map(|host| crate::client::tls::server_name(host))
                 .collect::<Result<_, _>>()?;
             Some(Tls::new(config, names))
         } else {

@@ -15,15 +15,15 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use crate::args::{Args, Mode};
-use crate::autoterm::AutoTerm;
-use crate::baseline::{self, Baseline};
-use crate::hosts::expand_hosts;
-use crate::record::{LiveCounters, LiveTotals, OpKind, Record};
-use crate::report::{self, MultipartSummary, Summary};
-use crate::workload::{
+use crate::baseline::ceilings::{self, Baseline};
+use crate::load::args::{Args, Mode};
+use crate::load::autoterm::AutoTerm;
+use crate::load::hosts::expand_hosts;
+use crate::load::workload::{
     PHASE_CLEANUP, PHASE_PREPARE, PHASE_RUN, PHASE_UPLOAD, ShardResult, Shared, spawn_shards,
 };
+use crate::report::record::{LiveCounters, LiveTotals, OpKind, Record};
+use crate::report::summary::{self, MultipartSummary, Summary};
 
 const TICK: Duration = Duration::from_millis(100);
 const PLAIN_PROGRESS_PERIOD: Duration = Duration::from_secs(10);
@@ -48,7 +48,7 @@ pub fn run_mode(mode: Mode, args: &Args) -> ExitCode {
         eprintln!("shoal-bench: warning: {warning}");
     }
     if let Some(summary) = &result.summary {
-        print!("{}", report::render(summary));
+        print!("{}", summary::render(summary));
         if let Some(path) = &args.benchdata
             && let Err(error) = save(path, summary, &result.records)
         {
@@ -72,10 +72,10 @@ pub fn run_mode(mode: Mode, args: &Args) -> ExitCode {
 }
 
 fn save(path: &std::path::Path, summary: &Summary, records: &[Record]) -> Result<(), String> {
-    let csv = report::benchdata_path(path, "csv");
-    let json = report::benchdata_path(path, "json");
-    report::write_csv(&csv, records).map_err(|e| format!("{}: {e}", csv.display()))?;
-    report::write_json(&json, summary).map_err(|e| format!("{}: {e}", json.display()))?;
+    let csv = summary::benchdata_path(path, "csv");
+    let json = summary::benchdata_path(path, "json");
+    summary::write_csv(&csv, records).map_err(|e| format!("{}: {e}", csv.display()))?;
+    summary::write_json(&json, summary).map_err(|e| format!("{}: {e}", json.display()))?;
     eprintln!(
         "shoal-bench: wrote {} and {}",
         csv.display(),
@@ -91,7 +91,7 @@ pub fn execute(mode: Mode, args: &Args) -> Result<RunResult, String> {
     let baseline = args
         .baseline
         .as_deref()
-        .map(baseline::read_json)
+        .map(ceilings::read_json)
         .transpose()?;
     let hosts = expand_hosts(&args.host)?;
     let run_prefix: String = rand::thread_rng()
@@ -155,15 +155,15 @@ fn summarize(shared: &Shared, records: &[Record], baseline: Option<&Baseline>) -
         .iter()
         .map(|&kind| {
             let (start, end) = window(shared, kind, records);
-            report::summarize(records, Some(kind), start, end)
+            summary::summarize(records, Some(kind), start, end)
         })
         .collect();
     let (run_start, run_end) = window(shared, OpKind::Get, records);
     let run_records = records.iter().filter(|r| !r.kind.is_upload_phase());
-    let mut total = report::summarize(run_records, None, run_start, run_end);
+    let mut total = summary::summarize(run_records, None, run_start, run_end);
     if let Some(baseline) = baseline {
         for op in operations.iter_mut().chain(std::iter::once(&mut total)) {
-            op.baseline_ratios = crate::ratios::compute(op, baseline);
+            op.baseline_ratios = crate::report::ratios::compute(op, baseline);
         }
     }
     let multipart = (shared.mode == Mode::Multipart).then(|| {

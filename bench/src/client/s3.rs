@@ -17,11 +17,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use md5::{Digest, Md5};
 
-use crate::conn::{Body, Expect, Pool, Response, Tls};
-use crate::http1::{write_header, write_request_line};
-use crate::payload::{ChecksumChoice, Payload};
-use crate::s3xml::{self, ListPage, count_tag, error_message, tag_text};
-use crate::signer::{
+use crate::client::conn::{Body, Expect, Pool, Response, Tls};
+use crate::client::http1::{write_header, write_request_line};
+use crate::client::payload::{ChecksumChoice, Payload};
+use crate::client::s3xml::{self, ListPage, count_tag, error_message, tag_text};
+use crate::client::signer::{
     AmzDate, Canonical, ChunkSigner, Credentials, DayKey, HeaderList, KeyCache, STREAMING_PAYLOAD,
     STREAMING_PAYLOAD_TRAILER, UNSIGNED_PAYLOAD, encode_path_into, encode_query_into, sha256_hex,
     sign, streaming_encoded_bytes, write_authorization,
@@ -398,8 +398,8 @@ fn into_outcome(response: Response) -> Result<Outcome, String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::payload::{ChecksumAlgorithm, ObjectBody, parse_checksum};
-    use crate::signer::{CRLF, STREAMING_CHUNK_BYTES};
+    use crate::client::payload::{ChecksumAlgorithm, ObjectBody, parse_checksum};
+    use crate::client::signer::{CRLF, STREAMING_CHUNK_BYTES};
 
     pub(crate) fn client(unsigned_payload: bool, checksum: Option<ChecksumChoice>) -> Client {
         let credentials = Credentials {

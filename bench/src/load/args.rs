@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::payload::{ChecksumChoice, parse_checksum};
+use crate::client::payload::{ChecksumChoice, parse_checksum};
 use crate::units::{parse_duration, parse_size_bytes};
 
 /// Largest `--concurrent`.
@@ -290,7 +290,7 @@ mod tests {
                 .checksum
                 .unwrap()
                 .algorithm,
-            crate::payload::ChecksumAlgorithm::Crc32c
+            crate::client::payload::ChecksumAlgorithm::Crc32c
         );
     }
 }

@@ -15,13 +15,13 @@ use std::time::Instant;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::args::Mode;
-use crate::pacing::Pacer;
-use crate::payload::ObjectBody;
-use crate::record::{OpKind, Record, since_ns};
-use crate::s3::{Client, Outcome};
-use crate::sizes::random_range;
-use crate::workload::{KeyPool, Object, ShardContext, Shared, object_size};
+use crate::client::payload::ObjectBody;
+use crate::client::s3::{Client, Outcome};
+use crate::load::args::Mode;
+use crate::load::pacing::Pacer;
+use crate::load::sizes::random_range;
+use crate::load::workload::{KeyPool, Object, ShardContext, Shared, object_size};
+use crate::report::record::{OpKind, Record, since_ns};
 
 /// What one operation did, before it becomes a record.
 pub(crate) struct Done {

@@ -15,10 +15,10 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::baseline::{Baseline, LOOPBACK_TCP};
-use crate::baseline_net::Shape;
-use crate::record::OpKind;
-use crate::report::OpSummary;
+use crate::baseline::ceilings::{Baseline, LOOPBACK_TCP};
+use crate::baseline::net::Shape;
+use crate::report::record::OpKind;
+use crate::report::summary::OpSummary;
 use crate::units::format_size;
 
 const MIB: f64 = 1_048_576.0;
@@ -104,9 +104,9 @@ pub fn render(ratios: &[BaselineRatio], out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baseline::Figure;
-    use crate::baseline_net::RequestResponse;
-    use crate::report::Throughput;
+    use crate::baseline::ceilings::Figure;
+    use crate::baseline::net::RequestResponse;
+    use crate::report::summary::Throughput;
 
     /// A GET of 1 MiB objects is compared with the stream and with the 10 MiB GET
     /// round trip; a DELETE batch has neither ratio.

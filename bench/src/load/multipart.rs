@@ -17,11 +17,11 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::pacing::Pacer;
-use crate::record::{OpKind, Record};
-use crate::s3xml::CompletedPart;
-use crate::worker::{Done, finish};
-use crate::workload::{PHASE_UPLOAD, ShardContext, ShardResult, fail};
+use crate::client::s3xml::CompletedPart;
+use crate::load::pacing::Pacer;
+use crate::load::worker::{Done, finish};
+use crate::load::workload::{PHASE_UPLOAD, ShardContext, ShardResult, fail};
+use crate::report::record::{OpKind, Record};
 
 /// The upload, filled in between phases (under `Shared::multipart`'s lock).
 #[derive(Debug, Default)]
