@@ -19,9 +19,10 @@ use crate::baseline::ceilings::{self, Baseline};
 use crate::load::args::{Args, Mode};
 use crate::load::autoterm::AutoTerm;
 use crate::load::hosts::expand_hosts;
-use crate::load::workload::{
-    PHASE_CLEANUP, PHASE_PREPARE, PHASE_RUN, PHASE_UPLOAD, ShardResult, Shared, spawn_shards,
+use crate::load::shared::{
+    PHASE_CLEANUP, PHASE_PREPARE, PHASE_RUN, PHASE_UPLOAD, ShardResult, Shared,
 };
+use crate::load::workload::spawn_shards;
 use crate::report::record::{LiveCounters, LiveTotals, OpKind, Record};
 use crate::report::summary::{self, MultipartSummary, Summary};
 
@@ -163,7 +164,7 @@ fn summarize(shared: &Shared, records: &[Record], baseline: Option<&Baseline>) -
     let mut total = summary::summarize(run_records, None, run_start, run_end);
     if let Some(baseline) = baseline {
         for op in operations.iter_mut().chain(std::iter::once(&mut total)) {
-            op.baseline_ratios = crate::report::ratios::compute(op, baseline);
+            op.baseline_ratios = crate::report::ratios::compute(&op.measured(), baseline);
         }
     }
     let multipart = (shared.mode == Mode::Multipart).then(|| {

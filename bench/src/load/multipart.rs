@@ -18,18 +18,10 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::client::s3xml::CompletedPart;
+use crate::load::operation::{Done, finish};
 use crate::load::pacing::Pacer;
-use crate::load::worker::{Done, finish};
-use crate::load::workload::{PHASE_UPLOAD, ShardContext, ShardResult, fail};
+use crate::load::shared::{MultipartState, PHASE_UPLOAD, ShardContext, ShardResult, fail};
 use crate::report::record::{OpKind, Record};
-
-/// The upload, filled in between phases (under `Shared::multipart`'s lock).
-#[derive(Debug, Default)]
-pub struct MultipartState {
-    pub upload_id: Option<String>,
-    pub parts: Vec<CompletedPart>,
-    pub completed: bool,
-}
 
 /// The upload phase of the multipart mode (see the file header); a failure aborts the
 /// run through `fail`, with every shard still passing both barriers.

@@ -21,7 +21,7 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::report::ratios::BaselineRatio;
+use crate::report::ratios::{BaselineRatio, Measured};
 use crate::report::record::{OpKind, Record};
 
 const NS_PER_SEC: u64 = 1_000_000_000;
@@ -82,6 +82,19 @@ pub struct OpSummary {
     /// Throughput as ratios to the machine's ceilings, when run with `--baseline`.
     #[serde(default)]
     pub baseline_ratios: Vec<BaselineRatio>,
+}
+
+impl OpSummary {
+    /// What its ratios to the machine's baseline are computed from.
+    pub fn measured(&self) -> Measured {
+        Measured {
+            kind: self.kind,
+            bytes: self.bytes,
+            objects: self.objects,
+            average_mib_s: self.throughput.average_mib_s,
+            average_obj_s: self.throughput.average_obj_s,
+        }
+    }
 }
 
 /// The JSON summary of a run.
