@@ -9,6 +9,7 @@ pub mod hosts;
 pub mod multipart;
 pub mod operation;
 pub mod pacing;
+pub mod server_probe;
 pub mod shared;
 pub mod sizes;
 pub mod worker;

@@ -38,6 +38,9 @@ enum Command {
     /// the CompleteMultipartUpload), then GET random parts for --duration (warp
     /// multipart).
     Multipart(Args),
+    /// Ours: HEADs without a signature, each of which must be refused with 403: the
+    /// server's cost of a request it turns away, the floor under every other request.
+    Anonymous(Args),
     /// Print two runs saved with --benchdata side by side, with ratios B/A.
     Cmp {
         /// JSON summary of run A.
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::List(args) => (Mode::List, args),
         Command::Mixed(args) => (Mode::Mixed, args),
         Command::Multipart(args) => (Mode::Multipart, args),
+        Command::Anonymous(args) => (Mode::Anonymous, args),
     };
     driver::run_mode(mode, &args)
 }

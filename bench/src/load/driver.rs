@@ -19,12 +19,13 @@ use crate::baseline::ceilings::{self, Baseline};
 use crate::load::args::{Args, Mode};
 use crate::load::autoterm::AutoTerm;
 use crate::load::hosts::expand_hosts;
+use crate::load::server_probe;
 use crate::load::shared::{
-    PHASE_CLEANUP, PHASE_PREPARE, PHASE_RUN, PHASE_UPLOAD, ShardResult, Shared,
+    NOT_READ, PHASE_CLEANUP, PHASE_PREPARE, PHASE_RUN, PHASE_UPLOAD, ShardResult, Shared,
 };
 use crate::load::workload::spawn_shards;
 use crate::report::record::{LiveCounters, LiveTotals, OpKind, Record};
-use crate::report::summary::{self, MultipartSummary, Summary};
+use crate::report::summary::{self, MultipartSummary, OpSummary, ServerCost, Summary};
 
 const TICK: Duration = Duration::from_millis(100);
 const PLAIN_PROGRESS_PERIOD: Duration = Duration::from_secs(10);
@@ -89,6 +90,9 @@ fn save(path: &std::path::Path, summary: &Summary, records: &[Record]) -> Result
 /// `--baseline`), before any request.
 pub fn execute(mode: Mode, args: &Args) -> Result<RunResult, String> {
     let warnings = args.check(mode)?;
+    if let Some(pid) = args.server_pid {
+        server_probe::cpu_ticks(pid).map_err(|e| format!("--server-pid {pid}: {e}"))?;
+    }
     let baseline = args
         .baseline
         .as_deref()
@@ -179,6 +183,7 @@ fn summarize(shared: &Shared, records: &[Record], baseline: Option<&Baseline>) -
                 .map(|o| o.latency.max_ms),
         }
     });
+    let server = server_cost(shared, &total, (run_end - run_start) as f64 / 1e9);
     Summary {
         tool: format!("shoal-bench {}", env!("CARGO_PKG_VERSION")),
         mode: shared.mode.name().to_owned(),
@@ -213,7 +218,20 @@ fn summarize(shared: &Shared, records: &[Record], baseline: Option<&Baseline>) -
         autoterm_secs: None,
         multipart,
         baseline: args.baseline.as_ref().map(|p| p.display().to_string()),
+        server,
     }
+}
+
+/// --server-pid: the server's CPU over the measured phase, when both ends were read.
+fn server_cost(shared: &Shared, total: &OpSummary, window_secs: f64) -> Option<ServerCost> {
+    let pid = shared.args.server_pid?;
+    let start = shared.server_cpu_start_ticks.load(Ordering::Relaxed);
+    let end = shared.server_cpu_end_ticks.load(Ordering::Relaxed);
+    if start == NOT_READ || end == NOT_READ {
+        return None;
+    }
+    let cpu_secs = end.saturating_sub(start) as f64 / server_probe::TICKS_PER_SEC as f64;
+    Some(ServerCost::new(pid, cpu_secs, total, window_secs))
 }
 
 /// Prints progress until every shard thread has ended; with --autoterm, stops the run
@@ -226,7 +244,10 @@ fn show_progress(shared: &Shared, handles: &[std::thread::JoinHandle<ShardResult
         .autoterm
         .then(|| AutoTerm::new(shared.args.autoterm_dur, shared.args.autoterm_pct));
     let mut stopped_secs = None;
-    let by_bytes = !matches!(shared.mode, Mode::Stat | Mode::List | Mode::Delete);
+    let by_bytes = !matches!(
+        shared.mode,
+        Mode::Stat | Mode::List | Mode::Delete | Mode::Anonymous
+    );
     while !handles.iter().all(std::thread::JoinHandle::is_finished) {
         std::thread::sleep(TICK);
         let phase = shared.phase.load(Ordering::Relaxed);

@@ -21,6 +21,7 @@ use crate::client::s3::{Client, ClientSettings};
 use crate::client::s3xml::CompletedPart;
 use crate::client::signer::Credentials;
 use crate::load::args::{Args, Mode};
+use crate::load::server_probe;
 use crate::load::sizes::random_size;
 use crate::report::record::{LiveCounters, Record, since_ns};
 
@@ -42,6 +43,10 @@ pub struct Shared {
     pub phase: AtomicU8,
     pub run_start_ns: AtomicU64,
     pub run_end_ns: AtomicU64,
+    /// --server-pid: the server's CPU ticks at the start and end of the measured phase
+    /// (`NOT_READ` until read, and when the process could not be read).
+    pub server_cpu_start_ticks: AtomicU64,
+    pub server_cpu_end_ticks: AtomicU64,
     /// multipart: the window of the UploadPart phase.
     pub upload_start_ns: AtomicU64,
     pub upload_end_ns: AtomicU64,
@@ -53,6 +58,9 @@ pub struct Shared {
     pub(crate) multipart: Mutex<MultipartState>,
     tls: Option<Tls>,
 }
+
+/// A server CPU reading not taken.
+pub const NOT_READ: u64 = u64::MAX;
 
 /// What a shard hands back when it ends.
 #[derive(Default)]
@@ -100,6 +108,8 @@ impl Shared {
             phase: AtomicU8::new(PHASE_PREPARE),
             run_start_ns: AtomicU64::new(0),
             run_end_ns: AtomicU64::new(0),
+            server_cpu_start_ticks: AtomicU64::new(NOT_READ),
+            server_cpu_end_ticks: AtomicU64::new(NOT_READ),
             upload_start_ns: AtomicU64::new(0),
             upload_end_ns: AtomicU64::new(0),
             stop: AtomicBool::new(false),
@@ -137,6 +147,16 @@ impl Shared {
 
     pub(crate) fn now_ns(&self) -> u64 {
         since_ns(self.epoch, Instant::now())
+    }
+
+    /// --server-pid: reads the server's CPU ticks into `into` (left `NOT_READ` when the
+    /// process cannot be read: the summary then has no server figures).
+    pub(crate) fn read_server_cpu(&self, into: &AtomicU64) {
+        if let Some(pid) = self.args.server_pid
+            && let Ok(ticks) = server_probe::cpu_ticks(pid)
+        {
+            into.store(ticks, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn aborted(&self) -> bool {

@@ -41,6 +41,10 @@ pub(crate) struct Worker {
     key: String,
     /// multipart: the object whose parts are read.
     multipart_key: String,
+    /// --list.pages: where this worker's walk of the whole listing is, and the keys it
+    /// has seen in it so far.
+    list_token: Option<String>,
+    list_seen: usize,
 }
 
 impl Worker {
@@ -70,6 +74,8 @@ impl Worker {
             prefix: shared.worker_prefix(index),
             key: String::new(),
             multipart_key: shared.multipart_key(),
+            list_token: None,
+            list_seen: 0,
         }
     }
 
@@ -106,7 +112,9 @@ impl Worker {
                 Some(self.stat(&object).await)
             }
             Mode::Delete => self.delete_batch().await,
+            Mode::List if self.shared.args.list_pages => Some(self.list_page().await),
             Mode::List => Some(self.list().await),
+            Mode::Anonymous => Some(self.anonymous().await),
             Mode::Mixed => Some(self.mixed().await),
             Mode::Multipart => Some(self.get_part().await),
         }
@@ -250,6 +258,62 @@ impl Worker {
         }
     }
 
+    /// --list.pages: the next page of this worker's walk over all the run's objects; the
+    /// walk's last page is an error unless the walk saw every object prepare uploaded.
+    async fn list_page(&mut self) -> Done {
+        let prefix = format!("{}/", self.shared.run_prefix);
+        let expected = self.shared.args.objects(Mode::List);
+        let result = self
+            .client
+            .list_objects_v2(
+                &prefix,
+                self.shared.args.max_keys,
+                self.list_token.as_deref(),
+            )
+            .await;
+        let (result, keys) = match result {
+            Ok((outcome, page)) => {
+                self.list_seen += page.keys.len();
+                let keys = page.keys.len();
+                self.list_token = page.next_continuation_token;
+                let seen = std::mem::replace(&mut self.list_seen, 0);
+                match &self.list_token {
+                    Some(_) => self.list_seen = seen,
+                    None if seen != expected => {
+                        let error = format!("LIST {prefix}: {seen} keys, expected {expected}");
+                        return failed(OpKind::List, error);
+                    }
+                    None => {}
+                }
+                (Ok(outcome), keys)
+            }
+            Err(error) => {
+                // Start the walk over: the token may be what failed.
+                (self.list_token, self.list_seen) = (None, 0);
+                (Err(error), 0)
+            }
+        };
+        Done {
+            kind: OpKind::List,
+            result,
+            bytes: 0,
+            objects: keys as u32,
+        }
+    }
+
+    /// An unsigned HEAD of a key of the worker's prefix, which must be refused (403).
+    async fn anonymous(&mut self) -> Done {
+        self.key.clear();
+        write!(self.key, "{}anonymous.rnd", self.prefix).expect("writing to a String");
+        let result = self.client.head_object_anonymous(&self.key).await;
+        Done {
+            kind: OpKind::Anonymous,
+            result,
+            bytes: 0,
+            objects: 1,
+        }
+    }
+
     /// One operation drawn from the distribution. GET/STAT borrow their object from the
     /// pool while in flight, so a concurrent DELETE never removes an object being read.
     async fn mixed(&mut self) -> Done {
@@ -293,5 +357,15 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+/// An operation that failed after its request: an error, no bytes, no objects.
+fn failed(kind: OpKind, error: String) -> Done {
+    Done {
+        kind,
+        result: Err(error),
+        bytes: 0,
+        objects: 0,
     }
 }

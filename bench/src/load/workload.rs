@@ -102,6 +102,7 @@ async fn shard_main(shared: Arc<Shared>, shard: usize) -> ShardResult {
             shared
                 .run_start_ns
                 .store(shared.now_ns(), Ordering::Relaxed);
+            shared.read_server_cpu(&shared.server_cpu_start_ticks);
         }
         let records = run(&context, pool).await;
         result.records.extend(records);
@@ -109,6 +110,7 @@ async fn shard_main(shared: Arc<Shared>, shard: usize) -> ShardResult {
     shared.barrier.wait();
     if shard == 0 {
         shared.run_end_ns.store(shared.now_ns(), Ordering::Relaxed);
+        shared.read_server_cpu(&shared.server_cpu_end_ticks);
         shared.phase.store(PHASE_CLEANUP, Ordering::Relaxed);
         cleanup(&context, &mut result).await;
     }

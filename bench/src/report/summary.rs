@@ -138,6 +138,40 @@ pub struct Summary {
     /// The `--baseline` file the ratios are against.
     #[serde(default)]
     pub baseline: Option<String>,
+    /// `--server-pid`: the server's CPU over the measured phase.
+    #[serde(default)]
+    pub server: Option<ServerCost>,
+}
+
+/// The server's CPU over the measured phase, per request of that phase.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ServerCost {
+    pub pid: u32,
+    pub cpu_secs: f64,
+    /// The measured phase's requests, failed ones included (the server worked on them
+    /// too), and the objects they moved (keys, for a listing).
+    pub requests: u64,
+    pub objects: u64,
+    /// The measured phase's length: the window of the CPU reading.
+    pub window_secs: f64,
+    pub cpu_per_request_us: f64,
+}
+
+impl ServerCost {
+    pub fn new(pid: u32, cpu_secs: f64, total: &OpSummary, window_secs: f64) -> ServerCost {
+        ServerCost {
+            pid,
+            cpu_secs,
+            requests: total.requests,
+            objects: total.objects,
+            window_secs,
+            cpu_per_request_us: if total.requests > 0 {
+                cpu_secs * 1e6 / total.requests as f64
+            } else {
+                0.0
+            },
+        }
+    }
 }
 
 /// The multipart mode's upload: parts, their size, and the CompleteMultipartUpload.
@@ -338,6 +372,19 @@ pub fn render(summary: &Summary) -> String {
         > 1
     {
         render_op(&summary.total, summary.concurrent, &mut out);
+    }
+    if let Some(server) = &summary.server {
+        let _ = writeln!(
+            out,
+            "\nServer (pid {}): {:.2} CPU-s over {:.1} s for {} requests: {:.1} us of CPU \
+             per request, {:.2} cores busy",
+            server.pid,
+            server.cpu_secs,
+            server.window_secs,
+            server.requests,
+            server.cpu_per_request_us,
+            server.cpu_secs / server.window_secs.max(1e-9)
+        );
     }
     if let Some(baseline) = &summary.baseline {
         let _ = writeln!(out, "\n(ratios against the baseline in {baseline})");

@@ -146,6 +146,11 @@ impl Server {
         }
     }
 
+    /// The server's process id (for --server-pid).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Mode flags for this server: 4 workers, 2 s, 4 KiB objects, 24 prepared.
     pub fn args(&self, bucket: &str, extra: &[&str]) -> Args {
         #[derive(Parser)]
