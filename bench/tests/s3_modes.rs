@@ -146,24 +146,34 @@ fn anonymous_heads_are_refused_and_their_server_cpu_measured() {
 
 /// With --list.pages every worker walks the whole listing of the run's 24 objects page
 /// by page: pages of 5 keys, each walk's fifth page holding the last 4, none missing.
+/// With --list.existing a later run walks that bucket without uploading, and a bucket
+/// that does not hold --objects keys makes walks fail.
 #[test]
 fn list_pages_walk_every_object_page_by_page() {
     let server = Server::start();
-    let extra = ["--list.pages", "--max-keys", "5"];
-    let result = clean_run(&server, Mode::List, "list-pages", &extra);
-    let pages: Vec<u32> = result
-        .records
-        .iter()
-        .filter(|r| r.kind == OpKind::List && r.worker == 0)
-        .map(|r| r.objects)
-        .collect();
-    assert!(pages.len() >= 5, "at least one whole walk: {pages:?}");
-    for (index, &keys) in pages.iter().enumerate() {
-        assert_eq!(keys, if index % 5 == 4 { 4 } else { 5 }, "{pages:?}");
-    }
-    let list = op(&result, OpKind::List);
-    assert!(
-        list.objects > list.requests,
-        "objects are keys, requests pages"
-    );
+    let check_pages = |result: &shoal_bench::load::driver::RunResult| {
+        let pages: Vec<u32> = result
+            .records
+            .iter()
+            .filter(|r| r.kind == OpKind::List && r.worker == 0)
+            .map(|r| r.objects)
+            .collect();
+        assert!(pages.len() >= 5, "at least one whole walk: {pages:?}");
+        for (index, &keys) in pages.iter().enumerate() {
+            assert_eq!(keys, if index % 5 == 4 { 4 } else { 5 }, "{pages:?}");
+        }
+        let list = op(result, OpKind::List);
+        assert!(
+            list.objects > list.requests,
+            "objects are keys, requests pages"
+        );
+    };
+    let extra = ["--list.pages", "--max-keys", "5", "--noclear"];
+    check_pages(&clean_run(&server, Mode::List, "list-pages", &extra));
+    let existing = ["--list.pages", "--list.existing", "--max-keys", "5"];
+    check_pages(&clean_run(&server, Mode::List, "list-pages", &existing));
+    let mut wrong = existing.to_vec();
+    wrong.extend(["--objects", "25"]);
+    let result = execute(Mode::List, &server.args("list-pages", &wrong)).unwrap();
+    assert!(op(&result, OpKind::List).errors > 0);
 }

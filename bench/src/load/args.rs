@@ -141,6 +141,11 @@ pub struct Args {
     /// worker's own prefix: operations are pages and objects are keys.
     #[arg(long = "list.pages")]
     pub list_pages: bool,
+    /// Ours, list with --list.pages: upload nothing and walk the whole bucket, which
+    /// must hold exactly --objects keys (filled before, e.g. by a run with --noclear), so
+    /// repeated runs list one bucket filled once.
+    #[arg(long = "list.existing")]
+    pub list_existing: bool,
     /// Ours: the server's process id on this machine; its CPU time (/proc/PID/stat) is
     /// read at the start and end of the measured phase and reported per request.
     #[arg(long = "server-pid")]
@@ -178,6 +183,15 @@ impl Args {
             return 0;
         }
         self.objects.unwrap_or(mode.default_objects())
+    }
+
+    /// Objects prepare uploads: [`Args::objects`], none with --list.existing.
+    pub fn objects_to_prepare(&self, mode: Mode) -> usize {
+        if self.list_existing {
+            0
+        } else {
+            self.objects(mode)
+        }
     }
 
     /// The size of the bodies a mode uploads: parts for multipart, else objects.
@@ -218,6 +232,9 @@ impl Args {
         }
         if self.list_pages && mode != Mode::List {
             return Err("--list.pages applies to list only".to_owned());
+        }
+        if self.list_existing && !(self.list_pages && mode == Mode::List) {
+            return Err("--list.existing applies to list with --list.pages only".to_owned());
         }
         if mode == Mode::Multipart {
             return self.check_multipart();

@@ -258,10 +258,14 @@ impl Worker {
         }
     }
 
-    /// --list.pages: the next page of this worker's walk over all the run's objects; the
-    /// walk's last page is an error unless the walk saw every object prepare uploaded.
+    /// --list.pages: the next page of this worker's walk over all the run's objects (the
+    /// whole bucket with --list.existing); the walk's last page is an error unless the walk saw every object prepare uploaded.
     async fn list_page(&mut self) -> Done {
-        let prefix = format!("{}/", self.shared.run_prefix);
+        let prefix = if self.shared.args.list_existing {
+            String::new()
+        } else {
+            format!("{}/", self.shared.run_prefix)
+        };
         let expected = self.shared.args.objects(Mode::List);
         let result = self
             .client

@@ -121,7 +121,7 @@ async fn shard_main(shared: Arc<Shared>, shard: usize) -> ShardResult {
 /// `n % concurrent` and lives under that worker's prefix.
 async fn prepare(context: &ShardContext) -> Result<KeyPool, String> {
     let shared = &context.shared;
-    let objects = shared.args.objects(shared.mode);
+    let objects = shared.args.objects_to_prepare(shared.mode);
     let mut tasks = Vec::new();
     for &worker in &context.workers {
         let mut rng = SmallRng::seed_from_u64(0xB0D1 ^ worker as u64);
