@@ -16,11 +16,12 @@
 #   scripts/bench_compare.sh OLD_BIN NEW_BIN [--quick]
 #
 # Default: 3 reps of 10 s per workload (PUT 10 MiB: 6 s, for disk space), about 15
-# minutes on 2 busy cores; --quick: 1 rep of 3 s, about 5 minutes. Needs jq, taskset, 2
-# cores and 10 GiB free on the drives' disk (at most about 8 GB is used at once). The client is $SHOAL_BENCH, else
-# target/release/shoal-bench (built if missing). Drives go under $BENCH_DIR (default:
-# a folder in target/, which is on a real disk; tmpfs is refused: it would hide the
-# drive cost); per-run JSON and the server logs are kept under it in results/.
+# minutes on 2 busy cores; --quick: 1 rep of 3 s, about 5 minutes. Needs jq, taskset,
+# 2 cores and 10 GiB free on the drives' disk (at most about 8 GB is used at once).
+# The client is $SHOAL_BENCH, else target/release/shoal-bench (built if missing).
+# Drives go under $BENCH_DIR (default: a folder in target/, which is on a real disk;
+# tmpfs is refused: it would hide the drive cost); per-run JSON and the server logs are
+# kept under it in results/.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -266,7 +267,7 @@ for key in anon head_4k get_4k put_4k get_10m put_10m list_10k; do
     for name in "${names[@]}"; do
         awk -v key="$key" -v name="$name" '$1 == key && $2 == name && $4 != "failed" { print $4 }' "$figures" |
             sort -g | awk -v key="$key" -v name="$name" 'NR == 1 { lo = $1 } { hi = $1 }
-                END { if (NR) printf "  %-9s %-4s %.1f..%.1f (%.1f%%)\n", key, name, lo, hi, lo > 0 ? (hi - lo) * 100 / lo : 0 }'
+                END { if (NR) printf "  %-9s %-4s %.1f..%.1f (%.1f%%)\n", key, name, lo, hi, (lo > 0 ? (hi - lo) * 100 / lo : 0) }'
     done
 done
 bad="$(awk '$4 == "failed" || $7 > 0' "$figures")"
