@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use common::*;
 use shoal_io::{SimClock, SimDrive};
-use shoal_shards::shard_lock::{KeyLocker, mailboxes, serve_lock_requests};
+use shoal_shards::set::shard_lock::{KeyLocker, mailboxes, serve_lock_requests};
 use shoal_shards::{Error, PutOptions, SliceSource, Store, StoreConfig, WriteCondition};
 
 fn options(data: &[u8], condition: WriteCondition) -> PutOptions {
@@ -121,7 +121,11 @@ fn racing_creators_across_shards() {
                 .await
                 .unwrap()
                 .with_locker(KeyLocker::sharded(shard, senders.clone()));
-            monoio::spawn(serve_lock_requests(store.locker_local(), receiver));
+            monoio::spawn(serve_lock_requests(
+                shoal_io::MonoioEnv,
+                store.locker_local(),
+                receiver,
+            ));
             stores.push(Rc::new(store));
         }
         stores[0].make_bucket("bkt").await.unwrap();

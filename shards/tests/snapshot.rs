@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use common::*;
 use shoal_io::{Clock, DirDrive, Drive, SimClock, SimDrive};
-use shoal_shards::multipart::{CompletePart, UploadOptions};
-use shoal_shards::shard_lock::{KeyLocker, mailboxes, serve_lock_requests};
-use shoal_shards::trash::{TRASH_DIR, TRASH_GRACE};
+use shoal_shards::object::multipart::{CompletePart, UploadOptions};
+use shoal_shards::object::trash::{TRASH_DIR, TRASH_GRACE};
+use shoal_shards::set::shard_lock::{KeyLocker, mailboxes, serve_lock_requests};
 use shoal_shards::{BodySource, Error, ListQuery, PutOptions, SliceSource, Store, StoreConfig};
 
 /// A body that arrives slowly, like a client on a slow link: `piece_bytes` at a time,
@@ -62,7 +62,11 @@ async fn two_shards() -> (Vec<SimDrive>, Vec<Rc<TestStore<SimDrive>>>) {
             .await
             .unwrap()
             .with_locker(KeyLocker::sharded(shard, senders.clone()));
-        monoio::spawn(serve_lock_requests(store.locker_local(), receiver));
+        monoio::spawn(serve_lock_requests(
+            shoal_io::MonoioEnv,
+            store.locker_local(),
+            receiver,
+        ));
         stores.push(Rc::new(store));
     }
     (drives, stores)
