@@ -4,9 +4,9 @@
 # pinned to cpu0) and 4 fresh drive folders under a temporary folder on a real disk;
 # the client (`shoal-bench`, 16 concurrent, one client shard) runs on cpu1. Each rep
 # starts both servers side by side on fresh drives (the one not measured is idle),
-# interleaves the workloads (for each workload: OLD then NEW), then stops both and
-# removes their drives (this bounds disk use). The server's CPU is read
-# from /proc/PID/stat at the start and end of each measured phase (`--server-pid`), so
+# interleaves the workloads (for each workload: OLD then NEW; NEW first in even reps),
+# then stops both and removes their drives (this bounds disk use). The server's CPU is
+# read from /proc/PID/stat at the start and end of each measured phase (`--server-pid`), so
 # prepare and cleanup are not counted. Prints one table of medians over the reps:
 # ops/s and server CPU per op of each build with new/old ratios, each workload's CPU per
 # op as a multiple of the same build's refused anonymous request (403), LIST pages/s
@@ -199,9 +199,13 @@ for name in "${names[@]}"; do
 done
 for rep in $(seq "$reps"); do
     for name in "${names[@]}"; do start_server "$name" "r$rep"; done
+    # Odd reps run old first, even reps new first: the second run of a pair may meet
+    # the writeback of the first one's writes, and no build should always be second.
+    order=(old new)
+    if ((rep % 2 == 0)); then order=(new old); fi
     for entry in "${suite[@]}"; do
         IFS='|' read -r key mode flags <<<"$entry"
-        for name in "${names[@]}"; do
+        for name in "${order[@]}"; do
             echo "   rep $rep/$reps: $key on $name ($((SECONDS - start_s)) s)"
             run_one "$key" "$mode" "$flags" "$name" "$rep"
         done
