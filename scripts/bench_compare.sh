@@ -15,7 +15,7 @@
 #
 #   scripts/bench_compare.sh OLD_BIN NEW_BIN [--quick]
 #
-# Default: 3 reps of 10 s per workload (PUT 10 MiB: 6 s, for disk space), about 15
+# Default: 3 reps of 10 s per workload (PUT 10 MiB: 6 s, for disk space), 15 to 18
 # minutes on 2 busy cores; --quick: 1 rep of 3 s, about 5 minutes. Needs jq, taskset,
 # 2 cores and 10 GiB free on the drives' disk (at most about 8 GB is used at once).
 # The client is $SHOAL_BENCH, else target/release/shoal-bench (built if missing).
