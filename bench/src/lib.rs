@@ -1,32 +1,14 @@
 //! `shoal-bench` as a library: the warp-compatible S3 load generator (client, modes,
 //! measurement, reports) and the micro-benchmarks, so the integration tests in
 //! `bench/tests/` can drive the same client the binary uses. Nothing else depends on it.
+//!
+//! Layers, arrows one way: `load` (the modes) drives `client` (HTTP/1.1 + S3) and
+//! records into `report`; `report` compares against `baseline` (this machine's
+//! ceilings); `units` is a leaf every layer may use. `client` depends on no other layer.
 #![forbid(unsafe_code)]
 
-pub mod args;
-pub mod autoterm;
 pub mod baseline;
-pub mod baseline_disk;
-pub mod baseline_net;
-pub mod cmp;
-pub mod conn;
-pub mod driver;
-pub mod erasure;
-pub mod hosts;
-pub mod http1;
-pub mod multipart;
-pub mod pacing;
-pub mod payload;
-pub mod plot;
-pub mod ratios;
-pub mod record;
+pub mod client;
+pub mod load;
 pub mod report;
-pub mod s3;
-pub mod s3_multipart;
-pub mod s3xml;
-pub mod signer;
-pub mod sizes;
-pub mod tls;
 pub mod units;
-pub mod worker;
-pub mod workload;

@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use shoal_bench::args::{Args, Mode};
-use shoal_bench::{baseline, cmp, driver, erasure, plot};
+use shoal_bench::baseline::{ceilings as baseline, erasure};
+use shoal_bench::load::args::{Args, Mode};
+use shoal_bench::load::driver;
+use shoal_bench::report::{cmp, plot};
 
 #[derive(Parser)]
 #[command(name = "shoal-bench", about = "Shoal benchmarks", version)]
@@ -36,6 +38,9 @@ enum Command {
     /// the CompleteMultipartUpload), then GET random parts for --duration (warp
     /// multipart).
     Multipart(Args),
+    /// Ours: HEADs without a signature, each of which must be refused with 403: the
+    /// server's cost of a request it turns away, the floor under every other request.
+    Anonymous(Args),
     /// Print two runs saved with --benchdata side by side, with ratios B/A.
     Cmp {
         /// JSON summary of run A.
@@ -79,6 +84,7 @@ fn main() -> ExitCode {
         Command::List(args) => (Mode::List, args),
         Command::Mixed(args) => (Mode::Mixed, args),
         Command::Multipart(args) => (Mode::Multipart, args),
+        Command::Anonymous(args) => (Mode::Anonymous, args),
     };
     driver::run_mode(mode, &args)
 }

@@ -11,8 +11,8 @@ mod common;
 use std::process::Command;
 
 use common::{Server, block_on, clean_run, op};
-use shoal_bench::args::Mode;
-use shoal_bench::record::OpKind;
+use shoal_bench::load::args::Mode;
+use shoal_bench::report::record::OpKind;
 
 fn bench_binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_shoal-bench"))
@@ -193,7 +193,7 @@ fn baseline_ratios_in_reports() {
         ]
     );
     assert!(get.baseline_ratios.iter().all(|r| r.ratio > 0.0));
-    let report = shoal_bench::report::render(result.summary.as_ref().unwrap());
+    let report = shoal_bench::report::summary::render(result.summary.as_ref().unwrap());
     assert!(report.contains("x loopback TCP stream"), "{report}");
 }
 
@@ -204,7 +204,7 @@ fn multipart_end_to_end() {
     let server = Server::start();
     let flags = ["--parts", "12", "--part.size", "5MiB", "--concurrent", "3"];
     let args = server.args("multipart", &flags);
-    let result = shoal_bench::driver::execute(Mode::Multipart, &args).unwrap();
+    let result = shoal_bench::load::driver::execute(Mode::Multipart, &args).unwrap();
     assert_eq!(result.fatal, None);
     let parts = op(&result, OpKind::UploadPart);
     assert_eq!((parts.requests, parts.errors), (12, 0));

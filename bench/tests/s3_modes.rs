@@ -9,9 +9,9 @@
 mod common;
 
 use common::{Server, block_on, clean_run, op};
-use shoal_bench::args::Mode;
-use shoal_bench::driver::execute;
-use shoal_bench::record::OpKind;
+use shoal_bench::load::args::Mode;
+use shoal_bench::load::driver::execute;
+use shoal_bench::report::record::OpKind;
 
 /// In both payload modes the server accepts every PUT, and with --noclear the bucket
 /// then lists exactly the objects the run says it put; without it, cleanup empties it.
@@ -115,4 +115,65 @@ fn wrong_secret_is_errors_not_throughput() {
     let result = execute(Mode::Get, &args).unwrap();
     assert!(result.summary.is_none());
     assert!(result.fatal.unwrap().contains("SignatureDoesNotMatch"));
+}
+
+/// Unsigned HEADs are each refused with 403 by a real server (a 200 or 404 would be an
+/// error), and --server-pid reports the server's CPU for exactly those requests; a pid
+/// that cannot be read is refused before any request.
+#[test]
+fn anonymous_heads_are_refused_and_their_server_cpu_measured() {
+    let server = Server::start();
+    let pid = server.pid().to_string();
+    let result = clean_run(&server, Mode::Anonymous, "anon", &["--server-pid", &pid]);
+    let anonymous = op(&result, OpKind::Anonymous);
+    let summary = result.summary.as_ref().unwrap();
+    assert_eq!(anonymous.requests, summary.total.requests);
+    let cost = summary.server.as_ref().expect("server figures");
+    assert_eq!(cost.pid, server.pid());
+    assert_eq!(cost.requests, anonymous.requests);
+    assert!(
+        cost.cpu_secs > 0.0 && cost.cpu_per_request_us > 0.0,
+        "{cost:?}"
+    );
+    let report = shoal_bench::report::summary::render(summary);
+    assert!(report.contains("us of CPU per request"), "{report}");
+    let error = execute(
+        Mode::Stat,
+        &server.args("anon", &["--server-pid", "4294967295"]),
+    );
+    assert!(error.err().unwrap().contains("--server-pid"));
+}
+
+/// With --list.pages every worker walks the whole listing of the run's 24 objects page
+/// by page: pages of 5 keys, each walk's fifth page holding the last 4, none missing.
+/// With --list.existing a later run walks that bucket without uploading, and a bucket
+/// that does not hold --objects keys makes walks fail.
+#[test]
+fn list_pages_walk_every_object_page_by_page() {
+    let server = Server::start();
+    let check_pages = |result: &shoal_bench::load::driver::RunResult| {
+        let pages: Vec<u32> = result
+            .records
+            .iter()
+            .filter(|r| r.kind == OpKind::List && r.worker == 0)
+            .map(|r| r.objects)
+            .collect();
+        assert!(pages.len() >= 5, "at least one whole walk: {pages:?}");
+        for (index, &keys) in pages.iter().enumerate() {
+            assert_eq!(keys, if index % 5 == 4 { 4 } else { 5 }, "{pages:?}");
+        }
+        let list = op(result, OpKind::List);
+        assert!(
+            list.objects > list.requests,
+            "objects are keys, requests pages"
+        );
+    };
+    let extra = ["--list.pages", "--max-keys", "5", "--noclear"];
+    check_pages(&clean_run(&server, Mode::List, "list-pages", &extra));
+    let existing = ["--list.pages", "--list.existing", "--max-keys", "5"];
+    check_pages(&clean_run(&server, Mode::List, "list-pages", &existing));
+    let mut wrong = existing.to_vec();
+    wrong.extend(["--objects", "25"]);
+    let result = execute(Mode::List, &server.args("list-pages", &wrong)).unwrap();
+    assert!(op(&result, OpKind::List).errors > 0);
 }

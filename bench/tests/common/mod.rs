@@ -15,12 +15,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::Parser;
-use shoal_bench::args::{Args, Mode};
-use shoal_bench::driver::{RunResult, execute};
-use shoal_bench::record::OpKind;
-use shoal_bench::report::OpSummary;
-use shoal_bench::s3::{Client, ClientSettings};
-use shoal_bench::signer::Credentials;
+use shoal_bench::client::s3::{Client, ClientSettings};
+use shoal_bench::client::signer::Credentials;
+use shoal_bench::load::args::{Args, Mode};
+use shoal_bench::load::driver::{RunResult, execute};
+use shoal_bench::report::record::OpKind;
+use shoal_bench::report::summary::OpSummary;
 
 pub const USER: &str = "benchuser";
 pub const PASSWORD: &str = "benchsecret";
@@ -144,6 +144,11 @@ impl Server {
             cert,
             _root: root,
         }
+    }
+
+    /// The server's process id (for --server-pid).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Mode flags for this server: 4 workers, 2 s, 4 KiB objects, 24 prepared.

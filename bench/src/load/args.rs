@@ -1,12 +1,12 @@
 //! The S3 modes and the flags they share, with warp's names and defaults (`warp put
-//! --help` and friends); the few flags warp lacks are marked as ours (`--shards`,
-//! `--baseline`). [`Args::check`] refuses combinations that make no sense before any
+//! --help` and friends); the mode and the few flags warp lacks are marked as ours
+//! (`anonymous`, `--shards`, `--baseline`, `--list.pages`, `--server-pid`). [`Args::check`] refuses combinations that make no sense before any
 //! connection is made.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::payload::{ChecksumChoice, parse_checksum};
+use crate::client::payload::{ChecksumChoice, parse_checksum};
 use crate::units::{parse_duration, parse_size_bytes};
 
 /// Largest `--concurrent`.
@@ -25,6 +25,8 @@ pub enum Mode {
     List,
     Mixed,
     Multipart,
+    /// Ours: unsigned HEADs that must be refused with 403.
+    Anonymous,
 }
 
 impl Mode {
@@ -37,13 +39,14 @@ impl Mode {
             Mode::List => "list",
             Mode::Mixed => "mixed",
             Mode::Multipart => "multipart",
+            Mode::Anonymous => "anonymous",
         }
     }
 
     /// Objects uploaded before the run when `--objects` is not given (warp's defaults).
     fn default_objects(self) -> usize {
         match self {
-            Mode::Put | Mode::Multipart => 0,
+            Mode::Put | Mode::Multipart | Mode::Anonymous => 0,
             Mode::Get | Mode::Stat | Mode::Mixed => 2500,
             Mode::List => 10_000,
             Mode::Delete => 25_000,
@@ -133,6 +136,20 @@ pub struct Args {
     /// Keys per ListObjectsV2 page (list).
     #[arg(long = "max-keys", default_value_t = 1000)]
     pub max_keys: usize,
+    /// Ours, list: each operation is one page of one walk over all the run's objects
+    /// (every worker walks the whole listing, page after page), instead of a walk of the
+    /// worker's own prefix: operations are pages and objects are keys.
+    #[arg(long = "list.pages")]
+    pub list_pages: bool,
+    /// Ours, list with --list.pages: upload nothing and walk the whole bucket, which
+    /// must hold exactly --objects keys (filled before, e.g. by a run with --noclear), so
+    /// repeated runs list one bucket filled once.
+    #[arg(long = "list.existing")]
+    pub list_existing: bool,
+    /// Ours: the server's process id on this machine; its CPU time (/proc/PID/stat) is
+    /// read at the start and end of the measured phase and reported per request.
+    #[arg(long = "server-pid")]
+    pub server_pid: Option<u32>,
     /// Keys per DeleteObjects request (delete).
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
@@ -162,10 +179,19 @@ pub struct Args {
 impl Args {
     /// Objects prepare uploads: none for `put` and `multipart`, else `--objects`.
     pub fn objects(&self, mode: Mode) -> usize {
-        if matches!(mode, Mode::Put | Mode::Multipart) {
+        if matches!(mode, Mode::Put | Mode::Multipart | Mode::Anonymous) {
             return 0;
         }
         self.objects.unwrap_or(mode.default_objects())
+    }
+
+    /// Objects prepare uploads: [`Args::objects`], none with --list.existing.
+    pub fn objects_to_prepare(&self, mode: Mode) -> usize {
+        if self.list_existing {
+            0
+        } else {
+            self.objects(mode)
+        }
     }
 
     /// The size of the bodies a mode uploads: parts for multipart, else objects.
@@ -203,6 +229,12 @@ impl Args {
         }
         if self.range && !matches!(mode, Mode::Get) {
             return Err("--range applies to get only".to_owned());
+        }
+        if self.list_pages && mode != Mode::List {
+            return Err("--list.pages applies to list only".to_owned());
+        }
+        if self.list_existing && !(self.list_pages && mode == Mode::List) {
+            return Err("--list.existing applies to list with --list.pages only".to_owned());
         }
         if mode == Mode::Multipart {
             return self.check_multipart();
@@ -290,7 +322,7 @@ mod tests {
                 .checksum
                 .unwrap()
                 .algorithm,
-            crate::payload::ChecksumAlgorithm::Crc32c
+            crate::client::payload::ChecksumAlgorithm::Crc32c
         );
     }
 }

@@ -1,5 +1,5 @@
-//! One client shard's life in an S3 mode: prepare, (multipart: upload), run, clean up;
-//! and what every shard shares.
+//! One client shard's life in an S3 mode: prepare, (multipart: upload), run, clean up
+//! (what the shards share is in `shared.rs`).
 //!
 //! Shape: `--shards` threads, each with its own monoio runtime, S3 client and
 //! connections; worker `w` of `--concurrent` runs on shard `w % shards`. Shards meet
@@ -19,144 +19,22 @@
 //! (the multipart state); during the run shards share atomics only.
 
 use std::cell::RefCell;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 
-use crate::args::{Args, Mode};
-use crate::conn::Tls;
-use crate::multipart::{self, MultipartState};
-use crate::payload::ObjectBody;
-use crate::record::{LiveCounters, Record, since_ns};
-use crate::s3::{Client, ClientSettings};
-use crate::signer::Credentials;
-use crate::sizes::random_size;
-use crate::worker::Worker;
-
-/// Phases as the progress line shows them.
-pub const PHASE_PREPARE: u8 = 0;
-pub const PHASE_UPLOAD: u8 = 1;
-pub const PHASE_RUN: u8 = 2;
-pub const PHASE_CLEANUP: u8 = 3;
-
-/// What every shard shares: read-only settings, counters, and the phase barrier.
-pub struct Shared {
-    pub mode: Mode,
-    pub args: Args,
-    pub addresses: Vec<SocketAddr>,
-    pub host_names: Vec<String>,
-    pub run_prefix: String,
-    pub epoch: Instant,
-    pub live: Vec<LiveCounters>,
-    pub phase: AtomicU8,
-    pub run_start_ns: AtomicU64,
-    pub run_end_ns: AtomicU64,
-    /// multipart: the window of the UploadPart phase.
-    pub upload_start_ns: AtomicU64,
-    pub upload_end_ns: AtomicU64,
-    /// Set by the progress loop when --autoterm finds throughput stable.
-    pub stop: AtomicBool,
-    pub(crate) abort: AtomicBool,
-    pub(crate) barrier: Barrier,
-    /// multipart: the upload and its parts (locked between phases only).
-    pub(crate) multipart: Mutex<MultipartState>,
-    tls: Option<Tls>,
-}
-
-/// What a shard hands back when it ends.
-#[derive(Default)]
-pub struct ShardResult {
-    pub records: Vec<Record>,
-    pub fatal: Option<String>,
-    pub warnings: Vec<String>,
-}
-
-impl Shared {
-    pub fn new(
-        mode: Mode,
-        args: Args,
-        host_names: Vec<String>,
-        run_prefix: String,
-    ) -> Result<Shared, String> {
-        let mut addresses = Vec::new();
-        for host in &host_names {
-            let address = host
-                .to_socket_addrs()
-                .map_err(|e| format!("{host}: {e}"))?
-                .next()
-                .ok_or_else(|| format!("{host}: no address"))?;
-            addresses.push(address);
-        }
-        let tls = if args.tls {
-            let config = crate::tls::client_config(args.insecure)?;
-            let names = host_names
-                .iter()
-                .map(|host| crate::tls::server_name(host))
-                .collect::<Result<_, _>>()?;
-            Some(Tls::new(config, names))
-        } else {
-            None
-        };
-        let shards = args.shards;
-        Ok(Shared {
-            mode,
-            args,
-            addresses,
-            host_names,
-            run_prefix,
-            epoch: Instant::now(),
-            live: (0..shards).map(|_| LiveCounters::default()).collect(),
-            phase: AtomicU8::new(PHASE_PREPARE),
-            run_start_ns: AtomicU64::new(0),
-            run_end_ns: AtomicU64::new(0),
-            upload_start_ns: AtomicU64::new(0),
-            upload_end_ns: AtomicU64::new(0),
-            stop: AtomicBool::new(false),
-            abort: AtomicBool::new(false),
-            barrier: Barrier::new(shards),
-            multipart: Mutex::new(MultipartState::default()),
-            tls,
-        })
-    }
-
-    pub(crate) fn client(&self) -> Client {
-        Client::new(ClientSettings {
-            addresses: self.addresses.clone(),
-            host_names: self.host_names.clone(),
-            tls: self.tls.clone(),
-            credentials: Credentials {
-                access_key: self.args.access_key.clone(),
-                secret_key: self.args.secret_key.clone(),
-                region: self.args.region.clone(),
-            },
-            bucket: self.args.bucket.clone(),
-            unsigned_payload: self.args.disable_sha256_payload,
-            checksum: self.args.checksum,
-        })
-    }
-
-    pub(crate) fn worker_prefix(&self, worker: usize) -> String {
-        format!("{}/w{worker}/", self.run_prefix)
-    }
-
-    /// multipart: the key of the uploaded object.
-    pub(crate) fn multipart_key(&self) -> String {
-        format!("{}/{}", self.run_prefix, self.args.obj_name)
-    }
-
-    pub(crate) fn now_ns(&self) -> u64 {
-        since_ns(self.epoch, Instant::now())
-    }
-
-    pub(crate) fn aborted(&self) -> bool {
-        self.abort.load(Ordering::Relaxed)
-    }
-}
+use crate::client::payload::ObjectBody;
+use crate::load::args::Mode;
+use crate::load::multipart;
+use crate::load::shared::{
+    KeyPool, Object, PHASE_CLEANUP, PHASE_RUN, ShardContext, ShardResult, Shared, fail, object_size,
+};
+use crate::load::worker::Worker;
+use crate::report::record::Record;
 
 /// Starts the shards' threads; the caller joins them.
 pub fn spawn_shards(shared: &Arc<Shared>) -> Vec<std::thread::JoinHandle<ShardResult>> {
@@ -175,15 +53,6 @@ pub fn spawn_shards(shared: &Arc<Shared>) -> Vec<std::thread::JoinHandle<ShardRe
                 .expect("spawn shard thread")
         })
         .collect()
-}
-
-/// One shard's part of a run: its workers, its client and its body of random bytes.
-pub(crate) struct ShardContext {
-    pub shared: Arc<Shared>,
-    pub shard: usize,
-    pub client: Rc<Client>,
-    pub body: Rc<ObjectBody>,
-    pub workers: Vec<usize>,
 }
 
 /// One shard: the phases in order, meeting the other shards at each barrier.
@@ -233,6 +102,7 @@ async fn shard_main(shared: Arc<Shared>, shard: usize) -> ShardResult {
             shared
                 .run_start_ns
                 .store(shared.now_ns(), Ordering::Relaxed);
+            shared.read_server_cpu(&shared.server_cpu_start_ticks);
         }
         let records = run(&context, pool).await;
         result.records.extend(records);
@@ -240,57 +110,18 @@ async fn shard_main(shared: Arc<Shared>, shard: usize) -> ShardResult {
     shared.barrier.wait();
     if shard == 0 {
         shared.run_end_ns.store(shared.now_ns(), Ordering::Relaxed);
+        shared.read_server_cpu(&shared.server_cpu_end_ticks);
         shared.phase.store(PHASE_CLEANUP, Ordering::Relaxed);
         cleanup(&context, &mut result).await;
     }
     result
 }
 
-pub(crate) fn fail(shared: &Shared, result: &mut ShardResult, message: String) {
-    shared.abort.store(true, Ordering::Relaxed);
-    result.fatal = Some(message);
-}
-
-/// An object of the run, with its size (sizes differ with --obj.randsize).
-#[derive(Clone, Debug)]
-pub(crate) struct Object {
-    pub key: String,
-    pub size: usize,
-}
-
-/// One shard's objects, shared by its workers (one thread: `RefCell`).
-#[derive(Default)]
-pub(crate) struct KeyPool {
-    objects: RefCell<Vec<Object>>,
-}
-
-impl KeyPool {
-    /// Takes a random object out (for DELETE, or to borrow it for a GET/STAT).
-    pub fn take(&self, rng: &mut SmallRng) -> Option<Object> {
-        let mut objects = self.objects.borrow_mut();
-        if objects.is_empty() {
-            return None;
-        }
-        let index = rng.gen_range(0..objects.len());
-        Some(objects.swap_remove(index))
-    }
-
-    pub fn put_back(&self, object: Object) {
-        self.objects.borrow_mut().push(object);
-    }
-
-    /// A random object, left in place (get/stat, where nothing deletes).
-    pub fn pick(&self, rng: &mut SmallRng) -> Option<Object> {
-        let objects = self.objects.borrow();
-        (!objects.is_empty()).then(|| objects[rng.gen_range(0..objects.len())].clone())
-    }
-}
-
 /// Uploads the objects this shard's workers need: object `n` belongs to worker
 /// `n % concurrent` and lives under that worker's prefix.
 async fn prepare(context: &ShardContext) -> Result<KeyPool, String> {
     let shared = &context.shared;
-    let objects = shared.args.objects(shared.mode);
+    let objects = shared.args.objects_to_prepare(shared.mode);
     let mut tasks = Vec::new();
     for &worker in &context.workers {
         let mut rng = SmallRng::seed_from_u64(0xB0D1 ^ worker as u64);
@@ -316,20 +147,11 @@ async fn prepare(context: &ShardContext) -> Result<KeyPool, String> {
     let mut first_error = None;
     for task in tasks {
         match task.await {
-            Ok(objects) => pool.objects.borrow_mut().extend(objects),
+            Ok(objects) => pool.extend(objects),
             Err(error) => first_error = first_error.or(Some(error)),
         }
     }
     first_error.map_or(Ok(pool), Err)
-}
-
-/// The size of the next object: `--obj.size`, or a random one up to it.
-pub(crate) fn object_size(args: &Args, rng: &mut SmallRng) -> usize {
-    if args.obj_randsize {
-        random_size(rng, args.obj_size)
-    } else {
-        args.obj_size
-    }
 }
 
 /// The measured phase: every worker of this shard loops until the deadline.

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 use sha2::Sha256;
 
-use crate::signer::{STREAMING_CHUNK_BYTES, chunk_hashes};
+use crate::client::signer::{STREAMING_CHUNK_BYTES, chunk_hashes};
 
 /// A flexible checksum algorithm, as `--checksum` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 
 use plotters::prelude::*;
 
-use crate::record::OpKind;
-use crate::report::{CURVE_NINES, Summary, read_json};
+use crate::report::record::OpKind;
+use crate::report::summary::{CURVE_NINES, Summary, read_json};
 
 const WIDTH: u32 = 1000;
 const HEIGHT: u32 = 900;
@@ -218,8 +218,8 @@ fn draw_latency(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Record;
-    use crate::report::{OpSummary, summarize};
+    use crate::report::record::Record;
+    use crate::report::summary::{OpSummary, summarize};
 
     #[test]
     fn nines_axis() {

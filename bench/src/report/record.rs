@@ -31,6 +31,9 @@ pub enum OpKind {
     /// The CompleteMultipartUpload of the multipart mode (`objects` = its parts).
     #[serde(rename = "COMPLETE")]
     Complete,
+    /// An unsigned HEAD refused with 403 (the `anonymous` mode).
+    #[serde(rename = "ANONYMOUS")]
+    Anonymous,
 }
 
 impl OpKind {
@@ -43,6 +46,7 @@ impl OpKind {
             OpKind::List => "LIST",
             OpKind::UploadPart => "UPLOADPART",
             OpKind::Complete => "COMPLETE",
+            OpKind::Anonymous => "ANONYMOUS",
         }
     }
 

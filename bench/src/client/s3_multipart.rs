@@ -6,9 +6,9 @@
 //! checksum like a PUT does, and CompleteMultipartUpload names each part's checksum,
 //! as S3 requires of uploads created with an algorithm.
 
-use crate::payload::Payload;
-use crate::s3::{Client, Outcome, Request, RequestBody, decimal};
-use crate::s3xml::{self, CompletedPart};
+use crate::client::payload::Payload;
+use crate::client::s3::{Client, Outcome, Request, RequestBody, decimal};
+use crate::client::s3xml::{self, CompletedPart};
 
 impl Client {
     /// Starts an upload of `key`; returns its upload id.
@@ -111,8 +111,8 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payload::{ObjectBody, parse_checksum};
-    use crate::s3::tests::{client, server_decode, wire};
+    use crate::client::payload::{ObjectBody, parse_checksum};
+    use crate::client::s3::tests::{client, server_decode, wire};
     use shoal_http::{Operation, RouteConfig, route};
 
     /// The route and decoded body the server sees for `request`.

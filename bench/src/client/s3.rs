@@ -17,11 +17,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use md5::{Digest, Md5};
 
-use crate::conn::{Body, Expect, Pool, Response, Tls};
-use crate::http1::{write_header, write_request_line};
-use crate::payload::{ChecksumChoice, Payload};
-use crate::s3xml::{self, ListPage, count_tag, error_message, tag_text};
-use crate::signer::{
+use crate::client::conn::{Body, Expect, Pool, Response, Tls};
+use crate::client::http1::{write_header, write_request_line};
+use crate::client::payload::{ChecksumChoice, Payload};
+use crate::client::s3xml::{self, ListPage, count_tag, error_message, tag_text};
+use crate::client::signer::{
     AmzDate, Canonical, ChunkSigner, Credentials, DayKey, HeaderList, KeyCache, STREAMING_PAYLOAD,
     STREAMING_PAYLOAD_TRAILER, UNSIGNED_PAYLOAD, encode_path_into, encode_query_into, sha256_hex,
     sign, streaming_encoded_bytes, write_authorization,
@@ -145,6 +145,37 @@ impl Client {
         let mut request = Request::new("HEAD", key);
         request.expect.head_request = true;
         self.send(request).await
+    }
+
+    /// HEAD without a signature (no `Authorization`, no `x-amz-*`): the request every
+    /// S3 server must refuse. Ok only when it is refused with 403; anything else (a
+    /// success included) is an error, so a server that stops checking shows up.
+    pub async fn head_object_anonymous(&self, key: &str) -> Result<Outcome, String> {
+        let host = self.pick_host();
+        let mut scratch = self.scratch.borrow_mut().pop().unwrap_or_default();
+        anonymous_head(&self.bucket, key, &self.host_names[host], &mut scratch);
+        let expect = Expect {
+            head_request: true,
+            ..Expect::default()
+        };
+        let response = self
+            .pool
+            .exchange(host, &scratch.head, &Body::None, expect)
+            .await;
+        self.scratch.borrow_mut().push(scratch);
+        let response = response?;
+        if response.status != 403 {
+            return Err(format!(
+                "anonymous HEAD {key}: status {}, expected 403",
+                response.status
+            ));
+        }
+        Ok(Outcome {
+            first_byte: response.first_byte,
+            body_bytes: 0,
+            body: Vec::new(),
+            etag: None,
+        })
     }
 
     pub async fn delete_object(&self, key: &str) -> Result<Outcome, String> {
@@ -356,6 +387,17 @@ impl<'a> Request<'a> {
     }
 }
 
+/// The head of an unsigned `HEAD /bucket/key`, in `scratch.head`.
+fn anonymous_head(bucket: &str, key: &str, host_name: &str, scratch: &mut Scratch) {
+    scratch.path.clear();
+    encode_path_into(bucket, key, &mut scratch.path);
+    scratch.head.clear();
+    write_request_line("HEAD", &scratch.path, "", &mut scratch.head);
+    write_header("host", host_name, &mut scratch.head);
+    write_header("user-agent", "shoal-bench", &mut scratch.head);
+    scratch.head.extend_from_slice(b"\r\n");
+}
+
 /// `bytes=first-last`, in `buffer`.
 fn range_header(first: usize, last: usize, buffer: &mut [u8; 48]) -> &str {
     let mut cursor = std::io::Cursor::new(&mut buffer[..]);
@@ -398,8 +440,8 @@ fn into_outcome(response: Response) -> Result<Outcome, String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::payload::{ChecksumAlgorithm, ObjectBody, parse_checksum};
-    use crate::signer::{CRLF, STREAMING_CHUNK_BYTES};
+    use crate::client::payload::{ChecksumAlgorithm, ObjectBody, parse_checksum};
+    use crate::client::signer::{CRLF, STREAMING_CHUNK_BYTES};
 
     pub(crate) fn client(unsigned_payload: bool, checksum: Option<ChecksumChoice>) -> Client {
         let credentials = Credentials {
@@ -565,5 +607,22 @@ pub(crate) mod tests {
         let mut text = [0u8; 48];
         let range = range_header(usize::MAX - 1, usize::MAX, &mut text);
         assert_eq!(range, format!("bytes={}-{}", usize::MAX - 1, usize::MAX));
+    }
+
+    /// The anonymous HEAD carries no signature at all, so the server's own gate refuses
+    /// it as anonymous (AccessDenied, 403) and not as a malformed request.
+    #[test]
+    fn anonymous_head_is_refused_by_the_server_gate() {
+        let mut scratch = Scratch::default();
+        anonymous_head("bucket", "a b/c", "127.0.0.1:9", &mut scratch);
+        let text = String::from_utf8(scratch.head.clone()).unwrap();
+        assert!(
+            text.starts_with("HEAD /bucket/a%20b/c HTTP/1.1\r\n"),
+            "{text}"
+        );
+        assert!(!text.to_ascii_lowercase().contains("authorization"));
+        let error = server_decode(&scratch.head, "benchsecret").unwrap_err();
+        assert_eq!(error.code(), shoal_http::S3ErrorCode::AccessDenied);
+        assert_eq!(error.status(), 403);
     }
 }

@@ -15,15 +15,17 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use crate::args::{Args, Mode};
-use crate::autoterm::AutoTerm;
-use crate::baseline::{self, Baseline};
-use crate::hosts::expand_hosts;
-use crate::record::{LiveCounters, LiveTotals, OpKind, Record};
-use crate::report::{self, MultipartSummary, Summary};
-use crate::workload::{
-    PHASE_CLEANUP, PHASE_PREPARE, PHASE_RUN, PHASE_UPLOAD, ShardResult, Shared, spawn_shards,
+use crate::baseline::ceilings::{self, Baseline};
+use crate::load::args::{Args, Mode};
+use crate::load::autoterm::AutoTerm;
+use crate::load::hosts::expand_hosts;
+use crate::load::server_probe;
+use crate::load::shared::{
+    NOT_READ, PHASE_CLEANUP, PHASE_PREPARE, PHASE_RUN, PHASE_UPLOAD, ShardResult, Shared,
 };
+use crate::load::workload::spawn_shards;
+use crate::report::record::{LiveCounters, LiveTotals, OpKind, Record};
+use crate::report::summary::{self, MultipartSummary, OpSummary, ServerCost, Summary};
 
 const TICK: Duration = Duration::from_millis(100);
 const PLAIN_PROGRESS_PERIOD: Duration = Duration::from_secs(10);
@@ -48,7 +50,7 @@ pub fn run_mode(mode: Mode, args: &Args) -> ExitCode {
         eprintln!("shoal-bench: warning: {warning}");
     }
     if let Some(summary) = &result.summary {
-        print!("{}", report::render(summary));
+        print!("{}", summary::render(summary));
         if let Some(path) = &args.benchdata
             && let Err(error) = save(path, summary, &result.records)
         {
@@ -72,10 +74,10 @@ pub fn run_mode(mode: Mode, args: &Args) -> ExitCode {
 }
 
 fn save(path: &std::path::Path, summary: &Summary, records: &[Record]) -> Result<(), String> {
-    let csv = report::benchdata_path(path, "csv");
-    let json = report::benchdata_path(path, "json");
-    report::write_csv(&csv, records).map_err(|e| format!("{}: {e}", csv.display()))?;
-    report::write_json(&json, summary).map_err(|e| format!("{}: {e}", json.display()))?;
+    let csv = summary::benchdata_path(path, "csv");
+    let json = summary::benchdata_path(path, "json");
+    summary::write_csv(&csv, records).map_err(|e| format!("{}: {e}", csv.display()))?;
+    summary::write_json(&json, summary).map_err(|e| format!("{}: {e}", json.display()))?;
     eprintln!(
         "shoal-bench: wrote {} and {}",
         csv.display(),
@@ -88,10 +90,13 @@ fn save(path: &std::path::Path, summary: &Summary, records: &[Record]) -> Result
 /// `--baseline`), before any request.
 pub fn execute(mode: Mode, args: &Args) -> Result<RunResult, String> {
     let warnings = args.check(mode)?;
+    if let Some(pid) = args.server_pid {
+        server_probe::cpu_ticks(pid).map_err(|e| format!("--server-pid {pid}: {e}"))?;
+    }
     let baseline = args
         .baseline
         .as_deref()
-        .map(baseline::read_json)
+        .map(ceilings::read_json)
         .transpose()?;
     let hosts = expand_hosts(&args.host)?;
     let run_prefix: String = rand::thread_rng()
@@ -155,15 +160,15 @@ fn summarize(shared: &Shared, records: &[Record], baseline: Option<&Baseline>) -
         .iter()
         .map(|&kind| {
             let (start, end) = window(shared, kind, records);
-            report::summarize(records, Some(kind), start, end)
+            summary::summarize(records, Some(kind), start, end)
         })
         .collect();
     let (run_start, run_end) = window(shared, OpKind::Get, records);
     let run_records = records.iter().filter(|r| !r.kind.is_upload_phase());
-    let mut total = report::summarize(run_records, None, run_start, run_end);
+    let mut total = summary::summarize(run_records, None, run_start, run_end);
     if let Some(baseline) = baseline {
         for op in operations.iter_mut().chain(std::iter::once(&mut total)) {
-            op.baseline_ratios = crate::ratios::compute(op, baseline);
+            op.baseline_ratios = crate::report::ratios::compute(&op.measured(), baseline);
         }
     }
     let multipart = (shared.mode == Mode::Multipart).then(|| {
@@ -178,6 +183,7 @@ fn summarize(shared: &Shared, records: &[Record], baseline: Option<&Baseline>) -
                 .map(|o| o.latency.max_ms),
         }
     });
+    let server = server_cost(shared, &total, (run_end - run_start) as f64 / 1e9);
     Summary {
         tool: format!("shoal-bench {}", env!("CARGO_PKG_VERSION")),
         mode: shared.mode.name().to_owned(),
@@ -212,7 +218,20 @@ fn summarize(shared: &Shared, records: &[Record], baseline: Option<&Baseline>) -
         autoterm_secs: None,
         multipart,
         baseline: args.baseline.as_ref().map(|p| p.display().to_string()),
+        server,
     }
+}
+
+/// --server-pid: the server's CPU over the measured phase, when both ends were read.
+fn server_cost(shared: &Shared, total: &OpSummary, window_secs: f64) -> Option<ServerCost> {
+    let pid = shared.args.server_pid?;
+    let start = shared.server_cpu_start_ticks.load(Ordering::Relaxed);
+    let end = shared.server_cpu_end_ticks.load(Ordering::Relaxed);
+    if start == NOT_READ || end == NOT_READ {
+        return None;
+    }
+    let cpu_secs = end.saturating_sub(start) as f64 / server_probe::TICKS_PER_SEC as f64;
+    Some(ServerCost::new(pid, cpu_secs, total, window_secs))
 }
 
 /// Prints progress until every shard thread has ended; with --autoterm, stops the run
@@ -225,7 +244,10 @@ fn show_progress(shared: &Shared, handles: &[std::thread::JoinHandle<ShardResult
         .autoterm
         .then(|| AutoTerm::new(shared.args.autoterm_dur, shared.args.autoterm_pct));
     let mut stopped_secs = None;
-    let by_bytes = !matches!(shared.mode, Mode::Stat | Mode::List | Mode::Delete);
+    let by_bytes = !matches!(
+        shared.mode,
+        Mode::Stat | Mode::List | Mode::Delete | Mode::Anonymous
+    );
     while !handles.iter().all(std::thread::JoinHandle::is_finished) {
         std::thread::sleep(TICK);
         let phase = shared.phase.load(Ordering::Relaxed);

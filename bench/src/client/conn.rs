@@ -28,9 +28,9 @@ use monoio::net::TcpStream;
 use monoio_rustls::{ClientTlsStream, TlsConnector};
 use rustls::pki_types::ServerName;
 
-use crate::http1::{ChunkedDecoder, Framing, ResponseHead, parse_response_head};
-use crate::payload::Payload;
-use crate::signer::{CRLF, ChunkSigner, STREAMING_CHUNK_BYTES};
+use crate::client::http1::{ChunkedDecoder, Framing, ResponseHead, parse_response_head};
+use crate::client::payload::Payload;
+use crate::client::signer::{CRLF, ChunkSigner, STREAMING_CHUNK_BYTES};
 
 /// Read buffer per connection (also the largest response head, see http1).
 const READ_BUFFER_BYTES: usize = 256 << 10;

@@ -15,61 +15,14 @@ use std::time::Instant;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::args::Mode;
-use crate::pacing::Pacer;
-use crate::payload::ObjectBody;
-use crate::record::{OpKind, Record, since_ns};
-use crate::s3::{Client, Outcome};
-use crate::sizes::random_range;
-use crate::workload::{KeyPool, Object, ShardContext, Shared, object_size};
-
-/// What one operation did, before it becomes a record.
-pub(crate) struct Done {
-    pub kind: OpKind,
-    pub result: Result<Outcome, String>,
-    pub bytes: u64,
-    pub objects: u32,
-}
-
-/// The record of an operation that ran from `start` to now.
-pub(crate) fn finish(shared: &Shared, worker: usize, start: Instant, done: Done) -> Record {
-    let end = Instant::now();
-    let epoch = shared.epoch;
-    let (first_byte, error, bytes, objects) = match done.result {
-        Ok(outcome) => (outcome.first_byte.min(end), None, done.bytes, done.objects),
-        Err(error) => (end, Some(error.into_boxed_str()), 0, 0),
-    };
-    Record {
-        kind: done.kind,
-        worker: worker as u32,
-        start_ns: since_ns(epoch, start),
-        first_byte_ns: since_ns(epoch, first_byte.max(start)),
-        end_ns: since_ns(epoch, end),
-        bytes,
-        objects,
-        error,
-    }
-}
-
-/// An error unless `outcome` carried exactly `expected` body bytes; `what` names the
-/// request in the error (called only then: nothing is formatted on success).
-pub(crate) fn expect_bytes(
-    what: impl FnOnce() -> String,
-    result: Result<Outcome, String>,
-    expected: u64,
-) -> Result<Outcome, String> {
-    result.and_then(|outcome| {
-        if outcome.body_bytes == expected {
-            Ok(outcome)
-        } else {
-            Err(format!(
-                "{}: {} bytes, expected {expected}",
-                what(),
-                outcome.body_bytes
-            ))
-        }
-    })
-}
+use crate::client::payload::ObjectBody;
+use crate::client::s3::{Client, Outcome};
+use crate::load::args::Mode;
+use crate::load::operation::{Done, expect_bytes, finish};
+use crate::load::pacing::Pacer;
+use crate::load::shared::{KeyPool, Object, ShardContext, Shared, object_size};
+use crate::load::sizes::random_range;
+use crate::report::record::{OpKind, Record};
 
 /// One worker of the measured phase.
 pub(crate) struct Worker {
@@ -88,6 +41,10 @@ pub(crate) struct Worker {
     key: String,
     /// multipart: the object whose parts are read.
     multipart_key: String,
+    /// --list.pages: where this worker's walk of the whole listing is, and the keys it
+    /// has seen in it so far.
+    list_token: Option<String>,
+    list_seen: usize,
 }
 
 impl Worker {
@@ -117,6 +74,8 @@ impl Worker {
             prefix: shared.worker_prefix(index),
             key: String::new(),
             multipart_key: shared.multipart_key(),
+            list_token: None,
+            list_seen: 0,
         }
     }
 
@@ -153,7 +112,9 @@ impl Worker {
                 Some(self.stat(&object).await)
             }
             Mode::Delete => self.delete_batch().await,
+            Mode::List if self.shared.args.list_pages => Some(self.list_page().await),
             Mode::List => Some(self.list().await),
+            Mode::Anonymous => Some(self.anonymous().await),
             Mode::Mixed => Some(self.mixed().await),
             Mode::Multipart => Some(self.get_part().await),
         }
@@ -297,6 +258,66 @@ impl Worker {
         }
     }
 
+    /// --list.pages: the next page of this worker's walk over all the run's objects (the
+    /// whole bucket with --list.existing); the walk's last page is an error unless the walk saw every object prepare uploaded.
+    async fn list_page(&mut self) -> Done {
+        let prefix = if self.shared.args.list_existing {
+            String::new()
+        } else {
+            format!("{}/", self.shared.run_prefix)
+        };
+        let expected = self.shared.args.objects(Mode::List);
+        let result = self
+            .client
+            .list_objects_v2(
+                &prefix,
+                self.shared.args.max_keys,
+                self.list_token.as_deref(),
+            )
+            .await;
+        let (result, keys) = match result {
+            Ok((outcome, page)) => {
+                self.list_seen += page.keys.len();
+                let keys = page.keys.len();
+                self.list_token = page.next_continuation_token;
+                let seen = std::mem::replace(&mut self.list_seen, 0);
+                match &self.list_token {
+                    Some(_) => self.list_seen = seen,
+                    None if seen != expected => {
+                        let error = format!("LIST {prefix}: {seen} keys, expected {expected}");
+                        return failed(OpKind::List, error);
+                    }
+                    None => {}
+                }
+                (Ok(outcome), keys)
+            }
+            Err(error) => {
+                // Start the walk over: the token may be what failed.
+                (self.list_token, self.list_seen) = (None, 0);
+                (Err(error), 0)
+            }
+        };
+        Done {
+            kind: OpKind::List,
+            result,
+            bytes: 0,
+            objects: keys as u32,
+        }
+    }
+
+    /// An unsigned HEAD of a key of the worker's prefix, which must be refused (403).
+    async fn anonymous(&mut self) -> Done {
+        self.key.clear();
+        write!(self.key, "{}anonymous.rnd", self.prefix).expect("writing to a String");
+        let result = self.client.head_object_anonymous(&self.key).await;
+        Done {
+            kind: OpKind::Anonymous,
+            result,
+            bytes: 0,
+            objects: 1,
+        }
+    }
+
     /// One operation drawn from the distribution. GET/STAT borrow their object from the
     /// pool while in flight, so a concurrent DELETE never removes an object being read.
     async fn mixed(&mut self) -> Done {
@@ -340,5 +361,15 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+/// An operation that failed after its request: an error, no bytes, no objects.
+fn failed(kind: OpKind, error: String) -> Done {
+    Done {
+        kind,
+        result: Err(error),
+        bytes: 0,
+        objects: 0,
     }
 }

@@ -9,7 +9,7 @@
 
 use shoal_http::s3xml::escape_text_into;
 
-use crate::payload::ChecksumAlgorithm;
+use crate::client::payload::ChecksumAlgorithm;
 
 /// One page of ListObjectsV2.
 #[derive(Debug, Default, PartialEq, Eq)]

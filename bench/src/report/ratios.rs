@@ -15,10 +15,9 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::baseline::{Baseline, LOOPBACK_TCP};
-use crate::baseline_net::Shape;
-use crate::record::OpKind;
-use crate::report::OpSummary;
+use crate::baseline::ceilings::{Baseline, LOOPBACK_TCP};
+use crate::baseline::net::Shape;
+use crate::report::record::OpKind;
 use crate::units::format_size;
 
 const MIB: f64 = 1_048_576.0;
@@ -34,10 +33,20 @@ pub struct BaselineRatio {
     pub ratio: f64,
 }
 
-/// The ratios of one operation summary (see the file header).
-pub fn compute(op: &OpSummary, baseline: &Baseline) -> Vec<BaselineRatio> {
+/// What the ratios of one operation kind are computed from: its share of an operation
+/// summary (the summary builds it, so this file does not depend on the summary's shape).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Measured {
+    pub kind: Option<OpKind>,
+    pub bytes: u64,
+    pub objects: u64,
+    pub average_mib_s: f64,
+    pub average_obj_s: f64,
+}
+
+/// The ratios of one operation kind (see the file header).
+pub fn compute(op: &Measured, baseline: &Baseline) -> Vec<BaselineRatio> {
     let mut ratios = Vec::new();
-    let t = &op.throughput;
     if op.bytes > 0
         && let Some(ceiling) = baseline.figure(LOOPBACK_TCP)
     {
@@ -45,7 +54,7 @@ pub fn compute(op: &OpSummary, baseline: &Baseline) -> Vec<BaselineRatio> {
             "loopback TCP stream".to_owned(),
             "GB/s",
             ceiling,
-            t.average_mib_s * MIB / 1e9,
+            op.average_mib_s * MIB / 1e9,
         ));
     }
     let shape = match op.kind {
@@ -67,7 +76,7 @@ pub fn compute(op: &OpSummary, baseline: &Baseline) -> Vec<BaselineRatio> {
             format_size(rr.payload_bytes),
             rr.connections
         );
-        ratios.push(ratio(ceiling, "op/s", rr.ops_per_sec, t.average_obj_s));
+        ratios.push(ratio(ceiling, "op/s", rr.ops_per_sec, op.average_obj_s));
     }
     ratios
 }
@@ -104,9 +113,8 @@ pub fn render(ratios: &[BaselineRatio], out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baseline::Figure;
-    use crate::baseline_net::RequestResponse;
-    use crate::report::Throughput;
+    use crate::baseline::ceilings::Figure;
+    use crate::baseline::net::RequestResponse;
 
     /// A GET of 1 MiB objects is compared with the stream and with the 10 MiB GET
     /// round trip; a DELETE batch has neither ratio.
@@ -134,26 +142,22 @@ mod tests {
             direct_io: None,
             direct_io_error: None,
         };
-        let get = OpSummary {
+        let get = Measured {
             kind: Some(OpKind::Get),
             bytes: 100 << 20,
             objects: 100,
-            throughput: Throughput {
-                average_mib_s: 1000.0,
-                average_obj_s: 1000.0,
-                ..Throughput::default()
-            },
-            ..OpSummary::default()
+            average_mib_s: 1000.0,
+            average_obj_s: 1000.0,
         };
         let ratios = compute(&get, &baseline);
         assert_eq!(ratios.len(), 2);
         assert!((ratios[0].ratio - 1000.0 * MIB / 1e9 / 2.0).abs() < 1e-9);
         assert!(ratios[1].ceiling.contains("GET 10 MiB"));
         assert!((ratios[1].ratio - 5.0).abs() < 1e-9);
-        let delete = OpSummary {
+        let delete = Measured {
             kind: Some(OpKind::Delete),
             objects: 100,
-            ..OpSummary::default()
+            ..Measured::default()
         };
         assert!(compute(&delete, &baseline).is_empty());
         let mut text = String::new();

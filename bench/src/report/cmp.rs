@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::report::{OpSummary, Summary, read_json};
+use crate::report::summary::{OpSummary, Summary, read_json};
 
 pub fn run(a: &Path, b: &Path) -> ExitCode {
     match (read_json(a), read_json(b)) {
@@ -42,7 +42,7 @@ pub fn render(a: &Summary, b: &Summary) -> String {
         .map(|op| {
             let name = op
                 .kind
-                .map_or("ALL", crate::record::OpKind::name)
+                .map_or("ALL", crate::report::record::OpKind::name)
                 .to_owned();
             (name, op, b.operations.iter().find(|o| o.kind == op.kind))
         })

@@ -17,19 +17,11 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::pacing::Pacer;
-use crate::record::{OpKind, Record};
-use crate::s3xml::CompletedPart;
-use crate::worker::{Done, finish};
-use crate::workload::{PHASE_UPLOAD, ShardContext, ShardResult, fail};
-
-/// The upload, filled in between phases (under `Shared::multipart`'s lock).
-#[derive(Debug, Default)]
-pub struct MultipartState {
-    pub upload_id: Option<String>,
-    pub parts: Vec<CompletedPart>,
-    pub completed: bool,
-}
+use crate::client::s3xml::CompletedPart;
+use crate::load::operation::{Done, finish};
+use crate::load::pacing::Pacer;
+use crate::load::shared::{MultipartState, PHASE_UPLOAD, ShardContext, ShardResult, fail};
+use crate::report::record::{OpKind, Record};
 
 /// The upload phase of the multipart mode (see the file header); a failure aborts the
 /// run through `fail`, with every shard still passing both barriers.
