@@ -5,9 +5,10 @@
 # every query; every metric is in docs/metrics.md). Installs what is missing first:
 # Debian packages and a Python venv.
 #
-#   SHOAL_OPS_RELEASE=1  also build the static binary (scripts/release.sh: minutes from
-#                        a cold target), serve S3 from it, build the OCI image
-#                        (scripts/image.sh) and serve S3 from a container of it (podman)
+#   SHOAL_OPS_RELEASE    1 (default): also build the static binary (scripts/release.sh:
+#                        about 4 min from a cold target on 2 cores), serve S3 from it,
+#                        build the OCI image (scripts/image.sh) and serve S3 from a
+#                        container of it (podman); 0: skip those
 #   SHOAL_OPS_MSRV=1     also build the workspace with the toolchain named by
 #                        rust-version (rustup installs it)
 #   SHOAL_BIN            debug or release binary for the unit check (default: built)
@@ -20,7 +21,8 @@ venv="${SHOAL_OPS_VENV:-$here/.venv}"
 
 # systemd: systemd-analyze; util-linux: unshare; prometheus: promtool.
 packages=(systemd util-linux file curl prometheus python3-venv)
-if [[ "${SHOAL_OPS_RELEASE:-0}" == 1 ]]; then
+export SHOAL_OPS_RELEASE="${SHOAL_OPS_RELEASE:-1}"
+if [[ "$SHOAL_OPS_RELEASE" == 1 ]]; then
     # runc: Debian 12's crun refuses hosts with a hybrid cgroup v1/v2 layout.
     packages+=(musl-tools buildah podman runc)
 fi
