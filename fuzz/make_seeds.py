@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Writes the committed seed corpus (fuzz/corpus/<target>/): a few valid inputs per
 target, taken from the unit tests' examples (AWS's published SigV4/SigV2 examples,
-botocore's vectors, the XML documents S3 clients send) and from records laid out as
-shards/src/{format,meta,multipart,tagging,bucket}.rs write them. Deterministic, so
-re-running it changes nothing; run it after changing a record layout."""
+botocore's vectors, the XML documents S3 clients send). The `records` seeds are
+encoded by shoal-shards itself: this script runs `examples/record_seeds.rs`
+(`cargo +nightly run --example record_seeds`), which checks every seed decodes.
+Deterministic, so re-running it changes nothing; run it after changing a record
+layout or version."""
 
 from __future__ import annotations
 
-import struct
+import subprocess
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -130,61 +132,6 @@ QUERIES = {
 }
 
 
-def crc64_nvme(data: bytes) -> int:
-    poly, crc = 0x9A6C9329AC4BC9B5, 0xFFFFFFFFFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
-    return crc ^ 0xFFFFFFFFFFFFFFFF
-
-
-def s(text: str) -> bytes:
-    raw = text.encode()
-    return struct.pack("<I", len(raw)) + raw
-
-
-def b(raw: bytes) -> bytes:
-    return struct.pack("<I", len(raw)) + raw
-
-
-def pairs(items: list[tuple[str, str]]) -> bytes:
-    return struct.pack("<H", len(items)) + b"".join(s(k) + s(v) for k, v in items)
-
-
-def meta_version(inline: bool) -> bytes:
-    """One version as meta.rs's byte table lays it out."""
-    chunk_bytes = b"inline chunk" if inline else b""
-    out = s("bkt") + s("a/b.txt") + bytes([9] * 16) + struct.pack("<QQ", 1_700_000_000_000_000_000, 12)
-    out += s("0123456789abcdef0123456789abcdef") + bytes([2, 2, 1]) + struct.pack("<I", 1 << 20)
-    out += bytes([3]) + b(bytes(8)) + bytes([0])
-    out += pairs([("content-type", "text/plain")]) + pairs([("team", "ml")])
-    out += struct.pack("<I", 0) + bytes([0 if inline else 1])
-    if inline:
-        out += struct.pack("<I", 0)
-    else:
-        out += struct.pack("<I", 2)
-        for number in (1, 3):
-            out += struct.pack("<IQQ", number, 7, 5 << 20) + bytes(16) + b(bytes(8))
-    return out + b(chunk_bytes) + struct.pack("<Q", crc64_nvme(chunk_bytes))
-
-
-# (selector, version, body); selectors as fuzz_targets/records.rs orders MAGICS.
-RECORDS = {
-    "format": (0, 1, bytes(range(16)) + struct.pack("<HHHH", 0, 0, 3, 1) + bytes([2, 2])),
-    "meta_inline": (1, 1, bytes([1]) + meta_version(True) + bytes([0])),
-    "meta_parts_previous": (1, 1, bytes([0]) + meta_version(False) + bytes([1]) + meta_version(True)),
-    "bucket": (2, 1, struct.pack("<Q", 1_700_000_000_000_000_000)),
-    "bucket_tags": (3, 1, struct.pack("<Q", 1_700_000_000_000_000_000) + pairs([("k", "v"), ("e", "")])),
-    "upload": (
-        4, 1,
-        s("bkt") + s("a/b") + s("0000018bcfe56800a1b2c3d4e5f60718") + struct.pack("<Q", 1_700_000_000_000_000_000)
-        + pairs([("content-type", "x")]) + pairs([("t", "1")]) + bytes([3, 1]),
-    ),
-}
-PART_NAMES = {"part_name": "p00007-0000000000000001-5242880-" + "00" * 16 + "-x"}
-
-
 def write(target: str, name: str, data: bytes) -> None:
     folder = CORPUS / target
     folder.mkdir(parents=True, exist_ok=True)
@@ -204,10 +151,10 @@ def main() -> None:
         write("headers", name, text.encode())
     for name, text in QUERIES.items():
         write("uri_query", name, text.encode())
-    for name, (selector, version, body) in RECORDS.items():
-        write("records", name, bytes([selector]) + struct.pack("<H", version) + body)
-    for name, text in PART_NAMES.items():
-        write("records", name, text.encode())
+    # Records come from the store's own encoders, at the versions it writes today.
+    subprocess.run(
+        ["cargo", "+nightly", "run", "--quiet", "--example", "record_seeds"], cwd=HERE, check=True
+    )
 
 
 if __name__ == "__main__":

@@ -175,7 +175,7 @@ struct DriveArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Server(args) => shoal_shards::server::run(server_config(args)),
+        Command::Server(args) => shoal_shards::front::server::run(server_config(args)),
         Command::Debug(DebugCommand::Stress {
             drives,
             keys,
@@ -183,7 +183,7 @@ fn main() -> ExitCode {
             puts_max,
             generation_base,
         }) => with_store(&drives, |store| async move {
-            shoal_shards::stress::run_stress(
+            shoal_shards::tools::stress::run_stress(
                 &store,
                 keys,
                 writers.max(1),
@@ -198,12 +198,17 @@ fn main() -> ExitCode {
             part_bytes,
             runs,
         }) => with_store(&drives, |store| async move {
-            shoal_shards::mpu_bench::run_complete_bench(&store, parts, part_bytes, runs.max(1))
-                .await
+            shoal_shards::tools::mpu_bench::run_complete_bench(
+                &store,
+                parts,
+                part_bytes,
+                runs.max(1),
+            )
+            .await
         }),
         Command::Debug(DebugCommand::Verify { drives, keys }) => {
             with_store(&drives, |store| async move {
-                shoal_shards::stress::run_verify(&store, keys).await
+                shoal_shards::tools::stress::run_verify(&store, keys).await
             })
         }
     };
@@ -216,7 +221,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn server_config(args: ServerArgs) -> shoal_shards::server::ServerConfig {
+fn server_config(args: ServerArgs) -> shoal_shards::front::server::ServerConfig {
     let drives = if args.drives.is_empty() {
         (1..=4)
             .map(|i| PathBuf::from(format!("shoal-data/drive{i}")))
@@ -225,7 +230,7 @@ fn server_config(args: ServerArgs) -> shoal_shards::server::ServerConfig {
         args.drives
     };
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    shoal_shards::server::ServerConfig {
+    shoal_shards::front::server::ServerConfig {
         address: args.address,
         shards: args.shards.unwrap_or(cores).max(1),
         drives,
@@ -234,7 +239,7 @@ fn server_config(args: ServerArgs) -> shoal_shards::server::ServerConfig {
         region: args.region,
         domains: args.domains,
         multipart_expiry: Some(args.multipart_expiry).filter(|d| !d.is_zero()),
-        conn_limits: shoal_shards::conn::ConnLimits {
+        conn_limits: shoal_shards::front::conn::ConnLimits {
             head_timeout: args.head_timeout,
             idle_timeout: args.idle_timeout,
             body_window: args.body_window,
@@ -293,7 +298,7 @@ where
     F: FnOnce(LocalStore) -> Fut,
     Fut: Future<Output = shoal_shards::Result<()>>,
 {
-    let (drives, _locks) = shoal_shards::server::open_drives(&args.drives, false)?;
+    let (drives, _locks) = shoal_shards::front::server::open_drives(&args.drives, false)?;
     let config = StoreConfig {
         parity_chunks: args.parity,
         // Debug tools only: lets complete-bench build big uploads of small parts.

@@ -11,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 use shoal_http::time::{
     format_amz_date, format_imf_fixdate, parse_amz_date, parse_http_date, parse_imf_fixdate,
 };
-use shoal_shards::s3_object::parse_range;
+use shoal_shards::front::s3::object::parse_range;
 use shoal_shards::{ByteRange, WriteCondition};
 
 fn check_dates(text: &str) {

@@ -12,11 +12,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shoal_shards::codec::{Writer, open_record};
-use shoal_shards::format::FormatRecord;
-use shoal_shards::meta::{DriveMeta, PartInfo};
-use shoal_shards::multipart::UploadInfo;
-use shoal_shards::tagging::decode_bucket_tags;
+use shoal_shards::record::codec::{Writer, open_record};
+use shoal_shards::record::format::FormatRecord;
+use shoal_shards::record::meta::{DriveMeta, PartInfo};
+use shoal_shards::object::multipart::UploadInfo;
+use shoal_shards::object::tagging::decode_bucket_tags;
 
 /// The deployment the metadata decoder expects: a record naming another is refused, so
 /// the fuzzer learns these bytes (libFuzzer traces comparisons) to reach the body.
@@ -89,7 +89,7 @@ fuzz_target!(|data: &[u8]| {
     let version = u16::from_le_bytes([*version_low, *version_high]);
     let mut writer = Writer::default();
     writer.raw(body);
-    if body.len() <= shoal_shards::codec::RECORD_BODY_MAX_BYTES {
+    if body.len() <= shoal_shards::record::codec::RECORD_BODY_MAX_BYTES {
         check_all(&writer.finish(magic, version));
     }
 });

@@ -29,12 +29,14 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::chunked::{ChunkedFraming, Step};
-use crate::error::{S3Error, S3ErrorCode};
-use crate::request::{BodyFraming, RequestHead, parse_decimal_u64};
-use crate::sigv4::{ChunkSigning, PayloadMode, constant_time_eq, decode_hex32};
+use crate::auth::common::{PayloadMode, constant_time_eq};
+use crate::auth::signing::ChunkSigning;
+use crate::base::digits::{decode_hex32, parse_decimal_u64};
+use crate::base::error::{S3Error, S3ErrorCode};
+use crate::message::chunked::{ChunkedFraming, Step};
+use crate::message::request::{BodyFraming, RequestHead};
 
-pub use crate::chunked::CHUNK_LINE_MAX_BYTES;
+pub use crate::message::chunked::CHUNK_LINE_MAX_BYTES;
 /// Most trailer lines accepted after the final chunk.
 pub const TRAILER_LINES_MAX: usize = 16;
 /// Trailer names an aws-chunked body may carry (besides the trailer signature).
@@ -466,8 +468,8 @@ impl AwsChunked {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{HeadParser, HeadStatus};
-    use crate::sigv4::decode_hex32;
+    use crate::base::digits::decode_hex32;
+    use crate::message::request::{HeadParser, HeadStatus};
 
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
     const SEED: &str = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9";

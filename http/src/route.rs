@@ -16,10 +16,10 @@
 //! `versionId` is judged here: `null` names the one version of an unversioned object,
 //! any other id is invalid (Shoal issues no version ids).
 
-use crate::error::{S3Error, S3ErrorCode};
-use crate::request::{Method, RequestHead};
-use crate::response::is_header_value;
-use crate::uri::{parse_query, percent_decode};
+use crate::base::error::{S3Error, S3ErrorCode};
+use crate::base::uri::{parse_query, percent_decode};
+use crate::message::request::{Method, RequestHead};
+use crate::message::response::is_header_value;
 
 /// One variant per S3 operation Shoal serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -604,7 +604,7 @@ fn object_operation(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{HeadParser, HeadStatus};
+    use crate::message::request::{HeadParser, HeadStatus};
 
     fn route_of(method: &str, target: &str, extra_headers: &str) -> Result<Route, S3Error> {
         let wire = format!(

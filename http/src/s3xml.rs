@@ -17,8 +17,10 @@ mod list;
 
 use std::io::Write as _;
 
-use crate::error::S3ErrorCode;
-use crate::time::DateTime;
+// Kept for callers (shards escapes text into its own documents through this path).
+use crate::base::error::S3ErrorCode;
+pub use crate::base::escape::escape_text_into;
+use crate::base::time::DateTime;
 use crate::xml::Tag;
 
 pub use list::{
@@ -35,31 +37,6 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 const NANOS_PER_MILLI: u64 = 1_000_000;
 /// The region whose LocationConstraint AWS writes as an empty element.
 const DEFAULT_REGION: &str = "us-east-1";
-
-/// Appends `text` escaped for XML character data: the five specials as named entities,
-/// and every character XML 1.0 would alter or refuse as a decimal reference (`&#13;`).
-///
-/// `\t`, `\n` and `\r` are legal but a parser normalises `\r` away, so all C0 controls
-/// are referenced, as AWS documents for keys. The other C0 controls and U+FFFE/U+FFFF
-/// are not XML 1.0 characters even as references: strict parsers (expat) refuse them,
-/// which is why SDKs list with `encoding-type=url`; AWS sends the references anyway,
-/// and so do we rather than lose the key.
-pub fn escape_text_into(text: &str, out: &mut Vec<u8>) {
-    for c in text.chars() {
-        match c {
-            '<' => out.extend_from_slice(b"&lt;"),
-            '>' => out.extend_from_slice(b"&gt;"),
-            '&' => out.extend_from_slice(b"&amp;"),
-            '"' => out.extend_from_slice(b"&quot;"),
-            '\'' => out.extend_from_slice(b"&apos;"),
-            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => {
-                // Writing into a Vec cannot fail.
-                let _ = write!(out, "&#{};", u32::from(c));
-            }
-            c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
-        }
-    }
-}
 
 /// Appends unix nanoseconds as S3's XML timestamp, `2009-10-12T17:50:30.000Z`
 /// (ISO 8601, UTC, milliseconds truncated as AWS truncates them).

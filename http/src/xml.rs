@@ -10,8 +10,8 @@
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-use crate::error::{S3Error, S3ErrorCode};
-use crate::request::parse_decimal_u64;
+use crate::base::digits::parse_decimal_u64;
+use crate::base::error::{S3Error, S3ErrorCode};
 
 /// Deepest element nesting accepted; S3 request documents use at most 4.
 pub const DEPTH_MAX: usize = 8;
@@ -260,7 +260,7 @@ pub fn parse_tagging(body: &[u8], tags_max: usize) -> Result<Vec<Tag>, S3Error> 
 /// for an object.
 pub fn parse_tagging_header(text: &str) -> Result<Vec<Tag>, S3Error> {
     let form = text.trim().replace('+', " ");
-    let pairs = crate::uri::parse_query(&form).map_err(|_| {
+    let pairs = crate::base::uri::parse_query(&form).map_err(|_| {
         S3Error::with_message(
             S3ErrorCode::InvalidArgument,
             "The x-amz-tagging header is not valid URL query form.",

@@ -98,7 +98,7 @@ pub struct SpaceInfo {
 
 /// Everything the object store does to one drive. Futures are not `Send`: a drive is
 /// used only from the shard (thread) that opened it.
-pub trait Drive {
+pub trait Drive: 'static {
     /// An open chunk file.
     type File;
 

@@ -13,7 +13,7 @@ pub enum Error {
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
     NoSuchKey,
-    /// Key longer than [`crate::keypath::KEY_LEN_MAX_BYTES`].
+    /// Key longer than `KEY_LEN_MAX_BYTES` (1024, S3).
     KeyTooLong,
     /// Key empty or containing NUL (the only UTF-8 keys Shoal refuses; DESIGN.md §5).
     InvalidKey(&'static str),

@@ -1,62 +1,40 @@
-//! Per-core runtime and the object service: placement, per-key locks, quorum I/O over
-//! erasure-coded drives, and S3 object semantics. The only crate where the layers meet
-//! (`io` for drives and time, `erasure` for coding, `http` for the protocol).
+//! Per-core runtime and the object service: the only crate where the layers meet (`io`
+//! for drives and time, `erasure` for coding, `http` for the protocol).
+//!
+//! Layers, each a folder, arrows pointing down only (ARCHITECTURE.md draws them; the
+//! test `tests/layers.rs` and `structure.py` keep them so):
+//!
+//! ```text
+//! front/     listener, connections, admission, routing, S3 handlers and XML   (http)
+//! tools/     debug workloads of the `shoal` binary (stress, complete-bench)
+//! object/    objects, versions, multipart, listing, buckets over one pool
+//! set/       locks (typed, per owner shard); later the quorum engine
+//! member/    a member of a set: today the key → path mapping of a local drive
+//! record/    every record kept on a drive: framing, format, metadata, chunk records
+//! topology/  pool and set geometry, placement hashing
+//! error      the store's error type
+//! ```
 //!
 //! Today: the object store of one node over local drives (`Store`), generic over the
 //! drive and the clock so the same tests run on real and simulated I/O.
 #![forbid(unsafe_code)]
 
-mod absence;
-pub mod admission;
-pub mod bucket;
-pub mod checksum;
-pub mod codec;
-pub mod condition;
-pub mod conn;
-pub mod copy;
-pub mod credentials;
-pub mod delete;
-pub mod encode;
 pub mod error;
-pub mod format;
-pub mod get;
-pub mod handler;
-pub mod key_lock;
-pub mod keypath;
-pub mod layout;
-pub mod list;
-pub mod memory_budget;
-pub mod meta;
-pub mod mpu_bench;
-pub mod multipart;
-pub mod placement;
-pub mod put;
-pub mod quorum;
-mod roll_forward;
-pub mod s3_acl;
-pub mod s3_bucket;
-pub mod s3_error;
-pub mod s3_list;
-pub mod s3_multipart;
-pub mod s3_object;
-pub mod s3_tagging;
-pub mod s3_xml;
-pub mod server;
-pub mod shard_lock;
-pub mod store;
-pub mod stress;
-pub mod stripe;
-pub mod tagging;
-pub mod tls;
-pub mod trash;
+pub mod front;
+pub mod member;
+pub mod object;
+pub mod record;
+pub mod set;
+pub mod tools;
+pub mod topology;
 
-pub use bucket::BucketInfo;
-pub use checksum::{Checksum, ChecksumAlgorithm};
-pub use condition::WriteCondition;
 pub use error::{Error, Result};
-pub use get::{ByteRange, ObjectReader};
-pub use layout::{PoolLayout, SetLayout};
-pub use list::{ListPage, ListQuery};
-pub use meta::ObjectInfo;
-pub use put::{BodySource, PutOptions, SliceSource};
-pub use store::{Store, StoreConfig};
+pub use object::bucket::BucketInfo;
+pub use object::condition::WriteCondition;
+pub use object::get::{ByteRange, ObjectReader};
+pub use object::list::{ListPage, ListQuery};
+pub use object::put::{BodySource, PutOptions, SliceSource};
+pub use object::store::{Store, StoreConfig};
+pub use record::checksum::{Checksum, ChecksumAlgorithm};
+pub use record::meta::ObjectInfo;
+pub use topology::layout::{PoolLayout, SetLayout};

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use common::*;
 use shoal_io::{SimClock, SimDrive};
-use shoal_shards::shard_lock::{KeyLocker, mailboxes, serve_lock_requests};
+use shoal_shards::set::shard_lock::{KeyLocker, mailboxes, serve_lock_requests};
 use shoal_shards::{Error, PutOptions, SliceSource, Store, StoreConfig, WriteCondition};
 
 fn options(data: &[u8], condition: WriteCondition) -> PutOptions {

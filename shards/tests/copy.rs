@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use shoal_shards::copy::{MetadataDirective, TaggingDirective};
+use shoal_shards::object::copy::{MetadataDirective, TaggingDirective};
 use shoal_shards::{Error, PutOptions};
 
 /// Copies are byte-exact at every size; COPY keeps metadata, REPLACE replaces it.

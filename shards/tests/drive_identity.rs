@@ -8,7 +8,7 @@ mod common;
 
 use common::{Backend, Dir, Sim, TestStore, files_under, get, put, run, store};
 use shoal_io::{Drive, SimClock, SimDrive};
-use shoal_shards::store::DriveChange;
+use shoal_shards::object::store::DriveChange;
 use shoal_shards::{Error, Store, StoreConfig};
 
 fn sim_drives(count: usize) -> Vec<SimDrive> {

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use shoal_io::Drive;
-use shoal_shards::multipart::{CompletePart, UploadOptions};
+use shoal_shards::object::multipart::{CompletePart, UploadOptions};
 use shoal_shards::{Error, ListQuery, SliceSource, WriteCondition};
 
 /// Keys an attacker or a careless client might send, plus the keys they would alias

@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use shoal_io::{Drive, SimClock};
-use shoal_shards::multipart::{CompletePart, UploadOptions};
+use shoal_shards::object::multipart::{CompletePart, UploadOptions};
 use shoal_shards::{Error, PutOptions, SliceSource, Store, StoreConfig, WriteCondition};
 
 /// The path of the one file under `bkt/<key>` whose name ends with `suffix`.
@@ -56,24 +56,24 @@ async fn swapped_between_drives<B: Backend>(mut backend: B) {
     put(&store, "a", &data).await;
     let mut paths = Vec::new();
     let mut files = Vec::new();
-    for d in drives {
+    for &d in &drives {
         let path = file_of(d, "a", "/part.1").await;
         files.push(read(d, &path).await);
         paths.push(path);
     }
     for i in 0..4 {
         let j = (i + 1) % 4;
-        write(&drives[i], &paths[i], &files[j]).await;
-        write(&drives[j], &paths[j], &files[i]).await;
+        write(drives[i], &paths[i], &files[j]).await;
+        write(drives[j], &paths[j], &files[i]).await;
         let got = get(&store, "a")
             .await
             .expect("two misplaced chunks are rebuilt");
         assert!(got == data, "drives {i} and {j} swapped: WRONG BYTES");
-        write(&drives[i], &paths[i], &files[i]).await;
-        write(&drives[j], &paths[j], &files[j]).await;
+        write(drives[i], &paths[i], &files[i]).await;
+        write(drives[j], &paths[j], &files[j]).await;
     }
     for i in 0..4 {
-        write(&drives[i], &paths[i], &files[i ^ 1]).await;
+        write(drives[i], &paths[i], &files[i ^ 1]).await;
     }
     exact_or_closed(get(&store, "a").await, &data, "every drive swapped");
 }
@@ -86,7 +86,7 @@ async fn copied_from_other_key<B: Backend>(mut backend: B) {
     let (a, b) = (body(2, 2 * MIB + 3), body(3, 2 * MIB + 3));
     put(&store, "a", &a).await;
     put(&store, "b", &b).await;
-    for (i, d) in drives.iter().enumerate() {
+    for (i, d) in drives.iter().copied().enumerate() {
         let from = read(d, &file_of(d, "a", "/part.1").await).await;
         write(d, &file_of(d, "b", "/part.1").await, &from).await;
         let context = format!("a's part file over b's on {} drives", i + 1);
@@ -106,11 +106,11 @@ async fn older_version_put_back<B: Backend>(mut backend: B) {
     let (v1, v2) = (body(4, MIB + 100), body(5, MIB + 100));
     put(&store, "k", &v1).await;
     let mut old = Vec::new();
-    for d in drives {
+    for &d in &drives {
         old.push(read(d, &file_of(d, "k", "/part.1").await).await);
     }
     put(&store, "k", &v2).await;
-    for (i, d) in drives.iter().enumerate() {
+    for (i, d) in drives.iter().copied().enumerate() {
         write(d, &file_of(d, "k", "/part.1").await, &old[i]).await;
         let context = format!("version 1's records on {} drives", i + 1);
         if i < 2 {
@@ -164,7 +164,7 @@ async fn other_part_number<B: Backend>(mut backend: B) {
         .expect("complete");
     let whole = parts.concat();
     assert!(get(&store, "m").await.expect("read") == whole);
-    for (i, d) in drives.iter().enumerate() {
+    for (i, d) in drives.iter().copied().enumerate() {
         let one = part_file(d, "m", 1).await;
         let two = part_file(d, "m", 2).await;
         let from = read(d, &one).await;
@@ -201,7 +201,7 @@ async fn meta_from_other_key<B: Backend>(mut backend: B) {
     let (a, b) = (body(8, 1000), body(9, 1000));
     put(&store, "a", &a).await;
     put(&store, "b", &b).await;
-    for (i, d) in drives.iter().enumerate() {
+    for (i, d) in drives.iter().copied().enumerate() {
         let from = read(d, "bkt/a/_meta").await;
         write(d, "bkt/b/_meta", &from).await;
         let context = format!("a's metadata over b's on {} drives", i + 1);
@@ -235,7 +235,7 @@ async fn from_other_deployment<B: Backend>(mut ours: B, mut theirs: B, size: usi
         let (mine, other) = (body(100 + n, size), body(200 + n, size));
         put(&store, &key, &mine).await;
         put(&foreign, &key, &other).await;
-        for (d, f) in drives.iter().zip(foreign_drives) {
+        for (&d, &f) in drives.iter().zip(&foreign_drives) {
             for path in files_under(d, &format!("bkt/{key}")).await {
                 d.remove_file(&path).await.expect("remove ours");
             }

@@ -6,10 +6,10 @@ mod common;
 
 use common::*;
 use shoal_io::{Drive, SimClock};
-use shoal_shards::meta::ChecksumType;
-use shoal_shards::multipart::{
+use shoal_shards::object::multipart::{
     CompleteExpectations, CompletePart, UploadOptions, UploadsQuery, part_checksum,
 };
+use shoal_shards::record::meta::ChecksumType;
 use shoal_shards::{
     ByteRange, Checksum, ChecksumAlgorithm, Error, PutOptions, SliceSource, Store, StoreConfig,
     WriteCondition,
@@ -264,7 +264,7 @@ async fn lost_part_files<B: Backend>(mut backend: B) {
         let bodies = [body(10, PART_MIN), body(11, PART_MIN / 2 + 3)];
         let e1 = upload(&store, key, &id, 1, &bodies[0]).await;
         let e2 = upload(&store, key, &id, 2, &bodies[1]).await;
-        for drive in &store.drives()[..lost] {
+        for &drive in &store.drives()[..lost] {
             for file in files_under(drive, &format!(".shoal/multipart/bkt/{id}")).await {
                 if file.contains("/p00002-") {
                     drive.remove_file(&file).await.unwrap();

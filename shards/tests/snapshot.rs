@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use common::*;
 use shoal_io::{Clock, DirDrive, Drive, SimClock, SimDrive};
-use shoal_shards::multipart::{CompletePart, UploadOptions};
-use shoal_shards::shard_lock::{KeyLocker, mailboxes, serve_lock_requests};
-use shoal_shards::trash::{TRASH_DIR, TRASH_GRACE};
+use shoal_shards::object::multipart::{CompletePart, UploadOptions};
+use shoal_shards::object::trash::{TRASH_DIR, TRASH_GRACE};
+use shoal_shards::set::shard_lock::{KeyLocker, mailboxes, serve_lock_requests};
 use shoal_shards::{BodySource, Error, ListQuery, PutOptions, SliceSource, Store, StoreConfig};
 
 /// A body that arrives slowly, like a client on a slow link: `piece_bytes` at a time,

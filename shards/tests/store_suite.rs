@@ -113,7 +113,7 @@ async fn survives_damage<B: Backend>(backend: &mut B) {
             }
             // Up to parity drives damaged: every byte still exact.
             for d in 0..parity {
-                damage(&store.drives()[d], how, d as u64).await;
+                damage(store.drive(d), how, d as u64).await;
             }
             for (i, size) in sizes.iter().enumerate() {
                 let got = get(&store, &format!("k{i}")).await;
@@ -137,7 +137,7 @@ async fn survives_damage<B: Backend>(backend: &mut B) {
                 "damage must be queued for healing"
             );
             // One more: a clean error, never wrong bytes.
-            damage(&store.drives()[parity], how, 99).await;
+            damage(store.drive(parity), how, 99).await;
             for (i, size) in sizes.iter().enumerate() {
                 match get(&store, &format!("k{i}")).await {
                     Ok(bytes) => panic!(

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use shoal_io::{FaultRule, SimFaults};
-use shoal_shards::copy::{MetadataDirective, TaggingDirective};
+use shoal_shards::object::copy::{MetadataDirective, TaggingDirective};
 use shoal_shards::{Error, PutOptions, SliceSource};
 
 fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

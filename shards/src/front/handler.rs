@@ -1,0 +1,493 @@
+//! The object service as a shard runs it: per-shard context, the request body as a
+//! store `BodySource`, dispatch of each S3 operation, and response writing.
+//!
+//! Invariants: handlers never panic on client input; every failure is returned as an
+//! `S3Error` and written by the connection loop; a response is written at most once.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use shoal_http::response::{is_header_name, is_header_value};
+use shoal_http::{
+    BodyDecoder, Operation, RequestHead, ResponseBody, ResponseHead, Route, RouteConfig, S3Error,
+    S3ErrorCode, write_response_head,
+};
+use shoal_io::{Clock, DirDrive, SystemClock};
+
+use crate::front::conn::Conn;
+use crate::front::memory_budget::{GRANT_WAIT_MAX, MemoryBudget};
+use crate::object::put::BodySource;
+use crate::object::store::Store;
+use crate::record::checksum::{Checksum, ChecksumAlgorithm};
+
+pub type ShardStore = Store<DirDrive, SystemClock>;
+
+/// The root credentials of the deployment.
+#[derive(Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// Everything a shard's request handling shares; one per shard, never sent across.
+pub struct ShardContext {
+    pub store: ShardStore,
+    pub credentials: Credentials,
+    pub region: String,
+    pub route_config: RouteConfig,
+    pub shard_index: usize,
+    requests_total: Cell<u64>,
+    in_flight: Rc<Cell<usize>>,
+    stopping: Cell<bool>,
+    /// Memory held by object data in flight, and what one data request holds at most.
+    memory: MemoryBudget,
+    request_memory_bytes: usize,
+}
+
+/// Counts a request in flight until dropped.
+pub struct InFlight(Rc<Cell<usize>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+impl ShardContext {
+    pub fn new(
+        store: ShardStore,
+        credentials: Credentials,
+        region: String,
+        route_config: RouteConfig,
+        shard_index: usize,
+    ) -> Self {
+        Self {
+            store,
+            credentials,
+            region,
+            route_config,
+            shard_index,
+            requests_total: Cell::new(0),
+            in_flight: Rc::new(Cell::new(0)),
+            stopping: Cell::new(false),
+            memory: MemoryBudget::new(crate::front::memory_budget::DEFAULT_MAX_BYTES),
+            request_memory_bytes: 0,
+        }
+    }
+
+    /// Requests that read objects (GET, copies) each take a grant of
+    /// `request_memory_bytes` from `budget` while they run.
+    #[must_use]
+    pub fn with_memory_budget(mut self, budget: MemoryBudget, request_memory_bytes: usize) -> Self {
+        self.memory = budget;
+        self.request_memory_bytes = request_memory_bytes;
+        self
+    }
+
+    /// A request id unique per process: shard index then a per-shard counter.
+    pub fn next_request_id(&self) -> String {
+        let n = self.requests_total.get() + 1;
+        self.requests_total.set(n);
+        format!("{:02X}{n:014X}", self.shard_index)
+    }
+
+    pub fn requests_total(&self) -> u64 {
+        self.requests_total.get()
+    }
+
+    pub fn request_started(&self) -> InFlight {
+        self.in_flight.set(self.in_flight.get() + 1);
+        InFlight(self.in_flight.clone())
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.get()
+    }
+
+    pub fn stop(&self) {
+        self.stopping.set(true);
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stopping.get()
+    }
+
+    pub fn secrets(&self) -> impl Fn(&str) -> Option<String> + '_ {
+        |id: &str| {
+            (id == self.credentials.access_key_id)
+                .then(|| self.credentials.secret_access_key.clone())
+        }
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub fn route_config(&self) -> &RouteConfig {
+        &self.route_config
+    }
+
+    pub fn now_unix_secs(&self) -> i64 {
+        unix_secs(SystemClock.now_unix_nanos())
+    }
+}
+
+/// The request body, decoded and verified as it streams, feeding the store.
+pub struct RequestBody<'c, S> {
+    pub conn: &'c mut Conn<S>,
+    decoder: BodyDecoder,
+    done: bool,
+    /// The trailer that will carry a checksum (`x-amz-trailer`), if any.
+    trailer_name: Option<String>,
+    /// `Expect: 100-continue` not yet answered. It is answered when the body is first
+    /// needed, so a request refused from its head alone gets its final status instead
+    /// of an invitation to send a body that would never be read.
+    continue_pending: bool,
+}
+
+impl<'c, S: AsyncReadRent + AsyncWriteRent> RequestBody<'c, S> {
+    pub fn new(conn: &'c mut Conn<S>, decoder: BodyDecoder, head: &RequestHead) -> Self {
+        let trailer_name = head
+            .header("x-amz-trailer")
+            .map(|t| t.trim().to_ascii_lowercase());
+        let done = matches!(head.framing, shoal_http::BodyFraming::None);
+        let continue_pending = head.expect_continue && !done;
+        Self {
+            conn,
+            decoder,
+            done,
+            trailer_name,
+            continue_pending,
+        }
+    }
+
+    /// Whether the whole body was read (the connection can carry another request).
+    pub fn finished(&self) -> bool {
+        self.done
+    }
+
+    /// Reads the whole body into memory, refusing more than `max_bytes`.
+    pub async fn read_to_vec(&mut self, max_bytes: usize) -> Result<Vec<u8>, S3Error> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = self
+                .read(&mut buf)
+                .await
+                .map_err(|e| crate::front::s3::error::to_s3(&crate::Error::Source(e)))?;
+            if n == 0 {
+                return Ok(out);
+            }
+            if out.len() + n > max_bytes {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidRequest,
+                    "request body too large",
+                ));
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// Reads and discards the rest of the body (bounded), so keep-alive can go on.
+    pub async fn discard(&mut self, max_bytes: usize) -> Result<(), S3Error> {
+        self.read_to_vec(max_bytes).await.map(|_| ())
+    }
+}
+
+impl<S: AsyncReadRent + AsyncWriteRent> BodySource for RequestBody<'_, S> {
+    async fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while !self.done {
+            // Feed what is buffered first (possibly nothing: an empty body completes
+            // without any bytes); wait on the socket only when the decoder needs more.
+            let take = self.conn.pending.len().min(out.len());
+            let mut written = 0;
+            let progress = self
+                .decoder
+                .feed(&self.conn.pending[..take], |payload| {
+                    out[written..written + payload.len()].copy_from_slice(payload);
+                    written += payload.len();
+                })
+                .map_err(std::io::Error::other)?;
+            self.conn.pending.drain(..progress.consumed_bytes);
+            self.done = progress.done;
+            if written > 0 {
+                return Ok(written);
+            }
+            if self.continue_pending {
+                self.continue_pending = false;
+                let (result, _) = self
+                    .conn
+                    .write_all(shoal_http::response::CONTINUE_100.to_vec())
+                    .await;
+                result?;
+            }
+            if !self.done && progress.consumed_bytes == 0 && !self.conn.fill().await? {
+                return Err(std::io::Error::other(S3Error::new(
+                    S3ErrorCode::IncompleteBody,
+                )));
+            }
+        }
+        Ok(0)
+    }
+
+    fn trailer_checksum(&self) -> Option<Checksum> {
+        let name = self.trailer_name.as_deref()?;
+        let algorithm = ChecksumAlgorithm::from_name(name.strip_prefix("x-amz-checksum-")?)?;
+        let value = base64_decode(self.decoder.trailer(name)?)?;
+        Some(Checksum { algorithm, value })
+    }
+}
+
+/// One authenticated, routed request, as every operation handler sees it.
+pub struct Call<'a> {
+    pub ctx: &'a ShardContext,
+    pub head: &'a RequestHead,
+    pub route: &'a Route,
+    pub request_id: &'a str,
+}
+
+impl Call<'_> {
+    pub fn bucket(&self) -> &str {
+        self.route.bucket.as_deref().unwrap_or_default()
+    }
+
+    pub fn key(&self) -> &str {
+        self.route.key.as_deref().unwrap_or_default()
+    }
+
+    /// Writes `reply` (keep-alive) on the request's connection.
+    pub async fn send<S: AsyncReadRent + AsyncWriteRent>(
+        &self,
+        conn: &mut Conn<S>,
+        reply: Reply<'_>,
+    ) -> Result<bool, S3Error> {
+        send(self.ctx, conn, reply, self.request_id, true).await
+    }
+}
+
+/// What became of a request.
+pub enum Handled {
+    /// A response was written.
+    Done { keep_alive: bool },
+    /// Nothing was written yet; the connection loop writes this error.
+    Failed(S3Error),
+}
+
+/// Memory a request's stripe buffers will hold, for the operations that read objects
+/// (GET, copies): they fill whole stripes from the drives and hold them while the
+/// client reads. A PUT is not counted: its buffers become resident only as its body
+/// arrives, and a slow body is cut by the minimum body rate.
+fn data_request_bytes(call: &Call<'_>) -> Option<usize> {
+    let most = call.ctx.request_memory_bytes;
+    match call.route.operation {
+        _ if most == 0 => None,
+        Operation::GetObject | Operation::CopyObject | Operation::UploadPartCopy => Some(most),
+        _ => None,
+    }
+}
+
+/// Runs one routed, authenticated request; a data request first waits (bounded) for
+/// its share of the shard's memory budget, else is answered 503 SlowDown.
+pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
+    call: &Call<'_>,
+    body: &mut RequestBody<'_, S>,
+) -> Handled {
+    let _grant = match data_request_bytes(call) {
+        Some(bytes) => {
+            let granted = call.ctx.memory.grant(bytes, GRANT_WAIT_MAX).await;
+            let Some(grant) = granted else {
+                return Handled::Failed(S3Error::with_message(
+                    S3ErrorCode::SlowDown,
+                    "The server holds too many responses in flight; retry later.",
+                ));
+            };
+            Some(grant)
+        }
+        None => None,
+    };
+    let result = match &call.route.operation {
+        Operation::ListBuckets
+        | Operation::CreateBucket
+        | Operation::HeadBucket
+        | Operation::DeleteBucket
+        | Operation::GetBucketLocation
+        | Operation::GetBucketVersioning => crate::front::s3::bucket::handle(call, body).await,
+        Operation::GetBucketAcl | Operation::GetObjectAcl => {
+            crate::front::s3::acl::handle(call, body).await
+        }
+        Operation::ListObjects | Operation::ListObjectsV2 | Operation::ListObjectVersions => {
+            crate::front::s3::list::handle(call, body).await
+        }
+        Operation::PutObject
+        | Operation::GetObject
+        | Operation::HeadObject
+        | Operation::DeleteObject
+        | Operation::DeleteObjects
+        | Operation::CopyObject
+        | Operation::GetObjectAttributes => crate::front::s3::object::handle(call, body).await,
+        Operation::CreateMultipartUpload
+        | Operation::UploadPart
+        | Operation::UploadPartCopy
+        | Operation::CompleteMultipartUpload
+        | Operation::AbortMultipartUpload
+        | Operation::ListParts
+        | Operation::ListMultipartUploads => crate::front::s3::multipart::handle(call, body).await,
+        Operation::GetObjectTagging
+        | Operation::PutObjectTagging
+        | Operation::DeleteObjectTagging
+        | Operation::GetBucketTagging
+        | Operation::PutBucketTagging
+        | Operation::DeleteBucketTagging => crate::front::s3::tagging::handle(call, body).await,
+        Operation::NotImplemented { .. } => Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            call.route.not_implemented_message().unwrap_or_default(),
+        )),
+    };
+    match result {
+        Ok(keep_alive) => Handled::Done { keep_alive },
+        Err(e) => Handled::Failed(e),
+    }
+}
+
+/// A complete response with an in-memory body.
+pub struct Reply<'a> {
+    pub status: u16,
+    pub headers: Vec<(&'a str, String)>,
+    pub body: Vec<u8>,
+    /// HEAD: state the length, send no bytes.
+    pub head_only: bool,
+}
+
+impl<'a> Reply<'a> {
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            head_only: false,
+        }
+    }
+
+    pub fn xml(body: Vec<u8>) -> Self {
+        let mut reply = Self::new(200);
+        reply
+            .headers
+            .push(("Content-Type", "application/xml".to_owned()));
+        reply.body = body;
+        reply
+    }
+
+    #[must_use]
+    pub fn header(mut self, name: &'a str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// Writes a response head (and for in-memory bodies, the body).
+pub async fn send<S: AsyncReadRent + AsyncWriteRent>(
+    ctx: &ShardContext,
+    conn: &mut Conn<S>,
+    reply: Reply<'_>,
+    request_id: &str,
+    keep_alive: bool,
+) -> Result<bool, S3Error> {
+    let length = reply.body.len() as u64;
+    let mut out = head_bytes(
+        ctx,
+        reply.status,
+        &reply.headers,
+        request_id,
+        keep_alive,
+        length,
+        reply.status != 204 && reply.status != 304,
+    )?;
+    if !reply.head_only {
+        out.extend_from_slice(&reply.body);
+    }
+    let (result, _) = conn.write_all(out).await;
+    result.map_err(|_| S3Error::new(S3ErrorCode::InternalError))?;
+    Ok(keep_alive)
+}
+
+/// The bytes of a response head. A header that could break the response's framing
+/// (a value from a request or from disk with CR, LF or another control byte) is refused
+/// here, before anything is written, so the client gets an error instead of a split
+/// response and the process never reaches the writer's assertion.
+pub fn head_bytes(
+    ctx: &ShardContext,
+    status: u16,
+    headers: &[(&str, String)],
+    request_id: &str,
+    keep_alive: bool,
+    length: u64,
+    with_length: bool,
+) -> Result<Vec<u8>, S3Error> {
+    check_headers(headers)?;
+    let borrowed: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let head = ResponseHead {
+        status,
+        date_unix_secs: ctx.now_unix_secs(),
+        request_id,
+        headers: &borrowed,
+        body: if with_length {
+            ResponseBody::Length(length)
+        } else {
+            ResponseBody::Empty
+        },
+        keep_alive,
+    };
+    let mut out = Vec::with_capacity(512);
+    write_response_head(&head, &mut out);
+    Ok(out)
+}
+
+/// Refuses a response header the writer must not write (see `head_bytes`).
+fn check_headers(headers: &[(&str, String)]) -> Result<(), S3Error> {
+    let bad = headers
+        .iter()
+        .find(|(name, value)| !is_header_name(name) || !is_header_value(value));
+    match bad {
+        None => Ok(()),
+        Some((name, _)) => Err(S3Error::with_message(
+            S3ErrorCode::InternalError,
+            format!("the response header {name:?} holds a byte not allowed in a header"),
+        )),
+    }
+}
+
+/// Whole seconds of a nanosecond timestamp.
+pub fn unix_secs(unix_nanos: u64) -> i64 {
+    i64::try_from(unix_nanos / 1_000_000_000).unwrap_or(i64::MAX)
+}
+
+/// Standard padded base64, as S3 sends checksums and Content-MD5 (strict decoding).
+pub use shoal_http::base64::{decode as base64_decode, encode as base64_encode};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_that_could_break_framing_are_refused() {
+        // Whatever reached a reply (a request value, a record from disk), a header with
+        // a byte that would end its line or confuse a client is an error, not a panic.
+        for value in ["a\r\nx: y", "a\nb", "a\rb", "a\0b", "a\x7fb", "a\x1bb"] {
+            let error = check_headers(&[("Content-Type", value.to_owned())]).unwrap_err();
+            assert_eq!(error.code(), S3ErrorCode::InternalError, "{value:?}");
+        }
+        for name in ["", "x meta", "x:y", "x\r\ny"] {
+            assert!(
+                check_headers(&[(name, "v".to_owned())]).is_err(),
+                "{name:?}"
+            );
+        }
+        let fine = [
+            ("Content-Type", "text/plain; charset=utf-8".to_owned()),
+            ("x-amz-meta-note", "tab\there, \u{e9}t\u{e9}".to_owned()),
+            ("Cache-Control", String::new()),
+        ];
+        assert!(check_headers(&fine).is_ok());
+    }
+}

@@ -1,0 +1,12 @@
+//! The shard's front: listener, connections (deadlines, admission, TLS), routing of
+//! requests to S3 operations and the handlers that turn headers into store calls and
+//! results into responses. The only layer that speaks HTTP; nothing below imports it.
+
+pub mod admission;
+pub mod conn;
+pub mod credentials;
+pub mod handler;
+pub mod memory_budget;
+pub mod s3;
+pub mod server;
+pub mod tls;

@@ -1,0 +1,732 @@
+//! `shoal server`: start and stop of the shards of one node.
+//!
+//! Start, in order: raise the open-file limit; check that no other process listens on
+//! the port (SO_REUSEPORT would silently share it); open and lock the drives; open the
+//! store once on the main thread (format, clean leftovers); load credentials and TLS;
+//! start one thread per shard, each pinned to its core, with its own runtime, drives,
+//! store, listener (same port, SO_REUSEPORT) and lock mailbox; print the banner when
+//! every shard listens. Each shard admits connections within its limits
+//! (`admission.rs`), serves each in its own task isolated from panics (`conn.rs`), and
+//! gives freed memory back to the OS after a burst of connections ends. Stop
+//! (SIGINT/SIGTERM): each shard stops accepting, lets requests in flight finish (at
+//! most `STOP_GRACE`), and exits; the process exits 0. Start and stop are symmetric:
+//! what a shard opens, the shard closes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use futures_channel::{mpsc, oneshot};
+use shoal_http::RouteConfig;
+use shoal_io::{DirDrive, DriveLock, DriverKind, SystemClock};
+
+use crate::front::admission::{AcceptBackoff, Admission, Slot, Verdict};
+use crate::front::conn::ConnLimits;
+use crate::front::credentials::{CredentialsSource, load_or_create};
+use crate::front::handler::{Credentials, ShardContext};
+use crate::front::memory_budget::MemoryBudget;
+use crate::object::store::{Store, StoreConfig};
+use crate::object::trash::{TRASH_GRACE, TRASH_SWEEP_INTERVAL};
+use crate::record::format::FORMAT_PATH;
+use crate::set::shard_lock::{KeyLocker, LockRequest, mailboxes, serve_lock_requests};
+
+/// How long a stopping shard waits for requests in flight.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How often a shard checks whether a burst of connections ended (to trim the heap).
+const TRIM_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Everything `shoal server` was asked for.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub address: SocketAddr,
+    pub shards: usize,
+    pub drives: Vec<PathBuf>,
+    pub parity: Option<usize>,
+    pub certs_dir: Option<PathBuf>,
+    pub region: String,
+    pub domains: Vec<String>,
+    /// Multipart uploads older than this are removed in the background (`None`: kept).
+    pub multipart_expiry: Option<Duration>,
+    /// Deadlines and minimum body rate every connection must keep.
+    pub conn_limits: ConnLimits,
+    /// Connections one shard serves at once; more get 503 SlowDown or are closed.
+    pub connections_per_shard_max: usize,
+    /// Connections from one client IP address per node (each shard takes its share,
+    /// rounded up); more are closed. 0: no limit.
+    pub connections_per_client_max: usize,
+    /// Memory one shard lets object reads (GET, copies) in flight hold (`memory_budget.rs`).
+    pub request_memory_per_shard_bytes: usize,
+    /// Format empty drives of a deployment that exists (see format.rs).
+    pub format_new_drives: bool,
+}
+
+/// Longest wait between two sweeps for abandoned multipart uploads.
+const UPLOAD_SWEEP_INTERVAL_MAX: Duration = Duration::from_hours(1);
+/// How often each shard checks that every drive is still the drive it was formatted
+/// as (a stat and a small read per drive): a removed or unmounted drive goes offline
+/// within this, and one that is back comes online within this.
+const DRIVE_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// What each shard needs to start; cloned into every shard thread.
+#[derive(Clone)]
+struct ShardPlan {
+    config: ServerConfig,
+    credentials: Credentials,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    lock_senders: Vec<mpsc::Sender<LockRequest>>,
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+#[allow(clippy::needless_pass_by_value)] // the server owns its configuration for its lifetime
+pub fn run(mut config: ServerConfig) -> Result<(), String> {
+    install_panic_policy();
+    shoal_io::runtime::keep_large_buffers_mapped();
+    let open_files_max = shoal_io::runtime::raise_open_files_limit();
+    let requested_per_shard = config.connections_per_shard_max;
+    let (fitting, reserved_files) = crate::front::admission::connections_fitting(
+        requested_per_shard,
+        config.shards,
+        config.drives.len(),
+        open_files_max,
+    );
+    config.connections_per_shard_max = fitting;
+    let clamped = (fitting < requested_per_shard).then_some(ClampedConnections {
+        requested_per_shard,
+        reserved_files,
+    });
+    config.address = shoal_io::net::claim_port(config.address).map_err(|e| {
+        format!(
+            "cannot listen on {}: {e}; another process (another shoal server?) serves this \
+             port: stop it or choose another --address",
+            config.address
+        )
+    })?;
+    let (drives, _locks) = open_drives(&config.drives, config.format_new_drives)?;
+    let (layout, offline) = prepare_store(drives, &config)?;
+    // Credentials are read from and written to online drives only: never into the bare
+    // mount point of a missing drive.
+    let online: Vec<PathBuf> = (config.drives.iter())
+        .filter(|path| {
+            !offline
+                .iter()
+                .any(|(name, _)| *name == path.display().to_string())
+        })
+        .cloned()
+        .collect();
+    let (credentials, credentials_source) = load_or_create(&online)?;
+    let tls = config
+        .certs_dir
+        .as_deref()
+        .map(crate::front::tls::load_server_config)
+        .transpose()?;
+    let signals = block_stop_signals()?;
+    let (lock_senders, lock_receivers) = mailboxes(config.shards);
+    let plan = ShardPlan {
+        config: config.clone(),
+        credentials: credentials.clone(),
+        tls,
+        lock_senders,
+    };
+    let (ready_tx, ready_rx) = std_mpsc::channel();
+    let mut stops = Vec::new();
+    let mut threads = Vec::new();
+    for (shard_index, lock_rx) in lock_receivers.into_iter().enumerate() {
+        let (stop_tx, stop_rx) = oneshot::channel();
+        stops.push(stop_tx);
+        let (plan, ready_tx) = (plan.clone(), ready_tx.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("shoal-shard-{shard_index}"))
+            .spawn(move || run_shard(shard_index, &plan, lock_rx, stop_rx, &ready_tx))
+            .map_err(|e| format!("cannot start shard thread: {e}"))?;
+        threads.push(thread);
+    }
+    drop(ready_tx);
+    let mut drivers = Vec::new();
+    for _ in 0..config.shards {
+        match ready_rx.recv() {
+            Ok(Ok(driver)) => drivers.push(driver),
+            Ok(Err(message)) => return Err(message),
+            Err(_) => return Err("a shard stopped during start".to_owned()),
+        }
+    }
+    print_banner(
+        &config,
+        layout,
+        &offline,
+        drivers[0],
+        &credentials,
+        &credentials_source,
+        clamped.as_ref(),
+    );
+    let signal = signals
+        .wait()
+        .map_err(|e| format!("waiting for signals: {e}"))?;
+    eprintln!(
+        "shoal: {signal:?} received; stopping (in-flight requests get up to {}s)",
+        STOP_GRACE.as_secs()
+    );
+    for stop in stops {
+        let _ = stop.send(());
+    }
+    for thread in threads {
+        match thread.join() {
+            Ok(Ok(served)) => eprintln!("shoal: {served}"),
+            Ok(Err(message)) => eprintln!("shoal: {message}"),
+            Err(_) => eprintln!("shoal: a shard panicked while stopping"),
+        }
+    }
+    Ok(())
+}
+
+/// Opens every drive folder and takes its lock for the process lifetime, so a second
+/// server on the same drives is refused instead of sharing the port. Folders are
+/// created only for a new deployment (no drive has a format record) or when told to
+/// format new drives; otherwise a missing or empty folder is opened offline, never
+/// written (it may be the bare mount point of a drive that did not mount).
+pub fn open_drives(
+    paths: &[PathBuf],
+    format_new_drives: bool,
+) -> Result<(Vec<DirDrive>, Vec<DriveLock>), String> {
+    let deployment_exists = paths.iter().any(|path| path.join(FORMAT_PATH).is_file());
+    let mut drives = Vec::with_capacity(paths.len());
+    let mut locks = Vec::with_capacity(paths.len());
+    for path in paths {
+        let drive = if deployment_exists && !format_new_drives {
+            DirDrive::open_existing(path, FORMAT_PATH)
+        } else {
+            std::fs::create_dir_all(path).map_err(|e| format!("drive {}: {e}", path.display()))?;
+            DirDrive::open(path).map_err(|e| format!("drive {}: {e}", path.display()))?
+        };
+        if drive.offline_reason().is_none() {
+            let lock = drive.lock_exclusive().map_err(|e| match e {
+                // The drive's own message names the drive and the lock file already.
+                shoal_io::DriveError::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    format!("{e}; stop that process first")
+                }
+                e => format!("drive {}: cannot take its lock: {e}", path.display()),
+            })?;
+            locks.push(lock);
+        }
+        drives.push(drive);
+    }
+    Ok((drives, locks))
+}
+
+/// Formats or checks the drives and cleans leftovers, once, before any shard runs.
+fn prepare_store(
+    drives: Vec<DirDrive>,
+    config: &ServerConfig,
+) -> Result<(crate::topology::layout::PoolLayout, Vec<(String, String)>), String> {
+    let store_config = StoreConfig {
+        parity_chunks: config.parity,
+        format_new_drives: config.format_new_drives,
+        ..StoreConfig::default()
+    };
+    let (mut runtime, _) = shoal_io::build_runtime(&runtime_config())
+        .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
+    runtime.block_on(async {
+        let store = Store::open(drives, SystemClock, rand::random(), store_config)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((store.layout(), store.offline_drives()))
+    })
+}
+
+fn runtime_config() -> shoal_io::RuntimeConfig {
+    shoal_io::RuntimeConfig::default()
+}
+
+/// One shard: its own runtime on its own core, until told to stop. Returns a summary.
+fn run_shard(
+    shard_index: usize,
+    plan: &ShardPlan,
+    lock_rx: mpsc::Receiver<LockRequest>,
+    stop_rx: oneshot::Receiver<()>,
+    ready: &std_mpsc::Sender<Result<DriverKind, String>>,
+) -> Result<String, String> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let _ = shoal_io::pin_current_thread_to_core(shard_index % cores);
+    let (mut runtime, driver) = match shoal_io::build_runtime(&runtime_config()) {
+        Ok(built) => built,
+        Err(e) => {
+            let _ = ready.send(Err(format!(
+                "shard {shard_index}: cannot start its I/O runtime: {e}"
+            )));
+            return Err(e.to_string());
+        }
+    };
+    runtime.block_on(async move {
+        let ctx = match open_shard(shard_index, plan).await {
+            Ok(ctx) => Rc::new(ctx),
+            Err(message) => {
+                let _ = ready.send(Err(message.clone()));
+                return Err(message);
+            }
+        };
+        let listener = match shoal_io::net::listen(plan.config.address) {
+            Ok(listener) => listener,
+            Err(e) => {
+                let message = format!("cannot listen on {}: {e}", plan.config.address);
+                let _ = ready.send(Err(message.clone()));
+                return Err(message);
+            }
+        };
+        monoio::spawn(serve_lock_requests(ctx.store.locker_local(), lock_rx));
+        monoio::spawn(watch_drives(ctx.clone(), shard_index == 0));
+        if shard_index == 0
+            && let Some(expiry) = plan.config.multipart_expiry
+        {
+            monoio::spawn(sweep_abandoned_uploads(ctx.clone(), expiry));
+        }
+        if shard_index == 0 {
+            monoio::spawn(sweep_trash(ctx.clone()));
+        }
+        let _ = ready.send(Ok(driver));
+        accept_loop(&ctx, &listener, plan, stop_rx).await;
+        drain(&ctx).await;
+        Ok(format!(
+            "shard {shard_index} served {} requests",
+            ctx.requests_total()
+        ))
+    })
+}
+
+async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext, String> {
+    let mut drives = Vec::with_capacity(plan.config.drives.len());
+    for path in &plan.config.drives {
+        // Formatted (or found offline) by `prepare_store`: never created again here.
+        drives.push(DirDrive::open_existing(path, FORMAT_PATH));
+    }
+    let store_config = StoreConfig {
+        parity_chunks: plan.config.parity,
+        clean_tmp_at_open: false,
+        ..StoreConfig::default()
+    };
+    let stripe_bytes = store_config.stripe_size_bytes;
+    let store = Store::open(drives, SystemClock, rand::random(), store_config)
+        .await
+        .map_err(|e| format!("shard {shard_index}: {e}"))?
+        .with_locker(KeyLocker::sharded(shard_index, plan.lock_senders.clone()));
+    let route_config = RouteConfig {
+        virtual_host_domains: plan.config.domains.clone(),
+    };
+    let budget = MemoryBudget::new(plan.config.request_memory_per_shard_bytes);
+    let request_bytes = request_memory_bytes(store.layout(), stripe_bytes);
+    Ok(ShardContext::new(
+        store,
+        plan.credentials.clone(),
+        plan.config.region.clone(),
+        route_config,
+        shard_index,
+    )
+    .with_memory_budget(budget, request_bytes))
+}
+
+/// What one data request holds at most: its stripe, the stripe's chunks, and one
+/// aligned record buffer (a chunk and its header) per drive of the set.
+fn request_memory_bytes(layout: crate::topology::layout::PoolLayout, stripe_bytes: usize) -> usize {
+    let set = layout.set;
+    let chunk_bytes = crate::record::stripe::chunk_len_for(stripe_bytes, set.data_chunks);
+    stripe_bytes + 2 * set.set_size() * chunk_bytes
+}
+
+/// Removes abandoned multipart uploads now and then: at start, then every quarter of
+/// the expiry (at most hourly). One shard does it; uploads are locked while removed.
+async fn sweep_abandoned_uploads(ctx: Rc<ShardContext>, expiry: Duration) {
+    let interval = (expiry / 4).clamp(Duration::from_secs(1), UPLOAD_SWEEP_INTERVAL_MAX);
+    let expiry_nanos = u64::try_from(expiry.as_nanos()).unwrap_or(u64::MAX);
+    loop {
+        if ctx.stopping() {
+            return;
+        }
+        let removed = ctx.store.remove_abandoned_uploads(expiry_nanos).await;
+        if removed > 0 {
+            println!(
+                "multipart: removed {removed} upload folder(s) abandoned for over {}",
+                humanize(expiry)
+            );
+        }
+        monoio::time::sleep(interval).await;
+    }
+}
+
+/// Removes replaced and deleted versions' data once GETs that started before the
+/// change cannot need it any more (`trash.rs`). One shard does it.
+async fn sweep_trash(ctx: Rc<ShardContext>) {
+    let grace_nanos = u64::try_from(TRASH_GRACE.as_nanos()).unwrap_or(u64::MAX);
+    loop {
+        monoio::time::sleep(TRASH_SWEEP_INTERVAL).await;
+        if ctx.stopping() {
+            return;
+        }
+        ctx.store.sweep_trash(grace_nanos).await;
+    }
+}
+
+/// Checks the drives' identity every `DRIVE_CHECK_INTERVAL` until the shard stops.
+/// Every shard checks its own drive handles; one of them (`log`) says what changed.
+async fn watch_drives(ctx: Rc<ShardContext>, log: bool) {
+    while !ctx.stopping() {
+        monoio::time::sleep(DRIVE_CHECK_INTERVAL).await;
+        for change in ctx.store.check_drives().await {
+            if !log {
+                continue;
+            }
+            match change.offline {
+                Some(why) => println!(
+                    "shoal: drive {} is OFFLINE: {why}; requests continue on the other \
+                     drives within quorum",
+                    change.drive
+                ),
+                None => println!("shoal: drive {} is back ONLINE", change.drive),
+            }
+        }
+    }
+}
+
+/// `90s`, `15m`, `24h`, `3d` as the flag was given.
+pub fn humanize(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        s if s % 86_400 == 0 && s > 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 && s > 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// Accepts connections until the stop signal; each admitted connection is its own
+/// task, isolated from the others' panics.
+async fn accept_loop(
+    ctx: &Rc<ShardContext>,
+    listener: &monoio::net::TcpListener,
+    plan: &ShardPlan,
+    mut stop_rx: oneshot::Receiver<()>,
+) {
+    let acceptor = plan.tls.clone().map(monoio_rustls::TlsAcceptor::from);
+    let config = &plan.config;
+    let admission = Admission::new(
+        config.connections_per_shard_max,
+        config.connections_per_client_max.div_ceil(config.shards),
+    );
+    monoio::spawn(trim_memory_after_bursts(ctx.clone(), admission.clone()));
+    let mut backoff = AcceptBackoff::default();
+    loop {
+        let accepted = monoio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut stop_rx => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) if shoal_io::net::is_resource_exhaustion(&e) => {
+                // The connection stays queued in the kernel; retrying at once would spin.
+                let pause = backoff.on_exhaustion(ctx.shard_index, &e, Instant::now());
+                monoio::select! {
+                    () = monoio::time::sleep(pause) => continue,
+                    _ = &mut stop_rx => break,
+                }
+            }
+            Err(_) => continue, // this one connection failed (reset before accept)
+        };
+        backoff.on_success(ctx.shard_index, Instant::now());
+        let accepted_at = monoio::time::Instant::now();
+        let limits = config.conn_limits;
+        match admission.admit(peer.ip()) {
+            Verdict::Admit(slot) => {
+                let (ctx, acceptor) = (ctx.clone(), acceptor.clone());
+                monoio::spawn(async move {
+                    let shard_index = ctx.shard_index;
+                    let connection =
+                        serve_connection(&ctx, stream, acceptor, limits, accepted_at, slot);
+                    crate::front::conn::isolate(shard_index, connection).await;
+                });
+            }
+            // Answering over TLS would cost a handshake per refusal: just close.
+            Verdict::ShardFull(Some(refusal)) if acceptor.is_none() => {
+                let ctx = ctx.clone();
+                monoio::spawn(async move {
+                    let refused = crate::front::conn::refuse(&ctx, stream, limits, accepted_at);
+                    crate::front::conn::isolate(ctx.shard_index, refused).await;
+                    drop(refusal);
+                });
+            }
+            Verdict::ShardFull(_) | Verdict::ClientFull => drop(stream),
+        }
+    }
+    ctx.stop();
+}
+
+/// One admitted connection: TLS handshake (bounded by the head timeout, and ended if
+/// the connection is evicted meanwhile) then requests. Its slot is given back when the
+/// connection ends (also on a panic: the unwind drops it).
+async fn serve_connection(
+    ctx: &ShardContext,
+    stream: monoio::net::TcpStream,
+    acceptor: Option<monoio_rustls::TlsAcceptor>,
+    limits: ConnLimits,
+    accepted_at: monoio::time::Instant,
+    slot: Slot,
+) {
+    let _ = stream.set_nodelay(true);
+    // Each branch boxed: a plain connection does not carry the (larger) TLS state.
+    match acceptor {
+        Some(acceptor) => {
+            let deadline = accepted_at + limits.head_timeout;
+            let handshake = monoio::time::timeout_at(deadline, acceptor.accept(stream));
+            let handshake = monoio::select! {
+                handshake = handshake => handshake,
+                () = slot.evicted() => return,
+            };
+            if let Ok(Ok(tls_stream)) = handshake {
+                Box::pin(crate::front::conn::serve(
+                    ctx,
+                    tls_stream,
+                    limits,
+                    accepted_at,
+                    slot,
+                ))
+                .await;
+            }
+        }
+        None => {
+            Box::pin(crate::front::conn::serve(
+                ctx,
+                stream,
+                limits,
+                accepted_at,
+                slot,
+            ))
+            .await;
+        }
+    }
+}
+
+/// Gives freed heap memory back to the OS when a burst of connections has ended, so
+/// the memory an attack (or a load peak) made the shard allocate does not stay resident.
+async fn trim_memory_after_bursts(ctx: Rc<ShardContext>, admission: Admission) {
+    while !ctx.stopping() {
+        monoio::time::sleep(TRIM_CHECK_INTERVAL).await;
+        if admission.burst_ended() {
+            shoal_io::runtime::release_free_memory();
+        }
+    }
+}
+
+/// A panic inside a connection's task is caught there and ends that connection only
+/// (`conn::isolate`). A panic anywhere else (a shard's lock mailbox, its runtime, the
+/// main thread) leaves state nothing vouches for: report it and abort the process, as
+/// the release profile did before it unwound.
+fn install_panic_policy() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        if !crate::front::conn::in_isolated_task() {
+            eprintln!("shoal: internal error outside any connection; stopping the process");
+            std::process::abort();
+        }
+    }));
+}
+
+/// Waits for requests in flight to finish, at most `STOP_GRACE`.
+async fn drain(ctx: &ShardContext) {
+    let deadline = Instant::now() + STOP_GRACE;
+    while ctx.in_flight() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// SIGINT and SIGTERM are blocked in every thread (inherited by shards) and taken by
+/// the main thread with sigwait, so no handler runs on a shard.
+fn block_stop_signals() -> Result<nix::sys::signal::SigSet, String> {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
+        .map_err(|e| format!("blocking signals: {e}"))?;
+    Ok(set)
+}
+
+fn print_banner(
+    config: &ServerConfig,
+    layout: crate::topology::layout::PoolLayout,
+    offline: &[(String, String)],
+    driver: DriverKind,
+    credentials: &Credentials,
+    source: &CredentialsSource,
+    clamped: Option<&ClampedConnections>,
+) {
+    let scheme = if config.certs_dir.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let shown_host = if config.address.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        config.address.ip().to_string()
+    };
+    let endpoint = format!("{scheme}://{shown_host}:{}", config.address.port());
+    println!(
+        "Shoal {} — S3 API at {endpoint} (listening on {})",
+        env!("CARGO_PKG_VERSION"),
+        config.address
+    );
+    println!("  region:   {}", config.region);
+    println!(
+        "  drives:   {}",
+        config
+            .drives
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "  erasure:  {} set(s) of {} drives, {} data + {} parity chunks per stripe",
+        layout.set_count,
+        layout.set.set_size(),
+        layout.set.data_chunks,
+        layout.set.parity_chunks
+    );
+    for (drive, why) in offline {
+        println!("  OFFLINE:  {drive}: {why}; serving degraded on the other drives");
+    }
+    if !offline.is_empty() {
+        println!(
+            "            (a drive comes back online by itself when its folder holds its format \
+             record again; an empty new drive is formatted only with --format-new-drives)"
+        );
+    }
+    let driver = match driver {
+        DriverKind::IoUring => "io_uring",
+        DriverKind::Epoll => "epoll (io_uring unavailable; file I/O on a small thread pool)",
+    };
+    println!(
+        "  shards:   {} (one per core, each with its own runtime and listener), I/O driver: {driver}",
+        config.shards
+    );
+    match config.multipart_expiry {
+        Some(expiry) => println!(
+            "  uploads:  multipart uploads abandoned for {} are removed",
+            humanize(expiry)
+        ),
+        None => println!("  uploads:  abandoned multipart uploads are kept (expiry off)"),
+    }
+    match source {
+        CredentialsSource::Environment => {
+            println!("  credentials: from SHOAL_ROOT_USER / SHOAL_ROOT_PASSWORD");
+        }
+        CredentialsSource::Stored(path) => {
+            println!("  credentials: stored in {} (mode 0600)", path.display());
+        }
+        CredentialsSource::Generated(paths) => {
+            println!("  credentials: generated for this new deployment; shown only this once:");
+            println!("    AccessKey: {}", credentials.access_key_id);
+            println!("    SecretKey: {}", credentials.secret_access_key);
+            println!(
+                "    (stored with mode 0600 in {} and the other drives)",
+                paths[0].display()
+            );
+        }
+    }
+    print_limits(config, clamped);
+    print_try_it(&endpoint, config, credentials, source);
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+}
+
+/// Lines to paste into a shell exactly as printed: they point the AWS CLI and SDKs at
+/// this server through environment variables of that shell only, so nothing in the
+/// user's ~/.aws changes. The secret is printed only when the banner prints it anyway
+/// (first start); otherwise the line reads it from where it is kept.
+fn print_try_it(
+    endpoint: &str,
+    config: &ServerConfig,
+    credentials: &Credentials,
+    source: &CredentialsSource,
+) {
+    let secret = match source {
+        CredentialsSource::Generated(_) => shell_quote(&credentials.secret_access_key),
+        CredentialsSource::Environment => "\"$SHOAL_ROOT_PASSWORD\"".to_owned(),
+        CredentialsSource::Stored(path) => {
+            format!("\"$(sed -n 2p {})\"", shell_quote(&absolute(path)))
+        }
+    };
+    let region = shell_quote(&config.region);
+    println!("Try it (paste into a shell; this changes nothing in ~/.aws):");
+    println!(
+        "  export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={secret} AWS_REGION={region} AWS_DEFAULT_REGION={region}",
+        shell_quote(&credentials.access_key_id)
+    );
+    if let Some(certs_dir) = &config.certs_dir {
+        let cert = absolute(&certs_dir.join("public.crt"));
+        println!(
+            "  # self-signed certificate? then also: export AWS_CA_BUNDLE={}",
+            shell_quote(&cert)
+        );
+    }
+    println!("  aws s3 mb s3://demo");
+}
+
+/// `path` made absolute against the current folder (the pasting shell may be elsewhere).
+fn absolute(path: &std::path::Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
+}
+
+/// `text` as one shell word: unchanged when it is plain, else in single quotes.
+fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// The per-shard connection limit was lowered to fit the open-file limit.
+struct ClampedConnections {
+    requested_per_shard: usize,
+    reserved_files: usize,
+}
+
+/// The limits in force: open files, connections, and the connection deadlines.
+fn print_limits(config: &ServerConfig, clamped: Option<&ClampedConnections>) {
+    let open_files_max = shoal_io::runtime::open_files_limit();
+    let limits = &config.conn_limits;
+    let per_client = match config.connections_per_client_max {
+        0 => "no limit per client address".to_owned(),
+        max => format!("{max} per client address"),
+    };
+    println!(
+        "  limits:   open files: {open_files_max}; connections: {} per shard, {per_client}",
+        config.connections_per_shard_max
+    );
+    if let Some(clamped) = clamped {
+        println!(
+            "  WARNING:  connections per shard lowered from {} to {} to fit the open-file \
+             limit ({open_files_max}, of which {} are kept for drive files); raise `ulimit -n` \
+             (hard) for more",
+            clamped.requested_per_shard, config.connections_per_shard_max, clamped.reserved_files
+        );
+    }
+    println!(
+        "  memory:   object reads in flight hold at most {} MiB per shard (then 503 SlowDown)",
+        config.request_memory_per_shard_bytes >> 20
+    );
+    println!(
+        "  timeouts: head {}, idle {}, body at least {} bytes per {}",
+        humanize(limits.head_timeout),
+        humanize(limits.idle_timeout),
+        limits.body_window_min_bytes,
+        humanize(limits.body_window)
+    );
+}

@@ -1,0 +1,39 @@
+//! Telling "it is not there" from "this drive cannot say". A drive answers "not found"
+//! both when it truly holds no such record and when it is not itself: its folder was
+//! deleted or renamed, its filesystem unmounted (the bare mount point remains), or
+//! another disk was put in its place. Shoal gives a negative answer (no such bucket, no
+//! such key, nothing to list) only from drives that still carry this deployment's
+//! format record at their position; any other "not found" counts as a drive that could
+//! not answer, so beyond quorum the answer is 503, never 404.
+//!
+//! Cost: one small read per drive that answered "not found", only on the way to an
+//! answer that depends on it; reads of existing objects never pay it.
+
+use futures_util::future::join_all;
+use shoal_io::{Clock, Drive, Env};
+
+use crate::object::store::Store;
+use crate::record::format::{FORMAT_PATH, FormatRecord};
+
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
+    /// Whether the drive at pool position `position` still holds this deployment's
+    /// format record for that position (so its "not found" can be believed).
+    pub(crate) async fn drive_is_ours(&self, position: usize) -> bool {
+        let Ok(bytes) = self.members[position].read_file(FORMAT_PATH).await else {
+            return false;
+        };
+        let Ok(record) = FormatRecord::decode(&bytes) else {
+            return false;
+        };
+        let set_size = self.layout.set.set_size();
+        record.deployment_id == self.deployment_id
+            && record.layout == self.layout
+            && usize::from(record.set_index) == position / set_size
+            && usize::from(record.drive_index) == position % set_size
+    }
+
+    /// [`Store::drive_is_ours`] for each of `positions`, concurrently, in order.
+    pub(crate) async fn drives_are_ours(&self, positions: &[usize]) -> Vec<bool> {
+        join_all(positions.iter().map(|&p| self.drive_is_ours(p))).await
+    }
+}

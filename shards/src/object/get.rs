@@ -1,0 +1,477 @@
+//! Reading an object: agreed metadata, then stripe by stripe, only the data chunks the
+//! requested range touches. Every chunk record's CRC-64 is verified, bound to whose
+//! record it must be (deployment, bucket, key, version, part, chunk index, stripe:
+//! `stripe.rs`); a chunk that is missing, short, corrupt, misplaced or on a failing
+//! drive is replaced by reading other chunks and reconstructing, and the object is
+//! queued for healing. Never wrong bytes: with more than parity chunks lost the read
+//! fails.
+//!
+//! A reader is one version: it reads the metadata once, at open, and every byte it
+//! returns is of that version, even while the key is overwritten or deleted (replaced
+//! data waits in the trash until readers are done, `trash.rs`).
+
+use futures_util::future::join_all;
+use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive, DriveError, Env, MonoioEnv};
+
+use crate::error::{Error, Result};
+use crate::member::keypath::{DATA_DIR_PREFIX, object_dir, validate_key};
+use crate::object::store::Store;
+use crate::object::trash::find_in_trash;
+use crate::record::meta::{DriveMeta, ObjectInfo};
+use crate::record::stripe::{
+    Geometry, RECORD_HEADER_BYTES, RecordOwner, chunk_len_for, record_checksum,
+};
+use crate::topology::placement::Placement;
+
+/// One part file of an object and the object bytes it holds.
+#[derive(Debug, Clone)]
+struct Segment {
+    start: u64,
+    size_bytes: u64,
+    file: String,
+    /// The part number its records are bound to (1 for a plain object).
+    number: u32,
+}
+
+impl Segment {
+    fn of(info: &ObjectInfo) -> Vec<Segment> {
+        if info.parts.is_empty() {
+            return vec![Segment {
+                start: 0,
+                size_bytes: info.size_bytes,
+                file: PLAIN_PART_FILE.to_owned(),
+                number: 1,
+            }];
+        }
+        let mut start = 0;
+        info.parts
+            .iter()
+            .map(|p| {
+                let segment = Segment {
+                    start,
+                    size_bytes: p.size_bytes,
+                    file: p.file_name(),
+                    number: p.number,
+                };
+                start += p.size_bytes;
+                segment
+            })
+            .collect()
+    }
+
+    /// The segment holding object byte `offset` (which is inside the object). The last
+    /// segment starting at or before it is never an empty one: an empty part starts
+    /// where its successor does.
+    fn containing(segments: &[Segment], offset: u64) -> usize {
+        segments
+            .partition_point(|s| s.start <= offset)
+            .saturating_sub(1)
+    }
+}
+
+/// The data file of a plain (single-part) object in its version folder.
+pub const PLAIN_PART_FILE: &str = "part.1";
+
+/// A byte range as S3 clients ask for it (`Range: bytes=…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `first-last`, inclusive; `last` beyond the end is clamped.
+    FromTo { first: u64, last: u64 },
+    /// `first-`: to the end.
+    From { first: u64 },
+    /// `-n`: the last n bytes.
+    Suffix { len: u64 },
+}
+
+impl ByteRange {
+    /// `[start, end)` within an object of `size` bytes, or `InvalidRange`.
+    pub fn resolve(self, size: u64) -> Result<(u64, u64)> {
+        let (start, end) = match self {
+            ByteRange::FromTo { first, last } if first <= last => {
+                (first, last.saturating_add(1).min(size))
+            }
+            ByteRange::From { first } => (first, size),
+            ByteRange::Suffix { len } if len > 0 => (size.saturating_sub(len), size),
+            ByteRange::FromTo { .. } | ByteRange::Suffix { .. } => return Err(Error::InvalidRange),
+        };
+        if start >= size {
+            return Err(Error::InvalidRange);
+        }
+        Ok((start, end))
+    }
+}
+
+/// Streams an object's bytes (or a range of them) stripe by stripe.
+pub struct ObjectReader<'a, D: Drive, C: Clock, E: Env = MonoioEnv> {
+    store: &'a Store<D, C, E>,
+    info: ObjectInfo,
+    placement: Placement,
+    /// The object's part files in order (one, `part.1`, for a plain object).
+    segments: Vec<Segment>,
+    /// The segment whose files are open and whose geometry `geometry` is.
+    current: usize,
+    geometry: Geometry,
+    /// Per chunk index, the owner tag of the current segment's records.
+    tags: Vec<u64>,
+    /// Per set drive: its matching metadata copy, if any.
+    copies: Vec<Option<DriveMeta>>,
+    files: Vec<Option<D::File>>,
+    /// Per set drive: gave a bad answer during this read; not asked again.
+    failed: Vec<bool>,
+    /// Per set drive: the version's folder (`KEY/_d<version>`, or in the trash once
+    /// the version was replaced or deleted while this reader runs).
+    data_dirs: Vec<String>,
+    /// The version folder's own name, `_d<version>` (how the trash finds it).
+    version_dir: String,
+    start: u64,
+    end: u64,
+    next: u64,
+    chunks: Vec<Vec<u8>>,
+    out: Vec<u8>,
+    /// Per chunk index, the aligned buffer its records are read into; allocated on first
+    /// use and reused for every stripe (no allocation per stripe).
+    record_bufs: Vec<Option<AlignedBuf>>,
+    record_buf_bytes: usize,
+}
+
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
+    /// Opens an object for reading, whole or a range of it.
+    pub async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<ByteRange>,
+    ) -> Result<ObjectReader<'_, D, C, E>> {
+        let mut reader = self.open_object(bucket, key).await?;
+        reader.select(range)?;
+        Ok(reader)
+    }
+
+    /// Opens the version the set agrees on now, whole: one metadata read, and every
+    /// byte the reader returns is of that version. Preconditions, part numbers and
+    /// ranges are judged against `reader.info()`, then `select` narrows the range.
+    pub async fn open_object(&self, bucket: &str, key: &str) -> Result<ObjectReader<'_, D, C, E>> {
+        validate_key(key)?;
+        self.require_bucket(bucket).await?;
+        let agreed = self.read_agreed(bucket, key).await?;
+        let info = agreed.info;
+        let placement = self.placement(bucket, key);
+        let set_size = info.data_chunks + info.parity_chunks;
+        let segments = Segment::of(&info);
+        let geometry = Geometry::new(
+            segments[0].size_bytes,
+            info.stripe_size_bytes,
+            info.data_chunks,
+        );
+        let largest = segments.iter().map(|s| s.size_bytes).max().unwrap_or(0);
+        let full_chunk_len = chunk_len_for(
+            usize::try_from(largest)
+                .map_or(info.stripe_size_bytes, |l| l.min(info.stripe_size_bytes)),
+            info.data_chunks,
+        );
+        let version_dir = format!("{DATA_DIR_PREFIX}{}", hex::encode(info.version_id));
+        let data_dir = format!("{}/{version_dir}", object_dir(bucket, key));
+        let tags = self.record_tags(&info, segments[0].number);
+        Ok(ObjectReader {
+            store: self,
+            placement,
+            segments,
+            current: 0,
+            geometry,
+            tags,
+            copies: agreed.copies,
+            files: (0..set_size).map(|_| None).collect(),
+            failed: vec![false; set_size],
+            data_dirs: vec![data_dir; set_size],
+            version_dir,
+            start: 0,
+            end: info.size_bytes,
+            next: 0,
+            chunks: vec![vec![0; full_chunk_len]; set_size],
+            out: Vec::new(),
+            record_bufs: (0..set_size).map(|_| None).collect(),
+            // A record starts anywhere inside a block: room for the header, the chunk
+            // and the misalignment, in whole blocks.
+            record_buf_bytes: (BLOCK_SIZE_BYTES + RECORD_HEADER_BYTES + full_chunk_len)
+                .next_multiple_of(BLOCK_SIZE_BYTES),
+            info,
+        })
+    }
+}
+
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
+    /// Per chunk index, the tag bound into the records of part `part_number`.
+    fn record_tags(&self, info: &ObjectInfo, part_number: u32) -> Vec<u64> {
+        let owner = RecordOwner {
+            deployment_id: &self.deployment_id,
+            bucket: &info.bucket,
+            key: &info.key,
+            data_id: &info.version_id,
+            part_number,
+        };
+        (0..info.data_chunks + info.parity_chunks)
+            .map(|chunk_index| owner.chunk_tag(chunk_index))
+            .collect()
+    }
+}
+
+impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
+    pub fn info(&self) -> &ObjectInfo {
+        &self.info
+    }
+
+    /// `[start, end)` of the object this reader returns.
+    pub fn range(&self) -> (u64, u64) {
+        (self.start, self.end)
+    }
+
+    /// Narrows the reader to `range` of its version (`None`: the whole object), or
+    /// `InvalidRange`. Only before the first `next`.
+    pub fn select(&mut self, range: Option<ByteRange>) -> Result<()> {
+        assert_eq!(self.next, self.start, "select before reading");
+        let (start, end) = match range {
+            Some(r) => r.resolve(self.info.size_bytes)?,
+            None => (0, self.info.size_bytes),
+        };
+        (self.start, self.end, self.next) = (start, end, start);
+        Ok(())
+    }
+
+    /// The next piece of the requested bytes; `None` when all were returned.
+    pub async fn next(&mut self) -> Result<Option<&[u8]>> {
+        if self.next >= self.end {
+            return Ok(None);
+        }
+        let segment = Segment::containing(&self.segments, self.next);
+        if segment != self.current {
+            self.switch_segment(segment).await;
+        }
+        let Segment {
+            start: segment_start,
+            size_bytes: segment_size,
+            ..
+        } = self.segments[segment];
+        let local = self.next - segment_start;
+        let local_end = self.end.min(segment_start + segment_size) - segment_start;
+        let stripe_size = self.info.stripe_size_bytes as u64;
+        let stripe = local / stripe_size;
+        let stripe_start = stripe * stripe_size;
+        let from = (local - stripe_start) as usize;
+        let to = (local_end.min(stripe_start + stripe_size) - stripe_start) as usize;
+        self.load_stripe(stripe, from, to).await?;
+        let chunk_len = self.geometry.chunk_len(stripe);
+        self.out.clear();
+        for i in from / chunk_len..to.div_ceil(chunk_len) {
+            let chunk_start = i * chunk_len;
+            let a = from.max(chunk_start) - chunk_start;
+            let b = to.min(chunk_start + chunk_len) - chunk_start;
+            self.out.extend_from_slice(&self.chunks[i][a..b]);
+        }
+        self.next = segment_start + stripe_start + to as u64;
+        Ok(Some(&self.out))
+    }
+
+    /// Closes the current part's files and reads `segment` from now on; every drive
+    /// gets a fresh chance (one missing part file says nothing of the others).
+    async fn switch_segment(&mut self, segment: usize) {
+        let drives = self.store.set_members(self.placement.set_index);
+        for (drive, file) in drives.iter().zip(self.files.iter_mut()) {
+            if let Some(file) = file.take() {
+                let _ = drive.close(file).await;
+            }
+        }
+        self.failed.fill(false);
+        self.current = segment;
+        self.tags = self
+            .store
+            .record_tags(&self.info, self.segments[segment].number);
+        self.geometry = Geometry::new(
+            self.segments[segment].size_bytes,
+            self.info.stripe_size_bytes,
+            self.info.data_chunks,
+        );
+    }
+
+    /// Reads the whole requested range into one buffer (tests, small objects).
+    pub async fn read_all(mut self) -> Result<Vec<u8>> {
+        let mut all = Vec::with_capacity((self.end - self.start) as usize);
+        while let Some(piece) = self.next().await? {
+            all.extend_from_slice(piece);
+        }
+        Ok(all)
+    }
+
+    /// Makes `self.chunks[i]` hold data chunk i of `stripe` for every i that overlaps
+    /// stripe bytes `from..to`, reading more chunks and decoding when some are bad.
+    async fn load_stripe(&mut self, stripe: u64, from: usize, to: usize) -> Result<()> {
+        let (k, set_size) = (self.info.data_chunks, self.chunks.len());
+        let chunk_len = self.geometry.chunk_len(stripe);
+        let wanted: Vec<usize> = (from / chunk_len..to.div_ceil(chunk_len)).collect();
+        let mut present = vec![false; set_size];
+        let mut tried = vec![false; set_size];
+        self.read_chunks(stripe, &wanted, &mut present, &mut tried)
+            .await;
+        if wanted.iter().all(|&i| present[i]) {
+            return Ok(());
+        }
+        self.store.queue_heal(&self.info.bucket, &self.info.key);
+        loop {
+            let have = present.iter().filter(|p| **p).count();
+            if have >= k {
+                break;
+            }
+            let more: Vec<usize> = (0..set_size)
+                .filter(|&i| !tried[i])
+                .take(k - have)
+                .collect();
+            if more.is_empty() {
+                return Err(Error::DataUnavailable(format!(
+                    "stripe {stripe}: only {have} of {k} needed chunks readable"
+                )));
+            }
+            self.read_chunks(stripe, &more, &mut present, &mut tried)
+                .await;
+        }
+        let mut slices: Vec<&mut [u8]> = self
+            .chunks
+            .iter_mut()
+            .map(|c| &mut c[..chunk_len])
+            .collect();
+        let mut coder = self.store.coder.borrow_mut();
+        coder.reconstruct_data(&mut slices, &present)?;
+        Ok(())
+    }
+
+    /// Reads chunks `indices` of `stripe` concurrently into `self.chunks`.
+    async fn read_chunks(
+        &mut self,
+        stripe: u64,
+        indices: &[usize],
+        present: &mut [bool],
+        tried: &mut [bool],
+    ) {
+        let set_size = self.chunks.len();
+        let chunk_len = self.geometry.chunk_len(stripe);
+        for &i in indices {
+            tried[i] = true;
+            let drive = self.placement.drive_of_chunk(i, set_size);
+            if self.info.inline {
+                present[i] = self.copy_inline(drive, i, chunk_len);
+            } else if !self.failed[drive]
+                && self.copies[drive].is_some()
+                && self.files[drive].is_none()
+            {
+                self.open_file(drive).await;
+            }
+        }
+        if self.info.inline {
+            return;
+        }
+        let offset = self.geometry.record_offset(stripe);
+        let drives = self.store.set_members(self.placement.set_index);
+        let reads = indices.iter().map(|&i| {
+            let drive_index = self.placement.drive_of_chunk(i, set_size);
+            let file = if self.failed[drive_index] {
+                None
+            } else {
+                self.files[drive_index].as_ref()
+            };
+            let buf = self.record_bufs[i]
+                .take()
+                .unwrap_or_else(|| AlignedBuf::with_capacity(self.record_buf_bytes));
+            let place = RecordPlace {
+                offset,
+                chunk_len,
+                tag: self.tags[i],
+                stripe,
+            };
+            read_record(drives[drive_index].drive(), file, buf, place)
+        });
+        let results = join_all(reads).await;
+        for (&i, (buf, chunk_at)) in indices.iter().zip(results) {
+            let drive_index = self.placement.drive_of_chunk(i, set_size);
+            match chunk_at {
+                Some(at) => {
+                    self.chunks[i][..chunk_len]
+                        .copy_from_slice(&buf.as_slice()[at..at + chunk_len]);
+                    present[i] = true;
+                }
+                None => self.failed[drive_index] = true,
+            }
+            self.record_bufs[i] = Some(buf);
+        }
+    }
+
+    fn copy_inline(&mut self, drive: usize, chunk: usize, chunk_len: usize) -> bool {
+        match &self.copies[drive] {
+            Some(copy) if copy.inline_chunk.len() == chunk_len => {
+                self.chunks[chunk][..chunk_len].copy_from_slice(&copy.inline_chunk);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Opens the current part file on one drive. A version folder that is gone was
+    /// moved to the trash by an overwrite or delete after this reader started: the
+    /// part is read from there (`trash.rs`), and from then on that drive's parts too.
+    async fn open_file(&mut self, drive_index: usize) {
+        let drive = &self.store.set_members(self.placement.set_index)[drive_index];
+        let file = &self.segments[self.current].file;
+        let mut opened = drive
+            .open(&format!("{}/{file}", self.data_dirs[drive_index]))
+            .await;
+        if matches!(opened, Err(DriveError::NotFound))
+            && let Some(trashed) = find_in_trash(drive.drive(), &self.version_dir).await
+        {
+            opened = drive.open(&format!("{trashed}/{file}")).await;
+            self.data_dirs[drive_index] = trashed;
+        }
+        match opened {
+            Ok(file) => self.files[drive_index] = Some(file),
+            Err(_) => self.failed[drive_index] = true,
+        }
+    }
+}
+
+/// Where a record is and whose it must be.
+struct RecordPlace {
+    offset: u64,
+    chunk_len: usize,
+    /// The owner tag of the chunk index read.
+    tag: u64,
+    stripe: u64,
+}
+
+/// Reads and verifies one chunk record into `buf`; returns the buffer and, if the
+/// record is readable, whole, and its checksum matches for this owner and stripe,
+/// where the chunk starts in it.
+async fn read_record<D: Drive>(
+    drive: &D,
+    file: Option<&D::File>,
+    buf: AlignedBuf,
+    place: RecordPlace,
+) -> (AlignedBuf, Option<usize>) {
+    let Some(file) = file else { return (buf, None) };
+    let RecordPlace {
+        offset,
+        chunk_len,
+        tag,
+        stripe,
+    } = place;
+    let block = BLOCK_SIZE_BYTES as u64;
+    let aligned_start = offset / block * block;
+    let skip = (offset - aligned_start) as usize;
+    let needed = skip + RECORD_HEADER_BYTES + chunk_len;
+    assert!(
+        needed <= buf.capacity(),
+        "record buffer sized for the largest record"
+    );
+    let (result, buf) = drive.read_at(file, buf, aligned_start).await;
+    let verified = result.is_ok()
+        && buf.as_slice().get(skip..needed).is_some_and(|bytes| {
+            let (crc, chunk) = bytes.split_at(RECORD_HEADER_BYTES);
+            crc.try_into().map(u64::from_le_bytes).ok() == Some(record_checksum(tag, stripe, chunk))
+        });
+    (buf, verified.then_some(skip + RECORD_HEADER_BYTES))
+}

@@ -1,0 +1,306 @@
+//! Reading an object's metadata from every drive of its set and deciding what is true.
+//!
+//! A drive's copy votes for its version (`ObjectInfo`, equal field for field) and for
+//! the version that one replaced. The answer is the newest version (by mod time, then
+//! metadata generation) with at least read-quorum votes. So a commit that a crash cut short (some drives on the new copy,
+//! the rest on the old) leaves the old version visible with every drive's vote until
+//! the new one has quorum. Copies that are corrupt, for another key or deployment, at
+//! the wrong chunk position, or stale cannot change the answer while they are a
+//! minority.
+//!
+//! "No such key" needs drives that can say so: a drive that answers "not found"
+//! without being this deployment's drive (its folder gone, another disk in its place;
+//! `absence.rs`) counts as failed, so beyond quorum the answer is a quorum error.
+//! A reader sees a version only once it is committed to write quorum (`roll_forward.rs`).
+
+use std::rc::Rc;
+
+use shoal_io::{Clock, Drive, Env};
+
+use crate::error::{Error, Result};
+use crate::member::verbs::meta::MetaVerbs;
+use crate::member::{LocalMember, MemberError};
+use crate::object::store::Store;
+use crate::record::meta::{DriveMeta, ObjectInfo};
+use crate::set::quorum::{self, Answer, Strategy};
+use crate::topology::placement::Placement;
+
+/// What one drive returned for an object's metadata file.
+#[allow(clippy::large_enum_variant)] // one per set drive, short-lived; boxing buys nothing
+pub(crate) enum MetaCopy {
+    Valid(DriveMeta),
+    Missing,
+    /// Unreadable, corrupt, or inconsistent with its position.
+    Bad,
+    /// The drive failed (I/O error, or no answer within the deadline).
+    Failed,
+    /// Not asked: the members asked already agreed (`read_metas_quick`).
+    NotAsked,
+}
+
+/// Every drive's copy, in set order, with the raw bytes kept for rollback.
+pub(crate) struct MetaRead {
+    pub copies: Vec<MetaCopy>,
+    pub raw: Vec<Option<Vec<u8>>>,
+}
+
+/// The version the set agrees on, and which drives hold a matching copy.
+pub(crate) struct Agreed {
+    pub info: ObjectInfo,
+    /// Per set drive: its copy if it matches `info`.
+    pub copies: Vec<Option<DriveMeta>>,
+}
+
+impl MetaRead {
+    /// The newest version with read-quorum votes; `NoSuchKey` when no version could
+    /// reach quorum even if every failed drive agreed; otherwise a quorum error.
+    pub fn agreed(&self, read_quorum: usize) -> Result<Agreed> {
+        let mut best: Option<&ObjectInfo> = None;
+        let mut max_votes = 0;
+        for candidate in self.voted() {
+            let votes = self
+                .copies
+                .iter()
+                .filter(|c| votes_for(c, candidate))
+                .count();
+            max_votes = max_votes.max(votes);
+            let order = |i: &ObjectInfo| (i.mod_time_unix_nanos, i.meta_generation);
+            let newer = best.is_none_or(|b| order(candidate) > order(b));
+            if votes >= read_quorum && newer {
+                best = Some(candidate);
+            }
+        }
+        let Some(info) = best.cloned() else {
+            let failed = self
+                .copies
+                .iter()
+                .filter(|c| matches!(c, MetaCopy::Failed | MetaCopy::Bad))
+                .count();
+            return Err(if max_votes + failed >= read_quorum && failed > 0 {
+                Error::InsufficientReadQuorum {
+                    ok: max_votes,
+                    needed: read_quorum,
+                }
+            } else {
+                Error::NoSuchKey
+            });
+        };
+        let copies = self.copies.iter().map(|c| view_of(c, &info)).collect();
+        Ok(Agreed { info, copies })
+    }
+
+    /// How many drives vote for `info` (hold it, or hold the version that replaced it).
+    pub fn votes(&self, info: &ObjectInfo) -> usize {
+        self.copies.iter().filter(|c| votes_for(c, info)).count()
+    }
+
+    /// Every version some drive votes for.
+    fn voted(&self) -> impl Iterator<Item = &ObjectInfo> {
+        self.copies
+            .iter()
+            .filter_map(|c| match c {
+                MetaCopy::Valid(m) => Some(m),
+                _ => None,
+            })
+            .flat_map(|m| std::iter::once(&m.info).chain(m.previous.as_ref().map(|p| &p.info)))
+    }
+
+    /// Newest modification time on any drive (valid copies only).
+    pub fn newest_mod_time(&self) -> u64 {
+        self.voted()
+            .map(|i| i.mod_time_unix_nanos)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// True if any drive holds something that is not plainly absent.
+    pub fn any_present(&self) -> bool {
+        self.copies.iter().any(|c| !matches!(c, MetaCopy::Missing))
+    }
+}
+
+pub(crate) fn votes_for(copy: &MetaCopy, info: &ObjectInfo) -> bool {
+    match copy {
+        MetaCopy::Valid(m) => {
+            m.info == *info || m.previous.as_ref().is_some_and(|p| p.info == *info)
+        }
+        _ => false,
+    }
+}
+
+/// Whether at least `needed` members were asked and every one holds the same version.
+fn unanimous(read: &MetaRead, needed: usize) -> bool {
+    let mut asked = read
+        .copies
+        .iter()
+        .filter(|c| !matches!(c, MetaCopy::NotAsked));
+    let Some(MetaCopy::Valid(first)) = asked.next() else {
+        return false;
+    };
+    let mut count = 1;
+    for copy in asked {
+        match copy {
+            MetaCopy::Valid(m) if m.info == first.info => count += 1,
+            _ => return false,
+        }
+    }
+    count >= needed
+}
+
+/// A drive's copy seen as the agreed version (its current one or the one it replaced).
+fn view_of(copy: &MetaCopy, info: &ObjectInfo) -> Option<DriveMeta> {
+    let MetaCopy::Valid(m) = copy else {
+        return None;
+    };
+    if m.info == *info {
+        return Some(m.clone());
+    }
+    let previous = m.previous.as_ref().filter(|p| p.info == *info)?;
+    Some(DriveMeta {
+        info: previous.info.clone(),
+        chunk_index: m.chunk_index,
+        inline_chunk: previous.inline_chunk.clone(),
+        previous: None,
+    })
+}
+
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
+    /// Reads the metadata copies of `bucket/key` from its set, concurrently. When the
+    /// answer would be "no such key", every "not found" is checked to come from this
+    /// deployment's drive; the others count as failed.
+    pub(crate) async fn read_metas(&self, bucket: &str, key: &str) -> MetaRead {
+        let mut read = self.read_meta_copies(bucket, key).await;
+        let absent = matches!(
+            read.agreed(self.set_layout().read_quorum()),
+            Err(Error::NoSuchKey)
+        );
+        if absent {
+            let set_index = self.placement(bucket, key).set_index;
+            self.confirm_missing(&mut read, set_index).await;
+        }
+        read
+    }
+
+    async fn confirm_missing(&self, read: &mut MetaRead, set_index: usize) {
+        let first = set_index * self.set_layout().set_size();
+        let missing: Vec<usize> = (0..read.copies.len())
+            .filter(|&i| matches!(read.copies[i], MetaCopy::Missing))
+            .collect();
+        let positions: Vec<usize> = missing.iter().map(|i| first + i).collect();
+        for (&i, ours) in missing.iter().zip(self.drives_are_ours(&positions).await) {
+            if !ours {
+                read.copies[i] = MetaCopy::Failed;
+            }
+        }
+    }
+
+    /// Reads the metadata of `bucket/key` from as few members as agreement needs: the
+    /// write-quorum members that hold data chunks first (members marked slow last).
+    /// When all of them answer with the same version, that is the answer: write quorum
+    /// holds it, so it is committed, and the members not asked are too few for any other
+    /// version to have read quorum. Otherwise every member is read (`read_metas`).
+    /// Only for readers: a writer needs every copy (`raw`) to roll back.
+    pub(crate) async fn read_metas_quick(&self, bucket: &str, key: &str) -> MetaRead {
+        let placement = self.placement(bucket, key);
+        let layout = self.set_layout();
+        let members = self.set_members(placement.set_index);
+        let prefer: Vec<usize> = (0..layout.set_size())
+            .map(|chunk| placement.drive_of_chunk(chunk, layout.set_size()))
+            .collect();
+        let strategy = Strategy::read(layout.write_quorum(), self.config.member_deadline);
+        let answers = self
+            .read_meta_answers(bucket, key, members, &prefer, strategy)
+            .await;
+        let read = self.judge_copies(bucket, key, placement, answers);
+        if unanimous(&read, layout.write_quorum()) {
+            return read;
+        }
+        self.read_metas(bucket, key).await
+    }
+
+    async fn read_meta_copies(&self, bucket: &str, key: &str) -> MetaRead {
+        let placement = self.placement(bucket, key);
+        let members = self.set_members(placement.set_index);
+        let order: Vec<usize> = (0..members.len()).collect();
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = self
+            .read_meta_answers(bucket, key, members, &order, strategy)
+            .await;
+        self.judge_copies(bucket, key, placement, answers)
+    }
+
+    /// Every asked member's metadata record (raw), through the quorum engine.
+    async fn read_meta_answers(
+        &self,
+        bucket: &str,
+        key: &str,
+        members: &[Rc<LocalMember<D>>],
+        prefer: &[usize],
+        strategy: Strategy,
+    ) -> Vec<Answer<Vec<u8>>> {
+        let (bucket, key): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
+        quorum::call_preferring(&self.env, members, prefer, strategy, |_, member| {
+            let (bucket, key) = (Rc::clone(&bucket), Rc::clone(&key));
+            async move { member.read_meta(&bucket, &key).await }
+        })
+        .await
+    }
+
+    /// Each member's answer judged: valid for this key and position, missing, bad,
+    /// failed, or not asked. A bad copy queues the object for healing.
+    fn judge_copies(
+        &self,
+        bucket: &str,
+        key: &str,
+        placement: Placement,
+        answers: Vec<Answer<Vec<u8>>>,
+    ) -> MetaRead {
+        let mut copies = Vec::with_capacity(answers.len());
+        let mut raw = Vec::with_capacity(answers.len());
+        for (drive_index, answer) in answers.into_iter().enumerate() {
+            let (copy, bytes) = match answer {
+                Answer::Ok(bytes) => (
+                    self.check_copy(&bytes, bucket, key, placement, drive_index),
+                    Some(bytes),
+                ),
+                Answer::Err(MemberError::NotFound) => (MetaCopy::Missing, None),
+                Answer::Err(_) => (MetaCopy::Failed, None),
+                Answer::NotAsked | Answer::Running => (MetaCopy::NotAsked, None),
+            };
+            if matches!(copy, MetaCopy::Bad) {
+                self.queue_heal(bucket, key);
+            }
+            copies.push(copy);
+            raw.push(bytes);
+        }
+        MetaRead { copies, raw }
+    }
+
+    fn check_copy(
+        &self,
+        bytes: &[u8],
+        bucket: &str,
+        key: &str,
+        placement: Placement,
+        drive_index: usize,
+    ) -> MetaCopy {
+        let Ok(meta) = DriveMeta::decode(bytes, &self.deployment_id) else {
+            return MetaCopy::Bad;
+        };
+        let set_size = meta.info.data_chunks + meta.info.parity_chunks;
+        let position_ok = set_size == self.set_layout().set_size()
+            && meta.info.rotation == placement.rotation
+            && meta.chunk_index == placement.chunk_of_drive(drive_index, set_size);
+        if meta.info.bucket != bucket || meta.info.key != key || !position_ok {
+            return MetaCopy::Bad;
+        }
+        MetaCopy::Valid(meta)
+    }
+
+    /// The agreed metadata of an object (committed to write quorum).
+    pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
+        crate::member::keypath::validate_key(key)?;
+        self.require_bucket(bucket).await?;
+        Ok(self.read_agreed_quick(bucket, key).await?.info)
+    }
+}

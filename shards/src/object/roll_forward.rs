@@ -1,0 +1,259 @@
+//! Roll forward: a reader never sees a version that is not committed to write quorum.
+//!
+//! A crash in the middle of a commit can leave the new version's metadata on fewer
+//! than write-quorum drives but at least read quorum (2+2: on 2 of 4 drives, while
+//! write quorum is 3). The vote rule (`quorum.rs`) then picks it. Serving it as is
+//! would let it vanish again when one of its copies is lost: the old version, which
+//! every drive still votes for, would come back. So before a reader is given such a
+//! version, it is completed: under the key's lock, its metadata is written to the
+//! drives that lack it (each with its own chunk index, its inline chunk rebuilt by
+//! erasure decoding, and the version it replaced kept as `previous`, so the invariant
+//! "a copy also votes for the version it replaced" still holds). A version once served
+//! stays.
+//!
+//! Why forward, not back: a version on read quorum may have been acknowledged (it was
+//! on write quorum, then drives were lost or wiped); rolling it back could lose an
+//! acknowledged write, rolling it forward never can. It is done only when the data
+//! of the version is on enough drives to read it; otherwise, and when drives that hold
+//! another version cannot be written, the read fails with 503 rather than serve a
+//! version that could revert.
+
+use futures_util::future::join_all;
+use shoal_io::{Clock, Drive, Env};
+
+use crate::error::{Error, Result};
+use crate::member::keypath::{DATA_DIR_PREFIX, meta_path, object_dir};
+use crate::object::quorum::{Agreed, MetaCopy, MetaRead, votes_for};
+use crate::object::store::Store;
+use crate::record::meta::{DriveMeta, ObjectInfo, PreviousVersion};
+use crate::record::stripe::chunk_len_for;
+use crate::topology::placement::Placement;
+
+/// Which members a metadata read asks.
+#[derive(Debug, Clone, Copy)]
+enum Asked {
+    /// Every member: each copy is known (GET reads chunks by them; writers roll back).
+    Every,
+    /// As few as agreement needs.
+    Fewest,
+}
+
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
+    /// The version a reader may see: the agreed one, completed to write quorum first if
+    /// it is short of it.
+    pub(crate) async fn read_agreed(&self, bucket: &str, key: &str) -> Result<Agreed> {
+        self.read_agreed_from(bucket, key, Asked::Every).await
+    }
+
+    /// `read_agreed` asking as few members as agreement needs (`read_metas_quick`):
+    /// for callers that need the version, not every member's copy (HEAD).
+    pub(crate) async fn read_agreed_quick(&self, bucket: &str, key: &str) -> Result<Agreed> {
+        self.read_agreed_from(bucket, key, Asked::Fewest).await
+    }
+
+    async fn read_agreed_from(&self, bucket: &str, key: &str, asked: Asked) -> Result<Agreed> {
+        let read = match asked {
+            Asked::Every => self.read_metas(bucket, key).await,
+            Asked::Fewest => self.read_metas_quick(bucket, key).await,
+        };
+        let agreed = read.agreed(self.set_layout().read_quorum())?;
+        if !self.needs_roll_forward(&read, &agreed.info) {
+            return Ok(agreed);
+        }
+        // Writing into the bucket: the bucket's lock (shared), then the key's, as commits.
+        let _bucket_guard = self.lock_bucket_for_write(bucket).await?;
+        let _guard = self.lock_object(bucket, key).await;
+        // A commit or delete may have finished while this waited.
+        let read = self.read_metas(bucket, key).await;
+        let agreed = read.agreed(self.set_layout().read_quorum())?;
+        if !self.needs_roll_forward(&read, &agreed.info) {
+            return Ok(agreed);
+        }
+        let written = self.roll_forward(bucket, key, &read, &agreed).await?;
+        self.queue_heal(bucket, key);
+        let set_size = read.copies.len();
+        // Drives that hold another version and kept it prove the version short.
+        let against = read
+            .copies
+            .iter()
+            .zip(&written)
+            .filter(|(c, w)| matches!(c, MetaCopy::Valid(_)) && !votes_for(c, &agreed.info) && !**w)
+            .count();
+        let write_quorum = self.set_layout().write_quorum();
+        if set_size - against < write_quorum {
+            return Err(Error::InsufficientWriteQuorum {
+                ok: set_size - against,
+                needed: write_quorum,
+            });
+        }
+        let read = self.read_metas(bucket, key).await;
+        read.agreed(self.set_layout().read_quorum())
+    }
+
+    /// After a failed commit, under the key's lock: the version it tried to replace
+    /// must still win, on write quorum. A roll back that could not put a drive's copy
+    /// back removed it (`put::undo_meta`), and with those votes gone an older copy left
+    /// on a drive that missed an earlier commit (2+2: one stale drive and the replaced
+    /// version's own copy voting for what it replaced) could out-vote the replaced
+    /// version: an acknowledged write would revert. Writing the replaced version over
+    /// every copy that does not vote for it keeps it. Best effort: a drive that still
+    /// refuses writes is left to healing, and a later read rolls forward or answers 503.
+    pub(crate) async fn keep_replaced(&self, bucket: &str, key: &str, replaced: &Agreed) {
+        let layout = self.set_layout();
+        let read = self.read_metas(bucket, key).await;
+        let kept = read
+            .agreed(layout.read_quorum())
+            .is_ok_and(|now| now.info == replaced.info);
+        if kept && read.votes(&replaced.info) >= layout.write_quorum() {
+            return;
+        }
+        if self
+            .roll_forward(bucket, key, &read, replaced)
+            .await
+            .is_ok()
+        {
+            self.queue_heal(bucket, key);
+        }
+    }
+
+    /// True when `info` has fewer than write-quorum votes and some drive that does not
+    /// vote for it could be given it (one that failed to answer cannot).
+    fn needs_roll_forward(&self, read: &MetaRead, info: &ObjectInfo) -> bool {
+        read.votes(info) < self.set_layout().write_quorum()
+            && read
+                .copies
+                .iter()
+                .any(|c| !matches!(c, MetaCopy::Failed) && !votes_for(c, info))
+    }
+
+    /// Writes the agreed version's metadata to every drive that answered but does not
+    /// vote for it; returns, per set drive, whether it was written.
+    async fn roll_forward(
+        &self,
+        bucket: &str,
+        key: &str,
+        read: &MetaRead,
+        agreed: &Agreed,
+    ) -> Result<Vec<bool>> {
+        let info = &agreed.info;
+        let placement = self.placement(bucket, key);
+        let set_size = read.copies.len();
+        self.check_data_readable(placement, info).await?;
+        let inline_chunks = if info.inline {
+            self.rebuild_inline_chunks(agreed)?
+        } else {
+            vec![Vec::new(); set_size]
+        };
+        let replaced = replaced_version(read, info);
+        let meta_file = meta_path(bucket, key);
+        let drives = self.set_members(placement.set_index);
+        let writes = drives.iter().enumerate().map(|(drive_index, drive)| {
+            let copy = &read.copies[drive_index];
+            let target = !matches!(copy, MetaCopy::Failed) && !votes_for(copy, info);
+            let chunk_index = placement.chunk_of_drive(drive_index, set_size);
+            let meta = DriveMeta {
+                info: info.clone(),
+                chunk_index,
+                inline_chunk: inline_chunks[chunk_index].clone(),
+                previous: replaced.map(|old| PreviousVersion {
+                    info: old.clone(),
+                    inline_chunk: own_inline_chunk(copy, old),
+                }),
+            };
+            let meta_file = &meta_file;
+            async move {
+                target
+                    && drive
+                        .write_file_atomic(meta_file, &meta.encode(&self.deployment_id))
+                        .await
+                        .is_ok()
+            }
+        });
+        Ok(join_all(writes).await)
+    }
+
+    /// Fails unless at least data-chunks drives hold every part file of `info`.
+    async fn check_data_readable(&self, placement: Placement, info: &ObjectInfo) -> Result<()> {
+        if info.inline {
+            return Ok(());
+        }
+        let data_dir = format!(
+            "{}/{DATA_DIR_PREFIX}{}",
+            object_dir(&info.bucket, &info.key),
+            hex::encode(info.version_id)
+        );
+        let wanted: Vec<String> = if info.parts.is_empty() {
+            vec![crate::object::get::PLAIN_PART_FILE.to_owned()]
+        } else {
+            info.parts
+                .iter()
+                .map(crate::record::meta::PartInfo::file_name)
+                .collect()
+        };
+        let drives = self.set_members(placement.set_index);
+        let listings = join_all(drives.iter().map(|d| d.list_dir(&data_dir))).await;
+        let holding = listings
+            .into_iter()
+            .flatten()
+            .filter(|entries| {
+                wanted
+                    .iter()
+                    .all(|w| entries.iter().any(|e| !e.is_dir && e.name == *w))
+            })
+            .count();
+        if holding < info.data_chunks {
+            return Err(Error::InsufficientReadQuorum {
+                ok: holding,
+                needed: info.data_chunks,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every chunk of an inline version, by chunk index, decoded from the copies that
+    /// hold it.
+    fn rebuild_inline_chunks(&self, agreed: &Agreed) -> Result<Vec<Vec<u8>>> {
+        let info = &agreed.info;
+        let set_size = info.data_chunks + info.parity_chunks;
+        let chunk_len = chunk_len_for(
+            usize::try_from(info.size_bytes).unwrap_or(usize::MAX),
+            info.data_chunks,
+        );
+        let mut chunks = vec![vec![0u8; chunk_len]; set_size];
+        let mut present = vec![false; set_size];
+        for copy in agreed.copies.iter().flatten() {
+            if copy.inline_chunk.len() == chunk_len && copy.chunk_index < set_size {
+                chunks[copy.chunk_index].copy_from_slice(&copy.inline_chunk);
+                present[copy.chunk_index] = true;
+            }
+        }
+        let have = present.iter().filter(|p| **p).count();
+        if have < info.data_chunks {
+            return Err(Error::InsufficientReadQuorum {
+                ok: have,
+                needed: info.data_chunks,
+            });
+        }
+        if chunk_len > 0 && have < set_size {
+            let mut slices: Vec<&mut [u8]> = chunks.iter_mut().map(Vec::as_mut_slice).collect();
+            self.coder.borrow_mut().reconstruct(&mut slices, &present)?;
+        }
+        Ok(chunks)
+    }
+}
+
+/// The version `info` replaced, as its copies record it.
+fn replaced_version<'a>(read: &'a MetaRead, info: &ObjectInfo) -> Option<&'a ObjectInfo> {
+    read.copies.iter().find_map(|c| match c {
+        MetaCopy::Valid(m) if m.info == *info => m.previous.as_ref().map(|p| &p.info),
+        _ => None,
+    })
+}
+
+/// This drive's own inline chunk of `old`, if its copy holds that version.
+fn own_inline_chunk(copy: &MetaCopy, old: &ObjectInfo) -> Vec<u8> {
+    match copy {
+        MetaCopy::Valid(m) if m.info == *old => m.inline_chunk.clone(),
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,376 @@
+//! `Store`: the erasure-coded object store of one shard over one pool of drives.
+//! Generic over the drive (`DirDrive`, `SimDrive`, later remote drives) and the clock,
+//! so one test suite runs against real and simulated I/O.
+//!
+//! Invariants:
+//! - Writers of one key are serialized by the key's lock during commit; writes into a
+//!   bucket hold the bucket's lock shared while they commit, its delete holds it
+//!   exclusive.
+//! - Metadata is believed only when read-quorum drives agree on it (`quorum.rs`).
+//! - Nothing in a drive's object tree is written except by an atomic rename or an
+//!   atomic file replace; writes in progress live under `.shoal/tmp/`.
+//! - A drive is used only while it proves to be the drive it was formatted as
+//!   (`Drive::check_identity` against its format record, at open and in
+//!   `check_drives`); one that fails is offline, and its requests count as failed
+//!   for quorum, until a later check passes.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use shoal_erasure::Coder;
+use shoal_io::{Clock, Drive, DriveError, Env, MonoioEnv};
+
+use crate::member::LocalMember;
+
+use crate::error::{Error, Result};
+use crate::record::format::{FORMAT_PATH, format_drives, identity_of};
+use crate::set::key_lock::{LockMode, LockName};
+use crate::set::shard_lock::{KeyLocker, LockGuard};
+use crate::topology::layout::{PoolLayout, SetLayout};
+use crate::topology::placement::{DeploymentId, Placement, object_hash};
+
+/// Where writes in progress are staged on every drive (cleaned at start).
+pub const TMP_DIR: &str = ".shoal/tmp";
+
+/// Tunables of a store, fixed at start.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Object bytes per erasure-coded stripe.
+    pub stripe_size_bytes: usize,
+    /// Objects whose chunks are at most this long live inline in the metadata.
+    pub inline_chunk_max_bytes: usize,
+    /// Largest object a single put may write (S3: 5 GiB).
+    pub object_size_max_bytes: u64,
+    /// Smallest size of a multipart part other than the last (S3: 5 MiB).
+    pub part_size_min_bytes: u64,
+    /// Largest object CompleteMultipartUpload may assemble (S3: 5 TiB).
+    pub multipart_object_max_bytes: u64,
+    /// Largest total of user metadata names and values (S3: 2 KiB).
+    pub user_metadata_max_bytes: usize,
+    /// Parity chunks per set; `None` for the default of DESIGN.md §3.
+    pub parity_chunks: Option<usize>,
+    /// Remove leftovers of interrupted writes, and the trash, at open. Only the first
+    /// store opened in a process may: later ones (other shards) would delete writes in
+    /// progress and data that running reads still need.
+    pub clean_tmp_at_open: bool,
+    /// Format empty drives in a deployment that exists (replacement drives); without it
+    /// they stay offline, as they may be bare mount points (format.rs).
+    pub format_new_drives: bool,
+    /// How long one member may take to answer one verb before it counts as failed for
+    /// that request and is marked slow (the quorum engine's deadline).
+    pub member_deadline: std::time::Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            stripe_size_bytes: 1 << 20,
+            inline_chunk_max_bytes: 128 << 10,
+            object_size_max_bytes: 5 << 30,
+            part_size_min_bytes: 5 << 20,
+            multipart_object_max_bytes: 5 << 40,
+            user_metadata_max_bytes: 2 << 10,
+            parity_chunks: None,
+            clean_tmp_at_open: true,
+            format_new_drives: false,
+            member_deadline: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+/// The object store of one shard.
+pub struct Store<D: Drive, C: Clock, E: Env = MonoioEnv> {
+    /// The pool's members, in pool order (set after set).
+    pub(crate) members: Vec<Rc<LocalMember<D>>>,
+    /// Timers and tasks (the quorum engine's deadlines, background completions).
+    pub(crate) env: E,
+    pub(crate) layout: PoolLayout,
+    pub(crate) deployment_id: DeploymentId,
+    pub(crate) config: StoreConfig,
+    pub(crate) clock: C,
+    pub(crate) rng: RefCell<SmallRng>,
+    pub(crate) coder: RefCell<Coder>,
+    locker: KeyLocker,
+    heal_queue: RefCell<BTreeSet<(String, String)>>,
+    /// The last sequence number handed out by `next_seq`.
+    last_seq: std::cell::Cell<u64>,
+    /// Per drive: why it is offline (`None`: online); set at open and by `check_drives`.
+    offline: RefCell<Vec<Option<String>>>,
+    /// Per drive: its encoded format record, which `check_identity` compares.
+    identities: Vec<Vec<u8>>,
+}
+
+/// A drive that went offline (`offline`: why) or came back (`offline: None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriveChange {
+    pub drive: String,
+    pub offline: Option<String>,
+}
+
+/// How many objects may wait for healing before new reports are dropped (they are
+/// found again by the next scan).
+const HEAL_QUEUE_MAX: usize = 100_000;
+
+impl<D: Drive, C: Clock> Store<D, C, MonoioEnv> {
+    /// Checks or writes every drive's format, cleans leftovers of interrupted writes,
+    /// and returns the store on the real runtime. `seed` seeds ids (deployment,
+    /// versions, temporary names).
+    pub async fn open(drives: Vec<D>, clock: C, seed: u64, config: StoreConfig) -> Result<Self> {
+        Self::open_in(drives, clock, MonoioEnv, seed, config).await
+    }
+}
+
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
+    /// `open` in the environment `env` (a simulation's, in tests).
+    pub async fn open_in(
+        drives: Vec<D>,
+        clock: C,
+        env: E,
+        seed: u64,
+        config: StoreConfig,
+    ) -> Result<Self> {
+        let layout = PoolLayout::for_drives(drives.len(), config.parity_chunks)?;
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let (deployment_id, format_offline) =
+            format_drives(&drives, layout, rng.r#gen(), config.format_new_drives).await?;
+        let identities: Vec<Vec<u8>> = (0..drives.len())
+            .map(|position| identity_of(deployment_id, layout, position))
+            .collect();
+        let mut offline = Vec::with_capacity(drives.len());
+        for ((drive, identity), format_why) in drives.iter().zip(&identities).zip(format_offline) {
+            // Always checked, so a drive format_drives refused is offline in the drive too.
+            let checked = drive.check_identity(FORMAT_PATH, identity).await;
+            offline.push(format_why.or(checked.err()));
+        }
+        check_sets_online(&drives, &offline, layout)?;
+        let online: Vec<bool> = offline.iter().map(Option::is_none).collect();
+        if config.clean_tmp_at_open {
+            for (drive, _) in drives.iter().zip(&online).filter(|(_, up)| **up) {
+                clean_tmp(drive).await;
+                // No reader exists yet: replaced versions kept for readers can go.
+                crate::object::trash::empty_trash(drive).await;
+            }
+        }
+        let coder = Coder::new(layout.set.data_chunks, layout.set.parity_chunks)?;
+        Ok(Self {
+            members: drives
+                .into_iter()
+                .map(|d| Rc::new(LocalMember::new(d)))
+                .collect(),
+            env,
+            layout,
+            deployment_id,
+            config,
+            clock,
+            rng: RefCell::new(rng),
+            coder: RefCell::new(coder),
+            locker: KeyLocker::single(),
+            heal_queue: RefCell::new(BTreeSet::new()),
+            last_seq: std::cell::Cell::new(0),
+            offline: RefCell::new(offline),
+            identities,
+        })
+    }
+
+    /// Uses `locker` for per-key locks (a multi-shard server shares owner shards).
+    #[must_use]
+    pub fn with_locker(mut self, locker: KeyLocker) -> Self {
+        self.locker = locker;
+        self
+    }
+
+    /// Takes the lock of `name` in `mode` on its owner shard.
+    pub(crate) async fn lock(&self, name: &LockName, mode: LockMode) -> LockGuard {
+        let owner_hash = object_hash(&self.deployment_id, "", &name.owner_text());
+        self.locker.lock(name, mode, owner_hash >> 8).await
+    }
+
+    /// Serializes writers of one object (commit, delete, tag changes).
+    pub(crate) async fn lock_object(&self, bucket: &str, key: &str) -> LockGuard {
+        self.lock(&LockName::object(bucket, key), LockMode::Exclusive)
+            .await
+    }
+
+    /// Serializes work on one multipart upload's folder.
+    pub(crate) async fn lock_upload(&self, upload_id: &str) -> LockGuard {
+        self.lock(&LockName::Upload(upload_id.to_owned()), LockMode::Exclusive)
+            .await
+    }
+
+    /// Holds the bucket alone: its creation, deletion and settings.
+    pub(crate) async fn lock_bucket_exclusive(&self, bucket: &str) -> LockGuard {
+        self.lock(&LockName::Bucket(bucket.to_owned()), LockMode::Exclusive)
+            .await
+    }
+
+    /// Holds the bucket while something is written into it: a bucket delete (which
+    /// takes it exclusive) cannot run until the write committed or gave up, and the
+    /// write re-checks under it that the bucket still exists.
+    pub(crate) async fn lock_bucket_for_write(&self, bucket: &str) -> Result<LockGuard> {
+        let guard = self
+            .lock(&LockName::Bucket(bucket.to_owned()), LockMode::Shared)
+            .await;
+        self.require_bucket(bucket).await?;
+        Ok(guard)
+    }
+
+    /// This shard's own lock table (served to other shards by `serve_lock_requests`).
+    pub fn locker_local(&self) -> crate::set::key_lock::KeyLocks {
+        self.locker.local().clone()
+    }
+
+    pub fn layout(&self) -> PoolLayout {
+        self.layout
+    }
+
+    pub fn deployment_id(&self) -> DeploymentId {
+        self.deployment_id
+    }
+
+    /// Drives offline now (since start or the last `check_drives`), with the reason.
+    pub fn offline_drives(&self) -> Vec<(String, String)> {
+        self.members
+            .iter()
+            .zip(self.offline.borrow().iter())
+            .filter_map(|(d, why)| why.clone().map(|w| (d.name().to_owned(), w)))
+            .collect()
+    }
+
+    /// Checks every drive's identity (cheap: a stat and a small read per drive); a
+    /// drive that fails goes offline, one that passes again comes back. Returns the
+    /// changes since the last check. Run on a timer by the server.
+    pub async fn check_drives(&self) -> Vec<DriveChange> {
+        let mut changes = Vec::new();
+        for (position, drive) in self.members.iter().enumerate() {
+            let now = drive
+                .check_identity(FORMAT_PATH, &self.identities[position])
+                .await
+                .err();
+            let before = std::mem::replace(&mut self.offline.borrow_mut()[position], now.clone());
+            if before.is_some() != now.is_some() {
+                changes.push(DriveChange {
+                    drive: drive.name().to_owned(),
+                    offline: now,
+                });
+            }
+        }
+        changes
+    }
+
+    /// Drive `index` of the pool (tests damage drives through it).
+    pub fn drive(&self, index: usize) -> &D {
+        self.members[index].drive()
+    }
+
+    /// The pool's drives, in pool order (tests damage drives through them).
+    pub fn drives(&self) -> Vec<&D> {
+        self.members.iter().map(|m| m.drive()).collect()
+    }
+
+    /// How many drives the pool has.
+    pub fn drive_count(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// The set an object lives in and its chunk rotation.
+    pub(crate) fn placement(&self, bucket: &str, key: &str) -> Placement {
+        let hash = object_hash(&self.deployment_id, bucket, key);
+        Placement::of(hash, self.layout.set_count, self.layout.set.set_size())
+    }
+
+    /// The drives of set `set_index`, in set order.
+    pub(crate) fn set_members(&self, set_index: usize) -> &[Rc<LocalMember<D>>] {
+        let size = self.layout.set.set_size();
+        &self.members[set_index * size..(set_index + 1) * size]
+    }
+
+    pub(crate) fn set_layout(&self) -> SetLayout {
+        self.layout.set
+    }
+
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// A number later than the clock and than every one this store handed out before,
+    /// even if the clock stepped back (orders uploads of one part).
+    pub(crate) fn next_seq(&self) -> u64 {
+        let seq = self.clock.now_unix_nanos().max(self.last_seq.get() + 1);
+        self.last_seq.set(seq);
+        seq
+    }
+
+    pub(crate) fn random_id(&self) -> [u8; 16] {
+        self.rng.borrow_mut().r#gen()
+    }
+
+    /// Notes an object with a missing or corrupt chunk or metadata copy.
+    pub(crate) fn queue_heal(&self, bucket: &str, key: &str) {
+        let mut queue = self.heal_queue.borrow_mut();
+        if queue.len() < HEAL_QUEUE_MAX {
+            queue.insert((bucket.to_owned(), key.to_owned()));
+        }
+    }
+
+    /// Objects found damaged since start, in key order (healing consumes this later).
+    pub fn heal_queue(&self) -> Vec<(String, String)> {
+        self.heal_queue.borrow().iter().cloned().collect()
+    }
+}
+
+/// Refuses to start when a set has fewer than write-quorum drives online, naming each
+/// offline drive and why.
+fn check_sets_online<D: Drive>(
+    drives: &[D],
+    offline: &[Option<String>],
+    layout: PoolLayout,
+) -> Result<()> {
+    let size = layout.set.set_size();
+    for (set_index, set) in offline.chunks(size).enumerate() {
+        let up = set.iter().filter(|why| why.is_none()).count();
+        if up < layout.set.write_quorum() {
+            let down: Vec<String> = drives[set_index * size..(set_index + 1) * size]
+                .iter()
+                .zip(set)
+                .filter_map(|(d, why)| why.as_ref().map(|why| format!("{} ({why})", d.name())))
+                .collect();
+            return Err(Error::Format(format!(
+                "set {set_index} has only {up} of {size} drives online and needs {} to \
+                 start; offline: {}",
+                layout.set.write_quorum(),
+                down.join("; ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Removes leftovers of writes interrupted by a crash.
+async fn clean_tmp<D: Drive>(drive: &D) {
+    let Ok(entries) = drive.list_dir(TMP_DIR).await else {
+        return;
+    };
+    for entry in entries {
+        let path = format!("{TMP_DIR}/{}", entry.name);
+        let _ = if entry.is_dir {
+            drive.remove_dir_all(&path).await
+        } else {
+            drive.remove_file(&path).await
+        };
+    }
+}
+
+/// `Ok(())` for success and for "already gone".
+pub(crate) fn ignore_not_found(result: std::result::Result<(), DriveError>) -> Result<()> {
+    match result {
+        Ok(()) | Err(DriveError::NotFound) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,9 @@
+//! Every record Shoal keeps on a drive, and its encoding: the common framing (`codec`),
+//! the drive's format record, object metadata, chunk records, and the checksums they
+//! carry. Pure: bytes in, values out.
+
+pub mod checksum;
+pub mod codec;
+pub mod format;
+pub mod meta;
+pub mod stripe;

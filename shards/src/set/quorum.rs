@@ -1,0 +1,264 @@
+//! The quorum engine: every fan-out of a request to the members of a set goes through
+//! `call`, with a `Strategy` that says how many answers the request needs, how long a
+//! member may take, and how to ask.
+//!
+//! - `Mode::Read` asks only as many members as needed, members marked slow last, and
+//!   asks one more member for each that fails, until enough answered or none are left.
+//!   Members not needed are never asked.
+//! - `Mode::Write` asks every member and returns as soon as `needed` succeeded (or can
+//!   no longer succeed); the calls still running finish in the background, spawned on
+//!   the shard, each within its deadline. Only for verbs whose late completion is safe:
+//!   idempotent, or fenced by `expect_previous` / a lock epoch.
+//! - `Mode::All` asks every member and waits for each answer or its deadline.
+//!
+//! In every mode a member that misses its deadline counts as failed for that request
+//! (`MemberError::Timeout`) and is marked slow (`MemberHealth`), so a hung member costs
+//! a request at most one deadline, and later reads avoid it for a while.
+//!
+//! Invariants: at most one call per member per fan-out; answers are returned in member
+//! order whatever order they arrived in; nothing here reads a clock but `Env`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use shoal_io::Env;
+
+use crate::member::{MemberError, MemberResult, SetMember};
+
+/// How a fan-out asks and when it is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Strategy {
+    /// Successful answers the request needs.
+    pub needed: usize,
+    /// How long one member may take to answer.
+    pub deadline: Duration,
+    pub mode: Mode,
+}
+
+/// See the module comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Read,
+    Write,
+    All,
+}
+
+impl Strategy {
+    pub fn read(needed: usize, deadline: Duration) -> Self {
+        Self {
+            needed,
+            deadline,
+            mode: Mode::Read,
+        }
+    }
+
+    pub fn write(needed: usize, deadline: Duration) -> Self {
+        Self {
+            needed,
+            deadline,
+            mode: Mode::Write,
+        }
+    }
+
+    pub fn all(deadline: Duration) -> Self {
+        Self {
+            needed: usize::MAX,
+            deadline,
+            mode: Mode::All,
+        }
+    }
+}
+
+/// One member's part in a fan-out.
+#[derive(Debug)]
+pub enum Answer<T> {
+    Ok(T),
+    Err(MemberError),
+    /// Not asked (a read had enough answers without it).
+    NotAsked,
+    /// Still running in the background (a write returned at quorum).
+    Running,
+}
+
+impl<T> Answer<T> {
+    pub fn ok(&self) -> Option<&T> {
+        match self {
+            Answer::Ok(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    pub fn into_ok(self) -> Option<T> {
+        match self {
+            Answer::Ok(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Answer::Ok(_))
+    }
+
+    /// The answer as a result; a member not asked or still running counts as timed out.
+    pub fn into_result(self) -> MemberResult<T> {
+        match self {
+            Answer::Ok(value) => Ok(value),
+            Answer::Err(e) => Err(e),
+            Answer::NotAsked | Answer::Running => Err(MemberError::Timeout),
+        }
+    }
+}
+
+/// How many answers succeeded.
+pub fn ok_count<T>(answers: &[Answer<T>]) -> usize {
+    answers.iter().filter(|a| a.is_ok()).count()
+}
+
+type Pending<T> = Pin<Box<dyn Future<Output = (usize, MemberResult<T>)>>>;
+
+/// Asks `members` with `call(index, member)` as `strategy` says; returns one answer per
+/// member, in member order. `call` is invoked at most once per member.
+pub async fn call<E, M, T, F, Fut>(
+    env: &E,
+    members: &[Rc<M>],
+    strategy: Strategy,
+    call: F,
+) -> Vec<Answer<T>>
+where
+    E: Env,
+    M: SetMember,
+    T: 'static,
+    F: FnMut(usize, Rc<M>) -> Fut,
+    Fut: Future<Output = MemberResult<T>> + 'static,
+{
+    let order: Vec<usize> = (0..members.len()).collect();
+    call_preferring(env, members, &order, strategy, call).await
+}
+
+/// `call`, where a read asks members in the order of `prefer` (member indices, each
+/// once, all of them), members marked slow last.
+pub async fn call_preferring<E, M, T, F, Fut>(
+    env: &E,
+    members: &[Rc<M>],
+    prefer: &[usize],
+    strategy: Strategy,
+    mut call: F,
+) -> Vec<Answer<T>>
+where
+    E: Env,
+    M: SetMember,
+    T: 'static,
+    F: FnMut(usize, Rc<M>) -> Fut,
+    Fut: Future<Output = MemberResult<T>> + 'static,
+{
+    let count = members.len();
+    assert_eq!(prefer.len(), count, "a preference names every member once");
+    let mut answers: Vec<Answer<T>> = (0..count).map(|_| Answer::NotAsked).collect();
+    let mut order = ask_order(env, members, prefer, strategy.mode);
+    let first = match strategy.mode {
+        Mode::Read => strategy.needed.min(count),
+        Mode::Write | Mode::All => count,
+    };
+    let mut running: FuturesUnordered<Pending<T>> = FuturesUnordered::new();
+    for index in order.drain(..first).collect::<Vec<_>>() {
+        running.push(start(
+            env,
+            &members[index],
+            index,
+            strategy.deadline,
+            &mut call,
+        ));
+    }
+    let mut ok = 0;
+    while let Some((index, result)) = running.next().await {
+        if matches!(result, Err(MemberError::Timeout)) {
+            members[index].health().mark_slow(env.monotonic_nanos());
+        }
+        match result {
+            Ok(value) => {
+                ok += 1;
+                answers[index] = Answer::Ok(value);
+            }
+            Err(e) => {
+                answers[index] = Answer::Err(e);
+                if strategy.mode == Mode::Read && !order.is_empty() {
+                    let next = order.remove(0);
+                    running.push(start(
+                        env,
+                        &members[next],
+                        next,
+                        strategy.deadline,
+                        &mut call,
+                    ));
+                }
+            }
+        }
+        let still_possible = ok + running.len() + order.len() >= strategy.needed;
+        let done = match strategy.mode {
+            Mode::Read | Mode::Write => ok >= strategy.needed || !still_possible,
+            Mode::All => false,
+        };
+        if done {
+            break;
+        }
+    }
+    if strategy.mode == Mode::Write && !running.is_empty() {
+        for answer in &mut answers {
+            if matches!(answer, Answer::NotAsked) {
+                *answer = Answer::Running;
+            }
+        }
+        finish_in_background(env, running);
+    }
+    answers
+}
+
+/// Members in the order a fan-out asks them: for reads, members not marked slow first
+/// (each group in the preferred order); for writes, the preferred order.
+fn ask_order<E: Env, M: SetMember>(
+    env: &E,
+    members: &[Rc<M>],
+    prefer: &[usize],
+    mode: Mode,
+) -> Vec<usize> {
+    let mut order = prefer.to_vec();
+    if mode == Mode::Read {
+        let now = env.monotonic_nanos();
+        order.sort_by_key(|&i| members[i].health().is_slow(now));
+    }
+    order
+}
+
+/// Calls one member under its deadline.
+fn start<E, M, T, F, Fut>(
+    env: &E,
+    member: &Rc<M>,
+    index: usize,
+    deadline: Duration,
+    call: &mut F,
+) -> Pending<T>
+where
+    E: Env,
+    M: SetMember,
+    T: 'static,
+    F: FnMut(usize, Rc<M>) -> Fut,
+    Fut: Future<Output = MemberResult<T>> + 'static,
+{
+    let future = call(index, Rc::clone(member));
+    let env = env.clone();
+    Box::pin(async move {
+        let result = shoal_io::timeout(&env, deadline, future)
+            .await
+            .unwrap_or(Err(MemberError::Timeout));
+        (index, result)
+    })
+}
+
+/// Lets the calls a write no longer waits for run to their end (or deadline).
+fn finish_in_background<E: Env, T: 'static>(env: &E, mut running: FuturesUnordered<Pending<T>>) {
+    env.spawn(async move { while running.next().await.is_some() {} });
+}
