@@ -17,7 +17,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 target=x86_64-unknown-linux-musl
 
 "$root/scripts/deps.sh"
-if ! command -v musl-gcc >/dev/null; then
+if ! command -v musl-gcc >/dev/null || ! command -v file >/dev/null; then
     sudo=""
     [[ $(id -u) == 0 ]] || sudo="sudo"
     $sudo apt-get update -qq
