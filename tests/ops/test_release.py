@@ -58,6 +58,15 @@ def test_release_binary_is_static_with_isal(release):
     assert "release: ldd:" in release["output"] and "release: size" in release["output"]
 
 
+def test_release_build_again_compiles_nothing(release):
+    """build.rs re-runs only when git state changes: building the same tree again
+    compiles nothing, not even the root crate (no LTO link of minutes)."""
+    again = run([str(REPO_ROOT / "scripts/release.sh")], timeout_s=600)
+    output = again.stdout + again.stderr
+    assert "Compiling" not in output, output
+    assert f"release: binary {release['binary']}" in output
+
+
 def test_static_binary_serves_s3_from_a_folder(release, tmp_path):
     """The static binary starts on four fresh folders, refuses anonymous access (403),
     stores and returns an object for a signed client, and stops cleanly on SIGTERM."""
