@@ -16,7 +16,7 @@ pub mod drive;
 pub mod env;
 pub mod net;
 pub mod runtime;
-pub mod sim_drive;
+pub mod sim;
 
 pub use buf::{AlignedBuf, BLOCK_SIZE_BYTES};
 pub use buf_pool::BufPool;
@@ -30,4 +30,4 @@ pub use runtime::{
     DriverKind, RuntimeConfig, ShardRuntime, build_runtime, driver_in_use,
     pin_current_thread_to_core, raise_memlock_limit,
 };
-pub use sim_drive::{FaultRule, SimDrive, SimFaults, SimFile};
+pub use sim::{FaultRule, SimConfig, SimDrive, SimEnv, SimError, SimExecutor, SimFaults, SimFile};

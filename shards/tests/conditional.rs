@@ -121,7 +121,11 @@ fn racing_creators_across_shards() {
                 .await
                 .unwrap()
                 .with_locker(KeyLocker::sharded(shard, senders.clone()));
-            monoio::spawn(serve_lock_requests(store.locker_local(), receiver));
+            monoio::spawn(serve_lock_requests(
+                shoal_io::MonoioEnv,
+                store.locker_local(),
+                receiver,
+            ));
             stores.push(Rc::new(store));
         }
         stores[0].make_bucket("bkt").await.unwrap();

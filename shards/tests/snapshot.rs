@@ -62,7 +62,11 @@ async fn two_shards() -> (Vec<SimDrive>, Vec<Rc<TestStore<SimDrive>>>) {
             .await
             .unwrap()
             .with_locker(KeyLocker::sharded(shard, senders.clone()));
-        monoio::spawn(serve_lock_requests(store.locker_local(), receiver));
+        monoio::spawn(serve_lock_requests(
+            shoal_io::MonoioEnv,
+            store.locker_local(),
+            receiver,
+        ));
         stores.push(Rc::new(store));
     }
     (drives, stores)

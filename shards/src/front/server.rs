@@ -7,10 +7,15 @@
 //! store, listener (same port, SO_REUSEPORT) and lock mailbox; print the banner when
 //! every shard listens. Each shard admits connections within its limits
 //! (`admission.rs`), serves each in its own task isolated from panics (`conn.rs`), and
-//! gives freed memory back to the OS after a burst of connections ends. Stop
-//! (SIGINT/SIGTERM): each shard stops accepting, lets requests in flight finish (at
-//! most `STOP_GRACE`), and exits; the process exits 0. Start and stop are symmetric:
-//! what a shard opens, the shard closes.
+//! gives freed memory back to the OS after a burst of connections ends.
+//!
+//! Stop (SIGINT/SIGTERM) has two phases. Drain: each shard closes its listener (new
+//! connections are refused by the kernel), lets requests in flight finish (at most
+//! `STOP_GRACE`) while still serving other shards' lock requests, and reports drained.
+//! Stop: once every shard drained (or `STOP_GRACE` + `STOP_BARRIER_SLACK` passed), each
+//! shard's runtime ends; a request still running past the grace is abandoned before it
+//! acknowledged anything. The process exits 0. Start and stop are symmetric: what a
+//! shard opens, the shard closes.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,6 +40,9 @@ use crate::set::shard_lock::{KeyLocker, LockRequest, mailboxes, serve_lock_reque
 
 /// How long a stopping shard waits for requests in flight.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How much longer than the grace a drained shard waits for the others before it ends
+/// anyway (a shard that never reports is stuck beyond help).
+const STOP_BARRIER_SLACK: Duration = Duration::from_secs(5);
 /// How often a shard checks whether a burst of connections ended (to trim the heap).
 const TRIM_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -77,6 +85,8 @@ struct ShardPlan {
     credentials: Credentials,
     tls: Option<Arc<rustls::ServerConfig>>,
     lock_senders: Vec<mpsc::Sender<LockRequest>>,
+    /// Shards that finished draining (the barrier between the two phases of a stop).
+    drained: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -129,6 +139,7 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
         credentials: credentials.clone(),
         tls,
         lock_senders,
+        drained: Arc::default(),
     };
     let (ready_tx, ready_rx) = std_mpsc::channel();
     let mut stops = Vec::new();
@@ -274,7 +285,11 @@ fn run_shard(
                 return Err(message);
             }
         };
-        monoio::spawn(serve_lock_requests(ctx.store.locker_local(), lock_rx));
+        monoio::spawn(serve_lock_requests(
+            shoal_io::MonoioEnv,
+            ctx.store.locker_local(),
+            lock_rx,
+        ));
         monoio::spawn(watch_drives(ctx.clone(), shard_index == 0));
         if shard_index == 0
             && let Some(expiry) = plan.config.multipart_expiry
@@ -286,7 +301,9 @@ fn run_shard(
         }
         let _ = ready.send(Ok(driver));
         accept_loop(&ctx, &listener, plan, stop_rx).await;
+        drop(listener);
         drain(&ctx).await;
+        wait_for_every_shard_drained(plan).await;
         Ok(format!(
             "shard {shard_index} served {} requests",
             ctx.requests_total()
@@ -535,6 +552,17 @@ async fn drain(ctx: &ShardContext) {
     let deadline = Instant::now() + STOP_GRACE;
     while ctx.in_flight() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The barrier between drain and stop: this shard has drained; it keeps serving lock
+/// requests of shards still draining until all have (or the slack ran out).
+async fn wait_for_every_shard_drained(plan: &ShardPlan) {
+    use std::sync::atomic::Ordering;
+    plan.drained.fetch_add(1, Ordering::AcqRel);
+    let deadline = Instant::now() + STOP_GRACE + STOP_BARRIER_SLACK;
+    while plan.drained.load(Ordering::Acquire) < plan.config.shards && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

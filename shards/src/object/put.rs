@@ -312,7 +312,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                 break;
             }
             // Let other requests on this shard run between stripes of CPU work.
-            monoio::time::sleep(std::time::Duration::ZERO).await;
+            self.env.yield_now().await;
             len = self.fill_stripe(body, stripe, hasher, options).await?;
             if len == 0 {
                 break;

@@ -11,6 +11,7 @@
 
 use futures_channel::{mpsc, oneshot};
 use futures_util::{SinkExt, StreamExt};
+use shoal_io::Env;
 
 use crate::set::key_lock::{KeyGuard, KeyLocks, LockMode, LockName};
 
@@ -87,24 +88,27 @@ impl KeyLocker {
             release: release_rx,
         };
         let mut mailbox = self.mailboxes[owner].clone();
-        // The owner shard runs until the process exits; a closed mailbox is a bug.
-        mailbox
-            .send(request)
-            .await
-            .expect("owner shard mailbox closed");
-        granted_rx
-            .await
-            .expect("owner shard dropped a lock request");
+        // Owner shards serve locks until every shard has drained (two-phase stop,
+        // server.rs), so a closed mailbox or a dropped request means the process is past
+        // its drain deadline and stopping: this request waits for the end instead of
+        // failing or panicking (it never got the lock, so it never commits).
+        if mailbox.send(request).await.is_err() || granted_rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
         LockGuard::Remote(release_tx)
     }
 }
 
 /// Runs on every shard: takes the locks other shards ask for, and holds each until its
 /// requester lets go.
-pub async fn serve_lock_requests(locks: KeyLocks, mut mailbox: mpsc::Receiver<LockRequest>) {
+pub async fn serve_lock_requests<E: Env>(
+    env: E,
+    locks: KeyLocks,
+    mut mailbox: mpsc::Receiver<LockRequest>,
+) {
     while let Some(request) = mailbox.next().await {
         let locks = locks.clone();
-        monoio::spawn(async move {
+        env.spawn(async move {
             let guard = locks.lock(&request.name, request.mode).await;
             if request.granted.send(()).is_ok() {
                 let _ = request.release.await; // Err(Canceled) when the guard is dropped

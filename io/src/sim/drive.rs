@@ -1,4 +1,5 @@
-//! `SimDrive`: an in-memory drive for tests, with injectable faults and simulated crashes.
+//! `SimDrive`: an in-memory drive for tests and the simulation, with a stated fault model,
+//! latency and hangs in virtual time, and simulated crashes.
 //!
 //! Model: files are inodes (a byte vector) named by paths in two namespaces, both
 //! `BTreeMap`s so every iteration is in path order and a run is deterministic given the
@@ -10,6 +11,56 @@
 //! - `rename` makes the move durable;
 //! - `create`, `write_at`, `set_len`, `create_dir_all` and `remove_*` change only live
 //!   state, so [`SimDrive::crash`] forgets them unless a later durable step covered them.
+//!
+//! Fault model: what can happen to each kind of operation (fields of `SimFaults`, set
+//! any time with `set_faults`; every random choice is drawn from the drive's seed).
+//! "wait" passes before the operation completes, "fail" returns an error and changes
+//! nothing, "silent" returns success but is wrong, "crash" is what a power cut does to
+//! the operation while it is in flight (started, not completed).
+//!
+//! ```text
+//! read_file, read_at   wait    latency, hang
+//!                      fail    read_error (EIO), gone (ENODEV), offline
+//!                      silent  read_bit_flip: one bit of the returned bytes (not stored)
+//!                      crash   nothing to lose
+//! write_at             wait    latency, hang
+//!                      fail    write_error (EIO), no_space_after_bytes, gone, offline
+//!                      silent  lost_write: acknowledged and read back, never made durable
+//!                      crash   torn: a random prefix of whole 512-byte sectors of it,
+//!                              from none to all, is durable
+//! write_file_atomic    wait    latency, hang
+//!                      fail    write_error (EIO), no_space_after_bytes, gone, offline
+//!                      silent  lost_write: acknowledged and read back, never durable:
+//!                              after a crash the old file (or none) is back
+//!                      crash   all or nothing (a coin flip), never a mix
+//! sync                 wait    latency, hang
+//!                      fail    write_error (EIO), gone, offline
+//!                      silent  blocks of lost writes stay as they were on the platter
+//!                      crash   nothing more is durable
+//! create, set_len,     wait    latency, hang
+//! rename               fail    write_error (EIO), gone, offline
+//!                      crash   did not happen
+//! open, close,         wait    latency, hang
+//! remove_*, list_dir,  fail    gone, offline
+//! create_dir_all,      crash   did not happen
+//! space
+//! check_identity       wait    latency, hang
+//!                      fail    gone, unmounted, another drive's record
+//! stored bytes         bitrot  corrupt_file, truncate_file (durable; the test's choice),
+//!                              rot_random_bit (durable; the seed's choice)
+//! ```
+//!
+//! - Latency: `latency` plus an exponential extra of mean `latency_jitter_mean` (capped),
+//!   drawn per operation; it passes in the simulation's virtual time after `with_env`.
+//! - Hang: an operation the `hang` rule catches when it starts completes only after the
+//!   rule is set back to `Never`; a timeout around it is the caller's only way out.
+//! - Errors are decided when the operation completes (after its wait), and an error
+//!   changes nothing. `no_space_after_bytes` counts bytes of `write_at` and
+//!   `write_file_atomic`; `gone` is ENODEV for everything; offline is `check_identity`'s.
+//! - Crash (`crash()`): writes in flight are torn as above, then all that is not durable
+//!   is lost; operations the dead process still had pending fail with EIO and change
+//!   nothing; open files fail with EBADF. An operation whose future is dropped before it
+//!   completes has no effect at all (not even at a crash).
 //!
 //! Invariants: every path in either map has all its ancestors present as directories;
 //! the drive root is implicit; `.shoal/` and `.shoal/tmp/` exist from the start, as on a
@@ -25,46 +76,24 @@
 //! keeps a handle to inject faults while the code under test uses another.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::drive_state::{
+    Inode, Namespace, Node, SimState, durable_image, ensure_dirs, is_within, os_error, splice,
+};
+use super::env::SimEnv;
+use super::faults::{FaultRule, Flight, SimFaults};
 use crate::buf::{AlignedBuf, BLOCK_SIZE_BYTES};
 use crate::drive::{DirEntry, Drive, DriveError, DriveResult, SpaceInfo, assert_relative_path};
-
-/// When a fault fires.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub enum FaultRule {
-    #[default]
-    Never,
-    Always,
-    /// Only for operations on paths containing this substring.
-    PathContains(String),
-    /// Each operation independently, drawn from the drive's seeded RNG.
-    Probability(f64),
-}
-
-/// Faults a test injects; set with [`SimDrive::set_faults`], any time.
-#[derive(Debug, Clone, Default)]
-pub struct SimFaults {
-    /// `read_file` and `read_at` fail with EIO.
-    pub read_error: FaultRule,
-    /// `write_file_atomic`, `create`, `write_at`, `set_len`, `sync` and `rename` fail
-    /// with EIO (nothing changes).
-    pub write_error: FaultRule,
-    /// One random bit of the data a read returns is flipped (the stored bytes stay).
-    pub read_bit_flip: FaultRule,
-    /// After this many more bytes are written (`write_at`, `write_file_atomic`), writes
-    /// fail with `NoSpace`.
-    pub no_space_after_bytes: Option<u64>,
-    /// Added before every operation (needs a runtime with the timer enabled).
-    pub latency: Duration,
-    /// Every operation fails with ENODEV, as when a disk drops off the bus.
-    pub gone: bool,
-}
+use crate::env::Env;
 
 /// An in-memory drive; clones share it.
 #[derive(Clone)]
@@ -81,36 +110,6 @@ pub struct SimFile {
     epoch: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Node {
-    Dir,
-    File(u64),
-}
-
-#[derive(Default)]
-struct Inode {
-    data: Vec<u8>,
-    synced: Vec<u8>,
-}
-
-type Namespace = BTreeMap<String, Node>;
-
-struct SimState {
-    live: Namespace,
-    durable: Namespace,
-    inodes: BTreeMap<u64, Inode>,
-    inode_next: u64,
-    epoch: u64,
-    faults: SimFaults,
-    written_bytes: u64,
-    rng: SmallRng,
-    capacity_bytes: u64,
-    /// False after `unmount`: the drive's path shows an empty folder.
-    mounted: bool,
-    /// Why `check_identity` took the drive offline (`None`: online).
-    offline: Option<String>,
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum OpClass {
     Read,
@@ -120,54 +119,6 @@ enum OpClass {
 
 /// Capacity reported by `space` (free space is capacity minus live file bytes).
 const SIM_CAPACITY_BYTES: u64 = 1 << 40;
-
-fn os_error(code: i32) -> DriveError {
-    DriveError::from(std::io::Error::from_raw_os_error(code))
-}
-
-/// The parent path of `path`, `""` for top-level names.
-fn parent_of(path: &str) -> &str {
-    path.rsplit_once('/').map_or("", |(parent, _)| parent)
-}
-
-/// Whether `key` is `path` or lies under it.
-fn is_within(key: &str, path: &str) -> bool {
-    key == path || (key.starts_with(path) && key.as_bytes().get(path.len()) == Some(&b'/'))
-}
-
-/// Adds `dir` and its ancestors as directories; ENOTDIR if one of them is a file.
-fn ensure_dirs(namespace: &mut Namespace, dir: &str) -> DriveResult<()> {
-    if dir.is_empty() {
-        return Ok(());
-    }
-    let mut end = 0;
-    loop {
-        end = dir[end..].find('/').map_or(dir.len(), |i| end + i);
-        match namespace.get(&dir[..end]) {
-            Some(Node::File(_)) => return Err(os_error(libc::ENOTDIR)),
-            Some(Node::Dir) => {}
-            None => {
-                namespace.insert(dir[..end].to_string(), Node::Dir);
-            }
-        }
-        if end == dir.len() {
-            return Ok(());
-        }
-        end += 1;
-    }
-}
-
-/// Moves `from` and everything under it to `to`, replacing what `to` held.
-fn move_subtree(namespace: &mut Namespace, from: &str, to: &str) {
-    let moved: Vec<(String, Node)> = namespace
-        .range(from.to_string()..)
-        .take_while(|(key, _)| key.starts_with(from))
-        .filter(|(key, _)| is_within(key, from))
-        .map(|(key, node)| (format!("{to}{}", &key[from.len()..]), *node))
-        .collect();
-    namespace.retain(|key, _| !is_within(key, from) && !is_within(key, to));
-    namespace.extend(moved);
-}
 
 impl SimDrive {
     /// An empty drive named `sim:<name>` whose random faults come from `seed`.
@@ -186,6 +137,10 @@ impl SimDrive {
             capacity_bytes: SIM_CAPACITY_BYTES,
             mounted: true,
             offline: None,
+            env: None,
+            in_flight: BTreeMap::new(),
+            flight_next: 0,
+            hang_waiters: Vec::new(),
         };
         SimDrive {
             name: format!("sim:{name}").into(),
@@ -193,11 +148,27 @@ impl SimDrive {
         }
     }
 
-    /// Replaces the faults in force (and restarts the `no_space_after_bytes` count).
+    /// Makes latency pass in `env`'s virtual time (every clone of the drive shares it).
+    #[must_use]
+    pub fn with_env(self, env: SimEnv) -> SimDrive {
+        self.state.borrow_mut().env = Some(env);
+        self
+    }
+
+    /// Replaces the faults in force (and restarts the `no_space_after_bytes` count);
+    /// hung operations look again and continue if no longer hung.
     pub fn set_faults(&self, faults: SimFaults) {
         let mut state = self.state.borrow_mut();
         state.faults = faults;
         state.written_bytes = 0;
+        let waiters = std::mem::take(&mut state.hang_waiters);
+        drop(state);
+        waiters.into_iter().for_each(Waker::wake);
+    }
+
+    /// Writes started and not yet completed (what a crash now would tear).
+    pub fn writes_in_flight(&self) -> usize {
+        self.state.borrow().in_flight.len()
     }
 
     pub fn faults(&self) -> SimFaults {
@@ -226,19 +197,28 @@ impl SimDrive {
         self.state.borrow().offline.clone()
     }
 
-    /// A power cut: everything not yet durable is lost, open files become invalid, and
+    /// A power cut: writes in flight are torn (see the table above), everything not yet
+    /// durable is lost, open files become invalid, operations still pending fail, and
     /// the drive is no longer offline (that was the state of the process that died).
     pub fn crash(&self) {
         let mut state = self.state.borrow_mut();
+        let flights = std::mem::take(&mut state.in_flight);
+        for flight in flights.into_values() {
+            state.tear(flight);
+        }
         state.live = state.durable.clone();
         for inode in state.inodes.values_mut() {
             inode.data.clone_from(&inode.synced);
+            inode.lost_blocks.clear();
         }
         state.epoch += 1;
         // The process that took the drive offline is gone; the next one opens it afresh.
         state.offline = None;
-        let referenced: Vec<u64> = state.referenced_inodes().collect();
+        let referenced: BTreeSet<u64> = state.referenced_inodes().collect();
         state.inodes.retain(|number, _| referenced.contains(number));
+        let waiters = std::mem::take(&mut state.hang_waiters);
+        drop(state);
+        waiters.into_iter().for_each(Waker::wake);
     }
 
     /// Flips the lowest bit of the byte at `offset` of a file, durably (bitrot).
@@ -251,6 +231,35 @@ impl SimDrive {
                 *byte ^= 1;
             }
         });
+    }
+
+    /// Bitrot where the drive's seed says: flips one random bit of one random non-empty
+    /// file, durably. Returns the file and the byte offset hit (`None`: no data to rot).
+    pub fn rot_random_bit(&self) -> Option<(String, u64)> {
+        let mut state = self.state.borrow_mut();
+        let state = &mut *state;
+        let files: Vec<(&String, u64)> = state
+            .live
+            .iter()
+            .filter_map(|(path, node)| match node {
+                Node::File(number) if !state.inodes[number].data.is_empty() => {
+                    Some((path, *number))
+                }
+                _ => None,
+            })
+            .collect();
+        if files.is_empty() {
+            return None;
+        }
+        let (path, number) = files[state.rng.gen_range(0..files.len())];
+        let path = path.clone();
+        let inode = state.inodes.get_mut(&number).expect("live inode");
+        let bit = state.rng.gen_range(0..inode.data.len() * 8);
+        inode.data[bit / 8] ^= 1 << (bit % 8);
+        if let Some(byte) = inode.synced.get_mut(bit / 8) {
+            *byte ^= 1 << (bit % 8);
+        }
+        Some((path, (bit / 8) as u64))
     }
 
     /// Cuts a file to `len_bytes`, durably (a torn or truncated file).
@@ -295,13 +304,22 @@ impl SimDrive {
         change(state.inodes.get_mut(&number).expect("live inode"));
     }
 
-    /// What every operation does first: latency, then the drive-wide and class faults.
+    /// What every operation does first: its latency and hang, then the drive-wide and
+    /// class faults.
     async fn enter(&self, class: OpClass, path: &str) -> DriveResult<()> {
+        self.enter_flying(class, path, || None).await
+    }
+
+    /// `enter` for a write: while it waits, the write `flight` makes is in flight (a
+    /// crash tears it). `flight` is called only if the operation waits.
+    async fn enter_flying(
+        &self,
+        class: OpClass,
+        path: &str,
+        flight: impl FnOnce() -> Option<Flight>,
+    ) -> DriveResult<()> {
         assert_relative_path(path);
-        let latency = self.state.borrow().faults.latency;
-        if !latency.is_zero() {
-            monoio::time::sleep(latency).await;
-        }
+        self.pass_time(path, flight).await?;
         let mut state = self.state.borrow_mut();
         if state.faults.gone {
             return Err(os_error(libc::ENODEV));
@@ -320,9 +338,36 @@ impl SimDrive {
         Ok(())
     }
 
+    /// The operation's latency and hang; EIO if the drive crashed meanwhile (the process
+    /// that started the operation is gone).
+    async fn pass_time(
+        &self,
+        path: &str,
+        flight: impl FnOnce() -> Option<Flight>,
+    ) -> DriveResult<()> {
+        let pending = Pending::begin(&self.state, path, flight);
+        pending.wait().await;
+        let started_epoch = pending.epoch;
+        drop(pending);
+        if self.state.borrow().epoch != started_epoch {
+            return Err(os_error(libc::EIO));
+        }
+        Ok(())
+    }
+
     /// `enter` for an operation on an open file, which must be from this crash epoch.
     async fn enter_file(&self, class: OpClass, file: &SimFile) -> DriveResult<()> {
-        self.enter(class, &file.path).await?;
+        self.enter_file_flying(class, file, || None).await
+    }
+
+    /// `enter_flying` for an operation on an open file of this crash epoch.
+    async fn enter_file_flying(
+        &self,
+        class: OpClass,
+        file: &SimFile,
+        flight: impl FnOnce() -> Option<Flight>,
+    ) -> DriveResult<()> {
+        self.enter_flying(class, &file.path, flight).await?;
         if file.epoch != self.state.borrow().epoch {
             return Err(os_error(libc::EBADF));
         }
@@ -330,136 +375,88 @@ impl SimDrive {
     }
 }
 
-impl SimState {
-    fn fires(&mut self, rule: &FaultRule, path: &str) -> bool {
-        match rule {
-            FaultRule::Never => false,
-            FaultRule::Always => true,
-            FaultRule::PathContains(part) => path.contains(part.as_str()),
-            FaultRule::Probability(p) => self.rng.gen_bool(p.clamp(0.0, 1.0)),
+/// An operation between its start and its completion: its latency and hang, drawn when
+/// it starts, and the write it has in flight meanwhile. Dropped when the operation
+/// completes or its future is dropped: either way the write is no longer in flight.
+struct Pending {
+    state: Rc<RefCell<SimState>>,
+    epoch: u64,
+    latency: Duration,
+    hung: bool,
+    flight: Option<u64>,
+}
+
+impl Pending {
+    fn begin(
+        state: &Rc<RefCell<SimState>>,
+        path: &str,
+        flight: impl FnOnce() -> Option<Flight>,
+    ) -> Pending {
+        let mut guard = state.borrow_mut();
+        let inner = &mut *guard;
+        let latency = inner.faults.draw_latency(&mut inner.rng);
+        let hang = inner.faults.hang.clone();
+        let hung = inner.fires(&hang, path);
+        let waits = hung || !latency.is_zero();
+        let flight = flight().filter(|_| waits).map(|flight| {
+            inner.flight_next += 1;
+            inner.in_flight.insert(inner.flight_next, flight);
+            inner.flight_next
+        });
+        Pending {
+            state: Rc::clone(state),
+            epoch: inner.epoch,
+            latency,
+            hung,
+            flight,
         }
     }
 
-    /// Flips one random bit of `data` if the bit-flip fault fires for `path`.
-    fn maybe_flip(&mut self, path: &str, data: &mut [u8]) {
-        let rule = self.faults.read_bit_flip.clone();
-        if !data.is_empty() && self.fires(&rule, path) {
-            let bit = self.rng.gen_range(0..data.len() * 8);
-            data[bit / 8] ^= 1 << (bit % 8);
-        }
-    }
-
-    /// Charges `len` written bytes against the no-space fault.
-    fn charge_write(&mut self, len: usize) -> DriveResult<()> {
-        let after = self.written_bytes + len as u64;
-        if self
-            .faults
-            .no_space_after_bytes
-            .is_some_and(|max| after > max)
-        {
-            return Err(DriveError::NoSpace);
-        }
-        self.written_bytes = after;
-        Ok(())
-    }
-
-    fn new_inode(&mut self, data: Vec<u8>, synced: Vec<u8>) -> u64 {
-        let number = self.inode_next;
-        self.inode_next += 1;
-        self.inodes.insert(number, Inode { data, synced });
-        number
-    }
-
-    fn referenced_inodes(&self) -> impl Iterator<Item = u64> + '_ {
-        self.live
-            .values()
-            .chain(self.durable.values())
-            .filter_map(|node| match node {
-                Node::File(number) => Some(*number),
-                Node::Dir => None,
-            })
-    }
-
-    /// Puts a file at `path` in `live`, making parents; EISDIR over a directory.
-    fn link_live(&mut self, path: &str, inode: u64) -> DriveResult<()> {
-        if self.live.get(path) == Some(&Node::Dir) {
-            return Err(os_error(libc::EISDIR));
-        }
-        ensure_dirs(&mut self.live, parent_of(path))?;
-        self.live.insert(path.to_string(), Node::File(inode));
-        Ok(())
-    }
-
-    /// Makes the live node at `path` (and its ancestors) durable.
-    fn persist_name(&mut self, path: &str) -> DriveResult<()> {
-        let node = *self.live.get(path).expect("persisting a live name");
-        ensure_dirs(&mut self.durable, parent_of(path))?;
-        if node == Node::Dir {
-            ensure_dirs(&mut self.durable, path)
-        } else {
-            self.durable.retain(|key, _| !is_within(key, path));
-            self.durable.insert(path.to_string(), node);
-            Ok(())
-        }
-    }
-
-    fn file_inode(&self, path: &str) -> DriveResult<u64> {
-        match self.live.get(path) {
-            Some(Node::File(number)) => Ok(*number),
-            Some(Node::Dir) => Err(os_error(libc::EISDIR)),
-            None => Err(DriveError::NotFound),
-        }
-    }
-
-    fn dir_exists(&self, path: &str) -> DriveResult<()> {
-        match self.live.get(path) {
-            _ if path.is_empty() => Ok(()),
-            Some(Node::Dir) => Ok(()),
-            Some(Node::File(_)) => Err(os_error(libc::ENOTDIR)),
-            None => Err(DriveError::NotFound),
-        }
-    }
-
-    fn children(&self, dir: &str) -> Vec<DirEntry> {
-        let prefix = if dir.is_empty() {
-            String::new()
-        } else {
-            format!("{dir}/")
-        };
-        let mut entries: Vec<DirEntry> = self
-            .live
-            .range(prefix.clone()..)
-            .take_while(|(key, _)| key.starts_with(&prefix))
-            .filter(|(key, _)| !key[prefix.len()..].contains('/'))
-            .map(|(key, node)| DirEntry {
-                name: key[prefix.len()..].to_string(),
-                is_dir: *node == Node::Dir,
-            })
-            .collect();
-        entries.sort();
-        entries
-    }
-
-    fn rename(&mut self, from: &str, to: &str) -> DriveResult<()> {
-        let from_node = *self.live.get(from).ok_or(DriveError::NotFound)?;
-        if from == to {
-            return Ok(());
-        }
-        if is_within(to, from) {
-            return Err(os_error(libc::EINVAL));
-        }
-        match (from_node, self.live.get(to)) {
-            (Node::File(_), Some(Node::Dir)) => return Err(os_error(libc::EISDIR)),
-            (Node::Dir, Some(Node::File(_))) => return Err(os_error(libc::ENOTDIR)),
-            (Node::Dir, Some(Node::Dir)) if !self.children(to).is_empty() => {
-                return Err(os_error(libc::ENOTEMPTY));
+    async fn wait(&self) {
+        if !self.latency.is_zero() {
+            let env = self.state.borrow().env.clone();
+            match env {
+                Some(env) => env.sleep(self.latency).await,
+                None => monoio::time::sleep(self.latency).await,
             }
-            _ => {}
         }
-        ensure_dirs(&mut self.live, parent_of(to))?;
-        move_subtree(&mut self.live, from, to);
-        move_subtree(&mut self.durable, from, to);
-        self.persist_name(to)
+        if self.hung {
+            HangGate {
+                state: &self.state,
+                epoch: self.epoch,
+            }
+            .await;
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(id) = self.flight {
+            self.state.borrow_mut().in_flight.remove(&id);
+        }
+    }
+}
+
+/// Waits while the drive hangs: until the hang rule is `Never` or the drive crashed.
+struct HangGate<'a> {
+    state: &'a RefCell<SimState>,
+    epoch: u64,
+}
+
+impl Future for HangGate<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.state.borrow_mut();
+        if state.epoch != self.epoch || state.faults.hang == FaultRule::Never {
+            return Poll::Ready(());
+        }
+        // Polled again without a wake (e.g. inside a select): keep one waker per task.
+        if !state.hang_waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            state.hang_waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 }
 
@@ -497,11 +494,22 @@ impl Drive for SimDrive {
 
     async fn write_file_atomic(&self, path: &str, data: &[u8]) -> DriveResult<()> {
         assert_entry(path);
-        self.enter(OpClass::Write, path).await?;
+        let flight = || {
+            Some(Flight::Atomic {
+                path: path.to_owned(),
+                data: data.to_vec(),
+            })
+        };
+        self.enter_flying(OpClass::Write, path, flight).await?;
         let mut state = self.state.borrow_mut();
         state.charge_write(data.len())?;
+        let lost = state.write_is_lost(path);
         let inode = state.new_inode(data.to_vec(), data.to_vec());
         state.link_live(path, inode)?;
+        if lost {
+            // Acknowledged, seen by this process, never on the platter.
+            return Ok(());
+        }
         state.persist_name(path)
     }
 
@@ -536,20 +544,33 @@ impl Drive for SimDrive {
         offset: u64,
     ) -> (DriveResult<()>, AlignedBuf) {
         assert_aligned(offset, buf.len());
-        if let Err(e) = self.enter_file(OpClass::Write, file).await {
+        let flight = || {
+            Some(Flight::Write {
+                inode: file.inode,
+                offset,
+                data: buf.as_slice().to_vec(),
+            })
+        };
+        if let Err(e) = self.enter_file_flying(OpClass::Write, file, flight).await {
             return (Err(e), buf);
         }
         let mut state = self.state.borrow_mut();
         if let Err(e) = state.charge_write(buf.len()) {
             return (Err(e), buf);
         }
+        let lost = state.write_is_lost(&file.path);
         let inode = state.inodes.get_mut(&file.inode).expect("open inode");
         let start = usize::try_from(offset).expect("offset fits in memory");
-        let end = start + buf.len();
-        if inode.data.len() < end {
-            inode.data.resize(end, 0);
+        splice(&mut inode.data, start, buf.as_slice());
+        let block_size = BLOCK_SIZE_BYTES as u64;
+        let blocks = offset / block_size..(offset + buf.len() as u64) / block_size;
+        if lost {
+            inode.lost_blocks.extend(blocks);
+        } else {
+            for block in blocks {
+                inode.lost_blocks.remove(&block);
+            }
         }
-        inode.data[start..end].copy_from_slice(buf.as_slice());
         (Ok(()), buf)
     }
 
@@ -578,12 +599,11 @@ impl Drive for SimDrive {
         self.enter_file(OpClass::Write, file).await?;
         let len = usize::try_from(len_bytes).expect("length fits in memory");
         let mut state = self.state.borrow_mut();
-        state
-            .inodes
-            .get_mut(&file.inode)
-            .expect("open inode")
-            .data
-            .resize(len, 0);
+        let inode = state.inodes.get_mut(&file.inode).expect("open inode");
+        inode.data.resize(len, 0);
+        inode
+            .lost_blocks
+            .retain(|&block| block * (BLOCK_SIZE_BYTES as u64) < len_bytes);
         Ok(())
     }
 
@@ -591,7 +611,7 @@ impl Drive for SimDrive {
         self.enter_file(OpClass::Write, file).await?;
         let mut state = self.state.borrow_mut();
         let inode = state.inodes.get_mut(&file.inode).expect("open inode");
-        inode.synced.clone_from(&inode.data);
+        inode.synced = durable_image(inode);
         // The name becomes durable too (DirDrive fsyncs the directories `create` changed),
         // unless the file was renamed or removed since it was opened.
         if state.live.get(&file.path) == Some(&Node::File(file.inode)) {
@@ -685,10 +705,15 @@ impl Drive for SimDrive {
     }
 
     /// Unmounted: offline (the path shows an empty folder). Mounted: the record is
-    /// compared without faults, and the drive is online if it matches. A `gone` drive
+    /// compared without faults (but after the drive's latency and hang, as any read),
+    /// and the drive is online if it matches. A `gone` drive
     /// fails the check but is not taken offline by it: the fault alone decides, so a
     /// test that clears it gets the drive back at once.
     async fn check_identity(&self, identity_path: &str, identity: &[u8]) -> Result<(), String> {
+        // It reads a file: it takes the drive's time and hangs with it.
+        self.pass_time(identity_path, || None)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut state = self.state.borrow_mut();
         if state.faults.gone {
             return Err("it does not answer".to_owned());
