@@ -15,5 +15,6 @@ if [[ ! -x target/debug/shoal ]]; then
     cargo build --bin shoal
 fi
 SHOAL_BIN="$PWD/target/debug/shoal" tests/clients/run.sh
+SHOAL_BIN="$PWD/target/debug/shoal" tests/ops/run.sh  # packaging with the real tools, incl. the static binary and image (~5 min)
 # Every fuzz target for a bounded time from the committed corpus (nightly + cargo-fuzz).
 scripts/fuzz.sh "${SHOAL_FUZZ_SECONDS:-10}"

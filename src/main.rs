@@ -9,10 +9,24 @@ use clap::{Parser, Subcommand};
 use shoal_io::{DirDrive, SystemClock};
 use shoal_shards::{Store, StoreConfig};
 
+/// What `shoal --version` prints after the name: package version, then the commit
+/// (`-dirty` when built from a changed tree, `unknown` outside git), build profile and
+/// target, all recorded by build.rs.
+const VERSION_LONG: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SHOAL_GIT_COMMIT"),
+    ", ",
+    env!("SHOAL_BUILD_PROFILE"),
+    ", ",
+    env!("SHOAL_BUILD_TARGET"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "shoal",
-    version,
+    version = VERSION_LONG,
     about = "S3-compatible, erasure-coded, thread-per-core object store"
 )]
 struct Cli {
