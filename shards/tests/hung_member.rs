@@ -1,6 +1,6 @@
 //! A member that never answers costs a request at most a few member deadlines, never
 //! the request itself: on a 4+2 set with one drive hung (every operation on it pending
-//! forever), PUT (inline and streamed), HEAD, GET and DELETE finish with the right
+//! forever), PUT (inline and streamed), HEAD, GET, LIST and DELETE finish with the right
 //! result within a small multiple of `member_deadline` (one deadline per fan-out that
 //! must hear from every member: the metadata read, the staging, the commit).
 //!
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{body, run};
 use shoal_io::{AlignedBuf, DirEntry, Drive, DriveResult, SimClock, SimDrive, SimFile, SpaceInfo};
-use shoal_shards::{Error, PutOptions, SliceSource, Store, StoreConfig};
+use shoal_shards::{Error, ListQuery, PutOptions, SliceSource, Store, StoreConfig};
 
 const DEADLINE: Duration = Duration::from_millis(200);
 /// Fan-outs one request may wait a whole deadline in, with room for slow CI.
@@ -190,6 +190,21 @@ fn requests_finish_despite_a_hung_member() {
             })
             .await;
             assert_eq!(got.expect("get"), *data, "{what} returns the bytes put");
+            assert_within_deadlines(&what, took);
+
+            let what = format!("LIST after PUT {key}");
+            let (listed, took) =
+                bounded(&what, store.list_objects("bkt", &ListQuery::default())).await;
+            let listed = listed.unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(
+                listed
+                    .objects
+                    .iter()
+                    .map(|o| o.key.as_str())
+                    .collect::<Vec<_>>(),
+                vec![key],
+                "{what} lists exactly the object put"
+            );
             assert_within_deadlines(&what, took);
 
             let what = format!("DELETE {key}");
