@@ -158,13 +158,14 @@ struct ServerArgs {
     /// Drive folders, in the same order on every start. Default: ./shoal-data/drive{1..4}.
     /// Created if missing for a new deployment only; in one that exists a missing or
     /// empty folder is offline and the server starts degraded within quorum.
+    #[arg(value_parser = parse_drive)]
     drives: Vec<PathBuf>,
 }
 
 #[derive(clap::Args)]
 struct DriveArgs {
     /// Drive folders (created if missing), in the same order every time.
-    #[arg(required = true)]
+    #[arg(required = true, value_parser = parse_drive)]
     drives: Vec<PathBuf>,
     /// Parity chunks per erasure set. Default by set size: 1 for 2–3 drives, 2 for 4–5,
     /// 3 for 6–7, 4 for 8–16; at most half the set.
@@ -253,6 +254,25 @@ fn server_config(args: ServerArgs) -> shoal_shards::front::server::ServerConfig 
             .map_or(usize::MAX, |mib| mib.saturating_mul(1 << 20)),
         format_new_drives: args.format_new_drives,
     }
+}
+
+/// A local drive folder. Drives on other nodes (`http://host:port/dir`) and ranges
+/// (`drive{1...4}`) are the cluster form, not implemented yet: refused rather than
+/// taken as a folder named like a URL.
+fn parse_drive(text: &str) -> Result<PathBuf, String> {
+    if text.starts_with("http://") || text.starts_with("https://") {
+        return Err(format!(
+            "{text:?}: drives on other nodes (distributed mode) are not implemented yet; \
+             give this node's drive folders"
+        ));
+    }
+    if text.contains("...") && text.contains('{') {
+        return Err(format!(
+            "{text:?}: drive ranges ({{1...4}}) are not implemented yet; list each folder \
+             (a shell expands drive{{1..4}})"
+        ));
+    }
+    Ok(PathBuf::from(text))
 }
 
 /// Like [`parse_age`], but a timeout of zero would close every connection: refused.

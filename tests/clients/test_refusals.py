@@ -341,3 +341,18 @@ def test_unknown_query_parameters_answer_501(server, live):
     assert listed.status_code == 200, listed.text
     keys = [k.text for k in ET.fromstring(listed.content).iter(f"{S3_NS}Key")]
     assert keys == ["live"], listed.text
+
+
+@pytest.mark.parametrize("drive", ["http://node{1...4}:9000/data{1...4}",
+                                   "https://node1:9000/data1",
+                                   "/tmp/shoal-never/drive{1...4}"])
+def test_cluster_drive_forms_are_refused_not_taken_as_folders(drive, tmp_path):
+    """Drives on other nodes and drive ranges are not implemented yet: the server refuses
+    them with a clear message (exit 2) instead of creating a folder named like a URL."""
+    import subprocess
+    from conftest import shoal_binary
+    done = subprocess.run([str(shoal_binary()), "server", drive], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2, done
+    assert "not implemented yet" in done.stderr, done.stderr
+    assert not any(tmp_path.iterdir()), "nothing may be created"
