@@ -41,7 +41,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let layout = self.set_layout();
         let _guard = self.lock_object(bucket, key).await;
         let read = self.read_metas(bucket, key).await;
-        crate::object::put::condition_holds(condition, &read, layout.read_quorum())?;
+        crate::object::commit::condition_holds(condition, &read, layout.read_quorum())?;
         let anything_there = read.any_present();
         let existed = match read.agreed(layout.read_quorum()) {
             Ok(_) => true,

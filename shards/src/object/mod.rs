@@ -5,6 +5,7 @@
 mod absence;
 pub mod bucket;
 pub mod bucket_cache;
+pub mod commit;
 pub mod condition;
 pub mod copy;
 pub mod delete;

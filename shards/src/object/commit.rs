@@ -1,0 +1,334 @@
+//! Committing a staged version: under the bucket's lock (shared) and the key's lock,
+//! every member moves the staged data to the version's folder and replaces the metadata
+//! record, fenced on the record this commit read (`expect_previous`); short of write
+//! quorum every member asked rolls back and nothing new is visible. Then the replaced
+//! version's data folders go to the trash, where reads that started before the commit
+//! finish. Also the clean-up of staged data that will never be committed.
+
+use std::rc::Rc;
+
+use shoal_io::{Clock, Drive, Env};
+
+use crate::error::{Error, Result};
+use crate::member::verbs::write::{Commit, DataSource, Expect, RollBack, WriteVerbs, fingerprint};
+use crate::member::{LocalMember, MemberError};
+use crate::object::condition::WriteCondition;
+use crate::object::put::Staged;
+use crate::object::quorum::{Agreed, MetaCopy, MetaRead};
+use crate::object::store::Store;
+use crate::record::meta::{DriveMeta, ObjectInfo, PreviousVersion};
+use crate::set::quorum::{self, Answer, Strategy, ok_count};
+use crate::topology::placement::Placement;
+
+impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
+    /// Makes the staged version visible on write-quorum drives, or on none.
+    ///
+    /// The commit waits for every member's answer (or its deadline) rather than
+    /// returning at write quorum (`Strategy::write`). Each member's commit is fenced by
+    /// `expect_previous`, so a late one cannot overwrite a newer version; but a commit
+    /// that fails quorum must take back every copy it made, and a copy made after that
+    /// roll back by a member still running would leave the failed version on members
+    /// that vote for it — with data equal to parity, enough for a read quorum. A member
+    /// that misses its deadline costs the commit that deadline, once.
+    pub(crate) async fn commit(
+        &self,
+        placement: Placement,
+        mut info: ObjectInfo,
+        staged: Staged,
+        condition: &WriteCondition,
+    ) -> Result<ObjectInfo> {
+        let layout = self.set_layout();
+        let members = self.set_members(placement.set_index);
+        // The bucket first, then the key (never the other order): a DeleteBucket
+        // waits for this commit, or this commit sees the bucket gone and leaves nothing.
+        let _bucket_guard = match self.lock_bucket_for_write(&info.bucket).await {
+            Ok(guard) => guard,
+            Err(e) => {
+                self.discard_staged(placement, &staged).await;
+                return Err(e);
+            }
+        };
+        let _guard = self.lock_object(&info.bucket, &info.key).await;
+        let previous = self.read_metas(&info.bucket, &info.key).await;
+        let replaced = match condition_holds(condition, &previous, layout.read_quorum())
+            .and_then(|()| replaced_version(&previous, layout.read_quorum()))
+        {
+            Ok(replaced) => replaced,
+            Err(e) => {
+                self.discard_staged(placement, &staged).await;
+                return Err(e);
+            }
+        };
+        // Later than every copy seen, whatever the clock says (DESIGN.md §4).
+        info.mod_time_unix_nanos = self
+            .clock
+            .now_unix_nanos()
+            .max(previous.newest_mod_time() + 1);
+        let mut requests =
+            self.commit_requests(placement, &info, &staged, &previous, replaced.as_ref());
+        let committed: Vec<Option<[u8; 16]>> = requests
+            .iter()
+            .map(|r| r.as_ref().map(|c| fingerprint(&c.meta)))
+            .collect();
+        let strategy = Strategy::all(self.config.member_deadline);
+        let answers = quorum::call(&self.env, members, strategy, |index, member| {
+            let request = requests[index].take();
+            async move {
+                let request = request.ok_or(MemberError::Unreachable(NOT_STAGED.into()))?;
+                member.commit(request).await
+            }
+        })
+        .await;
+        let ok = ok_count(&answers);
+        if ok < layout.write_quorum() {
+            let give_back = match &staged {
+                Staged::Parts {
+                    from, owned: false, ..
+                } => Some(from.clone()),
+                _ => None,
+            };
+            self.roll_back(members, &info, &committed, &previous.raw, give_back)
+                .await;
+            self.discard_staged(placement, &staged).await;
+            if let Some(replaced) = &replaced {
+                self.keep_replaced(&info.bucket, &info.key, replaced).await;
+            }
+            return Err(Error::InsufficientWriteQuorum {
+                ok,
+                needed: layout.write_quorum(),
+            });
+        }
+        if ok < members.len() {
+            self.queue_heal(&info.bucket, &info.key);
+        }
+        // Members that failed to answer in this request are not asked again in it.
+        let skip: Vec<bool> = answers
+            .iter()
+            .zip(&previous.copies)
+            .map(|(a, c)| {
+                matches!(a, Answer::Err(MemberError::Timeout)) || matches!(c, MetaCopy::Failed)
+            })
+            .collect();
+        self.remove_stale_versions(members, &info, &skip).await;
+        if let Staged::Parts { from, .. } = &staged {
+            // Members whose commit failed still hold the folder; it is of no use now.
+            self.discard_source(placement, from, &skip).await;
+        }
+        Ok(info)
+    }
+
+    /// Per set member, its commit of `info` (`None`: the member is left alone).
+    fn commit_requests(
+        &self,
+        placement: Placement,
+        info: &ObjectInfo,
+        staged: &Staged,
+        previous: &MetaRead,
+        replaced: Option<&Agreed>,
+    ) -> Vec<Option<Commit>> {
+        let set_size = previous.copies.len();
+        let (bucket, key): (Rc<str>, Rc<str>) =
+            (info.bucket.as_str().into(), info.key.as_str().into());
+        (0..set_size)
+            .map(|drive_index| {
+                let chunk_index = placement.chunk_of_drive(drive_index, set_size);
+                let (live, data, inline_chunk) = match staged {
+                    Staged::Inline(chunks) => (true, None, chunks[chunk_index].clone()),
+                    Staged::Parts { from, live, .. } => {
+                        (live[drive_index], Some(from.clone()), Vec::new())
+                    }
+                };
+                // A drive whose current copy could not be read is left alone: a failed
+                // commit could not put back what it never saw (it is queued for healing).
+                if !live || matches!(previous.copies[drive_index], MetaCopy::Failed) {
+                    return None;
+                }
+                // Kept so a crash mid-commit leaves the replaced version readable.
+                let previous_version = replaced.map(|old| PreviousVersion {
+                    info: old.info.clone(),
+                    inline_chunk: old.copies[drive_index]
+                        .as_ref()
+                        .map(|c| c.inline_chunk.clone())
+                        .unwrap_or_default(),
+                });
+                let meta = DriveMeta {
+                    info: info.clone(),
+                    chunk_index,
+                    inline_chunk,
+                    previous: previous_version,
+                }
+                .encode(&self.deployment_id);
+                Some(Commit {
+                    bucket: Rc::clone(&bucket),
+                    key: Rc::clone(&key),
+                    version_id: info.version_id,
+                    data,
+                    meta,
+                    expect_previous: Expect::of(previous.raw[drive_index].as_deref()),
+                })
+            })
+            .collect()
+    }
+
+    /// Takes a failed commit back on every member it was sent to (`committed`: the
+    /// fingerprint of the record sent), including those that failed or timed out
+    /// midway: each restores its previous record only if it holds the new one (a fenced
+    /// verb), and removes the new data folder, or gives it back to `give_back` (a
+    /// multipart upload's folder).
+    async fn roll_back(
+        &self,
+        members: &[Rc<LocalMember<D>>],
+        info: &ObjectInfo,
+        committed: &[Option<[u8; 16]>],
+        previous: &[Option<Vec<u8>>],
+        give_back: Option<DataSource>,
+    ) {
+        let (bucket, key): (Rc<str>, Rc<str>) =
+            (info.bucket.as_str().into(), info.key.as_str().into());
+        let strategy = Strategy::all(self.config.member_deadline);
+        quorum::call(&self.env, members, strategy, |index, member| {
+            let request = committed[index].map(|print| RollBack {
+                bucket: Rc::clone(&bucket),
+                key: Rc::clone(&key),
+                version_id: info.version_id,
+                committed: Expect::Record(print),
+                restore: previous[index].as_deref().map(Rc::from),
+                give_back: give_back.clone(),
+            });
+            async move {
+                match request {
+                    Some(request) => member.roll_back(request).await,
+                    None => Ok(()),
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Moves every data folder of the object except the new version's to the trash,
+    /// where reads that started before this commit still find it (`trash.rs`). Waits
+    /// for the members (each within its deadline): one finishing after the key's lock
+    /// is released could trash the folder of a version committed after this one.
+    async fn remove_stale_versions(
+        &self,
+        members: &[Rc<LocalMember<D>>],
+        info: &ObjectInfo,
+        skip: &[bool],
+    ) {
+        let (bucket, key): (Rc<str>, Rc<str>) =
+            (info.bucket.as_str().into(), info.key.as_str().into());
+        let (keep, now) = (info.version_id, self.clock.now_unix_nanos());
+        let strategy = Strategy::all(self.config.member_deadline);
+        quorum::call(&self.env, members, strategy, |index, member| {
+            let (bucket, key, ask) = (Rc::clone(&bucket), Rc::clone(&key), !skip[index]);
+            async move {
+                if !ask {
+                    return Ok(());
+                }
+                member.remove_stale_versions(&bucket, &key, keep, now).await
+            }
+        })
+        .await;
+    }
+
+    /// Removes a put's staging from every member of the set but those `skip` names
+    /// (members that failed to answer in this request), waiting for each within its
+    /// deadline: when the put answers, nothing of it is left in `.shoal/tmp`.
+    pub(crate) async fn discard_staging(&self, placement: Placement, staging: &str, skip: &[bool]) {
+        let members = self.set_members(placement.set_index);
+        let staging: Rc<str> = staging.into();
+        let strategy = Strategy::all(self.config.member_deadline);
+        quorum::call(&self.env, members, strategy, |index, member| {
+            let (staging, ask) = (
+                Rc::clone(&staging),
+                !skip.get(index).copied().unwrap_or(false),
+            );
+            async move {
+                if !ask {
+                    return Ok(());
+                }
+                member.stage_discard(&staging).await
+            }
+        })
+        .await;
+    }
+
+    /// Removes what is left of a data source after a commit, on the members not in
+    /// `skip`: a staging (`discard_staging`) or an upload's folder, which is
+    /// removed and waited for (TRANSITIONAL, until the upload verbs own it).
+    async fn discard_source(&self, placement: Placement, source: &DataSource, skip: &[bool]) {
+        match source {
+            DataSource::Staging(staging) => self.discard_staging(placement, staging, skip).await,
+            DataSource::Upload { .. } => {
+                let members = self.set_members(placement.set_index);
+                let strategy = Strategy::all(self.config.member_deadline);
+                quorum::call(&self.env, members, strategy, |index, member| {
+                    let (source, ask) = (source.clone(), !skip[index]);
+                    async move {
+                        if !ask {
+                            return Ok(());
+                        }
+                        member.remove_source(&source).await
+                    }
+                })
+                .await;
+            }
+        }
+    }
+
+    /// TRANSITIONAL: removes folder `from` (a path, as multipart code still names its
+    /// folders) from every member of the set, waiting for each within its deadline.
+    pub(crate) async fn remove_staged(&self, placement: Placement, from: &str) {
+        let members = self.set_members(placement.set_index);
+        let from: Rc<str> = from.into();
+        let strategy = Strategy::all(self.config.member_deadline);
+        quorum::call(&self.env, members, strategy, |_, member| {
+            let from = Rc::clone(&from);
+            async move { member.remove_folder(&from).await }
+        })
+        .await;
+    }
+
+    /// After a failed commit: a put's own staging goes, an upload's folder stays.
+    pub(crate) async fn discard_staged(&self, placement: Placement, staged: &Staged) {
+        if let Staged::Parts {
+            from: DataSource::Staging(staging),
+            owned: true,
+            ..
+        } = staged
+        {
+            self.discard_staging(placement, staging, &[]).await;
+        }
+    }
+}
+
+/// Why a member is not sent a commit: its staged data is incomplete.
+const NOT_STAGED: &str = "its staged data is incomplete";
+
+/// The version a commit replaces (`None`: the key is new). It must be known: a commit
+/// over a version it could not establish would record no `previous`, and its rollback
+/// could take copies of an acknowledged version away (found by sim_store, seed 1363).
+fn replaced_version(read: &MetaRead, read_quorum: usize) -> Result<Option<Agreed>> {
+    match read.agreed(read_quorum) {
+        Ok(agreed) => Ok(Some(agreed)),
+        Err(Error::NoSuchKey) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A condition against a metadata read: absent when no version has quorum (and nothing
+/// failed); a quorum error is returned as is, since the condition cannot be judged.
+pub(crate) fn condition_holds(
+    condition: &WriteCondition,
+    read: &crate::object::quorum::MetaRead,
+    read_quorum: usize,
+) -> Result<()> {
+    if condition.is_always() {
+        return Ok(());
+    }
+    match read.agreed(read_quorum) {
+        Ok(agreed) => condition.check(Some(&agreed.info)),
+        Err(Error::NoSuchKey) => condition.check(None),
+        Err(e) => Err(e),
+    }
+}
