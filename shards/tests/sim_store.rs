@@ -149,6 +149,16 @@ fn seed_1363_a_failed_put_keeps_the_acknowledged_version() {
     simulate(&SimExecutor::new(1363)).unwrap();
 }
 
+/// Seed 1449 found an acknowledged object unreadable: a failed overwrite's roll back
+/// could not restore one drive's record (so removed it) and a read rolled the version
+/// forward onto a drive without its data; GET read chunks only from drives whose record
+/// matched, so the removed record's drive, which still held the data, was never asked
+/// (fixed in `ObjectReader`: any member may serve a chunk, its record tag decides).
+#[test]
+fn seed_1449_a_chunk_is_read_from_any_member_that_holds_it() {
+    simulate(&SimExecutor::new(1449)).unwrap();
+}
+
 /// One seed: build, load with faults, check, crash, reopen, check.
 fn simulate(executor: &SimExecutor) -> Result<(), String> {
     let env = executor.env();
