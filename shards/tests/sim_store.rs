@@ -159,6 +159,15 @@ fn seed_1449_a_chunk_is_read_from_any_member_that_holds_it() {
     simulate(&SimExecutor::new(1449)).unwrap();
 }
 
+/// Seed 1737 found a PUT refused with NoSuchBucket for a bucket that exists: the
+/// bucket read stopped once too many drives had failed for read quorum, and the drives
+/// it never asked were counted as saying "absent" (fixed in `bucket_exists_on_drives`:
+/// a drive not asked is unknown, and the answer is 503, not 404).
+#[test]
+fn seed_1737_a_bucket_is_never_absent_for_drives_not_asked() {
+    simulate(&SimExecutor::new(1737)).unwrap();
+}
+
 /// One seed: build, load with faults, check, crash, reopen, check.
 fn simulate(executor: &SimExecutor) -> Result<(), String> {
     let env = executor.env();
