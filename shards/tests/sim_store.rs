@@ -584,6 +584,7 @@ fn unavailable(e: &Error) -> bool {
         e,
         Error::InsufficientWriteQuorum { .. }
             | Error::InsufficientReadQuorum { .. }
+            | Error::VersionUndecided { .. }
             | Error::DataUnavailable(_)
             | Error::Drive(_)
     )
