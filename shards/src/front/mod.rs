@@ -7,6 +7,8 @@ pub mod conn;
 pub mod credentials;
 pub mod handler;
 pub mod memory_budget;
+pub mod metrics;
+pub mod observe;
 pub mod s3;
 pub mod server;
 pub mod tls;
