@@ -17,6 +17,7 @@ use shoal_io::{Clock, DirDrive, SystemClock};
 
 use crate::front::conn::Conn;
 use crate::front::memory_budget::{GRANT_WAIT_MAX, MemoryBudget};
+use crate::front::metrics::NodeMetrics;
 use crate::front::observe::Observer;
 use crate::object::put::BodySource;
 use crate::object::store::Store;
@@ -45,6 +46,8 @@ pub struct ShardContext {
     memory: MemoryBudget,
     /// Where finished requests go (metrics, logs, trace).
     pub observer: Observer,
+    /// The node's shared metrics and drive health (none in unit tests).
+    pub node: Option<std::sync::Arc<NodeMetrics>>,
     request_memory_bytes: usize,
 }
 
@@ -76,6 +79,7 @@ impl ShardContext {
             stopping: Cell::new(false),
             memory: MemoryBudget::new(crate::front::memory_budget::DEFAULT_MAX_BYTES),
             observer: Observer::default(),
+            node: None,
             request_memory_bytes: 0,
         }
     }
@@ -87,6 +91,18 @@ impl ShardContext {
         self.memory = budget;
         self.request_memory_bytes = request_memory_bytes;
         self
+    }
+
+    /// The shard reports to the node's shared metrics and health.
+    #[must_use]
+    pub fn with_node(mut self, node: std::sync::Arc<NodeMetrics>) -> Self {
+        self.node = Some(node);
+        self
+    }
+
+    /// The shard's memory budget for object reads in flight.
+    pub fn memory(&self) -> &MemoryBudget {
+        &self.memory
     }
 
     /// A request id unique per process: shard index then a per-shard counter.

@@ -9,6 +9,7 @@ pub mod handler;
 pub mod memory_budget;
 pub mod metrics;
 pub mod observe;
+pub mod probe;
 pub mod s3;
 pub mod server;
 pub mod tls;
