@@ -774,12 +774,12 @@ mod tests {
     fn operator_paths_are_known_and_their_bucket_reserved() {
         let admin = |method: &str, target: &str| {
             let raw = format!("{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n");
-            match crate::HeadParser::new()
+            match HeadParser::new()
                 .parse(raw.as_bytes())
                 .expect("head")
             {
-                crate::HeadStatus::Complete { head, .. } => admin_route(&head),
-                crate::HeadStatus::Partial => panic!("partial head"),
+                HeadStatus::Complete { head, .. } => admin_route(&head),
+                HeadStatus::Partial => panic!("partial head"),
             }
         };
         assert_eq!(
