@@ -774,10 +774,7 @@ mod tests {
     fn operator_paths_are_known_and_their_bucket_reserved() {
         let admin = |method: &str, target: &str| {
             let raw = format!("{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n");
-            match HeadParser::new()
-                .parse(raw.as_bytes())
-                .expect("head")
-            {
+            match HeadParser::new().parse(raw.as_bytes()).expect("head") {
                 HeadStatus::Complete { head, .. } => admin_route(&head),
                 HeadStatus::Partial => panic!("partial head"),
             }
