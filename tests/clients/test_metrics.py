@@ -7,6 +7,8 @@ Each test runs its own server (they count requests and damage drives)."""
 from __future__ import annotations
 
 import re
+import socket
+import struct
 import subprocess
 import time
 import uuid
@@ -132,14 +134,9 @@ def test_series_move_with_load(tmp_path):
         with pytest.raises(ClientError) as reserved:
             s3.create_bucket(Bucket="minio")
         assert reserved.value.response["Error"]["Code"] == "InvalidBucketName"
-        deadline = time.monotonic() + WAIT_S
-        while True:  # shards publish their counters once a second
-            after = scrape(srv, token)
-            grown = value(after, "minio_s3_requests_total", api="PutObject") - \
-                value(before, "minio_s3_requests_total", api="PutObject")
-            if grown >= 5 or time.monotonic() > deadline:
-                break
-            time.sleep(0.3)
+        # Shards publish their counters once a second: after that, every request is in.
+        time.sleep(1.5)
+        after = scrape(srv, token)
         delta = lambda name, **labels: value(after, name, **labels) - value(before, name, **labels)
         assert delta("minio_s3_requests_total", api="PutObject") == 5
         assert delta("minio_s3_requests_total", api="GetObject") == 4
@@ -154,6 +151,35 @@ def test_series_move_with_load(tmp_path):
             == value(after, "shoal_s3_requests_duration_seconds_count", api="PutObject")
         assert delta("shoal_node_shard_requests_total") >= 9
         assert value(after, "minio_node_drive_free_bytes") > 0
+        timeouts = [k for k in after if k.startswith("minio_node_drive_errors_timeout{")]
+        assert len(timeouts) == 4 and value(after, "minio_node_drive_errors_timeout") == 0
+    finally:
+        assert srv.process.stop() == 0
+
+
+def test_a_client_leaving_mid_body_counts_as_canceled(tmp_path):
+    """A client that reads a few bytes of a large GET and closes its socket is counted
+    in minio_s3_requests_canceled_total for GetObject."""
+    srv = start_server(tmp_path, "http")
+    try:
+        token = generated_token(srv)
+        s3 = srv.client()
+        s3.create_bucket(Bucket="cancels")
+        s3.put_object(Bucket="cancels", Key="big", Body=b"z" * (16 << 20))
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": "cancels", "Key": "big"})
+        before = value(scrape(srv, token), "minio_s3_requests_canceled_total", api="GetObject")
+        target = url.split(f"127.0.0.1:{srv.port}", 1)[1]
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            sock.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n\r\n".encode())
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            canceled = value(scrape(srv, token), "minio_s3_requests_canceled_total", api="GetObject")
+            if canceled > before or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert canceled == before + 1
     finally:
         assert srv.process.stop() == 0
 

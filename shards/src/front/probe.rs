@@ -26,6 +26,7 @@ use crate::front::conn::{Conn, write_error};
 use crate::front::handler::{Reply, ShardContext, send};
 use crate::front::metrics::node::{DriveState, PROBE_INTERVAL, PUBLISH_INTERVAL, ShardSnapshot};
 use crate::front::metrics::render::{CONTENT_TYPE, ProcessStats, render};
+use crate::member::SetMember;
 use crate::record::format::FORMAT_PATH;
 
 /// Answers one request to an operator path; returns whether the connection may go on.
@@ -131,6 +132,9 @@ fn shard_snapshot(ctx: &ShardContext, connections_open: Option<u64>) -> ShardSna
         connections_open: connections_open.unwrap_or(previous.connections_open),
         memory_used_bytes: ctx.memory().used_bytes() as u64,
         memory_max_bytes: ctx.memory().max_bytes() as u64,
+        drive_timeouts: (ctx.store.members.iter())
+            .map(|member| member.health().timeouts())
+            .collect(),
     }
 }
 

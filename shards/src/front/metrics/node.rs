@@ -35,6 +35,8 @@ pub struct ShardSnapshot {
     pub connections_open: u64,
     pub memory_used_bytes: u64,
     pub memory_max_bytes: u64,
+    /// Per drive (pool order): storage verbs that missed their deadline on this shard.
+    pub drive_timeouts: Vec<u64>,
 }
 
 /// A drive's state as `shoal_node_drive_state` names it.

@@ -115,6 +115,7 @@ pub fn render(node: &NodeMetrics, process: ProcessStats, now: Instant) -> String
     render_requests(&mut x, &total);
     render_latency(&mut x, &total);
     render_drives(&mut x, node, now);
+    render_drive_errors(&mut x, node, &shards);
     render_sets(&mut x, node, now);
     render_shards(&mut x, node, &shards, &total);
     render_process(&mut x, node, process, now);
@@ -376,6 +377,23 @@ fn render_drives(x: &mut Exposition<'_>, node: &NodeMetrics, now: Instant) {
 
 /// A per-set gauge: name, help, and its value for a set index.
 type SetFamily<'a> = (&'a str, &'a str, &'a dyn Fn(usize) -> usize);
+
+/// Deadlines missed per drive, summed over the shards (each shard's members keep their own).
+fn render_drive_errors(x: &mut Exposition<'_>, node: &NodeMetrics, shards: &[ShardSnapshot]) {
+    let name = "minio_node_drive_errors_timeout";
+    x.family(
+        name,
+        "counter",
+        "drive operations that missed their deadline",
+    );
+    for (index, report) in node.drive_reports().iter().enumerate() {
+        let missed: u64 = shards
+            .iter()
+            .filter_map(|shard| shard.drive_timeouts.get(index))
+            .sum();
+        x.sample(name, &[("drive", &report.name)], missed);
+    }
+}
 
 fn render_sets(x: &mut Exposition<'_>, node: &NodeMetrics, now: Instant) {
     let layout = node.facts.layout;
