@@ -6,6 +6,8 @@ Each test runs its own server (they count requests and damage drives)."""
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import socket
 import struct
@@ -217,6 +219,53 @@ def test_health_probes_follow_the_drives(tmp_path):
         finally:
             for d in gone:
                 move_entries(d.with_name(d.name + ".away"), d)
+        wait_for_status(srv, "/minio/health/ready", 200)
+    finally:
+        assert srv.process.stop() == 0
+
+
+def hang_format_record(drive) -> None:
+    """Makes every read of the drive's format record block: the record's name becomes a
+    FIFO with no writer (as a read of a hung device would block)."""
+    record = drive / ".shoal" / "format"
+    os.rename(record, record.with_name("format.real"))
+    os.mkfifo(record.with_name("format.fifo"))
+    os.link(record.with_name("format.fifo"), record)
+
+
+def release_format_record(drive) -> None:
+    """Puts the real record back, then opens and closes the FIFO's write end so every
+    read blocked on it returns (empty)."""
+    record = drive / ".shoal" / "format"
+    os.replace(record.with_name("format.real"), record)
+    fifo = record.with_name("format.fifo")
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError as e:
+        assert e.errno == errno.ENXIO, e  # no reader was blocked
+    fifo.unlink()
+
+
+def test_hung_drives_beyond_quorum_turn_ready_503(tmp_path):
+    """With reads of 2 of 4 drives hanging (not failing), ready answers 503 within
+    seconds and the drives report `hung`, while S3 reads of the other drives' data and
+    live keep answering; once the reads return, ready is 200 again."""
+    srv = start_server(tmp_path, "http")
+    try:
+        token = generated_token(srv)
+        hung = drive_folders(tmp_path)[:2]
+        for d in hung:
+            hang_format_record(d)
+        try:
+            waited = wait_for_status(srv, "/minio/health/ready", 503)
+            assert waited < 10, f"ready turned 503 only after {waited:.1f}s"
+            assert status_of(srv, "/minio/health/live") == 200
+            metrics = scrape(srv, token)
+            assert value(metrics, "shoal_node_drive_state", state="hung") == 2
+            assert value(metrics, "minio_cluster_health_status") == 0
+        finally:
+            for d in hung:
+                release_format_record(d)
         wait_for_status(srv, "/minio/health/ready", 200)
     finally:
         assert srv.process.stop() == 0

@@ -11,20 +11,24 @@
 //!   anything else gets 403 AccessDenied.
 //!
 //! Health answers need no credentials and carry no body (as MinIO's). These requests
-//! are not S3 requests: they are not counted in the S3 metrics. Also here: the timer
-//! tasks that keep the node's metrics current (publishing, drive probes).
+//! are not S3 requests: they are not counted in the S3 metrics. Also here: what keeps
+//! the node's metrics current (each shard's publishing task, the drive probe threads).
 
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use shoal_http::{AdminRoute, RequestHead, S3Error, S3ErrorCode};
-use shoal_io::Drive;
 
 use crate::front::admission::Admission;
 use crate::front::conn::{Conn, write_error};
 use crate::front::handler::{Reply, ShardContext, send};
-use crate::front::metrics::node::{DriveState, PROBE_INTERVAL, PUBLISH_INTERVAL, ShardSnapshot};
+use crate::front::metrics::NodeMetrics;
+use crate::front::metrics::node::{
+    DriveState, PROBE_INTERVAL, PUBLISH_INTERVAL, ShardSnapshot, Space,
+};
 use crate::front::metrics::render::{CONTENT_TYPE, ProcessStats, render};
 use crate::member::SetMember;
 use crate::record::format::FORMAT_PATH;
@@ -160,39 +164,56 @@ pub async fn publish_metrics(ctx: Rc<ShardContext>, admission: Admission) {
     }
 }
 
-/// Starts one probe task per drive (one shard does this for the node).
-pub fn start_drive_probes(ctx: &Rc<ShardContext>) {
-    for index in 0..ctx.store.drive_count() {
-        monoio::spawn(probe_drive(ctx.clone(), index));
-    }
-}
-
-/// Probes drive `index` until the shard stops: its state as the store sees it, a read
-/// of its format record and its space. A probe is never dropped while it runs (a
-/// dropped read loses its buffer); a hung one shows as hung through its start time.
-async fn probe_drive(ctx: Rc<ShardContext>, index: usize) {
+/// Copies the store's view of each drive (offline, and why) into the node's reports
+/// every [`PROBE_INTERVAL`]; no I/O (one shard does this for the node).
+pub async fn share_store_view(ctx: Rc<ShardContext>) {
     let Some(node) = ctx.node.clone() else {
         return;
     };
     while !ctx.stopping() {
-        node.probe_started(index, Instant::now());
-        let drive = ctx.store.drive(index);
-        let (state, space) = match drive.offline_reason() {
-            Some(reason) => (DriveState::of_offline_reason(&reason), None),
-            None => match drive.read_file(FORMAT_PATH).await {
-                Ok(_) => {
-                    let space = drive.space().await.ok();
-                    (
-                        DriveState::Online,
-                        space.map(|s| (s.total_bytes, s.free_bytes)),
-                    )
-                }
-                Err(_) => (DriveState::Offline, None),
-            },
-        };
-        node.probe_done(index, state, space);
+        for index in 0..ctx.store.drive_count() {
+            let reason = ctx.store.drive(index).offline_reason();
+            node.note_store_view(index, reason.as_deref().map(DriveState::of_offline_reason));
+        }
         monoio::time::sleep(PROBE_INTERVAL).await;
     }
+}
+
+/// Starts one probe thread per drive folder (in pool order). The threads live as long as
+/// the process; each blocks only itself when its drive hangs.
+pub fn start_drive_probes(node: &Arc<NodeMetrics>, folders: &[PathBuf]) -> Result<(), String> {
+    for (index, folder) in folders.iter().enumerate() {
+        let (node, folder) = (Arc::clone(node), folder.clone());
+        std::thread::Builder::new()
+            .name(format!("shoal-probe-{index}"))
+            .spawn(move || {
+                loop {
+                    node.probe_started(index, Instant::now());
+                    let (state, space) = probe_folder(&folder);
+                    node.probe_done(index, state, space);
+                    std::thread::sleep(PROBE_INTERVAL);
+                }
+            })
+            .map_err(|e| format!("cannot start a drive probe thread: {e}"))?;
+    }
+    Ok(())
+}
+
+/// One probe: the format record can be read, and the filesystem's statvfs.
+fn probe_folder(folder: &Path) -> (DriveState, Option<Space>) {
+    match std::fs::read(folder.join(FORMAT_PATH)) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return (DriveState::Unformatted, None);
+        }
+        Err(_) => return (DriveState::Offline, None),
+    }
+    let space = nix::sys::statvfs::statvfs(folder).ok().map(|stat| Space {
+        total_bytes: stat.blocks() * stat.fragment_size(),
+        free_bytes: stat.blocks_available() * stat.fragment_size(),
+        free_inodes: stat.files_available(),
+    });
+    (DriveState::Online, space)
 }
 
 /// A Prometheus scrape configuration for the node at `endpoint` (`http(s)://HOST:PORT`)

@@ -150,6 +150,7 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
         drained: Arc::default(),
         node: node_metrics(&config, layout),
     };
+    crate::front::probe::start_drive_probes(&plan.node, &config.drives)?;
     let (ready_tx, ready_rx) = std_mpsc::channel();
     let mut stops = Vec::new();
     let mut threads = Vec::new();
@@ -323,7 +324,7 @@ fn run_shard(
         ));
         monoio::spawn(watch_drives(ctx.clone(), shard_index == 0));
         if shard_index == 0 {
-            crate::front::probe::start_drive_probes(&ctx);
+            monoio::spawn(crate::front::probe::share_store_view(ctx.clone()));
         }
         if shard_index == 0
             && let Some(expiry) = plan.config.multipart_expiry

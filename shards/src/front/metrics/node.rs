@@ -8,10 +8,12 @@
 //! nothing however often Prometheus asks, and needs no mailbox. The one lock per slot is
 //! taken once a second by its shard and once per scrape, never while serving S3.
 //!
-//! Drives are probed by one task per drive on shard 0 ([`DriveProbe`]): a read of the
-//! format record and the filesystem's space, then a pause. A probe still running after
-//! [`HUNG_AFTER`] marks its drive `hung`, so a drive that stops answering turns the
-//! node not ready within seconds, without piling up probes behind it.
+//! Drives are probed by one thread per drive, outside the shards (`probe.rs`): a read of
+//! the format record and the filesystem's statvfs, then a pause. A probe still running
+//! after [`HUNG_AFTER`] marks its drive `hung`, so a drive that stops answering turns
+//! the node not ready within seconds; a hung drive blocks only its own probe thread,
+//! never a shard or its blocking pool, and probes never pile up behind it. Shard 0 adds
+//! the store's own view (a drive its identity check took offline, and why).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -87,6 +89,9 @@ pub struct DriveReport {
     pub state: DriveState,
     pub total_bytes: u64,
     pub free_bytes: u64,
+    pub free_inodes: u64,
+    /// Why the store holds the drive offline (its identity check), if it does.
+    pub store_offline: Option<DriveState>,
     /// When the probe in progress started (`None`: none is running).
     pub probing_since: Option<Instant>,
     /// Whether any probe finished yet (before that the drive counts as online if the
@@ -95,13 +100,22 @@ pub struct DriveReport {
 }
 
 impl DriveReport {
-    /// The state now: a probe running past [`HUNG_AFTER`] makes the drive hung.
+    /// The state now: a probe running past [`HUNG_AFTER`] makes the drive hung; else
+    /// the store's reason to hold it offline; else what the last probe found.
     pub fn state_at(&self, now: Instant) -> DriveState {
         match self.probing_since {
             Some(since) if now.saturating_duration_since(since) > HUNG_AFTER => DriveState::Hung,
-            _ => self.state,
+            _ => self.store_offline.unwrap_or(self.state),
         }
     }
+}
+
+/// A drive filesystem's capacity, as statvfs tells it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Space {
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+    pub free_inodes: u64,
 }
 
 /// Facts of the node that do not change while it runs.
@@ -134,6 +148,8 @@ impl NodeMetrics {
                 state: DriveState::Online,
                 total_bytes: 0,
                 free_bytes: 0,
+                free_inodes: 0,
+                store_offline: None,
                 probing_since: None,
                 probed: false,
             })
@@ -166,16 +182,22 @@ impl NodeMetrics {
     }
 
     /// The probe of drive `index` found `state` and the filesystem's space.
-    pub fn probe_done(&self, index: usize, state: DriveState, space: Option<(u64, u64)>) {
+    pub fn probe_done(&self, index: usize, state: DriveState, space: Option<Space>) {
         let mut drives = self.drives.lock().unwrap_or_else(PoisonError::into_inner);
         let report = &mut drives[index];
         report.state = state;
         report.probing_since = None;
         report.probed = true;
-        if let Some((total_bytes, free_bytes)) = space {
-            report.total_bytes = total_bytes;
-            report.free_bytes = free_bytes;
+        if let Some(space) = space {
+            report.total_bytes = space.total_bytes;
+            report.free_bytes = space.free_bytes;
+            report.free_inodes = space.free_inodes;
         }
+    }
+
+    /// The store's view of drive `index`: offline in `state`, or `None` (online).
+    pub fn note_store_view(&self, index: usize, offline: Option<DriveState>) {
+        self.drives.lock().unwrap_or_else(PoisonError::into_inner)[index].store_offline = offline;
     }
 
     pub fn drive_reports(&self) -> Vec<DriveReport> {
@@ -232,7 +254,7 @@ mod tests {
         let node = node();
         let now = Instant::now();
         assert!(node.ready(now));
-        node.probe_done(0, DriveState::Offline, None);
+        node.note_store_view(0, Some(DriveState::Foreign));
         assert!(node.ready(now), "2+2: write quorum is 3");
         node.probe_started(1, now);
         assert!(
@@ -243,8 +265,15 @@ mod tests {
             !node.ready(now + HUNG_AFTER + Duration::from_secs(1)),
             "hung"
         );
-        node.probe_done(1, DriveState::Online, Some((100, 50)));
-        node.probe_done(0, DriveState::Online, None);
+        node.probe_done(1, DriveState::Online, Some(Space::default()));
+        assert!(
+            node.ready(now + Duration::from_secs(10)),
+            "3 of 4 online again"
+        );
+        node.probe_done(2, DriveState::Unformatted, None);
+        assert!(!node.ready(now), "two drives out");
+        node.note_store_view(0, None);
+        node.probe_done(2, DriveState::Online, None);
         assert!(node.ready(now + Duration::from_secs(10)));
     }
 

@@ -361,6 +361,10 @@ fn render_drives(x: &mut Exposition<'_>, node: &NodeMetrics, now: Instant) {
             "minio_node_drive_free_bytes",
             "bytes free on the drive's filesystem",
         ),
+        (
+            "minio_node_drive_free_inodes",
+            "inodes free on the drive's filesystem",
+        ),
     ];
     for (i, (name, help)) in space.iter().enumerate() {
         x.family(name, "gauge", help);
@@ -369,6 +373,7 @@ fn render_drives(x: &mut Exposition<'_>, node: &NodeMetrics, now: Instant) {
                 report.total_bytes,
                 report.total_bytes - report.free_bytes,
                 report.free_bytes,
+                report.free_inodes,
             ][i];
             x.sample(name, &[("drive", &report.name)], value);
         }
