@@ -23,7 +23,9 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from conftest import REGION, ROOT_PASSWORD, ROOT_USER, clean_env, shoal_binary, start_server
+from conftest import (
+    REGION, ROOT_PASSWORD, ROOT_USER, ServerProcess, clean_env, free_port, shoal_binary, start_server,
+)
 from test_drive_truth import drive_folders, move_entries
 
 WAIT_S = 15
@@ -269,3 +271,22 @@ def test_hung_drives_beyond_quorum_turn_ready_503(tmp_path):
         wait_for_status(srv, "/minio/health/ready", 200)
     finally:
         assert srv.process.stop() == 0
+
+
+def test_public_metrics_need_no_credentials(tmp_path):
+    """With SHOAL_PROMETHEUS_AUTH_TYPE=public (MinIO's setting) an anonymous scrape gets
+    the exposition; S3 itself still refuses anonymous requests."""
+    port = free_port()
+    drives = [str(tmp_path / f"drive{i}") for i in range(1, 5)]
+    env = clean_env(SHOAL_ROOT_USER=ROOT_USER, SHOAL_ROOT_PASSWORD=ROOT_PASSWORD,
+                    SHOAL_PROMETHEUS_AUTH_TYPE="public")
+    process = ServerProcess(["server", "--address", f"127.0.0.1:{port}", "--shards", "1", *drives],
+                            env, cwd=tmp_path, log_dir=tmp_path / "logs")
+    try:
+        process.wait_ready(port)
+        r = requests.get(f"http://127.0.0.1:{port}/minio/v2/metrics/cluster", timeout=10)
+        assert r.status_code == 200, r.text
+        assert "minio_node_drive_total{" in r.text
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 403
+    finally:
+        assert process.stop() == 0
