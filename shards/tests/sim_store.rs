@@ -29,7 +29,7 @@ use shoal_io::{Env, FaultRule, SimDrive, SimEnv, SimExecutor, SimFaults};
 use shoal_shards::{ByteRange, Error, ListQuery, PutOptions, SliceSource, Store, StoreConfig};
 
 /// Seeds in the default (CI) run.
-const SEEDS_DEFAULT: u64 = 500;
+const SEEDS_DEFAULT: u64 = 1000;
 const BUCKET: &str = "sim";
 /// Clients at once, each with its own keys.
 const CLIENTS: usize = 3;
