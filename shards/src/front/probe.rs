@@ -29,7 +29,8 @@ use crate::front::metrics::NodeMetrics;
 use crate::front::metrics::node::{
     DriveState, PROBE_INTERVAL, PUBLISH_INTERVAL, ShardSnapshot, Space,
 };
-use crate::front::metrics::render::{CONTENT_TYPE, ProcessStats, render};
+use crate::front::metrics::process::ProcessStats;
+use crate::front::metrics::render::{CONTENT_TYPE, render};
 use crate::member::SetMember;
 use crate::record::format::FORMAT_PATH;
 
