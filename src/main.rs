@@ -47,6 +47,69 @@ enum Command {
     /// Tools that drive the object store directly, without HTTP (testing, diagnosis).
     #[command(subcommand)]
     Debug(DebugCommand),
+    /// Operator tools for a running server, with the root credentials
+    /// (SHOAL_ROOT_USER / SHOAL_ROOT_PASSWORD).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Prometheus integration.
+    #[command(subcommand)]
+    Prometheus(PrometheusCommand),
+}
+
+#[derive(Subcommand)]
+enum PrometheusCommand {
+    /// Prints a Prometheus scrape configuration for the server, with a bearer token
+    /// (HS512 JWT signed with the root secret key) valid for --expiry.
+    Generate {
+        /// The server's URL as Prometheus reaches it.
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        endpoint: String,
+        /// How long the token is valid: `90d`, `24h`, `100y`, ...
+        #[arg(long, default_value = "100y", value_parser = parse_expiry)]
+        expiry: std::time::Duration,
+    },
+}
+
+/// `N` followed by `s`, `m`, `h`, `d` or `y` (365 days).
+fn parse_expiry(text: &str) -> Result<std::time::Duration, String> {
+    let split = text.len().saturating_sub(1);
+    let (number, unit) = text.split_at(split);
+    let secs_per_unit: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "y" => 365 * 86_400,
+        _ => return Err(format!("{text:?}: a number and a unit of s, m, h, d or y")),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .and_then(|n| n.checked_mul(secs_per_unit))
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{text:?}: a positive number and a unit of s, m, h, d or y"))
+}
+
+/// `shoal admin prometheus generate`: the root credentials come from the environment.
+fn prometheus_generate(endpoint: &str, expiry: std::time::Duration) -> Result<(), String> {
+    let access_key = std::env::var("SHOAL_ROOT_USER").map_err(
+        |_| "set SHOAL_ROOT_USER and SHOAL_ROOT_PASSWORD to the server's root credentials",
+    )?;
+    let secret_key = std::env::var("SHOAL_ROOT_PASSWORD")
+        .map_err(|_| "set SHOAL_ROOT_PASSWORD to the server's root secret key")?;
+    let now_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let expires = i64::try_from(now_secs.saturating_add(expiry.as_secs())).unwrap_or(i64::MAX);
+    let config =
+        shoal_shards::front::probe::scrape_config(endpoint, &access_key, &secret_key, expires)?;
+    print!("{config}");
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -177,6 +240,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Server(args) => shoal_shards::front::server::run(server_config(args)),
+        Command::Admin(AdminCommand::Prometheus(PrometheusCommand::Generate {
+            endpoint,
+            expiry,
+        })) => prometheus_generate(&endpoint, expiry),
         Command::Debug(DebugCommand::Stress {
             drives,
             keys,
@@ -252,6 +319,7 @@ fn server_config(args: ServerArgs) -> shoal_shards::front::server::ServerConfig 
             .unwrap_or(usize::MAX),
         request_memory_per_shard_bytes: usize::try_from(args.request_memory_per_shard_mib)
             .map_or(usize::MAX, |mib| mib.saturating_mul(1 << 20)),
+        commit: env!("SHOAL_GIT_COMMIT").to_owned(),
         format_new_drives: args.format_new_drives,
     }
 }

@@ -17,6 +17,8 @@ use shoal_io::{Clock, DirDrive, SystemClock};
 
 use crate::front::conn::Conn;
 use crate::front::memory_budget::{GRANT_WAIT_MAX, MemoryBudget};
+use crate::front::metrics::NodeMetrics;
+use crate::front::observe::Observer;
 use crate::object::put::BodySource;
 use crate::object::store::Store;
 use crate::record::checksum::{Checksum, ChecksumAlgorithm};
@@ -42,6 +44,10 @@ pub struct ShardContext {
     stopping: Cell<bool>,
     /// Memory held by object data in flight, and what one data request holds at most.
     memory: MemoryBudget,
+    /// Where finished requests go (metrics, logs, trace).
+    pub observer: Observer,
+    /// The node's shared metrics and drive health (none in unit tests).
+    pub node: Option<std::sync::Arc<NodeMetrics>>,
     request_memory_bytes: usize,
 }
 
@@ -72,6 +78,8 @@ impl ShardContext {
             in_flight: Rc::new(Cell::new(0)),
             stopping: Cell::new(false),
             memory: MemoryBudget::new(crate::front::memory_budget::DEFAULT_MAX_BYTES),
+            observer: Observer::default(),
+            node: None,
             request_memory_bytes: 0,
         }
     }
@@ -83,6 +91,18 @@ impl ShardContext {
         self.memory = budget;
         self.request_memory_bytes = request_memory_bytes;
         self
+    }
+
+    /// The shard reports to the node's shared metrics and health.
+    #[must_use]
+    pub fn with_node(mut self, node: std::sync::Arc<NodeMetrics>) -> Self {
+        self.node = Some(node);
+        self
+    }
+
+    /// The shard's memory budget for object reads in flight.
+    pub fn memory(&self) -> &MemoryBudget {
+        &self.memory
     }
 
     /// A request id unique per process: shard index then a per-shard counter.
@@ -209,7 +229,7 @@ impl<S: AsyncReadRent + AsyncWriteRent> BodySource for RequestBody<'_, S> {
                     written += payload.len();
                 })
                 .map_err(std::io::Error::other)?;
-            self.conn.pending.drain(..progress.consumed_bytes);
+            self.conn.consume_body(progress.consumed_bytes);
             self.done = progress.done;
             if written > 0 {
                 return Ok(written);
@@ -297,6 +317,7 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         Some(bytes) => {
             let granted = call.ctx.memory.grant(bytes, GRANT_WAIT_MAX).await;
             let Some(grant) = granted else {
+                call.ctx.observer.metrics.slowdown();
                 return Handled::Failed(S3Error::with_message(
                     S3ErrorCode::SlowDown,
                     "The server holds too many responses in flight; retry later.",

@@ -33,6 +33,7 @@ use crate::front::conn::ConnLimits;
 use crate::front::credentials::{CredentialsSource, load_or_create};
 use crate::front::handler::{Credentials, ShardContext};
 use crate::front::memory_budget::MemoryBudget;
+use crate::front::metrics::{NodeFacts, NodeMetrics};
 use crate::object::store::{Store, StoreConfig};
 use crate::object::trash::{TRASH_GRACE, TRASH_SWEEP_INTERVAL};
 use crate::record::format::FORMAT_PATH;
@@ -69,6 +70,8 @@ pub struct ServerConfig {
     pub request_memory_per_shard_bytes: usize,
     /// Format empty drives of a deployment that exists (see format.rs).
     pub format_new_drives: bool,
+    /// The commit the binary was built from (`minio_software_commit_info`).
+    pub commit: String,
 }
 
 /// Longest wait between two sweeps for abandoned multipart uploads.
@@ -89,6 +92,8 @@ struct ShardPlan {
     bucket_generation: crate::object::bucket_cache::BucketGeneration,
     /// Shards that finished draining (the barrier between the two phases of a stop).
     drained: Arc<std::sync::atomic::AtomicUsize>,
+    /// The node's metrics and drive health, shared by the shards (`metrics/node.rs`).
+    node: Arc<NodeMetrics>,
 }
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -143,7 +148,9 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
         lock_senders,
         bucket_generation: crate::object::bucket_cache::BucketGeneration::new(),
         drained: Arc::default(),
+        node: node_metrics(&config, layout),
     };
+    crate::front::probe::start_drive_probes(&plan.node, &config.drives)?;
     let (ready_tx, ready_rx) = std_mpsc::channel();
     let mut stops = Vec::new();
     let mut threads = Vec::new();
@@ -193,6 +200,28 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The node's shared metrics state. Metrics are public only when asked for with
+/// `SHOAL_PROMETHEUS_AUTH_TYPE=public` (MinIO's setting).
+fn node_metrics(
+    config: &ServerConfig,
+    layout: crate::topology::layout::PoolLayout,
+) -> Arc<NodeMetrics> {
+    let public_metrics = std::env::var("SHOAL_PROMETHEUS_AUTH_TYPE")
+        .is_ok_and(|value| value.eq_ignore_ascii_case("public"));
+    let facts = NodeFacts {
+        server: config.address.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        commit: config.commit.clone(),
+        layout,
+        connections_limit: (config.connections_per_shard_max * config.shards) as u64,
+        public_metrics,
+    };
+    let names: Vec<String> = (config.drives.iter())
+        .map(|d| d.display().to_string())
+        .collect();
+    NodeMetrics::new(facts, config.shards, &names)
 }
 
 /// Opens every drive folder and takes its lock for the process lifetime, so a second
@@ -294,6 +323,9 @@ fn run_shard(
             lock_rx,
         ));
         monoio::spawn(watch_drives(ctx.clone(), shard_index == 0));
+        if shard_index == 0 {
+            monoio::spawn(crate::front::probe::share_store_view(ctx.clone()));
+        }
         if shard_index == 0
             && let Some(expiry) = plan.config.multipart_expiry
         {
@@ -343,7 +375,8 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
         route_config,
         shard_index,
     )
-    .with_memory_budget(budget, request_bytes))
+    .with_memory_budget(budget, request_bytes)
+    .with_node(plan.node.clone()))
 }
 
 /// What one data request holds at most: its stripe, the stripe's chunks, and one
@@ -434,6 +467,10 @@ async fn accept_loop(
         config.connections_per_client_max.div_ceil(config.shards),
     );
     monoio::spawn(trim_memory_after_bursts(ctx.clone(), admission.clone()));
+    monoio::spawn(crate::front::probe::publish_metrics(
+        ctx.clone(),
+        admission.clone(),
+    ));
     let mut backoff = AcceptBackoff::default();
     loop {
         let accepted = monoio::select! {
@@ -467,6 +504,7 @@ async fn accept_loop(
             }
             // Answering over TLS would cost a handshake per refusal: just close.
             Verdict::ShardFull(Some(refusal)) if acceptor.is_none() => {
+                ctx.observer.metrics.connection_rejected(false);
                 let ctx = ctx.clone();
                 monoio::spawn(async move {
                     let refused = crate::front::conn::refuse(&ctx, stream, limits, accepted_at);
@@ -474,7 +512,14 @@ async fn accept_loop(
                     drop(refusal);
                 });
             }
-            Verdict::ShardFull(_) | Verdict::ClientFull => drop(stream),
+            Verdict::ShardFull(_) => {
+                ctx.observer.metrics.connection_rejected(false);
+                drop(stream);
+            }
+            Verdict::ClientFull => {
+                ctx.observer.metrics.connection_rejected(true);
+                drop(stream);
+            }
         }
     }
     ctx.stop();
