@@ -60,6 +60,9 @@ pub enum Error {
         ok: usize,
         needed: usize,
     },
+    /// The write's lock lease was taken away (it was stuck past the lease and another
+    /// writer got the key): nothing of it was committed.
+    LeaseLost,
     /// Data could not be read or rebuilt: more chunks lost than parity covers.
     DataUnavailable(String),
     /// Drives refuse to form this deployment (foreign format, wrong layout, ...).
@@ -103,6 +106,7 @@ impl std::fmt::Display for Error {
                 write!(f, "read quorum not reached: {ok} of {needed} drives")
             }
             Error::DataUnavailable(why) => write!(f, "object data unavailable: {why}"),
+            Error::LeaseLost => write!(f, "the write's lock lease expired before it committed"),
             Error::Format(why) | Error::InvalidArgument(why) | Error::InvalidRequest(why) => {
                 write!(f, "{why}")
             }

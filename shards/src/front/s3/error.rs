@@ -55,6 +55,11 @@ pub fn to_s3(error: &Error) -> S3Error {
             Code::ServiceUnavailable,
             Some(format!("object data unavailable ({why}); try again later")),
         ),
+        // The write was too slow for its lease (a hung drive): retrying is safe.
+        Error::LeaseLost => (
+            Code::ServiceUnavailable,
+            Some(format!("{error}; try again later")),
+        ),
         Error::Format(_) | Error::Drive(_) | Error::Erasure(_) => (Code::InternalError, None),
     };
     match message {
