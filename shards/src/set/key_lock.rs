@@ -329,13 +329,15 @@ impl KeyGuard {
 /// How many times one poll re-checks expiries whose timers already fired.
 const EXPIRY_ROUNDS_MAX: usize = 4;
 
+type Timer = Pin<Box<dyn Future<Output = ()>>>;
+
 struct LockFuture {
     table: Rc<RefCell<Table>>,
     /// `None` once the guard was handed out.
     name: Option<LockName>,
     waiter: Rc<Waiter>,
     /// A timer until the earliest expiry of the holders in the way, and that expiry.
-    expiry_timer: Option<(u64, Pin<Box<dyn Future<Output = ()>>>)>,
+    expiry_timer: Option<(u64, Timer)>,
 }
 
 impl LockFuture {
@@ -406,18 +408,17 @@ impl Drop for LockFuture {
             return;
         };
         let mut table = self.table.borrow_mut();
-        match self.waiter.granted.get() {
-            // Granted (at creation or later) but never taken: pass it on.
-            Some(lease) => table.release(&name, lease.epoch),
-            None => {
-                if let Some(entry) = table.entries.get_mut(&name) {
-                    entry.queue.retain(|other| !Rc::ptr_eq(other, &self.waiter));
-                }
-                // It may have been the one blocking those behind it.
-                table.grant_waiting(&name);
-                table.remove_if_idle(&name);
-            }
+        // Granted (at creation or later) but never taken: pass it on.
+        if let Some(lease) = self.waiter.granted.get() {
+            table.release(&name, lease.epoch);
+            return;
         }
+        if let Some(entry) = table.entries.get_mut(&name) {
+            entry.queue.retain(|other| !Rc::ptr_eq(other, &self.waiter));
+        }
+        // It may have been the one blocking those behind it.
+        table.grant_waiting(&name);
+        table.remove_if_idle(&name);
     }
 }
 
@@ -440,7 +441,7 @@ mod tests {
     }
 
     /// A lease no test outlives (on the real runtime's clock).
-    const LONG: Duration = Duration::from_secs(3600);
+    const LONG: Duration = Duration::from_hours(1);
     const SECOND: Duration = Duration::from_secs(1);
 
     fn key(k: &str) -> LockName {

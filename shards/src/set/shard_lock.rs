@@ -217,16 +217,12 @@ impl LockGuard {
         if now.saturating_add(half_nanos) < lease.expires_at_nanos {
             return Ok(lease);
         }
-        match self.refresh().await {
-            Some(lease) => {
-                self.lease.set(lease);
-                Ok(lease)
-            }
-            None => {
-                self.lost.set(true);
-                Err(LeaseLost)
-            }
-        }
+        let Some(lease) = self.refresh().await else {
+            self.lost.set(true);
+            return Err(LeaseLost);
+        };
+        self.lease.set(lease);
+        Ok(lease)
     }
 
     async fn refresh(&self) -> Option<Lease> {
@@ -285,4 +281,87 @@ pub fn mailboxes(
     (0..shards)
         .map(|_| mpsc::channel(LOCK_MAILBOX_CAPACITY))
         .unzip()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use shoal_io::SimExecutor;
+
+    use super::*;
+
+    const LEASE: Duration = Duration::from_secs(1);
+
+    /// Two shards of one simulated node: the lockers, with shard 0's service running.
+    fn two_shards(env: &shoal_io::SimEnv) -> (KeyLocker, KeyLocker) {
+        let (senders, mut receivers) = mailboxes(2);
+        let owner = KeyLocker::sharded_in(env.clone(), 0, senders.clone());
+        let other = KeyLocker::sharded_in(env.clone(), 1, senders);
+        let service = receivers.remove(0);
+        env.spawn(serve_lock_requests(
+            env.clone(),
+            owner.local().clone(),
+            service,
+        ));
+        (owner, other)
+    }
+
+    /// A lock held from another shard is kept by `keep` (a refresh message to the
+    /// owner) while its holder makes progress, is lost to a waiter once the holder
+    /// stops past its expiry, and the waiter's epoch is higher.
+    #[test]
+    fn remote_lease_refreshes_and_expires() {
+        let sim = SimExecutor::new(21);
+        let env = sim.env();
+        sim.block_on(async {
+            let (owner, other) = two_shards(&env);
+            let name = LockName::object("b", "k");
+            // owner_hash 0: shard 0 owns it, so shard 1's lock goes by message.
+            let remote = other.lock(&name, LockMode::Exclusive, 0, LEASE).await;
+            let granted = Rc::new(Cell::new(None));
+            let (owner2, name2, granted2) = (owner.clone(), name.clone(), Rc::clone(&granted));
+            env.spawn(async move {
+                let guard = owner2.lock(&name2, LockMode::Exclusive, 0, LEASE).await;
+                granted2.set(Some(guard.lease().epoch));
+                std::future::pending::<()>().await; // holds it
+            });
+            for _ in 0..6 {
+                env.sleep(LEASE / 2).await;
+                assert!(
+                    remote.keep().await.is_ok(),
+                    "a holder making progress keeps it"
+                );
+            }
+            assert_eq!(granted.get(), None, "granted while the holder refreshed");
+            env.sleep(LEASE * 2).await; // stuck past its lease
+            let epoch = granted
+                .get()
+                .expect("the waiter got the name at the expiry");
+            assert!(epoch > remote.lease().epoch);
+            assert_eq!(remote.keep().await, Err(LeaseLost));
+            assert_eq!(remote.keep().await, Err(LeaseLost), "lost stays lost");
+        });
+    }
+
+    /// A remote holder that drops its guard passes the name on at once, before expiry.
+    #[test]
+    fn dropped_remote_holder_passes_the_lock_on() {
+        let sim = SimExecutor::new(22);
+        let env = sim.env();
+        sim.block_on(async {
+            let (owner, other) = two_shards(&env);
+            let name = LockName::object("b", "k");
+            let remote = other.lock(&name, LockMode::Exclusive, 0, LEASE * 100).await;
+            let waiting = owner.lock(&name, LockMode::Exclusive, 0, LEASE);
+            let start = env.monotonic_nanos();
+            drop(remote);
+            let next = waiting.await;
+            assert!(
+                env.monotonic_nanos() - start < lease_nanos(LEASE),
+                "not at an expiry"
+            );
+            assert!(next.keep().await.is_ok());
+        });
+    }
 }

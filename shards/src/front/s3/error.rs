@@ -45,7 +45,10 @@ pub fn to_s3(error: &Error) -> S3Error {
                 Some("The server is out of file descriptors; retry later.".to_owned()),
             )
         }
-        Error::InsufficientWriteQuorum { .. } | Error::InsufficientReadQuorum { .. } => (
+        // A lost lease: the write was too slow for it (a hung drive); a retry is safe.
+        Error::InsufficientWriteQuorum { .. }
+        | Error::InsufficientReadQuorum { .. }
+        | Error::LeaseLost => (
             Code::ServiceUnavailable,
             Some(format!("{error}; try again later")),
         ),
@@ -54,11 +57,6 @@ pub fn to_s3(error: &Error) -> S3Error {
         Error::DataUnavailable(why) => (
             Code::ServiceUnavailable,
             Some(format!("object data unavailable ({why}); try again later")),
-        ),
-        // The write was too slow for its lease (a hung drive): retrying is safe.
-        Error::LeaseLost => (
-            Code::ServiceUnavailable,
-            Some(format!("{error}; try again later")),
         ),
         Error::Format(_) | Error::Drive(_) | Error::Erasure(_) => (Code::InternalError, None),
     };
