@@ -43,7 +43,8 @@ enum Command {
     /// generated on first start, stored with mode 0600 on the drives and printed once.
     /// io_uring is used when the kernel allows it; MONOIO_FORCE_LEGACY_DRIVER=1 forces
     /// the epoll fallback.
-    Server(ServerArgs),
+    // Boxed: the server's options dwarf the other commands (clippy::large_enum_variant).
+    Server(Box<ServerArgs>),
     /// Tools that drive the object store directly, without HTTP (testing, diagnosis).
     #[command(subcommand)]
     Debug(DebugCommand),
@@ -132,6 +133,13 @@ struct ServerArgs {
     /// time the server waits for it; a slower body is cut (400 RequestTimeout).
     #[arg(long, default_value = "10s", value_parser = parse_timeout)]
     body_window: std::time::Duration,
+    /// How long one drive may take to answer one step of a request (a metadata read, a
+    /// staged write, a commit) before it counts as failed for that request and is
+    /// marked slow; a hung drive costs a request at most this per step. Writers' lock
+    /// leases last at least three times this (30 s or more), so a write waiting on a
+    /// hung drive keeps its key.
+    #[arg(long, default_value = "10s", value_parser = parse_timeout)]
+    member_deadline: std::time::Duration,
     /// Minimum body bytes per --body-window (0: no minimum rate; a body read then waits
     /// at most --idle-timeout).
     #[arg(long, default_value_t = 8192)]
@@ -176,7 +184,7 @@ struct DriveArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Server(args) => shoal_shards::front::server::run(server_config(args)),
+        Command::Server(args) => shoal_shards::front::server::run(server_config(*args)),
         Command::Debug(DebugCommand::Stress {
             drives,
             keys,
@@ -253,6 +261,7 @@ fn server_config(args: ServerArgs) -> shoal_shards::front::server::ServerConfig 
         request_memory_per_shard_bytes: usize::try_from(args.request_memory_per_shard_mib)
             .map_or(usize::MAX, |mib| mib.saturating_mul(1 << 20)),
         format_new_drives: args.format_new_drives,
+        member_deadline: args.member_deadline,
     }
 }
 
