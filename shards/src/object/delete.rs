@@ -95,14 +95,16 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                 needed: layout.write_quorum(),
             });
         }
-        // The data goes only while the key is ours: the next holder's version stays.
-        guard.keep().await?;
-        let fence = guard.fence();
-        quorum::call(&self.env, members, strategy, |_, member| {
-            let (bucket, key) = (Rc::clone(&bucket_rc), Rc::clone(&key_rc));
-            async move { member.retire_versions(&bucket, &key, now, fence).await }
-        })
-        .await;
+        // The delete has committed. Its data goes only while the key is ours (the next
+        // holder's version stays); else it is left for the next commit's clean-up.
+        if guard.keep().await.is_ok() {
+            let fence = guard.fence();
+            quorum::call(&self.env, members, strategy, |_, member| {
+                let (bucket, key) = (Rc::clone(&bucket_rc), Rc::clone(&key_rc));
+                async move { member.retire_versions(&bucket, &key, now, fence).await }
+            })
+            .await;
+        }
         Ok(existed)
     }
 }
