@@ -318,7 +318,8 @@ async fn race(env: SimEnv) -> Result<(), String> {
     if done.get() != RACE_WRITERS {
         return Err("writers did not finish".into());
     }
-    check_race(&store, &attempts.borrow()).await
+    let attempts = std::mem::take(&mut *attempts.borrow_mut());
+    check_race(&store, &attempts).await
 }
 
 async fn check_race(store: &SimStore, attempts: &[Attempt]) -> Result<(), String> {
