@@ -43,7 +43,8 @@ enum Command {
     /// generated on first start, stored with mode 0600 on the drives and printed once.
     /// io_uring is used when the kernel allows it; MONOIO_FORCE_LEGACY_DRIVER=1 forces
     /// the epoll fallback.
-    Server(ServerArgs),
+    // Boxed: the server's options dwarf the other commands (clippy::large_enum_variant).
+    Server(Box<ServerArgs>),
     /// Tools that drive the object store directly, without HTTP (testing, diagnosis).
     #[command(subcommand)]
     Debug(DebugCommand),
@@ -195,6 +196,13 @@ struct ServerArgs {
     /// time the server waits for it; a slower body is cut (400 RequestTimeout).
     #[arg(long, default_value = "10s", value_parser = parse_timeout)]
     body_window: std::time::Duration,
+    /// How long one drive may take to answer one step of a request (a metadata read, a
+    /// staged write, a commit) before it counts as failed for that request and is
+    /// marked slow; a hung drive costs a request at most this per step. Writers' lock
+    /// leases last at least three times this (30 s or more), so a write waiting on a
+    /// hung drive keeps its key.
+    #[arg(long, default_value = "10s", value_parser = parse_timeout)]
+    member_deadline: std::time::Duration,
     /// Minimum body bytes per --body-window (0: no minimum rate; a body read then waits
     /// at most --idle-timeout).
     #[arg(long, default_value_t = 8192)]
@@ -239,7 +247,7 @@ struct DriveArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Server(args) => shoal_shards::front::server::run(server_config(args)),
+        Command::Server(args) => shoal_shards::front::server::run(server_config(*args)),
         Command::Admin(AdminCommand::Prometheus(PrometheusCommand::Generate {
             endpoint,
             expiry,
@@ -321,6 +329,7 @@ fn server_config(args: ServerArgs) -> shoal_shards::front::server::ServerConfig 
             .map_or(usize::MAX, |mib| mib.saturating_mul(1 << 20)),
         commit: env!("SHOAL_GIT_COMMIT").to_owned(),
         format_new_drives: args.format_new_drives,
+        member_deadline: args.member_deadline,
     }
 }
 

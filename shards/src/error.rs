@@ -60,6 +60,9 @@ pub enum Error {
         ok: usize,
         needed: usize,
     },
+    /// The write's lock lease was taken away (it was stuck past the lease and another
+    /// writer got the key): nothing of it was committed.
+    LeaseLost,
     /// A newer version than the one read quorum agrees on has `newer_votes` copies, and
     /// `unanswered` drives did not answer: together they could be write quorum, so the
     /// newer one may have been acknowledged and the older one must not be answered.
@@ -121,6 +124,7 @@ impl std::fmt::Display for Error {
                  version is not answered"
             ),
             Error::DataUnavailable(why) => write!(f, "object data unavailable: {why}"),
+            Error::LeaseLost => write!(f, "the write's lock lease expired before it committed"),
             Error::Format(why) | Error::InvalidArgument(why) | Error::InvalidRequest(why) => {
                 write!(f, "{why}")
             }

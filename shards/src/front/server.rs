@@ -72,7 +72,12 @@ pub struct ServerConfig {
     pub format_new_drives: bool,
     /// The commit the binary was built from (`minio_software_commit_info`).
     pub commit: String,
+    /// How long a member may take per verb (`StoreConfig::member_deadline`).
+    pub member_deadline: Duration,
 }
+
+/// A lock lease lasts at least this many member deadlines (see `--member-deadline`).
+const LEASE_DEADLINES_MIN: u32 = 3;
 
 /// Longest wait between two sweeps for abandoned multipart uploads.
 const UPLOAD_SWEEP_INTERVAL_MAX: Duration = Duration::from_hours(1);
@@ -352,10 +357,16 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
         // Formatted (or found offline) by `prepare_store`: never created again here.
         drives.push(DirDrive::open_existing(path, FORMAT_PATH));
     }
+    let defaults = StoreConfig::default();
     let store_config = StoreConfig {
         parity_chunks: plan.config.parity,
         clean_tmp_at_open: false,
-        ..StoreConfig::default()
+        member_deadline: plan.config.member_deadline,
+        // A holder waits at most a deadline per step: its lease outlasts a few of them.
+        lease_duration: defaults
+            .lease_duration
+            .max(plan.config.member_deadline * LEASE_DEADLINES_MIN),
+        ..defaults
     };
     let stripe_bytes = store_config.stripe_size_bytes;
     let store = Store::open(drives, SystemClock, rand::random(), store_config)

@@ -62,6 +62,10 @@ pub struct StoreConfig {
     /// How long one member may take to answer one verb before it counts as failed for
     /// that request and is marked slow (the quorum engine's deadline).
     pub member_deadline: std::time::Duration,
+    /// How long a lock is granted for before it must be refreshed (`set/shard_lock.rs`):
+    /// a writer stuck longer than this loses its key to the next writer and is fenced.
+    /// Longer than `member_deadline`, so a holder waiting on a hung member keeps it.
+    pub lease_duration: std::time::Duration,
 }
 
 impl Default for StoreConfig {
@@ -77,6 +81,7 @@ impl Default for StoreConfig {
             clean_tmp_at_open: true,
             format_new_drives: false,
             member_deadline: std::time::Duration::from_secs(10),
+            lease_duration: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -162,8 +167,15 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         Ok(Self {
             members: drives
                 .into_iter()
-                .map(|d| Rc::new(LocalMember::new(d)))
+                .map(|d| {
+                    Rc::new(LocalMember::with_leases(
+                        d,
+                        env.clone(),
+                        config.lease_duration,
+                    ))
+                })
                 .collect(),
+            locker: KeyLocker::single_in(env.clone()),
             env,
             layout,
             deployment_id,
@@ -171,7 +183,6 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             clock,
             rng: RefCell::new(rng),
             coder: RefCell::new(coder),
-            locker: KeyLocker::single(),
             heal_queue: RefCell::new(BTreeSet::new()),
             last_seq: std::cell::Cell::new(0),
             offline: RefCell::new(offline),
@@ -204,10 +215,13 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         self.walk_calls.get()
     }
 
-    /// Takes the lock of `name` in `mode` on its owner shard.
+    /// Takes the lock of `name` in `mode` on its owner shard, as a lease of
+    /// `lease_duration` (the holder keeps it with `LockGuard::keep`).
     pub(crate) async fn lock(&self, name: &LockName, mode: LockMode) -> LockGuard {
         let owner_hash = object_hash(&self.deployment_id, "", &name.owner_text());
-        self.locker.lock(name, mode, owner_hash >> 8).await
+        self.locker
+            .lock(name, mode, owner_hash >> 8, self.config.lease_duration)
+            .await
     }
 
     /// Serializes writers of one object (commit, delete, tag changes).

@@ -47,9 +47,11 @@ pub fn to_s3(error: &Error) -> S3Error {
                 Some("The server is out of file descriptors; retry later.".to_owned()),
             )
         }
+        // A lost lease: the write was too slow for it (a hung drive); a retry is safe.
         Error::InsufficientWriteQuorum { .. }
         | Error::InsufficientReadQuorum { .. }
-        | Error::VersionUndecided { .. } => (
+        | Error::VersionUndecided { .. }
+        | Error::LeaseLost => (
             Code::ServiceUnavailable,
             Some(format!("{error}; try again later")),
         ),
