@@ -2,8 +2,12 @@
 //! request logic lives here.
 #![forbid(unsafe_code)]
 
+mod admin;
+mod logging;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use shoal_io::{DirDrive, SystemClock};
@@ -47,6 +51,39 @@ enum Command {
     /// Tools that drive the object store directly, without HTTP (testing, diagnosis).
     #[command(subcommand)]
     Debug(DebugCommand),
+    /// Ask a running server, signed with the root credentials (plain HTTP).
+    Admin {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Version and commit, uptime, drives (state, free and total space), erasure sets and
+    /// their quorums, and per shard its connections, requests and memory budget use.
+    Info {
+        /// Print the server's JSON document as it is.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The settings that can change while the server runs: log-filter (as SHOAL_LOG)
+    /// and log-requests (on|off). Every other setting is a flag of `shoal server`.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print requests as the server finishes them (time, request id, API, status,
+    /// bucket/key, bytes in and out, duration, client), until interrupted or --count.
+    Trace(admin::TraceArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print every run-time setting, or KEY alone.
+    Get { key: Option<String> },
+    /// Change a run-time setting on every shard; it lasts until the server stops.
+    Set { key: String, value: String },
 }
 
 #[derive(Subcommand)]
@@ -155,6 +192,15 @@ struct ServerArgs {
     /// mount, on the root disk.
     #[arg(long)]
     format_new_drives: bool,
+    /// Log lines on stderr as text or as one JSON object per line. The filter comes from
+    /// SHOAL_LOG (default `info`; e.g. `SHOAL_LOG=debug,shoal_shards=trace`).
+    #[arg(long, env = "SHOAL_LOG_FORMAT", value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
+    /// One log line per request (request id, API, bucket, key, status, bytes in and
+    /// out, duration, client); `shoal admin config set log-requests on|off` changes it
+    /// while the server runs.
+    #[arg(long, env = "SHOAL_LOG_REQUESTS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    log_requests: bool,
     /// Drive folders, in the same order on every start. Default: ./shoal-data/drive{1..4}.
     /// Created if missing for a new deployment only; in one that exists a missing or
     /// empty folder is offline and the server starts degraded within quorum.
@@ -176,7 +222,20 @@ struct DriveArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Server(args) => shoal_shards::front::server::run(server_config(args)),
+        Command::Server(args) => run_server(args),
+        Command::Admin {
+            connection,
+            command,
+        } => match command {
+            AdminCommand::Info { json } => admin::info(&connection, json),
+            AdminCommand::Config(ConfigCommand::Get { key }) => {
+                admin::config_get(&connection, key.as_deref())
+            }
+            AdminCommand::Config(ConfigCommand::Set { key, value }) => {
+                admin::config_set(&connection, &key, &value)
+            }
+            AdminCommand::Trace(args) => admin::trace(&connection, &args),
+        },
         Command::Debug(DebugCommand::Stress {
             drives,
             keys,
@@ -216,13 +275,27 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("shoal: {message}");
+            if tracing::dispatcher::has_been_set() {
+                tracing::error!("{message}");
+            } else {
+                eprintln!("shoal: {message}");
+            }
             ExitCode::FAILURE
         }
     }
 }
 
-fn server_config(args: ServerArgs) -> shoal_shards::front::server::ServerConfig {
+/// Installs the log output, then serves until stopped.
+fn run_server(args: ServerArgs) -> Result<(), String> {
+    let logging = logging::init(args.log_format, args.log_requests)?;
+    let settings = shoal_shards::front::settings::Settings::new(Arc::new(logging));
+    shoal_shards::front::server::run(server_config(args, settings))
+}
+
+fn server_config(
+    args: ServerArgs,
+    settings: shoal_shards::front::settings::Settings,
+) -> shoal_shards::front::server::ServerConfig {
     let drives = if args.drives.is_empty() {
         (1..=4)
             .map(|i| PathBuf::from(format!("shoal-data/drive{i}")))
@@ -253,6 +326,8 @@ fn server_config(args: ServerArgs) -> shoal_shards::front::server::ServerConfig 
         request_memory_per_shard_bytes: usize::try_from(args.request_memory_per_shard_mib)
             .map_or(usize::MAX, |mib| mib.saturating_mul(1 << 20)),
         format_new_drives: args.format_new_drives,
+        settings,
+        version: VERSION_LONG,
     }
 }
 

@@ -43,6 +43,9 @@ pub struct ShardContext {
     /// Memory held by object data in flight, and what one data request holds at most.
     memory: MemoryBudget,
     request_memory_bytes: usize,
+    /// The node as the admin API sees it, and this shard's copy of the trace subscribers.
+    node: Option<std::sync::Arc<crate::front::admin::node::Node>>,
+    pub trace_tap: crate::front::admin::trace::TraceTap,
 }
 
 /// Counts a request in flight until dropped.
@@ -73,7 +76,35 @@ impl ShardContext {
             stopping: Cell::new(false),
             memory: MemoryBudget::new(crate::front::memory_budget::DEFAULT_MAX_BYTES),
             request_memory_bytes: 0,
+            node: None,
+            trace_tap: crate::front::admin::trace::TraceTap::default(),
         }
+    }
+
+    /// The shard serves the admin API for `node`.
+    #[must_use]
+    pub fn with_node(mut self, node: std::sync::Arc<crate::front::admin::node::Node>) -> Self {
+        self.node = Some(node);
+        self
+    }
+
+    /// The node, for admin requests (a context made without one refuses them).
+    pub fn node(&self) -> Result<&crate::front::admin::node::Node, S3Error> {
+        self.node.as_deref().ok_or_else(|| {
+            S3Error::with_message(S3ErrorCode::NotImplemented, "no admin API on this shard")
+        })
+    }
+
+    /// Publishes this shard's numbers for the admin API (called once per second).
+    pub fn publish_stats(&self, connections: usize) {
+        let Some(node) = &self.node else { return };
+        node.shards[self.shard_index].publish(crate::front::admin::node::ShardSnapshot {
+            connections: connections as u64,
+            in_flight: self.in_flight() as u64,
+            requests_total: self.requests_total(),
+            memory_used_bytes: self.memory.used_bytes() as u64,
+            memory_max_bytes: self.memory.max_bytes() as u64,
+        });
     }
 
     /// Requests that read objects (GET, copies) each take a grant of
@@ -339,6 +370,10 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         | Operation::GetBucketTagging
         | Operation::PutBucketTagging
         | Operation::DeleteBucketTagging => crate::front::s3::tagging::handle(call, body).await,
+        Operation::AdminInfo
+        | Operation::AdminConfigGet
+        | Operation::AdminConfigSet
+        | Operation::AdminTrace => crate::front::admin::handle(call, body).await,
         Operation::NotImplemented { .. } => Err(S3Error::with_message(
             S3ErrorCode::NotImplemented,
             call.route.not_implemented_message().unwrap_or_default(),
