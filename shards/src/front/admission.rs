@@ -246,6 +246,11 @@ impl Slot {
         self.inner.under_pressure()
     }
 
+    /// The client's address.
+    pub fn client(&self) -> IpAddr {
+        self.tenant.client
+    }
+
     /// Whether this connection was evicted (it must close).
     pub fn is_evicted(&self) -> bool {
         self.tenant.evicted.get()

@@ -17,6 +17,7 @@ use shoal_io::{Clock, DirDrive, SystemClock};
 
 use crate::front::conn::Conn;
 use crate::front::memory_budget::{GRANT_WAIT_MAX, MemoryBudget};
+use crate::front::observe::Observer;
 use crate::object::put::BodySource;
 use crate::object::store::Store;
 use crate::record::checksum::{Checksum, ChecksumAlgorithm};
@@ -42,6 +43,8 @@ pub struct ShardContext {
     stopping: Cell<bool>,
     /// Memory held by object data in flight, and what one data request holds at most.
     memory: MemoryBudget,
+    /// Where finished requests go (metrics, logs, trace).
+    pub observer: Observer,
     request_memory_bytes: usize,
     /// The node as the admin API sees it, and this shard's copy of the trace subscribers.
     node: Option<std::sync::Arc<crate::front::admin::node::Node>>,
@@ -75,6 +78,7 @@ impl ShardContext {
             in_flight: Rc::new(Cell::new(0)),
             stopping: Cell::new(false),
             memory: MemoryBudget::new(crate::front::memory_budget::DEFAULT_MAX_BYTES),
+            observer: Observer::default(),
             request_memory_bytes: 0,
             node: None,
             trace_tap: crate::front::admin::trace::TraceTap::default(),
@@ -240,7 +244,7 @@ impl<S: AsyncReadRent + AsyncWriteRent> BodySource for RequestBody<'_, S> {
                     written += payload.len();
                 })
                 .map_err(std::io::Error::other)?;
-            self.conn.pending.drain(..progress.consumed_bytes);
+            self.conn.consume_body(progress.consumed_bytes);
             self.done = progress.done;
             if written > 0 {
                 return Ok(written);
@@ -328,6 +332,7 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         Some(bytes) => {
             let granted = call.ctx.memory.grant(bytes, GRANT_WAIT_MAX).await;
             let Some(grant) = granted else {
+                call.ctx.observer.metrics.slowdown();
                 return Handled::Failed(S3Error::with_message(
                     S3ErrorCode::SlowDown,
                     "The server holds too many responses in flight; retry later.",

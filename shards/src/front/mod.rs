@@ -9,6 +9,8 @@ pub mod credentials;
 pub mod handler;
 pub mod json;
 pub mod memory_budget;
+pub mod metrics;
+pub mod observe;
 pub mod s3;
 pub mod server;
 pub mod settings;
