@@ -12,13 +12,12 @@
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
+use shoal_shards::front::logs::REQUEST_TARGET;
 use shoal_shards::front::settings::LogControl;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
 
-/// The target of the one-line-per-request log.
-pub const REQUEST_TARGET: &str = "shoal::request";
 /// The filter when `SHOAL_LOG` is unset or empty.
 const DEFAULT_FILTER: &str = "info";
 

@@ -201,6 +201,12 @@ struct ServerArgs {
     /// while the server runs.
     #[arg(long, env = "SHOAL_LOG_REQUESTS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     log_requests: bool,
+    /// Append one JSON object per request to FILE (MinIO's audit shape: time, api {name,
+    /// bucket, object, status, statusCode, rx, tx, timeToResponse}, remotehost,
+    /// requestID, accessKey). Written by a thread of its own: when the disk cannot keep
+    /// up, records are dropped (never the requests) and the log says how many.
+    #[arg(long, env = "SHOAL_AUDIT_LOG", value_name = "FILE")]
+    audit_log: Option<PathBuf>,
     /// Drive folders, in the same order on every start. Default: ./shoal-data/drive{1..4}.
     /// Created if missing for a new deployment only; in one that exists a missing or
     /// empty folder is offline and the server starts degraded within quorum.
@@ -328,6 +334,7 @@ fn server_config(
         format_new_drives: args.format_new_drives,
         settings,
         version: VERSION_LONG,
+        audit_log: args.audit_log,
     }
 }
 

@@ -46,9 +46,8 @@ pub struct ShardContext {
     /// Where finished requests go (metrics, logs, trace).
     pub observer: Observer,
     request_memory_bytes: usize,
-    /// The node as the admin API sees it, and this shard's copy of the trace subscribers.
+    /// The node as the admin API sees it.
     node: Option<std::sync::Arc<crate::front::admin::node::Node>>,
-    pub trace_tap: crate::front::admin::trace::TraceTap,
 }
 
 /// Counts a request in flight until dropped.
@@ -81,7 +80,6 @@ impl ShardContext {
             observer: Observer::default(),
             request_memory_bytes: 0,
             node: None,
-            trace_tap: crate::front::admin::trace::TraceTap::default(),
         }
     }
 
@@ -89,6 +87,13 @@ impl ShardContext {
     #[must_use]
     pub fn with_node(mut self, node: std::sync::Arc<crate::front::admin::node::Node>) -> Self {
         self.node = Some(node);
+        self
+    }
+
+    /// Finished requests go to `logs` too (request log, trace, audit log).
+    #[must_use]
+    pub fn with_logs(mut self, logs: crate::front::logs::RequestLogs) -> Self {
+        self.observer.logs = logs;
         self
     }
 

@@ -8,6 +8,7 @@ pub mod conn;
 pub mod credentials;
 pub mod handler;
 pub mod json;
+pub mod logs;
 pub mod memory_budget;
 pub mod metrics;
 pub mod observe;

@@ -32,6 +32,8 @@ use crate::front::admission::{AcceptBackoff, Admission, Slot, Verdict};
 use crate::front::conn::ConnLimits;
 use crate::front::credentials::{CredentialsSource, load_or_create};
 use crate::front::handler::{Credentials, ShardContext};
+use crate::front::logs::RequestLogs;
+use crate::front::logs::audit::{AuditLog, AuditShard};
 use crate::front::memory_budget::MemoryBudget;
 use crate::object::store::{Store, StoreConfig};
 use crate::object::trash::{TRASH_GRACE, TRASH_SWEEP_INTERVAL};
@@ -73,6 +75,8 @@ pub struct ServerConfig {
     pub settings: crate::front::settings::Settings,
     /// `shoal --version`'s text, for the admin API.
     pub version: &'static str,
+    /// Append one JSON object per request to this file (`logs/audit.rs`).
+    pub audit_log: Option<PathBuf>,
 }
 
 /// Longest wait between two sweeps for abandoned multipart uploads.
@@ -95,6 +99,8 @@ struct ShardPlan {
     drained: Arc<std::sync::atomic::AtomicUsize>,
     /// What the admin API shows and changes; one per node.
     node: Arc<crate::front::admin::node::Node>,
+    /// The audit log writer's queue (`--audit-log`).
+    audit: Option<std::sync::mpsc::SyncSender<String>>,
 }
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -140,21 +146,12 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
         .as_deref()
         .map(crate::front::tls::load_server_config)
         .transpose()?;
+    let audit = (config.audit_log.as_deref())
+        .map(AuditLog::open)
+        .transpose()?;
     let signals = block_stop_signals()?;
     let (lock_senders, lock_receivers) = mailboxes(config.shards);
-    let plan = ShardPlan {
-        config: config.clone(),
-        credentials: credentials.clone(),
-        tls,
-        lock_senders,
-        bucket_generation: crate::object::bucket_cache::BucketGeneration::new(),
-        drained: Arc::default(),
-        node: crate::front::admin::node::Node::new(
-            config.version,
-            config.settings.clone(),
-            config.shards,
-        ),
-    };
+    let plan = ShardPlan::new(&config, &credentials, tls, lock_senders, audit.as_ref());
     let (ready_tx, ready_rx) = std_mpsc::channel();
     let mut stops = Vec::new();
     let mut threads = Vec::new();
@@ -196,8 +193,37 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
         "{signal:?} received; stopping (in-flight requests get up to {}s)",
         STOP_GRACE.as_secs()
     );
+    drop(plan); // its audit queue end: the writer finishes once the shards' are gone too
     stop_shards(stops, threads);
+    if let Some(audit) = audit {
+        audit.finish();
+    }
     Ok(())
+}
+
+impl ShardPlan {
+    fn new(
+        config: &ServerConfig,
+        credentials: &Credentials,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        lock_senders: Vec<mpsc::Sender<LockRequest>>,
+        audit: Option<&AuditLog>,
+    ) -> Self {
+        Self {
+            config: config.clone(),
+            credentials: credentials.clone(),
+            tls,
+            lock_senders,
+            bucket_generation: crate::object::bucket_cache::BucketGeneration::new(),
+            drained: Arc::default(),
+            node: crate::front::admin::node::Node::new(
+                config.version,
+                config.settings.clone(),
+                config.shards,
+            ),
+            audit: audit.map(AuditLog::sender),
+        }
+    }
 }
 
 /// Tells every shard to stop and waits for each, logging how it ended.
@@ -325,11 +351,15 @@ fn run_shard(
         if shard_index == 0 {
             monoio::spawn(sweep_trash(ctx.clone()));
         }
+        if ctx.observer.logs.has_audit() {
+            monoio::spawn(flush_audit(ctx.clone()));
+        }
         let _ = ready.send(Ok(driver));
         accept_loop(&ctx, &listener, plan, stop_rx).await;
         drop(listener);
         drain(&ctx).await;
         wait_for_every_shard_drained(plan).await;
+        ctx.observer.logs.flush();
         Ok(ctx.requests_total())
     })
 }
@@ -364,7 +394,12 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
         shard_index,
     )
     .with_memory_budget(budget, request_bytes)
-    .with_node(plan.node.clone()))
+    .with_node(plan.node.clone())
+    .with_logs(
+        RequestLogs::new(shard_index, plan.credentials.access_key_id.clone())
+            .with_node(plan.node.clone())
+            .with_audit(plan.audit.clone().map(|q| AuditShard::new(shard_index, q))),
+    ))
 }
 
 /// What one data request holds at most: its stripe, the stripe's chunks, and one
@@ -407,6 +442,15 @@ async fn sweep_trash(ctx: Rc<ShardContext>) {
             return;
         }
         ctx.store.sweep_trash(grace_nanos).await;
+    }
+}
+
+/// Hands the shard's audit records to the writer every `FLUSH_INTERVAL` (a full buffer
+/// goes at once, from the request that filled it).
+async fn flush_audit(ctx: Rc<ShardContext>) {
+    while !ctx.stopping() {
+        monoio::time::sleep(crate::front::logs::audit::FLUSH_INTERVAL).await;
+        ctx.observer.logs.flush();
     }
 }
 
