@@ -199,7 +199,7 @@ struct ServerArgs {
     /// One log line per request (request id, API, bucket, key, status, bytes in and
     /// out, duration, client); `shoal admin config set log-requests on|off` changes it
     /// while the server runs.
-    #[arg(long, env = "SHOAL_LOG_REQUESTS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    #[arg(long, env = "SHOAL_LOG_REQUESTS", value_parser = clap::builder::FalseyValueParser::new())]
     log_requests: bool,
     /// Append one JSON object per request to FILE (MinIO's audit shape: time, api {name,
     /// bucket, object, status, statusCode, rx, tx, timeToResponse}, remotehost,

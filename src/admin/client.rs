@@ -243,13 +243,22 @@ pub fn s3_error(body: &str) -> String {
         let open = format!("<{name}>");
         let start = body.find(&open)? + open.len();
         let end = body[start..].find(&format!("</{name}>"))? + start;
-        Some(body[start..end].to_owned())
+        Some(unescape_xml(&body[start..end]))
     };
     match (tag("Code"), tag("Message")) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code,
         _ => body.trim().to_owned(),
     }
+}
+
+/// The five predefined XML entities back to their characters (`&amp;` last).
+fn unescape_xml(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 #[cfg(test)]
@@ -281,5 +290,7 @@ mod tests {
         let body = "<Error><Code>SignatureDoesNotMatch</Code><Message>bad</Message></Error>";
         assert_eq!(s3_error(body), "SignatureDoesNotMatch: bad");
         assert_eq!(s3_error("plain"), "plain");
+        let quoted = "<Code>InvalidArgument</Code><Message>&quot;a&quot; &amp;&lt;</Message>";
+        assert_eq!(s3_error(quoted), "InvalidArgument: \"a\" &<");
     }
 }

@@ -121,7 +121,8 @@ class ServerProcess:
 
     @property
     def stderr(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:  # still running (after stop: all of it is written)
+            self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")
 
     @property

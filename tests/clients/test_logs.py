@@ -7,6 +7,7 @@ transport."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -111,3 +112,101 @@ def test_log_filter_from_the_environment(tmp_path):
     assert code == 0, srv.process.describe()
     assert srv.process.stderr.strip() == "", srv.process.stderr
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+REQUEST_LINE = re.compile(r"shoal::request: request (.*)$")
+
+
+def request_lines(stderr: str) -> list[dict[str, str]]:
+    """The request log's lines (text format) as field → value (quotes removed)."""
+    found = []
+    for line in stderr.splitlines():
+        match = REQUEST_LINE.search(line)
+        if match:
+            fields = dict(re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)', match.group(1)))
+            found.append({k: v.strip('"') for k, v in fields.items()})
+    return found
+
+
+def test_request_log_has_one_line_per_request(tmp_path):
+    """--log-requests writes one line per request with its request id, API, bucket,
+    key, status, bytes and client; without it there is none."""
+    srv = start_server(tmp_path, "http", ("--log-requests",))
+    try:
+        s3 = srv.client(NO_RETRY)
+        made = s3.create_bucket(Bucket="reqlog")
+        put = s3.put_object(Bucket="reqlog", Key="dir/a b.txt", Body=b"x" * 1000)
+        got = s3.get_object(Bucket="reqlog", Key="dir/a b.txt")
+        assert got["Body"].read() == b"x" * 1000
+        with pytest.raises(ClientError) as missing:
+            s3.head_object(Bucket="reqlog", Key="nope")
+        expected = [
+            (made["ResponseMetadata"]["RequestId"], "CreateBucket", "", "200"),
+            (put["ResponseMetadata"]["RequestId"], "PutObject", "dir/a b.txt", "200"),
+            (got["ResponseMetadata"]["RequestId"], "GetObject", "dir/a b.txt", "200"),
+            (missing.value.response["ResponseMetadata"]["RequestId"], "HeadObject", "nope", "404"),
+        ]
+        lines = wait_for(lambda: request_lines(srv.process.stderr),
+                         lambda found: len(found) >= len(expected), "four request lines")
+        assert len(lines) == len(expected), lines
+        by_id = {line["request_id"]: line for line in lines}
+        for request_id, api, key, status in expected:
+            line = by_id[request_id]
+            assert (line["api"], line["bucket"], line["key"], line["status"]) == \
+                (api, "reqlog", key, status), line
+            assert line["client"] == "127.0.0.1", line
+            assert float(line["duration_ms"]) >= 0, line
+        assert int(by_id[put["ResponseMetadata"]["RequestId"]]["rx"]) > 1000
+        assert int(by_id[got["ResponseMetadata"]["RequestId"]]["tx"]) > 1000
+    finally:
+        assert srv.process.stop() == 0, srv.process.describe()
+
+    (tmp_path / "quiet").mkdir()
+    quiet = start_server(tmp_path / "quiet", "http")
+    try:
+        quiet.client().list_buckets()
+    finally:
+        assert quiet.process.stop() == 0
+    assert request_lines(quiet.process.stderr) == [], quiet.process.stderr
+
+
+def test_audit_log_has_one_json_object_per_request(tmp_path):
+    """--audit-log FILE gets one JSON object per request (PUT, GET, a 404 GET) with the
+    audit fields: API name, bucket, object, status, byte counts, time to response,
+    remote host, request id and access key."""
+    audit = tmp_path / "audit.log"
+    srv = start_server(tmp_path, "http", ("--audit-log", str(audit)))
+    key = 'odd "key"\nwith é'
+    try:
+        s3 = srv.client(NO_RETRY)
+        s3.create_bucket(Bucket="audit")
+        put = s3.put_object(Bucket="audit", Key=key, Body=b"y" * 2048)
+        got = s3.get_object(Bucket="audit", Key=key)
+        assert got["Body"].read() == b"y" * 2048
+        with pytest.raises(ClientError) as missing:
+            s3.get_object(Bucket="audit", Key="absent")
+        ids = {
+            put["ResponseMetadata"]["RequestId"]: ("PutObject", key, 200),
+            got["ResponseMetadata"]["RequestId"]: ("GetObject", key, 200),
+            missing.value.response["ResponseMetadata"]["RequestId"]: ("GetObject", "absent", 404),
+        }
+        # Flushed by each shard once a second.
+        entries = wait_for(lambda: json_lines(audit.read_text()) if audit.exists() else [],
+                           lambda found: len(found) >= 4, "four audit entries")
+    finally:
+        assert srv.process.stop() == 0, srv.process.describe()
+    entries = json_lines(audit.read_text())
+    assert len(entries) == 4, entries
+    by_id = {e["requestID"]: e for e in entries}
+    for request_id, (name, obj, status) in ids.items():
+        entry = by_id[request_id]
+        api = entry["api"]
+        assert (api["name"], api["bucket"], api["object"], api["statusCode"]) == \
+            (name, "audit", obj, status), entry
+        assert entry["version"] == "1" and entry["remotehost"] == "127.0.0.1", entry
+        assert entry["accessKey"] == srv.access_key, entry
+        assert api["timeToResponseInNS"] > 0 and api["timeToResponse"].endswith("ns"), entry
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", entry["time"]), entry
+    assert by_id[put["ResponseMetadata"]["RequestId"]]["api"]["rx"] > 2048
+    assert by_id[got["ResponseMetadata"]["RequestId"]]["api"]["tx"] > 2048
+    assert by_id[missing.value.response["ResponseMetadata"]["RequestId"]]["api"]["status"] == "Not Found"

@@ -36,8 +36,12 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// The writer thread and the queue to it; one per process.
 pub struct AuditLog {
     sender: SyncSender<String>,
-    thread: std::thread::JoinHandle<()>,
+    /// Told when the writer thread has written everything up to the end marker.
+    done: Receiver<()>,
 }
+
+/// How long the process waits at exit for the writer to write what it was handed.
+const FINISH_WAIT: Duration = Duration::from_secs(5);
 
 impl AuditLog {
     /// Opens (creates, or appends to) `path` and starts the writer thread.
@@ -48,12 +52,16 @@ impl AuditLog {
             .open(path)
             .map_err(|e| format!("audit log {}: {e}", path.display()))?;
         let (sender, receiver) = sync_channel(QUEUE_BATCHES);
+        let (done_sender, done) = sync_channel(1);
         let shown = path.display().to_string();
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("shoal-audit".to_owned())
-            .spawn(move || write_batches(file, &receiver, &shown))
+            .spawn(move || {
+                write_batches(file, &receiver, &shown);
+                let _ = done_sender.send(());
+            })
             .map_err(|e| format!("cannot start the audit log writer: {e}"))?;
-        Ok(Self { sender, thread })
+        Ok(Self { sender, done })
     }
 
     /// The queue, for the shards' [`AuditShard`]s.
@@ -61,11 +69,28 @@ impl AuditLog {
         self.sender.clone()
     }
 
-    /// Waits until every batch handed over is written (the shards must have ended, so
-    /// their senders are gone).
+    /// Waits (at most [`FINISH_WAIT`]) until every batch handed over so far is written;
+    /// called once the shards have ended. An empty batch is the end marker (a shard
+    /// never hands over an empty one).
     pub fn finish(self) {
-        drop(self.sender);
-        let _ = self.thread.join();
+        let deadline = std::time::Instant::now() + FINISH_WAIT;
+        let mut marker = String::new();
+        loop {
+            match self.sender.try_send(marker) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) if std::time::Instant::now() < deadline => {
+                    marker = back;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => return,
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if self.done.recv_timeout(left).is_err() {
+            tracing::warn!(
+                "audit log: the writer did not finish within {FINISH_WAIT:?}; its last records may be lost"
+            );
+        }
     }
 }
 
@@ -79,6 +104,9 @@ impl std::fmt::Debug for AuditLog {
 fn write_batches(mut file: std::fs::File, batches: &Receiver<String>, path: &str) {
     let mut failing = false;
     while let Ok(batch) = batches.recv() {
+        if batch.is_empty() {
+            return; // the end marker
+        }
         let written = file.write_all(batch.as_bytes());
         match (written, failing) {
             (Ok(()), true) => {

@@ -67,7 +67,8 @@ impl RequestLogs {
             status = record.status,
             rx = record.received_bytes,
             tx = record.sent_bytes,
-            duration_ms = record.duration.as_secs_f64() * 1000.0,
+            // Whole microseconds, so the number prints short (0.359, not 0.35899…).
+            duration_ms = record.duration.as_micros() as f64 / 1000.0,
             client = %record.client.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
             canceled = record.canceled,
             "request"
