@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole-store deterministic simulation over more seeds than CI does (CI: 500).
+# Runs the whole-store deterministic simulation over more seeds than CI does (CI: 1,000).
 #
 #   scripts/sim.sh [SEEDS] [START]     e.g. scripts/sim.sh 20000
 #

@@ -29,7 +29,7 @@ use shoal_io::{Env, FaultRule, SimDrive, SimEnv, SimExecutor, SimFaults};
 use shoal_shards::{ByteRange, Error, ListQuery, PutOptions, SliceSource, Store, StoreConfig};
 
 /// Seeds in the default (CI) run.
-const SEEDS_DEFAULT: u64 = 500;
+const SEEDS_DEFAULT: u64 = 1000;
 const BUCKET: &str = "sim";
 /// Clients at once, each with its own keys.
 const CLIENTS: usize = 3;
@@ -147,6 +147,25 @@ fn seed_505_an_acknowledged_version_never_reverts() {
 #[test]
 fn seed_1363_a_failed_put_keeps_the_acknowledged_version() {
     simulate(&SimExecutor::new(1363)).unwrap();
+}
+
+/// Seed 1449 found an acknowledged object unreadable: a failed overwrite's roll back
+/// could not restore one drive's record (so removed it) and a read rolled the version
+/// forward onto a drive without its data; GET read chunks only from drives whose record
+/// matched, so the removed record's drive, which still held the data, was never asked
+/// (fixed in `ObjectReader`: any member may serve a chunk, its record tag decides).
+#[test]
+fn seed_1449_a_chunk_is_read_from_any_member_that_holds_it() {
+    simulate(&SimExecutor::new(1449)).unwrap();
+}
+
+/// Seed 1737 found a PUT refused with NoSuchBucket for a bucket that exists: the
+/// bucket read stopped once too many drives had failed for read quorum, and the drives
+/// it never asked were counted as saying "absent" (fixed in `bucket_exists_on_drives`:
+/// a drive not asked is unknown, and the answer is 503, not 404).
+#[test]
+fn seed_1737_a_bucket_is_never_absent_for_drives_not_asked() {
+    simulate(&SimExecutor::new(1737)).unwrap();
 }
 
 /// One seed: build, load with faults, check, crash, reopen, check.
@@ -565,6 +584,7 @@ fn unavailable(e: &Error) -> bool {
         e,
         Error::InsufficientWriteQuorum { .. }
             | Error::InsufficientReadQuorum { .. }
+            | Error::VersionUndecided { .. }
             | Error::DataUnavailable(_)
             | Error::Drive(_)
     )

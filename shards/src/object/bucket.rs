@@ -50,7 +50,9 @@ enum BucketCopy {
     Absent,
     /// Failed, corrupt, misplaced, or "not found" from a drive that is not ours.
     Unknown,
-    /// Not asked: enough drives already hold a valid record.
+    /// Not asked: the read stopped once the answers so far settled it (read quorum
+    /// found, or too many failed or absent for it). Counts as unknown: a drive not
+    /// asked is no evidence that the bucket is absent.
     NotAsked,
 }
 
@@ -241,7 +243,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                 .count(),
             unknown: copies
                 .iter()
-                .filter(|c| matches!(c, BucketCopy::Unknown))
+                .filter(|c| matches!(c, BucketCopy::Unknown | BucketCopy::NotAsked))
                 .count(),
         };
         votes.verdict(self.bucket_read_quorum())

@@ -10,6 +10,7 @@ use std::rc::Rc;
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
+use crate::member::verbs::upload::UploadVerbs;
 use crate::member::verbs::write::{Commit, DataSource, Expect, RollBack, WriteVerbs, fingerprint};
 use crate::member::{LocalMember, MemberError};
 use crate::object::condition::WriteCondition;
@@ -254,39 +255,27 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     }
 
     /// Removes what is left of a data source after a commit, on the members not in
-    /// `skip`: a staging (`discard_staging`) or an upload's folder, which is
-    /// removed and waited for (TRANSITIONAL, until the upload verbs own it).
+    /// `skip`: a staging (`discard_staging`) or an upload's folder, waiting for each
+    /// member within its deadline.
     async fn discard_source(&self, placement: Placement, source: &DataSource, skip: &[bool]) {
         match source {
             DataSource::Staging(staging) => self.discard_staging(placement, staging, skip).await,
-            DataSource::Upload { .. } => {
+            DataSource::Upload { bucket, upload_id } => {
                 let members = self.set_members(placement.set_index);
                 let strategy = Strategy::all(self.config.member_deadline);
                 quorum::call(&self.env, members, strategy, |index, member| {
-                    let (source, ask) = (source.clone(), !skip[index]);
+                    let (bucket, upload_id, ask) =
+                        (Rc::clone(bucket), Rc::clone(upload_id), !skip[index]);
                     async move {
                         if !ask {
                             return Ok(());
                         }
-                        member.remove_source(&source).await
+                        member.remove_upload(&bucket, &upload_id).await
                     }
                 })
                 .await;
             }
         }
-    }
-
-    /// TRANSITIONAL: removes folder `from` (a path, as multipart code still names its
-    /// folders) from every member of the set, waiting for each within its deadline.
-    pub(crate) async fn remove_staged(&self, placement: Placement, from: &str) {
-        let members = self.set_members(placement.set_index);
-        let from: Rc<str> = from.into();
-        let strategy = Strategy::all(self.config.member_deadline);
-        quorum::call(&self.env, members, strategy, |_, member| {
-            let from = Rc::clone(&from);
-            async move { member.remove_folder(&from).await }
-        })
-        .await;
     }
 
     /// After a failed commit: a put's own staging goes, an upload's folder stays.

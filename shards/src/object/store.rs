@@ -23,7 +23,7 @@ use rand::{Rng, SeedableRng};
 use shoal_erasure::Coder;
 use shoal_io::{Clock, Drive, Env, MonoioEnv};
 
-use crate::member::LocalMember;
+use crate::member::{LocalMember, SetMember};
 
 use crate::error::{Error, Result};
 use crate::record::format::{FORMAT_PATH, format_drives, identity_of};
@@ -267,7 +267,9 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     pub async fn check_drives(&self) -> Vec<DriveChange> {
         let mut changes = Vec::new();
         for (position, drive) in self.members.iter().enumerate() {
+            // Identity is the drive's own (format at open), below the verbs.
             let now = drive
+                .drive()
                 .check_identity(FORMAT_PATH, &self.identities[position])
                 .await
                 .err();

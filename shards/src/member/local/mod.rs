@@ -1,9 +1,9 @@
 //! `LocalMember`: a member of a set that is a drive of this node. Implements the storage
 //! verbs on `io::Drive` (paths from `keypath`), one file per family of verbs.
 //!
-//! Transition: code of the object layer not yet moved onto verbs reaches the drive
-//! through `Deref`; each verb moved here removes such uses, and the `Deref` goes when
-//! none are left (issue "Foundation III").
+//! The object layer reaches the drive only through the verbs; `drive()` is for what is
+//! below them: the drive's format and identity, checked at open and on a timer, and
+//! tests that damage drives on purpose.
 
 mod bucket;
 mod meta;
@@ -32,14 +32,6 @@ impl<D: Drive> LocalMember<D> {
 
     /// The drive itself (format and identity checks at open, which are below the verbs).
     pub fn drive(&self) -> &D {
-        &self.drive
-    }
-}
-
-impl<D: Drive> std::ops::Deref for LocalMember<D> {
-    type Target = D;
-
-    fn deref(&self) -> &D {
         &self.drive
     }
 }

@@ -247,18 +247,6 @@ impl<D: Drive> LocalMember<D> {
             }
         }
     }
-
-    /// TRANSITIONAL: removes a folder named by its path, for multipart code not yet on
-    /// the upload verbs (its uploads' folders and staged parts). Goes with them.
-    pub(crate) async fn remove_folder(&self, path: &str) -> MemberResult<()> {
-        not_found_is_ok(self.drive().remove_dir_all(path).await)
-    }
-
-    /// TRANSITIONAL: removes what is left of a data source after a commit (an upload's
-    /// folder, until the upload verbs own its removal).
-    pub(crate) async fn remove_source(&self, source: &DataSource) -> MemberResult<()> {
-        self.remove_folder(&source_dir(source)).await
-    }
 }
 
 /// Moves version folder `path` (named `version_dir`) to the trash; a folder already
