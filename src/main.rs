@@ -207,6 +207,11 @@ struct ServerArgs {
     /// up, records are dropped (never the requests) and the log says how many.
     #[arg(long, env = "SHOAL_AUDIT_LOG", value_name = "FILE")]
     audit_log: Option<PathBuf>,
+    /// POST the audit log's objects to this http:// URL too, in batches (one JSON
+    /// object per line, application/x-ndjson) at least once a second; a batch the
+    /// endpoint does not accept (2xx) is lost and the log says so.
+    #[arg(long, env = "SHOAL_AUDIT_WEBHOOK", value_name = "URL")]
+    audit_webhook: Option<String>,
     /// Drive folders, in the same order on every start. Default: ./shoal-data/drive{1..4}.
     /// Created if missing for a new deployment only; in one that exists a missing or
     /// empty folder is offline and the server starts degraded within quorum.
@@ -335,6 +340,7 @@ fn server_config(
         settings,
         version: VERSION_LONG,
         audit_log: args.audit_log,
+        audit_webhook: args.audit_webhook,
     }
 }
 

@@ -1,14 +1,16 @@
 """The server's logs as an operator meets them: JSON lines on stderr with
 `--log-format json`, the filter from SHOAL_LOG, failed requests logged with the request
 id their response carries, the one-line-per-request log (`--log-requests`) and the audit
-log file (`--audit-log`). Runs over plain HTTP only: logging does not depend on the
+log file (`--audit-log`) and webhook (`--audit-webhook`). Runs over plain HTTP only: logging does not depend on the
 transport."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -210,3 +212,47 @@ def test_audit_log_has_one_json_object_per_request(tmp_path):
     assert by_id[put["ResponseMetadata"]["RequestId"]]["api"]["rx"] > 2048
     assert by_id[got["ResponseMetadata"]["RequestId"]]["api"]["tx"] > 2048
     assert by_id[missing.value.response["ResponseMetadata"]["RequestId"]]["api"]["status"] == "Not Found"
+
+
+class _Collector(http.server.BaseHTTPRequestHandler):
+    """Keeps every POST's path, content type and body; answers 200."""
+
+    received: list[tuple[str, str, bytes]] = []
+
+    def do_POST(self):  # noqa: N802 - the http.server spelling
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Collector.received.append((self.path, self.headers["Content-Type"], body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):  # quiet
+        pass
+
+
+def test_audit_webhook_receives_the_records(tmp_path):
+    """--audit-webhook URL POSTs the audit objects (application/x-ndjson) to a loopback
+    endpoint: a PUT made on the server arrives there with its request id."""
+    _Collector.received = []
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{hook.server_address[1]}/audit/in"
+    srv = start_server(tmp_path, "http", ("--audit-webhook", url))
+    try:
+        s3 = srv.client(NO_RETRY)
+        s3.create_bucket(Bucket="hook")
+        put = s3.put_object(Bucket="hook", Key="k", Body=b"w")
+        request_id = put["ResponseMetadata"]["RequestId"]
+
+        def entries():
+            return [e for _, _, body in list(_Collector.received)
+                    for e in json_lines(body.decode())]
+
+        found = wait_for(entries, lambda es: any(e["requestID"] == request_id for e in es),
+                         "the PUT's audit object at the webhook")
+    finally:
+        assert srv.process.stop() == 0, srv.process.describe()
+        hook.shutdown()
+    entry = next(e for e in found if e["requestID"] == request_id)
+    assert entry["api"]["name"] == "PutObject" and entry["api"]["object"] == "k", entry
+    assert all(path == "/audit/in" and kind == "application/x-ndjson"
+               for path, kind, _ in _Collector.received), _Collector.received

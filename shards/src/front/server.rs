@@ -77,6 +77,8 @@ pub struct ServerConfig {
     pub version: &'static str,
     /// Append one JSON object per request to this file (`logs/audit.rs`).
     pub audit_log: Option<PathBuf>,
+    /// POST the same objects, in batches, to this http:// URL (`logs/webhook.rs`).
+    pub audit_webhook: Option<String>,
 }
 
 /// Longest wait between two sweeps for abandoned multipart uploads.
@@ -146,9 +148,7 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
         .as_deref()
         .map(crate::front::tls::load_server_config)
         .transpose()?;
-    let audit = (config.audit_log.as_deref())
-        .map(AuditLog::open)
-        .transpose()?;
+    let audit = AuditLog::open(config.audit_log.as_deref(), config.audit_webhook.as_deref())?;
     let signals = block_stop_signals()?;
     let (lock_senders, lock_receivers) = mailboxes(config.shards);
     let plan = ShardPlan::new(&config, &credentials, tls, lock_senders, audit.as_ref());

@@ -1,10 +1,11 @@
-//! The audit log (`--audit-log FILE`): one JSON object per request (`render.rs`),
-//! appended to FILE.
+//! The audit log (`--audit-log FILE`, `--audit-webhook URL`): one JSON object per
+//! request (`render.rs`), appended to FILE and POSTed to URL (`webhook.rs`).
 //!
 //! Shape: each shard encodes its records into its own buffer ([`AuditShard`]); a full
 //! buffer, and every [`FLUSH_INTERVAL`] whatever it holds, is handed to the one writer
 //! thread ([`AuditLog`]) through a bounded queue of [`QUEUE_BATCHES`] batches; the
-//! thread appends batches to the file.
+//! thread appends batches to the file and posts them to the webhook, one after the
+//! other (so a slow webhook holds the file back too, and the queue fills).
 //!
 //! Invariants:
 //! - The request path never waits for the disk: a shard only encodes into memory and
@@ -23,6 +24,8 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
+
+use crate::front::logs::webhook::Webhook;
 
 /// Batches waiting for the writer thread, from every shard together.
 pub const QUEUE_BATCHES: usize = 64;
@@ -44,24 +47,34 @@ pub struct AuditLog {
 const FINISH_WAIT: Duration = Duration::from_secs(5);
 
 impl AuditLog {
-    /// Opens (creates, or appends to) `path` and starts the writer thread.
-    pub fn open(path: &Path) -> Result<Self, String> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| format!("audit log {}: {e}", path.display()))?;
+    /// Opens (creates, or appends to) `path`, checks the `webhook` URL, and starts the
+    /// writer thread; `None` when neither is given.
+    pub fn open(path: Option<&Path>, webhook: Option<&str>) -> Result<Option<Self>, String> {
+        let mut targets = Vec::new();
+        if let Some(path) = path {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("audit log {}: {e}", path.display()))?;
+            targets.push(Target::File(file, path.display().to_string()));
+        }
+        if let Some(url) = webhook {
+            targets.push(Target::Webhook(Webhook::parse(url)?));
+        }
+        if targets.is_empty() {
+            return Ok(None);
+        }
         let (sender, receiver) = sync_channel(QUEUE_BATCHES);
         let (done_sender, done) = sync_channel(1);
-        let shown = path.display().to_string();
         std::thread::Builder::new()
             .name("shoal-audit".to_owned())
             .spawn(move || {
-                write_batches(file, &receiver, &shown);
+                write_batches(&mut targets, &receiver);
                 let _ = done_sender.send(());
             })
             .map_err(|e| format!("cannot start the audit log writer: {e}"))?;
-        Ok(Self { sender, done })
+        Ok(Some(Self { sender, done }))
     }
 
     /// The queue, for the shards' [`AuditShard`]s.
@@ -100,24 +113,55 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
-/// The writer thread: appends each batch until every sender is gone.
-fn write_batches(mut file: std::fs::File, batches: &Receiver<String>, path: &str) {
-    let mut failing = false;
+/// Where the writer thread puts batches: a file (with its name, for messages) or a
+/// webhook.
+enum Target {
+    File(std::fs::File, String),
+    Webhook(Webhook),
+}
+
+impl Target {
+    fn write(&mut self, batch: &str) -> Result<(), String> {
+        match self {
+            Target::File(file, _) => file.write_all(batch.as_bytes()).map_err(|e| e.to_string()),
+            Target::Webhook(hook) => hook.post(batch),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Target::File(_, path) => path.clone(),
+            Target::Webhook(hook) => hook.to_string(),
+        }
+    }
+}
+
+/// The writer thread: hands each batch to every target until the end marker (or until
+/// every sender is gone). A target that fails is reported once per failing spell.
+fn write_batches(targets: &mut [Target], batches: &Receiver<String>) {
+    let mut failing = vec![false; targets.len()];
     while let Ok(batch) = batches.recv() {
         if batch.is_empty() {
             return; // the end marker
         }
-        let written = file.write_all(batch.as_bytes());
-        match (written, failing) {
-            (Ok(()), true) => {
-                failing = false;
-                tracing::info!(path, "audit log: writing again");
+        for (target, failing) in targets.iter_mut().zip(failing.iter_mut()) {
+            let written = target.write(&batch);
+            let name = target.name();
+            match (written, *failing) {
+                (Ok(()), true) => {
+                    *failing = false;
+                    tracing::info!(target = %name, "audit log: writing again");
+                }
+                (Err(e), false) => {
+                    *failing = true;
+                    tracing::error!(
+                        target = %name,
+                        error = %e,
+                        "audit log: cannot write to {name} ({e}); its records are lost until it can"
+                    );
+                }
+                _ => {}
             }
-            (Err(e), false) => {
-                failing = true;
-                tracing::error!(path, error = %e, "audit log: cannot write ({e}); records are lost until it can");
-            }
-            _ => {}
         }
     }
 }
@@ -205,7 +249,7 @@ mod tests {
     fn records_reach_the_file_and_overflow_drops() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
-        let log = AuditLog::open(&path).unwrap();
+        let log = AuditLog::open(Some(&path), None).unwrap().unwrap();
         let shard = AuditShard::new(0, log.sender());
         shard.push(|out| out.push_str("{\"a\":1}\n"));
         shard.flush();

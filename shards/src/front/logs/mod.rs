@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod render;
+pub mod webhook;
 
 use std::sync::Arc;
 
