@@ -12,6 +12,7 @@
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
+use crate::log_queue::LogQueue;
 use shoal_shards::front::logs::REQUEST_TARGET;
 use shoal_shards::front::settings::LogControl;
 use tracing_subscriber::layer::SubscriberExt;
@@ -51,8 +52,9 @@ pub struct Logging {
     handle: reload::Handle<EnvFilter, Registry>,
 }
 
-/// Installs the process's event output; returns its run-time controls.
-pub fn init(format: LogFormat, request_log: bool) -> Result<Logging, String> {
+/// Installs the process's event output (stderr through the writer thread of
+/// `log_queue.rs`); returns its run-time controls and the queue, to finish at exit.
+pub fn init(format: LogFormat, request_log: bool) -> Result<(Logging, LogQueue), String> {
     let directives = match std::env::var("SHOAL_LOG") {
         Ok(text) if !text.trim().is_empty() => text.trim().to_owned(),
         _ => DEFAULT_FILTER.to_owned(),
@@ -63,9 +65,10 @@ pub fn init(format: LogFormat, request_log: bool) -> Result<Logging, String> {
     };
     let (layer, handle) =
         reload::Layer::new(filter.build().map_err(|e| format!("SHOAL_LOG: {e}"))?);
+    let queue = LogQueue::start(format == LogFormat::Json)?;
     let text = (format == LogFormat::Text).then(|| {
         tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(queue.clone())
             .with_ansi(std::io::stderr().is_terminal())
     });
     let json = (format == LogFormat::Json).then(|| {
@@ -74,7 +77,7 @@ pub fn init(format: LogFormat, request_log: bool) -> Result<Logging, String> {
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(false)
-            .with_writer(std::io::stderr)
+            .with_writer(queue.clone())
     });
     tracing_subscriber::registry()
         .with(layer)
@@ -82,10 +85,11 @@ pub fn init(format: LogFormat, request_log: bool) -> Result<Logging, String> {
         .with(json)
         .try_init()
         .map_err(|e| format!("cannot install the log output: {e}"))?;
-    Ok(Logging {
+    let logging = Logging {
         filter: Mutex::new(filter),
         handle,
-    })
+    };
+    Ok((logging, queue))
 }
 
 impl Logging {

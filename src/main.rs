@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod log_queue;
 mod logging;
 
 use std::path::PathBuf;
@@ -232,8 +233,10 @@ struct DriveArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The server's log output; finished last, so its final lines are written.
+    let mut log_queue = None;
     let result = match cli.command {
-        Command::Server(args) => run_server(args),
+        Command::Server(args) => run_server(args, &mut log_queue),
         Command::Admin {
             connection,
             command,
@@ -283,7 +286,7 @@ fn main() -> ExitCode {
             })
         }
     };
-    match result {
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             if tracing::dispatcher::has_been_set() {
@@ -293,12 +296,18 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    };
+    if let Some(queue) = log_queue {
+        queue.finish();
     }
+    code
 }
 
-/// Installs the log output, then serves until stopped.
-fn run_server(args: ServerArgs) -> Result<(), String> {
-    let logging = logging::init(args.log_format, args.log_requests)?;
+/// Installs the log output (kept in `log_queue` for `main` to finish), then serves
+/// until stopped.
+fn run_server(args: ServerArgs, log_queue: &mut Option<log_queue::LogQueue>) -> Result<(), String> {
+    let (logging, queue) = logging::init(args.log_format, args.log_requests)?;
+    *log_queue = Some(queue);
     let settings = shoal_shards::front::settings::Settings::new(Arc::new(logging));
     shoal_shards::front::server::run(server_config(args, settings))
 }
