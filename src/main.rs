@@ -52,13 +52,9 @@ enum Command {
     /// Tools that drive the object store directly, without HTTP (testing, diagnosis).
     #[command(subcommand)]
     Debug(DebugCommand),
-    /// Ask a running server, signed with the root credentials (plain HTTP).
-    Admin {
-        #[command(flatten)]
-        connection: admin::Connection,
-        #[command(subcommand)]
-        command: AdminCommand,
-    },
+    /// Ask a running server, signed with the root credentials.
+    #[command(subcommand)]
+    Admin(AdminCommand),
 }
 
 #[derive(Subcommand)]
@@ -66,6 +62,8 @@ enum AdminCommand {
     /// Version and commit, uptime, drives (state, free and total space), erasure sets and
     /// their quorums, and per shard its connections, requests and memory budget use.
     Info {
+        #[command(flatten)]
+        connection: admin::Connection,
         /// Print the server's JSON document as it is.
         #[arg(long)]
         json: bool,
@@ -76,15 +74,84 @@ enum AdminCommand {
     Config(ConfigCommand),
     /// Print requests as the server finishes them (time, request id, API, status,
     /// bucket/key, bytes in and out, duration, client), until interrupted or --count.
-    Trace(admin::TraceArgs),
+    Trace {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(flatten)]
+        args: admin::TraceArgs,
+    },
+    /// Prometheus integration.
+    #[command(subcommand)]
+    Prometheus(PrometheusCommand),
+}
+
+#[derive(Subcommand)]
+enum PrometheusCommand {
+    /// Prints a Prometheus scrape configuration for the server, with a bearer token
+    /// (HS512 JWT signed with the root secret key) valid for --expiry.
+    Generate {
+        /// The server's URL as Prometheus reaches it.
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        endpoint: String,
+        /// How long the token is valid: `90d`, `24h`, `100y`, ...
+        #[arg(long, default_value = "100y", value_parser = parse_expiry)]
+        expiry: std::time::Duration,
+    },
+}
+
+/// `N` followed by `s`, `m`, `h`, `d` or `y` (365 days).
+fn parse_expiry(text: &str) -> Result<std::time::Duration, String> {
+    let split = text.len().saturating_sub(1);
+    let (number, unit) = text.split_at(split);
+    let secs_per_unit: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "y" => 365 * 86_400,
+        _ => return Err(format!("{text:?}: a number and a unit of s, m, h, d or y")),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .and_then(|n| n.checked_mul(secs_per_unit))
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{text:?}: a positive number and a unit of s, m, h, d or y"))
+}
+
+/// `shoal admin prometheus generate`: the root credentials come from the environment.
+fn prometheus_generate(endpoint: &str, expiry: std::time::Duration) -> Result<(), String> {
+    let access_key = std::env::var("SHOAL_ROOT_USER").map_err(
+        |_| "set SHOAL_ROOT_USER and SHOAL_ROOT_PASSWORD to the server's root credentials",
+    )?;
+    let secret_key = std::env::var("SHOAL_ROOT_PASSWORD")
+        .map_err(|_| "set SHOAL_ROOT_PASSWORD to the server's root secret key")?;
+    let now_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let expires = i64::try_from(now_secs.saturating_add(expiry.as_secs())).unwrap_or(i64::MAX);
+    let config =
+        shoal_shards::front::probe::scrape_config(endpoint, &access_key, &secret_key, expires)?;
+    print!("{config}");
+    Ok(())
 }
 
 #[derive(Subcommand)]
 enum ConfigCommand {
     /// Print every run-time setting, or KEY alone.
-    Get { key: Option<String> },
+    Get {
+        #[command(flatten)]
+        connection: admin::Connection,
+        key: Option<String>,
+    },
     /// Change a run-time setting on every shard; it lasts until the server stops.
-    Set { key: String, value: String },
+    Set {
+        #[command(flatten)]
+        connection: admin::Connection,
+        key: String,
+        value: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -237,19 +304,7 @@ fn main() -> ExitCode {
     let mut log_queue = None;
     let result = match cli.command {
         Command::Server(args) => run_server(args, &mut log_queue),
-        Command::Admin {
-            connection,
-            command,
-        } => match command {
-            AdminCommand::Info { json } => admin::info(&connection, json),
-            AdminCommand::Config(ConfigCommand::Get { key }) => {
-                admin::config_get(&connection, key.as_deref())
-            }
-            AdminCommand::Config(ConfigCommand::Set { key, value }) => {
-                admin::config_set(&connection, &key, &value)
-            }
-            AdminCommand::Trace(args) => admin::trace(&connection, &args),
-        },
+        Command::Admin(command) => run_admin(command),
         Command::Debug(DebugCommand::Stress {
             drives,
             keys,
@@ -303,6 +358,25 @@ fn main() -> ExitCode {
     code
 }
 
+/// `shoal admin ...`: one request to a running server (or a Prometheus configuration).
+fn run_admin(command: AdminCommand) -> Result<(), String> {
+    match command {
+        AdminCommand::Info { connection, json } => admin::info(&connection, json),
+        AdminCommand::Config(ConfigCommand::Get { connection, key }) => {
+            admin::config_get(&connection, key.as_deref())
+        }
+        AdminCommand::Config(ConfigCommand::Set {
+            connection,
+            key,
+            value,
+        }) => admin::config_set(&connection, &key, &value),
+        AdminCommand::Trace { connection, args } => admin::trace(&connection, &args),
+        AdminCommand::Prometheus(PrometheusCommand::Generate { endpoint, expiry }) => {
+            prometheus_generate(&endpoint, expiry)
+        }
+    }
+}
+
 /// Installs the log output (kept in `log_queue` for `main` to finish), then serves
 /// until stopped.
 fn run_server(args: ServerArgs, log_queue: &mut Option<log_queue::LogQueue>) -> Result<(), String> {
@@ -345,6 +419,7 @@ fn server_config(
             .unwrap_or(usize::MAX),
         request_memory_per_shard_bytes: usize::try_from(args.request_memory_per_shard_mib)
             .map_or(usize::MAX, |mib| mib.saturating_mul(1 << 20)),
+        commit: env!("SHOAL_GIT_COMMIT").to_owned(),
         format_new_drives: args.format_new_drives,
         settings,
         version: VERSION_LONG,

@@ -301,6 +301,50 @@ impl Level {
     }
 }
 
+/// The bucket name Shoal reserves, as MinIO does: its health, metrics and admin paths
+/// live under `/minio/`, so no bucket may be called so.
+pub const RESERVED_BUCKET: &str = "minio";
+
+/// A request to one of MinIO's operator paths under `/minio/` (not an S3 operation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminRoute {
+    /// `/minio/health/live`: the process serves.
+    HealthLive,
+    /// `/minio/health/ready`: the node's drives are within write quorum.
+    HealthReady,
+    /// `/minio/v2/metrics/node`: this node's Prometheus series.
+    MetricsNode,
+    /// `/minio/v2/metrics/cluster`: the cluster's Prometheus series.
+    MetricsCluster,
+}
+
+impl AdminRoute {
+    /// Whether a health path asks for MinIO's maintenance check (`?maintenance=true`).
+    pub fn wants_maintenance(head: &RequestHead) -> bool {
+        head.raw_query()
+            .split('&')
+            .any(|pair| pair.eq_ignore_ascii_case("maintenance=true"))
+    }
+}
+
+/// The operator path `head` asks for, if any: checked before S3 routing and
+/// authentication (health is public; metrics authenticate their own way). Only GET and
+/// HEAD reach these paths; any other method is an S3 request on the reserved bucket
+/// and is refused as such.
+pub fn admin_route(head: &RequestHead) -> Option<AdminRoute> {
+    if !matches!(head.method, Method::Get | Method::Head) {
+        return None;
+    }
+    let route = match head.raw_path().trim_end_matches('/') {
+        "/minio/health/live" => AdminRoute::HealthLive,
+        "/minio/health/ready" => AdminRoute::HealthReady,
+        "/minio/v2/metrics/node" => AdminRoute::MetricsNode,
+        "/minio/v2/metrics/cluster" => AdminRoute::MetricsCluster,
+        _ => return None,
+    };
+    Some(route)
+}
+
 /// Routes `head` to its operation.
 pub fn route(head: &RequestHead, config: &RouteConfig) -> Result<Route, S3Error> {
     let query = parse_query(head.raw_query())?;
@@ -568,6 +612,13 @@ fn check_bucket_name(bucket: &str) -> Result<(), S3Error> {
         && bucket
             .split('.')
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if bucket == RESERVED_BUCKET {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidBucketName,
+            "The bucket name minio is reserved: Shoal serves its health and metrics paths \
+             under /minio/, as MinIO does.",
+        ));
+    }
     if (3..=63).contains(&bytes.len()) && allowed && ends_ok && !bucket.contains("..") && !ip_like {
         Ok(())
     } else {
@@ -756,6 +807,48 @@ mod tests {
         );
         assert_eq!(r.query_value("versionId"), Some("null"));
         assert_eq!(r.operation, Operation::GetObject);
+    }
+
+    /// MinIO's operator paths route to their own table, GET and HEAD only; the bucket
+    /// they live under is reserved for every S3 operation, with a message saying why.
+    #[test]
+    fn operator_paths_are_known_and_their_bucket_reserved() {
+        let admin = |method: &str, target: &str| {
+            let raw = format!("{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+            match HeadParser::new().parse(raw.as_bytes()).expect("head") {
+                HeadStatus::Complete { head, .. } => admin_route(&head),
+                HeadStatus::Partial => panic!("partial head"),
+            }
+        };
+        assert_eq!(
+            admin("GET", "/minio/health/live"),
+            Some(AdminRoute::HealthLive)
+        );
+        assert_eq!(
+            admin("HEAD", "/minio/health/ready"),
+            Some(AdminRoute::HealthReady)
+        );
+        assert_eq!(
+            admin("GET", "/minio/health/ready?maintenance=true"),
+            Some(AdminRoute::HealthReady)
+        );
+        assert_eq!(
+            admin("GET", "/minio/v2/metrics/node"),
+            Some(AdminRoute::MetricsNode)
+        );
+        assert_eq!(
+            admin("GET", "/minio/v2/metrics/cluster/"),
+            Some(AdminRoute::MetricsCluster)
+        );
+        assert_eq!(admin("PUT", "/minio/health/live"), None);
+        assert_eq!(admin("GET", "/minio/v2/metrics"), None);
+        assert_eq!(admin("GET", "/minio2/health/live"), None);
+        for target in ["/minio", "/minio/", "/minio/health/x"] {
+            let error = route_of("PUT", target, "").unwrap_err();
+            assert_eq!(error.code(), S3ErrorCode::InvalidBucketName, "{target}");
+            assert!(error.message().contains("reserved"), "{}", error.message());
+        }
+        assert!(route_of("PUT", "/minio2", "").is_ok());
     }
 
     #[test]

@@ -17,17 +17,17 @@ use shoal_http::route::ADMIN_PATH_PREFIX;
 pub struct Connection {
     /// The server, as http://HOST:PORT. Default: AWS_ENDPOINT_URL, else
     /// http://127.0.0.1:9000.
-    #[arg(long, global = true)]
+    #[arg(long)]
     endpoint: Option<String>,
     /// Root access key. Default: SHOAL_ROOT_USER, else AWS_ACCESS_KEY_ID.
-    #[arg(long, global = true)]
+    #[arg(long)]
     access_key: Option<String>,
     /// Root secret key. Default: SHOAL_ROOT_PASSWORD, else AWS_SECRET_ACCESS_KEY.
-    #[arg(long, global = true)]
+    #[arg(long)]
     secret_key: Option<String>,
     /// Region the server runs in (signed into each request). Default: AWS_REGION, else
     /// us-east-1.
-    #[arg(long, global = true)]
+    #[arg(long)]
     region: Option<String>,
 }
 

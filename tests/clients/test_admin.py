@@ -64,8 +64,9 @@ def test_wrong_secret_is_refused_clearly(admin_server):
         done.stderr
     assert done.stdout == ""
     env = clean_env(SHOAL_ROOT_USER="a", SHOAL_ROOT_PASSWORD="b")
-    nobody = subprocess.run([str(shoal_binary()), "admin", "--endpoint", "http://127.0.0.1:9",
-                             "info"], env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    nobody = subprocess.run([str(shoal_binary()), "admin", "info", "--endpoint",
+                             "http://127.0.0.1:9"], env=env, capture_output=True, text=True,
+                            timeout=TIMEOUT_S)
     assert nobody.returncode != 0 and "cannot connect" in nobody.stderr, nobody.stderr
 
 

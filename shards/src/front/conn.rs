@@ -572,6 +572,9 @@ async fn serve_request<S: AsyncReadRent + AsyncWriteRent>(
     head: &RequestHead,
     request_id: &str,
 ) -> std::io::Result<bool> {
+    if let Some(admin) = shoal_http::admin_route(head) {
+        return crate::front::probe::serve(ctx, conn, head, request_id, admin).await;
+    }
     let prepared = authenticate_and_route(ctx, head);
     let labels = Labels::of(ctx, head, &prepared);
     let served = {

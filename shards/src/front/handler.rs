@@ -17,6 +17,7 @@ use shoal_io::{Clock, DirDrive, SystemClock};
 
 use crate::front::conn::Conn;
 use crate::front::memory_budget::{GRANT_WAIT_MAX, MemoryBudget};
+use crate::front::metrics::NodeMetrics;
 use crate::front::observe::Observer;
 use crate::object::put::BodySource;
 use crate::object::store::Store;
@@ -45,9 +46,11 @@ pub struct ShardContext {
     memory: MemoryBudget,
     /// Where finished requests go (metrics, logs, trace).
     pub observer: Observer,
+    /// The node's shared metrics and drive health (none in unit tests).
+    pub node: Option<std::sync::Arc<NodeMetrics>>,
     request_memory_bytes: usize,
     /// The node as the admin API sees it.
-    node: Option<std::sync::Arc<crate::front::admin::node::Node>>,
+    admin: Option<std::sync::Arc<crate::front::admin::node::Node>>,
 }
 
 /// Counts a request in flight until dropped.
@@ -78,15 +81,16 @@ impl ShardContext {
             stopping: Cell::new(false),
             memory: MemoryBudget::new(crate::front::memory_budget::DEFAULT_MAX_BYTES),
             observer: Observer::default(),
-            request_memory_bytes: 0,
             node: None,
+            request_memory_bytes: 0,
+            admin: None,
         }
     }
 
     /// The shard serves the admin API for `node`.
     #[must_use]
-    pub fn with_node(mut self, node: std::sync::Arc<crate::front::admin::node::Node>) -> Self {
-        self.node = Some(node);
+    pub fn with_admin(mut self, node: std::sync::Arc<crate::front::admin::node::Node>) -> Self {
+        self.admin = Some(node);
         self
     }
 
@@ -98,15 +102,15 @@ impl ShardContext {
     }
 
     /// The node, for admin requests (a context made without one refuses them).
-    pub fn node(&self) -> Result<&crate::front::admin::node::Node, S3Error> {
-        self.node.as_deref().ok_or_else(|| {
+    pub fn admin_node(&self) -> Result<&crate::front::admin::node::Node, S3Error> {
+        self.admin.as_deref().ok_or_else(|| {
             S3Error::with_message(S3ErrorCode::NotImplemented, "no admin API on this shard")
         })
     }
 
     /// Publishes this shard's numbers for the admin API (called once per second).
     pub fn publish_stats(&self, connections: usize) {
-        let Some(node) = &self.node else { return };
+        let Some(node) = &self.admin else { return };
         node.shards[self.shard_index].publish(crate::front::admin::node::ShardSnapshot {
             connections: connections as u64,
             in_flight: self.in_flight() as u64,
@@ -123,6 +127,18 @@ impl ShardContext {
         self.memory = budget;
         self.request_memory_bytes = request_memory_bytes;
         self
+    }
+
+    /// The shard reports to the node's shared metrics and health.
+    #[must_use]
+    pub fn with_node(mut self, node: std::sync::Arc<NodeMetrics>) -> Self {
+        self.node = Some(node);
+        self
+    }
+
+    /// The shard's memory budget for object reads in flight.
+    pub fn memory(&self) -> &MemoryBudget {
+        &self.memory
     }
 
     /// A request id unique per process: shard index then a per-shard counter.

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod memory_budget;
 pub mod metrics;
 pub mod observe;
+pub mod probe;
 pub mod s3;
 pub mod server;
 pub mod settings;

@@ -165,7 +165,8 @@ pub struct Exchange {
     status: u16,
     /// When that head was handed to the socket.
     first_byte_at: Option<Instant>,
-    /// The client closed its side, or a write to it failed, before the answer was sent.
+    /// The client closed its side, or a write to it failed, while the request ran (its
+    /// record is made when the answer is complete, so this is always "before").
     client_gone: bool,
 }
 
@@ -205,11 +206,11 @@ impl Exchange {
         self.sent_bytes += bytes as u64;
     }
 
-    /// The client went away (end of stream, or a write failed) before the answer.
+    /// The client went away (end of stream, or a write failed) while the request ran:
+    /// also after the response head, since a client leaving mid-body did not get the
+    /// whole answer.
     pub fn client_gone(&mut self) {
-        if !self.answered() {
-            self.client_gone = true;
-        }
+        self.client_gone = true;
     }
 
     /// Whether a final response head was written.
@@ -369,7 +370,6 @@ mod tests {
         exchange.sending(b"HTTP/1.1 404 Not Found\r\n", later);
         exchange.sent(300);
         exchange.sending(b"HTTP/1.1 200 OK\r\n", later);
-        exchange.client_gone(); // after the answer: not a cancel
         let record = RequestRecord::new("id", &exchange, later + Duration::from_millis(3));
         assert_eq!(record.status, 404);
         assert_eq!(record.received_bytes, 4216);
@@ -379,7 +379,8 @@ mod tests {
         assert!(!record.canceled);
     }
 
-    /// A client that leaves before any answer is a cancel with no status.
+    /// A client that leaves before any answer is a cancel with no status; one that
+    /// leaves mid-body is a cancel with the status already sent.
     #[test]
     fn a_client_leaving_first_is_a_cancel() {
         let start = Instant::now();
@@ -389,6 +390,12 @@ mod tests {
         assert!(record.canceled);
         assert_eq!(record.status, 0);
         assert_eq!(record.ttfb, None);
+        let mut mid_body = Exchange::begin(start, 10);
+        mid_body.sending(b"HTTP/1.1 200 OK\r\n", start);
+        mid_body.client_gone(); // a write of the body failed
+        let record = RequestRecord::new("id", &mid_body, start);
+        assert!(record.canceled);
+        assert_eq!(record.status, 200);
     }
 
     /// Only a well-formed status line yields a status.

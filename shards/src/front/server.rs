@@ -35,6 +35,7 @@ use crate::front::handler::{Credentials, ShardContext};
 use crate::front::logs::RequestLogs;
 use crate::front::logs::audit::{AuditLog, AuditShard};
 use crate::front::memory_budget::MemoryBudget;
+use crate::front::metrics::{NodeFacts, NodeMetrics};
 use crate::object::store::{Store, StoreConfig};
 use crate::object::trash::{TRASH_GRACE, TRASH_SWEEP_INTERVAL};
 use crate::record::format::FORMAT_PATH;
@@ -79,6 +80,8 @@ pub struct ServerConfig {
     pub audit_log: Option<PathBuf>,
     /// POST the same objects, in batches, to this http:// URL (`logs/webhook.rs`).
     pub audit_webhook: Option<String>,
+    /// The commit the binary was built from (`minio_software_commit_info`).
+    pub commit: String,
 }
 
 /// Longest wait between two sweeps for abandoned multipart uploads.
@@ -100,9 +103,11 @@ struct ShardPlan {
     /// Shards that finished draining (the barrier between the two phases of a stop).
     drained: Arc<std::sync::atomic::AtomicUsize>,
     /// What the admin API shows and changes; one per node.
-    node: Arc<crate::front::admin::node::Node>,
+    admin: Arc<crate::front::admin::node::Node>,
     /// The audit log writer's queue (`--audit-log`).
     audit: Option<std::sync::mpsc::SyncSender<String>>,
+    /// The node's metrics and drive health, shared by the shards (`metrics/node.rs`).
+    node: Arc<NodeMetrics>,
 }
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -151,7 +156,16 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
     let audit = AuditLog::open(config.audit_log.as_deref(), config.audit_webhook.as_deref())?;
     let signals = block_stop_signals()?;
     let (lock_senders, lock_receivers) = mailboxes(config.shards);
-    let plan = ShardPlan::new(&config, &credentials, tls, lock_senders, audit.as_ref());
+    let metrics = node_metrics(&config, layout);
+    let plan = ShardPlan::new(
+        &config,
+        &credentials,
+        tls,
+        lock_senders,
+        audit.as_ref(),
+        metrics,
+    );
+    crate::front::probe::start_drive_probes(&plan.node, &config.drives)?;
     let (ready_tx, ready_rx) = std_mpsc::channel();
     let mut stops = Vec::new();
     let mut threads = Vec::new();
@@ -208,6 +222,7 @@ impl ShardPlan {
         tls: Option<Arc<rustls::ServerConfig>>,
         lock_senders: Vec<mpsc::Sender<LockRequest>>,
         audit: Option<&AuditLog>,
+        metrics: Arc<NodeMetrics>,
     ) -> Self {
         Self {
             config: config.clone(),
@@ -216,12 +231,13 @@ impl ShardPlan {
             lock_senders,
             bucket_generation: crate::object::bucket_cache::BucketGeneration::new(),
             drained: Arc::default(),
-            node: crate::front::admin::node::Node::new(
+            admin: crate::front::admin::node::Node::new(
                 config.version,
                 config.settings.clone(),
                 config.shards,
             ),
             audit: audit.map(AuditLog::sender),
+            node: metrics,
         }
     }
 }
@@ -241,6 +257,28 @@ fn stop_shards(
             Err(_) => tracing::error!(shard, "a shard panicked while stopping"),
         }
     }
+}
+
+/// The node's shared metrics state. Metrics are public only when asked for with
+/// `SHOAL_PROMETHEUS_AUTH_TYPE=public` (MinIO's setting).
+fn node_metrics(
+    config: &ServerConfig,
+    layout: crate::topology::layout::PoolLayout,
+) -> Arc<NodeMetrics> {
+    let public_metrics = std::env::var("SHOAL_PROMETHEUS_AUTH_TYPE")
+        .is_ok_and(|value| value.eq_ignore_ascii_case("public"));
+    let facts = NodeFacts {
+        server: config.address.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        commit: config.commit.clone(),
+        layout,
+        connections_limit: (config.connections_per_shard_max * config.shards) as u64,
+        public_metrics,
+    };
+    let names: Vec<String> = (config.drives.iter())
+        .map(|d| d.display().to_string())
+        .collect();
+    NodeMetrics::new(facts, config.shards, &names)
 }
 
 /// Opens every drive folder and takes its lock for the process lifetime, so a second
@@ -343,6 +381,9 @@ fn run_shard(
             lock_rx,
         ));
         monoio::spawn(watch_drives(ctx.clone(), shard_index == 0));
+        if shard_index == 0 {
+            monoio::spawn(crate::front::probe::share_store_view(ctx.clone()));
+        }
         if shard_index == 0
             && let Some(expiry) = plan.config.multipart_expiry
         {
@@ -395,9 +436,10 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
     )
     .with_memory_budget(budget, request_bytes)
     .with_node(plan.node.clone())
+    .with_admin(plan.admin.clone())
     .with_logs(
         RequestLogs::new(shard_index, plan.credentials.access_key_id.clone())
-            .with_node(plan.node.clone())
+            .with_node(plan.admin.clone())
             .with_audit(plan.audit.clone().map(|q| AuditShard::new(shard_index, q))),
     ))
 }
@@ -504,6 +546,10 @@ async fn accept_loop(
         config.connections_per_client_max.div_ceil(config.shards),
     );
     monoio::spawn(trim_memory_after_bursts(ctx.clone(), admission.clone()));
+    monoio::spawn(crate::front::probe::publish_metrics(
+        ctx.clone(),
+        admission.clone(),
+    ));
     let mut backoff = AcceptBackoff::default();
     loop {
         let accepted = monoio::select! {
@@ -537,6 +583,7 @@ async fn accept_loop(
             }
             // Answering over TLS would cost a handshake per refusal: just close.
             Verdict::ShardFull(Some(refusal)) if acceptor.is_none() => {
+                ctx.observer.metrics.connection_rejected(false);
                 let ctx = ctx.clone();
                 monoio::spawn(async move {
                     let refused = crate::front::conn::refuse(&ctx, stream, limits, accepted_at);
@@ -544,7 +591,14 @@ async fn accept_loop(
                     drop(refusal);
                 });
             }
-            Verdict::ShardFull(_) | Verdict::ClientFull => drop(stream),
+            Verdict::ShardFull(_) => {
+                ctx.observer.metrics.connection_rejected(false);
+                drop(stream);
+            }
+            Verdict::ClientFull => {
+                ctx.observer.metrics.connection_rejected(true);
+                drop(stream);
+            }
         }
     }
     ctx.stop();

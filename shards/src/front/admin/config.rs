@@ -11,7 +11,7 @@ use crate::front::json::JsonObject;
 /// Every setting (or the one `key` names) as `{"key": "value", ...}`.
 pub fn get(ctx: &ShardContext, route: &Route) -> Result<String, S3Error> {
     check_names(route, &["key"])?;
-    let settings = &ctx.node()?.settings;
+    let settings = &ctx.admin_node()?.settings;
     let values = match route.query_value("key") {
         Some(key) => vec![(key.to_owned(), settings.get(key).map_err(invalid)?)],
         None => settings
@@ -29,7 +29,7 @@ pub fn set(ctx: &ShardContext, route: &Route) -> Result<String, S3Error> {
     let (Some(key), Some(value)) = (route.query_value("key"), route.query_value("value")) else {
         return Err(invalid("config set needs key and value".to_owned()));
     };
-    let settings = &ctx.node()?.settings;
+    let settings = &ctx.admin_node()?.settings;
     settings.set(key, value).map_err(invalid)?;
     let now = settings.get(key).map_err(invalid)?;
     tracing::info!(shard = ctx.shard_index, key, value = %now, "setting changed by an admin request");

@@ -30,7 +30,7 @@ struct DriveInfo {
 
 /// The node's description.
 pub async fn document(ctx: &ShardContext) -> Result<String, S3Error> {
-    let node = ctx.node()?;
+    let node = ctx.admin_node()?;
     let drives = drives(ctx).await;
     let layout = ctx.store.layout();
     let set = layout.set;

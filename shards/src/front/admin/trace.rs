@@ -225,7 +225,7 @@ pub async fn stream<S: AsyncReadRent + AsyncWriteRent>(
     let (filter, format) = parse_query(&call.route.query)?;
     body.discard(0).await?;
     let ctx = call.ctx;
-    let node = ctx.node()?;
+    let node = ctx.admin_node()?;
     let (subscribed, mut lines) = node.trace.subscribe(filter, format);
     let content_type = match format {
         TraceFormat::Text => "text/plain; charset=utf-8",

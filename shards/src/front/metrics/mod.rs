@@ -1,6 +1,11 @@
 //! Prometheus metrics of a node (docs/metrics.md is the contract): per-shard counters
-//! kept in plain cells on the request path, gathered and rendered when scraped.
+//! kept in plain cells on the request path (`requests.rs`), published by each shard
+//! once a second into its slot of the node's state and read by a scrape (`node.rs`
+//! says why), rendered as Prometheus text (`render.rs`).
 
+pub mod node;
+pub mod render;
 pub mod requests;
 
+pub use node::{NodeFacts, NodeMetrics};
 pub use requests::RequestMetrics;
