@@ -30,7 +30,7 @@ impl Node {
             version,
             started: Instant::now(),
             settings,
-            trace: TraceHub::new(shard_count),
+            trace: TraceHub::default(),
             shards: (0..shard_count).map(|_| ShardStats::default()).collect(),
         })
     }

@@ -86,10 +86,6 @@ pub struct TraceHub {
 }
 
 impl TraceHub {
-    pub fn new(_shard_count: usize) -> Self {
-        Self::default()
-    }
-
     fn subscribe(
         &self,
         filter: TraceFilter,
@@ -355,7 +351,7 @@ mod tests {
     /// and counts instead of waiting; unsubscribing empties every tap at its next offer.
     #[test]
     fn hub_delivers_drops_and_unsubscribes() {
-        let hub = TraceHub::new(1);
+        let hub = TraceHub::default();
         let tap = TraceTap::default();
         hub.offer(&tap, "GetObject", 200, "b", |_| {
             unreachable!("no subscriber")
