@@ -305,12 +305,18 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
         let wanted: Vec<usize> = (from / chunk_len..to.div_ceil(chunk_len)).collect();
         let mut present = vec![false; set_size];
         let mut tried = vec![false; set_size];
-        self.read_chunks(stripe, &wanted, &mut present, &mut tried)
+        // A chunk on a member marked slow is rebuilt from the others instead of waited
+        // for (asked last, if the others cannot make up for it).
+        let (asked, on_slow): (Vec<usize>, Vec<usize>) =
+            wanted.iter().partition(|&&i| !self.on_slow_member(i));
+        self.read_chunks(stripe, &asked, &mut present, &mut tried)
             .await;
         if wanted.iter().all(|&i| present[i]) {
             return Ok(());
         }
-        self.store.queue_heal(&self.info.bucket, &self.info.key);
+        if asked.iter().any(|&i| !present[i]) || on_slow.is_empty() {
+            self.store.queue_heal(&self.info.bucket, &self.info.key);
+        }
         loop {
             let have = present.iter().filter(|p| **p).count();
             if have >= k {
@@ -333,6 +339,18 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
         let mut coder = self.store.coder.borrow_mut();
         coder.reconstruct_data(&mut slices, &present)?;
         Ok(())
+    }
+
+    /// Whether chunk `index` lives on a member marked slow.
+    fn on_slow_member(&self, index: usize) -> bool {
+        if self.info.inline {
+            return false;
+        }
+        let drive = self.placement.drive_of_chunk(index, self.chunks.len());
+        let members = self.store.set_members(self.placement.set_index);
+        members[drive]
+            .health()
+            .is_slow(self.store.env.monotonic_nanos())
     }
 
     /// Up to `count` chunk indices not tried yet, those whose drive holds the
