@@ -52,7 +52,7 @@ enum Command {
     /// Tools that drive the object store directly, without HTTP (testing, diagnosis).
     #[command(subcommand)]
     Debug(DebugCommand),
-    /// Ask a running server, signed with the root credentials.
+    /// Ask a running server (HTTP or HTTPS), signed with the root credentials.
     #[command(subcommand)]
     Admin(AdminCommand),
 }

@@ -1,5 +1,5 @@
-//! The HTTP client of `shoal admin`: one blocking request per TCP connection (plain
-//! HTTP), signed with SigV4 by the root credentials through `shoal_http`'s signing
+//! The HTTP client of `shoal admin`: one blocking request per TCP connection (HTTP,
+//! or HTTPS through `tls.rs`), signed with SigV4 by the root credentials through `shoal_http`'s signing
 //! primitives, the code the server verifies with.
 //!
 //! Invariants: every wait is bounded (connect and each read); the body of an answer is
@@ -25,40 +25,57 @@ const ANSWER_MAX_BYTES: u64 = 16 << 20;
 
 /// Where and as whom to ask.
 pub struct Target {
-    /// `host:port`, from an `http://host:port` endpoint.
+    /// `host:port`, from an `http(s)://host:port` endpoint.
     pub authority: String,
+    /// HTTPS, trusting the CA certificates of this PEM bundle.
+    pub tls_bundle: Option<std::path::PathBuf>,
     pub access_key: String,
     pub secret_key: String,
     pub region: String,
 }
 
 impl Target {
-    /// Parses `http://host:port` (a path or `https://` is refused with the reason).
-    pub fn authority_of(endpoint: &str) -> Result<String, String> {
-        if endpoint.starts_with("https://") {
-            return Err(format!(
-                "{endpoint}: `shoal admin` speaks plain HTTP only; run it against an HTTP \
-                 listener (e.g. on the server's host)"
-            ));
-        }
-        let rest = endpoint.strip_prefix("http://").unwrap_or(endpoint);
+    /// Parses `http(s)://host[:port]` into `host:port` and whether it is HTTPS (a path
+    /// is refused with the reason).
+    pub fn authority_of(endpoint: &str) -> Result<(String, bool), String> {
+        let (rest, https) = match endpoint.strip_prefix("https://") {
+            Some(rest) => (rest, true),
+            None => (endpoint.strip_prefix("http://").unwrap_or(endpoint), false),
+        };
         let authority = rest.trim_end_matches('/');
         if authority.is_empty() || authority.contains('/') {
-            return Err(format!("{endpoint}: give the endpoint as http://HOST:PORT"));
+            return Err(format!(
+                "{endpoint}: give the endpoint as http(s)://HOST:PORT"
+            ));
         }
-        Ok(if authority.contains(':') {
-            authority.to_owned()
-        } else {
-            format!("{authority}:80")
-        })
+        let has_port = authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| !p.contains(']'));
+        let authority = match (has_port, https) {
+            (true, _) => authority.to_owned(),
+            (false, true) => format!("{authority}:443"),
+            (false, false) => format!("{authority}:80"),
+        };
+        Ok((authority, https))
+    }
+
+    /// The host part of the authority (for TLS server names).
+    fn host(&self) -> &str {
+        self.authority
+            .rsplit_once(':')
+            .map_or(self.authority.as_str(), |(host, _)| host)
     }
 }
+
+/// A connection to the server, plain or TLS.
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
 
 /// An answer's status, headers (names lowercase) and a reader positioned at its body.
 pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Box<dyn Stream>>,
 }
 
 impl Answer {
@@ -137,9 +154,14 @@ pub fn request(
          Authorization: {authorization}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         target.authority
     );
-    let stream = connect(&target.authority)?;
-    (&stream)
+    let tcp = connect(&target.authority)?;
+    let mut stream: Box<dyn Stream> = match &target.tls_bundle {
+        Some(bundle) => Box::new(super::tls::connect(tcp, target.host(), bundle)?),
+        None => Box::new(tcp),
+    };
+    stream
         .write_all(head.as_bytes())
+        .and_then(|()| stream.flush())
         .map_err(|e| format!("{}: cannot send: {e}", target.authority))?;
     read_head(stream, &target.authority)
 }
@@ -193,7 +215,7 @@ fn connect(authority: &str) -> Result<TcpStream, String> {
     Err(last)
 }
 
-fn read_head(stream: TcpStream, authority: &str) -> Result<Answer, String> {
+fn read_head(stream: Box<dyn Stream>, authority: &str) -> Result<Answer, String> {
     let mut reader = BufReader::new(stream);
     let status_line = read_line(&mut reader).map_err(|e| format!("{authority}: {e}"))?;
     let status = status_line
@@ -222,7 +244,7 @@ fn read_head(stream: TcpStream, authority: &str) -> Result<Answer, String> {
 }
 
 /// One CRLF- or LF-ended line, without its ending (bounded).
-fn read_line(reader: &mut BufReader<TcpStream>) -> Result<String, String> {
+fn read_line(reader: &mut BufReader<Box<dyn Stream>>) -> Result<String, String> {
     let mut line = Vec::new();
     let read = (&mut *reader)
         .take(64 << 10)
@@ -265,22 +287,17 @@ fn unescape_xml(text: &str) -> String {
 mod tests {
     use super::*;
 
-    /// Endpoints are taken as http://HOST:PORT; HTTPS and paths are refused with why.
+    /// Endpoints are taken as http(s)://HOST[:PORT]; a path is refused.
     #[test]
     fn endpoints_are_checked() {
+        let of = |e: &str| Target::authority_of(e).unwrap();
         assert_eq!(
-            Target::authority_of("http://127.0.0.1:9000").unwrap(),
-            "127.0.0.1:9000"
+            of("http://127.0.0.1:9000"),
+            ("127.0.0.1:9000".to_owned(), false)
         );
-        assert_eq!(
-            Target::authority_of("http://localhost/").unwrap(),
-            "localhost:80"
-        );
-        assert!(
-            Target::authority_of("https://x:9000")
-                .unwrap_err()
-                .contains("plain HTTP")
-        );
+        assert_eq!(of("http://localhost/"), ("localhost:80".to_owned(), false));
+        assert_eq!(of("https://x:9000"), ("x:9000".to_owned(), true));
+        assert_eq!(of("https://[::1]"), ("[::1]:443".to_owned(), true));
         assert!(Target::authority_of("http://x:9000/bucket").is_err());
     }
 

@@ -8,6 +8,7 @@
 
 mod client;
 mod show;
+mod tls;
 
 use client::{Target, request, s3_error};
 use shoal_http::route::ADMIN_PATH_PREFIX;
@@ -29,6 +30,10 @@ pub struct Connection {
     /// us-east-1.
     #[arg(long)]
     region: Option<String>,
+    /// For an https:// endpoint: the PEM file of CA certificates to trust. Default:
+    /// AWS_CA_BUNDLE, else SSL_CERT_FILE, else the system's bundle.
+    #[arg(long, value_name = "FILE")]
+    ca_bundle: Option<std::path::PathBuf>,
 }
 
 /// `trace`'s filters and output.
@@ -75,8 +80,15 @@ impl Connection {
         .ok_or("no secret key: give --secret-key or set SHOAL_ROOT_PASSWORD")?;
         let region = first_of(self.region.as_ref(), &["AWS_REGION", "AWS_DEFAULT_REGION"])
             .unwrap_or_else(|| "us-east-1".to_owned());
+        let (authority, https) = Target::authority_of(&endpoint)?;
+        let tls_bundle = if https {
+            Some(tls::bundle_path(self.ca_bundle.as_deref())?)
+        } else {
+            None
+        };
         Ok(Target {
-            authority: Target::authority_of(&endpoint)?,
+            authority,
+            tls_bundle,
             access_key,
             secret_key,
             region,

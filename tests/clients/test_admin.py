@@ -1,7 +1,8 @@
 """`shoal admin` against a running server, as an operator runs it: `info` shows the
 version and the drives; a wrong secret is a clear error and a non-zero exit; `config
 set` changes what the server does (the request log turns on and off); `trace` prints a
-request made while it runs. Runs over plain HTTP (the admin client speaks HTTP only)."""
+request made while it runs; over HTTPS it trusts the given CA bundle only. Runs over
+plain HTTP but for the HTTPS test."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import clean_env, shoal_binary, start_server
+from conftest import clean_env, make_self_signed_cert, shoal_binary, start_server
 
 TIMEOUT_S = 30
 
@@ -140,3 +141,24 @@ def test_trace_prints_requests_made_while_it_runs(admin_server):
         else:
             assert request_id in lines[0] and "PutObject" in lines[0], lines[0]
             assert '"traced/seen"' in lines[0] and " 200 " in lines[0], lines[0]
+
+
+def test_admin_over_https(tmp_path):
+    """Against an HTTPS server, `shoal admin info` trusts the CA bundle given in
+    AWS_CA_BUNDLE (the banner's own hint) and refuses a certificate it cannot verify."""
+    srv = start_server(tmp_path, "https")
+    try:
+        env = clean_env(AWS_ENDPOINT_URL=srv.endpoint, SHOAL_ROOT_USER=srv.access_key,
+                        SHOAL_ROOT_PASSWORD=srv.secret_key, AWS_CA_BUNDLE=srv.cert_path)
+        shown = subprocess.run([str(shoal_binary()), "admin", "info"], env=env,
+                               capture_output=True, text=True, timeout=TIMEOUT_S)
+        assert shown.returncode == 0, shown.stderr
+        assert "set 0: 4/4 drives online" in shown.stdout, shown.stdout
+        other_ca = make_self_signed_cert(tmp_path / "other")
+        env["AWS_CA_BUNDLE"] = str(other_ca)
+        refused = subprocess.run([str(shoal_binary()), "admin", "info"], env=env,
+                                 capture_output=True, text=True, timeout=TIMEOUT_S)
+        assert refused.returncode != 0, refused.stdout
+        assert "certificate" in refused.stderr.lower(), refused.stderr
+    finally:
+        assert srv.process.stop() == 0, srv.process.describe()
