@@ -58,6 +58,12 @@ pub enum Operation {
     CompleteMultipartUpload,
     AbortMultipartUpload,
     ListParts,
+    /// Shoal's admin API (`shoal admin`, [`ADMIN_PATH_PREFIX`]): what the node runs and
+    /// its health; the settings that change at run time; a live stream of requests.
+    AdminInfo,
+    AdminConfigGet,
+    AdminConfigSet,
+    AdminTrace,
     /// A sub-resource, query parameter, header or form S3 defines that Shoal does not
     /// implement (yet): answered 501 before any body byte is read.
     NotImplemented {
@@ -342,6 +348,14 @@ pub fn admin_route(head: &RequestHead) -> Option<AdminRoute> {
 /// Routes `head` to its operation.
 pub fn route(head: &RequestHead, config: &RouteConfig) -> Result<Route, S3Error> {
     let query = parse_query(head.raw_query())?;
+    if let Some(operation) = admin_operation(head)? {
+        return Ok(Route {
+            operation,
+            bucket: None,
+            key: None,
+            query,
+        });
+    }
     let host_bucket = head
         .header("host")
         .and_then(|host| bucket_from_host(host, config));
@@ -537,6 +551,33 @@ pub(crate) fn bucket_from_host(host: &str, config: &RouteConfig) -> Option<Strin
             .strip_suffix('.')?;
         (!prefix.is_empty()).then(|| prefix.to_owned())
     })
+}
+
+/// Where Shoal's admin API lives: under the `minio` bucket name, which Shoal reserves
+/// for its own endpoints as MinIO does (health, metrics, admin). MinIO's own admin API
+/// (`/minio/admin/v3`) is a different protocol, so Shoal's has a path of its own.
+pub const ADMIN_PATH_PREFIX: &str = "/minio/shoal/admin/v1/";
+
+/// The admin operation a path names (`None`: not an admin path). Admin requests pass
+/// the same signature gate as S3 requests: only the root credentials reach them.
+fn admin_operation(head: &RequestHead) -> Result<Option<Operation>, S3Error> {
+    let Some(name) = head.raw_path().strip_prefix(ADMIN_PATH_PREFIX) else {
+        return Ok(None);
+    };
+    let operation = match (name, &head.method) {
+        ("info", Method::Get) => Operation::AdminInfo,
+        ("config", Method::Get) => Operation::AdminConfigGet,
+        ("config", Method::Put) => Operation::AdminConfigSet,
+        ("trace", Method::Get) => Operation::AdminTrace,
+        ("info" | "config" | "trace", _) => return Err(method_not_allowed()),
+        _ => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                format!("no admin operation {name:?} (info, config, trace)"),
+            ));
+        }
+    };
+    Ok(Some(operation))
 }
 
 /// Splits the raw path into decoded bucket and key (empty ones are `None`).
@@ -1095,5 +1136,32 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Admin paths route to their operation (not to the `minio` bucket), with their
+    /// query; a wrong method or an unknown admin name is refused.
+    #[test]
+    fn admin_paths_route_to_admin_operations() {
+        use Operation::*;
+        assert_eq!(op("GET", "/minio/shoal/admin/v1/info"), AdminInfo);
+        assert_eq!(op("GET", "/minio/shoal/admin/v1/config"), AdminConfigGet);
+        let set = route_of(
+            "PUT",
+            "/minio/shoal/admin/v1/config?key=log-requests&value=on",
+            "",
+        );
+        let set = set.unwrap();
+        assert_eq!(set.operation, AdminConfigSet);
+        assert_eq!(set.query_value("value"), Some("on"));
+        assert_eq!(set.bucket, None);
+        assert_eq!(
+            op("GET", "/minio/shoal/admin/v1/trace?api=GetObject"),
+            AdminTrace
+        );
+        let wrong = route_of("DELETE", "/minio/shoal/admin/v1/info", "").unwrap_err();
+        assert_eq!(wrong.code(), S3ErrorCode::MethodNotAllowed);
+        let unknown = route_of("GET", "/minio/shoal/admin/v1/heal", "").unwrap_err();
+        assert_eq!(unknown.code(), S3ErrorCode::InvalidRequest);
+        assert_eq!(op("GET", "/minio2/shoal/admin/v1/info"), GetObject);
     }
 }

@@ -381,10 +381,10 @@ pub async fn isolate<F: Future<Output = ()>>(shard_index: usize, connection: F) 
         inner: Box::pin(connection),
     };
     if let Err(panic) = AssertUnwindSafe(marked).catch_unwind().await {
-        eprintln!(
-            "shoal: shard {shard_index}: a connection failed on an internal error ({}); \
-             it was closed, other requests go on",
-            panic_message(panic.as_ref())
+        tracing::error!(
+            shard = shard_index,
+            panic = panic_message(panic.as_ref()),
+            "a connection failed on an internal error; it was closed, other requests go on"
         );
     }
 }
@@ -471,13 +471,14 @@ pub async fn serve<S: AsyncReadRent + AsyncWriteRent>(
         let keep_alive = match served {
             Ok(result) => result.unwrap_or_default(),
             Err(panic) => {
-                eprintln!(
-                    "shoal: shard {}: request {request_id} ({:?} {}) failed on an internal \
-                     error ({}); its connection was closed, other requests go on",
-                    ctx.shard_index,
-                    head.method,
-                    head.raw_path(),
-                    panic_message(panic.as_ref())
+                tracing::error!(
+                    shard = ctx.shard_index,
+                    request_id,
+                    method = ?head.method,
+                    path = head.raw_path(),
+                    panic = panic_message(panic.as_ref()),
+                    "request failed on an internal error; its connection was closed, other \
+                     requests go on"
                 );
                 return; // the response may be half written: close without another byte
             }
@@ -728,6 +729,7 @@ pub async fn write_error<S: AsyncReadRent + AsyncWriteRent>(
     is_head: bool,
     keep_alive: bool,
 ) -> std::io::Result<bool> {
+    log_failure(ctx, error, resource, request_id);
     let mut out = Vec::with_capacity(512);
     response::write_error_response(
         error,
@@ -741,6 +743,33 @@ pub async fn write_error<S: AsyncReadRent + AsyncWriteRent>(
     let (result, _) = conn.write_all(out).await;
     result?;
     Ok(keep_alive)
+}
+
+/// A failed request's event, with the request id its response carries: a server error
+/// (5xx) is a warning an operator must see; a client's error is debug detail.
+fn log_failure(ctx: &ShardContext, error: &S3Error, resource: &str, request_id: &str) {
+    let status = error.status();
+    if status >= 500 {
+        tracing::warn!(
+            shard = ctx.shard_index,
+            request_id,
+            status,
+            code = error.code().as_str(),
+            resource,
+            "request failed: {}",
+            error.message()
+        );
+    } else {
+        tracing::debug!(
+            shard = ctx.shard_index,
+            request_id,
+            status,
+            code = error.code().as_str(),
+            resource,
+            "request refused: {}",
+            error.message()
+        );
+    }
 }
 
 #[cfg(test)]

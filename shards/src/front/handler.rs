@@ -49,6 +49,8 @@ pub struct ShardContext {
     /// The node's shared metrics and drive health (none in unit tests).
     pub node: Option<std::sync::Arc<NodeMetrics>>,
     request_memory_bytes: usize,
+    /// The node as the admin API sees it.
+    admin: Option<std::sync::Arc<crate::front::admin::node::Node>>,
 }
 
 /// Counts a request in flight until dropped.
@@ -81,7 +83,41 @@ impl ShardContext {
             observer: Observer::default(),
             node: None,
             request_memory_bytes: 0,
+            admin: None,
         }
+    }
+
+    /// The shard serves the admin API for `node`.
+    #[must_use]
+    pub fn with_admin(mut self, node: std::sync::Arc<crate::front::admin::node::Node>) -> Self {
+        self.admin = Some(node);
+        self
+    }
+
+    /// Finished requests go to `logs` too (request log, trace, audit log).
+    #[must_use]
+    pub fn with_logs(mut self, logs: crate::front::logs::RequestLogs) -> Self {
+        self.observer.logs = logs;
+        self
+    }
+
+    /// The node, for admin requests (a context made without one refuses them).
+    pub fn admin_node(&self) -> Result<&crate::front::admin::node::Node, S3Error> {
+        self.admin.as_deref().ok_or_else(|| {
+            S3Error::with_message(S3ErrorCode::NotImplemented, "no admin API on this shard")
+        })
+    }
+
+    /// Publishes this shard's numbers for the admin API (called once per second).
+    pub fn publish_stats(&self, connections: usize) {
+        let Some(node) = &self.admin else { return };
+        node.shards[self.shard_index].publish(crate::front::admin::node::ShardSnapshot {
+            connections: connections as u64,
+            in_flight: self.in_flight() as u64,
+            requests_total: self.requests_total(),
+            memory_used_bytes: self.memory.used_bytes() as u64,
+            memory_max_bytes: self.memory.max_bytes() as u64,
+        });
     }
 
     /// Requests that read objects (GET, copies) each take a grant of
@@ -360,6 +396,10 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         | Operation::GetBucketTagging
         | Operation::PutBucketTagging
         | Operation::DeleteBucketTagging => crate::front::s3::tagging::handle(call, body).await,
+        Operation::AdminInfo
+        | Operation::AdminConfigGet
+        | Operation::AdminConfigSet
+        | Operation::AdminTrace => crate::front::admin::handle(call, body).await,
         Operation::NotImplemented { .. } => Err(S3Error::with_message(
             S3ErrorCode::NotImplemented,
             call.route.not_implemented_message().unwrap_or_default(),

@@ -55,6 +55,11 @@ pub const API_NAMES: [&str; API_COUNT] = [
     "CompleteMultipartUpload",
     "AbortMultipartUpload",
     "ListParts",
+    // Shoal's admin API (`shoal admin`).
+    "AdminInfo",
+    "AdminConfigGet",
+    "AdminConfigSet",
+    "AdminTrace",
     // A sub-resource, header or parameter Shoal does not implement (501).
     "NotImplemented",
     // No operation could be named: the head, its route or the connection was refused.
@@ -62,7 +67,7 @@ pub const API_NAMES: [&str; API_COUNT] = [
 ];
 
 /// Entries of [`API_NAMES`].
-pub const API_COUNT: usize = 33;
+pub const API_COUNT: usize = 37;
 
 /// An S3 operation as an index into [`API_NAMES`] (fixed tables, no strings per request).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,7 +110,11 @@ impl Api {
             Operation::CompleteMultipartUpload => 28,
             Operation::AbortMultipartUpload => 29,
             Operation::ListParts => 30,
-            Operation::NotImplemented { .. } => 31,
+            Operation::AdminInfo => 31,
+            Operation::AdminConfigGet => 32,
+            Operation::AdminConfigSet => 33,
+            Operation::AdminTrace => 34,
+            Operation::NotImplemented { .. } => 35,
         };
         Api(index)
     }
@@ -277,12 +286,15 @@ impl<'a> RequestRecord<'a> {
 pub struct Observer {
     /// Counters and histograms of this shard (`metrics.rs`).
     pub metrics: RequestMetrics,
+    /// Request log, trace subscribers, audit log (`logs/`).
+    pub logs: crate::front::logs::RequestLogs,
 }
 
 impl Observer {
     /// Takes the record of a finished request.
     pub fn request_ended(&self, record: &RequestRecord<'_>) {
         self.metrics.record(record);
+        self.logs.record(record);
     }
 }
 
@@ -327,6 +339,10 @@ mod tests {
             Op::CompleteMultipartUpload,
             Op::AbortMultipartUpload,
             Op::ListParts,
+            Op::AdminInfo,
+            Op::AdminConfigGet,
+            Op::AdminConfigSet,
+            Op::AdminTrace,
         ];
         let mut seen = [false; API_COUNT];
         for op in served {
