@@ -118,8 +118,8 @@ impl StripeBuffers {
     /// number) in front of its chunk.
     pub fn seal(&mut self, coder: &Coder, tags: &[u64], stripe_index: u64) {
         self.encode(coder);
-        for chunk in 0..self.layout.set_size() {
-            let checksum = record_checksum(tags[chunk], stripe_index, self.chunk(chunk));
+        for (chunk, &tag) in tags.iter().enumerate().take(self.layout.set_size()) {
+            let checksum = record_checksum(tag, stripe_index, self.chunk(chunk));
             let head = self.heads[chunk];
             let buf = self.bufs[chunk].as_mut().expect("buffers are home");
             let header = &mut buf.spare_all()[head..head + RECORD_HEADER_BYTES];
