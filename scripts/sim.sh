@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole-store deterministic simulation over more seeds than CI does (CI: 500).
+# Runs the whole-store deterministic simulation over more seeds than CI does (CI: 1,000,
+# and 300 of the variant that crashes mid-load), both variants over the same seeds.
 #
 #   scripts/sim.sh [SEEDS] [START]     e.g. scripts/sim.sh 20000
 #
@@ -8,4 +9,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHOAL_SEEDS="${1:-5000}" SHOAL_SEED_START="${2:-0}" \
-    cargo test -p shoal-shards --test sim_store -- --nocapture seeded_store_simulation
+    cargo test -p shoal-shards --test sim_store -- --nocapture --test-threads 1 \
+    seeded_store_simulation seeded_crash_simulation

@@ -2,8 +2,13 @@
 //! request logic lives here.
 #![forbid(unsafe_code)]
 
+mod admin;
+mod log_queue;
+mod logging;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use shoal_io::{DirDrive, SystemClock};
@@ -43,10 +48,111 @@ enum Command {
     /// generated on first start, stored with mode 0600 on the drives and printed once.
     /// io_uring is used when the kernel allows it; MONOIO_FORCE_LEGACY_DRIVER=1 forces
     /// the epoll fallback.
-    Server(ServerArgs),
+    // Boxed: the server's options dwarf the other commands (clippy::large_enum_variant).
+    Server(Box<ServerArgs>),
     /// Tools that drive the object store directly, without HTTP (testing, diagnosis).
     #[command(subcommand)]
     Debug(DebugCommand),
+    /// Ask a running server (HTTP or HTTPS), signed with the root credentials.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Version and commit, uptime, drives (state, free and total space), erasure sets and
+    /// their quorums, and per shard its connections, requests and memory budget use.
+    Info {
+        #[command(flatten)]
+        connection: admin::Connection,
+        /// Print the server's JSON document as it is.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The settings that can change while the server runs: log-filter (as SHOAL_LOG)
+    /// and log-requests (on|off). Every other setting is a flag of `shoal server`.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print requests as the server finishes them (time, request id, API, status,
+    /// bucket/key, bytes in and out, duration, client), until interrupted or --count.
+    Trace {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(flatten)]
+        args: admin::TraceArgs,
+    },
+    /// Prometheus integration.
+    #[command(subcommand)]
+    Prometheus(PrometheusCommand),
+}
+
+#[derive(Subcommand)]
+enum PrometheusCommand {
+    /// Prints a Prometheus scrape configuration for the server, with a bearer token
+    /// (HS512 JWT signed with the root secret key) valid for --expiry.
+    Generate {
+        /// The server's URL as Prometheus reaches it.
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        endpoint: String,
+        /// How long the token is valid: `90d`, `24h`, `100y`, ...
+        #[arg(long, default_value = "100y", value_parser = parse_expiry)]
+        expiry: std::time::Duration,
+    },
+}
+
+/// `N` followed by `s`, `m`, `h`, `d` or `y` (365 days).
+fn parse_expiry(text: &str) -> Result<std::time::Duration, String> {
+    let split = text.len().saturating_sub(1);
+    let (number, unit) = text.split_at(split);
+    let secs_per_unit: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "y" => 365 * 86_400,
+        _ => return Err(format!("{text:?}: a number and a unit of s, m, h, d or y")),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .and_then(|n| n.checked_mul(secs_per_unit))
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{text:?}: a positive number and a unit of s, m, h, d or y"))
+}
+
+/// `shoal admin prometheus generate`: the root credentials come from the environment.
+fn prometheus_generate(endpoint: &str, expiry: std::time::Duration) -> Result<(), String> {
+    let access_key = std::env::var("SHOAL_ROOT_USER").map_err(
+        |_| "set SHOAL_ROOT_USER and SHOAL_ROOT_PASSWORD to the server's root credentials",
+    )?;
+    let secret_key = std::env::var("SHOAL_ROOT_PASSWORD")
+        .map_err(|_| "set SHOAL_ROOT_PASSWORD to the server's root secret key")?;
+    let now_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let expires = i64::try_from(now_secs.saturating_add(expiry.as_secs())).unwrap_or(i64::MAX);
+    let config =
+        shoal_shards::front::probe::scrape_config(endpoint, &access_key, &secret_key, expires)?;
+    print!("{config}");
+    Ok(())
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print every run-time setting, or KEY alone.
+    Get {
+        #[command(flatten)]
+        connection: admin::Connection,
+        key: Option<String>,
+    },
+    /// Change a run-time setting on every shard; it lasts until the server stops.
+    Set {
+        #[command(flatten)]
+        connection: admin::Connection,
+        key: String,
+        value: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -132,6 +238,13 @@ struct ServerArgs {
     /// time the server waits for it; a slower body is cut (400 RequestTimeout).
     #[arg(long, default_value = "10s", value_parser = parse_timeout)]
     body_window: std::time::Duration,
+    /// How long one drive may take to answer one step of a request (a metadata read, a
+    /// staged write, a commit) before it counts as failed for that request and is
+    /// marked slow; a hung drive costs a request at most this per step. Writers' lock
+    /// leases last at least three times this (30 s or more), so a write waiting on a
+    /// hung drive keeps its key.
+    #[arg(long, default_value = "10s", value_parser = parse_timeout)]
+    member_deadline: std::time::Duration,
     /// Minimum body bytes per --body-window (0: no minimum rate; a body read then waits
     /// at most --idle-timeout).
     #[arg(long, default_value_t = 8192)]
@@ -156,6 +269,26 @@ struct ServerArgs {
     /// mount, on the root disk.
     #[arg(long)]
     format_new_drives: bool,
+    /// Log lines on stderr as text or as one JSON object per line. The filter comes from
+    /// SHOAL_LOG (default `info`; e.g. `SHOAL_LOG=debug,shoal_shards=trace`).
+    #[arg(long, env = "SHOAL_LOG_FORMAT", value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
+    /// One log line per request (request id, API, bucket, key, status, bytes in and
+    /// out, duration, client); `shoal admin config set log-requests on|off` changes it
+    /// while the server runs.
+    #[arg(long, env = "SHOAL_LOG_REQUESTS", value_parser = clap::builder::FalseyValueParser::new())]
+    log_requests: bool,
+    /// Append one JSON object per request to FILE (MinIO's audit shape: time, api {name,
+    /// bucket, object, status, statusCode, rx, tx, timeToResponse}, remotehost,
+    /// requestID, accessKey). Written by a thread of its own: when the disk cannot keep
+    /// up, records are dropped (never the requests) and the log says how many.
+    #[arg(long, env = "SHOAL_AUDIT_LOG", value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    /// POST the audit log's objects to this http:// URL too, in batches (one JSON
+    /// object per line, application/x-ndjson) at least once a second; a batch the
+    /// endpoint does not accept (2xx) is lost and the log says so.
+    #[arg(long, env = "SHOAL_AUDIT_WEBHOOK", value_name = "URL")]
+    audit_webhook: Option<String>,
     /// Drive folders, in the same order on every start. Default: ./shoal-data/drive{1..4}.
     /// Created if missing for a new deployment only; in one that exists a missing or
     /// empty folder is offline and the server starts degraded within quorum.
@@ -176,8 +309,11 @@ struct DriveArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The server's log output; finished last, so its final lines are written.
+    let mut log_queue = None;
     let result = match cli.command {
-        Command::Server(args) => shoal_shards::front::server::run(server_config(args)),
+        Command::Server(args) => run_server(*args, &mut log_queue),
+        Command::Admin(command) => run_admin(command),
         Command::Debug(DebugCommand::Stress {
             drives,
             keys,
@@ -214,16 +350,55 @@ fn main() -> ExitCode {
             })
         }
     };
-    match result {
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("shoal: {message}");
+            if tracing::dispatcher::has_been_set() {
+                tracing::error!("{message}");
+            } else {
+                eprintln!("shoal: {message}");
+            }
             ExitCode::FAILURE
+        }
+    };
+    if let Some(queue) = log_queue {
+        queue.finish();
+    }
+    code
+}
+
+/// `shoal admin ...`: one request to a running server (or a Prometheus configuration).
+fn run_admin(command: AdminCommand) -> Result<(), String> {
+    match command {
+        AdminCommand::Info { connection, json } => admin::info(&connection, json),
+        AdminCommand::Config(ConfigCommand::Get { connection, key }) => {
+            admin::config_get(&connection, key.as_deref())
+        }
+        AdminCommand::Config(ConfigCommand::Set {
+            connection,
+            key,
+            value,
+        }) => admin::config_set(&connection, &key, &value),
+        AdminCommand::Trace { connection, args } => admin::trace(&connection, &args),
+        AdminCommand::Prometheus(PrometheusCommand::Generate { endpoint, expiry }) => {
+            prometheus_generate(&endpoint, expiry)
         }
     }
 }
 
-fn server_config(args: ServerArgs) -> shoal_shards::front::server::ServerConfig {
+/// Installs the log output (kept in `log_queue` for `main` to finish), then serves
+/// until stopped.
+fn run_server(args: ServerArgs, log_queue: &mut Option<log_queue::LogQueue>) -> Result<(), String> {
+    let (logging, queue) = logging::init(args.log_format, args.log_requests)?;
+    *log_queue = Some(queue);
+    let settings = shoal_shards::front::settings::Settings::new(Arc::new(logging));
+    shoal_shards::front::server::run(server_config(args, settings))
+}
+
+fn server_config(
+    args: ServerArgs,
+    settings: shoal_shards::front::settings::Settings,
+) -> shoal_shards::front::server::ServerConfig {
     let drives = if args.drives.is_empty() {
         (1..=4)
             .map(|i| PathBuf::from(format!("shoal-data/drive{i}")))
@@ -253,7 +428,13 @@ fn server_config(args: ServerArgs) -> shoal_shards::front::server::ServerConfig 
             .unwrap_or(usize::MAX),
         request_memory_per_shard_bytes: usize::try_from(args.request_memory_per_shard_mib)
             .map_or(usize::MAX, |mib| mib.saturating_mul(1 << 20)),
+        commit: env!("SHOAL_GIT_COMMIT").to_owned(),
         format_new_drives: args.format_new_drives,
+        member_deadline: args.member_deadline,
+        settings,
+        version: VERSION_LONG,
+        audit_log: args.audit_log,
+        audit_webhook: args.audit_webhook,
     }
 }
 

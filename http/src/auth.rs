@@ -7,6 +7,7 @@
 //! `signing` (SigV4 primitives) <- `common` (what both versions share) <- `sigv4`,
 //! `sigv2` (each unaware of the other) <- `gate` (the one entry point).
 
+pub mod bearer;
 pub mod common;
 pub mod gate;
 pub mod signing;

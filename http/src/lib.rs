@@ -79,6 +79,7 @@ pub use auth::sigv2;
 pub use base::{base64, error, time, uri};
 pub use message::{request, response};
 
+pub use auth::bearer::{TokenError, sign_prometheus_token, verify_prometheus_token};
 pub use auth::common::{Authenticated, PayloadMode, SecretKeys};
 pub use auth::gate::{authenticate, authenticate_with_routes};
 pub use base::error::{S3Error, S3ErrorCode};
@@ -87,7 +88,7 @@ pub use message::request::{BodyFraming, HeadParser, HeadStatus, Method, RequestH
 pub use message::response::{
     ResponseBody, ResponseHead, write_error_response, write_response_head,
 };
-pub use route::{Operation, Route, RouteConfig, route};
+pub use route::{AdminRoute, Operation, RESERVED_BUCKET, Route, RouteConfig, admin_route, route};
 pub use s3xml::{
     write_complete_multipart_upload_result, write_copy_object_result, write_copy_part_result,
     write_delete_result, write_get_object_attributes_response,

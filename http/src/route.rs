@@ -58,6 +58,12 @@ pub enum Operation {
     CompleteMultipartUpload,
     AbortMultipartUpload,
     ListParts,
+    /// Shoal's admin API (`shoal admin`, [`ADMIN_PATH_PREFIX`]): what the node runs and
+    /// its health; the settings that change at run time; a live stream of requests.
+    AdminInfo,
+    AdminConfigGet,
+    AdminConfigSet,
+    AdminTrace,
     /// A sub-resource, query parameter, header or form S3 defines that Shoal does not
     /// implement (yet): answered 501 before any body byte is read.
     NotImplemented {
@@ -295,9 +301,61 @@ impl Level {
     }
 }
 
+/// The bucket name Shoal reserves, as MinIO does: its health, metrics and admin paths
+/// live under `/minio/`, so no bucket may be called so.
+pub const RESERVED_BUCKET: &str = "minio";
+
+/// A request to one of MinIO's operator paths under `/minio/` (not an S3 operation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminRoute {
+    /// `/minio/health/live`: the process serves.
+    HealthLive,
+    /// `/minio/health/ready`: the node's drives are within write quorum.
+    HealthReady,
+    /// `/minio/v2/metrics/node`: this node's Prometheus series.
+    MetricsNode,
+    /// `/minio/v2/metrics/cluster`: the cluster's Prometheus series.
+    MetricsCluster,
+}
+
+impl AdminRoute {
+    /// Whether a health path asks for MinIO's maintenance check (`?maintenance=true`).
+    pub fn wants_maintenance(head: &RequestHead) -> bool {
+        head.raw_query()
+            .split('&')
+            .any(|pair| pair.eq_ignore_ascii_case("maintenance=true"))
+    }
+}
+
+/// The operator path `head` asks for, if any: checked before S3 routing and
+/// authentication (health is public; metrics authenticate their own way). Only GET and
+/// HEAD reach these paths; any other method is an S3 request on the reserved bucket
+/// and is refused as such.
+pub fn admin_route(head: &RequestHead) -> Option<AdminRoute> {
+    if !matches!(head.method, Method::Get | Method::Head) {
+        return None;
+    }
+    let route = match head.raw_path().trim_end_matches('/') {
+        "/minio/health/live" => AdminRoute::HealthLive,
+        "/minio/health/ready" => AdminRoute::HealthReady,
+        "/minio/v2/metrics/node" => AdminRoute::MetricsNode,
+        "/minio/v2/metrics/cluster" => AdminRoute::MetricsCluster,
+        _ => return None,
+    };
+    Some(route)
+}
+
 /// Routes `head` to its operation.
 pub fn route(head: &RequestHead, config: &RouteConfig) -> Result<Route, S3Error> {
     let query = parse_query(head.raw_query())?;
+    if let Some(operation) = admin_operation(head)? {
+        return Ok(Route {
+            operation,
+            bucket: None,
+            key: None,
+            query,
+        });
+    }
     let host_bucket = head
         .header("host")
         .and_then(|host| bucket_from_host(host, config));
@@ -495,6 +553,33 @@ pub(crate) fn bucket_from_host(host: &str, config: &RouteConfig) -> Option<Strin
     })
 }
 
+/// Where Shoal's admin API lives: under the `minio` bucket name, which Shoal reserves
+/// for its own endpoints as MinIO does (health, metrics, admin). MinIO's own admin API
+/// (`/minio/admin/v3`) is a different protocol, so Shoal's has a path of its own.
+pub const ADMIN_PATH_PREFIX: &str = "/minio/shoal/admin/v1/";
+
+/// The admin operation a path names (`None`: not an admin path). Admin requests pass
+/// the same signature gate as S3 requests: only the root credentials reach them.
+fn admin_operation(head: &RequestHead) -> Result<Option<Operation>, S3Error> {
+    let Some(name) = head.raw_path().strip_prefix(ADMIN_PATH_PREFIX) else {
+        return Ok(None);
+    };
+    let operation = match (name, &head.method) {
+        ("info", Method::Get) => Operation::AdminInfo,
+        ("config", Method::Get) => Operation::AdminConfigGet,
+        ("config", Method::Put) => Operation::AdminConfigSet,
+        ("trace", Method::Get) => Operation::AdminTrace,
+        ("info" | "config" | "trace", _) => return Err(method_not_allowed()),
+        _ => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                format!("no admin operation {name:?} (info, config, trace)"),
+            ));
+        }
+    };
+    Ok(Some(operation))
+}
+
 /// Splits the raw path into decoded bucket and key (empty ones are `None`).
 fn bucket_and_key(
     raw_path: &str,
@@ -527,6 +612,13 @@ fn check_bucket_name(bucket: &str) -> Result<(), S3Error> {
         && bucket
             .split('.')
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if bucket == RESERVED_BUCKET {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidBucketName,
+            "The bucket name minio is reserved: Shoal serves its health and metrics paths \
+             under /minio/, as MinIO does.",
+        ));
+    }
     if (3..=63).contains(&bytes.len()) && allowed && ends_ok && !bucket.contains("..") && !ip_like {
         Ok(())
     } else {
@@ -715,6 +807,48 @@ mod tests {
         );
         assert_eq!(r.query_value("versionId"), Some("null"));
         assert_eq!(r.operation, Operation::GetObject);
+    }
+
+    /// MinIO's operator paths route to their own table, GET and HEAD only; the bucket
+    /// they live under is reserved for every S3 operation, with a message saying why.
+    #[test]
+    fn operator_paths_are_known_and_their_bucket_reserved() {
+        let admin = |method: &str, target: &str| {
+            let raw = format!("{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+            match HeadParser::new().parse(raw.as_bytes()).expect("head") {
+                HeadStatus::Complete { head, .. } => admin_route(&head),
+                HeadStatus::Partial => panic!("partial head"),
+            }
+        };
+        assert_eq!(
+            admin("GET", "/minio/health/live"),
+            Some(AdminRoute::HealthLive)
+        );
+        assert_eq!(
+            admin("HEAD", "/minio/health/ready"),
+            Some(AdminRoute::HealthReady)
+        );
+        assert_eq!(
+            admin("GET", "/minio/health/ready?maintenance=true"),
+            Some(AdminRoute::HealthReady)
+        );
+        assert_eq!(
+            admin("GET", "/minio/v2/metrics/node"),
+            Some(AdminRoute::MetricsNode)
+        );
+        assert_eq!(
+            admin("GET", "/minio/v2/metrics/cluster/"),
+            Some(AdminRoute::MetricsCluster)
+        );
+        assert_eq!(admin("PUT", "/minio/health/live"), None);
+        assert_eq!(admin("GET", "/minio/v2/metrics"), None);
+        assert_eq!(admin("GET", "/minio2/health/live"), None);
+        for target in ["/minio", "/minio/", "/minio/health/x"] {
+            let error = route_of("PUT", target, "").unwrap_err();
+            assert_eq!(error.code(), S3ErrorCode::InvalidBucketName, "{target}");
+            assert!(error.message().contains("reserved"), "{}", error.message());
+        }
+        assert!(route_of("PUT", "/minio2", "").is_ok());
     }
 
     #[test]
@@ -1002,5 +1136,32 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Admin paths route to their operation (not to the `minio` bucket), with their
+    /// query; a wrong method or an unknown admin name is refused.
+    #[test]
+    fn admin_paths_route_to_admin_operations() {
+        use Operation::*;
+        assert_eq!(op("GET", "/minio/shoal/admin/v1/info"), AdminInfo);
+        assert_eq!(op("GET", "/minio/shoal/admin/v1/config"), AdminConfigGet);
+        let set = route_of(
+            "PUT",
+            "/minio/shoal/admin/v1/config?key=log-requests&value=on",
+            "",
+        );
+        let set = set.unwrap();
+        assert_eq!(set.operation, AdminConfigSet);
+        assert_eq!(set.query_value("value"), Some("on"));
+        assert_eq!(set.bucket, None);
+        assert_eq!(
+            op("GET", "/minio/shoal/admin/v1/trace?api=GetObject"),
+            AdminTrace
+        );
+        let wrong = route_of("DELETE", "/minio/shoal/admin/v1/info", "").unwrap_err();
+        assert_eq!(wrong.code(), S3ErrorCode::MethodNotAllowed);
+        let unknown = route_of("GET", "/minio/shoal/admin/v1/heal", "").unwrap_err();
+        assert_eq!(unknown.code(), S3ErrorCode::InvalidRequest);
+        assert_eq!(op("GET", "/minio2/shoal/admin/v1/info"), GetObject);
     }
 }

@@ -27,6 +27,7 @@ const AUTH_LAYERS: &[(&str, &[&str])] = &[
     ("sigv4", &["signing", "common"]),
     ("sigv2", &["signing", "common"]),
     ("gate", &["signing", "common", "sigv4", "sigv2"]),
+    ("bearer", &["common"]),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

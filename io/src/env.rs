@@ -72,45 +72,10 @@ pub async fn timeout<E: Env, F: Future>(
     duration: Duration,
     future: F,
 ) -> Option<F::Output> {
-    use futures_util_lite::{Either, select};
+    use futures_util::future::{Either, select};
     let sleep = env.sleep(duration);
     match select(std::pin::pin!(future), std::pin::pin!(sleep)).await {
-        Either::Left(output) => Some(output),
-        Either::Right(()) => None,
-    }
-}
-
-/// A two-way `select` without a dependency: polls the first future, then the second.
-mod futures_util_lite {
-    use std::future::Future;
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-
-    pub enum Either<A, B> {
-        Left(A),
-        Right(B),
-    }
-
-    pub fn select<A: Future + Unpin, B: Future + Unpin>(a: A, b: B) -> Select<A, B> {
-        Select { a, b }
-    }
-
-    pub struct Select<A, B> {
-        a: A,
-        b: B,
-    }
-
-    impl<A: Future + Unpin, B: Future + Unpin> Future for Select<A, B> {
-        type Output = Either<A::Output, B::Output>;
-
-        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-            if let Poll::Ready(out) = Pin::new(&mut self.a).poll(cx) {
-                return Poll::Ready(Either::Left(out));
-            }
-            if let Poll::Ready(out) = Pin::new(&mut self.b).poll(cx) {
-                return Poll::Ready(Either::Right(out));
-            }
-            Poll::Pending
-        }
+        Either::Left((output, _)) => Some(output),
+        Either::Right(((), _)) => None,
     }
 }

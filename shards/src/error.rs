@@ -60,6 +60,17 @@ pub enum Error {
         ok: usize,
         needed: usize,
     },
+    /// The write's lock lease was taken away (it was stuck past the lease and another
+    /// writer got the key): nothing of it was committed.
+    LeaseLost,
+    /// A newer version than the one read quorum agrees on has `newer_votes` copies, and
+    /// `unanswered` drives did not answer: together they could be write quorum, so the
+    /// newer one may have been acknowledged and the older one must not be answered.
+    VersionUndecided {
+        newer_votes: usize,
+        unanswered: usize,
+        write_quorum: usize,
+    },
     /// Data could not be read or rebuilt: more chunks lost than parity covers.
     DataUnavailable(String),
     /// Drives refuse to form this deployment (foreign format, wrong layout, ...).
@@ -102,7 +113,18 @@ impl std::fmt::Display for Error {
             Error::InsufficientReadQuorum { ok, needed } => {
                 write!(f, "read quorum not reached: {ok} of {needed} drives")
             }
+            Error::VersionUndecided {
+                newer_votes,
+                unanswered,
+                write_quorum,
+            } => write!(
+                f,
+                "a newer version is on {newer_votes} drives and {unanswered} did not answer; \
+                 it may have been written on {write_quorum} (write quorum), so the older \
+                 version is not answered"
+            ),
             Error::DataUnavailable(why) => write!(f, "object data unavailable: {why}"),
+            Error::LeaseLost => write!(f, "the write's lock lease expired before it committed"),
             Error::Format(why) | Error::InvalidArgument(why) | Error::InvalidRequest(why) => {
                 write!(f, "{why}")
             }

@@ -124,7 +124,9 @@ impl Drive for Hideable {
 fn unknowable<T: std::fmt::Debug>(result: &Result<T, Error>) -> bool {
     matches!(
         result,
-        Err(Error::InsufficientReadQuorum { .. } | Error::InsufficientWriteQuorum { .. })
+        Err(Error::InsufficientReadQuorum { .. }
+            | Error::VersionUndecided { .. }
+            | Error::InsufficientWriteQuorum { .. })
     )
 }
 

@@ -42,7 +42,11 @@ fn exact_or_closed(got: Result<Vec<u8>, Error>, want: &[u8], context: &str) {
             "{context}: WRONG BYTES ({} bytes served)",
             bytes.len()
         ),
-        Err(Error::DataUnavailable(_) | Error::InsufficientReadQuorum { .. }) => {}
+        Err(
+            Error::DataUnavailable(_)
+            | Error::InsufficientReadQuorum { .. }
+            | Error::VersionUndecided { .. },
+        ) => {}
         Err(e) => panic!("{context}: unexpected error {e:?}"),
     }
 }

@@ -99,7 +99,9 @@ fn random_range(rng: &mut SmallRng, size: usize) -> Option<ByteRange> {
 fn clean_read_error(e: &Error) -> bool {
     matches!(
         e,
-        Error::InsufficientReadQuorum { .. } | Error::DataUnavailable(_)
+        Error::InsufficientReadQuorum { .. }
+            | Error::VersionUndecided { .. }
+            | Error::DataUnavailable(_)
     )
 }
 
@@ -446,7 +448,9 @@ fn failed_overwrite_keeps_unread_old_copies() {
         assert!(
             matches!(
                 err,
-                Error::InsufficientWriteQuorum { .. } | Error::InsufficientReadQuorum { .. }
+                Error::InsufficientWriteQuorum { .. }
+                    | Error::InsufficientReadQuorum { .. }
+                    | Error::VersionUndecided { .. }
             ),
             "{err:?}"
         );
@@ -1045,7 +1049,11 @@ async fn gone_drives(drive_count: usize, parity: usize, seed: u64) {
     });
     for (key, data) in expected.iter().take(6) {
         match try_put(&store, key, b"never").await {
-            Err(Error::InsufficientWriteQuorum { .. } | Error::InsufficientReadQuorum { .. }) => {}
+            Err(
+                Error::InsufficientWriteQuorum { .. }
+                | Error::InsufficientReadQuorum { .. }
+                | Error::VersionUndecided { .. },
+            ) => {}
             other => panic!("put of {key} with m+1 gone: {other:?}"),
         }
         match get(&store, key).await {

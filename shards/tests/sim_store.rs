@@ -29,7 +29,15 @@ use shoal_io::{Env, FaultRule, SimDrive, SimEnv, SimExecutor, SimFaults};
 use shoal_shards::{ByteRange, Error, ListQuery, PutOptions, SliceSource, Store, StoreConfig};
 
 /// Seeds in the default (CI) run.
-const SEEDS_DEFAULT: u64 = 500;
+const SEEDS_DEFAULT: u64 = 1000;
+/// Seeds of the mid-load crash variant in the default (CI) run.
+const CRASH_SEEDS_DEFAULT: u64 = 300;
+/// The latest virtual time (from the start of the load) a mid-load crash happens at.
+const CRASH_AT_MAX: Duration = Duration::from_millis(40);
+/// The most base latency a drive of the mid-load crash variant gets: operations take
+/// time, so they overlap and a crash finds writes in flight (without it a load can
+/// take no virtual time at all).
+const CRASH_BASE_LATENCY_MAX: Duration = Duration::from_micros(300);
 const BUCKET: &str = "sim";
 /// Clients at once, each with its own keys.
 const CLIENTS: usize = 3;
@@ -94,10 +102,19 @@ struct Stats {
     reads_failed: u64,
     deletes_acked: u64,
     lists_checked: u64,
+    /// Mid-load crashes that found requests in flight.
+    crashes_mid_load: u64,
 }
 
 thread_local! {
     static STATS: Cell<Stats> = Cell::new(Stats::default());
+    /// Set when this seed's process crashed mid-load: from then on every request's
+    /// outcome is unknown to its client, as the connection died with the server.
+    static CRASHED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn crashed() -> bool {
+    CRASHED.with(Cell::get)
 }
 
 fn count(f: impl FnOnce(&mut Stats)) {
@@ -134,6 +151,35 @@ fn seeded_store_simulation() {
     );
 }
 
+/// The same simulation, but the process crashes at a random moment of the load (every
+/// drive loses what was not durable, writes in flight are torn, the store's tasks die)
+/// and a new process opens the drives: every acknowledged write must be there, and a
+/// request cut by the crash may have happened or not, never half.
+#[test]
+fn seeded_crash_simulation() {
+    let report = SeedSweep::new(
+        "cargo test -p shoal-shards --test sim_store -- seeded_crash",
+        CRASH_SEEDS_DEFAULT,
+    )
+    .run(|executor: &SimExecutor| {
+        let env = executor.env();
+        executor
+            .run_until(run(env, Crash::MidLoad))
+            .map_err(|e| format!("simulation did not finish: {e}"))?
+    });
+    let stats = STATS.with(Cell::get);
+    let seeds = report.trace_hashes.len() as u64;
+    eprintln!("sim_store crash: {seeds} seeds: {stats:?}");
+    assert!(
+        stats.crashes_mid_load * 5 >= seeds * 2,
+        "too few crashes hit the load: {stats:?}"
+    );
+    assert!(
+        stats.puts_acked >= seeds / 2,
+        "too few acknowledged PUTs: {stats:?}"
+    );
+}
+
 /// Seed 505 found a read answering with the version an acknowledged PUT had replaced,
 /// while members holding the new one were slow (fixed in `MetaRead::agreed`).
 #[test]
@@ -149,21 +195,56 @@ fn seed_1363_a_failed_put_keeps_the_acknowledged_version() {
     simulate(&SimExecutor::new(1363)).unwrap();
 }
 
+/// Seed 1449 found an acknowledged object unreadable: a failed overwrite's roll back
+/// could not restore one drive's record (so removed it) and a read rolled the version
+/// forward onto a drive without its data; GET read chunks only from drives whose record
+/// matched, so the removed record's drive, which still held the data, was never asked
+/// (fixed in `ObjectReader`: any member may serve a chunk, its record tag decides).
+#[test]
+fn seed_1449_a_chunk_is_read_from_any_member_that_holds_it() {
+    simulate(&SimExecutor::new(1449)).unwrap();
+}
+
+/// Seed 1737 found a PUT refused with NoSuchBucket for a bucket that exists: the
+/// bucket read stopped once too many drives had failed for read quorum, and the drives
+/// it never asked were counted as saying "absent" (fixed in `bucket_exists_on_drives`:
+/// a drive not asked is unknown, and the answer is 503, not 404).
+#[test]
+fn seed_1737_a_bucket_is_never_absent_for_drives_not_asked() {
+    simulate(&SimExecutor::new(1737)).unwrap();
+}
+
+/// When the process crashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Crash {
+    /// After the load is done and checked.
+    AfterLoad,
+    /// At a random moment of the load, then again after it.
+    MidLoad,
+}
+
 /// One seed: build, load with faults, check, crash, reopen, check.
 fn simulate(executor: &SimExecutor) -> Result<(), String> {
     let env = executor.env();
     executor
-        .run_until(run(env))
+        .run_until(run(env, Crash::AfterLoad))
         .map_err(|e| format!("simulation did not finish: {e}"))?
 }
 
-async fn run(env: SimEnv) -> Result<(), String> {
+async fn run(env: SimEnv, crash: Crash) -> Result<(), String> {
+    CRASHED.with(|c| c.set(false));
     let mut rng = SmallRng::seed_from_u64(env.seed());
     let drive_count = [4, 6, 8, 12][rng.gen_range(0..4)];
     let drives: Vec<SimDrive> = (0..drive_count)
         .map(|i| SimDrive::new(&format!("d{i}"), env.seed() ^ (i as u64 + 1)).with_env(env.clone()))
         .collect();
-    let store = open(&drives, &env, rng.r#gen()).await?;
+    // A mid-load crash kills the process's handles: its tasks still scheduled after the
+    // crash can no longer touch the drives the next process opens.
+    let first_process: Vec<SimDrive> = match crash {
+        Crash::AfterLoad => drives.clone(),
+        Crash::MidLoad => drives.iter().map(SimDrive::process_handle).collect(),
+    };
+    let store = open(&first_process, &env, rng.r#gen()).await?;
     store
         .make_bucket(BUCKET)
         .await
@@ -207,6 +288,9 @@ async fn run(env: SimEnv) -> Result<(), String> {
     if std::env::var_os("SIM_DEBUG").is_some() {
         eprintln!("{drive_count} drives, layout {layout:?}, mode {mode:?}, bad {bad:?}");
     }
+    if crash == Crash::MidLoad {
+        spawn_crash(&env, &drives, &done, env.seed());
+    }
     inject_faults(&env, &drives, (mode, bad.as_slice()), &done, rng.r#gen()).await;
     if let Some(why) = failures.borrow().first() {
         return Err(why.clone());
@@ -214,6 +298,14 @@ async fn run(env: SimEnv) -> Result<(), String> {
     for drive in &drives {
         drive.clear_faults();
     }
+    let store = if crashed() {
+        drop(store);
+        CRASHED.with(|c| c.set(false));
+        let second_process: Vec<SimDrive> = drives.iter().map(SimDrive::process_handle).collect();
+        Rc::new(open(&second_process, &env, rng.r#gen()).await?)
+    } else {
+        store
+    };
     check_all(&store, &model, "after the load").await?;
     drop(store);
     for drive in &drives {
@@ -221,6 +313,32 @@ async fn run(env: SimEnv) -> Result<(), String> {
     }
     let reopened = open(&drives, &env, rng.r#gen()).await?;
     check_all(&reopened, &model, "after a crash and reopen").await
+}
+
+/// Crashes every drive at a random moment of the load (from a generator of its
+/// own, so the seed's other choices stay what they were), unless the load ended first.
+fn spawn_crash(env: &SimEnv, drives: &[SimDrive], done: &Rc<Cell<usize>>, seed: u64) {
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0xC4A5_11ED);
+    for drive in drives {
+        let most = CRASH_BASE_LATENCY_MAX.as_micros() as u64;
+        drive.set_base_latency(Duration::from_micros(rng.gen_range(1..=most)));
+    }
+    let at = Duration::from_micros(rng.gen_range(0..CRASH_AT_MAX.as_micros() as u64));
+    let (env2, drives, done) = (env.clone(), drives.to_vec(), Rc::clone(done));
+    env.spawn(async move {
+        env2.sleep(at).await;
+        if done.get() == CLIENTS {
+            return;
+        }
+        if std::env::var_os("SIM_DEBUG").is_some() {
+            eprintln!("CRASH at {at:?} into the load");
+        }
+        count(|s| s.crashes_mid_load += 1);
+        CRASHED.with(|c| c.set(true));
+        for drive in &drives {
+            drive.crash();
+        }
+    });
 }
 
 async fn open(drives: &[SimDrive], env: &SimEnv, seed: u64) -> Result<SimStore, String> {
@@ -335,6 +453,9 @@ async fn client_ops(
 ) -> Result<(), String> {
     let mut rng = SmallRng::seed_from_u64(seed);
     for op in 0..OPS_PER_CLIENT {
+        if crashed() {
+            break;
+        }
         let key = key_name(client, rng.gen_range(0..KEYS_PER_CLIENT));
         let context = format!("client {client} op {op} on {key}");
         match rng.gen_range(0..10) {
@@ -397,6 +518,13 @@ async fn put(store: &SimStore, model: &Model, key: &str, rng: &mut SmallRng) -> 
             );
             Ok(())
         }
+        // Cut by the crash: it may have happened or not.
+        Err(_) if crashed() => {
+            let mut model = model.borrow_mut();
+            let state = model.get_mut(key).expect("every key is modelled");
+            state.possible.push(Some(Rc::new(body)));
+            Ok(())
+        }
         // A failed write leaves the previous state (the model is unchanged).
         Err(e) if unavailable(&e) => {
             if std::env::var_os("SIM_DEBUG").is_some() {
@@ -440,6 +568,7 @@ async fn get(store: &SimStore, model: &Model, key: &str, rng: &mut SmallRng) -> 
             check_read(&expected, seen.as_deref(), range)
         }
         Err(Error::InvalidRange) if range.is_some() => Ok(()),
+        Err(_) if crashed() => Ok(()),
         Err(e) if unavailable(&e) => {
             count(|s| s.reads_failed += 1);
             Ok(())
@@ -484,6 +613,12 @@ async fn delete(store: &SimStore, model: &Model, key: &str) -> Result<(), String
                 .insert(key.to_owned(), KeyModel::absent());
             Ok(())
         }
+        Err(_) if crashed() => {
+            let mut model = model.borrow_mut();
+            let state = model.get_mut(key).expect("every key is modelled");
+            state.possible.push(None);
+            Ok(())
+        }
         Err(e) if unavailable(&e) => Ok(()),
         Err(e) => Err(format!("DELETE failed with {e}")),
     }
@@ -503,6 +638,7 @@ async fn head(store: &SimStore, model: &Model, key: &str) -> Result<(), String> 
                 Err(format!("HEAD says {} bytes", info.size_bytes))
             }
         }
+        Err(_) if crashed() => Ok(()),
         Err(Error::NoSuchKey) if expected.allows(None) => Ok(()),
         Err(Error::NoSuchKey) => Err("HEAD says absent, an acknowledged PUT says present".into()),
         Err(e) if unavailable(&e) => Ok(()),
@@ -517,6 +653,7 @@ async fn list(store: &SimStore, model: &Model, client: usize) -> Result<(), Stri
     };
     let page = match store.list_objects(BUCKET, &query).await {
         Ok(page) => page,
+        Err(_) if crashed() => return Ok(()),
         Err(e) if unavailable(&e) => return Ok(()),
         Err(e) => return Err(format!("LIST failed with {e}")),
     };
@@ -565,6 +702,7 @@ fn unavailable(e: &Error) -> bool {
         e,
         Error::InsufficientWriteQuorum { .. }
             | Error::InsufficientReadQuorum { .. }
+            | Error::VersionUndecided { .. }
             | Error::DataUnavailable(_)
             | Error::Drive(_)
     )

@@ -150,6 +150,7 @@ async fn survives_damage<B: Backend>(backend: &mut B) {
                         Error::NoSuchKey
                         | Error::NoSuchBucket
                         | Error::InsufficientReadQuorum { .. }
+                        | Error::VersionUndecided { .. }
                         | Error::DataUnavailable(_),
                     ) => {}
                     Err(e) => panic!("unexpected error {e}"),

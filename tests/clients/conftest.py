@@ -121,8 +121,14 @@ class ServerProcess:
 
     @property
     def stderr(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:  # still running (after stop: all of it is written)
+            self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")
+
+    @property
+    def log_lines(self) -> list[str]:
+        """The server's log (its stderr) so far, one event per line."""
+        return self.stderr.splitlines()
 
     def describe(self) -> str:
         return f"exit={self.proc.poll()}\n--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
@@ -214,13 +220,15 @@ class Server:
 
 
 def start_server(tmp: Path, mode: str, extra_args: tuple[str, ...] = (),
-                 shards: int = SHARDS) -> Server:
+                 shards: int = SHARDS, env_extra: dict[str, str] | None = None) -> Server:
     """A server over DRIVES drive folders under `tmp`, in one of the modes (http, https,
-    epoll), with `shards` shards and the extra flags `extra_args`."""
+    epoll), with `shards` shards, the extra flags `extra_args` and environment
+    `env_extra`."""
     port = free_port()
     drives = [str(tmp / f"drive{i}") for i in range(1, DRIVES + 1)]
     args = ["server", "--address", f"127.0.0.1:{port}", "--shards", str(shards), *extra_args]
-    env = clean_env(SHOAL_ROOT_USER=ROOT_USER, SHOAL_ROOT_PASSWORD=ROOT_PASSWORD)
+    env = clean_env(SHOAL_ROOT_USER=ROOT_USER, SHOAL_ROOT_PASSWORD=ROOT_PASSWORD,
+                    **(env_extra or {}))
     cert_path = None
     if mode == "https":
         cert_path = str(make_self_signed_cert(tmp / "certs"))

@@ -25,11 +25,11 @@ MIB = 1 << 20
 
 
 def wait_for_line(srv, text: str, after: int = 0) -> str:
-    """The first stdout line (from index `after`) containing `text`, waiting up to
+    """The first log line (stderr, from index `after`) containing `text`, waiting up to
     LOG_WAIT_S (the server checks its drives every 2 s)."""
     deadline = time.monotonic() + LOG_WAIT_S
     while time.monotonic() < deadline:
-        for line in srv.process.lines[after:]:
+        for line in srv.process.log_lines[after:]:
             if text in line:
                 return line
         time.sleep(0.1)
@@ -110,7 +110,7 @@ def test_removed_drive_folder(tmp_path, mode):
         time.sleep(2.5)  # at least one more drive check
         put_and_check(s3, bucket, objects, "recreated-late", 1000)
         assert tree(drive2) == [], "written into the folder made in the drive's place"
-        assert sum("OFFLINE" in line for line in srv.process.lines) == 1, srv.process.stdout
+        assert sum("OFFLINE" in line for line in srv.process.log_lines) == 1, srv.process.stderr
 
     # Restart with the empty folder, then with no folder: degraded, naming the drive.
     for why in ("has no .shoal/format", "does not exist"):
@@ -166,7 +166,7 @@ def test_unmounted_drive_filesystem(tmp_path, mode):
             put_and_check(s3, bucket, objects, "offline-small", 100)
             assert tree(drive2) == [], "a write landed in the bare mount point"
 
-            after = len(srv.process.lines)
+            after = len(srv.process.log_lines)
             assert run_ok("mount", "--bind", str(disk), str(drive2))
             mounted.append(drive2)
             wait_for_line(srv, f"drive {drive2} is back ONLINE", after)
@@ -182,7 +182,7 @@ def test_unmounted_drive_filesystem(tmp_path, mode):
             s3 = srv.client()
             put_and_check(s3, bucket, objects, "restarted", 2 * MIB)
             assert tree(drive2) == [], "a write landed in the bare mount point"
-            after = len(srv.process.lines)
+            after = len(srv.process.log_lines)
             assert run_ok("mount", "--bind", str(disk), str(drive2))
             mounted.append(drive2)
             wait_for_line(srv, f"drive {drive2} is back ONLINE", after)

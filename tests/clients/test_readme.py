@@ -151,7 +151,9 @@ def test_help_names_only_what_exists():
     """`--help` of every command points to nothing outside the binary and the README
     (it used to cite a DESIGN.md that is not in the repository)."""
     for command in [["--help"], ["server", "--help"], ["debug", "stress", "--help"],
-                    ["debug", "verify", "--help"], ["debug", "complete-bench", "--help"]]:
+                    ["debug", "verify", "--help"], ["debug", "complete-bench", "--help"],
+                    ["admin", "--help"], ["admin", "info", "--help"],
+                    ["admin", "config", "set", "--help"], ["admin", "trace", "--help"]]:
         shown = subprocess.run([str(shoal_binary()), *command], capture_output=True, text=True,
                                timeout=30)
         assert shown.returncode == 0, shown.stderr

@@ -37,6 +37,6 @@ def test_abandoned_uploads_expire(tmp_path):
         assert s3.get_object(Bucket="exp", Key="done")["Body"].read() == b"kept"
         young = s3.create_multipart_upload(Bucket="exp", Key="young")["UploadId"]
         s3.list_parts(Bucket="exp", Key="young", UploadId=young)
-        assert "multipart: removed 4 upload folder(s)" in srv.process.stdout
+        assert "multipart: removed 4 upload folder(s)" in srv.process.stderr
     finally:
         assert srv.process.stop() == 0

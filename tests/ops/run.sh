@@ -2,7 +2,8 @@
 # Operations checks (issue 14: build and packaging) with the real tools: LICENSE and
 # rust-version (cargo metadata), the systemd unit (systemd-analyze verify), the
 # Kubernetes manifests (kubernetes-validate), the Grafana dashboard (promtool parses
-# every query; every metric is in docs/metrics.md). Installs what is missing first:
+# every query; every metric is in docs/metrics.md), a real Prometheus scraping a real
+# server with a generated bearer token (test_prometheus.py). Installs what is missing first:
 # Debian packages and a Python venv.
 #
 #   SHOAL_OPS_RELEASE    1 (default): also build the static binary (scripts/release.sh:

@@ -100,6 +100,10 @@ use crate::env::Env;
 pub struct SimDrive {
     name: Rc<str>,
     state: Rc<RefCell<SimState>>,
+    /// The crash epoch of the process this handle belongs to (`process_handle`): after
+    /// the next crash every operation through it fails, as a dead process does nothing
+    /// more. `None`: the handle lives through crashes.
+    process_epoch: Option<u64>,
 }
 
 /// An open file of a [`SimDrive`].
@@ -132,6 +136,7 @@ impl SimDrive {
             inode_next: 1,
             epoch: 0,
             faults: SimFaults::default(),
+            base_latency: Duration::ZERO,
             written_bytes: 0,
             rng: SmallRng::seed_from_u64(seed),
             capacity_bytes: SIM_CAPACITY_BYTES,
@@ -145,7 +150,25 @@ impl SimDrive {
         SimDrive {
             name: format!("sim:{name}").into(),
             state: Rc::new(RefCell::new(state)),
+            process_epoch: None,
         }
+    }
+
+    /// A handle of the drive for one process: it works until the next `crash`, then
+    /// every operation through it fails with ENODEV, so a task of the crashed process
+    /// that is still scheduled cannot write to the drive a restarted process uses.
+    #[must_use]
+    pub fn process_handle(&self) -> SimDrive {
+        SimDrive {
+            name: Rc::clone(&self.name),
+            state: Rc::clone(&self.state),
+            process_epoch: Some(self.state.borrow().epoch),
+        }
+    }
+
+    /// Whether this handle's process ended in a crash.
+    fn process_dead(&self, state: &SimState) -> bool {
+        self.process_epoch.is_some_and(|epoch| epoch != state.epoch)
     }
 
     /// Makes latency pass in `env`'s virtual time (every clone of the drive shares it).
@@ -153,6 +176,12 @@ impl SimDrive {
     pub fn with_env(self, env: SimEnv) -> SimDrive {
         self.state.borrow_mut().env = Some(env);
         self
+    }
+
+    /// Every operation takes at least `latency` more (virtual time with an env), whatever
+    /// the faults: operations then overlap and a crash finds writes in flight.
+    pub fn set_base_latency(&self, latency: Duration) {
+        self.state.borrow_mut().base_latency = latency;
     }
 
     /// Replaces the faults in force (and restarts the `no_space_after_bytes` count);
@@ -321,7 +350,7 @@ impl SimDrive {
         assert_relative_path(path);
         self.pass_time(path, flight).await?;
         let mut state = self.state.borrow_mut();
-        if state.faults.gone {
+        if state.faults.gone || self.process_dead(&state) {
             return Err(os_error(libc::ENODEV));
         }
         if let Some(why) = &state.offline {
@@ -394,7 +423,7 @@ impl Pending {
     ) -> Pending {
         let mut guard = state.borrow_mut();
         let inner = &mut *guard;
-        let latency = inner.faults.draw_latency(&mut inner.rng);
+        let latency = inner.base_latency + inner.faults.draw_latency(&mut inner.rng);
         let hang = inner.faults.hang.clone();
         let hung = inner.fires(&hang, path);
         let waits = hung || !latency.is_zero();
@@ -715,7 +744,7 @@ impl Drive for SimDrive {
             .await
             .map_err(|e| e.to_string())?;
         let mut state = self.state.borrow_mut();
-        if state.faults.gone {
+        if state.faults.gone || self.process_dead(&state) {
             return Err("it does not answer".to_owned());
         }
         let found = if state.mounted {

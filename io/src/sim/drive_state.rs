@@ -41,6 +41,8 @@ pub(super) struct SimState {
     pub(super) inode_next: u64,
     pub(super) epoch: u64,
     pub(super) faults: SimFaults,
+    /// Latency every operation takes beyond the faults' (`SimDrive::set_base_latency`).
+    pub(super) base_latency: std::time::Duration,
     pub(super) written_bytes: u64,
     pub(super) rng: SmallRng,
     pub(super) capacity_bytes: u64,

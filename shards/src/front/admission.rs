@@ -246,6 +246,11 @@ impl Slot {
         self.inner.under_pressure()
     }
 
+    /// The client's address.
+    pub fn client(&self) -> IpAddr {
+        self.tenant.client
+    }
+
     /// Whether this connection was evicted (it must close).
     pub fn is_evicted(&self) -> bool {
         self.tenant.evicted.get()
@@ -367,9 +372,11 @@ impl AcceptBackoff {
         now: Instant,
     ) -> Duration {
         if self.last_failure.is_none() {
-            eprintln!(
-                "shoal: shard {shard_index}: cannot accept connections ({error}); \
-                 pausing accepts until connections close (raise `ulimit -n` if this recurs)"
+            tracing::warn!(
+                shard = shard_index,
+                %error,
+                "cannot accept connections ({error}); pausing accepts until connections \
+                 close (raise `ulimit -n` if this recurs)"
             );
         }
         let delay = self
@@ -389,9 +396,10 @@ impl AcceptBackoff {
             return;
         };
         if now.saturating_duration_since(last_failure) >= EPISODE_QUIET {
-            eprintln!(
-                "shoal: shard {shard_index}: accepting connections again (after {} failed attempts)",
-                self.failed_count
+            tracing::info!(
+                shard = shard_index,
+                failed_attempts = self.failed_count,
+                "accepting connections again"
             );
             self.last_failure = None;
             self.failed_count = 0;

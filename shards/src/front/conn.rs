@@ -45,6 +45,7 @@ use shoal_http::{
 
 use crate::front::admission::{Activity, Slot};
 use crate::front::handler::{Call, Handled, ShardContext, handle};
+use crate::front::observe::{Api, Exchange, Refusal, RequestRecord};
 
 /// Bytes a read may add while a head is arriving (a signed head is usually 1–2 KiB).
 const HEAD_READ_BYTES: usize = 4 << 10;
@@ -149,6 +150,20 @@ pub struct Conn<S> {
     eof: bool,
     /// The connection's place in its shard's table (none in unit tests).
     slot: Option<Slot>,
+    /// What the current request received and sent so far (for its record).
+    exchange: Exchange,
+}
+
+impl<S> Conn<S> {
+    /// What the current request received and sent so far.
+    pub fn exchange(&self) -> &Exchange {
+        &self.exchange
+    }
+
+    /// The client's address (unknown without an admission slot).
+    pub fn client(&self) -> Option<std::net::IpAddr> {
+        self.slot.as_ref().map(Slot::client)
+    }
 }
 
 impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
@@ -164,6 +179,7 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
             body_read_bytes: HEAD_READ_BYTES,
             eof: false,
             slot: None,
+            exchange: Exchange::begin(accepted_at, 0),
         }
     }
 
@@ -172,6 +188,18 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
     pub fn with_slot(mut self, slot: Slot) -> Self {
         self.slot = Some(slot);
         self
+    }
+
+    /// A request head of `head_bytes` was parsed from `pending`: its exchange begins.
+    fn consume_head(&mut self, head_bytes: usize) {
+        self.pending.drain(..head_bytes);
+        self.exchange = Exchange::begin(Instant::now(), head_bytes);
+    }
+
+    /// `bytes` of the request body were decoded from `pending`.
+    pub fn consume_body(&mut self, bytes: usize) {
+        self.pending.drain(..bytes);
+        self.exchange.received(bytes);
     }
 
     fn set_activity(&self, activity: Activity) {
@@ -242,10 +270,11 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
             return Err(std::io::ErrorKind::TimedOut.into());
         };
         self.pending = slice.into_inner();
-        let n = result?;
+        let n = result.inspect_err(|_| self.exchange.client_gone())?;
         self.after_read(started, n);
         if n == 0 {
             self.eof = true;
+            self.exchange.client_gone();
         }
         Ok(n > 0)
     }
@@ -302,6 +331,15 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
     /// write must make progress within `idle_timeout`: a client that stops reading its
     /// response does not hold the connection (and the buffers behind it) forever.
     pub async fn write_all(&mut self, bytes: Vec<u8>) -> (std::io::Result<()>, Vec<u8>) {
+        self.exchange.sending(&bytes, Instant::now());
+        let (result, buf) = self.write_all_bytes(bytes).await;
+        if result.is_err() {
+            self.exchange.client_gone();
+        }
+        (result, buf)
+    }
+
+    async fn write_all_bytes(&mut self, bytes: Vec<u8>) -> (std::io::Result<()>, Vec<u8>) {
         let mut buf = bytes;
         let mut written = 0;
         while written < buf.len() {
@@ -313,7 +351,10 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
             buf = slice.into_inner();
             match result {
                 Ok(0) => return (Err(std::io::ErrorKind::WriteZero.into()), buf),
-                Ok(n) => written += n,
+                Ok(n) => {
+                    written += n;
+                    self.exchange.sent(n);
+                }
                 Err(e) => return (Err(e), buf),
             }
         }
@@ -340,10 +381,10 @@ pub async fn isolate<F: Future<Output = ()>>(shard_index: usize, connection: F) 
         inner: Box::pin(connection),
     };
     if let Err(panic) = AssertUnwindSafe(marked).catch_unwind().await {
-        eprintln!(
-            "shoal: shard {shard_index}: a connection failed on an internal error ({}); \
-             it was closed, other requests go on",
-            panic_message(panic.as_ref())
+        tracing::error!(
+            shard = shard_index,
+            panic = panic_message(panic.as_ref()),
+            "a connection failed on an internal error; it was closed, other requests go on"
         );
     }
 }
@@ -412,7 +453,11 @@ pub async fn serve<S: AsyncReadRent + AsyncWriteRent>(
             Ok(None) | Err(ReadHeadError::Io) => break,
             Err(ReadHeadError::Http(error)) => {
                 let request_id = ctx.next_request_id();
+                conn.exchange = Exchange::begin(Instant::now(), conn.pending.len());
                 let _ = write_error(ctx, &mut conn, &error, "", &request_id, false, false).await;
+                let labels = Labels::refused(Refusal::Header);
+                ctx.observer
+                    .request_ended(&labels.record(&request_id, &conn, None));
                 break;
             }
         };
@@ -426,13 +471,14 @@ pub async fn serve<S: AsyncReadRent + AsyncWriteRent>(
         let keep_alive = match served {
             Ok(result) => result.unwrap_or_default(),
             Err(panic) => {
-                eprintln!(
-                    "shoal: shard {}: request {request_id} ({:?} {}) failed on an internal \
-                     error ({}); its connection was closed, other requests go on",
-                    ctx.shard_index,
-                    head.method,
-                    head.raw_path(),
-                    panic_message(panic.as_ref())
+                tracing::error!(
+                    shard = ctx.shard_index,
+                    request_id,
+                    method = ?head.method,
+                    path = head.raw_path(),
+                    panic = panic_message(panic.as_ref()),
+                    "request failed on an internal error; its connection was closed, other \
+                     requests go on"
                 );
                 return; // the response may be half written: close without another byte
             }
@@ -478,6 +524,8 @@ pub async fn refuse<S: AsyncReadRent + AsyncWriteRent>(
             false,
         )
         .await;
+        ctx.observer
+            .request_ended(&Labels::default().record(&request_id, &conn, None));
     }
     let _ = conn.flush().await;
     conn.shutdown().await;
@@ -502,7 +550,7 @@ async fn read_head<S: AsyncReadRent + AsyncWriteRent>(
                     head,
                     consumed_bytes,
                 } => {
-                    conn.pending.drain(..consumed_bytes);
+                    conn.consume_head(consumed_bytes);
                     return Ok(Some(head));
                 }
                 HeadStatus::Partial => {}
@@ -516,24 +564,121 @@ async fn read_head<S: AsyncReadRent + AsyncWriteRent>(
     }
 }
 
-/// Runs one request; returns whether the connection may carry another.
+/// Runs one request and hands its record to the shard's observer; returns whether the
+/// connection may carry another.
 async fn serve_request<S: AsyncReadRent + AsyncWriteRent>(
     ctx: &ShardContext,
     conn: &mut Conn<S>,
     head: &RequestHead,
     request_id: &str,
 ) -> std::io::Result<bool> {
+    if let Some(admin) = shoal_http::admin_route(head) {
+        return crate::front::probe::serve(ctx, conn, head, request_id, admin).await;
+    }
+    let prepared = authenticate_and_route(ctx, head);
+    let labels = Labels::of(ctx, head, &prepared);
+    let served = {
+        let _in_flight = ctx.observer.metrics.in_flight(labels.api);
+        answer(ctx, conn, head, request_id, prepared.as_ref()).await
+    };
+    let route = prepared.as_ref().ok().map(|(_, route)| route);
+    ctx.observer
+        .request_ended(&labels.record(request_id, conn, route));
+    served
+}
+
+/// What routing learned about a request, for its record.
+struct Labels {
+    api: Api,
+    route: Option<shoal_http::Route>,
+    refusal: Option<Refusal>,
+}
+
+impl Default for Labels {
+    fn default() -> Self {
+        Self {
+            api: Api::UNKNOWN,
+            route: None,
+            refusal: None,
+        }
+    }
+}
+
+impl Labels {
+    fn refused(refusal: Refusal) -> Self {
+        Self {
+            refusal: Some(refusal),
+            ..Self::default()
+        }
+    }
+
+    /// The API, bucket and key of a request; one refused by authentication is routed
+    /// anyway (for its labels only) so its API is known.
+    fn of(ctx: &ShardContext, head: &RequestHead, prepared: &Prepared) -> Self {
+        match prepared {
+            Ok((_, route)) => Self {
+                api: Api::of(&route.operation),
+                route: None,
+                refusal: None,
+            },
+            Err((error, authenticated)) => {
+                let route = route(head, ctx.route_config()).ok();
+                let refusal = if *authenticated {
+                    Refusal::Invalid
+                } else {
+                    Refusal::of_auth_error(error)
+                };
+                Self {
+                    api: route
+                        .as_ref()
+                        .map_or(Api::UNKNOWN, |r| Api::of(&r.operation)),
+                    route,
+                    refusal: Some(refusal),
+                }
+            }
+        }
+    }
+
+    /// The record of the request served on `conn`, labelled by `route` (when it was
+    /// routed and authenticated) or by what was learned of it.
+    fn record<'a, S>(
+        &'a self,
+        request_id: &'a str,
+        conn: &Conn<S>,
+        route: Option<&'a shoal_http::Route>,
+    ) -> RequestRecord<'a> {
+        let mut record = RequestRecord::new(request_id, conn.exchange(), Instant::now());
+        record.api = self.api;
+        record.client = conn.client();
+        record.refusal = self.refusal;
+        if let Some(route) = route.or(self.route.as_ref()) {
+            record.bucket = route.bucket.as_deref().unwrap_or_default();
+            record.key = route.key.as_deref().unwrap_or_default();
+        }
+        record
+    }
+}
+
+type Prepared = Result<(shoal_http::Authenticated, shoal_http::Route), (S3Error, bool)>;
+
+/// Answers one request that was authenticated and routed (or refused).
+async fn answer<S: AsyncReadRent + AsyncWriteRent>(
+    ctx: &ShardContext,
+    conn: &mut Conn<S>,
+    head: &RequestHead,
+    request_id: &str,
+    prepared: Result<&(shoal_http::Authenticated, shoal_http::Route), &(S3Error, bool)>,
+) -> std::io::Result<bool> {
     let resource = head.raw_path().to_owned();
     let is_head = head.method == shoal_http::Method::Head;
-    let prepared = authenticate_and_route(ctx, head);
     let (auth, route) = match prepared {
-        Ok(pair) => pair,
+        Ok((auth, route)) => (auth, route),
         Err((error, authenticated)) => {
             // The body (if any) was never read: the connection cannot continue. Nor
             // does a client that failed authentication keep it.
             let has_body = !matches!(head.framing, shoal_http::BodyFraming::None);
-            let keep = head.keep_alive && !has_body && authenticated;
-            return write_error(ctx, conn, &error, &resource, request_id, is_head, keep).await;
+            let keep = head.keep_alive && !has_body && *authenticated;
+            return write_error(ctx, conn, error, &resource, request_id, is_head, keep).await;
         }
     };
     let decoder = match BodyDecoder::new(head, &auth.payload) {
@@ -546,7 +691,7 @@ async fn serve_request<S: AsyncReadRent + AsyncWriteRent>(
     let call = Call {
         ctx,
         head,
-        route: &route,
+        route,
         request_id,
     };
     let handled = handle(&call, &mut body).await;
@@ -561,10 +706,7 @@ async fn serve_request<S: AsyncReadRent + AsyncWriteRent>(
 }
 
 /// The request's identity and route; an error says whether authentication passed.
-fn authenticate_and_route(
-    ctx: &ShardContext,
-    head: &RequestHead,
-) -> Result<(shoal_http::Authenticated, shoal_http::Route), (S3Error, bool)> {
+fn authenticate_and_route(ctx: &ShardContext, head: &RequestHead) -> Prepared {
     let auth = shoal_http::authenticate_with_routes(
         head,
         &ctx.secrets(),
@@ -587,6 +729,7 @@ pub async fn write_error<S: AsyncReadRent + AsyncWriteRent>(
     is_head: bool,
     keep_alive: bool,
 ) -> std::io::Result<bool> {
+    log_failure(ctx, error, resource, request_id);
     let mut out = Vec::with_capacity(512);
     response::write_error_response(
         error,
@@ -600,6 +743,33 @@ pub async fn write_error<S: AsyncReadRent + AsyncWriteRent>(
     let (result, _) = conn.write_all(out).await;
     result?;
     Ok(keep_alive)
+}
+
+/// A failed request's event, with the request id its response carries: a server error
+/// (5xx) is a warning an operator must see; a client's error is debug detail.
+fn log_failure(ctx: &ShardContext, error: &S3Error, resource: &str, request_id: &str) {
+    let status = error.status();
+    if status >= 500 {
+        tracing::warn!(
+            shard = ctx.shard_index,
+            request_id,
+            status,
+            code = error.code().as_str(),
+            resource,
+            "request failed: {}",
+            error.message()
+        );
+    } else {
+        tracing::debug!(
+            shard = ctx.shard_index,
+            request_id,
+            status,
+            code = error.code().as_str(),
+            resource,
+            "request refused: {}",
+            error.message()
+        );
+    }
 }
 
 #[cfg(test)]

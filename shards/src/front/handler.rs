@@ -17,6 +17,8 @@ use shoal_io::{Clock, DirDrive, SystemClock};
 
 use crate::front::conn::{BODY_READ_MAX_BYTES, Conn};
 use crate::front::memory_budget::{GRANT_WAIT_MAX, MemoryBudget};
+use crate::front::metrics::NodeMetrics;
+use crate::front::observe::Observer;
 use crate::object::put::BodySource;
 use crate::object::store::Store;
 use crate::record::checksum::{Checksum, ChecksumAlgorithm};
@@ -42,7 +44,13 @@ pub struct ShardContext {
     stopping: Cell<bool>,
     /// Memory held by object data in flight, and what one object read holds at most.
     memory: MemoryBudget,
+    /// Where finished requests go (metrics, logs, trace).
+    pub observer: Observer,
+    /// The node's shared metrics and drive health (none in unit tests).
+    pub node: Option<std::sync::Arc<NodeMetrics>>,
     request_memory_bytes: usize,
+    /// The node as the admin API sees it.
+    admin: Option<std::sync::Arc<crate::front::admin::node::Node>>,
 }
 
 /// Counts a request in flight until dropped.
@@ -72,8 +80,44 @@ impl ShardContext {
             in_flight: Rc::new(Cell::new(0)),
             stopping: Cell::new(false),
             memory: MemoryBudget::new(crate::front::memory_budget::DEFAULT_MAX_BYTES),
+            observer: Observer::default(),
+            node: None,
             request_memory_bytes: 0,
+            admin: None,
         }
+    }
+
+    /// The shard serves the admin API for `node`.
+    #[must_use]
+    pub fn with_admin(mut self, node: std::sync::Arc<crate::front::admin::node::Node>) -> Self {
+        self.admin = Some(node);
+        self
+    }
+
+    /// Finished requests go to `logs` too (request log, trace, audit log).
+    #[must_use]
+    pub fn with_logs(mut self, logs: crate::front::logs::RequestLogs) -> Self {
+        self.observer.logs = logs;
+        self
+    }
+
+    /// The node, for admin requests (a context made without one refuses them).
+    pub fn admin_node(&self) -> Result<&crate::front::admin::node::Node, S3Error> {
+        self.admin.as_deref().ok_or_else(|| {
+            S3Error::with_message(S3ErrorCode::NotImplemented, "no admin API on this shard")
+        })
+    }
+
+    /// Publishes this shard's numbers for the admin API (called once per second).
+    pub fn publish_stats(&self, connections: usize) {
+        let Some(node) = &self.admin else { return };
+        node.shards[self.shard_index].publish(crate::front::admin::node::ShardSnapshot {
+            connections: connections as u64,
+            in_flight: self.in_flight() as u64,
+            requests_total: self.requests_total(),
+            memory_used_bytes: self.memory.used_bytes() as u64,
+            memory_max_bytes: self.memory.max_bytes() as u64,
+        });
     }
 
     /// Requests that read objects (GET, copies) each take a grant of
@@ -84,6 +128,18 @@ impl ShardContext {
         self.memory = budget;
         self.request_memory_bytes = request_memory_bytes;
         self
+    }
+
+    /// The shard reports to the node's shared metrics and health.
+    #[must_use]
+    pub fn with_node(mut self, node: std::sync::Arc<NodeMetrics>) -> Self {
+        self.node = Some(node);
+        self
+    }
+
+    /// The shard's memory budget for object reads in flight.
+    pub fn memory(&self) -> &MemoryBudget {
+        &self.memory
     }
 
     /// A request id unique per process: shard index then a per-shard counter.
@@ -210,7 +266,7 @@ impl<S: AsyncReadRent + AsyncWriteRent> BodySource for RequestBody<'_, S> {
                     written += payload.len();
                 })
                 .map_err(std::io::Error::other)?;
-            self.conn.pending.drain(..progress.consumed_bytes);
+            self.conn.consume_body(progress.consumed_bytes);
             self.done = progress.done;
             if written > 0 {
                 return Ok(written);
@@ -303,6 +359,7 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         Some(bytes) => {
             let granted = call.ctx.memory.grant(bytes, GRANT_WAIT_MAX).await;
             let Some(grant) = granted else {
+                call.ctx.observer.metrics.slowdown();
                 return Handled::Failed(S3Error::with_message(
                     S3ErrorCode::SlowDown,
                     "The server holds too many object transfers in flight; retry later.",
@@ -345,6 +402,10 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         | Operation::GetBucketTagging
         | Operation::PutBucketTagging
         | Operation::DeleteBucketTagging => crate::front::s3::tagging::handle(call, body).await,
+        Operation::AdminInfo
+        | Operation::AdminConfigGet
+        | Operation::AdminConfigSet
+        | Operation::AdminTrace => crate::front::admin::handle(call, body).await,
         Operation::NotImplemented { .. } => Err(S3Error::with_message(
             S3ErrorCode::NotImplemented,
             call.route.not_implemented_message().unwrap_or_default(),

@@ -2,11 +2,18 @@
 //! requests to S3 operations and the handlers that turn headers into store calls and
 //! results into responses. The only layer that speaks HTTP; nothing below imports it.
 
+pub mod admin;
 pub mod admission;
 pub mod conn;
 pub mod credentials;
 pub mod handler;
+pub mod json;
+pub mod logs;
 pub mod memory_budget;
+pub mod metrics;
+pub mod observe;
+pub mod probe;
 pub mod s3;
 pub mod server;
+pub mod settings;
 pub mod tls;

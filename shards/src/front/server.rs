@@ -32,7 +32,10 @@ use crate::front::admission::{AcceptBackoff, Admission, Slot, Verdict};
 use crate::front::conn::ConnLimits;
 use crate::front::credentials::{CredentialsSource, load_or_create};
 use crate::front::handler::{Credentials, ShardContext};
+use crate::front::logs::RequestLogs;
+use crate::front::logs::audit::{AuditLog, AuditShard};
 use crate::front::memory_budget::MemoryBudget;
+use crate::front::metrics::{NodeFacts, NodeMetrics};
 use crate::object::store::{Store, StoreConfig};
 use crate::object::trash::{TRASH_GRACE, TRASH_SWEEP_INTERVAL};
 use crate::record::format::FORMAT_PATH;
@@ -70,7 +73,22 @@ pub struct ServerConfig {
     pub request_memory_per_shard_bytes: usize,
     /// Format empty drives of a deployment that exists (see format.rs).
     pub format_new_drives: bool,
+    /// What may change while the server runs (`settings.rs`).
+    pub settings: crate::front::settings::Settings,
+    /// `shoal --version`'s text, for the admin API.
+    pub version: &'static str,
+    /// Append one JSON object per request to this file (`logs/audit.rs`).
+    pub audit_log: Option<PathBuf>,
+    /// POST the same objects, in batches, to this http:// URL (`logs/webhook.rs`).
+    pub audit_webhook: Option<String>,
+    /// The commit the binary was built from (`minio_software_commit_info`).
+    pub commit: String,
+    /// How long a member may take per verb (`StoreConfig::member_deadline`).
+    pub member_deadline: Duration,
 }
+
+/// A lock lease lasts at least this many member deadlines (see `--member-deadline`).
+const LEASE_DEADLINES_MIN: u32 = 3;
 
 /// Longest wait between two sweeps for abandoned multipart uploads.
 const UPLOAD_SWEEP_INTERVAL_MAX: Duration = Duration::from_hours(1);
@@ -90,6 +108,12 @@ struct ShardPlan {
     bucket_generation: crate::object::bucket_cache::BucketGeneration,
     /// Shards that finished draining (the barrier between the two phases of a stop).
     drained: Arc<std::sync::atomic::AtomicUsize>,
+    /// What the admin API shows and changes; one per node.
+    admin: Arc<crate::front::admin::node::Node>,
+    /// The audit log writer's queue (`--audit-log`).
+    audit: Option<std::sync::mpsc::SyncSender<String>>,
+    /// The node's metrics and drive health, shared by the shards (`metrics/node.rs`).
+    node: Arc<NodeMetrics>,
 }
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -135,16 +159,19 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
         .as_deref()
         .map(crate::front::tls::load_server_config)
         .transpose()?;
+    let audit = AuditLog::open(config.audit_log.as_deref(), config.audit_webhook.as_deref())?;
     let signals = block_stop_signals()?;
     let (lock_senders, lock_receivers) = mailboxes(config.shards);
-    let plan = ShardPlan {
-        config: config.clone(),
-        credentials: credentials.clone(),
+    let metrics = node_metrics(&config, layout);
+    let plan = ShardPlan::new(
+        &config,
+        &credentials,
         tls,
         lock_senders,
-        bucket_generation: crate::object::bucket_cache::BucketGeneration::new(),
-        drained: Arc::default(),
-    };
+        audit.as_ref(),
+        metrics,
+    );
+    crate::front::probe::start_drive_probes(&plan.node, &config.drives)?;
     let (ready_tx, ready_rx) = std_mpsc::channel();
     let mut stops = Vec::new();
     let mut threads = Vec::new();
@@ -176,24 +203,88 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
         &credentials_source,
         clamped.as_ref(),
     );
+    tracing::info!(address = %config.address, offline_drives = offline.len(), "serving the S3 API");
     let signal = signals
         .wait()
         .map_err(|e| format!("waiting for signals: {e}"))?;
-    eprintln!(
-        "shoal: {signal:?} received; stopping (in-flight requests get up to {}s)",
+    tracing::info!(
+        signal = ?signal,
+        grace_s = STOP_GRACE.as_secs(),
+        "{signal:?} received; stopping (in-flight requests get up to {}s)",
         STOP_GRACE.as_secs()
     );
+    drop(plan); // its audit queue end: the writer finishes once the shards' are gone too
+    stop_shards(stops, threads);
+    if let Some(audit) = audit {
+        audit.finish();
+    }
+    Ok(())
+}
+
+impl ShardPlan {
+    fn new(
+        config: &ServerConfig,
+        credentials: &Credentials,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        lock_senders: Vec<mpsc::Sender<LockRequest>>,
+        audit: Option<&AuditLog>,
+        metrics: Arc<NodeMetrics>,
+    ) -> Self {
+        Self {
+            config: config.clone(),
+            credentials: credentials.clone(),
+            tls,
+            lock_senders,
+            bucket_generation: crate::object::bucket_cache::BucketGeneration::new(),
+            drained: Arc::default(),
+            admin: crate::front::admin::node::Node::new(
+                config.version,
+                config.settings.clone(),
+                config.shards,
+            ),
+            audit: audit.map(AuditLog::sender),
+            node: metrics,
+        }
+    }
+}
+
+/// Tells every shard to stop and waits for each, logging how it ended.
+fn stop_shards(
+    stops: Vec<oneshot::Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<Result<u64, String>>>,
+) {
     for stop in stops {
         let _ = stop.send(());
     }
-    for thread in threads {
+    for (shard, thread) in threads.into_iter().enumerate() {
         match thread.join() {
-            Ok(Ok(served)) => eprintln!("shoal: {served}"),
-            Ok(Err(message)) => eprintln!("shoal: {message}"),
-            Err(_) => eprintln!("shoal: a shard panicked while stopping"),
+            Ok(Ok(requests)) => tracing::info!(shard, requests, "shard stopped"),
+            Ok(Err(message)) => tracing::error!(shard, "shard stopped: {message}"),
+            Err(_) => tracing::error!(shard, "a shard panicked while stopping"),
         }
     }
-    Ok(())
+}
+
+/// The node's shared metrics state. Metrics are public only when asked for with
+/// `SHOAL_PROMETHEUS_AUTH_TYPE=public` (MinIO's setting).
+fn node_metrics(
+    config: &ServerConfig,
+    layout: crate::topology::layout::PoolLayout,
+) -> Arc<NodeMetrics> {
+    let public_metrics = std::env::var("SHOAL_PROMETHEUS_AUTH_TYPE")
+        .is_ok_and(|value| value.eq_ignore_ascii_case("public"));
+    let facts = NodeFacts {
+        server: config.address.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        commit: config.commit.clone(),
+        layout,
+        connections_limit: (config.connections_per_shard_max * config.shards) as u64,
+        public_metrics,
+    };
+    let names: Vec<String> = (config.drives.iter())
+        .map(|d| d.display().to_string())
+        .collect();
+    NodeMetrics::new(facts, config.shards, &names)
 }
 
 /// Opens every drive folder and takes its lock for the process lifetime, so a second
@@ -254,14 +345,15 @@ fn runtime_config() -> shoal_io::RuntimeConfig {
     shoal_io::RuntimeConfig::default()
 }
 
-/// One shard: its own runtime on its own core, until told to stop. Returns a summary.
+/// One shard: its own runtime on its own core, until told to stop. Returns how many
+/// requests it served.
 fn run_shard(
     shard_index: usize,
     plan: &ShardPlan,
     lock_rx: mpsc::Receiver<LockRequest>,
     stop_rx: oneshot::Receiver<()>,
     ready: &std_mpsc::Sender<Result<DriverKind, String>>,
-) -> Result<String, String> {
+) -> Result<u64, String> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let _ = shoal_io::pin_current_thread_to_core(shard_index % cores);
     let (mut runtime, driver) = match shoal_io::build_runtime(&runtime_config()) {
@@ -295,6 +387,9 @@ fn run_shard(
             lock_rx,
         ));
         monoio::spawn(watch_drives(ctx.clone(), shard_index == 0));
+        if shard_index == 0 {
+            monoio::spawn(crate::front::probe::share_store_view(ctx.clone()));
+        }
         if shard_index == 0
             && let Some(expiry) = plan.config.multipart_expiry
         {
@@ -303,15 +398,16 @@ fn run_shard(
         if shard_index == 0 {
             monoio::spawn(sweep_trash(ctx.clone()));
         }
+        if ctx.observer.logs.has_audit() {
+            monoio::spawn(flush_audit(ctx.clone()));
+        }
         let _ = ready.send(Ok(driver));
         accept_loop(&ctx, &listener, plan, stop_rx).await;
         drop(listener);
         drain(&ctx).await;
         wait_for_every_shard_drained(plan).await;
-        Ok(format!(
-            "shard {shard_index} served {} requests",
-            ctx.requests_total()
-        ))
+        ctx.observer.logs.flush();
+        Ok(ctx.requests_total())
     })
 }
 
@@ -321,10 +417,16 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
         // Formatted (or found offline) by `prepare_store`: never created again here.
         drives.push(DirDrive::open_existing(path, FORMAT_PATH));
     }
+    let defaults = StoreConfig::default();
     let store_config = StoreConfig {
         parity_chunks: plan.config.parity,
         clean_tmp_at_open: false,
-        ..StoreConfig::default()
+        member_deadline: plan.config.member_deadline,
+        // A holder waits at most a deadline per step: its lease outlasts a few of them.
+        lease_duration: defaults
+            .lease_duration
+            .max(plan.config.member_deadline * LEASE_DEADLINES_MIN),
+        ..defaults
     };
     let stripe_bytes = store_config.stripe_size_bytes;
     let store = Store::open(drives, SystemClock, rand::random(), store_config)
@@ -347,7 +449,14 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
         route_config,
         shard_index,
     )
-    .with_memory_budget(budget, request_bytes))
+    .with_memory_budget(budget, request_bytes)
+    .with_node(plan.node.clone())
+    .with_admin(plan.admin.clone())
+    .with_logs(
+        RequestLogs::new(shard_index, plan.credentials.access_key_id.clone())
+            .with_node(plan.admin.clone())
+            .with_audit(plan.audit.clone().map(|q| AuditShard::new(shard_index, q))),
+    ))
 }
 
 /// What one data request holds at most: its stripe, the stripe's chunks, and one
@@ -369,7 +478,9 @@ async fn sweep_abandoned_uploads(ctx: Rc<ShardContext>, expiry: Duration) {
         }
         let removed = ctx.store.remove_abandoned_uploads(expiry_nanos).await;
         if removed > 0 {
-            println!(
+            tracing::info!(
+                removed,
+                expiry = %humanize(expiry),
                 "multipart: removed {removed} upload folder(s) abandoned for over {}",
                 humanize(expiry)
             );
@@ -391,6 +502,15 @@ async fn sweep_trash(ctx: Rc<ShardContext>) {
     }
 }
 
+/// Hands the shard's audit records to the writer every `FLUSH_INTERVAL` (a full buffer
+/// goes at once, from the request that filled it).
+async fn flush_audit(ctx: Rc<ShardContext>) {
+    while !ctx.stopping() {
+        monoio::time::sleep(crate::front::logs::audit::FLUSH_INTERVAL).await;
+        ctx.observer.logs.flush();
+    }
+}
+
 /// Checks the drives' identity every `DRIVE_CHECK_INTERVAL` until the shard stops.
 /// Every shard checks its own drive handles; one of them (`log`) says what changed.
 async fn watch_drives(ctx: Rc<ShardContext>, log: bool) {
@@ -400,13 +520,16 @@ async fn watch_drives(ctx: Rc<ShardContext>, log: bool) {
             if !log {
                 continue;
             }
-            match change.offline {
-                Some(why) => println!(
-                    "shoal: drive {} is OFFLINE: {why}; requests continue on the other \
-                     drives within quorum",
+            if let Some(why) = change.offline {
+                tracing::warn!(
+                    drive = %change.drive,
+                    reason = %why,
+                    "drive {} is OFFLINE: {why}; requests continue on the other drives \
+                     within quorum",
                     change.drive
-                ),
-                None => println!("shoal: drive {} is back ONLINE", change.drive),
+                );
+            } else {
+                tracing::info!(drive = %change.drive, "drive {} is back ONLINE", change.drive);
             }
         }
     }
@@ -438,6 +561,10 @@ async fn accept_loop(
         config.connections_per_client_max.div_ceil(config.shards),
     );
     monoio::spawn(trim_memory_after_bursts(ctx.clone(), admission.clone()));
+    monoio::spawn(crate::front::probe::publish_metrics(
+        ctx.clone(),
+        admission.clone(),
+    ));
     let mut backoff = AcceptBackoff::default();
     loop {
         let accepted = monoio::select! {
@@ -471,6 +598,7 @@ async fn accept_loop(
             }
             // Answering over TLS would cost a handshake per refusal: just close.
             Verdict::ShardFull(Some(refusal)) if acceptor.is_none() => {
+                ctx.observer.metrics.connection_rejected(false);
                 let ctx = ctx.clone();
                 monoio::spawn(async move {
                     let refused = crate::front::conn::refuse(&ctx, stream, limits, accepted_at);
@@ -478,7 +606,14 @@ async fn accept_loop(
                     drop(refusal);
                 });
             }
-            Verdict::ShardFull(_) | Verdict::ClientFull => drop(stream),
+            Verdict::ShardFull(_) => {
+                ctx.observer.metrics.connection_rejected(false);
+                drop(stream);
+            }
+            Verdict::ClientFull => {
+                ctx.observer.metrics.connection_rejected(true);
+                drop(stream);
+            }
         }
     }
     ctx.stop();
@@ -530,10 +665,12 @@ async fn serve_connection(
 }
 
 /// Gives freed heap memory back to the OS when a burst of connections has ended, so
-/// the memory an attack (or a load peak) made the shard allocate does not stay resident.
+/// the memory an attack (or a load peak) made the shard allocate does not stay resident;
+/// and on the same tick publishes the shard's numbers for the admin API.
 async fn trim_memory_after_bursts(ctx: Rc<ShardContext>, admission: Admission) {
     while !ctx.stopping() {
         monoio::time::sleep(TRIM_CHECK_INTERVAL).await;
+        ctx.publish_stats(admission.open());
         if admission.burst_ended() {
             shoal_io::runtime::release_free_memory();
         }
@@ -545,14 +682,37 @@ async fn trim_memory_after_bursts(ctx: Rc<ShardContext>, admission: Admission) {
 /// main thread) leaves state nothing vouches for: report it and abort the process, as
 /// the release profile did before it unwound.
 fn install_panic_policy() {
-    let report = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        report(info);
+    std::panic::set_hook(Box::new(|info| {
+        report_panic(info);
         if !crate::front::conn::in_isolated_task() {
-            eprintln!("shoal: internal error outside any connection; stopping the process");
+            tracing::error!("internal error outside any connection; stopping the process");
             std::process::abort();
         }
     }));
+}
+
+/// The panic as one log event (where, what, which thread; the backtrace when
+/// RUST_BACKTRACE asks for it), so a JSON log stays one JSON object per line. The
+/// connection's own event (`conn.rs`) adds the request id.
+fn report_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let payload = info.payload();
+    let message = (payload.downcast_ref::<&str>().copied())
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("panic");
+    let location = info.location().map(ToString::to_string).unwrap_or_default();
+    let thread = std::thread::current();
+    let backtrace = std::backtrace::Backtrace::capture();
+    let backtrace = match backtrace.status() {
+        std::backtrace::BacktraceStatus::Captured => backtrace.to_string(),
+        _ => String::new(),
+    };
+    tracing::error!(
+        thread = thread.name().unwrap_or("unnamed"),
+        %location,
+        panic = message,
+        backtrace,
+        "internal error (panic) at {location}: {message}"
+    );
 }
 
 /// Waits for requests in flight to finish, at most `STOP_GRACE`.

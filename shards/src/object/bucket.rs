@@ -50,7 +50,9 @@ enum BucketCopy {
     Absent,
     /// Failed, corrupt, misplaced, or "not found" from a drive that is not ours.
     Unknown,
-    /// Not asked: enough drives already hold a valid record.
+    /// Not asked: the read stopped once the answers so far settled it (read quorum
+    /// found, or too many failed or absent for it). Counts as unknown: a drive not
+    /// asked is no evidence that the bucket is absent.
     NotAsked,
 }
 
@@ -241,7 +243,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                 .count(),
             unknown: copies
                 .iter()
-                .filter(|c| matches!(c, BucketCopy::Unknown))
+                .filter(|c| matches!(c, BucketCopy::Unknown | BucketCopy::NotAsked))
                 .count(),
         };
         votes.verdict(self.bucket_read_quorum())
@@ -271,14 +273,18 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// it shared while they commit and re-check that the bucket exists). Uploads in
     /// progress go with the bucket, as in S3 (general purpose buckets).
     pub async fn delete_bucket(&self, bucket: &str) -> Result<()> {
-        let _guard = self.lock_bucket_exclusive(bucket).await;
-        let result = self.delete_bucket_locked(bucket).await;
+        let guard = self.lock_bucket_exclusive(bucket).await;
+        let result = self.delete_bucket_locked(bucket, &guard).await;
         // Under the lock: a writer waiting for it re-checks with the change seen.
         self.buckets.changed();
         result
     }
 
-    async fn delete_bucket_locked(&self, bucket: &str) -> Result<()> {
+    async fn delete_bucket_locked(
+        &self,
+        bucket: &str,
+        guard: &crate::set::shard_lock::LockGuard,
+    ) -> Result<()> {
         if !self.bucket_exists_on_drives(bucket).await? {
             return Err(Error::NoSuchBucket);
         }
@@ -289,6 +295,9 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         if !self.list_objects(bucket, &probe).await?.objects.is_empty() {
             return Err(Error::BucketNotEmpty);
         }
+        // Still exclusive after the check (a lease lost meanwhile may have let a
+        // writer in): else nothing is removed.
+        guard.keep().await?;
         let name: Rc<str> = bucket.into();
         // All: the removal must be complete on every drive that answers before the
         // generation is bumped and the lock released.

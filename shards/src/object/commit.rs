@@ -4,13 +4,22 @@
 //! quorum every member asked rolls back and nothing new is visible. Then the replaced
 //! version's data folders go to the trash, where reads that started before the commit
 //! finish. Also the clean-up of staged data that will never be committed.
+//!
+//! Leases: the key's lock is a lease (`set/shard_lock.rs`). Before each step that
+//! changes members (the commit, its roll back, the clean-up of replaced versions) the
+//! commit confirms its leases (`LockGuard::keep`), and every such verb carries the
+//! key's lease (`Fence`), so a commit that was stuck past its lease while another
+//! writer took the key changes nothing and answers `LeaseLost` (503).
 
 use std::rc::Rc;
 
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
-use crate::member::verbs::write::{Commit, DataSource, Expect, RollBack, WriteVerbs, fingerprint};
+use crate::member::verbs::upload::UploadVerbs;
+use crate::member::verbs::write::{
+    Commit, DataSource, Expect, Fence, RollBack, WriteVerbs, fingerprint,
+};
 use crate::member::{LocalMember, MemberError};
 use crate::object::condition::WriteCondition;
 use crate::object::put::Staged;
@@ -18,6 +27,7 @@ use crate::object::quorum::{Agreed, MetaCopy, MetaRead};
 use crate::object::store::Store;
 use crate::record::meta::{DriveMeta, ObjectInfo, PreviousVersion};
 use crate::set::quorum::{self, Answer, Strategy, ok_count};
+use crate::set::shard_lock::LockGuard;
 use crate::topology::placement::Placement;
 
 impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
@@ -41,18 +51,23 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let members = self.set_members(placement.set_index);
         // The bucket first, then the key (never the other order): a DeleteBucket
         // waits for this commit, or this commit sees the bucket gone and leaves nothing.
-        let _bucket_guard = match self.lock_bucket_for_write(&info.bucket).await {
+        let bucket_guard = match self.lock_bucket_for_write(&info.bucket).await {
             Ok(guard) => guard,
             Err(e) => {
                 self.discard_staged(placement, &staged).await;
                 return Err(e);
             }
         };
-        let _guard = self.lock_object(&info.bucket, &info.key).await;
+        let guard = self.lock_object(&info.bucket, &info.key).await;
         let previous = self.read_metas(&info.bucket, &info.key).await;
-        let replaced = match condition_holds(condition, &previous, layout.read_quorum())
+        let checked = match condition_holds(condition, &previous, layout.read_quorum())
             .and_then(|()| replaced_version(&previous, layout.read_quorum()))
         {
+            // Still ours after the read (a hung member may have taken a lease's worth).
+            Ok(replaced) => keep_leases(&bucket_guard, &guard).await.map(|()| replaced),
+            Err(e) => Err(e),
+        };
+        let replaced = match checked {
             Ok(replaced) => replaced,
             Err(e) => {
                 self.discard_staged(placement, &staged).await;
@@ -64,8 +79,13 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .clock
             .now_unix_nanos()
             .max(previous.newest_mod_time() + 1);
-        let mut requests =
-            self.commit_requests(placement, &info, &staged, &previous, replaced.as_ref());
+        let mut requests = self.commit_requests(
+            (placement, guard.fence()),
+            &info,
+            &staged,
+            &previous,
+            replaced.as_ref(),
+        );
         let committed: Vec<Option<[u8; 16]>> = requests
             .iter()
             .map(|r| r.as_ref().map(|c| fingerprint(&c.meta)))
@@ -81,18 +101,31 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         .await;
         let ok = ok_count(&answers);
         if ok < layout.write_quorum() {
-            let give_back = match &staged {
-                Staged::Parts {
-                    from, owned: false, ..
-                } => Some(from.clone()),
-                _ => None,
-            };
-            self.roll_back(members, &info, &committed, &previous.raw, give_back)
+            // Taken back only under the key's lease: without it another writer may
+            // have written since, and what is left is no worse than a crash mid-commit.
+            let kept = guard.keep().await;
+            if kept.is_ok() {
+                let give_back = match &staged {
+                    Staged::Parts {
+                        from, owned: false, ..
+                    } => Some(from.clone()),
+                    _ => None,
+                };
+                self.roll_back(
+                    members,
+                    (&info, guard.fence()),
+                    &committed,
+                    &previous.raw,
+                    give_back,
+                )
                 .await;
-            self.discard_staged(placement, &staged).await;
-            if let Some(replaced) = &replaced {
-                self.keep_replaced(&info.bucket, &info.key, replaced).await;
             }
+            self.discard_staged(placement, &staged).await;
+            if let (Some(replaced), Ok(_)) = (&replaced, kept) {
+                self.keep_replaced(&info.bucket, &info.key, (replaced, guard.fence()))
+                    .await;
+            }
+            kept?;
             return Err(Error::InsufficientWriteQuorum {
                 ok,
                 needed: layout.write_quorum(),
@@ -109,7 +142,12 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                 matches!(a, Answer::Err(MemberError::Timeout)) || matches!(c, MetaCopy::Failed)
             })
             .collect();
-        self.remove_stale_versions(members, &info, &skip).await;
+        // Replaced data goes only while the key is still ours: a version committed by
+        // the next holder must never be trashed as stale (members check the fence too).
+        if guard.keep().await.is_ok() {
+            self.remove_stale_versions(members, (&info, guard.fence()), &skip)
+                .await;
+        }
         if let Staged::Parts { from, .. } = &staged {
             // Members whose commit failed still hold the folder; it is of no use now.
             self.discard_source(placement, from, &skip).await;
@@ -120,7 +158,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Per set member, its commit of `info` (`None`: the member is left alone).
     fn commit_requests(
         &self,
-        placement: Placement,
+        (placement, fence): (Placement, Fence),
         info: &ObjectInfo,
         staged: &Staged,
         previous: &MetaRead,
@@ -165,6 +203,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                     data,
                     meta,
                     expect_previous: Expect::of(previous.raw[drive_index].as_deref()),
+                    fence,
                 })
             })
             .collect()
@@ -178,7 +217,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     async fn roll_back(
         &self,
         members: &[Rc<LocalMember<D>>],
-        info: &ObjectInfo,
+        (info, fence): (&ObjectInfo, Fence),
         committed: &[Option<[u8; 16]>],
         previous: &[Option<Vec<u8>>],
         give_back: Option<DataSource>,
@@ -194,6 +233,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                 committed: Expect::Record(print),
                 restore: previous[index].as_deref().map(Rc::from),
                 give_back: give_back.clone(),
+                fence,
             });
             async move {
                 match request {
@@ -212,7 +252,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     async fn remove_stale_versions(
         &self,
         members: &[Rc<LocalMember<D>>],
-        info: &ObjectInfo,
+        (info, fence): (&ObjectInfo, Fence),
         skip: &[bool],
     ) {
         let (bucket, key): (Rc<str>, Rc<str>) =
@@ -225,7 +265,9 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                 if !ask {
                     return Ok(());
                 }
-                member.remove_stale_versions(&bucket, &key, keep, now).await
+                member
+                    .remove_stale_versions(&bucket, &key, keep, now, fence)
+                    .await
             }
         })
         .await;
@@ -254,39 +296,27 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     }
 
     /// Removes what is left of a data source after a commit, on the members not in
-    /// `skip`: a staging (`discard_staging`) or an upload's folder, which is
-    /// removed and waited for (TRANSITIONAL, until the upload verbs own it).
+    /// `skip`: a staging (`discard_staging`) or an upload's folder, waiting for each
+    /// member within its deadline.
     async fn discard_source(&self, placement: Placement, source: &DataSource, skip: &[bool]) {
         match source {
             DataSource::Staging(staging) => self.discard_staging(placement, staging, skip).await,
-            DataSource::Upload { .. } => {
+            DataSource::Upload { bucket, upload_id } => {
                 let members = self.set_members(placement.set_index);
                 let strategy = Strategy::all(self.config.member_deadline);
                 quorum::call(&self.env, members, strategy, |index, member| {
-                    let (source, ask) = (source.clone(), !skip[index]);
+                    let (bucket, upload_id, ask) =
+                        (Rc::clone(bucket), Rc::clone(upload_id), !skip[index]);
                     async move {
                         if !ask {
                             return Ok(());
                         }
-                        member.remove_source(&source).await
+                        member.remove_upload(&bucket, &upload_id).await
                     }
                 })
                 .await;
             }
         }
-    }
-
-    /// TRANSITIONAL: removes folder `from` (a path, as multipart code still names its
-    /// folders) from every member of the set, waiting for each within its deadline.
-    pub(crate) async fn remove_staged(&self, placement: Placement, from: &str) {
-        let members = self.set_members(placement.set_index);
-        let from: Rc<str> = from.into();
-        let strategy = Strategy::all(self.config.member_deadline);
-        quorum::call(&self.env, members, strategy, |_, member| {
-            let from = Rc::clone(&from);
-            async move { member.remove_folder(&from).await }
-        })
-        .await;
     }
 
     /// After a failed commit: a put's own staging goes, an upload's folder stays.
@@ -300,6 +330,14 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             self.discard_staging(placement, staging, &[]).await;
         }
     }
+}
+
+/// Confirms the bucket's lease and the key's before a commit (`LeaseLost` when either
+/// was taken away).
+pub(crate) async fn keep_leases(bucket: &LockGuard, key: &LockGuard) -> Result<()> {
+    bucket.keep().await?;
+    key.keep().await?;
+    Ok(())
 }
 
 /// Why a member is not sent a commit: its staged data is incomplete.

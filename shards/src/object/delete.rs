@@ -8,6 +8,10 @@
 //! deadline) rather than returning at quorum: a member whose record could not be read
 //! is asked unfenced (as it always was, so a leftover copy does not outlive the
 //! delete), and an unfenced removal must not arrive after the key's lock is released.
+//!
+//! Every step that changes members runs under the key's lease, confirmed just before
+//! (`LockGuard::keep`) and carried by its verbs (`Fence`): a delete stuck past its
+//! lease while another writer took the key removes nothing of that writer's version.
 
 use std::rc::Rc;
 
@@ -39,7 +43,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         self.require_bucket(bucket).await?;
         let placement = self.placement(bucket, key);
         let layout = self.set_layout();
-        let _guard = self.lock_object(bucket, key).await;
+        let guard = self.lock_object(bucket, key).await;
         let read = self.read_metas(bucket, key).await;
         crate::object::commit::condition_holds(condition, &read, layout.read_quorum())?;
         let anything_there = read.any_present();
@@ -49,6 +53,8 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             Err(Error::NoSuchKey) => false, // a minority leftover: clean it up below
             Err(e) => return Err(e),
         };
+        guard.keep().await?;
+        let fence = guard.fence();
         let expects = expected_records(&read);
         let (bucket_rc, key_rc): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
         let now = self.clock.now_unix_nanos();
@@ -56,13 +62,16 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let strategy = Strategy::all(self.config.member_deadline);
         let answers = quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, key, expect) = (Rc::clone(&bucket_rc), Rc::clone(&key_rc), expects[index]);
-            async move { member.delete_version(&bucket, &key, expect).await }
+            async move { member.delete_version(&bucket, &key, expect, fence).await }
         })
         .await;
         let ok = ok_count(&answers);
         if ok < layout.write_quorum() {
             // Put the records back where they went: a delete short of quorum must leave
-            // the version as it was (found by sim_store, seed 130).
+            // the version as it was (found by sim_store, seed 130). Only under the lease:
+            // without it another writer may have written since.
+            guard.keep().await?;
+            let fence = guard.fence();
             quorum::call(&self.env, members, strategy, |index, member| {
                 let restore = answers[index]
                     .is_ok()
@@ -73,7 +82,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                     match restore {
                         Some(meta) => {
                             member
-                                .write_meta(&bucket, &key, &meta, Expect::Absent)
+                                .write_meta(&bucket, &key, &meta, Expect::Absent, fence)
                                 .await
                         }
                         None => Ok(()),
@@ -86,11 +95,16 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                 needed: layout.write_quorum(),
             });
         }
-        quorum::call(&self.env, members, strategy, |_, member| {
-            let (bucket, key) = (Rc::clone(&bucket_rc), Rc::clone(&key_rc));
-            async move { member.retire_versions(&bucket, &key, now).await }
-        })
-        .await;
+        // The delete has committed. Its data goes only while the key is ours (the next
+        // holder's version stays); else it is left for the next commit's clean-up.
+        if guard.keep().await.is_ok() {
+            let fence = guard.fence();
+            quorum::call(&self.env, members, strategy, |_, member| {
+                let (bucket, key) = (Rc::clone(&bucket_rc), Rc::clone(&key_rc));
+                async move { member.retire_versions(&bucket, &key, now, fence).await }
+            })
+            .await;
+        }
         Ok(existed)
     }
 }

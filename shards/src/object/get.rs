@@ -11,12 +11,13 @@
 //! data waits in the trash until readers are done, `trash.rs`).
 
 use futures_util::future::join_all;
-use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive, DriveError, Env, MonoioEnv};
+use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive, Env, MonoioEnv};
 
 use crate::error::{Error, Result};
-use crate::member::keypath::{DATA_DIR_PREFIX, object_dir, validate_key};
+use crate::member::keypath::validate_key;
+use crate::member::verbs::records::RecordVerbs;
+use crate::member::{LocalMember, MemberError, MemberResult, SetMember};
 use crate::object::store::Store;
-use crate::object::trash::find_in_trash;
 use crate::record::meta::{DriveMeta, ObjectInfo};
 use crate::record::stripe::{
     Geometry, RECORD_HEADER_BYTES, RecordOwner, chunk_len_for, record_checksum,
@@ -101,6 +102,9 @@ impl ByteRange {
     }
 }
 
+/// An open part file of a member (`RecordVerbs::Records`).
+type Records<D> = <LocalMember<D> as RecordVerbs>::Records;
+
 /// Streams an object's bytes (or a range of them) stripe by stripe.
 pub struct ObjectReader<'a, D: Drive, C: Clock, E: Env = MonoioEnv> {
     store: &'a Store<D, C, E>,
@@ -113,16 +117,12 @@ pub struct ObjectReader<'a, D: Drive, C: Clock, E: Env = MonoioEnv> {
     geometry: Geometry,
     /// Per chunk index, the owner tag of the current segment's records.
     tags: Vec<u64>,
-    /// Per set drive: its matching metadata copy, if any.
+    /// Per set drive: its matching metadata copy, if any. Drives with one are asked
+    /// first; any other may still hold the version's data (the records' tags decide).
     copies: Vec<Option<DriveMeta>>,
-    files: Vec<Option<D::File>>,
+    files: Vec<Option<Records<D>>>,
     /// Per set drive: gave a bad answer during this read; not asked again.
     failed: Vec<bool>,
-    /// Per set drive: the version's folder (`KEY/_d<version>`, or in the trash once
-    /// the version was replaced or deleted while this reader runs).
-    data_dirs: Vec<String>,
-    /// The version folder's own name, `_d<version>` (how the trash finds it).
-    version_dir: String,
     start: u64,
     end: u64,
     next: u64,
@@ -169,8 +169,6 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                 .map_or(info.stripe_size_bytes, |l| l.min(info.stripe_size_bytes)),
             info.data_chunks,
         );
-        let version_dir = format!("{DATA_DIR_PREFIX}{}", hex::encode(info.version_id));
-        let data_dir = format!("{}/{version_dir}", object_dir(bucket, key));
         let tags = self.record_tags(&info, segments[0].number);
         Ok(ObjectReader {
             store: self,
@@ -182,8 +180,6 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             copies: agreed.copies,
             files: (0..set_size).map(|_| None).collect(),
             failed: vec![false; set_size],
-            data_dirs: vec![data_dir; set_size],
-            version_dir,
             start: 0,
             end: info.size_bytes,
             next: 0,
@@ -274,10 +270,10 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
     /// Closes the current part's files and reads `segment` from now on; every drive
     /// gets a fresh chance (one missing part file says nothing of the others).
     async fn switch_segment(&mut self, segment: usize) {
-        let drives = self.store.set_members(self.placement.set_index);
-        for (drive, file) in drives.iter().zip(self.files.iter_mut()) {
+        let members = self.store.set_members(self.placement.set_index);
+        for (member, file) in members.iter().zip(self.files.iter_mut()) {
             if let Some(file) = file.take() {
-                let _ = drive.close(file).await;
+                member.close_records(file).await;
             }
         }
         self.failed.fill(false);
@@ -309,21 +305,24 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
         let wanted: Vec<usize> = (from / chunk_len..to.div_ceil(chunk_len)).collect();
         let mut present = vec![false; set_size];
         let mut tried = vec![false; set_size];
-        self.read_chunks(stripe, &wanted, &mut present, &mut tried)
+        // A chunk on a member marked slow is rebuilt from the others instead of waited
+        // for (asked last, if the others cannot make up for it).
+        let (asked, on_slow): (Vec<usize>, Vec<usize>) =
+            wanted.iter().partition(|&&i| !self.on_slow_member(i));
+        self.read_chunks(stripe, &asked, &mut present, &mut tried)
             .await;
         if wanted.iter().all(|&i| present[i]) {
             return Ok(());
         }
-        self.store.queue_heal(&self.info.bucket, &self.info.key);
+        if asked.iter().any(|&i| !present[i]) || on_slow.is_empty() {
+            self.store.queue_heal(&self.info.bucket, &self.info.key);
+        }
         loop {
             let have = present.iter().filter(|p| **p).count();
             if have >= k {
                 break;
             }
-            let more: Vec<usize> = (0..set_size)
-                .filter(|&i| !tried[i])
-                .take(k - have)
-                .collect();
+            let more = self.more_chunks(&tried, k - have);
             if more.is_empty() {
                 return Err(Error::DataUnavailable(format!(
                     "stripe {stripe}: only {have} of {k} needed chunks readable"
@@ -342,7 +341,38 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
         Ok(())
     }
 
-    /// Reads chunks `indices` of `stripe` concurrently into `self.chunks`.
+    /// Whether chunk `index` lives on a member marked slow.
+    fn on_slow_member(&self, index: usize) -> bool {
+        if self.info.inline {
+            return false;
+        }
+        let drive = self.placement.drive_of_chunk(index, self.chunks.len());
+        let members = self.store.set_members(self.placement.set_index);
+        members[drive]
+            .health()
+            .is_slow(self.store.env.monotonic_nanos())
+    }
+
+    /// Up to `count` chunk indices not tried yet, those whose drive holds the
+    /// version's metadata and is not marked slow first.
+    fn more_chunks(&self, tried: &[bool], count: usize) -> Vec<usize> {
+        let set_size = self.chunks.len();
+        let members = self.store.set_members(self.placement.set_index);
+        let now = self.store.env.monotonic_nanos();
+        let mut untried: Vec<usize> = (0..set_size).filter(|&i| !tried[i]).collect();
+        untried.sort_by_key(|&i| {
+            let drive = self.placement.drive_of_chunk(i, set_size);
+            (
+                self.copies[drive].is_none(),
+                members[drive].health().is_slow(now),
+            )
+        });
+        untried.truncate(count);
+        untried
+    }
+
+    /// Reads chunks `indices` of `stripe` concurrently into `self.chunks`; each member
+    /// has its deadline, and one that misses it is marked slow and not asked again.
     async fn read_chunks(
         &mut self,
         stripe: u64,
@@ -352,23 +382,23 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
     ) {
         let set_size = self.chunks.len();
         let chunk_len = self.geometry.chunk_len(stripe);
+        let mut to_open = Vec::new();
         for &i in indices {
             tried[i] = true;
             let drive = self.placement.drive_of_chunk(i, set_size);
             if self.info.inline {
                 present[i] = self.copy_inline(drive, i, chunk_len);
-            } else if !self.failed[drive]
-                && self.copies[drive].is_some()
-                && self.files[drive].is_none()
-            {
-                self.open_file(drive).await;
+            } else if !self.failed[drive] && self.files[drive].is_none() {
+                to_open.push(drive);
             }
         }
         if self.info.inline {
             return;
         }
+        self.open_files(&to_open).await;
         let offset = self.geometry.record_offset(stripe);
-        let drives = self.store.set_members(self.placement.set_index);
+        let members = self.store.set_members(self.placement.set_index);
+        let (env, deadline) = (&self.store.env, self.store.config.member_deadline);
         let reads = indices.iter().map(|&i| {
             let drive_index = self.placement.drive_of_chunk(i, set_size);
             let file = if self.failed[drive_index] {
@@ -385,20 +415,30 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
                 tag: self.tags[i],
                 stripe,
             };
-            read_record(drives[drive_index].drive(), file, buf, place)
+            let member = &*members[drive_index];
+            async move {
+                let read = read_record(member, file, buf, place);
+                if let Some((buf, chunk_at)) = shoal_io::timeout(env, deadline, read).await {
+                    (Some(buf), chunk_at)
+                } else {
+                    member.health().mark_slow(env.monotonic_nanos());
+                    (None, None)
+                }
+            }
         });
         let results = join_all(reads).await;
         for (&i, (buf, chunk_at)) in indices.iter().zip(results) {
             let drive_index = self.placement.drive_of_chunk(i, set_size);
-            match chunk_at {
-                Some(at) => {
+            match (&buf, chunk_at) {
+                (Some(buf), Some(at)) => {
                     self.chunks[i][..chunk_len]
                         .copy_from_slice(&buf.as_slice()[at..at + chunk_len]);
                     present[i] = true;
                 }
-                None => self.failed[drive_index] = true,
+                _ => self.failed[drive_index] = true,
             }
-            self.record_bufs[i] = Some(buf);
+            // A read cut at its deadline took its buffer with it: a new one next time.
+            self.record_bufs[i] = buf;
         }
     }
 
@@ -412,24 +452,34 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
         }
     }
 
-    /// Opens the current part file on one drive. A version folder that is gone was
-    /// moved to the trash by an overwrite or delete after this reader started: the
-    /// part is read from there (`trash.rs`), and from then on that drive's parts too.
-    async fn open_file(&mut self, drive_index: usize) {
-        let drive = &self.store.set_members(self.placement.set_index)[drive_index];
-        let file = &self.segments[self.current].file;
-        let mut opened = drive
-            .open(&format!("{}/{file}", self.data_dirs[drive_index]))
-            .await;
-        if matches!(opened, Err(DriveError::NotFound))
-            && let Some(trashed) = find_in_trash(drive.drive(), &self.version_dir).await
-        {
-            opened = drive.open(&format!("{trashed}/{file}")).await;
-            self.data_dirs[drive_index] = trashed;
+    /// Opens the current part file on each of `drives` at once, each within the member
+    /// deadline; a drive that cannot open it is not asked again during this part.
+    async fn open_files(&mut self, drives: &[usize]) {
+        if drives.is_empty() {
+            return;
         }
-        match opened {
-            Ok(file) => self.files[drive_index] = Some(file),
-            Err(_) => self.failed[drive_index] = true,
+        let members = self.store.set_members(self.placement.set_index);
+        let (env, deadline) = (&self.store.env, self.store.config.member_deadline);
+        let (info, file) = (&self.info, &self.segments[self.current].file);
+        let opens = drives.iter().map(|&drive_index| {
+            let member = &*members[drive_index];
+            async move {
+                let open = member.open_records(&info.bucket, &info.key, info.version_id, file);
+                let opened = shoal_io::timeout(env, deadline, open)
+                    .await
+                    .unwrap_or(Err(MemberError::Timeout));
+                if matches!(opened, Err(MemberError::Timeout)) {
+                    member.health().mark_slow(env.monotonic_nanos());
+                }
+                opened
+            }
+        });
+        let opened: Vec<MemberResult<Records<D>>> = join_all(opens).await;
+        for (&drive_index, result) in drives.iter().zip(opened) {
+            match result {
+                Ok(file) => self.files[drive_index] = Some(file),
+                Err(_) => self.failed[drive_index] = true,
+            }
         }
     }
 }
@@ -446,9 +496,9 @@ struct RecordPlace {
 /// Reads and verifies one chunk record into `buf`; returns the buffer and, if the
 /// record is readable, whole, and its checksum matches for this owner and stripe,
 /// where the chunk starts in it.
-async fn read_record<D: Drive>(
-    drive: &D,
-    file: Option<&D::File>,
+async fn read_record<M: RecordVerbs>(
+    member: &M,
+    file: Option<&M::Records>,
     buf: AlignedBuf,
     place: RecordPlace,
 ) -> (AlignedBuf, Option<usize>) {
@@ -467,7 +517,7 @@ async fn read_record<D: Drive>(
         needed <= buf.capacity(),
         "record buffer sized for the largest record"
     );
-    let (result, buf) = drive.read_at(file, buf, aligned_start).await;
+    let (result, buf) = member.read_records(file, buf, aligned_start).await;
     let verified = result.is_ok()
         && buf.as_slice().get(skip..needed).is_some_and(|bytes| {
             let (crc, chunk) = bytes.split_at(RECORD_HEADER_BYTES);

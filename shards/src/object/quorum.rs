@@ -86,13 +86,14 @@ impl MetaRead {
         // A newer version that the members which did not answer could have completed to
         // write quorum may have been acknowledged: answering with the older one would
         // undo an acknowledged write (found by sim_store, seed 505).
-        let newer_maybe_acked = self.voted().any(|other| {
+        let newer_maybe_acked = self.voted().find(|other| {
             order(other) > order(&info) && self.votes(other) + unknown >= self.write_quorum
         });
-        if newer_maybe_acked {
-            return Err(Error::InsufficientReadQuorum {
-                ok: self.votes(&info),
-                needed: self.write_quorum,
+        if let Some(newer) = newer_maybe_acked {
+            return Err(Error::VersionUndecided {
+                newer_votes: self.votes(newer),
+                unanswered: unknown,
+                write_quorum: self.write_quorum,
             });
         }
         let copies = self.copies.iter().map(|c| view_of(c, &info)).collect();

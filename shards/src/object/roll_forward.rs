@@ -27,7 +27,7 @@ use std::rc::Rc;
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
-use crate::member::verbs::write::{Expect, WriteVerbs};
+use crate::member::verbs::write::{Expect, Fence, WriteVerbs};
 use crate::object::quorum::{Agreed, MetaCopy, MetaRead, votes_for};
 use crate::object::store::Store;
 use crate::record::meta::{DriveMeta, ObjectInfo, PreviousVersion};
@@ -67,15 +67,18 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             return Ok(agreed);
         }
         // Writing into the bucket: the bucket's lock (shared), then the key's, as commits.
-        let _bucket_guard = self.lock_bucket_for_write(bucket).await?;
-        let _guard = self.lock_object(bucket, key).await;
+        let bucket_guard = self.lock_bucket_for_write(bucket).await?;
+        let guard = self.lock_object(bucket, key).await;
         // A commit or delete may have finished while this waited.
         let read = self.read_metas(bucket, key).await;
         let agreed = read.agreed(self.set_layout().read_quorum())?;
         if !self.needs_roll_forward(&read, &agreed.info) {
             return Ok(agreed);
         }
-        let written = self.roll_forward(bucket, key, &read, &agreed).await?;
+        crate::object::commit::keep_leases(&bucket_guard, &guard).await?;
+        let written = self
+            .roll_forward(bucket, key, &read, (&agreed, guard.fence()))
+            .await?;
         self.queue_heal(bucket, key);
         let set_size = read.copies.len();
         // Drives that hold another version and kept it prove the version short.
@@ -104,7 +107,12 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// version: an acknowledged write would revert. Writing the replaced version over
     /// every copy that does not vote for it keeps it. Best effort: a drive that still
     /// refuses writes is left to healing, and a later read rolls forward or answers 503.
-    pub(crate) async fn keep_replaced(&self, bucket: &str, key: &str, replaced: &Agreed) {
+    pub(crate) async fn keep_replaced(
+        &self,
+        bucket: &str,
+        key: &str,
+        (replaced, fence): (&Agreed, Fence),
+    ) {
         let layout = self.set_layout();
         let read = self.read_metas(bucket, key).await;
         let kept = read
@@ -114,7 +122,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             return;
         }
         if self
-            .roll_forward(bucket, key, &read, replaced)
+            .roll_forward(bucket, key, &read, (replaced, fence))
             .await
             .is_ok()
         {
@@ -139,7 +147,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         bucket: &str,
         key: &str,
         read: &MetaRead,
-        agreed: &Agreed,
+        (agreed, fence): (&Agreed, Fence),
     ) -> Result<Vec<bool>> {
         let info = &agreed.info;
         let placement = self.placement(bucket, key);
@@ -181,7 +189,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             async move {
                 match write {
                     Some((meta, expect)) => member
-                        .write_meta(&bucket, &key, &meta, expect)
+                        .write_meta(&bucket, &key, &meta, expect, fence)
                         .await
                         .map(|()| true),
                     None => Ok(false),

@@ -23,7 +23,7 @@ use rand::{Rng, SeedableRng};
 use shoal_erasure::Coder;
 use shoal_io::{Clock, Drive, Env, MonoioEnv};
 
-use crate::member::LocalMember;
+use crate::member::{LocalMember, SetMember};
 
 use crate::error::{Error, Result};
 use crate::object::encode::staging_buf_bytes;
@@ -63,6 +63,10 @@ pub struct StoreConfig {
     /// How long one member may take to answer one verb before it counts as failed for
     /// that request and is marked slow (the quorum engine's deadline).
     pub member_deadline: std::time::Duration,
+    /// How long a lock is granted for before it must be refreshed (`set/shard_lock.rs`):
+    /// a writer stuck longer than this loses its key to the next writer and is fenced.
+    /// Longer than `member_deadline`, so a holder waiting on a hung member keeps it.
+    pub lease_duration: std::time::Duration,
 }
 
 impl Default for StoreConfig {
@@ -78,6 +82,7 @@ impl Default for StoreConfig {
             clean_tmp_at_open: true,
             format_new_drives: false,
             member_deadline: std::time::Duration::from_secs(10),
+            lease_duration: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -172,8 +177,15 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         Ok(Self {
             members: drives
                 .into_iter()
-                .map(|d| Rc::new(LocalMember::new(d)))
+                .map(|d| {
+                    Rc::new(LocalMember::with_leases(
+                        d,
+                        env.clone(),
+                        config.lease_duration,
+                    ))
+                })
                 .collect(),
+            locker: KeyLocker::single_in(env.clone()),
             env,
             layout,
             deployment_id,
@@ -181,7 +193,6 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             clock,
             rng: RefCell::new(rng),
             coder: RefCell::new(coder),
-            locker: KeyLocker::single(),
             heal_queue: RefCell::new(BTreeSet::new()),
             last_seq: std::cell::Cell::new(0),
             offline: RefCell::new(offline),
@@ -234,10 +245,13 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         self.walk_calls.get()
     }
 
-    /// Takes the lock of `name` in `mode` on its owner shard.
+    /// Takes the lock of `name` in `mode` on its owner shard, as a lease of
+    /// `lease_duration` (the holder keeps it with `LockGuard::keep`).
     pub(crate) async fn lock(&self, name: &LockName, mode: LockMode) -> LockGuard {
         let owner_hash = object_hash(&self.deployment_id, "", &name.owner_text());
-        self.locker.lock(name, mode, owner_hash >> 8).await
+        self.locker
+            .lock(name, mode, owner_hash >> 8, self.config.lease_duration)
+            .await
     }
 
     /// Serializes writers of one object (commit, delete, tag changes).
@@ -297,7 +311,9 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     pub async fn check_drives(&self) -> Vec<DriveChange> {
         let mut changes = Vec::new();
         for (position, drive) in self.members.iter().enumerate() {
+            // Identity is the drive's own (format at open), below the verbs.
             let now = drive
+                .drive()
                 .check_identity(FORMAT_PATH, &self.identities[position])
                 .await
                 .err();

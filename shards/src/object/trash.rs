@@ -27,7 +27,7 @@ use crate::set::quorum::{self, Strategy};
 /// Where replaced and deleted versions' data wait for removal, on every drive (the
 /// member keeps it; named here for tests that look).
 pub use crate::member::local::write::TRASH_DIR;
-pub(crate) use crate::member::local::write::{empty_trash, find_in_trash};
+pub(crate) use crate::member::local::write::empty_trash;
 
 /// How long a replaced version stays readable for GETs that started before.
 pub const TRASH_GRACE: std::time::Duration = std::time::Duration::from_mins(15);

@@ -12,8 +12,11 @@
 //! - `Mode::All` asks every member and waits for each answer or its deadline.
 //!
 //! In every mode a member that misses its deadline counts as failed for that request
-//! (`MemberError::Timeout`) and is marked slow (`MemberHealth`), so a hung member costs
-//! a request at most one deadline, and later reads avoid it for a while.
+//! (`MemberError::Timeout`) and is marked slow (`MemberHealth`). While it is slow, reads
+//! ask it last, and writes and `All` fan-outs give it only a probe deadline (a tenth of
+//! the deadline): a hung member costs the request that finds it one deadline, and each
+//! later fan-out a tenth of one, until its penalty ends. A member that only recovered
+//! answers within the probe deadline and is written to as before.
 //!
 //! Invariants: at most one call per member per fan-out; answers are returned in member
 //! order whatever order they arrived in; nothing here reads a clock but `Env`.
@@ -165,13 +168,7 @@ where
     };
     let mut running: FuturesUnordered<Pending<T>> = FuturesUnordered::new();
     for index in order.drain(..first).collect::<Vec<_>>() {
-        running.push(start(
-            env,
-            &members[index],
-            index,
-            strategy.deadline,
-            &mut call,
-        ));
+        running.push(start(env, &members[index], index, strategy, &mut call));
     }
     let mut ok = 0;
     while let Some((index, result)) = running.next().await {
@@ -187,13 +184,7 @@ where
                 answers[index] = Answer::Err(e);
                 if strategy.mode == Mode::Read && !order.is_empty() {
                     let next = order.remove(0);
-                    running.push(start(
-                        env,
-                        &members[next],
-                        next,
-                        strategy.deadline,
-                        &mut call,
-                    ));
+                    running.push(start(env, &members[next], next, strategy, &mut call));
                 }
             }
         }
@@ -233,12 +224,29 @@ fn ask_order<E: Env, M: SetMember>(
     order
 }
 
+/// The share of the deadline a member marked slow gets in writes and `All` fan-outs.
+pub const SLOW_PROBE_DIVISOR: u32 = 10;
+
+/// How long `member` may take in a fan-out of `mode` with `deadline` at `now_nanos`.
+fn member_deadline<M: SetMember>(
+    member: &M,
+    mode: Mode,
+    deadline: Duration,
+    now_nanos: u64,
+) -> Duration {
+    if mode != Mode::Read && member.health().is_slow(now_nanos) {
+        deadline / SLOW_PROBE_DIVISOR
+    } else {
+        deadline
+    }
+}
+
 /// Calls one member under its deadline.
 fn start<E, M, T, F, Fut>(
     env: &E,
     member: &Rc<M>,
     index: usize,
-    deadline: Duration,
+    strategy: Strategy,
     call: &mut F,
 ) -> Pending<T>
 where
@@ -248,6 +256,12 @@ where
     F: FnMut(usize, Rc<M>) -> Fut,
     Fut: Future<Output = MemberResult<T>> + 'static,
 {
+    let deadline = member_deadline(
+        &**member,
+        strategy.mode,
+        strategy.deadline,
+        env.monotonic_nanos(),
+    );
     let future = call(index, Rc::clone(member));
     let env = env.clone();
     Box::pin(async move {

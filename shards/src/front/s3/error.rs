@@ -37,7 +37,9 @@ pub fn to_s3(error: &Error) -> S3Error {
         Error::InvalidRequest(why) => (Code::InvalidRequest, Some(why.clone())),
         Error::Source(e) => return source_error(e),
         // Drives that failed for lack of descriptors are fine: the server is overloaded.
-        Error::InsufficientWriteQuorum { .. } | Error::InsufficientReadQuorum { .. }
+        Error::InsufficientWriteQuorum { .. }
+        | Error::InsufficientReadQuorum { .. }
+        | Error::VersionUndecided { .. }
             if shoal_io::descriptors_exhausted_within(DESCRIPTOR_EXHAUSTION_WINDOW) =>
         {
             (
@@ -45,7 +47,11 @@ pub fn to_s3(error: &Error) -> S3Error {
                 Some("The server is out of file descriptors; retry later.".to_owned()),
             )
         }
-        Error::InsufficientWriteQuorum { .. } | Error::InsufficientReadQuorum { .. } => (
+        // A lost lease: the write was too slow for it (a hung drive); a retry is safe.
+        Error::InsufficientWriteQuorum { .. }
+        | Error::InsufficientReadQuorum { .. }
+        | Error::VersionUndecided { .. }
+        | Error::LeaseLost => (
             Code::ServiceUnavailable,
             Some(format!("{error}; try again later")),
         ),

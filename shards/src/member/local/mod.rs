@@ -1,45 +1,60 @@
 //! `LocalMember`: a member of a set that is a drive of this node. Implements the storage
 //! verbs on `io::Drive` (paths from `keypath`), one file per family of verbs.
 //!
-//! Transition: code of the object layer not yet moved onto verbs reaches the drive
-//! through `Deref`; each verb moved here removes such uses, and the `Deref` goes when
-//! none are left (issue "Foundation III").
+//! The object layer reaches the drive only through the verbs; `drive()` is for what is
+//! below them: the drive's format and identity, checked at open and on a timer, and
+//! tests that damage drives on purpose.
 
 mod bucket;
+pub mod fence;
 mod meta;
 mod records;
 pub(crate) mod upload;
 mod walk;
 pub(crate) mod write;
 
-use shoal_io::Drive;
+use std::rc::Rc;
+use std::time::Duration;
 
+use shoal_io::{Drive, Env, MonoioEnv};
+
+use crate::member::local::fence::EpochMemory;
 use crate::member::{MemberHealth, SetMember};
+
+/// How long a member remembers a lease epoch unless told (the default lease).
+const REMEMBER_EPOCHS_DEFAULT: Duration = Duration::from_secs(30);
 
 /// A drive of this node as a member of a set.
 pub struct LocalMember<D: Drive> {
     drive: D,
     health: MemberHealth,
+    /// Lease epochs accepted per object (`fence.rs`).
+    epochs: EpochMemory,
 }
 
 impl<D: Drive> LocalMember<D> {
     pub fn new(drive: D) -> Self {
+        Self::with_leases(drive, MonoioEnv, REMEMBER_EPOCHS_DEFAULT)
+    }
+
+    /// A member whose lease fencing runs on `env`'s monotonic clock and remembers an
+    /// epoch for `longest_lease` (the longest lease the store grants).
+    pub fn with_leases<E: Env>(drive: D, env: E, longest_lease: Duration) -> Self {
+        let remember_nanos = u64::try_from(longest_lease.as_nanos()).unwrap_or(u64::MAX);
         Self {
             drive,
             health: MemberHealth::default(),
+            epochs: EpochMemory::new(Rc::new(move || env.monotonic_nanos()), remember_nanos),
         }
+    }
+
+    /// What this member remembers of lease epochs (tests check its bound).
+    pub fn epochs(&self) -> &EpochMemory {
+        &self.epochs
     }
 
     /// The drive itself (format and identity checks at open, which are below the verbs).
     pub fn drive(&self) -> &D {
-        &self.drive
-    }
-}
-
-impl<D: Drive> std::ops::Deref for LocalMember<D> {
-    type Target = D;
-
-    fn deref(&self) -> &D {
         &self.drive
     }
 }

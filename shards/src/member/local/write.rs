@@ -2,6 +2,9 @@
 //! records and the trash live on the drive (DESIGN.md §5), and the file work of writing
 //! them.
 //!
+//! Every verb that replaces or removes a record is first admitted by the member's
+//! memory of lease epochs (`fence.rs`): a verb under a lost lease changes nothing.
+//!
 //! Invariants: nothing in the object tree is written but by a rename or an atomic file
 //! replace; a fenced verb reads the record it is fenced on just before it acts (the
 //! caller holds the key's lock, so only a verb that arrives late can be in between,
@@ -13,7 +16,7 @@ use std::rc::Rc;
 use shoal_io::{AlignedBuf, Drive, DriveError, DriveResult};
 
 use crate::member::keypath::{DATA_DIR_PREFIX, meta_path, object_dir};
-use crate::member::verbs::write::{Commit, DataSource, Expect, RollBack, WriteVerbs};
+use crate::member::verbs::write::{Commit, DataSource, Expect, Fence, RollBack, WriteVerbs};
 use crate::member::{LocalMember, MemberError, MemberResult};
 
 /// Where writes in progress are staged on every drive (cleaned at start).
@@ -105,6 +108,8 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
     }
 
     async fn commit(&self, commit: Commit) -> MemberResult<()> {
+        self.epochs
+            .admit(&commit.bucket, &commit.key, commit.fence)?;
         let meta_file = meta_path(&commit.bucket, &commit.key);
         self.check_fence(&meta_file, commit.expect_previous).await?;
         if let Some(source) = &commit.data {
@@ -118,6 +123,10 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
     }
 
     async fn roll_back(&self, roll_back: RollBack) -> MemberResult<()> {
+        // Under a lost lease nothing is taken back: the next holder may have written
+        // since, and a failed commit left behind is no worse than a crash mid-commit.
+        self.epochs
+            .admit(&roll_back.bucket, &roll_back.key, roll_back.fence)?;
         let meta_file = meta_path(&roll_back.bucket, &roll_back.key);
         let fenced = self.check_fence(&meta_file, roll_back.committed).await;
         // Only a copy proven to be another commit's is left alone. One that could not
@@ -141,7 +150,9 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
         key: &str,
         meta: &[u8],
         expect_previous: Expect,
+        fence: Fence,
     ) -> MemberResult<()> {
+        self.epochs.admit(bucket, key, fence)?;
         let meta_file = meta_path(bucket, key);
         self.check_fence(&meta_file, expect_previous).await?;
         Ok(self.drive().write_file_atomic(&meta_file, meta).await?)
@@ -152,7 +163,9 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
         bucket: &str,
         key: &str,
         expect_previous: Expect,
+        fence: Fence,
     ) -> MemberResult<()> {
+        self.epochs.admit(bucket, key, fence)?;
         let meta_file = meta_path(bucket, key);
         self.check_fence(&meta_file, expect_previous).await?;
         not_found_is_ok(self.drive().remove_file(&meta_file).await)
@@ -163,7 +176,9 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
         bucket: &str,
         key: &str,
         now_unix_nanos: u64,
+        fence: Fence,
     ) -> MemberResult<()> {
+        self.epochs.admit(bucket, key, fence)?;
         let dir = object_dir(bucket, key);
         self.trash_versions(&dir, None, now_unix_nanos).await;
         remove_empty_folders(self.drive(), &dir, bucket).await;
@@ -176,7 +191,9 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
         key: &str,
         keep: [u8; 16],
         now_unix_nanos: u64,
+        fence: Fence,
     ) -> MemberResult<()> {
+        self.epochs.admit(bucket, key, fence)?;
         let dir = object_dir(bucket, key);
         let keep = format!("{DATA_DIR_PREFIX}{}", hex::encode(keep));
         self.trash_versions(&dir, Some(&keep), now_unix_nanos).await;
@@ -246,18 +263,6 @@ impl<D: Drive> LocalMember<D> {
                 move_to_trash(self.drive(), &path, &entry.name, now_unix_nanos).await;
             }
         }
-    }
-
-    /// TRANSITIONAL: removes a folder named by its path, for multipart code not yet on
-    /// the upload verbs (its uploads' folders and staged parts). Goes with them.
-    pub(crate) async fn remove_folder(&self, path: &str) -> MemberResult<()> {
-        not_found_is_ok(self.drive().remove_dir_all(path).await)
-    }
-
-    /// TRANSITIONAL: removes what is left of a data source after a commit (an upload's
-    /// folder, until the upload verbs own its removal).
-    pub(crate) async fn remove_source(&self, source: &DataSource) -> MemberResult<()> {
-        self.remove_folder(&source_dir(source)).await
     }
 }
 

@@ -8,6 +8,14 @@
 //! `MemberError::Stale` and changes nothing. So a verb that arrives late (after a newer
 //! writer, or after a roll back) cannot overwrite what a later request wrote.
 //!
+//! Lease fencing: the verbs that replace or remove an object's record or its data
+//! folders (`commit`, `roll_back`, `write_meta`, `delete_version`, `retire_versions`,
+//! `remove_stale_versions`) also carry the `Fence` of the key's lock
+//! the caller holds (its lease's epoch and expiry). A member refuses (`Stale`) a verb
+//! whose lease has expired or whose epoch is older than one it has accepted for that
+//! object, so a holder whose lease was taken away can never overwrite what the next
+//! holder wrote (`member/local/fence.rs` has the member's side and its bounds).
+//!
 //! Arguments name buckets, keys, version ids, staging ids and uploads — never paths or
 //! files; a staged file is an opaque handle of the member (`WriteVerbs::Staged`).
 
@@ -57,6 +65,16 @@ pub fn fingerprint(bytes: &[u8]) -> [u8; 16] {
     print
 }
 
+/// The lease of the key's lock a fenced verb is sent under (`set/shard_lock.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fence {
+    /// The lease's epoch: strictly increasing per lock owner, across restarts.
+    pub epoch: u64,
+    /// When the lease ends, in this node's monotonic nanoseconds (a peer member will
+    /// get the time left instead, as clocks of nodes differ).
+    pub expires_at_nanos: u64,
+}
+
 /// Where a committed version's data folder comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataSource {
@@ -78,6 +96,8 @@ pub struct Commit {
     /// The member's metadata record of the version (encoded).
     pub meta: Vec<u8>,
     pub expect_previous: Expect,
+    /// The key's lease this commit is made under.
+    pub fence: Fence,
 }
 
 /// Take a commit back on one member.
@@ -93,6 +113,8 @@ pub struct RollBack {
     /// Where the version's data folder goes back to (an upload's folder); `None`:
     /// it is removed.
     pub give_back: Option<DataSource>,
+    /// The key's lease the roll back is made under.
+    pub fence: Fence,
 }
 
 /// Writing versions on one member.
@@ -130,30 +152,33 @@ pub trait WriteVerbs {
     fn stage_discard(&self, staging: &str) -> impl Future<Output = MemberResult<()>>;
 
     /// Moves the version's data into place and replaces the metadata record, if the
-    /// record held is `expect_previous` (else `Stale`, nothing changed).
+    /// record held is `expect_previous` and the lease `fence` is current (else
+    /// `Stale`, nothing changed).
     fn commit(&self, commit: Commit) -> impl Future<Output = MemberResult<()>>;
 
     /// Puts back what a commit replaced (see `RollBack`).
     fn roll_back(&self, roll_back: RollBack) -> impl Future<Output = MemberResult<()>>;
 
     /// Replaces the object's metadata record with `meta` if the record held is
-    /// `expect_previous` (roll forward, metadata-only changes).
+    /// `expect_previous` (roll forward, metadata-only changes), under lease `fence`.
     fn write_meta(
         &self,
         bucket: &str,
         key: &str,
         meta: &[u8],
         expect_previous: Expect,
+        fence: Fence,
     ) -> impl Future<Output = MemberResult<()>>;
 
     /// Removes the object's metadata record if it is `expect_previous` (the commit point
     /// of a delete; its data stays until `retire_versions`, so a delete that fails
-    /// quorum can put the record back). Absent already is fine.
+    /// quorum can put the record back). Absent already is fine. Under lease `fence`.
     fn delete_version(
         &self,
         bucket: &str,
         key: &str,
         expect_previous: Expect,
+        fence: Fence,
     ) -> impl Future<Output = MemberResult<()>>;
 
     /// After a delete committed: moves the key's data folders to the trash (stamped
@@ -163,6 +188,7 @@ pub trait WriteVerbs {
         bucket: &str,
         key: &str,
         now_unix_nanos: u64,
+        fence: Fence,
     ) -> impl Future<Output = MemberResult<()>>;
 
     /// Moves every data folder of the object but version `keep`'s to the trash.
@@ -172,6 +198,7 @@ pub trait WriteVerbs {
         key: &str,
         keep: [u8; 16],
         now_unix_nanos: u64,
+        fence: Fence,
     ) -> impl Future<Output = MemberResult<()>>;
 
     /// Whether version `version_id`'s data folder holds every file of `part_files`.

@@ -131,7 +131,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         if parts.windows(2).any(|w| w[0].number >= w[1].number) {
             return Err(Error::InvalidPartOrder);
         }
-        let _guard = self.lock_upload(upload_id).await;
+        let guard = self.lock_upload(upload_id).await;
         let upload = match self.upload_info(bucket, key, upload_id).await {
             Ok(upload) => upload,
             Err(Error::NoSuchUpload) => {
@@ -190,6 +190,8 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             live: scan.listings.iter().map(Option::is_some).collect(),
             owned: false,
         };
+        // The upload is still ours (its lease), or another Complete or Abort may run.
+        guard.keep().await?;
         let info = self.commit(placement, info, staged, condition).await?;
         self.remove_unlisted(placement, &info, &scan).await;
         Ok(info)

@@ -13,7 +13,7 @@ use crate::member::MemberError;
 use crate::member::verbs::upload::UploadVerbs;
 use crate::object::encode::StripeBuffers;
 use crate::object::put::{BodySource, PutOptions, verify_digests};
-use crate::object::store::{Store, TMP_DIR};
+use crate::object::store::Store;
 use crate::record::checksum::{BodyHasher, ChecksumAlgorithm};
 use crate::record::meta::PartInfo;
 use crate::record::stripe::RecordOwner;
@@ -98,7 +98,6 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let staging = hex::encode(self.random_id());
         // TRANSITIONAL: the staging folder by path for the write family's clean-up
         // (`remove_staged`); becomes its `stage_discard(staging)` when that lands.
-        let staged_dir = format!("{TMP_DIR}/{staging}");
         // The object's version id-to-be: the parts are written before it exists.
         let data_id = upload_version_id(upload_id)?;
         let owner = RecordOwner {
@@ -129,7 +128,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let live = match streamed {
             Ok(live) => live,
             Err(e) => {
-                self.remove_staged(placement, &staged_dir).await;
+                self.discard_staging(placement, &staging, &[]).await;
                 return Err(e);
             }
         };
@@ -137,7 +136,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let (md5, checksum) = hasher.finish();
         let trailer = body.trailer_checksum();
         if let Err(e) = verify_digests(options, trailer.as_ref(), &md5, checksum.as_ref()) {
-            self.remove_staged(placement, &staged_dir).await;
+            self.discard_staging(placement, &staging, &[]).await;
             return Err(e);
         }
         let result = self
@@ -149,7 +148,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                 checksum: checksum.map(|c| c.value).unwrap_or_default(),
             })
             .await;
-        self.remove_staged(placement, &staged_dir).await;
+        self.discard_staging(placement, &staging, &[]).await;
         result.map(|part| (part, algorithm))
     }
 

@@ -1,0 +1,152 @@
+//! The few settings an operator may change while the server runs (`shoal admin config
+//! get|set`), one process-wide object every shard holds an `Arc` of.
+//!
+//! Invariants: a change is validated before anything changes, and is then in force on
+//! every shard (the log filter is the process's; nothing is copied per shard). Every
+//! other key is refused by name, so a client is never told a setting changed when it
+//! did not. Settings are read only by admin requests, never on the request path.
+
+use std::sync::Arc;
+
+/// The process's log output as the binary set it up (`src/logging.rs`).
+pub trait LogControl: Send + Sync {
+    /// The operator's filter directives (`SHOAL_LOG` syntax).
+    fn filter(&self) -> String;
+    fn set_filter(&self, directives: &str) -> Result<(), String>;
+    /// Whether one line per request is logged.
+    fn request_log(&self) -> bool;
+    fn set_request_log(&self, on: bool) -> Result<(), String>;
+}
+
+/// The keys `config get` shows and `config set` takes, with what each means.
+pub const KEYS: &[(&str, &str)] = &[
+    (
+        "log-filter",
+        "log filter directives, as SHOAL_LOG (e.g. info, or debug,shoal_shards=trace)",
+    ),
+    (
+        "log-requests",
+        "one log line per request: on or off (as --log-requests)",
+    ),
+];
+
+/// What can change at run time; shared by every shard.
+#[derive(Clone, Default)]
+pub struct Settings {
+    log: Option<Arc<dyn LogControl>>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("log", &self.log.as_ref().map(|log| log.filter()))
+            .finish()
+    }
+}
+
+impl Settings {
+    pub fn new(log: Arc<dyn LogControl>) -> Self {
+        Self { log: Some(log) }
+    }
+
+    /// Every key with its value, in [`KEYS`] order.
+    pub fn get_all(&self) -> Vec<(&'static str, String)> {
+        KEYS.iter()
+            .filter_map(|(key, _)| Some((*key, self.get(key).ok()?)))
+            .collect()
+    }
+
+    /// The value of `key`; an unknown key is an error naming the known ones.
+    pub fn get(&self, key: &str) -> Result<String, String> {
+        let log = self.log()?;
+        match key {
+            "log-filter" => Ok(log.filter()),
+            "log-requests" => Ok(on_off(log.request_log()).to_owned()),
+            _ => Err(unknown(key)),
+        }
+    }
+
+    /// Sets `key` to `value`; on error nothing changed.
+    pub fn set(&self, key: &str, value: &str) -> Result<(), String> {
+        let log = self.log()?;
+        match key {
+            "log-filter" => log.set_filter(value),
+            "log-requests" => log.set_request_log(parse_on_off(value)?),
+            _ => Err(unknown(key)),
+        }
+    }
+
+    fn log(&self) -> Result<&Arc<dyn LogControl>, String> {
+        self.log
+            .as_ref()
+            .ok_or_else(|| "this server runs without run-time log control".to_owned())
+    }
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+fn parse_on_off(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("{value:?}: use on or off")),
+    }
+}
+
+fn unknown(key: &str) -> String {
+    let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+    format!(
+        "{key:?} cannot be changed while the server runs (or does not exist); run-time \
+         settings: {}; everything else is a flag of `shoal server`",
+        known.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct FakeLog(Mutex<(String, bool)>);
+
+    impl LogControl for FakeLog {
+        fn filter(&self) -> String {
+            self.0.lock().unwrap().0.clone()
+        }
+        fn set_filter(&self, directives: &str) -> Result<(), String> {
+            self.0.lock().unwrap().0 = directives.to_owned();
+            Ok(())
+        }
+        fn request_log(&self) -> bool {
+            self.0.lock().unwrap().1
+        }
+        fn set_request_log(&self, on: bool) -> Result<(), String> {
+            self.0.lock().unwrap().1 = on;
+            Ok(())
+        }
+    }
+
+    /// Known keys round-trip; an unknown key or a bad on/off value is refused by name
+    /// and changes nothing.
+    #[test]
+    fn keys_are_checked() {
+        let settings = Settings::new(Arc::new(FakeLog::default()));
+        settings.set("log-requests", "ON").unwrap();
+        assert_eq!(settings.get("log-requests").unwrap(), "on");
+        settings.set("log-filter", "debug").unwrap();
+        assert_eq!(settings.get_all()[0], ("log-filter", "debug".to_owned()));
+        let error = settings.set("region", "eu").unwrap_err();
+        assert!(
+            error.contains("\"region\"") && error.contains("log-requests"),
+            "{error}"
+        );
+        let error = settings.set("log-requests", "maybe").unwrap_err();
+        assert!(error.contains("on or off"), "{error}");
+        assert_eq!(settings.get("log-requests").unwrap(), "on");
+        assert!(settings.get("nope").is_err());
+    }
+}

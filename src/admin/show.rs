@@ -1,0 +1,113 @@
+//! `shoal admin info` as text: the server's JSON document laid out for a terminal.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+/// The text of `info` for the document `doc` from `authority`.
+pub fn info(doc: &Value, authority: &str) -> String {
+    let mut out = String::new();
+    let text = |v: &Value, key: &str| v[key].as_str().unwrap_or("?").to_owned();
+    let number = |v: &Value, key: &str| v[key].as_u64().unwrap_or(0);
+    let _ = writeln!(out, "Shoal {} at {authority}", text(doc, "version"));
+    let _ = writeln!(
+        out,
+        "  uptime:  {}, region {}, {} shard(s)",
+        duration(number(doc, "uptime_s")),
+        text(doc, "region"),
+        number(doc, "shard_count")
+    );
+    let _ = writeln!(out, "  drives:");
+    for drive in doc["drives"].as_array().into_iter().flatten() {
+        let space = match (drive["free_bytes"].as_u64(), drive["total_bytes"].as_u64()) {
+            (Some(free), Some(total)) => format!("{} free of {}", bytes(free), bytes(total)),
+            _ => "space unknown".to_owned(),
+        };
+        let state = match drive["reason"].as_str() {
+            Some(why) => format!("OFFLINE ({why})"),
+            None => text(drive, "state"),
+        };
+        let _ = writeln!(out, "    {}  {state}, {space}", text(drive, "path"));
+    }
+    let _ = writeln!(out, "  erasure sets:");
+    for set in doc["sets"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "    set {}: {}/{} drives online, {} data + {} parity, read quorum {}, write quorum {}{}",
+            number(set, "set"),
+            number(set, "online"),
+            number(set, "drives"),
+            number(set, "data_chunks"),
+            number(set, "parity_chunks"),
+            number(set, "read_quorum"),
+            number(set, "write_quorum"),
+            if set["writable"].as_bool() == Some(true) {
+                ""
+            } else {
+                " (NOT WRITABLE)"
+            }
+        );
+    }
+    let _ = writeln!(out, "  shards:");
+    for shard in doc["shards"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "    shard {}: {} connection(s), {} request(s) in flight, {} served, memory {} of {}",
+            number(shard, "shard"),
+            number(shard, "connections"),
+            number(shard, "requests_in_flight"),
+            number(shard, "requests_total"),
+            bytes(number(shard, "memory_used_bytes")),
+            bytes(number(shard, "memory_max_bytes"))
+        );
+    }
+    out
+}
+
+/// `1d 2h 3m 4s`, leading zero units left out.
+fn duration(secs: u64) -> String {
+    let parts = [
+        (secs / 86_400, "d"),
+        (secs / 3600 % 24, "h"),
+        (secs / 60 % 60, "m"),
+    ];
+    let mut out = String::new();
+    for (value, unit) in parts {
+        if value > 0 || !out.is_empty() {
+            let _ = write!(out, "{value}{unit} ");
+        }
+    }
+    let _ = write!(out, "{}s", secs % 60);
+    out
+}
+
+/// Bytes in binary units with one decimal (`12.5 GiB`).
+fn bytes(count: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = count as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{count} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Durations and sizes read as an operator expects.
+    #[test]
+    fn units_are_human() {
+        assert_eq!(duration(59), "59s");
+        assert_eq!(duration(3661), "1h 1m 1s");
+        assert_eq!(duration(90_000), "1d 1h 0m 0s");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(3 << 29), "1.5 GiB");
+    }
+}
