@@ -160,38 +160,65 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     }
 
     /// Every asked drive's answer about `bucket`, in pool order: drives are asked until
-    /// read quorum holds a valid record (or all were asked); "not found" is checked
-    /// against the drive's format record when the answer could depend on it.
+    /// read quorum holds a valid record; short of that, every drive is asked (the read
+    /// stops asking once quorum cannot be found, but only answers from enough drives
+    /// prove that the bucket is absent). "Not found" is checked against the drive's
+    /// format record when the answer could depend on it.
     async fn read_bucket_copies(&self, bucket: &str) -> Vec<BucketCopy> {
-        let name: Rc<str> = bucket.into();
-        let deployment_id = self.deployment_id;
         let strategy = Strategy::read(self.bucket_read_quorum(), self.config.member_deadline);
-        let answers = quorum::call(&self.env, &self.members, strategy, |_, member| {
-            let name = Rc::clone(&name);
-            async move {
-                let bytes = member.read_bucket(&name).await?;
-                decode_bucket_record(&deployment_id, &bytes, &name)
-                    .map_err(|e| MemberError::Corrupt(e.to_string()))
-            }
-        })
-        .await;
-        let mut copies: Vec<BucketCopy> = answers
-            .into_iter()
-            .map(|answer| match answer {
-                Answer::Ok(created) => BucketCopy::Found(created),
-                Answer::Err(MemberError::NotFound) => BucketCopy::Absent,
-                Answer::Err(_) => BucketCopy::Unknown,
-                Answer::NotAsked | Answer::Running => BucketCopy::NotAsked,
-            })
-            .collect();
+        let mut copies = self.ask_bucket(bucket, strategy, None).await;
         let found = copies
             .iter()
             .filter(|c| matches!(c, BucketCopy::Found(_)))
             .count();
         if found < self.bucket_read_quorum() {
+            let rest: Vec<bool> = copies.iter().map(|c| *c == BucketCopy::NotAsked).collect();
+            if rest.contains(&true) {
+                let strategy = Strategy::all(self.config.member_deadline);
+                let more = self.ask_bucket(bucket, strategy, Some(&rest)).await;
+                for ((copy, answer), asked) in copies.iter_mut().zip(more).zip(rest) {
+                    if asked {
+                        *copy = answer;
+                    }
+                }
+            }
             self.confirm_absent(&mut copies).await;
         }
         copies
+    }
+
+    /// Asks the members (those marked in `only`, or all) for `bucket`'s record.
+    async fn ask_bucket(
+        &self,
+        bucket: &str,
+        strategy: Strategy,
+        only: Option<&[bool]>,
+    ) -> Vec<BucketCopy> {
+        let name: Rc<str> = bucket.into();
+        let deployment_id = self.deployment_id;
+        let answers = quorum::call(&self.env, &self.members, strategy, |index, member| {
+            let name = Rc::clone(&name);
+            let ask = only.is_none_or(|only| only[index]);
+            async move {
+                if !ask {
+                    return Ok(None);
+                }
+                let bytes = member.read_bucket(&name).await?;
+                decode_bucket_record(&deployment_id, &bytes, &name)
+                    .map(Some)
+                    .map_err(|e| MemberError::Corrupt(e.to_string()))
+            }
+        })
+        .await;
+        answers
+            .into_iter()
+            .map(|answer| match answer {
+                Answer::Ok(Some(created)) => BucketCopy::Found(created),
+                Answer::Err(MemberError::NotFound) => BucketCopy::Absent,
+                Answer::Err(_) => BucketCopy::Unknown,
+                Answer::Ok(None) | Answer::NotAsked | Answer::Running => BucketCopy::NotAsked,
+            })
+            .collect()
     }
 
     /// Turns each `Absent` from a drive that is not this deployment's into `Unknown`.
