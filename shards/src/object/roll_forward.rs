@@ -11,6 +11,12 @@
 //! "a copy also votes for the version it replaced" still holds). A version once served
 //! stays.
 //!
+//! A delete's tombstone is rolled forward like a version (it has no data, so this is
+//! one small record per drive): once a reader was told "no such key" because the
+//! tombstone has read quorum, losing one of its copies must not bring the deleted
+//! version back, which a tombstone short of write quorum could allow. It stays on the
+//! drives until the key's next write replaces it or the next delete removes it.
+//!
 //! Why forward, not back: a version on read quorum may have been acknowledged (it was
 //! on write quorum, then drives were lost or wiped); rolling it back could lose an
 //! acknowledged write, rolling it forward never can. It is done only when the data
@@ -46,15 +52,19 @@ enum Asked {
 
 impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// The version a reader may see: the agreed one, completed to write quorum first if
-    /// it is short of it.
+    /// it is short of it; `NoSuchKey` when that is a delete's tombstone.
     pub(crate) async fn read_agreed(&self, bucket: &str, key: &str) -> Result<Agreed> {
-        self.read_agreed_from(bucket, key, Asked::Every).await
+        self.read_agreed_from(bucket, key, Asked::Every)
+            .await
+            .and_then(Agreed::live)
     }
 
     /// `read_agreed` asking as few members as agreement needs (`read_metas_quick`):
     /// for callers that need the version, not every member's copy (HEAD).
     pub(crate) async fn read_agreed_quick(&self, bucket: &str, key: &str) -> Result<Agreed> {
-        self.read_agreed_from(bucket, key, Asked::Fewest).await
+        self.read_agreed_from(bucket, key, Asked::Fewest)
+            .await
+            .and_then(Agreed::live)
     }
 
     async fn read_agreed_from(&self, bucket: &str, key: &str, asked: Asked) -> Result<Agreed> {
