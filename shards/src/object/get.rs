@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::member::keypath::validate_key;
 use crate::member::verbs::records::RecordVerbs;
 use crate::member::{LocalMember, MemberError, MemberResult, SetMember};
+use crate::object::quorum::Agreed;
 use crate::object::store::Store;
 use crate::record::meta::{DriveMeta, ObjectInfo};
 use crate::record::stripe::{
@@ -123,6 +124,10 @@ pub struct ObjectReader<'a, D: Drive, C: Clock, E: Env = MonoioEnv> {
     files: Vec<Option<Records<D>>>,
     /// Per set drive: gave a bad answer during this read; not asked again.
     failed: Vec<bool>,
+    /// Some member failed without proving its chunk bad or missing (an I/O error, a
+    /// missed deadline): a `DataUnavailable` from this reader is then no proof that
+    /// the version's data is lost (`Store::version_readable`).
+    unsure: bool,
     start: u64,
     end: u64,
     next: u64,
@@ -154,8 +159,13 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         validate_key(key)?;
         self.require_bucket(bucket).await?;
         let agreed = self.read_agreed(bucket, key).await?;
+        Ok(self.reader_of(agreed))
+    }
+
+    /// A reader of the version `agreed`, whole.
+    pub(crate) fn reader_of(&self, agreed: Agreed) -> ObjectReader<'_, D, C, E> {
         let info = agreed.info;
-        let placement = self.placement(bucket, key);
+        let placement = self.placement(&info.bucket, &info.key);
         let set_size = info.data_chunks + info.parity_chunks;
         let segments = Segment::of(&info);
         let geometry = Geometry::new(
@@ -170,7 +180,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             info.data_chunks,
         );
         let tags = self.record_tags(&info, segments[0].number);
-        Ok(ObjectReader {
+        ObjectReader {
             store: self,
             placement,
             segments,
@@ -180,6 +190,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             copies: agreed.copies,
             files: (0..set_size).map(|_| None).collect(),
             failed: vec![false; set_size],
+            unsure: false,
             start: 0,
             end: info.size_bytes,
             next: 0,
@@ -191,8 +202,35 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             record_buf_bytes: (BLOCK_SIZE_BYTES + RECORD_HEADER_BYTES + full_chunk_len)
                 .next_multiple_of(BLOCK_SIZE_BYTES),
             info,
-        })
+        }
     }
+
+    /// Whether every stripe of `agreed` reads back verified (rebuilt where chunks are
+    /// bad), reading the whole version once: `Proven(false)` only when every member
+    /// that did not give a chunk proved it bad or missing, so no member that failed or
+    /// was slow could have made up for it. For the rare reads that must decide whether
+    /// a version short of write quorum can be completed (`roll_forward.rs`).
+    pub(crate) async fn version_readable(&self, agreed: Agreed) -> Readable {
+        let mut reader = self.reader_of(agreed);
+        loop {
+            let more = reader.next().await.map(|piece| piece.is_some());
+            match more {
+                Ok(true) => {}
+                Ok(false) => return Readable::Proven(true),
+                Err(Error::DataUnavailable(_)) if !reader.unsure => {
+                    return Readable::Proven(false);
+                }
+                Err(e) => return Readable::Unknown(e),
+            }
+        }
+    }
+}
+
+/// Whether a version's data can be read (`Store::version_readable`).
+pub(crate) enum Readable {
+    Proven(bool),
+    /// Members failed in ways that prove nothing: the answer is this error.
+    Unknown(Error),
 }
 
 impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
@@ -418,22 +456,26 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
             let member = &*members[drive_index];
             async move {
                 let read = read_record(member, file, buf, place);
-                if let Some((buf, chunk_at)) = shoal_io::timeout(env, deadline, read).await {
-                    (Some(buf), chunk_at)
+                if let Some((buf, chunk)) = shoal_io::timeout(env, deadline, read).await {
+                    (Some(buf), chunk)
                 } else {
                     member.health().mark_slow(env.monotonic_nanos());
-                    (None, None)
+                    (None, RecordRead::Failed)
                 }
             }
         });
         let results = join_all(reads).await;
-        for (&i, (buf, chunk_at)) in indices.iter().zip(results) {
+        for (&i, (buf, chunk)) in indices.iter().zip(results) {
             let drive_index = self.placement.drive_of_chunk(i, set_size);
-            match (&buf, chunk_at) {
-                (Some(buf), Some(at)) => {
+            match (&buf, chunk) {
+                (Some(buf), RecordRead::At(at)) => {
                     self.chunks[i][..chunk_len]
                         .copy_from_slice(&buf.as_slice()[at..at + chunk_len]);
                     present[i] = true;
+                }
+                (_, RecordRead::Failed) => {
+                    self.unsure = true;
+                    self.failed[drive_index] = true;
                 }
                 _ => self.failed[drive_index] = true,
             }
@@ -478,7 +520,10 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
         for (&drive_index, result) in drives.iter().zip(opened) {
             match result {
                 Ok(file) => self.files[drive_index] = Some(file),
-                Err(_) => self.failed[drive_index] = true,
+                Err(e) => {
+                    self.unsure |= !matches!(e, MemberError::NotFound);
+                    self.failed[drive_index] = true;
+                }
             }
         }
     }
@@ -493,16 +538,26 @@ struct RecordPlace {
     stripe: u64,
 }
 
-/// Reads and verifies one chunk record into `buf`; returns the buffer and, if the
-/// record is readable, whole, and its checksum matches for this owner and stripe,
-/// where the chunk starts in it.
+/// What reading one chunk record found.
+enum RecordRead {
+    /// Whole, and its checksum matches for this owner and stripe: the chunk starts here.
+    At(usize),
+    /// Short, or its checksum does not match (or the member gave no file): bad.
+    Bad,
+    /// The member failed to read it (an I/O error, its deadline): nothing is known.
+    Failed,
+}
+
+/// Reads and verifies one chunk record into `buf`; returns the buffer and what it held.
 async fn read_record<M: RecordVerbs>(
     member: &M,
     file: Option<&M::Records>,
     buf: AlignedBuf,
     place: RecordPlace,
-) -> (AlignedBuf, Option<usize>) {
-    let Some(file) = file else { return (buf, None) };
+) -> (AlignedBuf, RecordRead) {
+    let Some(file) = file else {
+        return (buf, RecordRead::Bad);
+    };
     let RecordPlace {
         offset,
         chunk_len,
@@ -518,10 +573,17 @@ async fn read_record<M: RecordVerbs>(
         "record buffer sized for the largest record"
     );
     let (result, buf) = member.read_records(file, buf, aligned_start).await;
-    let verified = result.is_ok()
-        && buf.as_slice().get(skip..needed).is_some_and(|bytes| {
-            let (crc, chunk) = bytes.split_at(RECORD_HEADER_BYTES);
-            crc.try_into().map(u64::from_le_bytes).ok() == Some(record_checksum(tag, stripe, chunk))
-        });
-    (buf, verified.then_some(skip + RECORD_HEADER_BYTES))
+    if result.is_err() {
+        return (buf, RecordRead::Failed);
+    }
+    let verified = buf.as_slice().get(skip..needed).is_some_and(|bytes| {
+        let (crc, chunk) = bytes.split_at(RECORD_HEADER_BYTES);
+        crc.try_into().map(u64::from_le_bytes).ok() == Some(record_checksum(tag, stripe, chunk))
+    });
+    let read = if verified {
+        RecordRead::At(skip + RECORD_HEADER_BYTES)
+    } else {
+        RecordRead::Bad
+    };
+    (buf, read)
 }

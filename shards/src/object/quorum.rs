@@ -52,6 +52,7 @@ pub(crate) struct MetaRead {
 }
 
 /// The version the set agrees on, and which drives hold a matching copy.
+#[derive(Clone)]
 pub(crate) struct Agreed {
     pub info: ObjectInfo,
     /// Per set drive: its copy if it matches `info`.
