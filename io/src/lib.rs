@@ -26,6 +26,7 @@ pub use clock::{Clock, SimClock, SystemClock};
 pub use dir_drive::{DirDrive, DirFile, DriveLock};
 pub use drive::{
     DirEntry, Drive, DriveError, DriveResult, SpaceInfo, descriptors_exhausted_within,
+    no_space_within,
 };
 pub use env::{Env, MonoioEnv, timeout};
 pub use runtime::{
