@@ -474,9 +474,10 @@ fn three_lost_members_answer_503_and_leave_nothing_visible() {
     });
 }
 
-/// Every drive out of space: a PUT answers 507 XMinioStorageFull (not a 503 that
-/// invites retries, nor a generic 500), a new key stays absent and an overwritten key
-/// keeps its previous version; once space is back, the PUT succeeds.
+/// Every drive out of space: a PUT, an UploadPart and a CreateMultipartUpload answer
+/// 507 XMinioStorageFull (not a 503 that invites retries, nor a generic 500), a new key
+/// stays absent and an overwritten key keeps its previous version; once space is back,
+/// the PUT succeeds.
 #[test]
 fn full_drives_answer_storage_full_and_leave_nothing_visible() {
     run(async {
@@ -488,8 +489,28 @@ fn full_drives_answer_storage_full_and_leave_nothing_visible() {
             no_space_after_bytes: Some(0),
             ..SimFaults::default()
         };
+        let upload_id = front
+            .client
+            .create_multipart_upload("mpu")
+            .await
+            .expect("CreateMultipartUpload");
         let all: Vec<usize> = (0..MEMBERS).collect();
         front.set_faults(&all, &full);
+
+        let part = object(5 * MIB, 15);
+        let payload = part.whole();
+        let mut upload_part = Request::new("PUT", "mpu");
+        let query = [("partNumber", "1"), ("uploadId", upload_id.as_str())];
+        upload_part.query = &query;
+        upload_part.body = RequestBody::Object(&payload);
+        let uploaded = front.send("UploadPart on full drives", upload_part).await;
+        assert_s3_error(&uploaded, 507, "XMinioStorageFull", "/bkt/mpu");
+        let mut create = Request::new("POST", "other-mpu");
+        create.query = &[("uploads", "")];
+        let created = front
+            .send("CreateMultipartUpload on full drives", create)
+            .await;
+        assert_s3_error(&created, 507, "XMinioStorageFull", "/bkt/other-mpu");
 
         for (key, size) in [("new-small", 1000), ("new-large", 2 * MIB), ("kept", 3000)] {
             let put = front.put(key, &object(size, 13)).await;
