@@ -6,6 +6,10 @@
 //! queued for healing. Never wrong bytes: with more than parity chunks lost the read
 //! fails.
 //!
+//! These reads keep their own deadlines (not the quorum engine's fan-out), so they time
+//! their calls on the member themselves (`MemberHealth::note_call`) and count a record
+//! read whole whose checksum does not match as bitrot on its drive.
+//!
 //! A reader is one version: it reads the metadata once, at open, and every byte it
 //! returns is of that version, even while the key is overwritten or deleted (replaced
 //! data waits in the trash until readers are done, `trash.rs`).
@@ -16,7 +20,7 @@ use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive, Env, MonoioEnv};
 use crate::error::{Error, Result};
 use crate::member::keypath::validate_key;
 use crate::member::verbs::records::RecordVerbs;
-use crate::member::{LocalMember, MemberError, MemberResult, SetMember};
+use crate::member::{LocalMember, MemberError, MemberResult, SetMember, Verb};
 use crate::object::store::Store;
 use crate::record::meta::{DriveMeta, ObjectInfo};
 use crate::record::stripe::{
@@ -417,13 +421,23 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
             };
             let member = &*members[drive_index];
             async move {
+                let started_nanos = env.monotonic_nanos();
                 let read = read_record(member, file, buf, place);
-                if let Some((buf, chunk_at)) = shoal_io::timeout(env, deadline, read).await {
-                    (Some(buf), chunk_at)
-                } else {
-                    member.health().mark_slow(env.monotonic_nanos());
-                    (None, None)
-                }
+                let (buf, read) = match shoal_io::timeout(env, deadline, read).await {
+                    Some((buf, read)) => (Some(buf), read),
+                    None => {
+                        member.health().mark_slow(env.monotonic_nanos());
+                        (None, Err(MemberError::Timeout))
+                    }
+                };
+                let (health, now_nanos) = (member.health(), env.monotonic_nanos());
+                health.note_call(
+                    Verb::ReadRecords,
+                    started_nanos,
+                    now_nanos,
+                    read.as_ref().err(),
+                );
+                (buf, read.ok())
             }
         });
         let results = join_all(reads).await;
@@ -464,13 +478,21 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
         let opens = drives.iter().map(|&drive_index| {
             let member = &*members[drive_index];
             async move {
+                let started_nanos = env.monotonic_nanos();
                 let open = member.open_records(&info.bucket, &info.key, info.version_id, file);
                 let opened = shoal_io::timeout(env, deadline, open)
                     .await
                     .unwrap_or(Err(MemberError::Timeout));
+                let (health, now_nanos) = (member.health(), env.monotonic_nanos());
                 if matches!(opened, Err(MemberError::Timeout)) {
-                    member.health().mark_slow(env.monotonic_nanos());
+                    health.mark_slow(now_nanos);
                 }
+                health.note_call(
+                    Verb::OpenRecords,
+                    started_nanos,
+                    now_nanos,
+                    opened.as_ref().err(),
+                );
                 opened
             }
         });
@@ -493,16 +515,22 @@ struct RecordPlace {
     stripe: u64,
 }
 
+/// Why a chunk is not read from a member: its part file is not open there.
+const NOT_OPEN: &str = "its part file is not open";
+
 /// Reads and verifies one chunk record into `buf`; returns the buffer and, if the
 /// record is readable, whole, and its checksum matches for this owner and stripe,
-/// where the chunk starts in it.
-async fn read_record<M: RecordVerbs>(
+/// where the chunk starts in it. A whole record whose checksum does not match is
+/// counted as bitrot on the member.
+async fn read_record<M: SetMember>(
     member: &M,
     file: Option<&M::Records>,
     buf: AlignedBuf,
     place: RecordPlace,
-) -> (AlignedBuf, Option<usize>) {
-    let Some(file) = file else { return (buf, None) };
+) -> (AlignedBuf, MemberResult<usize>) {
+    let Some(file) = file else {
+        return (buf, Err(MemberError::NotAsked(NOT_OPEN)));
+    };
     let RecordPlace {
         offset,
         chunk_len,
@@ -518,10 +546,19 @@ async fn read_record<M: RecordVerbs>(
         "record buffer sized for the largest record"
     );
     let (result, buf) = member.read_records(file, buf, aligned_start).await;
-    let verified = result.is_ok()
-        && buf.as_slice().get(skip..needed).is_some_and(|bytes| {
-            let (crc, chunk) = bytes.split_at(RECORD_HEADER_BYTES);
-            crc.try_into().map(u64::from_le_bytes).ok() == Some(record_checksum(tag, stripe, chunk))
-        });
-    (buf, verified.then_some(skip + RECORD_HEADER_BYTES))
+    if let Err(e) = result {
+        return (buf, Err(e));
+    }
+    let Some(bytes) = buf.as_slice().get(skip..needed) else {
+        return (buf, Err(MemberError::Corrupt("record cut short".into())));
+    };
+    let (crc, chunk) = bytes.split_at(RECORD_HEADER_BYTES);
+    if crc.try_into().map(u64::from_le_bytes).ok() != Some(record_checksum(tag, stripe, chunk)) {
+        member.health().note_bitrot();
+        return (
+            buf,
+            Err(MemberError::Corrupt("record checksum mismatch".into())),
+        );
+    }
+    (buf, Ok(skip + RECORD_HEADER_BYTES))
 }

@@ -18,6 +18,7 @@ use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
 use crate::member::MemberError;
+use crate::member::Verb;
 use crate::member::keypath::validate_key;
 use crate::member::verbs::bucket::BucketVerbs;
 use crate::object::store::Store;
@@ -97,13 +98,13 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     ) -> Vec<bool> {
         let set_index = self.placement(bucket, key).set_index;
         let (bucket, key): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::RewriteMeta, self.config.member_deadline);
         let members = self.set_members(set_index);
         let answers = quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, key) = (Rc::clone(&bucket), Rc::clone(&key));
             let record = records[index].clone();
             async move {
-                let record = record.ok_or(MemberError::Stale)?;
+                let record = record.ok_or(MemberError::NotAsked("it holds no record"))?;
                 member.rewrite_meta(&bucket, &key, record).await
             }
         })
@@ -121,14 +122,14 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     ) {
         let set_index = self.placement(bucket, key).set_index;
         let (bucket, key): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::RestoreMeta, self.config.member_deadline);
         let members = self.set_members(set_index);
         quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, key) = (Rc::clone(&bucket), Rc::clone(&key));
             let (was_written, previous) = (written[index], previous[index].clone());
             async move {
                 if !was_written {
-                    return Ok(());
+                    return Err(MemberError::NotAsked("it took no new record"));
                 }
                 member.restore_meta(&bucket, &key, previous).await
             }
@@ -140,7 +141,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     pub async fn bucket_tags(&self, bucket: &str) -> Result<Tags> {
         self.require_bucket(bucket).await?;
         let name: Rc<str> = bucket.into();
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::ReadBucketTags, self.config.member_deadline);
         let answers = quorum::call(&self.env, &self.members, strategy, |_, member| {
             let name = Rc::clone(&name);
             async move { member.read_bucket_tags(&name).await }
@@ -196,7 +197,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let name: Rc<str> = bucket.into();
         // All, as before the verbs: a later change must not be overtaken by a late
         // write of this one on some drive.
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::WriteBucketTags, self.config.member_deadline);
         let answers = quorum::call(&self.env, &self.members, strategy, |_, member| {
             let (name, record) = (Rc::clone(&name), record.clone());
             async move { member.write_bucket_tags(&name, record).await }
