@@ -131,14 +131,16 @@ fn shard_snapshot(ctx: &ShardContext, connections_open: Option<u64>) -> ShardSna
         .as_ref()
         .and_then(|node| node.shard_snapshots().get(ctx.shard_index).cloned())
         .unwrap_or_default();
+    let now_nanos = ctx.store.env.monotonic_nanos();
     ShardSnapshot {
         cells: ctx.observer.metrics.snapshot(),
         busy_seconds: thread_cpu_seconds(),
         connections_open: connections_open.unwrap_or(previous.connections_open),
         memory_used_bytes: ctx.memory().used_bytes() as u64,
         memory_max_bytes: ctx.memory().max_bytes() as u64,
-        drive_timeouts: (ctx.store.members.iter())
-            .map(|member| member.health().timeouts())
+        requests_waiting: ctx.memory().waiting() as u64,
+        drives: (ctx.store.members.iter())
+            .map(|member| member.health().counts(now_nanos))
             .collect(),
     }
 }

@@ -18,6 +18,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::member::HealthCounts;
 use crate::topology::layout::PoolLayout;
 
 /// How often each shard publishes its counters.
@@ -37,8 +38,11 @@ pub struct ShardSnapshot {
     pub connections_open: u64,
     pub memory_used_bytes: u64,
     pub memory_max_bytes: u64,
-    /// Per drive (pool order): storage verbs that missed their deadline on this shard.
-    pub drive_timeouts: Vec<u64>,
+    /// Requests waiting for a grant of the shard's memory budget now.
+    pub requests_waiting: u64,
+    /// Per drive (pool order): what this shard's calls on it met (deadlines missed,
+    /// errors, bitrot, latency per verb over the last minute).
+    pub drives: Vec<HealthCounts>,
 }
 
 /// A drive's state as `shoal_node_drive_state` names it.
