@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use shoal_http::{AdminRoute, RequestHead, S3Error, S3ErrorCode};
+use shoal_io::Env;
 
 use crate::front::admission::Admission;
 use crate::front::conn::{Conn, write_error};
