@@ -221,9 +221,11 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .map(|answer| match answer {
                 Answer::Ok(Some(created)) => BucketCopy::Found(created),
                 Answer::Err(MemberError::NotFound) => BucketCopy::Absent,
-                Answer::Err(MemberError::NotAsked(_)) => BucketCopy::NotAsked,
+                Answer::Err(MemberError::NotAsked(_))
+                | Answer::Ok(None)
+                | Answer::NotAsked
+                | Answer::Running => BucketCopy::NotAsked,
                 Answer::Err(_) => BucketCopy::Unknown,
-                Answer::Ok(None) | Answer::NotAsked | Answer::Running => BucketCopy::NotAsked,
             })
             .collect()
     }

@@ -423,13 +423,13 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
             async move {
                 let started_nanos = env.monotonic_nanos();
                 let read = read_record(member, file, buf, place);
-                let (buf, read) = match shoal_io::timeout(env, deadline, read).await {
-                    Some((buf, read)) => (Some(buf), read),
-                    None => {
+                let (buf, read) =
+                    if let Some((buf, read)) = shoal_io::timeout(env, deadline, read).await {
+                        (Some(buf), read)
+                    } else {
                         member.health().mark_slow(env.monotonic_nanos());
                         (None, Err(MemberError::Timeout))
-                    }
-                };
+                    };
                 let (health, now_nanos) = (member.health(), env.monotonic_nanos());
                 health.note_call(
                     Verb::ReadRecords,

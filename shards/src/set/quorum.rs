@@ -86,6 +86,7 @@ impl Strategy {
     }
 
     /// The same strategy for a fan-out of another verb.
+    #[must_use]
     pub fn with_verb(self, verb: Verb) -> Self {
         Self { verb, ..self }
     }

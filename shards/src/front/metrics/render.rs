@@ -368,10 +368,10 @@ mod tests {
         let server = r#"server="127.0.0.1:9000""#;
         let d2 = r#"drive="/d2""#;
         for line in [
-            format!(r#"minio_node_drive_errors_ioerror{{{server},{d2}}} 4"#),
+            format!("minio_node_drive_errors_ioerror{{{server},{d2}}} 4"),
             format!(r#"minio_node_drive_errors_ioerror{{{server},drive="/d1"}} 0"#),
-            format!(r#"shoal_node_drive_bitrot_errors_total{{{server},{d2}}} 1"#),
-            format!(r#"minio_node_drive_errors_availability{{{server},{d2}}} 0"#),
+            format!("shoal_node_drive_bitrot_errors_total{{{server},{d2}}} 1"),
+            format!("minio_node_drive_errors_availability{{{server},{d2}}} 0"),
             format!(r#"minio_node_drive_latency_us{{{server},{d2},api="ReadMeta"}} 1000"#),
             format!("minio_s3_requests_waiting_total{{{server}}} 6"),
         ] {
