@@ -181,9 +181,8 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         };
         expected.check_upload(&upload)?;
         expected.check(&info)?;
-        // The write family's commit, with the upload's folder as the version's data
-        // (fenced like any commit; a failed one gives the folder back). TRANSITIONAL:
-        // the folder by path until that commit takes the upload itself as its source.
+        // The write family's commit, with the upload as the version's data (fenced like
+        // any commit; a failed one gives the upload's folder back).
         let staged = Staged::Parts {
             from: crate::member::verbs::write::DataSource::Upload {
                 bucket: bucket.into(),

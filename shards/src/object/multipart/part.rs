@@ -97,8 +97,6 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let mut hasher = BodyHasher::new(algorithm);
         let mut bufs = StripeBuffers::new(self.set_layout(), &self.stripe_pool);
         let staging = hex::encode(self.random_id());
-        // TRANSITIONAL: the staging folder by path for the write family's clean-up
-        // (`remove_staged`); becomes its `stage_discard(staging)` when that lands.
         // The object's version id-to-be: the parts are written before it exists.
         let data_id = upload_version_id(upload_id)?;
         let owner = RecordOwner {
