@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::member::MemberError;
 use crate::member::Verb;
 use crate::member::verbs::upload::UploadVerbs;
-use crate::object::encode::StripeBuffers;
 use crate::object::put::{BodySource, PutOptions, verify_digests};
 use crate::object::store::Store;
 use crate::record::checksum::{BodyHasher, ChecksumAlgorithm};
@@ -95,7 +94,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let algorithm = part_checksum_algorithm(&upload, options)?;
         let placement = self.placement(bucket, key);
         let mut hasher = BodyHasher::new(algorithm);
-        let mut bufs = StripeBuffers::new(self.set_layout(), &self.stripe_pool);
+        let mut stripe = vec![0u8; self.config.stripe_size_bytes];
         let staging = hex::encode(self.random_id());
         // The object's version id-to-be: the parts are written before it exists.
         let data_id = upload_version_id(upload_id)?;
@@ -108,13 +107,13 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         };
         let streamed = async {
             let first_len = self
-                .fill_stripe(body, &mut bufs, 0, &mut hasher, options)
+                .fill_stripe(body, &mut stripe, &mut hasher, options)
                 .await?;
             self.stream_parts(
                 placement,
                 owner,
                 &staging,
-                &mut bufs,
+                &mut stripe,
                 first_len,
                 body,
                 &mut hasher,
@@ -123,7 +122,6 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .await
         }
         .await;
-        drop(bufs); // back to the pool before the commit's wait for locks and drives
         let live = match streamed {
             Ok(live) => live,
             Err(e) => {
