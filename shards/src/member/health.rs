@@ -60,8 +60,10 @@ impl MemberHealth {
     }
 
     /// A call of `verb` asked at `started_nanos` ended at `now_nanos` (answered, or
-    /// cut at its deadline) with `error`. A timeout is counted by `mark_slow`, not here;
-    /// an error the caller made up for a member it did not ask is not a call at all.
+    /// cut at its deadline) with `error`. Every call is timed; a missed deadline marks
+    /// the member slow (and counts it, `mark_slow`), wherever the call ran: a write's
+    /// calls left to finish in the background too. An error the caller made up for a
+    /// member it did not ask is not a call at all.
     pub fn note_call(
         &self,
         verb: Verb,
@@ -69,17 +71,21 @@ impl MemberHealth {
         now_nanos: u64,
         error: Option<&MemberError>,
     ) {
-        if matches!(error, Some(MemberError::NotAsked(_))) {
-            return;
+        let counter = match error {
+            Some(MemberError::NotAsked(_)) => return,
+            Some(MemberError::Timeout) => {
+                self.mark_slow(now_nanos);
+                None
+            }
+            Some(MemberError::Io(_)) => Some(&self.io_errors),
+            Some(MemberError::Unreachable(_)) => Some(&self.unavailable),
+            _ => None,
+        };
+        if let Some(counter) = counter {
+            counter.set(counter.get() + 1);
         }
         let elapsed_nanos = now_nanos.saturating_sub(started_nanos);
         self.latency.record(verb, now_nanos, elapsed_nanos);
-        let counter = match error {
-            Some(MemberError::Io(_)) => &self.io_errors,
-            Some(MemberError::Unreachable(_)) => &self.unavailable,
-            _ => return,
-        };
-        counter.set(counter.get() + 1);
     }
 
     /// A chunk record read whole from this member failed its checksum.
@@ -104,7 +110,8 @@ mod tests {
     use super::*;
 
     /// Calls are timed per verb and their failures classified: I/O errors and refusals
-    /// while offline are counted, other answers only timed, calls never made ignored.
+    /// while offline are counted, a missed deadline marks the member slow, other answers
+    /// are only timed, calls never made ignored.
     #[test]
     fn calls_are_timed_and_classified() {
         let health = MemberHealth::default();
@@ -126,15 +133,25 @@ mod tests {
             Some(&MemberError::NotAsked("out")),
         );
         health.note_bitrot();
+        assert!(!health.is_slow(t + 10_000));
+        health.note_call(Verb::Walk, t, t + 5_000, Some(&MemberError::Timeout));
+        assert!(
+            health.is_slow(t + 10_000),
+            "a missed deadline marks it slow"
+        );
         let counts = health.counts(t + 10_000);
         assert_eq!(
             (counts.io_errors, counts.unavailable, counts.bitrot),
             (1, 1, 1)
         );
-        assert_eq!(counts.timeouts, 0);
+        assert_eq!(counts.timeouts, 1);
         let read = counts.latency[Verb::ReadMeta.index()];
         assert_eq!(read.mean_micros(), Some(3.0));
         assert_eq!(counts.latency[Verb::Commit.index()].count, 2);
-        assert_eq!(counts.latency[Verb::Walk.index()].count, 0, "not asked");
+        assert_eq!(
+            counts.latency[Verb::Walk.index()].count,
+            1,
+            "the timeout only"
+        );
     }
 }

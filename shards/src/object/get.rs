@@ -421,23 +421,25 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
             };
             let member = &*members[drive_index];
             async move {
+                let Some(file) = file else {
+                    return (Some(buf), None);
+                };
                 let started_nanos = env.monotonic_nanos();
-                let read = read_record(member, file, buf, place);
-                let (buf, read) =
-                    if let Some((buf, read)) = shoal_io::timeout(env, deadline, read).await {
-                        (Some(buf), read)
-                    } else {
-                        member.health().mark_slow(env.monotonic_nanos());
-                        (None, Err(MemberError::Timeout))
-                    };
-                let (health, now_nanos) = (member.health(), env.monotonic_nanos());
-                health.note_call(
+                let read = shoal_io::timeout(env, deadline, read_record(member, file, buf, &place));
+                let (buf, read) = match read.await {
+                    Some((buf, read)) => (Some(buf), read),
+                    None => (None, Err(MemberError::Timeout)),
+                };
+                let error = read.as_ref().err();
+                (member.health()).note_call(
                     Verb::ReadRecords,
                     started_nanos,
-                    now_nanos,
-                    read.as_ref().err(),
+                    env.monotonic_nanos(),
+                    error,
                 );
-                (buf, read.ok())
+                let chunk_at = buf.as_ref().filter(|_| read.is_ok());
+                let chunk_at = chunk_at.and_then(|buf| verify_record(member, buf, &place));
+                (buf, chunk_at)
             }
         });
         let results = join_all(reads).await;
@@ -483,14 +485,10 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
                 let opened = shoal_io::timeout(env, deadline, open)
                     .await
                     .unwrap_or(Err(MemberError::Timeout));
-                let (health, now_nanos) = (member.health(), env.monotonic_nanos());
-                if matches!(opened, Err(MemberError::Timeout)) {
-                    health.mark_slow(now_nanos);
-                }
-                health.note_call(
+                (member.health()).note_call(
                     Verb::OpenRecords,
                     started_nanos,
-                    now_nanos,
+                    env.monotonic_nanos(),
                     opened.as_ref().err(),
                 );
                 opened
@@ -515,50 +513,45 @@ struct RecordPlace {
     stripe: u64,
 }
 
-/// Why a chunk is not read from a member: its part file is not open there.
-const NOT_OPEN: &str = "its part file is not open";
+impl RecordPlace {
+    /// Where the aligned read starts, and where the record starts in what it reads.
+    fn aligned(&self) -> (u64, usize) {
+        let block = BLOCK_SIZE_BYTES as u64;
+        let aligned_start = self.offset / block * block;
+        (aligned_start, (self.offset - aligned_start) as usize)
+    }
+}
 
-/// Reads and verifies one chunk record into `buf`; returns the buffer and, if the
-/// record is readable, whole, and its checksum matches for this owner and stripe,
-/// where the chunk starts in it. A whole record whose checksum does not match is
-/// counted as bitrot on the member.
+/// Reads the blocks holding one chunk record into `buf` (the storage verb alone, so its
+/// time is the drive's: the checksum is verified after, `verify_record`).
 async fn read_record<M: SetMember>(
     member: &M,
-    file: Option<&M::Records>,
+    file: &M::Records,
     buf: AlignedBuf,
-    place: RecordPlace,
-) -> (AlignedBuf, MemberResult<usize>) {
-    let Some(file) = file else {
-        return (buf, Err(MemberError::NotAsked(NOT_OPEN)));
-    };
-    let RecordPlace {
-        offset,
-        chunk_len,
-        tag,
-        stripe,
-    } = place;
-    let block = BLOCK_SIZE_BYTES as u64;
-    let aligned_start = offset / block * block;
-    let skip = (offset - aligned_start) as usize;
-    let needed = skip + RECORD_HEADER_BYTES + chunk_len;
+    place: &RecordPlace,
+) -> (AlignedBuf, MemberResult<()>) {
+    let (aligned_start, skip) = place.aligned();
     assert!(
-        needed <= buf.capacity(),
+        skip + RECORD_HEADER_BYTES + place.chunk_len <= buf.capacity(),
         "record buffer sized for the largest record"
     );
     let (result, buf) = member.read_records(file, buf, aligned_start).await;
-    if let Err(e) = result {
-        return (buf, Err(e));
-    }
-    let Some(bytes) = buf.as_slice().get(skip..needed) else {
-        return (buf, Err(MemberError::Corrupt("record cut short".into())));
-    };
+    (buf, result)
+}
+
+/// Where the chunk starts in `buf`, if the record read is whole and its checksum
+/// matches for this owner and stripe. A whole record whose checksum does not match is
+/// counted as bitrot on the member.
+fn verify_record<M: SetMember>(member: &M, buf: &AlignedBuf, place: &RecordPlace) -> Option<usize> {
+    let (_, skip) = place.aligned();
+    let needed = skip + RECORD_HEADER_BYTES + place.chunk_len;
+    // Cut short: the file ends early (a torn or truncated part), not a checksum failure.
+    let bytes = buf.as_slice().get(skip..needed)?;
     let (crc, chunk) = bytes.split_at(RECORD_HEADER_BYTES);
-    if crc.try_into().map(u64::from_le_bytes).ok() != Some(record_checksum(tag, stripe, chunk)) {
+    let expected = record_checksum(place.tag, place.stripe, chunk);
+    if crc.try_into().map(u64::from_le_bytes).ok() != Some(expected) {
         member.health().note_bitrot();
-        return (
-            buf,
-            Err(MemberError::Corrupt("record checksum mismatch".into())),
-        );
+        return None;
     }
-    (buf, Ok(skip + RECORD_HEADER_BYTES))
+    Some(skip + RECORD_HEADER_BYTES)
 }

@@ -18,9 +18,12 @@
 //! later fan-out a tenth of one, until its penalty ends. A member that only recovered
 //! answers within the probe deadline and is written to as before.
 //!
-//! Every call is timed and its failure classified on the member (`MemberHealth::note_call`,
-//! under the verb the strategy names): the drive metrics come from here and from GET's
-//! chunk reads, which keep their own deadlines (`object/get.rs`).
+//! Every call is timed and its failure classified on the member when it ends
+//! (`MemberHealth::note_call`, under the verb the strategy names; a missed deadline marks
+//! the member slow there, so a write's calls left in the background count too): the
+//! drive metrics come from here and from GET's chunk reads, which keep their own
+//! deadlines (`object/get.rs`). The time is the shard's `Env` clock, read once when a
+//! call starts and once when it ends.
 //!
 //! Invariants: at most one call per member per fan-out; answers are returned in member
 //! order whatever order they arrived in; nothing here reads a clock but `Env`.
@@ -188,9 +191,6 @@ where
     }
     let mut ok = 0;
     while let Some((index, result)) = running.next().await {
-        if matches!(result, Err(MemberError::Timeout)) {
-            members[index].health().mark_slow(env.monotonic_nanos());
-        }
         match result {
             Ok(value) => {
                 ok += 1;
@@ -272,13 +272,8 @@ where
     F: FnMut(usize, Rc<M>) -> Fut,
     Fut: Future<Output = MemberResult<T>> + 'static,
 {
-    let deadline = member_deadline(
-        &**member,
-        strategy.mode,
-        strategy.deadline,
-        env.monotonic_nanos(),
-    );
     let started_nanos = env.monotonic_nanos();
+    let deadline = member_deadline(&**member, strategy.mode, strategy.deadline, started_nanos);
     let future = call(index, Rc::clone(member));
     let (env, member, verb) = (env.clone(), Rc::clone(member), strategy.verb);
     Box::pin(async move {
