@@ -51,8 +51,6 @@ verbs! {
     ReadBucketTags,
     WriteBucketTags,
     ReadIdentity,
-    RewriteMeta,
-    RestoreMeta,
     WriteUpload,
     ReadUpload,
     RemoveUpload,
