@@ -1,14 +1,19 @@
 //! The drive metrics' sources, as the store keeps them per drive: on a 2+2 set of
 //! simulated drives, a GET through one drive's bit flips counts bitrot on that drive
 //! only (and only when its chunk is read), a GET through one drive's read errors counts
-//! I/O errors on that drive only, and the verbs a load used have latencies. Every GET
-//! still returns the exact bytes.
+//! I/O errors on that drive only, the verbs a load used have latencies, and a hung
+//! drive a write left behind at quorum counts its timeout once its deadline passes.
+//! Every GET still returns the exact bytes.
 
 mod common;
 
+use std::time::Duration;
+
 use common::{MIB, Sim, body, get, put, run, store};
-use shoal_io::{FaultRule, SimFaults};
+use shoal_io::{FaultRule, SimClock, SimFaults};
 use shoal_shards::member::{HealthCounts, Verb};
+use shoal_shards::object::multipart::UploadOptions;
+use shoal_shards::{Store, StoreConfig};
 
 const DRIVES: usize = 4;
 
@@ -96,6 +101,46 @@ fn a_load_leaves_latencies_of_its_verbs() {
         for verb in [Verb::ReadMeta, Verb::OpenRecords, Verb::ReadRecords] {
             let calls: u64 = counts.iter().map(|c| c.latency[verb.index()].count).sum();
             assert!(calls > 0, "{}", verb.name());
+        }
+    });
+}
+
+/// A write that returns at quorum (CreateMultipartUpload's record) leaves the call to a
+/// hung drive running; when that call passes its deadline the drive's timeout is
+/// counted and timed, though no request waits for it any more.
+#[test]
+fn a_timeout_left_behind_by_a_write_is_counted() {
+    const DEADLINE: Duration = Duration::from_millis(200);
+    run(async {
+        let mut backend = Sim { made: vec![] };
+        let drives = common::Backend::drives(&mut backend, DRIVES);
+        let config = StoreConfig {
+            parity_chunks: Some(2),
+            member_deadline: DEADLINE,
+            ..StoreConfig::default()
+        };
+        let clock = SimClock::new(1_700_000_000_000_000_000);
+        let store = Store::open(drives.clone(), clock, 42, config)
+            .await
+            .expect("open store");
+        store.make_bucket("bkt").await.expect("make bucket");
+        let hung = 1;
+        drives[hung].set_faults(SimFaults {
+            hang: FaultRule::PathContains("_upload".into()),
+            ..SimFaults::default()
+        });
+        store
+            .create_multipart_upload("bkt", "k", &UploadOptions::default())
+            .await
+            .expect("an upload at write quorum");
+        assert_eq!(store.drive_counts(hung).timeouts, 0, "still running");
+        monoio::time::sleep(DEADLINE * 3).await;
+        drives[hung].clear_faults();
+        let counts = store.drive_counts(hung);
+        assert_eq!(counts.timeouts, 1, "{counts:?}");
+        assert!(counts.latency[Verb::WriteUpload.index()].count >= 1);
+        for other in (0..DRIVES).filter(|&d| d != hung) {
+            assert_eq!(store.drive_counts(other).timeouts, 0, "drive {other}");
         }
     });
 }
