@@ -38,6 +38,8 @@ use std::rc::Rc;
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
+use crate::member::MemberError;
+use crate::member::Verb;
 use crate::member::keypath::validate_key;
 use crate::member::verbs::write::{Expect, Fence, WriteVerbs, fingerprint};
 use crate::object::condition::WriteCondition;
@@ -175,7 +177,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     ) -> Vec<bool> {
         let (bucket, key): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
         let members = self.set_members(placement.set_index);
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::WriteMeta, self.config.member_deadline);
         let answers = quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, key) = (Rc::clone(&bucket), Rc::clone(&key));
             let write = tombstones[index].as_ref().map(|(meta, _)| meta.clone());
@@ -186,7 +188,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                         .write_meta(&bucket, &key, &meta, expect, fence)
                         .await
                         .map(|()| true),
-                    None => Ok(false),
+                    None => Err(MemberError::NotAsked(NO_TOMBSTONE)),
                 }
             }
         })
@@ -209,7 +211,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     ) {
         let (bucket, key): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
         let members = self.set_members(placement.set_index);
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::WriteMeta, self.config.member_deadline);
         quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, key) = (Rc::clone(&bucket), Rc::clone(&key));
             let sent = tombstones[index]
@@ -218,7 +220,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             let restore = read.raw[index].clone();
             async move {
                 match (sent, restore) {
-                    (None, _) => Ok(()),
+                    (None, _) => Err(MemberError::NotAsked(NO_TOMBSTONE)),
                     (Some(sent), Some(meta)) => {
                         member.write_meta(&bucket, &key, &meta, sent, fence).await
                     }
@@ -240,7 +242,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     ) {
         let (bucket, key): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
         let members = self.set_members(placement.set_index);
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::RetireVersions, self.config.member_deadline);
         let now = self.clock.now_unix_nanos();
         quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, key, print) = (Rc::clone(&bucket), Rc::clone(&key), prints[index]);
@@ -273,7 +275,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let expects = expected_records(read);
         let (bucket_rc, key_rc): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
         let members = self.set_members(placement.set_index);
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::DeleteVersion, self.config.member_deadline);
         quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, key, expect) = (Rc::clone(&bucket_rc), Rc::clone(&key_rc), expects[index]);
             async move { member.delete_version(&bucket, &key, expect, fence).await }
@@ -299,3 +301,6 @@ pub(crate) fn expected_records(read: &MetaRead) -> Vec<Expect> {
         })
         .collect()
 }
+
+/// Why a member is not sent a tombstone, nor asked to take one back: its read failed.
+const NO_TOMBSTONE: &str = "its record could not be read";

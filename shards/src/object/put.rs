@@ -26,6 +26,7 @@ use std::rc::Rc;
 use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive, Env};
 
 use crate::error::{Error, Result};
+use crate::member::Verb;
 use crate::member::keypath::validate_key;
 use crate::member::verbs::write::{DataSource, WriteVerbs};
 use crate::member::{LocalMember, MemberError, MemberResult};
@@ -337,7 +338,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             declared.min(PREALLOCATED_STRIPES * record_bytes as u64)
         });
         let staging: Rc<str> = upload.into();
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::StageBegin, self.config.member_deadline);
         let opens = quorum::call(&self.env, drives, strategy, |_, member| {
             let staging = Rc::clone(&staging);
             async move { member.stage_begin(&staging, 1, size_hint).await }
@@ -380,6 +381,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         }
         let logical =
             Geometry::new(hasher.len_bytes(), stripe.len(), layout.data_chunks).part_file_len();
+        let strategy = strategy.with_verb(Verb::StageFinish);
         let finishes = quorum::call(&self.env, drives, strategy, |index, member| {
             let writer = &mut writers[index];
             let (staged, tail) = (
@@ -388,7 +390,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             );
             let offset_bytes = writer.flushed_bytes;
             async move {
-                let staged = staged.ok_or(MemberError::Unreachable(DROPPED_OUT.into()))?;
+                let staged = staged.ok_or(MemberError::NotAsked(DROPPED_OUT))?;
                 finish_part(&member, staged, tail, offset_bytes, logical).await
             }
         })
@@ -430,15 +432,24 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             let checksum = record_checksum(records.tags[chunk_index], records.stripe_index, chunk);
             writer.push(checksum, chunk);
         }
-        let strategy = Strategy::all(self.config.member_deadline);
+        let live: Vec<bool> = writers.iter().map(|w| w.staged.is_some()).collect();
+        let mut flushes: Vec<Option<Flush<StagedOf<D>>>> = writers
+            .iter_mut()
+            .map(PartWriter::take_whole_blocks)
+            .collect();
+        if flushes.iter().all(Option::is_none) {
+            // Not a whole block to write (a short last stripe): no drive is asked, so
+            // none is timed for a call it did not get.
+            return self.check_write_quorum(writers);
+        }
+        let strategy = Strategy::all(Verb::StageAppend, self.config.member_deadline);
         let answers = quorum::call(&self.env, drives, strategy, |index, member| {
-            let live = writers[index].staged.is_some();
-            let flush = writers[index].take_whole_blocks();
+            let (flush, live) = (flushes[index].take(), live[index]);
             async move {
                 match flush {
                     Some(flush) => append_blocks(&member, flush).await.map(Some),
                     None if live => Ok(None),
-                    None => Err(MemberError::Unreachable(DROPPED_OUT.into())),
+                    None => Err(MemberError::NotAsked(DROPPED_OUT)),
                 }
             }
         })

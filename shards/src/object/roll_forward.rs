@@ -37,6 +37,8 @@ use std::rc::Rc;
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
+use crate::member::MemberError;
+use crate::member::Verb;
 use crate::member::verbs::write::{Expect, Fence, RollBack, WriteVerbs};
 use crate::object::get::Readable;
 use crate::object::quorum::{Agreed, MetaCopy, MetaRead, votes_for};
@@ -233,13 +235,13 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .collect();
         let placement = self.placement(&info.bucket, &info.key);
         let members = self.set_members(placement.set_index);
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::RollBack, self.config.member_deadline);
         quorum::call(&self.env, members, strategy, |index, member| {
             let request = restores[index].clone();
             async move {
                 match request {
                     Some(request) => member.roll_back(request).await,
-                    None => Ok(()),
+                    None => Err(MemberError::NotAsked("it holds no copy of the version")),
                 }
             }
         })
@@ -330,7 +332,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .collect();
         let (bucket, key): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
         let members = self.set_members(placement.set_index);
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::WriteMeta, self.config.member_deadline);
         let answers = quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, key, write) = (Rc::clone(&bucket), Rc::clone(&key), writes[index].take());
             async move {
@@ -339,7 +341,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                         .write_meta(&bucket, &key, &meta, expect, fence)
                         .await
                         .map(|()| true),
-                    None => Ok(false),
+                    None => Err(MemberError::NotAsked("it needs no record")),
                 }
             }
         })
@@ -367,7 +369,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             (info.bucket.as_str().into(), info.key.as_str().into());
         let version_id = info.version_id;
         let members = self.set_members(placement.set_index);
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::HoldsVersionData, self.config.member_deadline);
         let answers = quorum::call(&self.env, members, strategy, |_, member| {
             let (bucket, key, wanted) = (Rc::clone(&bucket), Rc::clone(&key), Rc::clone(&wanted));
             async move {
