@@ -94,6 +94,16 @@ impl AlignedBuf {
         &mut self.spare_all()[..len]
     }
 
+    /// The whole capacity (all of it is initialised), for callers that build records
+    /// in place before they set the length.
+    pub fn as_capacity_slice(&self) -> &[u8] {
+        #[allow(unsafe_code)]
+        // SAFETY: ptr is valid for `capacity` initialised bytes; shared borrow of self.
+        unsafe {
+            std::slice::from_raw_parts(self.ptr.as_ptr(), self.capacity)
+        }
+    }
+
     /// The whole capacity as a mutable slice (all of it is initialised).
     pub fn spare_all(&mut self) -> &mut [u8] {
         #[allow(unsafe_code)]

@@ -68,7 +68,8 @@ pub struct ServerConfig {
     /// Connections from one client IP address per node (each shard takes its share,
     /// rounded up); more are closed. 0: no limit.
     pub connections_per_client_max: usize,
-    /// Memory one shard lets object reads (GET, copies) in flight hold (`memory_budget.rs`).
+    /// Memory one shard lets object transfers in flight hold: stripe buffers of reads
+    /// (GET, copies) and staging buffers of writes (PUT, UploadPart) (`memory_budget.rs`).
     pub request_memory_per_shard_bytes: usize,
     /// Format empty drives of a deployment that exists (see format.rs).
     pub format_new_drives: bool,
@@ -438,6 +439,9 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
     };
     let budget = MemoryBudget::new(plan.config.request_memory_per_shard_bytes);
     let request_bytes = request_memory_bytes(store.layout(), stripe_bytes);
+    // The pool keeps no more staging buffers than the budget could have in use at once.
+    let kept = budget.max_bytes() / store.stripe_pool().buf_size_bytes();
+    let store = store.with_staging_bufs_kept(kept);
     Ok(ShardContext::new(
         store,
         plan.credentials.clone(),
@@ -911,7 +915,7 @@ fn print_limits(config: &ServerConfig, clamped: Option<&ClampedConnections>) {
         );
     }
     println!(
-        "  memory:   object reads in flight hold at most {} MiB per shard (then 503 SlowDown)",
+        "  memory:   object transfers in flight hold at most {} MiB per shard (then 503 SlowDown)",
         config.request_memory_per_shard_bytes >> 20
     );
     println!(
