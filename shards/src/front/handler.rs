@@ -16,7 +16,7 @@ use shoal_http::{
 use shoal_io::{Clock, DirDrive, SystemClock};
 
 use crate::front::conn::{BODY_READ_MAX_BYTES, Conn};
-use crate::front::memory_budget::{GRANT_WAIT_MAX, MemoryBudget};
+use shoal_io::{GRANT_WAIT_MAX, MemoryBudget};
 use crate::front::metrics::NodeMetrics;
 use crate::front::observe::Observer;
 use crate::object::put::BodySource;
@@ -79,7 +79,7 @@ impl ShardContext {
             requests_total: Cell::new(0),
             in_flight: Rc::new(Cell::new(0)),
             stopping: Cell::new(false),
-            memory: MemoryBudget::new(crate::front::memory_budget::DEFAULT_MAX_BYTES),
+            memory: MemoryBudget::new(shoal_io::memory_budget::DEFAULT_MAX_BYTES),
             observer: Observer::default(),
             node: None,
             request_memory_bytes: 0,
@@ -357,7 +357,7 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
 ) -> Handled {
     let _grant = match data_request_bytes(call) {
         Some(bytes) => {
-            let granted = call.ctx.memory.grant(bytes, GRANT_WAIT_MAX).await;
+            let granted = call.ctx.memory.grant(bytes, GRANT_WAIT_MAX, &shoal_io::MonoioEnv).await;
             let Some(grant) = granted else {
                 call.ctx.observer.metrics.slowdown();
                 return Handled::Failed(S3Error::with_message(

@@ -34,7 +34,7 @@ use crate::front::credentials::{CredentialsSource, load_or_create};
 use crate::front::handler::{Credentials, ShardContext};
 use crate::front::logs::RequestLogs;
 use crate::front::logs::audit::{AuditLog, AuditShard};
-use crate::front::memory_budget::MemoryBudget;
+use shoal_io::MemoryBudget;
 use crate::front::metrics::{NodeFacts, NodeMetrics};
 use crate::object::store::{Store, StoreConfig};
 use crate::object::trash::{TRASH_GRACE, TRASH_SWEEP_INTERVAL};
@@ -69,7 +69,7 @@ pub struct ServerConfig {
     /// rounded up); more are closed. 0: no limit.
     pub connections_per_client_max: usize,
     /// Memory one shard lets object transfers in flight hold: stripe buffers of reads
-    /// (GET, copies) and staging buffers of writes (PUT, UploadPart) (`memory_budget.rs`).
+    /// (GET, copies) and staging buffers of writes (PUT, UploadPart) (`io/src/memory_budget.rs`).
     pub request_memory_per_shard_bytes: usize,
     /// Format empty drives of a deployment that exists (see format.rs).
     pub format_new_drives: bool,

@@ -20,6 +20,8 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::env::Env;
+
 /// Longest wait of a request for its grant before it is refused.
 pub const GRANT_WAIT_MAX: Duration = Duration::from_secs(2);
 /// How often a waiting request looks again (grants come back as requests end).
@@ -69,17 +71,24 @@ impl MemoryBudget {
         })
     }
 
-    /// A grant of `bytes`, waiting up to `wait_max` for others to give theirs back.
-    pub async fn grant(&self, bytes: usize, wait_max: Duration) -> Option<MemoryGrant> {
-        let deadline = monoio::time::Instant::now() + wait_max;
+    /// A grant of `bytes`, waiting up to `wait_max` (on `env`'s clock) for others to
+    /// give theirs back.
+    pub async fn grant(
+        &self,
+        bytes: usize,
+        wait_max: Duration,
+        env: &impl Env,
+    ) -> Option<MemoryGrant> {
+        let wait_max_nanos = u64::try_from(wait_max.as_nanos()).unwrap_or(u64::MAX);
+        let deadline_nanos = env.monotonic_nanos().saturating_add(wait_max_nanos);
         loop {
             if let Some(grant) = self.try_grant(bytes) {
                 return Some(grant);
             }
-            if monoio::time::Instant::now() >= deadline {
+            if env.monotonic_nanos() >= deadline_nanos {
                 return None;
             }
-            monoio::time::sleep(GRANT_POLL_INTERVAL).await;
+            env.sleep(GRANT_POLL_INTERVAL).await;
         }
     }
 
@@ -126,20 +135,21 @@ mod tests {
     /// its wait otherwise.
     #[test]
     fn waiting_is_bounded() {
-        let mut runtime = shoal_io::build_runtime(&shoal_io::RuntimeConfig::default())
+        let mut runtime = crate::build_runtime(&crate::RuntimeConfig::default())
             .expect("runtime")
             .0;
         runtime.block_on(async {
             let budget = MemoryBudget::new(10);
             let held = budget.try_grant(10).expect("fits");
             let started = monoio::time::Instant::now();
-            assert!(budget.grant(1, Duration::from_millis(100)).await.is_none());
+            let env = crate::MonoioEnv;
+            assert!(budget.grant(1, Duration::from_millis(100), &env).await.is_none());
             assert!(started.elapsed() >= Duration::from_millis(100));
             monoio::spawn(async move {
                 monoio::time::sleep(Duration::from_millis(30)).await;
                 drop(held);
             });
-            assert!(budget.grant(10, Duration::from_secs(2)).await.is_some());
+            assert!(budget.grant(10, Duration::from_secs(2), &env).await.is_some());
         });
     }
 }
