@@ -1,4 +1,5 @@
-//! `BufPool`: a per-shard cache of equally sized `AlignedBuf`s for reuse.
+//! `BufPool`: a per-shard cache of equally sized `AlignedBuf`s for reuse. New buffers
+//! are mapped (`AlignedBuf::mapped`): their pages become resident only as written.
 //!
 //! The pool is reuse, not a limit on memory: what bounds the buffers in use is the
 //! caller's memory budget (a request holds a grant for every buffer it takes before it
@@ -59,7 +60,9 @@ impl BufPool {
             return buf;
         }
         inner.allocated_total += 1;
-        AlignedBuf::with_capacity(inner.buf_size_bytes)
+        // Mapped: a buffer costs memory only for what is written into it, so a request
+        // that holds one for a few bytes (a slow body) does not make it all resident.
+        AlignedBuf::mapped(inner.buf_size_bytes)
     }
 
     /// Takes back a buffer from this pool (asserted by size): kept for the next `get`,
