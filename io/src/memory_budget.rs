@@ -1,20 +1,22 @@
-//! The per-shard cap on memory held by object data in flight: every request that reads
-//! an object (GET, copies) takes a grant for the stripe buffers it will hold (a stripe,
-//! its chunks and one aligned record buffer per drive) before it allocates them, and
-//! gives it back when it ends. (A PUT's buffers become resident only as its body
-//! arrives, and a slow body is cut by the minimum body rate.) A client that stops reading its response holds its grant only
-//! until its write times out; many such clients fill the budget, and then new data
-//! requests wait a bounded time ([`GRANT_WAIT_MAX`]) and are refused with 503
-//! SlowDown, instead of the shard's memory growing without bound.
+//! The per-shard cap on memory held by object data in flight. A request that reads an
+//! object (GET, copies) takes a grant for the stripe buffers it will hold before it
+//! allocates them; a write (PUT, UploadPart) takes one grant per staging buffer as its
+//! body arrives and gives it back when that buffer's stripe is written (`encode.rs` of
+//! the shards crate). A client that stops reading its response holds its grant only
+//! until its write times out, a slow body its buffer until the minimum body rate cuts
+//! it; when many fill the budget, new grants wait a bounded time ([`GRANT_WAIT_MAX`])
+//! and the request is refused (503 SlowDown at the HTTP edge), instead of the shard's
+//! memory growing without bound.
 //!
 //! Invariants:
 //! - `used_bytes` is the sum of the live grants; dropping a grant (also on unwind)
 //!   gives its bytes back.
 //! - `used_bytes` exceeds `max_bytes` only by one grant: a request larger than the
 //!   whole budget still runs when it is alone, so no request is refused forever.
+//! - Waiting reads time from the caller's `Env` (real or simulated), never the clock
+//!   directly.
 //!
-//! This is the bounded part of the per-shard memory budget (DESIGN §8); buffers are
-//! not yet allocated from it.
+//! This is the bounded part of the per-shard memory budget (DESIGN §8).
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -143,13 +145,23 @@ mod tests {
             let held = budget.try_grant(10).expect("fits");
             let started = monoio::time::Instant::now();
             let env = crate::MonoioEnv;
-            assert!(budget.grant(1, Duration::from_millis(100), &env).await.is_none());
+            assert!(
+                budget
+                    .grant(1, Duration::from_millis(100), &env)
+                    .await
+                    .is_none()
+            );
             assert!(started.elapsed() >= Duration::from_millis(100));
             monoio::spawn(async move {
                 monoio::time::sleep(Duration::from_millis(30)).await;
                 drop(held);
             });
-            assert!(budget.grant(10, Duration::from_secs(2), &env).await.is_some());
+            assert!(
+                budget
+                    .grant(10, Duration::from_secs(2), &env)
+                    .await
+                    .is_some()
+            );
         });
     }
 }

@@ -1,9 +1,9 @@
 """Bounded memory for writes (issue 11, item 5) against the real server: PUTs take a
-grant of the shard's memory budget (`--request-memory-per-shard-mib`) for the staging
-buffers they hold, so many concurrent large PUTs raise the server's peak RSS by about
-the budget, not by a few MiB per PUT; a PUT that finds the budget spent waits (up to
-2 s) and is answered 503 SlowDown, which boto3 retries until it succeeds; and every
-acknowledged object reads back exactly."""
+grant of the shard's memory budget (`--request-memory-per-shard-mib`) for each staging
+buffer as their body fills it, so many concurrent large PUTs raise the server's peak
+RSS by about the budget, not by a few MiB per PUT; a PUT that finds the budget spent
+waits (up to 2 s per buffer) and is answered 503 SlowDown, which boto3 retries until
+it succeeds; and every acknowledged object reads back exactly."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ PUT_BYTES = 8 << 20
 # Concurrent boto3 uploads: unbudgeted (~5 MiB each before this change) they would
 # raise RSS by far more than the bound below.
 UPLOADS = 32
-# Raw PUTs that send part of their body and hold their grants for HOLD_S: with 4
-# drives a PUT's grant is ~2.3 MiB, so 16 MiB admits 7 of them and refuses the 8th.
+# Raw PUTs that send part of their body (64 KiB: one staging buffer of ~520 KiB with 4
+# drives) and hold it for HOLD_S while the uploads compete for the rest; when they send
+# the rest they compete too, so each ends 200 or 503 SlowDown.
 HOLDERS = 8
 HOLD_S = 3.5
 # Peak RSS may exceed the RSS before the load by the budget plus this (connections'
@@ -120,7 +121,6 @@ def test_concurrent_large_puts_stay_within_the_budget(tmp_path):
         print(f"peak RSS growth under load: {growth >> 20} MiB; refusals: {len(refusals)}")
         bound = (BUDGET_MIB << 20) + RSS_SLACK_BYTES
         assert growth <= bound, f"peak RSS grew {growth >> 20} MiB (bound {bound >> 20} MiB)"
-        assert holder_status.count(503) >= 1, holder_status
         assert set(holder_status) <= {200, 503}, holder_status
         assert "SlowDown" in refusals, refusals
         assert set(refusals) == {"SlowDown"}, refusals

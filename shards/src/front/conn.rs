@@ -51,7 +51,7 @@ use crate::front::observe::{Api, Exchange, Refusal, RequestRecord};
 const HEAD_READ_BYTES: usize = 4 << 10;
 /// Largest read of body bytes; body reads start at [`HEAD_READ_BYTES`] and double
 /// while each read fills its buffer, so only a fast sender gets a big buffer.
-pub const BODY_READ_MAX_BYTES: usize = 256 << 10;
+const BODY_READ_MAX_BYTES: usize = 256 << 10;
 /// A refused connection gets at most this long to send its head before it is closed.
 const REFUSAL_HEAD_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest single wait for head bytes or the next request while the shard is under

@@ -15,13 +15,13 @@ use shoal_http::{
 };
 use shoal_io::{Clock, DirDrive, SystemClock};
 
-use crate::front::conn::{BODY_READ_MAX_BYTES, Conn};
-use shoal_io::{GRANT_WAIT_MAX, MemoryBudget};
+use crate::front::conn::Conn;
 use crate::front::metrics::NodeMetrics;
 use crate::front::observe::Observer;
 use crate::object::put::BodySource;
 use crate::object::store::Store;
 use crate::record::checksum::{Checksum, ChecksumAlgorithm};
+use shoal_io::{GRANT_WAIT_MAX, MemoryBudget};
 
 pub type ShardStore = Store<DirDrive, SystemClock>;
 
@@ -246,6 +246,19 @@ impl<'c, S: AsyncReadRent + AsyncWriteRent> RequestBody<'c, S> {
         }
     }
 
+    /// Answers `Expect: 100-continue` once, when the body is first waited for.
+    async fn answer_continue(&mut self) -> std::io::Result<()> {
+        if self.continue_pending {
+            self.continue_pending = false;
+            let (result, _) = self
+                .conn
+                .write_all(shoal_http::response::CONTINUE_100.to_vec())
+                .await;
+            result?;
+        }
+        Ok(())
+    }
+
     /// Reads and discards the rest of the body (bounded), so keep-alive can go on.
     pub async fn discard(&mut self, max_bytes: usize) -> Result<(), S3Error> {
         self.read_to_vec(max_bytes).await.map(|_| ())
@@ -271,14 +284,7 @@ impl<S: AsyncReadRent + AsyncWriteRent> BodySource for RequestBody<'_, S> {
             if written > 0 {
                 return Ok(written);
             }
-            if self.continue_pending {
-                self.continue_pending = false;
-                let (result, _) = self
-                    .conn
-                    .write_all(shoal_http::response::CONTINUE_100.to_vec())
-                    .await;
-                result?;
-            }
+            self.answer_continue().await?;
             if !self.done && progress.consumed_bytes == 0 && !self.conn.fill().await? {
                 return Err(std::io::Error::other(S3Error::new(
                     S3ErrorCode::IncompleteBody,
@@ -286,6 +292,20 @@ impl<S: AsyncReadRent + AsyncWriteRent> BodySource for RequestBody<'_, S> {
             }
         }
         Ok(0)
+    }
+
+    async fn ready(&mut self) -> std::io::Result<()> {
+        if self.done || !self.conn.pending.is_empty() {
+            return Ok(());
+        }
+        self.answer_continue().await?;
+        if self.conn.fill().await? {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(S3Error::new(
+                S3ErrorCode::IncompleteBody,
+            )))
+        }
     }
 
     fn trailer_checksum(&self) -> Option<Checksum> {
@@ -331,20 +351,16 @@ pub enum Handled {
     Failed(S3Error),
 }
 
-/// Memory a request's buffers will hold, for the operations that move object data.
-/// A read (GET) fills whole stripes from the drives and holds them while the client
-/// reads. A write (PUT, UploadPart) holds one staging buffer per set member, which the
-/// body is read into and the drives are written from (`object/encode.rs`), and the
-/// connection's largest body read. A copy does both. Other requests (Complete
-/// included: it moves no data) hold no stripe.
+/// Memory a request's read buffers will hold, taken before it starts: a read (GET, the
+/// source of a copy) fills whole stripes from the drives and holds them while the client
+/// reads. Writes (PUT, UploadPart, the target of a copy) are not counted here: the store
+/// takes a grant per staging buffer as their stripes fill (`object/encode.rs`), so a
+/// body holds memory only for bytes that arrived. Other requests hold no stripe.
 fn data_request_bytes(call: &Call<'_>) -> Option<usize> {
     let read = call.ctx.request_memory_bytes;
-    let write = call.ctx.store.write_buffers_bytes() + BODY_READ_MAX_BYTES;
     match call.route.operation {
         _ if read == 0 => None,
-        Operation::GetObject => Some(read),
-        Operation::PutObject | Operation::UploadPart => Some(write),
-        Operation::CopyObject | Operation::UploadPartCopy => Some(read + write),
+        Operation::GetObject | Operation::CopyObject | Operation::UploadPartCopy => Some(read),
         _ => None,
     }
 }
@@ -357,12 +373,16 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
 ) -> Handled {
     let _grant = match data_request_bytes(call) {
         Some(bytes) => {
-            let granted = call.ctx.memory.grant(bytes, GRANT_WAIT_MAX, &shoal_io::MonoioEnv).await;
+            let granted = call
+                .ctx
+                .memory
+                .grant(bytes, GRANT_WAIT_MAX, &shoal_io::MonoioEnv)
+                .await;
             let Some(grant) = granted else {
                 call.ctx.observer.metrics.slowdown();
                 return Handled::Failed(S3Error::with_message(
                     S3ErrorCode::SlowDown,
-                    "The server holds too many object transfers in flight; retry later.",
+                    crate::front::s3::error::MEMORY_SLOWDOWN,
                 ));
             };
             Some(grant)
@@ -413,7 +433,13 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
     };
     match result {
         Ok(keep_alive) => Handled::Done { keep_alive },
-        Err(e) => Handled::Failed(e),
+        Err(e) => {
+            // A write refused a staging buffer by the budget (`encode.rs`).
+            if e.message() == crate::front::s3::error::MEMORY_SLOWDOWN {
+                call.ctx.observer.metrics.slowdown();
+            }
+            Handled::Failed(e)
+        }
     }
 }
 
@@ -566,6 +592,8 @@ mod tests {
         )
         .await
         .expect("store");
+        let budget = MemoryBudget::new(64 << 20);
+        let store = store.with_memory_budget(budget.clone());
         store.make_bucket("bkt").await.expect("bucket");
         let credentials = Credentials {
             access_key_id: "k".into(),
@@ -578,7 +606,7 @@ mod tests {
             RouteConfig::default(),
             0,
         )
-        .with_memory_budget(MemoryBudget::new(64 << 20), 5 << 20)
+        .with_memory_budget(budget, 5 << 20)
     }
 
     /// How the test client sends its PUT.
@@ -589,6 +617,8 @@ mod tests {
         GoneMidBody,
         /// Declares a Content-MD5 the body does not have.
         WrongMd5,
+        /// Sends the head, waits a second without a body byte, then closes.
+        HeadOnly,
     }
 
     /// Runs one unsigned PUT of `PUT_BYTES` through `handle` over a loopback connection;
@@ -610,9 +640,14 @@ mod tests {
             let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
             let sent = match client {
                 Client::GoneMidBody => PUT_BYTES / 2,
+                Client::HeadOnly => 0,
                 Client::Whole | Client::WrongMd5 => PUT_BYTES,
             };
             let _ = stream.write_all(head.as_bytes());
+            if matches!(client, Client::HeadOnly) {
+                std::thread::sleep(Duration::from_secs(1));
+                return;
+            }
             let _ = stream.write_all(&vec![7u8; sent]);
             if !matches!(client, Client::GoneMidBody) {
                 let _ = stream.read(&mut [0u8; 512]);
@@ -674,19 +709,24 @@ mod tests {
         (outcome, most.get())
     }
 
-    /// A PUT holds a grant of its staging buffers while it streams and gives it back on
-    /// every path: success, client gone mid-body, 4xx (BadDigest) and 5xx (no drive can
+    /// A PUT holds grants for the staging buffers its stripes fill (at most one per set
+    /// member, none before a body byte arrives) and gives them back on every path:
+    /// success, client gone before or mid-body, 4xx (BadDigest) and 5xx (no drive can
     /// stage); its buffers come from the shard's pool and are reused, not reallocated.
     #[test]
     fn put_gives_its_grant_back_on_every_path() {
         let root = tempfile::tempdir().expect("tempdir");
         runtime().block_on(async {
             let ctx = context(root.path()).await;
-            let grant = ctx.store.write_buffers_bytes() + crate::front::conn::BODY_READ_MAX_BYTES;
+            let most = ctx.store.write_buffers_bytes();
             let (ok, held) = put(&ctx, "a", Client::Whole).await;
             assert!(ok.is_ok(), "{ok:?}");
-            assert_eq!(held, grant, "the PUT held one grant while it streamed");
+            assert!(held > 0 && held <= most, "held {held} of at most {most}");
             assert_eq!(ctx.memory.used_bytes(), 0, "success gives it back");
+
+            let (waited, held) = put(&ctx, "e", Client::HeadOnly).await;
+            assert!(waited.is_err());
+            assert_eq!(held, 0, "a PUT without a body byte holds nothing");
 
             let (gone, _) = put(&ctx, "b", Client::GoneMidBody).await;
             assert!(gone.is_err());

@@ -34,12 +34,12 @@ use crate::front::credentials::{CredentialsSource, load_or_create};
 use crate::front::handler::{Credentials, ShardContext};
 use crate::front::logs::RequestLogs;
 use crate::front::logs::audit::{AuditLog, AuditShard};
-use shoal_io::MemoryBudget;
 use crate::front::metrics::{NodeFacts, NodeMetrics};
 use crate::object::store::{Store, StoreConfig};
 use crate::object::trash::{TRASH_GRACE, TRASH_SWEEP_INTERVAL};
 use crate::record::format::FORMAT_PATH;
 use crate::set::shard_lock::{KeyLocker, LockRequest, mailboxes, serve_lock_requests};
+use shoal_io::MemoryBudget;
 
 /// How long a stopping shard waits for requests in flight.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -69,7 +69,8 @@ pub struct ServerConfig {
     /// rounded up); more are closed. 0: no limit.
     pub connections_per_client_max: usize,
     /// Memory one shard lets object transfers in flight hold: stripe buffers of reads
-    /// (GET, copies) and staging buffers of writes (PUT, UploadPart) (`io/src/memory_budget.rs`).
+    /// (GET, copies), taken per request, and staging buffers of writes (PUT,
+    /// UploadPart), taken per buffer as the body arrives (`io/src/memory_budget.rs`).
     pub request_memory_per_shard_bytes: usize,
     /// Format empty drives of a deployment that exists (see format.rs).
     pub format_new_drives: bool,
@@ -439,9 +440,8 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
     };
     let budget = MemoryBudget::new(plan.config.request_memory_per_shard_bytes);
     let request_bytes = request_memory_bytes(store.layout(), stripe_bytes);
-    // The pool keeps no more staging buffers than the budget could have in use at once.
-    let kept = budget.max_bytes() / store.stripe_pool().buf_size_bytes();
-    let store = store.with_staging_bufs_kept(kept);
+    // Writes take their staging buffers from the same budget as reads.
+    let store = store.with_memory_budget(budget.clone());
     Ok(ShardContext::new(
         store,
         plan.credentials.clone(),

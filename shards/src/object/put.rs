@@ -23,7 +23,7 @@
 
 use std::rc::Rc;
 
-use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, BufPool, Clock, Drive, Env};
+use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive, Env};
 
 use crate::error::{Error, Result};
 use crate::member::keypath::validate_key;
@@ -43,6 +43,13 @@ use crate::topology::placement::Placement;
 pub trait BodySource {
     /// Reads up to `buf.len()` bytes; `Ok(0)` means the body ended and was verified.
     fn read(&mut self, buf: &mut [u8]) -> impl Future<Output = std::io::Result<usize>>;
+
+    /// Waits until body bytes (or the body's end) are at hand, so a put takes memory
+    /// for bytes that arrived, not for bytes promised. A source in memory is always
+    /// ready.
+    fn ready(&mut self) -> impl Future<Output = std::io::Result<()>> {
+        std::future::ready(Ok(()))
+    }
 
     /// A checksum that arrived after the body (an aws-chunked trailer), once `read`
     /// returned 0.
@@ -148,7 +155,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .checksum_algorithm
             .or(options.expected_checksum.as_ref().map(|c| c.algorithm));
         let mut hasher = BodyHasher::new(algorithm);
-        let mut bufs = StripeBuffers::new(self.set_layout(), &self.stripe_pool);
+        let mut bufs = self.stripe_buffers();
         let first_len = self
             .fill_stripe(body, &mut bufs, 0, &mut hasher, options)
             .await?;
@@ -158,7 +165,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         // Chosen before streaming: the part file's records are bound to it.
         let version_id = self.random_id();
         let staged = if fits_inline {
-            Staged::Inline(self.encode_inline(&mut bufs))
+            Staged::Inline(self.encode_inline(&mut bufs).await?)
         } else {
             let upload = hex::encode(self.random_id());
             let owner = RecordOwner {
@@ -274,6 +281,11 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let target = expected.unwrap_or(stripe_bytes);
         bufs.begin_stripe(chunk_len_for(target, self.set_layout().data_chunks));
         while bufs.filled_bytes() < target {
+            if !bufs.next_is_held() {
+                // Memory for bytes that arrived: a body that sent nothing holds none.
+                body.ready().await.map_err(Error::Source)?;
+                bufs.hold_next(&self.env).await?;
+            }
             let want = target - bufs.filled_bytes();
             let room = bufs.next_room();
             let take = want.min(room.len());
@@ -295,6 +307,9 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         }
         self.check_body_length(hasher.len_bytes(), filled < stripe_bytes, options)?;
         if filled < stripe_bytes {
+            if filled > 0 {
+                bufs.hold_all(&self.env).await?;
+            }
             bufs.shrink_to_filled();
         }
         Ok(filled)
@@ -316,11 +331,17 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
 
     /// Every set drive's chunk of a one-stripe object (filled in `bufs`), for the
     /// metadata.
-    fn encode_inline(&self, bufs: &mut StripeBuffers) -> Vec<Vec<u8>> {
+    async fn encode_inline(&self, bufs: &mut StripeBuffers) -> Result<Vec<Vec<u8>>> {
+        bufs.hold_all(&self.env).await?;
         bufs.encode(&self.coder.borrow());
-        (0..self.set_layout().set_size())
+        Ok((0..self.set_layout().set_size())
             .map(|i| bufs.chunk(i).to_vec())
-            .collect()
+            .collect())
+    }
+
+    /// Staging buffers for one write, from the shard's pool, paid for by its budget.
+    pub(crate) fn stripe_buffers(&self) -> StripeBuffers {
+        StripeBuffers::new(self.set_layout(), &self.stripe_pool, &self.memory)
     }
 
     /// Streams every stripe into part files; returns which set drives hold a complete,
@@ -368,6 +389,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .collect();
         let mut len = first_len;
         for stripe_index in 0.. {
+            bufs.hold_all(&self.env).await?;
             bufs.seal(&self.coder.borrow(), &tags, stripe_index);
             self.write_records(placement, drives, &mut writers, bufs)
                 .await?;
@@ -389,15 +411,13 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let finishes = quorum::call(&self.env, drives, strategy, |index, member| {
             let writer = &mut writers[index];
             let staged = writer.staged.take();
-            let tail = bufs.take(placement.chunk_of_drive(index, set_size));
+            let tail = bufs.take_tail(placement.chunk_of_drive(index, set_size));
             let offset_bytes = writer.flushed_bytes;
-            let pool = self.stripe_pool.clone();
             async move {
                 let Some(staged) = staged else {
-                    pool.put(tail);
                     return Err(MemberError::Unreachable(DROPPED_OUT.into()));
                 };
-                finish_part(&member, staged, (tail, &pool), offset_bytes, logical).await
+                finish_part(&member, staged, tail, offset_bytes, logical).await
             }
         })
         .await;
@@ -423,8 +443,9 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     }
 
     /// Writes the whole blocks of this stripe's sealed records to every live member.
-    /// Waits for every member (or its deadline): the next stripe reuses the buffers,
-    /// and a member that misses its deadline drops out of this put.
+    /// Waits for every member (or its deadline), then gives the buffers and their grants
+    /// back (the partial blocks carried); a member that misses its deadline drops out of
+    /// this put.
     async fn write_records(
         &self,
         placement: Placement,
@@ -504,21 +525,18 @@ async fn append_blocks<D: Drive>(
     Ok((flush.staged, buf, whole))
 }
 
-/// Writes the last partial block, trims the padding, makes the file durable and closes
-/// it; the buffer goes back to its pool.
+/// Writes the last partial block (in its one-block buffer), trims the padding, makes
+/// the file durable and closes it.
 async fn finish_part<D: Drive>(
     member: &LocalMember<D>,
     staged: StagedOf<D>,
-    (mut tail, pool): (AlignedBuf, &BufPool),
+    mut tail: AlignedBuf,
     offset_bytes: u64,
     logical_len_bytes: u64,
 ) -> MemberResult<()> {
-    if tail.is_empty() {
-        pool.put(tail);
-    } else {
+    if !tail.is_empty() {
         tail.pad_to_block();
-        let (result, buf) = member.stage_append(&staged, tail, offset_bytes).await;
-        pool.put(buf);
+        let (result, _) = member.stage_append(&staged, tail, offset_bytes).await;
         result?;
     }
     member.stage_finish(staged, logical_len_bytes).await

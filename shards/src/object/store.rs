@@ -113,6 +113,8 @@ pub struct Store<D: Drive, C: Clock, E: Env = MonoioEnv> {
     pub(crate) walk_calls: std::cell::Cell<u64>,
     /// Staging buffers of writes, reused stripe after stripe (`encode.rs`).
     pub(crate) stripe_pool: shoal_io::BufPool,
+    /// What pays for the staging buffers (shared with the front's reads).
+    pub(crate) memory: shoal_io::MemoryBudget,
 }
 
 /// A drive that went offline (`offline`: why) or came back (`offline: None`).
@@ -200,6 +202,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             buckets: crate::object::bucket_cache::BucketCache::default(),
             walk_calls: std::cell::Cell::new(0),
             stripe_pool,
+            memory: shoal_io::MemoryBudget::new(shoal_io::memory_budget::DEFAULT_MAX_BYTES),
         })
     }
 
@@ -221,16 +224,18 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         self
     }
 
-    /// Keeps up to `count` staging buffers for reuse (the server sizes it from its memory
-    /// budget: the buffers the budget pays for); the default keeps a few writes' worth.
+    /// Pays for staging buffers from `budget` (the shard's, shared with its reads), and
+    /// keeps for reuse at most the buffers it can pay for.
     #[must_use]
-    pub fn with_staging_bufs_kept(mut self, count: usize) -> Self {
-        self.stripe_pool = shoal_io::BufPool::new(self.stripe_pool.buf_size_bytes(), count);
+    pub fn with_memory_budget(mut self, budget: shoal_io::MemoryBudget) -> Self {
+        let buf_bytes = self.stripe_pool.buf_size_bytes();
+        self.stripe_pool = shoal_io::BufPool::new(buf_bytes, budget.max_bytes() / buf_bytes);
+        self.memory = budget;
         self
     }
 
-    /// Bytes a write holds while it streams: one staging buffer per member of a set
-    /// (`encode.rs`); the staging buffers' own size is `staging_buf_bytes`.
+    /// Bytes of the budget a write holds at most while it streams: one staging buffer per
+    /// member of a set (`encode.rs`), each taken as its stripe needs it.
     pub fn write_buffers_bytes(&self) -> usize {
         self.layout.set.set_size() * self.stripe_pool.buf_size_bytes()
     }

@@ -7,6 +7,10 @@ use crate::error::Error;
 /// How recent a lack of file descriptors explains a quorum failure.
 const DESCRIPTOR_EXHAUSTION_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The message of a 503 SlowDown for a full memory budget (the metrics count these).
+pub const MEMORY_SLOWDOWN: &str =
+    "The server holds too many object transfers in flight; retry later.";
+
 /// The S3 error a client sees for a store error.
 pub fn to_s3(error: &Error) -> S3Error {
     let (code, message) = match error {
@@ -47,6 +51,7 @@ pub fn to_s3(error: &Error) -> S3Error {
                 Some("The server is out of file descriptors; retry later.".to_owned()),
             )
         }
+        Error::SlowDown => (Code::SlowDown, Some(MEMORY_SLOWDOWN.to_owned())),
         // A lost lease: the write was too slow for it (a hung drive); a retry is safe.
         Error::InsufficientWriteQuorum { .. }
         | Error::InsufficientReadQuorum { .. }

@@ -11,7 +11,6 @@ use shoal_io::{Clock, Drive, Env};
 use crate::error::{Error, Result};
 use crate::member::MemberError;
 use crate::member::verbs::upload::UploadVerbs;
-use crate::object::encode::StripeBuffers;
 use crate::object::put::{BodySource, PutOptions, verify_digests};
 use crate::object::store::Store;
 use crate::record::checksum::{BodyHasher, ChecksumAlgorithm};
@@ -94,7 +93,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let algorithm = part_checksum_algorithm(&upload, options)?;
         let placement = self.placement(bucket, key);
         let mut hasher = BodyHasher::new(algorithm);
-        let mut bufs = StripeBuffers::new(self.set_layout(), &self.stripe_pool);
+        let mut bufs = self.stripe_buffers();
         let staging = hex::encode(self.random_id());
         // The object's version id-to-be: the parts are written before it exists.
         let data_id = upload_version_id(upload_id)?;
