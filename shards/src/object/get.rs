@@ -267,6 +267,16 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
         Ok(Some(&self.out))
     }
 
+    /// The next piece as a buffer of its own, for a writer that takes ownership (a
+    /// socket write): the reader gathers into `spare` from now on, so the piece is not
+    /// copied again on its way out. `None` when all were returned.
+    pub async fn next_owned(&mut self, spare: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        if self.next().await?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(std::mem::replace(&mut self.out, spare)))
+    }
+
     /// Closes the current part's files and reads `segment` from now on; every drive
     /// gets a fresh chance (one missing part file says nothing of the others).
     async fn switch_segment(&mut self, segment: usize) {
