@@ -13,8 +13,10 @@
 # and keys/s over a 10,000-key listing, and the server's peak RSS (VmHWM) under 256
 # concurrent 10 MiB PUTs (once per build, after the reps, on a fresh server).
 #
-#   scripts/bench_compare.sh OLD_BIN NEW_BIN [--quick]
+#   scripts/bench_compare.sh OLD_BIN NEW_BIN [--quick] [--only KEY,KEY,...]
 #
+# --only runs just those workloads (keys: anon head_4k get_4k put_4k get_10m put_10m
+# list_10k rss); "anon" is always run, as the 403 floor of the x403 column.
 # Default: 3 reps of 10 s per workload (PUT 10 MiB: 6 s, for disk space), 15 to 18
 # minutes on 2 busy cores; --quick: 1 rep of 3 s, about 5 minutes. Needs jq, taskset,
 # 2 cores and 10 GiB free on the drives' disk (at most about 8 GB is used at once).
@@ -25,12 +27,20 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-usage() { sed -n '2,24p' "$0"; }
+usage() { sed -n '2,27p' "$0"; }
 quick=0
+only=""
 bins=()
-for arg in "$@"; do
+while (($#)); do
+    arg=$1
+    shift
     case "$arg" in
         --quick) quick=1 ;;
+        --only)
+            (($#)) || { echo "bench_compare.sh: --only needs a list of workloads" >&2; exit 2; }
+            only=",anon,$1,"
+            shift
+            ;;
         -h | --help) usage; exit 0 ;;
         -*) echo "bench_compare.sh: unknown flag $arg" >&2; exit 2 ;;
         *) bins+=("$arg") ;;
@@ -131,6 +141,20 @@ suite=(
     "put_10m|put|--obj.size 10MiB --duration ${duration_put_10m}s"
     "list_10k|list|--list.pages --list.existing --objects $list_keys --max-keys 1000"
 )
+# Whether workload $1 is to run (all of them without --only).
+wanted() { [[ -z $only || $only == *",$1,"* ]]; }
+for key in ${only//,/ }; do
+    case "$key" in
+        anon | head_4k | get_4k | put_4k | get_10m | put_10m | list_10k | rss) ;;
+        *) echo "bench_compare.sh: unknown workload $key in --only" >&2; exit 2 ;;
+    esac
+done
+selected=()
+for entry in "${suite[@]}"; do
+    if wanted "${entry%%|*}"; then selected+=("$entry"); fi
+done
+suite=("${selected[@]}")
+
 # Every figure of every run, one line each: key build rep ops_s cpu_us objects_s errors.
 figures="$out/figures.tsv"
 : >"$figures"
@@ -186,6 +210,7 @@ start_s=$SECONDS
 # The LIST servers: one per build for the whole run, each bucket filled once with
 # $list_keys keys of 1 KiB (128 uploads at once: small PUTs wait on fsync).
 for name in "${names[@]}"; do
+    wanted list_10k || break
     echo "   filling the $list_keys-key bucket of $name ($((SECONDS - start_s)) s)"
     start_server "${name}_list" list
     if ! timeout 900 taskset -c 1 "$bench" list --host "127.0.0.1:${port[${name}_list]}" \
@@ -215,6 +240,7 @@ done
 # Peak memory is no noisy rate: once per build, each on its own fresh server, so the
 # 2.5 GiB of uploads of one are gone before the other's.
 for name in "${names[@]}"; do
+    wanted rss || break
     echo "   rss (256 x 10 MiB PUT) on $name ($((SECONDS - start_s)) s)"
     start_server "$name" rss
     rss_one "$name" 1
@@ -258,15 +284,19 @@ for entry in "${suite[@]}"; do
     row "$(label "$key")" "$(median "$key" old 4)" "$(median "$key" new 4)" \
         "$(median "$key" old 5)" "$(median "$key" new 5)" us
 done
-# LIST per key: keys/s, and CPU per key (the page's CPU over its keys).
-list_keys_old="$(median list_10k old 6)" list_keys_new="$(median list_10k new 6)"
-per_key() { awk -v us="$1" -v pages="$2" -v keys="$3" 'BEGIN { if (us == "nan" || keys == "nan" || keys == 0) print "nan"; else print us * pages / keys }'; }
-row "LIST 10,000 keys (keys)" "$list_keys_old" "$list_keys_new" \
-    "$(per_key "$(median list_10k old 5)" "$(median list_10k old 4)" "$list_keys_old")" \
-    "$(per_key "$(median list_10k new 5)" "$(median list_10k new 4)" "$list_keys_new")" us
-rss_old="$(median rss old 4)" rss_new="$(median rss new 4)"
-printf "%-26s %10s %10s %7s\n" "peak RSS, 256 x 10 MiB PUT" "$(num "$rss_old" 0) MiB" \
-    "$(num "$rss_new" 0) MiB" "$(ratio "$rss_old" "$rss_new")"
+if wanted list_10k; then
+    # LIST per key: keys/s, and CPU per key (the page's CPU over its keys).
+    list_keys_old="$(median list_10k old 6)" list_keys_new="$(median list_10k new 6)"
+    per_key() { awk -v us="$1" -v pages="$2" -v keys="$3" 'BEGIN { if (us == "nan" || keys == "nan" || keys == 0) print "nan"; else print us * pages / keys }'; }
+    row "LIST 10,000 keys (keys)" "$list_keys_old" "$list_keys_new" \
+        "$(per_key "$(median list_10k old 5)" "$(median list_10k old 4)" "$list_keys_old")" \
+        "$(per_key "$(median list_10k new 5)" "$(median list_10k new 4)" "$list_keys_new")" us
+fi
+if wanted rss; then
+    rss_old="$(median rss old 4)" rss_new="$(median rss new 4)"
+    printf "%-26s %10s %10s %7s\n" "peak RSS, 256 x 10 MiB PUT" "$(num "$rss_old" 0) MiB" \
+        "$(num "$rss_new" 0) MiB" "$(ratio "$rss_old" "$rss_new")"
+fi
 echo
 echo "Spread of op/s over the reps (min..max, and max over min - 1), for the noise:"
 for key in anon head_4k get_4k put_4k get_10m put_10m list_10k; do

@@ -53,8 +53,12 @@ impl std::error::Error for DriveError {}
 
 impl From<std::io::Error> for DriveError {
     fn from(e: std::io::Error) -> Self {
-        if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
-            LAST_DESCRIPTOR_EXHAUSTION.set(Some(std::time::Instant::now()));
+        match e.raw_os_error() {
+            Some(libc::EMFILE | libc::ENFILE) => {
+                LAST_DESCRIPTOR_EXHAUSTION.set(Some(std::time::Instant::now()));
+            }
+            Some(libc::ENOSPC | libc::EDQUOT) => LAST_NO_SPACE.set(Some(std::time::Instant::now())),
+            _ => {}
         }
         match e.raw_os_error() {
             Some(libc::ENOENT) => DriveError::NotFound,
@@ -72,6 +76,19 @@ thread_local! {
     /// descriptors (EMFILE/ENFILE): the process is overloaded, the drive is fine.
     static LAST_DESCRIPTOR_EXHAUSTION: std::cell::Cell<Option<std::time::Instant>> =
         const { std::cell::Cell::new(None) };
+}
+
+thread_local! {
+    /// When a drive of this thread (shard) last refused a write for lack of space
+    /// (ENOSPC/EDQUOT): a write that missed its quorum then failed on full drives.
+    static LAST_NO_SPACE: std::cell::Cell<Option<std::time::Instant>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Whether a drive of this thread refused a write for lack of space within the last
+/// `window` (so a write quorum failure now is full drives, which a retry will not fix).
+pub fn no_space_within(window: std::time::Duration) -> bool {
+    LAST_NO_SPACE.get().is_some_and(|at| at.elapsed() <= window)
 }
 
 /// Whether a drive operation on this thread ran out of file descriptors within the

@@ -8,6 +8,7 @@
 //! - A buffer handed to a write or read belongs to the kernel until the call returns it.
 #![deny(unsafe_code)] // allowed per block in buf.rs and the real drive, each with a SAFETY comment
 
+pub mod any_drive;
 pub mod buf;
 pub mod buf_pool;
 pub mod clock;
@@ -19,12 +20,14 @@ pub mod net;
 pub mod runtime;
 pub mod sim;
 
+pub use any_drive::{AnyDrive, AnyFile};
 pub use buf::{AlignedBuf, BLOCK_SIZE_BYTES};
 pub use buf_pool::BufPool;
 pub use clock::{Clock, SimClock, SystemClock};
 pub use dir_drive::{DirDrive, DirFile, DriveLock};
 pub use drive::{
     DirEntry, Drive, DriveError, DriveResult, SpaceInfo, descriptors_exhausted_within,
+    no_space_within,
 };
 pub use env::{Env, MonoioEnv, timeout};
 pub use memory_budget::{GRANT_WAIT_MAX, MemoryBudget, MemoryGrant};

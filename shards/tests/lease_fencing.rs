@@ -348,3 +348,70 @@ async fn check_race(store: &SimStore, attempts: &[Attempt]) -> Result<(), String
     }
     Ok(())
 }
+
+/// A tag update stuck past its lease (between reading the version and writing its new
+/// tags) is refused instead of writing the old version back over the next writer's:
+/// the tagger's client gets `LeaseLost`, the PUT that took the key commits, and reads
+/// return that PUT's bytes with no tags.
+#[test]
+fn stuck_tag_update_never_overwrites_the_next_write() {
+    let sim = SimExecutor::new(13);
+    let env = sim.env();
+    sim.block_on(async {
+        let drives: Vec<SimDrive> = (0..4)
+            .map(|i| SimDrive::new(&format!("d{i}"), i + 1).with_env(env.clone()))
+            .collect();
+        let config = StoreConfig {
+            parity_chunks: Some(2),
+            member_deadline: MEMBER_DEADLINE,
+            lease_duration: LEASE,
+            ..StoreConfig::default()
+        };
+        let store = Rc::new(
+            Store::open_in(drives.clone(), env.clone(), env.clone(), 3, config)
+                .await
+                .expect("open"),
+        );
+        store.make_bucket("bkt").await.expect("bucket");
+        put(&store, "k", &body(b'A')).await.expect("first version");
+        // Drive 0 hangs on the key's metadata: the tagger reads it for a member
+        // deadline, longer than its lease.
+        drives[0].set_faults(SimFaults {
+            hang: FaultRule::PathContains("bkt/k/_meta".into()),
+            ..SimFaults::default()
+        });
+        let tagged = Rc::new(RefCell::new(None));
+        let (store_t, tagged_t) = (Rc::clone(&store), Rc::clone(&tagged));
+        env.spawn(async move {
+            let tags = vec![("stale".to_owned(), "yes".to_owned())];
+            let result = store_t.set_object_tags("bkt", "k", tags).await;
+            *tagged_t.borrow_mut() = Some(result.map(|_| ()));
+        });
+        env.sleep(LEASE / 2).await;
+        let b_data = body(b'B');
+        put(&store, "k", &b_data)
+            .await
+            .expect("B, the writer after the tagger's lease, commits");
+        while tagged.borrow().is_none() {
+            env.sleep(Duration::from_millis(10)).await;
+        }
+        let tag_result = tagged.borrow_mut().take().expect("tagger answered");
+        assert!(
+            matches!(tag_result, Err(Error::LeaseLost)),
+            "the tagger is told its update failed: {tag_result:?}"
+        );
+        for drive in &drives {
+            drive.clear_faults();
+        }
+        let got = store
+            .get_object("bkt", "k", None)
+            .await
+            .expect("get")
+            .read_all()
+            .await
+            .expect("read");
+        assert!(got == b_data, "reads return B's bytes, never A's");
+        let (_, tags) = store.object_tags("bkt", "k").await.expect("tags");
+        assert!(tags.is_empty(), "B's version has no tags: {tags:?}");
+    });
+}

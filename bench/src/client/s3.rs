@@ -47,7 +47,7 @@ pub struct Outcome {
 }
 
 /// A request before signing.
-pub(crate) struct Request<'a> {
+pub struct Request<'a> {
     pub method: &'static str,
     pub key: &'a str,
     pub query: &'a [(&'a str, &'a str)],
@@ -56,7 +56,7 @@ pub(crate) struct Request<'a> {
     pub expect: Expect,
 }
 
-pub(crate) enum RequestBody<'a> {
+pub enum RequestBody<'a> {
     Empty,
     Small(Vec<u8>),
     Object(&'a Payload<'a>),
@@ -265,6 +265,13 @@ impl Client {
     }
 
     pub(crate) async fn send(&self, request: Request<'_>) -> Result<Outcome, String> {
+        into_outcome(self.exchange(request).await?)
+    }
+
+    /// Signs and sends `request` and returns the response as it came, whatever its
+    /// status: for tests that check what a client sees, error documents included
+    /// (`Err` only when no response was read).
+    pub async fn exchange(&self, request: Request<'_>) -> Result<Response, String> {
         let host = self.pick_host();
         let amz_date = self.amz_date();
         let key = self.keys.get(&self.credentials, &amz_date);
@@ -275,7 +282,7 @@ impl Client {
             .exchange(host, &scratch.head, &body, request.expect)
             .await;
         self.scratch.borrow_mut().push(scratch);
-        into_outcome(response?)
+        response
     }
 
     /// Writes the signed head of `request` for `host` into `scratch.head`; returns the
@@ -375,7 +382,7 @@ impl Client {
 }
 
 impl<'a> Request<'a> {
-    pub(crate) fn new(method: &'static str, key: &'a str) -> Request<'a> {
+    pub fn new(method: &'static str, key: &'a str) -> Request<'a> {
         Request {
             method,
             key,

@@ -97,6 +97,9 @@ s3_error_codes! {
     SignatureDoesNotMatch => 403, "The request signature that the server calculated does not match the signature that you provided. Check your AWS secret access key and signing method.";
     SlowDown => 503, "Please reduce your request rate.";
     XAmzContentSHA256Mismatch => 400, "The provided 'x-amz-content-sha256' header does not match what was computed.";
+    // Not an AWS code (S3 has none for full drives): MinIO's, which its clients and
+    // tools already know; 507 is HTTP's Insufficient Storage, which SDKs do not retry.
+    XMinioStorageFull => 507, "The drives have no space left for this write; free space or add drives, then retry.";
 }
 
 impl fmt::Display for S3ErrorCode {
@@ -203,6 +206,7 @@ mod tests {
             (S3ErrorCode::SlowDown, 503),
             (S3ErrorCode::InternalError, 500),
             (S3ErrorCode::RequestTimeTooSkewed, 403),
+            (S3ErrorCode::XMinioStorageFull, 507),
         ];
         for (code, status) in expected {
             assert_eq!(code.status(), status, "{code}");

@@ -168,7 +168,8 @@ impl SimState {
             .no_space_after_bytes
             .is_some_and(|max| after > max)
         {
-            return Err(DriveError::NoSpace);
+            // Through the OS error, as a real drive reports it (`no_space_within`).
+            return Err(os_error(libc::ENOSPC));
         }
         self.written_bytes = after;
         Ok(())

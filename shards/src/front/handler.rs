@@ -13,7 +13,7 @@ use shoal_http::{
     BodyDecoder, Operation, RequestHead, ResponseBody, ResponseHead, Route, RouteConfig, S3Error,
     S3ErrorCode, write_response_head,
 };
-use shoal_io::{Clock, DirDrive, SystemClock};
+use shoal_io::{AnyDrive, Clock, SystemClock};
 
 use crate::front::conn::Conn;
 use crate::front::metrics::NodeMetrics;
@@ -23,7 +23,9 @@ use crate::object::store::Store;
 use crate::record::checksum::{Checksum, ChecksumAlgorithm};
 use shoal_io::{GRANT_WAIT_MAX, MemoryBudget};
 
-pub type ShardStore = Store<DirDrive, SystemClock>;
+/// The store a shard serves: real drives in the server, simulated ones in tests
+/// (`AnyDrive` dispatches by `match`, so the request path pays no `dyn` call).
+pub type ShardStore = Store<AnyDrive, SystemClock>;
 
 /// The root credentials of the deployment.
 #[derive(Clone)]

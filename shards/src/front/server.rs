@@ -416,7 +416,7 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
     let mut drives = Vec::with_capacity(plan.config.drives.len());
     for path in &plan.config.drives {
         // Formatted (or found offline) by `prepare_store`: never created again here.
-        drives.push(DirDrive::open_existing(path, FORMAT_PATH));
+        drives.push(DirDrive::open_existing(path, FORMAT_PATH).into());
     }
     let defaults = StoreConfig::default();
     let store_config = StoreConfig {

@@ -35,6 +35,7 @@ use crate::object::list::ListQuery;
 use crate::object::store::Store;
 use crate::record::codec::{DecodeError, Writer, open_record};
 use crate::set::quorum::{self, Answer, Strategy};
+use crate::set::shard_lock::LockGuard;
 use crate::topology::placement::DeploymentId;
 
 const MAGIC: &[u8; 8] = b"SHOALBKT";
@@ -123,17 +124,19 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// first: a new bucket starts empty.
     pub async fn make_bucket(&self, bucket: &str) -> Result<()> {
         validate_bucket_name(bucket)?;
-        let _guard = self.lock_bucket_exclusive(bucket).await;
-        let result = self.make_bucket_locked(bucket).await;
+        let guard = self.lock_bucket_exclusive(bucket).await;
+        let result = self.make_bucket_locked(bucket, &guard).await;
         // Under the lock, so no shard believes an answer from before the change.
         self.buckets.changed();
         result
     }
 
-    async fn make_bucket_locked(&self, bucket: &str) -> Result<()> {
+    async fn make_bucket_locked(&self, bucket: &str, guard: &LockGuard) -> Result<()> {
         if self.bucket_exists_on_drives(bucket).await? {
             return Err(Error::BucketAlreadyOwnedByYou);
         }
+        // The answer above holds only while the lease does.
+        guard.keep().await?;
         let record = bucket_record(&self.deployment_id, bucket, self.clock.now_unix_nanos());
         let name: Rc<str> = bucket.into();
         // All: a create short of quorum removes its records, which no late write may

@@ -20,15 +20,20 @@ use crate::error::{Error, Result};
 use crate::member::MemberError;
 use crate::member::keypath::validate_key;
 use crate::member::verbs::bucket::BucketVerbs;
+use crate::member::verbs::write::{Expect, Fence, WriteVerbs};
 use crate::object::store::Store;
 use crate::record::codec::{Writer, open_record};
 use crate::record::meta::{DriveMeta, ObjectInfo, PreviousVersion};
 use crate::set::quorum::{self, Answer, Strategy};
+use crate::set::shard_lock::LockGuard;
 
 const BUCKET_TAGS_MAGIC: &[u8; 8] = b"SHOALBTG";
 
 /// Tags as stored: (key, value) in the order given.
 pub type Tags = Vec<(String, String)>;
+
+/// A metadata record per member of a set (`None`: none, or none to write).
+type Records = [Option<Vec<u8>>];
 
 impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// The current version's tags.
@@ -43,7 +48,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         validate_key(key)?;
         self.require_bucket(bucket).await?;
         let layout = self.set_layout();
-        let _guard = self.lock_object(bucket, key).await;
+        let guard = self.lock_object(bucket, key).await;
         let read = self.read_metas(bucket, key).await;
         let agreed = read.agreed(layout.read_quorum())?;
         let mut info = agreed.info.clone();
@@ -56,10 +61,18 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .iter()
             .map(|copy| copy.as_ref().map(|copy| self.retagged(&info, copy)))
             .collect();
-        let written = self.rewrite_metas(bucket, key, records).await;
+        // The lease is confirmed now and every record is fenced on it and on the
+        // record read: a writer that stalled past its lease cannot put an older
+        // version back over a newer one.
+        guard.keep().await?;
+        let fence = guard.fence();
+        let written = self
+            .rewrite_metas(bucket, key, &records, &read.raw, fence)
+            .await;
         let ok = written.iter().filter(|w| **w).count();
         if ok < layout.write_quorum() {
-            self.restore_metas(bucket, key, &written, &read.raw).await;
+            self.restore_metas(bucket, key, &written, (&records, &read.raw), fence)
+                .await;
             return Err(Error::InsufficientWriteQuorum {
                 ok,
                 needed: layout.write_quorum(),
@@ -86,14 +99,16 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         .encode(&self.deployment_id)
     }
 
-    /// Writes each member's new record (`None`: none for that member); per member,
-    /// whether it was written. All: whether to roll back depends on every answer, and a
-    /// late write could land after the roll-back.
+    /// Writes each member's new record (`None`: none for that member) if it still holds
+    /// the record read (`raw`); per member, whether it was written. All: whether to roll
+    /// back depends on every answer, and a late write could land after the roll-back.
     async fn rewrite_metas(
         &self,
         bucket: &str,
         key: &str,
-        records: Vec<Option<Vec<u8>>>,
+        records: &Records,
+        raw: &Records,
+        fence: Fence,
     ) -> Vec<bool> {
         let set_index = self.placement(bucket, key).set_index;
         let (bucket, key): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
@@ -102,22 +117,27 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let answers = quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, key) = (Rc::clone(&bucket), Rc::clone(&key));
             let record = records[index].clone();
+            let expect = Expect::of(raw[index].as_deref());
             async move {
                 let record = record.ok_or(MemberError::Stale)?;
-                member.rewrite_meta(&bucket, &key, record).await
+                member
+                    .write_meta(&bucket, &key, &record, expect, fence)
+                    .await
             }
         })
         .await;
         answers.iter().map(Answer::is_ok).collect()
     }
 
-    /// Puts the old records back on the members that took a new one.
+    /// Puts the old records (`previous`) back on the members that took a new one
+    /// (`written`), where the new record is still there.
     async fn restore_metas(
         &self,
         bucket: &str,
         key: &str,
         written: &[bool],
-        previous: &[Option<Vec<u8>>],
+        (records, previous): (&Records, &Records),
+        fence: Fence,
     ) {
         let set_index = self.placement(bucket, key).set_index;
         let (bucket, key): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
@@ -125,12 +145,17 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let members = self.set_members(set_index);
         quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, key) = (Rc::clone(&bucket), Rc::clone(&key));
-            let (was_written, previous) = (written[index], previous[index].clone());
+            let restore = match (written[index], &records[index], &previous[index]) {
+                (true, Some(new), Some(old)) => Some((old.clone(), Expect::of(Some(new)))),
+                _ => None,
+            };
             async move {
-                if !was_written {
+                // Only a member that held the version was written, so it has an old
+                // record to put back.
+                let Some((old, expect)) = restore else {
                     return Ok(());
-                }
-                member.restore_meta(&bucket, &key, previous).await
+                };
+                member.write_meta(&bucket, &key, &old, expect, fence).await
             }
         })
         .await;
@@ -178,14 +203,21 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
 
     /// Replaces the bucket's tags (empty: removes them).
     pub async fn set_bucket_tags(&self, bucket: &str, tags: &[(String, String)]) -> Result<()> {
-        let _guard = self.lock_bucket_exclusive(bucket).await;
-        let result = self.set_bucket_tags_locked(bucket, tags).await;
+        let guard = self.lock_bucket_exclusive(bucket).await;
+        let result = self.set_bucket_tags_locked(bucket, tags, &guard).await;
         self.buckets.changed();
         result
     }
 
-    async fn set_bucket_tags_locked(&self, bucket: &str, tags: &[(String, String)]) -> Result<()> {
+    async fn set_bucket_tags_locked(
+        &self,
+        bucket: &str,
+        tags: &[(String, String)],
+        guard: &LockGuard,
+    ) -> Result<()> {
         self.require_bucket(bucket).await?;
+        // A holder that stalled past its lease must not write over a newer change.
+        guard.keep().await?;
         let mut w = Writer::default();
         w.u64(self.clock.now_unix_nanos());
         w.u16(u16::try_from(tags.len()).expect("tag count bounded"));

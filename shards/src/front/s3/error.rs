@@ -6,6 +6,8 @@ use crate::error::Error;
 
 /// How recent a lack of file descriptors explains a quorum failure.
 const DESCRIPTOR_EXHAUSTION_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+/// How recent a drive's "no space left" explains a write quorum failure.
+const NO_SPACE_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The message of a 503 SlowDown for a full memory budget (the metrics count these).
 pub const MEMORY_SLOWDOWN: &str =
@@ -52,6 +54,15 @@ pub fn to_s3(error: &Error) -> S3Error {
             )
         }
         Error::SlowDown => (Code::SlowDown, Some(MEMORY_SLOWDOWN.to_owned())),
+        // Full drives: a retry cannot succeed until space is freed, so not 503 (which
+        // SDKs retry for minutes) nor a bare 500, but 507 with the reason.
+        Error::InsufficientWriteQuorum { .. } if shoal_io::no_space_within(NO_SPACE_WINDOW) => (
+            Code::XMinioStorageFull,
+            Some(format!(
+                "{error}: the drives have no space left; free space or add drives, then retry"
+            )),
+        ),
+        Error::Drive(shoal_io::DriveError::NoSpace) => (Code::XMinioStorageFull, None),
         // A lost lease: the write was too slow for it (a hung drive); a retry is safe.
         Error::InsufficientWriteQuorum { .. }
         | Error::InsufficientReadQuorum { .. }
@@ -109,5 +120,31 @@ mod tests {
         let _ = DriveError::from(emfile);
         let failure = Error::InsufficientReadQuorum { ok: 0, needed: 2 };
         assert_eq!(to_s3(&failure).code(), Code::SlowDown);
+    }
+
+    /// A write quorum failure right after a drive refused a write for lack of space is
+    /// 507 XMinioStorageFull (a retry cannot help); without one, or for a read, it stays
+    /// 503 ServiceUnavailable.
+    #[test]
+    fn write_quorum_failure_on_full_drives_is_storage_full() {
+        let unexplained = std::thread::spawn(|| {
+            to_s3(&Error::InsufficientWriteQuorum { ok: 0, needed: 4 }).code()
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(unexplained, Code::ServiceUnavailable);
+        let enospc = std::io::Error::from_raw_os_error(28); // ENOSPC on Linux
+        assert!(matches!(DriveError::from(enospc), DriveError::NoSpace));
+        let full = to_s3(&Error::InsufficientWriteQuorum { ok: 0, needed: 4 });
+        assert_eq!((full.code(), full.status()), (Code::XMinioStorageFull, 507));
+        assert!(
+            full.message().contains("no space left"),
+            "{}",
+            full.message()
+        );
+        let read = to_s3(&Error::InsufficientReadQuorum { ok: 0, needed: 4 });
+        assert_eq!(read.code(), Code::ServiceUnavailable);
+        let drive = to_s3(&Error::Drive(DriveError::NoSpace));
+        assert_eq!(drive.code(), Code::XMinioStorageFull);
     }
 }

@@ -319,7 +319,7 @@ fn requested_range(
 /// A failure now can only abort the connection: it is closed before the promised
 /// length was sent, so the client sees an error, never a short body taken as whole.
 async fn stream_object<S: AsyncReadRent + AsyncWriteRent>(
-    mut reader: crate::object::get::ObjectReader<'_, shoal_io::DirDrive, shoal_io::SystemClock>,
+    mut reader: crate::object::get::ObjectReader<'_, shoal_io::AnyDrive, shoal_io::SystemClock>,
     first: Vec<u8>,
     conn: &mut crate::front::conn::Conn<S>,
 ) -> Result<bool, S3Error> {

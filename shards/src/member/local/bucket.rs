@@ -6,7 +6,6 @@
 
 use shoal_io::{Drive, DriveError};
 
-use crate::member::keypath::meta_path;
 use crate::member::verbs::bucket::BucketVerbs;
 use crate::member::{LocalMember, MemberResult};
 use crate::record::format::FORMAT_PATH;
@@ -16,10 +15,6 @@ const BUCKET_TAGS_DIR: &str = ".shoal/bucket-tags";
 /// Must match `object::multipart::MULTIPART_DIR` (the member layer cannot name the
 /// object layer; the upload verbs move that constant here).
 const UPLOADS_DIR: &str = ".shoal/multipart";
-
-/// Tries of a restore before it gives up (a transient error should not leave the
-/// rewritten record in place).
-const RESTORE_ATTEMPTS: usize = 3;
 
 fn record_path(bucket: &str) -> String {
     format!("{BUCKETS_DIR}/{bucket}")
@@ -92,37 +87,5 @@ impl<D: Drive> BucketVerbs for LocalMember<D> {
 
     async fn read_identity(&self) -> MemberResult<Vec<u8>> {
         Ok(self.drive().read_file(FORMAT_PATH).await?)
-    }
-
-    async fn rewrite_meta(&self, bucket: &str, key: &str, record: Vec<u8>) -> MemberResult<()> {
-        Ok(self
-            .drive()
-            .write_file_atomic(&meta_path(bucket, key), &record)
-            .await?)
-    }
-
-    async fn restore_meta(
-        &self,
-        bucket: &str,
-        key: &str,
-        previous: Option<Vec<u8>>,
-    ) -> MemberResult<()> {
-        let path = meta_path(bucket, key);
-        if let Some(bytes) = &previous {
-            for _ in 0..RESTORE_ATTEMPTS {
-                if self.drive().write_file_atomic(&path, bytes).await.is_ok() {
-                    return Ok(());
-                }
-            }
-        }
-        // No old record, or it cannot be put back: no record beats the new one.
-        let mut last = Ok(());
-        for _ in 0..RESTORE_ATTEMPTS {
-            last = gone_is_ok(self.drive().remove_file(&path).await);
-            if last.is_ok() {
-                return Ok(());
-            }
-        }
-        last
     }
 }

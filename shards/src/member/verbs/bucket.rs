@@ -40,23 +40,4 @@ pub trait BucketVerbs {
 
     /// The member's format record as stored: its deployment and position.
     fn read_identity(&self) -> impl Future<Output = MemberResult<Vec<u8>>>;
-
-    /// Replaces an object's metadata record (atomic replace): a metadata-only change
-    /// such as new tags. Transitional: belongs to the write family, and moves there
-    /// when that family's metadata verbs land.
-    fn rewrite_meta(
-        &self,
-        bucket: &str,
-        key: &str,
-        record: Vec<u8>,
-    ) -> impl Future<Output = MemberResult<()>>;
-
-    /// Puts back the metadata record `rewrite_meta` replaced (`None`: there was none,
-    /// so the record is removed); retried a few times, best effort.
-    fn restore_meta(
-        &self,
-        bucket: &str,
-        key: &str,
-        previous: Option<Vec<u8>>,
-    ) -> impl Future<Output = MemberResult<()>>;
 }

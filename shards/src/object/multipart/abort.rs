@@ -22,8 +22,9 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         key: &str,
         upload_id: &str,
     ) -> Result<()> {
-        let _guard = self.lock_upload(upload_id).await;
+        let guard = self.lock_upload(upload_id).await;
         self.upload_info(bucket, key, upload_id).await?;
+        guard.keep().await?;
         let set_index = self.placement(bucket, key).set_index;
         let needed = self.set_layout().write_quorum();
         let strategy = Strategy::all(self.config.member_deadline);

@@ -56,7 +56,8 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         };
         let set_index = self.placement(bucket, key).set_index;
         // Not in a bucket that is being deleted (it would outlive it).
-        let _bucket_guard = self.lock_bucket_for_write(bucket).await?;
+        let bucket_guard = self.lock_bucket_for_write(bucket).await?;
+        bucket_guard.keep().await?;
         let needed = self.set_layout().write_quorum();
         let ok = self.write_upload_record(set_index, &upload, needed).await;
         if ok < needed {

@@ -27,8 +27,11 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             for (id, holders) in self.upload_holders(&bucket).await {
                 let old = upload_id_time(&id).is_none_or(|t| now.saturating_sub(t) > max_age_nanos);
                 if old {
-                    let _guard = self.lock_upload(&id).await;
-                    removed += self.remove_from_members(&bucket, &id, &holders).await;
+                    let guard = self.lock_upload(&id).await;
+                    // Lost: someone else holds the upload now; the next sweep retries.
+                    if guard.keep().await.is_ok() {
+                        removed += self.remove_from_members(&bucket, &id, &holders).await;
+                    }
                 }
             }
             self.forget_upload_bucket(&bucket).await;

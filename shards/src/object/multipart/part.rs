@@ -11,6 +11,7 @@ use shoal_io::{Clock, Drive, Env};
 use crate::error::{Error, Result};
 use crate::member::MemberError;
 use crate::member::verbs::upload::UploadVerbs;
+use crate::object::commit::keep_leases;
 use crate::object::put::{BodySource, PutOptions, verify_digests};
 use crate::object::store::Store;
 use crate::record::checksum::{BodyHasher, ChecksumAlgorithm};
@@ -159,13 +160,15 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         live: &[bool],
         part: impl FnOnce(u64) -> PartInfo,
     ) -> Result<PartInfo> {
-        let _guard = self.lock_upload(&upload.upload_id).await;
+        let guard = self.lock_upload(&upload.upload_id).await;
         // A bucket delete removes uploads: it must not run between the check below and
         // the rename (which would recreate the upload's folder).
-        let _bucket_guard = self.lock_bucket_for_write(&upload.bucket).await?;
+        let bucket_guard = self.lock_bucket_for_write(&upload.bucket).await?;
         // Aborted or completed while the part streamed: its folder must not reappear.
         self.upload_info(&upload.bucket, &upload.key, &upload.upload_id)
             .await?;
+        // ... which the check proves only while both leases hold.
+        keep_leases(&bucket_guard, &guard).await?;
         let part = part(self.next_seq());
         let needed = self.set_layout().write_quorum();
         let members = self.set_members(placement.set_index);
