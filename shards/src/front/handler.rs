@@ -583,7 +583,7 @@ mod tests {
             .map(|i| {
                 let dir = root.join(format!("d{i}"));
                 std::fs::create_dir_all(&dir).expect("drive folder");
-                DirDrive::open(&dir).expect("drive")
+                AnyDrive::from(shoal_io::DirDrive::open(&dir).expect("drive"))
             })
             .collect();
         let store = Store::open(
