@@ -2,7 +2,8 @@
 # What observing requests costs (issue 14's bench): server CPU per 4 KiB and 10 MiB GET
 # of the same commit built with and without its request metrics, logs and traces, in
 # one run of scripts/bench_compare.sh each:
-#   1. bare (`--features no-observe`: `Observer::request_ended` records nothing)
+#   1. bare (`--features no-observe`: `Observer::request_ended` records nothing and
+#      members keep no verb latency figures)
 #      against the shipped build (metrics, per-drive verb timing);
 #   2. bare against the shipped build with `--log-requests` on (one log line per
 #      request, written by the log thread to the server's stderr file).
@@ -21,7 +22,7 @@ quick=()
 for arg in "$@"; do
     case "$arg" in
         --quick) quick=(--quick) ;;
-        -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "bench_observe.sh: unknown argument $arg" >&2; exit 2 ;;
     esac
 done

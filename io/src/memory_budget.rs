@@ -40,6 +40,8 @@ pub struct MemoryBudget {
 struct Inner {
     max_bytes: usize,
     used_bytes: Cell<usize>,
+    /// Requests in `grant` waiting for bytes now (`minio_s3_requests_waiting_total`).
+    waiting: Cell<usize>,
 }
 
 /// Bytes of the budget held by one request; given back on drop.
@@ -55,6 +57,7 @@ impl MemoryBudget {
             inner: Rc::new(Inner {
                 max_bytes,
                 used_bytes: Cell::new(0),
+                waiting: Cell::new(0),
             }),
         }
     }
@@ -81,6 +84,10 @@ impl MemoryBudget {
         wait_max: Duration,
         env: &impl Env,
     ) -> Option<MemoryGrant> {
+        if let Some(grant) = self.try_grant(bytes) {
+            return Some(grant);
+        }
+        let _waiting = Waiting::new(&self.inner.waiting);
         let wait_max_nanos = u64::try_from(wait_max.as_nanos()).unwrap_or(u64::MAX);
         let deadline_nanos = env.monotonic_nanos().saturating_add(wait_max_nanos);
         loop {
@@ -100,6 +107,29 @@ impl MemoryBudget {
 
     pub fn max_bytes(&self) -> usize {
         self.inner.max_bytes
+    }
+
+    /// Requests waiting for a grant now.
+    pub fn waiting(&self) -> usize {
+        self.inner.waiting.get()
+    }
+}
+
+/// One request counted as waiting until dropped (granted, refused, or cancelled).
+struct Waiting<'a> {
+    count: &'a Cell<usize>,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a Cell<usize>) -> Self {
+        count.set(count.get() + 1);
+        Self { count }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.count.set(self.count.get() - 1);
     }
 }
 
@@ -145,15 +175,19 @@ mod tests {
             let held = budget.try_grant(10).expect("fits");
             let started = monoio::time::Instant::now();
             let env = crate::MonoioEnv;
+            assert_eq!(budget.waiting(), 0);
             assert!(
                 budget
                     .grant(1, Duration::from_millis(100), &env)
                     .await
                     .is_none()
             );
+            assert_eq!(budget.waiting(), 0, "a refused request no longer waits");
             assert!(started.elapsed() >= Duration::from_millis(100));
+            let watcher = budget.clone();
             monoio::spawn(async move {
                 monoio::time::sleep(Duration::from_millis(30)).await;
+                assert_eq!(watcher.waiting(), 1, "the request below waits");
                 drop(held);
             });
             assert!(
@@ -162,6 +196,7 @@ mod tests {
                     .await
                     .is_some()
             );
+            assert_eq!(budget.waiting(), 0);
         });
     }
 }

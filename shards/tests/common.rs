@@ -5,7 +5,7 @@
 
 use std::future::Future;
 
-use shoal_io::{DirDrive, Drive, SimClock, SimDrive};
+use shoal_io::{Clock, DirDrive, Drive, Env, SimClock, SimDrive};
 use shoal_shards::{PutOptions, SliceSource, Store, StoreConfig};
 
 pub const MIB: usize = 1 << 20;
@@ -97,7 +97,12 @@ pub async fn store<D: Drive>(drives: Vec<D>, parity: usize) -> TestStore<D> {
     store
 }
 
-pub async fn put<D: Drive>(store: &TestStore<D>, key: &str, data: &[u8]) {
+/// Puts `data` at `key` in bucket "bkt" (its length declared); the store's answer.
+pub async fn try_put<D: Drive, C: Clock, E: Env>(
+    store: &Store<D, C, E>,
+    key: &str,
+    data: &[u8],
+) -> shoal_shards::Result<()> {
     let options = PutOptions {
         size_bytes: Some(data.len() as u64),
         ..PutOptions::default()
@@ -105,7 +110,12 @@ pub async fn put<D: Drive>(store: &TestStore<D>, key: &str, data: &[u8]) {
     store
         .put_object("bkt", key, &options, &mut SliceSource(data))
         .await
-        .expect("put");
+        .map(|_| ())
+}
+
+/// `try_put`, which must succeed.
+pub async fn put<D: Drive>(store: &TestStore<D>, key: &str, data: &[u8]) {
+    try_put(store, key, data).await.expect("put");
 }
 
 pub async fn get<D: Drive>(store: &TestStore<D>, key: &str) -> shoal_shards::Result<Vec<u8>> {

@@ -7,10 +7,13 @@
 //! while a drive hangs longer than a lease: the value that stays is an acknowledged
 //! write that no acknowledged write followed (the register stays linearizable).
 
+mod common;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use common::try_put;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use shoal_io::sim::SeedSweep;
@@ -20,7 +23,7 @@ use shoal_shards::member::MemberError;
 use shoal_shards::member::verbs::write::{Commit, Expect, Fence, RollBack, WriteVerbs};
 use shoal_shards::set::key_lock::{LockMode, LockName};
 use shoal_shards::set::shard_lock::KeyLocker;
-use shoal_shards::{Error, PutOptions, SliceSource, Store, StoreConfig};
+use shoal_shards::{Error, Store, StoreConfig};
 
 const LEASE: Duration = Duration::from_secs(1);
 /// Longer than the lease, so a hung member keeps a writer past it.
@@ -32,17 +35,6 @@ type SimStore = Store<SimDrive, SimEnv, SimEnv>;
 fn body(fill: u8) -> Vec<u8> {
     // Chunks over the inline limit: the put stages files, so leftovers can be seen.
     vec![fill; 300 << 10]
-}
-
-async fn put(store: &SimStore, key: &str, data: &[u8]) -> shoal_shards::Result<()> {
-    let options = PutOptions {
-        size_bytes: Some(data.len() as u64),
-        ..PutOptions::default()
-    };
-    store
-        .put_object("bkt", key, &options, &mut SliceSource(data))
-        .await
-        .map(|_| ())
 }
 
 async fn staged_count(drive: &SimDrive) -> usize {
@@ -81,12 +73,12 @@ fn stuck_writer_is_fenced_and_the_next_writer_wins() {
         let a_result = Rc::new(RefCell::new(None));
         let (store_a, result_a, env_a) = (Rc::clone(&store), Rc::clone(&a_result), env.clone());
         env.spawn(async move {
-            let result = put(&store_a, "k", &body(b'A')).await;
+            let result = try_put(&store_a, "k", &body(b'A')).await;
             *result_a.borrow_mut() = Some((result, env_a.monotonic_nanos()));
         });
         env.sleep(LEASE / 2).await;
         let b_data = body(b'B');
-        let b = put(&store, "k", &b_data);
+        let b = try_put(&store, "k", &b_data);
         let check_a = async {
             while a_result.borrow().is_none() {
                 env.sleep(Duration::from_millis(10)).await;
@@ -282,7 +274,7 @@ async fn race(env: SimEnv) -> Result<(), String> {
                     .await;
                 let value = writer * 100 + i;
                 let start_nanos = env2.monotonic_nanos();
-                let result = put(&store, "k", &value.to_le_bytes()).await;
+                let result = try_put(&store, "k", &value.to_le_bytes()).await;
                 let acked = result.is_ok();
                 RACE_STATS.with(|s| {
                     let (a, l) = s.get();
@@ -373,7 +365,9 @@ fn stuck_tag_update_never_overwrites_the_next_write() {
                 .expect("open"),
         );
         store.make_bucket("bkt").await.expect("bucket");
-        put(&store, "k", &body(b'A')).await.expect("first version");
+        try_put(&store, "k", &body(b'A'))
+            .await
+            .expect("first version");
         // Drive 0 hangs on the key's metadata: the tagger reads it for a member
         // deadline, longer than its lease.
         drives[0].set_faults(SimFaults {
@@ -389,7 +383,7 @@ fn stuck_tag_update_never_overwrites_the_next_write() {
         });
         env.sleep(LEASE / 2).await;
         let b_data = body(b'B');
-        put(&store, "k", &b_data)
+        try_put(&store, "k", &b_data)
             .await
             .expect("B, the writer after the tagger's lease, commits");
         while tagged.borrow().is_none() {

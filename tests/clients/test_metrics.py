@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from conftest import (
     REGION, ROOT_PASSWORD, ROOT_USER, ServerProcess, clean_env, free_port, shoal_binary, start_server,
 )
-from test_drive_truth import drive_folders, move_entries
+from test_drive_truth import drive_folders, move_entries, part_file
 
 WAIT_S = 15
 
@@ -157,6 +157,84 @@ def test_series_move_with_load(tmp_path):
         assert value(after, "minio_node_drive_free_bytes") > 0
         timeouts = [k for k in after if k.startswith("minio_node_drive_errors_timeout{")]
         assert len(timeouts) == 4 and value(after, "minio_node_drive_errors_timeout") == 0
+    finally:
+        assert srv.process.stop() == 0
+
+
+def test_drive_latency_has_the_verbs_a_load_used(tmp_path):
+    """After PUTs and GETs of objects larger than inline, each drive has a mean latency
+    above zero for the verbs they used (metadata reads, staged appends, commits, chunk
+    record reads), and no I/O or availability errors."""
+    srv = start_server(tmp_path, "http")
+    try:
+        token = generated_token(srv)
+        s3 = srv.client(Config(retries={"total_max_attempts": 1}))
+        s3.create_bucket(Bucket="lat")
+        body = os.urandom(3 * 1024 * 1024 + 5)
+        for i in range(3):
+            s3.put_object(Bucket="lat", Key=f"k{i}", Body=body)
+            assert s3.get_object(Bucket="lat", Key=f"k{i}")["Body"].read() == body
+        time.sleep(1.5)
+        metrics = scrape(srv, token)
+        for drive in drive_folders(tmp_path):
+            # Writes ask every drive; reads only as many as they need.
+            for verb in ("StageBegin", "StageAppend", "StageFinish", "Commit"):
+                series = f'minio_node_drive_latency_us{{server="127.0.0.1:{srv.port}",' \
+                         f'drive="{drive}",api="{verb}"}}'
+                assert metrics.get(series, 0) > 0, f"{series} missing or 0"
+        assert value(metrics, "minio_node_drive_latency_us", api="ReadMeta") > 0
+        assert value(metrics, "minio_node_drive_latency_us", api="ReadRecords") > 0
+        assert value(metrics, "minio_node_drive_latency_us", api="OpenRecords") > 0
+        assert value(metrics, "minio_node_drive_errors_ioerror") == 0
+        assert value(metrics, "minio_node_drive_errors_availability") == 0
+        assert value(metrics, "shoal_node_drive_bitrot_errors_total") == 0
+        assert value(metrics, "minio_s3_requests_waiting_total") == 0
+    finally:
+        assert srv.process.stop() == 0
+
+
+def flip_byte(path, offset: int) -> bytes:
+    """Flips one byte of a file in place (as a failing disk would); returns the file's
+    bytes before."""
+    data = path.read_bytes()
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(bytes([data[offset] ^ 0xFF]))
+    return data
+
+
+def test_bitrot_counts_on_the_corrupted_drive_only(tmp_path):
+    """A byte flipped inside a chunk record on one drive is served around (GET stays
+    byte-exact) and, when that chunk is read, counted by
+    shoal_node_drive_bitrot_errors_total on that drive and no other."""
+    srv = start_server(tmp_path, "http")
+    try:
+        token = generated_token(srv)
+        s3 = srv.client(Config(retries={"total_max_attempts": 1}))
+        s3.create_bucket(Bucket="rot")
+        body = os.urandom(3 * 1024 * 1024 + 5)
+        s3.put_object(Bucket="rot", Key="k", Body=body)
+        drives = drive_folders(tmp_path)
+        counted = 0
+        for damaged in drives:
+            before = scrape(srv, token)
+            path = part_file(damaged, "rot", "k")
+            # Offset 100: inside stripe 0's chunk, after its 8-byte CRC.
+            original = flip_byte(path, 100)
+            try:
+                assert s3.get_object(Bucket="rot", Key="k")["Body"].read() == body
+            finally:
+                path.write_bytes(original)
+            time.sleep(1.5)
+            after = scrape(srv, token)
+            grew = {str(d): value(after, "shoal_node_drive_bitrot_errors_total", drive=str(d))
+                    - value(before, "shoal_node_drive_bitrot_errors_total", drive=str(d))
+                    for d in drives}
+            # Only data chunks are read while they are good: a parity drive is not read.
+            assert all(g == 0 for d, g in grew.items() if d != str(damaged)), grew
+            assert grew[str(damaged)] in (0, 1), grew
+            counted += int(grew[str(damaged)])
+        assert counted == 2, "2+2: the two data-chunk drives were read and counted"
     finally:
         assert srv.process.stop() == 0
 

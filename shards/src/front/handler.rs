@@ -110,18 +110,6 @@ impl ShardContext {
         })
     }
 
-    /// Publishes this shard's numbers for the admin API (called once per second).
-    pub fn publish_stats(&self, connections: usize) {
-        let Some(node) = &self.admin else { return };
-        node.shards[self.shard_index].publish(crate::front::admin::node::ShardSnapshot {
-            connections: connections as u64,
-            in_flight: self.in_flight() as u64,
-            requests_total: self.requests_total(),
-            memory_used_bytes: self.memory.used_bytes() as u64,
-            memory_max_bytes: self.memory.max_bytes() as u64,
-        });
-    }
-
     /// Requests that read objects (GET, copies) each take a grant of
     /// `request_memory_bytes` from `budget` while they run, and requests that write
     /// objects (PUT, UploadPart, copies) one of what their stripe buffers hold.

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use shoal_http::{AdminRoute, RequestHead, S3Error, S3ErrorCode};
+use shoal_io::Env;
 
 use crate::front::admission::Admission;
 use crate::front::conn::{Conn, write_error};
@@ -126,19 +127,23 @@ fn scrape_allowed(ctx: &ShardContext, head: &RequestHead) -> bool {
 
 /// This shard's counters now; `connections_open` from its admission table when known.
 fn shard_snapshot(ctx: &ShardContext, connections_open: Option<u64>) -> ShardSnapshot {
-    let previous = ctx
-        .node
-        .as_ref()
-        .and_then(|node| node.shard_snapshots().get(ctx.shard_index).cloned())
-        .unwrap_or_default();
+    let connections_open = connections_open.unwrap_or_else(|| {
+        (ctx.node.as_ref()).map_or(0, |node| {
+            node.shard_snapshot(ctx.shard_index).connections_open
+        })
+    });
+    let now_nanos = ctx.store.env.monotonic_nanos();
     ShardSnapshot {
         cells: ctx.observer.metrics.snapshot(),
         busy_seconds: thread_cpu_seconds(),
-        connections_open: connections_open.unwrap_or(previous.connections_open),
+        connections_open,
+        requests_in_flight: ctx.in_flight() as u64,
+        requests_total: ctx.requests_total(),
         memory_used_bytes: ctx.memory().used_bytes() as u64,
         memory_max_bytes: ctx.memory().max_bytes() as u64,
-        drive_timeouts: (ctx.store.members.iter())
-            .map(|member| member.health().timeouts())
+        requests_waiting: ctx.memory().waiting() as u64,
+        drives: (ctx.store.members.iter())
+            .map(|member| member.health().counts(now_nanos))
             .collect(),
     }
 }
@@ -151,7 +156,8 @@ fn thread_cpu_seconds() -> f64 {
         .map_or(0.0, |nanos| nanos as f64 / 1e9)
 }
 
-/// Publishes this shard's counters every [`PUBLISH_INTERVAL`] until it stops.
+/// Publishes this shard's counters every [`PUBLISH_INTERVAL`] until it stops (for the
+/// metrics and the admin API's `info` alike).
 pub async fn publish_metrics(ctx: Rc<ShardContext>, admission: Admission) {
     let Some(node) = ctx.node.clone() else {
         return;

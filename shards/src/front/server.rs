@@ -238,11 +238,7 @@ impl ShardPlan {
             lock_senders,
             bucket_generation: crate::object::bucket_cache::BucketGeneration::new(),
             drained: Arc::default(),
-            admin: crate::front::admin::node::Node::new(
-                config.version,
-                config.settings.clone(),
-                config.shards,
-            ),
+            admin: crate::front::admin::node::Node::new(config.version, config.settings.clone()),
             audit: audit.map(AuditLog::sender),
             node: metrics,
         }
@@ -665,12 +661,10 @@ async fn serve_connection(
 }
 
 /// Gives freed heap memory back to the OS when a burst of connections has ended, so
-/// the memory an attack (or a load peak) made the shard allocate does not stay resident;
-/// and on the same tick publishes the shard's numbers for the admin API.
+/// the memory an attack (or a load peak) made the shard allocate does not stay resident.
 async fn trim_memory_after_bursts(ctx: Rc<ShardContext>, admission: Admission) {
     while !ctx.stopping() {
         monoio::time::sleep(TRIM_CHECK_INTERVAL).await;
-        ctx.publish_stats(admission.open());
         if admission.burst_ended() {
             shoal_io::runtime::release_free_memory();
         }

@@ -22,6 +22,9 @@ pub enum MemberError {
     Full,
     /// Any other I/O failure; the member may be failing.
     Io(String),
+    /// Not a member's answer: the caller did not ask this member (it dropped out of
+    /// the request earlier), and why. Never counted against the drive.
+    NotAsked(&'static str),
 }
 
 pub type MemberResult<T> = Result<T, MemberError>;
@@ -43,6 +46,7 @@ impl std::fmt::Display for MemberError {
             MemberError::NotFound => write!(f, "not found"),
             MemberError::Full => write!(f, "no space left"),
             MemberError::Io(why) => write!(f, "I/O error: {why}"),
+            MemberError::NotAsked(why) => write!(f, "not asked: {why}"),
         }
     }
 }

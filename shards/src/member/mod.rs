@@ -7,12 +7,15 @@
 mod error;
 mod health;
 pub mod keypath;
+pub mod latency;
 pub mod local;
+pub mod verb;
 pub mod verbs;
 
 pub use error::{MemberError, MemberResult};
-pub use health::{MemberHealth, SLOW_PENALTY_NANOS};
+pub use health::{HealthCounts, MemberHealth, SLOW_PENALTY_NANOS};
 pub use local::LocalMember;
+pub use verb::Verb;
 
 /// A member of a set: every family of storage verbs (`verbs/`), a name and what the
 /// quorum engine learned about it.

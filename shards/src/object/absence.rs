@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use shoal_io::{Clock, Drive, Env};
 
+use crate::member::Verb;
 use crate::member::verbs::bucket::BucketVerbs;
 use crate::object::store::Store;
 use crate::record::format::FormatRecord;
@@ -32,7 +33,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .iter()
             .map(|&p| Rc::clone(&self.members[p]))
             .collect();
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::ReadIdentity, self.config.member_deadline);
         let answers = quorum::call(&self.env, &members, strategy, |_, member| async move {
             member.read_identity().await
         })

@@ -29,6 +29,7 @@ use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
 use crate::member::MemberError;
+use crate::member::Verb;
 use crate::member::keypath::validate_bucket_name;
 use crate::member::verbs::bucket::BucketVerbs;
 use crate::object::list::ListQuery;
@@ -141,7 +142,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let name: Rc<str> = bucket.into();
         // All: a create short of quorum removes its records, which no late write may
         // outrun.
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::MakeBucket, self.config.member_deadline);
         let answers = quorum::call(&self.env, &self.members, strategy, |_, member| {
             let (name, record) = (Rc::clone(&name), record.clone());
             async move { member.make_bucket(&name, record).await }
@@ -149,6 +150,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         .await;
         let ok = quorum::ok_count(&answers);
         if ok < self.bucket_write_quorum() {
+            let strategy = strategy.with_verb(Verb::RemoveBucketRecord);
             quorum::call(&self.env, &self.members, strategy, |_, member| {
                 let name = Rc::clone(&name);
                 async move { member.remove_bucket_record(&name).await }
@@ -168,7 +170,11 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// prove that the bucket is absent). "Not found" is checked against the drive's
     /// format record when the answer could depend on it.
     async fn read_bucket_copies(&self, bucket: &str) -> Vec<BucketCopy> {
-        let strategy = Strategy::read(self.bucket_read_quorum(), self.config.member_deadline);
+        let strategy = Strategy::read(
+            Verb::ReadBucket,
+            self.bucket_read_quorum(),
+            self.config.member_deadline,
+        );
         let mut copies = self.ask_bucket(bucket, strategy, None).await;
         let found = copies
             .iter()
@@ -177,7 +183,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         if found < self.bucket_read_quorum() {
             let rest: Vec<bool> = copies.iter().map(|c| *c == BucketCopy::NotAsked).collect();
             if rest.contains(&true) {
-                let strategy = Strategy::all(self.config.member_deadline);
+                let strategy = Strategy::all(Verb::ReadBucket, self.config.member_deadline);
                 let more = self.ask_bucket(bucket, strategy, Some(&rest)).await;
                 for ((copy, answer), asked) in copies.iter_mut().zip(more).zip(rest) {
                     if asked {
@@ -204,7 +210,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             let ask = only.is_none_or(|only| only[index]);
             async move {
                 if !ask {
-                    return Ok(None);
+                    return Err(MemberError::NotAsked("asked before"));
                 }
                 let bytes = member.read_bucket(&name).await?;
                 decode_bucket_record(&deployment_id, &bytes, &name)
@@ -218,8 +224,11 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .map(|answer| match answer {
                 Answer::Ok(Some(created)) => BucketCopy::Found(created),
                 Answer::Err(MemberError::NotFound) => BucketCopy::Absent,
+                Answer::Err(MemberError::NotAsked(_))
+                | Answer::Ok(None)
+                | Answer::NotAsked
+                | Answer::Running => BucketCopy::NotAsked,
                 Answer::Err(_) => BucketCopy::Unknown,
-                Answer::Ok(None) | Answer::NotAsked | Answer::Running => BucketCopy::NotAsked,
             })
             .collect()
     }
@@ -331,7 +340,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let name: Rc<str> = bucket.into();
         // All: the removal must be complete on every drive that answers before the
         // generation is bumped and the lock released.
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::RemoveBucket, self.config.member_deadline);
         let answers = quorum::call(&self.env, &self.members, strategy, |_, member| {
             let name = Rc::clone(&name);
             async move { member.remove_bucket(&name).await }
@@ -377,7 +386,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
 
     /// Per drive, the bucket record names it holds (`None`: it cannot answer).
     async fn bucket_names_by_drive(&self) -> Vec<Option<Vec<String>>> {
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::ListBuckets, self.config.member_deadline);
         let answers = quorum::call(&self.env, &self.members, strategy, |_, member| async move {
             member.list_buckets().await
         })
@@ -400,7 +409,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     async fn bucket_created(&self, bucket: &str) -> u64 {
         let name: Rc<str> = bucket.into();
         let deployment_id = self.deployment_id;
-        let strategy = Strategy::read(1, self.config.member_deadline);
+        let strategy = Strategy::read(Verb::ReadBucket, 1, self.config.member_deadline);
         let answers = quorum::call(&self.env, &self.members, strategy, |_, member| {
             let name = Rc::clone(&name);
             async move {

@@ -16,6 +16,7 @@ use std::rc::Rc;
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
+use crate::member::Verb;
 use crate::member::verbs::upload::UploadVerbs;
 use crate::member::verbs::write::{
     Commit, DataSource, Expect, Fence, RollBack, WriteVerbs, fingerprint,
@@ -90,11 +91,11 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .iter()
             .map(|r| r.as_ref().map(|c| fingerprint(&c.meta)))
             .collect();
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::Commit, self.config.member_deadline);
         let answers = quorum::call(&self.env, members, strategy, |index, member| {
             let request = requests[index].take();
             async move {
-                let request = request.ok_or(MemberError::Unreachable(NOT_STAGED.into()))?;
+                let request = request.ok_or(MemberError::NotAsked(NOT_STAGED))?;
                 member.commit(request).await
             }
         })
@@ -224,7 +225,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     ) {
         let (bucket, key): (Rc<str>, Rc<str>) =
             (info.bucket.as_str().into(), info.key.as_str().into());
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::RollBack, self.config.member_deadline);
         quorum::call(&self.env, members, strategy, |index, member| {
             let request = committed[index].map(|print| RollBack {
                 bucket: Rc::clone(&bucket),
@@ -238,7 +239,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             async move {
                 match request {
                     Some(request) => member.roll_back(request).await,
-                    None => Ok(()),
+                    None => Err(MemberError::NotAsked(NOT_COMMITTED)),
                 }
             }
         })
@@ -258,12 +259,12 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let (bucket, key): (Rc<str>, Rc<str>) =
             (info.bucket.as_str().into(), info.key.as_str().into());
         let (keep, now) = (info.version_id, self.clock.now_unix_nanos());
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::RemoveStaleVersions, self.config.member_deadline);
         quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, key, ask) = (Rc::clone(&bucket), Rc::clone(&key), !skip[index]);
             async move {
                 if !ask {
-                    return Ok(());
+                    return Err(MemberError::NotAsked(SKIPPED));
                 }
                 member
                     .remove_stale_versions(&bucket, &key, keep, now, fence)
@@ -279,7 +280,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     pub(crate) async fn discard_staging(&self, placement: Placement, staging: &str, skip: &[bool]) {
         let members = self.set_members(placement.set_index);
         let staging: Rc<str> = staging.into();
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::StageDiscard, self.config.member_deadline);
         quorum::call(&self.env, members, strategy, |index, member| {
             let (staging, ask) = (
                 Rc::clone(&staging),
@@ -287,7 +288,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             );
             async move {
                 if !ask {
-                    return Ok(());
+                    return Err(MemberError::NotAsked(SKIPPED));
                 }
                 member.stage_discard(&staging).await
             }
@@ -303,7 +304,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             DataSource::Staging(staging) => self.discard_staging(placement, staging, skip).await,
             DataSource::Upload { bucket, upload_id } => {
                 let members = self.set_members(placement.set_index);
-                let strategy = Strategy::all(self.config.member_deadline);
+                let strategy = Strategy::all(Verb::RemoveUpload, self.config.member_deadline);
                 quorum::call(&self.env, members, strategy, |index, member| {
                     let (bucket, upload_id, ask) =
                         (Rc::clone(bucket), Rc::clone(upload_id), !skip[index]);
@@ -342,6 +343,10 @@ pub(crate) async fn keep_leases(bucket: &LockGuard, key: &LockGuard) -> Result<(
 
 /// Why a member is not sent a commit: its staged data is incomplete.
 const NOT_STAGED: &str = "its staged data is incomplete";
+/// Why a member is not asked to roll back (it did not commit).
+const NOT_COMMITTED: &str = "it did not commit";
+/// Why a member is not asked to tidy up (the caller had it skipped).
+const SKIPPED: &str = "skipped by the caller";
 
 /// The version a commit replaces (`None`: the key is new). It must be known: a commit
 /// over a version it could not establish would record no `previous`, and its rollback

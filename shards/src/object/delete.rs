@@ -18,6 +18,8 @@ use std::rc::Rc;
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
+use crate::member::MemberError;
+use crate::member::Verb;
 use crate::member::keypath::validate_key;
 use crate::member::verbs::write::{Expect, WriteVerbs};
 use crate::object::condition::WriteCondition;
@@ -59,7 +61,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let (bucket_rc, key_rc): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
         let now = self.clock.now_unix_nanos();
         let members = self.set_members(placement.set_index);
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::DeleteVersion, self.config.member_deadline);
         let answers = quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, key, expect) = (Rc::clone(&bucket_rc), Rc::clone(&key_rc), expects[index]);
             async move { member.delete_version(&bucket, &key, expect, fence).await }
@@ -72,6 +74,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             // without it another writer may have written since.
             guard.keep().await?;
             let fence = guard.fence();
+            let strategy = strategy.with_verb(Verb::WriteMeta);
             quorum::call(&self.env, members, strategy, |index, member| {
                 let restore = answers[index]
                     .is_ok()
@@ -85,7 +88,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                                 .write_meta(&bucket, &key, &meta, Expect::Absent, fence)
                                 .await
                         }
-                        None => Ok(()),
+                        None => Err(MemberError::NotAsked(NOTHING_TO_RESTORE)),
                     }
                 }
             })
@@ -99,6 +102,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         // holder's version stays); else it is left for the next commit's clean-up.
         if guard.keep().await.is_ok() {
             let fence = guard.fence();
+            let strategy = strategy.with_verb(Verb::RetireVersions);
             quorum::call(&self.env, members, strategy, |_, member| {
                 let (bucket, key) = (Rc::clone(&bucket_rc), Rc::clone(&key_rc));
                 async move { member.retire_versions(&bucket, &key, now, fence).await }
@@ -121,3 +125,6 @@ pub(crate) fn expected_records(read: &MetaRead) -> Vec<Expect> {
         })
         .collect()
 }
+
+/// Why a member is not asked to put a record back (it took none away).
+const NOTHING_TO_RESTORE: &str = "it removed nothing";

@@ -10,6 +10,10 @@
 //! and is gathered from there into the piece `next` returns (one CPU copy); a stripe
 //! that needs a rebuild moves its chunks into `chunks` first, where the coder works.
 //!
+//! These reads keep their own deadlines (not the quorum engine's fan-out), so they time
+//! their calls on the member themselves (`MemberHealth::note_call`) and count a record
+//! read whole whose checksum does not match as bitrot on its drive.
+//!
 //! A reader is one version: it reads the metadata once, at open, and every byte it
 //! returns is of that version, even while the key is overwritten or deleted (replaced
 //! data waits in the trash until readers are done, `trash.rs`).
@@ -20,7 +24,7 @@ use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive, Env, MonoioEnv};
 use crate::error::{Error, Result};
 use crate::member::keypath::validate_key;
 use crate::member::verbs::records::RecordVerbs;
-use crate::member::{LocalMember, MemberError, MemberResult, SetMember};
+use crate::member::{LocalMember, MemberError, MemberResult, SetMember, Verb};
 use crate::object::store::Store;
 use crate::record::meta::{DriveMeta, ObjectInfo};
 use crate::record::stripe::{
@@ -460,13 +464,25 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
             };
             let member = &*members[drive_index];
             async move {
-                let read = read_record(member, file, buf, place);
-                if let Some((buf, chunk_at)) = shoal_io::timeout(env, deadline, read).await {
-                    (Some(buf), chunk_at)
-                } else {
-                    member.health().mark_slow(env.monotonic_nanos());
-                    (None, None)
-                }
+                let Some(file) = file else {
+                    return (Some(buf), None);
+                };
+                let started_nanos = env.monotonic_nanos();
+                let read = shoal_io::timeout(env, deadline, read_record(member, file, buf, &place));
+                let (buf, read) = match read.await {
+                    Some((buf, read)) => (Some(buf), read),
+                    None => (None, Err(MemberError::Timeout)),
+                };
+                let error = read.as_ref().err();
+                (member.health()).note_call(
+                    Verb::ReadRecords,
+                    started_nanos,
+                    env.monotonic_nanos(),
+                    error,
+                );
+                let chunk_at = buf.as_ref().filter(|_| read.is_ok());
+                let chunk_at = chunk_at.and_then(|buf| verify_record(member, buf, &place));
+                (buf, chunk_at)
             }
         });
         let results = join_all(reads).await;
@@ -511,13 +527,17 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
         let opens = drives.iter().map(|&drive_index| {
             let member = &*members[drive_index];
             async move {
+                let started_nanos = env.monotonic_nanos();
                 let open = member.open_records(&info.bucket, &info.key, info.version_id, file);
                 let opened = shoal_io::timeout(env, deadline, open)
                     .await
                     .unwrap_or(Err(MemberError::Timeout));
-                if matches!(opened, Err(MemberError::Timeout)) {
-                    member.health().mark_slow(env.monotonic_nanos());
-                }
+                (member.health()).note_call(
+                    Verb::OpenRecords,
+                    started_nanos,
+                    env.monotonic_nanos(),
+                    opened.as_ref().err(),
+                );
                 opened
             }
         });
@@ -540,35 +560,45 @@ struct RecordPlace {
     stripe: u64,
 }
 
-/// Reads and verifies one chunk record into `buf`; returns the buffer and, if the
-/// record is readable, whole, and its checksum matches for this owner and stripe,
-/// where the chunk starts in it.
-async fn read_record<M: RecordVerbs>(
+impl RecordPlace {
+    /// Where the aligned read starts, and where the record starts in what it reads.
+    fn aligned(&self) -> (u64, usize) {
+        let block = BLOCK_SIZE_BYTES as u64;
+        let aligned_start = self.offset / block * block;
+        (aligned_start, (self.offset - aligned_start) as usize)
+    }
+}
+
+/// Reads the blocks holding one chunk record into `buf` (the storage verb alone, so its
+/// time is the drive's: the checksum is verified after, `verify_record`).
+async fn read_record<M: SetMember>(
     member: &M,
-    file: Option<&M::Records>,
+    file: &M::Records,
     buf: AlignedBuf,
-    place: RecordPlace,
-) -> (AlignedBuf, Option<usize>) {
-    let Some(file) = file else { return (buf, None) };
-    let RecordPlace {
-        offset,
-        chunk_len,
-        tag,
-        stripe,
-    } = place;
-    let block = BLOCK_SIZE_BYTES as u64;
-    let aligned_start = offset / block * block;
-    let skip = (offset - aligned_start) as usize;
-    let needed = skip + RECORD_HEADER_BYTES + chunk_len;
+    place: &RecordPlace,
+) -> (AlignedBuf, MemberResult<()>) {
+    let (aligned_start, skip) = place.aligned();
     assert!(
-        needed <= buf.capacity(),
+        skip + RECORD_HEADER_BYTES + place.chunk_len <= buf.capacity(),
         "record buffer sized for the largest record"
     );
     let (result, buf) = member.read_records(file, buf, aligned_start).await;
-    let verified = result.is_ok()
-        && buf.as_slice().get(skip..needed).is_some_and(|bytes| {
-            let (crc, chunk) = bytes.split_at(RECORD_HEADER_BYTES);
-            crc.try_into().map(u64::from_le_bytes).ok() == Some(record_checksum(tag, stripe, chunk))
-        });
-    (buf, verified.then_some(skip + RECORD_HEADER_BYTES))
+    (buf, result)
+}
+
+/// Where the chunk starts in `buf`, if the record read is whole and its checksum
+/// matches for this owner and stripe. A whole record whose checksum does not match is
+/// counted as bitrot on the member.
+fn verify_record<M: SetMember>(member: &M, buf: &AlignedBuf, place: &RecordPlace) -> Option<usize> {
+    let (_, skip) = place.aligned();
+    let needed = skip + RECORD_HEADER_BYTES + place.chunk_len;
+    // Cut short: the file ends early (a torn or truncated part), not a checksum failure.
+    let bytes = buf.as_slice().get(skip..needed)?;
+    let (crc, chunk) = bytes.split_at(RECORD_HEADER_BYTES);
+    let expected = record_checksum(place.tag, place.stripe, chunk);
+    if crc.try_into().map(u64::from_le_bytes).ok() != Some(expected) {
+        member.health().note_bitrot();
+        return None;
+    }
+    Some(skip + RECORD_HEADER_BYTES)
 }

@@ -26,6 +26,7 @@ use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
 use crate::member::MemberError;
+use crate::member::Verb;
 use crate::member::verbs::walk::{WALK_LIMIT_MAX, WalkBatch, WalkEntry, WalkRequest, WalkVerbs};
 use crate::object::store::Store;
 use crate::record::meta::ObjectInfo;
@@ -211,7 +212,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         request: Rc<WalkRequest>,
     ) -> Result<(Vec<WalkEntry>, Option<String>)> {
         let members = self.set_members(set_index);
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::Walk, self.config.member_deadline);
         self.walk_calls
             .set(self.walk_calls.get() + members.len() as u64);
         let answers = quorum::call(&self.env, members, strategy, |_, member| {

@@ -26,6 +26,7 @@ use std::rc::Rc;
 use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive, Env};
 
 use crate::error::{Error, Result};
+use crate::member::Verb;
 use crate::member::keypath::validate_key;
 use crate::member::verbs::write::{DataSource, WriteVerbs};
 use crate::member::{LocalMember, MemberError, MemberResult};
@@ -370,7 +371,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             declared.min(PREALLOCATED_STRIPES * record_bytes as u64)
         });
         let staging: Rc<str> = upload.into();
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::StageBegin, self.config.member_deadline);
         let opens = quorum::call(&self.env, drives, strategy, |_, member| {
             let staging = Rc::clone(&staging);
             async move { member.stage_begin(&staging, 1, size_hint).await }
@@ -408,15 +409,14 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let logical =
             Geometry::new(hasher.len_bytes(), stripe_bytes, layout.data_chunks).part_file_len();
         let set_size = drives.len();
+        let strategy = strategy.with_verb(Verb::StageFinish);
         let finishes = quorum::call(&self.env, drives, strategy, |index, member| {
             let writer = &mut writers[index];
             let staged = writer.staged.take();
             let tail = bufs.take_tail(placement.chunk_of_drive(index, set_size));
             let offset_bytes = writer.flushed_bytes;
             async move {
-                let Some(staged) = staged else {
-                    return Err(MemberError::Unreachable(DROPPED_OUT.into()));
-                };
+                let staged = staged.ok_or(MemberError::NotAsked(DROPPED_OUT))?;
                 finish_part(&member, staged, tail, offset_bytes, logical).await
             }
         })
@@ -461,15 +461,23 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .enumerate()
             .map(|(index, writer)| writer.take_whole_blocks(bufs, chunk_of(index)))
             .collect();
-        let strategy = Strategy::all(self.config.member_deadline);
+        if flushes.iter().all(Option::is_none) {
+            // Not a whole block to write (a short last stripe): no drive is asked, so
+            // none is timed for a call it did not get. Members already out give their
+            // buffers back, as the answers below would have.
+            for (index, _) in live.iter().enumerate().filter(|(_, live)| !**live) {
+                bufs.forget(chunk_of(index));
+            }
+            return self.check_write_quorum(writers);
+        }
+        let strategy = Strategy::all(Verb::StageAppend, self.config.member_deadline);
         let answers = quorum::call(&self.env, drives, strategy, |index, member| {
-            let flush = flushes[index].take();
-            let live = live[index];
+            let (flush, live) = (flushes[index].take(), live[index]);
             async move {
                 match flush {
                     Some(flush) => append_blocks(&member, flush).await.map(Some),
                     None if live => Ok(None),
-                    None => Err(MemberError::Unreachable(DROPPED_OUT.into())),
+                    None => Err(MemberError::NotAsked(DROPPED_OUT)),
                 }
             }
         })

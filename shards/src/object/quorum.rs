@@ -18,6 +18,7 @@ use std::rc::Rc;
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
+use crate::member::Verb;
 use crate::member::verbs::meta::MetaVerbs;
 use crate::member::{LocalMember, MemberError};
 use crate::object::store::Store;
@@ -218,7 +219,11 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let prefer: Vec<usize> = (0..layout.set_size())
             .map(|chunk| placement.drive_of_chunk(chunk, layout.set_size()))
             .collect();
-        let strategy = Strategy::read(layout.write_quorum(), self.config.member_deadline);
+        let strategy = Strategy::read(
+            Verb::ReadMeta,
+            layout.write_quorum(),
+            self.config.member_deadline,
+        );
         let answers = self
             .read_meta_answers(bucket, key, members, &prefer, strategy)
             .await;
@@ -233,7 +238,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let placement = self.placement(bucket, key);
         let members = self.set_members(placement.set_index);
         let order: Vec<usize> = (0..members.len()).collect();
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::ReadMeta, self.config.member_deadline);
         let answers = self
             .read_meta_answers(bucket, key, members, &order, strategy)
             .await;

@@ -27,6 +27,8 @@ use std::rc::Rc;
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
+use crate::member::MemberError;
+use crate::member::Verb;
 use crate::member::verbs::write::{Expect, Fence, WriteVerbs};
 use crate::object::quorum::{Agreed, MetaCopy, MetaRead, votes_for};
 use crate::object::store::Store;
@@ -183,7 +185,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .collect();
         let (bucket, key): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
         let members = self.set_members(placement.set_index);
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::WriteMeta, self.config.member_deadline);
         let answers = quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, key, write) = (Rc::clone(&bucket), Rc::clone(&key), writes[index].take());
             async move {
@@ -192,7 +194,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                         .write_meta(&bucket, &key, &meta, expect, fence)
                         .await
                         .map(|()| true),
-                    None => Ok(false),
+                    None => Err(MemberError::NotAsked("it needs no record")),
                 }
             }
         })
@@ -220,7 +222,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             (info.bucket.as_str().into(), info.key.as_str().into());
         let version_id = info.version_id;
         let members = self.set_members(placement.set_index);
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::HoldsVersionData, self.config.member_deadline);
         let answers = quorum::call(&self.env, members, strategy, |_, member| {
             let (bucket, key, wanted) = (Rc::clone(&bucket), Rc::clone(&key), Rc::clone(&wanted));
             async move {

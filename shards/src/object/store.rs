@@ -338,6 +338,14 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         self.members[index].drive()
     }
 
+    /// What this shard's calls met on drive `index` (errors, bitrot, latency per verb
+    /// over the last minute): the drive metrics, and tests.
+    pub fn drive_counts(&self, index: usize) -> crate::member::HealthCounts {
+        self.members[index]
+            .health()
+            .counts(self.env.monotonic_nanos())
+    }
+
     /// The pool's drives, in pool order (tests damage drives through them).
     pub fn drives(&self) -> Vec<&D> {
         self.members.iter().map(|m| m.drive()).collect()

@@ -18,6 +18,7 @@ use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
 use crate::member::MemberError;
+use crate::member::Verb;
 use crate::member::keypath::validate_key;
 use crate::member::verbs::bucket::BucketVerbs;
 use crate::member::verbs::write::{Expect, Fence, WriteVerbs};
@@ -112,14 +113,14 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     ) -> Vec<bool> {
         let set_index = self.placement(bucket, key).set_index;
         let (bucket, key): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::WriteMeta, self.config.member_deadline);
         let members = self.set_members(set_index);
         let answers = quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, key) = (Rc::clone(&bucket), Rc::clone(&key));
             let record = records[index].clone();
             let expect = Expect::of(raw[index].as_deref());
             async move {
-                let record = record.ok_or(MemberError::Stale)?;
+                let record = record.ok_or(MemberError::NotAsked("it holds no record"))?;
                 member
                     .write_meta(&bucket, &key, &record, expect, fence)
                     .await
@@ -141,7 +142,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     ) {
         let set_index = self.placement(bucket, key).set_index;
         let (bucket, key): (Rc<str>, Rc<str>) = (bucket.into(), key.into());
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::WriteMeta, self.config.member_deadline);
         let members = self.set_members(set_index);
         quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, key) = (Rc::clone(&bucket), Rc::clone(&key));
@@ -153,7 +154,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                 // Only a member that held the version was written, so it has an old
                 // record to put back.
                 let Some((old, expect)) = restore else {
-                    return Ok(());
+                    return Err(MemberError::NotAsked("it took no new record"));
                 };
                 member.write_meta(&bucket, &key, &old, expect, fence).await
             }
@@ -165,7 +166,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     pub async fn bucket_tags(&self, bucket: &str) -> Result<Tags> {
         self.require_bucket(bucket).await?;
         let name: Rc<str> = bucket.into();
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::ReadBucketTags, self.config.member_deadline);
         let answers = quorum::call(&self.env, &self.members, strategy, |_, member| {
             let name = Rc::clone(&name);
             async move { member.read_bucket_tags(&name).await }
@@ -228,7 +229,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let name: Rc<str> = bucket.into();
         // All, as before the verbs: a later change must not be overtaken by a late
         // write of this one on some drive.
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::WriteBucketTags, self.config.member_deadline);
         let answers = quorum::call(&self.env, &self.members, strategy, |_, member| {
             let (name, record) = (Rc::clone(&name), record.clone());
             async move { member.write_bucket_tags(&name, record).await }

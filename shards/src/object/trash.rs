@@ -20,6 +20,7 @@
 
 use shoal_io::{Clock, Drive, Env};
 
+use crate::member::Verb;
 use crate::member::verbs::write::WriteVerbs;
 use crate::object::store::Store;
 use crate::set::quorum::{self, Strategy};
@@ -41,7 +42,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// its deadline): the count is what the caller asked for.
     pub async fn sweep_trash(&self, grace_nanos: u64) -> usize {
         let now = self.clock.now_unix_nanos();
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::SweepTrash, self.config.member_deadline);
         let answers = quorum::call(&self.env, &self.members, strategy, |_, member| async move {
             member.sweep_trash(now, grace_nanos).await
         })

@@ -18,6 +18,13 @@
 //! later fan-out a tenth of one, until its penalty ends. A member that only recovered
 //! answers within the probe deadline and is written to as before.
 //!
+//! Every call is timed and its failure classified on the member when it ends
+//! (`MemberHealth::note_call`, under the verb the strategy names; a missed deadline marks
+//! the member slow there, so a write's calls left in the background count too): the
+//! drive metrics come from here and from GET's chunk reads, which keep their own
+//! deadlines (`object/get.rs`). The time is the shard's `Env` clock, read once when a
+//! call starts and once when it ends.
+//!
 //! Invariants: at most one call per member per fan-out; answers are returned in member
 //! order whatever order they arrived in; nothing here reads a clock but `Env`.
 
@@ -30,7 +37,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use shoal_io::Env;
 
-use crate::member::{MemberError, MemberResult, SetMember};
+use crate::member::{MemberError, MemberResult, SetMember, Verb};
 
 /// How a fan-out asks and when it is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +47,9 @@ pub struct Strategy {
     /// How long one member may take to answer.
     pub deadline: Duration,
     pub mode: Mode,
+    /// The storage verb the fan-out calls, for the drive metrics (a call that does
+    /// more, such as a put's last append and its finish, is named for what ends it).
+    pub verb: Verb,
 }
 
 /// See the module comment.
@@ -51,28 +61,37 @@ pub enum Mode {
 }
 
 impl Strategy {
-    pub fn read(needed: usize, deadline: Duration) -> Self {
+    pub fn read(verb: Verb, needed: usize, deadline: Duration) -> Self {
         Self {
             needed,
             deadline,
             mode: Mode::Read,
+            verb,
         }
     }
 
-    pub fn write(needed: usize, deadline: Duration) -> Self {
+    pub fn write(verb: Verb, needed: usize, deadline: Duration) -> Self {
         Self {
             needed,
             deadline,
             mode: Mode::Write,
+            verb,
         }
     }
 
-    pub fn all(deadline: Duration) -> Self {
+    pub fn all(verb: Verb, deadline: Duration) -> Self {
         Self {
             needed: usize::MAX,
             deadline,
             mode: Mode::All,
+            verb,
         }
+    }
+
+    /// The same strategy for a fan-out of another verb.
+    #[must_use]
+    pub fn with_verb(self, verb: Verb) -> Self {
+        Self { verb, ..self }
     }
 }
 
@@ -172,9 +191,6 @@ where
     }
     let mut ok = 0;
     while let Some((index, result)) = running.next().await {
-        if matches!(result, Err(MemberError::Timeout)) {
-            members[index].health().mark_slow(env.monotonic_nanos());
-        }
         match result {
             Ok(value) => {
                 ok += 1;
@@ -256,18 +272,16 @@ where
     F: FnMut(usize, Rc<M>) -> Fut,
     Fut: Future<Output = MemberResult<T>> + 'static,
 {
-    let deadline = member_deadline(
-        &**member,
-        strategy.mode,
-        strategy.deadline,
-        env.monotonic_nanos(),
-    );
+    let started_nanos = env.monotonic_nanos();
+    let deadline = member_deadline(&**member, strategy.mode, strategy.deadline, started_nanos);
     let future = call(index, Rc::clone(member));
-    let env = env.clone();
+    let (env, member, verb) = (env.clone(), Rc::clone(member), strategy.verb);
     Box::pin(async move {
         let result = shoal_io::timeout(&env, deadline, future)
             .await
             .unwrap_or(Err(MemberError::Timeout));
+        let error = result.as_ref().err();
+        (member.health()).note_call(verb, started_nanos, env.monotonic_nanos(), error);
         (index, result)
     })
 }

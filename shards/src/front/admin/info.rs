@@ -1,7 +1,8 @@
 //! `info`: what the node runs and how it is, as one JSON document: version and commit,
 //! uptime, every drive (state, free and total bytes), the erasure sets with their
 //! quorums and online drives, and per shard its connections, requests and memory
-//! budget use (published by each shard, `node.rs`).
+//! budget use: the slots each shard publishes once a second for the metrics
+//! (`front/metrics/node.rs`), so a shard's numbers are at most about a second old.
 //!
 //! Invariants: the answer is bounded in time: each drive's free space is asked with a
 //! deadline ([`SPACE_DEADLINE`]), so a hung drive shows as `unknown` instead of hanging
@@ -10,10 +11,9 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use shoal_http::S3Error;
+use shoal_http::{S3Error, S3ErrorCode};
 use shoal_io::Drive;
 
-use crate::front::admin::node::ShardSnapshot;
 use crate::front::handler::ShardContext;
 use crate::front::json::JsonObject;
 
@@ -31,18 +31,17 @@ struct DriveInfo {
 /// The node's description.
 pub async fn document(ctx: &ShardContext) -> Result<String, S3Error> {
     let node = ctx.admin_node()?;
+    let published = ctx.node.as_ref().ok_or_else(|| {
+        S3Error::with_message(S3ErrorCode::NotImplemented, "no node metrics on this shard")
+    })?;
+    let shards = published.shard_snapshots();
     let drives = drives(ctx).await;
     let layout = ctx.store.layout();
     let set = layout.set;
-    let shards: Vec<ShardSnapshot> = node
-        .shards
-        .iter()
-        .map(crate::front::admin::node::ShardStats::read)
-        .collect();
     let mut out = String::with_capacity(2048);
     let mut doc = JsonObject::new(&mut out);
     doc.string("version", node.version)
-        .number("uptime_s", node.started.elapsed().as_secs())
+        .number("uptime_s", published.started_at.elapsed().as_secs())
         .string("region", ctx.region())
         .number("shard_count", shards.len() as u64);
     doc.array("drives", &drives, |item, drive| {
@@ -83,8 +82,8 @@ pub async fn document(ctx: &ShardContext) -> Result<String, S3Error> {
         shards.iter().enumerate(),
         |item, (index, shard)| {
             item.number("shard", index as u64)
-                .number("connections", shard.connections)
-                .number("requests_in_flight", shard.in_flight)
+                .number("connections", shard.connections_open)
+                .number("requests_in_flight", shard.requests_in_flight)
                 .number("requests_total", shard.requests_total)
                 .number("memory_used_bytes", shard.memory_used_bytes)
                 .number("memory_max_bytes", shard.memory_max_bytes);

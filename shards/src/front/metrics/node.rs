@@ -1,5 +1,7 @@
 //! What a node knows about itself between scrapes: each shard's last published
 //! counters, the drives' probed state, and the fixed facts (layout, limits, version).
+//! The metrics scrape and the admin API's `info` both read these slots: one publishing
+//! task per shard, one copy of each number.
 //!
 //! Why published slots and not a message per scrape: each shard copies its cells into
 //! its own slot once a second ([`PUBLISH_INTERVAL`]) from a timer task, off the request
@@ -18,6 +20,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::member::HealthCounts;
 use crate::topology::layout::PoolLayout;
 
 /// How often each shard publishes its counters.
@@ -35,10 +38,17 @@ pub struct ShardSnapshot {
     /// Time the shard's thread spent on a CPU since start.
     pub busy_seconds: f64,
     pub connections_open: u64,
+    /// Requests being served now (S3, admin and operator paths alike).
+    pub requests_in_flight: u64,
+    /// Requests the shard took since start (the request ids it gave out).
+    pub requests_total: u64,
     pub memory_used_bytes: u64,
     pub memory_max_bytes: u64,
-    /// Per drive (pool order): storage verbs that missed their deadline on this shard.
-    pub drive_timeouts: Vec<u64>,
+    /// Requests waiting for a grant of the shard's memory budget now.
+    pub requests_waiting: u64,
+    /// Per drive (pool order): what this shard's calls on it met (deadlines missed,
+    /// errors, bitrot, latency per verb over the last minute).
+    pub drives: Vec<HealthCounts>,
 }
 
 /// A drive's state as `shoal_node_drive_state` names it.
@@ -167,6 +177,14 @@ impl NodeMetrics {
         *self.shards[index]
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = snapshot;
+    }
+
+    /// Shard `index`'s last snapshot.
+    pub fn shard_snapshot(&self, index: usize) -> ShardSnapshot {
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Every shard's last snapshot, in shard order.

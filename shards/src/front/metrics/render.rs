@@ -12,7 +12,8 @@ use std::time::Instant;
 use crate::front::metrics::node::NodeMetrics;
 use crate::front::metrics::process::ProcessStats;
 use crate::front::metrics::render_node::{
-    render_drive_errors, render_drives, render_process, render_sets, render_shards,
+    render_drive_errors, render_drive_latency, render_drives, render_process, render_sets,
+    render_shards,
 };
 use crate::front::metrics::requests::{
     CANCELED, CELLS, DURATION, DURATION_SUM_MICROS, ERRORS_4XX, ERRORS_5XX, INFLIGHT,
@@ -73,6 +74,7 @@ pub fn render(node: &NodeMetrics, process: ProcessStats, now: Instant) -> String
     render_latency(&mut x, &total);
     render_drives(&mut x, node, now);
     render_drive_errors(&mut x, node, &shards);
+    render_drive_latency(&mut x, node, &shards);
     render_sets(&mut x, node, now);
     render_shards(&mut x, node, &shards, &total);
     render_process(&mut x, node, process, now);
@@ -332,5 +334,53 @@ mod tests {
             .filter_map(|l| l.strip_prefix("# TYPE "))
             .collect();
         assert_eq!(types, names.len(), "each family once");
+    }
+
+    /// Drive errors, bitrot and waiting requests are summed over shards per drive, and
+    /// a verb's latency is the mean of every shard's calls; verbs not called have none.
+    #[test]
+    fn drive_counts_sum_over_shards() {
+        use crate::member::latency::VerbTotal;
+        use crate::member::{HealthCounts, Verb};
+        let node = node();
+        for shard in 0..2 {
+            let mut latency = vec![VerbTotal::default(); Verb::ALL.len()];
+            latency[Verb::ReadMeta.index()] = VerbTotal {
+                sum_nanos: 1_000_000 * (shard + 1),
+                count: shard + 1,
+            };
+            let second = HealthCounts {
+                io_errors: 2,
+                bitrot: shard,
+                latency,
+                ..HealthCounts::default()
+            };
+            let drives = vec![HealthCounts::default(), second];
+            let snapshot = ShardSnapshot {
+                requests_waiting: 3,
+                drives,
+                ..ShardSnapshot::default()
+            };
+            node.publish(shard as usize, snapshot);
+        }
+        let text = render(&node, ProcessStats::default(), Instant::now());
+        let has = |line: &str| text.lines().any(|l| l == line);
+        let server = r#"server="127.0.0.1:9000""#;
+        let d2 = r#"drive="/d2""#;
+        for line in [
+            format!("minio_node_drive_errors_ioerror{{{server},{d2}}} 4"),
+            format!(r#"minio_node_drive_errors_ioerror{{{server},drive="/d1"}} 0"#),
+            format!("shoal_node_drive_bitrot_errors_total{{{server},{d2}}} 1"),
+            format!("minio_node_drive_errors_availability{{{server},{d2}}} 0"),
+            format!(r#"minio_node_drive_latency_us{{{server},{d2},api="ReadMeta"}} 1000"#),
+            format!("minio_s3_requests_waiting_total{{{server}}} 6"),
+        ] {
+            assert!(has(&line), "{line} in\n{text}");
+        }
+        let latency_series = text
+            .lines()
+            .filter(|l| l.starts_with("minio_node_drive_latency_us{"))
+            .count();
+        assert_eq!(latency_series, 1, "only the verb called");
     }
 }

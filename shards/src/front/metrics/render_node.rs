@@ -11,6 +11,8 @@ use crate::front::metrics::node::{DriveState, NodeMetrics, ShardSnapshot};
 use crate::front::metrics::process::ProcessStats;
 use crate::front::metrics::render::Exposition;
 use crate::front::metrics::requests::{CONNECTIONS_REJECTED, REQUESTS, SLOWDOWN};
+use crate::member::latency::VerbTotal;
+use crate::member::{HealthCounts, Verb};
 
 pub(super) fn render_drives(x: &mut Exposition<'_>, node: &NodeMetrics, now: Instant) {
     let reports = node.drive_reports();
@@ -106,24 +108,76 @@ pub(super) fn render_drives(x: &mut Exposition<'_>, node: &NodeMetrics, now: Ins
 /// A per-set gauge: name, help, and its value for a set index.
 type SetFamily<'a> = (&'a str, &'a str, &'a dyn Fn(usize) -> usize);
 
-/// Deadlines missed per drive, summed over the shards (each shard's members keep their own).
+/// A per-drive counter: name, help, and its value in one shard's counts.
+type DriveFamily<'a> = (&'a str, &'a str, fn(&HealthCounts) -> u64);
+
+/// Drive errors and bitrot per drive, summed over the shards (each shard's members keep
+/// their own).
 pub(super) fn render_drive_errors(
     x: &mut Exposition<'_>,
     node: &NodeMetrics,
     shards: &[ShardSnapshot],
 ) {
-    let name = "minio_node_drive_errors_timeout";
+    let families: [DriveFamily<'_>; 4] = [
+        (
+            "minio_node_drive_errors_timeout",
+            "drive operations that missed their deadline",
+            |c| c.timeouts,
+        ),
+        (
+            "minio_node_drive_errors_ioerror",
+            "drive operations that failed with an I/O error",
+            |c| c.io_errors,
+        ),
+        (
+            "minio_node_drive_errors_availability",
+            "drive operations refused because the drive was offline",
+            |c| c.unavailable,
+        ),
+        (
+            "shoal_node_drive_bitrot_errors_total",
+            "chunk records whose bitrot hash did not match when read",
+            |c| c.bitrot,
+        ),
+    ];
+    let reports = node.drive_reports();
+    for (name, help, value) in families {
+        x.family(name, "counter", help);
+        for (index, report) in reports.iter().enumerate() {
+            let total: u64 = (shards.iter())
+                .filter_map(|shard| shard.drives.get(index))
+                .map(value)
+                .sum();
+            x.sample(name, &[("drive", &report.name)], total);
+        }
+    }
+}
+
+/// Mean latency per drive and verb over the last minute, from every shard's calls; a
+/// verb not called on the drive within the minute has no series.
+pub(super) fn render_drive_latency(
+    x: &mut Exposition<'_>,
+    node: &NodeMetrics,
+    shards: &[ShardSnapshot],
+) {
+    let name = "minio_node_drive_latency_us";
     x.family(
         name,
-        "counter",
-        "drive operations that missed their deadline",
+        "gauge",
+        "mean latency of a storage verb on the drive over the last minute, in microseconds",
     );
     for (index, report) in node.drive_reports().iter().enumerate() {
-        let missed: u64 = shards
-            .iter()
-            .filter_map(|shard| shard.drive_timeouts.get(index))
-            .sum();
-        x.sample(name, &[("drive", &report.name)], missed);
+        for verb in Verb::ALL {
+            let mut total = VerbTotal::default();
+            for counts in shards.iter().filter_map(|shard| shard.drives.get(index)) {
+                if let Some(calls) = counts.latency.get(verb.index()) {
+                    total.add(*calls);
+                }
+            }
+            if let Some(mean) = total.mean_micros() {
+                x.sample(name, &[("drive", &report.name), ("api", verb.name())], mean);
+            }
+        }
     }
 }
 
@@ -229,7 +283,14 @@ pub(super) fn render_shards(
     let open: u64 = shards.iter().map(|s| s.connections_open).sum();
     let used: u64 = shards.iter().map(|s| s.memory_used_bytes).sum();
     let budget: u64 = shards.iter().map(|s| s.memory_max_bytes).sum();
+    let waiting: u64 = shards.iter().map(|s| s.requests_waiting).sum();
     let gauges = [
+        (
+            "minio_s3_requests_waiting_total",
+            "gauge",
+            "requests waiting for read memory (the per-shard budget)",
+            waiting,
+        ),
         (
             "shoal_node_connections_open",
             "gauge",

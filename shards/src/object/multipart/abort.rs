@@ -10,6 +10,7 @@ use std::rc::Rc;
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
+use crate::member::Verb;
 use crate::member::verbs::upload::UploadVerbs;
 use crate::object::store::Store;
 use crate::set::quorum::{self, Strategy, ok_count};
@@ -27,7 +28,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         guard.keep().await?;
         let set_index = self.placement(bucket, key).set_index;
         let needed = self.set_layout().write_quorum();
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::RemoveUpload, self.config.member_deadline);
         let ok = self
             .remove_upload_from_set(set_index, bucket, upload_id, strategy)
             .await;

@@ -8,6 +8,8 @@ use std::rc::Rc;
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
+use crate::member::MemberError;
+use crate::member::Verb;
 use crate::member::verbs::upload::UploadVerbs;
 use crate::object::condition::WriteCondition;
 use crate::object::put::Staged;
@@ -293,13 +295,13 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         // Pruning only removes files the version does not use, so it could finish late
         // on a slow member unseen; it waits for every member (or its deadline) so a
         // completed object's folder holds exactly its parts when Complete answers.
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::PruneCompleted, self.config.member_deadline);
         quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, key, keep) = (Rc::clone(&bucket), Rc::clone(&key), Rc::clone(&keep));
             let held = held[index];
             async move {
                 if !held {
-                    return Ok(());
+                    return Err(MemberError::NotAsked("it holds none of the upload"));
                 }
                 member
                     .prune_completed(&bucket, &key, &version_id, &keep)

@@ -7,6 +7,7 @@ use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
 use crate::member::MemberError;
+use crate::member::Verb;
 use crate::member::keypath::validate_key;
 use crate::member::verbs::upload::UploadVerbs;
 use crate::object::put::PutOptions;
@@ -63,7 +64,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         if ok < needed {
             // Every member answers or passes its deadline before the upload is
             // reported failed, so no record appears after this clean-up.
-            let strategy = Strategy::all(self.config.member_deadline);
+            let strategy = Strategy::all(Verb::RemoveUpload, self.config.member_deadline);
             self.remove_upload_from_set(set_index, bucket, &upload.upload_id, strategy)
                 .await;
             return Err(Error::InsufficientWriteQuorum { ok, needed });
@@ -87,7 +88,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             upload.bucket.as_str().into(),
             upload.upload_id.as_str().into(),
         );
-        let strategy = Strategy::write(needed, self.config.member_deadline);
+        let strategy = Strategy::write(Verb::WriteUpload, needed, self.config.member_deadline);
         let members = self.set_members(set_index);
         let answers = quorum::call(&self.env, members, strategy, |_, member| {
             let (bucket, upload_id) = (Rc::clone(&bucket), Rc::clone(&upload_id));
@@ -121,14 +122,19 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                 set_index,
                 bucket,
                 upload_id,
-                Strategy::read(read_quorum, deadline),
+                Strategy::read(Verb::ReadUpload, read_quorum, deadline),
             )
             .await;
         if let Ok(upload) = judge_upload_records(quick, (bucket, key, upload_id), read_quorum) {
             return Ok(upload);
         }
         let all = self
-            .read_upload_records(set_index, bucket, upload_id, Strategy::all(deadline))
+            .read_upload_records(
+                set_index,
+                bucket,
+                upload_id,
+                Strategy::all(Verb::ReadUpload, deadline),
+            )
             .await;
         judge_upload_records(all, (bucket, key, upload_id), read_quorum)
     }

@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use shoal_io::{Clock, Drive, Env};
 
+use crate::member::Verb;
 use crate::member::verbs::upload::UploadVerbs;
 use crate::object::store::Store;
 use crate::set::quorum::{self, Answer, Strategy, ok_count};
@@ -41,7 +42,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
 
     /// Every bucket some member holds uploads of.
     async fn upload_buckets(&self) -> BTreeSet<String> {
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::ListUploadBuckets, self.config.member_deadline);
         let answers = quorum::call(&self.env, &self.members, strategy, |_, member| async move {
             member.list_upload_buckets().await
         })
@@ -60,14 +61,16 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let holds: Vec<bool> = (0..self.members.len())
             .map(|i| holders.contains(&i))
             .collect();
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::RemoveUpload, self.config.member_deadline);
         let answers = quorum::call(&self.env, &self.members, strategy, |index, member| {
             let (bucket, upload_id) = (Rc::clone(&bucket), Rc::clone(&upload_id));
             let holds = holds[index];
             async move {
                 if !holds {
                     // Not counted: nothing of the upload was there.
-                    return Err(crate::member::MemberError::NotFound);
+                    return Err(crate::member::MemberError::NotAsked(
+                        "it holds none of the upload",
+                    ));
                 }
                 member.remove_upload(&bucket, &upload_id).await
             }
@@ -80,7 +83,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// left.
     async fn forget_upload_bucket(&self, bucket: &str) {
         let bucket: Rc<str> = bucket.into();
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::ForgetUploadBucket, self.config.member_deadline);
         quorum::call(&self.env, &self.members, strategy, |_, member| {
             let bucket = Rc::clone(&bucket);
             async move { member.forget_upload_bucket(&bucket).await }

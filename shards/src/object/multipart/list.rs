@@ -8,6 +8,7 @@ use shoal_io::{Clock, Drive, Env};
 
 use crate::error::Result;
 use crate::member::MemberError;
+use crate::member::Verb;
 use crate::member::verbs::upload::UploadVerbs;
 use crate::object::store::Store;
 use crate::set::quorum::{self, Answer, Strategy};
@@ -117,7 +118,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// set, and the listing does not know which before reading its record.
     pub(super) async fn upload_holders(&self, bucket: &str) -> BTreeMap<String, Vec<usize>> {
         let bucket: Rc<str> = bucket.into();
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::ListUploads, self.config.member_deadline);
         let answers = quorum::call(&self.env, &self.members, strategy, |_, member| {
             let bucket = Rc::clone(&bucket);
             async move { member.list_uploads(&bucket).await }
@@ -144,7 +145,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let (bucket_rc, id_rc): (Rc<str>, Rc<str>) = (bucket.into(), upload_id.into());
         let rest = (0..self.members.len()).filter(|i| !holders.contains(i));
         let prefer: Vec<usize> = holders.iter().copied().chain(rest).collect();
-        let strategy = Strategy::read(1, self.config.member_deadline);
+        let strategy = Strategy::read(Verb::ReadUpload, 1, self.config.member_deadline);
         let members = &self.members;
         let answers =
             quorum::call_preferring(&self.env, members, &prefer, strategy, |_, member| {

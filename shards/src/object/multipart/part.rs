@@ -10,6 +10,7 @@ use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
 use crate::member::MemberError;
+use crate::member::Verb;
 use crate::member::verbs::upload::UploadVerbs;
 use crate::object::commit::keep_leases;
 use crate::object::put::{BodySource, PutOptions, verify_digests};
@@ -181,14 +182,14 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         // Every member answers (or passes its deadline) before the upload's lock goes:
         // a rename creates the folders it needs, so one landing after an abort or a
         // Complete would bring back a piece of the upload.
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::PutPart, self.config.member_deadline);
         let answers = quorum::call(&self.env, members, strategy, |index, member| {
             let (bucket, upload_id) = (Rc::clone(&bucket), Rc::clone(&upload_id));
             let (staging, part) = (Rc::clone(&staging), Rc::clone(&shared));
             let live = live[index];
             async move {
                 if !live {
-                    return Err(MemberError::Unreachable("its part did not stage".into()));
+                    return Err(MemberError::NotAsked("its part did not stage"));
                 }
                 member.put_part(&bucket, &upload_id, &staging, &part).await
             }
@@ -197,12 +198,13 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let put: Vec<bool> = answers.iter().map(Answer::is_ok).collect();
         let ok = ok_count(&answers);
         if ok < needed {
+            let strategy = strategy.with_verb(Verb::RemovePart);
             let undo = quorum::call(&self.env, members, strategy, |index, member| {
                 let (bucket, upload_id) = (Rc::clone(&bucket), Rc::clone(&upload_id));
                 let (part, put) = (Rc::clone(&shared), put[index]);
                 async move {
                     if !put {
-                        return Ok(());
+                        return Err(MemberError::NotAsked("it took no part"));
                     }
                     member.remove_part(&bucket, &upload_id, &part).await
                 }
@@ -223,7 +225,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     ) -> PartScan {
         let (bucket, upload_id): (Rc<str>, Rc<str>) = (bucket.into(), upload_id.into());
         let members = self.set_members(placement.set_index);
-        let strategy = Strategy::all(self.config.member_deadline);
+        let strategy = Strategy::all(Verb::ListParts, self.config.member_deadline);
         let answers = quorum::call(&self.env, members, strategy, |_, member| {
             let (bucket, upload_id) = (Rc::clone(&bucket), Rc::clone(&upload_id));
             async move { member.list_parts(&bucket, &upload_id).await }
