@@ -3,7 +3,8 @@
 //!
 //! Invariants: an event's line is handed to the writer thread whole, with `try_send`
 //! into a queue of [`QUEUE_LINES`] lines; when the queue is full the line is dropped and
-//! counted, and the writer says how many were dropped before its next line. ERROR
+//! counted, and the writer says how many were dropped before its next line. The writer
+//! writes what it finds queued in one go, then rests [`BATCH_PAUSE`]. ERROR
 //! events are written at once instead (rare, and the one that reports a panic must be
 //! out before the process aborts). At exit [`LogQueue::finish`] waits (bounded) until
 //! every queued line is written.
@@ -76,27 +77,42 @@ impl LogQueue {
     }
 }
 
+/// How long the writer rests after writing what it found queued: lines queued meanwhile
+/// go out together in one write, and a shard that queues a line while the writer rests
+/// does not have to wake it (a futex call per line otherwise).
+const BATCH_PAUSE: Duration = Duration::from_millis(5);
+/// The writer's buffer: a batch larger than this goes out in several writes.
+const BATCH_BYTES: usize = 64 << 10;
+
 fn write_lines(lines: &Receiver<Vec<u8>>, dropped: &AtomicU64, json: bool) {
-    let stderr = std::io::stderr();
-    while let Ok(line) = lines.recv() {
-        if line.is_empty() {
-            return;
+    let mut out = std::io::BufWriter::with_capacity(BATCH_BYTES, std::io::stderr());
+    while let Ok(first) = lines.recv() {
+        let mut next = Some(first);
+        while let Some(line) = next {
+            if line.is_empty() {
+                let _ = out.flush();
+                return;
+            }
+            let missed = dropped.swap(0, Ordering::Relaxed);
+            if missed > 0 {
+                let _ = out.write_all(dropped_notice(missed, json).as_bytes());
+            }
+            let _ = out.write_all(&line);
+            next = lines.try_recv().ok();
         }
-        let mut out = stderr.lock();
-        let missed = dropped.swap(0, Ordering::Relaxed);
-        if missed > 0 {
-            let notice = if json {
-                format!(
-                    "{{\"level\":\"WARN\",\"message\":\"{missed} log line(s) dropped: stderr is slower than the server logs\",\"dropped\":{missed}}}\n"
-                )
-            } else {
-                format!(
-                    "WARN {missed} log line(s) dropped: stderr is slower than the server logs\n"
-                )
-            };
-            let _ = out.write_all(notice.as_bytes());
-        }
-        let _ = out.write_all(&line);
+        let _ = out.flush();
+        std::thread::sleep(BATCH_PAUSE);
+    }
+    let _ = out.flush();
+}
+
+fn dropped_notice(missed: u64, json: bool) -> String {
+    if json {
+        format!(
+            "{{\"level\":\"WARN\",\"message\":\"{missed} log line(s) dropped: stderr is slower than the server logs\",\"dropped\":{missed}}}\n"
+        )
+    } else {
+        format!("WARN {missed} log line(s) dropped: stderr is slower than the server logs\n")
     }
 }
 

@@ -258,8 +258,12 @@ struct ServerArgs {
     /// raise it or use 0 (no limit).
     #[arg(long, default_value_t = 1024)]
     connections_per_client_max: u64,
-    /// Memory (MiB) one shard lets object reads in flight hold (stripe buffers of GETs
-    /// and copies); a GET that finds it full waits up to 2 s, then gets 503 SlowDown.
+    /// Memory (MiB) one shard lets object transfers in flight hold. A GET takes a grant
+    /// of its stripe buffers before it starts (a stripe, its chunks and a record buffer
+    /// per drive: 5 MiB with 4 drives); a PUT or UploadPart one per staging buffer as its
+    /// body arrives (stripe / data drives + 8 KiB each, returned once the stripe is
+    /// written: at most a stripe and its parity, nothing before the body's first byte).
+    /// A request that finds it full waits up to 2 s (per buffer), then gets 503 SlowDown.
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
     request_memory_per_shard_mib: u64,
     /// Format drive folders that are empty in a deployment that exists (replacement

@@ -2,7 +2,9 @@
 //! O_DIRECT requires, usable as a monoio `IoBuf`/`IoBufMut`.
 //!
 //! Invariants: capacity is a non-zero multiple of [`BLOCK_SIZE_BYTES`]; `len <= capacity`;
-//! bytes in `0..len` are initialised (the whole allocation is zeroed at creation).
+//! bytes in `0..len` are initialised (the whole allocation is zeroed at creation: written
+//! with zeros from the heap, or, for [`AlignedBuf::mapped`], an anonymous mapping whose
+//! pages read as zero and become resident only when first written).
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::ptr::NonNull;
@@ -16,6 +18,8 @@ pub struct AlignedBuf {
     ptr: NonNull<u8>,
     len: usize,
     capacity: usize,
+    /// From `mmap` (freed with `munmap`), not from the heap.
+    mapped: bool,
 }
 
 impl AlignedBuf {
@@ -29,7 +33,45 @@ impl AlignedBuf {
         let Some(ptr) = NonNull::new(raw) else {
             std::alloc::handle_alloc_error(layout)
         };
-        Self { ptr, len, capacity }
+        Self {
+            ptr,
+            len,
+            capacity,
+            mapped: false,
+        }
+    }
+
+    /// An empty buffer of at least `capacity` bytes whose pages cost memory only once
+    /// written, and go back to the kernel when it is dropped: for large buffers that may
+    /// be held while little of them is used (the staging buffer of a slow body).
+    pub fn mapped(capacity: usize) -> Self {
+        let capacity = round_up_to_block(capacity.max(1));
+        #[allow(unsafe_code)]
+        // SAFETY: an anonymous private mapping of a non-zero length, no file involved;
+        // the result is checked before use. Pages are page-aligned (4 KiB or more).
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                capacity,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        let ptr = (raw != libc::MAP_FAILED)
+            .then(|| NonNull::new(raw.cast::<u8>()))
+            .flatten();
+        let Some(ptr) = ptr else {
+            std::alloc::handle_alloc_error(Self::layout(capacity))
+        };
+        assert!(ptr.as_ptr().addr().is_multiple_of(BLOCK_SIZE_BYTES));
+        Self {
+            ptr,
+            len: 0,
+            capacity,
+            mapped: true,
+        }
     }
 
     /// An empty buffer (length 0) with at least `capacity` bytes of room.
@@ -94,6 +136,16 @@ impl AlignedBuf {
         &mut self.spare_all()[..len]
     }
 
+    /// The whole capacity (all of it is initialised), for callers that build records
+    /// in place before they set the length.
+    pub fn as_capacity_slice(&self) -> &[u8] {
+        #[allow(unsafe_code)]
+        // SAFETY: ptr is valid for `capacity` initialised bytes; shared borrow of self.
+        unsafe {
+            std::slice::from_raw_parts(self.ptr.as_ptr(), self.capacity)
+        }
+    }
+
     /// The whole capacity as a mutable slice (all of it is initialised).
     pub fn spare_all(&mut self) -> &mut [u8] {
         #[allow(unsafe_code)]
@@ -106,6 +158,13 @@ impl AlignedBuf {
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
+        if self.mapped {
+            #[allow(unsafe_code)]
+            // SAFETY: mapped in `mapped` with exactly this length and not unmapped before.
+            let unmapped = unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.capacity) };
+            assert_eq!(unmapped, 0, "munmap of a buffer's own mapping");
+            return;
+        }
         #[allow(unsafe_code)]
         // SAFETY: allocated in `zeroed` with exactly this layout and not freed before.
         unsafe {
@@ -178,5 +237,36 @@ mod tests {
         buf.pad_to_block();
         assert_eq!(buf.len(), BLOCK_SIZE_BYTES);
         assert_eq!(&buf.as_slice()[..4], b"abc\0");
+    }
+
+    /// A mapped buffer is aligned, reads as zeros, takes writes over its whole capacity,
+    /// and becomes resident only where written (RSS grows by far less than its size).
+    #[test]
+    fn mapped_is_zeroed_and_lazy() {
+        fn rss_bytes() -> usize {
+            let status = std::fs::read_to_string("/proc/self/statm").expect("statm");
+            let pages: usize = status.split(' ').nth(1).expect("rss").parse().expect("n");
+            pages * 4096
+        }
+        let size_bytes = 64 << 20;
+        let before = rss_bytes();
+        let mut buf = AlignedBuf::mapped(size_bytes - 5);
+        assert_eq!(buf.capacity(), size_bytes);
+        assert_eq!(
+            buf.as_capacity_slice().as_ptr() as usize % BLOCK_SIZE_BYTES,
+            0
+        );
+        buf.extend_from_slice(b"abc");
+        buf.spare_all()[size_bytes - 1] = 9;
+        assert!(
+            rss_bytes() < before + (8 << 20),
+            "only written pages are resident"
+        );
+        assert!(
+            buf.as_capacity_slice()[3..size_bytes - 1]
+                .iter()
+                .all(|&b| b == 0)
+        );
+        assert_eq!(&buf.as_slice()[..3], b"abc");
     }
 }

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod dir_drive;
 pub mod drive;
 pub mod env;
+pub mod memory_budget;
 pub mod net;
 pub mod runtime;
 pub mod sim;
@@ -29,6 +30,7 @@ pub use drive::{
     no_space_within,
 };
 pub use env::{Env, MonoioEnv, timeout};
+pub use memory_budget::{GRANT_WAIT_MAX, MemoryBudget, MemoryGrant};
 pub use runtime::{
     DriverKind, RuntimeConfig, ShardRuntime, build_runtime, driver_in_use,
     pin_current_thread_to_core, raise_memlock_limit,

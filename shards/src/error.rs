@@ -63,6 +63,9 @@ pub enum Error {
     /// The write's lock lease was taken away (it was stuck past the lease and another
     /// writer got the key): nothing of it was committed.
     LeaseLost,
+    /// The shard's memory budget stayed full for the whole wait for a staging buffer:
+    /// the server is overloaded, the client should retry later.
+    SlowDown,
     /// A newer version than the one read quorum agrees on has `newer_votes` copies, and
     /// `unanswered` drives did not answer: together they could be write quorum, so the
     /// newer one may have been acknowledged and the older one must not be answered.
@@ -125,6 +128,10 @@ impl std::fmt::Display for Error {
             ),
             Error::DataUnavailable(why) => write!(f, "object data unavailable: {why}"),
             Error::LeaseLost => write!(f, "the write's lock lease expired before it committed"),
+            Error::SlowDown => write!(
+                f,
+                "the server holds too many object transfers in flight; retry later"
+            ),
             Error::Format(why) | Error::InvalidArgument(why) | Error::InvalidRequest(why) => {
                 write!(f, "{why}")
             }

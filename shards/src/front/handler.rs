@@ -16,12 +16,12 @@ use shoal_http::{
 use shoal_io::{AnyDrive, Clock, SystemClock};
 
 use crate::front::conn::Conn;
-use crate::front::memory_budget::{GRANT_WAIT_MAX, MemoryBudget};
 use crate::front::metrics::NodeMetrics;
 use crate::front::observe::Observer;
 use crate::object::put::BodySource;
 use crate::object::store::Store;
 use crate::record::checksum::{Checksum, ChecksumAlgorithm};
+use shoal_io::{GRANT_WAIT_MAX, MemoryBudget};
 
 /// The store a shard serves: real drives in the server, simulated ones in tests
 /// (`AnyDrive` dispatches by `match`, so the request path pays no `dyn` call).
@@ -44,7 +44,7 @@ pub struct ShardContext {
     requests_total: Cell<u64>,
     in_flight: Rc<Cell<usize>>,
     stopping: Cell<bool>,
-    /// Memory held by object data in flight, and what one data request holds at most.
+    /// Memory held by object data in flight, and what one object read holds at most.
     memory: MemoryBudget,
     /// Where finished requests go (metrics, logs, trace).
     pub observer: Observer,
@@ -81,7 +81,7 @@ impl ShardContext {
             requests_total: Cell::new(0),
             in_flight: Rc::new(Cell::new(0)),
             stopping: Cell::new(false),
-            memory: MemoryBudget::new(crate::front::memory_budget::DEFAULT_MAX_BYTES),
+            memory: MemoryBudget::new(shoal_io::memory_budget::DEFAULT_MAX_BYTES),
             observer: Observer::default(),
             node: None,
             request_memory_bytes: 0,
@@ -111,7 +111,8 @@ impl ShardContext {
     }
 
     /// Requests that read objects (GET, copies) each take a grant of
-    /// `request_memory_bytes` from `budget` while they run.
+    /// `request_memory_bytes` from `budget` while they run, and requests that write
+    /// objects (PUT, UploadPart, copies) one of what their stripe buffers hold.
     #[must_use]
     pub fn with_memory_budget(mut self, budget: MemoryBudget, request_memory_bytes: usize) -> Self {
         self.memory = budget;
@@ -235,6 +236,19 @@ impl<'c, S: AsyncReadRent + AsyncWriteRent> RequestBody<'c, S> {
         }
     }
 
+    /// Answers `Expect: 100-continue` once, when the body is first waited for.
+    async fn answer_continue(&mut self) -> std::io::Result<()> {
+        if self.continue_pending {
+            self.continue_pending = false;
+            let (result, _) = self
+                .conn
+                .write_all(shoal_http::response::CONTINUE_100.to_vec())
+                .await;
+            result?;
+        }
+        Ok(())
+    }
+
     /// Reads and discards the rest of the body (bounded), so keep-alive can go on.
     pub async fn discard(&mut self, max_bytes: usize) -> Result<(), S3Error> {
         self.read_to_vec(max_bytes).await.map(|_| ())
@@ -260,14 +274,7 @@ impl<S: AsyncReadRent + AsyncWriteRent> BodySource for RequestBody<'_, S> {
             if written > 0 {
                 return Ok(written);
             }
-            if self.continue_pending {
-                self.continue_pending = false;
-                let (result, _) = self
-                    .conn
-                    .write_all(shoal_http::response::CONTINUE_100.to_vec())
-                    .await;
-                result?;
-            }
+            self.answer_continue().await?;
             if !self.done && progress.consumed_bytes == 0 && !self.conn.fill().await? {
                 return Err(std::io::Error::other(S3Error::new(
                     S3ErrorCode::IncompleteBody,
@@ -275,6 +282,20 @@ impl<S: AsyncReadRent + AsyncWriteRent> BodySource for RequestBody<'_, S> {
             }
         }
         Ok(0)
+    }
+
+    async fn ready(&mut self) -> std::io::Result<()> {
+        if self.done || !self.conn.pending.is_empty() {
+            return Ok(());
+        }
+        self.answer_continue().await?;
+        if self.conn.fill().await? {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(S3Error::new(
+                S3ErrorCode::IncompleteBody,
+            )))
+        }
     }
 
     fn trailer_checksum(&self) -> Option<Checksum> {
@@ -320,15 +341,16 @@ pub enum Handled {
     Failed(S3Error),
 }
 
-/// Memory a request's stripe buffers will hold, for the operations that read objects
-/// (GET, copies): they fill whole stripes from the drives and hold them while the
-/// client reads. A PUT is not counted: its buffers become resident only as its body
-/// arrives, and a slow body is cut by the minimum body rate.
+/// Memory a request's read buffers will hold, taken before it starts: a read (GET, the
+/// source of a copy) fills whole stripes from the drives and holds them while the client
+/// reads. Writes (PUT, UploadPart, the target of a copy) are not counted here: the store
+/// takes a grant per staging buffer as their stripes fill (`object/encode.rs`), so a
+/// body holds memory only for bytes that arrived. Other requests hold no stripe.
 fn data_request_bytes(call: &Call<'_>) -> Option<usize> {
-    let most = call.ctx.request_memory_bytes;
+    let read = call.ctx.request_memory_bytes;
     match call.route.operation {
-        _ if most == 0 => None,
-        Operation::GetObject | Operation::CopyObject | Operation::UploadPartCopy => Some(most),
+        _ if read == 0 => None,
+        Operation::GetObject | Operation::CopyObject | Operation::UploadPartCopy => Some(read),
         _ => None,
     }
 }
@@ -341,12 +363,16 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
 ) -> Handled {
     let _grant = match data_request_bytes(call) {
         Some(bytes) => {
-            let granted = call.ctx.memory.grant(bytes, GRANT_WAIT_MAX).await;
+            let granted = call
+                .ctx
+                .memory
+                .grant(bytes, GRANT_WAIT_MAX, &shoal_io::MonoioEnv)
+                .await;
             let Some(grant) = granted else {
                 call.ctx.observer.metrics.slowdown();
                 return Handled::Failed(S3Error::with_message(
                     S3ErrorCode::SlowDown,
-                    "The server holds too many responses in flight; retry later.",
+                    crate::front::s3::error::MEMORY_SLOWDOWN,
                 ));
             };
             Some(grant)
@@ -397,7 +423,13 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
     };
     match result {
         Ok(keep_alive) => Handled::Done { keep_alive },
-        Err(e) => Handled::Failed(e),
+        Err(e) => {
+            // A write refused a staging buffer by the budget (`encode.rs`).
+            if e.message() == crate::front::s3::error::MEMORY_SLOWDOWN {
+                call.ctx.observer.metrics.slowdown();
+            }
+            Handled::Failed(e)
+        }
     }
 }
 
@@ -519,6 +551,203 @@ pub use shoal_http::base64::{decode as base64_decode, encode as base64_encode};
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    use shoal_http::{HeadParser, HeadStatus, PayloadMode};
+
+    const PUT_BYTES: usize = 3 << 20;
+
+    fn runtime() -> shoal_io::ShardRuntime {
+        shoal_io::build_runtime(&shoal_io::RuntimeConfig::default())
+            .expect("runtime")
+            .0
+    }
+
+    /// A shard context over 4 fresh drive folders with bucket "bkt" and a 64 MiB budget.
+    async fn context(root: &std::path::Path) -> ShardContext {
+        let drives = (0..4)
+            .map(|i| {
+                let dir = root.join(format!("d{i}"));
+                std::fs::create_dir_all(&dir).expect("drive folder");
+                AnyDrive::from(shoal_io::DirDrive::open(&dir).expect("drive"))
+            })
+            .collect();
+        let store = Store::open(
+            drives,
+            SystemClock,
+            7,
+            crate::object::store::StoreConfig::default(),
+        )
+        .await
+        .expect("store");
+        let budget = MemoryBudget::new(64 << 20);
+        let store = store.with_memory_budget(budget.clone());
+        store.make_bucket("bkt").await.expect("bucket");
+        let credentials = Credentials {
+            access_key_id: "k".into(),
+            secret_access_key: "s".into(),
+        };
+        ShardContext::new(
+            store,
+            credentials,
+            "us-east-1".into(),
+            RouteConfig::default(),
+            0,
+        )
+        .with_memory_budget(budget, 5 << 20)
+    }
+
+    /// How the test client sends its PUT.
+    #[derive(Clone, Copy)]
+    enum Client {
+        Whole,
+        /// Sends half the body, then closes the connection.
+        GoneMidBody,
+        /// Declares a Content-MD5 the body does not have.
+        WrongMd5,
+        /// Sends the head, waits a second without a body byte, then closes.
+        HeadOnly,
+    }
+
+    /// Runs one unsigned PUT of `PUT_BYTES` through `handle` over a loopback connection;
+    /// returns the outcome and the most budget seen in use while it ran.
+    async fn put(ctx: &ShardContext, key: &str, client: Client) -> (Result<(), S3Error>, usize) {
+        let listener = monoio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        let md5 = if matches!(client, Client::WrongMd5) {
+            "Content-MD5: 1B2M2Y8AsgTpgAmY7PhCfg==\r\n"
+        } else {
+            ""
+        };
+        let head = format!(
+            "PUT /bkt/{key} HTTP/1.1\r\nHost: x\r\nContent-Length: {PUT_BYTES}\r\n{md5}\
+             x-amz-content-sha256: UNSIGNED-PAYLOAD\r\n\r\n"
+        );
+        let sender = std::thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(address).expect("connect");
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let sent = match client {
+                Client::GoneMidBody => PUT_BYTES / 2,
+                Client::HeadOnly => 0,
+                Client::Whole | Client::WrongMd5 => PUT_BYTES,
+            };
+            let _ = stream.write_all(head.as_bytes());
+            if matches!(client, Client::HeadOnly) {
+                std::thread::sleep(Duration::from_secs(1));
+                return;
+            }
+            let _ = stream.write_all(&vec![7u8; sent]);
+            if !matches!(client, Client::GoneMidBody) {
+                let _ = stream.read(&mut [0u8; 512]);
+            }
+        });
+        let (stream, _) = listener.accept().await.expect("accept");
+        let mut conn = Conn::new(
+            stream,
+            crate::front::conn::ConnLimits::default(),
+            monoio::time::Instant::now(),
+        );
+        let mut parser = HeadParser::new();
+        let head = loop {
+            assert!(conn.fill().await.expect("head bytes"));
+            if let HeadStatus::Complete {
+                head,
+                consumed_bytes,
+            } = parser.parse(&conn.pending).expect("head")
+            {
+                conn.pending.drain(..consumed_bytes);
+                break head;
+            }
+        };
+        conn.begin_body();
+        let route = shoal_http::route(&head, &RouteConfig::default()).expect("route");
+        let decoder = BodyDecoder::new(&head, &PayloadMode::Unsigned).expect("decoder");
+        let mut body = RequestBody::new(&mut conn, decoder, &head);
+        let call = Call {
+            ctx,
+            head: &head,
+            route: &route,
+            request_id: "test",
+        };
+        let most = Rc::new(Cell::new(0));
+        let watch = {
+            let (budget, most) = (ctx.memory.clone(), most.clone());
+            monoio::spawn(async move {
+                for _ in 0..10_000 {
+                    most.set(most.get().max(budget.used_bytes()));
+                    monoio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        };
+        let outcome = match handle(&call, &mut body).await {
+            Handled::Done { .. } => Ok(()),
+            Handled::Failed(error) => Err(error),
+        };
+        drop(body);
+        drop(conn);
+        drop(watch);
+        // The socket's close runs on this runtime: wait here without blocking it.
+        for _ in 0..1000 {
+            if sender.is_finished() {
+                break;
+            }
+            monoio::time::sleep(Duration::from_millis(10)).await;
+        }
+        sender.join().expect("client");
+        (outcome, most.get())
+    }
+
+    /// A PUT holds grants for the staging buffers its stripes fill (at most one per set
+    /// member, none before a body byte arrives) and gives them back on every path:
+    /// success, client gone before or mid-body, 4xx (BadDigest) and 5xx (no drive can
+    /// stage); its buffers come from the shard's pool and are reused, not reallocated.
+    #[test]
+    fn put_gives_its_grant_back_on_every_path() {
+        let root = tempfile::tempdir().expect("tempdir");
+        runtime().block_on(async {
+            let ctx = context(root.path()).await;
+            let most = ctx.store.write_buffers_bytes();
+            let (ok, held) = put(&ctx, "a", Client::Whole).await;
+            assert!(ok.is_ok(), "{ok:?}");
+            assert!(held > 0 && held <= most, "held {held} of at most {most}");
+            assert_eq!(ctx.memory.used_bytes(), 0, "success gives it back");
+
+            let (waited, held) = put(&ctx, "e", Client::HeadOnly).await;
+            assert!(waited.is_err());
+            assert_eq!(held, 0, "a PUT without a body byte holds nothing");
+
+            let (gone, _) = put(&ctx, "b", Client::GoneMidBody).await;
+            assert!(gone.is_err());
+            assert_eq!(
+                ctx.memory.used_bytes(),
+                0,
+                "a client gone mid-body gives it back"
+            );
+
+            let (digest, _) = put(&ctx, "c", Client::WrongMd5).await;
+            assert_eq!(digest.expect_err("4xx").code(), S3ErrorCode::BadDigest);
+            assert_eq!(ctx.memory.used_bytes(), 0, "a 4xx gives it back");
+
+            let set_size = 4;
+            assert_eq!(
+                ctx.store.stripe_pool().allocated_total(),
+                set_size,
+                "three PUTs of three stripes each used one set of buffers"
+            );
+
+            for i in 0..4 {
+                let tmp = root.path().join(format!("d{i}/.shoal/tmp"));
+                std::fs::remove_dir_all(&tmp).expect("tmp");
+                std::fs::write(&tmp, b"not a folder").expect("blocker");
+            }
+            let (failed, _) = put(&ctx, "d", Client::Whole).await;
+            let status = failed.expect_err("5xx").code().status();
+            assert!(status >= 500, "{status}");
+            assert_eq!(ctx.memory.used_bytes(), 0, "a 5xx gives it back");
+        });
+    }
 
     #[test]
     fn heads_that_could_break_framing_are_refused() {

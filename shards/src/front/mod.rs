@@ -9,7 +9,6 @@ pub mod credentials;
 pub mod handler;
 pub mod json;
 pub mod logs;
-pub mod memory_budget;
 pub mod metrics;
 pub mod observe;
 pub mod probe;

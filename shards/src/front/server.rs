@@ -34,12 +34,12 @@ use crate::front::credentials::{CredentialsSource, load_or_create};
 use crate::front::handler::{Credentials, ShardContext};
 use crate::front::logs::RequestLogs;
 use crate::front::logs::audit::{AuditLog, AuditShard};
-use crate::front::memory_budget::MemoryBudget;
 use crate::front::metrics::{NodeFacts, NodeMetrics};
 use crate::object::store::{Store, StoreConfig};
 use crate::object::trash::{TRASH_GRACE, TRASH_SWEEP_INTERVAL};
 use crate::record::format::FORMAT_PATH;
 use crate::set::shard_lock::{KeyLocker, LockRequest, mailboxes, serve_lock_requests};
+use shoal_io::MemoryBudget;
 
 /// How long a stopping shard waits for requests in flight.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -68,7 +68,9 @@ pub struct ServerConfig {
     /// Connections from one client IP address per node (each shard takes its share,
     /// rounded up); more are closed. 0: no limit.
     pub connections_per_client_max: usize,
-    /// Memory one shard lets object reads (GET, copies) in flight hold (`memory_budget.rs`).
+    /// Memory one shard lets object transfers in flight hold: stripe buffers of reads
+    /// (GET, copies), taken per request, and staging buffers of writes (PUT,
+    /// UploadPart), taken per buffer as the body arrives (`io/src/memory_budget.rs`).
     pub request_memory_per_shard_bytes: usize,
     /// Format empty drives of a deployment that exists (see format.rs).
     pub format_new_drives: bool,
@@ -434,6 +436,8 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
     };
     let budget = MemoryBudget::new(plan.config.request_memory_per_shard_bytes);
     let request_bytes = request_memory_bytes(store.layout(), stripe_bytes);
+    // Writes take their staging buffers from the same budget as reads.
+    let store = store.with_memory_budget(budget.clone());
     Ok(ShardContext::new(
         store,
         plan.credentials.clone(),
@@ -905,7 +909,7 @@ fn print_limits(config: &ServerConfig, clamped: Option<&ClampedConnections>) {
         );
     }
     println!(
-        "  memory:   object reads in flight hold at most {} MiB per shard (then 503 SlowDown)",
+        "  memory:   object transfers in flight hold at most {} MiB per shard (then 503 SlowDown)",
         config.request_memory_per_shard_bytes >> 20
     );
     println!(

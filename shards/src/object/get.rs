@@ -6,6 +6,10 @@
 //! queued for healing. Never wrong bytes: with more than parity chunks lost the read
 //! fails.
 //!
+//! Copies: a healthy chunk is verified and stays in the aligned buffer it was read into,
+//! and is gathered from there into the piece `next` returns (one CPU copy); a stripe
+//! that needs a rebuild moves its chunks into `chunks` first, where the coder works.
+//!
 //! These reads keep their own deadlines (not the quorum engine's fan-out), so they time
 //! their calls on the member themselves (`MemberHealth::note_call`) and count a record
 //! read whole whose checksum does not match as bitrot on its drive.
@@ -135,6 +139,11 @@ pub struct ObjectReader<'a, D: Drive, C: Clock, E: Env = MonoioEnv> {
     start: u64,
     end: u64,
     next: u64,
+    /// Per chunk index: where the current stripe's chunk starts in its record buffer,
+    /// verified there; `None`: the chunk is in `chunks` (inline or rebuilt) or absent.
+    chunk_at: Vec<Option<usize>>,
+    /// Per chunk index: the chunk when it is not in its record buffer (an inline chunk,
+    /// or any chunk of a stripe that was rebuilt); grown on first such use.
     chunks: Vec<Vec<u8>>,
     out: Vec<u8>,
     /// Per chunk index, the aligned buffer its records are read into; allocated on first
@@ -198,7 +207,8 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             start: 0,
             end: info.size_bytes,
             next: 0,
-            chunks: vec![vec![0; full_chunk_len]; set_size],
+            chunk_at: vec![None; set_size],
+            chunks: vec![Vec::new(); set_size],
             out: Vec::new(),
             record_bufs: (0..set_size).map(|_| None).collect(),
             // A record starts anywhere inside a block: room for the header, the chunk
@@ -303,10 +313,27 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
             let chunk_start = i * chunk_len;
             let a = from.max(chunk_start) - chunk_start;
             let b = to.min(chunk_start + chunk_len) - chunk_start;
-            self.out.extend_from_slice(&self.chunks[i][a..b]);
+            let piece = match self.chunk_at[i] {
+                Some(at) => {
+                    let buf = self.record_bufs[i].as_ref().expect("a verified record");
+                    &buf.as_slice()[at + a..at + b]
+                }
+                None => &self.chunks[i][a..b],
+            };
+            self.out.extend_from_slice(piece);
         }
         self.next = segment_start + stripe_start + to as u64;
         Ok(Some(&self.out))
+    }
+
+    /// The next piece as a buffer of its own, for a writer that takes ownership (a
+    /// socket write): the reader gathers into `spare` from now on, so the piece is not
+    /// copied again on its way out. `None` when all were returned.
+    pub async fn next_owned(&mut self, spare: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        if self.next().await?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(std::mem::replace(&mut self.out, spare)))
     }
 
     /// Closes the current part's files and reads `segment` from now on; every drive
@@ -345,6 +372,7 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
         let (k, set_size) = (self.info.data_chunks, self.chunks.len());
         let chunk_len = self.geometry.chunk_len(stripe);
         let wanted: Vec<usize> = (from / chunk_len..to.div_ceil(chunk_len)).collect();
+        self.chunk_at.fill(None);
         let mut present = vec![false; set_size];
         let mut tried = vec![false; set_size];
         // A chunk on a member marked slow is rebuilt from the others instead of waited
@@ -373,6 +401,7 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
             self.read_chunks(stripe, &more, &mut present, &mut tried)
                 .await;
         }
+        self.gather_for_rebuild(chunk_len);
         let mut slices: Vec<&mut [u8]> = self
             .chunks
             .iter_mut()
@@ -381,6 +410,20 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
         let mut coder = self.store.coder.borrow_mut();
         coder.reconstruct_data(&mut slices, &present)?;
         Ok(())
+    }
+
+    /// Moves the chunks read in place into `chunks`, where the coder rebuilds the rest
+    /// (a degraded stripe keeps this one copy).
+    fn gather_for_rebuild(&mut self, chunk_len: usize) {
+        for (i, chunk) in self.chunks.iter_mut().enumerate() {
+            if chunk.len() < chunk_len {
+                chunk.resize(chunk_len, 0);
+            }
+            if let Some(at) = self.chunk_at[i].take() {
+                let buf = self.record_bufs[i].as_ref().expect("a verified record");
+                chunk[..chunk_len].copy_from_slice(&buf.as_slice()[at..at + chunk_len]);
+            }
+        }
     }
 
     /// Whether chunk `index` lives on a member marked slow.
@@ -490,9 +533,9 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
         for (&i, (buf, chunk)) in indices.iter().zip(results) {
             let drive_index = self.placement.drive_of_chunk(i, set_size);
             match (&buf, chunk) {
-                (Some(buf), RecordRead::At(at)) => {
-                    self.chunks[i][..chunk_len]
-                        .copy_from_slice(&buf.as_slice()[at..at + chunk_len]);
+                (Some(_), RecordRead::At(at)) => {
+                    // Verified in place: it stays in its record buffer.
+                    self.chunk_at[i] = Some(at);
                     present[i] = true;
                 }
                 (_, RecordRead::Failed) => {
@@ -509,7 +552,11 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
     fn copy_inline(&mut self, drive: usize, chunk: usize, chunk_len: usize) -> bool {
         match &self.copies[drive] {
             Some(copy) if copy.inline_chunk.len() == chunk_len => {
-                self.chunks[chunk][..chunk_len].copy_from_slice(&copy.inline_chunk);
+                let place = &mut self.chunks[chunk];
+                if place.len() < chunk_len {
+                    place.resize(chunk_len, 0);
+                }
+                place[..chunk_len].copy_from_slice(&copy.inline_chunk);
                 true
             }
             _ => false,

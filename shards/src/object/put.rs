@@ -32,13 +32,11 @@ use crate::member::verbs::write::{DataSource, WriteVerbs};
 use crate::member::{LocalMember, MemberError, MemberResult};
 use crate::object::commit::condition_holds;
 use crate::object::condition::WriteCondition;
-use crate::object::encode::StripeEncoder;
+use crate::object::encode::StripeBuffers;
 use crate::object::store::Store;
 use crate::record::checksum::{BodyHasher, Checksum, ChecksumAlgorithm};
 use crate::record::meta::{ChecksumType, ObjectInfo};
-use crate::record::stripe::{
-    Geometry, RECORD_HEADER_BYTES, RecordOwner, chunk_len_for, record_checksum,
-};
+use crate::record::stripe::{Geometry, RECORD_HEADER_BYTES, RecordOwner, chunk_len_for};
 use crate::set::quorum::{self, Answer, Strategy, ok_count};
 use crate::topology::placement::Placement;
 
@@ -46,6 +44,13 @@ use crate::topology::placement::Placement;
 pub trait BodySource {
     /// Reads up to `buf.len()` bytes; `Ok(0)` means the body ended and was verified.
     fn read(&mut self, buf: &mut [u8]) -> impl Future<Output = std::io::Result<usize>>;
+
+    /// Waits until body bytes (or the body's end) are at hand, so a put takes memory
+    /// for bytes that arrived, not for bytes promised. A source in memory is always
+    /// ready.
+    fn ready(&mut self) -> impl Future<Output = std::io::Result<()>> {
+        std::future::ready(Ok(()))
+    }
 
     /// A checksum that arrived after the body (an aws-chunked trailer), once `read`
     /// returned 0.
@@ -88,12 +93,12 @@ pub struct PutOptions {
 /// A member's handle of a staged part file.
 type StagedOf<D> = <LocalMember<D> as WriteVerbs>::Staged;
 
-/// One member's part file being written.
+/// One member's part file being written (its staging buffer is in `StripeBuffers`,
+/// under the member's chunk index).
 struct PartWriter<S> {
     /// `None` once the member dropped out of this put (its file is abandoned).
     staged: Option<S>,
-    staging: AlignedBuf,
-    /// File offset where `staging[0]` goes (always block-aligned).
+    /// File offset where the staging buffer's first byte goes (always block-aligned).
     flushed_bytes: u64,
 }
 
@@ -108,37 +113,24 @@ struct Flush<S> {
 }
 
 impl<S: 'static> PartWriter<S> {
-    /// Appends one record (bound checksum + chunk) to the staging buffer.
-    fn push(&mut self, checksum: u64, chunk: &[u8]) {
-        if self.staged.is_some() {
-            self.staging.extend_from_slice(&checksum.to_le_bytes());
-            self.staging.extend_from_slice(chunk);
-        }
-    }
-
-    /// The whole blocks staged, taken out with the file until they are written back.
-    fn take_whole_blocks(&mut self) -> Option<Flush<S>> {
-        let staged_bytes = self.staging.len();
+    /// The whole blocks of `chunk`'s buffer, taken out with the file until they are
+    /// written back; `None` when the member is out or has no whole block yet.
+    fn take_whole_blocks(&mut self, bufs: &mut StripeBuffers, chunk: usize) -> Option<Flush<S>> {
+        self.staged.as_ref()?;
+        let mut buf = bufs.take(chunk);
+        let staged_bytes = buf.len();
         let whole = staged_bytes / BLOCK_SIZE_BYTES * BLOCK_SIZE_BYTES;
         if whole == 0 {
+            bufs.carry(chunk, buf, 0);
             return None;
         }
-        let staged = self.staged.take()?;
-        let mut buf = std::mem::replace(&mut self.staging, AlignedBuf::with_capacity(0));
         buf.set_len(whole);
         Some(Flush {
-            staged,
+            staged: self.staged.take()?,
             buf,
             staged_bytes,
             offset_bytes: self.flushed_bytes,
         })
-    }
-
-    /// Takes back what a flush returned: the file, and the partial block left over.
-    fn restore(&mut self, (staged, buf, whole): (S, AlignedBuf, usize)) {
-        self.staged = Some(staged);
-        self.staging = buf;
-        self.flushed_bytes += whole as u64;
     }
 }
 
@@ -164,17 +156,17 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .checksum_algorithm
             .or(options.expected_checksum.as_ref().map(|c| c.algorithm));
         let mut hasher = BodyHasher::new(algorithm);
-        let mut stripe = vec![0u8; self.config.stripe_size_bytes];
+        let mut bufs = self.stripe_buffers();
         let first_len = self
-            .fill_stripe(body, &mut stripe, &mut hasher, options)
+            .fill_stripe(body, &mut bufs, 0, &mut hasher, options)
             .await?;
         let k = self.set_layout().data_chunks;
-        let fits_inline = first_len < stripe.len()
+        let fits_inline = first_len < self.config.stripe_size_bytes
             && chunk_len_for(first_len, k) <= self.config.inline_chunk_max_bytes;
         // Chosen before streaming: the part file's records are bound to it.
         let version_id = self.random_id();
         let staged = if fits_inline {
-            Staged::Inline(self.encode_inline(&stripe[..first_len]))
+            Staged::Inline(self.encode_inline(&mut bufs).await?)
         } else {
             let upload = hex::encode(self.random_id());
             let owner = RecordOwner {
@@ -189,7 +181,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                     placement,
                     owner,
                     &upload,
-                    &mut stripe,
+                    &mut bufs,
                     first_len,
                     body,
                     &mut hasher,
@@ -208,6 +200,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                 }
             }
         };
+        drop(bufs); // back to the pool before the commit's wait for locks and drives
         let size_bytes = hasher.len_bytes();
         let (md5, checksum) = hasher.finish();
         let trailer = body.trailer_checksum();
@@ -269,48 +262,88 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         Ok(())
     }
 
-    /// Reads until `stripe` is full or the body ends; hashes what it read.
+    /// Reads stripe `stripe_index` of the body straight into the data chunks' places,
+    /// hashing each read while its bytes are in cache; returns the stripe's length
+    /// (short only at the body's end). With a declared length the chunk length is
+    /// known before the bytes arrive; without one a short last stripe is re-split.
     pub(crate) async fn fill_stripe(
         &self,
         body: &mut impl BodySource,
-        stripe: &mut [u8],
+        bufs: &mut StripeBuffers,
+        stripe_index: u64,
         hasher: &mut BodyHasher,
         options: &PutOptions,
     ) -> Result<usize> {
-        let mut filled = 0;
-        while filled < stripe.len() {
-            let n = body
-                .read(&mut stripe[filled..])
-                .await
-                .map_err(Error::Source)?;
+        let stripe_bytes = self.config.stripe_size_bytes;
+        let expected = options.size_bytes.map(|declared| {
+            let done = stripe_index.saturating_mul(stripe_bytes as u64);
+            usize::try_from(declared.saturating_sub(done))
+                .map_or(stripe_bytes, |left| left.min(stripe_bytes))
+        });
+        let target = expected.unwrap_or(stripe_bytes);
+        bufs.begin_stripe(chunk_len_for(target, self.set_layout().data_chunks));
+        while bufs.filled_bytes() < target {
+            if !bufs.next_is_held() {
+                // Memory for bytes that arrived: a body that sent nothing holds none.
+                body.ready().await.map_err(Error::Source)?;
+                bufs.hold_next(&self.env).await?;
+            }
+            let want = target - bufs.filled_bytes();
+            let room = bufs.next_room();
+            let take = want.min(room.len());
+            let room = &mut room[..take];
+            let n = body.read(room).await.map_err(Error::Source)?;
             if n == 0 {
                 break;
             }
-            filled += n;
+            hasher.update(&room[..n]);
+            bufs.advance(n);
         }
-        hasher.update(&stripe[..filled]);
-        let total = hasher.len_bytes();
+        let filled = bufs.filled_bytes();
+        if filled == target && target < stripe_bytes {
+            // The declared end: the body must end here too (and be verified by its
+            // decoder), so read once more; a byte past it makes the length wrong.
+            let mut probe = [0u8; 1];
+            let n = body.read(&mut probe).await.map_err(Error::Source)?;
+            hasher.update(&probe[..n]);
+        }
+        self.check_body_length(hasher.len_bytes(), filled < stripe_bytes, options)?;
+        if filled < stripe_bytes {
+            if filled > 0 {
+                bufs.hold_all(&self.env).await?;
+            }
+            bufs.shrink_to_filled();
+        }
+        Ok(filled)
+    }
+
+    /// The body's length so far (`ended`: all of it) against the limits and its claim.
+    fn check_body_length(&self, total: u64, ended: bool, options: &PutOptions) -> Result<()> {
         if total > self.config.object_size_max_bytes {
             return Err(Error::EntityTooLarge);
         }
         if options.size_bytes.is_some_and(|declared| total > declared) {
             return Err(Error::IncompleteBody);
         }
-        let ended = filled < stripe.len();
         if ended && options.size_bytes.is_some_and(|declared| total != declared) {
             return Err(Error::IncompleteBody);
         }
-        Ok(filled)
+        Ok(())
     }
 
-    /// Every set drive's chunk of a one-stripe object, for the metadata.
-    fn encode_inline(&self, data: &[u8]) -> Vec<Vec<u8>> {
-        let layout = self.set_layout();
-        let mut encoder = StripeEncoder::new(layout, chunk_len_for(data.len(), layout.data_chunks));
-        encoder.encode(&self.coder.borrow(), data);
-        (0..layout.set_size())
-            .map(|i| encoder.chunk(i).to_vec())
-            .collect()
+    /// Every set drive's chunk of a one-stripe object (filled in `bufs`), for the
+    /// metadata.
+    async fn encode_inline(&self, bufs: &mut StripeBuffers) -> Result<Vec<Vec<u8>>> {
+        bufs.hold_all(&self.env).await?;
+        bufs.encode(&self.coder.borrow());
+        Ok((0..self.set_layout().set_size())
+            .map(|i| bufs.chunk(i).to_vec())
+            .collect())
+    }
+
+    /// Staging buffers for one write, from the shard's pool, paid for by its budget.
+    pub(crate) fn stripe_buffers(&self) -> StripeBuffers {
+        StripeBuffers::new(self.set_layout(), &self.stripe_pool, &self.memory)
     }
 
     /// Streams every stripe into part files; returns which set drives hold a complete,
@@ -321,7 +354,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         placement: Placement,
         owner: RecordOwner<'_>,
         upload: &str,
-        stripe: &mut [u8],
+        bufs: &mut StripeBuffers,
         first_len: usize,
         body: &mut impl BodySource,
         hasher: &mut BodyHasher,
@@ -329,12 +362,13 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     ) -> Result<Vec<bool>> {
         let layout = self.set_layout();
         let drives = self.set_members(placement.set_index);
-        let full_chunk = chunk_len_for(stripe.len(), layout.data_chunks);
+        let stripe_bytes = self.config.stripe_size_bytes;
+        let full_chunk = chunk_len_for(stripe_bytes, layout.data_chunks);
         let record_bytes = (RECORD_HEADER_BYTES + full_chunk).next_multiple_of(BLOCK_SIZE_BYTES);
         // The declared length is a claim, not data: preallocate only a few stripes of
         // it, so a client that declares much and sends slowly reserves little disk.
         let size_hint = options.size_bytes.map_or(0, |s| {
-            let declared = Geometry::new(s, stripe.len(), layout.data_chunks).part_file_len();
+            let declared = Geometry::new(s, stripe_bytes, layout.data_chunks).part_file_len();
             declared.min(PREALLOCATED_STRIPES * record_bytes as u64)
         });
         let staging: Rc<str> = upload.into();
@@ -344,12 +378,10 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             async move { member.stage_begin(&staging, 1, size_hint).await }
         })
         .await;
-        let staging_bytes = record_bytes + BLOCK_SIZE_BYTES;
         let mut writers: Vec<PartWriter<StagedOf<D>>> = opens
             .into_iter()
             .map(|f| PartWriter {
                 staged: f.into_ok(),
-                staging: AlignedBuf::with_capacity(staging_bytes),
                 flushed_bytes: 0,
             })
             .collect();
@@ -357,37 +389,32 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let tags: Vec<u64> = (0..layout.set_size())
             .map(|chunk_index| owner.chunk_tag(chunk_index))
             .collect();
-        let mut encoder = StripeEncoder::new(layout, full_chunk);
         let mut len = first_len;
         for stripe_index in 0.. {
-            encoder.resize(chunk_len_for(len, layout.data_chunks));
-            encoder.encode(&self.coder.borrow(), &stripe[..len]);
-            let records = StripeRecords {
-                encoder: &encoder,
-                tags: &tags,
-                stripe_index,
-            };
-            self.write_records(placement, drives, &mut writers, records)
+            bufs.hold_all(&self.env).await?;
+            bufs.seal(&self.coder.borrow(), &tags, stripe_index);
+            self.write_records(placement, drives, &mut writers, bufs)
                 .await?;
-            if len < stripe.len() {
+            if len < stripe_bytes {
                 break;
             }
             // Let other requests on this shard run between stripes of CPU work.
             self.env.yield_now().await;
-            len = self.fill_stripe(body, stripe, hasher, options).await?;
+            len = self
+                .fill_stripe(body, bufs, stripe_index + 1, hasher, options)
+                .await?;
             if len == 0 {
                 break;
             }
         }
         let logical =
-            Geometry::new(hasher.len_bytes(), stripe.len(), layout.data_chunks).part_file_len();
+            Geometry::new(hasher.len_bytes(), stripe_bytes, layout.data_chunks).part_file_len();
+        let set_size = drives.len();
         let strategy = strategy.with_verb(Verb::StageFinish);
         let finishes = quorum::call(&self.env, drives, strategy, |index, member| {
             let writer = &mut writers[index];
-            let (staged, tail) = (
-                writer.staged.take(),
-                std::mem::replace(&mut writer.staging, AlignedBuf::with_capacity(0)),
-            );
+            let staged = writer.staged.take();
+            let tail = bufs.take_tail(placement.chunk_of_drive(index, set_size));
             let offset_bytes = writer.flushed_bytes;
             async move {
                 let staged = staged.ok_or(MemberError::NotAsked(DROPPED_OUT))?;
@@ -395,6 +422,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             }
         })
         .await;
+
         let synced: Vec<bool> = finishes.iter().map(Answer::is_ok).collect();
         let ok = ok_count(&finishes);
         if ok < layout.write_quorum() {
@@ -415,31 +443,32 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         Ok(())
     }
 
-    /// Appends this stripe's record to every live member, writing whole blocks. Waits
-    /// for every member (or its deadline): the next stripe reuses the buffers, and a
-    /// member that misses its deadline drops out of this put.
+    /// Writes the whole blocks of this stripe's sealed records to every live member.
+    /// Waits for every member (or its deadline), then gives the buffers and their grants
+    /// back (the partial blocks carried); a member that misses its deadline drops out of
+    /// this put.
     async fn write_records(
         &self,
         placement: Placement,
         drives: &[Rc<LocalMember<D>>],
         writers: &mut [PartWriter<StagedOf<D>>],
-        records: StripeRecords<'_>,
+        bufs: &mut StripeBuffers,
     ) -> Result<()> {
         let set_size = drives.len();
-        for (drive_index, writer) in writers.iter_mut().enumerate() {
-            let chunk_index = placement.chunk_of_drive(drive_index, set_size);
-            let chunk = records.encoder.chunk(chunk_index);
-            let checksum = record_checksum(records.tags[chunk_index], records.stripe_index, chunk);
-            writer.push(checksum, chunk);
-        }
+        let chunk_of = |drive_index| placement.chunk_of_drive(drive_index, set_size);
         let live: Vec<bool> = writers.iter().map(|w| w.staged.is_some()).collect();
         let mut flushes: Vec<Option<Flush<StagedOf<D>>>> = writers
             .iter_mut()
-            .map(PartWriter::take_whole_blocks)
+            .enumerate()
+            .map(|(index, writer)| writer.take_whole_blocks(bufs, chunk_of(index)))
             .collect();
         if flushes.iter().all(Option::is_none) {
             // Not a whole block to write (a short last stripe): no drive is asked, so
-            // none is timed for a call it did not get.
+            // none is timed for a call it did not get. Members already out give their
+            // buffers back, as the answers below would have.
+            for (index, _) in live.iter().enumerate().filter(|(_, live)| !**live) {
+                bufs.forget(chunk_of(index));
+            }
             return self.check_write_quorum(writers);
         }
         let strategy = Strategy::all(Verb::StageAppend, self.config.member_deadline);
@@ -454,21 +483,22 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             }
         })
         .await;
-        for (writer, answer) in writers.iter_mut().zip(answers) {
-            if let Answer::Ok(Some(flushed)) = answer {
-                writer.restore(flushed);
+        for (index, (writer, answer)) in writers.iter_mut().zip(answers).enumerate() {
+            match answer {
+                Answer::Ok(Some((staged, buf, whole))) => {
+                    writer.staged = Some(staged);
+                    writer.flushed_bytes += whole as u64;
+                    bufs.carry(chunk_of(index), buf, whole);
+                }
+                Answer::Ok(None) => {}
+                _ => {
+                    writer.staged = None;
+                    bufs.forget(chunk_of(index));
+                }
             }
         }
         self.check_write_quorum(writers)
     }
-}
-
-/// One encoded stripe and what its records are bound to.
-struct StripeRecords<'a> {
-    encoder: &'a StripeEncoder,
-    /// Per chunk index, the owner tag of its records.
-    tags: &'a [u64],
-    stripe_index: u64,
 }
 
 pub(crate) enum Staged {
@@ -489,8 +519,8 @@ pub(crate) enum Staged {
 /// Why a member is not asked for the rest of a put.
 const DROPPED_OUT: &str = "dropped out of this write";
 
-/// Writes one member's whole blocks; gives back the file, the partial block left
-/// over (moved to the front of the buffer) and how many bytes were written.
+/// Writes one member's whole blocks; gives back the file, the buffer (its length
+/// back at all it staged) and how many bytes were written.
 async fn append_blocks<D: Drive>(
     member: &LocalMember<D>,
     flush: Flush<StagedOf<D>>,
@@ -500,12 +530,12 @@ async fn append_blocks<D: Drive>(
         .stage_append(&flush.staged, flush.buf, flush.offset_bytes)
         .await;
     result?;
-    buf.spare_all().copy_within(whole..flush.staged_bytes, 0);
-    buf.set_len(flush.staged_bytes - whole);
+    buf.set_len(flush.staged_bytes);
     Ok((flush.staged, buf, whole))
 }
 
-/// Writes the last partial block, trims the padding, makes the file durable and closes it.
+/// Writes the last partial block (in its one-block buffer), trims the padding, makes
+/// the file durable and closes it.
 async fn finish_part<D: Drive>(
     member: &LocalMember<D>,
     staged: StagedOf<D>,

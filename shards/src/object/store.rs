@@ -26,6 +26,7 @@ use shoal_io::{Clock, Drive, Env, MonoioEnv};
 use crate::member::{LocalMember, SetMember};
 
 use crate::error::{Error, Result};
+use crate::object::encode::staging_buf_bytes;
 use crate::record::format::{FORMAT_PATH, format_drives, identity_of};
 use crate::set::key_lock::{LockMode, LockName};
 use crate::set::shard_lock::{KeyLocker, LockGuard};
@@ -110,6 +111,10 @@ pub struct Store<D: Drive, C: Clock, E: Env = MonoioEnv> {
     pub(crate) buckets: crate::object::bucket_cache::BucketCache,
     /// Walk calls made by listings since open (tests bound the work per page).
     pub(crate) walk_calls: std::cell::Cell<u64>,
+    /// Staging buffers of writes, reused stripe after stripe (`encode.rs`).
+    pub(crate) stripe_pool: shoal_io::BufPool,
+    /// What pays for the staging buffers (shared with the front's reads).
+    pub(crate) memory: shoal_io::MemoryBudget,
 }
 
 /// A drive that went offline (`offline`: why) or came back (`offline: None`).
@@ -118,6 +123,9 @@ pub struct DriveChange {
     pub drive: String,
     pub offline: Option<String>,
 }
+
+/// Writes whose staging buffers a store keeps for reuse unless told otherwise.
+const STAGING_BUFS_KEPT_WRITES: usize = 4;
 
 /// How many objects may wait for healing before new reports are dropped (they are
 /// found again by the next scan).
@@ -164,6 +172,10 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             }
         }
         let coder = Coder::new(layout.set.data_chunks, layout.set.parity_chunks)?;
+        let stripe_pool = shoal_io::BufPool::new(
+            staging_buf_bytes(config.stripe_size_bytes, layout.set.data_chunks),
+            layout.set.set_size() * STAGING_BUFS_KEPT_WRITES,
+        );
         Ok(Self {
             members: drives
                 .into_iter()
@@ -189,6 +201,8 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             identities,
             buckets: crate::object::bucket_cache::BucketCache::default(),
             walk_calls: std::cell::Cell::new(0),
+            stripe_pool,
+            memory: shoal_io::MemoryBudget::new(shoal_io::memory_budget::DEFAULT_MAX_BYTES),
         })
     }
 
@@ -208,6 +222,27 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     ) -> Self {
         self.buckets = crate::object::bucket_cache::BucketCache::with_generation(generation);
         self
+    }
+
+    /// Pays for staging buffers from `budget` (the shard's, shared with its reads), and
+    /// keeps for reuse at most the buffers it can pay for.
+    #[must_use]
+    pub fn with_memory_budget(mut self, budget: shoal_io::MemoryBudget) -> Self {
+        let buf_bytes = self.stripe_pool.buf_size_bytes();
+        self.stripe_pool = shoal_io::BufPool::new(buf_bytes, budget.max_bytes() / buf_bytes);
+        self.memory = budget;
+        self
+    }
+
+    /// Bytes of the budget a write holds at most while it streams: one staging buffer per
+    /// member of a set (`encode.rs`), each taken as its stripe needs it.
+    pub fn write_buffers_bytes(&self) -> usize {
+        self.layout.set.set_size() * self.stripe_pool.buf_size_bytes()
+    }
+
+    /// The shard's pool of staging buffers (tests watch its reuse).
+    pub fn stripe_pool(&self) -> &shoal_io::BufPool {
+        &self.stripe_pool
     }
 
     /// Member walk calls made by listings since open.

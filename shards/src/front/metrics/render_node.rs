@@ -306,13 +306,13 @@ pub(super) fn render_shards(
         (
             "shoal_node_memory_budget_bytes",
             "gauge",
-            "read memory budget of the node",
+            "memory budget of the node for object transfers in flight",
             budget,
         ),
         (
             "shoal_node_memory_budget_used_bytes",
             "gauge",
-            "read memory held by requests in flight now",
+            "memory held by object transfers in flight now",
             used,
         ),
         (

@@ -9,6 +9,10 @@ const DESCRIPTOR_EXHAUSTION_WINDOW: std::time::Duration = std::time::Duration::f
 /// How recent a drive's "no space left" explains a write quorum failure.
 const NO_SPACE_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The message of a 503 SlowDown for a full memory budget (the metrics count these).
+pub const MEMORY_SLOWDOWN: &str =
+    "The server holds too many object transfers in flight; retry later.";
+
 /// The S3 error a client sees for a store error.
 pub fn to_s3(error: &Error) -> S3Error {
     let (code, message) = match error {
@@ -49,6 +53,7 @@ pub fn to_s3(error: &Error) -> S3Error {
                 Some("The server is out of file descriptors; retry later.".to_owned()),
             )
         }
+        Error::SlowDown => (Code::SlowDown, Some(MEMORY_SLOWDOWN.to_owned())),
         // Full drives: a retry cannot succeed until space is freed, so not 503 (which
         // SDKs retry for minutes) nor a bare 500, but 507 with the reason.
         Error::InsufficientWriteQuorum { .. } if shoal_io::no_space_within(NO_SPACE_WINDOW) => (

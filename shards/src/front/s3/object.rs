@@ -241,13 +241,13 @@ async fn get_object<S: AsyncReadRent + AsyncWriteRent>(
     let range = requested_range(head, part_number, reader.info())?;
     reader.select(range).map_err(|e| to_s3(&e))?;
     let (start, end) = reader.range();
-    let mut first = Vec::with_capacity(1 << 20);
-    if !is_head {
-        // Unreadable (beyond parity): the error goes out instead of the status line.
-        if let Some(piece) = reader.next().await.map_err(|e| to_s3(&e))? {
-            first.extend_from_slice(piece);
-        }
-    }
+    // Unreadable (beyond parity): the error goes out instead of the status line.
+    let first = if is_head {
+        Vec::new()
+    } else {
+        let piece = reader.next_owned(Vec::new()).await;
+        piece.map_err(|e| to_s3(&e))?.unwrap_or_default()
+    };
     let info = reader.info().clone();
     let mut headers = object_headers(&info, route, head, range.is_none());
     if part_number.is_some() && !info.parts.is_empty() {
@@ -314,6 +314,8 @@ fn requested_range(
 }
 
 /// Streams the object's bytes after the head, starting with `first` (already read).
+/// Each piece is written as the buffer the reader gathered it in (two buffers take
+/// turns: one at the socket, one being gathered), so it is not copied again here.
 /// A failure now can only abort the connection: it is closed before the promised
 /// length was sent, so the client sees an error, never a short body taken as whole.
 async fn stream_object<S: AsyncReadRent + AsyncWriteRent>(
@@ -330,11 +332,8 @@ async fn stream_object<S: AsyncReadRent + AsyncWriteRent>(
                 return Ok(false);
             }
         }
-        match reader.next().await {
-            Ok(Some(piece)) => {
-                out.clear();
-                out.extend_from_slice(piece);
-            }
+        match reader.next_owned(out).await {
+            Ok(Some(piece)) => out = piece,
             Ok(None) => return Ok(true),
             // Not keep-alive: the connection closes with the body short of its
             // Content-Length, which every HTTP client reports as an error.

@@ -95,7 +95,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let algorithm = part_checksum_algorithm(&upload, options)?;
         let placement = self.placement(bucket, key);
         let mut hasher = BodyHasher::new(algorithm);
-        let mut stripe = vec![0u8; self.config.stripe_size_bytes];
+        let mut bufs = self.stripe_buffers();
         let staging = hex::encode(self.random_id());
         // The object's version id-to-be: the parts are written before it exists.
         let data_id = upload_version_id(upload_id)?;
@@ -108,13 +108,13 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         };
         let streamed = async {
             let first_len = self
-                .fill_stripe(body, &mut stripe, &mut hasher, options)
+                .fill_stripe(body, &mut bufs, 0, &mut hasher, options)
                 .await?;
             self.stream_parts(
                 placement,
                 owner,
                 &staging,
-                &mut stripe,
+                &mut bufs,
                 first_len,
                 body,
                 &mut hasher,
@@ -123,6 +123,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .await
         }
         .await;
+        drop(bufs); // back to the pool before the commit's wait for locks and drives
         let live = match streamed {
             Ok(live) => live,
             Err(e) => {

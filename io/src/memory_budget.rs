@@ -1,24 +1,28 @@
-//! The per-shard cap on memory held by object data in flight: every request that reads
-//! an object (GET, copies) takes a grant for the stripe buffers it will hold (a stripe,
-//! its chunks and one aligned record buffer per drive) before it allocates them, and
-//! gives it back when it ends. (A PUT's buffers become resident only as its body
-//! arrives, and a slow body is cut by the minimum body rate.) A client that stops reading its response holds its grant only
-//! until its write times out; many such clients fill the budget, and then new data
-//! requests wait a bounded time ([`GRANT_WAIT_MAX`]) and are refused with 503
-//! SlowDown, instead of the shard's memory growing without bound.
+//! The per-shard cap on memory held by object data in flight. A request that reads an
+//! object (GET, copies) takes a grant for the stripe buffers it will hold before it
+//! allocates them; a write (PUT, UploadPart) takes one grant per staging buffer as its
+//! body arrives and gives it back when that buffer's stripe is written (`encode.rs` of
+//! the shards crate). A client that stops reading its response holds its grant only
+//! until its write times out, a slow body its buffer until the minimum body rate cuts
+//! it; when many fill the budget, new grants wait a bounded time ([`GRANT_WAIT_MAX`])
+//! and the request is refused (503 SlowDown at the HTTP edge), instead of the shard's
+//! memory growing without bound.
 //!
 //! Invariants:
 //! - `used_bytes` is the sum of the live grants; dropping a grant (also on unwind)
 //!   gives its bytes back.
 //! - `used_bytes` exceeds `max_bytes` only by one grant: a request larger than the
 //!   whole budget still runs when it is alone, so no request is refused forever.
+//! - Waiting reads time from the caller's `Env` (real or simulated), never the clock
+//!   directly.
 //!
-//! This is the bounded part of the per-shard memory budget (DESIGN §8); buffers are
-//! not yet allocated from it.
+//! This is the bounded part of the per-shard memory budget (DESIGN §8).
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
+
+use crate::env::Env;
 
 /// Longest wait of a request for its grant before it is refused.
 pub const GRANT_WAIT_MAX: Duration = Duration::from_secs(2);
@@ -72,21 +76,28 @@ impl MemoryBudget {
         })
     }
 
-    /// A grant of `bytes`, waiting up to `wait_max` for others to give theirs back.
-    pub async fn grant(&self, bytes: usize, wait_max: Duration) -> Option<MemoryGrant> {
+    /// A grant of `bytes`, waiting up to `wait_max` (on `env`'s clock) for others to
+    /// give theirs back.
+    pub async fn grant(
+        &self,
+        bytes: usize,
+        wait_max: Duration,
+        env: &impl Env,
+    ) -> Option<MemoryGrant> {
         if let Some(grant) = self.try_grant(bytes) {
             return Some(grant);
         }
         let _waiting = Waiting::new(&self.inner.waiting);
-        let deadline = monoio::time::Instant::now() + wait_max;
+        let wait_max_nanos = u64::try_from(wait_max.as_nanos()).unwrap_or(u64::MAX);
+        let deadline_nanos = env.monotonic_nanos().saturating_add(wait_max_nanos);
         loop {
             if let Some(grant) = self.try_grant(bytes) {
                 return Some(grant);
             }
-            if monoio::time::Instant::now() >= deadline {
+            if env.monotonic_nanos() >= deadline_nanos {
                 return None;
             }
-            monoio::time::sleep(GRANT_POLL_INTERVAL).await;
+            env.sleep(GRANT_POLL_INTERVAL).await;
         }
     }
 
@@ -156,15 +167,21 @@ mod tests {
     /// its wait otherwise.
     #[test]
     fn waiting_is_bounded() {
-        let mut runtime = shoal_io::build_runtime(&shoal_io::RuntimeConfig::default())
+        let mut runtime = crate::build_runtime(&crate::RuntimeConfig::default())
             .expect("runtime")
             .0;
         runtime.block_on(async {
             let budget = MemoryBudget::new(10);
             let held = budget.try_grant(10).expect("fits");
             let started = monoio::time::Instant::now();
+            let env = crate::MonoioEnv;
             assert_eq!(budget.waiting(), 0);
-            assert!(budget.grant(1, Duration::from_millis(100)).await.is_none());
+            assert!(
+                budget
+                    .grant(1, Duration::from_millis(100), &env)
+                    .await
+                    .is_none()
+            );
             assert_eq!(budget.waiting(), 0, "a refused request no longer waits");
             assert!(started.elapsed() >= Duration::from_millis(100));
             let watcher = budget.clone();
@@ -173,7 +190,12 @@ mod tests {
                 assert_eq!(watcher.waiting(), 1, "the request below waits");
                 drop(held);
             });
-            assert!(budget.grant(10, Duration::from_secs(2)).await.is_some());
+            assert!(
+                budget
+                    .grant(10, Duration::from_secs(2), &env)
+                    .await
+                    .is_some()
+            );
             assert_eq!(budget.waiting(), 0);
         });
     }
