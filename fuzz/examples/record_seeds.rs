@@ -1,6 +1,7 @@
 //! Writes the seed corpus of the `records` fuzz target (`fuzz/corpus/records/`) from
 //! records that shoal-shards' own encoders produce, so the seeds are always of the record
-//! versions the store writes today (format, metadata and bucket records: version 2).
+//! versions the store writes today (format and bucket records: version 2; metadata:
+//! version 3, with a delete's tombstone among them).
 //!
 //! A seed is what `fuzz_targets/records.rs` reads: a byte choosing the record kind (the
 //! target's `MAGICS` order), the record's version as a little-endian u16, and its body.
@@ -59,6 +60,7 @@ fn write_corpus(folder: &Path) {
             "meta_parts_previous",
             multipart_meta().encode(&DEPLOYMENT_ID),
         ),
+        ("meta_tombstone", tombstone_meta().encode(&DEPLOYMENT_ID)),
         ("bucket", bucket_record()),
         ("bucket_tags", bucket_tags_record()),
         ("upload", upload().encode()),
@@ -195,6 +197,27 @@ fn inline_meta() -> DriveMeta {
     }
 }
 
+/// A delete's tombstone over an inline version: no data, the deleted version kept as
+/// `previous` with this drive's chunk.
+fn tombstone_meta() -> DriveMeta {
+    let deleted = object_info(true);
+    let info = ObjectInfo::tombstone(
+        (&deleted.bucket, &deleted.key),
+        [5; 16],
+        TIME_UNIX_NANOS + 2,
+        (deleted.data_chunks, deleted.parity_chunks, deleted.rotation),
+    );
+    DriveMeta {
+        info,
+        chunk_index: 1,
+        inline_chunk: Vec::new(),
+        previous: Some(PreviousVersion {
+            info: deleted,
+            inline_chunk: b"inline chunk".to_vec(),
+        }),
+    }
+}
+
 /// A multipart object in part files that replaced an inline version of the same key.
 fn multipart_meta() -> DriveMeta {
     let mut info = object_info(false);
@@ -241,6 +264,7 @@ fn object_info(inline: bool) -> ObjectInfo {
         meta_generation: 0,
         inline,
         parts: Vec::new(),
+        tombstone: false,
     }
 }
 

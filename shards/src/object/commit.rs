@@ -348,7 +348,8 @@ const NOT_COMMITTED: &str = "it did not commit";
 /// Why a member is not asked to tidy up (the caller had it skipped).
 const SKIPPED: &str = "skipped by the caller";
 
-/// The version a commit replaces (`None`: the key is new). It must be known: a commit
+/// The version a commit replaces (`None`: the key is new), a delete's tombstone
+/// included (kept as `previous`, it keeps voting "deleted"). It must be known: a commit
 /// over a version it could not establish would record no `previous`, and its rollback
 /// could take copies of an acknowledged version away (found by sim_store, seed 1363).
 fn replaced_version(read: &MetaRead, read_quorum: usize) -> Result<Option<Agreed>> {
@@ -360,7 +361,7 @@ fn replaced_version(read: &MetaRead, read_quorum: usize) -> Result<Option<Agreed
 }
 
 /// A condition against a metadata read: absent when no version has quorum (and nothing
-/// failed); a quorum error is returned as is, since the condition cannot be judged.
+/// failed) or the agreed one is a tombstone; a quorum error is returned as is, since the condition cannot be judged.
 pub(crate) fn condition_holds(
     condition: &WriteCondition,
     read: &crate::object::quorum::MetaRead,
@@ -369,7 +370,7 @@ pub(crate) fn condition_holds(
     if condition.is_always() {
         return Ok(());
     }
-    match read.agreed(read_quorum) {
+    match read.agreed_object(read_quorum) {
         Ok(agreed) => condition.check(Some(&agreed.info)),
         Err(Error::NoSuchKey) => condition.check(None),
         Err(e) => Err(e),

@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::member::keypath::validate_key;
 use crate::member::verbs::records::RecordVerbs;
 use crate::member::{LocalMember, MemberError, MemberResult, SetMember, Verb};
+use crate::object::quorum::Agreed;
 use crate::object::store::Store;
 use crate::record::meta::{DriveMeta, ObjectInfo};
 use crate::record::stripe::{
@@ -131,6 +132,10 @@ pub struct ObjectReader<'a, D: Drive, C: Clock, E: Env = MonoioEnv> {
     files: Vec<Option<Records<D>>>,
     /// Per set drive: gave a bad answer during this read; not asked again.
     failed: Vec<bool>,
+    /// Some member failed without proving its chunk bad or missing (an I/O error, a
+    /// missed deadline): a `DataUnavailable` from this reader is then no proof that
+    /// the version's data is lost (`Store::version_readable`).
+    unsure: bool,
     start: u64,
     end: u64,
     next: u64,
@@ -167,8 +172,13 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         validate_key(key)?;
         self.require_bucket(bucket).await?;
         let agreed = self.read_agreed(bucket, key).await?;
+        Ok(self.reader_of(agreed))
+    }
+
+    /// A reader of the version `agreed`, whole.
+    pub(crate) fn reader_of(&self, agreed: Agreed) -> ObjectReader<'_, D, C, E> {
         let info = agreed.info;
-        let placement = self.placement(bucket, key);
+        let placement = self.placement(&info.bucket, &info.key);
         let set_size = info.data_chunks + info.parity_chunks;
         let segments = Segment::of(&info);
         let geometry = Geometry::new(
@@ -183,7 +193,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             info.data_chunks,
         );
         let tags = self.record_tags(&info, segments[0].number);
-        Ok(ObjectReader {
+        ObjectReader {
             store: self,
             placement,
             segments,
@@ -193,6 +203,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             copies: agreed.copies,
             files: (0..set_size).map(|_| None).collect(),
             failed: vec![false; set_size],
+            unsure: false,
             start: 0,
             end: info.size_bytes,
             next: 0,
@@ -205,8 +216,35 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             record_buf_bytes: (BLOCK_SIZE_BYTES + RECORD_HEADER_BYTES + full_chunk_len)
                 .next_multiple_of(BLOCK_SIZE_BYTES),
             info,
-        })
+        }
     }
+
+    /// Whether every stripe of `agreed` reads back verified (rebuilt where chunks are
+    /// bad), reading the whole version once: `Proven(false)` only when every member
+    /// that did not give a chunk proved it bad or missing, so no member that failed or
+    /// was slow could have made up for it. For the rare reads that must decide whether
+    /// a version short of write quorum can be completed (`roll_forward.rs`).
+    pub(crate) async fn version_readable(&self, agreed: Agreed) -> Readable {
+        let mut reader = self.reader_of(agreed);
+        loop {
+            let more = reader.next().await.map(|piece| piece.is_some());
+            match more {
+                Ok(true) => {}
+                Ok(false) => return Readable::Proven(true),
+                Err(Error::DataUnavailable(_)) if !reader.unsure => {
+                    return Readable::Proven(false);
+                }
+                Err(e) => return Readable::Unknown(e),
+            }
+        }
+    }
+}
+
+/// Whether a version's data can be read (`Store::version_readable`).
+pub(crate) enum Readable {
+    Proven(bool),
+    /// Members failed in ways that prove nothing: the answer is this error.
+    Unknown(Error),
 }
 
 impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
@@ -465,7 +503,7 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
             let member = &*members[drive_index];
             async move {
                 let Some(file) = file else {
-                    return (Some(buf), None);
+                    return (Some(buf), RecordRead::Bad);
                 };
                 let started_nanos = env.monotonic_nanos();
                 let read = shoal_io::timeout(env, deadline, read_record(member, file, buf, &place));
@@ -480,19 +518,29 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
                     env.monotonic_nanos(),
                     error,
                 );
-                let chunk_at = buf.as_ref().filter(|_| read.is_ok());
-                let chunk_at = chunk_at.and_then(|buf| verify_record(member, buf, &place));
-                (buf, chunk_at)
+                // A read that failed proves nothing of the chunk; one that came back
+                // short or with a bad checksum proves it bad.
+                let chunk = match (&buf, &read) {
+                    (Some(buf), Ok(())) => {
+                        verify_record(member, buf, &place).map_or(RecordRead::Bad, RecordRead::At)
+                    }
+                    _ => RecordRead::Failed,
+                };
+                (buf, chunk)
             }
         });
         let results = join_all(reads).await;
-        for (&i, (buf, chunk_at)) in indices.iter().zip(results) {
+        for (&i, (buf, chunk)) in indices.iter().zip(results) {
             let drive_index = self.placement.drive_of_chunk(i, set_size);
-            match (&buf, chunk_at) {
-                (Some(_), Some(at)) => {
+            match (&buf, chunk) {
+                (Some(_), RecordRead::At(at)) => {
                     // Verified in place: it stays in its record buffer.
                     self.chunk_at[i] = Some(at);
                     present[i] = true;
+                }
+                (_, RecordRead::Failed) => {
+                    self.unsure = true;
+                    self.failed[drive_index] = true;
                 }
                 _ => self.failed[drive_index] = true,
             }
@@ -545,7 +593,10 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
         for (&drive_index, result) in drives.iter().zip(opened) {
             match result {
                 Ok(file) => self.files[drive_index] = Some(file),
-                Err(_) => self.failed[drive_index] = true,
+                Err(e) => {
+                    self.unsure |= !matches!(e, MemberError::NotFound);
+                    self.failed[drive_index] = true;
+                }
             }
         }
     }
@@ -558,6 +609,16 @@ struct RecordPlace {
     /// The owner tag of the chunk index read.
     tag: u64,
     stripe: u64,
+}
+
+/// What reading one chunk record found.
+enum RecordRead {
+    /// Whole, and its checksum matches for this owner and stripe: the chunk starts here.
+    At(usize),
+    /// Short, or its checksum does not match (or the member gave no file): bad.
+    Bad,
+    /// The member failed to read it (an I/O error, its deadline): nothing is known.
+    Failed,
 }
 
 impl RecordPlace {

@@ -123,7 +123,8 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     }
 
     /// Puts decided entries on the page: prefixes as they are, keys with their agreed
-    /// metadata (a key deleted since the walk is left out).
+    /// metadata (a key deleted since the walk, or whose agreed version is a delete's
+    /// tombstone, is left out).
     async fn fill_page(
         &self,
         bucket: &str,
@@ -138,7 +139,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                     WalkEntry::Key(key) => Some(
                         self.read_metas_quick(bucket, key)
                             .await
-                            .agreed(read_quorum)
+                            .agreed_object(read_quorum)
                             .map(|agreed| agreed.info),
                     ),
                     WalkEntry::Prefix(_) => None,

@@ -226,6 +226,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             meta_generation: 0,
             inline: matches!(staged, Staged::Inline(_)),
             parts: Vec::new(),
+            tombstone: false,
         };
         self.commit(placement, info, staged, &options.condition)
             .await

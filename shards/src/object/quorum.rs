@@ -12,6 +12,11 @@
 //! without being this deployment's drive (its folder gone, another disk in its place;
 //! `absence.rs`) counts as failed, so beyond quorum the answer is a quorum error.
 //! A reader sees a version only once it is committed to write quorum (`roll_forward.rs`).
+//!
+//! A delete's tombstone (`ObjectInfo::tombstone`) is a version like any other here: it
+//! votes for itself and for the version it deleted, and wins when it is the newest with
+//! read quorum. Readers see an agreed tombstone as "no such key" (`agreed_object`);
+//! writers see it as the version they replace, so they keep it as `previous`.
 
 use std::rc::Rc;
 
@@ -48,10 +53,22 @@ pub(crate) struct MetaRead {
 }
 
 /// The version the set agrees on, and which drives hold a matching copy.
+#[derive(Clone)]
 pub(crate) struct Agreed {
     pub info: ObjectInfo,
     /// Per set drive: its copy if it matches `info`.
     pub copies: Vec<Option<DriveMeta>>,
+}
+
+impl Agreed {
+    /// The agreed version if it is an object; `NoSuchKey` if it is a delete's tombstone.
+    pub fn live(self) -> Result<Agreed> {
+        if self.info.tombstone {
+            Err(Error::NoSuchKey)
+        } else {
+            Ok(self)
+        }
+    }
 }
 
 impl MetaRead {
@@ -99,6 +116,12 @@ impl MetaRead {
         }
         let copies = self.copies.iter().map(|c| view_of(c, &info)).collect();
         Ok(Agreed { info, copies })
+    }
+
+    /// `agreed` as readers and conditions see it: an agreed tombstone (the key was
+    /// deleted) is `NoSuchKey`.
+    pub fn agreed_object(&self, read_quorum: usize) -> Result<Agreed> {
+        self.agreed(read_quorum).and_then(Agreed::live)
     }
 
     /// How many drives vote for `info` (hold it, or hold the version that replaced it).
@@ -322,5 +345,159 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         crate::member::keypath::validate_key(key)?;
         self.require_bucket(bucket).await?;
         Ok(self.read_agreed_quick(bucket, key).await?.info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::meta::PreviousVersion;
+    use crate::record::meta::tests::sample;
+
+    /// Read and write quorum of a 3+3 set (write quorum is data + 1 when data equals
+    /// parity), the set of sim seed 1775.
+    const READ_QUORUM: usize = 3;
+    const WRITE_QUORUM: usize = 4;
+
+    /// Version `id` of the sample key, at mod time `id`.
+    fn version(id: u8) -> ObjectInfo {
+        let mut info = sample().info;
+        info.version_id = [id; 16];
+        info.mod_time_unix_nanos = u64::from(id);
+        info
+    }
+
+    /// A delete's tombstone at mod time `id`.
+    fn tombstone(id: u8) -> ObjectInfo {
+        let v = version(id);
+        ObjectInfo::tombstone(
+            (&v.bucket, &v.key),
+            [id; 16],
+            u64::from(id),
+            (v.data_chunks, v.parity_chunks, v.rotation),
+        )
+    }
+
+    /// A copy of `info` that replaced `previous`.
+    fn copy(info: &ObjectInfo, previous: Option<&ObjectInfo>) -> MetaCopy {
+        MetaCopy::Valid(DriveMeta {
+            info: info.clone(),
+            chunk_index: 0,
+            inline_chunk: Vec::new(),
+            previous: previous.map(|p| PreviousVersion {
+                info: p.clone(),
+                inline_chunk: Vec::new(),
+            }),
+        })
+    }
+
+    fn read(copies: Vec<MetaCopy>) -> MetaRead {
+        let raw = vec![None; copies.len()];
+        MetaRead {
+            copies,
+            raw,
+            write_quorum: WRITE_QUORUM,
+        }
+    }
+
+    fn agreed_id(read: &MetaRead) -> Option<[u8; 16]> {
+        read.agreed(READ_QUORUM).ok().map(|a| a.info.version_id)
+    }
+
+    /// Seed 1775's set (version 1 on every drive, version 2 over it on all but drive
+    /// 3): a delete whose tombstones reached read quorum before the crash answers
+    /// "deleted"; one that reached fewer drives answers version 2; never version 1.
+    #[test]
+    fn a_tombstone_cut_short_never_brings_back_the_replaced_version() {
+        let (v1, v2, t) = (version(1), version(2), tombstone(3));
+        let newer = || copy(&v2, Some(&v1));
+        let on_three = read(vec![
+            copy(&t, Some(&v2)),
+            copy(&t, Some(&v2)),
+            copy(&t, Some(&v2)),
+            copy(&v1, None),
+            newer(),
+            newer(),
+        ]);
+        assert_eq!(agreed_id(&on_three), Some(t.version_id));
+        assert!(matches!(
+            on_three.agreed_object(READ_QUORUM),
+            Err(Error::NoSuchKey)
+        ));
+        let on_one = read(vec![
+            copy(&t, Some(&v2)),
+            MetaCopy::Missing,
+            MetaCopy::Missing,
+            copy(&v1, None),
+            newer(),
+            newer(),
+        ]);
+        // Before tombstones, this is where removed records left version 1 the winner.
+        assert_eq!(agreed_id(&on_one), Some(v2.version_id));
+    }
+
+    /// Removing tombstones is safe once every member holds one: each removal takes a
+    /// vote from the tombstone and from the deleted version alike, so the answer goes
+    /// from "deleted" to no version at all. Had one member kept the deleted version,
+    /// its vote would have brought that version back: why tombstones stay then.
+    #[test]
+    fn tombstones_removed_only_from_everywhere_leave_the_key_absent() {
+        let (v1, v2, t) = (version(1), version(2), tombstone(3));
+        let removed = |count: usize, last: MetaCopy| {
+            let mut copies: Vec<MetaCopy> = (0..5)
+                .map(|i| {
+                    if i < count {
+                        MetaCopy::Missing
+                    } else {
+                        copy(&t, Some(&v2))
+                    }
+                })
+                .collect();
+            copies.push(last);
+            read(copies)
+        };
+        for count in 0..=5 {
+            let everywhere = removed(count, copy(&t, Some(&v2)));
+            let answer = everywhere.agreed_object(READ_QUORUM).map(|a| a.info);
+            assert!(matches!(answer, Err(Error::NoSuchKey)), "{count} removed");
+        }
+        let kept = removed(3, copy(&v2, Some(&v1)));
+        assert_eq!(agreed_id(&kept), Some(v2.version_id));
+    }
+
+    /// A write over a tombstone keeps it as `previous`: cut short, the key stays
+    /// deleted; on read quorum, the new version wins. A tombstone with read quorum but
+    /// older than a newer version that could be on write quorum is not believed.
+    #[test]
+    fn a_write_over_a_tombstone_is_decided_like_any_commit() {
+        let (v1, t, v4) = (version(1), tombstone(3), version(4));
+        let deleted = || copy(&t, Some(&v1));
+        let short = read(vec![
+            copy(&v4, Some(&t)),
+            copy(&v4, Some(&t)),
+            deleted(),
+            deleted(),
+            deleted(),
+            deleted(),
+        ]);
+        assert!(matches!(
+            short.agreed_object(READ_QUORUM),
+            Err(Error::NoSuchKey)
+        ));
+        let mut on_three = short;
+        on_three.copies[2] = copy(&v4, Some(&t));
+        assert_eq!(agreed_id(&on_three), Some(v4.version_id));
+        let undecided = read(vec![
+            copy(&v4, Some(&t)),
+            copy(&v4, Some(&t)),
+            deleted(),
+            deleted(),
+            MetaCopy::Failed,
+            MetaCopy::Failed,
+        ]);
+        assert!(matches!(
+            undecided.agreed(READ_QUORUM),
+            Err(Error::VersionUndecided { .. })
+        ));
     }
 }

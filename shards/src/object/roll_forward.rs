@@ -11,12 +11,22 @@
 //! "a copy also votes for the version it replaced" still holds). A version once served
 //! stays.
 //!
+//! A delete's tombstone is rolled forward like a version (it has no data, so this is
+//! one small record per drive): once a reader was told "no such key" because the
+//! tombstone has read quorum, losing one of its copies must not bring the deleted
+//! version back, which a tombstone short of write quorum could allow. It stays on the
+//! drives until the key's next write replaces it or the next delete removes it.
+//!
 //! Why forward, not back: a version on read quorum may have been acknowledged (it was
 //! on write quorum, then drives were lost or wiped); rolling it back could lose an
 //! acknowledged write, rolling it forward never can. It is done only when the data
-//! of the version is on enough drives to read it; otherwise, and when drives that hold
-//! another version cannot be written, the read fails with 503 rather than serve a
-//! version that could revert.
+//! of the version reads back whole (every stripe verified, rebuilt where needed: the
+//! whole version is read once, a cost only reads after a failure pay); otherwise, and
+//! when drives that hold another version cannot be written, the read fails with 503
+//! rather than serve a version that could revert. One exception goes back: a version
+//! whose data is proven lost and which cannot be on write quorum is taken back, and the
+//! version it replaced answers (`Short::Discard`, seed 2951): a crash cut its commit,
+//! or, far less likely, it was acknowledged and then lost more data than it survives.
 //!
 //! Each write is fenced on the copy the read found (`Expect`), and the fan-out waits
 //! for every member (or its deadline): the caller judges, from the answers, whether
@@ -29,13 +39,40 @@ use shoal_io::{Clock, Drive, Env};
 use crate::error::{Error, Result};
 use crate::member::MemberError;
 use crate::member::Verb;
-use crate::member::verbs::write::{Expect, Fence, WriteVerbs};
+use crate::member::verbs::write::{Expect, Fence, RollBack, WriteVerbs};
+use crate::object::get::Readable;
 use crate::object::quorum::{Agreed, MetaCopy, MetaRead, votes_for};
 use crate::object::store::Store;
 use crate::record::meta::{DriveMeta, ObjectInfo, PreviousVersion};
 use crate::record::stripe::chunk_len_for;
 use crate::set::quorum::{self, Answer, Strategy};
 use crate::topology::placement::Placement;
+
+/// Rounds of judging a short version one read may take (`read_agreed_from`).
+const SETTLE_ROUNDS_MAX: usize = 3;
+
+/// What becomes of a version short of write quorum that a reader found agreed.
+enum Short {
+    /// Its data reads back: written to the members that lack it.
+    Complete,
+    /// Its data is proven lost (some stripe has fewer than data-chunks verified
+    /// chunks on all the members, each member that gave none proven to have none)
+    /// and it cannot be on write quorum now: it is taken back, and the version it
+    /// replaced (or "no such key") is the answer. Found by sim_store's crash
+    /// variant, seed 2951 (3+3): the crash cut a PUT after 3 members took its
+    /// record, and one of them had lied about its data (acknowledged, never
+    /// durable), so the data was on 2. Why taking it back is right: an
+    /// acknowledged version had its data durable (synced before the record) on
+    /// write quorum; for it to be short of write quorum and unreadable now, one
+    /// member must have lost its record and at least write quorum − data + 1 (two)
+    /// members their synced data, more than a version on write quorum survives
+    /// (write quorum − data, one). A version never acknowledged needs only the one
+    /// lying member. Either way the data is gone; the fewer-faults reading, that the
+    /// write never happened, answers what it replaced, where 503 would leave the key
+    /// unreadable until overwritten. Only data equal to parity gets here: otherwise
+    /// read quorum is write quorum and a version agreed is never short.
+    Discard,
+}
 
 /// Which members a metadata read asks.
 #[derive(Debug, Clone, Copy)]
@@ -48,15 +85,19 @@ enum Asked {
 
 impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// The version a reader may see: the agreed one, completed to write quorum first if
-    /// it is short of it.
+    /// it is short of it; `NoSuchKey` when that is a delete's tombstone.
     pub(crate) async fn read_agreed(&self, bucket: &str, key: &str) -> Result<Agreed> {
-        self.read_agreed_from(bucket, key, Asked::Every).await
+        self.read_agreed_from(bucket, key, Asked::Every)
+            .await
+            .and_then(Agreed::live)
     }
 
     /// `read_agreed` asking as few members as agreement needs (`read_metas_quick`):
     /// for callers that need the version, not every member's copy (HEAD).
     pub(crate) async fn read_agreed_quick(&self, bucket: &str, key: &str) -> Result<Agreed> {
-        self.read_agreed_from(bucket, key, Asked::Fewest).await
+        self.read_agreed_from(bucket, key, Asked::Fewest)
+            .await
+            .and_then(Agreed::live)
     }
 
     async fn read_agreed_from(&self, bucket: &str, key: &str, asked: Asked) -> Result<Agreed> {
@@ -71,15 +112,74 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         // Writing into the bucket: the bucket's lock (shared), then the key's, as commits.
         let bucket_guard = self.lock_bucket_for_write(bucket).await?;
         let guard = self.lock_object(bucket, key).await;
-        // A commit or delete may have finished while this waited.
-        let read = self.read_metas(bucket, key).await;
-        let agreed = read.agreed(self.set_layout().read_quorum())?;
-        if !self.needs_roll_forward(&read, &agreed.info) {
-            return Ok(agreed);
+        // Bounded: each round either answers or takes one unreadable version away, and
+        // a key holds a version and the one it replaced; a third means members refuse.
+        for _ in 0..SETTLE_ROUNDS_MAX {
+            // A commit or delete may have finished while this waited.
+            let read = self.read_metas(bucket, key).await;
+            let agreed = read.agreed(self.set_layout().read_quorum())?;
+            if !self.needs_roll_forward(&read, &agreed.info) {
+                return Ok(agreed);
+            }
+            let short = self.judge_short(&read, &agreed).await?;
+            // Still ours after reading the version's data (a large one takes a while).
+            crate::object::commit::keep_leases(&bucket_guard, &guard).await?;
+            match short {
+                Short::Complete => {
+                    return self
+                        .complete(bucket, key, &read, (&agreed, guard.fence()))
+                        .await;
+                }
+                Short::Discard => {
+                    self.discard(&read, (&agreed.info, guard.fence())).await;
+                    self.queue_heal(bucket, key);
+                }
+            }
         }
-        crate::object::commit::keep_leases(&bucket_guard, &guard).await?;
+        Err(Error::InsufficientWriteQuorum {
+            ok: 0,
+            needed: self.set_layout().write_quorum(),
+        })
+    }
+
+    /// What to do with `agreed`, a version short of write quorum: complete it when its
+    /// data reads back whole; discard it when the data is proven lost and the version
+    /// cannot be on write quorum (so it was never acknowledged, see `Short::Discard`);
+    /// otherwise 503.
+    async fn judge_short(&self, read: &MetaRead, agreed: &Agreed) -> Result<Short> {
+        let info = &agreed.info;
+        // Inline data is in the copies that voted (checked as it is rebuilt); a
+        // tombstone has none.
+        if info.inline {
+            return Ok(Short::Complete);
+        }
+        let unknown = read
+            .copies
+            .iter()
+            .filter(|c| !matches!(c, MetaCopy::Valid(_) | MetaCopy::Missing))
+            .count();
+        let never_acked = read.votes(info) + unknown < self.set_layout().write_quorum();
+        match self.version_readable(agreed.clone()).await {
+            Readable::Proven(true) => Ok(Short::Complete),
+            Readable::Proven(false) if never_acked => Ok(Short::Discard),
+            Readable::Proven(false) => Err(Error::DataUnavailable(format!(
+                "version {} is short of write quorum and its data is lost",
+                hex::encode(info.version_id)
+            ))),
+            Readable::Unknown(e) => Err(e),
+        }
+    }
+
+    /// Rolls `agreed` forward and answers it if it now stands on write quorum.
+    async fn complete(
+        &self,
+        bucket: &str,
+        key: &str,
+        read: &MetaRead,
+        (agreed, fence): (&Agreed, Fence),
+    ) -> Result<Agreed> {
         let written = self
-            .roll_forward(bucket, key, &read, (&agreed, guard.fence()))
+            .roll_forward(bucket, key, read, (agreed, fence))
             .await?;
         self.queue_heal(bucket, key);
         let set_size = read.copies.len();
@@ -99,6 +199,53 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         }
         let read = self.read_metas(bucket, key).await;
         read.agreed(self.set_layout().read_quorum())
+    }
+
+    /// Takes `info` (a version never on write quorum whose data is lost) back on every
+    /// member whose record it is: the version it replaced is put back (without its
+    /// own `previous`: older still, it needs no vote), or the record is removed when
+    /// the key was new; its data folder goes. Fenced on each record read, so only this
+    /// version's copies change. A member that refuses keeps it: too few to be believed
+    /// again once the others are taken back, and the next round judges what is left.
+    async fn discard(&self, read: &MetaRead, (info, fence): (&ObjectInfo, Fence)) {
+        let restores: Vec<Option<RollBack>> = read
+            .copies
+            .iter()
+            .zip(&read.raw)
+            .map(|(copy, raw)| match (copy, raw) {
+                (MetaCopy::Valid(m), Some(raw)) if m.info == *info => Some(RollBack {
+                    bucket: info.bucket.as_str().into(),
+                    key: info.key.as_str().into(),
+                    version_id: info.version_id,
+                    committed: Expect::of(Some(raw)),
+                    restore: m.previous.as_ref().map(|p| {
+                        let replaced = DriveMeta {
+                            info: p.info.clone(),
+                            chunk_index: m.chunk_index,
+                            inline_chunk: p.inline_chunk.clone(),
+                            previous: None,
+                        };
+                        replaced.encode(&self.deployment_id).into()
+                    }),
+                    give_back: None,
+                    fence,
+                }),
+                _ => None,
+            })
+            .collect();
+        let placement = self.placement(&info.bucket, &info.key);
+        let members = self.set_members(placement.set_index);
+        let strategy = Strategy::all(Verb::RollBack, self.config.member_deadline);
+        quorum::call(&self.env, members, strategy, |index, member| {
+            let request = restores[index].clone();
+            async move {
+                match request {
+                    Some(request) => member.roll_back(request).await,
+                    None => Err(MemberError::NotAsked("it holds no copy of the version")),
+                }
+            }
+        })
+        .await;
     }
 
     /// After a failed commit, under the key's lock: the version it tried to replace

@@ -51,7 +51,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let layout = self.set_layout();
         let guard = self.lock_object(bucket, key).await;
         let read = self.read_metas(bucket, key).await;
-        let agreed = read.agreed(layout.read_quorum())?;
+        let agreed = read.agreed_object(layout.read_quorum())?;
         let mut info = agreed.info.clone();
         info.tags = tags;
         info.meta_generation = info.meta_generation.wrapping_add(1);

@@ -1,5 +1,5 @@
 //! Object metadata: one `_meta` file per drive in the object's folder, framed by `codec`
-//! (magic `SHOALMTA`, version 2). Each drive's copy is identical except for the chunk
+//! (magic `SHOALMTA`, version 3; version 2 is still read). Each drive's copy is identical except for the chunk
 //! it describes (`chunk_index`) and, for small objects, that chunk's bytes inline.
 //!
 //! A copy says whose it is: the deployment, bucket and key, and the chunk index (which
@@ -11,6 +11,12 @@
 //! Each copy also carries the version it replaced (`previous`), so that a crash in the
 //! middle of a commit, which leaves some drives on the new copy and some on the old,
 //! still leaves the old version with every drive's vote (`quorum.rs`).
+//!
+//! Version 3 adds the tombstone: a version that says "deleted at its mod time", with no
+//! data (storage 2, size 0, no parts, empty inline chunk). A DELETE writes it over the
+//! version it deletes, which it keeps as `previous`, so it votes like any commit
+//! (`object/delete.rs`). It has the shape of a versioning delete marker. Version 2 is
+//! the same encoding without storage 2; a version 2 record is read as it always was.
 //!
 //! Body: `deployment id 16 bytes | chunk index u8 | version | has previous u8 |
 //! [previous version]`, where a
@@ -32,7 +38,8 @@
 //! | headers             | u16 n + n×(str, str) | content-type etc. and x-amz-meta-*     |
 //! | tags                | u16 n + n×(str, str) | object tags, in the order given        |
 //! | meta generation     | u32           | metadata-only updates (tagging) of this version |
-//! | storage             | u8            | 0 = inline, 1 = part files                    |
+//! | storage             | u8            | 0 = inline, 1 = part files, 2 = none: a       |
+//! |                     |               | tombstone (version 3 only)                    |
 //! | parts               | u32 n + n×part | multipart objects; none: one file `part.1`   |
 //! | inline chunk        | bytes + u64 CRC-64/NVME | this drive's chunk (inline only)    |
 //!
@@ -45,8 +52,10 @@ use crate::record::codec::{DecodeError, Reader, Writer, open_record};
 use crate::topology::placement::DeploymentId;
 
 const MAGIC: &[u8; 8] = b"SHOALMTA";
-/// 2: copies carry the deployment id, part records are bound to their owner.
-const VERSION: u16 = 2;
+/// 3: storage kind 2, the tombstone of a delete.
+const VERSION: u16 = 3;
+/// 2: copies carry the deployment id, part records are bound to their owner. Still read.
+const VERSION_2: u16 = 2;
 /// Most parts an object may have (S3).
 pub const PARTS_MAX: usize = 10_000;
 
@@ -76,7 +85,47 @@ pub struct ObjectInfo {
     pub inline: bool,
     /// The parts of a multipart object, ascending by number; empty for a plain object.
     pub parts: Vec<PartInfo>,
+    /// A delete's record: the key is absent as of `mod_time_unix_nanos` (no data, size
+    /// 0, `inline`). It votes like a version, so a delete cut short by a crash is
+    /// decided by the same rule as a commit (`object/quorum.rs`).
+    pub tombstone: bool,
 }
+
+impl ObjectInfo {
+    /// The tombstone of a delete of `bucket/key` written with layout (`data_chunks`,
+    /// `parity_chunks`, `rotation`) at `mod_time_unix_nanos`.
+    pub fn tombstone(
+        (bucket, key): (&str, &str),
+        version_id: [u8; 16],
+        mod_time_unix_nanos: u64,
+        (data_chunks, parity_chunks, rotation): (usize, usize, usize),
+    ) -> ObjectInfo {
+        ObjectInfo {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version_id,
+            mod_time_unix_nanos,
+            size_bytes: 0,
+            etag: String::new(),
+            data_chunks,
+            parity_chunks,
+            rotation,
+            stripe_size_bytes: TOMBSTONE_STRIPE_SIZE_BYTES,
+            checksum: None,
+            checksum_type: ChecksumType::FullObject,
+            headers: Vec::new(),
+            tags: Vec::new(),
+            meta_generation: 0,
+            inline: true,
+            parts: Vec::new(),
+            tombstone: true,
+        }
+    }
+}
+
+/// The stripe size a tombstone records: it has no data, but a record with stripe size 0
+/// is refused as corrupt.
+const TOMBSTONE_STRIPE_SIZE_BYTES: usize = 1;
 
 /// How an object's checksum was computed (`x-amz-checksum-type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -188,6 +237,12 @@ pub struct PreviousVersion {
 impl DriveMeta {
     /// The copy as stored by a drive of deployment `deployment_id`.
     pub fn encode(&self, deployment_id: &DeploymentId) -> Vec<u8> {
+        self.encode_as(deployment_id, VERSION)
+    }
+
+    /// The copy in format `version`: 2 and 3 differ only in what storage kinds they
+    /// may hold, so the old format is written by tests alone (to prove it is read).
+    fn encode_as(&self, deployment_id: &DeploymentId, version: u16) -> Vec<u8> {
         let mut w = Writer::default();
         w.raw(deployment_id).u8(self.chunk_index as u8);
         write_version(&mut w, &self.info, &self.inline_chunk);
@@ -197,24 +252,24 @@ impl DriveMeta {
                 w.u8(0);
             }
         }
-        w.finish(MAGIC, VERSION)
+        w.finish(MAGIC, version)
     }
 
     /// Decodes a copy; one written by another deployment is refused.
     pub fn decode(bytes: &[u8], deployment_id: &DeploymentId) -> Result<Self, DecodeError> {
         let (version, mut r) = open_record(bytes, MAGIC)?;
-        if version != VERSION {
+        if version != VERSION && version != VERSION_2 {
             return Err(DecodeError::UnsupportedVersion(version));
         }
         if r.array::<16>()? != *deployment_id {
             return Err(DecodeError::Invalid("metadata of another deployment"));
         }
         let chunk_index = r.u8()? as usize;
-        let (info, inline_chunk) = read_version(&mut r)?;
+        let (info, inline_chunk) = read_version(&mut r, version)?;
         let previous = match r.u8()? {
             0 => None,
             1 => {
-                let (info, inline_chunk) = read_version(&mut r)?;
+                let (info, inline_chunk) = read_version(&mut r, version)?;
                 Some(PreviousVersion { info, inline_chunk })
             }
             _ => return Err(DecodeError::Invalid("previous flag")),
@@ -231,6 +286,11 @@ impl DriveMeta {
         })
     }
 }
+
+/// Storage kinds (the `storage` byte).
+const STORAGE_INLINE: u8 = 0;
+const STORAGE_PARTS: u8 = 1;
+const STORAGE_NONE: u8 = 2;
 
 fn write_version(w: &mut Writer, info: &ObjectInfo, inline_chunk: &[u8]) {
     w.str(&info.bucket).str(&info.key).raw(&info.version_id);
@@ -252,7 +312,11 @@ fn write_version(w: &mut Writer, info: &ObjectInfo, inline_chunk: &[u8]) {
     write_pairs(w, &info.headers);
     write_pairs(w, &info.tags);
     w.u32(info.meta_generation);
-    w.u8(u8::from(!info.inline));
+    w.u8(match (info.tombstone, info.inline) {
+        (true, _) => STORAGE_NONE,
+        (false, true) => STORAGE_INLINE,
+        (false, false) => STORAGE_PARTS,
+    });
     w.u32(u32::try_from(info.parts.len()).expect("part count bounded"));
     for part in &info.parts {
         w.u32(part.number)
@@ -265,7 +329,8 @@ fn write_version(w: &mut Writer, info: &ObjectInfo, inline_chunk: &[u8]) {
         .u64(shoal_erasure::bitrot::crc64_nvme(inline_chunk));
 }
 
-fn read_version(r: &mut Reader<'_>) -> Result<(ObjectInfo, Vec<u8>), DecodeError> {
+/// One version in a record of format `version` (2 or 3).
+fn read_version(r: &mut Reader<'_>, version: u16) -> Result<(ObjectInfo, Vec<u8>), DecodeError> {
     let bucket = r.str()?.to_owned();
     let key = r.str()?.to_owned();
     let version_id = r.array()?;
@@ -283,9 +348,10 @@ fn read_version(r: &mut Reader<'_>) -> Result<(ObjectInfo, Vec<u8>), DecodeError
     let headers = read_pairs(r)?;
     let tags = read_pairs(r)?;
     let meta_generation = r.u32()?;
-    let inline = match r.u8()? {
-        0 => true,
-        1 => false,
+    let (inline, tombstone) = match r.u8()? {
+        STORAGE_INLINE => (true, false),
+        STORAGE_PARTS => (false, false),
+        STORAGE_NONE if version >= VERSION => (true, true),
         _ => return Err(DecodeError::Invalid("storage kind")),
     };
     let part_count = r.u32()? as usize;
@@ -313,6 +379,9 @@ fn read_version(r: &mut Reader<'_>) -> Result<(ObjectInfo, Vec<u8>), DecodeError
     if data_chunks == 0 || rotation >= data_chunks + parity_chunks || stripe_size_bytes == 0 {
         return Err(DecodeError::Invalid("erasure fields"));
     }
+    if tombstone && (size_bytes != 0 || !inline_chunk.is_empty()) {
+        return Err(DecodeError::Invalid("tombstone with data"));
+    }
     let info = ObjectInfo {
         bucket,
         key,
@@ -331,6 +400,7 @@ fn read_version(r: &mut Reader<'_>) -> Result<(ObjectInfo, Vec<u8>), DecodeError
         meta_generation,
         inline,
         parts,
+        tombstone,
     };
     Ok((info, inline_chunk))
 }
@@ -389,6 +459,7 @@ pub(crate) mod tests {
                 meta_generation: 2,
                 inline: true,
                 parts: Vec::new(),
+                tombstone: false,
             },
             chunk_index: 2,
             inline_chunk: b"hel".to_vec(),
@@ -436,21 +507,73 @@ pub(crate) mod tests {
         );
     }
 
-    /// Frozen encoding: version 2 files written today must decode forever.
+    /// Frozen encoding: version 2 files written before tombstones still decode, and
+    /// version 3 files written today (a tombstone over a multipart version) must decode
+    /// forever.
     #[test]
     fn golden_encoding() {
         // SHA-256, not CRC: a CRC over a record that ends in its own CRC is a constant.
         use sha2::Digest as _;
+        let digest = |bytes: &[u8]| hex::encode(sha2::Sha256::digest(bytes));
         let mut meta = sample();
-        let mut older = meta.info.clone();
-        older.version_id = [1; 16];
         meta.previous = Some(PreviousVersion {
-            info: older,
+            info: multipart_sample(),
             inline_chunk: b"old".to_vec(),
         });
-        meta.previous.as_mut().expect("set above").info = multipart_sample();
-        let digest = hex::encode(sha2::Sha256::digest(meta.encode(&DEPLOYMENT)));
-        assert_eq!(digest, GOLDEN_META_SHA256);
+        let v2 = meta.encode_as(&DEPLOYMENT, VERSION_2);
+        assert_eq!(digest(&v2), GOLDEN_META_V2_SHA256);
+        assert_eq!(DriveMeta::decode(&v2, &DEPLOYMENT), Ok(meta.clone()));
+        let tombstone = tombstone_over(meta);
+        let v3 = tombstone.encode(&DEPLOYMENT);
+        assert_eq!(digest(&v3), GOLDEN_META_V3_SHA256);
+        assert_eq!(DriveMeta::decode(&v3, &DEPLOYMENT), Ok(tombstone));
+    }
+
+    /// A tombstone over `meta`'s version, as a delete writes it.
+    fn tombstone_over(meta: DriveMeta) -> DriveMeta {
+        let info = &meta.info;
+        DriveMeta {
+            info: ObjectInfo::tombstone(
+                (&info.bucket, &info.key),
+                [3; 16],
+                info.mod_time_unix_nanos + 1,
+                (info.data_chunks, info.parity_chunks, info.rotation),
+            ),
+            chunk_index: meta.chunk_index,
+            inline_chunk: Vec::new(),
+            previous: Some(PreviousVersion {
+                info: meta.info,
+                inline_chunk: meta.inline_chunk,
+            }),
+        }
+    }
+
+    /// A tombstone survives encoding; one in the version 2 format (which had none), or
+    /// one that carries data, is refused.
+    #[test]
+    fn tombstone_round_trip_and_refusals() {
+        let tombstone = tombstone_over(sample());
+        let decode = |bytes: &[u8]| DriveMeta::decode(bytes, &DEPLOYMENT);
+        assert_eq!(
+            decode(&tombstone.encode(&DEPLOYMENT)),
+            Ok(tombstone.clone())
+        );
+        assert_eq!(
+            decode(&tombstone.encode_as(&DEPLOYMENT, VERSION_2)),
+            Err(DecodeError::Invalid("storage kind"))
+        );
+        let mut sized = tombstone.clone();
+        sized.info.size_bytes = 1;
+        assert_eq!(
+            decode(&sized.encode(&DEPLOYMENT)),
+            Err(DecodeError::Invalid("tombstone with data"))
+        );
+        let mut with_chunk = tombstone;
+        with_chunk.inline_chunk = b"x".to_vec();
+        assert_eq!(
+            decode(&with_chunk.encode(&DEPLOYMENT)),
+            Err(DecodeError::Invalid("tombstone with data"))
+        );
     }
 
     fn multipart_sample() -> ObjectInfo {
@@ -527,6 +650,8 @@ pub(crate) mod tests {
         }
     }
 
-    const GOLDEN_META_SHA256: &str =
+    const GOLDEN_META_V2_SHA256: &str =
         "fdca40080ba2daf6c271dd51adfe6a83a192940f37e746f69276605aca3f8358";
+    const GOLDEN_META_V3_SHA256: &str =
+        "0be6f666d573339901d2ff7a653ccbb2f3fd09982544a4bcad0b928539e8368c";
 }

@@ -178,6 +178,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             meta_generation: 0,
             inline: false,
             parts: chosen,
+            tombstone: false,
         };
         expected.check_upload(&upload)?;
         expected.check(&info)?;
