@@ -57,6 +57,17 @@ impl LogQueue {
         })
     }
 
+    /// Queues `count` whole lines (`lines`, shard-rendered request lines) without
+    /// waiting; a full queue drops and counts them.
+    pub fn push_lines(&self, lines: Vec<u8>, count: u64) {
+        if lines.is_empty() {
+            return; // the end marker is an empty line
+        }
+        if self.inner.sender.try_send(lines).is_err() {
+            self.inner.dropped.fetch_add(count, Ordering::Relaxed);
+        }
+    }
+
     /// Waits (at most [`FINISH_WAIT`]) until the lines queued so far are written. An
     /// empty line is the end marker (an event's line is never empty).
     pub fn finish(&self) {

@@ -50,6 +50,9 @@ impl Filter {
 pub struct Logging {
     filter: Mutex<Filter>,
     handle: reload::Handle<EnvFilter, Registry>,
+    /// Where request lines rendered by the shards go (the same writer as events).
+    queue: LogQueue,
+    json: bool,
 }
 
 /// Installs the process's event output (stderr through the writer thread of
@@ -88,6 +91,8 @@ pub fn init(format: LogFormat, request_log: bool) -> Result<(Logging, LogQueue),
     let logging = Logging {
         filter: Mutex::new(filter),
         handle,
+        queue: queue.clone(),
+        json: format == LogFormat::Json,
     };
     Ok((logging, queue))
 }
@@ -144,6 +149,18 @@ impl LogControl for Logging {
 
     fn set_request_log(&self, on: bool) -> Result<(), String> {
         self.change(|f| f.request_log = on)
+    }
+
+    fn json(&self) -> bool {
+        self.json
+    }
+
+    fn direct_request_lines(&self) -> bool {
+        true
+    }
+
+    fn write_request_lines(&self, lines: Vec<u8>, count: u64) {
+        self.queue.push_lines(lines, count);
     }
 }
 

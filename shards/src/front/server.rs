@@ -395,7 +395,7 @@ fn run_shard(
         if shard_index == 0 {
             monoio::spawn(sweep_trash(ctx.clone()));
         }
-        if ctx.observer.logs.has_audit() {
+        if ctx.observer.logs.needs_flush_tick() {
             monoio::spawn(flush_audit(ctx.clone()));
         }
         let _ = ready.send(Ok(driver));
@@ -498,8 +498,8 @@ async fn sweep_trash(ctx: Rc<ShardContext>) {
     }
 }
 
-/// Hands the shard's audit records to the writer every `FLUSH_INTERVAL` (a full buffer
-/// goes at once, from the request that filled it).
+/// Hands the shard's audit records and request lines to their writers every
+/// `FLUSH_INTERVAL` (a full buffer goes at once, from the request that filled it).
 async fn flush_audit(ctx: Rc<ShardContext>) {
     while !ctx.stopping() {
         monoio::time::sleep(crate::front::logs::audit::FLUSH_INTERVAL).await;

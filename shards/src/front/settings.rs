@@ -16,6 +16,21 @@ pub trait LogControl: Send + Sync {
     /// Whether one line per request is logged.
     fn request_log(&self) -> bool;
     fn set_request_log(&self, on: bool) -> Result<(), String>;
+    /// Whether the output is JSON objects (`--log-format json`), else text lines.
+    fn json(&self) -> bool {
+        false
+    }
+    /// Whether the output takes request lines the shards render themselves
+    /// (`write_request_lines`); else each request line is a `tracing` event.
+    fn direct_request_lines(&self) -> bool {
+        false
+    }
+    /// Hands `count` request lines rendered by a shard (`lines`, each ending in a
+    /// newline, in the output's format) to the log output, without waiting (a full
+    /// output drops and counts them).
+    fn write_request_lines(&self, lines: Vec<u8>, count: u64) {
+        let _ = (lines, count);
+    }
 }
 
 /// The keys `config get` shows and `config set` takes, with what each means.
@@ -74,6 +89,11 @@ impl Settings {
             "log-requests" => log.set_request_log(parse_on_off(value)?),
             _ => Err(unknown(key)),
         }
+    }
+
+    /// The process's log output, if the binary set one up.
+    pub fn log_control(&self) -> Option<&Arc<dyn LogControl>> {
+        self.log.as_ref()
     }
 
     fn log(&self) -> Result<&Arc<dyn LogControl>, String> {

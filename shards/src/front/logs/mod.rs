@@ -7,6 +7,12 @@
 //! finished request costs a disabled event's interest check and one relaxed load;
 //! nothing is formatted or allocated. Nothing here waits: the audit log and the trace
 //! hand over with `try_send`, the request log writes through the process's log output.
+//! The request log stays a `tracing` target (so `SHOAL_LOG` and `admin config set
+//! log-requests` switch it), but when the binary gives a direct path
+//! (`LogControl::write_request_lines`) the shard renders its lines itself
+//! (`render::request_line`, the same shape `tracing` prints) into a per-shard buffer
+//! handed over at [`REQUEST_LINES_BATCH_BYTES`] and on the shard's flush tick: no
+//! allocation per request, no wake-up of the writer thread per request.
 
 pub mod audit;
 pub mod render;
@@ -19,9 +25,19 @@ use shoal_io::{Clock, SystemClock};
 use crate::front::admin::node::Node;
 use crate::front::admin::trace::{TraceFormat, TraceTap};
 use crate::front::observe::RequestRecord;
+use crate::front::settings::LogControl;
 
 /// The target of the request log (enabled or disabled by the log filter).
 pub const REQUEST_TARGET: &str = "shoal::request";
+/// A shard hands its request lines over once they fill this much (else each tick).
+pub const REQUEST_LINES_BATCH_BYTES: usize = 32 << 10;
+
+/// A shard's request lines not yet handed to the log output.
+#[derive(Default)]
+struct PendingLines {
+    bytes: String,
+    count: u64,
+}
 
 /// One shard's writers of finished requests.
 #[derive(Default)]
@@ -33,6 +49,8 @@ pub struct RequestLogs {
     audit: Option<audit::AuditShard>,
     /// Shown in audit records of requests that passed the signature gate.
     access_key: String,
+    /// Request lines rendered here, for the log output's direct path.
+    pending: std::cell::RefCell<PendingLines>,
 }
 
 impl RequestLogs {
@@ -58,6 +76,34 @@ impl RequestLogs {
 
     /// Writes `record` wherever it is wanted.
     pub fn record(&self, record: &RequestRecord<'_>) {
+        if tracing::enabled!(target: REQUEST_TARGET, tracing::Level::INFO) {
+            self.log_request(record);
+        }
+        self.offer_trace_and_audit(record);
+    }
+
+    /// The request log's line for `record`: rendered here when the log output has a
+    /// direct path, else one `tracing` event.
+    fn log_request(&self, record: &RequestRecord<'_>) {
+        if let Some(log) = self.log_control() {
+            let full = {
+                let mut pending = self.pending.borrow_mut();
+                let now = SystemClock.now_unix_nanos();
+                render::request_line(
+                    record,
+                    self.shard_index,
+                    now,
+                    log.json(),
+                    &mut pending.bytes,
+                );
+                pending.count += 1;
+                pending.bytes.len() >= REQUEST_LINES_BATCH_BYTES
+            };
+            if full {
+                self.hand_over_lines(log);
+            }
+            return;
+        }
         tracing::info!(
             target: REQUEST_TARGET,
             shard = self.shard_index,
@@ -74,6 +120,23 @@ impl RequestLogs {
             canceled = record.canceled,
             "request"
         );
+    }
+
+    /// The log output, when it takes request lines directly.
+    fn log_control(&self) -> Option<&Arc<dyn LogControl>> {
+        let log = self.node.as_ref()?.settings.log_control()?;
+        log.direct_request_lines().then_some(log)
+    }
+
+    /// Hands the pending request lines to the log output.
+    fn hand_over_lines(&self, log: &Arc<dyn LogControl>) {
+        let PendingLines { bytes, count } = std::mem::take(&mut *self.pending.borrow_mut());
+        if count > 0 {
+            log.write_request_lines(bytes.into_bytes(), count);
+        }
+    }
+
+    fn offer_trace_and_audit(&self, record: &RequestRecord<'_>) {
         if let Some(node) = &self.node {
             node.trace.offer(
                 &self.tap,
@@ -99,14 +162,20 @@ impl RequestLogs {
         }
     }
 
-    /// Hands the audit buffer over (the shard's flush tick, and its stop).
+    /// Hands the audit buffer and the pending request lines over (the shard's flush
+    /// tick, and its stop).
     pub fn flush(&self) {
+        if let Some(log) = self.log_control() {
+            self.hand_over_lines(log);
+        }
         if let Some(audit) = &self.audit {
             audit.flush();
         }
     }
 
-    pub fn has_audit(&self) -> bool {
-        self.audit.is_some()
+    /// Whether this shard has buffers to hand over on a tick (audit records, or
+    /// request lines it may render).
+    pub fn needs_flush_tick(&self) -> bool {
+        self.audit.is_some() || self.log_control().is_some()
     }
 }

@@ -1,5 +1,6 @@
 //! A finished request (`observe::RequestRecord`) as text: the audit log's JSON object
-//! (MinIO's audit shape where it fits) and the trace's one-line text.
+//! (MinIO's audit shape where it fits), the trace's one-line text, and the request
+//! log's line (the shape `tracing` prints for a `shoal::request` event, text or JSON).
 //!
 //! Audit object, one per line:
 //!
@@ -96,6 +97,66 @@ pub fn trace_line(record: &RequestRecord<'_>, unix_nanos: u64, out: &mut String)
         client_text(record),
         if record.canceled { " canceled" } else { "" }
     );
+}
+
+/// Appends the request log's line for `record` (ended at `unix_nanos`, on shard
+/// `shard`) and a newline: as `tracing`'s text output prints the event
+/// (`… INFO shoal::request: request shard=0 request_id="…" api="GetObject" …`), or as
+/// its flattened JSON object when `json`. Strings are JSON-escaped in both.
+pub fn request_line(
+    record: &RequestRecord<'_>,
+    shard: usize,
+    unix_nanos: u64,
+    json: bool,
+    out: &mut String,
+) {
+    let micros = record.duration.as_micros();
+    let (whole_ms, frac_ms) = (micros / 1000, micros % 1000);
+    if json {
+        out.push_str("{\"timestamp\":\"");
+        write_time(unix_nanos, out);
+        let _ = write!(
+            out,
+            "\",\"level\":\"INFO\",\"message\":\"request\",\"shard\":{shard},\"request_id\":"
+        );
+    } else {
+        write_time(unix_nanos, out);
+        let _ = write!(
+            out,
+            "  INFO shoal::request: request shard={shard} request_id="
+        );
+    }
+    let sep = if json { ",\"" } else { " " };
+    let eq = if json { "\":" } else { "=" };
+    crate::front::json::write_string(out, record.request_id);
+    for (name, value) in [
+        ("api", record.api.name()),
+        ("bucket", record.bucket),
+        ("key", record.key),
+    ] {
+        let _ = write!(out, "{sep}{name}{eq}");
+        crate::front::json::write_string(out, value);
+    }
+    let _ = write!(
+        out,
+        "{sep}status{eq}{}{sep}rx{eq}{}{sep}tx{eq}{}{sep}duration_ms{eq}{whole_ms}.{frac_ms:03}{sep}client{eq}",
+        record.status, record.received_bytes, record.sent_bytes
+    );
+    match (record.client, json) {
+        (Some(ip), false) => {
+            let _ = write!(out, "{ip}");
+        }
+        (Some(ip), true) => {
+            let _ = write!(out, "\"{ip}\"");
+        }
+        (None, false) => out.push('-'),
+        (None, true) => out.push_str("\"-\""),
+    }
+    let _ = write!(out, "{sep}canceled{eq}{}", record.canceled);
+    if json {
+        out.push_str(",\"target\":\"shoal::request\"}");
+    }
+    out.push('\n');
 }
 
 /// `2026-12-06T14:30:00.123456Z`.
@@ -198,6 +259,26 @@ mod tests {
         assert!(
             !out.contains("accessKey") && out.contains(r#""refusal":"auth""#),
             "{out}"
+        );
+    }
+
+    /// The request log's line has the shape `tracing` printed for the event: text as
+    /// `name=value` fields with escaped strings, or one flattened JSON object.
+    #[test]
+    fn request_line_text_and_json() {
+        let exchange = Exchange::begin(monoio::time::Instant::now(), 0);
+        let line = record("a \"b\"\nc", &exchange);
+        let mut text = String::new();
+        request_line(&line, 2, 1_765_031_400_123_456_789, false, &mut text);
+        assert_eq!(
+            text,
+            "2025-12-06T14:30:00.123456Z  INFO shoal::request: request shard=2 request_id=\"00000000000000AB\" api=\"GetObject\" bucket=\"bucket\" key=\"a \\\"b\\\"\\nc\" status=404 rx=300 tx=512 duration_ms=1.500 client=127.0.0.1 canceled=false\n"
+        );
+        let mut json = String::new();
+        request_line(&line, 2, 0, true, &mut json);
+        assert_eq!(
+            json,
+            "{\"timestamp\":\"1970-01-01T00:00:00.000000Z\",\"level\":\"INFO\",\"message\":\"request\",\"shard\":2,\"request_id\":\"00000000000000AB\",\"api\":\"GetObject\",\"bucket\":\"bucket\",\"key\":\"a \\\"b\\\"\\nc\",\"status\":404,\"rx\":300,\"tx\":512,\"duration_ms\":1.500,\"client\":\"127.0.0.1\",\"canceled\":false,\"target\":\"shoal::request\"}\n"
         );
     }
 
