@@ -41,6 +41,44 @@ async fn staged_count(drive: &SimDrive) -> usize {
     drive.list_dir(TMP).await.map_or(0, |entries| entries.len())
 }
 
+/// A 2+2 store over four simulated drives with bucket `bkt`, leases of `LEASE` and
+/// member deadlines of `MEMBER_DEADLINE`.
+async fn open_store(env: &SimEnv) -> (Rc<SimStore>, Vec<SimDrive>) {
+    let drives: Vec<SimDrive> = (0..4)
+        .map(|i| SimDrive::new(&format!("d{i}"), i + 1).with_env(env.clone()))
+        .collect();
+    let config = StoreConfig {
+        parity_chunks: Some(2),
+        member_deadline: MEMBER_DEADLINE,
+        lease_duration: LEASE,
+        ..StoreConfig::default()
+    };
+    let store = Store::open_in(drives.clone(), env.clone(), env.clone(), 3, config)
+        .await
+        .expect("open");
+    store.make_bucket("bkt").await.expect("bucket");
+    (Rc::new(store), drives)
+}
+
+/// `drive` hangs on key `k`'s metadata: whoever holds the key waits a member deadline
+/// there, longer than its lease.
+fn hang_key_meta(drive: &SimDrive) {
+    drive.set_faults(SimFaults {
+        hang: FaultRule::PathContains("bkt/k/_meta".into()),
+        ..SimFaults::default()
+    });
+}
+
+async fn read_key(store: &SimStore) -> Vec<u8> {
+    store
+        .get_object("bkt", "k", None)
+        .await
+        .expect("get")
+        .read_all()
+        .await
+        .expect("read")
+}
+
 /// Writer A holds the key and hangs on a member past its lease; writer B takes the key
 /// at A's expiry and commits; A wakes, is refused, and its client gets `LeaseLost`;
 /// reads return B's value and A's staged data is gone.
@@ -49,27 +87,8 @@ fn stuck_writer_is_fenced_and_the_next_writer_wins() {
     let sim = SimExecutor::new(11);
     let env = sim.env();
     sim.block_on(async {
-        let drives: Vec<SimDrive> = (0..4)
-            .map(|i| SimDrive::new(&format!("d{i}"), i + 1).with_env(env.clone()))
-            .collect();
-        let config = StoreConfig {
-            parity_chunks: Some(2),
-            member_deadline: MEMBER_DEADLINE,
-            lease_duration: LEASE,
-            ..StoreConfig::default()
-        };
-        let store = Rc::new(
-            Store::open_in(drives.clone(), env.clone(), env.clone(), 3, config)
-                .await
-                .expect("open"),
-        );
-        store.make_bucket("bkt").await.expect("bucket");
-        // Drive 0 hangs reading the key's metadata: whoever holds the key waits a
-        // member deadline there, longer than its lease.
-        drives[0].set_faults(SimFaults {
-            hang: FaultRule::PathContains("bkt/k/_meta".into()),
-            ..SimFaults::default()
-        });
+        let (store, drives) = open_store(&env).await;
+        hang_key_meta(&drives[0]);
         let a_result = Rc::new(RefCell::new(None));
         let (store_a, result_a, env_a) = (Rc::clone(&store), Rc::clone(&a_result), env.clone());
         env.spawn(async move {
@@ -109,13 +128,7 @@ fn stuck_writer_is_fenced_and_the_next_writer_wins() {
         for drive in &drives {
             drive.clear_faults();
         }
-        let got = store
-            .get_object("bkt", "k", None)
-            .await
-            .expect("get")
-            .read_all()
-            .await
-            .expect("read");
+        let got = read_key(&store).await;
         assert!(got == b_data, "reads return B's value, never A's");
         for drive in &drives[1..] {
             assert_eq!(staged_count(drive).await, 0, "nothing staged is left");
@@ -350,30 +363,11 @@ fn stuck_tag_update_never_overwrites_the_next_write() {
     let sim = SimExecutor::new(13);
     let env = sim.env();
     sim.block_on(async {
-        let drives: Vec<SimDrive> = (0..4)
-            .map(|i| SimDrive::new(&format!("d{i}"), i + 1).with_env(env.clone()))
-            .collect();
-        let config = StoreConfig {
-            parity_chunks: Some(2),
-            member_deadline: MEMBER_DEADLINE,
-            lease_duration: LEASE,
-            ..StoreConfig::default()
-        };
-        let store = Rc::new(
-            Store::open_in(drives.clone(), env.clone(), env.clone(), 3, config)
-                .await
-                .expect("open"),
-        );
-        store.make_bucket("bkt").await.expect("bucket");
+        let (store, drives) = open_store(&env).await;
         try_put(&store, "k", &body(b'A'))
             .await
             .expect("first version");
-        // Drive 0 hangs on the key's metadata: the tagger reads it for a member
-        // deadline, longer than its lease.
-        drives[0].set_faults(SimFaults {
-            hang: FaultRule::PathContains("bkt/k/_meta".into()),
-            ..SimFaults::default()
-        });
+        hang_key_meta(&drives[0]); // the tagger reads there past its lease
         let tagged = Rc::new(RefCell::new(None));
         let (store_t, tagged_t) = (Rc::clone(&store), Rc::clone(&tagged));
         env.spawn(async move {
@@ -397,13 +391,7 @@ fn stuck_tag_update_never_overwrites_the_next_write() {
         for drive in &drives {
             drive.clear_faults();
         }
-        let got = store
-            .get_object("bkt", "k", None)
-            .await
-            .expect("get")
-            .read_all()
-            .await
-            .expect("read");
+        let got = read_key(&store).await;
         assert!(got == b_data, "reads return B's bytes, never A's");
         let (_, tags) = store.object_tags("bkt", "k").await.expect("tags");
         assert!(tags.is_empty(), "B's version has no tags: {tags:?}");
