@@ -36,6 +36,15 @@ async fn put_version(store: &TestStore<SimDrive>, data: &[u8]) -> [u8; 16] {
         .version_id
 }
 
+/// A 2+2 store over four of `sim`'s drives with a cut commit (`cut_commit`): the
+/// drives, the store and the short version's id.
+async fn short_version(sim: &mut Sim) -> (Vec<SimDrive>, TestStore<SimDrive>, [u8; 16]) {
+    let drives = sim.drives(4);
+    let store = store(drives.clone(), 2).await;
+    let new = cut_commit(&drives, &store).await;
+    (drives, store, new)
+}
+
 /// Version 1 everywhere, then version 2 committed on drives 0 and 1 only (2 and 3 hold
 /// version 1's record again): read quorum, one short of write quorum. Returns the
 /// drives and version 2's id.
@@ -74,9 +83,7 @@ fn versions(drives: &[SimDrive], store: &TestStore<SimDrive>) -> Vec<Option<[u8;
 fn a_short_version_whose_data_reads_back_is_completed() {
     run(async {
         let mut sim = Sim { made: Vec::new() };
-        let drives = sim.drives(4);
-        let store = store(drives.clone(), 2).await;
-        let new = cut_commit(&drives, &store).await;
+        let (drives, store, new) = short_version(&mut sim).await;
         for drive in &drives[2..] {
             drive.delete_file(&part_path(&new));
         }
@@ -93,9 +100,7 @@ fn a_short_version_whose_data_reads_back_is_completed() {
 fn a_short_version_whose_data_is_lost_is_taken_back() {
     run(async {
         let mut sim = Sim { made: Vec::new() };
-        let drives = sim.drives(4);
-        let store = store(drives.clone(), 2).await;
-        let new = cut_commit(&drives, &store).await;
+        let (drives, store, new) = short_version(&mut sim).await;
         for drive in &drives[2..] {
             drive.delete_file(&part_path(&new));
         }
@@ -120,9 +125,7 @@ fn a_short_version_whose_data_is_lost_is_taken_back() {
 fn a_short_version_is_not_taken_back_while_a_member_fails() {
     run(async {
         let mut sim = Sim { made: Vec::new() };
-        let drives = sim.drives(4);
-        let store = store(drives.clone(), 2).await;
-        let new = cut_commit(&drives, &store).await;
+        let (drives, store, new) = short_version(&mut sim).await;
         drives[2].delete_file(&part_path(&new));
         drives[1].corrupt_file(&part_path(&new), 100);
         drives[3].set_faults(SimFaults {
