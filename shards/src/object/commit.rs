@@ -26,7 +26,7 @@ use crate::object::condition::WriteCondition;
 use crate::object::put::Staged;
 use crate::object::quorum::{Agreed, MetaCopy, MetaRead};
 use crate::object::store::Store;
-use crate::record::meta::{DriveMeta, ObjectInfo, PreviousVersion};
+use crate::record::meta::{DriveMeta, ObjectInfo};
 use crate::set::quorum::{self, Answer, Strategy, ok_count};
 use crate::set::shard_lock::LockGuard;
 use crate::topology::placement::Placement;
@@ -183,13 +183,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                     return None;
                 }
                 // Kept so a crash mid-commit leaves the replaced version readable.
-                let previous_version = replaced.map(|old| PreviousVersion {
-                    info: old.info.clone(),
-                    inline_chunk: old.copies[drive_index]
-                        .as_ref()
-                        .map(|c| c.inline_chunk.clone())
-                        .unwrap_or_default(),
-                });
+                let previous_version = replaced.map(|old| old.as_previous(drive_index));
                 let meta = DriveMeta {
                     info: info.clone(),
                     chunk_index,

@@ -45,7 +45,7 @@ use crate::member::verbs::write::{Expect, Fence, WriteVerbs, fingerprint};
 use crate::object::condition::WriteCondition;
 use crate::object::quorum::{Agreed, MetaCopy, MetaRead};
 use crate::object::store::Store;
-use crate::record::meta::{DriveMeta, ObjectInfo, PreviousVersion};
+use crate::record::meta::{DriveMeta, ObjectInfo};
 use crate::set::quorum::{self, Answer, Strategy};
 use crate::set::shard_lock::LockGuard;
 use crate::topology::placement::Placement;
@@ -146,13 +146,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                 if matches!(read.copies[index], MetaCopy::Failed | MetaCopy::NotAsked) {
                     return None;
                 }
-                let previous = PreviousVersion {
-                    info: deleted.info.clone(),
-                    inline_chunk: deleted.copies[index]
-                        .as_ref()
-                        .map(|c| c.inline_chunk.clone())
-                        .unwrap_or_default(),
-                };
+                let previous = deleted.as_previous(index);
                 let meta = DriveMeta {
                     info: info.clone(),
                     chunk_index: placement.chunk_of_drive(index, set_size),

@@ -27,7 +27,7 @@ use crate::member::Verb;
 use crate::member::verbs::meta::MetaVerbs;
 use crate::member::{LocalMember, MemberError};
 use crate::object::store::Store;
-use crate::record::meta::{DriveMeta, ObjectInfo};
+use crate::record::meta::{DriveMeta, ObjectInfo, PreviousVersion};
 use crate::set::quorum::{self, Answer, Strategy};
 use crate::topology::placement::Placement;
 
@@ -61,6 +61,18 @@ pub(crate) struct Agreed {
 }
 
 impl Agreed {
+    /// This version as the `previous` a new record on drive `index` keeps: a crash
+    /// mid-change then leaves it readable (with that drive's inline chunk, if any).
+    pub fn as_previous(&self, index: usize) -> PreviousVersion {
+        PreviousVersion {
+            info: self.info.clone(),
+            inline_chunk: self.copies[index]
+                .as_ref()
+                .map(|c| c.inline_chunk.clone())
+                .unwrap_or_default(),
+        }
+    }
+
     /// The agreed version if it is an object; `NoSuchKey` if it is a delete's tombstone.
     pub fn live(self) -> Result<Agreed> {
         if self.info.tombstone {
@@ -351,7 +363,6 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::meta::PreviousVersion;
     use crate::record::meta::tests::sample;
 
     /// Read and write quorum of a 3+3 set (write quorum is data + 1 when data equals
