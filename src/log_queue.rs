@@ -2,7 +2,8 @@
 //! that logs never waits for stderr (a pipe whose reader is slow, a full journal).
 //!
 //! Invariants: an event's line is handed to the writer thread whole, with `try_send`
-//! into a queue of [`QUEUE_LINES`] lines; when the queue is full the line is dropped and
+//! into a queue of [`QUEUE_LINES`] lines and [`QUEUE_BYTES_MAX`] bytes (shards hand
+//! their request lines over in batches); when the queue is full the line is dropped and
 //! counted, and the writer says how many were dropped before its next line. The writer
 //! writes what it finds queued in one go, then rests [`BATCH_PAUSE`]. ERROR
 //! events are written at once instead (rare, and the one that reports a panic must be
@@ -10,15 +11,18 @@
 //! every queued line is written.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tracing_subscriber::fmt::MakeWriter;
 
-/// Lines waiting for the writer thread.
+/// Lines (or shards' batches of request lines) waiting for the writer thread.
 pub const QUEUE_LINES: usize = 4096;
+/// Bytes waiting for the writer thread, at most: a batch of request lines is one entry
+/// of the queue but up to ~32 KiB.
+pub const QUEUE_BYTES_MAX: usize = 4 << 20;
 /// Longest wait at exit for the queued lines.
 const FINISH_WAIT: Duration = Duration::from_secs(2);
 
@@ -31,6 +35,8 @@ pub struct LogQueue {
 struct Inner {
     sender: SyncSender<Vec<u8>>,
     dropped: Arc<AtomicU64>,
+    /// Bytes queued and not yet taken by the writer (bounded by `QUEUE_BYTES_MAX`).
+    queued_bytes: Arc<AtomicUsize>,
     done: Mutex<Receiver<()>>,
 }
 
@@ -40,11 +46,12 @@ impl LogQueue {
         let (sender, lines) = sync_channel::<Vec<u8>>(QUEUE_LINES);
         let (done_sender, done) = sync_channel(1);
         let dropped = Arc::new(AtomicU64::new(0));
-        let counted = dropped.clone();
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let (counted, taken) = (dropped.clone(), queued_bytes.clone());
         std::thread::Builder::new()
             .name("shoal-log".to_owned())
             .spawn(move || {
-                write_lines(&lines, &counted, json);
+                write_lines(&lines, (&counted, &taken), json);
                 let _ = done_sender.send(());
             })
             .map_err(|e| format!("cannot start the log writer: {e}"))?;
@@ -52,6 +59,7 @@ impl LogQueue {
             inner: Arc::new(Inner {
                 sender,
                 dropped,
+                queued_bytes,
                 done: Mutex::new(done),
             }),
         })
@@ -63,8 +71,18 @@ impl LogQueue {
         if lines.is_empty() {
             return; // the end marker is an empty line
         }
-        if self.inner.sender.try_send(lines).is_err() {
-            self.inner.dropped.fetch_add(count, Ordering::Relaxed);
+        self.offer(lines, count);
+    }
+
+    /// Queues `bytes` (`lines` whole lines) unless the queue is full, in entries or in
+    /// bytes; else drops and counts them.
+    fn offer(&self, bytes: Vec<u8>, lines: u64) {
+        let inner = &self.inner;
+        let len = bytes.len();
+        let queued = inner.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
+        if queued > QUEUE_BYTES_MAX || inner.sender.try_send(bytes).is_err() {
+            inner.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            inner.dropped.fetch_add(lines, Ordering::Relaxed);
         }
     }
 
@@ -95,11 +113,16 @@ const BATCH_PAUSE: Duration = Duration::from_millis(5);
 /// The writer's buffer: a batch larger than this goes out in several writes.
 const BATCH_BYTES: usize = 64 << 10;
 
-fn write_lines(lines: &Receiver<Vec<u8>>, dropped: &AtomicU64, json: bool) {
+fn write_lines(
+    lines: &Receiver<Vec<u8>>,
+    (dropped, queued_bytes): (&AtomicU64, &AtomicUsize),
+    json: bool,
+) {
     let mut out = std::io::BufWriter::with_capacity(BATCH_BYTES, std::io::stderr());
     while let Ok(first) = lines.recv() {
         let mut next = Some(first);
         while let Some(line) = next {
+            queued_bytes.fetch_sub(line.len(), Ordering::Relaxed);
             if line.is_empty() {
                 let _ = out.flush();
                 return;
@@ -156,9 +179,8 @@ impl Drop for EventWriter<'_> {
     fn drop(&mut self) {
         if let EventWriter::Queued(queue, line) = self
             && !line.is_empty()
-            && queue.inner.sender.try_send(std::mem::take(line)).is_err()
         {
-            queue.inner.dropped.fetch_add(1, Ordering::Relaxed);
+            queue.offer(std::mem::take(line), 1);
         }
     }
 }
@@ -183,18 +205,43 @@ impl<'a> MakeWriter<'a> for LogQueue {
 mod tests {
     use super::*;
 
-    /// A full queue drops and counts lines instead of waiting.
-    #[test]
-    fn full_queue_drops_and_counts() {
-        let (sender, _lines) = sync_channel(1);
+    fn queue_of(entries: usize) -> (LogQueue, Receiver<Vec<u8>>) {
+        let (sender, lines) = sync_channel(entries);
         let (_, done) = sync_channel(1);
         let queue = LogQueue {
             inner: Arc::new(Inner {
                 sender,
                 dropped: Arc::new(AtomicU64::new(0)),
+                queued_bytes: Arc::new(AtomicUsize::new(0)),
                 done: Mutex::new(done),
             }),
         };
+        (queue, lines)
+    }
+
+    /// A queue full in bytes drops and counts a shard's batch of request lines, and
+    /// takes batches again once the writer took what was queued.
+    #[test]
+    fn queue_full_in_bytes_drops_whole_batches() {
+        let (queue, lines) = queue_of(QUEUE_LINES);
+        let batch = vec![b'x'; QUEUE_BYTES_MAX / 2 + 1];
+        queue.push_lines(batch.clone(), 10);
+        queue.push_lines(batch.clone(), 10);
+        assert_eq!(queue.inner.dropped.load(Ordering::Relaxed), 10);
+        let taken = lines.try_recv().expect("the first batch is queued");
+        queue
+            .inner
+            .queued_bytes
+            .fetch_sub(taken.len(), Ordering::Relaxed);
+        queue.push_lines(batch, 10);
+        assert_eq!(queue.inner.dropped.load(Ordering::Relaxed), 10);
+        assert!(lines.try_recv().is_ok());
+    }
+
+    /// A full queue drops and counts lines instead of waiting.
+    #[test]
+    fn full_queue_drops_and_counts() {
+        let (queue, _lines) = queue_of(1);
         for _ in 0..3 {
             let mut writer = queue.make_writer();
             writer.write_all(b"line\n").unwrap();
