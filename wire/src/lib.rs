@@ -9,3 +9,5 @@
 //! into aligned buffers. Connections are authenticated by HMAC over a challenge with a
 //! cluster secret that never travels.
 #![forbid(unsafe_code)]
+
+pub mod frame;
