@@ -10,4 +10,5 @@
 //! cluster secret that never travels.
 #![forbid(unsafe_code)]
 
+pub mod decoder;
 pub mod frame;
