@@ -12,3 +12,4 @@
 
 pub mod decoder;
 pub mod frame;
+pub mod handshake;
