@@ -13,3 +13,4 @@
 pub mod decoder;
 pub mod frame;
 pub mod handshake;
+pub mod route;
