@@ -10,4 +10,7 @@
 //! cluster secret that never travels.
 #![forbid(unsafe_code)]
 
+pub mod decoder;
+pub mod frame;
+pub mod handshake;
 pub mod route;
