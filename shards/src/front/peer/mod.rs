@@ -5,3 +5,4 @@
 //! owner core.
 
 pub mod accept;
+pub mod framed;
