@@ -6,3 +6,4 @@
 
 pub mod accept;
 pub mod framed;
+pub mod permits;
