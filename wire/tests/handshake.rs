@@ -391,3 +391,53 @@ fn hex(bytes: &[u8]) -> String {
         out
     })
 }
+
+/// The handshake seed of the fuzz corpus, computed by `fuzz/make_seeds.py` with
+/// Python's hmac from the description in `handshake.rs`, is what this code computes:
+/// a dialer given its Challenge answers with exactly its Proof frame.
+#[test]
+fn an_independent_implementation_agrees() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/corpus/wire_frame/handshake"
+    );
+    let seed = std::fs::read(path).expect("seed written by make_seeds.py");
+    let deployment_id = *b"fuzz-deployment!";
+    let mut decoder = Decoder::new(deployment_id);
+    let mut frames = Vec::new();
+    let mut rest = &seed[1..];
+    while !rest.is_empty() {
+        let start = rest;
+        let Decoded {
+            consumed_bytes,
+            event: Event::Header(header),
+        } = decoder.decode(rest).unwrap()
+        else {
+            panic!("a header");
+        };
+        rest = &rest[consumed_bytes..];
+        let Decoded {
+            consumed_bytes,
+            event: Event::Body(body),
+        } = decoder.decode(rest).unwrap()
+        else {
+            panic!("a body");
+        };
+        let body = body.to_vec();
+        rest = &rest[consumed_bytes..];
+        frames.push((header, body, start[..start.len() - rest.len()].to_vec()));
+    }
+    let [
+        _,
+        (challenge_header, challenge_body, _),
+        (_, _, proof_bytes),
+        _,
+    ] = frames.as_slice()
+    else {
+        panic!("four frames");
+    };
+    let mut dialer = Dialer::new(&secret(), deployment_id, 3, [1; CHALLENGE_BYTES]);
+    assert_eq!(dialer.hello(), frames[0].2);
+    let answer = dialer.on_frame(challenge_header, challenge_body);
+    assert_eq!(answer, Ok(Step::Send(proof_bytes.clone())));
+}
