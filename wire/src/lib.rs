@@ -9,3 +9,4 @@
 //! into aligned buffers. Connections are authenticated by HMAC over a challenge with a
 //! cluster secret that never travels.
 #![forbid(unsafe_code)]
+pub mod verb;
