@@ -40,6 +40,25 @@ impl ErrorKind {
         ErrorKind::Io,
         ErrorKind::Refused,
     ];
+
+    /// The kind's wire number: frozen, never reused (0 is no kind).
+    pub fn code(self) -> u8 {
+        match self {
+            ErrorKind::Unreachable => 1,
+            ErrorKind::Timeout => 2,
+            ErrorKind::Stale => 3,
+            ErrorKind::Corrupt => 4,
+            ErrorKind::NotFound => 5,
+            ErrorKind::Full => 6,
+            ErrorKind::Io => 7,
+            ErrorKind::Refused => 8,
+        }
+    }
+
+    /// The kind of a wire number (`None`: unknown).
+    pub fn from_code(code: u8) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|kind| kind.code() == code)
+    }
 }
 
 /// A verb's error answer.

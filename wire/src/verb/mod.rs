@@ -6,12 +6,23 @@
 //!
 //! It imports no workspace crate: the shards side converts its own types to these.
 
+pub mod codec;
+mod decode;
+mod encode;
 pub mod error;
 pub mod handle;
 pub mod kind;
+pub mod limit;
 pub mod reply;
 pub mod request;
+mod schema;
 pub mod shape;
+mod table;
+
+pub use codec::{
+    DecodeError, EncodeError, Message, decode_reply, decode_request, encode_reply, encode_request,
+    reply_kind, request_kind,
+};
 
 pub use error::{ErrorKind, VerbError};
 pub use handle::{HANDLES_MAX_PER_CONNECTION, Handle};
