@@ -24,10 +24,10 @@ pub enum Expect {
 pub struct Fence {
     /// The lease's epoch: strictly increasing per lock owner, across restarts.
     pub epoch: u64,
-    /// How long the lease has left, in nanoseconds, when the request was encoded; the
-    /// receiver adds it to its own monotonic clock (minus nothing: a late request can
-    /// only make the lease look longer by the transit time, which the lease's margin
-    /// covers).
+    /// How long the lease has left, in nanoseconds, when the request was encoded. The
+    /// receiver adds it to its own monotonic clock when the request arrives, so its
+    /// expiry is later than the sender's by the time in transit: the sender keeps a
+    /// margin for that (sends less than it has), the wire cannot.
     pub expires_in_nanos: u64,
 }
 
