@@ -3,7 +3,8 @@
 target, taken from the unit tests' examples (AWS's published SigV4/SigV2 examples,
 botocore's vectors, the XML documents S3 clients send). The `records` seeds are
 encoded by shoal-shards itself: this script runs `examples/record_seeds.rs`
-(`cargo +nightly run --example record_seeds`), which checks every seed decodes.
+(`cargo +nightly run --example record_seeds`), which checks every seed decodes; the
+`wire_verbs` seeds likewise by shoal-wire (`examples/wire_verb_seeds.rs`).
 Deterministic, so re-running it changes nothing; run it after changing a record
 layout or version."""
 
@@ -154,6 +155,10 @@ def main() -> None:
     # Records come from the store's own encoders, at the versions it writes today.
     subprocess.run(
         ["cargo", "+nightly", "run", "--quiet", "--example", "record_seeds"], cwd=HERE, check=True
+    )
+    # Verb messages come from shoal-wire's own encoder.
+    subprocess.run(
+        ["cargo", "+nightly", "run", "--quiet", "--example", "wire_verb_seeds"], cwd=HERE, check=True
     )
 
 
