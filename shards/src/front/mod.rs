@@ -11,6 +11,7 @@ pub mod json;
 pub mod logs;
 pub mod metrics;
 pub mod observe;
+pub mod peer;
 pub mod probe;
 pub mod s3;
 pub mod server;
