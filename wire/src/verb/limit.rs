@@ -10,13 +10,13 @@ use super::reply::VerbReply;
 use super::request::VerbRequest;
 use super::shape::{DataSource, PartInfo, WalkBatch, WalkEntry, WalkRequest};
 
-/// Most bytes of a message's FlatBuffers body: the frame's body limit.
-pub const BODY_MAX_BYTES: usize = 64 * 1024;
+/// Most bytes of a message's FlatBuffers body: the frame's body limit (64 KiB).
+pub const BODY_MAX_BYTES: usize = crate::frame::BODY_MAX_BYTES;
 /// Most bytes of a message's bulk (a record, or a list of names, parts or walk
 /// entries) carried as the frame's payload: the frame's payload limit. A metadata
-/// record holds every version of an object and the inline data of small ones; 16 MiB is
-/// far above what a member writes.
-pub const BULK_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// record holds every version of an object and the inline data of small ones (at most
+/// 4 MiB today, see `frame.rs`); a list of 10000 parts is about 1 MiB.
+pub const BULK_MAX_BYTES: usize = crate::frame::PAYLOAD_MAX_BYTES;
 /// A bucket name: S3 allows 3..=63; the wire accepts 1..=63 (the S3 rules are the
 /// front's).
 pub const BUCKET_MAX_BYTES: usize = 63;
