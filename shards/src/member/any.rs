@@ -76,7 +76,9 @@ impl<D: Drive> Member<D> {
 
 /// The error for a handle given to the other kind of member.
 fn mismatched(verb: &str) -> MemberError {
-    MemberError::Io(format!("{verb}: a handle of one kind of member given to the other"))
+    MemberError::Io(format!(
+        "{verb}: a handle of one kind of member given to the other"
+    ))
 }
 
 /// Awaits `$call` on whichever member `$self` is, boxing the peer's future.
@@ -121,8 +123,9 @@ impl<D: Drive> WriteVerbs for Member<D> {
         size_hint_bytes: u64,
     ) -> MemberResult<AnyStaged<D>> {
         match self {
-            Member::Local(m) => (m.stage_begin(staging, part_number, size_hint_bytes).await)
-                .map(AnyStaged::Local),
+            Member::Local(m) => {
+                (m.stage_begin(staging, part_number, size_hint_bytes).await).map(AnyStaged::Local)
+            }
             Member::Peer(m) => Box::pin(m.stage_begin(staging, part_number, size_hint_bytes))
                 .await
                 .map(AnyStaged::Peer),
@@ -232,8 +235,9 @@ impl<D: Drive> RecordVerbs for Member<D> {
         part_file: &str,
     ) -> MemberResult<AnyRecords<D>> {
         match self {
-            Member::Local(m) => (m.open_records(bucket, key, version_id, part_file).await)
-                .map(AnyRecords::Local),
+            Member::Local(m) => {
+                (m.open_records(bucket, key, version_id, part_file).await).map(AnyRecords::Local)
+            }
             Member::Peer(m) => Box::pin(m.open_records(bucket, key, version_id, part_file))
                 .await
                 .map(AnyRecords::Peer),
@@ -328,7 +332,12 @@ impl<D: Drive> UploadVerbs for Member<D> {
         each!(self, m => m.put_part(bucket, upload_id, staging, part))
     }
 
-    async fn remove_part(&self, bucket: &str, upload_id: &str, part: &PartInfo) -> MemberResult<()> {
+    async fn remove_part(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        part: &PartInfo,
+    ) -> MemberResult<()> {
         each!(self, m => m.remove_part(bucket, upload_id, part))
     }
 

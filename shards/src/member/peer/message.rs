@@ -51,18 +51,55 @@ impl FenceLeft {
 /// `StageAppend`; a `ReadRecords` asks for `len_bytes` of payload back.
 #[derive(Debug, Clone)]
 pub enum PeerRequest {
-    ReadMeta { bucket: String, key: String },
-    StageBegin { staging: String, part_number: u32, size_hint_bytes: u64 },
-    StageAppend { staged: Handle, offset_bytes: u64 },
-    StageFinish { staged: Handle, len_bytes: u64 },
-    StageDiscard { staging: String },
+    ReadMeta {
+        bucket: String,
+        key: String,
+    },
+    StageBegin {
+        staging: String,
+        part_number: u32,
+        size_hint_bytes: u64,
+    },
+    StageAppend {
+        staged: Handle,
+        offset_bytes: u64,
+    },
+    StageFinish {
+        staged: Handle,
+        len_bytes: u64,
+    },
+    StageDiscard {
+        staging: String,
+    },
     /// `commit.fence` is not used: `fence` carries it as time left.
-    Commit { commit: Commit, fence: FenceLeft },
+    Commit {
+        commit: Commit,
+        fence: FenceLeft,
+    },
     /// `roll_back.fence` is not used: `fence` carries it as time left.
-    RollBack { roll_back: RollBack, fence: FenceLeft },
-    WriteMeta { bucket: String, key: String, meta: Vec<u8>, expect_previous: Expect, fence: FenceLeft },
-    DeleteVersion { bucket: String, key: String, expect_previous: Expect, fence: FenceLeft },
-    RetireVersions { bucket: String, key: String, now_unix_nanos: u64, fence: FenceLeft },
+    RollBack {
+        roll_back: RollBack,
+        fence: FenceLeft,
+    },
+    WriteMeta {
+        bucket: String,
+        key: String,
+        meta: Vec<u8>,
+        expect_previous: Expect,
+        fence: FenceLeft,
+    },
+    DeleteVersion {
+        bucket: String,
+        key: String,
+        expect_previous: Expect,
+        fence: FenceLeft,
+    },
+    RetireVersions {
+        bucket: String,
+        key: String,
+        now_unix_nanos: u64,
+        fence: FenceLeft,
+    },
     RemoveStaleVersions {
         bucket: String,
         key: String,
@@ -70,30 +107,97 @@ pub enum PeerRequest {
         now_unix_nanos: u64,
         fence: FenceLeft,
     },
-    HoldsVersionData { bucket: String, key: String, version_id: [u8; 16], part_files: Rc<[String]> },
-    SweepTrash { now_unix_nanos: u64, grace_nanos: u64 },
-    OpenRecords { bucket: String, key: String, version_id: [u8; 16], part_file: String },
-    ReadRecords { records: Handle, len_bytes: u64, offset_bytes: u64 },
-    CloseRecords { records: Handle },
-    ReadBucket { bucket: String },
-    MakeBucket { bucket: String, record: Vec<u8> },
-    RemoveBucketRecord { bucket: String },
-    RemoveBucket { bucket: String },
+    HoldsVersionData {
+        bucket: String,
+        key: String,
+        version_id: [u8; 16],
+        part_files: Rc<[String]>,
+    },
+    SweepTrash {
+        now_unix_nanos: u64,
+        grace_nanos: u64,
+    },
+    OpenRecords {
+        bucket: String,
+        key: String,
+        version_id: [u8; 16],
+        part_file: String,
+    },
+    ReadRecords {
+        records: Handle,
+        len_bytes: u64,
+        offset_bytes: u64,
+    },
+    CloseRecords {
+        records: Handle,
+    },
+    ReadBucket {
+        bucket: String,
+    },
+    MakeBucket {
+        bucket: String,
+        record: Vec<u8>,
+    },
+    RemoveBucketRecord {
+        bucket: String,
+    },
+    RemoveBucket {
+        bucket: String,
+    },
     ListBuckets,
-    ReadBucketTags { bucket: String },
-    WriteBucketTags { bucket: String, record: Vec<u8> },
+    ReadBucketTags {
+        bucket: String,
+    },
+    WriteBucketTags {
+        bucket: String,
+        record: Vec<u8>,
+    },
     ReadIdentity,
-    Walk { bucket: String, request: WalkRequest },
-    WriteUpload { bucket: String, upload_id: String, record: Vec<u8> },
-    ReadUpload { bucket: String, upload_id: String },
-    RemoveUpload { bucket: String, upload_id: String },
-    PutPart { bucket: String, upload_id: String, staging: String, part: PartInfo },
-    RemovePart { bucket: String, upload_id: String, part: PartInfo },
-    ListParts { bucket: String, upload_id: String },
-    ListUploads { bucket: String },
+    Walk {
+        bucket: String,
+        request: WalkRequest,
+    },
+    WriteUpload {
+        bucket: String,
+        upload_id: String,
+        record: Vec<u8>,
+    },
+    ReadUpload {
+        bucket: String,
+        upload_id: String,
+    },
+    RemoveUpload {
+        bucket: String,
+        upload_id: String,
+    },
+    PutPart {
+        bucket: String,
+        upload_id: String,
+        staging: String,
+        part: PartInfo,
+    },
+    RemovePart {
+        bucket: String,
+        upload_id: String,
+        part: PartInfo,
+    },
+    ListParts {
+        bucket: String,
+        upload_id: String,
+    },
+    ListUploads {
+        bucket: String,
+    },
     ListUploadBuckets,
-    ForgetUploadBucket { bucket: String },
-    PruneCompleted { bucket: String, key: String, version_id: [u8; 16], keep: Vec<PartInfo> },
+    ForgetUploadBucket {
+        bucket: String,
+    },
+    PruneCompleted {
+        bucket: String,
+        key: String,
+        version_id: [u8; 16],
+        keep: Vec<PartInfo>,
+    },
 }
 
 /// The far side's answer to one `PeerRequest`. A `ReadRecords` that succeeded comes

@@ -128,8 +128,7 @@ impl<D: Drive> ServeConn<D> {
             let member = members
                 .get(entry.drive_index as usize)
                 .and_then(|m| m.as_local());
-            if let (Some(member), Ok(Open::Records(records))) =
-                (member, Rc::try_unwrap(entry.open))
+            if let (Some(member), Ok(Open::Records(records))) = (member, Rc::try_unwrap(entry.open))
             {
                 member.close_records(records).await;
             }
@@ -160,10 +159,14 @@ impl<D: Drive> ServeConn<D> {
             PeerRequest::StageAppend {
                 staged,
                 offset_bytes,
-            } => self.append(member, drive_index, staged, payload, offset_bytes).await,
-            PeerRequest::StageFinish { staged, len_bytes } => {
-                (self.finish(member, drive_index, staged, len_bytes).await, payload)
+            } => {
+                self.append(member, drive_index, staged, payload, offset_bytes)
+                    .await
             }
+            PeerRequest::StageFinish { staged, len_bytes } => (
+                self.finish(member, drive_index, staged, len_bytes).await,
+                payload,
+            ),
             PeerRequest::OpenRecords {
                 bucket,
                 key,
@@ -190,7 +193,10 @@ impl<D: Drive> ServeConn<D> {
                 }
                 (Ok(PeerReply::Done), payload)
             }
-            _ => (Err(MemberError::Io("not a handle verb".to_owned())), payload),
+            _ => (
+                Err(MemberError::Io("not a handle verb".to_owned())),
+                payload,
+            ),
         }
     }
 
@@ -469,7 +475,9 @@ async fn serve_upload<D: Drive>(
             staging,
             part,
         } => {
-            member.put_part(&bucket, &upload_id, &staging, &part).await?;
+            member
+                .put_part(&bucket, &upload_id, &staging, &part)
+                .await?;
             PeerReply::Done
         }
         PeerRequest::RemovePart {
@@ -483,7 +491,9 @@ async fn serve_upload<D: Drive>(
         PeerRequest::ListParts { bucket, upload_id } => {
             PeerReply::Parts(member.list_parts(&bucket, &upload_id).await?)
         }
-        PeerRequest::ListUploads { bucket } => PeerReply::Names(member.list_uploads(&bucket).await?),
+        PeerRequest::ListUploads { bucket } => {
+            PeerReply::Names(member.list_uploads(&bucket).await?)
+        }
         PeerRequest::ListUploadBuckets => PeerReply::Names(member.list_upload_buckets().await?),
         PeerRequest::ForgetUploadBucket { bucket } => {
             member.forget_upload_bucket(&bucket).await?;
@@ -495,7 +505,9 @@ async fn serve_upload<D: Drive>(
             version_id,
             keep,
         } => {
-            member.prune_completed(&bucket, &key, &version_id, &keep).await?;
+            member
+                .prune_completed(&bucket, &key, &version_id, &keep)
+                .await?;
             PeerReply::Done
         }
         _ => return Err(MemberError::Io("not an upload verb".to_owned())),

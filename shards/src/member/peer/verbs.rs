@@ -388,7 +388,12 @@ impl UploadVerbs for PeerMember {
         self.done("put_part", request).await
     }
 
-    async fn remove_part(&self, bucket: &str, upload_id: &str, part: &PartInfo) -> MemberResult<()> {
+    async fn remove_part(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        part: &PartInfo,
+    ) -> MemberResult<()> {
         let request = PeerRequest::RemovePart {
             bucket: bucket.to_owned(),
             upload_id: upload_id.to_owned(),
