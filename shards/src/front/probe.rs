@@ -229,7 +229,8 @@ pub async fn share_store_view(ctx: Rc<ShardContext>) {
     };
     while !ctx.stopping() {
         for index in 0..ctx.store.drive_count() {
-            let reason = ctx.store.drive(index).offline_reason();
+            // A peer's drive (no local drive) is its own node's to report.
+            let reason = ctx.store.drive(index).and_then(|d| d.offline_reason());
             node.note_store_view(index, reason.as_deref().map(DriveState::of_offline_reason));
         }
         monoio::time::sleep(PROBE_INTERVAL).await;
