@@ -19,6 +19,7 @@ pub mod message;
 pub mod serve;
 pub mod sim_link;
 mod verbs;
+pub mod wire_form;
 
 use std::rc::Rc;
 use std::time::Duration;

@@ -1,0 +1,199 @@
+//! `PeerReply` ↔ `VerbReply`, and `MemberError` ↔ `VerbError`. A `PeerReply` says only
+//! what shape an answer has (`Done`, `Bytes`, `Names`…); the wire names the verb it
+//! answers, so the far side needs the verb asked to encode, and the dialer checks it
+//! (`mod.rs`).
+//!
+//! Errors keep their kind and message both ways, but for two kinds one side lacks:
+//! `MemberError::NotAsked` (the caller's own verdict, never a far drive's) goes out as
+//! `Io`, and the wire's `Refused` (the far side could not carry the request out: an
+//! unknown handle, a body it could not read) comes in as `MemberError::Io`, the
+//! nearest: that member fails this request and nothing was changed.
+
+use shoal_wire::verb::{self as wire, ErrorKind, Handle, VerbError, VerbKind, VerbReply};
+
+use super::request::{part_from_wire, part_to_wire};
+use crate::member::MemberError;
+use crate::member::peer::message::PeerReply;
+use crate::member::verbs::walk::{WalkBatch, WalkEntry};
+
+/// Whether a successful answer to `kind` carries bulk in its payload (a record or a
+/// list); no request of these verbs carries a payload itself.
+pub(super) fn has_bulk(kind: VerbKind) -> bool {
+    matches!(
+        kind,
+        VerbKind::ReadMeta
+            | VerbKind::ReadBucket
+            | VerbKind::ReadBucketTags
+            | VerbKind::ReadIdentity
+            | VerbKind::ReadUpload
+            | VerbKind::ListBuckets
+            | VerbKind::ListUploads
+            | VerbKind::ListUploadBuckets
+            | VerbKind::ListParts
+            | VerbKind::Walk
+    )
+}
+
+/// The answer `reply` to a `verb` request as the wire's; a shape that does not answer
+/// `verb` (a bug of the server) becomes an I/O error.
+pub(super) fn to_wire(verb: VerbKind, reply: PeerReply) -> VerbReply {
+    let mismatch = |kind: &str| {
+        let message = format!("served {kind} to {}", verb.name());
+        VerbReply::Error(VerbError {
+            kind: ErrorKind::Io,
+            message,
+        })
+    };
+    match reply {
+        PeerReply::Failed(error) => VerbReply::Error(verb_error(&error)),
+        PeerReply::Done => done(verb).unwrap_or_else(|| mismatch("done")),
+        PeerReply::Bytes(record) => bytes(verb, record).unwrap_or_else(|| mismatch("bytes")),
+        PeerReply::Names(names) => match verb {
+            VerbKind::ListBuckets => VerbReply::ListBuckets { buckets: names },
+            VerbKind::ListUploads => VerbReply::ListUploads { upload_ids: names },
+            VerbKind::ListUploadBuckets => VerbReply::ListUploadBuckets { buckets: names },
+            _ => mismatch("names"),
+        },
+        PeerReply::Opened(handle) => match verb {
+            VerbKind::StageBegin => VerbReply::StageBegin {
+                handle: Handle(handle),
+            },
+            VerbKind::OpenRecords => VerbReply::OpenRecords {
+                handle: Handle(handle),
+            },
+            _ => mismatch("opened"),
+        },
+        PeerReply::Holds(held) if verb == VerbKind::HoldsVersionData => {
+            VerbReply::HoldsVersionData { held }
+        }
+        PeerReply::Count(removed) if verb == VerbKind::SweepTrash => {
+            VerbReply::SweepTrash { removed }
+        }
+        PeerReply::Walk(batch) if verb == VerbKind::Walk => VerbReply::Walk(walk_to_wire(batch)),
+        PeerReply::Parts(parts) if verb == VerbKind::ListParts => VerbReply::ListParts {
+            parts: parts.into_iter().map(part_to_wire).collect(),
+        },
+        other => mismatch(other.kind()),
+    }
+}
+
+/// The record answer to `verb`, if its answer is a record.
+fn bytes(verb: VerbKind, record: Vec<u8>) -> Option<VerbReply> {
+    Some(match verb {
+        VerbKind::ReadMeta => VerbReply::ReadMeta { record },
+        VerbKind::ReadBucket => VerbReply::ReadBucket { record },
+        VerbKind::ReadBucketTags => VerbReply::ReadBucketTags { record },
+        VerbKind::ReadIdentity => VerbReply::ReadIdentity { record },
+        VerbKind::ReadUpload => VerbReply::ReadUpload { record },
+        _ => return None,
+    })
+}
+
+/// The answer "done" to `verb`, if it answers nothing else (a successful
+/// `ReadRecords` is done too: its bytes are the payload).
+fn done(verb: VerbKind) -> Option<VerbReply> {
+    Some(match verb {
+        VerbKind::StageAppend => VerbReply::StageAppend,
+        VerbKind::StageFinish => VerbReply::StageFinish,
+        VerbKind::StageAbandon => VerbReply::StageAbandon,
+        VerbKind::StageDiscard => VerbReply::StageDiscard,
+        VerbKind::Commit => VerbReply::Commit,
+        VerbKind::RollBack => VerbReply::RollBack,
+        VerbKind::WriteMeta => VerbReply::WriteMeta,
+        VerbKind::DeleteVersion => VerbReply::DeleteVersion,
+        VerbKind::RetireVersions => VerbReply::RetireVersions,
+        VerbKind::RemoveStaleVersions => VerbReply::RemoveStaleVersions,
+        VerbKind::ReadRecords => VerbReply::ReadRecords,
+        VerbKind::CloseRecords => VerbReply::CloseRecords,
+        VerbKind::MakeBucket => VerbReply::MakeBucket,
+        VerbKind::RemoveBucketRecord => VerbReply::RemoveBucketRecord,
+        VerbKind::RemoveBucket => VerbReply::RemoveBucket,
+        VerbKind::WriteBucketTags => VerbReply::WriteBucketTags,
+        VerbKind::WriteUpload => VerbReply::WriteUpload,
+        VerbKind::RemoveUpload => VerbReply::RemoveUpload,
+        VerbKind::PutPart => VerbReply::PutPart,
+        VerbKind::RemovePart => VerbReply::RemovePart,
+        VerbKind::ForgetUploadBucket => VerbReply::ForgetUploadBucket,
+        VerbKind::PruneCompleted => VerbReply::PruneCompleted,
+        _ => return None,
+    })
+}
+
+/// The wire's answer as the shards side's (the verb was checked by the caller).
+pub(super) fn from_wire(reply: VerbReply) -> PeerReply {
+    match reply {
+        VerbReply::Error(error) => PeerReply::Failed(member_error(error)),
+        VerbReply::ReadMeta { record }
+        | VerbReply::ReadBucket { record }
+        | VerbReply::ReadBucketTags { record }
+        | VerbReply::ReadIdentity { record }
+        | VerbReply::ReadUpload { record } => PeerReply::Bytes(record),
+        VerbReply::ListBuckets { buckets }
+        | VerbReply::ListUploadBuckets { buckets }
+        | VerbReply::ListUploads {
+            upload_ids: buckets,
+        } => PeerReply::Names(buckets),
+        VerbReply::StageBegin { handle } | VerbReply::OpenRecords { handle } => {
+            PeerReply::Opened(handle.0)
+        }
+        VerbReply::HoldsVersionData { held } => PeerReply::Holds(held),
+        VerbReply::SweepTrash { removed } => PeerReply::Count(removed),
+        VerbReply::Walk(batch) => PeerReply::Walk(walk_from_wire(batch)),
+        VerbReply::ListParts { parts } => {
+            PeerReply::Parts(parts.into_iter().map(part_from_wire).collect())
+        }
+        // Every other answer is "done".
+        _ => PeerReply::Done,
+    }
+}
+
+/// A member's error as the wire's.
+pub fn verb_error(error: &MemberError) -> VerbError {
+    let (kind, message) = match error {
+        MemberError::Unreachable(why) => (ErrorKind::Unreachable, why.clone()),
+        MemberError::Timeout => (ErrorKind::Timeout, String::new()),
+        MemberError::Stale => (ErrorKind::Stale, String::new()),
+        MemberError::Corrupt(why) => (ErrorKind::Corrupt, why.clone()),
+        MemberError::NotFound => (ErrorKind::NotFound, String::new()),
+        MemberError::Full => (ErrorKind::Full, String::new()),
+        MemberError::Io(why) => (ErrorKind::Io, why.clone()),
+        MemberError::NotAsked(why) => (ErrorKind::Io, format!("not asked: {why}")),
+    };
+    VerbError { kind, message }
+}
+
+/// The wire's error as a member's (`Refused` as the nearest, `Io`).
+pub fn member_error(error: VerbError) -> MemberError {
+    match error.kind {
+        ErrorKind::Unreachable => MemberError::Unreachable(error.message),
+        ErrorKind::Timeout => MemberError::Timeout,
+        ErrorKind::Stale => MemberError::Stale,
+        ErrorKind::Corrupt => MemberError::Corrupt(error.message),
+        ErrorKind::NotFound => MemberError::NotFound,
+        ErrorKind::Full => MemberError::Full,
+        ErrorKind::Io => MemberError::Io(error.message),
+        ErrorKind::Refused => MemberError::Io(format!("refused by the peer: {}", error.message)),
+    }
+}
+
+fn walk_to_wire(batch: WalkBatch) -> wire::WalkBatch {
+    let entries = batch.entries.into_iter().map(|entry| match entry {
+        WalkEntry::Key(name) => wire::WalkEntry::Key(name),
+        WalkEntry::Prefix(name) => wire::WalkEntry::Prefix(name),
+    });
+    wire::WalkBatch {
+        entries: entries.collect(),
+        truncated: batch.truncated,
+    }
+}
+
+fn walk_from_wire(batch: wire::WalkBatch) -> WalkBatch {
+    let entries = batch.entries.into_iter().map(|entry| match entry {
+        wire::WalkEntry::Key(name) => WalkEntry::Key(name),
+        wire::WalkEntry::Prefix(name) => WalkEntry::Prefix(name),
+    });
+    WalkBatch {
+        entries: entries.collect(),
+        truncated: batch.truncated,
+    }
+}
