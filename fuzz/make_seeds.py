@@ -7,7 +7,8 @@ encoded by shoal-shards itself: this script runs `examples/record_seeds.rs`
 `wire_frame` and `wire_handshake` seeds are frames encoded here by the byte table of
 `wire/src/frame.rs` (`wire/tests/decoder.rs` checks that they decode); the
 `wire_verbs` seeds are written by shoal-wire's encoder (`examples/wire_verb_seeds.rs`),
-which checks every seed decodes.
+which checks every seed decodes; the `peer_call` seeds by shoal-shards' wire form
+(`examples/peer_call_seeds.rs`), which checks every seed decodes.
 Deterministic, so re-running it changes nothing; run it after changing a record
 layout or version."""
 
@@ -234,6 +235,9 @@ def main() -> None:
     # Verb messages come from shoal-wire's own encoder.
     subprocess.run(
         ["cargo", "+nightly", "run", "--quiet", "--example", "wire_verb_seeds"], cwd=HERE, check=True
+    )
+    subprocess.run(
+        ["cargo", "+nightly", "run", "--quiet", "--example", "peer_call_seeds"], cwd=HERE, check=True
     )
 
 
