@@ -218,8 +218,8 @@ async fn run(env: SimEnv) -> Result<(), String> {
         format!("writer on node {writer}"),
         Box::pin(async move { write_load(&store, &m, seed).await }),
     );
-    for node in 0..NODES {
-        let (store, m, seed) = (Rc::clone(&stores[node]), Rc::clone(&model), rng.r#gen());
+    for (node, store) in stores.iter().enumerate() {
+        let (store, m, seed) = (Rc::clone(store), Rc::clone(&model), rng.r#gen());
         task(
             format!("reader on node {node}"),
             Box::pin(async move { read_load(&store, &m, seed).await }),
