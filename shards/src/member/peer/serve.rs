@@ -541,10 +541,10 @@ mod tests {
         }
     }
 
-    fn block() -> Option<AlignedBuf> {
+    fn block() -> AlignedBuf {
         let mut buf = AlignedBuf::with_capacity(shoal_io::BLOCK_SIZE_BYTES);
         buf.extend_from_slice(&[7; shoal_io::BLOCK_SIZE_BYTES]);
-        Some(buf)
+        buf
     }
 
     /// The table holds at most `HANDLES_MAX` handles: one more closes the oldest, whose
@@ -566,13 +566,15 @@ mod tests {
                 last = handle;
             }
             assert_eq!(conn.handles_open(), HANDLES_MAX);
-            let (reply, buf) = conn.serve(&members, 0, append(1), block(), 0).await;
+            let (reply, buf) = conn.serve(&members, 0, append(1), Some(block()), 0).await;
             assert!(
                 matches!(reply, PeerReply::Failed(MemberError::Io(_))),
                 "{reply:?}"
             );
             assert!(buf.is_some(), "the payload comes back");
-            let (reply, _) = conn.serve(&members, 0, append(last), block(), 0).await;
+            let (reply, _) = conn
+                .serve(&members, 0, append(last), Some(block()), 0)
+                .await;
             assert_eq!(reply, PeerReply::Done);
             conn.end(&members).await;
         });
@@ -601,7 +603,9 @@ mod tests {
             };
             let (reply, _) = conn.serve(&members, 0, append(handle), None, 0).await;
             assert!(matches!(reply, PeerReply::Failed(MemberError::Io(_))));
-            let (reply, _) = conn.serve(&members, 1, append(handle), block(), 0).await;
+            let (reply, _) = conn
+                .serve(&members, 1, append(handle), Some(block()), 0)
+                .await;
             assert!(
                 matches!(reply, PeerReply::Failed(MemberError::Io(_))),
                 "another drive's"
