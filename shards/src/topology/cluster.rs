@@ -144,6 +144,11 @@ impl PoolTopology {
         self.layout.set.parity_chunks / self.set_drives_per_node_max()
     }
 
+    /// The endpoints hash in hexadecimal, as printed.
+    pub fn endpoints_hash_hex(&self) -> String {
+        hex::encode(self.endpoints_hash)
+    }
+
     /// One line: `4 nodes × 4 drives, 1 set of 16 (12+4)`.
     pub fn summary(&self) -> String {
         let set = self.layout.set;
@@ -205,8 +210,8 @@ fn group_by_node(endpoints: &[Endpoint]) -> Result<Vec<Node>> {
 /// 2..=16, dividing the drive count, symmetric over the nodes. Smallest first.
 pub fn set_sizes(drive_count: usize, node_count: usize) -> Vec<usize> {
     (2..=SET_SIZE_MAX)
-        .filter(|n| drive_count % n == 0)
-        .filter(|n| n % node_count == 0 || node_count % n == 0)
+        .filter(|n| drive_count.is_multiple_of(*n))
+        .filter(|n| n.is_multiple_of(node_count) || node_count.is_multiple_of(*n))
         .collect()
 }
 
@@ -309,12 +314,24 @@ mod tests {
             .collect()
     }
 
+    /// nodes, drives per node, sets, set size, parity, nodes tolerated, set 0's first
+    /// members as (node, drive).
+    type Expected = (
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        &'static [(usize, usize)],
+    );
+
     /// The layouts written down for common shapes (nodes × drives per node): sets,
     /// parity, the first set's members, and whole nodes each set survives losing.
     #[test]
     fn expected_layouts() {
         // (nodes, drives, sets, set size, parity, nodes tolerated, set 0 members)
-        let expected: [(usize, usize, usize, usize, usize, usize, &[(usize, usize)]); 7] = [
+        let expected: [Expected; 7] = [
             (1, 4, 1, 4, 2, 0, &[(0, 0), (0, 1), (0, 2), (0, 3)]),
             (4, 1, 1, 4, 2, 2, &[(0, 0), (1, 0), (2, 0), (3, 0)]),
             (

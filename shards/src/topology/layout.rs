@@ -87,7 +87,7 @@ impl PoolLayout {
         set_size: usize,
         parity_chunks: Option<usize>,
     ) -> Result<Self> {
-        assert!(set_size > 0 && drive_count % set_size == 0);
+        assert!(set_size > 0 && drive_count.is_multiple_of(set_size));
         let set = match parity_chunks {
             None => SetLayout::default_for_set_size(set_size)?,
             Some(parity) if parity <= set_size / 2 => SetLayout::new(set_size - parity, parity)?,
