@@ -43,6 +43,7 @@
 //! 2. Only the first node in endpoint order (node 0) ever makes a new deployment id, and
 //!    only when every drive of the pool answered `read_identity` (the peer verb) with
 //!    "no record" and none is formatted: a fresh pool. It formats its own drives first.
+//!    (`topology::agreement::agree` is this rule and the next, over the drives' answers.)
 //! 3. Every other node, on a first start, waits for node 0 (asks its drives'
 //!    `read_identity` again, bounded wait per try, logging while it waits), checks the
 //!    record it gets against the one it expects for that position ([`peer_deployment`]:
