@@ -3,12 +3,19 @@
 target, taken from the unit tests' examples (AWS's published SigV4/SigV2 examples,
 botocore's vectors, the XML documents S3 clients send). The `records` seeds are
 encoded by shoal-shards itself: this script runs `examples/record_seeds.rs`
-(`cargo +nightly run --example record_seeds`), which checks every seed decodes.
+(`cargo +nightly run --example record_seeds`), which checks every seed decodes. The
+`wire_frame` and `wire_handshake` seeds are frames encoded here by the byte table of
+`wire/src/frame.rs` (`wire/tests/decoder.rs` checks that they decode); the
+`wire_verbs` seeds are written by shoal-wire's encoder (`examples/wire_verb_seeds.rs`),
+which checks every seed decodes.
 Deterministic, so re-running it changes nothing; run it after changing a record
 layout or version."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import struct
 import subprocess
 from pathlib import Path
 
@@ -138,6 +145,74 @@ def write(target: str, name: str, data: bytes) -> None:
     (folder / name).write_bytes(data)
 
 
+# The peer protocol (wire/src/frame.rs, wire/src/handshake.rs): the deployment the
+# wire targets expect, and the root credentials their handshakes derive the secret from.
+WIRE_DEPLOYMENT = b"fuzz-deployment!"
+WIRE_ACCESS_KEY = b"AKIAIOSFODNN7EXAMPLE"
+WIRE_SECRET_KEY = b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+HELLO, CHALLENGE, PROOF, WELCOME, REFUSE, REQUEST, REPLY, CANCEL, PING, PONG = range(1, 11)
+
+
+def crc64_nvme(data: bytes) -> int:
+    """CRC-64/NVME, bit by bit (reflected; init and final xor all ones)."""
+    crc = 0xFFFF_FFFF_FFFF_FFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x9A6C_9329_AC4B_C9B5 if crc & 1 else 0)
+    return crc ^ 0xFFFF_FFFF_FFFF_FFFF
+
+
+assert crc64_nvme(b"123456789") == 0xAE8B_1486_0A79_9888
+
+
+def wire_frame(kind: int, body: bytes = b"", payload: bytes = b"", request_id: int = 0,
+               target_shard: int = 0, deadline_ms: int = 0, flags: int = 0) -> bytes:
+    """One frame: the 80-byte header of the table in frame.rs, body, payload."""
+    head = b"SHWF" + struct.pack("<HBBQ", 1, kind, flags, request_id) + WIRE_DEPLOYMENT
+    head += struct.pack("<IIIIQ", target_shard, deadline_ms, len(body), len(payload),
+                        crc64_nvme(body)) + bytes(16)
+    return head + struct.pack("<Q", crc64_nvme(head)) + body + payload
+
+
+def wire_proof(c_d: bytes, c_l: bytes, role: int, kind: int) -> bytes:
+    secret = hmac.new(WIRE_SECRET_KEY, b"shoal peer cluster secret v1"
+                      + struct.pack("<Q", len(WIRE_ACCESS_KEY)) + WIRE_ACCESS_KEY, hashlib.sha256)
+    message = b"shoal peer proof v1" + WIRE_DEPLOYMENT + c_d + c_l + bytes([role, kind])
+    return hmac.new(secret.digest(), message, hashlib.sha256).digest()
+
+
+def write_wire_seeds() -> None:
+    c_d, c_l = bytes([1] * 32), bytes([2] * 32)
+    handshake = (
+        wire_frame(HELLO, c_d, target_shard=3)
+        + wire_frame(CHALLENGE, c_l + wire_proof(c_d, c_l, 2, CHALLENGE))
+        + wire_frame(PROOF, wire_proof(c_d, c_l, 1, PROOF))
+        + wire_frame(WELCOME)
+    )
+    verbs = (
+        wire_frame(REQUEST, b"read meta", request_id=1, target_shard=2, deadline_ms=10_000)
+        + wire_frame(REPLY, b"meta", bytes(range(64)), request_id=1, flags=1)
+        + wire_frame(REPLY, b"", b"end", request_id=1)
+        + wire_frame(CANCEL, request_id=1)
+        + wire_frame(PING, request_id=9)
+        + wire_frame(PONG, request_id=9)
+        + wire_frame(REFUSE, b"\x02")
+    )
+    # wire_frame: a mode byte (bit 0: repair checksums; the rest seeds the split).
+    write("wire_frame", "handshake", bytes([0]) + handshake)
+    write("wire_frame", "verbs", bytes([0x2A]) + verbs)
+    write("wire_frame", "verbs_repaired", bytes([0x55]) + verbs)
+    write("wire_frame", "truncated", bytes([4]) + verbs[:150])
+    # wire_handshake: mode 0, an attacker alone (these frames, challenges of its own);
+    # odd modes, a man in the middle: challenge seeds, then one operation per frame.
+    write("wire_handshake", "alone_replays", bytes([0]) + handshake)
+    write("wire_handshake", "honest", bytes([1, 1, 2, 0, 0, 0, 0]))
+    write("wire_handshake", "other_secret", bytes([3, 1, 2, 0, 0, 0, 0]))
+    write("wire_handshake", "other_deployment", bytes([5, 1, 2, 0, 0, 0, 0]))
+    write("wire_handshake", "tampered_proof", bytes([1, 1, 2, 0, 0, 1, 90, 0]))
+
+
 def main() -> None:
     for name, head in HEADS.items():
         write("http_head", name, head.encode())
@@ -151,9 +226,14 @@ def main() -> None:
         write("headers", name, text.encode())
     for name, text in QUERIES.items():
         write("uri_query", name, text.encode())
+    write_wire_seeds()
     # Records come from the store's own encoders, at the versions it writes today.
     subprocess.run(
         ["cargo", "+nightly", "run", "--quiet", "--example", "record_seeds"], cwd=HERE, check=True
+    )
+    # Verb messages come from shoal-wire's own encoder.
+    subprocess.run(
+        ["cargo", "+nightly", "run", "--quiet", "--example", "wire_verb_seeds"], cwd=HERE, check=True
     )
 
 

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod dir_drive;
 pub mod drive;
 pub mod env;
+pub mod handoff;
 pub mod memory_budget;
 pub mod net;
 pub mod runtime;

@@ -9,3 +9,9 @@
 //! into aligned buffers. Connections are authenticated by HMAC over a challenge with a
 //! cluster secret that never travels.
 #![forbid(unsafe_code)]
+
+pub mod decoder;
+pub mod frame;
+pub mod handshake;
+pub mod route;
+pub mod verb;
