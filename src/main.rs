@@ -210,7 +210,8 @@ enum DebugCommand {
 
 #[derive(clap::Args)]
 struct ServerArgs {
-    /// Address and port to listen on.
+    /// Address and port to listen on. With the cluster form of DRIVES it also names this
+    /// node among the endpoints (needed on loopback, where every 127.0.0.x is local).
     #[arg(long, default_value = "0.0.0.0:9000")]
     address: std::net::SocketAddr,
     /// Shards (one thread pinned per core, each with its own listener). Default: every
