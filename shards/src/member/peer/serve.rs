@@ -513,3 +513,110 @@ async fn serve_upload<D: Drive>(
         _ => return Err(MemberError::Io("not an upload verb".to_owned())),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use shoal_io::SimDrive;
+
+    use super::*;
+
+    fn run<F: std::future::Future>(future: F) -> F::Output {
+        let (mut runtime, _) =
+            shoal_io::build_runtime(&shoal_io::RuntimeConfig::default()).expect("runtime");
+        runtime.block_on(future)
+    }
+
+    fn begin(n: u32) -> PeerRequest {
+        PeerRequest::StageBegin {
+            staging: format!("s{n}"),
+            part_number: 1,
+            size_hint_bytes: 0,
+        }
+    }
+
+    fn append(handle: Handle) -> PeerRequest {
+        PeerRequest::StageAppend {
+            staged: handle,
+            offset_bytes: 0,
+        }
+    }
+
+    fn block() -> AlignedBuf {
+        let mut buf = AlignedBuf::with_capacity(shoal_io::BLOCK_SIZE_BYTES);
+        buf.extend_from_slice(&[7; shoal_io::BLOCK_SIZE_BYTES]);
+        buf
+    }
+
+    /// The table holds at most `HANDLES_MAX` handles: one more closes the oldest, whose
+    /// next verb is an I/O error (never a panic), while the newest still works; `end`
+    /// closes them all.
+    #[test]
+    fn handles_are_bounded_and_the_oldest_goes() {
+        run(async {
+            let members = vec![Rc::new(Member::from(LocalMember::new(SimDrive::new(
+                "a", 1,
+            ))))];
+            let conn = ServeConn::default();
+            let mut last = 0;
+            for n in 0..=HANDLES_MAX as u32 {
+                let (reply, _) = conn.serve(&members, 0, begin(n), None, 0).await;
+                let PeerReply::Opened(handle) = reply else {
+                    panic!("stage_begin answered {reply:?}");
+                };
+                last = handle;
+            }
+            assert_eq!(conn.handles_open(), HANDLES_MAX);
+            let (reply, buf) = conn.serve(&members, 0, append(1), Some(block()), 0).await;
+            assert!(
+                matches!(reply, PeerReply::Failed(MemberError::Io(_))),
+                "{reply:?}"
+            );
+            assert!(buf.is_some(), "the payload comes back");
+            let (reply, _) = conn
+                .serve(&members, 0, append(last), Some(block()), 0)
+                .await;
+            assert_eq!(reply, PeerReply::Done);
+            conn.end(&members).await;
+        });
+    }
+
+    /// Requests from the network that cannot be served get errors: a drive this node
+    /// does not have, an append without its blocks, a read over the bound, a handle of
+    /// another drive.
+    #[test]
+    fn bad_requests_are_errors() {
+        run(async {
+            let members: Vec<Rc<Member<SimDrive>>> = (0..2)
+                .map(|i| Rc::new(Member::from(LocalMember::new(SimDrive::new("d", i)))))
+                .collect();
+            let conn = ServeConn::default();
+            let (reply, _) = conn
+                .serve(&members, 9, PeerRequest::ListBuckets, None, 0)
+                .await;
+            assert!(matches!(
+                reply,
+                PeerReply::Failed(MemberError::Unreachable(_))
+            ));
+            let (reply, _) = conn.serve(&members, 0, begin(1), None, 0).await;
+            let PeerReply::Opened(handle) = reply else {
+                panic!("stage_begin answered {reply:?}");
+            };
+            let (reply, _) = conn.serve(&members, 0, append(handle), None, 0).await;
+            assert!(matches!(reply, PeerReply::Failed(MemberError::Io(_))));
+            let (reply, _) = conn
+                .serve(&members, 1, append(handle), Some(block()), 0)
+                .await;
+            assert!(
+                matches!(reply, PeerReply::Failed(MemberError::Io(_))),
+                "another drive's"
+            );
+            let read = PeerRequest::ReadRecords {
+                records: handle,
+                len_bytes: READ_BYTES_MAX + 1,
+                offset_bytes: 0,
+            };
+            let (reply, _) = conn.serve(&members, 0, read, None, 0).await;
+            assert!(matches!(reply, PeerReply::Failed(MemberError::Io(_))));
+        });
+    }
+}

@@ -276,3 +276,65 @@ fn copy_of(buf: &AlignedBuf) -> AlignedBuf {
 fn elapsed<E: Env>(env: &E, started_nanos: u64) -> Duration {
     Duration::from_nanos(env.monotonic_nanos().saturating_sub(started_nanos))
 }
+
+#[cfg(test)]
+mod tests {
+    use shoal_io::{SimDrive, SimEnv, SimExecutor};
+
+    use super::*;
+    use crate::member::verbs::bucket::BucketVerbs;
+    use crate::member::{LocalMember, MemberError, PeerMember};
+
+    const DEADLINE: Duration = Duration::from_secs(2);
+
+    /// Node 0's peer member of node 1's drive 0, and the network.
+    fn two_nodes(env: &SimEnv) -> (PeerMember, Rc<SimNet<SimDrive>>) {
+        let net: Rc<SimNet<SimDrive>> = Rc::new(SimNet::default());
+        net.add_node(Vec::new());
+        let drive = SimDrive::new("far", 1).with_env(env.clone());
+        net.add_node(vec![Rc::new(Member::from(LocalMember::new(drive)))]);
+        net.set_latency_max(Duration::from_micros(300));
+        let link = SimLink::new(env.clone(), Rc::clone(&net), (0, 1), 5);
+        let clock = env.clone();
+        let now = Rc::new(move || clock.monotonic_nanos());
+        (
+            PeerMember::new("n1/d0", 0, Rc::new(link), now, DEADLINE),
+            net,
+        )
+    }
+
+    /// Calls reach the far drive; a partition refuses them (`Unreachable`) or hangs them
+    /// until their deadline (`Timeout`); a lost reply is a `Timeout` although the far
+    /// side acted, which a later call sees.
+    #[test]
+    fn partitions_and_lost_replies_fail_as_the_fault_model_says() {
+        let executor = SimExecutor::new(3);
+        let env = executor.env();
+        executor.block_on(async move {
+            let (member, net) = two_nodes(&env);
+            member.make_bucket("b", b"rec".to_vec()).await.unwrap();
+            assert_eq!(member.read_bucket("b").await.unwrap(), b"rec");
+            net.partition(1, Some(Cut::Refuse));
+            let refused = member.read_bucket("b").await;
+            assert!(
+                matches!(refused, Err(MemberError::Unreachable(_))),
+                "{refused:?}"
+            );
+            net.partition(1, Some(Cut::Hang));
+            let started = env.monotonic_nanos();
+            assert_eq!(member.read_bucket("b").await, Err(MemberError::Timeout));
+            let waited = Duration::from_nanos(env.monotonic_nanos() - started);
+            assert!(waited >= DEADLINE, "hung for {waited:?}");
+            net.partition_none();
+            net.set_drop_reply_per_million(1_000_000);
+            let lost = member.make_bucket("c", b"new".to_vec()).await;
+            assert_eq!(lost, Err(MemberError::Timeout));
+            net.set_drop_reply_per_million(0);
+            assert_eq!(
+                member.read_bucket("c").await.unwrap(),
+                b"new",
+                "the far side acted"
+            );
+        });
+    }
+}
