@@ -2,9 +2,10 @@
 # Installs what building and testing Shoal needs on Debian/Ubuntu, if missing:
 # nasm + autotools (ISA-L is built from source), clang/libclang (bindgen), openssl
 # (test certificates), python3-venv (client tests), curl (presigned URL tests), rclone
-# (client tests).
+# (client tests), strace (the client test that shard threads make no blocking file
+# syscall).
 set -euo pipefail
-packages=(nasm autoconf automake libtool pkg-config clang libclang-dev openssl python3-venv curl rclone)
+packages=(nasm autoconf automake libtool pkg-config clang libclang-dev openssl python3-venv curl rclone strace)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
