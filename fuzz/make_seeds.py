@@ -4,8 +4,10 @@ target, taken from the unit tests' examples (AWS's published SigV4/SigV2 example
 botocore's vectors, the XML documents S3 clients send). The `records` seeds are
 encoded by shoal-shards itself: this script runs `examples/record_seeds.rs`
 (`cargo +nightly run --example record_seeds`), which checks every seed decodes. The
-`wire_*` seeds are frames encoded here by the byte table of `wire/src/frame.rs`
-(`wire/tests/decoder.rs` checks that they decode).
+`wire_frame` and `wire_handshake` seeds are frames encoded here by the byte table of
+`wire/src/frame.rs` (`wire/tests/decoder.rs` checks that they decode); the
+`wire_verbs` seeds are written by shoal-wire's encoder (`examples/wire_verb_seeds.rs`),
+which checks every seed decodes.
 Deterministic, so re-running it changes nothing; run it after changing a record
 layout or version."""
 
@@ -228,6 +230,10 @@ def main() -> None:
     # Records come from the store's own encoders, at the versions it writes today.
     subprocess.run(
         ["cargo", "+nightly", "run", "--quiet", "--example", "record_seeds"], cwd=HERE, check=True
+    )
+    # Verb messages come from shoal-wire's own encoder.
+    subprocess.run(
+        ["cargo", "+nightly", "run", "--quiet", "--example", "wire_verb_seeds"], cwd=HERE, check=True
     )
 
 

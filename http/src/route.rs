@@ -312,6 +312,10 @@ pub enum AdminRoute {
     HealthLive,
     /// `/minio/health/ready`: the node's drives are within write quorum.
     HealthReady,
+    /// `/minio/health/cluster`: every erasure set has its write quorum.
+    HealthCluster,
+    /// `/minio/health/cluster/read`: every erasure set has its read quorum.
+    HealthClusterRead,
     /// `/minio/v2/metrics/node`: this node's Prometheus series.
     MetricsNode,
     /// `/minio/v2/metrics/cluster`: the cluster's Prometheus series.
@@ -338,6 +342,8 @@ pub fn admin_route(head: &RequestHead) -> Option<AdminRoute> {
     let route = match head.raw_path().trim_end_matches('/') {
         "/minio/health/live" => AdminRoute::HealthLive,
         "/minio/health/ready" => AdminRoute::HealthReady,
+        "/minio/health/cluster" => AdminRoute::HealthCluster,
+        "/minio/health/cluster/read" => AdminRoute::HealthClusterRead,
         "/minio/v2/metrics/node" => AdminRoute::MetricsNode,
         "/minio/v2/metrics/cluster" => AdminRoute::MetricsCluster,
         _ => return None,
@@ -832,6 +838,15 @@ mod tests {
             admin("GET", "/minio/health/ready?maintenance=true"),
             Some(AdminRoute::HealthReady)
         );
+        assert_eq!(
+            admin("HEAD", "/minio/health/cluster?maintenance=true"),
+            Some(AdminRoute::HealthCluster)
+        );
+        assert_eq!(
+            admin("GET", "/minio/health/cluster/read/"),
+            Some(AdminRoute::HealthClusterRead)
+        );
+        assert_eq!(admin("PUT", "/minio/health/cluster"), None);
         assert_eq!(
             admin("GET", "/minio/v2/metrics/node"),
             Some(AdminRoute::MetricsNode)

@@ -14,3 +14,4 @@ pub mod decoder;
 pub mod frame;
 pub mod handshake;
 pub mod route;
+pub mod verb;

@@ -7,6 +7,7 @@ pub mod admission;
 pub mod conn;
 pub mod credentials;
 pub mod handler;
+pub mod health;
 pub mod json;
 pub mod logs;
 pub mod metrics;

@@ -4,15 +4,29 @@
 //! - `/minio/health/live` answers 200 while the process serves (no body).
 //! - `/minio/health/ready` answers 200 only while every erasure set has at least its
 //!   write quorum of drives online and not hung (`metrics/node.rs` probes them), else
-//!   503; `?maintenance=true` is answered 501 NotImplemented (not built yet).
+//!   503; `?maintenance=true` is answered 501 NotImplemented (MinIO asks it of
+//!   `/cluster`).
+//! - `/minio/health/cluster` (write quorum) and `/cluster/read` (read quorum) answer 200
+//!   while every set has that quorum of members that answer, else 503; with
+//!   `?maintenance=true`, whether that would hold without this node's members (else
+//!   412 Precondition Failed). As MinIO, they state the quorum in `X-Minio-Write-Quorum`
+//!   or `X-Minio-Read-Quorum`, and `X-Minio-Storage-Class-Defaults: false` (no storage
+//!   class configuration failed to load: Shoal has none). The rule is `health.rs`.
 //! - `/minio/v2/metrics/node` and `/cluster` (the same today: one node) need the root
 //!   credentials, as a SigV4 signature or a bearer token of `shoal admin prometheus
 //!   generate`, unless the node was started with `SHOAL_PROMETHEUS_AUTH_TYPE=public`;
 //!   anything else gets 403 AccessDenied.
 //!
-//! Health answers need no credentials and carry no body (as MinIO's). These requests
-//! are not S3 requests: they are not counted in the S3 metrics. Also here: what keeps
-//! the node's metrics current (each shard's publishing task, the drive probe threads).
+//! Health answers need no credentials and carry no body (as MinIO's). They read the
+//! node's published drive reports (a lock held for a copy, no I/O, no other shard), so
+//! a hung drive or a busy shard never delays them. How fast they turn: a drive whose
+//! folder lost its format record is seen by its probe thread within one pause
+//! ([`PROBE_INTERVAL`], 1 s) plus the read; one the store's identity check took
+//! offline within that check's 2 s plus shard 0's copy each second; a hung one once
+//! its probe has run `HUNG_AFTER` (3 s), so at most about 4 s after it stopped
+//! answering. These requests are not S3 requests: they are not counted in the S3
+//! metrics. Also here: what keeps the node's metrics current (each shard's publishing
+//! task, the drive probe threads).
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -26,6 +40,7 @@ use shoal_io::Env;
 use crate::front::admission::Admission;
 use crate::front::conn::{Conn, write_error};
 use crate::front::handler::{Reply, ShardContext, send};
+use crate::front::health::{self, Quorum, SetAnswers};
 use crate::front::metrics::NodeMetrics;
 use crate::front::metrics::node::{
     DriveState, PROBE_INTERVAL, PUBLISH_INTERVAL, ShardSnapshot, Space,
@@ -54,6 +69,9 @@ pub async fn serve<S: AsyncReadRent + AsyncWriteRent>(
             ))
         }
         AdminRoute::HealthReady => Ok(Reply::new(if ready(ctx) { 200 } else { 503 })),
+        AdminRoute::HealthCluster | AdminRoute::HealthClusterRead => {
+            Ok(cluster(ctx, route, AdminRoute::wants_maintenance(head)))
+        }
         AdminRoute::MetricsNode | AdminRoute::MetricsCluster => metrics(ctx, head),
     };
     let reply = match reply {
@@ -79,6 +97,38 @@ fn ready(ctx: &ShardContext) -> bool {
     ctx.node
         .as_ref()
         .is_none_or(|node| node.ready(Instant::now()))
+}
+
+/// The answer of `/minio/health/cluster` or `/cluster/read`, maintenance or not.
+fn cluster(ctx: &ShardContext, route: AdminRoute, maintenance: bool) -> Reply<'static> {
+    let set = ctx.store.layout().set;
+    let quorum = if route == AdminRoute::HealthClusterRead {
+        Quorum::Read(set.read_quorum())
+    } else {
+        Quorum::Write(set.write_quorum())
+    };
+    let healthy = health::every_set_has(&set_answers(ctx), quorum, maintenance);
+    Reply::new(health::status(healthy, maintenance))
+        .header(quorum.header_name(), quorum.members().to_string())
+        .header("X-Minio-Storage-Class-Defaults", "false")
+}
+
+/// Per set, the members that answer now. Every member is a drive of this node today:
+/// the probes' reports (online, not hung, not held offline by the store); a shard made
+/// without the node's reports (tests) counts its store's view alone.
+fn set_answers(ctx: &ShardContext) -> Vec<SetAnswers> {
+    if let Some(node) = &ctx.node {
+        return health::local_sets(&node.online_per_set(Instant::now()));
+    }
+    let layout = ctx.store.layout();
+    let mut answering = vec![0; layout.set_count];
+    for index in 0..ctx.store.drive_count() {
+        let set = index / layout.set.set_size();
+        if ctx.store.drive(index).offline_reason().is_none() && set < answering.len() {
+            answering[set] += 1;
+        }
+    }
+    health::local_sets(&answering)
 }
 
 /// The exposition, if the request may read it.

@@ -57,8 +57,10 @@ impl<R: AsyncReadRent> FrameReader<R> {
     /// between frames or not), `InvalidData` when its framing is broken.
     pub async fn next(&mut self) -> io::Result<Frame> {
         let mut header = None;
+        // Read only when the decoder asked for more: an empty body needs no byte.
+        let mut need_more = self.start == self.input.len();
         loop {
-            if self.start == self.input.len() {
+            if need_more {
                 self.fill().await?;
             }
             let decoded = self
@@ -66,8 +68,9 @@ impl<R: AsyncReadRent> FrameReader<R> {
                 .decode(&self.input[self.start..])
                 .map_err(broken)?;
             self.start += decoded.consumed_bytes;
+            need_more = false;
             match decoded.event {
-                Event::NeedMore => {}
+                Event::NeedMore => need_more = true,
                 Event::Header(found) => header = Some(found),
                 Event::Body(body) => {
                     let header = header.ok_or_else(|| broken("a body without its header"))?;

@@ -5,5 +5,10 @@
 //! owner core.
 
 pub mod accept;
+pub mod channel;
 pub mod framed;
 pub mod permits;
+pub mod serve;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,464 @@
+//! `PeerChannel`: one shard's way to one shard of a peer node, over one long-lived TCP
+//! connection carrying many requests at once (request ids pair answers with calls).
+//!
+//! A call sends a Request frame (body, and the caller's buffer as payload when it
+//! holds bytes) and waits for its Reply until its deadline; a reply's payload is read
+//! straight into the caller's buffer. The connection is opened on first use (route
+//! preamble, then the authenticated handshake) and after a failure no sooner than a
+//! backoff later: until then calls fail at once as `Unreachable`, so a dead peer costs
+//! the quorum engine nothing but a failed member, and it comes back by itself.
+//!
+//! Tasks: the connection's reader (answers to waiting calls) and writer (frames from a
+//! bounded queue, `FRAMES_QUEUED_MAX`) run as the shard's tasks; the reader is never
+//! cancelled mid-read (bytes would be lost). A call that gives up at its deadline sends
+//! a Cancel frame and leaves; its answer, if it comes, is read and dropped.
+//!
+//! Invariants: every pending call ends (answer, deadline, or the connection's end);
+//! the caller's buffer always comes back (a fresh one of the same capacity if the
+//! original is still in the kernel's hands when the call gives up); at most
+//! `CALLS_IN_FLIGHT_MAX` calls wait per channel.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_channel::{mpsc, oneshot};
+use futures_util::StreamExt;
+use monoio::io::Splitable;
+use monoio::net::TcpStream;
+use monoio::time::Instant;
+use shoal_io::AlignedBuf;
+use shoal_wire::frame::{FrameKind, FrameMeta};
+use shoal_wire::handshake::{ClusterSecret, Dialer, Step};
+use shoal_wire::route::Route;
+
+use crate::front::peer::framed::{FrameReader, FrameWriter};
+
+/// Frames waiting for the writer; a call waits for room beyond it.
+pub const FRAMES_QUEUED_MAX: usize = 64;
+/// Calls one channel lets wait for answers at once; more fail as `Unreachable`.
+pub const CALLS_IN_FLIGHT_MAX: usize = 1024;
+/// Longest a connection attempt (TCP connect and handshake) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// First wait after a failed connection before the next attempt; doubles per failure.
+pub const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(200);
+/// Longest wait between attempts: a peer that is back is used within this.
+pub const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// Why a call has no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// No connection to the peer (refused, broken, backing off), and why.
+    Unreachable(String),
+    /// No answer within the deadline: the peer may or may not have acted.
+    Timeout,
+    /// The peer broke the protocol; the connection was closed.
+    Protocol(String),
+}
+
+/// An answer: the Reply frame's body, and the buffer (holding its payload, if any).
+pub type CallOutcome = (Result<Vec<u8>, CallError>, Option<AlignedBuf>);
+
+/// Where a channel goes and who it is.
+#[derive(Clone)]
+pub struct ChannelConfig {
+    pub address: SocketAddr,
+    pub target_shard: u16,
+    pub deployment_id: [u8; 16],
+    pub secret: ClusterSecret,
+}
+
+/// One shard's channel to one shard of a peer; cheap to clone.
+#[derive(Clone)]
+pub struct PeerChannel {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    config: ChannelConfig,
+    state: RefCell<State>,
+    next_request_id: Cell<u64>,
+}
+
+enum State {
+    /// No connection, and no reason to wait before opening one.
+    Idle,
+    /// A connection is being opened; these calls wait for it.
+    Connecting(Vec<oneshot::Sender<()>>),
+    Up(Rc<Link>),
+    /// The last attempt failed (or the connection broke): calls fail until `retry_at`.
+    Down {
+        retry_at: Instant,
+        backoff: Duration,
+        why: String,
+    },
+}
+
+/// One open connection.
+struct Link {
+    outgoing: mpsc::Sender<Outgoing>,
+    pending: RefCell<HashMap<u64, Pending>>,
+    deployment_id: [u8; 16],
+    target_shard: u32,
+}
+
+struct Pending {
+    answer: oneshot::Sender<CallOutcome>,
+    /// Where the reply's payload goes (the caller's buffer, unless it went out as the
+    /// request's payload).
+    buf: Option<AlignedBuf>,
+}
+
+struct Outgoing {
+    meta: FrameMeta,
+    body: Vec<u8>,
+    payload: Option<AlignedBuf>,
+    /// The payload buffer, back to its call once written.
+    sent: Option<oneshot::Sender<AlignedBuf>>,
+}
+
+impl PeerChannel {
+    pub fn new(config: ChannelConfig) -> Self {
+        Self {
+            inner: Rc::new(Inner {
+                config,
+                state: RefCell::new(State::Idle),
+                next_request_id: Cell::new(1),
+            }),
+        }
+    }
+
+    /// Whether a connection is open now (for health: a peer is reachable).
+    pub fn is_up(&self) -> bool {
+        matches!(*self.inner.state.borrow(), State::Up(_))
+    }
+
+    /// Sends one request (`body`; `buf`'s bytes as payload when it holds any) and
+    /// waits for its answer until `deadline` (time left). The buffer comes back.
+    pub async fn call(
+        &self,
+        body: Vec<u8>,
+        buf: Option<AlignedBuf>,
+        deadline: Duration,
+    ) -> CallOutcome {
+        let until = Instant::now() + deadline;
+        let link = match monoio::time::timeout_at(until, self.link()).await {
+            Ok(Ok(link)) => link,
+            Ok(Err(why)) => return (Err(CallError::Unreachable(why)), buf),
+            Err(_) => return (Err(CallError::Timeout), buf),
+        };
+        self.call_on(&link, body, buf, until).await
+    }
+
+    async fn call_on(
+        &self,
+        link: &Rc<Link>,
+        body: Vec<u8>,
+        buf: Option<AlignedBuf>,
+        until: Instant,
+    ) -> CallOutcome {
+        if link.pending.borrow().len() >= CALLS_IN_FLIGHT_MAX {
+            let why = format!("{CALLS_IN_FLIGHT_MAX} calls already wait on this peer");
+            return (Err(CallError::Unreachable(why)), buf);
+        }
+        let capacity = buf.as_ref().map(AlignedBuf::capacity);
+        let request_id = self.inner.next_request_id.get();
+        self.inner.next_request_id.set(request_id + 1);
+        let left_ms = until.saturating_duration_since(Instant::now()).as_millis();
+        let mut meta = FrameMeta::new(FrameKind::Request, link.deployment_id);
+        meta.request_id = request_id;
+        meta.target_shard = link.target_shard;
+        meta.deadline_ms = u32::try_from(left_ms).unwrap_or(u32::MAX).max(1);
+        let (payload, reply_buf) = match buf {
+            Some(buf) if !buf.is_empty() => (Some(buf), None),
+            other => (None, other),
+        };
+        let (sent_tx, sent_rx) = match payload {
+            Some(_) => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        };
+        let (answer_tx, answer_rx) = oneshot::channel();
+        link.pending.borrow_mut().insert(
+            request_id,
+            Pending {
+                answer: answer_tx,
+                buf: reply_buf,
+            },
+        );
+        let outgoing = Outgoing {
+            meta,
+            body,
+            payload,
+            sent: sent_tx,
+        };
+        let mut sender = link.outgoing.clone();
+        let queued =
+            monoio::time::timeout_at(until, futures_util::SinkExt::send(&mut sender, outgoing));
+        let answer = match queued.await {
+            Ok(Ok(())) => monoio::time::timeout_at(until, answer_rx)
+                .await
+                .map_err(drop),
+            // The writer is gone (the connection broke): its pending calls end below.
+            Ok(Err(_)) => Ok(Err(oneshot::Canceled)),
+            Err(_) => Err(()),
+        };
+        let (result, buf) = match answer {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(oneshot::Canceled)) => {
+                let kept = link.pending.borrow_mut().remove(&request_id);
+                let why = "the connection to the peer broke".to_owned();
+                (Err(CallError::Unreachable(why)), kept.and_then(|p| p.buf))
+            }
+            Err(()) => {
+                let kept = link.pending.borrow_mut().remove(&request_id);
+                link.cancel(request_id);
+                (Err(CallError::Timeout), kept.and_then(|p| p.buf))
+            }
+        };
+        let buf = match (buf, sent_rx) {
+            (Some(buf), _) => Some(buf),
+            // The payload went out: it is back once written (at once after a reply).
+            (None, Some(sent)) => match sent.try_recv_now() {
+                Some(buf) => Some(buf),
+                None => capacity.map(AlignedBuf::with_capacity),
+            },
+            (None, None) => capacity.map(AlignedBuf::with_capacity),
+        };
+        (result, buf)
+    }
+
+    /// The open connection, opening one if there is none (or waiting for the one
+    /// being opened); an error while backing off from a failure.
+    async fn link(&self) -> Result<Rc<Link>, String> {
+        loop {
+            let waiting = {
+                let mut state = self.inner.state.borrow_mut();
+                match &mut *state {
+                    State::Up(link) => return Ok(link.clone()),
+                    State::Down { retry_at, why, .. } if Instant::now() < *retry_at => {
+                        return Err(why.clone());
+                    }
+                    State::Connecting(waiters) => {
+                        let (tx, rx) = oneshot::channel();
+                        waiters.push(tx);
+                        Some(rx)
+                    }
+                    State::Idle | State::Down { .. } => None,
+                }
+            };
+            match waiting {
+                Some(rx) => {
+                    let _ = rx.await;
+                }
+                None => return self.connect().await,
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<Rc<Link>, String> {
+        let backoff = match &*self.inner.state.borrow() {
+            State::Down { backoff, .. } => *backoff,
+            _ => RECONNECT_BACKOFF_MIN / 2,
+        };
+        let previous = self.inner.state.replace(State::Connecting(Vec::new()));
+        drop(previous);
+        let opened = monoio::time::timeout(CONNECT_TIMEOUT, open(&self.inner.config)).await;
+        let opened = match opened {
+            Ok(Ok(halves)) => Ok(halves),
+            Ok(Err(error)) => Err(format!("{}: {error}", self.inner.config.address)),
+            Err(_) => Err(format!(
+                "{}: no answer within {CONNECT_TIMEOUT:?}",
+                self.inner.config.address
+            )),
+        };
+        let (next, result) = match opened {
+            Ok((reader, writer)) => {
+                let link = self.start(reader, writer);
+                (State::Up(link.clone()), Ok(link))
+            }
+            Err(why) => {
+                let backoff = (backoff * 2).clamp(RECONNECT_BACKOFF_MIN, RECONNECT_BACKOFF_MAX);
+                tracing::debug!(peer = %self.inner.config.address, %why, "peer unreachable");
+                let state = State::Down {
+                    retry_at: Instant::now() + backoff,
+                    backoff,
+                    why: why.clone(),
+                };
+                (state, Err(why))
+            }
+        };
+        if let State::Connecting(waiters) = self.inner.state.replace(next) {
+            for waiter in waiters {
+                let _ = waiter.send(());
+            }
+        }
+        result
+    }
+
+    /// Starts the reader and writer tasks of a new connection.
+    fn start(&self, reader: Reader, writer: Writer) -> Rc<Link> {
+        let (outgoing, queue) = mpsc::channel(FRAMES_QUEUED_MAX);
+        let link = Rc::new(Link {
+            outgoing,
+            pending: RefCell::new(HashMap::new()),
+            deployment_id: self.inner.config.deployment_id,
+            target_shard: u32::from(self.inner.config.target_shard),
+        });
+        monoio::spawn(write_frames(writer, queue));
+        let (channel, read_link) = (self.clone(), Rc::downgrade(&link));
+        monoio::spawn(async move {
+            let why = read_answers(reader, &read_link).await;
+            channel.broken(&read_link, &why);
+        });
+        link
+    }
+
+    /// The connection ended: its calls fail, the next attempt waits a backoff.
+    fn broken(&self, link: &std::rc::Weak<Link>, why: &str) {
+        let Some(link) = link.upgrade() else {
+            return;
+        };
+        let is_current =
+            matches!(&*self.inner.state.borrow(), State::Up(up) if Rc::ptr_eq(up, &link));
+        if is_current {
+            tracing::debug!(peer = %self.inner.config.address, %why, "peer connection ended");
+            self.inner.state.replace(State::Down {
+                retry_at: Instant::now() + RECONNECT_BACKOFF_MIN,
+                backoff: RECONNECT_BACKOFF_MIN,
+                why: why.to_owned(),
+            });
+        }
+        let pending: Vec<Pending> = link.pending.borrow_mut().drain().map(|(_, p)| p).collect();
+        for call in pending {
+            let _ = call
+                .answer
+                .send((Err(CallError::Unreachable(why.to_owned())), call.buf));
+        }
+        link.outgoing.clone().close_channel();
+    }
+}
+
+impl Link {
+    /// Tells the peer a call gave up (best effort: a full queue drops the Cancel).
+    fn cancel(&self, request_id: u64) {
+        let mut meta = FrameMeta::new(FrameKind::Cancel, self.deployment_id);
+        meta.request_id = request_id;
+        meta.target_shard = self.target_shard;
+        let _ = self.outgoing.clone().try_send(Outgoing {
+            meta,
+            body: Vec::new(),
+            payload: None,
+            sent: None,
+        });
+    }
+}
+
+trait TryRecvNow<T> {
+    fn try_recv_now(self) -> Option<T>;
+}
+
+impl<T> TryRecvNow<T> for oneshot::Receiver<T> {
+    fn try_recv_now(mut self) -> Option<T> {
+        self.try_recv().ok().flatten()
+    }
+}
+
+type Reader = FrameReader<monoio::io::OwnedReadHalf<TcpStream>>;
+type Writer = FrameWriter<monoio::io::OwnedWriteHalf<TcpStream>>;
+
+/// Connects, sends the route preamble and runs the dialer's side of the handshake.
+async fn open(config: &ChannelConfig) -> io::Result<(Reader, Writer)> {
+    let stream = TcpStream::connect(config.address).await?;
+    let _ = stream.set_nodelay(true);
+    let (read_half, write_half) = stream.into_split();
+    let mut reader = FrameReader::new(read_half, config.deployment_id);
+    let mut writer = FrameWriter::new(write_half);
+    let route = Route {
+        target_shard: config.target_shard,
+        tls: false,
+    };
+    writer.send_raw(route.encode().to_vec()).await?;
+    let challenge: [u8; 32] = rand::random();
+    let target = u32::from(config.target_shard);
+    let mut dialer = Dialer::new(&config.secret, config.deployment_id, target, challenge);
+    writer.send_raw(dialer.hello()).await?;
+    loop {
+        let frame = reader.next().await?;
+        let step = dialer
+            .on_frame(&frame.header, &frame.body)
+            .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e.to_string()))?;
+        match step {
+            Step::Send(bytes) => writer.send_raw(bytes).await?,
+            Step::Established { send } => {
+                if let Some(bytes) = send {
+                    writer.send_raw(bytes).await?;
+                }
+                return Ok((reader, writer));
+            }
+        }
+    }
+}
+
+/// Writes queued frames until the queue closes or a write fails.
+async fn write_frames(mut writer: Writer, mut queue: mpsc::Receiver<Outgoing>) {
+    while let Some(out) = queue.next().await {
+        let (written, payload) = writer.send(&out.meta, &out.body, out.payload).await;
+        if let (Some(sent), Some(payload)) = (out.sent, payload) {
+            let _ = sent.send(payload);
+        }
+        if written.is_err() {
+            // The reader sees the connection end too and fails the calls.
+            return;
+        }
+    }
+}
+
+/// Reads answers and hands each to its call, until the connection ends; says why.
+async fn read_answers(mut reader: Reader, link: &std::rc::Weak<Link>) -> String {
+    loop {
+        let frame = match reader.next().await {
+            Ok(frame) => frame,
+            Err(error) => return error.to_string(),
+        };
+        let Some(link) = link.upgrade() else {
+            return "channel dropped".to_owned();
+        };
+        let header = frame.header;
+        match header.kind {
+            FrameKind::Reply if header.flags == 0 => {}
+            FrameKind::Pong => continue,
+            other => return format!("unexpected {other:?} frame from the peer"),
+        }
+        let call = link.pending.borrow_mut().remove(&header.request_id);
+        let len = header.payload_len_bytes as usize;
+        let Some(mut call) = call else {
+            // Nobody waits any more (gave up at its deadline).
+            if let Err(error) = reader.skip_payload(len).await {
+                return error.to_string();
+            }
+            continue;
+        };
+        let mut buf = call.buf.take();
+        if len > 0 {
+            let target = match buf.take() {
+                Some(buf) if buf.capacity() >= len => buf,
+                _ => AlignedBuf::with_capacity(shoal_io::buf::round_up_to_block(len)),
+            };
+            let (read, target) = reader.read_payload(target, len).await;
+            buf = Some(target);
+            if let Err(error) = read {
+                let _ = call
+                    .answer
+                    .send((Err(CallError::Unreachable(error.to_string())), buf));
+                return error.to_string();
+            }
+        }
+        let _ = call.answer.send((Ok(frame.body), buf));
+    }
+}
