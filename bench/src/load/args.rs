@@ -298,6 +298,9 @@ mod tests {
         assert_eq!(args.obj_name, "warp-multipart.bin");
         assert_eq!(args.objects(Mode::Get), 2500);
         assert_eq!(args.objects(Mode::Multipart), 0);
+        // Bodies of their own per object unless asked for the old shared body.
+        assert!(!args.same_bytes);
+        assert!(parse(&["--same-bytes"]).same_bytes);
         assert!(args.check(Mode::Multipart).unwrap().is_empty());
     }
 

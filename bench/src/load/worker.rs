@@ -129,7 +129,6 @@ impl Worker {
         let size = object_size(&self.shared.args, &mut self.rng);
         let body = self.bodies.for_object(&key, size);
         let result = self.client.put_object(&key, &body.payload(size)).await;
-        drop(body);
         if result.is_ok() && self.shared.mode == Mode::Mixed {
             self.pool.put_back(Object {
                 key: key.clone(),
