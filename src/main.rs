@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod debug_layout;
+mod drive_list;
 mod log_queue;
 mod logging;
 
@@ -157,6 +159,12 @@ enum ConfigCommand {
 
 #[derive(Subcommand)]
 enum DebugCommand {
+    /// Prints the pool a drive list makes, as every node started with it derives it:
+    /// nodes, erasure sets with each member as node/drive, parity, quorums, and which
+    /// drives are this node's (by --address, else by this machine's interfaces and port
+    /// 9000). Takes the drive arguments of `shoal server`. Exits 2 on a list the server
+    /// would refuse.
+    Layout(LayoutArgs),
     /// Concurrent puts and overwrites of self-describing objects; prints `ack KEY GEN`
     /// for every acknowledged put (the workload of the kill -9 test).
     Stress {
@@ -202,7 +210,8 @@ enum DebugCommand {
 
 #[derive(clap::Args)]
 struct ServerArgs {
-    /// Address and port to listen on.
+    /// Address and port to listen on. With the cluster form of DRIVES it also names this
+    /// node among the endpoints (needed on loopback, where every 127.0.0.x is local).
     #[arg(long, default_value = "0.0.0.0:9000")]
     address: std::net::SocketAddr,
     /// Shards (one thread pinned per core, each with its own listener). Default: every
@@ -218,10 +227,8 @@ struct ServerArgs {
     /// Domain for virtual-host-style requests (bucket.DOMAIN); may be repeated.
     #[arg(long = "domain")]
     domains: Vec<String>,
-    /// Parity chunks per erasure set. Default by set size: 1 for 2–3 drives, 2 for 4–5,
-    /// 3 for 6–7, 4 for 8–16; at most half the set.
-    #[arg(long)]
-    parity: Option<usize>,
+    #[command(flatten)]
+    layout: LayoutFlags,
     /// Remove multipart uploads not completed or aborted within this age, with their
     /// parts (`90s`, `30m`, `24h`, `7d`; `0` keeps them forever).
     #[arg(long, default_value = "24h", value_parser = parse_age)]
@@ -294,9 +301,52 @@ struct ServerArgs {
     audit_webhook: Option<String>,
     /// Drive folders, in the same order on every start. Default: ./shoal-data/drive{1..4}.
     /// Created if missing for a new deployment only; in one that exists a missing or
-    /// empty folder is offline and the server starts degraded within quorum.
-    #[arg(value_parser = parse_drive)]
-    drives: Vec<PathBuf>,
+    /// empty folder is offline and the server starts degraded within quorum. Ranges
+    /// {A...B} name many (/data/d{1...4}). The cluster form names every node's drives,
+    /// the same on every node: http://node{1...4}:9000/data/d{1...4} (https:// too; port
+    /// 9000 when none); each argument with ranges is a pool. It is parsed, laid out
+    /// (see `shoal debug layout`) and this node found (by --address), then refused
+    /// (exit 2): serving a cluster is not implemented yet.
+    drives: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct LayoutArgs {
+    /// Drives as `shoal server` takes them: folders, or http(s)://HOST:PORT/PATH
+    /// endpoints, with {A...B} ranges.
+    #[arg(required = true)]
+    drives: Vec<String>,
+    /// This node's address as it appears in the endpoints (HOST:PORT).
+    #[arg(long, value_name = "HOST:PORT")]
+    address: Option<String>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    layout: LayoutFlags,
+}
+
+/// How a pool's drives are divided into erasure sets; shared by `server` and `debug layout`.
+#[derive(clap::Args)]
+struct LayoutFlags {
+    /// Parity chunks per erasure set. Default by set size: 1 for 2–3 drives, 2 for 4–5,
+    /// 3 for 6–7, 4 for 8–16; at most half the set.
+    #[arg(long)]
+    parity: Option<usize>,
+    /// Drives per erasure set (2–16), instead of the largest size that divides the
+    /// pool's drives evenly over its nodes; must be one of those sizes. Local folders
+    /// take only their default size for now.
+    #[arg(long)]
+    set_drive_count: Option<usize>,
+}
+
+impl LayoutFlags {
+    fn choice(&self) -> shoal_shards::topology::cluster::LayoutChoice {
+        shoal_shards::topology::cluster::LayoutChoice {
+            set_drive_count: self.set_drive_count,
+            parity_chunks: self.parity,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -315,7 +365,14 @@ fn main() -> ExitCode {
     // The server's log output; finished last, so its final lines are written.
     let mut log_queue = None;
     let result = match cli.command {
-        Command::Server(args) => run_server(*args, &mut log_queue),
+        Command::Server(args) => {
+            let choice = args.layout.choice();
+            match drive_list::server_drives(&args.drives, args.address, choice) {
+                Ok(drives) => run_server(*args, drives, &mut log_queue),
+                Err(message) => return usage_error(&message),
+            }
+        }
+        Command::Debug(DebugCommand::Layout(args)) => return run_debug_layout(&args),
         Command::Admin(command) => run_admin(command),
         Command::Debug(DebugCommand::Stress {
             drives,
@@ -389,32 +446,55 @@ fn run_admin(command: AdminCommand) -> Result<(), String> {
     }
 }
 
+/// A drive list or address that cannot be used: said on stderr, exit status 2 (as
+/// for any other bad argument).
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("shoal: error: {message}");
+    ExitCode::from(2)
+}
+
+/// `shoal debug layout`: the pool, as text or JSON.
+fn run_debug_layout(args: &LayoutArgs) -> ExitCode {
+    let found = drive_list::pool(&args.drives, args.layout.choice()).and_then(|topology| {
+        debug_layout::find_this_node(&topology, args.address.as_deref())
+            .map(|this_node| (topology, this_node))
+    });
+    let (topology, this_node) = match found {
+        Ok(found) => found,
+        Err(message) => return usage_error(&message),
+    };
+    if args.json {
+        println!("{:#}", debug_layout::json(&topology, &this_node));
+    } else {
+        print!("{}", debug_layout::text(&topology, &this_node));
+    }
+    ExitCode::SUCCESS
+}
+
 /// Installs the log output (kept in `log_queue` for `main` to finish), then serves
-/// until stopped.
-fn run_server(args: ServerArgs, log_queue: &mut Option<log_queue::LogQueue>) -> Result<(), String> {
+/// `drives` until stopped.
+fn run_server(
+    args: ServerArgs,
+    drives: Vec<PathBuf>,
+    log_queue: &mut Option<log_queue::LogQueue>,
+) -> Result<(), String> {
     let (logging, queue) = logging::init(args.log_format, args.log_requests)?;
     *log_queue = Some(queue);
     let settings = shoal_shards::front::settings::Settings::new(Arc::new(logging));
-    shoal_shards::front::server::run(server_config(args, settings))
+    shoal_shards::front::server::run(server_config(args, drives, settings))
 }
 
 fn server_config(
     args: ServerArgs,
+    drives: Vec<PathBuf>,
     settings: shoal_shards::front::settings::Settings,
 ) -> shoal_shards::front::server::ServerConfig {
-    let drives = if args.drives.is_empty() {
-        (1..=4)
-            .map(|i| PathBuf::from(format!("shoal-data/drive{i}")))
-            .collect()
-    } else {
-        args.drives
-    };
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     shoal_shards::front::server::ServerConfig {
         address: args.address,
         shards: args.shards.unwrap_or(cores).max(1),
         drives,
-        parity: args.parity,
+        parity: args.layout.parity,
         certs_dir: args.certs_dir,
         region: args.region,
         domains: args.domains,
@@ -441,20 +521,19 @@ fn server_config(
     }
 }
 
-/// A local drive folder. Drives on other nodes (`http://host:port/dir`) and ranges
-/// (`drive{1...4}`) are the cluster form, not implemented yet: refused rather than
-/// taken as a folder named like a URL.
+/// A local drive folder for the debug tools, which open drives directly: endpoints
+/// (`http://host:port/dir`) and ranges (`drive{1...4}`) are `shoal server`'s forms,
+/// refused here rather than taken as a folder named like them.
 fn parse_drive(text: &str) -> Result<PathBuf, String> {
     if text.starts_with("http://") || text.starts_with("https://") {
         return Err(format!(
-            "{text:?}: drives on other nodes (distributed mode) are not implemented yet; \
-             give this node's drive folders"
+            "{text:?}: the debug tools open this node's drive folders; give folders"
         ));
     }
-    if text.contains("...") && text.contains('{') {
+    if text.contains('{') || text.contains('}') {
         return Err(format!(
-            "{text:?}: drive ranges ({{1...4}}) are not implemented yet; list each folder \
-             (a shell expands drive{{1..4}})"
+            "{text:?}: the debug tools take no ranges; list each folder (a shell expands \
+             drive{{1..4}})"
         ));
     }
     Ok(PathBuf::from(text))

@@ -183,6 +183,7 @@ fn format_record() -> Vec<u8> {
             set_count: 2,
             set: SetLayout::new(2, 2).expect("2+2 is a valid layout"),
         },
+        cluster: None,
     }
     .encode()
 }

@@ -77,7 +77,17 @@ impl PoolLayout {
     /// Chooses the largest set size in 2..=16 that divides `drive_count` (1 for a single
     /// drive), with the default parity, or `parity_chunks` when given.
     pub fn for_drives(drive_count: usize, parity_chunks: Option<usize>) -> Result<Self> {
-        let set_size = choose_set_size(drive_count)?;
+        Self::with_set_size(drive_count, choose_set_size(drive_count)?, parity_chunks)
+    }
+
+    /// Sets of `set_size` drives (which must divide `drive_count`), with the default
+    /// parity, or `parity_chunks` when given.
+    pub fn with_set_size(
+        drive_count: usize,
+        set_size: usize,
+        parity_chunks: Option<usize>,
+    ) -> Result<Self> {
+        assert!(set_size > 0 && drive_count.is_multiple_of(set_size));
         let set = match parity_chunks {
             None => SetLayout::default_for_set_size(set_size)?,
             Some(parity) if parity <= set_size / 2 => SetLayout::new(set_size - parity, parity)?,
