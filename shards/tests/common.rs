@@ -34,6 +34,109 @@ pub fn body(seed: u64, len: usize) -> Vec<u8> {
 pub trait Backend {
     type D: Drive;
     fn drives(&mut self, count: usize) -> Vec<Self::D>;
+
+    /// A store over `count` fresh drives with `parity` parity chunks and bucket "bkt".
+    fn store(&mut self, count: usize, parity: usize) -> impl Future<Output = TestStore<Self::D>> {
+        store(self.drives(count), parity)
+    }
+
+    /// Drive `index` of `store`'s pool, wherever it is served.
+    fn drive<'a>(&'a self, store: &'a TestStore<Self::D>, index: usize) -> &'a Self::D {
+        store.drive(index).expect("a drive of this node")
+    }
+
+    /// Every drive of `store`'s pool, in pool order.
+    fn all_drives<'a>(&'a self, store: &'a TestStore<Self::D>) -> Vec<&'a Self::D> {
+        store.drives()
+    }
+}
+
+/// Simulated drives, every odd one a drive of a second node reached over a simulated
+/// peer link (`peer_store`): the suite over a set that spans two nodes.
+pub struct Peers {
+    pub made: Vec<SimDrive>,
+}
+
+impl Backend for Peers {
+    type D = SimDrive;
+    fn drives(&mut self, count: usize) -> Vec<SimDrive> {
+        self.made = Sim { made: vec![] }.drives(count);
+        self.made.clone()
+    }
+
+    fn store(&mut self, count: usize, parity: usize) -> impl Future<Output = TestStore<SimDrive>> {
+        peer_store(self.drives(count), parity)
+    }
+
+    fn drive<'a>(&'a self, _: &'a TestStore<SimDrive>, index: usize) -> &'a SimDrive {
+        &self.made[index]
+    }
+
+    fn all_drives<'a>(&'a self, _: &'a TestStore<SimDrive>) -> Vec<&'a SimDrive> {
+        self.made.iter().collect()
+    }
+}
+
+/// A store over `drives` (formatted here as one node would) whose odd positions are
+/// peer members: those drives are local members of a second node, served to this one
+/// over a `SimLink` on the real runtime, with bucket "bkt".
+pub async fn peer_store(drives: Vec<SimDrive>, parity: usize) -> TestStore<SimDrive> {
+    use shoal_shards::member::peer::link::PeerLink;
+    use shoal_shards::member::peer::sim_link::{SimLink, SimNet};
+    use shoal_shards::member::{LocalMember, Member, PeerMember};
+    use std::rc::Rc;
+    let config = StoreConfig {
+        parity_chunks: Some(parity),
+        ..StoreConfig::default()
+    };
+    let clock = SimClock::new(1_700_000_000_000_000_000);
+    let formatted = Store::open(
+        drives.clone(),
+        SimClock::new(1_700_000_000_000_000_000),
+        42,
+        config.clone(),
+    );
+    let deployment_id = formatted.await.expect("format").deployment_id();
+    let env = shoal_io::MonoioEnv;
+    let local = |drive: SimDrive| {
+        let member = LocalMember::with_leases(drive, env, config.lease_duration);
+        Rc::new(Member::Local(member))
+    };
+    let net = Rc::new(SimNet::default());
+    net.add_node(Vec::new());
+    let far: Vec<_> = drives
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .cloned()
+        .map(local)
+        .collect();
+    let far_node = net.add_node(far);
+    let link: Rc<dyn PeerLink> = Rc::new(SimLink::new(env, Rc::clone(&net), (0, far_node), 7));
+    let members = drives
+        .into_iter()
+        .enumerate()
+        .map(|(position, drive)| {
+            if position % 2 == 0 {
+                return local(drive);
+            }
+            let name = format!("node1/{}", drive.name());
+            let now = Rc::new(move || env.monotonic_nanos());
+            let peer = PeerMember::new(
+                name,
+                (position / 2) as u32,
+                Rc::clone(&link),
+                now,
+                config.member_deadline,
+            );
+            Rc::new(Member::Peer(peer))
+        })
+        .collect();
+    let store = Store::open_members_in(members, deployment_id, (clock, env), 42, config)
+        .await
+        .expect("open store over peers");
+    store.make_bucket("bkt").await.expect("make bucket");
+    store
 }
 
 pub struct Sim {

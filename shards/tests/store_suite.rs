@@ -52,7 +52,7 @@ fn slice(data: &[u8], range: ByteRange) -> &[u8] {
 
 async fn round_trips<B: Backend>(backend: &mut B) {
     for (drives, parity) in LAYOUTS {
-        let store = store(backend.drives(drives), parity).await;
+        let store = backend.store(drives, parity).await;
         for (i, size) in SIZES.into_iter().enumerate() {
             let data = body(i as u64, size);
             let key = format!("dir/obj-{size}");
@@ -97,6 +97,12 @@ fn round_trips_dir() {
     run(round_trips(&mut Dir::new()));
 }
 
+/// The same over sets where every odd member is a drive of a peer node (simulated link).
+#[test]
+fn round_trips_peer() {
+    run(round_trips(&mut Peers { made: vec![] }));
+}
+
 async fn survives_damage<B: Backend>(backend: &mut B) {
     let sizes = [1usize, 70_000, 3 * MIB + 5];
     for (drives, parity) in [(3usize, 1usize), (6, 2), (12, 4)] {
@@ -106,14 +112,13 @@ async fn survives_damage<B: Backend>(backend: &mut B) {
             Damage::Truncated,
             Damage::Deleted,
         ] {
-            let made = backend.drives(drives);
-            let store = store(made, parity).await;
+            let store = backend.store(drives, parity).await;
             for (i, size) in sizes.iter().enumerate() {
                 put(&store, &format!("k{i}"), &body(i as u64, *size)).await;
             }
             // Up to parity drives damaged: every byte still exact.
             for d in 0..parity {
-                damage(store.drive(d), how, d as u64).await;
+                damage(backend.drive(&store, d), how, d as u64).await;
             }
             for (i, size) in sizes.iter().enumerate() {
                 let got = get(&store, &format!("k{i}")).await;
@@ -137,7 +142,7 @@ async fn survives_damage<B: Backend>(backend: &mut B) {
                 "damage must be queued for healing"
             );
             // One more: a clean error, never wrong bytes.
-            damage(store.drive(parity), how, 99).await;
+            damage(backend.drive(&store, parity), how, 99).await;
             for (i, size) in sizes.iter().enumerate() {
                 match get(&store, &format!("k{i}")).await {
                     Ok(bytes) => panic!(
@@ -172,25 +177,31 @@ fn survives_damage_dir() {
     run(survives_damage(&mut Dir::new()));
 }
 
+/// The same with every odd member on a peer node: damage on the far drives too.
+#[test]
+fn survives_damage_peer() {
+    run(survives_damage(&mut Peers { made: vec![] }));
+}
+
 async fn minority_metadata<B: Backend>(backend: &mut B) {
-    let store = store(backend.drives(6), 2).await;
+    let store = backend.store(6, 2).await;
     put(&store, "k", b"version one").await;
     let old_meta: Vec<_> = {
         let mut v = Vec::new();
-        for d in store.drives() {
+        for d in backend.all_drives(&store) {
             v.push(d.read_file("bkt/k/_meta").await.unwrap());
         }
         v
     };
     put(&store, "k", b"version two!").await;
     // Stale metadata (the old version) on one drive, corrupt on another.
-    store.drives()[0]
+    backend.all_drives(&store)[0]
         .write_file_atomic("bkt/k/_meta", &old_meta[0])
         .await
         .unwrap();
     let mut bad = old_meta[1].clone();
     bad[30] ^= 1;
-    store.drives()[1]
+    backend.all_drives(&store)[1]
         .write_file_atomic("bkt/k/_meta", &bad)
         .await
         .unwrap();
@@ -203,9 +214,12 @@ async fn minority_metadata<B: Backend>(backend: &mut B) {
     assert_eq!(page.objects.len(), 1);
     // A deleted key whose metadata survives on a minority stays deleted.
     put(&store, "gone", b"x").await;
-    let leftover = store.drives()[2].read_file("bkt/gone/_meta").await.unwrap();
+    let leftover = backend.all_drives(&store)[2]
+        .read_file("bkt/gone/_meta")
+        .await
+        .unwrap();
     assert!(store.delete_object("bkt", "gone").await.unwrap());
-    store.drives()[2]
+    backend.all_drives(&store)[2]
         .write_file_atomic("bkt/gone/_meta", &leftover)
         .await
         .unwrap();
@@ -234,8 +248,14 @@ fn minority_metadata_dir() {
     run(minority_metadata(&mut Dir::new()));
 }
 
+/// The same with every odd member on a peer node.
+#[test]
+fn minority_metadata_peer() {
+    run(minority_metadata(&mut Peers { made: vec![] }));
+}
+
 async fn listing<B: Backend>(backend: &mut B) {
-    let store = store(backend.drives(4), 2).await;
+    let store = backend.store(4, 2).await;
     let keys = [
         "a",
         "a-c",
@@ -343,8 +363,14 @@ fn listing_dir() {
     run(listing(&mut Dir::new()));
 }
 
+/// The same with every odd member on a peer node.
+#[test]
+fn listing_peer() {
+    run(listing(&mut Peers { made: vec![] }));
+}
+
 async fn buckets_and_errors<B: Backend>(backend: &mut B) {
-    let store = store(backend.drives(4), 2).await;
+    let store = backend.store(4, 2).await;
     assert!(matches!(
         store.make_bucket("bkt").await,
         Err(Error::BucketAlreadyOwnedByYou)
@@ -413,7 +439,7 @@ async fn buckets_and_errors<B: Backend>(backend: &mut B) {
             Err(Error::NoSuchKey)
         ));
     }
-    for d in store.drives() {
+    for d in backend.all_drives(&store) {
         assert!(
             files_under(d, ".shoal/tmp").await.is_empty(),
             "staging left behind"
@@ -430,4 +456,10 @@ fn buckets_and_errors_sim() {
 #[test]
 fn buckets_and_errors_dir() {
     run(buckets_and_errors(&mut Dir::new()));
+}
+
+/// The same with every odd member on a peer node: no staging left on the far drives.
+#[test]
+fn buckets_and_errors_peer() {
+    run(buckets_and_errors(&mut Peers { made: vec![] }));
 }

@@ -124,7 +124,12 @@ fn set_answers(ctx: &ShardContext) -> Vec<SetAnswers> {
     let mut answering = vec![0; layout.set_count];
     for index in 0..ctx.store.drive_count() {
         let set = index / layout.set.set_size();
-        if ctx.store.drive(index).offline_reason().is_none() && set < answering.len() {
+        // A peer's drive (no local drive) is not counted: its node reports it.
+        let online = ctx
+            .store
+            .drive(index)
+            .is_some_and(|d| d.offline_reason().is_none());
+        if online && set < answering.len() {
             answering[set] += 1;
         }
     }
@@ -229,7 +234,11 @@ pub async fn share_store_view(ctx: Rc<ShardContext>) {
     };
     while !ctx.stopping() {
         for index in 0..ctx.store.drive_count() {
-            let reason = ctx.store.drive(index).offline_reason();
+            // A peer's drive (no local drive) is its own node's to report.
+            let reason = ctx
+                .store
+                .drive(index)
+                .and_then(shoal_io::AnyDrive::offline_reason);
             node.note_store_view(index, reason.as_deref().map(DriveState::of_offline_reason));
         }
         monoio::time::sleep(PROBE_INTERVAL).await;

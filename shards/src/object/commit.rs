@@ -21,7 +21,7 @@ use crate::member::verbs::upload::UploadVerbs;
 use crate::member::verbs::write::{
     Commit, DataSource, Expect, Fence, RollBack, WriteVerbs, fingerprint,
 };
-use crate::member::{LocalMember, MemberError};
+use crate::member::{Member, MemberError};
 use crate::object::condition::WriteCondition;
 use crate::object::put::Staged;
 use crate::object::quorum::{Agreed, MetaCopy, MetaRead};
@@ -211,7 +211,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// multipart upload's folder).
     async fn roll_back(
         &self,
-        members: &[Rc<LocalMember<D>>],
+        members: &[Rc<Member<D>>],
         (info, fence): (&ObjectInfo, Fence),
         committed: &[Option<[u8; 16]>],
         previous: &[Option<Vec<u8>>],
@@ -246,7 +246,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// is released could trash the folder of a version committed after this one.
     async fn remove_stale_versions(
         &self,
-        members: &[Rc<LocalMember<D>>],
+        members: &[Rc<Member<D>>],
         (info, fence): (&ObjectInfo, Fence),
         skip: &[bool],
     ) {

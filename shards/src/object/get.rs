@@ -24,7 +24,7 @@ use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Clock, Drive, Env, MonoioEnv};
 use crate::error::{Error, Result};
 use crate::member::keypath::validate_key;
 use crate::member::verbs::records::RecordVerbs;
-use crate::member::{LocalMember, MemberError, MemberResult, SetMember, Verb};
+use crate::member::{Member, MemberError, MemberResult, SetMember, Verb};
 use crate::object::quorum::Agreed;
 use crate::object::store::Store;
 use crate::record::meta::{DriveMeta, ObjectInfo};
@@ -112,7 +112,7 @@ impl ByteRange {
 }
 
 /// An open part file of a member (`RecordVerbs::Records`).
-type Records<D> = <LocalMember<D> as RecordVerbs>::Records;
+type Records<D> = <Member<D> as RecordVerbs>::Records;
 
 /// Streams an object's bytes (or a range of them) stripe by stripe.
 pub struct ObjectReader<'a, D: Drive, C: Clock, E: Env = MonoioEnv> {

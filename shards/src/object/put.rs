@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::member::Verb;
 use crate::member::keypath::validate_key;
 use crate::member::verbs::write::{DataSource, WriteVerbs};
-use crate::member::{LocalMember, MemberError, MemberResult};
+use crate::member::{Member, MemberError, MemberResult};
 use crate::object::commit::condition_holds;
 use crate::object::condition::WriteCondition;
 use crate::object::encode::StripeBuffers;
@@ -91,7 +91,7 @@ pub struct PutOptions {
 }
 
 /// A member's handle of a staged part file.
-type StagedOf<D> = <LocalMember<D> as WriteVerbs>::Staged;
+type StagedOf<D> = <Member<D> as WriteVerbs>::Staged;
 
 /// One member's part file being written (its staging buffer is in `StripeBuffers`,
 /// under the member's chunk index).
@@ -450,7 +450,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     async fn write_records(
         &self,
         placement: Placement,
-        drives: &[Rc<LocalMember<D>>],
+        drives: &[Rc<Member<D>>],
         writers: &mut [PartWriter<StagedOf<D>>],
         bufs: &mut StripeBuffers,
     ) -> Result<()> {
@@ -522,7 +522,7 @@ const DROPPED_OUT: &str = "dropped out of this write";
 /// Writes one member's whole blocks; gives back the file, the buffer (its length
 /// back at all it staged) and how many bytes were written.
 async fn append_blocks<D: Drive>(
-    member: &LocalMember<D>,
+    member: &Member<D>,
     flush: Flush<StagedOf<D>>,
 ) -> MemberResult<(StagedOf<D>, AlignedBuf, usize)> {
     let whole = flush.buf.len();
@@ -537,7 +537,7 @@ async fn append_blocks<D: Drive>(
 /// Writes the last partial block (in its one-block buffer), trims the padding, makes
 /// the file durable and closes it.
 async fn finish_part<D: Drive>(
-    member: &LocalMember<D>,
+    member: &Member<D>,
     staged: StagedOf<D>,
     mut tail: AlignedBuf,
     offset_bytes: u64,

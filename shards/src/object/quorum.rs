@@ -25,7 +25,7 @@ use shoal_io::{Clock, Drive, Env};
 use crate::error::{Error, Result};
 use crate::member::Verb;
 use crate::member::verbs::meta::MetaVerbs;
-use crate::member::{LocalMember, MemberError};
+use crate::member::{Member, MemberError};
 use crate::object::store::Store;
 use crate::record::meta::{DriveMeta, ObjectInfo, PreviousVersion};
 use crate::set::quorum::{self, Answer, Strategy};
@@ -285,7 +285,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         &self,
         bucket: &str,
         key: &str,
-        members: &[Rc<LocalMember<D>>],
+        members: &[Rc<Member<D>>],
         prefer: &[usize],
         strategy: Strategy,
     ) -> Vec<Answer<Vec<u8>>> {

@@ -23,7 +23,7 @@ use rand::{Rng, SeedableRng};
 use shoal_erasure::Coder;
 use shoal_io::{Clock, Drive, Env, MonoioEnv};
 
-use crate::member::{LocalMember, SetMember};
+use crate::member::{LocalMember, Member, SetMember};
 
 use crate::error::{Error, Result};
 use crate::object::encode::staging_buf_bytes;
@@ -89,8 +89,9 @@ impl Default for StoreConfig {
 
 /// The object store of one shard.
 pub struct Store<D: Drive, C: Clock, E: Env = MonoioEnv> {
-    /// The pool's members, in pool order (set after set).
-    pub(crate) members: Vec<Rc<LocalMember<D>>>,
+    /// The pool's members, in pool order (set after set): drives of this node and of
+    /// peers.
+    pub(crate) members: Vec<Rc<Member<D>>>,
     /// Timers and tasks (the quorum engine's deadlines, background completions).
     pub(crate) env: E,
     pub(crate) layout: PoolLayout,
@@ -131,6 +132,14 @@ const STAGING_BUFS_KEPT_WRITES: usize = 4;
 /// found again by the next scan).
 const HEAL_QUEUE_MAX: usize = 100_000;
 
+/// What opening learned before the members are checked.
+struct Opening {
+    layout: PoolLayout,
+    deployment_id: DeploymentId,
+    /// Per member: why formatting left it offline.
+    format_offline: Vec<Option<String>>,
+}
+
 impl<D: Drive, C: Clock> Store<D, C, MonoioEnv> {
     /// Checks or writes every drive's format, cleans leftovers of interrupted writes,
     /// and returns the store on the real runtime. `seed` seeds ids (deployment,
@@ -153,19 +162,76 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let mut rng = SmallRng::seed_from_u64(seed);
         let (deployment_id, format_offline) =
             format_drives(&drives, layout, rng.r#gen(), config.format_new_drives).await?;
-        let identities: Vec<Vec<u8>> = (0..drives.len())
+        let members = drives
+            .into_iter()
+            .map(|d| {
+                let local = LocalMember::with_leases(d, env.clone(), config.lease_duration);
+                Rc::new(Member::Local(local))
+            })
+            .collect();
+        let opening = Opening {
+            layout,
+            deployment_id,
+            format_offline,
+        };
+        Self::assemble(members, opening, (clock, env, rng), config).await
+    }
+
+    /// A store over `members` (pool order), drives of this node and of peers, in
+    /// deployment `deployment_id`: every node of a cluster opens one over the same
+    /// drive list. Formats nothing: each node formats its own drives (local members
+    /// are checked against their format record here; a peer's drives are its node's
+    /// to check, and their failures reach this store as the verbs' errors).
+    pub async fn open_members_in(
+        members: Vec<Rc<Member<D>>>,
+        deployment_id: DeploymentId,
+        (clock, env): (C, E),
+        seed: u64,
+        config: StoreConfig,
+    ) -> Result<Self> {
+        let layout = PoolLayout::for_drives(members.len(), config.parity_chunks)?;
+        let opening = Opening {
+            layout,
+            deployment_id,
+            format_offline: vec![None; members.len()],
+        };
+        let rng = SmallRng::seed_from_u64(seed);
+        Self::assemble(members, opening, (clock, env, rng), config).await
+    }
+
+    /// Checks the local members' identities, cleans their leftovers and builds the
+    /// store.
+    async fn assemble(
+        members: Vec<Rc<Member<D>>>,
+        opening: Opening,
+        (clock, env, rng): (C, E, SmallRng),
+        config: StoreConfig,
+    ) -> Result<Self> {
+        let Opening {
+            layout,
+            deployment_id,
+            format_offline,
+        } = opening;
+        let identities: Vec<Vec<u8>> = (0..members.len())
             .map(|position| identity_of(deployment_id, layout, position))
             .collect();
-        let mut offline = Vec::with_capacity(drives.len());
-        for ((drive, identity), format_why) in drives.iter().zip(&identities).zip(format_offline) {
+        let mut offline = Vec::with_capacity(members.len());
+        for ((member, identity), format_why) in members.iter().zip(&identities).zip(format_offline)
+        {
             // Always checked, so a drive format_drives refused is offline in the drive too.
-            let checked = drive.check_identity(FORMAT_PATH, identity).await;
-            offline.push(format_why.or(checked.err()));
+            let checked = match member.drive() {
+                Some(drive) => drive.check_identity(FORMAT_PATH, identity).await.err(),
+                None => None,
+            };
+            offline.push(format_why.or(checked));
         }
-        check_sets_online(&drives, &offline, layout)?;
-        let online: Vec<bool> = offline.iter().map(Option::is_none).collect();
+        check_sets_online(&members, &offline, layout)?;
         if config.clean_tmp_at_open {
-            for (drive, _) in drives.iter().zip(&online).filter(|(_, up)| **up) {
+            let online = members
+                .iter()
+                .zip(&offline)
+                .filter(|(_, why)| why.is_none());
+            for drive in online.filter_map(|(m, _)| m.drive()) {
                 clean_tmp(drive).await;
                 // No reader exists yet: replaced versions kept for readers can go.
                 crate::object::trash::empty_trash(drive).await;
@@ -177,16 +243,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             layout.set.set_size() * STAGING_BUFS_KEPT_WRITES,
         );
         Ok(Self {
-            members: drives
-                .into_iter()
-                .map(|d| {
-                    Rc::new(LocalMember::with_leases(
-                        d,
-                        env.clone(),
-                        config.lease_duration,
-                    ))
-                })
-                .collect(),
+            members,
             locker: KeyLocker::single_in(env.clone()),
             env,
             layout,
@@ -315,17 +372,20 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// changes since the last check. Run on a timer by the server.
     pub async fn check_drives(&self) -> Vec<DriveChange> {
         let mut changes = Vec::new();
-        for (position, drive) in self.members.iter().enumerate() {
-            // Identity is the drive's own (format at open), below the verbs.
+        for (position, member) in self.members.iter().enumerate() {
+            // Identity is the drive's own (format at open), below the verbs: a peer's
+            // drives are checked by their node.
+            let Some(drive) = member.drive() else {
+                continue;
+            };
             let now = drive
-                .drive()
                 .check_identity(FORMAT_PATH, &self.identities[position])
                 .await
                 .err();
             let before = std::mem::replace(&mut self.offline.borrow_mut()[position], now.clone());
             if before.is_some() != now.is_some() {
                 changes.push(DriveChange {
-                    drive: drive.name().to_owned(),
+                    drive: member.name().to_owned(),
                     offline: now,
                 });
             }
@@ -333,9 +393,15 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         changes
     }
 
-    /// Drive `index` of the pool (tests damage drives through it).
-    pub fn drive(&self, index: usize) -> &D {
-        self.members[index].drive()
+    /// Drive `index` of the pool when it is a drive of this node (`None`: a peer's, or
+    /// no such index). Tests damage drives through it.
+    pub fn drive(&self, index: usize) -> Option<&D> {
+        self.members.get(index).and_then(|m| m.drive())
+    }
+
+    /// Member `index` of the pool (a node serves its local members to peers).
+    pub fn member(&self, index: usize) -> Option<&Rc<Member<D>>> {
+        self.members.get(index)
     }
 
     /// What this shard's calls met on drive `index` (errors, bitrot, latency per verb
@@ -346,12 +412,13 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .counts(self.env.monotonic_nanos())
     }
 
-    /// The pool's drives, in pool order (tests damage drives through them).
+    /// The pool's drives of this node, in pool order (every drive of a store of
+    /// local members only; a peer's are skipped). Tests damage drives through them.
     pub fn drives(&self) -> Vec<&D> {
-        self.members.iter().map(|m| m.drive()).collect()
+        self.members.iter().filter_map(|m| m.drive()).collect()
     }
 
-    /// How many drives the pool has.
+    /// How many drives (members, local or on peers) the pool has.
     pub fn drive_count(&self) -> usize {
         self.members.len()
     }
@@ -367,7 +434,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     }
 
     /// The drives of set `set_index`, in set order.
-    pub(crate) fn set_members(&self, set_index: usize) -> &[Rc<LocalMember<D>>] {
+    pub(crate) fn set_members(&self, set_index: usize) -> &[Rc<Member<D>>] {
         let size = self.layout.set.set_size();
         &self.members[set_index * size..(set_index + 1) * size]
     }
@@ -409,7 +476,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
 /// Refuses to start when a set has fewer than write-quorum drives online, naming each
 /// offline drive and why.
 fn check_sets_online<D: Drive>(
-    drives: &[D],
+    drives: &[Rc<Member<D>>],
     offline: &[Option<String>],
     layout: PoolLayout,
 ) -> Result<()> {

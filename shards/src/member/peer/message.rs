@@ -1,0 +1,262 @@
+//! The storage verbs as plain messages: one `PeerRequest` per verb call, one
+//! `PeerReply` per answer, and the bulk bytes (chunk records) beside them as a payload
+//! buffer, never inside. These are what a `PeerLink` carries between a `PeerMember` and
+//! the far node's `serve`; the TCP link encodes them as frames (`shoal-wire`).
+//!
+//! Invariants:
+//! - A message names buckets, keys, versions, staging ids, uploads and handles, never
+//!   paths: the far node turns them into paths on its own drive.
+//! - Times that mean "until" travel as time left (`FenceLeft`), since the clocks of
+//!   two nodes differ; wall-clock stamps (`now_unix_nanos`) travel as they are, as
+//!   they name a moment for records, not a deadline.
+//! - Staged files and open part files are handles on the far side (`Handle`), valid
+//!   on the connection that opened them only.
+
+use std::rc::Rc;
+
+use crate::member::MemberError;
+use crate::member::verbs::walk::{WalkBatch, WalkRequest};
+use crate::member::verbs::write::{Commit, Expect, Fence, RollBack};
+use crate::record::meta::PartInfo;
+
+/// A staged file or an open part file on the far side of one connection.
+pub type Handle = u64;
+
+/// A lease fence as it travels: its epoch and the nanoseconds left until it expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FenceLeft {
+    pub epoch: u64,
+    pub left_nanos: u64,
+}
+
+impl FenceLeft {
+    /// `fence` (expiring at this node's monotonic `expires_at_nanos`) seen at `now_nanos`.
+    pub fn of(fence: Fence, now_nanos: u64) -> Self {
+        Self {
+            epoch: fence.epoch,
+            left_nanos: fence.expires_at_nanos.saturating_sub(now_nanos),
+        }
+    }
+
+    /// The fence on the receiving node's monotonic clock, received at `now_nanos`.
+    pub fn at(self, now_nanos: u64) -> Fence {
+        Fence {
+            epoch: self.epoch,
+            expires_at_nanos: now_nanos.saturating_add(self.left_nanos),
+        }
+    }
+}
+
+/// One verb call to one drive of a peer. Payload (if any) beside it: the blocks of a
+/// `StageAppend`; a `ReadRecords` asks for `len_bytes` of payload back.
+#[derive(Debug, Clone)]
+pub enum PeerRequest {
+    ReadMeta {
+        bucket: String,
+        key: String,
+    },
+    StageBegin {
+        staging: String,
+        part_number: u32,
+        size_hint_bytes: u64,
+    },
+    StageAppend {
+        staged: Handle,
+        offset_bytes: u64,
+    },
+    StageFinish {
+        staged: Handle,
+        len_bytes: u64,
+    },
+    StageDiscard {
+        staging: String,
+    },
+    /// `commit.fence` is not used: `fence` carries it as time left.
+    Commit {
+        commit: Commit,
+        fence: FenceLeft,
+    },
+    /// `roll_back.fence` is not used: `fence` carries it as time left.
+    RollBack {
+        roll_back: RollBack,
+        fence: FenceLeft,
+    },
+    WriteMeta {
+        bucket: String,
+        key: String,
+        meta: Vec<u8>,
+        expect_previous: Expect,
+        fence: FenceLeft,
+    },
+    DeleteVersion {
+        bucket: String,
+        key: String,
+        expect_previous: Expect,
+        fence: FenceLeft,
+    },
+    RetireVersions {
+        bucket: String,
+        key: String,
+        now_unix_nanos: u64,
+        fence: FenceLeft,
+    },
+    RemoveStaleVersions {
+        bucket: String,
+        key: String,
+        keep: [u8; 16],
+        now_unix_nanos: u64,
+        fence: FenceLeft,
+    },
+    HoldsVersionData {
+        bucket: String,
+        key: String,
+        version_id: [u8; 16],
+        part_files: Rc<[String]>,
+    },
+    SweepTrash {
+        now_unix_nanos: u64,
+        grace_nanos: u64,
+    },
+    OpenRecords {
+        bucket: String,
+        key: String,
+        version_id: [u8; 16],
+        part_file: String,
+    },
+    ReadRecords {
+        records: Handle,
+        len_bytes: u64,
+        offset_bytes: u64,
+    },
+    CloseRecords {
+        records: Handle,
+    },
+    ReadBucket {
+        bucket: String,
+    },
+    MakeBucket {
+        bucket: String,
+        record: Vec<u8>,
+    },
+    RemoveBucketRecord {
+        bucket: String,
+    },
+    RemoveBucket {
+        bucket: String,
+    },
+    ListBuckets,
+    ReadBucketTags {
+        bucket: String,
+    },
+    WriteBucketTags {
+        bucket: String,
+        record: Vec<u8>,
+    },
+    ReadIdentity,
+    Walk {
+        bucket: String,
+        request: WalkRequest,
+    },
+    WriteUpload {
+        bucket: String,
+        upload_id: String,
+        record: Vec<u8>,
+    },
+    ReadUpload {
+        bucket: String,
+        upload_id: String,
+    },
+    RemoveUpload {
+        bucket: String,
+        upload_id: String,
+    },
+    PutPart {
+        bucket: String,
+        upload_id: String,
+        staging: String,
+        part: PartInfo,
+    },
+    RemovePart {
+        bucket: String,
+        upload_id: String,
+        part: PartInfo,
+    },
+    ListParts {
+        bucket: String,
+        upload_id: String,
+    },
+    ListUploads {
+        bucket: String,
+    },
+    ListUploadBuckets,
+    ForgetUploadBucket {
+        bucket: String,
+    },
+    PruneCompleted {
+        bucket: String,
+        key: String,
+        version_id: [u8; 16],
+        keep: Vec<PartInfo>,
+    },
+}
+
+/// The far side's answer to one `PeerRequest`. A `ReadRecords` that succeeded comes
+/// with its bytes as payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerReply {
+    /// The verb succeeded and returns nothing.
+    Done,
+    /// A record's bytes (metadata, bucket, tags, upload, identity).
+    Bytes(Vec<u8>),
+    /// Names (buckets, uploads, upload buckets).
+    Names(Vec<String>),
+    /// A new staged file or open part file.
+    Opened(Handle),
+    /// `holds_version_data`'s answer.
+    Holds(bool),
+    /// `sweep_trash`'s count.
+    Count(u64),
+    Walk(WalkBatch),
+    Parts(Vec<PartInfo>),
+    /// The verb failed on the far drive with this error.
+    Failed(MemberError),
+}
+
+impl PeerReply {
+    /// The reply's kind, for "unexpected reply" errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PeerReply::Done => "done",
+            PeerReply::Bytes(_) => "bytes",
+            PeerReply::Names(_) => "names",
+            PeerReply::Opened(_) => "opened",
+            PeerReply::Holds(_) => "holds",
+            PeerReply::Count(_) => "count",
+            PeerReply::Walk(_) => "walk",
+            PeerReply::Parts(_) => "parts",
+            PeerReply::Failed(_) => "failed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fence's expiry crosses nodes as time left: the far node's expiry is its own
+    /// receive time plus what was left, whatever the two clocks read.
+    #[test]
+    fn fence_travels_as_time_left() {
+        let fence = Fence {
+            epoch: 7,
+            expires_at_nanos: 1_000_500,
+        };
+        let sent = FenceLeft::of(fence, 1_000_000);
+        assert_eq!(sent.left_nanos, 500);
+        let received = sent.at(42);
+        assert_eq!((received.epoch, received.expires_at_nanos), (7, 542));
+        let expired = FenceLeft::of(fence, 2_000_000);
+        assert_eq!(expired.left_nanos, 0, "expired stays expired");
+        assert_eq!(expired.at(u64::MAX).expires_at_nanos, u64::MAX);
+    }
+}
