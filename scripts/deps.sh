@@ -4,9 +4,10 @@
 # (test certificates), python3-venv (client tests), curl (presigned URL tests), rclone
 # (client tests), haproxy and nginx (the load balancer configurations' tests run their
 # own processes; where systemd runs, the packages also start their services: stop them
-# with `systemctl disable --now haproxy nginx` if unwanted).
+# with `systemctl disable --now haproxy nginx` if unwanted), strace (the client test
+# that shard threads make no blocking file syscall).
 set -euo pipefail
-packages=(nasm autoconf automake libtool pkg-config clang libclang-dev openssl python3-venv curl rclone haproxy nginx)
+packages=(nasm autoconf automake libtool pkg-config clang libclang-dev openssl python3-venv curl rclone haproxy nginx strace)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

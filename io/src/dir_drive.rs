@@ -6,12 +6,20 @@
 //! the [`Drive`] trait are asserted either way, so code that passes on tmpfs also passes
 //! on a real disk.
 //!
-//! Directory operations, `rename`, `set_len`, `space` and small-file reads are plain
-//! synchronous syscalls: they are metadata-sized, and monoio 0.2.4 has no async directory
-//! operations (its `mkdirat`/`renameat`/`unlinkat` features lack the fsync-of-parent we
-//! need anyway). When the shard runs on epoll with a blocking pool (see `runtime.rs`),
-//! every drive operation, chunk I/O included, runs on that pool instead of the shard's
-//! thread, because under epoll monoio would run file syscalls inline and stall the shard.
+//! Under io_uring no drive operation makes a file syscall on the shard thread: opens,
+//! whole-file reads, `statx`, `mkdir`, `rename`, `unlink`, fdatasync of files and fsync
+//! of directories are submitted to the shard's ring (`ring_fs.rs`); what monoio 0.2.4
+//! has no ring op for (`getdents64` of directory listings and recursive removal,
+//! `statvfs`, `fallocate`, `ftruncate`, the identity check) runs on the shard's helper
+//! pool, which the shard awaits and never waits on synchronously (see [`on_helper`] for
+//! its bound). When the shard runs on epoll (see `runtime.rs`), every drive operation,
+//! chunk I/O included, runs on that pool instead, because under epoll monoio would run
+//! file syscalls inline and stall the shard.
+//!
+//! No open handles are cached: metadata files are replaced by rename, possibly by
+//! another shard's `DirDrive` over the same folder, and nothing here could tell a cached
+//! descriptor of a replaced file from a current one without a path lookup, which is the
+//! cost a cache would save.
 //!
 //! A drive holds its root directory open and resolves every path through that handle
 //! (`/proc/<pid>/fd/<root>/<path>`), never through the configured folder name. So if the
@@ -49,6 +57,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 use crate::buf::{AlignedBuf, BLOCK_SIZE_BYTES};
 use crate::drive::{DirEntry, Drive, DriveError, DriveResult, SpaceInfo, assert_relative_path};
+use crate::ring_fs::{self, parent_of};
 
 const SHOAL_DIR: &str = ".shoal";
 const TMP_DIR: &str = ".shoal/tmp";
@@ -309,7 +318,7 @@ impl DirDrive {
     async fn open_handle(&self, path: PathBuf, create: bool) -> DriveResult<FileHandle> {
         let flags = self.open_flags();
         if use_pool() {
-            let file = blocking(move || {
+            let file = on_helper(move || {
                 StdOpenOptions::new()
                     .read(true)
                     .write(create)
@@ -400,24 +409,8 @@ fn prepare_root(dir: &RootDir, try_direct_io: bool, tmp_prefix: &str) -> DriveRe
     Ok(try_direct_io && probe_direct_io(&dir.join(TMP_DIR), tmp_prefix)?)
 }
 
-/// Writes `data` to a new file at `tmp` and fdatasyncs it, through the ring.
-async fn write_synced_ring(tmp: &Path, data: Vec<u8>) -> io::Result<()> {
-    let file = monoio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)
-        .await?;
-    let (written, _) = file.write_all_at(data, 0).await;
-    let synced = match written {
-        Ok(()) => file.sync_data().await,
-        Err(e) => Err(e),
-    };
-    file.close().await?;
-    synced
-}
-
 /// Renames a synced temporary over `target`, making missing parents, and fsyncs every
-/// directory whose entries changed.
+/// directory whose entries changed (the helper-pool twin of `ring_fs::rename_durable`).
 fn publish(tmp: &Path, target: &Path) -> io::Result<()> {
     let mut dirs = create_dirs(&parent_of(target))?;
     std::fs::rename(tmp, target)?;
@@ -425,46 +418,31 @@ fn publish(tmp: &Path, target: &Path) -> io::Result<()> {
     sync_dirs(dirs)
 }
 
-/// Whether drive I/O goes to the blocking pool: epoll mode with a pool attached.
+/// Whether drive I/O goes to the helper pool: epoll mode with a pool attached, where
+/// monoio would run file syscalls inline on the shard thread. Under io_uring every
+/// operation the ring can do goes through the ring (`ring_fs`).
 fn use_pool() -> bool {
     crate::runtime::blocking_pool_attached() && monoio::utils::is_legacy()
 }
 
-/// Runs `work` (a blocking call) on the blocking pool in epoll mode, inline otherwise:
-/// under io_uring, metadata reads, listings and mkdirs hit the page cache and are
-/// cheaper inline than a hand-off to another thread.
-async fn blocking<T, F>(work: F) -> io::Result<T>
+/// Runs `work` — a blocking call the ring cannot make (`getdents64`, `statvfs`,
+/// `fallocate`, `ftruncate`, a recursive removal, the identity check), or any call in
+/// epoll mode — on the shard's helper pool, and awaits its answer: the shard thread
+/// never waits on it synchronously and serves its other requests meanwhile. Inline only
+/// when no pool is attached (a runtime not made by `build_runtime`).
+///
+/// The pool is monoio's `DefaultThreadPool` of `RuntimeConfig::blocking_threads_count`
+/// threads per shard. Its queue has no capacity of its own: a job waits there until a
+/// thread is free, and each job is one awaited drive operation of one request, so the
+/// queue is bounded by the shard's in-flight requests times the drives each touches.
+async fn on_helper<T, F>(work: F) -> io::Result<T>
 where
     F: FnOnce() -> io::Result<T> + Send + 'static,
     T: Send + 'static,
 {
-    if use_pool() {
-        on_pool(work).await
-    } else {
-        work()
+    if !crate::runtime::blocking_pool_attached() {
+        return work();
     }
-}
-
-/// Runs `work`, which waits for the disk (an fsync of a file or directory), on the
-/// blocking pool whenever one is attached — in both driver modes — so one slow fsync
-/// never stalls the shard's other requests.
-async fn blocking_durable<T, F>(work: F) -> io::Result<T>
-where
-    F: FnOnce() -> io::Result<T> + Send + 'static,
-    T: Send + 'static,
-{
-    if crate::runtime::blocking_pool_attached() {
-        on_pool(work).await
-    } else {
-        work()
-    }
-}
-
-async fn on_pool<T, F>(work: F) -> io::Result<T>
-where
-    F: FnOnce() -> io::Result<T> + Send + 'static,
-    T: Send + 'static,
-{
     match monoio::spawn_blocking(work).await {
         Ok(result) => result,
         Err(monoio::blocking::JoinError::Canceled) => Err(io::Error::other(
@@ -498,12 +476,6 @@ fn sync_dirs(mut dirs: Vec<PathBuf>) -> io::Result<()> {
     dirs.sort_by(|a, b| b.cmp(a));
     dirs.dedup();
     dirs.iter().try_for_each(|dir| sync_dir(dir))
-}
-
-fn parent_of(path: &Path) -> PathBuf {
-    path.parent()
-        .expect("drive paths have a parent")
-        .to_path_buf()
 }
 
 /// Whether the filesystem under `tmp` takes O_DIRECT opens and aligned writes.
@@ -605,23 +577,24 @@ fn pool_canceled(capacity: usize) -> (DriveResult<()>, AlignedBuf) {
     )
 }
 
-fn truncate(fd: std::os::fd::RawFd, len_bytes: u64) -> io::Result<()> {
-    let len = libc::off_t::try_from(len_bytes).expect("length fits in off_t");
-    #[allow(unsafe_code)]
-    // SAFETY: ftruncate takes no pointers; `fd` belongs to a file the caller holds open.
-    let rc = unsafe { libc::ftruncate(fd, len) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-fn fd_of(handle: &FileHandle) -> std::os::fd::RawFd {
-    match handle {
+/// A second descriptor of an open file, owned by a helper-pool job: the shard closing
+/// its own handle meanwhile (a dropped request) can then never leave the job acting on
+/// a descriptor number already reused for another file.
+fn dup_file(handle: &FileHandle) -> io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    let fd = match handle {
         FileHandle::Ring(file) => file.as_raw_fd(),
         FileHandle::Pool(file) => file.as_raw_fd(),
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) takes no pointers; `fd` is open while `handle` lives.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if copy < 0 {
+        return Err(io::Error::last_os_error());
     }
+    #[allow(unsafe_code)]
+    // SAFETY: `copy` was just made by fcntl and nothing else owns it.
+    Ok(unsafe { std::fs::File::from_raw_fd(copy) })
 }
 
 impl Drive for DirDrive {
@@ -633,55 +606,62 @@ impl Drive for DirDrive {
 
     async fn read_file(&self, path: &str) -> DriveResult<Vec<u8>> {
         let held = self.held_entry(path)?;
-        Ok(blocking(move || std::fs::read(held.path)).await?)
+        if use_pool() {
+            return Ok(on_helper(move || std::fs::read(held.path)).await?);
+        }
+        // `held` keeps the root open while the ring resolves the path.
+        Ok(ring_fs::read_whole(&held.path).await?)
     }
 
     async fn write_file_atomic(&self, path: &str, data: &[u8]) -> DriveResult<()> {
         let HeldPath { root, path: target } = self.held_entry(path)?;
         let tmp = self.tmp_path(&root);
         let data = data.to_vec();
-        let result = if use_pool() {
-            let (tmp, _root) = (tmp.clone(), Arc::clone(&root));
-            blocking(move || {
+        if use_pool() {
+            let (tmp_job, _root) = (tmp.clone(), Arc::clone(&root));
+            let result = on_helper(move || {
                 let file = StdOpenOptions::new()
                     .write(true)
                     .create_new(true)
-                    .open(&tmp)?;
+                    .open(&tmp_job)?;
                 file.write_all_at(&data, 0)?;
                 file.sync_data()?;
                 drop(file);
-                publish(&tmp, &target)
+                publish(&tmp_job, &target)
             })
-            .await
-        } else {
-            // The write and its fdatasync go through the ring: this is every PUT's
-            // metadata commit. The rename and directory fsyncs go to the blocking pool.
-            match write_synced_ring(&tmp, data).await {
-                Ok(()) => {
-                    let (tmp, _root) = (tmp.clone(), Arc::clone(&root));
-                    blocking_durable(move || publish(&tmp, &target)).await
-                }
-                Err(e) => Err(e),
+            .await;
+            if result.is_err() {
+                let _ = on_helper(move || std::fs::remove_file(tmp)).await;
             }
+            return Ok(result?);
+        }
+        // Every PUT's metadata commit: write, fdatasync, rename, directory fsyncs, all
+        // through the ring.
+        let result = match ring_fs::write_synced(&tmp, data).await {
+            Ok(()) => ring_fs::rename_durable(&tmp, &target).await,
+            Err(e) => Err(e),
         };
         if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = monoio::fs::remove_file(&tmp).await;
         }
         Ok(result?)
     }
 
     async fn create(&self, path: &str, size_hint_bytes: u64) -> DriveResult<DirFile> {
         let HeldPath { root, path } = self.held_entry(path)?;
-        let (parent, _root) = (parent_of(&path), Arc::clone(&root));
-        let mut dirs_unsynced = blocking(move || create_dirs(&parent)).await?;
-        dirs_unsynced.push(parent_of(&path));
+        let parent = parent_of(&path);
+        let mut dirs_unsynced = if use_pool() {
+            let (parent, _root) = (parent.clone(), Arc::clone(&root));
+            on_helper(move || create_dirs(&parent)).await?
+        } else {
+            ring_fs::create_dirs(&parent).await?
+        };
+        dirs_unsynced.push(parent);
         let handle = self.open_handle(path, true).await?;
-        match &handle {
-            FileHandle::Ring(_) => preallocate(fd_of(&handle), size_hint_bytes)?,
-            FileHandle::Pool(file) => {
-                let file = Arc::clone(file);
-                blocking(move || preallocate(file.as_raw_fd(), size_hint_bytes)).await?;
-            }
+        if size_hint_bytes > 0 {
+            // fallocate has no ring op in monoio: the helper does it on its own descriptor.
+            let file = dup_file(&handle)?;
+            on_helper(move || preallocate(file.as_raw_fd(), size_hint_bytes)).await?;
         }
         Ok(DirFile {
             handle,
@@ -764,13 +744,9 @@ impl Drive for DirDrive {
     }
 
     async fn set_len(&self, file: &DirFile, len_bytes: u64) -> DriveResult<()> {
-        match &file.handle {
-            FileHandle::Ring(_) => Ok(truncate(fd_of(&file.handle), len_bytes)?),
-            FileHandle::Pool(pool_file) => {
-                let pool_file = Arc::clone(pool_file);
-                Ok(blocking(move || pool_file.set_len(len_bytes)).await?)
-            }
-        }
+        // ftruncate has no ring op in monoio: the helper does it on its own descriptor.
+        let file = dup_file(&file.handle)?;
+        Ok(on_helper(move || file.set_len(len_bytes)).await?)
     }
 
     async fn sync(&self, file: &DirFile) -> DriveResult<()> {
@@ -778,14 +754,18 @@ impl Drive for DirDrive {
             FileHandle::Ring(ring_file) => ring_file.sync_data().await?,
             FileHandle::Pool(pool_file) => {
                 let pool_file = Arc::clone(pool_file);
-                blocking(move || pool_file.sync_data()).await?;
+                on_helper(move || pool_file.sync_data()).await?;
             }
         }
         // Cloned, not taken: if an fsync fails, the next `sync` tries the directories again.
         let dirs = file.dirs_unsynced.borrow().clone();
         if !dirs.is_empty() {
-            let _root = Arc::clone(&file.root);
-            blocking_durable(move || sync_dirs(dirs)).await?;
+            if use_pool() {
+                let _root = Arc::clone(&file.root);
+                on_helper(move || sync_dirs(dirs)).await?;
+            } else {
+                ring_fs::sync_dirs(dirs).await?;
+            }
             file.dirs_unsynced.borrow_mut().clear();
         }
         Ok(())
@@ -803,7 +783,10 @@ impl Drive for DirDrive {
 
     async fn rename(&self, from: &str, to: &str) -> DriveResult<()> {
         let (from, to) = (self.held_entry(from)?, self.held_entry(to)?);
-        Ok(blocking_durable(move || {
+        if !use_pool() {
+            return Ok(ring_fs::rename_durable(&from.path, &to.path).await?);
+        }
+        Ok(on_helper(move || {
             let (from, to) = (from.path, to.path);
             let mut dirs = create_dirs(&parent_of(&to))?;
             std::fs::rename(&from, &to)?;
@@ -817,7 +800,10 @@ impl Drive for DirDrive {
     async fn remove_file(&self, path: &str) -> DriveResult<()> {
         let held = self.held_entry(path)?;
         // Durable: removing a metadata file is how a delete commits (drive.rs).
-        Ok(blocking_durable(move || {
+        if !use_pool() {
+            return Ok(ring_fs::remove_file_durable(&held.path).await?);
+        }
+        Ok(on_helper(move || {
             let path = held.path;
             std::fs::remove_file(&path)?;
             path.parent().map_or(Ok(()), sync_dir)
@@ -827,12 +813,16 @@ impl Drive for DirDrive {
 
     async fn remove_dir_all(&self, path: &str) -> DriveResult<()> {
         let held = self.held_entry(path)?;
-        Ok(blocking(move || std::fs::remove_dir_all(held.path)).await?)
+        // A walk of the tree (getdents64 at every level): the helper's work.
+        Ok(on_helper(move || std::fs::remove_dir_all(held.path)).await?)
     }
 
     async fn remove_dir_if_empty(&self, path: &str) -> DriveResult<bool> {
         let held = self.held_entry(path)?;
-        let removed = blocking(move || match std::fs::remove_dir(held.path) {
+        if !use_pool() {
+            return Ok(ring_fs::remove_dir_if_empty(&held.path).await?);
+        }
+        let removed = on_helper(move || match std::fs::remove_dir(held.path) {
             Ok(()) => Ok(true),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) => Ok(false),
             Err(e) => Err(e),
@@ -843,14 +833,19 @@ impl Drive for DirDrive {
 
     async fn create_dir_all(&self, path: &str) -> DriveResult<()> {
         let held = self.held_entry(path)?;
-        Ok(blocking(move || std::fs::create_dir_all(held.path)).await?)
+        if !use_pool() {
+            ring_fs::create_dirs(&held.path).await?;
+            return Ok(());
+        }
+        Ok(on_helper(move || std::fs::create_dir_all(held.path)).await?)
     }
 
     /// Names that are not UTF-8 (never written by Shoal) are listed lossily; opening
     /// such a name then fails with `NotFound`, which callers already handle.
     async fn list_dir(&self, path: &str) -> DriveResult<Vec<DirEntry>> {
         let held = self.held(path)?;
-        let entries = blocking(move || {
+        // getdents64 has no ring op: the helper reads the directory.
+        let entries = on_helper(move || {
             let mut entries = Vec::new();
             for entry in std::fs::read_dir(&held.path)? {
                 let entry = entry?;
@@ -868,8 +863,9 @@ impl Drive for DirDrive {
 
     async fn space(&self) -> DriveResult<SpaceInfo> {
         let held = self.held("")?;
+        // statvfs has no ring op: the helper asks.
         let stat =
-            blocking(move || nix::sys::statvfs::statvfs(&held.path).map_err(io::Error::from))
+            on_helper(move || nix::sys::statvfs::statvfs(&held.path).map_err(io::Error::from))
                 .await?;
         let fragment_bytes = stat.fragment_size();
         Ok(SpaceInfo {
@@ -892,7 +888,7 @@ impl Drive for DirDrive {
         );
         let (try_direct_io, tmp_prefix) = (self.try_direct_io, self.tmp_prefix.clone());
         // On the blocking pool when there is one: a drive going away can hang a stat.
-        let checked = blocking_durable(move || {
+        let checked = on_helper(move || {
             Ok(match held {
                 Some(dir) => verify_attached(&root, &dir, &marker, &expected).map(|()| None),
                 None => attach_checked(&root, &marker, Some(&expected), try_direct_io, &tmp_prefix)

@@ -17,9 +17,10 @@
 //!
 //! So [`build_runtime`] always attaches a small blocking pool and records that on the
 //! thread ([`blocking_pool_attached`]). In epoll mode `DirDrive` runs all drive I/O on
-//! it; in io_uring mode chunk data goes through the ring and only metadata-sized
-//! blocking calls (renames, directory fsyncs, small reads) go to the pool. (A pool is
-//! made per attempt: a failed io_uring build consumes the one it was given.)
+//! it; in io_uring mode every drive operation the ring can do goes through the ring, and
+//! only what monoio cannot submit (directory listings, statvfs, fallocate, ftruncate)
+//! goes to the pool. (A pool is made per attempt: a failed io_uring build consumes the
+//! one it was given.)
 //!
 //! Invariant: a runtime is used only on the thread that built it (monoio's rule), so the
 //! per-thread flag describes the runtime the thread runs.
@@ -78,8 +79,8 @@ pub fn build_runtime(config: &RuntimeConfig) -> io::Result<(ShardRuntime, Driver
     );
     if !config.force_epoll && monoio::utils::detect_uring() {
         raise_memlock_limit();
-        // Chunk data goes through the ring; metadata-sized blocking calls (renames,
-        // directory fsyncs) go to a small pool so they never stall the shard.
+        // Drive I/O goes through the ring; the calls it cannot make (directory
+        // listings, statvfs, fallocate) go to a small pool so they never stall the shard.
         let pool = monoio::blocking::DefaultThreadPool::new(config.blocking_threads_count);
         let built = RuntimeBuilder::<IoUringDriver>::new()
             .with_entries(config.ring_entries)

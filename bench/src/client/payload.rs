@@ -8,6 +8,11 @@
 //! of its whole chunks and hashes only its last partial chunk, but its MD5 and checksum
 //! are computed for it (prefix hashes cannot be derived from the whole's).
 //!
+//! [`Bodies`] says which body an upload carries: by default every object gets bytes of
+//! its own, generated from a seed derived from its name (so no two objects of a run
+//! share content a deduplicating server could store once, and any object's bytes can be
+//! made again from its name); `--same-bytes` sends prefixes of one shared body instead.
+//!
 //! Checksum values are as S3 sends them: base64 of the big-endian CRC (4 bytes for
 //! CRC-32 and CRC-32C, 8 for CRC-64/NVME) or of the digest (SHA-1, SHA-256).
 
@@ -183,6 +188,78 @@ impl ObjectBody {
     }
 }
 
+/// Where upload bodies come from: a body per object (the default), or one body for all.
+pub struct Bodies {
+    /// `--same-bytes`: every upload sends a prefix of this body.
+    shared: Option<ObjectBody>,
+    md5: bool,
+    checksum: Option<ChecksumAlgorithm>,
+    run_seed: u64,
+}
+
+/// The body of one upload: borrowed from the shared one, or made for the object.
+pub enum Body<'a> {
+    Shared(&'a ObjectBody),
+    Own(ObjectBody),
+}
+
+impl Bodies {
+    /// A body of its own for every object, from a seed mixed of `run_seed` and the
+    /// object's name.
+    pub fn unique(run_seed: u64, md5: bool, checksum: Option<ChecksumAlgorithm>) -> Bodies {
+        Bodies {
+            shared: None,
+            md5,
+            checksum,
+            run_seed,
+        }
+    }
+
+    /// Prefixes of one body for every upload (what `--same-bytes` asks for).
+    pub fn same(body: ObjectBody) -> Bodies {
+        Bodies {
+            shared: Some(body),
+            md5: false,
+            checksum: None,
+            run_seed: 0,
+        }
+    }
+
+    /// The body object `name` of `size_bytes` carries.
+    pub fn for_object(&self, name: &str, size_bytes: usize) -> Body<'_> {
+        match &self.shared {
+            Some(body) => Body::Shared(body),
+            None => Body::Own(ObjectBody::random(
+                size_bytes,
+                object_seed(self.run_seed, name),
+                self.md5,
+                self.checksum,
+            )),
+        }
+    }
+}
+
+impl Body<'_> {
+    /// The first `size_bytes` as one upload sends them (all of an own body).
+    pub fn payload(&self, size_bytes: usize) -> Payload<'_> {
+        match self {
+            Body::Shared(body) => body.prefix(size_bytes),
+            Body::Own(body) => body.prefix(size_bytes),
+        }
+    }
+}
+
+/// The seed of an object's bytes: FNV-1a over its name, started from the run's seed.
+/// Distinct names give distinct seeds (with overwhelming probability), and a name
+/// always gives the same one, so a reader can regenerate the bytes it expects.
+pub fn object_seed(run_seed: u64, name: &str) -> u64 {
+    const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+    name.bytes()
+        .fold(0xcbf2_9ce4_8422_2325 ^ run_seed, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME)
+        })
+}
+
 /// One upload's bytes and their hashes.
 #[derive(Clone)]
 pub struct Payload<'a> {
@@ -225,6 +302,32 @@ mod tests {
             assert_eq!(algorithm, ChecksumAlgorithm::Crc32c);
         }
         assert!(ObjectBody::random(10, 1, false, None).whole().md5.is_none());
+    }
+
+    /// Two objects of a run get different bytes, and an object's bytes are the same
+    /// each time they are made from its name; `--same-bytes` shares one body.
+    #[test]
+    fn unique_bodies_differ_and_are_reproducible() {
+        let bodies = Bodies::unique(7, false, None);
+        let a = bodies.for_object("w0/p1.rnd", 8192);
+        let b = bodies.for_object("w0/p2.rnd", 8192);
+        assert_ne!(a.payload(8192).data, b.payload(8192).data);
+        let a_again = bodies.for_object("w0/p1.rnd", 8192);
+        assert_eq!(a.payload(8192).data, a_again.payload(8192).data);
+        let regenerated = ObjectBody::random(8192, object_seed(7, "w0/p1.rnd"), false, None);
+        assert_eq!(regenerated.data, a.payload(8192).data);
+        // Every 4 KiB block differs too: a block-deduplicating server keeps them all.
+        for (x, y) in a
+            .payload(8192)
+            .data
+            .chunks(4096)
+            .zip(b.payload(8192).data.chunks(4096))
+        {
+            assert_ne!(x, y);
+        }
+        let same = Bodies::same(ObjectBody::random(8192, 1, false, None));
+        let (c, d) = (same.for_object("x", 4096), same.for_object("y", 4096));
+        assert_eq!(c.payload(4096).data, d.payload(4096).data);
     }
 
     /// Checksums match the check values of their algorithms ("123456789").

@@ -108,6 +108,10 @@ pub struct Args {
     /// Leave the run's objects in the bucket.
     #[arg(long)]
     pub noclear: bool,
+    /// Send one body (prefixes of it) with every upload, as older shoal-bench did,
+    /// instead of bytes of its own per object; a deduplicating server stores it once.
+    #[arg(long = "same-bytes")]
+    pub same_bytes: bool,
     /// Send object bodies as UNSIGNED-PAYLOAD instead of aws-chunked signed.
     #[arg(long = "disable-sha256-payload")]
     pub disable_sha256_payload: bool,
@@ -294,6 +298,9 @@ mod tests {
         assert_eq!(args.obj_name, "warp-multipart.bin");
         assert_eq!(args.objects(Mode::Get), 2500);
         assert_eq!(args.objects(Mode::Multipart), 0);
+        // Bodies of their own per object unless asked for the old shared body.
+        assert!(!args.same_bytes);
+        assert!(parse(&["--same-bytes"]).same_bytes);
         assert!(args.check(Mode::Multipart).unwrap().is_empty());
     }
 

@@ -83,21 +83,22 @@ async fn upload_parts(
         .iter()
         .map(|&worker| {
             let shared = std::sync::Arc::clone(&context.shared);
-            let (client, body) = (
+            let (client, bodies) = (
                 std::rc::Rc::clone(&context.client),
-                std::rc::Rc::clone(&context.body),
+                std::rc::Rc::clone(&context.bodies),
             );
             let (key, upload_id, shard) = (key.to_owned(), upload_id.to_owned(), context.shard);
             monoio::spawn(async move {
                 let args = &shared.args;
                 let mut pacer = Pacer::new(args.rps_limit, args.concurrent, worker, Instant::now());
-                let payload = body.whole();
                 let (mut records, mut parts) = (Vec::new(), Vec::new());
                 for part_number in (worker + 1..=args.parts).step_by(args.concurrent) {
                     if let Some(pacer) = &mut pacer {
                         monoio::time::sleep(pacer.delay(Instant::now())).await;
                     }
                     let part_number = part_number as u32;
+                    let body = bodies.for_object(&format!("{key}#{part_number}"), args.part_size);
+                    let payload = body.payload(args.part_size);
                     let start = Instant::now();
                     let outcome = client
                         .upload_part(&key, &upload_id, part_number, &payload)

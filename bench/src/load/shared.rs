@@ -16,7 +16,7 @@ use rand::Rng;
 use rand::rngs::SmallRng;
 
 use crate::client::conn::Tls;
-use crate::client::payload::ObjectBody;
+use crate::client::payload::Bodies;
 use crate::client::s3::{Client, ClientSettings};
 use crate::client::s3xml::CompletedPart;
 use crate::client::signer::Credentials;
@@ -172,12 +172,13 @@ pub struct MultipartState {
     pub completed: bool,
 }
 
-/// One shard's part of a run: its workers, its client and its body of random bytes.
+/// One shard's part of a run: its workers, its client and where its upload bodies
+/// come from.
 pub(crate) struct ShardContext {
     pub shared: Arc<Shared>,
     pub shard: usize,
     pub client: Rc<Client>,
-    pub body: Rc<ObjectBody>,
+    pub bodies: Rc<Bodies>,
     pub workers: Vec<usize>,
 }
 

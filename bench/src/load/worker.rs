@@ -15,7 +15,7 @@ use std::time::Instant;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::client::payload::ObjectBody;
+use crate::client::payload::Bodies;
 use crate::client::s3::{Client, Outcome};
 use crate::load::args::Mode;
 use crate::load::operation::{Done, expect_bytes, finish};
@@ -30,7 +30,7 @@ pub(crate) struct Worker {
     shard: usize,
     index: usize,
     client: Rc<Client>,
-    body: Rc<ObjectBody>,
+    bodies: Rc<Bodies>,
     pool: Rc<KeyPool>,
     records: Rc<RefCell<Vec<Record>>>,
     rng: SmallRng,
@@ -60,7 +60,7 @@ impl Worker {
             shard: context.shard,
             index,
             client: Rc::clone(&context.client),
-            body: Rc::clone(&context.body),
+            bodies: Rc::clone(&context.bodies),
             pool,
             records,
             rng: SmallRng::seed_from_u64(index as u64),
@@ -127,7 +127,8 @@ impl Worker {
         key.clear();
         write!(key, "{}p{}.rnd", self.prefix, self.sequence).expect("writing to a String");
         let size = object_size(&self.shared.args, &mut self.rng);
-        let result = self.client.put_object(&key, &self.body.prefix(size)).await;
+        let body = self.bodies.for_object(&key, size);
+        let result = self.client.put_object(&key, &body.payload(size)).await;
         if result.is_ok() && self.shared.mode == Mode::Mixed {
             self.pool.put_back(Object {
                 key: key.clone(),

@@ -27,8 +27,8 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
-use crate::client::payload::ObjectBody;
-use crate::load::args::Mode;
+use crate::client::payload::{Bodies, ObjectBody};
+use crate::load::args::{Args, Mode};
 use crate::load::multipart;
 use crate::load::shared::{
     KeyPool, Object, PHASE_CLEANUP, PHASE_RUN, ShardContext, ShardResult, Shared, fail, object_size,
@@ -55,17 +55,28 @@ pub fn spawn_shards(shared: &Arc<Shared>) -> Vec<std::thread::JoinHandle<ShardRe
         .collect()
 }
 
+/// Upload bodies of one shard: one per object, or (`--same-bytes`) one shared body.
+fn bodies(args: &Args, mode: Mode, shard: usize) -> Bodies {
+    let checksum = args.checksum.map(|c| c.algorithm);
+    if args.same_bytes {
+        let size_bytes = args.body_bytes(mode);
+        Bodies::same(ObjectBody::random(
+            size_bytes,
+            0x5EED ^ shard as u64,
+            args.md5,
+            checksum,
+        ))
+    } else {
+        Bodies::unique(0x5EED, args.md5, checksum)
+    }
+}
+
 /// One shard: the phases in order, meeting the other shards at each barrier.
 async fn shard_main(shared: Arc<Shared>, shard: usize) -> ShardResult {
     let args = &shared.args;
     let context = ShardContext {
         client: Rc::new(shared.client()),
-        body: Rc::new(ObjectBody::random(
-            args.body_bytes(shared.mode),
-            0x5EED ^ shard as u64,
-            args.md5,
-            args.checksum.map(|c| c.algorithm),
-        )),
+        bodies: Rc::new(bodies(args, shared.mode, shard)),
         workers: (shard..args.concurrent).step_by(args.shards).collect(),
         shared: Arc::clone(&shared),
         shard,
@@ -132,11 +143,12 @@ async fn prepare(context: &ShardContext) -> Result<KeyPool, String> {
                 size: object_size(&shared.args, &mut rng),
             })
             .collect();
-        let (client, body) = (Rc::clone(&context.client), Rc::clone(&context.body));
+        let (client, bodies) = (Rc::clone(&context.client), Rc::clone(&context.bodies));
         tasks.push(monoio::spawn(async move {
             for object in &planned {
+                let body = bodies.for_object(&object.key, object.size);
                 client
-                    .put_object(&object.key, &body.prefix(object.size))
+                    .put_object(&object.key, &body.payload(object.size))
                     .await
                     .map_err(|e| format!("{}: {e}", object.key))?;
             }
