@@ -236,9 +236,8 @@ def main() -> None:
     subprocess.run(
         ["cargo", "+nightly", "run", "--quiet", "--example", "wire_verb_seeds"], cwd=HERE, check=True
     )
-    subprocess.run(
-        ["cargo", "+nightly", "run", "--quiet", "--example", "peer_call_seeds"], cwd=HERE, check=True
-    )
+    # TODO(s7-convert): with `member/peer/wire_form` enabled, also run
+    # ["cargo", "+nightly", "run", "--quiet", "--example", "peer_call_seeds"].
 
 
 if __name__ == "__main__":
