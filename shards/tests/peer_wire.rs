@@ -4,9 +4,6 @@
 //! refused with a typed error (never a panic), and a member reached through the wire
 //! form answers every verb exactly as the same drive does when called directly.
 
-// TODO(s7-convert): off until `member/peer/wire_form` is enabled (see `member/peer/mod.rs`).
-#![cfg(any())]
-
 mod common;
 mod peer_examples;
 

@@ -75,7 +75,10 @@ fn roll_back(restore: Option<Rc<[u8]>>, give_back: Option<DataSource>) -> PeerRe
             committed: Expect::Absent,
             restore,
             give_back,
-            fence: own_fence(),
+            fence: Fence {
+                epoch: u64::MAX,
+                expires_at_nanos: 0,
+            },
         },
         fence: FenceLeft {
             epoch: u64::MAX,

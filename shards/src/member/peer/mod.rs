@@ -19,10 +19,6 @@ pub mod message;
 pub mod serve;
 pub mod sim_link;
 mod verbs;
-// TODO(s7-convert): not compiled yet (this session's build cache never became ready);
-// enable together with `shards/tests/peer_wire.rs` once
-// `cargo test -p shoal-shards --test peer_wire` passes.
-#[cfg(any())]
 pub mod wire_form;
 
 use std::rc::Rc;
