@@ -236,7 +236,7 @@ def main() -> None:
     subprocess.run(
         ["cargo", "+nightly", "run", "--quiet", "--example", "wire_verb_seeds"], cwd=HERE, check=True
     )
-    # TODO(s7-convert): with `member/peer/wire_form` enabled, also run
+    # TODO(s7-convert): with the peer_call target enabled (fuzz/Cargo.toml), also run
     # ["cargo", "+nightly", "run", "--quiet", "--example", "peer_call_seeds"].
 
 

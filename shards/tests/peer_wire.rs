@@ -19,12 +19,8 @@ use shoal_shards::member::peer::wire_form::{
     DRIVE_INDEX_BYTES, WireFormError, decode_answer, decode_call, encode_answer, encode_call,
     encode_refusal, verb_of,
 };
-use shoal_shards::member::verbs::bucket::BucketVerbs;
-use shoal_shards::member::verbs::meta::MetaVerbs;
-use shoal_shards::member::verbs::records::RecordVerbs;
-use shoal_shards::member::verbs::upload::UploadVerbs;
-use shoal_shards::member::verbs::walk::{WalkRequest, WalkVerbs};
-use shoal_shards::member::verbs::write::{Commit, DataSource, Expect, Fence, RollBack, WriteVerbs};
+use shoal_shards::member::verbs::walk::WalkRequest;
+use shoal_shards::member::verbs::write::{Commit, DataSource, Expect, Fence, RollBack};
 use shoal_shards::member::{LocalMember, Member, MemberError, PeerMember, SetMember};
 use shoal_shards::{Store, StoreConfig};
 use shoal_wire::verb::{
