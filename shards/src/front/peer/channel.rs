@@ -191,6 +191,9 @@ impl PeerChannel {
                 buf: reply_buf,
             },
         );
+        // A caller that drops this call (a read whose quorum was met without this
+        // member) must not leave its entry behind.
+        let abandoned = Abandoned { link, request_id };
         let outgoing = Outgoing {
             meta,
             body,
@@ -221,6 +224,7 @@ impl PeerChannel {
                 (Err(CallError::Timeout), kept.and_then(|p| p.buf))
             }
         };
+        drop(abandoned);
         let buf = match (buf, sent_rx) {
             (Some(buf), _) => Some(buf),
             // The payload went out: it is back once written (at once after a reply).
@@ -234,40 +238,39 @@ impl PeerChannel {
     }
 
     /// The open connection, opening one if there is none (or waiting for the one
-    /// being opened); an error while backing off from a failure.
+    /// being opened); an error while backing off from a failure. The connection is
+    /// opened by a task of its own: a caller that gives up (a read that reached its
+    /// quorum without this member drops its call) never leaves it half open.
     async fn link(&self) -> Result<Rc<Link>, String> {
         loop {
-            let waiting = {
+            let opened = {
                 let mut state = self.inner.state.borrow_mut();
+                let (tx, rx) = oneshot::channel();
                 match &mut *state {
                     State::Up(link) => return Ok(link.clone()),
                     State::Down { retry_at, why, .. } if Instant::now() < *retry_at => {
                         return Err(why.clone());
                     }
-                    State::Connecting(waiters) => {
-                        let (tx, rx) = oneshot::channel();
-                        waiters.push(tx);
-                        Some(rx)
+                    State::Connecting(waiters) => waiters.push(tx),
+                    State::Idle | State::Down { .. } => {
+                        let backoff = match &*state {
+                            State::Down { backoff, .. } => *backoff,
+                            _ => RECONNECT_BACKOFF_MIN / 2,
+                        };
+                        *state = State::Connecting(vec![tx]);
+                        let channel = self.clone();
+                        monoio::spawn(async move { channel.connect(backoff).await });
                     }
-                    State::Idle | State::Down { .. } => None,
                 }
+                rx
             };
-            match waiting {
-                Some(rx) => {
-                    let _ = rx.await;
-                }
-                None => return self.connect().await,
-            }
+            // Woken when the attempt ended, either way: the state says how.
+            let _ = opened.await;
         }
     }
 
-    async fn connect(&self) -> Result<Rc<Link>, String> {
-        let backoff = match &*self.inner.state.borrow() {
-            State::Down { backoff, .. } => *backoff,
-            _ => RECONNECT_BACKOFF_MIN / 2,
-        };
-        let previous = self.inner.state.replace(State::Connecting(Vec::new()));
-        drop(previous);
+    /// Opens the connection (state `Connecting`) and wakes its waiters.
+    async fn connect(&self, backoff: Duration) {
         let opened = monoio::time::timeout(CONNECT_TIMEOUT, open(&self.inner.config)).await;
         let opened = match opened {
             Ok(Ok(halves)) => Ok(halves),
@@ -277,20 +280,16 @@ impl PeerChannel {
                 self.inner.config.address
             )),
         };
-        let (next, result) = match opened {
-            Ok((reader, writer)) => {
-                let link = self.start(reader, writer);
-                (State::Up(link.clone()), Ok(link))
-            }
+        let next = match opened {
+            Ok((reader, writer)) => State::Up(self.start(reader, writer)),
             Err(why) => {
                 let backoff = (backoff * 2).clamp(RECONNECT_BACKOFF_MIN, RECONNECT_BACKOFF_MAX);
                 tracing::debug!(peer = %self.inner.config.address, %why, "peer unreachable");
-                let state = State::Down {
+                State::Down {
                     retry_at: Instant::now() + backoff,
                     backoff,
-                    why: why.clone(),
-                };
-                (state, Err(why))
+                    why,
+                }
             }
         };
         if let State::Connecting(waiters) = self.inner.state.replace(next) {
@@ -298,7 +297,6 @@ impl PeerChannel {
                 let _ = waiter.send(());
             }
         }
-        result
     }
 
     /// Starts the reader and writer tasks of a new connection.
@@ -341,6 +339,21 @@ impl PeerChannel {
                 .send((Err(CallError::Unreachable(why.to_owned())), call.buf));
         }
         link.outgoing.clone().close_channel();
+    }
+}
+
+/// Removes a call's entry (and tells the peer) if its caller went away first.
+struct Abandoned<'a> {
+    link: &'a Rc<Link>,
+    request_id: u64,
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        let entry = self.link.pending.borrow_mut().remove(&self.request_id);
+        if entry.is_some() {
+            self.link.cancel(self.request_id);
+        }
     }
 }
 
