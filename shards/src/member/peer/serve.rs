@@ -37,8 +37,8 @@ use crate::member::{LocalMember, Member, MemberError, MemberResult};
 /// Handles one connection may hold open.
 pub const HANDLES_MAX: usize = 256;
 
-/// The most bytes one `ReadRecords` may ask for.
-pub const READ_BYTES_MAX: u64 = 64 << 20;
+/// The most bytes one `ReadRecords` may ask for: what one frame may carry back.
+pub const READ_BYTES_MAX: u64 = shoal_wire::frame::PAYLOAD_MAX_BYTES as u64;
 
 type StagedOf<D> = <LocalMember<D> as WriteVerbs>::Staged;
 type RecordsOf<D> = <LocalMember<D> as RecordVerbs>::Records;
