@@ -83,6 +83,107 @@ impl Backend for Peers {
 pub async fn peer_store(drives: Vec<SimDrive>, parity: usize) -> TestStore<SimDrive> {
     use shoal_shards::member::peer::link::PeerLink;
     use shoal_shards::member::peer::sim_link::{SimLink, SimNet};
+    use std::rc::Rc;
+    let env = shoal_io::MonoioEnv;
+    let link = |far: Vec<Rc<shoal_shards::member::Member<SimDrive>>>, _deployment_id| {
+        let net = Rc::new(SimNet::default());
+        net.add_node(Vec::new());
+        let far_node = net.add_node(far);
+        let link: Rc<dyn PeerLink> = Rc::new(SimLink::new(env, net, (0, far_node), 7));
+        link
+    };
+    store_over_two_nodes(drives, parity, link).await
+}
+
+/// Simulated drives, every odd one a drive of a second node served over real TCP on
+/// loopback (`tcp_peer_store`): the suite through the peer protocol's frames,
+/// handshake and wire form.
+pub struct TcpPeers {
+    pub made: Vec<SimDrive>,
+}
+
+impl Backend for TcpPeers {
+    type D = SimDrive;
+    fn drives(&mut self, count: usize) -> Vec<SimDrive> {
+        self.made = Sim { made: vec![] }.drives(count);
+        self.made.clone()
+    }
+
+    fn store(&mut self, count: usize, parity: usize) -> impl Future<Output = TestStore<SimDrive>> {
+        tcp_peer_store(self.drives(count), parity)
+    }
+
+    fn drive<'a>(&'a self, _: &'a TestStore<SimDrive>, index: usize) -> &'a SimDrive {
+        &self.made[index]
+    }
+
+    fn all_drives<'a>(&'a self, _: &'a TestStore<SimDrive>) -> Vec<&'a SimDrive> {
+        self.made.iter().collect()
+    }
+}
+
+/// As `peer_store`, but the second node serves its drives on a loopback TCP port the
+/// way a server does (route preamble sorted from S3 clients, handed to the shard's
+/// inbox, handshake with the cluster secret, `MemberService`), and the first reaches
+/// them with a `TcpLink`.
+pub async fn tcp_peer_store(drives: Vec<SimDrive>, parity: usize) -> TestStore<SimDrive> {
+    use shoal_shards::front::peer::accept::{self, Sorted};
+    use shoal_shards::front::peer::channel::{ChannelConfig, PeerChannel};
+    use shoal_shards::front::peer::link::TcpLink;
+    use shoal_shards::front::peer::member_service::MemberService;
+    use shoal_shards::front::peer::permits::Permits;
+    use shoal_shards::front::peer::serve::{ServeConfig, serve};
+    use shoal_shards::member::peer::link::PeerLink;
+    use std::rc::Rc;
+    let secret = shoal_wire::handshake::ClusterSecret::derive("root", "test secret");
+    let link = move |far: Vec<Rc<shoal_shards::member::Member<SimDrive>>>,
+                     deployment_id: [u8; 16]| {
+        let listener = monoio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (senders, mut inboxes) = accept::inboxes(1);
+        let config = ServeConfig {
+            deployment_id,
+            secret: secret.clone(),
+        };
+        let service = Rc::new(MemberService::new(far));
+        let permits = Permits::new(64);
+        monoio::spawn(accept::receive(inboxes.remove(0), move |stream, _route| {
+            let (config, service, permits) = (config.clone(), service.clone(), permits.clone());
+            monoio::spawn(async move { serve(stream, &config, service, permits).await });
+        }));
+        monoio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let senders = senders.clone();
+                monoio::spawn(async move {
+                    let sorted =
+                        accept::sort(stream, &senders, std::time::Duration::from_secs(5)).await;
+                    assert!(matches!(sorted, Sorted::Peer), "only peers dial this port");
+                });
+            }
+        });
+        let channel = PeerChannel::new(ChannelConfig {
+            address,
+            target_shard: 0,
+            deployment_id,
+            secret: secret.clone(),
+        });
+        let link: Rc<dyn PeerLink> = Rc::new(TcpLink::new(channel));
+        link
+    };
+    store_over_two_nodes(drives, parity, link).await
+}
+
+/// A store over `drives` (formatted here as one node would) whose odd positions are
+/// drives of a second node, reached through the link `link` makes from that node's
+/// members (and the deployment id), with bucket "bkt".
+async fn store_over_two_nodes(
+    drives: Vec<SimDrive>,
+    parity: usize,
+    link: impl FnOnce(
+        Vec<std::rc::Rc<shoal_shards::member::Member<SimDrive>>>,
+        [u8; 16],
+    ) -> std::rc::Rc<dyn shoal_shards::member::peer::link::PeerLink>,
+) -> TestStore<SimDrive> {
     use shoal_shards::member::{LocalMember, Member, PeerMember};
     use std::rc::Rc;
     let config = StoreConfig {
@@ -102,8 +203,6 @@ pub async fn peer_store(drives: Vec<SimDrive>, parity: usize) -> TestStore<SimDr
         let member = LocalMember::with_leases(drive, env, config.lease_duration);
         Rc::new(Member::Local(member))
     };
-    let net = Rc::new(SimNet::default());
-    net.add_node(Vec::new());
     let far: Vec<_> = drives
         .iter()
         .skip(1)
@@ -111,8 +210,7 @@ pub async fn peer_store(drives: Vec<SimDrive>, parity: usize) -> TestStore<SimDr
         .cloned()
         .map(local)
         .collect();
-    let far_node = net.add_node(far);
-    let link: Rc<dyn PeerLink> = Rc::new(SimLink::new(env, Rc::clone(&net), (0, far_node), 7));
+    let link = link(far, deployment_id);
     let members = drives
         .into_iter()
         .enumerate()

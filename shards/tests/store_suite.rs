@@ -103,6 +103,12 @@ fn round_trips_peer() {
     run(round_trips(&mut Peers { made: vec![] }));
 }
 
+/// The same with the peer's drives served over real TCP (frames, handshake, wire form).
+#[test]
+fn round_trips_tcp() {
+    run(round_trips(&mut TcpPeers { made: vec![] }));
+}
+
 async fn survives_damage<B: Backend>(backend: &mut B) {
     let sizes = [1usize, 70_000, 3 * MIB + 5];
     for (drives, parity) in [(3usize, 1usize), (6, 2), (12, 4)] {
@@ -183,6 +189,12 @@ fn survives_damage_peer() {
     run(survives_damage(&mut Peers { made: vec![] }));
 }
 
+/// The same with the peer's drives served over real TCP (frames, handshake, wire form).
+#[test]
+fn survives_damage_tcp() {
+    run(survives_damage(&mut TcpPeers { made: vec![] }));
+}
+
 async fn minority_metadata<B: Backend>(backend: &mut B) {
     let store = backend.store(6, 2).await;
     put(&store, "k", b"version one").await;
@@ -252,6 +264,12 @@ fn minority_metadata_dir() {
 #[test]
 fn minority_metadata_peer() {
     run(minority_metadata(&mut Peers { made: vec![] }));
+}
+
+/// The same with the peer's drives served over real TCP (frames, handshake, wire form).
+#[test]
+fn minority_metadata_tcp() {
+    run(minority_metadata(&mut TcpPeers { made: vec![] }));
 }
 
 async fn listing<B: Backend>(backend: &mut B) {
@@ -369,6 +387,12 @@ fn listing_peer() {
     run(listing(&mut Peers { made: vec![] }));
 }
 
+/// The same with the peer's drives served over real TCP (frames, handshake, wire form).
+#[test]
+fn listing_tcp() {
+    run(listing(&mut TcpPeers { made: vec![] }));
+}
+
 async fn buckets_and_errors<B: Backend>(backend: &mut B) {
     let store = backend.store(4, 2).await;
     assert!(matches!(
@@ -462,4 +486,10 @@ fn buckets_and_errors_dir() {
 #[test]
 fn buckets_and_errors_peer() {
     run(buckets_and_errors(&mut Peers { made: vec![] }));
+}
+
+/// The same with the peer's drives served over real TCP (frames, handshake, wire form).
+#[test]
+fn buckets_and_errors_tcp() {
+    run(buckets_and_errors(&mut TcpPeers { made: vec![] }));
 }

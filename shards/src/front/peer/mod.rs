@@ -1,12 +1,20 @@
-//! Connections from peer nodes (DESIGN.md §6). They arrive on the shared S3 port: the
-//! shard that accepts one tells it from an S3 client by its first byte, reads its
-//! route preamble (`shoal_wire::route`) and hands the socket to the shard the
-//! preamble names (`accept.rs`), so a key's traffic from every node meets on the key's
-//! owner core.
+//! The peer protocol's side of the front (DESIGN.md §6), the only layer with sockets.
+//!
+//! Arriving: peer connections come on the shared S3 port; the shard that accepts one
+//! tells it from an S3 client by its first byte, reads its route preamble
+//! (`shoal_wire::route`) and hands the socket to the shard the preamble names
+//! (`accept.rs`), which runs the handshake and answers its requests (`serve.rs`) with
+//! this node's members (`member_service.rs`) within the shard's `permits.rs`.
+//!
+//! Leaving: a `PeerMember`'s calls go through a `TcpLink` (`link.rs`) over a
+//! `PeerChannel` (`channel.rs`): one long-lived connection per peer shard, many
+//! requests in flight. `framed.rs` moves frames over either kind of connection.
 
 pub mod accept;
 pub mod channel;
 pub mod framed;
+pub mod link;
+pub mod member_service;
 pub mod permits;
 pub mod serve;
 
