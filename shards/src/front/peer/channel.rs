@@ -309,10 +309,14 @@ impl PeerChannel {
             target_shard: u32::from(self.inner.config.target_shard),
         });
         monoio::spawn(write_frames(writer, queue));
-        let (channel, read_link) = (self.clone(), Rc::downgrade(&link));
+        // Weak both: a channel nobody holds any more ends with its connection (its
+        // writer's queue closes, which ends the connection), not kept by its reader.
+        let (channel, read_link) = (Rc::downgrade(&self.inner), Rc::downgrade(&link));
         monoio::spawn(async move {
             let why = read_answers(reader, &read_link).await;
-            channel.broken(&read_link, &why);
+            if let Some(inner) = channel.upgrade() {
+                PeerChannel { inner }.broken(&read_link, &why);
+            }
         });
         link
     }
