@@ -236,8 +236,10 @@ def main() -> None:
     subprocess.run(
         ["cargo", "+nightly", "run", "--quiet", "--example", "wire_verb_seeds"], cwd=HERE, check=True
     )
-    # TODO(s7-convert): with the peer_call target enabled (fuzz/Cargo.toml), also run
-    # ["cargo", "+nightly", "run", "--quiet", "--example", "peer_call_seeds"].
+    # Peer calls and answers come from shoal-shards' wire form.
+    subprocess.run(
+        ["cargo", "+nightly", "run", "--quiet", "--example", "peer_call_seeds"], cwd=HERE, check=True
+    )
 
 
 if __name__ == "__main__":
