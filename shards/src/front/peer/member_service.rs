@@ -36,7 +36,9 @@ impl<D: Drive> PeerService for MemberService<D> {
     type Session = ServeConn<D>;
 
     fn session(&self) -> Self::Session {
-        ServeConn::default()
+        // Random numbering: handles of a connection that broke never name another
+        // request's file on the next connection (see `ServeConn::numbering_from`).
+        ServeConn::numbering_from(rand::random())
     }
 
     fn call(

@@ -65,10 +65,20 @@ struct Table<D: Drive> {
 
 impl<D: Drive> Default for ServeConn<D> {
     fn default() -> Self {
+        Self::numbering_from(1)
+    }
+}
+
+impl<D: Drive> ServeConn<D> {
+    /// A connection whose handles are numbered from `first` (at most 2^63, so they
+    /// never wrap). The TCP server starts each connection at a random number: a caller
+    /// still holding a handle of a connection that broke must not find another
+    /// request's file under the same number on the next one.
+    pub fn numbering_from(first: Handle) -> Self {
         Self {
             table: RefCell::new(Table {
                 by_handle: BTreeMap::new(),
-                next: 1,
+                next: (first >> 1).max(1),
             }),
         }
     }
