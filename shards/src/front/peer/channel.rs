@@ -31,14 +31,21 @@ use monoio::io::Splitable;
 use monoio::net::TcpStream;
 use monoio::time::Instant;
 use shoal_io::AlignedBuf;
-use shoal_wire::frame::{FrameKind, FrameMeta};
+use shoal_wire::frame::{BODY_MAX_BYTES, FrameKind, FrameMeta, PAYLOAD_MAX_BYTES};
 use shoal_wire::handshake::{ClusterSecret, Dialer, Step};
 use shoal_wire::route::Route;
 
 use crate::front::peer::framed::{FrameReader, FrameWriter};
 
-/// Frames waiting for the writer; a call waits for room beyond it.
+/// Frames waiting for the writer; beyond it a call fails at once (`Unreachable`).
 pub const FRAMES_QUEUED_MAX: usize = 64;
+/// Payload bytes waiting for the writer; beyond it a call fails at once: a peer that
+/// stopped reading (SIGSTOP, a dead host behind a live route) never makes this node's
+/// memory grow with its callers.
+pub const QUEUED_BYTES_MAX: usize = 64 << 20;
+/// Longest one frame's write may take: a peer that stopped reading for this long is
+/// taken for dead (the connection closes, its calls fail, the next call reconnects).
+pub const WRITE_STALL_MAX: Duration = Duration::from_secs(5);
 /// Calls one channel lets wait for answers at once; more fail as `Unreachable`.
 pub const CALLS_IN_FLIGHT_MAX: usize = 1024;
 /// Longest a connection attempt (TCP connect and handshake) may take.
@@ -100,9 +107,38 @@ enum State {
 /// One open connection.
 struct Link {
     outgoing: mpsc::Sender<Outgoing>,
+    /// Frames and payload bytes queued and not yet written (the bound of the queue:
+    /// each send goes through a fresh clone of `outgoing`, which the channel's own
+    /// capacity never refuses).
+    queued: Rc<Queued>,
     pending: RefCell<HashMap<u64, Pending>>,
     deployment_id: [u8; 16],
     target_shard: u32,
+}
+
+#[derive(Default)]
+struct Queued {
+    frames: Cell<usize>,
+    bytes: Cell<usize>,
+}
+
+impl Queued {
+    /// Counts a frame of `bytes` payload in, if it fits.
+    fn admit(&self, bytes: usize) -> bool {
+        let fits =
+            self.frames.get() < FRAMES_QUEUED_MAX && self.bytes.get() + bytes <= QUEUED_BYTES_MAX;
+        if fits {
+            self.frames.set(self.frames.get() + 1);
+            self.bytes.set(self.bytes.get() + bytes);
+        }
+        fits
+    }
+
+    /// A frame of `bytes` payload was written (or dropped).
+    fn release(&self, bytes: usize) {
+        self.frames.set(self.frames.get() - 1);
+        self.bytes.set(self.bytes.get() - bytes);
+    }
 }
 
 struct Pending {
@@ -164,6 +200,18 @@ impl PeerChannel {
             let why = format!("{CALLS_IN_FLIGHT_MAX} calls already wait on this peer");
             return (Err(CallError::Unreachable(why)), buf);
         }
+        let payload_len = buf.as_ref().map_or(0, AlignedBuf::len);
+        if body.len() > BODY_MAX_BYTES || payload_len > PAYLOAD_MAX_BYTES {
+            let why = format!(
+                "a frame of {} + {payload_len} bytes is over the limits",
+                body.len()
+            );
+            return (Err(CallError::Protocol(why)), buf);
+        }
+        if !link.queued.admit(payload_len) {
+            let why = "the peer is not reading: frames wait to be written".to_owned();
+            return (Err(CallError::Unreachable(why)), buf);
+        }
         let capacity = buf.as_ref().map(AlignedBuf::capacity);
         let request_id = self.inner.next_request_id.get();
         self.inner.next_request_id.set(request_id + 1);
@@ -200,16 +248,15 @@ impl PeerChannel {
             payload,
             sent: sent_tx,
         };
-        let mut sender = link.outgoing.clone();
-        let queued =
-            monoio::time::timeout_at(until, futures_util::SinkExt::send(&mut sender, outgoing));
-        let answer = match queued.await {
-            Ok(Ok(())) => monoio::time::timeout_at(until, answer_rx)
+        // Admitted above: the queue's bound is `queued`, so this never waits.
+        let answer = if link.outgoing.clone().try_send(outgoing).is_ok() {
+            monoio::time::timeout_at(until, answer_rx)
                 .await
-                .map_err(drop),
+                .map_err(drop)
+        } else {
             // The writer is gone (the connection broke): its pending calls end below.
-            Ok(Err(_)) => Ok(Err(oneshot::Canceled)),
-            Err(_) => Err(()),
+            link.queued.release(payload_len);
+            Ok(Err(oneshot::Canceled))
         };
         let (result, buf) = match answer {
             Ok(Ok(outcome)) => outcome,
@@ -302,13 +349,21 @@ impl PeerChannel {
     /// Starts the reader and writer tasks of a new connection.
     fn start(&self, reader: Reader, writer: Writer) -> Rc<Link> {
         let (outgoing, queue) = mpsc::channel(FRAMES_QUEUED_MAX);
+        let queued = Rc::new(Queued::default());
         let link = Rc::new(Link {
             outgoing,
+            queued: queued.clone(),
             pending: RefCell::new(HashMap::new()),
             deployment_id: self.inner.config.deployment_id,
             target_shard: u32::from(self.inner.config.target_shard),
         });
-        monoio::spawn(write_frames(writer, queue));
+        let (channel, write_link) = (Rc::downgrade(&self.inner), Rc::downgrade(&link));
+        monoio::spawn(async move {
+            let why = write_frames(writer, queue, &queued).await;
+            if let Some(inner) = channel.upgrade() {
+                PeerChannel { inner }.broken(&write_link, &why);
+            }
+        });
         // Weak both: a channel nobody holds any more ends with its connection (its
         // writer's queue closes, which ends the connection), not kept by its reader.
         let (channel, read_link) = (Rc::downgrade(&self.inner), Rc::downgrade(&link));
@@ -367,12 +422,18 @@ impl Link {
         let mut meta = FrameMeta::new(FrameKind::Cancel, self.deployment_id);
         meta.request_id = request_id;
         meta.target_shard = self.target_shard;
-        let _ = self.outgoing.clone().try_send(Outgoing {
+        if !self.queued.admit(0) {
+            return;
+        }
+        let cancel = Outgoing {
             meta,
             body: Vec::new(),
             payload: None,
             sent: None,
-        });
+        };
+        if self.outgoing.clone().try_send(cancel).is_err() {
+            self.queued.release(0);
+        }
     }
 }
 
@@ -423,17 +484,30 @@ async fn open(config: &ChannelConfig) -> io::Result<(Reader, Writer)> {
 }
 
 /// Writes queued frames until the queue closes or a write fails.
-async fn write_frames(mut writer: Writer, mut queue: mpsc::Receiver<Outgoing>) {
+/// Writes queued frames until the queue closes or a write fails or stalls past
+/// `WRITE_STALL_MAX`; says why it stopped. A write cut by the stall is dropped with
+/// the connection, which is never used again.
+async fn write_frames(
+    mut writer: Writer,
+    mut queue: mpsc::Receiver<Outgoing>,
+    queued: &Queued,
+) -> String {
     while let Some(out) = queue.next().await {
-        let (written, payload) = writer.send(&out.meta, &out.body, out.payload).await;
+        let payload_len = out.payload.as_ref().map_or(0, AlignedBuf::len);
+        let sending = writer.send(&out.meta, &out.body, out.payload);
+        let Ok((written, payload)) = monoio::time::timeout(WRITE_STALL_MAX, sending).await else {
+            queued.release(payload_len);
+            return format!("the peer read nothing for {WRITE_STALL_MAX:?}");
+        };
+        queued.release(payload_len);
         if let (Some(sent), Some(payload)) = (out.sent, payload) {
             let _ = sent.send(payload);
         }
-        if written.is_err() {
-            // The reader sees the connection end too and fails the calls.
-            return;
+        if let Err(error) = written {
+            return error.to_string();
         }
     }
+    "the channel was dropped".to_owned()
 }
 
 /// Reads answers and hands each to its call, until the connection ends; says why.
