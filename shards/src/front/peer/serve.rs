@@ -3,12 +3,14 @@
 //! `PeerService` (the storage verbs on this node's members), each in its own task, the
 //! answers written in the order they finish.
 //!
-//! Bounds: a handshake must finish within `HANDSHAKE_TIMEOUT`; a shard runs at most its
-//! `Permits` of peer requests at once (a connection that finds none free stops reading,
-//! so TCP pushes back on the sender); a request runs until its deadline (the frame's,
-//! counted from its arrival) and is then dropped unanswered — its caller gave up
-//! already; answers wait in a bounded queue (`REPLIES_QUEUED_MAX`). A request's payload
-//! is read into an aligned buffer of its size (at most a frame's payload limit).
+//! Bounds: a handshake must finish within `HANDSHAKE_TIMEOUT`; a request's payload
+//! (at most a frame's payload limit, in an aligned buffer of its size) must arrive
+//! within its deadline, counted from its header's arrival, or the connection ends; a
+//! shard holds at most its `Permits` of peer requests, running or with an answer not
+//! yet written (a connection that finds none free stops reading, so TCP pushes back on
+//! the sender); a request still running at its deadline is dropped unanswered (its
+//! caller gave up already); an answer whose write stalls past `WRITE_STALL_MAX` ends
+//! the connection.
 //!
 //! A Cancel is not acted on beyond this: the caller gave up and drops the answer. What
 //! a connection's requests opened (staged files, open part files) is the service's
@@ -27,8 +29,9 @@ use shoal_io::AlignedBuf;
 use shoal_wire::frame::{FrameKind, FrameMeta};
 use shoal_wire::handshake::{ClusterSecret, Listener, Step};
 
+use crate::front::peer::channel::WRITE_STALL_MAX;
 use crate::front::peer::framed::{FrameReader, FrameWriter};
-use crate::front::peer::permits::Permits;
+use crate::front::peer::permits::{Permit, Permits};
 
 /// Longest a dialer may take to prove it belongs to the cluster.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -70,6 +73,9 @@ type Writer = FrameWriter<monoio::io::OwnedWriteHalf<TcpStream>>;
 struct Reply {
     meta: FrameMeta,
     answer: Answer,
+    /// Held until the answer is written: requests running plus answers waiting never
+    /// exceed the shard's permits, whatever the dialer's reading speed.
+    permit: Permit,
 }
 
 /// Serves one peer connection until it ends or breaks the protocol.
@@ -145,53 +151,65 @@ async fn read_requests<S: PeerService>(
     replies: &mpsc::Sender<Reply>,
 ) -> Result<(), String> {
     loop {
+        if replies.is_closed() {
+            return Err("the answers could not be written".to_owned());
+        }
         let frame = reader.next().await.map_err(|e| e.to_string())?;
+        let arrived = monoio::time::Instant::now();
         let header = frame.header;
         let mut meta = FrameMeta::new(FrameKind::Reply, header.deployment_id);
         meta.request_id = header.request_id;
         meta.target_shard = header.target_shard;
         match header.kind {
             FrameKind::Request => {}
-            FrameKind::Cancel => continue,
-            FrameKind::Ping => {
-                meta.kind = FrameKind::Pong;
-                let _ = replies.clone().try_send(Reply {
-                    meta,
-                    answer: (Vec::new(), None),
-                });
-                continue;
-            }
+            // The caller dropped the answer already; this version does not stop a
+            // request that runs. It sends no Ping and answers none (liveness is the
+            // dialer's write stall and its calls' deadlines).
+            FrameKind::Cancel | FrameKind::Ping => continue,
             other => return Err(format!("unexpected {other:?} frame")),
         }
-        let permit = permits.acquire().await;
+        let until = arrived + Duration::from_millis(u64::from(header.deadline_ms));
+        // The payload first (one frame per connection at a time), within the request's
+        // deadline: a dialer that stops mid-payload ends its connection, holding nothing.
         let len = header.payload_len_bytes as usize;
         let payload = if len > 0 {
-            let buf = AlignedBuf::with_capacity(len);
-            let (read, buf) = reader.read_payload(buf, len).await;
+            let reading = reader.read_payload(AlignedBuf::with_capacity(len), len);
+            let Ok((read, buf)) = monoio::time::timeout_at(until, reading).await else {
+                return Err("a request's payload did not arrive within its deadline".to_owned());
+            };
             read.map_err(|e| e.to_string())?;
             Some(buf)
         } else {
             None
         };
-        let deadline = Duration::from_millis(u64::from(header.deadline_ms));
+        let permit = permits.acquire().await;
         let answering = service.call(session, frame.body, payload);
         let mut replies = replies.clone();
         monoio::spawn(async move {
-            let answered = monoio::time::timeout(deadline, answering).await;
-            drop(permit);
-            if let Ok(answer) = answered {
-                let _ = replies.send(Reply { meta, answer }).await;
+            if let Ok(answer) = monoio::time::timeout_at(until, answering).await {
+                let _ = replies
+                    .send(Reply {
+                        meta,
+                        answer,
+                        permit,
+                    })
+                    .await;
             }
         });
     }
 }
 
-/// Writes answers until every sender is gone or a write fails.
+/// Writes answers until every sender is gone, a write fails or one stalls past
+/// `WRITE_STALL_MAX` (a dialer that stopped reading); then the queue closes, so the
+/// connection stops taking requests.
 async fn write_replies(mut writer: Writer, mut queue: mpsc::Receiver<Reply>) {
     while let Some(reply) = queue.next().await {
         let (body, payload) = reply.answer;
-        let (written, _) = writer.send(&reply.meta, &body, payload).await;
-        if written.is_err() {
+        let sending = writer.send(&reply.meta, &body, payload);
+        let written = monoio::time::timeout(WRITE_STALL_MAX, sending).await;
+        drop(reply.permit);
+        if !matches!(written, Ok((Ok(()), _))) {
+            queue.close();
             return;
         }
     }
