@@ -141,6 +141,7 @@ pub async fn tcp_peer_store(drives: Vec<SimDrive>, parity: usize) -> TestStore<S
         let listener = monoio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = listener.local_addr().expect("address");
         let (senders, mut inboxes) = accept::inboxes(1);
+        let senders = Rc::new(std::cell::RefCell::new(senders));
         let config = ServeConfig {
             deployment_id,
             secret: secret.clone(),

@@ -7,6 +7,7 @@
 //! deadline, like an S3 request head. Nothing a peer sent before the handshake is
 //! trusted: the preamble only says where the socket goes.
 
+use std::cell::RefCell;
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
@@ -51,7 +52,7 @@ pub enum Sorted {
 /// Looks at a new connection's first byte; a peer's is routed through `inboxes`.
 pub async fn sort(
     stream: TcpStream,
-    inboxes: &[mpsc::Sender<HandedPeer>],
+    inboxes: &RefCell<Vec<mpsc::Sender<HandedPeer>>>,
     head_timeout: Duration,
 ) -> Sorted {
     let peeked = monoio::time::timeout(head_timeout, shoal_io::handoff::peek_byte(&stream));
@@ -68,7 +69,7 @@ pub async fn sort(
 /// Reads a peer's preamble and hands its socket over; any failure closes it.
 async fn route(
     mut stream: TcpStream,
-    inboxes: &[mpsc::Sender<HandedPeer>],
+    inboxes: &RefCell<Vec<mpsc::Sender<HandedPeer>>>,
     head_timeout: Duration,
 ) {
     let read = monoio::time::timeout(head_timeout, stream.read_exact(vec![0u8; ROUTE_LEN_BYTES]));
@@ -85,19 +86,19 @@ async fn route(
             return;
         }
     };
-    // Nodes of a pool normally run as many shards each; a peer with more than this
-    // node reaches the shard its target wraps to (a key still meets on one core here).
-    let Some(inbox) = inboxes.get(usize::from(route.target_shard) % inboxes.len().max(1)) else {
-        return;
-    };
     let Ok(socket) = shoal_io::handoff::release(stream) else {
         return;
     };
-    if inbox
-        .clone()
-        .try_send(HandedPeer { socket, route })
-        .is_err()
-    {
+    // The accepting shard's own senders, never clones: a fresh clone of a bounded
+    // sender always has room, so only these keep the inbox's bound. Nodes of a pool
+    // normally run as many shards each; a peer with more than this node reaches the
+    // shard its target wraps to (a key still meets on one core here).
+    let mut senders = inboxes.borrow_mut();
+    let count = senders.len().max(1);
+    let Some(inbox) = senders.get_mut(usize::from(route.target_shard) % count) else {
+        return;
+    };
+    if inbox.try_send(HandedPeer { socket, route }).is_err() {
         tracing::debug!(
             shard = route.target_shard,
             "peer inbox full: connection closed"
@@ -139,6 +140,7 @@ mod tests {
     #[test]
     fn a_peer_reaches_its_shard_and_a_client_stays() {
         let (senders, mut receivers) = inboxes(2);
+        let senders = RefCell::new(senders);
         let inbox_1 = receivers.pop().expect("shard 1");
         let shard_1 = std::thread::spawn(move || {
             runtime().block_on(async move {
@@ -200,6 +202,7 @@ mod tests {
     #[test]
     fn a_bad_preamble_is_closed() {
         let (senders, _receivers) = inboxes(1);
+        let senders = RefCell::new(senders);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = listener.local_addr().expect("address");
         let mut bad_version = Route {

@@ -75,6 +75,7 @@ fn serve_node(listener: monoio::net::TcpListener, secret: ClusterSecret) -> Rc<C
         sessions_ended: ended.clone(),
     });
     let (senders, mut receivers) = accept::inboxes(1);
+    let senders = Rc::new(std::cell::RefCell::new(senders));
     let config = ServeConfig {
         deployment_id: DEPLOYMENT,
         secret,
