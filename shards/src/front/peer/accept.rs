@@ -128,13 +128,6 @@ mod tests {
 
     const DEADLINE: Duration = Duration::from_secs(5);
 
-    fn runtime() -> monoio::Runtime<monoio::time::TimeDriver<monoio::IoUringDriver>> {
-        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .enable_timer()
-            .build()
-            .expect("runtime")
-    }
-
     /// A peer's connection accepted by shard 0 reaches shard 1 with the bytes that
     /// followed its preamble; an S3 client's stays where it was, unread.
     #[test]
@@ -143,7 +136,7 @@ mod tests {
         let senders = RefCell::new(senders);
         let inbox_1 = receivers.pop().expect("shard 1");
         let shard_1 = std::thread::spawn(move || {
-            runtime().block_on(async move {
+            crate::front::peer::test_runtime().block_on(async move {
                 let (tx, rx) = futures_channel::oneshot::channel();
                 let mut tx = Some(tx);
                 let receiving = receive(inbox_1, move |stream, route| {
@@ -171,7 +164,7 @@ mod tests {
         peer.write_all(b"hello").expect("hello");
         let mut client = std::net::TcpStream::connect(address).expect("client");
         client.write_all(b"GET / HTTP/1.1\r\n").expect("request");
-        let sorted: Vec<bool> = runtime().block_on(async {
+        let sorted: Vec<bool> = crate::front::peer::test_runtime().block_on(async {
             let mut kinds = Vec::new();
             for _ in 0..2 {
                 let (accepted, _) = listener.accept().expect("accept");
@@ -220,7 +213,7 @@ mod tests {
         for preamble in [bad_version, reserved] {
             let mut peer = std::net::TcpStream::connect(address).expect("connect");
             peer.write_all(&preamble).expect("preamble");
-            runtime().block_on(async {
+            crate::front::peer::test_runtime().block_on(async {
                 let (accepted, _) = listener.accept().expect("accept");
                 let stream = shoal_io::handoff::adopt(accepted.into()).expect("register");
                 assert!(matches!(

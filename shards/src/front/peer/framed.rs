@@ -231,10 +231,7 @@ mod tests {
     /// leaves the next frame intact.
     #[test]
     fn frames_round_trip_over_a_socket() {
-        let mut runtime = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .enable_timer()
-            .build()
-            .expect("runtime");
+        let mut runtime = crate::front::peer::test_runtime();
         runtime.block_on(async {
             let listener = monoio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             let address = listener.local_addr().expect("address");
@@ -288,10 +285,7 @@ mod tests {
     /// A frame of another deployment breaks the stream: an error, never a frame.
     #[test]
     fn another_deployment_is_refused() {
-        let mut runtime = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .enable_timer()
-            .build()
-            .expect("runtime");
+        let mut runtime = crate::front::peer::test_runtime();
         runtime.block_on(async {
             let listener = monoio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             let address = listener.local_addr().expect("address");

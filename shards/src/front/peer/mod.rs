@@ -20,3 +20,12 @@ pub mod serve;
 
 #[cfg(test)]
 mod tests;
+
+/// The runtime the link's tests run on: io_uring with timers, like a shard's.
+#[cfg(test)]
+fn test_runtime() -> monoio::Runtime<monoio::time::TimeDriver<monoio::IoUringDriver>> {
+    monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .enable_timer()
+        .build()
+        .expect("runtime")
+}

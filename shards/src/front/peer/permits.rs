@@ -97,10 +97,7 @@ mod tests {
     /// a waiter that gave up does not swallow it.
     #[test]
     fn bounded_and_handed_in_order() {
-        let mut runtime = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .enable_timer()
-            .build()
-            .expect("runtime");
+        let mut runtime = crate::front::peer::test_runtime();
         runtime.block_on(async {
             let permits = Permits::new(2);
             let a = permits.acquire().await;

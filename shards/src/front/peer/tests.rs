@@ -105,13 +105,6 @@ fn serve_node(listener: monoio::net::TcpListener, secret: ClusterSecret) -> Rc<C
     ended
 }
 
-fn runtime() -> monoio::Runtime<monoio::time::TimeDriver<monoio::IoUringDriver>> {
-    monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-        .enable_timer()
-        .build()
-        .expect("runtime")
-}
-
 fn channel(address: std::net::SocketAddr, secret: ClusterSecret) -> PeerChannel {
     PeerChannel::new(ChannelConfig {
         address,
@@ -125,7 +118,7 @@ fn channel(address: std::net::SocketAddr, secret: ClusterSecret) -> PeerChannel 
 /// payload sent (1 MiB) and one received (3 MiB) into the caller's buffer.
 #[test]
 fn concurrent_calls_get_their_own_answers() {
-    runtime().block_on(async {
+    crate::front::peer::test_runtime().block_on(async {
         let listener = monoio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = listener.local_addr().expect("address");
         serve_node(listener, secret());
@@ -171,7 +164,7 @@ fn concurrent_calls_get_their_own_answers() {
 /// next call, and the late answer does not reach it.
 #[test]
 fn a_late_answer_is_a_timeout_and_the_channel_goes_on() {
-    runtime().block_on(async {
+    crate::front::peer::test_runtime().block_on(async {
         let listener = monoio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = listener.local_addr().expect("address");
         serve_node(listener, secret());
@@ -193,7 +186,7 @@ fn a_late_answer_is_a_timeout_and_the_channel_goes_on() {
 /// A dialer without the cluster secret is refused: its calls fail as unreachable.
 #[test]
 fn a_wrong_secret_is_refused() {
-    runtime().block_on(async {
+    crate::front::peer::test_runtime().block_on(async {
         let listener = monoio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = listener.local_addr().expect("address");
         serve_node(listener, secret());
@@ -211,7 +204,7 @@ fn a_wrong_secret_is_refused() {
 /// backoff reaches it without anyone reconnecting by hand.
 #[test]
 fn a_peer_that_comes_back_is_used_again() {
-    runtime().block_on(async {
+    crate::front::peer::test_runtime().block_on(async {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = probe.local_addr().expect("address");
         drop(probe);
