@@ -86,6 +86,11 @@ async fn route(
             return;
         }
     };
+    if route.tls {
+        // Never taken as a plain connection: TLS between peers is not implemented yet.
+        tracing::warn!("a peer asked for TLS, which peer connections do not offer yet: refused");
+        return;
+    }
     let Ok(socket) = shoal_io::handoff::release(stream) else {
         return;
     };
@@ -191,7 +196,7 @@ mod tests {
         assert_eq!(&answer, b"back");
     }
 
-    /// A bad preamble closes the socket.
+    /// A bad preamble, or one asking for TLS (not offered yet), closes the socket.
     #[test]
     fn a_bad_preamble_is_closed() {
         let (senders, _receivers) = inboxes(1);
@@ -210,7 +215,12 @@ mod tests {
         }
         .encode();
         reserved[12] = 1;
-        for preamble in [bad_version, reserved] {
+        let tls = Route {
+            target_shard: 0,
+            tls: true,
+        }
+        .encode();
+        for preamble in [bad_version, reserved, tls] {
             let mut peer = std::net::TcpStream::connect(address).expect("connect");
             peer.write_all(&preamble).expect("preamble");
             crate::front::peer::test_runtime().block_on(async {
