@@ -657,6 +657,8 @@ async fn read_answers(mut reader: Reader, link: &std::rc::Weak<Link>) -> String 
                     .send((Err(CallError::Unreachable(error.to_string())), buf));
                 return error.to_string();
             }
+            // A long payload is heard too, not only its header.
+            link.heard_at.set(Instant::now());
         }
         let _ = call.answer.send((Ok(frame.body), buf));
     }

@@ -4,7 +4,8 @@
 //! members), each in its own task, the answers written in the order they finish.
 //!
 //! Bounds: at most `Permits`' strangers per shard sit in TLS and the handshake at
-//! once (more are closed at once), each holding about a kilobyte (`framed.rs`), and
+//! once (more are closed at once), each holding about a kilobyte of frame buffers
+//! (`framed.rs`; under TLS, rustls's own bounded buffers too), and
 //! both handshakes must finish within `HANDSHAKE_TIMEOUT`; a node with TLS refuses a
 //! plain peer and a node without refuses TLS, each with a logged reason. A request's
 //! payload (at most a frame's payload limit, in an aligned buffer of its size) must
@@ -13,7 +14,8 @@
 //! answer not yet written (a connection that finds none free stops reading, so TCP
 //! pushes back on the sender); a request is dropped unanswered, its permit freed, when
 //! its deadline passes (also before it started: it never starts then) or its caller
-//! sends Cancel. No answer tells such a caller "timeout": its own deadline, earlier by
+//! sends Cancel, or the connection ends (its caller's calls failed with it). No
+//! answer tells such a caller "timeout": its own deadline, earlier by
 //! the transit time, ended its wait before ours. What a dropped request had opened
 //! (staged files, open part files) stays in the connection's session, which the
 //! service ends with the connection. Pings are answered with Pongs; a dialer silent
@@ -212,6 +214,8 @@ async fn read_requests<S: PeerService>(
     replies: &mut mpsc::Sender<Reply>,
 ) -> Result<(), String> {
     let running: Running = Rc::default();
+    // However reading ends, nobody waits for what still runs: drop it all.
+    let _stop_all = StopAll(running.clone());
     loop {
         if replies.is_closed() {
             return Err("the answers could not be written".to_owned());
@@ -279,6 +283,17 @@ async fn read_requests<S: PeerService>(
             running: running.clone(),
         };
         monoio::spawn(request.run(answering, stopped, replies.clone()));
+    }
+}
+
+/// Stops every request of a connection still running when dropped.
+struct StopAll(Running);
+
+impl Drop for StopAll {
+    fn drop(&mut self) {
+        for (_, stop) in self.0.borrow_mut().drain() {
+            let _ = stop.send(());
+        }
     }
 }
 

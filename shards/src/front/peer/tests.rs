@@ -487,3 +487,33 @@ fn strangers_are_bounded() {
         assert_eq!(answer.expect("a member is served"), op(0, 4));
     });
 }
+
+/// When the dialer gives a connection up (here: an answer slower than its silence
+/// bound) the far side drops what that connection still ran, since nobody waits for
+/// it, frees its permit and ends its session.
+#[test]
+fn a_connection_given_up_stops_its_requests() {
+    crate::front::peer::test_runtime().block_on(async {
+        let (listener, address) = listen();
+        let permits = Permits::new(8);
+        let config = ServeConfig::new(DEPLOYMENT, secret());
+        let seen = serve_node_with(listener, config, permits.clone());
+        let mut config = ChannelConfig::new(address, 0, DEPLOYMENT, secret());
+        config.ping_interval = Duration::from_millis(300);
+        config.silence_max = Duration::from_millis(100);
+        let peer = PeerChannel::new(config);
+        let (answer, _) = peer.call(op(2, 5000), None, Duration::from_secs(10)).await;
+        assert!(
+            matches!(answer, Err(CallError::Unreachable(_))),
+            "{answer:?}"
+        );
+        let stopped = eventually(Duration::from_secs(1), || {
+            seen.dropped.get() == 1 && seen.sessions_ended.get() == 1 && permits.free() == 8
+        })
+        .await;
+        assert!(
+            stopped,
+            "dropped with its connection, session ended, permit back"
+        );
+    });
+}
