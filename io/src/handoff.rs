@@ -13,7 +13,8 @@
 //!
 //! [`peek_byte`] tells an S3 connection (a method letter, or 0x16 for TLS) from a
 //! peer's preamble without consuming anything, so an S3 connection goes on exactly
-//! as if nobody had looked.
+//! as if nobody had looked. [`closer`] gives a handle that ends a connection while a
+//! task still waits on it.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -70,6 +71,24 @@ pub fn release(stream: TcpStream) -> io::Result<OwnedFd> {
     // the socket open.
     drop(stream);
     Ok(owned)
+}
+
+/// A second handle on `stream`'s socket (a duplicated descriptor, outside any
+/// runtime) whose `shutdown(Both)` ends the connection for every holder: a read or
+/// write in flight on `stream` (or its halves) completes at once. For a connection
+/// given up while a task still waits on it (a peer gone silent).
+pub fn closer(stream: &TcpStream) -> io::Result<std::net::TcpStream> {
+    // SAFETY: as in `release`: F_DUPFD_CLOEXEC on a descriptor held open by `stream`
+    // takes no pointer and returns a new descriptor nothing else owns.
+    #[allow(unsafe_code)]
+    let duplicate = unsafe { libc::fcntl(stream.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+    if duplicate < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `duplicate` was just returned by fcntl, is open and owned by no one else.
+    #[allow(unsafe_code)]
+    let owned = unsafe { OwnedFd::from_raw_fd(duplicate) };
+    Ok(std::net::TcpStream::from(owned))
 }
 
 /// Registers a socket released by another shard ([`release`]) with this shard's

@@ -142,10 +142,7 @@ pub async fn tcp_peer_store(drives: Vec<SimDrive>, parity: usize) -> TestStore<S
         let address = listener.local_addr().expect("address");
         let (senders, mut inboxes) = accept::inboxes(1);
         let senders = Rc::new(std::cell::RefCell::new(senders));
-        let config = ServeConfig {
-            deployment_id,
-            secret: secret.clone(),
-        };
+        let config = ServeConfig::new(deployment_id, secret.clone());
         let service = Rc::new(MemberService::new(far));
         let permits = Permits::new(64);
         monoio::spawn(accept::receive(inboxes.remove(0), move |stream, _route| {
@@ -162,12 +159,12 @@ pub async fn tcp_peer_store(drives: Vec<SimDrive>, parity: usize) -> TestStore<S
                 });
             }
         });
-        let channel = PeerChannel::new(ChannelConfig {
+        let channel = PeerChannel::new(ChannelConfig::new(
             address,
-            target_shard: 0,
+            0,
             deployment_id,
-            secret: secret.clone(),
-        });
+            secret.clone(),
+        ));
         let link: Rc<dyn PeerLink> = Rc::new(TcpLink::new(channel));
         link
     };

@@ -4,8 +4,9 @@
 //! For each frame it yields, in order: `Event::Header` once the 80 header bytes are in
 //! and checked (magic, version, checksum, reserved bytes, kind, flags, limits, this
 //! connection's deployment) — no byte past the header is consumed before that; then
-//! `Event::Body` with the whole body once its checksum matched (held in a buffer of
-//! `BODY_MAX_BYTES` allocated once, at `new`); then, while payload bytes remain,
+//! `Event::Body` with the whole body once its checksum matched (held in a buffer grown
+//! to the largest body announced so far, at most `BODY_MAX_BYTES`, so a connection that
+//! sent only small frames, such as a handshake's, holds only their size); then, while payload bytes remain,
 //! `Event::Payload` with how many: the caller moves them itself (from the bytes it
 //! already holds, or straight from the socket into its own aligned buffer) and says how
 //! many it took with `payload_read`. The decoder never buffers or copies payload. Then
@@ -16,7 +17,7 @@
 //! is in doubt cannot be resynchronised: the connection must close); the events do not
 //! depend on how the stream was split.
 
-use crate::frame::{BODY_MAX_BYTES, FRAME_HEADER_BYTES, FrameError, FrameHeader, body_checksum};
+use crate::frame::{FRAME_HEADER_BYTES, FrameError, FrameHeader, body_checksum};
 
 /// What the decoder found in the bytes it was given.
 #[derive(Debug, PartialEq, Eq)]
@@ -68,7 +69,7 @@ impl Decoder {
             state: State::Header,
             header_bytes: [0; FRAME_HEADER_BYTES],
             header_have: 0,
-            body: Vec::with_capacity(BODY_MAX_BYTES),
+            body: Vec::new(),
             refused: None,
         }
     }
@@ -136,6 +137,8 @@ impl Decoder {
     fn take_body(&mut self, header: FrameHeader, input: &[u8]) -> Result<Decoded<'_>, FrameError> {
         let wanted = header.body_len_bytes as usize - self.body.len();
         let taken = wanted.min(input.len());
+        // Grown once per larger body, exactly (bounded: the header was checked).
+        self.body.reserve_exact(wanted);
         self.body.extend_from_slice(&input[..taken]);
         if self.body.len() < header.body_len_bytes as usize {
             return Ok(need_more(taken));

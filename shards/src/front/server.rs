@@ -166,13 +166,9 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
         )
     })?;
     let (drives, _locks) = open_drives(&config.drives, config.format_new_drives)?;
+    let tls = load_tls(&mut config)?;
     let (layout, offline, cluster_start) = prepare_drives(drives, &config)?;
     let (credentials, credentials_source) = credentials_of(&config, &offline)?;
-    let tls = config
-        .certs_dir
-        .as_deref()
-        .map(crate::front::tls::load_server_config)
-        .transpose()?;
     let audit = AuditLog::open(config.audit_log.as_deref(), config.audit_webhook.as_deref())?;
     let signals = block_stop_signals()?;
     let (lock_senders, lock_receivers) = mailboxes(config.shards);
@@ -243,6 +239,21 @@ type ClusterStart = (
     shoal_wire::handshake::ClusterSecret,
     crate::topology::placement::DeploymentId,
 );
+
+/// The S3 listener's TLS with `--certs-dir`, and in a cluster the peers' (both sides).
+fn load_tls(config: &mut ServerConfig) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+    let Some(certs_dir) = config.certs_dir.clone() else {
+        return Ok(None);
+    };
+    let server = crate::front::tls::load_server_config(&certs_dir)?;
+    if let Some(cluster) = config.cluster.as_mut() {
+        cluster.tls = Some(crate::front::cluster::ClusterTls {
+            client: crate::front::tls::load_peer_client_config(&certs_dir)?,
+            server: server.clone(),
+        });
+    }
+    Ok(Some(server))
+}
 
 /// The root credentials, read from and written to online drives only: never into the
 /// bare mount point of a missing drive.
@@ -515,10 +526,7 @@ fn start_peer_tasks(
     inbox: mpsc::Receiver<HandedPeer>,
     local_members: Vec<Rc<crate::member::Member<shoal_io::AnyDrive>>>,
 ) {
-    let serve_config = crate::front::peer::serve::ServeConfig {
-        deployment_id: cluster.config.frame_deployment(),
-        secret: cluster.secret.clone(),
-    };
+    let serve_config = cluster.config.serve_config(&cluster.secret);
     monoio::spawn(crate::front::cluster::shard::serve_peers(
         inbox,
         local_members,
@@ -588,7 +596,7 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<OpenedShard,
                 &cluster.secret,
                 drives,
                 durations,
-            );
+            )?;
             let store = Store::open_cluster_in(
                 members.pool,
                 cluster.deployment_id,

@@ -28,6 +28,8 @@ use shoal_wire::handshake::ClusterSecret;
 use crate::front::handler::Credentials;
 use crate::front::peer::channel::{ChannelConfig, PeerChannel};
 use crate::front::peer::link::TcpLink;
+use crate::front::peer::serve::ServeConfig;
+use crate::front::tls::PeerTls;
 use crate::member::PeerMember;
 use crate::member::peer::link::PeerLink;
 use crate::topology::cluster::{DrivePlace, PoolTopology};
@@ -42,6 +44,22 @@ pub struct ClusterConfig {
     pub this_node: usize,
     /// Per node: its address (`None` for this node).
     pub peers: Vec<Option<SocketAddr>>,
+    /// With `--certs-dir`: TLS towards peers (client side) and for peers (server side,
+    /// the S3 listener's own configuration).
+    pub tls: Option<ClusterTls>,
+}
+
+/// The two sides of TLS between peers.
+#[derive(Clone)]
+pub struct ClusterTls {
+    pub client: Arc<rustls::ClientConfig>,
+    pub server: Arc<rustls::ServerConfig>,
+}
+
+impl std::fmt::Debug for ClusterTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterTls")
+    }
 }
 
 impl ClusterConfig {
@@ -68,7 +86,54 @@ impl ClusterConfig {
             topology: Arc::new(topology),
             this_node,
             peers,
+            tls: None,
         })
+    }
+
+    /// How a shard dials node `node`'s shard `target_shard` (TLS with `--certs-dir`).
+    pub fn channel_config(
+        &self,
+        node: usize,
+        address: SocketAddr,
+        target_shard: u16,
+        secret: &ClusterSecret,
+    ) -> Result<ChannelConfig, String> {
+        let mut config = ChannelConfig::new(
+            address,
+            target_shard,
+            self.frame_deployment(),
+            secret.clone(),
+        );
+        if let (Some(tls), Some((host, _))) = (&self.tls, &self.topology.nodes[node].address) {
+            config.tls = Some(PeerTls::new(tls.client.clone(), host)?);
+        }
+        Ok(config)
+    }
+
+    /// How this node answers peers.
+    pub fn serve_config(&self, secret: &ClusterSecret) -> ServeConfig {
+        let mut config = ServeConfig::new(self.frame_deployment(), secret.clone());
+        config.tls = self.tls.as_ref().map(|tls| tls.server.clone());
+        config
+    }
+
+    /// One link per node (`None` for this node) to its shard `target_shard`.
+    pub fn links(
+        &self,
+        target_shard: u16,
+        secret: &ClusterSecret,
+    ) -> Result<Vec<Option<Rc<dyn PeerLink>>>, String> {
+        let mut links = Vec::with_capacity(self.peers.len());
+        for (node, address) in self.peers.iter().enumerate() {
+            let Some(address) = *address else {
+                links.push(None);
+                continue;
+            };
+            let channel =
+                PeerChannel::new(self.channel_config(node, address, target_shard, secret)?);
+            links.push(Some(Rc::new(TcpLink::new(channel)) as Rc<dyn PeerLink>));
+        }
+        Ok(links)
     }
 
     /// The frames' deployment field between nodes: the endpoint list's hash.
@@ -110,22 +175,13 @@ pub fn secret_of(credentials: &Credentials) -> ClusterSecret {
 /// Per pool position: a member asking the peer's drive there, with calls bounded by
 /// `PEER_PROBE_DEADLINE`, over connections of their own to each peer's shard 0
 /// (`None`: this node's drive). For the agreement and the health watch.
-pub fn probe_members(cluster: &ClusterConfig, secret: &ClusterSecret) -> Vec<Option<PeerMember>> {
-    let links: Vec<Option<Rc<dyn PeerLink>>> = (cluster.peers.iter())
-        .map(|address| {
-            address.map(|address| {
-                let channel = PeerChannel::new(ChannelConfig {
-                    address,
-                    target_shard: 0,
-                    deployment_id: cluster.frame_deployment(),
-                    secret: secret.clone(),
-                });
-                Rc::new(TcpLink::new(channel)) as Rc<dyn PeerLink>
-            })
-        })
-        .collect();
+pub fn probe_members(
+    cluster: &ClusterConfig,
+    secret: &ClusterSecret,
+) -> Result<Vec<Option<PeerMember>>, String> {
+    let links = cluster.links(0, secret)?;
     let now: Rc<dyn Fn() -> u64> = Rc::new(|| shoal_io::Env::monotonic_nanos(&MonoioEnv));
-    (cluster.topology.order.iter())
+    let members = (cluster.topology.order.iter())
         .map(|place| {
             links[place.node_index].as_ref().map(|link| {
                 let index = u32::try_from(place.drive_index).unwrap_or(u32::MAX);
@@ -133,5 +189,6 @@ pub fn probe_members(cluster: &ClusterConfig, secret: &ClusterSecret) -> Vec<Opt
                 PeerMember::new(name, index, link.clone(), now.clone(), PEER_PROBE_DEADLINE)
             })
         })
-        .collect()
+        .collect();
+    Ok(members)
 }

@@ -32,7 +32,13 @@ pub async fn watch(
     node: Arc<NodeMetrics>,
     stopping: impl Fn() -> bool,
 ) {
-    let members = probe_members(&cluster, &secret);
+    let members = match probe_members(&cluster, &secret) {
+        Ok(members) => members,
+        Err(why) => {
+            tracing::error!("cannot watch peers' drives: {why}");
+            return;
+        }
+    };
     let asked: Vec<(usize, Rc<_>, Vec<u8>)> = (members.into_iter().enumerate())
         .filter_map(|(position, member)| {
             let expected = cluster_record_for(deployment_id, &cluster.topology, position);

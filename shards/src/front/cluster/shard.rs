@@ -16,12 +16,9 @@ use shoal_wire::handshake::ClusterSecret;
 
 use crate::front::cluster::ClusterConfig;
 use crate::front::peer::accept::{self, HandedPeer};
-use crate::front::peer::channel::{ChannelConfig, PeerChannel};
-use crate::front::peer::link::TcpLink;
 use crate::front::peer::member_service::MemberService;
 use crate::front::peer::permits::Permits;
 use crate::front::peer::serve::{ServeConfig, serve};
-use crate::member::peer::link::PeerLink;
 use crate::member::{LocalMember, Member, PeerMember};
 
 /// Peer requests one shard runs at once (with their answers not yet written).
@@ -40,7 +37,7 @@ pub fn members(
     secret: &ClusterSecret,
     drives: Vec<AnyDrive>,
     (lease, member_deadline): (Duration, Duration),
-) -> ShardMembers {
+) -> Result<ShardMembers, String> {
     let local: Vec<Rc<Member<AnyDrive>>> = drives
         .into_iter()
         .map(|drive| {
@@ -50,19 +47,7 @@ pub fn members(
         })
         .collect();
     let target_shard = u16::try_from(shard_index).unwrap_or(u16::MAX);
-    let links: Vec<Option<Rc<dyn PeerLink>>> = (cluster.peers.iter())
-        .map(|address| {
-            address.map(|address| {
-                let channel = PeerChannel::new(ChannelConfig {
-                    address,
-                    target_shard,
-                    deployment_id: cluster.frame_deployment(),
-                    secret: secret.clone(),
-                });
-                Rc::new(TcpLink::new(channel)) as Rc<dyn PeerLink>
-            })
-        })
-        .collect();
+    let links = cluster.links(target_shard, secret)?;
     let now: Rc<dyn Fn() -> u64> = Rc::new(|| shoal_io::Env::monotonic_nanos(&MonoioEnv));
     let pool = (cluster.topology.order.iter())
         .map(|place| match &links[place.node_index] {
@@ -76,7 +61,7 @@ pub fn members(
             }
         })
         .collect();
-    ShardMembers { pool, local }
+    Ok(ShardMembers { pool, local })
 }
 
 /// Serves the peer connections handed to this shard (`inbox`) with its local members,

@@ -78,10 +78,7 @@ pub fn agree_and_format(
     runtime.block_on(async move {
         let listener =
             shoal_io::net::listen(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        let serve_config = ServeConfig {
-            deployment_id: cluster.frame_deployment(),
-            secret: secret.clone(),
-        };
+        let serve_config = cluster.serve_config(secret);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let stop = stop_rx.shared();
         let decided = monoio::select! {
@@ -110,7 +107,7 @@ async fn decide(
     cluster: &ClusterConfig,
     secret: &ClusterSecret,
 ) -> Result<DeploymentId, String> {
-    let members = probe_members(cluster, secret);
+    let members = probe_members(cluster, secret)?;
     let local_positions = cluster.local_positions();
     let mut logged_at: Option<Instant> = None;
     loop {

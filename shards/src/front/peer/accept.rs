@@ -5,7 +5,9 @@
 //! inbox closes the newcomer (its dialer retries), so a burst of peer connections
 //! never grows memory. Reading the preamble is bounded by the connection's head
 //! deadline, like an S3 request head. Nothing a peer sent before the handshake is
-//! trusted: the preamble only says where the socket goes.
+//! trusted: the preamble only says where the socket goes. Its TLS flag travels with
+//! the socket; the serving shard runs TLS, or refuses a peer whose TLS does not match
+//! this node's (`serve.rs`).
 
 use std::cell::RefCell;
 use std::os::fd::OwnedFd;
@@ -86,11 +88,6 @@ async fn route(
             return;
         }
     };
-    if route.tls {
-        // Never taken as a plain connection: TLS between peers is not implemented yet.
-        tracing::warn!("a peer asked for TLS, which peer connections do not offer yet: refused");
-        return;
-    }
     let Ok(socket) = shoal_io::handoff::release(stream) else {
         return;
     };
@@ -196,7 +193,7 @@ mod tests {
         assert_eq!(&answer, b"back");
     }
 
-    /// A bad preamble, or one asking for TLS (not offered yet), closes the socket.
+    /// A bad preamble (version, reserved bytes) closes the socket.
     #[test]
     fn a_bad_preamble_is_closed() {
         let (senders, _receivers) = inboxes(1);
@@ -215,12 +212,7 @@ mod tests {
         }
         .encode();
         reserved[12] = 1;
-        let tls = Route {
-            target_shard: 0,
-            tls: true,
-        }
-        .encode();
-        for preamble in [bad_version, reserved, tls] {
+        for preamble in [bad_version, reserved] {
             let mut peer = std::net::TcpStream::connect(address).expect("connect");
             peer.write_all(&preamble).expect("preamble");
             crate::front::peer::test_runtime().block_on(async {

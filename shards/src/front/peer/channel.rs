@@ -11,7 +11,12 @@
 //! Tasks: the connection's reader (answers to waiting calls) and writer (frames from a
 //! bounded queue, `FRAMES_QUEUED_MAX`) run as the shard's tasks; the reader is never
 //! cancelled mid-read (bytes would be lost). A call that gives up at its deadline sends
-//! a Cancel frame and leaves; its answer, if it comes, is read and dropped.
+//! a Cancel frame and leaves; its answer, if it comes, is read and dropped. A third
+//! task keeps the connection honest: when nothing was heard for `ping_interval` it
+//! sends a Ping (the far side answers Pong); a connection silent for `silence_max`
+//! (no answer, no Pong: a stopped or cut-off peer) is shut down, its calls fail, and
+//! the next call dials again. With TLS (`tls`), the preamble says so and the TLS
+//! handshake, verifying the peer's certificate, runs before the cluster handshake.
 //!
 //! Invariants: every pending call ends (answer, deadline, or the connection's end);
 //! the caller's buffer always comes back (a fresh one of the same capacity if the
@@ -27,7 +32,7 @@ use std::time::Duration;
 
 use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
-use monoio::io::Splitable;
+use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use monoio::time::Instant;
 use shoal_io::AlignedBuf;
@@ -36,6 +41,8 @@ use shoal_wire::handshake::{ClusterSecret, Dialer, Step};
 use shoal_wire::route::Route;
 
 use crate::front::peer::framed::{FrameReader, FrameWriter};
+use crate::front::peer::socket;
+use crate::front::tls::PeerTls;
 
 /// Frames waiting for the writer; beyond it a call fails at once (`Unreachable`).
 pub const FRAMES_QUEUED_MAX: usize = 64;
@@ -54,6 +61,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(200);
 /// Longest wait between attempts: a peer that is back is used within this.
 pub const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// A connection that heard nothing for this long sends a Ping.
+pub const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// A connection that heard nothing (no answer, no Pong) for this long is shut down:
+/// a few Pings unanswered, so a peer that stopped is skipped within seconds.
+pub const SILENCE_MAX: Duration = Duration::from_secs(4);
 
 /// Why a call has no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +88,32 @@ pub struct ChannelConfig {
     pub target_shard: u16,
     pub deployment_id: [u8; 16],
     pub secret: ClusterSecret,
+    /// TLS towards the peer (`--certs-dir`); `None`: plain TCP.
+    pub tls: Option<PeerTls>,
+    /// Idle time before a Ping (`PING_INTERVAL`).
+    pub ping_interval: Duration,
+    /// Silence before the connection is given up (`SILENCE_MAX`).
+    pub silence_max: Duration,
+}
+
+impl ChannelConfig {
+    /// A plain channel with the default liveness bounds.
+    pub fn new(
+        address: SocketAddr,
+        target_shard: u16,
+        deployment_id: [u8; 16],
+        secret: ClusterSecret,
+    ) -> Self {
+        Self {
+            address,
+            target_shard,
+            deployment_id,
+            secret,
+            tls: None,
+            ping_interval: PING_INTERVAL,
+            silence_max: SILENCE_MAX,
+        }
+    }
 }
 
 /// One shard's channel to one shard of a peer; cheap to clone.
@@ -114,6 +152,11 @@ struct Link {
     pending: RefCell<HashMap<u64, Pending>>,
     deployment_id: [u8; 16],
     target_shard: u32,
+    /// When the last frame came from the peer (or the connection opened).
+    heard_at: Cell<Instant>,
+    /// Ends the connection while its reader still waits (`shoal_io::handoff::closer`);
+    /// taken when it is shut down.
+    closer: RefCell<Option<std::net::TcpStream>>,
 }
 
 #[derive(Default)]
@@ -365,7 +408,7 @@ impl PeerChannel {
             )),
         };
         let next = match opened {
-            Ok((reader, writer)) => State::Up(self.start(reader, writer)),
+            Ok((reader, writer, closer)) => State::Up(self.start(reader, writer, closer)),
             Err(why) => {
                 let backoff = (backoff * 2).clamp(RECONNECT_BACKOFF_MIN, RECONNECT_BACKOFF_MAX);
                 tracing::debug!(peer = %self.inner.config.address, %why, "peer unreachable");
@@ -383,8 +426,13 @@ impl PeerChannel {
         }
     }
 
-    /// Starts the reader and writer tasks of a new connection.
-    fn start(&self, reader: Reader, writer: Writer) -> Rc<Link> {
+    /// Starts the reader, writer and keeper tasks of a new connection.
+    fn start(
+        &self,
+        reader: Reader,
+        writer: Writer,
+        closer: Option<std::net::TcpStream>,
+    ) -> Rc<Link> {
         let (outgoing, queue) = mpsc::channel(FRAMES_QUEUED_MAX);
         let queued = Rc::new(Queued::default());
         let link = Rc::new(Link {
@@ -393,7 +441,11 @@ impl PeerChannel {
             pending: RefCell::new(HashMap::new()),
             deployment_id: self.inner.config.deployment_id,
             target_shard: u32::from(self.inner.config.target_shard),
+            heard_at: Cell::new(Instant::now()),
+            closer: RefCell::new(closer),
         });
+        let (channel, kept_link) = (Rc::downgrade(&self.inner), Rc::downgrade(&link));
+        monoio::spawn(keep_alive(channel, kept_link));
         let (channel, write_link) = (Rc::downgrade(&self.inner), Rc::downgrade(&link));
         monoio::spawn(async move {
             let why = write_frames(writer, queue, &queued).await;
@@ -436,6 +488,43 @@ impl PeerChannel {
                 .send((Err(CallError::Unreachable(why.to_owned())), call.buf));
         }
         link.outgoing.clone().close_channel();
+        link.shut_down();
+    }
+}
+
+/// Pings an idle connection and gives up a silent one (see the file's header); ends
+/// with the connection.
+async fn keep_alive(channel: std::rc::Weak<Inner>, link: std::rc::Weak<Link>) {
+    loop {
+        let Some(ping_interval) = channel.upgrade().map(|inner| inner.config.ping_interval) else {
+            return;
+        };
+        monoio::time::sleep(ping_interval).await;
+        let (Some(inner), Some(up)) = (channel.upgrade(), link.upgrade()) else {
+            return;
+        };
+        if up.outgoing.is_closed() {
+            return;
+        }
+        let silent = up.heard_at.get().elapsed();
+        if silent >= inner.config.silence_max {
+            let why = format!("the peer was silent for {silent:?}");
+            PeerChannel { inner }.broken(&link, &why);
+            return;
+        }
+        if silent >= ping_interval {
+            let request_id = inner.next_request_id.get();
+            inner.next_request_id.set(request_id + 1);
+            up.send_empty(FrameKind::Ping, request_id);
+        }
+    }
+}
+
+impl Drop for Link {
+    /// A connection nobody holds (the channel dropped, or replaced after a break) is
+    /// shut down: its reader, waiting on the socket, ends too.
+    fn drop(&mut self) {
+        self.shut_down();
     }
 }
 
@@ -457,7 +546,19 @@ impl Drop for Abandoned<'_> {
 impl Link {
     /// Tells the peer a call gave up (best effort: a full queue drops the Cancel).
     fn cancel(&self, request_id: u64) {
-        let mut meta = FrameMeta::new(FrameKind::Cancel, self.deployment_id);
+        self.send_empty(FrameKind::Cancel, request_id);
+    }
+
+    /// Ends the connection now, also for a reader waiting on a silent peer.
+    fn shut_down(&self) {
+        if let Some(socket) = self.closer.borrow_mut().take() {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Queues a frame of `kind` without body (best effort: a full queue drops it).
+    fn send_empty(&self, kind: FrameKind, request_id: u64) {
+        let mut meta = FrameMeta::new(kind, self.deployment_id);
         meta.request_id = request_id;
         meta.target_shard = self.target_shard;
         if !self.queued.admit(0) {
@@ -485,21 +586,27 @@ impl<T> TryRecvNow<T> for oneshot::Receiver<T> {
     }
 }
 
-type Reader = FrameReader<monoio::io::OwnedReadHalf<TcpStream>>;
-type Writer = FrameWriter<monoio::io::OwnedWriteHalf<TcpStream>>;
+type Reader = FrameReader;
+type Writer = FrameWriter;
 
-/// Connects, sends the route preamble and runs the dialer's side of the handshake.
-async fn open(config: &ChannelConfig) -> io::Result<(Reader, Writer)> {
-    let stream = TcpStream::connect(config.address).await?;
+/// Connects, sends the route preamble, runs TLS when configured and the dialer's side
+/// of the handshake. Returns the frames' halves and the connection's closer.
+async fn open(config: &ChannelConfig) -> io::Result<(Reader, Writer, Option<std::net::TcpStream>)> {
+    let mut stream = TcpStream::connect(config.address).await?;
     let _ = stream.set_nodelay(true);
-    let (read_half, write_half) = stream.into_split();
-    let mut reader = FrameReader::new(read_half, config.deployment_id);
-    let mut writer = FrameWriter::new(write_half);
+    let closer = shoal_io::handoff::closer(&stream).ok();
     let route = Route {
         target_shard: config.target_shard,
-        tls: false,
+        tls: config.tls.is_some(),
     };
-    writer.send_raw(route.encode().to_vec()).await?;
+    let (written, _) = stream.write_all(route.encode().to_vec()).await;
+    written?;
+    let (read_half, write_half) = match &config.tls {
+        Some(tls) => socket::connect(stream, tls).await?,
+        None => socket::plain(stream),
+    };
+    let mut reader = FrameReader::new(read_half, config.deployment_id);
+    let mut writer = FrameWriter::new(write_half);
     let challenge: [u8; 32] = rand::random();
     let target = u32::from(config.target_shard);
     let mut dialer = Dialer::new(&config.secret, config.deployment_id, target, challenge);
@@ -515,13 +622,13 @@ async fn open(config: &ChannelConfig) -> io::Result<(Reader, Writer)> {
                 if let Some(bytes) = send {
                     writer.send_raw(bytes).await?;
                 }
-                return Ok((reader, writer));
+                reader.authenticated();
+                return Ok((reader, writer, closer));
             }
         }
     }
 }
 
-/// Writes queued frames until the queue closes or a write fails.
 /// Writes queued frames until the queue closes or a write fails or stalls past
 /// `WRITE_STALL_MAX`; says why it stopped. A write cut by the stall is dropped with
 /// the connection, which is never used again.
@@ -558,6 +665,7 @@ async fn read_answers(mut reader: Reader, link: &std::rc::Weak<Link>) -> String 
         let Some(link) = link.upgrade() else {
             return "channel dropped".to_owned();
         };
+        link.heard_at.set(Instant::now());
         let header = frame.header;
         match header.kind {
             FrameKind::Reply if header.flags == 0 => {}
@@ -587,6 +695,8 @@ async fn read_answers(mut reader: Reader, link: &std::rc::Weak<Link>) -> String 
                     .send((Err(CallError::Unreachable(error.to_string())), buf));
                 return error.to_string();
             }
+            // A long payload is heard too, not only its header.
+            link.heard_at.set(Instant::now());
         }
         let _ = call.answer.send((Ok(frame.body), buf));
     }

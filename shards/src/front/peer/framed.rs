@@ -1,11 +1,17 @@
 //! Frames over one peer connection's byte stream: `FrameReader` turns bytes into
 //! frames with `shoal_wire::decoder::Decoder`, `FrameWriter` writes a frame's header
-//! and body, then its payload from the caller's buffer.
+//! and body, then its payload from the caller's buffer; either over plain TCP or TLS
+//! (`socket.rs`).
 //!
 //! Payload bytes go straight from the socket into the caller's aligned buffer; only
 //! the few that arrived in the same read as a header or body (at most the input
-//! buffer, `INPUT_BYTES`) are copied from it. Memory per connection is fixed: one
-//! input buffer and one output head, each a header plus the largest body.
+//! buffer, `INPUT_BYTES`) are copied from it. Memory per connection is bounded: one
+//! input buffer and one output head, each at most a header plus the largest body.
+//!
+//! Before the handshake (`FrameReader::authenticated` not called) a connection is a
+//! stranger's: a frame with a body over `HANDSHAKE_BODY_MAX_BYTES` or any payload is
+//! refused before its body is read, and the input buffer is `HANDSHAKE_INPUT_BYTES`,
+//! so a stranger holds about a kilobyte, not a frame's worth.
 //!
 //! Invariants: a frame's payload is taken (`read_payload` or `skip_payload`) before
 //! the next frame is asked for; a stream whose framing failed is not read again (the
@@ -13,14 +19,18 @@
 
 use std::io;
 
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncReadRentExt, AsyncWriteRent, AsyncWriteRentExt};
 use shoal_io::AlignedBuf;
 use shoal_wire::decoder::{Decoder, Event};
 use shoal_wire::frame::{BODY_MAX_BYTES, FRAME_HEADER_BYTES, FrameHeader, FrameMeta, encode_frame};
 
+use crate::front::peer::socket::{SocketReader, SocketWriter};
+
 /// Bytes read from the socket at a time (a header and the largest body).
 pub const INPUT_BYTES: usize = FRAME_HEADER_BYTES + BODY_MAX_BYTES;
+/// Largest body before the handshake (its frames' bodies are at most 64 bytes).
+pub const HANDSHAKE_BODY_MAX_BYTES: usize = 256;
+/// Bytes read at a time before the handshake.
+pub const HANDSHAKE_INPUT_BYTES: usize = 1024;
 
 /// A frame's header and body; its payload is still on the stream.
 #[derive(Debug)]
@@ -30,27 +40,36 @@ pub struct Frame {
 }
 
 /// The receiving half of a connection.
-pub struct FrameReader<R> {
-    io: R,
+pub struct FrameReader {
+    io: SocketReader,
     decoder: Decoder,
     /// Bytes read and not yet decoded are `input[start..]`.
     input: Vec<u8>,
     start: usize,
+    /// The handshake is done: full-size frames are taken.
+    trusted: bool,
 }
 
 fn broken(error: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, error.to_string())
 }
 
-impl<R: AsyncReadRent> FrameReader<R> {
-    /// Frames of deployment `deployment_id` from `io`.
-    pub fn new(io: R, deployment_id: [u8; 16]) -> Self {
+impl FrameReader {
+    /// Frames of deployment `deployment_id` from `io`, a stranger's until
+    /// `authenticated`.
+    pub fn new(io: SocketReader, deployment_id: [u8; 16]) -> Self {
         Self {
             io,
             decoder: Decoder::new(deployment_id),
-            input: Vec::with_capacity(INPUT_BYTES),
+            input: Vec::with_capacity(HANDSHAKE_INPUT_BYTES),
             start: 0,
+            trusted: false,
         }
+    }
+
+    /// The other end proved it belongs to the cluster: frames of every size from now.
+    pub fn authenticated(&mut self) {
+        self.trusted = true;
     }
 
     /// The next frame's header and body. `UnexpectedEof` when the stream ends (cleanly
@@ -71,7 +90,10 @@ impl<R: AsyncReadRent> FrameReader<R> {
             need_more = false;
             match decoded.event {
                 Event::NeedMore => need_more = true,
-                Event::Header(found) => header = Some(found),
+                Event::Header(found) => {
+                    self.admit(&found)?;
+                    header = Some(found);
+                }
                 Event::Body(body) => {
                     let header = header.ok_or_else(|| broken("a body without its header"))?;
                     return Ok(Frame {
@@ -84,6 +106,18 @@ impl<R: AsyncReadRent> FrameReader<R> {
                 }
             }
         }
+    }
+
+    /// Refuses, before its body is read, a frame a stranger may not send.
+    fn admit(&self, header: &FrameHeader) -> io::Result<()> {
+        let small = header.body_len_bytes as usize <= HANDSHAKE_BODY_MAX_BYTES;
+        if self.trusted || (small && header.payload_len_bytes == 0) {
+            return Ok(());
+        }
+        Err(broken(format!(
+            "a {:?} frame of {} + {} bytes before the handshake",
+            header.kind, header.body_len_bytes, header.payload_len_bytes
+        )))
     }
 
     /// Reads the current frame's `len_bytes` of payload into `buf` (from its start;
@@ -108,14 +142,11 @@ impl<R: AsyncReadRent> FrameReader<R> {
         if buffered == len_bytes {
             return (Ok(()), buf);
         }
-        let (read, slice) = self.io.read_exact(buf.slice_mut(buffered..len_bytes)).await;
-        let mut buf = slice.into_inner();
-        if read.is_err() {
-            return (read.map(drop), buf);
+        let (read, buf) = self.io.read_exact(buf, buffered, len_bytes).await;
+        if read.is_ok() {
+            self.decoder.payload_read(len_bytes - buffered);
         }
-        self.decoder.payload_read(len_bytes - buffered);
-        buf.set_len(len_bytes);
-        (Ok(()), buf)
+        (read, buf)
     }
 
     /// Reads and drops the current frame's `len_bytes` of payload (an answer nobody
@@ -137,11 +168,15 @@ impl<R: AsyncReadRent> FrameReader<R> {
 
     /// Reads what the socket has into the (empty) input buffer.
     async fn fill(&mut self) -> io::Result<()> {
-        self.input.clear();
         self.start = 0;
+        let max_bytes = if self.trusted {
+            INPUT_BYTES
+        } else {
+            HANDSHAKE_INPUT_BYTES
+        };
         let input = std::mem::take(&mut self.input);
-        let (read, input) = self.io.read(input.slice_mut(0..INPUT_BYTES)).await;
-        self.input = input.into_inner();
+        let (read, input) = self.io.read_some(input, max_bytes).await;
+        self.input = input;
         match read? {
             0 => Err(io::ErrorKind::UnexpectedEof.into()),
             _ => Ok(()),
@@ -150,17 +185,17 @@ impl<R: AsyncReadRent> FrameReader<R> {
 }
 
 /// The sending half of a connection.
-pub struct FrameWriter<W> {
-    io: W,
-    /// A frame's header and body, encoded.
+pub struct FrameWriter {
+    io: SocketWriter,
+    /// A frame's header and body, encoded; grown to the largest frame sent.
     head: Vec<u8>,
 }
 
-impl<W: AsyncWriteRent> FrameWriter<W> {
-    pub fn new(io: W) -> Self {
+impl FrameWriter {
+    pub fn new(io: SocketWriter) -> Self {
         Self {
             io,
-            head: vec![0; INPUT_BYTES],
+            head: Vec::new(),
         }
     }
 
@@ -178,7 +213,7 @@ impl<W: AsyncWriteRent> FrameWriter<W> {
             return (Err(io::ErrorKind::InvalidInput.into()), payload);
         };
         let mut head = std::mem::take(&mut self.head);
-        head.resize(INPUT_BYTES, 0);
+        head.resize(FRAME_HEADER_BYTES + body.len().min(BODY_MAX_BYTES), 0);
         let written = match encode_frame(meta, body, payload_len_bytes, &mut head) {
             Ok(written) => written,
             Err(error) => {
@@ -201,20 +236,21 @@ impl<W: AsyncWriteRent> FrameWriter<W> {
         let Some(payload) = payload.filter(|buf| !buf.is_empty()) else {
             return (self.io.flush().await, None);
         };
-        let (sent, payload) = self.io.write_all(payload).await;
-        (sent.map(drop), Some(payload))
+        let (sent, payload) = self.io.write_all_aligned(payload).await;
+        (sent, Some(payload))
     }
 
     /// Writes raw bytes (a handshake frame encoded by `shoal_wire::handshake`).
     pub async fn send_raw(&mut self, bytes: Vec<u8>) -> io::Result<()> {
         let (sent, _) = self.io.write_all(bytes).await;
-        sent.map(drop)
+        sent
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::front::peer::socket::plain;
     use shoal_wire::frame::FrameKind;
 
     const DEPLOYMENT: [u8; 16] = [7; 16];
@@ -239,7 +275,7 @@ mod tests {
                 let stream = monoio::net::TcpStream::connect(address)
                     .await
                     .expect("connect");
-                let mut writer = FrameWriter::new(stream);
+                let mut writer = FrameWriter::new(plain(stream).1);
                 let sizes = [0usize, 5, 100_000, 3 << 20, 17];
                 for (id, size) in sizes.iter().enumerate() {
                     let payload = (*size > 0).then(|| {
@@ -254,7 +290,8 @@ mod tests {
                 }
             });
             let (stream, _) = listener.accept().await.expect("accept");
-            let mut reader = FrameReader::new(stream, DEPLOYMENT);
+            let mut reader = FrameReader::new(plain(stream).0, DEPLOYMENT);
+            reader.authenticated();
             for id in 0..5u64 {
                 let frame = reader.next().await.expect("a frame");
                 assert_eq!(frame.header.request_id, id);
@@ -293,14 +330,15 @@ mod tests {
                 let stream = monoio::net::TcpStream::connect(address)
                     .await
                     .expect("connect");
-                let mut writer = FrameWriter::new(stream);
+                let mut writer = FrameWriter::new(plain(stream).1);
                 let mut meta = request(1);
                 meta.deployment_id = [9; 16];
                 let (sent, _) = writer.send(&meta, b"x", None).await;
                 sent.expect("send");
             });
             let (stream, _) = listener.accept().await.expect("accept");
-            let mut reader = FrameReader::new(stream, DEPLOYMENT);
+            let mut reader = FrameReader::new(plain(stream).0, DEPLOYMENT);
+            reader.authenticated();
             let error = reader.next().await.expect_err("refused");
             assert_eq!(error.kind(), io::ErrorKind::InvalidData);
             sender.await;

@@ -8,7 +8,8 @@
 //!
 //! Leaving: a `PeerMember`'s calls go through a `TcpLink` (`link.rs`) over a
 //! `PeerChannel` (`channel.rs`): one long-lived connection per peer shard, many
-//! requests in flight. `framed.rs` moves frames over either kind of connection.
+//! requests in flight. `framed.rs` moves frames over either kind of connection, plain
+//! TCP or TLS (`socket.rs`).
 
 pub mod accept;
 pub mod channel;
@@ -17,9 +18,12 @@ pub mod link;
 pub mod member_service;
 pub mod permits;
 pub mod serve;
+pub mod socket;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;
 
 /// The runtime the link's tests run on: io_uring with timers, like a shard's.
 #[cfg(test)]

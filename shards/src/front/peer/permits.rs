@@ -3,19 +3,41 @@
 //! run more than `max` of its requests at once: while none is free the connection stops
 //! reading, and TCP pushes back on the sender.
 //!
+//! The same shard bounds its strangers: connections still in their TLS or cluster
+//! handshake, at most `STRANGERS_MAX` at once; one more is refused at once (never
+//! queued: waiting would hold its socket), so a flood of unauthenticated connections
+//! costs a bounded amount of memory and never delays a peer's requests.
+//!
 //! Invariants: at most `max` permits are held; a permit is given back when dropped
-//! (also on unwind), to the longest waiter first.
+//! (also on unwind), to the longest waiter first; at most `strangers_max` stranger
+//! slots are held, each given back when dropped.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
 use futures_channel::oneshot;
 
+/// Unauthenticated peer connections one shard holds at once.
+pub const STRANGERS_MAX: usize = 16;
+
 /// Permits shared by the tasks of one shard.
 #[derive(Clone)]
 pub struct Permits {
     inner: Rc<RefCell<Inner>>,
+    /// Stranger slots free.
+    strangers_free: Rc<Cell<usize>>,
+}
+
+/// One unauthenticated connection's place; given back when dropped.
+pub struct StrangerSlot {
+    free: Rc<Cell<usize>>,
+}
+
+impl Drop for StrangerSlot {
+    fn drop(&mut self) {
+        self.free.set(self.free.get() + 1);
+    }
 }
 
 struct Inner {
@@ -31,13 +53,30 @@ pub struct Permit {
 
 impl Permits {
     pub fn new(max: usize) -> Self {
+        Self::with_strangers(max, STRANGERS_MAX)
+    }
+
+    /// `max` request permits and `strangers_max` stranger slots.
+    pub fn with_strangers(max: usize, strangers_max: usize) -> Self {
         assert!(max > 0, "at least one permit");
         Self {
             inner: Rc::new(RefCell::new(Inner {
                 free: max,
                 waiters: VecDeque::new(),
             })),
+            strangers_free: Rc::new(Cell::new(strangers_max)),
         }
+    }
+
+    /// A stranger's slot, if one is free now.
+    pub fn try_stranger(&self) -> Option<StrangerSlot> {
+        let free = self.strangers_free.get();
+        (free > 0).then(|| {
+            self.strangers_free.set(free - 1);
+            StrangerSlot {
+                free: self.strangers_free.clone(),
+            }
+        })
     }
 
     /// A permit, once one is free.

@@ -1,6 +1,7 @@
 //! A channel and a served connection on loopback, end to end: route preamble, handoff
 //! to the named shard's inbox, handshake, requests with payload both ways, deadlines,
-//! a wrong secret, and a peer that comes back.
+//! a wrong secret, a peer that comes back; TLS (certificates made by `openssl`), Ping
+//! and silence, Cancel, deadlines on the far side, and what strangers may hold.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -16,11 +17,33 @@ use crate::front::peer::channel::{CallError, ChannelConfig, PeerChannel};
 use crate::front::peer::permits::Permits;
 use crate::front::peer::serve::{Answer, PeerService, ServeConfig, serve};
 
-const DEPLOYMENT: [u8; 16] = [3; 16];
+pub(super) const DEPLOYMENT: [u8; 16] = [3; 16];
 
-/// Echoes (op 0), answers N payload bytes (op 1), or sleeps N ms first (op 2).
+/// What the far side's service saw.
+#[derive(Default)]
+pub(super) struct Seen {
+    sessions_ended: Cell<usize>,
+    /// Calls whose work began (first polled).
+    pub(super) started: Cell<usize>,
+    /// Calls dropped before they answered.
+    dropped: Cell<usize>,
+}
+
+/// Echoes (op 0), answers N payload bytes (op 1), sleeps N ms first (op 2), or blocks
+/// its whole thread N ms (op 3: a node that stopped).
 struct Echo {
-    sessions_ended: Rc<Cell<usize>>,
+    seen: Rc<Seen>,
+}
+
+/// Counts a call dropped before it answered.
+struct Unfinished(Option<Rc<Seen>>);
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some(seen) = self.0.take() {
+            seen.dropped.set(seen.dropped.get() + 1);
+        }
+    }
 }
 
 impl PeerService for Echo {
@@ -34,9 +57,12 @@ impl PeerService for Echo {
         body: Vec<u8>,
         payload: Option<AlignedBuf>,
     ) -> Pin<Box<dyn Future<Output = Answer>>> {
+        let seen = self.seen.clone();
         Box::pin(async move {
+            seen.started.set(seen.started.get() + 1);
+            let mut unfinished = Unfinished(Some(seen));
             let n = u32::from_le_bytes(body[1..5].try_into().expect("n")) as usize;
-            match body[0] {
+            let answer = match body[0] {
                 0 => (body, payload),
                 1 => {
                     let mut buf = AlignedBuf::with_capacity(n);
@@ -44,43 +70,52 @@ impl PeerService for Echo {
                     buf.extend_from_slice(&bytes);
                     (body, Some(buf))
                 }
-                _ => {
+                2 => {
                     monoio::time::sleep(Duration::from_millis(n as u64)).await;
                     (body, None)
                 }
-            }
+                _ => {
+                    std::thread::sleep(Duration::from_millis(n as u64));
+                    (body, None)
+                }
+            };
+            unfinished.0 = None;
+            answer
         })
     }
 
     fn end(&self, _session: Rc<()>) -> Pin<Box<dyn Future<Output = ()>>> {
-        let ended = self.sessions_ended.clone();
-        Box::pin(async move { ended.set(ended.get() + 1) })
+        let seen = self.seen.clone();
+        Box::pin(async move { seen.sessions_ended.set(seen.sessions_ended.get() + 1) })
     }
 }
 
-fn op(code: u8, n: u32) -> Vec<u8> {
+pub(super) fn op(code: u8, n: u32) -> Vec<u8> {
     let mut body = vec![code];
     body.extend_from_slice(&n.to_le_bytes());
     body
 }
 
-fn secret() -> ClusterSecret {
+pub(super) fn secret() -> ClusterSecret {
     ClusterSecret::derive("root", "a secret key")
 }
 
 /// Accepts on `listener` forever, serving peers like a one-shard node.
-fn serve_node(listener: monoio::net::TcpListener, secret: ClusterSecret) -> Rc<Cell<usize>> {
-    let ended = Rc::new(Cell::new(0));
-    let service = Rc::new(Echo {
-        sessions_ended: ended.clone(),
-    });
+fn serve_node(listener: monoio::net::TcpListener, secret: ClusterSecret) -> Rc<Seen> {
+    let config = ServeConfig::new(DEPLOYMENT, secret);
+    serve_node_with(listener, config, Permits::new(8))
+}
+
+/// As `serve_node`, with this configuration and these permits.
+pub(super) fn serve_node_with(
+    listener: monoio::net::TcpListener,
+    config: ServeConfig,
+    permits: Permits,
+) -> Rc<Seen> {
+    let seen = Rc::new(Seen::default());
+    let service = Rc::new(Echo { seen: seen.clone() });
     let (senders, mut receivers) = accept::inboxes(1);
     let senders = Rc::new(std::cell::RefCell::new(senders));
-    let config = ServeConfig {
-        deployment_id: DEPLOYMENT,
-        secret,
-    };
-    let permits = Permits::new(8);
     monoio::spawn(accept::receive(
         receivers.remove(0),
         move |stream, _route| {
@@ -102,16 +137,17 @@ fn serve_node(listener: monoio::net::TcpListener, secret: ClusterSecret) -> Rc<C
             });
         }
     });
-    ended
+    seen
 }
 
 fn channel(address: std::net::SocketAddr, secret: ClusterSecret) -> PeerChannel {
-    PeerChannel::new(ChannelConfig {
-        address,
-        target_shard: 0,
-        deployment_id: DEPLOYMENT,
-        secret,
-    })
+    PeerChannel::new(ChannelConfig::new(address, 0, DEPLOYMENT, secret))
+}
+
+pub(super) fn listen() -> (monoio::net::TcpListener, std::net::SocketAddr) {
+    let listener = monoio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    (listener, address)
 }
 
 /// Many calls at once over one connection each get their own answer: bodies, a
@@ -235,5 +271,249 @@ fn a_peer_that_comes_back_is_used_again() {
             }
         }
         assert_eq!(answered, Some(op(0, 2)));
+    });
+}
+
+/// A channel that pings fast and gives up fast (for the liveness tests).
+fn quick_channel(address: std::net::SocketAddr) -> PeerChannel {
+    let mut config = ChannelConfig::new(address, 0, DEPLOYMENT, secret());
+    config.ping_interval = Duration::from_millis(50);
+    config.silence_max = Duration::from_millis(300);
+    PeerChannel::new(config)
+}
+
+/// Polls `done` every 20 ms for at most `limit`; whether it came true.
+async fn eventually(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let until = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < until {
+        if done() {
+            return true;
+        }
+        monoio::time::sleep(Duration::from_millis(20)).await;
+    }
+    done()
+}
+
+/// An idle connection is kept by Pings and their Pongs: long past the silence bound
+/// it is still the same open connection, and it answers.
+#[test]
+fn an_idle_connection_is_kept_by_pings() {
+    crate::front::peer::test_runtime().block_on(async {
+        let (listener, address) = listen();
+        let seen = serve_node(listener, secret());
+        let peer = quick_channel(address);
+        let (answer, _) = peer.call(op(0, 1), None, Duration::from_secs(5)).await;
+        answer.expect("first call");
+        monoio::time::sleep(Duration::from_secs(1)).await;
+        assert!(peer.is_up(), "pongs kept the idle connection");
+        assert_eq!(seen.sessions_ended.get(), 0, "never closed");
+        let (answer, _) = peer.call(op(0, 2), None, Duration::from_secs(5)).await;
+        assert_eq!(answer.expect("same connection"), op(0, 2));
+        assert_eq!(seen.sessions_ended.get(), 0);
+    });
+}
+
+/// A peer that stops (its thread blocked, its socket open) is given up within the
+/// silence bound, long before it wakes; once it is back, the next call dials again.
+#[test]
+fn a_silent_peer_is_given_up_and_dialed_again() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    // The far node on a thread of its own, so blocking it leaves the dialer running.
+    std::thread::spawn(move || {
+        crate::front::peer::test_runtime().block_on(async move {
+            let (listener, address) = listen();
+            serve_node(listener, secret());
+            tx.send(address).expect("address");
+            monoio::time::sleep(Duration::from_secs(6)).await;
+        });
+    });
+    let address = rx.recv_timeout(Duration::from_secs(5)).expect("far node");
+    crate::front::peer::test_runtime().block_on(async {
+        let peer = quick_channel(address);
+        let (answer, _) = peer.call(op(0, 1), None, Duration::from_secs(5)).await;
+        answer.expect("first call");
+        let started = std::time::Instant::now();
+        let (answer, _) = peer
+            .call(op(3, 1500), None, Duration::from_millis(100))
+            .await;
+        assert_eq!(answer, Err(CallError::Timeout));
+        let gave_up = eventually(Duration::from_secs(1), || !peer.is_up()).await;
+        assert!(gave_up, "the silent connection was given up");
+        assert!(
+            started.elapsed() < Duration::from_millis(1400),
+            "before it woke"
+        );
+        let mut answered = None;
+        for _ in 0..50 {
+            if let (Ok(body), _) = peer.call(op(0, 2), None, Duration::from_secs(1)).await {
+                answered = Some(body);
+                break;
+            }
+            monoio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            answered,
+            Some(op(0, 2)),
+            "dialed again once the peer was back"
+        );
+    });
+}
+
+/// A call its caller drops sends Cancel: the far side drops the running request and
+/// frees its permit at once, not at its (far) deadline nor when its work would end.
+#[test]
+fn a_cancelled_request_is_dropped_and_its_permit_freed() {
+    crate::front::peer::test_runtime().block_on(async {
+        let (listener, address) = listen();
+        let permits = Permits::new(8);
+        let config = ServeConfig::new(DEPLOYMENT, secret());
+        let seen = serve_node_with(listener, config, permits.clone());
+        let peer = channel(address, secret());
+        let started = std::time::Instant::now();
+        let call = peer.call(op(2, 5000), None, Duration::from_secs(10));
+        let abandoned = monoio::time::timeout(Duration::from_millis(200), call).await;
+        assert!(abandoned.is_err(), "the caller left");
+        assert_eq!(seen.started.get(), 1);
+        let freed = eventually(Duration::from_secs(1), || {
+            permits.free() == 8 && seen.dropped.get() == 1
+        })
+        .await;
+        assert!(freed, "cancelled: dropped, permit back");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let (answer, _) = peer.call(op(0, 3), None, Duration::from_secs(5)).await;
+        assert_eq!(answer.expect("the connection goes on"), op(0, 3));
+    });
+}
+
+/// The far side keeps each request's deadline: one that waited for a permit past it
+/// never starts; one running at it is dropped then, its permit freed.
+#[test]
+fn the_far_side_keeps_deadlines() {
+    crate::front::peer::test_runtime().block_on(async {
+        let (listener, address) = listen();
+        let permits = Permits::new(1);
+        let config = ServeConfig::new(DEPLOYMENT, secret());
+        let seen = serve_node_with(listener, config, permits.clone());
+        let peer = channel(address, secret());
+        let first = {
+            let peer = peer.clone();
+            monoio::spawn(async move { peer.call(op(2, 600), None, Duration::from_secs(5)).await })
+        };
+        monoio::time::sleep(Duration::from_millis(50)).await;
+        let (queued, _) = peer.call(op(0, 1), None, Duration::from_millis(200)).await;
+        assert_eq!(queued, Err(CallError::Timeout));
+        let (answer, _) = first.await;
+        answer.expect("the first call");
+        monoio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(seen.started.get(), 1, "the late one never started");
+        let started = std::time::Instant::now();
+        let (slow, _) = peer
+            .call(op(2, 3000), None, Duration::from_millis(300))
+            .await;
+        assert_eq!(slow, Err(CallError::Timeout));
+        let dropped = eventually(Duration::from_secs(1), || {
+            seen.dropped.get() == 1 && permits.free() == 1
+        })
+        .await;
+        assert!(dropped, "dropped at its deadline, permit back");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    });
+}
+
+/// Whether the far side closes `stream` within `limit` (reads 0 or fails).
+fn closed_within(stream: &mut std::net::TcpStream, limit: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(limit)).expect("timeout");
+    let mut byte = [0u8; 1];
+    !matches!(stream.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// Strangers are bounded: beyond the shard's unauthenticated slots a connection is
+/// closed at once, and one announcing a body larger than a handshake's is closed
+/// before its body arrives; a member of the cluster is served all along.
+#[test]
+fn strangers_are_bounded() {
+    use shoal_wire::frame::{FrameKind, FrameMeta, encode_frame_vec};
+    use shoal_wire::route::Route;
+    use std::io::Write;
+    crate::front::peer::test_runtime().block_on(async {
+        let (listener, address) = listen();
+        let config = ServeConfig::new(DEPLOYMENT, secret());
+        serve_node_with(listener, config, Permits::with_strangers(8, 2));
+        let preamble = Route {
+            target_shard: 0,
+            tls: false,
+        }
+        .encode();
+        let stranger = || {
+            let mut stream = std::net::TcpStream::connect(address).expect("connect");
+            stream.write_all(&preamble).expect("preamble");
+            stream
+        };
+        let sitting = [stranger(), stranger()];
+        monoio::time::sleep(Duration::from_millis(200)).await;
+        let mut third = stranger();
+        // The node runs while this task sleeps; the std read below blocks the thread,
+        // so it only looks at what the node did meanwhile.
+        monoio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            closed_within(&mut third, Duration::from_millis(100)),
+            "a third stranger is closed at once"
+        );
+        assert!(
+            !closed_within(
+                &mut sitting[0].try_clone().expect("clone"),
+                Duration::from_millis(10)
+            ),
+            "the first ones still wait for their handshake"
+        );
+        drop(sitting);
+        monoio::time::sleep(Duration::from_millis(200)).await;
+        let big = encode_frame_vec(
+            &FrameMeta::new(FrameKind::Hello, DEPLOYMENT),
+            &vec![0u8; 60_000],
+            0,
+        )
+        .expect("a frame");
+        let mut greedy = stranger();
+        greedy.write_all(&big[..80]).expect("header only");
+        monoio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            closed_within(&mut greedy, Duration::from_millis(100)),
+            "closed before its body"
+        );
+        let peer = channel(address, secret());
+        let (answer, _) = peer.call(op(0, 4), None, Duration::from_secs(5)).await;
+        assert_eq!(answer.expect("a member is served"), op(0, 4));
+    });
+}
+
+/// When the dialer gives a connection up (here: an answer slower than its silence
+/// bound) the far side drops what that connection still ran, since nobody waits for
+/// it, frees its permit and ends its session.
+#[test]
+fn a_connection_given_up_stops_its_requests() {
+    crate::front::peer::test_runtime().block_on(async {
+        let (listener, address) = listen();
+        let permits = Permits::new(8);
+        let config = ServeConfig::new(DEPLOYMENT, secret());
+        let seen = serve_node_with(listener, config, permits.clone());
+        let mut config = ChannelConfig::new(address, 0, DEPLOYMENT, secret());
+        config.ping_interval = Duration::from_millis(300);
+        config.silence_max = Duration::from_millis(100);
+        let peer = PeerChannel::new(config);
+        let (answer, _) = peer.call(op(2, 5000), None, Duration::from_secs(10)).await;
+        assert!(
+            matches!(answer, Err(CallError::Unreachable(_))),
+            "{answer:?}"
+        );
+        let stopped = eventually(Duration::from_secs(1), || {
+            seen.dropped.get() == 1 && seen.sessions_ended.get() == 1 && permits.free() == 8
+        })
+        .await;
+        assert!(
+            stopped,
+            "dropped with its connection, session ended, permit back"
+        );
     });
 }
