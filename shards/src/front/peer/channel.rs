@@ -133,6 +133,10 @@ enum State {
     Idle,
     /// A connection is being opened; these calls wait for it.
     Connecting(Vec<oneshot::Sender<()>>),
+    /// A new attempt after a failure: calls fail at once with the last reason rather
+    /// than wait for it (a stopped peer's kernel still accepts connections, so an
+    /// attempt can hang until its timeout, and every read would pay for it).
+    Reconnecting(String),
     Up(Rc<Link>),
     /// The last attempt failed (or the connection broke): calls fail until `retry_at`.
     Down {
@@ -379,13 +383,18 @@ impl PeerChannel {
                         return Err(why.clone());
                     }
                     State::Connecting(waiters) => waiters.push(tx),
-                    State::Idle | State::Down { .. } => {
-                        let backoff = match &*state {
-                            State::Down { backoff, .. } => *backoff,
-                            _ => RECONNECT_BACKOFF_MIN / 2,
-                        };
+                    State::Reconnecting(why) => return Err(why.clone()),
+                    State::Down { backoff, why, .. } => {
+                        let (backoff, why) = (*backoff, why.clone());
+                        *state = State::Reconnecting(why.clone());
+                        let channel = self.clone();
+                        monoio::spawn(async move { channel.connect(backoff).await });
+                        return Err(why);
+                    }
+                    State::Idle => {
                         *state = State::Connecting(vec![tx]);
                         let channel = self.clone();
+                        let backoff = RECONNECT_BACKOFF_MIN / 2;
                         monoio::spawn(async move { channel.connect(backoff).await });
                     }
                 }

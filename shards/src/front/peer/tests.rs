@@ -13,7 +13,7 @@ use shoal_io::AlignedBuf;
 use shoal_wire::handshake::ClusterSecret;
 
 use crate::front::peer::accept::{self, Sorted};
-use crate::front::peer::channel::{CallError, ChannelConfig, PeerChannel};
+use crate::front::peer::channel::{CONNECT_TIMEOUT, CallError, ChannelConfig, PeerChannel};
 use crate::front::peer::permits::Permits;
 use crate::front::peer::serve::{Answer, PeerService, ServeConfig, serve};
 
@@ -271,6 +271,36 @@ fn a_peer_that_comes_back_is_used_again() {
             }
         }
         assert_eq!(answered, Some(op(0, 2)));
+    });
+}
+
+/// A peer whose kernel accepts connections but whose process never answers (stopped):
+/// after the first attempt failed, calls fail at once while a new attempt hangs,
+/// instead of each waiting for it.
+#[test]
+fn a_hanging_reconnect_does_not_hold_calls() {
+    crate::front::peer::test_runtime().block_on(async {
+        // Bound and listening, never accepted: the kernel completes TCP handshakes.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let peer = channel(silent.local_addr().expect("address"), secret());
+        let (first, _) = peer.call(op(0, 1), None, Duration::from_millis(300)).await;
+        assert!(matches!(first, Err(CallError::Timeout)), "{first:?}");
+        // Past the longest backoff: the next call starts a new attempt.
+        monoio::time::sleep(Duration::from_millis(2_500) + CONNECT_TIMEOUT).await;
+        for id in 2..8 {
+            let started = std::time::Instant::now();
+            let (answer, _) = peer.call(op(0, id), None, Duration::from_secs(5)).await;
+            assert!(
+                matches!(answer, Err(CallError::Unreachable(_))),
+                "{answer:?}"
+            );
+            assert!(
+                started.elapsed() < Duration::from_millis(100),
+                "call {id} waited {:?}",
+                started.elapsed()
+            );
+        }
+        drop(silent);
     });
 }
 
