@@ -22,7 +22,8 @@
 #
 # Files in DIR: env (shell lines to source: SHOAL_ENDPOINTS, one S3 URL per node,
 # space-separated, and the AWS_* variables for node 1; credentials made once per DIR,
-# mode 0600), nI.pid, nI.log (node I's output, appended across starts), cluster.conf.
+# mode 0600), nI.pid, nI.started (its start time, so a reused pid is never taken for
+# it), nI.log (node I's output, appended across starts), cluster.conf.
 # The binary is $SHOAL_BIN, else target/debug/shoal, else `shoal` on PATH. Needs curl
 # and setsid. Bad arguments exit 2.
 set -euo pipefail
@@ -152,28 +153,33 @@ EOF
 
 # ---- processes --------------------------------------------------------------------
 
-# Whether PID is a live process (a zombie nobody reaped yet counts as gone).
-alive() {
-    local pid="$1" stat
-    stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
-    stat="${stat##*) }"
-    [[ ${stat%% *} != Z ]]
+# The start time of live process PID (clock ticks after boot: with the pid, it names
+# one process for ever); nothing for a process gone or a zombie nobody reaped yet.
+start_time() {
+    local stat fields
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+    read -ra fields <<<"${stat##*) }"  # from field 3 (state) on
+    [[ ${fields[0]} != Z ]] && echo "${fields[19]}"
+    return 0
 }
 
-# Node I's pid when its pid file names a live process started for this DIR as node I
-# (so a reused pid is never signalled); else nothing, and a stale pid file is removed.
+alive() {
+    [[ -n $(start_time "$1") ]]
+}
+
+# Node I's pid while the process cluster.sh started as node I still runs, else nothing
+# (and the stale nI.pid / nI.started are removed). The pid and its start time, written
+# at launch, identify it: a reused pid is never signalled. Not the command line, which
+# reads empty while the process execs.
 node_pid() {
-    local dir="$1" i="$2" pid args
-    [[ -f $dir/n$i.pid ]] || return 0
-    pid="$(<"$dir/n$i.pid")"
-    if [[ $pid =~ ^[0-9]+$ ]] && alive "$pid"; then
-        args="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
-        if [[ $args == *" --address 127.0.0.$i:$port "* && $args == *" http://127.0.0.$i:$port$dir/n$i/d1 "* ]]; then
-            echo "$pid"
-            return 0
-        fi
+    local dir="$1" i="$2" pid started
+    pid="$(cat "$dir/n$i.pid" 2>/dev/null || true)"
+    started="$(cat "$dir/n$i.started" 2>/dev/null || true)"
+    if [[ $pid =~ ^[0-9]+$ && -n $started && $(start_time "$pid") == "$started" ]]; then
+        echo "$pid"
+        return 0
     fi
-    rm -f -- "$dir/n$i.pid"
+    rm -f -- "$dir/n$i.pid" "$dir/n$i.started"
 }
 
 endpoints() {
@@ -198,6 +204,8 @@ launch_node() {
     SHOAL_ROOT_USER="$user" SHOAL_ROOT_PASSWORD="$password" setsid "$bin" server \
         --address "127.0.0.$i:$port" --shards "$shards" "${server_args[@]}" "${list[@]}" \
         </dev/null >>"$dir/n$i.log" 2>&1 &
+    # The start time is the fork's, kept across exec; read before anything can reap it.
+    start_time "$!" >"$dir/n$i.started"
     echo "$!" >"$dir/n$i.pid"
 }
 
@@ -272,7 +280,7 @@ stop_nodes() {
             while alive "$pid" && ((SECONDS < kill_deadline)); do sleep 0.1; done
             alive "$pid" && die "node $i (pid $pid) survived SIGKILL for ${KILL_S}s"
         fi
-        rm -f -- "$dir/n$i.pid"
+        rm -f -- "$dir/n$i.pid" "$dir/n$i.started"
         echo "node $i: stopped (pid $pid)"
     done
     return $killed

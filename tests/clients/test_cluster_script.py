@@ -125,11 +125,12 @@ def test_a_pid_file_naming_another_process_is_never_signalled(tmp_path):
     try:
         for command in (["stop-node", str(folder), "2"], ["down", str(folder)]):
             (folder / "n2.pid").write_text(f"{bystander.pid}\n")
+            (folder / "n2.started").write_text("12345\n")  # an older process's start time
             result = run(*command)
             assert result.returncode == 0, result
             assert "node 2: not running" in result.stdout, result.stdout
             assert bystander.poll() is None, f"{command[0]} signalled a process not its node"
-            assert not (folder / "n2.pid").exists()
+            assert not (folder / "n2.pid").exists() and not (folder / "n2.started").exists()
     finally:
         os.kill(bystander.pid, signal.SIGKILL)
         bystander.wait()
