@@ -36,6 +36,8 @@ SIZE_WEIGHTS = [1, 2, 4, 8, 8, 4, 2, 1]
 # A writer whose node refuses at once waits this long before its next PUT, so it does
 # not spend its PUTs in a burst of refusals.
 ERROR_PAUSE_S = 0.25
+# How long the final check retries a 503 or a dropped connection of one request.
+SETTLE_S = 20
 
 
 @dataclass
@@ -78,6 +80,7 @@ class VerifyingLoad:
         self.violations: list[str] = []
         self.errors: Counter = Counter()
         self.lists_checked = 0
+        self.settle_retries = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -156,19 +159,19 @@ class VerifyingLoad:
 
     # ---- judging ------------------------------------------------------------------
 
-    def check_listing(self, client, node: int, strict: bool = False) -> None:
-        """One full LIST of the prefix on `node`, checked against what was written.
-        With `strict`, a failed LIST is a violation too (for when every node is up)."""
+    def check_listing(self, client, node: int) -> None:
+        """One full LIST of the prefix on `node`, checked against what was written; a
+        LIST that fails is an error (the node may be the faulty one)."""
         with self._lock:
-            acked_before = {k for k, a in self.attempts.items() if a.acked_at is not None}
+            acked_before = self._acked_keys()
         try:
             listed = list_all(client, self.bucket, PREFIX)
         except (ClientError, BotoCoreError) as error:
-            if strict:
-                self._violation(f"node {node}: LIST failed with every node up: {error}")
-            else:
-                self._error("list", node, error)
+            self._error("list", node, error)
             return
+        self._judge_listing(node, listed, acked_before)
+
+    def _judge_listing(self, node: int, listed: list[dict], acked_before: set[str]) -> None:
         with self._lock:
             attempts = dict(self.attempts)
             self.lists_checked += 1
@@ -188,25 +191,49 @@ class VerifyingLoad:
             self._violation(f"node {node}: LIST misses {len(missing)} acknowledged key(s), "
                             f"e.g. {missing[:3]}")
 
+    def _acked_keys(self) -> set[str]:
+        return {k for k, a in self.attempts.items() if a.acked_at is not None}
+
     def verify_everything(self) -> None:
-        """With every node up: every acknowledged key reads back exactly (from the nodes
-        in turn), every PUT that failed left either nothing or exactly its body, and
-        every node's LIST is right. Any failure here is a violation."""
+        """Once the load stopped and every node is green: every acknowledged key reads
+        back exactly (from the nodes in turn), every PUT that failed left either nothing
+        or exactly its body, and every node's LIST is right. A 503 or a dropped
+        connection is retried for up to SETTLE_S (a node just back may still be
+        reconnecting; counted in `settle_retries`); anything else, or a failure past
+        that, is a violation."""
         clients = self._clients()
         nodes = self.cluster.nodes
         for n, (key, attempt) in enumerate(sorted(self.attempts.items())):
             node = n % nodes + 1
-            try:
-                got = clients[node].get_object(Bucket=self.bucket, Key=key)["Body"].read()
-            except (ClientError, BotoCoreError) as error:
+            got, error = self._settled(
+                lambda: clients[node].get_object(Bucket=self.bucket, Key=key)["Body"].read())
+            if error is not None:
                 if attempt.acked_at is not None or status_of(error) != 404:
                     self._violation(f"node {node}: {key} (acked: {attempt.acked_at is not None}) "
                                     f"after recovery: {code_of(error)} {error}")
-                continue
-            if hashlib.sha256(got).hexdigest() != attempt.sha256:
+            elif hashlib.sha256(got).hexdigest() != attempt.sha256:
                 self._violation(f"node {node}: {key} after recovery: {len(got)} wrong bytes")
+        acked = self._acked_keys()
         for node in range(1, nodes + 1):
-            self.check_listing(clients[node], node, strict=True)
+            listed, error = self._settled(lambda: list_all(clients[node], self.bucket, PREFIX))
+            if error is not None:
+                self._violation(f"node {node}: LIST after recovery: {error}")
+            else:
+                self._judge_listing(node, listed, acked)
+
+    def _settled(self, call):
+        """(result, None), or (None, error) once the error is not transient or SETTLE_S
+        has passed."""
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            try:
+                return call(), None
+            except (ClientError, BotoCoreError) as error:
+                if status_of(error) not in (0, 503) or time.monotonic() >= deadline:
+                    return None, error
+                with self._lock:
+                    self.settle_retries += 1
+                time.sleep(0.5)
 
     def acked_between(self, start: float, end: float) -> int:
         with self._lock:
@@ -229,7 +256,8 @@ class VerifyingLoad:
         with self._lock:
             acked = sum(1 for a in self.attempts.values() if a.acked_at is not None)
             return (f"seed {self.seed}: {len(self.attempts)} PUTs tried, {acked} acknowledged, "
-                    f"{self.lists_checked} LISTs checked; errors {dict(self.errors)}")
+                    f"{self.lists_checked} LISTs checked; errors {dict(self.errors)}; "
+                    f"final check retried {self.settle_retries} transient failure(s)")
 
     def assert_clean(self) -> None:
         assert not self.violations, (
