@@ -5,9 +5,10 @@
 # (client tests), haproxy and nginx (the load balancer configurations' tests run their
 # own processes; where systemd runs, the packages also start their services: stop them
 # with `systemctl disable --now haproxy nginx` if unwanted), strace (the client test
-# that shard threads make no blocking file syscall).
+# that shard threads make no blocking file syscall), iptables (test_cluster.py cuts a
+# node off from its peers with loopback rules).
 set -euo pipefail
-packages=(nasm autoconf automake libtool pkg-config clang libclang-dev openssl python3-venv curl rclone haproxy nginx strace)
+packages=(nasm autoconf automake libtool pkg-config clang libclang-dev openssl python3-venv curl rclone haproxy nginx strace iptables)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

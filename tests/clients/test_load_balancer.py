@@ -4,9 +4,10 @@ deploy/nginx/shoal.conf for a node on a loopback port, the real haproxy / nginx 
 serves it, and boto3 talks S3 through the proxy (SigV4 over the proxy's Host, a 20 MiB
 multipart upload streamed through, LIST, a presigned GET). HAProxy's health check on
 /minio/health/ready takes the node out when it cannot serve (drives beyond write
-quorum, or stopped) and back when it can. One node today (objects must live in one
-store); with cluster mode the same test takes four. Skipped only when the proxy's
-binary is absent (scripts/deps.sh installs both)."""
+quorum, or stopped) and back when it can. In front of a 4-node cluster
+(scripts/cluster.sh) HAProxy spreads requests over the nodes and takes a killed node
+out while S3 goes on through the others. Skipped only when the proxy's binary is
+absent (scripts/deps.sh installs both)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import requests
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
+from clusterutil import Cluster
 from conftest import (REGION, REPO_ROOT, ROOT_PASSWORD, ROOT_USER, START_TIMEOUT_S, ServerProcess,
                       clean_env, free_port)
 from test_drive_truth import move_entries
@@ -118,17 +120,18 @@ class Proxy:
         self._log.close()
 
 
-def s3_client(endpoint: str):
+def s3_client(endpoint: str, access_key: str = ROOT_USER, secret_key: str = ROOT_PASSWORD):
     """boto3 with the default configuration, pointed at the proxy."""
     return boto3.session.Session().client(
-        "s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=ROOT_USER,
-        aws_secret_access_key=ROOT_PASSWORD, config=Config(retries={"total_max_attempts": 1}))
+        "s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key, config=Config(retries={"total_max_attempts": 1}))
 
 
-def wait_s3(endpoint: str, within_s: float) -> float:
+def wait_s3(endpoint: str, within_s: float,
+            credentials: tuple[str, str] = (ROOT_USER, ROOT_PASSWORD)) -> float:
     """Seconds until an S3 request through the proxy succeeds."""
     started = time.monotonic()
-    s3 = s3_client(endpoint)
+    s3 = s3_client(endpoint, *credentials)
     while True:
         try:
             s3.list_buckets()
@@ -139,10 +142,11 @@ def wait_s3(endpoint: str, within_s: float) -> float:
             time.sleep(0.2)
 
 
-def exercise(endpoint: str) -> tuple[str, str, bytes]:
+def exercise(endpoint: str, credentials: tuple[str, str] = (ROOT_USER, ROOT_PASSWORD)
+             ) -> tuple[str, str, bytes]:
     """PUT, GET, LIST, a presigned GET and a 20 MiB multipart upload through the proxy;
     returns (bucket, key, bytes) of an object to read back later."""
-    s3 = s3_client(endpoint)
+    s3 = s3_client(endpoint, *credentials)
     bucket = f"lb-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="small", Body=b"through the proxy")
@@ -227,6 +231,64 @@ def test_haproxy_serves_s3_and_follows_the_ready_check(tmp_path):
     finally:
         proxy.stop()
         node.stop()
+
+
+def nodes_served(log: str) -> set[str]:
+    """The backend servers HAProxy's request log lines name (`shoal/nodeI`)."""
+    return set(re.findall(r" shoal/(node\d+) ", log))
+
+
+@pytest.mark.skipif(HAPROXY is None, reason="haproxy is not installed (scripts/deps.sh installs it)")
+def test_haproxy_in_front_of_a_cluster_takes_a_killed_node_out(tmp_path):
+    """The shipped HAProxy configuration rendered for a 4-node cluster (scripts/cluster.sh)
+    is one S3 endpoint: requests spread over every node and objects written through one
+    node read through the others; with a node killed (-9) HAProxy marks it DOWN within
+    its interval × fall and S3 through the proxy goes on (PUT, GET, LIST) on the others;
+    started again, the node is UP within interval × rise and serves again."""
+    cluster = Cluster(tmp_path / "c", server_args=("--connections-per-client-max", "0"))
+    cluster.up()
+    credentials = (cluster.env["AWS_ACCESS_KEY_ID"], cluster.env["AWS_SECRET_ACCESS_KEY"])
+    listen = free_port()
+    nodes = [f"127.0.0.{i}:{cluster.port}" for i in range(1, cluster.nodes + 1)]
+    config = render("haproxy", f"127.0.0.1:{listen}", nodes)
+    (tmp_path / "haproxy.cfg").write_text(config)
+    inter_s, fall, rise = haproxy_timing(config)
+    proxy = None
+    try:
+        proxy = Proxy([HAPROXY, "-db", "-f", str(tmp_path / "haproxy.cfg")], tmp_path, listen)
+        wait_s3(proxy.endpoint, inter_s * (rise + 1) + SLACK_S, credentials)
+        bucket, key, body = exercise(proxy.endpoint, credentials)
+        s3 = s3_client(proxy.endpoint, *credentials)
+        for n in range(16):
+            s3.put_object(Bucket=bucket, Key=f"spread/{n}", Body=b"%d" % n)
+        served = nodes_served(proxy.log())
+        assert served == {f"node{i}" for i in range(1, cluster.nodes + 1)}, served
+
+        mark = len(proxy.log())
+        cluster.kill9(3)
+        waited = proxy.wait_log(r"shoal/node3 is DOWN", mark, inter_s * (fall + 1) + SLACK_S)
+        print(f"HAProxy marked the killed node DOWN after {waited:.1f}s")
+        mark = len(proxy.log())
+        for n in range(16):
+            s3.put_object(Bucket=bucket, Key=f"while-down/{n}", Body=b"d%d" % n)
+            assert s3.get_object(Bucket=bucket, Key=f"spread/{n}")["Body"].read() == b"%d" % n
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix="while-down/")["KeyCount"]
+        assert listed == 16, listed
+        assert "node3" not in nodes_served(proxy.log()[mark:])
+
+        mark = len(proxy.log())
+        cluster.start_node(3)
+        waited = proxy.wait_log(r"shoal/node3 is UP", mark, inter_s * (rise + 1) + SLACK_S + 30)
+        print(f"HAProxy marked the restarted node UP after {waited:.1f}s")
+        mark = len(proxy.log())
+        for n in range(16):
+            assert s3.get_object(Bucket=bucket, Key=f"while-down/{n}")["Body"].read() == b"d%d" % n
+        assert "node3" in nodes_served(proxy.log()[mark:]), proxy.log()[mark:]
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        cluster.down()
 
 
 def nginx_main_config(tmp: Path, site: Path) -> Path:
