@@ -57,6 +57,8 @@ pub const WRITE_STALL_MAX: Duration = Duration::from_secs(5);
 pub const CALLS_IN_FLIGHT_MAX: usize = 1024;
 /// Longest a connection attempt (TCP connect and handshake) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest a call waits for a reconnect attempt (after a failure) to succeed.
+pub const RECONNECT_WAIT_MAX: Duration = Duration::from_millis(250);
 /// First wait after a failed connection before the next attempt; doubles per failure.
 pub const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(200);
 /// Longest wait between attempts: a peer that is back is used within this.
@@ -133,10 +135,14 @@ enum State {
     Idle,
     /// A connection is being opened; these calls wait for it.
     Connecting(Vec<oneshot::Sender<()>>),
-    /// A new attempt after a failure: calls fail at once with the last reason rather
-    /// than wait for it (a stopped peer's kernel still accepts connections, so an
-    /// attempt can hang until its timeout, and every read would pay for it).
-    Reconnecting(String),
+    /// A new attempt after a failure: calls wait for it at most `RECONNECT_WAIT_MAX`,
+    /// then fail with the last reason (a stopped peer's kernel still accepts
+    /// connections, so an attempt can hang until its timeout, and every read would pay
+    /// for it; a peer that is back answers well within the bound).
+    Reconnecting {
+        why: String,
+        waiters: Vec<oneshot::Sender<()>>,
+    },
     Up(Rc<Link>),
     /// The last attempt failed (or the connection broke): calls fail until `retry_at`.
     Down {
@@ -374,6 +380,7 @@ impl PeerChannel {
     /// quorum without this member drops its call) never leaves it half open.
     async fn link(&self) -> Result<Rc<Link>, String> {
         loop {
+            let mut bounded: Option<String> = None;
             let opened = {
                 let mut state = self.inner.state.borrow_mut();
                 let (tx, rx) = oneshot::channel();
@@ -383,13 +390,19 @@ impl PeerChannel {
                         return Err(why.clone());
                     }
                     State::Connecting(waiters) => waiters.push(tx),
-                    State::Reconnecting(why) => return Err(why.clone()),
+                    State::Reconnecting { why, waiters } => {
+                        waiters.push(tx);
+                        bounded = Some(why.clone());
+                    }
                     State::Down { backoff, why, .. } => {
-                        let (backoff, why) = (*backoff, why.clone());
-                        *state = State::Reconnecting(why.clone());
+                        let backoff = *backoff;
+                        bounded = Some(why.clone());
+                        *state = State::Reconnecting {
+                            why: why.clone(),
+                            waiters: vec![tx],
+                        };
                         let channel = self.clone();
                         monoio::spawn(async move { channel.connect(backoff).await });
-                        return Err(why);
                     }
                     State::Idle => {
                         *state = State::Connecting(vec![tx]);
@@ -401,7 +414,19 @@ impl PeerChannel {
                 rx
             };
             // Woken when the attempt ended, either way: the state says how.
-            let _ = opened.await;
+            match bounded {
+                None => {
+                    let _ = opened.await;
+                }
+                Some(why) => {
+                    if monoio::time::timeout(RECONNECT_WAIT_MAX, opened)
+                        .await
+                        .is_err()
+                    {
+                        return Err(why);
+                    }
+                }
+            }
         }
     }
 
@@ -428,10 +453,13 @@ impl PeerChannel {
                 }
             }
         };
-        if let State::Connecting(waiters) = self.inner.state.replace(next) {
-            for waiter in waiters {
-                let _ = waiter.send(());
+        match self.inner.state.replace(next) {
+            State::Connecting(waiters) | State::Reconnecting { waiters, .. } => {
+                for waiter in waiters {
+                    let _ = waiter.send(());
+                }
             }
+            _ => {}
         }
     }
 
