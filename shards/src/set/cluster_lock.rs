@@ -397,6 +397,8 @@ impl ClusterHold {
     /// Refreshes every grant for `lease` from now, raising each node to the fence;
     /// the new lease when a quorum still holds it (`None`: lost).
     pub async fn refresh(&self, lease: Duration) -> Option<Lease> {
+        // As when acquired: peers refuse longer leases.
+        let lease = lease.min(crate::set::lock_service::LEASE_MAX);
         let started = self.inner.locks.now();
         let fence = self.inner.lease.get().epoch;
         let grants = std::mem::take(&mut *self.inner.grants.borrow_mut());
@@ -677,6 +679,30 @@ mod tests {
             assert!(other.keep().await.is_ok());
             assert!(env.monotonic_nanos() - started < lease_nanos(LEASE));
             assert!(held.refresh(held.lease().epoch).await.is_none());
+        });
+    }
+
+    /// A lease longer than peers grant (`LEASE_MAX`) is cut to it, not refused: the
+    /// lock is had and kept, its expiry counted from the cut length.
+    #[test]
+    fn a_lease_over_the_peers_limit_is_cut_to_it() {
+        use crate::set::lock_service::LEASE_MAX;
+        let sim = SimExecutor::new(37);
+        let env = sim.env();
+        sim.block_on(async {
+            let cluster = nodes(&env, &[0, 0, 0]);
+            let guard = cluster.lockers[0]
+                .lock(&key(), LockMode::Exclusive, 0, LEASE_MAX * 3)
+                .await;
+            assert!(guard.keep().await.is_ok());
+            let expires_at = guard.lease().expires_at_nanos;
+            let cut_at = env.monotonic_nanos() + lease_nanos(LEASE_MAX);
+            assert!(expires_at <= cut_at, "{expires_at} > {cut_at}");
+            env.sleep(LEASE_MAX / 2).await;
+            assert!(
+                guard.refresh(guard.lease().epoch).await.is_some(),
+                "refreshed"
+            );
         });
     }
 
