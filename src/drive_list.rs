@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
 
 use shoal_shards::PoolLayout;
+use shoal_shards::front::cluster::ClusterConfig;
 use shoal_shards::topology::cluster::{LayoutChoice, Node, PoolTopology};
 use shoal_shards::topology::endpoints::{parse_pools, single_pool};
 use shoal_shards::topology::this_node::{ListenAddress, find_this_node};
@@ -36,14 +37,13 @@ pub fn this_node(topology: &PoolTopology, listen: &ListenAddress) -> Result<usiz
     find_this_node(&topology.nodes, listen, &node_ips, &is_local_address).map_err(|e| e.0)
 }
 
-/// The local drive folders `shoal server` serves, or why it cannot serve this list.
-/// The cluster form is parsed, laid out and this node found, then refused: serving a
-/// cluster needs the peer protocol.
+/// The local drive folders `shoal server` serves (this node's, in its order), and in
+/// the cluster form this node's place in the cluster; or why it cannot serve this list.
 pub fn server_drives(
     args: &[String],
     address: SocketAddr,
     choice: LayoutChoice,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<(Vec<PathBuf>, Option<ClusterConfig>), String> {
     let defaults: Vec<String>;
     let args = if args.is_empty() {
         defaults = (1..=DEFAULT_DRIVE_COUNT)
@@ -55,14 +55,23 @@ pub fn server_drives(
     };
     let topology = pool(args, choice)?;
     if topology.scheme.is_none() {
-        return local_drives(&topology, choice);
+        return Ok((local_drives(&topology, choice)?, None));
     }
     let node = this_node(&topology, &ListenAddress::Socket(address))?;
-    Err(format!(
-        "{}; this node: {}; serving a cluster is not implemented yet",
-        topology.summary(),
-        topology.nodes[node].name()
-    ))
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
+    if !set("SHOAL_ROOT_USER") || !set("SHOAL_ROOT_PASSWORD") {
+        return Err(format!(
+            "{}; this node: {}; a cluster needs SHOAL_ROOT_USER and SHOAL_ROOT_PASSWORD,              the same on every node (peers prove to each other that they hold them)",
+            topology.summary(),
+            topology.nodes[node].name()
+        ));
+    }
+    let drives = topology.nodes[node]
+        .drive_paths
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    Ok((drives, Some(ClusterConfig::new(topology, node)?)))
 }
 
 /// The local form as before: the store lays the drives out by their count, so a

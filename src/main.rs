@@ -305,8 +305,9 @@ struct ServerArgs {
     /// {A...B} name many (/data/d{1...4}). The cluster form names every node's drives,
     /// the same on every node: http://node{1...4}:9000/data/d{1...4} (https:// too; port
     /// 9000 when none); each argument with ranges is a pool. It is parsed, laid out
-    /// (see `shoal debug layout`) and this node found (by --address), then refused
-    /// (exit 2): serving a cluster is not implemented yet.
+    /// (see `shoal debug layout`) and this node found (by --address); every node needs
+    /// SHOAL_ROOT_USER/SHOAL_ROOT_PASSWORD, the same on all. One argument per drive and
+    /// no ranges gives one pool too (a cluster on one machine: scripts/cluster.sh).
     drives: Vec<String>,
 }
 
@@ -368,7 +369,7 @@ fn main() -> ExitCode {
         Command::Server(args) => {
             let choice = args.layout.choice();
             match drive_list::server_drives(&args.drives, args.address, choice) {
-                Ok(drives) => run_server(*args, drives, &mut log_queue),
+                Ok((drives, cluster)) => run_server(*args, drives, cluster, &mut log_queue),
                 Err(message) => return usage_error(&message),
             }
         }
@@ -476,17 +477,21 @@ fn run_debug_layout(args: &LayoutArgs) -> ExitCode {
 fn run_server(
     args: ServerArgs,
     drives: Vec<PathBuf>,
+    cluster: Option<shoal_shards::front::cluster::ClusterConfig>,
     log_queue: &mut Option<log_queue::LogQueue>,
 ) -> Result<(), String> {
     let (logging, queue) = logging::init(args.log_format, args.log_requests)?;
     *log_queue = Some(queue);
     let settings = shoal_shards::front::settings::Settings::new(Arc::new(logging));
-    shoal_shards::front::server::run(server_config(args, drives, settings))
+    shoal_shards::front::server::run(server_config(args, (drives, cluster), settings))
 }
 
 fn server_config(
     args: ServerArgs,
-    drives: Vec<PathBuf>,
+    (drives, cluster): (
+        Vec<PathBuf>,
+        Option<shoal_shards::front::cluster::ClusterConfig>,
+    ),
     settings: shoal_shards::front::settings::Settings,
 ) -> shoal_shards::front::server::ServerConfig {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
@@ -518,6 +523,7 @@ fn server_config(
         version: VERSION_LONG,
         audit_log: args.audit_log,
         audit_webhook: args.audit_webhook,
+        cluster,
     }
 }
 

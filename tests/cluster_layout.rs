@@ -1,7 +1,8 @@
 //! The drive list as an operator meets it, with the real binary: `shoal debug layout`
 //! prints the pool a cluster's endpoint list makes (text and JSON), `shoal server` with
-//! that list says what it parsed and refuses to serve (exit 2), bad lists get exit 2 and
-//! a message naming the problem, and local folders with a range still serve.
+//! that list but no root credentials says what it parsed and refuses to start (exit 2),
+//! bad lists get exit 2 and a message naming the problem, and local folders with a range
+//! still serve.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
@@ -11,6 +12,8 @@ fn shoal(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_shoal"))
         .args(args)
         .env_remove("SHOAL_LOG_FORMAT")
+        .env_remove("SHOAL_ROOT_USER")
+        .env_remove("SHOAL_ROOT_PASSWORD")
         .output()
         .expect("run shoal")
 }
@@ -121,10 +124,10 @@ fn debug_layout_local_folders() {
     assert!(text.contains("  drive 4   /data/d04  local\n"), "{text}");
 }
 
-/// The server parses a cluster list, finds its node, says so and refuses to serve,
-/// creating nothing.
+/// The server parses a cluster list and finds its node; without the root credentials
+/// every node must share it says what it parsed and refuses to start, creating nothing.
 #[test]
-fn server_refuses_a_cluster_saying_what_it_parsed() {
+fn server_refuses_a_cluster_without_root_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let arg = format!(
         "http://127.0.0.{{1...4}}:9101{}/d{{1...4}}",
@@ -132,8 +135,8 @@ fn server_refuses_a_cluster_saying_what_it_parsed() {
     );
     refused(
         &["server", "--address", "127.0.0.2:9101", &arg],
-        "4 nodes × 4 drives, 1 set of 16 (12+4); this node: 127.0.0.2:9101; serving a \
-         cluster is not implemented yet",
+        "4 nodes × 4 drives, 1 set of 16 (12+4); this node: 127.0.0.2:9101; a cluster \
+         needs SHOAL_ROOT_USER and SHOAL_ROOT_PASSWORD",
     );
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),

@@ -347,17 +347,20 @@ def test_unknown_query_parameters_answer_501(server, live):
     (["http://node{1...4}:9000/data{1...4}"], "cannot tell which node this is"),
     (["https://node1:9000/data1"], "cannot tell which node this is"),
     (["--address", "127.0.0.2:9000", "http://127.0.0.{1...4}:9000/data{1...4}"],
-     "serving a cluster is not implemented yet"),
+     "a cluster needs SHOAL_ROOT_USER and SHOAL_ROOT_PASSWORD"),
 ])
 def test_cluster_drive_forms_are_refused_not_taken_as_folders(args, says, tmp_path):
-    """Drives on other nodes are not served yet: the server refuses them with a clear
-    message (exit 2; which node it is, or what it parsed and that serving a cluster is
-    not implemented) instead of creating a folder named like a URL. (Local folders with
-    ranges are served: tests/cluster_layout.rs.)"""
+    """A cluster list the server cannot serve is refused with a clear message (exit 2:
+    which node it is, or what it parsed and what is missing) instead of creating a
+    folder named like a URL. (Local folders with ranges are served:
+    tests/cluster_layout.rs; clusters: test_cluster.py.)"""
+    import os
     import subprocess
     from conftest import shoal_binary
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SHOAL_ROOT_USER", "SHOAL_ROOT_PASSWORD")}
     done = subprocess.run([str(shoal_binary()), "server", *args], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, env=env)
     assert done.returncode == 2, done
     assert says in done.stderr, done.stderr
     assert not any(tmp_path.iterdir()), "nothing may be created"

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod cluster;
 pub mod conn;
 pub mod credentials;
 pub mod handler;

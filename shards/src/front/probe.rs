@@ -113,12 +113,20 @@ fn cluster(ctx: &ShardContext, route: AdminRoute, maintenance: bool) -> Reply<'s
         .header("X-Minio-Storage-Class-Defaults", "false")
 }
 
-/// Per set, the members that answer now. Every member is a drive of this node today:
-/// the probes' reports (online, not hung, not held offline by the store); a shard made
-/// without the node's reports (tests) counts its store's view alone.
+/// Per set, the members that answer now: this node's drives by the probes' reports
+/// (online, not hung, not held offline by the store), peers' drives by their last
+/// answer (`cluster/peer_watch.rs`); a shard made without the node's reports (tests)
+/// counts its store's view alone.
 fn set_answers(ctx: &ShardContext) -> Vec<SetAnswers> {
     if let Some(node) = &ctx.node {
-        return health::local_sets(&node.online_per_set(Instant::now()));
+        let now = Instant::now();
+        let here = node.online_here_per_set(now);
+        return (node.online_per_set(now).into_iter().zip(here))
+            .map(|(answering, answering_here)| SetAnswers {
+                answering,
+                answering_here,
+            })
+            .collect();
     }
     let layout = ctx.store.layout();
     let mut answering = vec![0; layout.set_count];
@@ -233,11 +241,11 @@ pub async fn share_store_view(ctx: Rc<ShardContext>) {
         return;
     };
     while !ctx.stopping() {
-        for index in 0..ctx.store.drive_count() {
-            // A peer's drive (no local drive) is its own node's to report.
+        // This node's drives only: a peer's drive is its own node's to report.
+        for (index, &position) in node.positions().iter().enumerate() {
             let reason = ctx
                 .store
-                .drive(index)
+                .drive(position)
                 .and_then(shoal_io::AnyDrive::offline_reason);
             node.note_store_view(index, reason.as_deref().map(DriveState::of_offline_reason));
         }

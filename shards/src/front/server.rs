@@ -29,12 +29,14 @@ use shoal_http::RouteConfig;
 use shoal_io::{DirDrive, DriveLock, DriverKind, SystemClock};
 
 use crate::front::admission::{AcceptBackoff, Admission, Slot, Verdict};
+use crate::front::cluster::ClusterConfig;
 use crate::front::conn::ConnLimits;
 use crate::front::credentials::{CredentialsSource, load_or_create};
 use crate::front::handler::{Credentials, ShardContext};
 use crate::front::logs::RequestLogs;
 use crate::front::logs::audit::{AuditLog, AuditShard};
 use crate::front::metrics::{NodeFacts, NodeMetrics};
+use crate::front::peer::accept::HandedPeer;
 use crate::object::store::{Store, StoreConfig};
 use crate::object::trash::{TRASH_GRACE, TRASH_SWEEP_INTERVAL};
 use crate::record::format::FORMAT_PATH;
@@ -86,6 +88,19 @@ pub struct ServerConfig {
     pub commit: String,
     /// How long a member may take per verb (`StoreConfig::member_deadline`).
     pub member_deadline: Duration,
+    /// This node's place in a cluster (`None`: a single node, `drives` are the pool).
+    /// With it, `drives` are this node's drives in its own order.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// What every shard of a cluster node shares, once the deployment is agreed.
+#[derive(Clone)]
+struct ClusterPlan {
+    config: ClusterConfig,
+    secret: shoal_wire::handshake::ClusterSecret,
+    deployment_id: crate::topology::placement::DeploymentId,
+    /// Every shard's inbox of peer connections handed to it (`peer/accept.rs`).
+    inboxes: Vec<mpsc::Sender<HandedPeer>>,
 }
 
 /// A lock lease lasts at least this many member deadlines (see `--member-deadline`).
@@ -115,6 +130,14 @@ struct ShardPlan {
     audit: Option<std::sync::mpsc::SyncSender<String>>,
     /// The node's metrics and drive health, shared by the shards (`metrics/node.rs`).
     node: Arc<NodeMetrics>,
+    cluster: Option<ClusterPlan>,
+}
+
+/// What each shard receives on its own: lock requests of the other shards, and (in a
+/// cluster) peer connections handed to it.
+struct ShardInboxes {
+    locks: mpsc::Receiver<LockRequest>,
+    peers: Option<mpsc::Receiver<HandedPeer>>,
 }
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -143,18 +166,8 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
         )
     })?;
     let (drives, _locks) = open_drives(&config.drives, config.format_new_drives)?;
-    let (layout, offline) = prepare_store(drives, &config)?;
-    // Credentials are read from and written to online drives only: never into the bare
-    // mount point of a missing drive.
-    let online: Vec<PathBuf> = (config.drives.iter())
-        .filter(|path| {
-            !offline
-                .iter()
-                .any(|(name, _)| *name == path.display().to_string())
-        })
-        .cloned()
-        .collect();
-    let (credentials, credentials_source) = load_or_create(&online)?;
+    let (layout, offline, cluster_start) = prepare_drives(drives, &config)?;
+    let (credentials, credentials_source) = credentials_of(&config, &offline)?;
     let tls = config
         .certs_dir
         .as_deref()
@@ -164,7 +177,7 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
     let signals = block_stop_signals()?;
     let (lock_senders, lock_receivers) = mailboxes(config.shards);
     let metrics = node_metrics(&config, layout);
-    let plan = ShardPlan::new(
+    let mut plan = ShardPlan::new(
         &config,
         &credentials,
         tls,
@@ -172,17 +185,20 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
         audit.as_ref(),
         metrics,
     );
+    let peer_receivers = plan.join_cluster(&config, cluster_start);
     crate::front::probe::start_drive_probes(&plan.node, &config.drives)?;
     let (ready_tx, ready_rx) = std_mpsc::channel();
     let mut stops = Vec::new();
     let mut threads = Vec::new();
-    for (shard_index, lock_rx) in lock_receivers.into_iter().enumerate() {
+    let receivers = lock_receivers.into_iter().zip(peer_receivers);
+    for (shard_index, (locks, peers)) in receivers.enumerate() {
         let (stop_tx, stop_rx) = oneshot::channel();
         stops.push(stop_tx);
         let (plan, ready_tx) = (plan.clone(), ready_tx.clone());
+        let inboxes = ShardInboxes { locks, peers };
         let thread = std::thread::Builder::new()
             .name(format!("shoal-shard-{shard_index}"))
-            .spawn(move || run_shard(shard_index, &plan, lock_rx, stop_rx, &ready_tx))
+            .spawn(move || run_shard(shard_index, &plan, inboxes, stop_rx, &ready_tx))
             .map_err(|e| format!("cannot start shard thread: {e}"))?;
         threads.push(thread);
     }
@@ -222,7 +238,80 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// A cluster node's start: the secret its peers share and the agreed deployment.
+type ClusterStart = (
+    shoal_wire::handshake::ClusterSecret,
+    crate::topology::placement::DeploymentId,
+);
+
+/// The root credentials, read from and written to online drives only: never into the
+/// bare mount point of a missing drive.
+fn credentials_of(
+    config: &ServerConfig,
+    offline: &[(String, String)],
+) -> Result<(Credentials, CredentialsSource), String> {
+    let online: Vec<PathBuf> = (config.drives.iter())
+        .filter(|path| {
+            !offline
+                .iter()
+                .any(|(name, _)| *name == path.display().to_string())
+        })
+        .cloned()
+        .collect();
+    load_or_create(&online)
+}
+
+/// What preparing the drives found: layout, offline drives, a cluster's start.
+type Prepared = (
+    crate::topology::layout::PoolLayout,
+    Vec<(String, String)>,
+    Option<ClusterStart>,
+);
+
+/// Formats or checks the drives before any shard runs: alone on a single node, with
+/// the peers in a cluster (`cluster/start.rs`). Returns the pool's layout, this node's
+/// offline drives with why, and in a cluster what its shards share.
+fn prepare_drives(drives: Vec<DirDrive>, config: &ServerConfig) -> Result<Prepared, String> {
+    let Some(cluster) = &config.cluster else {
+        let (layout, offline) = prepare_store(drives, config)?;
+        return Ok((layout, offline, None));
+    };
+    let (credentials, _) = cluster_credentials()?;
+    let secret = crate::front::cluster::secret_of(&credentials);
+    let agreed = crate::front::cluster::start::agree_and_format(
+        drives,
+        cluster,
+        &secret,
+        config.address,
+        config.format_new_drives,
+    )?;
+    let offline = (config.drives.iter().zip(&agreed.offline))
+        .filter_map(|(path, why)| Some((path.display().to_string(), why.clone()?)))
+        .collect();
+    let layout = cluster.topology.layout;
+    Ok((layout, offline, Some((secret, agreed.deployment_id))))
+}
+
 impl ShardPlan {
+    /// In a cluster: what the shards share, and each shard's inbox of peer connections.
+    fn join_cluster(
+        &mut self,
+        config: &ServerConfig,
+        start: Option<ClusterStart>,
+    ) -> Vec<Option<mpsc::Receiver<HandedPeer>>> {
+        let (Some(cluster), Some((secret, deployment_id))) = (&config.cluster, start) else {
+            return (0..config.shards).map(|_| None).collect();
+        };
+        let (inboxes, receivers) = crate::front::peer::accept::inboxes(config.shards);
+        self.cluster = Some(ClusterPlan {
+            config: cluster.clone(),
+            secret,
+            deployment_id,
+            inboxes,
+        });
+        receivers.into_iter().map(Some).collect()
+    }
+
     fn new(
         config: &ServerConfig,
         credentials: &Credentials,
@@ -241,6 +330,7 @@ impl ShardPlan {
             admin: crate::front::admin::node::Node::new(config.version, config.settings.clone()),
             audit: audit.map(AuditLog::sender),
             node: metrics,
+            cluster: None,
         }
     }
 }
@@ -281,7 +371,12 @@ fn node_metrics(
     let names: Vec<String> = (config.drives.iter())
         .map(|d| d.display().to_string())
         .collect();
-    NodeMetrics::new(facts, config.shards, &names)
+    match &config.cluster {
+        None => NodeMetrics::new(facts, config.shards, &names),
+        Some(cluster) => {
+            NodeMetrics::new_in_pool(facts, config.shards, &names, cluster.local_positions())
+        }
+    }
 }
 
 /// Opens every drive folder and takes its lock for the process lifetime, so a second
@@ -347,7 +442,7 @@ fn runtime_config() -> shoal_io::RuntimeConfig {
 fn run_shard(
     shard_index: usize,
     plan: &ShardPlan,
-    lock_rx: mpsc::Receiver<LockRequest>,
+    inboxes: ShardInboxes,
     stop_rx: oneshot::Receiver<()>,
     ready: &std_mpsc::Sender<Result<DriverKind, String>>,
 ) -> Result<u64, String> {
@@ -363,8 +458,8 @@ fn run_shard(
         }
     };
     runtime.block_on(async move {
-        let ctx = match open_shard(shard_index, plan).await {
-            Ok(ctx) => Rc::new(ctx),
+        let (ctx, local_members) = match open_shard(shard_index, plan).await {
+            Ok((ctx, local_members)) => (Rc::new(ctx), local_members),
             Err(message) => {
                 let _ = ready.send(Err(message.clone()));
                 return Err(message);
@@ -381,8 +476,11 @@ fn run_shard(
         monoio::spawn(serve_lock_requests(
             shoal_io::MonoioEnv,
             ctx.store.locker_local(),
-            lock_rx,
+            inboxes.locks,
         ));
+        if let (Some(cluster), Some(inbox)) = (&plan.cluster, inboxes.peers) {
+            start_peer_tasks(&ctx, shard_index, cluster, inbox, local_members);
+        }
         monoio::spawn(watch_drives(ctx.clone(), shard_index == 0));
         if shard_index == 0 {
             monoio::spawn(crate::front::probe::share_store_view(ctx.clone()));
@@ -408,7 +506,58 @@ fn run_shard(
     })
 }
 
-async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext, String> {
+/// A cluster shard's peer side: peers' connections handed to it are served with its
+/// local members; shard 0 also watches whether peers' drives answer (for health).
+fn start_peer_tasks(
+    ctx: &Rc<ShardContext>,
+    shard_index: usize,
+    cluster: &ClusterPlan,
+    inbox: mpsc::Receiver<HandedPeer>,
+    local_members: Vec<Rc<crate::member::Member<shoal_io::AnyDrive>>>,
+) {
+    let serve_config = crate::front::peer::serve::ServeConfig {
+        deployment_id: cluster.config.frame_deployment(),
+        secret: cluster.secret.clone(),
+    };
+    monoio::spawn(crate::front::cluster::shard::serve_peers(
+        inbox,
+        local_members,
+        serve_config,
+    ));
+    if shard_index == 0
+        && let Some(node) = ctx.node.clone()
+    {
+        let watching = ctx.clone();
+        monoio::spawn(crate::front::cluster::peer_watch::watch(
+            cluster.config.clone(),
+            cluster.secret.clone(),
+            cluster.deployment_id,
+            node,
+            move || watching.stopping(),
+        ));
+    }
+}
+
+/// The root credentials of a cluster node: from the environment only, since every
+/// node must hold the same (the peers' secret derives from them).
+fn cluster_credentials() -> Result<(Credentials, CredentialsSource), String> {
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
+    if !set("SHOAL_ROOT_USER") || !set("SHOAL_ROOT_PASSWORD") {
+        return Err(
+            "a cluster needs SHOAL_ROOT_USER and SHOAL_ROOT_PASSWORD set, the same on every              node: peers prove to each other that they hold them"
+                .to_owned(),
+        );
+    }
+    load_or_create(&[])
+}
+
+/// The shard's store and (in a cluster) its local members, which also answer peers.
+type OpenedShard = (
+    ShardContext,
+    Vec<Rc<crate::member::Member<shoal_io::AnyDrive>>>,
+);
+
+async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<OpenedShard, String> {
     let mut drives = Vec::with_capacity(plan.config.drives.len());
     for path in &plan.config.drives {
         // Formatted (or found offline) by `prepare_store`: never created again here.
@@ -426,11 +575,38 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
         ..defaults
     };
     let stripe_bytes = store_config.stripe_size_bytes;
-    let store = Store::open(drives, SystemClock, rand::random(), store_config)
-        .await
+    let (store, local_members) = match &plan.cluster {
+        None => {
+            let store = Store::open(drives, SystemClock, rand::random(), store_config).await;
+            (store, Vec::new())
+        }
+        Some(cluster) => {
+            let durations = (store_config.lease_duration, store_config.member_deadline);
+            let members = crate::front::cluster::shard::members(
+                shard_index,
+                &cluster.config,
+                &cluster.secret,
+                drives,
+                durations,
+            );
+            let store = Store::open_cluster_in(
+                members.pool,
+                cluster.deployment_id,
+                &cluster.config.topology,
+                (SystemClock, shoal_io::MonoioEnv),
+                rand::random(),
+                store_config,
+            );
+            (store.await, members.local)
+        }
+    };
+    let mut store = store
         .map_err(|e| format!("shard {shard_index}: {e}"))?
         .with_locker(KeyLocker::sharded(shard_index, plan.lock_senders.clone()))
         .with_bucket_generation(plan.bucket_generation.clone());
+    if plan.cluster.is_some() {
+        store = store.without_bucket_cache();
+    }
     let route_config = RouteConfig {
         virtual_host_domains: plan.config.domains.clone(),
     };
@@ -438,7 +614,7 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
     let request_bytes = request_memory_bytes(store.layout(), stripe_bytes);
     // Writes take their staging buffers from the same budget as reads.
     let store = store.with_memory_budget(budget.clone());
-    Ok(ShardContext::new(
+    let ctx = ShardContext::new(
         store,
         plan.credentials.clone(),
         plan.config.region.clone(),
@@ -452,7 +628,8 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<ShardContext
         RequestLogs::new(shard_index, plan.credentials.access_key_id.clone())
             .with_node(plan.admin.clone())
             .with_audit(plan.audit.clone().map(|q| AuditShard::new(shard_index, q))),
-    ))
+    );
+    Ok((ctx, local_members))
 }
 
 /// What one data request holds at most: its stripe, the stripe's chunks, and one
@@ -557,6 +734,9 @@ async fn accept_loop(
         config.connections_per_client_max.div_ceil(config.shards),
     );
     monoio::spawn(trim_memory_after_bursts(ctx.clone(), admission.clone()));
+    // A cluster's peers connect on the same port: each connection is sorted first.
+    let peer_inboxes = (plan.cluster.as_ref())
+        .map(|cluster| Rc::new(std::cell::RefCell::new(cluster.inboxes.clone())));
     monoio::spawn(crate::front::probe::publish_metrics(
         ctx.clone(),
         admission.clone(),
@@ -585,8 +765,23 @@ async fn accept_loop(
         match admission.admit(peer.ip()) {
             Verdict::Admit(slot) => {
                 let (ctx, acceptor) = (ctx.clone(), acceptor.clone());
+                let peer_inboxes = peer_inboxes.clone();
                 monoio::spawn(async move {
                     let shard_index = ctx.shard_index;
+                    let stream = match peer_inboxes {
+                        Some(inboxes) => {
+                            let sorting = crate::front::peer::accept::sort(
+                                stream,
+                                &inboxes,
+                                limits.head_timeout,
+                            );
+                            match sorting.await {
+                                crate::front::peer::accept::Sorted::S3(stream) => stream,
+                                crate::front::peer::accept::Sorted::Peer => return,
+                            }
+                        }
+                        None => stream,
+                    };
                     let connection =
                         serve_connection(&ctx, stream, acceptor, limits, accepted_at, slot);
                     crate::front::conn::isolate(shard_index, connection).await;

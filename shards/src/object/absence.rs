@@ -16,7 +16,6 @@ use shoal_io::{Clock, Drive, Env};
 use crate::member::Verb;
 use crate::member::verbs::bucket::BucketVerbs;
 use crate::object::store::Store;
-use crate::record::format::FormatRecord;
 use crate::set::quorum::{self, Strategy};
 
 impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
@@ -49,14 +48,11 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .collect()
     }
 
+    /// The record read is the one the drive was checked against at open: deployment,
+    /// layout, position and, in a cluster, node and drive list.
     fn identity_matches(&self, bytes: &[u8], position: usize) -> bool {
-        let Ok(record) = FormatRecord::decode(bytes) else {
-            return false;
-        };
-        let set_size = self.layout.set.set_size();
-        record.deployment_id == self.deployment_id
-            && record.layout == self.layout
-            && usize::from(record.set_index) == position / set_size
-            && usize::from(record.drive_index) == position % set_size
+        self.identities
+            .get(position)
+            .is_some_and(|expected| expected.as_slice() == bytes)
     }
 }

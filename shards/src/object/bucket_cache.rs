@@ -56,10 +56,17 @@ struct Entry {
 }
 
 /// One shard's cached bucket answers.
-#[derive(Default)]
 pub(crate) struct BucketCache {
     generation: BucketGeneration,
     entries: RefCell<HashMap<String, Entry>>,
+    /// `false`: nothing is remembered, every answer comes from the drives.
+    enabled: bool,
+}
+
+impl Default for BucketCache {
+    fn default() -> Self {
+        Self::with_generation(BucketGeneration::default())
+    }
 }
 
 impl BucketCache {
@@ -67,6 +74,17 @@ impl BucketCache {
         Self {
             generation,
             entries: RefCell::default(),
+            enabled: true,
+        }
+    }
+
+    /// A cache that remembers nothing: for a node of a cluster, where other nodes'
+    /// bucket changes do not bump this node's generation (until they are announced to
+    /// peers, a cached answer could be a deleted bucket's for up to the TTL).
+    pub fn off() -> Self {
+        Self {
+            enabled: false,
+            ..Self::default()
         }
     }
 
@@ -77,6 +95,9 @@ impl BucketCache {
 
     /// The cached answer, if it is still true for this node as far as it knows.
     pub fn get(&self, bucket: &str, now_nanos: u64) -> Option<bool> {
+        if !self.enabled {
+            return None;
+        }
         let entry = *self.entries.borrow().get(bucket)?;
         let fresh = entry.generation == self.generation.current()
             && now_nanos.saturating_sub(entry.filled_nanos) < BUCKET_CACHE_TTL_NANOS;
@@ -85,6 +106,9 @@ impl BucketCache {
 
     /// Remembers an answer read from the drives after `generation` was read.
     pub fn put(&self, bucket: &str, exists: bool, generation: u64, now_nanos: u64) {
+        if !self.enabled {
+            return;
+        }
         let mut entries = self.entries.borrow_mut();
         if entries.len() >= BUCKET_CACHE_ENTRIES_MAX && !entries.contains_key(bucket) {
             entries.clear();

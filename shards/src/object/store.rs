@@ -27,9 +27,10 @@ use crate::member::{LocalMember, Member, SetMember};
 
 use crate::error::{Error, Result};
 use crate::object::encode::staging_buf_bytes;
-use crate::record::format::{FORMAT_PATH, format_drives, identity_of};
+use crate::record::format::{FORMAT_PATH, cluster_record_for, format_drives, identity_of};
 use crate::set::key_lock::{LockMode, LockName};
 use crate::set::shard_lock::{KeyLocker, LockGuard};
+use crate::topology::cluster::PoolTopology;
 use crate::topology::layout::{PoolLayout, SetLayout};
 use crate::topology::placement::{DeploymentId, Placement, object_hash};
 
@@ -107,7 +108,7 @@ pub struct Store<D: Drive, C: Clock, E: Env = MonoioEnv> {
     /// Per drive: why it is offline (`None`: online); set at open and by `check_drives`.
     offline: RefCell<Vec<Option<String>>>,
     /// Per drive: its encoded format record, which `check_identity` compares.
-    identities: Vec<Vec<u8>>,
+    pub(crate) identities: Vec<Vec<u8>>,
     /// Which buckets exist, as this shard last read (`bucket_cache.rs`).
     pub(crate) buckets: crate::object::bucket_cache::BucketCache,
     /// Walk calls made by listings since open (tests bound the work per page).
@@ -138,6 +139,27 @@ struct Opening {
     deployment_id: DeploymentId,
     /// Per member: why formatting left it offline.
     format_offline: Vec<Option<String>>,
+    /// Per member: the encoded format record its drive must hold.
+    identities: Vec<Vec<u8>>,
+}
+
+impl Opening {
+    /// A single node's pool: identities are version 2 records.
+    fn single_node(
+        layout: PoolLayout,
+        deployment_id: DeploymentId,
+        format_offline: Vec<Option<String>>,
+    ) -> Self {
+        let identities = (0..layout.drive_count())
+            .map(|position| identity_of(deployment_id, layout, position))
+            .collect();
+        Self {
+            layout,
+            deployment_id,
+            format_offline,
+            identities,
+        }
+    }
 }
 
 impl<D: Drive, C: Clock> Store<D, C, MonoioEnv> {
@@ -169,11 +191,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                 Rc::new(Member::Local(local))
             })
             .collect();
-        let opening = Opening {
-            layout,
-            deployment_id,
-            format_offline,
-        };
+        let opening = Opening::single_node(layout, deployment_id, format_offline);
         Self::assemble(members, opening, (clock, env, rng), config).await
     }
 
@@ -190,10 +208,38 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         config: StoreConfig,
     ) -> Result<Self> {
         let layout = PoolLayout::for_drives(members.len(), config.parity_chunks)?;
+        let opening = Opening::single_node(layout, deployment_id, vec![None; members.len()]);
+        let rng = SmallRng::seed_from_u64(seed);
+        Self::assemble(members, opening, (clock, env, rng), config).await
+    }
+
+    /// A store over a cluster pool's `members` (pool order of `topology`), in
+    /// deployment `deployment_id`: the layout is the topology's, and each local drive
+    /// must hold its cluster format record (`cluster_record_for`). Formats nothing, as
+    /// `open_members_in`.
+    pub async fn open_cluster_in(
+        members: Vec<Rc<Member<D>>>,
+        deployment_id: DeploymentId,
+        topology: &PoolTopology,
+        (clock, env): (C, E),
+        seed: u64,
+        config: StoreConfig,
+    ) -> Result<Self> {
+        if members.len() != topology.drive_count() {
+            return Err(Error::Format(format!(
+                "{} members for a pool of {} drives",
+                members.len(),
+                topology.drive_count()
+            )));
+        }
+        let identities = (0..members.len())
+            .map(|position| cluster_record_for(deployment_id, topology, position).encode())
+            .collect();
         let opening = Opening {
-            layout,
+            layout: topology.layout,
             deployment_id,
             format_offline: vec![None; members.len()],
+            identities,
         };
         let rng = SmallRng::seed_from_u64(seed);
         Self::assemble(members, opening, (clock, env, rng), config).await
@@ -211,10 +257,8 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             layout,
             deployment_id,
             format_offline,
+            identities,
         } = opening;
-        let identities: Vec<Vec<u8>> = (0..members.len())
-            .map(|position| identity_of(deployment_id, layout, position))
-            .collect();
         let mut offline = Vec::with_capacity(members.len());
         for ((member, identity), format_why) in members.iter().zip(&identities).zip(format_offline)
         {
@@ -278,6 +322,14 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         generation: crate::object::bucket_cache::BucketGeneration,
     ) -> Self {
         self.buckets = crate::object::bucket_cache::BucketCache::with_generation(generation);
+        self
+    }
+
+    /// Remembers no bucket answers: every request reads the bucket's records (a node
+    /// of a cluster, which does not hear of other nodes' bucket changes yet).
+    #[must_use]
+    pub fn without_bucket_cache(mut self) -> Self {
+        self.buckets = crate::object::bucket_cache::BucketCache::off();
         self
     }
 

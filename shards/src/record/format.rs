@@ -151,8 +151,8 @@ impl FormatRecord {
     }
 }
 
-/// The state of one drive at start.
-enum DriveFormat {
+/// The state of one drive at start (`read_format`).
+pub enum DriveFormat {
     Formatted(FormatRecord),
     Blank,
     Offline(String),
@@ -309,7 +309,7 @@ pub fn peer_deployment(
         })
 }
 
-async fn read_format<D: Drive>(drive: &D) -> Result<DriveFormat> {
+pub async fn read_format<D: Drive>(drive: &D) -> Result<DriveFormat> {
     match drive.read_file(FORMAT_PATH).await {
         Ok(bytes) => FormatRecord::decode(&bytes)
             .map(DriveFormat::Formatted)

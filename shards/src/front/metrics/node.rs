@@ -146,11 +146,37 @@ pub struct NodeMetrics {
     pub facts: NodeFacts,
     pub started_at: Instant,
     shards: Vec<Mutex<ShardSnapshot>>,
+    /// This node's drives, in its own drive order.
     drives: Mutex<Vec<DriveReport>>,
+    /// Pool position of each of this node's drives (`0..n` on a single node).
+    positions: Vec<usize>,
+    /// Per pool position: when a peer's drive there last answered (`cluster/peer_watch.rs`);
+    /// `None` for this node's drives and peers' drives never heard from.
+    peers_answered: Mutex<Vec<Option<Instant>>>,
 }
+
+/// A peer's drive counts as answering this long after its last answer (peers are
+/// asked every second).
+pub const PEER_ANSWER_FRESH: Duration = Duration::from_secs(3);
 
 impl NodeMetrics {
     pub fn new(facts: NodeFacts, shard_count: usize, drive_names: &[String]) -> Arc<Self> {
+        Self::new_in_pool(
+            facts,
+            shard_count,
+            drive_names,
+            (0..drive_names.len()).collect(),
+        )
+    }
+
+    /// A node of a cluster: its drives `drive_names` sit at pool `positions`.
+    pub fn new_in_pool(
+        facts: NodeFacts,
+        shard_count: usize,
+        drive_names: &[String],
+        positions: Vec<usize>,
+    ) -> Arc<Self> {
+        let pool_drives = facts.layout.drive_count();
         let drives = drive_names
             .iter()
             .map(|name| DriveReport {
@@ -169,6 +195,8 @@ impl NodeMetrics {
             started_at: Instant::now(),
             shards: (0..shard_count).map(|_| Mutex::default()).collect(),
             drives: Mutex::new(drives),
+            positions,
+            peers_answered: Mutex::new(vec![None; pool_drives]),
         })
     }
 
@@ -225,14 +253,48 @@ impl NodeMetrics {
             .clone()
     }
 
-    /// Per set: drives online now (not hung), in pool order.
-    pub fn online_per_set(&self, now: Instant) -> Vec<usize> {
+    /// Pool position of each of this node's drives, in its drive order.
+    pub fn positions(&self) -> &[usize] {
+        &self.positions
+    }
+
+    /// The peer's drive at pool `position` answered at `now`.
+    pub fn peer_answered(&self, position: usize, now: Instant) {
+        let mut answered = self
+            .peers_answered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = answered.get_mut(position) {
+            *slot = Some(now);
+        }
+    }
+
+    /// Per set: this node's drives online now (not hung).
+    pub fn online_here_per_set(&self, now: Instant) -> Vec<usize> {
         let layout = self.facts.layout;
         let set_size = layout.set.set_size();
         let mut online = vec![0; layout.set_count];
-        for (index, report) in self.drive_reports().iter().enumerate() {
-            if report.state_at(now) == DriveState::Online && index / set_size < online.len() {
-                online[index / set_size] += 1;
+        for (report, position) in self.drive_reports().iter().zip(&self.positions) {
+            if report.state_at(now) == DriveState::Online && position / set_size < online.len() {
+                online[position / set_size] += 1;
+            }
+        }
+        online
+    }
+
+    /// Per set: members answering now, this node's drives online and peers' drives
+    /// that answered within `PEER_ANSWER_FRESH`.
+    pub fn online_per_set(&self, now: Instant) -> Vec<usize> {
+        let set_size = self.facts.layout.set.set_size();
+        let mut online = self.online_here_per_set(now);
+        let answered = self
+            .peers_answered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (position, at) in answered.iter().enumerate() {
+            let fresh = at.is_some_and(|at| now.saturating_duration_since(at) < PEER_ANSWER_FRESH);
+            if fresh && position / set_size < online.len() {
+                online[position / set_size] += 1;
             }
         }
         online

@@ -120,6 +120,10 @@ struct Link {
 struct Queued {
     frames: Cell<usize>,
     bytes: Cell<usize>,
+    /// Calls waiting for room, woken by every `release` (and when the writer ends).
+    waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    /// The writer ended: nothing queued will be written any more.
+    closed: Cell<bool>,
 }
 
 impl Queued {
@@ -134,10 +138,44 @@ impl Queued {
         fits
     }
 
+    /// Counts a frame of `bytes` payload in once it fits, waiting for room until
+    /// `until`: a burst of calls (a listing asks every member about many keys at once)
+    /// waits its turn instead of failing the peer.
+    async fn admit_by(&self, bytes: usize, until: Instant) -> Result<(), CallError> {
+        loop {
+            if self.closed.get() {
+                return Err(CallError::Unreachable(
+                    "the connection to the peer broke".to_owned(),
+                ));
+            }
+            if self.admit(bytes) {
+                return Ok(());
+            }
+            let (room_tx, room_rx) = oneshot::channel();
+            self.waiters.borrow_mut().push(room_tx);
+            if monoio::time::timeout_at(until, room_rx).await.is_err() {
+                return Err(CallError::Timeout);
+            }
+        }
+    }
+
     /// A frame of `bytes` payload was written (or dropped).
     fn release(&self, bytes: usize) {
         self.frames.set(self.frames.get() - 1);
         self.bytes.set(self.bytes.get() - bytes);
+        self.wake_waiters();
+    }
+
+    /// The writer ended: every waiting call learns it now.
+    fn close(&self) {
+        self.closed.set(true);
+        self.wake_waiters();
+    }
+
+    fn wake_waiters(&self) {
+        for waiter in self.waiters.borrow_mut().drain(..) {
+            let _ = waiter.send(());
+        }
     }
 }
 
@@ -208,9 +246,8 @@ impl PeerChannel {
             );
             return (Err(CallError::Protocol(why)), buf);
         }
-        if !link.queued.admit(payload_len) {
-            let why = "the peer is not reading: frames wait to be written".to_owned();
-            return (Err(CallError::Unreachable(why)), buf);
+        if let Err(error) = link.queued.admit_by(payload_len, until).await {
+            return (Err(error), buf);
         }
         let capacity = buf.as_ref().map(AlignedBuf::capacity);
         let request_id = self.inner.next_request_id.get();
@@ -360,6 +397,7 @@ impl PeerChannel {
         let (channel, write_link) = (Rc::downgrade(&self.inner), Rc::downgrade(&link));
         monoio::spawn(async move {
             let why = write_frames(writer, queue, &queued).await;
+            queued.close();
             if let Some(inner) = channel.upgrade() {
                 PeerChannel { inner }.broken(&write_link, &why);
             }

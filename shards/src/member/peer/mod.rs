@@ -100,11 +100,15 @@ impl PeerMember {
             request,
             deadline: self.deadline,
         };
+        let verb = crate::member::peer::wire_form::verb_of(&call.request);
         let (reply, buf) = self.link.call(call, buf).await;
         let reply = match reply {
             Ok(PeerReply::Failed(e)) => Err(e),
             Ok(reply) => Ok(reply),
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                tracing::debug!(member = %self.name, ?verb, error = ?e, "peer call failed");
+                Err(e.into())
+            }
         };
         (reply, buf)
     }

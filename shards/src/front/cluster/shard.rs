@@ -1,0 +1,96 @@
+//! One shard of a cluster node: its store's members, and its side of the peer protocol.
+//!
+//! Members, in pool order: this node's drives as local members (the same `Rc`s the
+//! shard's `MemberService` answers peers with, so a key's lease epochs are remembered
+//! in one place per shard whether a verb came from here or from a peer), and each
+//! peer's drives as `PeerMember`s sharing one `TcpLink` per peer node. Shard `i` talks
+//! to shard `i` of every peer (modulo the peer's shard count, `accept.rs`), so the
+//! links of a node's shards never share a connection.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_channel::mpsc;
+use shoal_io::{AnyDrive, MonoioEnv};
+use shoal_wire::handshake::ClusterSecret;
+
+use crate::front::cluster::ClusterConfig;
+use crate::front::peer::accept::{self, HandedPeer};
+use crate::front::peer::channel::{ChannelConfig, PeerChannel};
+use crate::front::peer::link::TcpLink;
+use crate::front::peer::member_service::MemberService;
+use crate::front::peer::permits::Permits;
+use crate::front::peer::serve::{ServeConfig, serve};
+use crate::member::peer::link::PeerLink;
+use crate::member::{LocalMember, Member, PeerMember};
+
+/// Peer requests one shard runs at once (with their answers not yet written).
+pub const PEER_PERMITS_PER_SHARD: usize = 64;
+
+/// A shard's members in pool order, and the local ones in this node's drive order.
+pub struct ShardMembers {
+    pub pool: Vec<Rc<Member<AnyDrive>>>,
+    pub local: Vec<Rc<Member<AnyDrive>>>,
+}
+
+/// Builds shard `shard_index`'s members: `drives` are this node's (its drive order).
+pub fn members(
+    shard_index: usize,
+    cluster: &ClusterConfig,
+    secret: &ClusterSecret,
+    drives: Vec<AnyDrive>,
+    (lease, member_deadline): (Duration, Duration),
+) -> ShardMembers {
+    let local: Vec<Rc<Member<AnyDrive>>> = drives
+        .into_iter()
+        .map(|drive| {
+            Rc::new(Member::Local(LocalMember::with_leases(
+                drive, MonoioEnv, lease,
+            )))
+        })
+        .collect();
+    let target_shard = u16::try_from(shard_index).unwrap_or(u16::MAX);
+    let links: Vec<Option<Rc<dyn PeerLink>>> = (cluster.peers.iter())
+        .map(|address| {
+            address.map(|address| {
+                let channel = PeerChannel::new(ChannelConfig {
+                    address,
+                    target_shard,
+                    deployment_id: cluster.frame_deployment(),
+                    secret: secret.clone(),
+                });
+                Rc::new(TcpLink::new(channel)) as Rc<dyn PeerLink>
+            })
+        })
+        .collect();
+    let now: Rc<dyn Fn() -> u64> = Rc::new(|| shoal_io::Env::monotonic_nanos(&MonoioEnv));
+    let pool = (cluster.topology.order.iter())
+        .map(|place| match &links[place.node_index] {
+            None => local[place.drive_index].clone(),
+            Some(link) => {
+                let name = cluster.drive_name(*place);
+                let index = u32::try_from(place.drive_index).unwrap_or(u32::MAX);
+                let member =
+                    PeerMember::new(name, index, link.clone(), now.clone(), member_deadline);
+                Rc::new(Member::Peer(member))
+            }
+        })
+        .collect();
+    ShardMembers { pool, local }
+}
+
+/// Serves the peer connections handed to this shard (`inbox`) with its local members,
+/// until every sender is gone.
+pub async fn serve_peers(
+    inbox: mpsc::Receiver<HandedPeer>,
+    local: Vec<Rc<Member<AnyDrive>>>,
+    config: ServeConfig,
+) {
+    let service = Rc::new(MemberService::new(local));
+    let permits = Permits::new(PEER_PERMITS_PER_SHARD);
+    accept::receive(inbox, move |stream, _route| {
+        let (config, service, permits) = (config.clone(), service.clone(), permits.clone());
+        monoio::spawn(async move { serve(stream, &config, service, permits).await });
+    })
+    .await;
+}
