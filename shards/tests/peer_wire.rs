@@ -117,9 +117,33 @@ fn examples_cover_every_verb() {
     assert_eq!(missing, vec![&VerbKind::StageAbandon]);
     let shapes: HashSet<&str> = answers().iter().map(|(_, reply)| reply.kind()).collect();
     let every = [
-        "done", "bytes", "names", "opened", "holds", "count", "walk", "parts", "failed",
+        "done", "bytes", "names", "opened", "holds", "count", "walk", "parts", "lock", "failed",
     ];
     assert_eq!(shapes, every.into_iter().collect());
+}
+
+/// A lock verb the far node refuses (its connection holds too many, an argument out
+/// of range) goes out as the wire's typed `Refused` and comes in as a failure of that
+/// node, with the reason.
+#[test]
+fn a_lock_refusal_is_typed_on_the_wire() {
+    let request = peer_examples::requests()
+        .into_iter()
+        .find(|r| matches!(r, PeerRequest::LockAcquire(_)))
+        .expect("a lock example");
+    let verb = verb_of(&request);
+    let (body, payload) = encode_answer(verb, PeerReply::LockRefused("too many".into()), None);
+    assert!(payload.is_none());
+    let wire = shoal_wire::verb::decode_reply(&body, Vec::new()).expect("a reply");
+    assert!(
+        matches!(&wire, VerbReply::Error(VerbError { kind: ErrorKind::Refused, message }) if message == "too many"),
+        "{wire:?}"
+    );
+    let decoded = decode_answer(&request, &body, None);
+    assert!(
+        matches!(&decoded, Ok(PeerReply::Failed(MemberError::Io(why))) if why.contains("too many")),
+        "{decoded:?}"
+    );
 }
 
 /// Error kinds map one to one, but for the two one side lacks: `NotAsked` goes out as

@@ -1,20 +1,25 @@
-//! The first seeded cluster simulation (issue 12): 4 nodes × 1–3 drives in one seeded
+//! The seeded cluster simulation (issue 12): 4 nodes × 1–3 drives in one seeded
 //! executor (`io::SimExecutor`), one `Store` per node whose erasure sets span the
 //! nodes (pool position p is drive p / 4 of node p % 4: local members for its own
-//! drives, `PeerMember`s over a `SimLink` for the others'). A writer on one node puts
-//! and deletes keys while readers on every node read and list them, and one node at a
-//! time is partitioned (calls to it refused or hung until their deadline) part of the
-//! time, some replies are lost after the far side acted, and every call has a seeded
-//! latency. Then the network heals and every node reads every key.
+//! drives, `PeerMember`s over a `SimLink` for the others'), locking across the nodes
+//! (`KeyLocker::cluster`: a quorum of the nodes' lock tables, reached by the lock
+//! verbs over the same links), each node's wall clock off by a seeded skew of up to
+//! `SKEW_MAX` either way. Every node races to create the bucket (exactly one wins);
+//! then writers on every node put and delete the same keys while readers on every
+//! node read and list them, and every node races to create a second bucket (at most
+//! one wins: a race under faults may leave none). One node at a time is partitioned
+//! (calls to it refused or hung until their deadline) part of the time, some replies
+//! are lost after the far side acted, and every call has a seeded latency. Then the
+//! network heals and every node reads every key.
 //!
 //! What it proves: writes succeed or fail closed (an error, and the previous state
 //! stays); no read on any node answers wrong or stale bytes (read-after-write across
 //! nodes); no listing misses a key that surely exists or shows one that surely does
 //! not (list-after-write); nothing acknowledged is lost.
 //!
-//! One writing node per key: concurrent writers of one key on different nodes need
-//! locks across nodes (issue 12 item 4), which do not exist yet; each node's lock
-//! table only orders its own writers.
+//! Writers of one key on different nodes are ordered by the cluster's locks: an
+//! acknowledged write is what a later read sees, unless a write that overlapped it in
+//! time came after it (the model allows exactly those).
 //!
 //! A write that fails is in doubt, not undone: when a partition cuts the replies of a
 //! commit that reached its members (seed 61: the writer's node cut off mid-commit, its
@@ -25,9 +30,14 @@
 //! the model's view.
 //!
 //! The model: per key, the states a read may see at rest (`possible`: an acknowledged
-//! PUT's bytes or absence after an acknowledged DELETE), and a log of every state a
-//! write in flight tried; a read may see what was possible when it started or any
-//! state tried while it ran.
+//! PUT's bytes or absence after an acknowledged DELETE, with the states of the writes
+//! that overlapped it), and a log of every state a write tried; a read may see what was
+//! possible when it started, what was in flight then, or any state tried while it ran.
+//!
+//! `thirty_two_creators_of_one_bucket` races 32 CreateBucket calls spread over the 4
+//! nodes with no faults: exactly one succeeds, the others answer
+//! `BucketAlreadyOwnedByYou` (what `make_bucket` answers for an existing bucket: one
+//! account, so S3's answer to its owner).
 //!
 //! A failure prints its seed and the command that reruns exactly it:
 //! `SHOAL_SEED=N cargo test -p shoal-shards --test sim_cluster`. CI runs
@@ -45,6 +55,8 @@ use shoal_io::{Clock, Env, SimDrive, SimEnv, SimExecutor};
 use shoal_shards::member::peer::link::PeerLink;
 use shoal_shards::member::peer::sim_link::{Cut, SimLink, SimNet};
 use shoal_shards::member::{LocalMember, Member, PeerMember};
+use shoal_shards::set::lock_service::NodeLockDesk;
+use shoal_shards::set::shard_lock::KeyLocker;
 use shoal_shards::{Error, ListQuery, PutOptions, SliceSource, Store, StoreConfig};
 
 /// Seeds in the default (CI) run.
@@ -52,7 +64,10 @@ const SEEDS_DEFAULT: u64 = 100;
 const NODES: usize = 4;
 const BUCKET: &str = "cluster";
 const KEYS: usize = 5;
-const WRITES: usize = 14;
+/// Writes per writer (one writer on each node).
+const WRITES: usize = 6;
+/// A node's wall clock is off by up to this much, either way.
+const SKEW_MAX: Duration = Duration::from_secs(5);
 const READS_PER_NODE: usize = 14;
 /// Small stripes, so objects of a few hundred KiB span several.
 const STRIPE_BYTES: usize = 64 << 10;
@@ -62,7 +77,41 @@ const MEMBER_DEADLINE: Duration = Duration::from_secs(2);
 /// Each way of a call takes up to this long.
 const LINK_LATENCY_MAX: Duration = Duration::from_micros(400);
 
-type SimStore = Store<SimDrive, SimEnv, SimEnv>;
+type SimStore = Store<SimDrive, SkewEnv, SimEnv>;
+
+/// The simulation's environment with this node's wall clock off by `skew_nanos`
+/// (monotonic time, timers and tasks as they are: clock skew is between wall clocks).
+#[derive(Clone)]
+struct SkewEnv {
+    env: SimEnv,
+    skew_nanos: i64,
+}
+
+impl Clock for SkewEnv {
+    fn now_unix_nanos(&self) -> u64 {
+        self.env
+            .now_unix_nanos()
+            .saturating_add_signed(self.skew_nanos)
+    }
+}
+
+impl Env for SkewEnv {
+    fn monotonic_nanos(&self) -> u64 {
+        self.env.monotonic_nanos()
+    }
+
+    fn sleep(&self, duration: Duration) -> impl std::future::Future<Output = ()> + 'static {
+        self.env.sleep(duration)
+    }
+
+    fn spawn<F: std::future::Future<Output = ()> + 'static>(&self, task: F) {
+        self.env.spawn(task);
+    }
+
+    fn yield_now(&self) -> impl std::future::Future<Output = ()> + 'static {
+        self.env.yield_now()
+    }
+}
 type State = Option<Rc<Vec<u8>>>;
 
 /// What reads of one key may see.
@@ -72,8 +121,8 @@ struct KeyModel {
     possible: Vec<State>,
     /// Every state a write tried, in order (reads during a write may see it).
     tried: Vec<State>,
-    /// The state a write in flight tries now.
-    in_flight: Option<State>,
+    /// The states writes in flight try now, by write.
+    in_flight: BTreeMap<u64, State>,
 }
 
 type Model = Rc<RefCell<BTreeMap<String, KeyModel>>>;
@@ -90,7 +139,7 @@ impl ReadWindow {
         let model = model.borrow();
         let state = &model[key];
         let mut possible = state.possible.clone();
-        possible.extend(state.in_flight.clone());
+        possible.extend(state.in_flight.values().cloned());
         Self {
             possible,
             tried_from: state.tried.len(),
@@ -115,6 +164,9 @@ struct Stats {
     reads_failed: u64,
     lists_checked: u64,
     partitions: u64,
+    /// Bucket races run, and their winners (exactly one each without faults).
+    bucket_races: u64,
+    bucket_winners: u64,
 }
 
 thread_local! {
@@ -161,6 +213,46 @@ fn seeded_cluster_simulation() {
         stats.partitions >= seeds / 2,
         "too few partitions: {stats:?}"
     );
+    assert!(
+        stats.bucket_races >= seeds * 2 && stats.bucket_winners >= seeds,
+        "bucket races not run: {stats:?}"
+    );
+}
+
+/// 32 concurrent CreateBucket calls of one name, spread over the 4 nodes, with no
+/// faults but the links' latency: exactly one succeeds and every other answers
+/// `BucketAlreadyOwnedByYou`, and the bucket exists on every node afterwards.
+#[test]
+fn thirty_two_creators_of_one_bucket() {
+    const CREATORS: usize = 32;
+    for seed in [1, 2, 3] {
+        let executor = SimExecutor::new(seed);
+        let env = executor.env();
+        let answers = executor
+            .run_until(async {
+                let mut rng = SmallRng::seed_from_u64(seed);
+                let cluster = build(&env, 2, &mut rng).await.expect("cluster");
+                cluster.net.set_latency_max(LINK_LATENCY_MAX);
+                let racing = (0..CREATORS).map(|i| {
+                    let store = Rc::clone(&cluster.stores[i % NODES]);
+                    async move { store.make_bucket("contested").await }
+                });
+                let answers = futures_util::future::join_all(racing).await;
+                for store in &cluster.stores {
+                    assert!(matches!(store.bucket_exists("contested").await, Ok(true)));
+                }
+                answers
+            })
+            .expect("the race ends");
+        let won = answers.iter().filter(|a| a.is_ok()).count();
+        assert_eq!(won, 1, "seed {seed}: {answers:?}");
+        assert!(
+            answers
+                .iter()
+                .all(|a| matches!(a, Ok(()) | Err(Error::BucketAlreadyOwnedByYou))),
+            "seed {seed}: {answers:?}"
+        );
+    }
 }
 
 /// A cluster of `NODES` nodes on one simulated network.
@@ -178,11 +270,11 @@ async fn run(env: SimEnv) -> Result<(), String> {
     let cluster = build(&env, drives_per_node, &mut rng).await?;
     cluster.net.set_latency_max(LINK_LATENCY_MAX);
     let stores = &cluster.stores;
-    let writer = rng.gen_range(0..NODES);
-    stores[writer]
-        .make_bucket(BUCKET)
-        .await
-        .map_err(|e| format!("make bucket: {e}"))?;
+    // No faults yet: exactly one of the racing creators wins.
+    let winners = race_bucket(stores, BUCKET).await?;
+    if winners != 1 {
+        return Err(format!("{winners} creators of {BUCKET} won, not one"));
+    }
     if rng.gen_bool(0.5) {
         cluster
             .net
@@ -194,7 +286,7 @@ async fn run(env: SimEnv) -> Result<(), String> {
                 let state = KeyModel {
                     possible: vec![None],
                     tried: Vec::new(),
-                    in_flight: None,
+                    in_flight: BTreeMap::new(),
                 };
                 (key_name(k), state)
             })
@@ -213,25 +305,62 @@ async fn run(env: SimEnv) -> Result<(), String> {
                 done.set(done.get() + 1);
             });
         };
-    let (store, m, seed) = (Rc::clone(&stores[writer]), Rc::clone(&model), rng.r#gen());
-    task(
-        format!("writer on node {writer}"),
-        Box::pin(async move { write_load(&store, &m, seed).await }),
-    );
-    for (node, store) in stores.iter().enumerate() {
-        let (store, m, seed) = (Rc::clone(store), Rc::clone(&model), rng.r#gen());
+    let write_ids = Rc::new(Cell::new(0u64));
+    for (node, node_store) in stores.iter().enumerate() {
+        let (store, m, seed) = (Rc::clone(node_store), Rc::clone(&model), rng.r#gen());
+        let ids = Rc::clone(&write_ids);
+        task(
+            format!("writer on node {node}"),
+            Box::pin(async move { write_load(&store, &m, &ids, seed).await }),
+        );
+        let (store, m, seed) = (Rc::clone(node_store), Rc::clone(&model), rng.r#gen());
         task(
             format!("reader on node {node}"),
             Box::pin(async move { read_load(&store, &m, seed).await }),
         );
     }
-    partitions(&env, &cluster.net, &done, NODES + 1, &mut rng).await;
+    let racers: Vec<Rc<SimStore>> = stores.clone();
+    task(
+        "bucket race under faults".to_owned(),
+        Box::pin(async move {
+            let winners = race_bucket(&racers, "raced").await?;
+            if winners > 1 {
+                return Err(format!("{winners} creators of one bucket won"));
+            }
+            Ok(())
+        }),
+    );
+    partitions(&env, &cluster.net, &done, 2 * NODES + 1, &mut rng).await;
     if let Some(why) = failures.borrow().first() {
         return Err(why.clone());
     }
     cluster.net.partition_none();
     cluster.net.set_drop_reply_per_million(0);
     final_check(stores, &model).await
+}
+
+/// Every store creates `bucket` at once; how many succeeded. Each other answer is
+/// `BucketAlreadyOwnedByYou` or a refusal under faults (503).
+async fn race_bucket(stores: &[Rc<SimStore>], bucket: &str) -> Result<u64, String> {
+    let racing = stores.iter().map(|store| {
+        let (store, bucket) = (Rc::clone(store), bucket.to_owned());
+        async move { store.make_bucket(&bucket).await }
+    });
+    let answers = futures_util::future::join_all(racing).await;
+    let mut winners = 0;
+    for answer in answers {
+        match answer {
+            Ok(()) => winners += 1,
+            Err(Error::BucketAlreadyOwnedByYou) => {}
+            Err(e) if unavailable(&e) => {}
+            Err(e) => return Err(format!("create {bucket}: {e}")),
+        }
+    }
+    count(|s| {
+        s.bucket_races += 1;
+        s.bucket_winners += winners;
+    });
+    Ok(winners)
 }
 
 /// Formats the drives as one deployment, then opens a store on every node over the
@@ -278,6 +407,11 @@ async fn build(
     }
     let mut stores = Vec::with_capacity(NODES);
     for node in 0..NODES {
+        let skew_max_nanos = i64::try_from(SKEW_MAX.as_nanos()).expect("small");
+        let clock = SkewEnv {
+            env: env.clone(),
+            skew_nanos: rng.gen_range(-skew_max_nanos..=skew_max_nanos),
+        };
         let links: Vec<Rc<dyn PeerLink>> = (0..NODES)
             .map(|to| {
                 let link = SimLink::new(env.clone(), Rc::clone(&net), (node, to), rng.r#gen());
@@ -308,15 +442,22 @@ async fn build(
             clean_tmp_at_open: false,
             ..config.clone()
         };
+        // One shard per node: its own table, the cluster's quorum over the links.
+        let own = KeyLocker::sharded_in(clock.clone(), 0, Vec::new());
+        net.set_lock_desk(node, Rc::new(NodeLockDesk::new(&own, deployment_id)));
+        let peers = (0..NODES)
+            .map(|to| (to != node).then(|| Rc::clone(&links[to])))
+            .collect();
         let store = Store::open_members_in(
             members,
             deployment_id,
-            (env.clone(), env.clone()),
+            (clock, env.clone()),
             rng.r#gen(),
             node_config,
         )
         .await
-        .map_err(|e| format!("open node {node}: {e}"))?;
+        .map_err(|e| format!("open node {node}: {e}"))?
+        .with_locker(KeyLocker::cluster(own, peers));
         stores.push(Rc::new(store));
     }
     Ok(Cluster { stores, net })
@@ -339,8 +480,52 @@ fn unavailable(e: &Error) -> bool {
     )
 }
 
-/// The writer: PUTs (sometimes empty) and DELETEs of its keys, one at a time.
-async fn write_load(store: &SimStore, model: &Model, seed: u64) -> Result<(), String> {
+/// What a write may have left once it ended: its own state, and every state of a write
+/// that overlapped it (in flight when it started, or started while it ran), since the
+/// locks may have ordered any of them after it.
+struct WriteWindow {
+    id: u64,
+    overlapping: Vec<State>,
+    tried_from: usize,
+}
+
+impl WriteWindow {
+    fn open(model: &Model, key: &str, id: u64, state: &State) -> Self {
+        let mut model = model.borrow_mut();
+        let modelled = model.get_mut(key).expect("modelled");
+        let window = Self {
+            id,
+            overlapping: modelled.in_flight.values().cloned().collect(),
+            tried_from: modelled.tried.len() + 1,
+        };
+        modelled.tried.push(state.clone());
+        modelled.in_flight.insert(id, state.clone());
+        window
+    }
+
+    /// Ends the write: acknowledged (`true`) or in doubt.
+    fn close(self, model: &Model, key: &str, state: State, acked: bool) {
+        let mut model = model.borrow_mut();
+        let modelled = model.get_mut(key).expect("modelled");
+        modelled.in_flight.remove(&self.id);
+        if acked {
+            let mut possible = vec![state];
+            possible.extend(self.overlapping);
+            possible.extend(modelled.tried[self.tried_from..].iter().cloned());
+            modelled.possible = possible;
+        } else {
+            modelled.possible.push(state);
+        }
+    }
+}
+
+/// A writer: PUTs (sometimes empty) and DELETEs of the keys, one at a time.
+async fn write_load(
+    store: &SimStore,
+    model: &Model,
+    ids: &Cell<u64>,
+    seed: u64,
+) -> Result<(), String> {
     let mut rng = SmallRng::seed_from_u64(seed);
     for op in 0..WRITES {
         let key = key_name(rng.gen_range(0..KEYS));
@@ -354,12 +539,8 @@ async fn write_load(store: &SimStore, model: &Model, seed: u64) -> Result<(), St
         } else {
             None
         };
-        {
-            let mut model = model.borrow_mut();
-            let modelled = model.get_mut(&key).expect("modelled");
-            modelled.tried.push(state.clone());
-            modelled.in_flight = Some(state.clone());
-        }
+        ids.set(ids.get() + 1);
+        let window = WriteWindow::open(model, &key, ids.get(), &state);
         let result = match &state {
             Some(body) => {
                 let options = PutOptions {
@@ -372,11 +553,6 @@ async fn write_load(store: &SimStore, model: &Model, seed: u64) -> Result<(), St
             }
             None => store.delete_object(BUCKET, &key).await.map(|_| ()),
         };
-        model
-            .borrow_mut()
-            .get_mut(&key)
-            .expect("modelled")
-            .in_flight = None;
         match result {
             Ok(()) => {
                 if std::env::var_os("SIM_DEBUG").is_some() {
@@ -384,16 +560,11 @@ async fn write_load(store: &SimStore, model: &Model, seed: u64) -> Result<(), St
                     eprintln!("write {op} of {key} ({len:?} bytes) acked");
                 }
                 count(|s| s.writes_acked += 1);
-                model.borrow_mut().get_mut(&key).expect("modelled").possible = vec![state];
+                window.close(model, &key, state, true);
             }
             // A failed write is in doubt (see the module comment): either state.
             Err(e) if unavailable(&e) => {
-                let mut model = model.borrow_mut();
-                model
-                    .get_mut(&key)
-                    .expect("modelled")
-                    .possible
-                    .push(state.clone());
+                window.close(model, &key, state.clone(), false);
                 if std::env::var_os("SIM_DEBUG").is_some() {
                     let len = state.as_ref().map(|b| b.len());
                     eprintln!(

@@ -13,7 +13,9 @@
 //!
 //! Leases: every grant carries an epoch and an expiry (`Lease`). Epochs are strictly
 //! increasing per table and start from the wall clock's nanoseconds (each grant takes
-//! `max(last + 1, now)`), so a table made after a restart never hands out an epoch an
+//! `max(last + 1, now, seen + 1)`, where `seen` is the highest epoch the requester has
+//! seen, and `raise` lifts `last` to an epoch a holder fences with: Lamport's rule, so
+//! epochs stay ordered across the nodes of a cluster, `cluster_lock.rs`), so a table made after a restart never hands out an epoch an
 //! earlier table did (unless the wall clock stepped back across the restart by more
 //! than the grants made since). Expiry is in monotonic time (`Env::monotonic_nanos`).
 //! A holder extends its lease with `KeyGuard::refresh` while its work runs; a refresh
@@ -94,6 +96,8 @@ pub trait LeaseTime {
     /// The wall clock (`Clock::now_unix_nanos`): the floor of new epochs.
     fn epoch_floor(&self) -> u64;
     fn sleep_until(&self, at_nanos: u64) -> Pin<Box<dyn Future<Output = ()>>>;
+    /// `Env::spawn`: runs `task` on this shard, not awaited (a cluster lock's releases).
+    fn spawn_task(&self, task: Pin<Box<dyn Future<Output = ()>>>);
 }
 
 impl<E: Env> LeaseTime for E {
@@ -109,6 +113,10 @@ impl<E: Env> LeaseTime for E {
         let wait_nanos = at_nanos.saturating_sub(Env::monotonic_nanos(self));
         Box::pin(self.sleep(Duration::from_nanos(wait_nanos)))
     }
+
+    fn spawn_task(&self, task: Pin<Box<dyn Future<Output = ()>>>) {
+        Env::spawn(self, task);
+    }
 }
 
 /// A lease length in nanoseconds (saturating: a lease never wraps time around).
@@ -119,6 +127,8 @@ pub(crate) fn lease_nanos(lease: Duration) -> u64 {
 struct Waiter {
     mode: LockMode,
     lease_nanos: u64,
+    /// The highest epoch the requester has seen: its grant is above it.
+    seen_epoch: u64,
     granted: Cell<Option<Lease>>,
     waker: RefCell<Option<Waker>>,
 }
@@ -174,12 +184,13 @@ struct Table {
 }
 
 impl Table {
-    /// A new lease of `lease_nanos` from now, with the next epoch.
-    fn next_lease(&mut self, lease_nanos: u64) -> Lease {
+    /// A new lease of `lease_nanos` from now, with the next epoch (above `seen_epoch`).
+    fn next_lease(&mut self, lease_nanos: u64, seen_epoch: u64) -> Lease {
         let epoch = self
             .time
             .epoch_floor()
-            .max(self.epoch_last.saturating_add(1));
+            .max(self.epoch_last.saturating_add(1))
+            .max(seen_epoch.saturating_add(1));
         assert!(epoch > self.epoch_last, "lease epochs exhausted");
         self.epoch_last = epoch;
         Lease {
@@ -201,7 +212,7 @@ impl Table {
                 return;
             }
             let next = entry.queue.pop_front().expect("front exists");
-            let lease = self.next_lease(next.lease_nanos);
+            let lease = self.next_lease(next.lease_nanos, next.seen_epoch);
             self.hold(name, next.mode, lease);
             next.granted.set(Some(lease));
             if let Some(waker) = next.waker.borrow_mut().take() {
@@ -274,10 +285,23 @@ impl KeyLocks {
         mode: LockMode,
         lease: Duration,
     ) -> impl Future<Output = KeyGuard> + use<> {
+        self.lock_after(name, mode, lease, 0)
+    }
+
+    /// `lock`, granted with an epoch above `seen_epoch` (a cluster's requester passes
+    /// the highest epoch it has seen).
+    pub fn lock_after(
+        &self,
+        name: &LockName,
+        mode: LockMode,
+        lease: Duration,
+        seen_epoch: u64,
+    ) -> impl Future<Output = KeyGuard> + use<> {
         let lease_nanos = lease_nanos(lease);
         let waiter = Rc::new(Waiter {
             mode,
             lease_nanos,
+            seen_epoch,
             granted: Cell::new(None),
             waker: RefCell::new(None),
         });
@@ -285,7 +309,7 @@ impl KeyLocks {
             let mut table = self.table.borrow_mut();
             let entry = table.entries.entry(name.clone()).or_default();
             if entry.queue.is_empty() && entry.admits(mode) {
-                let lease = table.next_lease(lease_nanos);
+                let lease = table.next_lease(lease_nanos, seen_epoch);
                 table.hold(name, mode, lease);
                 waiter.granted.set(Some(lease));
             } else {
@@ -298,6 +322,13 @@ impl KeyLocks {
             waiter,
             expiry_timer: None,
         }
+    }
+
+    /// Lifts the last epoch handed out to at least `epoch` (one a holder fences with),
+    /// so every later grant of this table is above it.
+    pub fn raise(&self, epoch: u64) {
+        let mut table = self.table.borrow_mut();
+        table.epoch_last = table.epoch_last.max(epoch);
     }
 
     /// Names currently held or waited for (for tests and metrics).
@@ -399,6 +430,14 @@ impl Future for LockFuture {
         // Timers fire but the holders keep refreshing at the same instant: come back.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+impl KeyGuard {
+    /// Lifts the table's last epoch to `epoch` (the holder's fence in a cluster).
+    pub fn raise(&self, epoch: u64) {
+        let mut table = self.table.borrow_mut();
+        table.epoch_last = table.epoch_last.max(epoch);
     }
 }
 

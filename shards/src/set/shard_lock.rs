@@ -14,6 +14,11 @@
 //! tells it that it no longer holds it, and its commit is fenced (the lease's epoch
 //! travels with the verbs, `member/local/fence.rs`).
 //!
+//! In a cluster (`KeyLocker::cluster`), `lock` asks a quorum of the nodes, each on its
+//! owner shard of the name (`cluster_lock.rs`); a lock it could not get in time comes
+//! back already lost, so the holder's first `keep` answers `LeaseLost` (503) and the
+//! object layer needs no other path.
+//!
 //! Invariants: a granted remote lock is released when the requester's guard is dropped
 //! or the requester goes away (its control channel closes); a requester that gives up
 //! before the grant arrives releases it the same way; a lease once lost is never
@@ -27,20 +32,25 @@ use futures_channel::{mpsc, oneshot};
 use futures_util::{SinkExt, StreamExt};
 use shoal_io::{Env, MonoioEnv};
 
+use crate::member::peer::link::PeerLink;
 use crate::member::verbs::write::Fence;
+use crate::set::cluster_lock::{ClusterHold, ClusterLocks};
 use crate::set::key_lock::{KeyGuard, KeyLocks, Lease, LeaseTime, LockMode, LockName, lease_nanos};
 
 /// Mailbox depth per shard: lock requests waiting to be taken up by the owner.
 pub const LOCK_MAILBOX_CAPACITY: usize = 1024;
 
-/// A refresh asked of the owner; it answers with the new lease or `None` (lost).
-type RefreshReply = oneshot::Sender<Option<Lease>>;
+/// A refresh asked of the owner: the epoch to raise its table to (a cluster holder's
+/// fence), and where it answers with the new lease or `None` (lost).
+type RefreshReply = (u64, oneshot::Sender<Option<Lease>>);
 
 /// A lock request sent to the owner shard.
 pub struct LockRequest {
     name: LockName,
     mode: LockMode,
     lease: Duration,
+    /// The highest epoch the requester has seen (the grant is above it).
+    seen_epoch: u64,
     granted: oneshot::Sender<Lease>,
     /// Refresh requests; closes when the requester drops its guard (release).
     control: mpsc::Receiver<RefreshReply>,
@@ -54,6 +64,8 @@ pub struct KeyLocker {
     /// One sender per shard (the own entry is unused). Empty: single shard.
     mailboxes: Vec<mpsc::Sender<LockRequest>>,
     time: Rc<dyn LeaseTime>,
+    /// The other nodes, when this node is one of a cluster.
+    cluster: Option<Rc<ClusterLocks>>,
 }
 
 /// Where a held lock lives.
@@ -61,6 +73,10 @@ enum Held {
     Local(KeyGuard),
     /// Dropping the sender tells the owner to release.
     Remote(mpsc::Sender<RefreshReply>),
+    /// On a quorum of a cluster's nodes; dropping releases every grant.
+    Cluster(ClusterHold),
+    /// Never granted (no quorum in time): lost from the start.
+    Nothing,
 }
 
 /// Held while a name is locked, wherever the lock lives; carries its lease.
@@ -98,6 +114,7 @@ impl KeyLocker {
             shard_index: 0,
             mailboxes: Vec::new(),
             time: Rc::new(env),
+            cluster: None,
         }
     }
 
@@ -118,7 +135,35 @@ impl KeyLocker {
             shard_index,
             mailboxes,
             time: Rc::new(env),
+            cluster: None,
         }
+    }
+
+    /// The locker of one shard of a cluster's node: `node` is this shard's sharded
+    /// locker (`sharded`), `peers` has one link per node of the pool in node order
+    /// (`None` for this node), so a lock is granted by a quorum (`nodes / 2 + 1`) of
+    /// the nodes' owner shards (`cluster_lock.rs`).
+    pub fn cluster(node: KeyLocker, peers: Vec<Option<Rc<dyn PeerLink>>>) -> Self {
+        let cluster = ClusterLocks::new(&node, peers);
+        Self {
+            cluster: Some(Rc::new(cluster)),
+            ..node
+        }
+    }
+
+    /// This locker without its cluster: this node's owner shards only (what the far
+    /// side of a lock verb asks).
+    #[must_use]
+    pub fn node(&self) -> Self {
+        Self {
+            cluster: None,
+            ..self.clone()
+        }
+    }
+
+    /// The time leases are kept in.
+    pub(crate) fn time(&self) -> &Rc<dyn LeaseTime> {
+        &self.time
     }
 
     /// The local table, for the owner-side service.
@@ -135,6 +180,47 @@ impl KeyLocker {
         owner_hash: u64,
         lease: Duration,
     ) -> LockGuard {
+        if let Some(cluster) = &self.cluster {
+            let held = cluster.lock(self, name, mode, owner_hash, lease).await;
+            return self.guard_of(held, lease);
+        }
+        self.lock_node(name, mode, owner_hash, lease, 0).await
+    }
+
+    /// A guard for what a cluster lock got: lost from the start when it got nothing.
+    fn guard_of(&self, held: Option<ClusterHold>, lease: Duration) -> LockGuard {
+        let (held, granted, lost) = match held {
+            Some(hold) => {
+                let lease = hold.lease();
+                (Held::Cluster(hold), lease, false)
+            }
+            None => (
+                Held::Nothing,
+                Lease {
+                    epoch: 0,
+                    expires_at_nanos: 0,
+                },
+                true,
+            ),
+        };
+        LockGuard {
+            held,
+            lease: Cell::new(granted),
+            lease_len: lease,
+            lost: Cell::new(lost),
+            time: Rc::clone(&self.time),
+        }
+    }
+
+    /// `lock` on this node's owner shard only, granted above `seen_epoch`.
+    pub async fn lock_node(
+        &self,
+        name: &LockName,
+        mode: LockMode,
+        owner_hash: u64,
+        lease: Duration,
+        seen_epoch: u64,
+    ) -> LockGuard {
         let shards = self.mailboxes.len();
         let owner = if shards <= 1 {
             self.shard_index
@@ -142,11 +228,12 @@ impl KeyLocker {
             (owner_hash % shards as u64) as usize
         };
         let (held, granted) = if owner == self.shard_index {
-            let guard = self.local.lock(name, mode, lease).await;
+            let guard = self.local.lock_after(name, mode, lease, seen_epoch).await;
             let granted = guard.lease();
             (Held::Local(guard), granted)
         } else {
-            self.lock_remote(owner, name, mode, lease).await
+            self.lock_remote(owner, name, mode, (lease, seen_epoch))
+                .await
         };
         LockGuard {
             held,
@@ -162,7 +249,7 @@ impl KeyLocker {
         owner: usize,
         name: &LockName,
         mode: LockMode,
-        lease: Duration,
+        (lease, seen_epoch): (Duration, u64),
     ) -> (Held, Lease) {
         let (granted_tx, granted_rx) = oneshot::channel();
         // One refresh at a time per guard (`keep` awaits each answer).
@@ -171,6 +258,7 @@ impl KeyLocker {
             name: name.clone(),
             mode,
             lease,
+            seen_epoch,
             granted: granted_tx,
             control: control_rx,
         };
@@ -217,7 +305,7 @@ impl LockGuard {
         if now.saturating_add(half_nanos) < lease.expires_at_nanos {
             return Ok(lease);
         }
-        let Some(lease) = self.refresh().await else {
+        let Some(lease) = self.refresh(lease.epoch).await else {
             self.lost.set(true);
             return Err(LeaseLost);
         };
@@ -225,15 +313,23 @@ impl LockGuard {
         Ok(lease)
     }
 
-    async fn refresh(&self) -> Option<Lease> {
+    /// Extends the lease now, raising the table that keeps it to `fence_epoch`; `None`
+    /// when it was taken away. (Callers on the request path use `keep`.)
+    pub async fn refresh(&self, fence_epoch: u64) -> Option<Lease> {
         match &self.held {
-            Held::Local(guard) => guard.refresh(self.lease_len),
+            Held::Local(guard) => {
+                let lease = guard.refresh(self.lease_len)?;
+                guard.raise(fence_epoch);
+                Some(lease)
+            }
             Held::Remote(control) => {
                 let (reply_tx, reply_rx) = oneshot::channel();
                 let mut control = control.clone();
-                control.send(reply_tx).await.ok()?;
+                control.send((fence_epoch, reply_tx)).await.ok()?;
                 reply_rx.await.ok().flatten()
             }
+            Held::Cluster(hold) => hold.refresh(self.lease_len).await,
+            Held::Nothing => None,
         }
     }
 }
@@ -257,16 +353,21 @@ async fn hold_for(locks: KeyLocks, request: LockRequest) {
         name,
         mode,
         lease,
+        seen_epoch,
         granted,
         mut control,
     } = request;
-    let guard = locks.lock(&name, mode, lease).await;
+    let guard = locks.lock_after(&name, mode, lease, seen_epoch).await;
     if granted.send(guard.lease()).is_err() {
         return; // the requester gave up: dropping the guard passes the name on
     }
     // `None` when the requester's guard is dropped.
-    while let Some(reply) = control.next().await {
-        let _ = reply.send(guard.refresh(lease));
+    while let Some((fence_epoch, reply)) = control.next().await {
+        let refreshed = guard.refresh(lease);
+        if refreshed.is_some() {
+            guard.raise(fence_epoch);
+        }
+        let _ = reply.send(refreshed);
     }
 }
 

@@ -8,9 +8,12 @@
 #![allow(dead_code)]
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use shoal_shards::member::MemberError;
-use shoal_shards::member::peer::message::{FenceLeft, PeerReply, PeerRequest};
+use shoal_shards::member::peer::message::{
+    FenceLeft, LockAnswer, LockAsk, LockTarget, PeerReply, PeerRequest,
+};
 use shoal_shards::member::verbs::walk::{WalkBatch, WalkEntry, WalkRequest};
 use shoal_shards::member::verbs::write::{Commit, DataSource, Expect, Fence, RollBack};
 use shoal_shards::record::meta::PartInfo;
@@ -100,7 +103,46 @@ pub fn requests() -> Vec<PeerRequest> {
     let mut all = object_requests();
     all.extend(bucket_requests());
     all.extend(upload_requests());
+    all.extend(lock_requests());
     all
+}
+
+/// The lock verbs: each kind of name, shared and exclusive, the ranges' ends.
+fn lock_requests() -> Vec<PeerRequest> {
+    let ask = |id, target, exclusive| LockAsk {
+        id,
+        target,
+        exclusive,
+        lease: Duration::from_secs(30),
+        wait: Duration::from_millis(10),
+        seen_epoch: 1_765_000_000_000_000_000,
+    };
+    vec![
+        PeerRequest::LockAcquire(ask(
+            7,
+            LockTarget::Object {
+                bucket: s("photos"),
+                key: s("2024/cat.jpg"),
+            },
+            true,
+        )),
+        PeerRequest::LockAcquire(ask(u64::MAX, LockTarget::Bucket(s("photos")), false)),
+        PeerRequest::LockAcquire(LockAsk {
+            wait: Duration::ZERO,
+            seen_epoch: 0,
+            ..ask(
+                1,
+                LockTarget::Upload(s("0000018f2a3b4c5d0123456789abcdef")),
+                true,
+            )
+        }),
+        PeerRequest::LockRefresh {
+            id: 7,
+            lease: Duration::from_secs(30),
+            fence_epoch: 1_765_000_000_000_000_001,
+        },
+        PeerRequest::LockRelease { id: 7 },
+    ]
 }
 
 fn object_requests() -> Vec<PeerRequest> {
@@ -304,6 +346,12 @@ pub fn success(request: &PeerRequest) -> PeerReply {
             entries: vec![WalkEntry::Key(s("2024/a")), WalkEntry::Prefix(s("2024/b/"))],
             truncated: true,
         }),
+        PeerRequest::LockAcquire(_) | PeerRequest::LockRefresh { .. } => {
+            PeerReply::Lock(LockAnswer::Granted {
+                epoch: 1_765_000_000_000_000_001,
+                left_nanos: 29_999_000_000,
+            })
+        }
         _ => PeerReply::Done,
     }
 }
@@ -326,6 +374,15 @@ pub fn answers() -> Vec<(PeerRequest, PeerReply)> {
     let mut all = Vec::new();
     for request in requests() {
         all.push((request.clone(), success(&request)));
+        match request {
+            PeerRequest::LockAcquire(_) => {
+                all.push((request.clone(), PeerReply::Lock(LockAnswer::Busy)));
+            }
+            PeerRequest::LockRefresh { .. } => {
+                all.push((request.clone(), PeerReply::Lock(LockAnswer::Lost)));
+            }
+            _ => {}
+        }
         for error in errors() {
             all.push((request.clone(), PeerReply::Failed(error)));
         }

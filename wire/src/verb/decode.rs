@@ -12,7 +12,8 @@ use super::reply::VerbReply;
 use super::request::VerbRequest;
 use super::schema::{self, ListTable};
 use super::shape::{
-    Commit, DataSource, Expect, Fence, PartInfo, RollBack, WalkBatch, WalkEntry, WalkRequest,
+    Commit, DataSource, Expect, Fence, LockAsk, LockGrant, LockTarget, PartInfo, RollBack,
+    WalkBatch, WalkEntry, WalkRequest,
 };
 use super::table::Table;
 
@@ -410,6 +411,16 @@ fn bucket_request(kind: VerbKind, f: &Fields) -> Result<VerbRequest, DecodeError
             bucket: f.bucket()?,
             request: walk(&need(f.t.table(schema::request::WALK)?, "walk")?)?,
         },
+        VerbKind::LockAcquire => R::LockAcquire(lock_ask(f)?),
+        VerbKind::LockRefresh => {
+            let lock = need(f.t.table(schema::request::LOCK)?, "lock")?;
+            R::LockRefresh {
+                id: f.handle()?.0,
+                lease_nanos: lock.u64(schema::lock::LEASE_NANOS)?,
+                fence_epoch: lock.u64(schema::lock::EPOCH)?,
+            }
+        }
+        VerbKind::LockRelease => R::LockRelease { id: f.handle()?.0 },
         // Every other verb was decoded by `request` or `plain_request`: not reached.
         _ => {
             return Err(DecodeError::Unknown {
@@ -418,6 +429,46 @@ fn bucket_request(kind: VerbKind, f: &Fields) -> Result<VerbRequest, DecodeError
             });
         }
     })
+}
+
+/// A `LockAcquire`'s ask: the `Lock` table and the name's strings.
+fn lock_ask(f: &Fields) -> Result<LockAsk, DecodeError> {
+    use schema::lock as id;
+    let lock = need(f.t.table(schema::request::LOCK)?, "lock")?;
+    let target = match lock.u8(id::KIND)? {
+        1 => LockTarget::Bucket(f.bucket()?),
+        2 => LockTarget::Object {
+            bucket: f.bucket()?,
+            key: f.key()?,
+        },
+        3 => LockTarget::Upload(f.upload_id()?),
+        code => {
+            return Err(DecodeError::Unknown {
+                field: "lock.kind",
+                code,
+            });
+        }
+    };
+    Ok(LockAsk {
+        id: f.handle()?.0,
+        target,
+        exclusive: lock.bool(id::EXCLUSIVE)?,
+        lease_nanos: lock.u64(id::LEASE_NANOS)?,
+        wait_nanos: lock.u64(id::WAIT_NANOS)?,
+        seen_epoch: lock.u64(id::EPOCH)?,
+    })
+}
+
+/// The lease a lock verb's reply carries (`None`: not granted).
+fn lock_grant(t: &Table) -> Result<Option<LockGrant>, DecodeError> {
+    use schema::reply as id;
+    if !t.bool(id::GRANTED)? {
+        return Ok(None);
+    }
+    Ok(Some(LockGrant {
+        epoch: t.u64(id::EPOCH)?,
+        expires_in_nanos: t.u64(id::EXPIRES_IN_NANOS)?,
+    }))
 }
 
 /// A reply from a verified body and its bulk.
@@ -504,6 +555,13 @@ fn plain_reply(kind: VerbKind, t: &Table) -> Result<VerbReply, DecodeError> {
         VerbKind::RemovePart => R::RemovePart,
         VerbKind::ForgetUploadBucket => R::ForgetUploadBucket,
         VerbKind::PruneCompleted => R::PruneCompleted,
+        VerbKind::LockAcquire => R::LockAcquire {
+            grant: lock_grant(t)?,
+        },
+        VerbKind::LockRefresh => R::LockRefresh {
+            grant: lock_grant(t)?,
+        },
+        VerbKind::LockRelease => R::LockRelease,
         // Every verb with bulk was decoded by `reply`: not reached.
         _ => {
             return Err(DecodeError::Unknown {

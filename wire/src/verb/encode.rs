@@ -11,7 +11,9 @@ use super::kind::VerbKind;
 use super::reply::VerbReply;
 use super::request::VerbRequest;
 use super::schema::{self, slot};
-use super::shape::{DataSource, Expect, Fence, PartInfo, WalkEntry, WalkRequest};
+use super::shape::{
+    DataSource, Expect, Fence, LockAsk, LockGrant, LockTarget, PartInfo, WalkEntry, WalkRequest,
+};
 
 /// A finished sub-table.
 type Done = WIPOffset<flatbuffers::TableFinishedWIPOffset>;
@@ -48,6 +50,17 @@ struct RequestFields<'v> {
     part: Option<&'v PartInfo>,
     walk: Option<&'v WalkRequest>,
     has_restore: bool,
+    lock: Option<LockFields>,
+}
+
+/// The `Lock` table's fields.
+#[derive(Default)]
+struct LockFields {
+    kind: u8,
+    exclusive: bool,
+    lease_nanos: u64,
+    wait_nanos: u64,
+    epoch: u64,
 }
 
 /// The body and bulk of a request.
@@ -298,6 +311,56 @@ fn request_fields(value: &VerbRequest) -> (RequestFields<'_>, Bulk<'_>) {
             },
             Bulk::None,
         ),
+        R::LockAcquire(ask) => (lock_acquire(ask), Bulk::None),
+        R::LockRefresh {
+            id,
+            lease_nanos,
+            fence_epoch,
+        } => (
+            RequestFields {
+                handle: *id,
+                lock: Some(LockFields {
+                    lease_nanos: *lease_nanos,
+                    epoch: *fence_epoch,
+                    ..LockFields::default()
+                }),
+                ..none()
+            },
+            Bulk::None,
+        ),
+        R::LockRelease { id } => (
+            RequestFields {
+                handle: *id,
+                ..none()
+            },
+            Bulk::None,
+        ),
+    }
+}
+
+/// A `LockAcquire`'s fields: the name in the strings, the rest in `Lock`.
+fn lock_acquire(ask: &LockAsk) -> RequestFields<'_> {
+    let (kind, fields) = match &ask.target {
+        LockTarget::Bucket(bucket) => (1, of_bucket(bucket)),
+        LockTarget::Object { bucket, key } => (2, obj(bucket, key)),
+        LockTarget::Upload(upload_id) => (
+            3,
+            RequestFields {
+                upload_id: Some(upload_id),
+                ..RequestFields::default()
+            },
+        ),
+    };
+    RequestFields {
+        handle: ask.id,
+        lock: Some(LockFields {
+            kind,
+            exclusive: ask.exclusive,
+            lease_nanos: ask.lease_nanos,
+            wait_nanos: ask.wait_nanos,
+            epoch: ask.seen_epoch,
+        }),
+        ..fields
     }
 }
 
@@ -342,6 +405,7 @@ fn write_request(b: &mut FlatBufferBuilder, verb: u8, f: &RequestFields) -> Done
     let data = f.data.map(|data| write_source(b, data));
     let part = f.part.map(|part| write_part(b, part));
     let walk = f.walk.map(|walk| write_walk(b, walk));
+    let lock = f.lock.as_ref().map(|lock| write_lock(b, lock));
     let table = b.start_table();
     b.push_slot::<u8>(slot(id::VERB), verb, 0);
     for (field, offset) in strings {
@@ -369,12 +433,24 @@ fn write_request(b: &mut FlatBufferBuilder, verb: u8, f: &RequestFields) -> Done
         (id::DATA, data),
         (id::PART, part),
         (id::WALK, walk),
+        (id::LOCK, lock),
     ] {
         if let Some(offset) = offset {
             b.push_slot_always(slot(field), offset);
         }
     }
     b.push_slot::<bool>(slot(id::HAS_RESTORE), f.has_restore, false);
+    b.end_table(table)
+}
+
+fn write_lock(b: &mut FlatBufferBuilder, lock: &LockFields) -> Done {
+    use schema::lock as id;
+    let table = b.start_table();
+    b.push_slot::<u8>(slot(id::KIND), lock.kind, 0);
+    b.push_slot::<bool>(slot(id::EXCLUSIVE), lock.exclusive, false);
+    b.push_slot::<u64>(slot(id::LEASE_NANOS), lock.lease_nanos, 0);
+    b.push_slot::<u64>(slot(id::WAIT_NANOS), lock.wait_nanos, 0);
+    b.push_slot::<u64>(slot(id::EPOCH), lock.epoch, 0);
     b.end_table(table)
 }
 
@@ -477,9 +553,22 @@ pub fn reply(value: &VerbReply, message_max_bytes: usize) -> (Vec<u8>, Bulk<'_>)
     b.push_slot::<bool>(slot(id::HELD), held, false);
     b.push_slot::<u64>(slot(id::REMOVED), removed, 0);
     b.push_slot::<bool>(slot(id::TRUNCATED), truncated, false);
+    if let Some(grant) = lock_grant(value) {
+        b.push_slot::<bool>(slot(id::GRANTED), true, false);
+        b.push_slot::<u64>(slot(id::EPOCH), grant.epoch, 0);
+        b.push_slot::<u64>(slot(id::EXPIRES_IN_NANOS), grant.expires_in_nanos, 0);
+    }
     let root = b.end_table(table);
     b.finish_minimal(root);
     (b.finished_data().to_vec(), bulk)
+}
+
+/// The lease a lock verb's answer carries, if any.
+fn lock_grant(value: &VerbReply) -> Option<LockGrant> {
+    match value {
+        VerbReply::LockAcquire { grant } | VerbReply::LockRefresh { grant } => *grant,
+        _ => None,
+    }
 }
 
 /// A reply's scalars (handle, held, removed, truncated) and its bulk.

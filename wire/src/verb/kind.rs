@@ -81,6 +81,9 @@ kinds! {
     ForgetUploadBucket = 34,
     PruneCompleted = 35,
     Walk = 36,
+    LockAcquire = 37,
+    LockRefresh = 38,
+    LockRelease = 39,
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 
 use super::reply::VerbReply;
 use super::request::VerbRequest;
-use super::shape::{DataSource, PartInfo, WalkBatch, WalkEntry, WalkRequest};
+use super::shape::{DataSource, LockTarget, PartInfo, WalkBatch, WalkEntry, WalkRequest};
 
 /// Most bytes of a message's FlatBuffers body: the frame's body limit (64 KiB).
 pub const BODY_MAX_BYTES: usize = crate::frame::BODY_MAX_BYTES;
@@ -278,6 +278,11 @@ fn check_bucket_request(request: &VerbRequest) -> Result<(), LimitError> {
             bucket(b)?;
             walk_request(request)
         }
+        VerbRequest::LockAcquire(ask) => match &ask.target {
+            LockTarget::Bucket(b) => bucket(b),
+            LockTarget::Object { bucket, key } => object(bucket, key),
+            LockTarget::Upload(upload_id) => name("upload_id", upload_id),
+        },
         // The object verbs, checked by `check_request`.
         _ => Ok(()),
     }

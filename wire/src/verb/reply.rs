@@ -9,7 +9,7 @@ use super::error::VerbError;
 use super::handle::Handle;
 use super::kind::VerbKind;
 use super::request::VerbRequest;
-use super::shape::{PartInfo, WalkBatch};
+use super::shape::{LockGrant, PartInfo, WalkBatch};
 
 /// The answer to one storage verb.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +82,15 @@ pub enum VerbReply {
     ForgetUploadBucket,
     PruneCompleted,
     Walk(WalkBatch),
+    /// The lease, or `None`: the name stayed busy for the whole wait.
+    LockAcquire {
+        grant: Option<LockGrant>,
+    },
+    /// The lease extended, or `None`: it is no longer held.
+    LockRefresh {
+        grant: Option<LockGrant>,
+    },
+    LockRelease,
     /// The verb failed on the member.
     Error(VerbError),
 }
@@ -126,6 +135,9 @@ impl VerbReply {
             VerbReply::ForgetUploadBucket => VerbKind::ForgetUploadBucket,
             VerbReply::PruneCompleted => VerbKind::PruneCompleted,
             VerbReply::Walk(_) => VerbKind::Walk,
+            VerbReply::LockAcquire { .. } => VerbKind::LockAcquire,
+            VerbReply::LockRefresh { .. } => VerbKind::LockRefresh,
+            VerbReply::LockRelease => VerbKind::LockRelease,
             VerbReply::Error(_) => return None,
         })
     }

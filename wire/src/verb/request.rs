@@ -12,7 +12,7 @@
 
 use super::handle::Handle;
 use super::kind::VerbKind;
-use super::shape::{Commit, Expect, Fence, PartInfo, RollBack, WalkRequest};
+use super::shape::{Commit, Expect, Fence, LockAsk, PartInfo, RollBack, WalkRequest};
 
 /// One storage verb with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +156,18 @@ pub enum VerbRequest {
         bucket: String,
         request: WalkRequest,
     },
+    /// Locks a name on the receiver's owner shard of it, waiting at most the ask's
+    /// wait; held by the connection under the ask's id.
+    LockAcquire(LockAsk),
+    /// Extends lock `id`'s lease by `lease_nanos` from now and raises the owner's
+    /// epochs to `fence_epoch` (the holder's fence).
+    LockRefresh {
+        id: u64,
+        lease_nanos: u64,
+        fence_epoch: u64,
+    },
+    /// Releases lock `id` (nothing if the connection does not hold it).
+    LockRelease { id: u64 },
 }
 
 impl VerbRequest {
@@ -198,6 +210,9 @@ impl VerbRequest {
             VerbRequest::ForgetUploadBucket { .. } => VerbKind::ForgetUploadBucket,
             VerbRequest::PruneCompleted { .. } => VerbKind::PruneCompleted,
             VerbRequest::Walk { .. } => VerbKind::Walk,
+            VerbRequest::LockAcquire(_) => VerbKind::LockAcquire,
+            VerbRequest::LockRefresh { .. } => VerbKind::LockRefresh,
+            VerbRequest::LockRelease { .. } => VerbKind::LockRelease,
         }
     }
 

@@ -69,6 +69,15 @@ pub mod request {
     pub const PART: u16 = 17;
     pub const WALK: u16 = 18;
     pub const HAS_RESTORE: u16 = 19;
+    pub const LOCK: u16 = 20;
+}
+/// Field ids of `table Lock`.
+pub mod lock {
+    pub const KIND: u16 = 0;
+    pub const EXCLUSIVE: u16 = 1;
+    pub const LEASE_NANOS: u16 = 2;
+    pub const WAIT_NANOS: u16 = 3;
+    pub const EPOCH: u16 = 4;
 }
 /// Field ids of `table Error`.
 pub mod error {
@@ -83,6 +92,9 @@ pub mod reply {
     pub const HELD: u16 = 3;
     pub const REMOVED: u16 = 4;
     pub const TRUNCATED: u16 = 5;
+    pub const GRANTED: u16 = 6;
+    pub const EPOCH: u16 = 7;
+    pub const EXPIRES_IN_NANOS: u16 = 8;
 }
 /// Field ids of `table Entry`.
 pub mod entry {
@@ -170,6 +182,21 @@ impl Verifiable for WalkTable {
     }
 }
 
+/// Verifies `table Lock`.
+pub struct LockTable;
+impl Verifiable for LockTable {
+    fn run_verifier(v: &mut Verifier, pos: usize) -> Result {
+        v.visit_table(pos)?
+            .visit_field::<u8>("kind", slot(lock::KIND), false)?
+            .visit_field::<bool>("exclusive", slot(lock::EXCLUSIVE), false)?
+            .visit_field::<u64>("lease_nanos", slot(lock::LEASE_NANOS), false)?
+            .visit_field::<u64>("wait_nanos", slot(lock::WAIT_NANOS), false)?
+            .visit_field::<u64>("epoch", slot(lock::EPOCH), false)?
+            .finish();
+        Ok(())
+    }
+}
+
 /// Verifies `table Request`.
 pub struct RequestTable;
 impl Verifiable for RequestTable {
@@ -205,6 +232,7 @@ impl Verifiable for RequestTable {
             .visit_field::<Child<PartTable>>("part", slot(f::PART), false)?
             .visit_field::<Child<WalkTable>>("walk", slot(f::WALK), false)?
             .visit_field::<bool>("has_restore", slot(f::HAS_RESTORE), false)?
+            .visit_field::<Child<LockTable>>("lock", slot(f::LOCK), false)?
             .finish();
         Ok(())
     }
@@ -233,6 +261,9 @@ impl Verifiable for ReplyTable {
             .visit_field::<bool>("held", slot(reply::HELD), false)?
             .visit_field::<u64>("removed", slot(reply::REMOVED), false)?
             .visit_field::<bool>("truncated", slot(reply::TRUNCATED), false)?
+            .visit_field::<bool>("granted", slot(reply::GRANTED), false)?
+            .visit_field::<u64>("epoch", slot(reply::EPOCH), false)?
+            .visit_field::<u64>("expires_in_nanos", slot(reply::EXPIRES_IN_NANOS), false)?
             .finish();
         Ok(())
     }

@@ -8,6 +8,35 @@
 //! sender's monotonic instant. Unix times (`now_unix_nanos` of the trash verbs) are
 //! wall-clock stamps and travel as they are.
 
+/// What a lock protects (the shards side's `LockName`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockTarget {
+    Bucket(String),
+    Object { bucket: String, key: String },
+    Upload(String),
+}
+
+/// A lock asked of a node's owner shard of its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockAsk {
+    /// The requester's id for the lock on this connection.
+    pub id: u64,
+    pub target: LockTarget,
+    pub exclusive: bool,
+    /// The lease wanted, and how long the receiver may wait for the name.
+    pub lease_nanos: u64,
+    pub wait_nanos: u64,
+    /// The highest epoch the requester has seen: the grant is above it.
+    pub seen_epoch: u64,
+}
+
+/// A lease granted or refreshed: its epoch and the nanoseconds it has left when sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockGrant {
+    pub epoch: u64,
+    pub expires_in_nanos: u64,
+}
+
 /// The metadata record a fenced verb expects a member to hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {

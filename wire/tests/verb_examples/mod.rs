@@ -4,8 +4,8 @@
 //! includes this file), so both cover every verb.
 
 use shoal_wire::verb::{
-    Commit, DataSource, ErrorKind, Expect, Fence, Handle, PartInfo, RollBack, VerbError, VerbReply,
-    VerbRequest, WalkBatch, WalkEntry, WalkRequest,
+    Commit, DataSource, ErrorKind, Expect, Fence, Handle, LockAsk, LockGrant, LockTarget, PartInfo,
+    RollBack, VerbError, VerbReply, VerbRequest, WalkBatch, WalkEntry, WalkRequest,
 };
 
 const VERSION: [u8; 16] = *b"version-id-16-by";
@@ -246,7 +246,7 @@ pub fn requests() -> Vec<VerbRequest> {
             },
         },
         R::Walk {
-            bucket,
+            bucket: bucket.clone(),
             request: WalkRequest {
                 prefix: s(""),
                 start_after: s(""),
@@ -255,6 +255,39 @@ pub fn requests() -> Vec<VerbRequest> {
                 limit: 1,
             },
         },
+        R::LockAcquire(LockAsk {
+            id: 7,
+            target: LockTarget::Object {
+                bucket: bucket.clone(),
+                key,
+            },
+            exclusive: true,
+            lease_nanos: 30_000_000_000,
+            wait_nanos: 10_000_000,
+            seen_epoch: 1_765_000_000_000_000_000,
+        }),
+        R::LockAcquire(LockAsk {
+            id: u64::MAX,
+            target: LockTarget::Bucket(bucket),
+            exclusive: false,
+            lease_nanos: 1,
+            wait_nanos: 0,
+            seen_epoch: 0,
+        }),
+        R::LockAcquire(LockAsk {
+            id: 1,
+            target: LockTarget::Upload(s("0000018f2a3b4c5d0123456789abcdef")),
+            exclusive: true,
+            lease_nanos: 30_000_000_000,
+            wait_nanos: 640_000_000,
+            seen_epoch: 42,
+        }),
+        R::LockRefresh {
+            id: 7,
+            lease_nanos: 30_000_000_000,
+            fence_epoch: 1_765_000_000_000_000_001,
+        },
+        R::LockRelease { id: 7 },
     ]
 }
 
@@ -325,6 +358,21 @@ pub fn replies() -> Vec<VerbReply> {
             truncated: true,
         }),
         R::Walk(WalkBatch::default()),
+        R::LockAcquire {
+            grant: Some(LockGrant {
+                epoch: 1_765_000_000_000_000_001,
+                expires_in_nanos: 29_999_000_000,
+            }),
+        },
+        R::LockAcquire { grant: None },
+        R::LockRefresh {
+            grant: Some(LockGrant {
+                epoch: 5,
+                expires_in_nanos: 0,
+            }),
+        },
+        R::LockRefresh { grant: None },
+        R::LockRelease,
     ];
     for kind in ErrorKind::ALL {
         let message = format!("{kind:?} on drive /mnt/disk1");

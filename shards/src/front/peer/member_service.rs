@@ -5,7 +5,9 @@
 //! The members are the very ones this shard's store holds (its local drives, in this
 //! node's drive order), so a key's lease epochs are remembered in one place whether
 //! the verb came from this node or a peer. A connection's open staged files and part
-//! files are its session, closed when it ends.
+//! files are its session, closed when it ends; so are the leases its lock verbs were
+//! granted (`with_locks`: this shard's `KeyLocker` asks the name's owner shard, see
+//! `set/lock_service.rs`), released when it ends.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,20 +17,31 @@ use shoal_io::{AlignedBuf, Drive, Env, MonoioEnv};
 
 use crate::front::peer::serve::{Answer, PeerService};
 use crate::member::Member;
-use crate::member::peer::serve::ServeConn;
+use crate::member::peer::serve::{LockDesk, ServeConn};
 use crate::member::peer::wire_form::{decode_call, encode_answer, encode_refusal};
 
 /// This node's drives, answering peers.
 pub struct MemberService<D: Drive> {
     /// Indexed by the drive's position in this node's drive list.
     members: Rc<[Rc<Member<D>>]>,
+    /// This node's locks, for the lock verbs (`None`: they are answered unreachable).
+    locks: Option<Rc<dyn LockDesk>>,
 }
 
 impl<D: Drive> MemberService<D> {
     pub fn new(members: Vec<Rc<Member<D>>>) -> Self {
         Self {
             members: members.into(),
+            locks: None,
         }
+    }
+
+    /// Answers lock verbs from `desk` (`set::lock_service::NodeLockDesk` over this
+    /// shard's locker).
+    #[must_use]
+    pub fn with_locks(mut self, desk: Rc<dyn LockDesk>) -> Self {
+        self.locks = Some(desk);
+        self
     }
 }
 
@@ -38,7 +51,11 @@ impl<D: Drive> PeerService for MemberService<D> {
     fn session(&self) -> Self::Session {
         // Random numbering: handles of a connection that broke never name another
         // request's file on the next connection (see `ServeConn::numbering_from`).
-        ServeConn::numbering_from(rand::random())
+        let conn = ServeConn::numbering_from(rand::random());
+        match &self.locks {
+            Some(desk) => conn.with_locks(desk.session()),
+            None => conn,
+        }
     }
 
     fn call(

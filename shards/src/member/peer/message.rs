@@ -11,8 +11,13 @@
 //!   they name a moment for records, not a deadline.
 //! - Staged files and open part files are handles on the far side (`Handle`), valid
 //!   on the connection that opened them only.
+//! - Lock verbs (`LockAcquire`, `LockRefresh`, `LockRelease`) name no drive: they go
+//!   to the far node's owner shard of the lock's name, and a granted lease is held by
+//!   the connection (its session) under an id the requester chose, until released,
+//!   lost, or the connection ends. Their lease lengths and waits travel as durations.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use crate::member::MemberError;
 use crate::member::verbs::walk::{WalkBatch, WalkRequest};
@@ -45,6 +50,40 @@ impl FenceLeft {
             expires_at_nanos: now_nanos.saturating_add(self.left_nanos),
         }
     }
+}
+
+/// What a lock protects, as it travels (`set::key_lock::LockName` on either side).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockTarget {
+    Bucket(String),
+    Object { bucket: String, key: String },
+    Upload(String),
+}
+
+/// A lock asked of a peer node's owner shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockAsk {
+    /// The requester's id for the lock on this connection (refresh and release name it).
+    pub id: u64,
+    pub target: LockTarget,
+    pub exclusive: bool,
+    /// The lease wanted.
+    pub lease: Duration,
+    /// How long the far side may wait for the name before answering `Busy`.
+    pub wait: Duration,
+    /// The highest lease epoch the requester has seen (the grant is above it).
+    pub seen_epoch: u64,
+}
+
+/// A lock verb's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockAnswer {
+    /// Granted (or refreshed): the lease's epoch and the nanoseconds it has left.
+    Granted { epoch: u64, left_nanos: u64 },
+    /// Not granted within the wait: someone else holds it.
+    Busy,
+    /// The lease is no longer held (refresh of one taken away, or an unknown id).
+    Lost,
 }
 
 /// One verb call to one drive of a peer. Payload (if any) beside it: the blocks of a
@@ -198,6 +237,29 @@ pub enum PeerRequest {
         version_id: [u8; 16],
         keep: Vec<PartInfo>,
     },
+    LockAcquire(LockAsk),
+    /// Extends lock `id`'s lease to `lease` from now and raises the owner's epochs to
+    /// `fence_epoch` (the holder's fence, the highest epoch of its quorum).
+    LockRefresh {
+        id: u64,
+        lease: Duration,
+        fence_epoch: u64,
+    },
+    LockRelease {
+        id: u64,
+    },
+}
+
+impl PeerRequest {
+    /// Whether this is a lock verb (served by the node's locks, not by a drive).
+    pub fn is_lock(&self) -> bool {
+        matches!(
+            self,
+            PeerRequest::LockAcquire(_)
+                | PeerRequest::LockRefresh { .. }
+                | PeerRequest::LockRelease { .. }
+        )
+    }
 }
 
 /// The far side's answer to one `PeerRequest`. A `ReadRecords` that succeeded comes
@@ -218,6 +280,11 @@ pub enum PeerReply {
     Count(u64),
     Walk(WalkBatch),
     Parts(Vec<PartInfo>),
+    /// A lock verb's answer.
+    Lock(LockAnswer),
+    /// A lock verb the far node would not carry out (too many locks held by this
+    /// connection, an argument out of range), and why: nothing was granted.
+    LockRefused(String),
     /// The verb failed on the far drive with this error.
     Failed(MemberError),
 }
@@ -234,6 +301,8 @@ impl PeerReply {
             PeerReply::Count(_) => "count",
             PeerReply::Walk(_) => "walk",
             PeerReply::Parts(_) => "parts",
+            PeerReply::Lock(_) => "lock",
+            PeerReply::LockRefused(_) => "lock refused",
             PeerReply::Failed(_) => "failed",
         }
     }

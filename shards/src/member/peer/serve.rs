@@ -18,9 +18,15 @@
 //!   `Unreachable`; an unknown handle or a missing payload is an I/O error; nothing
 //!   from the network panics.
 //! - A `ReadRecords` asks at most `READ_BYTES_MAX` (a frame's bound), never more.
+//! - Lock verbs go to the connection's lock session (`PeerLocks`, made by the node's
+//!   `LockDesk`, both implemented in `set/`, which this layer cannot name); it is
+//!   dropped with the connection, releasing every lease it held. A node without one
+//!   answers them `Unreachable`.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use shoal_io::{AlignedBuf, Drive};
@@ -53,9 +59,22 @@ struct Entry<D: Drive> {
     open: Rc<Open<D>>,
 }
 
+/// The far side of the lock verbs for one connection: the leases it holds.
+pub trait PeerLocks {
+    /// Answers one lock verb (`PeerRequest::is_lock`).
+    fn serve_lock(&self, request: PeerRequest) -> Pin<Box<dyn Future<Output = PeerReply>>>;
+}
+
+/// A node's locks, as the far side of lock verbs: one session per connection.
+pub trait LockDesk {
+    fn session(&self) -> Rc<dyn PeerLocks>;
+}
+
 /// The handles of one connection.
 pub struct ServeConn<D: Drive> {
     table: RefCell<Table<D>>,
+    /// The connection's leases (`None`: this node serves no locks).
+    locks: RefCell<Option<Rc<dyn PeerLocks>>>,
 }
 
 struct Table<D: Drive> {
@@ -80,6 +99,27 @@ impl<D: Drive> ServeConn<D> {
                 by_handle: BTreeMap::new(),
                 next: (first >> 1).max(1),
             }),
+            locks: RefCell::new(None),
+        }
+    }
+
+    /// This connection with `session` answering its lock verbs.
+    #[must_use]
+    pub fn with_locks(self, session: Rc<dyn PeerLocks>) -> Self {
+        *self.locks.borrow_mut() = Some(session);
+        self
+    }
+
+    /// Whether lock verbs have a session to go to.
+    pub fn serves_locks(&self) -> bool {
+        self.locks.borrow().is_some()
+    }
+
+    /// Gives the connection its lock session, if it has none yet.
+    pub fn open_locks(&self, session: impl FnOnce() -> Rc<dyn PeerLocks>) {
+        let mut locks = self.locks.borrow_mut();
+        if locks.is_none() {
+            *locks = Some(session());
         }
     }
 }
@@ -107,6 +147,14 @@ impl<D: Drive> ServeConn<D> {
         payload: Option<AlignedBuf>,
         now_nanos: u64,
     ) -> (PeerReply, Option<AlignedBuf>) {
+        if request.is_lock() {
+            let session = self.locks.borrow().clone();
+            let Some(session) = session else {
+                let why = "this node serves no locks".to_owned();
+                return (PeerReply::Failed(MemberError::Unreachable(why)), payload);
+            };
+            return (session.serve_lock(request).await, payload);
+        }
         let member = usize::try_from(drive_index)
             .ok()
             .and_then(|i| members.get(i))
@@ -133,6 +181,8 @@ impl<D: Drive> ServeConn<D> {
 
     /// Closes every handle of the connection (it ended).
     pub async fn end(self, members: &[Rc<Member<D>>]) {
+        // Its leases go (a request still running holds the session a little longer).
+        drop(self.locks.borrow_mut().take());
         let by_handle = std::mem::take(&mut self.table.borrow_mut().by_handle);
         for entry in by_handle.into_values() {
             let member = members

@@ -13,6 +13,11 @@
 //! - lost replies (`drop_reply_per_million`): the far side acts, the reply never
 //!   comes, the caller sees `Timeout` at its deadline.
 //!
+//! A node may have a `LockDesk` (`SimNet::set_lock_desk`): a link's connection then
+//! opens its lock session on its first lock verb, as a TCP connection's does, and a
+//! `SimLink::reconnect` ends it (the far node releases its leases), as a broken
+//! connection does.
+//!
 //! Invariants: the far side runs as its own task, so a caller that gives up (the quorum
 //! engine's deadline drops its future) never cancels a verb halfway, as with a real
 //! peer; payload bytes are copied each way, as a network does, and the caller's buffer
@@ -29,7 +34,7 @@ use shoal_io::{AlignedBuf, Drive, Env};
 use crate::member::Member;
 use crate::member::peer::link::{CallFuture, CallOutcome, LinkError, PeerCall, PeerLink};
 use crate::member::peer::message::{PeerReply, PeerRequest};
-use crate::member::peer::serve::ServeConn;
+use crate::member::peer::serve::{LockDesk, ServeConn};
 
 /// How a partitioned node fails the calls that cross the cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,12 +54,15 @@ pub struct SimNet<D: Drive> {
     /// Replies lost after the far side acted, per million calls.
     drop_reply_per_million: Cell<u32>,
     latency_max: Cell<Duration>,
+    /// Per node: its locks, answering lock verbs.
+    desks: RefCell<Vec<Option<Rc<dyn LockDesk>>>>,
 }
 
 impl<D: Drive> Default for SimNet<D> {
     fn default() -> Self {
         Self {
             nodes: RefCell::new(Vec::new()),
+            desks: RefCell::new(Vec::new()),
             cuts: RefCell::new(Vec::new()),
             drop_reply_per_million: Cell::new(0),
             latency_max: Cell::new(Duration::ZERO),
@@ -67,7 +75,17 @@ impl<D: Drive> SimNet<D> {
     pub fn add_node(&self, members: Vec<Rc<Member<D>>>) -> usize {
         self.nodes.borrow_mut().push(members);
         self.cuts.borrow_mut().push(None);
+        self.desks.borrow_mut().push(None);
         self.nodes.borrow().len() - 1
+    }
+
+    /// Node `node`'s locks answer the lock verbs sent to it.
+    pub fn set_lock_desk(&self, node: usize, desk: Rc<dyn LockDesk>) {
+        self.desks.borrow_mut()[node] = Some(desk);
+    }
+
+    fn desk_of(&self, node: usize) -> Option<Rc<dyn LockDesk>> {
+        self.desks.borrow()[node].clone()
     }
 
     /// Cuts node `node` off (`Some`) or heals it (`None`).
@@ -107,7 +125,7 @@ pub struct SimLink<D: Drive, E: Env> {
     net: Rc<SimNet<D>>,
     from: usize,
     to: usize,
-    conn: Rc<ServeConn<D>>,
+    conn: RefCell<Rc<ServeConn<D>>>,
     rng: RefCell<SmallRng>,
 }
 
@@ -120,14 +138,20 @@ impl<D: Drive, E: Env> SimLink<D, E> {
             net,
             from,
             to,
-            conn: Rc::new(ServeConn::default()),
+            conn: RefCell::new(Rc::new(ServeConn::default())),
             rng: RefCell::new(SmallRng::seed_from_u64(seed)),
         }
     }
 
     /// Handles the far side holds open for this connection.
     pub fn handles_open(&self) -> usize {
-        self.conn.handles_open()
+        self.conn.borrow().handles_open()
+    }
+
+    /// Ends the connection and opens a new one: the far side drops its session (its
+    /// handles and the leases it held), as when a TCP connection breaks.
+    pub fn reconnect(&self) {
+        let _old = self.conn.replace(Rc::new(ServeConn::default()));
     }
 
     fn latency(&self) -> Duration {
@@ -157,7 +181,7 @@ impl<D: Drive, E: Env> PeerLink for SimLink<D, E> {
         };
         let env = self.env.clone();
         let net = Rc::clone(&self.net);
-        let conn = Rc::clone(&self.conn);
+        let conn = Rc::clone(&self.conn.borrow());
         let (from, to) = (self.from, self.to);
         Box::pin(async move {
             let deadline = call.deadline;
@@ -198,6 +222,11 @@ fn deliver<D: Drive, E: Env>(
 {
     let (tx, rx) = futures_channel::oneshot::channel();
     let members = net.members_of(to);
+    if call.request.is_lock()
+        && let Some(desk) = net.desk_of(to)
+    {
+        conn.open_locks(|| desk.session());
+    }
     let far_env = env.clone();
     env.spawn(async move {
         let now_nanos = far_env.monotonic_nanos();

@@ -34,6 +34,7 @@
 //! left (`FenceLeft`), and a decoded `Commit`/`RollBack` carries an already expired
 //! `fence` of its own, so a server that forgot to apply the `FenceLeft` fails closed.
 
+mod lock;
 mod reply;
 mod request;
 

@@ -44,6 +44,9 @@ pub(super) fn to_wire(verb: VerbKind, reply: PeerReply) -> VerbReply {
             message,
         })
     };
+    if let Some(lock) = super::lock::reply_to_wire(verb, &reply) {
+        return lock;
+    }
     match reply {
         PeerReply::Failed(error) => VerbReply::Error(verb_error(&error)),
         PeerReply::Done => done(verb).unwrap_or_else(|| mismatch("done")),
@@ -121,6 +124,9 @@ fn done(verb: VerbKind) -> Option<VerbReply> {
 
 /// The wire's answer as the shards side's (the verb was checked by the caller).
 pub(super) fn from_wire(reply: VerbReply) -> PeerReply {
+    if let Some(lock) = super::lock::reply_from_wire(&reply) {
+        return lock;
+    }
     match reply {
         VerbReply::Error(error) => PeerReply::Failed(member_error(error)),
         VerbReply::ReadMeta { record }

@@ -51,11 +51,18 @@ pub fn verb_of(request: &PeerRequest) -> VerbKind {
         PeerRequest::ListUploadBuckets => VerbKind::ListUploadBuckets,
         PeerRequest::ForgetUploadBucket { .. } => VerbKind::ForgetUploadBucket,
         PeerRequest::PruneCompleted { .. } => VerbKind::PruneCompleted,
+        PeerRequest::LockAcquire(_) => VerbKind::LockAcquire,
+        PeerRequest::LockRefresh { .. } => VerbKind::LockRefresh,
+        PeerRequest::LockRelease { .. } => VerbKind::LockRelease,
     }
 }
 
 /// `request` as the wire's (moved: records are not copied, but a `RollBack`'s).
 pub(super) fn to_wire(request: PeerRequest) -> Result<VerbRequest, WireFormError> {
+    if request.is_lock() {
+        let kind = verb_of(&request);
+        return super::lock::request_to_wire(request).ok_or(WireFormError::Unsupported(kind));
+    }
     Ok(match request {
         PeerRequest::ReadMeta { bucket, key } => VerbRequest::ReadMeta { bucket, key },
         PeerRequest::StageBegin {
@@ -265,6 +272,10 @@ fn upload_to_wire(request: PeerRequest) -> VerbRequest {
 
 /// The wire's request as the shards side's; `StageAbandon` has no message here.
 pub(super) fn from_wire(request: VerbRequest) -> Result<PeerRequest, WireFormError> {
+    if super::lock::is_lock(request.kind()) {
+        let kind = request.kind();
+        return super::lock::request_from_wire(request).ok_or(WireFormError::Unsupported(kind));
+    }
     Ok(match request {
         VerbRequest::ReadMeta { bucket, key } => PeerRequest::ReadMeta { bucket, key },
         VerbRequest::StageBegin {
