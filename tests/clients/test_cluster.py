@@ -160,8 +160,6 @@ def race_create(cluster: Cluster, name: str, racers: int = 32) -> list[tuple[int
     return results
 
 
-@pytest.mark.xfail(strict=False, reason="CreateBucket takes no lock across nodes yet (issue 12 "
-                   "item 5): each node's first racer wins, so up to one winner per node")
 def test_racing_creators_of_one_bucket_exactly_one_wins(whole):
     """32 clients over the 4 nodes create the same bucket at once, three times over:
     each time exactly one gets 200, every other one 409 BucketAlreadyOwnedByYou, and

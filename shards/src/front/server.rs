@@ -469,8 +469,8 @@ fn run_shard(
         }
     };
     runtime.block_on(async move {
-        let (ctx, local_members) = match open_shard(shard_index, plan).await {
-            Ok((ctx, local_members)) => (Rc::new(ctx), local_members),
+        let (ctx, peer_side) = match open_shard(shard_index, plan).await {
+            Ok((ctx, peer_side)) => (Rc::new(ctx), peer_side),
             Err(message) => {
                 let _ = ready.send(Err(message.clone()));
                 return Err(message);
@@ -489,8 +489,9 @@ fn run_shard(
             ctx.store.locker_local(),
             inboxes.locks,
         ));
-        if let (Some(cluster), Some(inbox)) = (&plan.cluster, inboxes.peers) {
-            start_peer_tasks(&ctx, shard_index, cluster, inbox, local_members);
+        if let (Some(cluster), Some(inbox), Some(side)) = (&plan.cluster, inboxes.peers, peer_side)
+        {
+            start_peer_tasks(&ctx, shard_index, cluster, inbox, side);
         }
         monoio::spawn(watch_drives(ctx.clone(), shard_index == 0));
         if shard_index == 0 {
@@ -524,12 +525,13 @@ fn start_peer_tasks(
     shard_index: usize,
     cluster: &ClusterPlan,
     inbox: mpsc::Receiver<HandedPeer>,
-    local_members: Vec<Rc<crate::member::Member<shoal_io::AnyDrive>>>,
+    side: PeerSide,
 ) {
     let serve_config = cluster.config.serve_config(&cluster.secret);
     monoio::spawn(crate::front::cluster::shard::serve_peers(
         inbox,
-        local_members,
+        side.local,
+        side.desk,
         serve_config,
     ));
     if shard_index == 0
@@ -559,11 +561,14 @@ fn cluster_credentials() -> Result<(Credentials, CredentialsSource), String> {
     load_or_create(&[])
 }
 
-/// The shard's store and (in a cluster) its local members, which also answer peers.
-type OpenedShard = (
-    ShardContext,
-    Vec<Rc<crate::member::Member<shoal_io::AnyDrive>>>,
-);
+/// What answers a cluster shard's peers: its local members and the node's lock desk.
+struct PeerSide {
+    local: Vec<Rc<crate::member::Member<shoal_io::AnyDrive>>>,
+    desk: Rc<dyn crate::member::peer::serve::LockDesk>,
+}
+
+/// The shard's store and (in a cluster) what answers its peers.
+type OpenedShard = (ShardContext, Option<PeerSide>);
 
 async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<OpenedShard, String> {
     let mut drives = Vec::with_capacity(plan.config.drives.len());
@@ -583,10 +588,14 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<OpenedShard,
         ..defaults
     };
     let stripe_bytes = store_config.stripe_size_bytes;
-    let (store, local_members) = match &plan.cluster {
+    // The node's lock tables (owner shards); in a cluster a lock also needs a quorum of
+    // the nodes, and peers lock in the same tables through the desk.
+    let node_locker = KeyLocker::sharded(shard_index, plan.lock_senders.clone());
+    let (store, peer_side) = match &plan.cluster {
         None => {
             let store = Store::open(drives, SystemClock, rand::random(), store_config).await;
-            (store, Vec::new())
+            let store = store.map(|s| s.with_locker(node_locker));
+            (store, None)
         }
         Some(cluster) => {
             let durations = (store_config.lease_duration, store_config.member_deadline);
@@ -605,12 +614,19 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<OpenedShard,
                 rand::random(),
                 store_config,
             );
-            (store.await, members.local)
+            let locker = KeyLocker::cluster(node_locker.clone(), members.links);
+            let store = store.await.map(|s| s.with_locker(locker));
+            let desk =
+                crate::set::lock_service::NodeLockDesk::new(&node_locker, cluster.deployment_id);
+            let side = PeerSide {
+                local: members.local,
+                desk: Rc::new(desk),
+            };
+            (store, Some(side))
         }
     };
     let mut store = store
         .map_err(|e| format!("shard {shard_index}: {e}"))?
-        .with_locker(KeyLocker::sharded(shard_index, plan.lock_senders.clone()))
         .with_bucket_generation(plan.bucket_generation.clone());
     if plan.cluster.is_some() {
         store = store.without_bucket_cache();
@@ -637,7 +653,7 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<OpenedShard,
             .with_node(plan.admin.clone())
             .with_audit(plan.audit.clone().map(|q| AuditShard::new(shard_index, q))),
     );
-    Ok((ctx, local_members))
+    Ok((ctx, peer_side))
 }
 
 /// What one data request holds at most: its stripe, the stripe's chunks, and one

@@ -19,6 +19,8 @@ use crate::front::peer::accept::{self, HandedPeer};
 use crate::front::peer::member_service::MemberService;
 use crate::front::peer::permits::Permits;
 use crate::front::peer::serve::{ServeConfig, serve};
+use crate::member::peer::link::PeerLink;
+use crate::member::peer::serve::LockDesk;
 use crate::member::{LocalMember, Member, PeerMember};
 
 /// Peer requests one shard runs at once (with their answers not yet written).
@@ -28,6 +30,9 @@ pub const PEER_PERMITS_PER_SHARD: usize = 64;
 pub struct ShardMembers {
     pub pool: Vec<Rc<Member<AnyDrive>>>,
     pub local: Vec<Rc<Member<AnyDrive>>>,
+    /// One per node (`None` for this node): the peer members' links, which the
+    /// cluster locker asks too.
+    pub links: Vec<Option<Rc<dyn PeerLink>>>,
 }
 
 /// Builds shard `shard_index`'s members: `drives` are this node's (its drive order).
@@ -61,17 +66,19 @@ pub fn members(
             }
         })
         .collect();
-    Ok(ShardMembers { pool, local })
+    Ok(ShardMembers { pool, local, links })
 }
 
-/// Serves the peer connections handed to this shard (`inbox`) with its local members,
-/// until every sender is gone.
+/// Serves the peer connections handed to this shard (`inbox`) with its local members
+/// and this node's lock desk (`desk`, over the same lock tables the shard's store
+/// locks with), until every sender is gone.
 pub async fn serve_peers(
     inbox: mpsc::Receiver<HandedPeer>,
     local: Vec<Rc<Member<AnyDrive>>>,
+    desk: Rc<dyn LockDesk>,
     config: ServeConfig,
 ) {
-    let service = Rc::new(MemberService::new(local));
+    let service = Rc::new(MemberService::new(local).with_locks(desk));
     let permits = Permits::new(PEER_PERMITS_PER_SHARD);
     accept::receive(inbox, move |stream, _route| {
         let (config, service, permits) = (config.clone(), service.clone(), permits.clone());
