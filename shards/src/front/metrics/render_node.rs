@@ -143,9 +143,10 @@ pub(super) fn render_drive_errors(
     let reports = node.drive_reports();
     for (name, help, value) in families {
         x.family(name, "counter", help);
-        for (index, report) in reports.iter().enumerate() {
+        // A shard's counts are per pool position; this node's drives sit at `positions`.
+        for (report, &position) in reports.iter().zip(node.positions()) {
             let total: u64 = (shards.iter())
-                .filter_map(|shard| shard.drives.get(index))
+                .filter_map(|shard| shard.drives.get(position))
                 .map(value)
                 .sum();
             x.sample(name, &[("drive", &report.name)], total);
@@ -166,10 +167,11 @@ pub(super) fn render_drive_latency(
         "gauge",
         "mean latency of a storage verb on the drive over the last minute, in microseconds",
     );
-    for (index, report) in node.drive_reports().iter().enumerate() {
+    let reports = node.drive_reports();
+    for (report, &position) in reports.iter().zip(node.positions()) {
         for verb in Verb::ALL {
             let mut total = VerbTotal::default();
-            for counts in shards.iter().filter_map(|shard| shard.drives.get(index)) {
+            for counts in shards.iter().filter_map(|shard| shard.drives.get(position)) {
                 if let Some(calls) = counts.latency.get(verb.index()) {
                     total.add(*calls);
                 }
