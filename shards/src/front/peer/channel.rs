@@ -444,8 +444,14 @@ impl PeerChannel {
         let next = match opened {
             Ok((reader, writer, closer)) => State::Up(self.start(reader, writer, closer)),
             Err(why) => {
+                // Once per outage at warn (the first failed attempt), then quietly.
+                let first_failure = backoff <= RECONNECT_BACKOFF_MIN;
                 let backoff = (backoff * 2).clamp(RECONNECT_BACKOFF_MIN, RECONNECT_BACKOFF_MAX);
-                tracing::debug!(peer = %self.inner.config.address, %why, "peer unreachable");
+                if first_failure {
+                    tracing::warn!(peer = %self.inner.config.address, %why, "peer unreachable: {why}");
+                } else {
+                    tracing::debug!(peer = %self.inner.config.address, %why, "peer unreachable");
+                }
                 State::Down {
                     retry_at: Instant::now() + backoff,
                     backoff,

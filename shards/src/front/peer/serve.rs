@@ -126,7 +126,9 @@ pub async fn serve<S: PeerService>(
     let (mut reader, writer) = match opened {
         Ok(Ok(halves)) => halves,
         Ok(Err(error)) => {
-            tracing::debug!(%error, "peer handshake failed");
+            // A node of this cluster would have passed: another drive list, another
+            // secret, or not a node at all. The operator needs to see it.
+            tracing::warn!(%error, "a peer's handshake failed: {error}");
             return;
         }
         Err(_) => {
