@@ -13,9 +13,12 @@
 //! reason.
 //!
 //! Formatting: a blank drive of this node is formatted with the agreed id when none of
-//! this node's drives was formatted (the node's first start) or with
+//! this node's drives was formatted (the node's first start) while the pool is forming
+//! (this node made the id, or no serving peer's drive lists a bucket yet), or with
 //! `--format-new-drives`; otherwise it is left offline as on a single node (it may be
-//! the bare mount point of a drive that did not mount).
+//! the bare mount point of a drive that did not mount: a node whose drives all failed
+//! to mount looks like a new node, and is not formatted once the deployment holds
+//! data).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -92,8 +95,11 @@ pub fn agree_and_format(
         // nobody reads once the shards serve the port.
         drop(stop_tx);
         monoio::time::sleep(CONNECTIONS_END_PAUSE).await;
-        let deployment_id = decided?;
-        let offline = format_blank_drives(&drives, cluster, deployment_id, format_new_drives).await;
+        let (deployment_id, joining) = decided?;
+        // The pool is forming unless the id came from peers whose drives hold buckets.
+        let forming = !joining || !deployment_holds_buckets(cluster, secret).await?;
+        let rule = (format_new_drives, forming);
+        let offline = format_blank_drives(&drives, cluster, deployment_id, rule).await;
         Ok(Agreed {
             deployment_id,
             offline,
@@ -101,12 +107,13 @@ pub fn agree_and_format(
     })
 }
 
-/// Asks every drive of the pool, round after round, until the rule decides.
+/// Asks every drive of the pool, round after round, until the rule decides. Returns
+/// the deployment and whether it came from peers (not made here).
 async fn decide(
     drives: &[DirDrive],
     cluster: &ClusterConfig,
     secret: &ClusterSecret,
-) -> Result<DeploymentId, String> {
+) -> Result<(DeploymentId, bool), String> {
     let members = probe_members(cluster, secret)?;
     let local_positions = cluster.local_positions();
     let mut logged_at: Option<Instant> = None;
@@ -120,7 +127,7 @@ async fn decide(
             answers.push((place.node_index, answer));
         }
         match agree(cluster.this_node, &answers) {
-            Agreement::Use(id) => return Ok(id),
+            Agreement::Use(id) => return Ok((id, true)),
             Agreement::Create => {
                 let id: DeploymentId = rand::random();
                 tracing::info!(
@@ -128,7 +135,7 @@ async fn decide(
                     "every drive of the pool is blank: this node (the first in the drive \
                      list) makes the deployment"
                 );
-                return Ok(id);
+                return Ok((id, false));
             }
             Agreement::Refuse(why) => return Err(why),
             Agreement::Wait(why) => {
@@ -183,13 +190,30 @@ async fn peer_answer(
     }
 }
 
-/// Formats this node's blank drives with `deployment_id` (see the module's rule);
-/// returns per drive why it is offline.
+/// Whether a serving peer's drive lists a bucket: the deployment holds data, so a node
+/// whose drives are all blank is not one joining a pool that is forming.
+async fn deployment_holds_buckets(
+    cluster: &ClusterConfig,
+    secret: &ClusterSecret,
+) -> Result<bool, String> {
+    let members = probe_members(cluster, secret)?;
+    let asked = members
+        .iter()
+        .flatten()
+        .map(|member| async move { member.list_buckets().await });
+    let answers = futures_util::future::join_all(asked).await;
+    Ok(answers
+        .into_iter()
+        .any(|answer| answer.is_ok_and(|buckets| !buckets.is_empty())))
+}
+
+/// Formats this node's blank drives with `deployment_id` (see the module's rule:
+/// `(format_new_drives, forming)`); returns per drive why it is offline.
 async fn format_blank_drives(
     drives: &[DirDrive],
     cluster: &ClusterConfig,
     deployment_id: DeploymentId,
-    format_new_drives: bool,
+    (format_new_drives, forming): (bool, bool),
 ) -> Vec<Option<String>> {
     let mut states = Vec::with_capacity(drives.len());
     for drive in drives {
@@ -203,11 +227,18 @@ async fn format_blank_drives(
     for ((drive, state), &position) in drives.iter().zip(states).zip(&positions) {
         offline.push(match state {
             Ok(DriveFormat::Formatted(_)) => None,
-            Ok(DriveFormat::Blank) if first_start || format_new_drives => {
+            Ok(DriveFormat::Blank) if format_new_drives || (first_start && forming) => {
                 let record = cluster_record_for(deployment_id, &cluster.topology, position);
                 let written = drive.write_file_atomic(FORMAT_PATH, &record.encode()).await;
                 written.err().map(|e| format!("formatting failed: {e}"))
             }
+            Ok(DriveFormat::Blank) if first_start => Some(
+                "every drive of this node is empty, with no format record, while the \
+                 deployment holds buckets: unmounted drives' bare mount points, or a \
+                 replaced node. Not formatted (new drives are taken with \
+                 --format-new-drives)"
+                    .to_owned(),
+            ),
             Ok(DriveFormat::Blank) => Some(
                 "it is empty, with no format record, while this node's other drives are \
                  formatted: an unmounted drive's bare mount point, or a new drive. Not \
