@@ -4,10 +4,11 @@
 //! taken away: would every set keep its quorum if this node went down?
 //!
 //! The rule sees only counts per set ([`SetAnswers`]), never where they came from.
-//! Today every member is a drive of this node, counted from the drive probes' published
-//! reports (`metrics/node.rs`: online, not hung, not held offline by the store), so
-//! `answering_here == answering` and the maintenance answer is always "no". When peers
-//! exist, their members that answer add to `answering` only: a new input, the same rule.
+//! This node's drives are counted from the drive probes' published reports
+//! (`metrics/node.rs`: online, not hung, not held offline by the store); in a cluster,
+//! peers' drives that answered the peer watch within 3 s (`cluster/peer_watch.rs`) add
+//! to `answering` only. On a single node `answering_here == answering`, so the
+//! maintenance answer is always "no".
 //!
 //! Invariants: no I/O and no clock here (the caller reads the reports at one instant);
 //! a pool with no set is never healthy.
