@@ -60,7 +60,7 @@ use shoal_shards::set::shard_lock::KeyLocker;
 use shoal_shards::{Error, ListQuery, PutOptions, SliceSource, Store, StoreConfig};
 
 /// Seeds in the default (CI) run.
-const SEEDS_DEFAULT: u64 = 100;
+const SEEDS_DEFAULT: u64 = 500;
 const NODES: usize = 4;
 const BUCKET: &str = "cluster";
 const KEYS: usize = 5;
