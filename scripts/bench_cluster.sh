@@ -44,7 +44,8 @@ bin="${SHOAL_BIN:-$root/target/release/shoal}"
 bench="${SHOAL_BENCH:-$root/target/release/shoal-bench}"
 if [[ ! -x $bin || ! -x $bench ]]; then
     echo "== building shoal and shoal-bench (release)"
-    (cd "$root" && cargo build --release --quiet --bin shoal -p shoal-bench --bin shoal-bench)
+    (cd "$root" && cargo build --release --quiet -p shoal --bin shoal &&
+        cargo build --release --quiet -p shoal-bench --bin shoal-bench)
 fi
 base="${BENCH_DIR:-$root/target}"
 mkdir -p "$base"
