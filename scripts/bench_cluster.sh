@@ -127,7 +127,7 @@ run() {
     before="$(cpu_ticks "${pids[@]}")"
     # shellcheck disable=SC2086 # flags are words
     if ! timeout 300 taskset -c 1 "$bench" "$mode" --host "$hosts" --access-key "$access" \
-        --secret-key "$password" --bucket "b-$key-r$rep" --concurrent 16 --shards 1 \
+        --secret-key "$password" --bucket "b-${key//_/-}-r$rep" --concurrent 16 --shards 1 \
         --duration "${duration}s" --benchdata "$file" $flags >"$file.txt" 2>&1; then
         echo "   $key $side rep $rep: FAILED (see $file.txt)"
         return
