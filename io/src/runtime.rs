@@ -118,11 +118,21 @@ pub fn blocking_pool_attached() -> bool {
     BLOCKING_POOL_ATTACHED.with(Cell::get)
 }
 
-/// Pins the calling thread to one CPU core (a shard owns its core).
+/// Pins the calling thread to one CPU core (a shard owns its core): the `core`-th
+/// (modulo their count) of the CPUs the thread may run on now, so a process started
+/// under `taskset` or in a cpuset stays on the CPUs it was given.
 pub fn pin_current_thread_to_core(core: usize) -> io::Result<()> {
+    let this_thread = nix::unistd::Pid::from_raw(0);
+    let allowed = nix::sched::sched_getaffinity(this_thread).map_err(io::Error::from)?;
+    let usable: Vec<usize> = (0..nix::sched::CpuSet::count())
+        .filter(|&cpu| allowed.is_set(cpu).unwrap_or(false))
+        .collect();
+    let Some(&cpu) = usable.get(core % usable.len().max(1)) else {
+        return Ok(()); // no CPU allowed: nothing to pin to (cannot happen on Linux)
+    };
     let mut cpus = nix::sched::CpuSet::new();
-    cpus.set(core).map_err(io::Error::from)?;
-    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &cpus).map_err(io::Error::from)
+    cpus.set(cpu).map_err(io::Error::from)?;
+    nix::sched::sched_setaffinity(this_thread, &cpus).map_err(io::Error::from)
 }
 
 /// Raises RLIMIT_MEMLOCK to its hard maximum (unlimited when the hard limit is).
@@ -237,6 +247,34 @@ mod tests {
     fn host_knobs() {
         pin_current_thread_to_core(0).expect("pin");
         assert!(raise_memlock_limit() > 0);
+    }
+
+    /// A thread allowed only the machine's last CPU (as under `taskset`) and pinned to
+    /// "core 0" stays on that CPU: core numbers count the CPUs the thread may use.
+    #[test]
+    fn pinning_stays_within_the_allowed_cpus() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        if cores < 2 {
+            return; // one CPU: every pin is the same
+        }
+        std::thread::spawn(move || {
+            let this_thread = nix::unistd::Pid::from_raw(0);
+            let allowed = nix::sched::sched_getaffinity(this_thread).expect("affinity");
+            let last = (0..nix::sched::CpuSet::count())
+                .rfind(|&cpu| allowed.is_set(cpu).unwrap_or(false))
+                .expect("a CPU");
+            let mut only_last = nix::sched::CpuSet::new();
+            only_last.set(last).expect("cpu");
+            nix::sched::sched_setaffinity(this_thread, &only_last).expect("restrict");
+            pin_current_thread_to_core(0).expect("pin");
+            let now = nix::sched::sched_getaffinity(this_thread).expect("affinity");
+            let on: Vec<usize> = (0..nix::sched::CpuSet::count())
+                .filter(|&cpu| now.is_set(cpu).unwrap_or(false))
+                .collect();
+            assert_eq!(on, vec![last]);
+        })
+        .join()
+        .expect("thread");
     }
 
     /// After raising, the soft open-file limit equals the hard one.
