@@ -17,7 +17,7 @@
 //! task still waits on it.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use monoio::net::TcpStream;
 
@@ -56,17 +56,7 @@ pub async fn peek_byte(stream: &TcpStream) -> io::Result<Option<u8>> {
 /// Takes the socket out of this shard's runtime: returns a descriptor of it that any
 /// thread may adopt. `stream` must have no operation in flight (it is consumed).
 pub fn release(stream: TcpStream) -> io::Result<OwnedFd> {
-    // SAFETY: F_DUPFD_CLOEXEC on a descriptor we hold open (borrowed from `stream`)
-    // takes no pointer; on success it returns a new descriptor that nothing else owns.
-    #[allow(unsafe_code)]
-    let duplicate = unsafe { libc::fcntl(stream.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
-    if duplicate < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `duplicate` was just returned by fcntl, is open, and is owned by no one
-    // else: the OwnedFd becomes its only owner and closes it.
-    #[allow(unsafe_code)]
-    let owned = unsafe { OwnedFd::from_raw_fd(duplicate) };
+    let owned = duplicate(&stream)?;
     // Ends this runtime's registration and closes its descriptor; the duplicate keeps
     // the socket open.
     drop(stream);
@@ -78,17 +68,17 @@ pub fn release(stream: TcpStream) -> io::Result<OwnedFd> {
 /// write in flight on `stream` (or its halves) completes at once. For a connection
 /// given up while a task still waits on it (a peer gone silent).
 pub fn closer(stream: &TcpStream) -> io::Result<std::net::TcpStream> {
-    // SAFETY: as in `release`: F_DUPFD_CLOEXEC on a descriptor held open by `stream`
-    // takes no pointer and returns a new descriptor nothing else owns.
+    duplicate(stream).map(std::net::TcpStream::from)
+}
+
+/// A new descriptor (close-on-exec) of `stream`'s socket, owned by the caller.
+fn duplicate(stream: &TcpStream) -> io::Result<OwnedFd> {
+    // SAFETY: the descriptor is open while `stream` is borrowed, and borrowed only
+    // for this call; `try_clone_to_owned` duplicates it (F_DUPFD_CLOEXEC) into a new
+    // descriptor nothing else owns.
     #[allow(unsafe_code)]
-    let duplicate = unsafe { libc::fcntl(stream.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
-    if duplicate < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `duplicate` was just returned by fcntl, is open and owned by no one else.
-    #[allow(unsafe_code)]
-    let owned = unsafe { OwnedFd::from_raw_fd(duplicate) };
-    Ok(std::net::TcpStream::from(owned))
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+    borrowed.try_clone_to_owned()
 }
 
 /// Registers a socket released by another shard ([`release`]) with this shard's
