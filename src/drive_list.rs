@@ -58,13 +58,9 @@ pub fn server_drives(
         return Ok((local_drives(&topology, choice)?, None));
     }
     let node = this_node(&topology, &ListenAddress::Socket(address))?;
-    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
-    if !set("SHOAL_ROOT_USER") || !set("SHOAL_ROOT_PASSWORD") {
-        return Err(format!(
-            "{}; this node: {}; a cluster needs SHOAL_ROOT_USER and SHOAL_ROOT_PASSWORD,              the same on every node (peers prove to each other that they hold them)",
-            topology.summary(),
-            topology.nodes[node].name()
-        ));
+    if let Err(why) = shoal_shards::front::cluster::require_root_credentials() {
+        let node = topology.nodes[node].name();
+        return Err(format!("{}; this node: {node}; {why}", topology.summary()));
     }
     let drives = topology.nodes[node]
         .drive_paths

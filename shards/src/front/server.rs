@@ -549,15 +549,9 @@ fn start_peer_tasks(
 }
 
 /// The root credentials of a cluster node: from the environment only, since every
-/// node must hold the same (the peers' secret derives from them).
+/// node must hold the same.
 fn cluster_credentials() -> Result<(Credentials, CredentialsSource), String> {
-    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
-    if !set("SHOAL_ROOT_USER") || !set("SHOAL_ROOT_PASSWORD") {
-        return Err(
-            "a cluster needs SHOAL_ROOT_USER and SHOAL_ROOT_PASSWORD set, the same on every              node: peers prove to each other that they hold them"
-                .to_owned(),
-        );
-    }
+    crate::front::cluster::require_root_credentials()?;
     load_or_create(&[])
 }
 

@@ -166,6 +166,22 @@ impl ClusterConfig {
     }
 }
 
+/// Why this node cannot join a cluster with the environment it has: the root
+/// credentials must come from `SHOAL_ROOT_USER`/`SHOAL_ROOT_PASSWORD`, the same on every
+/// node (the peers' secret derives from them; credentials generated per node would
+/// differ).
+pub fn require_root_credentials() -> Result<(), String> {
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
+    if set("SHOAL_ROOT_USER") && set("SHOAL_ROOT_PASSWORD") {
+        return Ok(());
+    }
+    Err(
+        "a cluster needs SHOAL_ROOT_USER and SHOAL_ROOT_PASSWORD, the same on every node \
+         (peers prove to each other that they hold them)"
+            .to_owned(),
+    )
+}
+
 /// The secret peers prove they hold: derived from the root credentials, which every
 /// node of a cluster must be given the same.
 pub fn secret_of(credentials: &Credentials) -> ClusterSecret {
