@@ -194,6 +194,16 @@ impl DirDrive {
         drive
     }
 
+    /// Opens a drive only to read it (`shoal debug audit` of a stopped deployment):
+    /// nothing is created or probed (no `.shoal/tmp`, no O_DIRECT probe file), reads
+    /// are buffered, and the folder must exist. Writing through it is a caller's bug.
+    pub fn open_read_only(root: &Path) -> DriveResult<DirDrive> {
+        let drive = Self::unopened(root, false);
+        let dir = RootDir::open(root)?;
+        *drive.attachment.borrow_mut() = Attachment::Attached(dir);
+        Ok(drive)
+    }
+
     fn open_with(root: &Path, try_direct_io: bool) -> DriveResult<DirDrive> {
         let drive = Self::unopened(root, try_direct_io);
         let dir = RootDir::open(root)?;
