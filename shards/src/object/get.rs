@@ -35,16 +35,16 @@ use crate::topology::placement::Placement;
 
 /// One part file of an object and the object bytes it holds.
 #[derive(Debug, Clone)]
-struct Segment {
+pub(crate) struct Segment {
     start: u64,
-    size_bytes: u64,
-    file: String,
+    pub size_bytes: u64,
+    pub file: String,
     /// The part number its records are bound to (1 for a plain object).
-    number: u32,
+    pub number: u32,
 }
 
 impl Segment {
-    fn of(info: &ObjectInfo) -> Vec<Segment> {
+    pub(crate) fn of(info: &ObjectInfo) -> Vec<Segment> {
         if info.parts.is_empty() {
             return vec![Segment {
                 start: 0,
@@ -603,12 +603,12 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
 }
 
 /// Where a record is and whose it must be.
-struct RecordPlace {
-    offset: u64,
-    chunk_len: usize,
+pub(crate) struct RecordPlace {
+    pub offset: u64,
+    pub chunk_len: usize,
     /// The owner tag of the chunk index read.
-    tag: u64,
-    stripe: u64,
+    pub tag: u64,
+    pub stripe: u64,
 }
 
 /// What reading one chunk record found.
@@ -623,7 +623,7 @@ enum RecordRead {
 
 impl RecordPlace {
     /// Where the aligned read starts, and where the record starts in what it reads.
-    fn aligned(&self) -> (u64, usize) {
+    pub(crate) fn aligned(&self) -> (u64, usize) {
         let block = BLOCK_SIZE_BYTES as u64;
         let aligned_start = self.offset / block * block;
         (aligned_start, (self.offset - aligned_start) as usize)
@@ -632,7 +632,7 @@ impl RecordPlace {
 
 /// Reads the blocks holding one chunk record into `buf` (the storage verb alone, so its
 /// time is the drive's: the checksum is verified after, `verify_record`).
-async fn read_record<M: SetMember>(
+pub(crate) async fn read_record<M: SetMember>(
     member: &M,
     file: &M::Records,
     buf: AlignedBuf,
@@ -650,7 +650,11 @@ async fn read_record<M: SetMember>(
 /// Where the chunk starts in `buf`, if the record read is whole and its checksum
 /// matches for this owner and stripe. A whole record whose checksum does not match is
 /// counted as bitrot on the member.
-fn verify_record<M: SetMember>(member: &M, buf: &AlignedBuf, place: &RecordPlace) -> Option<usize> {
+pub(crate) fn verify_record<M: SetMember>(
+    member: &M,
+    buf: &AlignedBuf,
+    place: &RecordPlace,
+) -> Option<usize> {
     let (_, skip) = place.aligned();
     let needed = skip + RECORD_HEADER_BYTES + place.chunk_len;
     // Cut short: the file ends early (a torn or truncated part), not a checksum failure.

@@ -29,7 +29,7 @@ use crate::member::{Member, MemberError};
 use crate::object::store::Store;
 use crate::record::meta::{DriveMeta, ObjectInfo, PreviousVersion};
 use crate::set::quorum::{self, Answer, Strategy};
-use crate::topology::placement::Placement;
+use crate::topology::placement::{DeploymentId, Placement};
 
 /// What one drive returned for an object's metadata file.
 #[allow(clippy::large_enum_variant)] // one per set drive, short-lived; boxing buys nothing
@@ -194,8 +194,34 @@ fn unanimous(read: &MetaRead, needed: usize) -> bool {
     count >= needed
 }
 
+/// Where a metadata copy was read: the deployment, set geometry and drive it must be for.
+pub(crate) struct CopyPlace<'a> {
+    pub deployment_id: &'a DeploymentId,
+    pub set_size: usize,
+    pub placement: Placement,
+    /// The drive's index in the set order.
+    pub drive_index: usize,
+}
+
+/// One drive's metadata record judged: valid only if it decodes for this deployment and
+/// is `bucket/key`'s copy for the drive's chunk position (also `shoal debug audit`).
+pub(crate) fn judge_copy(bytes: &[u8], bucket: &str, key: &str, place: &CopyPlace) -> MetaCopy {
+    let Ok(meta) = DriveMeta::decode(bytes, place.deployment_id) else {
+        return MetaCopy::Bad;
+    };
+    let set_size = meta.info.data_chunks + meta.info.parity_chunks;
+    let placement = place.placement;
+    let position_ok = set_size == place.set_size
+        && meta.info.rotation == placement.rotation
+        && meta.chunk_index == placement.chunk_of_drive(place.drive_index, set_size);
+    if meta.info.bucket != bucket || meta.info.key != key || !position_ok {
+        return MetaCopy::Bad;
+    }
+    MetaCopy::Valid(meta)
+}
+
 /// A drive's copy seen as the agreed version (its current one or the one it replaced).
-fn view_of(copy: &MetaCopy, info: &ObjectInfo) -> Option<DriveMeta> {
+pub(crate) fn view_of(copy: &MetaCopy, info: &ObjectInfo) -> Option<DriveMeta> {
     let MetaCopy::Valid(m) = copy else {
         return None;
     };
@@ -339,17 +365,13 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         placement: Placement,
         drive_index: usize,
     ) -> MetaCopy {
-        let Ok(meta) = DriveMeta::decode(bytes, &self.deployment_id) else {
-            return MetaCopy::Bad;
+        let place = CopyPlace {
+            deployment_id: &self.deployment_id,
+            set_size: self.set_layout().set_size(),
+            placement,
+            drive_index,
         };
-        let set_size = meta.info.data_chunks + meta.info.parity_chunks;
-        let position_ok = set_size == self.set_layout().set_size()
-            && meta.info.rotation == placement.rotation
-            && meta.chunk_index == placement.chunk_of_drive(drive_index, set_size);
-        if meta.info.bucket != bucket || meta.info.key != key || !position_ok {
-            return MetaCopy::Bad;
-        }
-        MetaCopy::Valid(meta)
+        judge_copy(bytes, bucket, key, &place)
     }
 
     /// The agreed metadata of an object (committed to write quorum).
