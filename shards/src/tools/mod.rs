@@ -1,5 +1,7 @@
-//! Workloads behind `shoal debug`: the crash-test writer/verifier and the
-//! complete-multipart benchmark. Users of the object layer, like the front.
+//! Workloads behind `shoal debug`: the crash-test writer/verifier, the
+//! complete-multipart benchmark, and the offline auditor. Users of the object layer,
+//! like the front.
 
+pub mod audit;
 pub mod mpu_bench;
 pub mod stress;
