@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod debug_audit;
 mod debug_layout;
 mod drive_list;
 mod log_queue;
@@ -198,6 +199,28 @@ enum DebugCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Reads the drives of a stopped deployment and reports every object version's
+    /// state, changing nothing (the drives are opened read-only; nothing is formatted,
+    /// repaired or swept): `healthy` (every drive holds its metadata, every chunk
+    /// verifies), `degraded` (readable, but something is missing, stale or corrupt) or
+    /// `unreadable` (a stripe has fewer verified chunks than data chunks, or no version
+    /// has metadata agreement). DRIVEs as `shoal server` takes them ({A...B} ranges;
+    /// the path of an http://host:port/path endpoint is read as a folder here), in any
+    /// order: sets come from the drives' format records, so a cluster is audited by
+    /// giving every node's drive folders from one machine. Missing, blank, unusable or
+    /// other deployments' drives are reported and skipped. Exit status: 0 all healthy;
+    /// 1 a version degraded or unreadable, or a position of the pool without its
+    /// drive; 2 bad arguments or no formatted drive given.
+    Audit {
+        /// Drive folders (or `shoal server`'s drive arguments).
+        #[arg(required = true)]
+        drives: Vec<String>,
+        /// One JSON object per version (bucket, key, version, state, chunks_ok,
+        /// chunks_total, size, set, stripes, problems per drive), then one summary line
+        /// ({"summary": {"healthy", "degraded", "unreadable"}, "drives": [...]}).
+        #[arg(long)]
+        json: bool,
+    },
     /// Reads back every stress key; prints `KEY GEN` or `KEY missing`; fails if any key
     /// holds bytes that are not exactly one generation's body.
     Verify {
@@ -374,6 +397,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Debug(DebugCommand::Layout(args)) => return run_debug_layout(&args),
+        Command::Debug(DebugCommand::Audit { drives, json }) => {
+            return debug_audit::run(&drives, json);
+        }
         Command::Admin(command) => run_admin(command),
         Command::Debug(DebugCommand::Stress {
             drives,
