@@ -243,3 +243,39 @@ def test_missing_and_foreign_drives_are_reported(tmp_path):
     assert code == 2 and versions == [], summary
     done = subprocess.run([str(shoal_binary()), "debug", "audit"], capture_output=True)
     assert done.returncode == 2
+
+
+def test_cluster_drives_audited_from_one_machine(tmp_path):
+    """A 4-node cluster's drives (each node's folders, given from this machine in any
+    order): the sets come from the format records, every version audits healthy, and
+    a chunk file removed on one node's drive shows as exactly one missing chunk-run."""
+    from clusterutil import Cluster
+
+    folder = tmp_path / "c"
+    cluster = Cluster(folder, nodes=4, drives=2)
+    try:
+        cluster.up()
+        s3 = cluster.client(1)
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key="big", Body=os.urandom(3 * MIB + 5))
+        cluster.client(3).put_object(Bucket=BUCKET, Key="small", Body=b"tiny")
+    finally:
+        cluster.down()
+    drives = sorted(folder.glob("n*/d*"), reverse=True)
+    assert len(drives) == 8, drives
+    code, versions, summary = audit(*drives)
+    assert code == 0, (versions, summary)
+    places = {(d["set"], d["drive"]) for d in summary["drives"] if d["state"] == "ok"}
+    assert places == {(1, i) for i in range(1, 9)}, summary
+    found = by_key(versions)
+    # 8 drives over 4 nodes: one set of 4 data + 4 parity chunks.
+    assert (found["big"]["state"], found["big"]["chunks_total"]) == ("healthy", 4 * 8)
+    assert (found["small"]["state"], found["small"]["chunks_total"]) == ("healthy", 8)
+
+    victim = next(p for d in drives for p in (d / BUCKET / "big").glob("_d*/part.1"))
+    victim.unlink()
+    code, versions, _ = audit(*drives)
+    found = by_key(versions)
+    assert code == 1
+    assert (found["big"]["state"], found["big"]["chunks_ok"]) == ("degraded", 32 - 4)
+    assert found["small"]["state"] == "healthy"
