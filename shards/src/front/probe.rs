@@ -205,6 +205,7 @@ fn shard_snapshot(ctx: &ShardContext, connections_open: Option<u64>) -> ShardSna
         memory_used_bytes: ctx.memory().used_bytes() as u64,
         memory_max_bytes: ctx.memory().max_bytes() as u64,
         requests_waiting: ctx.memory().waiting() as u64,
+        heal_backlog: ctx.store.heal_backlog() as u64,
         drives: (ctx.store.members.iter())
             .map(|member| member.health().counts(now_nanos))
             .collect(),

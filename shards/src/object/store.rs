@@ -527,6 +527,11 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     pub fn heal_queue(&self) -> Vec<(String, String)> {
         self.heal_queue.borrow().iter().cloned().collect()
     }
+
+    /// How many objects wait for healing (`heal_queue`'s length, without copying it).
+    pub fn heal_backlog(&self) -> usize {
+        self.heal_queue.borrow().len()
+    }
 }
 
 /// Refuses to start when a set has fewer than write-quorum drives online, naming each

@@ -46,6 +46,8 @@ pub struct ShardSnapshot {
     pub memory_max_bytes: u64,
     /// Requests waiting for a grant of the shard's memory budget now.
     pub requests_waiting: u64,
+    /// Objects this shard's store has queued for healing (`Store::heal_backlog`).
+    pub heal_backlog: u64,
     /// Per drive (pool order): what this shard's calls on it met (deadlines missed,
     /// errors, bitrot, latency per verb over the last minute).
     pub drives: Vec<HealthCounts>,
@@ -267,6 +269,19 @@ impl NodeMetrics {
         if let Some(slot) = answered.get_mut(position) {
             *slot = Some(now);
         }
+    }
+
+    /// Whether the peer's drive at pool `position` answered within `PEER_ANSWER_FRESH`.
+    pub fn peer_answering(&self, position: usize, now: Instant) -> bool {
+        let answered = self
+            .peers_answered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        answered
+            .get(position)
+            .copied()
+            .flatten()
+            .is_some_and(|at| now.saturating_duration_since(at) < PEER_ANSWER_FRESH)
     }
 
     /// Per set: this node's drives online now (not hung).
