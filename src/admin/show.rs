@@ -47,6 +47,21 @@ pub fn info(doc: &Value, authority: &str) -> String {
                 " (NOT WRITABLE)"
             }
         );
+        for member in set["members"].as_array().into_iter().flatten() {
+            let place = match member["node"].as_str() {
+                Some(node) => format!("on {node}"),
+                None => "local".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "      {}  {}, {place}",
+                text(member, "drive"),
+                shout(text(member, "state"))
+            );
+        }
+    }
+    if let Some(backlog) = doc["heal_backlog"].as_u64() {
+        let _ = writeln!(out, "  heal backlog: {backlog} object(s) queued for repair");
     }
     let _ = writeln!(out, "  shards:");
     for shard in doc["shards"].as_array().into_iter().flatten() {
@@ -62,6 +77,15 @@ pub fn info(doc: &Value, authority: &str) -> String {
         );
     }
     out
+}
+
+/// A member's state, in capitals unless it is online (as offline drives are above).
+fn shout(state: String) -> String {
+    if state == "online" {
+        state
+    } else {
+        state.to_uppercase()
+    }
 }
 
 /// `1d 2h 3m 4s`, leading zero units left out.

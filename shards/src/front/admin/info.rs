@@ -1,21 +1,24 @@
 //! `info`: what the node runs and how it is, as one JSON document: version and commit,
 //! uptime, every drive (state, free and total bytes), the erasure sets with their
-//! quorums and online drives, and per shard its connections, requests and memory
-//! budget use: the slots each shard publishes once a second for the metrics
+//! quorums and each member's state (online, slow, offline, ...; this node's or which
+//! peer's), the heal backlog (objects queued for repair, summed over the shards), and
+//! per shard its connections, requests, heal backlog and memory budget use: the slots each shard publishes once a second for the metrics
 //! (`front/metrics/node.rs`), so a shard's numbers are at most about a second old.
 //!
 //! Invariants: the answer is bounded in time: each drive's free space is asked with a
 //! deadline ([`SPACE_DEADLINE`]), so a hung drive shows as `unknown` instead of hanging
 //! the request.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use shoal_http::{S3Error, S3ErrorCode};
-use shoal_io::Drive;
+use shoal_io::{Drive, Env};
 
 use crate::front::handler::ShardContext;
 use crate::front::json::JsonObject;
+use crate::front::metrics::node::{DriveState, NodeMetrics};
+use crate::member::SetMember;
 
 /// Longest wait for one drive's free space.
 const SPACE_DEADLINE: Duration = Duration::from_secs(1);
@@ -61,13 +64,11 @@ pub async fn document(ctx: &ShardContext) -> Result<String, S3Error> {
             None => item.string("space", "unknown"),
         };
     });
+    let members = members(ctx, published);
     let set_drives = set.set_size();
     doc.array("sets", 0..layout.set_count, |item, index| {
-        let members = &drives[index * set_drives..(index + 1) * set_drives];
-        let online = members
-            .iter()
-            .filter(|d| d.offline_reason.is_none())
-            .count();
+        let in_set = &members[index * set_drives..(index + 1) * set_drives];
+        let online = in_set.iter().filter(|m| m.answers()).count();
         item.number("set", index as u64)
             .number("drives", set_drives as u64)
             .number("online", online as u64)
@@ -76,12 +77,24 @@ pub async fn document(ctx: &ShardContext) -> Result<String, S3Error> {
             .number("read_quorum", set.read_quorum() as u64)
             .number("write_quorum", set.write_quorum() as u64)
             .boolean("writable", online >= set.write_quorum());
+        item.array("members", in_set, |entry, member| {
+            entry
+                .string("drive", &member.name)
+                .string("state", member.state)
+                .boolean("local", member.node.is_none());
+            if let Some(node) = &member.node {
+                entry.string("node", node);
+            }
+        });
     });
+    let heal_backlog: u64 = shards.iter().map(|s| s.heal_backlog).sum();
+    doc.number("heal_backlog", heal_backlog);
     doc.array(
         "shards",
         shards.iter().enumerate(),
         |item, (index, shard)| {
             item.number("shard", index as u64)
+                .number("heal_backlog", shard.heal_backlog)
                 .number("connections", shard.connections_open)
                 .number("requests_in_flight", shard.requests_in_flight)
                 .number("requests_total", shard.requests_total)
@@ -91,6 +104,55 @@ pub async fn document(ctx: &ShardContext) -> Result<String, S3Error> {
     );
     doc.finish();
     Ok(out)
+}
+
+/// One member of a set (a drive of this node or of a peer) as `info` shows it.
+struct MemberView {
+    name: String,
+    /// `online`, `slow` (missed a deadline lately, this shard's view), `offline`,
+    /// `hung`, `foreign` or `unformatted`.
+    state: &'static str,
+    /// The peer node it is on; `None`: this node's drive.
+    node: Option<String>,
+}
+
+impl MemberView {
+    fn answers(&self) -> bool {
+        matches!(self.state, "online" | "slow")
+    }
+}
+
+/// Every member of the pool, in pool order: a drive of this node in the state its
+/// probes and identity checks found; a peer's drive online while the peer answers for
+/// it (`NodeMetrics::peer_answering`); either `slow` while this shard's calls to it
+/// missed a deadline within the penalty.
+fn members(ctx: &ShardContext, node: &NodeMetrics) -> Vec<MemberView> {
+    let now = Instant::now();
+    let now_nanos = ctx.store.env.monotonic_nanos();
+    let reports = node.drive_reports();
+    (0..ctx.store.drive_count())
+        .filter_map(|position| ctx.store.member(position).map(|m| (position, m)))
+        .map(|(position, member)| {
+            let local = member.drive().is_some();
+            let mut state = if local {
+                (node.positions().iter())
+                    .position(|p| *p == position)
+                    .and_then(|i| reports.get(i))
+                    .map_or(DriveState::Offline, |r| r.state_at(now))
+                    .name()
+            } else if node.peer_answering(position, now) {
+                "online"
+            } else {
+                "offline"
+            };
+            if state == "online" && member.health().is_slow(now_nanos) {
+                state = "slow";
+            }
+            let name = member.name().to_owned();
+            let node = (!local).then(|| name.split('/').next().unwrap_or_default().to_owned());
+            MemberView { name, state, node }
+        })
+        .collect()
 }
 
 /// Every drive of the pool with its state and space, asked concurrently.
