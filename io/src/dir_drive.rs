@@ -289,6 +289,23 @@ impl DirDrive {
         }
     }
 
+    /// Whether a process holds this drive's lock (`lock_exclusive`): a server runs on
+    /// it. Asked with a shared, non-blocking flock of the lock file opened read-only and
+    /// released at once, so nothing is written; a drive with no lock file was never
+    /// served.
+    pub fn locked_by_a_server(&self) -> bool {
+        let Ok(held) = self.held(LOCK_FILE) else {
+            return false;
+        };
+        let Ok(file) = std::fs::File::open(&held.path) else {
+            return false;
+        };
+        matches!(
+            Flock::lock(file, FlockArg::LockSharedNonblock),
+            Err((_, nix::errno::Errno::EWOULDBLOCK))
+        )
+    }
+
     /// The held root, or the offline error.
     fn attached(&self) -> DriveResult<Arc<RootDir>> {
         match &*self.attachment.borrow() {
