@@ -35,8 +35,9 @@ pub fn run(args: &[String], json: bool) -> ExitCode {
         Ok(built) => built,
         Err(e) => return crate::usage_error(&format!("cannot start the runtime: {e}")),
     };
-    let given = paths.iter().map(|path| open(path)).collect();
-    let mut printer = Printer::new(json);
+    let given: Vec<GivenDrive<DirDrive>> = paths.iter().map(|path| open(path)).collect();
+    let in_use = locked_by_a_server(&given);
+    let mut printer = Printer::new(json, in_use);
     let audited = runtime.block_on(shoal_shards::tools::audit::audit(given, &mut printer));
     match audited {
         Ok(summary) => printer.finish(&summary),
@@ -83,22 +84,41 @@ fn open(path: &Path) -> GivenDrive<DirDrive> {
     }
 }
 
+/// The given drives a running server holds, each said on stderr: the audit goes on
+/// (an operator may want a look anyway), but writes in flight will show as damage.
+fn locked_by_a_server(given: &[GivenDrive<DirDrive>]) -> Vec<String> {
+    let in_use: Vec<String> = (given.iter())
+        .filter(|g| g.drive.as_ref().is_ok_and(DirDrive::locked_by_a_server))
+        .map(|g| g.path.clone())
+        .collect();
+    for path in &in_use {
+        eprintln!(
+            "shoal: warning: drive {path} is in use by a running shoal process; stop it \
+             for a true audit (writes in flight show as damage)"
+        );
+    }
+    in_use
+}
+
 /// Writes the audit's findings as they come.
 struct Printer {
     json: bool,
     out: std::io::BufWriter<std::io::Stdout>,
     drives: Vec<DriveReport>,
+    /// Drives a running server holds (`locked_by_a_server`).
+    in_use: Vec<String>,
     started: Instant,
     last_progress: Instant,
 }
 
 impl Printer {
-    fn new(json: bool) -> Self {
+    fn new(json: bool, in_use: Vec<String>) -> Self {
         let now = Instant::now();
         Self {
             json,
             out: std::io::BufWriter::new(std::io::stdout()),
             drives: Vec::new(),
+            in_use,
             started: now,
             last_progress: now,
         }
@@ -118,6 +138,7 @@ impl Printer {
                 "deleted": summary.deleted,
                 "positions_without_drive": gaps,
                 "drives": drives,
+                "in_use_by_a_server": self.in_use,
             });
             let _ = writeln!(self.out, "{}", one_line(&line));
         } else {
@@ -154,7 +175,12 @@ impl AuditSink for Printer {
             );
         }
         for drive in start.drives {
-            let _ = writeln!(self.out, "{}", drive_line(drive));
+            let in_use = if self.in_use.contains(&drive.path) {
+                "  (IN USE by a running server)"
+            } else {
+                ""
+            };
+            let _ = writeln!(self.out, "{}{in_use}", drive_line(drive));
         }
     }
 

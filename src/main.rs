@@ -208,7 +208,8 @@ enum DebugCommand {
     /// the path of an http://host:port/path endpoint is read as a folder here), in any
     /// order: sets come from the drives' format records, so a cluster is audited by
     /// giving every node's drive folders from one machine. Missing, blank, unusable or
-    /// other deployments' drives are reported and skipped. Exit status: 0 all healthy;
+    /// other deployments' drives are reported and skipped, and drives a running server
+    /// holds are named (the audit goes on). Exit status: 0 all healthy;
     /// 1 a version degraded or unreadable, or a position of the pool without its
     /// drive; 2 bad arguments or no formatted drive given.
     Audit {

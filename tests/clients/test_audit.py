@@ -279,3 +279,24 @@ def test_cluster_drives_audited_from_one_machine(tmp_path):
     assert code == 1
     assert (found["big"]["state"], found["big"]["chunks_ok"]) == ("degraded", 32 - 4)
     assert found["small"]["state"] == "healthy"
+
+
+def test_drives_of_a_running_server_are_flagged(tmp_path):
+    """Drives a running server holds are named on stderr and in the summary (the audit
+    still runs); once the server stops, none are."""
+    drives = [tmp_path / f"d{i}" for i in range(1, DRIVES + 1)]
+    process, s3 = start(drives, tmp_path)
+    try:
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key="k", Body=b"running")
+        code, versions, summary = audit(*drives)
+        assert summary["in_use_by_a_server"] == list(map(str, drives)), summary
+        assert versions[0]["key"] == "k", versions
+        done = subprocess.run([str(shoal_binary()), "debug", "audit", str(drives[0])],
+                              capture_output=True, text=True, timeout=60)
+        assert "in use by a running shoal process" in done.stderr, done.stderr
+        assert "IN USE by a running server" in done.stdout, done.stdout
+    finally:
+        stop(process)
+    code, versions, summary = audit(*drives)
+    assert code == 0 and summary["in_use_by_a_server"] == [], summary
