@@ -200,18 +200,23 @@ enum DebugCommand {
         runs: usize,
     },
     /// Reads the drives of a stopped deployment and reports every object version's
-    /// state, changing nothing (the drives are opened read-only; nothing is formatted,
-    /// repaired or swept): `healthy` (every drive holds its metadata, every chunk
-    /// verifies), `degraded` (readable, but something is missing, stale or corrupt) or
-    /// `unreadable` (a stripe has fewer verified chunks than data chunks, or no version
-    /// has metadata agreement). DRIVEs as `shoal server` takes them ({A...B} ranges;
-    /// the path of an http://host:port/path endpoint is read as a folder here), in any
-    /// order: sets come from the drives' format records, so a cluster is audited by
-    /// giving every node's drive folders from one machine. Missing, blank, unusable or
-    /// other deployments' drives are reported and skipped, and drives a running server
-    /// holds are named (the audit goes on). Exit status: 0 all healthy;
-    /// 1 a version degraded or unreadable, or a position of the pool without its
-    /// drive; 2 bad arguments or no formatted drive given.
+    /// state, changing nothing.
+    ///
+    /// States: `healthy` (every drive holds its metadata, every chunk verifies),
+    /// `degraded` (readable, but something is missing, stale or corrupt), `unreadable`
+    /// (a stripe has fewer verified chunks than data chunks, or no version has
+    /// metadata agreement). The drives are opened read-only: nothing is formatted,
+    /// repaired, swept or locked.
+    ///
+    /// DRIVEs as `shoal server` takes them ({A...B} ranges; the path of an
+    /// http://host:port/path endpoint is read as a folder here), in any order: sets
+    /// come from the drives' format records, so a cluster is audited by giving every
+    /// node's drive folders from one machine. Missing, blank, unusable or other
+    /// deployments' drives are reported and skipped; drives a running server holds are
+    /// named (the audit goes on).
+    ///
+    /// Exit status: 0 all healthy; 1 a version degraded or unreadable, or a position of
+    /// the pool without its drive; 2 bad arguments or no formatted drive given.
     Audit {
         /// Drive folders (or `shoal server`'s drive arguments).
         #[arg(required = true)]
