@@ -117,6 +117,7 @@ def deployment(tmp_path):
         for key in ("v-chunk-gone", "v-flipped", "v-lost"):
             put(key, 3 * MIB + 17, 4)
         put("v-meta-gone", 5000, 1)
+        put("v-meta-lost", 5000, 1)
         upload = s3.create_multipart_upload(Bucket=BUCKET, Key="multi")["UploadId"]
         parts = []
         for number, size in ((1, 5 * MIB), (2, MIB + 3)):
@@ -157,6 +158,8 @@ def test_audit_reports_exactly_the_damage(deployment):
     data[100] ^= 0x01
     flipped.write_bytes(bytes(data))
     (drives[2] / BUCKET / "v-meta-gone" / "_meta").unlink()
+    for drive in drives[:4]:  # more than parity: no version keeps read quorum
+        (drive / BUCKET / "v-meta-lost" / "_meta").unlink()
     for drive in drives[:4]:
         (version_dirs(drive, "v-lost")[0] / "part.1").unlink()
 
@@ -172,15 +175,20 @@ def test_audit_reports_exactly_the_damage(deployment):
         "v-lost": ("unreadable", 24 - 16),
     }
     for key, total in totals.items():
+        if key == "v-meta-lost":
+            continue
         state, ok = expected.get(key, ("healthy", total))
         v = found[key]
         assert (v["state"], v["chunks_ok"], v["chunks_total"]) == (state, ok, total), v
+    lost = found["v-meta-lost"]
+    assert lost["state"] == "unreadable" and "on 2 of 6 drives" in lost["note"], lost
+    assert [p["metadata"] for p in lost["problems"]] == ["missing"] * 4, lost
     assert found["v-flipped"]["problems"][0]["chunks_corrupt"] == 1, found["v-flipped"]
     assert found["v-chunk-gone"]["problems"][0]["chunks_missing"] == 4
     meta_problem = found["v-meta-gone"]["problems"]
     assert [p["metadata"] for p in meta_problem] == ["missing"], meta_problem
     assert found["v-lost"]["stripes_unreadable"] == 4
-    assert summary["summary"] == {"healthy": len(totals) - 4, "degraded": 3, "unreadable": 1}
+    assert summary["summary"] == {"healthy": len(totals) - 5, "degraded": 3, "unreadable": 2}
 
     # A whole drive wiped (its folder left empty): every version loses that drive's
     # metadata and chunks; the drive is reported blank and its position unfilled.
@@ -192,8 +200,8 @@ def test_audit_reports_exactly_the_damage(deployment):
     assert tree_digest(drives) == before, "the audit changed the drives"
     assert code == 1
     found = by_key(versions)
-    assert found["v-lost"]["state"] == "unreadable"
-    for key in totals.keys() - {"v-lost"}:
+    assert found["v-lost"]["state"] == found["v-meta-lost"]["state"] == "unreadable"
+    for key in totals.keys() - {"v-lost", "v-meta-lost"}:
         v = found[key]
         assert v["state"] == "degraded", v
         unavailable = sum(p["chunks_unavailable"] for p in v["problems"])

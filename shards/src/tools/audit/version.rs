@@ -229,7 +229,25 @@ impl<D: Drive> SetView<'_, D> {
             stripes_total: 0,
             stripes_unreadable: 0,
             problems,
-            note: format!("metadata has no agreement: {error}"),
+            note: self.disagreement(read, newest, error),
+        }
+    }
+
+    /// Why no version is agreed, in words an operator can act on.
+    fn disagreement(&self, read: &MetaRead, newest: Option<&ObjectInfo>, error: &Error) -> String {
+        let votes = newest.map_or(0, |n| read.votes(n));
+        match error {
+            // No version could have read quorum even with every drive that did not
+            // answer: never committed (a write cut short), or its records were lost on
+            // more drives than parity. The drives cannot tell which.
+            Error::NoSuchKey => format!(
+                "metadata has no agreement: the newest version is on {votes} of {} drives, \
+                 fewer than read quorum {} (a write cut short, or records lost on more \
+                 drives than parity)",
+                self.layout.set.set_size(),
+                self.layout.set.read_quorum()
+            ),
+            e => format!("metadata has no agreement: {e}"),
         }
     }
 
