@@ -206,6 +206,30 @@ def test_bucket_changes_are_seen_at_once_by_nodes_that_cached_the_old_answer(who
                          Bucket=name, Key="late", Body=b"x")
 
 
+def test_a_misplaced_drive_on_one_node_does_not_keep_another_from_starting(whole):
+    """A drive of node 4 whose format record is another position's (swapped in by hand)
+    is node 4's to take offline: node 1, restarted meanwhile, warns about it and starts
+    and serves instead of refusing to start."""
+    c = whole
+    bucket = new_bucket(c, 2)
+    c.client(2).put_object(Bucket=bucket, Key="k", Body=b"before")
+    c.stop_node(1)
+    record = c.folder / "n4" / "d1" / ".shoal" / "format"
+    original = record.read_bytes()
+    try:
+        record.write_bytes((c.folder / "n4" / "d2" / ".shoal" / "format").read_bytes())
+        c.start_node(1)
+        c.wait_health(1, 200, HEALTH_TURN_S)
+        assert c.client(1).get_object(Bucket=bucket, Key="k")["Body"].read() == b"before"
+        log = (c.folder / "n1.log").read_text(errors="replace")
+        warned = [line for line in log.splitlines() if "not counted for the deployment" in line]
+        assert any("n4/d1" in line for line in warned), warned
+    finally:
+        record.write_bytes(original)
+        c.stop_node(4)
+        c.start_node(4)
+
+
 def run_fault(cluster: Cluster, fault, heal, faulty: int, during=None) -> VerifyingLoad:
     """Runs the verifying load, applies `fault` for FAULT_S once PUTs flow (calling
     `during` meanwhile, to check what the cluster says), then `heal`, and checks: no
