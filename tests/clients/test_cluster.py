@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -204,6 +206,63 @@ def test_bucket_changes_are_seen_at_once_by_nodes_that_cached_the_old_answer(who
             assert_error(clients[i].list_objects_v2, 404, "NoSuchBucket", Bucket=name)
             assert_error(clients[i].put_object, 404, "NoSuchBucket",
                          Bucket=name, Key="late", Body=b"x")
+
+
+def test_a_bucket_deleter_killed_while_settling_lets_no_write_into_the_bucket(whole):
+    """Node 1 deletes a bucket and is killed (-9) while it holds the bucket's lock for
+    the caches to settle, so its lock is gone at once; node 3, which had just read the
+    bucket as existing, then takes a PUT into it: the PUT is refused NoSuchBucket (its
+    re-check under the lock reads the drives), never acknowledged into a deleted
+    bucket. Three times over."""
+    c = whole
+    for trial in range(3):
+        for i in range(1, NODES + 1):
+            if c.pid(i) is None:
+                c.start_node(i)
+        for i in range(1, NODES + 1):
+            c.wait_health(i, 200, HEALTH_TURN_S)
+        # Clients made up front: making one takes longer than a cache entry lives.
+        c1, c2, c3, reader = c.client(1), c.client(2), c.client(3), c.client(3)
+        name = f"settle-{uuid.uuid4().hex[:12]}"
+        c1.create_bucket(Bucket=name)
+        # Node 3 keeps reading the bucket (caching "exists") until just after the delete
+        # began, so its entry is fresh but from before the removal.
+        began = threading.Event()
+
+        def keep_reading() -> None:
+            while not began.is_set():
+                code_or_ok(reader.head_bucket, Bucket=name)
+
+        reading = threading.Thread(target=keep_reading, daemon=True)
+        reading.start()
+        time.sleep(0.1)
+        deleting = threading.Thread(target=lambda: code_or_ok(c1.delete_bucket, Bucket=name),
+                                    daemon=True)
+        deleting.start()
+        time.sleep(0.012)
+        began.set()
+        reading.join(10)
+        gone_at = time.monotonic() + 5
+        while time.monotonic() < gone_at:  # the removal is on the drives
+            if code_or_ok(c2.head_bucket, Bucket=name) != "ok":
+                break
+        assert time.monotonic() < gone_at, "the delete never reached the drives"
+        os.kill(c.pid(1), signal.SIGKILL)
+        outcome = code_or_ok(c3.put_object, Bucket=name, Key="orphan", Body=b"x")
+        deleting.join(30)
+        assert outcome == "NoSuchBucket", (trial, outcome)
+        assert code_or_ok(c2.head_bucket, Bucket=name) != "ok", trial
+
+
+def code_or_ok(call, **kwargs) -> str:
+    """Runs one S3 call: "ok", or its error code (a status for a bodiless error)."""
+    try:
+        call(**kwargs)
+        return "ok"
+    except ClientError as error:
+        return code_of(error) or str(status_of(error))
+    except Exception as error:  # a dropped connection (a killed node) is an outcome too
+        return type(error).__name__
 
 
 def test_a_misplaced_drive_on_one_node_does_not_keep_another_from_starting(whole):
