@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use shoal_io::{Clock, Drive, Env};
 
-use crate::member::verbs::walk::{WalkRequest, WalkVerbs};
+use crate::member::verbs::walk::{WalkBatch, WalkRequest, WalkVerbs};
 use crate::member::{MemberError, Verb};
 use crate::object::scan::check::{DeepPace, Verdict};
 use crate::object::scan::pace::{Pacer, sleep_unless_stopping};
@@ -226,7 +226,7 @@ impl<'s, D: Drive, C: Clock, E: Env> Scanner<'s, D, C, E> {
                 Verdict::Healthy | Verdict::Stopped => {}
             }
         });
-        self.position.after_key = key.to_owned();
+        key.clone_into(&mut self.position.after_key);
         if env.monotonic_nanos().saturating_sub(self.saved_at_nanos) >= nanos(SAVE_INTERVAL) {
             self.save().await;
         }
@@ -256,7 +256,7 @@ impl<'s, D: Drive, C: Clock, E: Env> Scanner<'s, D, C, E> {
             .filter_map(|answer| match answer {
                 Answer::Ok(batch) => Some(batch),
                 // No folder for the bucket: nothing of it here.
-                Answer::Err(MemberError::NotFound) => Some(Default::default()),
+                Answer::Err(MemberError::NotFound) => Some(WalkBatch::default()),
                 _ => None,
             })
             .collect();

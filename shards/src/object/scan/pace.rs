@@ -31,9 +31,9 @@ pub const OBJECTS_PER_SECOND_DEFAULT: u64 = 50;
 pub const DEEP_BYTES_PER_SECOND_DEFAULT: u64 = 16 << 20;
 /// How long after the last deep cycle finished the next cycle is deep again (7 days):
 /// see ARCHITECTURE.md "Background scanner" for why.
-pub const DEEP_EVERY_DEFAULT: Duration = Duration::from_secs(7 * 86_400);
+pub const DEEP_EVERY_DEFAULT: Duration = Duration::from_hours(7 * 24);
 /// Pause between two cycles by default.
-pub const CYCLE_PAUSE_DEFAULT: Duration = Duration::from_secs(60);
+pub const CYCLE_PAUSE_DEFAULT: Duration = Duration::from_mins(1);
 /// `deep_every` value meaning "never deep".
 const DEEP_OFF: u64 = u64::MAX;
 
@@ -237,7 +237,7 @@ mod tests {
     #[test]
     fn deep_cycles_follow_the_interval() {
         let day = 86_400_000_000_000;
-        let pace = ScanPace::new(1, 1, Some(Duration::from_secs(86_400)), Duration::ZERO);
+        let pace = ScanPace::new(1, 1, Some(Duration::from_hours(24)), Duration::ZERO);
         assert!(pace.cycle_is_deep(5 * day, 0), "never deep yet");
         assert!(!pace.cycle_is_deep(5 * day, 5 * day - 1));
         assert!(pace.cycle_is_deep(6 * day, 5 * day));

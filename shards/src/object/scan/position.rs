@@ -181,7 +181,7 @@ pub async fn load<D: Drive>(drives: &[&D], shard_index: usize) -> Position {
             Ok(position) if position.sequence > best.sequence => best = position,
             Ok(_) => {}
             Err(e) => {
-                tracing::warn!(drive = drive.name(), %e, "scanner position unreadable; skipped")
+                tracing::warn!(drive = drive.name(), %e, "scanner position unreadable; skipped");
             }
         }
     }
