@@ -40,6 +40,7 @@ use crate::object::scan::check::{DeepPace, Verdict};
 use crate::object::scan::pace::{Pacer, sleep_unless_stopping};
 use crate::object::scan::position::Position;
 use crate::object::store::Store;
+use crate::record::format::FORMAT_PATH;
 use crate::set::quorum::{self, Answer, Strategy};
 
 pub use pace::{ScanHooks, ScanPace};
@@ -65,7 +66,7 @@ pub struct Scanner<'s, D: Drive, C: Clock, E: Env> {
 impl<'s, D: Drive, C: Clock, E: Env> Scanner<'s, D, C, E> {
     /// The scanner of `share` over `store`, at the position saved on this node's drives.
     pub async fn open(store: &'s Store<D, C, E>, share: ScanShare, pace: ScanPace) -> Self {
-        let drives = local_online_drives(store);
+        let drives = local_online_drives(store).await;
         let position = position::load(&drives, share.shard_index)
             .await
             .for_share(share);
@@ -277,7 +278,7 @@ impl<'s, D: Drive, C: Clock, E: Env> Scanner<'s, D, C, E> {
 
     async fn save(&mut self) {
         self.position.sequence += 1;
-        let drives = local_online_drives(self.store);
+        let drives = local_online_drives(self.store).await;
         if !position::save(&drives, self.share.shard_index, &self.position).await {
             tracing::warn!(
                 shard = self.share.shard_index,
@@ -307,18 +308,21 @@ impl<'s, D: Drive, C: Clock, E: Env> Scanner<'s, D, C, E> {
     }
 }
 
-/// The drives of this node that are online now (where the position is kept).
-fn local_online_drives<D: Drive, C: Clock, E: Env>(store: &Store<D, C, E>) -> Vec<&D> {
-    let offline: Vec<String> = store
-        .offline_drives()
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect();
-    store
-        .drives()
-        .into_iter()
-        .filter(|d| !offline.iter().any(|name| name == d.name()))
-        .collect()
+/// The drives of this node that prove to be the drives they were formatted as, now
+/// (where the position is kept): checked just before each save, so a drive whose folder
+/// was emptied or unmounted a moment ago is not written into.
+async fn local_online_drives<D: Drive, C: Clock, E: Env>(store: &Store<D, C, E>) -> Vec<&D> {
+    let mut drives = Vec::new();
+    for (position, member) in store.members.iter().enumerate() {
+        let Some(drive) = member.drive() else {
+            continue;
+        };
+        let identity = &store.identities[position];
+        if drive.check_identity(FORMAT_PATH, identity).await.is_ok() {
+            drives.push(drive);
+        }
+    }
+    drives
 }
 
 fn nanos(duration: Duration) -> u64 {
