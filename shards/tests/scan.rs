@@ -277,7 +277,7 @@ fn the_scan_keeps_to_its_budget() {
             );
             // A new cycle, deep from its start.
             for drive in &drives {
-                drive.delete_file(".shoal/scan/shard-0");
+                drive.delete_file(".shoal/scan-shard-0");
             }
             let bytes_per_second = 1 << 20;
             let deep = ScanPace::new(

@@ -1,9 +1,11 @@
 //! Where one shard's scanner is, kept on this node's drives so a restart resumes there.
 //!
-//! The record is `DRIVE/.shoal/scan/shard-N` (N: the shard index) on every local
+//! The record is `DRIVE/.shoal/scan-shard-N` (N: the shard index) on every local
 //! drive that is online, replaced atomically (`Drive::write_file_atomic`: a temporary
-//! file, synced, renamed over the old one), so a crash leaves the old record or the new
-//! one. At start the valid record with the highest sequence number wins; a corrupt or
+//! file in `.shoal/tmp`, synced, renamed over the old one), so a crash leaves the old
+//! record or the new one. No folder is created for it: a drive folder emptied or
+//! unmounted has no `.shoal/tmp`, so the write fails there instead of leaving a
+//! `.shoal` in a bare folder. At start the valid record with the highest sequence number wins; a corrupt or
 //! missing copy is skipped, and none at all starts cycle 1 from the beginning. A record
 //! made under another share of the work (node or shard counts changed) keeps its cycle
 //! counts and deep-scan time but not its place: the new share starts its cycle anew.
@@ -31,8 +33,6 @@ use shoal_io::Drive;
 
 use crate::record::codec::{DecodeError, Writer, open_record};
 
-/// The folder of scanner records on every drive.
-pub const SCAN_DIR: &str = ".shoal/scan";
 const MAGIC: &[u8; 8] = b"SHOALSCN";
 const VERSION: u16 = 1;
 
@@ -85,7 +85,7 @@ pub struct Position {
 
 /// The file of shard `shard_index`'s record.
 pub fn position_path(shard_index: usize) -> String {
-    format!("{SCAN_DIR}/shard-{shard_index}")
+    format!(".shoal/scan-shard-{shard_index}")
 }
 
 impl Position {
@@ -193,7 +193,6 @@ pub async fn save<D: Drive>(drives: &[&D], shard_index: usize, position: &Positi
     let (path, bytes) = (position_path(shard_index), position.encode());
     let mut saved = false;
     for drive in drives {
-        let _ = drive.create_dir_all(SCAN_DIR).await;
         match drive.write_file_atomic(&path, &bytes).await {
             Ok(()) => saved = true,
             Err(e) => {
