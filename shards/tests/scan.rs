@@ -48,7 +48,11 @@ async fn new_store(drives: &[SimDrive], env: &SimEnv) -> SimStore {
     store
 }
 
-async fn put(store: &SimStore, key: &str, data: &[u8]) -> [u8; 16] {
+async fn put<D: shoal_io::Drive, C: shoal_io::Clock, E: Env>(
+    store: &Store<D, C, E>,
+    key: &str,
+    data: &[u8],
+) -> [u8; 16] {
     let options = PutOptions {
         size_bytes: Some(data.len() as u64),
         ..PutOptions::default()
@@ -327,4 +331,32 @@ async fn run_for(store: &SimStore, env: &SimEnv, pace: ScanPace, seconds: u64, b
     let mut scanner = Scanner::open(store, ScanShare::single_node(0, 1), pace).await;
     scanner.run(&hooks).await;
     store.scan_progress().objects_scanned - before
+}
+
+/// Over a set whose odd members are a second node's drives (reached over a simulated
+/// peer link), a cycle finds a chunk file lost and a record removed on the peer's drives
+/// and on this node's, and nothing else.
+#[test]
+fn a_cycle_over_peer_members_finds_their_damage() {
+    common::run(async {
+        let mut peers = common::Peers { made: Vec::new() };
+        let store = common::Backend::store(&mut peers, 4, 2).await;
+        let mut versions = Vec::new();
+        for i in 0..4 {
+            // Above the default inline limit: chunks in part files.
+            versions.push(put(&store, &format!("k{i}"), &body(i, 600_000)).await);
+        }
+        peers.made[1].delete_file(&part_path("k1", &versions[1]));
+        peers.made[3].delete_file(&meta_path("k2"));
+        peers.made[0].delete_file(&meta_path("k3"));
+        let mut scanner = Scanner::open(&store, ScanShare::single_node(0, 1), pace(false)).await;
+        let hooks = ScanHooks {
+            busy: &never,
+            stopping: &never,
+        };
+        assert!(scanner.run_cycle(&hooks).await);
+        let keys: Vec<String> = store.heal_queue().into_iter().map(|(_, key)| key).collect();
+        assert_eq!(keys, ["k1", "k2", "k3"]);
+        assert_eq!(store.scan_progress().objects_scanned, 4);
+    });
 }
