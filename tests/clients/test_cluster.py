@@ -175,6 +175,61 @@ def test_racing_creators_of_one_bucket_exactly_one_wins(whole):
         whole.client(1).delete_bucket(Bucket=name)
 
 
+def test_bucket_changes_are_seen_at_once_by_nodes_that_cached_the_old_answer(whole):
+    """Each node caches whether a bucket exists (for 250 ms on a cluster): a bucket
+    created on node 1 is written into at once through nodes that had just answered
+    NoSuchBucket for it, and a bucket deleted on node 1 is NoSuchBucket at once on
+    nodes that had just served its objects (the change waits out every node's cache
+    before it answers)."""
+    c = whole
+    clients = {i: c.client(i) for i in range(1, NODES + 1)}
+    others = [i for i in clients if i != 1]
+    for round_ in range(3):
+        name = f"cache-{uuid.uuid4().hex[:12]}"
+        for i in others:
+            assert_error(clients[i].put_object, 404, "NoSuchBucket",
+                         Bucket=name, Key=f"early-{i}", Body=b"x")
+        clients[1].create_bucket(Bucket=name)
+        for i in others:
+            clients[i].put_object(Bucket=name, Key=f"k-{i}", Body=b"%d" % i)
+        for i in others:
+            assert clients[i].get_object(Bucket=name, Key=f"k-{i}")["Body"].read() == b"%d" % i
+        clients[1].delete_objects(
+            Bucket=name, Delete={"Objects": [{"Key": f"k-{i}"} for i in others]})
+        for i in others:  # cached "exists" again on every other node
+            assert_error(clients[i].get_object, 404, "NoSuchKey", Bucket=name, Key=f"k-{i}")
+        clients[1].delete_bucket(Bucket=name)
+        for i in others:
+            assert_error(clients[i].get_object, 404, "NoSuchBucket", Bucket=name, Key="k")
+            assert_error(clients[i].list_objects_v2, 404, "NoSuchBucket", Bucket=name)
+            assert_error(clients[i].put_object, 404, "NoSuchBucket",
+                         Bucket=name, Key="late", Body=b"x")
+
+
+def test_a_misplaced_drive_on_one_node_does_not_keep_another_from_starting(whole):
+    """A drive of node 4 whose format record is another position's (swapped in by hand)
+    is node 4's to take offline: node 1, restarted meanwhile, warns about it and starts
+    and serves instead of refusing to start."""
+    c = whole
+    bucket = new_bucket(c, 2)
+    c.client(2).put_object(Bucket=bucket, Key="k", Body=b"before")
+    c.stop_node(1)
+    record = c.folder / "n4" / "d1" / ".shoal" / "format"
+    original = record.read_bytes()
+    try:
+        record.write_bytes((c.folder / "n4" / "d2" / ".shoal" / "format").read_bytes())
+        c.start_node(1)
+        c.wait_health(1, 200, HEALTH_TURN_S)
+        assert c.client(1).get_object(Bucket=bucket, Key="k")["Body"].read() == b"before"
+        log = (c.folder / "n1.log").read_text(errors="replace")
+        warned = [line for line in log.splitlines() if "not counted for the deployment" in line]
+        assert any("n4/d1" in line for line in warned), warned
+    finally:
+        record.write_bytes(original)
+        c.stop_node(4)
+        c.start_node(4)
+
+
 def run_fault(cluster: Cluster, fault, heal, faulty: int, during=None) -> VerifyingLoad:
     """Runs the verifying load, applies `fault` for FAULT_S once PUTs flow (calling
     `during` meanwhile, to check what the cluster says), then `heal`, and checks: no

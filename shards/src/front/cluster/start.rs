@@ -8,9 +8,10 @@
 //! to a drive that may not be formatted yet). S3 clients connecting meanwhile are
 //! closed. The node asks every drive of the pool each round (its own directly, peers'
 //! over the wire, each bounded by `PEER_PROBE_DEADLINE`) until the rule decides; while
-//! it waits it says so every `WAIT_LOG_INTERVAL`. A drive list that differs from a
-//! formatted drive's record, or drives of two deployments, stop the start with the
-//! reason.
+//! it waits it says so every `WAIT_LOG_INTERVAL`. A drive list that differs from one
+//! of this node's formatted drives' records, or drives of two deployments, stop the
+//! start with the reason; a peer's drive that does not fit is warned about and counted
+//! as silent (the peer takes it offline itself).
 //!
 //! Formatting: a blank drive of this node is formatted with the agreed id when none of
 //! this node's drives was formatted (the node's first start) while the pool is forming
@@ -117,12 +118,22 @@ async fn decide(
     let members = probe_members(cluster, secret)?;
     let local_positions = cluster.local_positions();
     let mut logged_at: Option<Instant> = None;
+    // Peers' drives whose records do not fit, each warned about once.
+    let mut misfits = std::collections::BTreeSet::new();
     loop {
         let mut answers = Vec::with_capacity(cluster.topology.drive_count());
         for (position, place) in cluster.topology.order.iter().enumerate() {
             let answer = match &members[position] {
                 None => local_answer(drives, &local_positions, cluster, position).await?,
-                Some(member) => peer_answer(member, cluster, position).await?,
+                Some(member) => {
+                    let (answer, misfit) = peer_answer(member, cluster, position).await;
+                    if let Some(why) = misfit
+                        && misfits.insert(position)
+                    {
+                        tracing::warn!("not counted for the deployment: {why}");
+                    }
+                    answer
+                }
             };
             answers.push((place.node_index, answer));
         }
@@ -172,21 +183,25 @@ async fn local_answer(
     }
 }
 
-/// A peer's drive at `position`, asked over the wire.
+/// A peer's drive at `position`, asked over the wire. A record that does not fit the
+/// drive list (a drive swapped in from elsewhere) counts as no answer, with the reason:
+/// it is the peer's drive to refuse (its own start, or its store, takes it offline),
+/// and one misplaced drive on one node must not keep the others from starting.
 async fn peer_answer(
     member: &PeerMember,
     cluster: &ClusterConfig,
     position: usize,
-) -> Result<DriveAnswer, String> {
+) -> (DriveAnswer, Option<String>) {
     match member.read_identity().await {
         Ok(bytes) => match crate::record::format::FormatRecord::decode(&bytes) {
-            Ok(record) => {
-                peer_deployment(&record, &cluster.topology, position).map(DriveAnswer::Formatted)
-            }
-            Err(_) => Ok(DriveAnswer::NoAnswer),
+            Ok(record) => match peer_deployment(&record, &cluster.topology, position) {
+                Ok(id) => (DriveAnswer::Formatted(id), None),
+                Err(why) => (DriveAnswer::NoAnswer, Some(why)),
+            },
+            Err(_) => (DriveAnswer::NoAnswer, None),
         },
-        Err(MemberError::NotFound) => Ok(DriveAnswer::Blank),
-        Err(_) => Ok(DriveAnswer::NoAnswer),
+        Err(MemberError::NotFound) => (DriveAnswer::Blank, None),
+        Err(_) => (DriveAnswer::NoAnswer, None),
     }
 }
 
