@@ -293,6 +293,29 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         }
     }
 
+    /// `require_bucket` for a writer's re-check under the bucket's shared lock, granted
+    /// at `granted_nanos`: on a cluster, a cached answer counts only if its read began
+    /// after the grant (`BucketCache::get_under_lock`).
+    pub(crate) async fn require_bucket_under_lock(
+        &self,
+        bucket: &str,
+        granted_nanos: u64,
+    ) -> Result<()> {
+        let now_nanos = self.env.monotonic_nanos();
+        let exists = match self
+            .buckets
+            .get_under_lock(bucket, now_nanos, granted_nanos)
+        {
+            Some(exists) => exists,
+            None => self.bucket_exists(bucket).await?,
+        };
+        if exists {
+            Ok(())
+        } else {
+            Err(Error::NoSuchBucket)
+        }
+    }
+
     /// `bucket_exists` read from the drives, past the cache.
     async fn bucket_exists_on_drives(&self, bucket: &str) -> Result<bool> {
         let copies = self.read_bucket_copies(bucket).await;

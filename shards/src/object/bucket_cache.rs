@@ -138,6 +138,24 @@ impl BucketCache {
         fresh.then_some(entry.exists)
     }
 
+    /// The cached answer for a writer's re-check under the bucket's shared lock, granted
+    /// at `granted_nanos` (this shard's clock): on a cluster only an answer whose read
+    /// began after the grant. Why: the settle wait protects other nodes only while
+    /// the changer holds the bucket's lock; a changer that dies during the wait loses
+    /// its grants at once (its connections close), so a writer may be granted the
+    /// lock right after a delete's removal while its own entry from before still
+    /// lives. Every change that wrote finished before any later grant, so a read
+    /// begun after the grant sees it.
+    pub fn get_under_lock(&self, bucket: &str, now_nanos: u64, granted_nanos: u64) -> Option<bool> {
+        if self.cluster {
+            let entry = *self.entries.borrow().get(bucket)?;
+            if entry.filled_nanos < granted_nanos {
+                return None;
+            }
+        }
+        self.get(bucket, now_nanos)
+    }
+
     /// Remembers an answer read from the drives after `generation` and `now_nanos`
     /// were read (the stamp is when the read began, which the cluster rule needs).
     pub fn put(&self, bucket: &str, exists: bool, generation: u64, now_nanos: u64) {
@@ -208,5 +226,19 @@ mod tests {
         );
         assert_eq!(cache.get("bkt", CLUSTER_BUCKET_CACHE_TTL_NANOS), None);
         assert!(cache.settle_nanos() > CLUSTER_BUCKET_CACHE_TTL_NANOS);
+    }
+
+    /// Under a bucket lock granted at time G, a cluster node believes only answers read
+    /// from G on (a changer may have died during its settle wait); one node believes
+    /// any fresh answer (its changers die with it).
+    #[test]
+    fn a_writer_under_the_lock_believes_only_answers_read_since_its_grant() {
+        let cluster = BucketCache::cluster(BucketGeneration::new());
+        cluster.put("bkt", true, cluster.generation(), 100);
+        assert_eq!(cluster.get_under_lock("bkt", 150, 101), None);
+        assert_eq!(cluster.get_under_lock("bkt", 150, 100), Some(true));
+        let single = BucketCache::default();
+        single.put("bkt", true, single.generation(), 100);
+        assert_eq!(single.get_under_lock("bkt", 150, 101), Some(true));
     }
 }

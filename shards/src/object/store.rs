@@ -400,7 +400,9 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let guard = self
             .lock(&LockName::Bucket(bucket.to_owned()), LockMode::Shared)
             .await;
-        self.require_bucket(bucket).await?;
+        let granted_nanos = self.env.monotonic_nanos();
+        self.require_bucket_under_lock(bucket, granted_nanos)
+            .await?;
         Ok(guard)
     }
 
