@@ -72,8 +72,10 @@ enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The settings that can change while the server runs: log-filter (as SHOAL_LOG)
-    /// and log-requests (on|off). Every other setting is a flag of `shoal server`.
+    /// The settings that can change while the server runs: log-filter (as SHOAL_LOG),
+    /// log-requests (on|off) and the background scanner's scan-objects-per-second,
+    /// scan-deep-bytes-per-second, scan-deep-every and scan-cycle-pause. Every other
+    /// setting is a flag of `shoal server`.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Print requests as the server finishes them (time, request id, API, status,
@@ -328,6 +330,24 @@ struct ServerArgs {
     /// endpoint does not accept (2xx) is lost and the log says so.
     #[arg(long, env = "SHOAL_AUDIT_WEBHOOK", value_name = "URL")]
     audit_webhook: Option<String>,
+    /// Objects each scanning shard's background scanner checks per second at most
+    /// (metadata on every drive of the set, and every chunk in a deep cycle); it also
+    /// waits while the shard serves requests. 0 pauses it. Changed at run time with
+    /// `shoal admin config set scan-objects-per-second N`.
+    #[arg(long, default_value_t = shoal_shards::object::scan::pace::OBJECTS_PER_SECOND_DEFAULT)]
+    scan_objects_per_second: u64,
+    /// Chunk bytes each scanning shard reads per second at most in a deep cycle
+    /// (default 16 MiB/s; `scan-deep-bytes-per-second` at run time).
+    #[arg(long, default_value_t = shoal_shards::object::scan::pace::DEEP_BYTES_PER_SECOND_DEFAULT)]
+    scan_deep_bytes_per_second: u64,
+    /// A scanner cycle is deep (reads and verifies every chunk) when the last deep one
+    /// finished this long ago (`7d`; `0`: every cycle; `off`: never); the first cycle
+    /// of a new deployment is deep.
+    #[arg(long, default_value = "7d", value_parser = parse_deep_every)]
+    scan_deep_every: DeepEvery,
+    /// Pause between two scanner cycles.
+    #[arg(long, default_value = "60s", value_parser = parse_age)]
+    scan_cycle_pause: std::time::Duration,
     /// Drive folders, in the same order on every start. Default: ./shoal-data/drive{1..4}.
     /// Created if missing for a new deployment only; in one that exists a missing or
     /// empty folder is offline and the server starts degraded within quorum. Ranges
@@ -514,7 +534,13 @@ fn run_server(
 ) -> Result<(), String> {
     let (logging, queue) = logging::init(args.log_format, args.log_requests)?;
     *log_queue = Some(queue);
-    let settings = shoal_shards::front::settings::Settings::new(Arc::new(logging));
+    let scan = shoal_shards::object::scan::ScanPace::new(
+        args.scan_objects_per_second,
+        args.scan_deep_bytes_per_second,
+        args.scan_deep_every.0,
+        args.scan_cycle_pause,
+    );
+    let settings = shoal_shards::front::settings::Settings::new(Arc::new(logging)).with_scan(scan);
     shoal_shards::front::server::run(server_config(args, (drives, cluster), settings))
 }
 
@@ -583,6 +609,17 @@ fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
         d if d.is_zero() => Err(format!("{text:?}: a timeout must be at least 1s")),
         d => Ok(d),
     }
+}
+
+/// `--scan-deep-every`: a duration, or `None` for `off`.
+#[derive(Clone, Copy, Debug)]
+struct DeepEvery(Option<std::time::Duration>);
+
+fn parse_deep_every(text: &str) -> Result<DeepEvery, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(DeepEvery(None));
+    }
+    parse_age(text).map(|d| DeepEvery(Some(d)))
 }
 
 /// A whole number with a unit: `s`, `m`, `h` or `d` (`0` alone is allowed).

@@ -11,7 +11,8 @@
 //!
 //! Stop (SIGINT/SIGTERM) has two phases. Drain: each shard closes its listener (new
 //! connections are refused by the kernel), lets requests in flight finish (at most
-//! `STOP_GRACE`) while still serving other shards' lock requests, and reports drained.
+//! `STOP_GRACE`) while still serving other shards' lock requests, waits for its
+//! background scanner to save its position and end (`object/scan/`), and reports drained.
 //! Stop: once every shard drained (or `STOP_GRACE` + `STOP_BARRIER_SLACK` passed), each
 //! shard's runtime ends; a request still running past the grace is abandoned before it
 //! acknowledged anything. The process exits 0. Start and stop are symmetric: what a
@@ -37,6 +38,7 @@ use crate::front::logs::RequestLogs;
 use crate::front::logs::audit::{AuditLog, AuditShard};
 use crate::front::metrics::{NodeFacts, NodeMetrics};
 use crate::front::peer::accept::HandedPeer;
+use crate::object::scan::{ScanHooks, ScanShare, Scanner};
 use crate::object::store::{Store, StoreConfig};
 use crate::object::trash::{TRASH_GRACE, TRASH_SWEEP_INTERVAL};
 use crate::record::format::FORMAT_PATH;
@@ -508,10 +510,13 @@ fn run_shard(
         if ctx.observer.logs.needs_flush_tick() {
             monoio::spawn(flush_audit(ctx.clone()));
         }
+        let scanner_done = start_scanner(&ctx, plan);
         let _ = ready.send(Ok(driver));
         accept_loop(&ctx, &listener, plan, stop_rx).await;
         drop(listener);
         drain(&ctx).await;
+        // The scanner saw the stop with the drain; it saves its position and ends.
+        let _ = monoio::time::timeout(STOP_GRACE, scanner_done).await;
         wait_for_every_shard_drained(plan).await;
         ctx.observer.logs.flush();
         Ok(ctx.requests_total())
@@ -690,6 +695,37 @@ async fn sweep_trash(ctx: Rc<ShardContext>) {
         }
         ctx.store.sweep_trash(grace_nanos).await;
     }
+}
+
+/// The shard's background scanner (`object/scan/`) over its share of the sets, at the
+/// node's pace (`settings.rs`), waiting while requests are in flight. It ends once the
+/// shard stops (saving its position); the receiver says when.
+fn start_scanner(ctx: &Rc<ShardContext>, plan: &ShardPlan) -> oneshot::Receiver<()> {
+    let shard_index = ctx.shard_index;
+    let share = match &plan.cluster {
+        None => ScanShare::single_node(shard_index, plan.config.shards),
+        Some(cluster) => ScanShare {
+            node_index: cluster.config.this_node,
+            node_count: cluster.config.topology.nodes.len(),
+            shard_index,
+            shard_count: plan.config.shards,
+        },
+    };
+    let pace = plan.config.settings.scan().clone();
+    let (done_tx, done_rx) = oneshot::channel();
+    let ctx = ctx.clone();
+    monoio::spawn(async move {
+        let mut scanner = Scanner::open(&ctx.store, share, pace).await;
+        let busy = || ctx.in_flight() > 0;
+        let stopping = || ctx.stopping();
+        let hooks = ScanHooks {
+            busy: &busy,
+            stopping: &stopping,
+        };
+        scanner.run(&hooks).await;
+        let _ = done_tx.send(());
+    });
+    done_rx
 }
 
 /// Hands the shard's audit records and request lines to their writers every

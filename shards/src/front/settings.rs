@@ -4,9 +4,13 @@
 //! Invariants: a change is validated before anything changes, and is then in force on
 //! every shard (the log filter is the process's; nothing is copied per shard). Every
 //! other key is refused by name, so a client is never told a setting changed when it
-//! did not. Settings are read only by admin requests, never on the request path.
+//! did not. Settings are read only by admin requests, never on the request path
+//! (the scanner's pace is read by each shard's scanner task, from atomics).
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use crate::object::scan::ScanPace;
 
 /// The process's log output as the binary set it up (`src/logging.rs`).
 pub trait LogControl: Send + Sync {
@@ -43,25 +47,59 @@ pub const KEYS: &[(&str, &str)] = &[
         "log-requests",
         "one log line per request: on or off (as --log-requests)",
     ),
+    (
+        "scan-objects-per-second",
+        "objects each scanning shard checks per second at most; 0 pauses the scanner",
+    ),
+    (
+        "scan-deep-bytes-per-second",
+        "chunk bytes each scanning shard reads per second at most in a deep cycle",
+    ),
+    (
+        "scan-deep-every",
+        "a cycle is deep (reads every chunk) this long after the last deep one (e.g. 7d, 0: every cycle, off: never)",
+    ),
+    (
+        "scan-cycle-pause",
+        "pause between two scanner cycles (e.g. 60s)",
+    ),
 ];
 
 /// What can change at run time; shared by every shard.
 #[derive(Clone, Default)]
 pub struct Settings {
     log: Option<Arc<dyn LogControl>>,
+    /// The background scanner's budget and cycles (`object/scan/pace.rs`).
+    scan: ScanPace,
 }
 
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("log", &self.log.as_ref().map(|log| log.filter()))
+            .field("scan", &self.scan)
             .finish()
     }
 }
 
 impl Settings {
     pub fn new(log: Arc<dyn LogControl>) -> Self {
-        Self { log: Some(log) }
+        Self {
+            log: Some(log),
+            scan: ScanPace::default(),
+        }
+    }
+
+    /// The scanner starts with `scan` (from `shoal server`'s flags).
+    #[must_use]
+    pub fn with_scan(mut self, scan: ScanPace) -> Self {
+        self.scan = scan;
+        self
+    }
+
+    /// The scanner's pace, shared by every shard's scanner.
+    pub fn scan(&self) -> &ScanPace {
+        &self.scan
     }
 
     /// Every key with its value, in [`KEYS`] order.
@@ -73,6 +111,9 @@ impl Settings {
 
     /// The value of `key`; an unknown key is an error naming the known ones.
     pub fn get(&self, key: &str) -> Result<String, String> {
+        if let Some(value) = self.get_scan(key) {
+            return Ok(value);
+        }
         let log = self.log()?;
         match key {
             "log-filter" => Ok(log.filter()),
@@ -83,12 +124,43 @@ impl Settings {
 
     /// Sets `key` to `value`; on error nothing changed.
     pub fn set(&self, key: &str, value: &str) -> Result<(), String> {
+        if key.starts_with("scan-") {
+            return self.set_scan(key, value);
+        }
         let log = self.log()?;
         match key {
             "log-filter" => log.set_filter(value),
             "log-requests" => log.set_request_log(parse_on_off(value)?),
             _ => Err(unknown(key)),
         }
+    }
+
+    fn get_scan(&self, key: &str) -> Option<String> {
+        let scan = &self.scan;
+        Some(match key {
+            "scan-objects-per-second" => scan.objects_per_second().to_string(),
+            "scan-deep-bytes-per-second" => scan.deep_bytes_per_second().to_string(),
+            "scan-deep-every" => scan
+                .deep_every()
+                .map_or_else(|| "off".to_owned(), format_duration),
+            "scan-cycle-pause" => format_duration(scan.cycle_pause()),
+            _ => return None,
+        })
+    }
+
+    fn set_scan(&self, key: &str, value: &str) -> Result<(), String> {
+        let scan = &self.scan;
+        match key {
+            "scan-objects-per-second" => scan.set_objects_per_second(parse_count(value)?),
+            "scan-deep-bytes-per-second" => scan.set_deep_bytes_per_second(parse_count(value)?),
+            "scan-deep-every" if value.trim().eq_ignore_ascii_case("off") => {
+                scan.set_deep_every(None);
+            }
+            "scan-deep-every" => scan.set_deep_every(Some(parse_duration(value)?)),
+            "scan-cycle-pause" => scan.set_cycle_pause(parse_duration(value)?),
+            _ => return Err(unknown(key)),
+        }
+        Ok(())
     }
 
     /// The process's log output, if the binary set one up.
@@ -113,6 +185,36 @@ fn parse_on_off(value: &str) -> Result<bool, String> {
         "off" | "false" | "0" | "no" => Ok(false),
         _ => Err(format!("{value:?}: use on or off")),
     }
+}
+
+fn parse_count(value: &str) -> Result<u64, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{value:?}: use a whole number"))
+}
+
+/// `90s`, `30m`, `24h`, `7d` or plain seconds.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let (digits, unit_secs) = match value.char_indices().last() {
+        Some((at, 's')) => (&value[..at], 1),
+        Some((at, 'm')) => (&value[..at], 60),
+        Some((at, 'h')) => (&value[..at], 3600),
+        Some((at, 'd')) => (&value[..at], 86_400),
+        _ => (value, 1),
+    };
+    let count: u64 = digits
+        .parse()
+        .map_err(|_| format!("{value:?}: use a duration such as 90s, 30m, 24h or 7d"))?;
+    count
+        .checked_mul(unit_secs)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{value:?}: too long"))
+}
+
+fn format_duration(duration: Duration) -> String {
+    crate::front::server::humanize(duration)
 }
 
 fn unknown(key: &str) -> String {
@@ -168,5 +270,25 @@ mod tests {
         assert!(error.contains("on or off"), "{error}");
         assert_eq!(settings.get("log-requests").unwrap(), "on");
         assert!(settings.get("nope").is_err());
+    }
+
+    /// The scanner's keys change the shared pace (also without log control); bad
+    /// values are refused and change nothing.
+    #[test]
+    fn scan_keys_change_the_pace() {
+        let settings = Settings::default();
+        settings.set("scan-objects-per-second", "250").unwrap();
+        assert_eq!(settings.scan().objects_per_second(), 250);
+        settings.set("scan-deep-every", "3d").unwrap();
+        assert_eq!(settings.get("scan-deep-every").unwrap(), "3d");
+        settings.set("scan-deep-every", "off").unwrap();
+        assert_eq!(settings.scan().deep_every(), None);
+        settings.set("scan-cycle-pause", "90s").unwrap();
+        assert_eq!(settings.get("scan-cycle-pause").unwrap(), "90s");
+        assert!(settings.set("scan-objects-per-second", "fast").is_err());
+        assert!(settings.set("scan-cycle-pause", "soon").is_err());
+        assert!(settings.set("scan-speed", "1").is_err());
+        assert_eq!(settings.scan().objects_per_second(), 250);
+        assert_eq!(settings.get_all().len(), 4, "log keys need log control");
     }
 }

@@ -135,7 +135,7 @@ pub struct ObjectReader<'a, D: Drive, C: Clock, E: Env = MonoioEnv> {
     /// Some member failed without proving its chunk bad or missing (an I/O error, a
     /// missed deadline): a `DataUnavailable` from this reader is then no proof that
     /// the version's data is lost (`Store::version_readable`).
-    unsure: bool,
+    pub(crate) unsure: bool,
     start: u64,
     end: u64,
     next: u64,
@@ -338,7 +338,7 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
 
     /// Closes the current part's files and reads `segment` from now on; every drive
     /// gets a fresh chance (one missing part file says nothing of the others).
-    async fn switch_segment(&mut self, segment: usize) {
+    pub(crate) async fn switch_segment(&mut self, segment: usize) {
         let members = self.store.set_members(self.placement.set_index);
         for (member, file) in members.iter().zip(self.files.iter_mut()) {
             if let Some(file) = file.take() {
@@ -458,7 +458,7 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
 
     /// Reads chunks `indices` of `stripe` concurrently into `self.chunks`; each member
     /// has its deadline, and one that misses it is marked slow and not asked again.
-    async fn read_chunks(
+    pub(crate) async fn read_chunks(
         &mut self,
         stripe: u64,
         indices: &[usize],

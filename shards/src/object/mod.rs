@@ -16,6 +16,7 @@ pub mod multipart;
 pub mod put;
 pub mod quorum;
 mod roll_forward;
+pub mod scan;
 pub mod store;
 pub mod tagging;
 pub mod trash;

@@ -117,6 +117,8 @@ pub struct Store<D: Drive, C: Clock, E: Env = MonoioEnv> {
     pub(crate) stripe_pool: shoal_io::BufPool,
     /// What pays for the staging buffers (shared with the front's reads).
     pub(crate) memory: shoal_io::MemoryBudget,
+    /// The background scanner's progress on this shard (`scan/`).
+    pub(crate) scan: crate::object::scan::ScanCounters,
 }
 
 /// A drive that went offline (`offline`: why) or came back (`offline: None`).
@@ -304,6 +306,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             walk_calls: std::cell::Cell::new(0),
             stripe_pool,
             memory: shoal_io::MemoryBudget::new(shoal_io::memory_budget::DEFAULT_MAX_BYTES),
+            scan: crate::object::scan::ScanCounters::default(),
         })
     }
 
@@ -523,6 +526,11 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         if queue.len() < HEAL_QUEUE_MAX {
             queue.insert((bucket.to_owned(), key.to_owned()));
         }
+    }
+
+    /// The background scanner's figures on this shard (metrics, `admin info`).
+    pub fn scan_progress(&self) -> crate::object::scan::ScanProgress {
+        self.scan.get()
     }
 
     /// Objects found damaged since start, in key order (healing consumes this later).

@@ -51,6 +51,8 @@ pub struct ShardSnapshot {
     /// Per drive (pool order): what this shard's calls on it met (deadlines missed,
     /// errors, bitrot, latency per verb over the last minute).
     pub drives: Vec<HealthCounts>,
+    /// The background scanner's figures (`object/scan/progress.rs`).
+    pub scan: crate::object::scan::ScanProgress,
 }
 
 /// A drive's state as `shoal_node_drive_state` names it.
@@ -222,6 +224,12 @@ impl NodeMetrics {
         (self.shards.iter())
             .map(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).clone())
             .collect()
+    }
+
+    /// Every shard's scanner figures as last published, in shard order (for `shoal
+    /// admin info`; a shard with `active` false scans no set).
+    pub fn scan_progress(&self) -> Vec<crate::object::scan::ScanProgress> {
+        self.shard_snapshots().iter().map(|s| s.scan).collect()
     }
 
     /// Drive `index` is being probed from `now`.
