@@ -63,6 +63,32 @@ pub fn info(doc: &Value, authority: &str) -> String {
     if let Some(backlog) = doc["heal_backlog"].as_u64() {
         let _ = writeln!(out, "  heal backlog: {backlog} object(s) queued for repair");
     }
+    let scan = &doc["scan"];
+    if scan.is_object() {
+        let last_deep = match scan["last_deep_finished_unix_s"].as_u64() {
+            Some(0) | None => "none finished yet".to_owned(),
+            Some(at) => {
+                let now_s = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH))
+                    .map_or(at, |now| now.as_secs());
+                format!(
+                    "the last finished {} ago",
+                    duration(now_s.saturating_sub(at))
+                )
+            }
+        };
+        let _ = writeln!(
+            out,
+            "  scanner: {} shard(s) scanning; since start {} object(s) checked, {} damaged \
+             (queued for repair), {} not judged (a member did not answer); {} cycle(s) \
+             completed, {} deep (every chunk read), {last_deep}",
+            number(scan, "shards_scanning"),
+            number(scan, "objects_scanned"),
+            number(scan, "damaged_found"),
+            number(scan, "objects_unverified"),
+            number(scan, "cycles_completed"),
+            number(scan, "deep_cycles_completed"),
+        );
+    }
     let _ = writeln!(out, "  shards:");
     for shard in doc["shards"].as_array().into_iter().flatten() {
         let _ = writeln!(

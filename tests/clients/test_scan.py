@@ -1,10 +1,12 @@
 """The background scanner of the real server: objects damaged on disk that no client
 reads (a chunk file deleted, a metadata record removed, chunk bytes flipped) are found
-and reported by its Prometheus counters within a bounded time, exactly those objects;
+and reported by its Prometheus counters (and `shoal admin info`) within a bounded time,
+exactly those objects;
 a healthy deployment scanned deeply reports nothing; its pace changes at run time."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -13,6 +15,7 @@ import time
 import requests
 
 from conftest import ROOT_PASSWORD, ROOT_USER, clean_env, shoal_binary, start_server
+from test_admin_sets import admin_info
 from test_drive_truth import drive_folders, part_file
 
 BUCKET = "scanned"
@@ -79,6 +82,14 @@ def test_scanner_reports_damage_nobody_reads(tmp_path):
         rotten.write_bytes(bytes(data))
         found = wait_for(srv, "the damage counted", lambda f: f["shoal_scan_damaged_total"] >= 3)
         assert found["shoal_scan_unverified_total"] == 0, found
+        # `shoal admin info` tells the same story.
+        info = json.loads(admin_info(srv, "--json"))["scan"]
+        assert info["shards_scanning"] >= 1 and info["damaged_found"] >= 3, info
+        assert info["objects_scanned"] >= 16 and info["deep_cycles_completed"] >= 2, info
+        assert info["last_deep_finished_unix_s"] > time.time() - 600, info
+        text = admin_info(srv)
+        assert re.search(r"scanner: \d+ shard\(s\) scanning; since start \d+ object\(s\) "
+                         r"checked, [1-9]\d* damaged", text), text
         deadline = time.monotonic() + WAIT_S
         while damaged_keys(srv) != {"obj3", "obj5", "obj6"} and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -1,7 +1,8 @@
 //! `info`: what the node runs and how it is, as one JSON document: version and commit,
 //! uptime, every drive (state, free and total bytes), the erasure sets with their
 //! quorums and each member's state (online, slow, offline, ...; this node's or which
-//! peer's), the heal backlog (objects queued for repair, summed over the shards), and
+//! peer's), the heal backlog (objects queued for repair, summed over the shards), the
+//! background scanner's progress (summed over the shards that scan), and
 //! per shard its connections, requests, heal backlog and memory budget use: the slots each shard publishes once a second for the metrics
 //! (`front/metrics/node.rs`), so a shard's numbers are at most about a second old.
 //!
@@ -89,6 +90,7 @@ pub async fn document(ctx: &ShardContext) -> Result<String, S3Error> {
     });
     let heal_backlog: u64 = shards.iter().map(|s| s.heal_backlog).sum();
     doc.number("heal_backlog", heal_backlog);
+    scan_summary(&mut doc, &published.scan_progress());
     doc.array(
         "shards",
         shards.iter().enumerate(),
@@ -104,6 +106,30 @@ pub async fn document(ctx: &ShardContext) -> Result<String, S3Error> {
     );
     doc.finish();
     Ok(out)
+}
+
+/// The background scanner on this node (`object/scan/`), summed over the shards that
+/// scan: counts since the process started, cycles ever; the last deep cycle is the
+/// oldest of the scanning shards' (every set was read whole since then).
+fn scan_summary(doc: &mut JsonObject<'_>, shards: &[crate::object::scan::ScanProgress]) {
+    let active: Vec<_> = shards.iter().filter(|s| s.active).collect();
+    let sum = |field: fn(&crate::object::scan::ScanProgress) -> u64| -> u64 {
+        active.iter().map(|s| field(s)).sum()
+    };
+    let last_deep_s = (active.iter())
+        .map(|s| s.last_deep_finished_unix_nanos / 1_000_000_000)
+        .min()
+        .unwrap_or(0);
+    doc.object("scan", |scan| {
+        scan.number("shards_scanning", active.len() as u64)
+            .number("objects_scanned", sum(|s| s.objects_scanned))
+            .number("damaged_found", sum(|s| s.damaged_found))
+            .number("objects_unverified", sum(|s| s.objects_unverified))
+            .number("deep_bytes_read", sum(|s| s.deep_bytes_read))
+            .number("cycles_completed", sum(|s| s.cycles_completed))
+            .number("deep_cycles_completed", sum(|s| s.deep_cycles_completed))
+            .number("last_deep_finished_unix_s", last_deep_s);
+    });
 }
 
 /// One member of a set (a drive of this node or of a peer) as `info` shows it.
