@@ -12,7 +12,7 @@ use crate::member::verbs::meta::MetaVerbs;
 use crate::member::verbs::records::RecordVerbs;
 use crate::member::verbs::upload::UploadVerbs;
 use crate::member::verbs::walk::{WalkBatch, WalkRequest, WalkVerbs};
-use crate::member::verbs::write::{Commit, Expect, Fence, RollBack, WriteVerbs};
+use crate::member::verbs::write::{Commit, Expect, Fence, InstallData, RollBack, WriteVerbs};
 use crate::member::{MemberError, MemberResult};
 use crate::record::meta::PartInfo;
 
@@ -215,6 +215,13 @@ impl WriteVerbs for PeerMember {
             PeerReply::Holds(holds) => Ok(holds),
             other => Err(unexpected("holds_version_data", &other)),
         }
+    }
+
+    async fn install_data(&self, install: InstallData) -> MemberResult<()> {
+        let _ = install;
+        Err(MemberError::Unreachable(
+            "install_data: not served by peers yet".into(),
+        ))
     }
 
     async fn sweep_trash(&self, now_unix_nanos: u64, grace_nanos: u64) -> MemberResult<usize> {
