@@ -602,13 +602,13 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
     }
 }
 
-/// Where a record is and whose it must be.
-struct RecordPlace {
-    offset: u64,
-    chunk_len: usize,
+/// Where a record is and whose it must be (also healing's, `heal/data.rs`).
+pub(crate) struct RecordPlace {
+    pub offset: u64,
+    pub chunk_len: usize,
     /// The owner tag of the chunk index read.
-    tag: u64,
-    stripe: u64,
+    pub tag: u64,
+    pub stripe: u64,
 }
 
 /// What reading one chunk record found.
@@ -632,7 +632,7 @@ impl RecordPlace {
 
 /// Reads the blocks holding one chunk record into `buf` (the storage verb alone, so its
 /// time is the drive's: the checksum is verified after, `verify_record`).
-async fn read_record<M: SetMember>(
+pub(crate) async fn read_record<M: SetMember>(
     member: &M,
     file: &M::Records,
     buf: AlignedBuf,
@@ -650,7 +650,11 @@ async fn read_record<M: SetMember>(
 /// Where the chunk starts in `buf`, if the record read is whole and its checksum
 /// matches for this owner and stripe. A whole record whose checksum does not match is
 /// counted as bitrot on the member.
-fn verify_record<M: SetMember>(member: &M, buf: &AlignedBuf, place: &RecordPlace) -> Option<usize> {
+pub(crate) fn verify_record<M: SetMember>(
+    member: &M,
+    buf: &AlignedBuf,
+    place: &RecordPlace,
+) -> Option<usize> {
     let (_, skip) = place.aligned();
     let needed = skip + RECORD_HEADER_BYTES + place.chunk_len;
     // Cut short: the file ends early (a torn or truncated part), not a checksum failure.

@@ -291,7 +291,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
 
     /// Writes the agreed version's metadata to every drive that answered but does not
     /// vote for it; returns, per set drive, whether it was written.
-    async fn roll_forward(
+    pub(crate) async fn roll_forward(
         &self,
         bucket: &str,
         key: &str,
