@@ -494,6 +494,7 @@ fn run_shard(
             start_peer_tasks(&ctx, shard_index, cluster, inbox, side);
         }
         monoio::spawn(watch_drives(ctx.clone(), shard_index == 0));
+        monoio::spawn(drain_heal_queue(ctx.clone(), shard_index));
         if shard_index == 0 {
             monoio::spawn(crate::front::probe::share_store_view(ctx.clone()));
         }
@@ -691,6 +692,14 @@ async fn sweep_trash(ctx: Rc<ShardContext>) {
         }
         ctx.store.sweep_trash(grace_nanos).await;
     }
+}
+
+/// Heals the objects this shard found damaged (`object/heal/queue.rs`): loads what an
+/// earlier run left queued, then drains the queue at a bounded rate until the shard
+/// stops (checked between objects).
+async fn drain_heal_queue(ctx: Rc<ShardContext>, shard_index: usize) {
+    ctx.store.load_heal_journal(shard_index).await;
+    ctx.store.run_heal_queue(|| ctx.stopping()).await;
 }
 
 /// Hands the shard's audit records and request lines to their writers every
