@@ -208,6 +208,7 @@ fn shard_snapshot(ctx: &ShardContext, connections_open: Option<u64>) -> ShardSna
         drives: (ctx.store.members.iter())
             .map(|member| member.health().counts(now_nanos))
             .collect(),
+        heal: ctx.store.heal_counts(),
     }
 }
 

@@ -49,6 +49,8 @@ pub struct ShardSnapshot {
     /// Per drive (pool order): what this shard's calls on it met (deadlines missed,
     /// errors, bitrot, latency per verb over the last minute).
     pub drives: Vec<HealthCounts>,
+    /// What the shard's healing did since start, and its backlog (`object/heal`).
+    pub heal: crate::object::heal::HealCounts,
 }
 
 /// A drive's state as `shoal_node_drive_state` names it.

@@ -349,11 +349,39 @@ pub(super) fn render_shards(
             .map_or(0, |c| c.iter().sum());
         x.sample(requests, &[("shard", &index.to_string())], answered);
     }
+    render_heal(x, shards);
     let busy = "shoal_node_shard_busy_seconds_total";
     x.family(busy, "counter", "time each shard's thread spent on a CPU");
     for (index, shard) in shards.iter().enumerate() {
         x.sample(busy, &[("shard", &index.to_string())], shard.busy_seconds);
     }
+}
+
+/// The heal queues of every shard: objects by what became of them, and the backlog.
+fn render_heal(x: &mut Exposition<'_>, shards: &[ShardSnapshot]) {
+    let sum = |get: fn(&crate::object::heal::HealCounts) -> u64| -> u64 {
+        shards.iter().map(|s| get(&s.heal)).sum()
+    };
+    let objects = "shoal_node_heal_objects_total";
+    x.family(
+        objects,
+        "counter",
+        "objects the heal queues took, dropped (full) and healed, by result",
+    );
+    let results: [(&str, fn(&crate::object::heal::HealCounts) -> u64); 6] = [
+        ("queued", |c| c.queued),
+        ("dropped", |c| c.dropped),
+        ("healed", |c| c.healed),
+        ("healthy", |c| c.healthy),
+        ("failed", |c| c.failed),
+        ("unreadable", |c| c.unreadable),
+    ];
+    for (result, get) in results {
+        x.sample(objects, &[("result", result)], sum(get));
+    }
+    let backlog = "shoal_node_heal_backlog";
+    x.family(backlog, "gauge", "objects waiting in the heal queues now");
+    x.sample(backlog, &[], sum(|c| c.backlog));
 }
 
 pub(super) fn render_process(
