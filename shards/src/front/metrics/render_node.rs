@@ -359,29 +359,36 @@ pub(super) fn render_shards(
 
 /// The heal queues of every shard: objects by what became of them, and the backlog.
 fn render_heal(x: &mut Exposition<'_>, shards: &[ShardSnapshot]) {
-    let sum = |get: fn(&crate::object::heal::HealCounts) -> u64| -> u64 {
-        shards.iter().map(|s| get(&s.heal)).sum()
-    };
+    let mut total = crate::object::heal::HealCounts::default();
+    for c in shards.iter().map(|s| &s.heal) {
+        total.queued += c.queued;
+        total.dropped += c.dropped;
+        total.healed += c.healed;
+        total.healthy += c.healthy;
+        total.failed += c.failed;
+        total.unreadable += c.unreadable;
+        total.backlog += c.backlog;
+    }
     let objects = "shoal_node_heal_objects_total";
     x.family(
         objects,
         "counter",
         "objects the heal queues took, dropped (full) and healed, by result",
     );
-    let results: [(&str, fn(&crate::object::heal::HealCounts) -> u64); 6] = [
-        ("queued", |c| c.queued),
-        ("dropped", |c| c.dropped),
-        ("healed", |c| c.healed),
-        ("healthy", |c| c.healthy),
-        ("failed", |c| c.failed),
-        ("unreadable", |c| c.unreadable),
+    let results = [
+        ("queued", total.queued),
+        ("dropped", total.dropped),
+        ("healed", total.healed),
+        ("healthy", total.healthy),
+        ("failed", total.failed),
+        ("unreadable", total.unreadable),
     ];
-    for (result, get) in results {
-        x.sample(objects, &[("result", result)], sum(get));
+    for (result, count) in results {
+        x.sample(objects, &[("result", result)], count);
     }
     let backlog = "shoal_node_heal_backlog";
     x.family(backlog, "gauge", "objects waiting in the heal queues now");
-    x.sample(backlog, &[], sum(|c| c.backlog));
+    x.sample(backlog, &[], total.backlog);
 }
 
 pub(super) fn render_process(
