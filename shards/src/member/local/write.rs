@@ -220,7 +220,7 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
     }
 
     async fn install_data(&self, install: InstallData) -> MemberResult<()> {
-        if let Some((_, name)) = install.files.iter().find(|(_, n)| !is_part_file_name(n)) {
+        if let Some(name) = install.files.iter().find(|n| !is_part_file_name(n)) {
             return Err(MemberError::Io(format!(
                 "{name:?} is not a part file's name"
             )));
@@ -231,10 +231,10 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
         self.check_fence(&meta_file, install.expect).await?;
         let data_dir = version_dir(&install.bucket, &install.key, &install.version_id);
         let staging_dir = format!("{TMP_DIR}/{}", install.staging);
-        for (part_number, name) in &install.files {
+        for (index, name) in install.files.iter().enumerate() {
             // One rename per file (parents created, both folders fsync'd): the old
             // file or the new one, never a mix.
-            let from = format!("{staging_dir}/part.{part_number}");
+            let from = format!("{staging_dir}/part.{}", index + 1);
             self.drive()
                 .rename(&from, &format!("{data_dir}/{name}"))
                 .await?;

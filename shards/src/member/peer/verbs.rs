@@ -218,10 +218,16 @@ impl WriteVerbs for PeerMember {
     }
 
     async fn install_data(&self, install: InstallData) -> MemberResult<()> {
-        let _ = install;
-        Err(MemberError::Unreachable(
-            "install_data: not served by peers yet".into(),
-        ))
+        let request = PeerRequest::InstallData {
+            bucket: install.bucket.to_string(),
+            key: install.key.to_string(),
+            version_id: install.version_id,
+            staging: install.staging.to_string(),
+            files: install.files,
+            expect_previous: install.expect,
+            fence: self.fence_left(install.fence),
+        };
+        self.done("install_data", request).await
     }
 
     async fn sweep_trash(&self, now_unix_nanos: u64, grace_nanos: u64) -> MemberResult<usize> {

@@ -127,9 +127,9 @@ pub struct InstallData {
     pub version_id: [u8; 16],
     /// The staging whose part files are installed (removed afterwards).
     pub staging: Rc<str>,
-    /// Per staged file: its `stage_begin` part number and the version's part file it
-    /// becomes (`part.1`, or a multipart part's `PartInfo::file_name`).
-    pub files: Vec<(u32, String)>,
+    /// The version's part files installed (`part.1`, or a multipart part's
+    /// `PartInfo::file_name`): the i-th is the staged file of part number i + 1.
+    pub files: Vec<String>,
     /// The metadata record the member must hold (what the healer read), else `Stale`.
     pub expect: Expect,
     /// The key's lease the data is installed under.
