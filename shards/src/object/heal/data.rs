@@ -35,8 +35,8 @@ const STAGE_BUF_BYTES: usize = 256 << 10;
 
 type Records<D> = <Member<D> as RecordVerbs>::Records;
 type Staged<D> = <Member<D> as WriteVerbs>::Staged;
-/// Per member: the files staged for it (staged part number, file name), or why not.
-type StagedFiles = std::result::Result<Vec<(u32, String)>, String>;
+/// Per member: the files staged for it (the i-th as staged part i + 1), or why not.
+type StagedFiles = std::result::Result<Vec<String>, String>;
 
 /// One part file of a version.
 struct PartFile {
@@ -446,23 +446,26 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     ) -> Vec<StagedFiles> {
         let set_size = info.data_chunks + info.parity_chunks;
         let mut staged: Vec<StagedFiles> = vec![Ok(Vec::new()); set_size];
-        for (index, (part, need)) in parts.iter().zip(targets).enumerate() {
-            let staged_number = u32::try_from(index + 1).unwrap_or(u32::MAX);
-            let wanted: Vec<usize> = (0..set_size)
-                .filter(|&m| need[m] && staged[m].is_ok())
+        for (part, need) in parts.iter().zip(targets) {
+            // Each member's files are staged as its parts 1, 2, … (`InstallData`).
+            let wanted: Vec<(usize, u32)> = (0..set_size)
+                .filter_map(|m| match &staged[m] {
+                    Ok(files) if need[m] => {
+                        Some((m, u32::try_from(files.len() + 1).unwrap_or(u32::MAX)))
+                    }
+                    _ => None,
+                })
                 .collect();
             if wanted.is_empty() {
                 continue;
             }
-            let results = self
-                .rebuild_part(info, part, (staging, staged_number), &wanted)
-                .await;
-            for (m, result) in wanted.into_iter().zip(results) {
+            let results = self.rebuild_part(info, part, staging, &wanted).await;
+            for ((m, _), result) in wanted.into_iter().zip(results) {
                 match result {
                     Ok(bytes) => {
                         report.bytes_written += bytes;
                         if let Ok(files) = &mut staged[m] {
-                            files.push((staged_number, part.name.clone()));
+                            files.push(part.name.clone());
                         }
                     }
                     Err(why) => staged[m] = Err(why),
@@ -472,14 +475,14 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         staged
     }
 
-    /// Rebuilds `part` onto members `wanted` (staged as `staged_number` of `staging`);
-    /// per member, the bytes staged or why not.
+    /// Rebuilds `part` onto members `wanted` (each with the part number it is staged
+    /// as in `staging`); per member, the bytes staged or why not.
     async fn rebuild_part(
         &self,
         info: &ObjectInfo,
         part: &PartFile,
-        (staging, staged_number): (&Rc<str>, u32),
-        wanted: &[usize],
+        staging: &Rc<str>,
+        wanted: &[(usize, u32)],
     ) -> Vec<std::result::Result<u64, String>> {
         let mut reader = PartReader::open(self, info, part).await;
         let members = reader.members();
@@ -487,12 +490,12 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let size_hint = reader.geometry.part_file_len();
         let begins = wanted
             .iter()
-            .map(|&m| members[m].stage_begin(staging, staged_number, size_hint));
+            .map(|&(m, number)| members[m].stage_begin(staging, number, size_hint));
         let mut writers: Vec<StagedWriter<D>> = join_all(begins)
             .await
             .into_iter()
             .zip(wanted)
-            .map(|(begun, &m)| {
+            .map(|(begun, &(m, _))| {
                 let (staged, error) = match begun {
                     Ok(staged) => (Some(staged), None),
                     Err(e) => (None, Some(e)),
