@@ -329,3 +329,70 @@ fn multipart_part_files_are_rebuilt() {
         assert_eq!(get(&store, "mp").await.expect("get"), whole);
     });
 }
+
+/// The same repairs when the damaged members are drives of another node (odd
+/// positions, reached over loopback TCP through the peer protocol): their files come
+/// back byte for byte through `install_data` and `write_meta` on the wire.
+#[test]
+fn members_on_a_peer_node_are_restored_over_the_wire() {
+    run(async {
+        let drives = sim_drives(4);
+        let store = common::tcp_peer_store(drives.clone(), 2).await;
+        let data = body(20, 3 * MIB + 1);
+        put(&store, "k", &data).await;
+        let healthy = snapshot(&drives).await;
+        let part = file_of(&drives[1], "k", "/part.1").await;
+        drives[1].delete_file(&part);
+        drives[3].delete_file("bkt/k/_meta");
+        let report = store.heal_object("bkt", "k", HEAL).await.expect("heal");
+        assert_eq!(report.outcome, HealOutcome::Healed, "{report:?}");
+        assert_eq!(report.members[1].files_written, 1);
+        assert!(report.members[3].meta_written);
+        assert_eq!(snapshot(&drives).await, healthy);
+        assert_eq!(get(&store, "k").await.expect("get"), data);
+    });
+}
+
+/// The heal queue survives a restart: what a read queued is in the shard's journal
+/// under `.shoal/heal`, a store opened again on the drives loads it and heals the
+/// object, and the journal's files go once the queue is empty.
+#[test]
+fn the_heal_queue_survives_a_restart() {
+    use shoal_io::SimClock;
+    use shoal_shards::{Store, StoreConfig};
+    run(async {
+        let (store, drives) = four_drives().await;
+        store.load_heal_journal(0).await;
+        put(&store, "k", &body(30, 2 * MIB)).await;
+        let healthy = snapshot(&drives).await;
+        drives[1].delete_file("bkt/k/_meta");
+        get(&store, "k").await.expect("get");
+        assert_eq!(store.heal_queue(), vec![("bkt".to_owned(), "k".to_owned())]);
+        store.write_heal_journal().await;
+        let journal: Vec<String> =
+            futures_util::future::join_all(drives.iter().map(|d| files_under(d, ".shoal/heal")))
+                .await
+                .concat();
+        assert_eq!(journal.len(), 1, "{journal:?}");
+        drop(store);
+
+        let config = StoreConfig {
+            parity_chunks: Some(2),
+            ..StoreConfig::default()
+        };
+        let clock = SimClock::new(1_700_000_000_000_000_000);
+        let store = Store::open(drives.clone(), clock, 43, config)
+            .await
+            .expect("reopen");
+        assert!(store.heal_queue().is_empty());
+        store.load_heal_journal(0).await;
+        assert_eq!(store.heal_queue(), vec![("bkt".to_owned(), "k".to_owned())]);
+        assert!(store.heal_next().await);
+        assert_eq!(store.heal_counts().healed, 1);
+        assert_eq!(snapshot(&drives).await, healthy);
+        store.write_heal_journal().await;
+        for drive in &drives {
+            assert!(files_under(drive, ".shoal/heal").await.is_empty());
+        }
+    });
+}
