@@ -54,7 +54,9 @@ pub struct HealOptions {
 /// What became of the object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HealOutcome {
-    /// Every member holds the agreed version whole: nothing was written.
+    /// Every member that answered holds the agreed version whole (as far as it was
+    /// read: all of it when `deep` or when anything looked amiss): nothing was written.
+    /// A member that did not answer is `MetaFound::Failed` in the report.
     Healthy,
     /// Damage was found and every damaged member that could be written was repaired.
     Healed,
