@@ -1,8 +1,8 @@
 //! The drive list as an operator meets it, with the real binary: `shoal debug layout`
 //! prints the pool a cluster's endpoint list makes (text and JSON), `shoal server` with
 //! that list but no root credentials says what it parsed and refuses to start (exit 2),
-//! bad lists get exit 2 and a message naming the problem, and local folders with a range
-//! still serve.
+//! bad lists get exit 2 and a message naming the problem, local folders with a range
+//! still serve, and a node whose peers' names do not resolve waits for them.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
@@ -287,4 +287,62 @@ fn server_serves_local_folders_from_a_range() {
             "{path}"
         );
     }
+}
+
+/// A node whose peers' host names do not resolve (yet: pods still starting, a DNS
+/// record not made) waits for them, saying why, instead of exiting: the names are
+/// resolved again at every attempt.
+#[test]
+fn server_waits_for_peers_whose_names_do_not_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut drives = Vec::new();
+    for node in 1..=4 {
+        let host = match node {
+            1 => "127.0.0.1".to_owned(),
+            n => format!("shoal-peer{n}.invalid"),
+        };
+        for drive in 1..=4 {
+            let path = dir.path().join(format!("n{node}/d{drive}"));
+            drives.push(format!("http://{host}:{port}{}", path.display()));
+        }
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .args(["server", "--shards", "1", "--address"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(&drives)
+        .env_remove("SHOAL_LOG_FORMAT")
+        .env("SHOAL_ROOT_USER", "layouttest")
+        .env("SHOAL_ROOT_PASSWORD", "layouttest-secret")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shoal server");
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_mins(1);
+    let (mut unresolved, mut waiting) = (false, false);
+    while !(unresolved && waiting) && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            unresolved |= line.contains("cannot resolve shoal-peer2.invalid");
+            waiting |= line.contains("waiting for the other nodes before serving");
+        }
+    }
+    let still_running = child.try_wait().unwrap().is_none();
+    child.kill().expect("stop the server");
+    child.wait().unwrap();
+    assert!(unresolved, "says which name does not resolve");
+    assert!(waiting, "says it waits");
+    assert!(still_running, "waits instead of exiting");
 }

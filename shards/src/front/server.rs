@@ -620,12 +620,11 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<OpenedShard,
             (store, Some(side))
         }
     };
-    let mut store = store
-        .map_err(|e| format!("shard {shard_index}: {e}"))?
-        .with_bucket_generation(plan.bucket_generation.clone());
-    if plan.cluster.is_some() {
-        store = store.without_bucket_cache();
-    }
+    let store = store.map_err(|e| format!("shard {shard_index}: {e}"))?;
+    let store = match plan.cluster {
+        Some(_) => store.with_cluster_bucket_cache(plan.bucket_generation.clone()),
+        None => store.with_bucket_generation(plan.bucket_generation.clone()),
+    };
     let route_config = RouteConfig {
         virtual_host_domains: plan.config.domains.clone(),
     };

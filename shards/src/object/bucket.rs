@@ -128,8 +128,29 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let guard = self.lock_bucket_exclusive(bucket).await;
         let result = self.make_bucket_locked(bucket, &guard).await;
         // Under the lock, so no shard believes an answer from before the change.
-        self.buckets.changed();
+        self.bucket_changed(&result).await;
         result
+    }
+
+    /// After a bucket's creation or deletion, before its lock is released: every
+    /// shard's cached answers are old, and on a cluster the answer waits until no node
+    /// can believe one from before the change (`bucket_cache.rs`). A change refused
+    /// before it wrote anything has nothing to wait for.
+    async fn bucket_changed(&self, result: &Result<()>) {
+        self.buckets.changed();
+        let wrote_nothing = matches!(
+            result,
+            Err(Error::BucketAlreadyOwnedByYou
+                | Error::NoSuchBucket
+                | Error::BucketNotEmpty
+                | Error::InvalidBucketName(_))
+        );
+        let settle_nanos = self.buckets.settle_nanos();
+        if settle_nanos > 0 && !wrote_nothing {
+            self.env
+                .sleep(std::time::Duration::from_nanos(settle_nanos))
+                .await;
+        }
     }
 
     async fn make_bucket_locked(&self, bucket: &str, guard: &LockGuard) -> Result<()> {
@@ -272,6 +293,29 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         }
     }
 
+    /// `require_bucket` for a writer's re-check under the bucket's shared lock, granted
+    /// at `granted_nanos`: on a cluster, a cached answer counts only if its read began
+    /// after the grant (`BucketCache::get_under_lock`).
+    pub(crate) async fn require_bucket_under_lock(
+        &self,
+        bucket: &str,
+        granted_nanos: u64,
+    ) -> Result<()> {
+        let now_nanos = self.env.monotonic_nanos();
+        let exists = match self
+            .buckets
+            .get_under_lock(bucket, now_nanos, granted_nanos)
+        {
+            Some(exists) => exists,
+            None => self.bucket_exists(bucket).await?,
+        };
+        if exists {
+            Ok(())
+        } else {
+            Err(Error::NoSuchBucket)
+        }
+    }
+
     /// `bucket_exists` read from the drives, past the cache.
     async fn bucket_exists_on_drives(&self, bucket: &str) -> Result<bool> {
         let copies = self.read_bucket_copies(bucket).await;
@@ -315,7 +359,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let guard = self.lock_bucket_exclusive(bucket).await;
         let result = self.delete_bucket_locked(bucket, &guard).await;
         // Under the lock: a writer waiting for it re-checks with the change seen.
-        self.buckets.changed();
+        self.bucket_changed(&result).await;
         result
     }
 

@@ -321,11 +321,15 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         self
     }
 
-    /// Remembers no bucket answers: every request reads the bucket's records (a node
-    /// of a cluster, which does not hear of other nodes' bucket changes yet).
+    /// The bucket cache of a cluster node's shard: `generation` shared with this
+    /// node's other shards, entries short-lived and bucket changes settled before they
+    /// are answered, as other nodes' changes are not announced (`bucket_cache.rs`).
     #[must_use]
-    pub fn without_bucket_cache(mut self) -> Self {
-        self.buckets = crate::object::bucket_cache::BucketCache::off();
+    pub fn with_cluster_bucket_cache(
+        mut self,
+        generation: crate::object::bucket_cache::BucketGeneration,
+    ) -> Self {
+        self.buckets = crate::object::bucket_cache::BucketCache::cluster(generation);
         self
     }
 
@@ -389,7 +393,9 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let guard = self
             .lock(&LockName::Bucket(bucket.to_owned()), LockMode::Shared)
             .await;
-        self.require_bucket(bucket).await?;
+        let granted_nanos = self.env.monotonic_nanos();
+        self.require_bucket_under_lock(bucket, granted_nanos)
+            .await?;
         Ok(guard)
     }
 

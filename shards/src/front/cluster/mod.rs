@@ -18,7 +18,6 @@ pub mod peer_watch;
 pub mod shard;
 pub mod start;
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -28,6 +27,7 @@ use shoal_wire::handshake::ClusterSecret;
 use crate::front::handler::Credentials;
 use crate::front::peer::channel::{ChannelConfig, PeerChannel};
 use crate::front::peer::link::TcpLink;
+use crate::front::peer::resolve::PeerAddress;
 use crate::front::peer::serve::ServeConfig;
 use crate::front::tls::PeerTls;
 use crate::member::PeerMember;
@@ -42,8 +42,9 @@ pub const PEER_PROBE_DEADLINE: std::time::Duration = std::time::Duration::from_m
 pub struct ClusterConfig {
     pub topology: Arc<PoolTopology>,
     pub this_node: usize,
-    /// Per node: its address (`None` for this node).
-    pub peers: Vec<Option<SocketAddr>>,
+    /// Per node: its address or host name (`None` for this node). Names are resolved
+    /// before each connection attempt (`front/peer/resolve.rs`), never here.
+    pub peers: Vec<Option<PeerAddress>>,
     /// With `--certs-dir`: TLS towards peers (client side) and for peers (server side,
     /// the S3 listener's own configuration).
     pub tls: Option<ClusterTls>,
@@ -63,8 +64,9 @@ impl std::fmt::Debug for ClusterTls {
 }
 
 impl ClusterConfig {
-    /// Resolves every other node's address (at start: a name that does not resolve is
-    /// an error the operator must fix).
+    /// This node's place in `topology`, with every other node's address as the drive
+    /// list names it. Nothing is resolved: a peer whose name does not resolve yet is
+    /// waited for at start like a peer that does not answer.
     pub fn new(topology: PoolTopology, this_node: usize) -> Result<Self, String> {
         let mut peers = Vec::with_capacity(topology.nodes.len());
         for (index, node) in topology.nodes.iter().enumerate() {
@@ -75,12 +77,7 @@ impl ClusterConfig {
             let Some((host, port)) = &node.address else {
                 return Err(format!("node {} has no address", index + 1));
             };
-            let address = (host.as_str(), *port)
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut addresses| addresses.next())
-                .ok_or_else(|| format!("node {}: cannot resolve {host}", node.name()))?;
-            peers.push(Some(address));
+            peers.push(Some(PeerAddress::of(host, *port)));
         }
         Ok(Self {
             topology: Arc::new(topology),
@@ -94,7 +91,7 @@ impl ClusterConfig {
     pub fn channel_config(
         &self,
         node: usize,
-        address: SocketAddr,
+        address: PeerAddress,
         target_shard: u16,
         secret: &ClusterSecret,
     ) -> Result<ChannelConfig, String> {
@@ -125,7 +122,7 @@ impl ClusterConfig {
     ) -> Result<Vec<Option<Rc<dyn PeerLink>>>, String> {
         let mut links = Vec::with_capacity(self.peers.len());
         for (node, address) in self.peers.iter().enumerate() {
-            let Some(address) = *address else {
+            let Some(address) = address.clone() else {
                 links.push(None);
                 continue;
             };

@@ -8,9 +8,11 @@
 //! to a drive that may not be formatted yet). S3 clients connecting meanwhile are
 //! closed. The node asks every drive of the pool each round (its own directly, peers'
 //! over the wire, each bounded by `PEER_PROBE_DEADLINE`) until the rule decides; while
-//! it waits it says so every `WAIT_LOG_INTERVAL`. A drive list that differs from a
-//! formatted drive's record, or drives of two deployments, stop the start with the
-//! reason.
+//! it waits it says so every `WAIT_LOG_INTERVAL`. A drive list that differs from one
+//! of this node's formatted drives' records, or drives of two deployments, stop the
+//! start with the reason, as do peers' formatted drives none of which fits (this node's
+//! layout differs); a peer's drive that does not fit while others do is warned about
+//! and counted as silent (a misplaced drive is its node's to deal with).
 //!
 //! Formatting: a blank drive of this node is formatted with the agreed id when none of
 //! this node's drives was formatted (the node's first start) while the pool is forming
@@ -117,14 +119,34 @@ async fn decide(
     let members = probe_members(cluster, secret)?;
     let local_positions = cluster.local_positions();
     let mut logged_at: Option<Instant> = None;
+    // Peers' drives whose records do not fit, each warned about once.
+    let mut misfits = std::collections::BTreeSet::new();
     loop {
         let mut answers = Vec::with_capacity(cluster.topology.drive_count());
+        let mut misfit_now = None;
         for (position, place) in cluster.topology.order.iter().enumerate() {
             let answer = match &members[position] {
                 None => local_answer(drives, &local_positions, cluster, position).await?,
-                Some(member) => peer_answer(member, cluster, position).await?,
+                Some(member) => {
+                    let (answer, misfit) = peer_answer(member, cluster, position).await;
+                    if let Some(why) = misfit {
+                        if misfits.insert(position) {
+                            tracing::warn!("not counted for the deployment: {why}");
+                        }
+                        misfit_now.get_or_insert(why);
+                    }
+                    answer
+                }
             };
             answers.push((place.node_index, answer));
+        }
+        // Formatted drives none of which fits: this node's drive list or layout is
+        // what differs (a stray drive is outvoted by the drives that fit).
+        let fits_any = (answers.iter()).any(|(_, a)| matches!(a, DriveAnswer::Formatted(_)));
+        if let Some(why) = misfit_now
+            && !fits_any
+        {
+            return Err(why);
         }
         match agree(cluster.this_node, &answers) {
             Agreement::Use(id) => return Ok((id, true)),
@@ -172,21 +194,27 @@ async fn local_answer(
     }
 }
 
-/// A peer's drive at `position`, asked over the wire.
+/// A peer's drive at `position`, asked over the wire. A record that does not fit the
+/// drive list (a drive swapped in from elsewhere) counts as no answer, with the reason,
+/// while other drives fit: it is the peer's drive to deal with (its own start refuses
+/// it), and one misplaced drive on one node must not keep the others from starting.
+/// When no formatted drive fits, `decide` refuses with the reason: this node's drive
+/// list or layout is what differs.
 async fn peer_answer(
     member: &PeerMember,
     cluster: &ClusterConfig,
     position: usize,
-) -> Result<DriveAnswer, String> {
+) -> (DriveAnswer, Option<String>) {
     match member.read_identity().await {
         Ok(bytes) => match crate::record::format::FormatRecord::decode(&bytes) {
-            Ok(record) => {
-                peer_deployment(&record, &cluster.topology, position).map(DriveAnswer::Formatted)
-            }
-            Err(_) => Ok(DriveAnswer::NoAnswer),
+            Ok(record) => match peer_deployment(&record, &cluster.topology, position) {
+                Ok(id) => (DriveAnswer::Formatted(id), None),
+                Err(why) => (DriveAnswer::NoAnswer, Some(why)),
+            },
+            Err(_) => (DriveAnswer::NoAnswer, None),
         },
-        Err(MemberError::NotFound) => Ok(DriveAnswer::Blank),
-        Err(_) => Ok(DriveAnswer::NoAnswer),
+        Err(MemberError::NotFound) => (DriveAnswer::Blank, None),
+        Err(_) => (DriveAnswer::NoAnswer, None),
     }
 }
 

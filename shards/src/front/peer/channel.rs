@@ -26,7 +26,6 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -41,6 +40,7 @@ use shoal_wire::handshake::{ClusterSecret, Dialer, Step};
 use shoal_wire::route::Route;
 
 use crate::front::peer::framed::{FrameReader, FrameWriter};
+use crate::front::peer::resolve::{PeerAddress, Resolutions, ResolveFn, system_resolver};
 use crate::front::peer::socket;
 use crate::front::tls::PeerTls;
 
@@ -86,7 +86,10 @@ pub type CallOutcome = (Result<Vec<u8>, CallError>, Option<AlignedBuf>);
 /// Where a channel goes and who it is.
 #[derive(Clone)]
 pub struct ChannelConfig {
-    pub address: SocketAddr,
+    /// The peer's address, or its host name (resolved before each attempt).
+    pub address: PeerAddress,
+    /// How a host name is resolved (the system's resolver; tests give their own).
+    pub resolve: ResolveFn,
     pub target_shard: u16,
     pub deployment_id: [u8; 16],
     pub secret: ClusterSecret,
@@ -101,13 +104,14 @@ pub struct ChannelConfig {
 impl ChannelConfig {
     /// A plain channel with the default liveness bounds.
     pub fn new(
-        address: SocketAddr,
+        address: impl Into<PeerAddress>,
         target_shard: u16,
         deployment_id: [u8; 16],
         secret: ClusterSecret,
     ) -> Self {
         Self {
-            address,
+            address: address.into(),
+            resolve: system_resolver(),
             target_shard,
             deployment_id,
             secret,
@@ -126,6 +130,8 @@ pub struct PeerChannel {
 
 struct Inner {
     config: ChannelConfig,
+    /// The peer's name being resolved, if it is one (`resolve.rs`).
+    resolutions: Resolutions,
     state: RefCell<State>,
     next_request_id: Cell<u64>,
 }
@@ -252,6 +258,7 @@ impl PeerChannel {
         Self {
             inner: Rc::new(Inner {
                 config,
+                resolutions: Resolutions::default(),
                 state: RefCell::new(State::Idle),
                 next_request_id: Cell::new(1),
             }),
@@ -432,7 +439,8 @@ impl PeerChannel {
 
     /// Opens the connection (state `Connecting`) and wakes its waiters.
     async fn connect(&self, backoff: Duration) {
-        let opened = monoio::time::timeout(CONNECT_TIMEOUT, open(&self.inner.config)).await;
+        let opening = open(&self.inner.config, &self.inner.resolutions);
+        let opened = monoio::time::timeout(CONNECT_TIMEOUT, opening).await;
         let opened = match opened {
             Ok(Ok(halves)) => Ok(halves),
             Ok(Err(error)) => Err(format!("{}: {error}", self.inner.config.address)),
@@ -634,8 +642,14 @@ type Writer = FrameWriter;
 
 /// Connects, sends the route preamble, runs TLS when configured and the dialer's side
 /// of the handshake. Returns the frames' halves and the connection's closer.
-async fn open(config: &ChannelConfig) -> io::Result<(Reader, Writer, Option<std::net::TcpStream>)> {
-    let mut stream = TcpStream::connect(config.address).await?;
+async fn open(
+    config: &ChannelConfig,
+    resolutions: &Resolutions,
+) -> io::Result<(Reader, Writer, Option<std::net::TcpStream>)> {
+    let address = resolutions
+        .resolve(&config.address, &config.resolve)
+        .await?;
+    let mut stream = TcpStream::connect(address).await?;
     let _ = stream.set_nodelay(true);
     let closer = shoal_io::handoff::closer(&stream).ok();
     let route = Route {

@@ -8,7 +8,8 @@
 //!
 //! Leaving: a `PeerMember`'s calls go through a `TcpLink` (`link.rs`) over a
 //! `PeerChannel` (`channel.rs`): one long-lived connection per peer shard, many
-//! requests in flight. `framed.rs` moves frames over either kind of connection, plain
+//! requests in flight, dialed at an address or a host name resolved again before
+//! each attempt (`resolve.rs`). `framed.rs` moves frames over either kind of connection, plain
 //! TCP or TLS (`socket.rs`).
 
 pub mod accept;
@@ -17,6 +18,7 @@ pub mod framed;
 pub mod link;
 pub mod member_service;
 pub mod permits;
+pub mod resolve;
 pub mod serve;
 pub mod socket;
 

@@ -1,7 +1,8 @@
 //! A channel and a served connection on loopback, end to end: route preamble, handoff
 //! to the named shard's inbox, handshake, requests with payload both ways, deadlines,
 //! a wrong secret, a peer that comes back; TLS (certificates made by `openssl`), Ping
-//! and silence, Cancel, deadlines on the far side, and what strangers may hold.
+//! and silence, Cancel, deadlines on the far side, what strangers may hold, and a peer
+//! found again by its name at a new address.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -17,6 +18,7 @@ use crate::front::peer::channel::{
     CONNECT_TIMEOUT, CallError, ChannelConfig, PeerChannel, RECONNECT_WAIT_MAX,
 };
 use crate::front::peer::permits::Permits;
+use crate::front::peer::resolve::PeerAddress;
 use crate::front::peer::serve::{Answer, PeerService, ServeConfig, serve};
 
 pub(super) const DEPLOYMENT: [u8; 16] = [3; 16];
@@ -547,5 +549,63 @@ fn a_connection_given_up_stops_its_requests() {
             stopped,
             "dropped with its connection, session ended, permit back"
         );
+    });
+}
+
+/// A peer named by host is resolved again each time the channel dials: once the
+/// connection to its old address was given up (it went silent), calls reach the
+/// address the name resolves to now, without a new channel.
+#[test]
+fn a_peer_that_moved_is_found_again_by_its_name() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    // The old address, on a thread of its own so it can go silent.
+    std::thread::spawn(move || {
+        crate::front::peer::test_runtime().block_on(async move {
+            let (listener, address) = listen();
+            serve_node(listener, secret());
+            tx.send(address).expect("address");
+            monoio::time::sleep(Duration::from_secs(6)).await;
+        });
+    });
+    let old = rx.recv_timeout(Duration::from_secs(5)).expect("old node");
+    crate::front::peer::test_runtime().block_on(async {
+        let (listener, new) = listen();
+        let moved = serve_node(listener, secret());
+        let points_to = std::sync::Arc::new(std::sync::Mutex::new(old));
+        let mut config =
+            ChannelConfig::new(PeerAddress::of("peer.test", 1), 0, DEPLOYMENT, secret());
+        config.resolve = {
+            let points_to = points_to.clone();
+            std::sync::Arc::new(move |host, _port| {
+                assert_eq!(host, "peer.test");
+                Ok(*points_to.lock().expect("lock"))
+            })
+        };
+        config.ping_interval = Duration::from_millis(50);
+        config.silence_max = Duration::from_millis(300);
+        let peer = PeerChannel::new(config);
+        let (answer, _) = peer.call(op(0, 1), None, Duration::from_secs(5)).await;
+        answer.expect("first call, at the old address");
+        assert_eq!(moved.started.get(), 0);
+
+        *points_to.lock().expect("lock") = new;
+        let (answer, _) = peer
+            .call(op(3, 1500), None, Duration::from_millis(100))
+            .await;
+        assert_eq!(answer, Err(CallError::Timeout));
+        assert!(
+            eventually(Duration::from_secs(1), || !peer.is_up()).await,
+            "the silent connection was given up"
+        );
+        let mut answered = None;
+        for _ in 0..50 {
+            if let (Ok(body), _) = peer.call(op(0, 2), None, Duration::from_secs(1)).await {
+                answered = Some(body);
+                break;
+            }
+            monoio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(answered, Some(op(0, 2)), "answered after the move");
+        assert!(moved.started.get() >= 1, "by the node at the new address");
     });
 }
