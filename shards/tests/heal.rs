@@ -222,6 +222,11 @@ fn a_deleted_key_is_not_resurrected() {
         assert!(store.delete_object("bkt", "k").await.expect("delete"));
         drives[2].mount();
         store.check_drives().await;
+        assert_eq!(
+            store.heal_queue(),
+            vec![("bkt".to_owned(), "k".to_owned())],
+            "a delete short of every member queues the key"
+        );
         assert!(!files_under(&drives[2], "bkt/k").await.is_empty());
         let report = store.heal_object("bkt", "k", HEAL).await.expect("heal");
         assert_eq!(report.outcome, HealOutcome::Deleted, "{report:?}");
