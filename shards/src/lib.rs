@@ -33,6 +33,9 @@ pub use object::bucket::BucketInfo;
 pub use object::bucket_cache::BucketGeneration;
 pub use object::condition::WriteCondition;
 pub use object::get::{ByteRange, ObjectReader};
+pub use object::heal::{
+    DataFound, HealCounts, HealOptions, HealOutcome, HealReport, MemberHeal, MetaFound,
+};
 pub use object::list::{ListPage, ListQuery};
 pub use object::put::{BodySource, PutOptions, SliceSource};
 pub use object::store::{Store, StoreConfig};

@@ -20,7 +20,9 @@ use shoal_shards::member::peer::wire_form::{
     encode_refusal, verb_of,
 };
 use shoal_shards::member::verbs::walk::WalkRequest;
-use shoal_shards::member::verbs::write::{Commit, DataSource, Expect, Fence, RollBack};
+use shoal_shards::member::verbs::write::{
+    Commit, DataSource, Expect, Fence, InstallData, RollBack,
+};
 use shoal_shards::member::{LocalMember, Member, MemberError, PeerMember, SetMember};
 use shoal_shards::{Store, StoreConfig};
 use shoal_wire::verb::{
@@ -478,7 +480,14 @@ fn served_through_the_wire_answers_as_the_direct_call() {
         assert_eq!(expected.len(), through_wire.len());
         // The script did real work, not only fail alike.
         let all = expected.join("\n");
-        for seen in ["read_records: Ok(true)", "Err(Stale)", "Err(NotFound)"] {
+        for seen in [
+            "read_records: Ok(true)",
+            "Err(Stale)",
+            "Err(NotFound)",
+            "install stale: Err(Stale)",
+            "install: Ok(())",
+            "installed holds: Ok(true)",
+        ] {
             assert!(all.contains(seen), "{seen} missing from:\n{all}");
         }
         assert!(
@@ -570,6 +579,7 @@ async fn objects<M: SetMember>(member: &M, log: &mut Vec<String>) {
     let holds =
         member.holds_version_data("bkt", "k1", [1; 16], Rc::from(vec!["part.1".to_owned()]));
     log.push(format!("holds: {:?}", holds.await));
+    install(member, log).await;
     let walk = WalkRequest {
         prefix: String::new(),
         start_after: String::new(),
@@ -579,6 +589,50 @@ async fn objects<M: SetMember>(member: &M, log: &mut Vec<String>) {
     };
     log.push(format!("walk: {:?}", member.walk("bkt", &walk).await));
     log.push(format!("no walk: {:?}", member.walk("none", &walk).await));
+}
+
+/// Healing's verb: a staged file installed into version 1's folder under a part
+/// file's name, fenced on the record held; refused on another record or a bad name.
+async fn install<M: SetMember>(member: &M, log: &mut Vec<String>) {
+    let name = shoal_shards::record::meta::PartInfo {
+        number: 2,
+        seq: 3,
+        size_bytes: 8192,
+        md5: [0; 16],
+        checksum: Vec::new(),
+    }
+    .file_name();
+    let staged = member.stage_begin("heal1", 1, 8192).await.expect("staged");
+    let (appended, _) = member.stage_append(&staged, filled(8192, 9), 0).await;
+    log.push(format!("heal stage: {appended:?}"));
+    log.push(format!(
+        "heal finish: {:?}",
+        member.stage_finish(staged, 8192).await
+    ));
+    let install = |staging: &str, files: Vec<String>, expect: Expect| InstallData {
+        bucket: Rc::from("bkt"),
+        key: Rc::from("k1"),
+        version_id: [1; 16],
+        staging: Rc::from(staging),
+        files,
+        expect,
+        fence: fence(1),
+    };
+    let v2 = Expect::of(Some(b"meta v2"));
+    let stale = member
+        .install_data(install("heal1", vec![name.clone()], Expect::Absent))
+        .await;
+    log.push(format!("install stale: {stale:?}"));
+    let bad = member
+        .install_data(install("heal1", vec!["../escape".to_owned()], v2))
+        .await;
+    log.push(format!("install bad name: {:?}", bad.is_err()));
+    let installed = member
+        .install_data(install("heal1", vec![name.clone()], v2))
+        .await;
+    log.push(format!("install: {installed:?}"));
+    let holds = member.holds_version_data("bkt", "k1", [1; 16], Rc::from(vec![name]));
+    log.push(format!("installed holds: {:?}", holds.await));
 }
 
 async fn records<M: SetMember>(member: &M, log: &mut Vec<String>) {

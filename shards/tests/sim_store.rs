@@ -9,7 +9,9 @@
 //! states a read may see (an acknowledged PUT's bytes, absent after an acknowledged
 //! DELETE; a failed write must leave the previous state, DESIGN.md §4). Faults hit at
 //! most `parity` drives of each set (chosen per seed), so everything acknowledged stays
-//! readable: there is no healing yet to undo damage that moves around.
+//! readable. Healing runs all along (the shard's drain task over the heal queue,
+//! through faults and the crash; then what is left queued is healed before the checks):
+//! it must never change what a read may see.
 //!
 //! A failure prints its seed and the command that reruns exactly it (same trace hash):
 //! `SHOAL_SEED=N cargo test -p shoal-shards --test sim_store -- seeded`. CI runs
@@ -104,6 +106,8 @@ struct Stats {
     lists_checked: u64,
     /// Mid-load crashes that found requests in flight.
     crashes_mid_load: u64,
+    /// Objects the heal queue repaired (during the load or after it).
+    healed: u64,
 }
 
 thread_local! {
@@ -298,6 +302,14 @@ async fn run(env: SimEnv, crash: Crash) -> Result<(), String> {
     let store = Rc::new(store);
     let done = Rc::new(Cell::new(0));
     let failures: Rc<RefCell<Vec<String>>> = Rc::default();
+    // Healing runs through the load, its faults and (crash variant) its crash: what
+    // reads and writes queue is repaired while clients work.
+    store.load_heal_journal(0).await;
+    let healing_stopped = Rc::new(Cell::new(false));
+    {
+        let (store, stopped) = (store.clone(), healing_stopped.clone());
+        env.spawn(async move { store.run_heal_queue(|| stopped.get() || crashed()).await });
+    }
     for client in 0..CLIENTS {
         let (store, model, done, failures) =
             (store.clone(), model.clone(), done.clone(), failures.clone());
@@ -322,6 +334,7 @@ async fn run(env: SimEnv, crash: Crash) -> Result<(), String> {
         spawn_crash(&env, &drives, &done, env.seed());
     }
     inject_faults(&env, &drives, (mode, bad.as_slice()), &done, rng.r#gen()).await;
+    healing_stopped.set(true);
     if let Some(why) = failures.borrow().first() {
         return Err(why.clone());
     }
@@ -332,10 +345,14 @@ async fn run(env: SimEnv, crash: Crash) -> Result<(), String> {
         drop(store);
         CRASHED.with(|c| c.set(false));
         let second_process: Vec<SimDrive> = drives.iter().map(SimDrive::process_handle).collect();
-        Rc::new(open(&second_process, &env, rng.r#gen()).await?)
+        let store = open(&second_process, &env, rng.r#gen()).await?;
+        // A repair the crash cut is found again in the journal and finished.
+        store.load_heal_journal(0).await;
+        Rc::new(store)
     } else {
         store
     };
+    heal_all(&store).await;
     check_all(&store, &model, "after the load").await?;
     drop(store);
     for drive in &drives {
@@ -343,6 +360,19 @@ async fn run(env: SimEnv, crash: Crash) -> Result<(), String> {
     }
     let reopened = open(&drives, &env, rng.r#gen()).await?;
     check_all(&reopened, &model, "after a crash and reopen").await
+}
+
+/// Heals what is queued (bounded: healing queues nothing new once faults are gone,
+/// but a member that still refuses could requeue an object).
+async fn heal_all(store: &SimStore) {
+    for _ in 0..CLIENTS * KEYS_PER_CLIENT * 4 {
+        if !store.heal_next().await {
+            break;
+        }
+    }
+    store.write_heal_journal().await;
+    let healed = store.heal_counts().healed;
+    count(|s| s.healed += healed);
 }
 
 /// Crashes every drive at a random moment of the load (from a generator of its

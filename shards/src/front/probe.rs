@@ -210,6 +210,7 @@ fn shard_snapshot(ctx: &ShardContext, connections_open: Option<u64>) -> ShardSna
             .map(|member| member.health().counts(now_nanos))
             .collect(),
         scan: ctx.store.scan_progress(),
+        heal: ctx.store.heal_counts(),
     }
 }
 

@@ -496,6 +496,7 @@ fn run_shard(
             start_peer_tasks(&ctx, shard_index, cluster, inbox, side);
         }
         monoio::spawn(watch_drives(ctx.clone(), shard_index == 0));
+        monoio::spawn(drain_heal_queue(ctx.clone(), shard_index));
         if shard_index == 0 {
             monoio::spawn(crate::front::probe::share_store_view(ctx.clone()));
         }
@@ -726,6 +727,14 @@ fn start_scanner(ctx: &Rc<ShardContext>, plan: &ShardPlan) -> oneshot::Receiver<
         let _ = done_tx.send(());
     });
     done_rx
+}
+
+/// Heals the objects this shard found damaged (`object/heal/queue.rs`): loads what an
+/// earlier run left queued, then drains the queue at a bounded rate until the shard
+/// stops (checked between objects).
+async fn drain_heal_queue(ctx: Rc<ShardContext>, shard_index: usize) {
+    ctx.store.load_heal_journal(shard_index).await;
+    ctx.store.run_heal_queue(|| ctx.stopping()).await;
 }
 
 /// Hands the shard's audit records and request lines to their writers every

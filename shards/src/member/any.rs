@@ -21,7 +21,7 @@ use crate::member::verbs::meta::MetaVerbs;
 use crate::member::verbs::records::RecordVerbs;
 use crate::member::verbs::upload::UploadVerbs;
 use crate::member::verbs::walk::{WalkBatch, WalkRequest, WalkVerbs};
-use crate::member::verbs::write::{Commit, Expect, Fence, RollBack, WriteVerbs};
+use crate::member::verbs::write::{Commit, Expect, Fence, InstallData, RollBack, WriteVerbs};
 use crate::member::{LocalMember, MemberError, MemberHealth, MemberResult, SetMember};
 use crate::record::meta::PartInfo;
 
@@ -217,6 +217,10 @@ impl<D: Drive> WriteVerbs for Member<D> {
         part_files: Rc<[String]>,
     ) -> MemberResult<bool> {
         each!(self, m => m.holds_version_data(bucket, key, version_id, part_files))
+    }
+
+    async fn install_data(&self, install: InstallData) -> MemberResult<()> {
+        each!(self, m => m.install_data(install))
     }
 
     async fn sweep_trash(&self, now_unix_nanos: u64, grace_nanos: u64) -> MemberResult<usize> {

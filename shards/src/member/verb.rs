@@ -62,6 +62,7 @@ verbs! {
     ForgetUploadBucket,
     PruneCompleted,
     Walk,
+    InstallData,
 }
 
 /// How many verbs there are.

@@ -112,8 +112,12 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         }
         // The delete has committed. Its data goes only while the key is ours (the next
         // holder's version stays); else it is left for the next commit's clean-up.
+        let everywhere = held.iter().all(|h| *h);
+        if !everywhere {
+            // Tombstones left where a member missed one: healing completes them.
+            self.queue_heal(bucket, key);
+        }
         if guard.keep().await.is_ok() {
-            let everywhere = held.iter().all(|h| *h);
             let prints: Vec<Option<[u8; 16]>> = tombstones
                 .iter()
                 .map(|t| t.as_ref().map(|(_, print)| *print).filter(|_| everywhere))
@@ -228,7 +232,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// After the commit point: on every member, the tombstone is removed where
     /// `prints` names it (fenced on it), then the key's data goes to the trash and
     /// the folders left empty are removed.
-    async fn retire(
+    pub(crate) async fn retire(
         &self,
         (bucket, key): (&str, &str),
         placement: Placement,

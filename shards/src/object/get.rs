@@ -602,7 +602,7 @@ impl<D: Drive, C: Clock, E: Env> ObjectReader<'_, D, C, E> {
     }
 }
 
-/// Where a record is and whose it must be.
+/// Where a record is and whose it must be (also healing's, `heal/data.rs`).
 pub(crate) struct RecordPlace {
     pub offset: u64,
     pub chunk_len: usize,

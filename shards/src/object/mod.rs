@@ -11,6 +11,7 @@ pub mod copy;
 pub mod delete;
 pub mod encode;
 pub mod get;
+pub mod heal;
 pub mod list;
 pub mod multipart;
 pub mod put;

@@ -160,6 +160,15 @@ impl MetaRead {
             .unwrap_or(0)
     }
 
+    /// Whether a member that answered holds no vote for `info` (its record missing,
+    /// corrupt or of an older version): healing has something to do.
+    pub fn lacks(&self, info: &ObjectInfo) -> bool {
+        self.copies.iter().any(|c| {
+            matches!(c, MetaCopy::Missing | MetaCopy::Bad | MetaCopy::Valid(_))
+                && !votes_for(c, info)
+        })
+    }
+
     /// True if any drive holds something that is not plainly absent.
     pub fn any_present(&self) -> bool {
         self.copies.iter().any(|c| !matches!(c, MetaCopy::Missing))

@@ -107,6 +107,10 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         };
         let agreed = read.agreed(self.set_layout().read_quorum())?;
         if !self.needs_roll_forward(&read, &agreed.info) {
+            // A member that answered without the version (missing, stale) needs healing.
+            if read.lacks(&agreed.info) {
+                self.queue_heal(bucket, key);
+            }
             return Ok(agreed);
         }
         // Writing into the bucket: the bucket's lock (shared), then the key's, as commits.
@@ -291,7 +295,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
 
     /// Writes the agreed version's metadata to every drive that answered but does not
     /// vote for it; returns, per set drive, whether it was written.
-    async fn roll_forward(
+    pub(crate) async fn roll_forward(
         &self,
         bucket: &str,
         key: &str,

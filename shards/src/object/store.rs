@@ -15,7 +15,6 @@
 //!   for quorum, until a later check passes.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use rand::rngs::SmallRng;
@@ -102,7 +101,8 @@ pub struct Store<D: Drive, C: Clock, E: Env = MonoioEnv> {
     pub(crate) rng: RefCell<SmallRng>,
     pub(crate) coder: RefCell<Coder>,
     locker: KeyLocker,
-    heal_queue: RefCell<BTreeSet<(String, String)>>,
+    /// Objects waiting for healing, and what healing did (`heal/queue.rs`).
+    pub(crate) heal: crate::object::heal::queue::HealQueue,
     /// The last sequence number handed out by `next_seq`.
     last_seq: std::cell::Cell<u64>,
     /// Per drive: why it is offline (`None`: online); set at open and by `check_drives`.
@@ -130,10 +130,6 @@ pub struct DriveChange {
 
 /// Writes whose staging buffers a store keeps for reuse unless told otherwise.
 const STAGING_BUFS_KEPT_WRITES: usize = 4;
-
-/// How many objects may wait for healing before new reports are dropped (they are
-/// found again by the next scan).
-const HEAL_QUEUE_MAX: usize = 100_000;
 
 /// What opening learned before the members are checked.
 struct Opening {
@@ -298,7 +294,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             clock,
             rng: RefCell::new(rng),
             coder: RefCell::new(coder),
-            heal_queue: RefCell::new(BTreeSet::new()),
+            heal: crate::object::heal::queue::HealQueue::default(),
             last_seq: std::cell::Cell::new(0),
             offline: RefCell::new(offline),
             identities,
@@ -520,12 +516,11 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         self.rng.borrow_mut().r#gen()
     }
 
-    /// Notes an object with a missing or corrupt chunk or metadata copy.
+    /// Notes an object with a missing or corrupt chunk or metadata copy, or one a
+    /// write or delete left on fewer than every member: the shard's heal task repairs
+    /// it (`heal/queue.rs`; bounded, `HEAL_QUEUE_MAX`).
     pub(crate) fn queue_heal(&self, bucket: &str, key: &str) {
-        let mut queue = self.heal_queue.borrow_mut();
-        if queue.len() < HEAL_QUEUE_MAX {
-            queue.insert((bucket.to_owned(), key.to_owned()));
-        }
+        self.heal.push(bucket, key);
     }
 
     /// The background scanner's figures on this shard (metrics, `admin info`).
@@ -533,14 +528,19 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         self.scan.get()
     }
 
-    /// Objects found damaged since start, in key order (healing consumes this later).
+    /// Objects waiting for healing, oldest first.
     pub fn heal_queue(&self) -> Vec<(String, String)> {
-        self.heal_queue.borrow().iter().cloned().collect()
+        self.heal.entries()
+    }
+
+    /// What this shard's healing did since start, and its backlog (metrics).
+    pub fn heal_counts(&self) -> crate::object::heal::HealCounts {
+        self.heal.counts()
     }
 
     /// How many objects wait for healing (`heal_queue`'s length, without copying it).
     pub fn heal_backlog(&self) -> usize {
-        self.heal_queue.borrow().len()
+        self.heal.counts().backlog as usize
     }
 }
 

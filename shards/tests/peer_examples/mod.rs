@@ -208,6 +208,15 @@ fn object_requests() -> Vec<PeerRequest> {
             version_id: VERSION,
             part_files: Rc::from(vec![s("part.1"), s("p2-0000000000000003-5-aa-x")]),
         },
+        PeerRequest::InstallData {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            version_id: VERSION,
+            staging: s("0011223344556677"),
+            files: vec![s("part.1")],
+            expect_previous: Expect::Absent,
+            fence: FENCE,
+        },
         PeerRequest::SweepTrash {
             now_unix_nanos: NOW_UNIX_NANOS,
             grace_nanos: 900_000_000_000,

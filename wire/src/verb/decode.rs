@@ -237,6 +237,15 @@ pub fn request(body: &[u8], bulk: Vec<u8>) -> Result<VerbRequest, DecodeError> {
             version_id: f.version_id("version_id")?,
             part_files: names(&bulk)?,
         }),
+        VerbKind::InstallData => Ok(VerbRequest::InstallData {
+            bucket: f.bucket()?,
+            key: f.key()?,
+            version_id: f.version_id("version_id")?,
+            staging: f.staging()?,
+            files: names(&bulk)?,
+            expect_previous: f.expect("expect_previous")?,
+            fence: f.fence()?,
+        }),
         VerbKind::PruneCompleted => Ok(VerbRequest::PruneCompleted {
             bucket: f.bucket()?,
             key: f.key()?,
@@ -540,6 +549,7 @@ fn plain_reply(kind: VerbKind, t: &Table) -> Result<VerbReply, DecodeError> {
         VerbKind::Commit => R::Commit,
         VerbKind::RollBack => R::RollBack,
         VerbKind::WriteMeta => R::WriteMeta,
+        VerbKind::InstallData => R::InstallData,
         VerbKind::DeleteVersion => R::DeleteVersion,
         VerbKind::RetireVersions => R::RetireVersions,
         VerbKind::RemoveStaleVersions => R::RemoveStaleVersions,

@@ -213,6 +213,24 @@ fn request_fields(value: &VerbRequest) -> (RequestFields<'_>, Bulk<'_>) {
             },
             Bulk::Names(part_files),
         ),
+        R::InstallData {
+            bucket,
+            key,
+            version_id,
+            staging,
+            files,
+            expect_previous,
+            fence,
+        } => (
+            RequestFields {
+                version_id: Some(version_id),
+                staging: Some(staging),
+                expect: Some(*expect_previous),
+                fence: Some(*fence),
+                ..obj(bucket, key)
+            },
+            Bulk::Names(files),
+        ),
         R::SweepTrash {
             now_unix_nanos,
             grace_nanos,

@@ -84,6 +84,7 @@ kinds! {
     LockAcquire = 37,
     LockRefresh = 38,
     LockRelease = 39,
+    InstallData = 40,
 }
 
 #[cfg(test)]

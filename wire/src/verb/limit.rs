@@ -212,6 +212,17 @@ pub fn check_request(request: &VerbRequest) -> Result<(), LimitError> {
             object(bucket, key)?;
             names("part_files", part_files, PARTS_MAX, NAME_MAX_BYTES)
         }
+        VerbRequest::InstallData {
+            bucket,
+            key,
+            staging,
+            files,
+            ..
+        } => {
+            object(bucket, key)?;
+            name("staging", staging)?;
+            names("files", files, PARTS_MAX, NAME_MAX_BYTES)
+        }
         VerbRequest::OpenRecords {
             bucket,
             key,

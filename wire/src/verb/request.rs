@@ -76,6 +76,18 @@ pub enum VerbRequest {
         version_id: [u8; 16],
         part_files: Vec<String>,
     },
+    /// Installs staged part files of `staging` into the version's folder (healing):
+    /// the i-th of `files` is staged part i + 1; if the record held is
+    /// `expect_previous`, under `fence`. Its bulk is a `List` of the names.
+    InstallData {
+        bucket: String,
+        key: String,
+        version_id: [u8; 16],
+        staging: String,
+        files: Vec<String>,
+        expect_previous: Expect,
+        fence: Fence,
+    },
     /// Removes trash older than `grace_nanos` at `now_unix_nanos`.
     SweepTrash {
         now_unix_nanos: u64,
@@ -187,6 +199,7 @@ impl VerbRequest {
             VerbRequest::RetireVersions { .. } => VerbKind::RetireVersions,
             VerbRequest::RemoveStaleVersions { .. } => VerbKind::RemoveStaleVersions,
             VerbRequest::HoldsVersionData { .. } => VerbKind::HoldsVersionData,
+            VerbRequest::InstallData { .. } => VerbKind::InstallData,
             VerbRequest::SweepTrash { .. } => VerbKind::SweepTrash,
             VerbRequest::OpenRecords { .. } => VerbKind::OpenRecords,
             VerbRequest::ReadRecords { .. } => VerbKind::ReadRecords,

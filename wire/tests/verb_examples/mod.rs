@@ -156,6 +156,24 @@ pub fn requests() -> Vec<VerbRequest> {
             version_id: VERSION,
             part_files: vec![],
         },
+        R::InstallData {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            version_id: VERSION,
+            staging: s("0123456789abcdef0123456789abcdef"),
+            files: vec![s("part.1")],
+            expect_previous: Expect::Record(PRINT),
+            fence: FENCE,
+        },
+        R::InstallData {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            version_id: VERSION,
+            staging: s("stg"),
+            files: vec![],
+            expect_previous: Expect::Absent,
+            fence: FENCE,
+        },
         R::SweepTrash {
             now_unix_nanos: NOW_UNIX_NANOS,
             grace_nanos: 3_600_000_000_000,
@@ -311,6 +329,7 @@ pub fn replies() -> Vec<VerbReply> {
         R::RemoveStaleVersions,
         R::HoldsVersionData { held: true },
         R::HoldsVersionData { held: false },
+        R::InstallData,
         R::SweepTrash { removed: 12 },
         R::OpenRecords {
             handle: Handle(1 << 40),

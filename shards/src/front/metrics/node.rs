@@ -53,6 +53,8 @@ pub struct ShardSnapshot {
     pub drives: Vec<HealthCounts>,
     /// The background scanner's figures (`object/scan/progress.rs`).
     pub scan: crate::object::scan::ScanProgress,
+    /// What the shard's healing did since start, and its backlog (`object/heal`).
+    pub heal: crate::object::heal::HealCounts,
 }
 
 /// A drive's state as `shoal_node_drive_state` names it.

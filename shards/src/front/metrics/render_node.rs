@@ -349,11 +349,46 @@ pub(super) fn render_shards(
             .map_or(0, |c| c.iter().sum());
         x.sample(requests, &[("shard", &index.to_string())], answered);
     }
+    render_heal(x, shards);
     let busy = "shoal_node_shard_busy_seconds_total";
     x.family(busy, "counter", "time each shard's thread spent on a CPU");
     for (index, shard) in shards.iter().enumerate() {
         x.sample(busy, &[("shard", &index.to_string())], shard.busy_seconds);
     }
+}
+
+/// The heal queues of every shard: objects by what became of them, and the backlog.
+fn render_heal(x: &mut Exposition<'_>, shards: &[ShardSnapshot]) {
+    let mut total = crate::object::heal::HealCounts::default();
+    for c in shards.iter().map(|s| &s.heal) {
+        total.queued += c.queued;
+        total.dropped += c.dropped;
+        total.healed += c.healed;
+        total.healthy += c.healthy;
+        total.failed += c.failed;
+        total.unreadable += c.unreadable;
+        total.backlog += c.backlog;
+    }
+    let objects = "shoal_node_heal_objects_total";
+    x.family(
+        objects,
+        "counter",
+        "objects the heal queues took, dropped (full) and healed, by result",
+    );
+    let results = [
+        ("queued", total.queued),
+        ("dropped", total.dropped),
+        ("healed", total.healed),
+        ("healthy", total.healthy),
+        ("failed", total.failed),
+        ("unreadable", total.unreadable),
+    ];
+    for (result, count) in results {
+        x.sample(objects, &[("result", result)], count);
+    }
+    let backlog = "shoal_node_heal_backlog";
+    x.family(backlog, "gauge", "objects waiting in the heal queues now");
+    x.sample(backlog, &[], total.backlog);
 }
 
 pub(super) fn render_process(

@@ -16,8 +16,11 @@ use std::rc::Rc;
 use shoal_io::{AlignedBuf, Drive, DriveError, DriveResult};
 
 use crate::member::keypath::{DATA_DIR_PREFIX, meta_path, object_dir};
-use crate::member::verbs::write::{Commit, DataSource, Expect, Fence, RollBack, WriteVerbs};
+use crate::member::verbs::write::{
+    Commit, DataSource, Expect, Fence, InstallData, RollBack, WriteVerbs,
+};
 use crate::member::{LocalMember, MemberError, MemberResult};
+use crate::record::meta::PartInfo;
 
 /// Where writes in progress are staged on every drive (cleaned at start).
 pub const TMP_DIR: &str = ".shoal/tmp";
@@ -216,6 +219,29 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
             .all(|w| entries.iter().any(|e| !e.is_dir && e.name == *w)))
     }
 
+    async fn install_data(&self, install: InstallData) -> MemberResult<()> {
+        if let Some(name) = install.files.iter().find(|n| !is_part_file_name(n)) {
+            return Err(MemberError::Io(format!(
+                "{name:?} is not a part file's name"
+            )));
+        }
+        self.epochs
+            .admit(&install.bucket, &install.key, install.fence)?;
+        let meta_file = meta_path(&install.bucket, &install.key);
+        self.check_fence(&meta_file, install.expect).await?;
+        let data_dir = version_dir(&install.bucket, &install.key, &install.version_id);
+        let staging_dir = format!("{TMP_DIR}/{}", install.staging);
+        for (index, name) in install.files.iter().enumerate() {
+            // One rename per file (parents created, both folders fsync'd): the old
+            // file or the new one, never a mix.
+            let from = format!("{staging_dir}/part.{}", index + 1);
+            self.drive()
+                .rename(&from, &format!("{data_dir}/{name}"))
+                .await?;
+        }
+        not_found_is_ok(self.drive().remove_dir_all(&staging_dir).await)
+    }
+
     async fn sweep_trash(&self, now_unix_nanos: u64, grace_nanos: u64) -> MemberResult<usize> {
         let entries = self.drive().list_dir(TRASH_DIR).await?;
         let mut removed = 0;
@@ -264,6 +290,12 @@ impl<D: Drive> LocalMember<D> {
             }
         }
     }
+}
+
+/// Whether `name` is one a version's folder holds: a plain object's `part.1` or a
+/// multipart part's file (so an installed file never lands outside the folder).
+fn is_part_file_name(name: &str) -> bool {
+    name == "part.1" || PartInfo::parse_file_name(name).is_some()
 }
 
 /// Moves version folder `path` (named `version_dir`) to the trash; a folder already

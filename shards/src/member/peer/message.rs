@@ -152,6 +152,16 @@ pub enum PeerRequest {
         version_id: [u8; 16],
         part_files: Rc<[String]>,
     },
+    /// `install_data`: the i-th of `files` is staged part i + 1 of `staging`.
+    InstallData {
+        bucket: String,
+        key: String,
+        version_id: [u8; 16],
+        staging: String,
+        files: Vec<String>,
+        expect_previous: Expect,
+        fence: FenceLeft,
+    },
     SweepTrash {
         now_unix_nanos: u64,
         grace_nanos: u64,

@@ -37,7 +37,7 @@ use crate::member::verbs::meta::MetaVerbs;
 use crate::member::verbs::records::RecordVerbs;
 use crate::member::verbs::upload::UploadVerbs;
 use crate::member::verbs::walk::WalkVerbs;
-use crate::member::verbs::write::WriteVerbs;
+use crate::member::verbs::write::{InstallData, WriteVerbs};
 use crate::member::{LocalMember, Member, MemberError, MemberResult};
 
 /// Handles one connection may hold open.
@@ -422,6 +422,26 @@ async fn serve_write<D: Drive>(
         } => {
             let fence = fence.at(now_nanos);
             (member.write_meta(&bucket, &key, &meta, expect_previous, fence)).await?;
+        }
+        PeerRequest::InstallData {
+            bucket,
+            key,
+            version_id,
+            staging,
+            files,
+            expect_previous,
+            fence,
+        } => {
+            let install = InstallData {
+                bucket: bucket.into(),
+                key: key.into(),
+                version_id,
+                staging: staging.into(),
+                files,
+                expect: expect_previous,
+                fence: fence.at(now_nanos),
+            };
+            member.install_data(install).await?;
         }
         PeerRequest::DeleteVersion {
             bucket,

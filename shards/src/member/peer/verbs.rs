@@ -12,7 +12,7 @@ use crate::member::verbs::meta::MetaVerbs;
 use crate::member::verbs::records::RecordVerbs;
 use crate::member::verbs::upload::UploadVerbs;
 use crate::member::verbs::walk::{WalkBatch, WalkRequest, WalkVerbs};
-use crate::member::verbs::write::{Commit, Expect, Fence, RollBack, WriteVerbs};
+use crate::member::verbs::write::{Commit, Expect, Fence, InstallData, RollBack, WriteVerbs};
 use crate::member::{MemberError, MemberResult};
 use crate::record::meta::PartInfo;
 
@@ -215,6 +215,19 @@ impl WriteVerbs for PeerMember {
             PeerReply::Holds(holds) => Ok(holds),
             other => Err(unexpected("holds_version_data", &other)),
         }
+    }
+
+    async fn install_data(&self, install: InstallData) -> MemberResult<()> {
+        let request = PeerRequest::InstallData {
+            bucket: install.bucket.to_string(),
+            key: install.key.to_string(),
+            version_id: install.version_id,
+            staging: install.staging.to_string(),
+            files: install.files,
+            expect_previous: install.expect,
+            fence: self.fence_left(install.fence),
+        };
+        self.done("install_data", request).await
     }
 
     async fn sweep_trash(&self, now_unix_nanos: u64, grace_nanos: u64) -> MemberResult<usize> {

@@ -1,6 +1,6 @@
 //! Verbs that write a version on one member: stage its chunk records (begin, append,
 //! finish, discard), commit it with `expect_previous`, roll a failed commit back,
-//! write a metadata record (roll forward), delete a version (its data to the trash),
+//! write a metadata record (roll forward), install rebuilt data (healing), delete a version (its data to the trash),
 //! clean up versions a commit replaced, and sweep the trash.
 //!
 //! Fencing: every verb that changes an object's metadata record names the record it
@@ -9,8 +9,8 @@
 //! writer, or after a roll back) cannot overwrite what a later request wrote.
 //!
 //! Lease fencing: the verbs that replace or remove an object's record or its data
-//! folders (`commit`, `roll_back`, `write_meta`, `delete_version`, `retire_versions`,
-//! `remove_stale_versions`) also carry the `Fence` of the key's lock
+//! folders (`commit`, `roll_back`, `write_meta`, `install_data`, `delete_version`,
+//! `retire_versions`, `remove_stale_versions`) also carry the `Fence` of the key's lock
 //! the caller holds (its lease's epoch and expiry). A member refuses (`Stale`) a verb
 //! whose lease has expired or whose epoch is older than one it has accepted for that
 //! object, so a holder whose lease was taken away can never overwrite what the next
@@ -117,6 +117,25 @@ pub struct RollBack {
     pub fence: Fence,
 }
 
+/// Put rebuilt chunk data into an existing version's folder on one member (healing):
+/// staged part files (`stage_begin` … `stage_finish` under `staging`) are renamed into
+/// the version's folder, each replacing the file of its name if there is one.
+#[derive(Debug, Clone)]
+pub struct InstallData {
+    pub bucket: Rc<str>,
+    pub key: Rc<str>,
+    pub version_id: [u8; 16],
+    /// The staging whose part files are installed (removed afterwards).
+    pub staging: Rc<str>,
+    /// The version's part files installed (`part.1`, or a multipart part's
+    /// `PartInfo::file_name`): the i-th is the staged file of part number i + 1.
+    pub files: Vec<String>,
+    /// The metadata record the member must hold (what the healer read), else `Stale`.
+    pub expect: Expect,
+    /// The key's lease the data is installed under.
+    pub fence: Fence,
+}
+
 /// Writing versions on one member.
 pub trait WriteVerbs {
     /// A staged part file being written (a file of a local drive, later a stream to a
@@ -209,6 +228,12 @@ pub trait WriteVerbs {
         version_id: [u8; 16],
         part_files: Rc<[String]>,
     ) -> impl Future<Output = MemberResult<bool>>;
+
+    /// Installs staged part files into a version's folder (see `InstallData`), if the
+    /// record held is `install.expect` and the lease current (else `Stale`, nothing
+    /// changed). Each file arrives by one rename: a crash leaves the old file or the
+    /// new one, never a mix.
+    fn install_data(&self, install: InstallData) -> impl Future<Output = MemberResult<()>>;
 
     /// Removes trash older than `grace_nanos` at `now_unix_nanos`; returns how many
     /// version folders went.

@@ -103,6 +103,7 @@ fn done(verb: VerbKind) -> Option<VerbReply> {
         VerbKind::Commit => VerbReply::Commit,
         VerbKind::RollBack => VerbReply::RollBack,
         VerbKind::WriteMeta => VerbReply::WriteMeta,
+        VerbKind::InstallData => VerbReply::InstallData,
         VerbKind::DeleteVersion => VerbReply::DeleteVersion,
         VerbKind::RetireVersions => VerbReply::RetireVersions,
         VerbKind::RemoveStaleVersions => VerbReply::RemoveStaleVersions,
