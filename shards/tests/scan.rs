@@ -90,8 +90,11 @@ async fn one_cycle(store: &SimStore, pace: ScanPace) {
     assert!(scanner.run_cycle(&hooks).await, "the cycle ran to its end");
 }
 
+/// The keys queued for healing, sorted (the queue itself is first in, first out).
 fn queued(store: &SimStore) -> Vec<String> {
-    store.heal_queue().into_iter().map(|(_, key)| key).collect()
+    let mut keys: Vec<String> = store.heal_queue().into_iter().map(|(_, key)| key).collect();
+    keys.sort();
+    keys
 }
 
 /// Objects damaged in each way nobody reads are found by one cycle, exactly those;
