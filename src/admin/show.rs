@@ -60,8 +60,38 @@ pub fn info(doc: &Value, authority: &str) -> String {
             );
         }
     }
+    background_work(doc, &mut out);
+    let _ = writeln!(out, "  shards:");
+    for shard in doc["shards"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "    shard {}: {} connection(s), {} request(s) in flight, {} served, memory {} of {}",
+            number(shard, "shard"),
+            number(shard, "connections"),
+            number(shard, "requests_in_flight"),
+            number(shard, "requests_total"),
+            bytes(number(shard, "memory_used_bytes")),
+            bytes(number(shard, "memory_max_bytes"))
+        );
+    }
+    out
+}
+
+/// Healing's backlog and what it did, and the background scanner's progress.
+fn background_work(doc: &Value, out: &mut String) {
+    let number = |v: &Value, key: &str| v[key].as_u64().unwrap_or(0);
     if let Some(backlog) = doc["heal_backlog"].as_u64() {
-        let _ = writeln!(out, "  heal backlog: {backlog} object(s) queued for repair");
+        let heal = &doc["heal"];
+        let _ = writeln!(
+            out,
+            "  heal backlog: {backlog} object(s) queued for repair; since start {} queued, {} \
+             healed, {} found whole, {} failed (retried when met again), {} unreadable",
+            number(heal, "queued"),
+            number(heal, "healed"),
+            number(heal, "healthy"),
+            number(heal, "failed"),
+            number(heal, "unreadable"),
+        );
     }
     let scan = &doc["scan"];
     if scan.is_object() {
@@ -89,20 +119,6 @@ pub fn info(doc: &Value, authority: &str) -> String {
             number(scan, "deep_cycles_completed"),
         );
     }
-    let _ = writeln!(out, "  shards:");
-    for shard in doc["shards"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "    shard {}: {} connection(s), {} request(s) in flight, {} served, memory {} of {}",
-            number(shard, "shard"),
-            number(shard, "connections"),
-            number(shard, "requests_in_flight"),
-            number(shard, "requests_total"),
-            bytes(number(shard, "memory_used_bytes")),
-            bytes(number(shard, "memory_max_bytes"))
-        );
-    }
-    out
 }
 
 /// A member's state, in capitals unless it is online (as offline drives are above).

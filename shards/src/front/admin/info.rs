@@ -1,7 +1,8 @@
 //! `info`: what the node runs and how it is, as one JSON document: version and commit,
 //! uptime, every drive (state, free and total bytes), the erasure sets with their
 //! quorums and each member's state (online, slow, offline, ...; this node's or which
-//! peer's), the heal backlog (objects queued for repair, summed over the shards), the
+//! peer's), the heal backlog (objects queued for repair, summed over the shards) and
+//! what healing did since start, the
 //! background scanner's progress (summed over the shards that scan), and
 //! per shard its connections, requests, heal backlog and memory budget use: the slots each shard publishes once a second for the metrics
 //! (`front/metrics/node.rs`), so a shard's numbers are at most about a second old.
@@ -90,6 +91,18 @@ pub async fn document(ctx: &ShardContext) -> Result<String, S3Error> {
     });
     let heal_backlog: u64 = shards.iter().map(|s| s.heal_backlog).sum();
     doc.number("heal_backlog", heal_backlog);
+    let heal = |field: fn(&crate::object::heal::HealCounts) -> u64| -> u64 {
+        shards.iter().map(|s| field(&s.heal)).sum()
+    };
+    doc.object("heal", |counts| {
+        counts
+            .number("queued", heal(|c| c.queued))
+            .number("healed", heal(|c| c.healed))
+            .number("healthy", heal(|c| c.healthy))
+            .number("failed", heal(|c| c.failed))
+            .number("unreadable", heal(|c| c.unreadable))
+            .number("dropped", heal(|c| c.dropped));
+    });
     scan_summary(&mut doc, &published.scan_progress());
     doc.array(
         "shards",
