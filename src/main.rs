@@ -86,6 +86,16 @@ enum AdminCommand {
         #[command(flatten)]
         args: admin::TraceArgs,
     },
+    /// Heal a bucket's objects (under a prefix), or every bucket's, now: each object is
+    /// checked on every drive and what is missing or corrupt is rebuilt from the good
+    /// chunks, as the background healing does. Waits until done; exit status 1 when
+    /// anything is left damaged (or, with --dry-run, found damaged).
+    Heal {
+        #[command(flatten)]
+        connection: admin::Connection,
+        #[command(flatten)]
+        args: admin::HealArgs,
+    },
     /// Prometheus integration.
     #[command(subcommand)]
     Prometheus(PrometheusCommand),
@@ -493,6 +503,7 @@ fn run_admin(command: AdminCommand) -> Result<(), String> {
             value,
         }) => admin::config_set(&connection, &key, &value),
         AdminCommand::Trace { connection, args } => admin::trace(&connection, &args),
+        AdminCommand::Heal { connection, args } => admin::heal(&connection, &args),
         AdminCommand::Prometheus(PrometheusCommand::Generate { endpoint, expiry }) => {
             prometheus_generate(&endpoint, expiry)
         }

@@ -64,6 +64,7 @@ pub enum Operation {
     AdminConfigGet,
     AdminConfigSet,
     AdminTrace,
+    AdminHeal,
     /// A sub-resource, query parameter, header or form S3 defines that Shoal does not
     /// implement (yet): answered 501 before any body byte is read.
     NotImplemented {
@@ -575,11 +576,12 @@ fn admin_operation(head: &RequestHead) -> Result<Option<Operation>, S3Error> {
         ("config", Method::Get) => Operation::AdminConfigGet,
         ("config", Method::Put) => Operation::AdminConfigSet,
         ("trace", Method::Get) => Operation::AdminTrace,
-        ("info" | "config" | "trace", _) => return Err(method_not_allowed()),
+        ("heal", Method::Post) => Operation::AdminHeal,
+        ("info" | "config" | "trace" | "heal", _) => return Err(method_not_allowed()),
         _ => {
             return Err(S3Error::with_message(
                 S3ErrorCode::InvalidRequest,
-                format!("no admin operation {name:?} (info, config, trace)"),
+                format!("no admin operation {name:?} (info, config, trace, heal)"),
             ));
         }
     };
@@ -1175,7 +1177,13 @@ mod tests {
         );
         let wrong = route_of("DELETE", "/minio/shoal/admin/v1/info", "").unwrap_err();
         assert_eq!(wrong.code(), S3ErrorCode::MethodNotAllowed);
-        let unknown = route_of("GET", "/minio/shoal/admin/v1/heal", "").unwrap_err();
+        assert_eq!(
+            op("POST", "/minio/shoal/admin/v1/heal?bucket=b&deep=true"),
+            AdminHeal
+        );
+        let wrong = route_of("GET", "/minio/shoal/admin/v1/heal", "").unwrap_err();
+        assert_eq!(wrong.code(), S3ErrorCode::MethodNotAllowed);
+        let unknown = route_of("GET", "/minio/shoal/admin/v1/scrub", "").unwrap_err();
         assert_eq!(unknown.code(), S3ErrorCode::InvalidRequest);
         assert_eq!(op("GET", "/minio2/shoal/admin/v1/info"), GetObject);
     }

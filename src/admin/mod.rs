@@ -1,6 +1,7 @@
 //! `shoal admin`: the operator's client of a running server's admin API
 //! (`shoal_http::route::ADMIN_PATH_PREFIX`), signed with the root credentials. `info`
-//! and `config` print what the server answers; `trace` prints requests as they finish.
+//! and `config` print what the server answers; `trace` prints requests as they finish;
+//! `heal` heals a bucket's objects and waits until it is done.
 //!
 //! Credentials: `--access-key`/`--secret-key`, else SHOAL_ROOT_USER/SHOAL_ROOT_PASSWORD,
 //! else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. Endpoint: `--endpoint`, else
@@ -163,6 +164,103 @@ pub fn trace(connection: &Connection, args: &TraceArgs) -> Result<(), String> {
         printed += u64::from(is_record);
         args.count == 0 || printed < args.count
     })
+}
+
+/// `heal`'s target and output.
+#[derive(clap::Args, Debug)]
+pub struct HealArgs {
+    /// BUCKET or BUCKET/PREFIX to heal; every bucket when left out.
+    target: Option<String>,
+    /// Read and verify every chunk of every drive, even where the metadata agrees.
+    #[arg(long)]
+    deep: bool,
+    /// Report what is damaged, change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the server's JSON lines as they come (objects not found whole, progress
+    /// every half second, then the totals with "done": true).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Heals the objects of a bucket (under a prefix) or of every bucket on the server,
+/// waiting until it is done: objects that were not whole are printed as they are met,
+/// progress on stderr (when it is a terminal), the totals at the end. An error when
+/// anything is left damaged (unreadable, partly healed, failed; or, with --dry-run,
+/// found damaged), so the exit status says whether the data is whole.
+pub fn heal(connection: &Connection, args: &HealArgs) -> Result<(), String> {
+    let target = connection.target()?;
+    let (bucket, prefix) = match args.target.as_deref() {
+        None | Some("") => (None, None),
+        Some(path) => match path.split_once('/') {
+            Some((bucket, prefix)) => (Some(bucket), Some(prefix)),
+            None => (Some(path), None),
+        },
+    };
+    let mut query: Vec<(&str, &str)> = Vec::new();
+    if let Some(bucket) = bucket {
+        query.push(("bucket", bucket));
+    }
+    if let Some(prefix) = prefix.filter(|p| !p.is_empty()) {
+        query.push(("prefix", prefix));
+    }
+    if args.deep {
+        query.push(("deep", "true"));
+    }
+    if args.dry_run {
+        query.push(("dry-run", "true"));
+    }
+    let answer = request(&target, "POST", &format!("{ADMIN_PATH_PREFIX}heal"), &query)?;
+    if answer.status != 200 {
+        return Err(refusal(&target, answer.status, &answer.body()?));
+    }
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !args.json;
+    let mut totals = None;
+    answer.lines(|line| {
+        if line.is_empty() {
+            return true; // the server's keep-alive while one object heals
+        }
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+            println!("{line}");
+            return true;
+        };
+        if args.json {
+            println!("{line}");
+        } else if let Some(outcome) = value["outcome"].as_str() {
+            let error = value["error"].as_str().map(|e| format!(" ({e})"));
+            println!(
+                "{outcome:<10} {}/{}{}",
+                value["bucket"].as_str().unwrap_or("?"),
+                value["object"].as_str().unwrap_or("?"),
+                error.unwrap_or_default()
+            );
+        } else if let Some(error) = value["error"].as_str() {
+            println!(
+                "error      {}: {error}",
+                value["bucket"].as_str().unwrap_or("?")
+            );
+        } else if progress && value["progress"].is_object() {
+            eprint!("\r{}", show::heal_counts(&value["progress"]));
+        }
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        if value["done"].as_bool() == Some(true) {
+            totals = Some(value);
+        }
+        true
+    })?;
+    if progress {
+        eprintln!();
+    }
+    let totals = totals.ok_or_else(|| {
+        format!(
+            "{}: the heal ended before it said it was done",
+            target.authority
+        )
+    })?;
+    if !args.json {
+        println!("{}", show::heal_counts(&totals));
+    }
+    show::heal_verdict(&totals)
 }
 
 /// One admin request whose answer is a JSON document.

@@ -77,6 +77,48 @@ pub fn info(doc: &Value, authority: &str) -> String {
     out
 }
 
+/// A heal run's counts (a progress line's or the totals) in one line.
+pub fn heal_counts(counts: &Value) -> String {
+    let number = |key: &str| counts[key].as_u64().unwrap_or(0);
+    let mut out = format!(
+        "{} object(s) checked: {} whole, {} healed",
+        number("checked"),
+        number("healthy"),
+        number("healed")
+    );
+    for (key, label) in [
+        ("damaged", "damaged (dry run: not changed)"),
+        ("partial", "partly healed"),
+        ("unreadable", "unreadable (more lost than parity)"),
+        ("failed", "failed"),
+        ("gone", "deleted meanwhile"),
+    ] {
+        if number(key) > 0 {
+            let _ = write!(out, ", {} {label}", number(key));
+        }
+    }
+    if number("bytes_written") > 0 {
+        let _ = write!(out, "; {} rewritten", bytes(number("bytes_written")));
+    }
+    if counts["stopped"].as_bool() == Some(true) {
+        out.push_str("; stopped early (the server is stopping)");
+    }
+    out
+}
+
+/// `Err` when a heal run left anything damaged, or (a dry run) found damage.
+pub fn heal_verdict(totals: &Value) -> Result<(), String> {
+    let number = |key: &str| totals[key].as_u64().unwrap_or(0);
+    let left = number("damaged") + number("partial") + number("unreadable") + number("failed");
+    if totals["stopped"].as_bool() == Some(true) {
+        return Err("the heal stopped before it was done (the server is stopping)".to_owned());
+    }
+    if left > 0 {
+        return Err(format!("{left} object(s) are not whole"));
+    }
+    Ok(())
+}
+
 /// Healing's backlog and what it did, and the background scanner's progress.
 fn background_work(doc: &Value, out: &mut String) {
     let number = |v: &Value, key: &str| v[key].as_u64().unwrap_or(0);

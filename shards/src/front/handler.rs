@@ -415,7 +415,8 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         Operation::AdminInfo
         | Operation::AdminConfigGet
         | Operation::AdminConfigSet
-        | Operation::AdminTrace => crate::front::admin::handle(call, body).await,
+        | Operation::AdminTrace
+        | Operation::AdminHeal => crate::front::admin::handle(call, body).await,
         Operation::NotImplemented { .. } => Err(S3Error::with_message(
             S3ErrorCode::NotImplemented,
             call.route.not_implemented_message().unwrap_or_default(),

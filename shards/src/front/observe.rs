@@ -60,6 +60,7 @@ pub const API_NAMES: [&str; API_COUNT] = [
     "AdminConfigGet",
     "AdminConfigSet",
     "AdminTrace",
+    "AdminHeal",
     // A sub-resource, header or parameter Shoal does not implement (501).
     "NotImplemented",
     // No operation could be named: the head, its route or the connection was refused.
@@ -67,7 +68,7 @@ pub const API_NAMES: [&str; API_COUNT] = [
 ];
 
 /// Entries of [`API_NAMES`].
-pub const API_COUNT: usize = 37;
+pub const API_COUNT: usize = 38;
 
 /// An S3 operation as an index into [`API_NAMES`] (fixed tables, no strings per request).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,7 +115,8 @@ impl Api {
             Operation::AdminConfigGet => 32,
             Operation::AdminConfigSet => 33,
             Operation::AdminTrace => 34,
-            Operation::NotImplemented { .. } => 35,
+            Operation::AdminHeal => 35,
+            Operation::NotImplemented { .. } => 36,
         };
         Api(index)
     }
@@ -348,6 +350,7 @@ mod tests {
             Op::AdminConfigGet,
             Op::AdminConfigSet,
             Op::AdminTrace,
+            Op::AdminHeal,
         ];
         let mut seen = [false; API_COUNT];
         for op in served {

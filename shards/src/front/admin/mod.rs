@@ -1,10 +1,12 @@
 //! Shoal's admin API, served under `shoal_http::route::ADMIN_PATH_PREFIX` to requests
 //! signed with the root credentials (the one signature gate refuses anything else
 //! before routing): `info` (what the node runs and how it is), `config` (the settings
-//! that change at run time, `settings.rs`) and `trace` (a live stream of requests).
+//! that change at run time, `settings.rs`), `trace` (a live stream of requests) and
+//! `heal` (heal a bucket's objects on demand, progress streamed).
 //! `shoal admin` is its client. Answers are JSON objects; errors are S3 errors.
 
 pub mod config;
+pub mod heal;
 pub mod info;
 pub mod node;
 pub mod trace;
@@ -36,6 +38,7 @@ pub async fn handle<S: AsyncReadRent + AsyncWriteRent>(
             send_json(call, body, document).await
         }
         Operation::AdminTrace => trace::stream(call, body).await,
+        Operation::AdminHeal => heal::stream(call, body).await,
         _ => Err(S3Error::new(S3ErrorCode::InternalError)),
     }
 }
