@@ -26,6 +26,19 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The lines of a child's output as they come, read on a thread of their own.
+fn lines_of(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// Runs `shoal ARGS`, expects exit status 2 and `expected` in its stderr.
 fn refused(args: &[&str], expected: &str) {
     let output = shoal(args);
@@ -256,15 +269,7 @@ fn server_serves_local_folders_from_a_range() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start shoal server");
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = lines_of(child.stdout.take().unwrap());
     let deadline = Instant::now() + Duration::from_mins(1);
     let mut drives_line = None;
     while drives_line.is_none() && Instant::now() < deadline {
@@ -322,15 +327,7 @@ fn server_waits_for_peers_whose_names_do_not_resolve() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start shoal server");
-    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = lines_of(child.stderr.take().unwrap());
     let deadline = Instant::now() + Duration::from_mins(1);
     let (mut unresolved, mut waiting) = (false, false);
     while !(unresolved && waiting) && Instant::now() < deadline {

@@ -20,7 +20,7 @@
 use std::time::{Duration, Instant};
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
-use shoal_http::{ResponseBody, ResponseHead, S3Error, S3ErrorCode, write_response_head};
+use shoal_http::{S3Error, S3ErrorCode};
 
 use crate::front::handler::{Call, RequestBody};
 use crate::front::json::JsonObject;
@@ -146,19 +146,7 @@ pub async fn stream<S: AsyncReadRent + AsyncWriteRent>(
             .map(|b| b.name)
             .collect(),
     };
-    let headers = [("Content-Type", "application/x-ndjson")];
-    let head = ResponseHead {
-        status: 200,
-        date_unix_secs: ctx.now_unix_secs(),
-        request_id: call.request_id,
-        headers: &headers,
-        body: ResponseBody::Chunked,
-        keep_alive: false,
-    };
-    let mut out = Vec::with_capacity(256);
-    write_response_head(&head, &mut out);
-    let (written, _) = body.conn.write_all(out).await;
-    written.map_err(|_| S3Error::new(S3ErrorCode::InternalError))?;
+    super::start_stream(call, body, "application/x-ndjson").await?;
 
     let mut tally = Tally::default();
     let mut sent_at = Instant::now();
@@ -223,10 +211,7 @@ pub async fn stream<S: AsyncReadRent + AsyncWriteRent>(
         tally.write(doc);
     });
     if write_chunk(body, &mut lines).await {
-        let (_, _) = body
-            .conn
-            .write_all(shoal_http::response::LAST_CHUNK.to_vec())
-            .await;
+        super::end_stream(body).await;
     }
     Ok(false)
 }
@@ -277,13 +262,9 @@ async fn write_chunk<S: AsyncReadRent + AsyncWriteRent>(
     if lines.is_empty() {
         return true;
     }
-    let mut out = Vec::with_capacity(lines.len() + 16);
-    shoal_http::response::write_chunk_header(lines.len(), &mut out);
-    out.extend_from_slice(lines.as_bytes());
-    out.extend_from_slice(b"\r\n");
+    let reading = super::write_chunk(body, lines.as_bytes()).await;
     lines.clear();
-    let (written, _) = body.conn.write_all(out).await;
-    written.is_ok()
+    reading
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use std::time::Duration;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
-use shoal_http::{ResponseBody, ResponseHead, S3Error, S3ErrorCode, write_response_head};
+use shoal_http::{S3Error, S3ErrorCode};
 
 use crate::front::handler::{Call, RequestBody};
 
@@ -227,19 +227,7 @@ pub async fn stream<S: AsyncReadRent + AsyncWriteRent>(
         TraceFormat::Text => "text/plain; charset=utf-8",
         TraceFormat::Json => "application/x-ndjson",
     };
-    let headers = [("Content-Type", content_type)];
-    let head = ResponseHead {
-        status: 200,
-        date_unix_secs: ctx.now_unix_secs(),
-        request_id: call.request_id,
-        headers: &headers,
-        body: ResponseBody::Chunked,
-        keep_alive: false,
-    };
-    let mut out = Vec::with_capacity(256);
-    write_response_head(&head, &mut out);
-    let (written, _) = body.conn.write_all(out).await;
-    written.map_err(|_| S3Error::new(S3ErrorCode::InternalError))?;
+    super::start_stream(call, body, content_type).await?;
     let mut idle_ticks = 0;
     while !ctx.stopping() {
         let next = monoio::select! {
@@ -268,14 +256,11 @@ pub async fn stream<S: AsyncReadRent + AsyncWriteRent>(
                 }
             }
         }
-        if !batch.is_empty() && !write_chunk(body, batch.as_bytes()).await {
+        if !batch.is_empty() && !super::write_chunk(body, batch.as_bytes()).await {
             return Ok(false);
         }
     }
-    let (_, _) = body
-        .conn
-        .write_all(shoal_http::response::LAST_CHUNK.to_vec())
-        .await;
+    super::end_stream(body).await;
     Ok(false)
 }
 
@@ -292,18 +277,6 @@ fn note_dropped(subscription: &Subscription, format: TraceFormat, batch: &mut St
         ),
         TraceFormat::Json => writeln!(batch, "{{\"dropped\":{dropped}}}"),
     };
-}
-
-async fn write_chunk<S: AsyncReadRent + AsyncWriteRent>(
-    body: &mut RequestBody<'_, S>,
-    data: &[u8],
-) -> bool {
-    let mut out = Vec::with_capacity(data.len() + 16);
-    shoal_http::response::write_chunk_header(data.len(), &mut out);
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\r\n");
-    let (written, _) = body.conn.write_all(out).await;
-    written.is_ok()
 }
 
 #[cfg(test)]

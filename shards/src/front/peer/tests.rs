@@ -347,12 +347,10 @@ fn an_idle_connection_is_kept_by_pings() {
     });
 }
 
-/// A peer that stops (its thread blocked, its socket open) is given up within the
-/// silence bound, long before it wakes; once it is back, the next call dials again.
-#[test]
-fn a_silent_peer_is_given_up_and_dialed_again() {
+/// A far node serving for 6 s on a thread of its own, so blocking it (op 3) leaves the
+/// dialer running; its address.
+fn far_node_on_its_own_thread() -> std::net::SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
-    // The far node on a thread of its own, so blocking it leaves the dialer running.
     std::thread::spawn(move || {
         crate::front::peer::test_runtime().block_on(async move {
             let (listener, address) = listen();
@@ -361,7 +359,14 @@ fn a_silent_peer_is_given_up_and_dialed_again() {
             monoio::time::sleep(Duration::from_secs(6)).await;
         });
     });
-    let address = rx.recv_timeout(Duration::from_secs(5)).expect("far node");
+    rx.recv_timeout(Duration::from_secs(5)).expect("far node")
+}
+
+/// A peer that stops (its thread blocked, its socket open) is given up within the
+/// silence bound, long before it wakes; once it is back, the next call dials again.
+#[test]
+fn a_silent_peer_is_given_up_and_dialed_again() {
+    let address = far_node_on_its_own_thread();
     crate::front::peer::test_runtime().block_on(async {
         let peer = quick_channel(address);
         let (answer, _) = peer.call(op(0, 1), None, Duration::from_secs(5)).await;
@@ -557,17 +562,8 @@ fn a_connection_given_up_stops_its_requests() {
 /// address the name resolves to now, without a new channel.
 #[test]
 fn a_peer_that_moved_is_found_again_by_its_name() {
-    let (tx, rx) = std::sync::mpsc::channel();
     // The old address, on a thread of its own so it can go silent.
-    std::thread::spawn(move || {
-        crate::front::peer::test_runtime().block_on(async move {
-            let (listener, address) = listen();
-            serve_node(listener, secret());
-            tx.send(address).expect("address");
-            monoio::time::sleep(Duration::from_secs(6)).await;
-        });
-    });
-    let old = rx.recv_timeout(Duration::from_secs(5)).expect("old node");
+    let old = far_node_on_its_own_thread();
     crate::front::peer::test_runtime().block_on(async {
         let (listener, new) = listen();
         let moved = serve_node(listener, secret());
