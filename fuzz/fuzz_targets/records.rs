@@ -1,6 +1,6 @@
 //! Every record Shoal reads back from a drive: the framing (`codec.rs`), the format
 //! record, object metadata (`meta.rs`), bucket records, bucket tags, multipart upload
-//! records, and part-file names.
+//! records, part-file names, the heal queue's journal and the scanner's position.
 //!
 //! Input: one byte choosing the record kind, a little-endian u16 version, then a record
 //! body. The body is decoded twice: framed here with a correct checksum (so the fuzzer
@@ -12,23 +12,27 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use shoal_shards::object::heal::queue::decode_journal;
+use shoal_shards::object::multipart::UploadInfo;
+use shoal_shards::object::scan::position::Position;
+use shoal_shards::object::tagging::decode_bucket_tags;
 use shoal_shards::record::codec::{Writer, open_record};
 use shoal_shards::record::format::FormatRecord;
 use shoal_shards::record::meta::{DriveMeta, PartInfo};
-use shoal_shards::object::multipart::UploadInfo;
-use shoal_shards::object::tagging::decode_bucket_tags;
 
 /// The deployment the metadata decoder expects: a record naming another is refused, so
 /// the fuzzer learns these bytes (libFuzzer traces comparisons) to reach the body.
 const DEPLOYMENT_ID: [u8; 16] = *b"fuzz-deployment!";
 
 /// The magics of the record kinds, in the order the selector byte picks them.
-const MAGICS: [&[u8; 8]; 5] = [
+const MAGICS: [&[u8; 8]; 7] = [
     b"SHOALFMT",
     b"SHOALMTA",
     b"SHOALBKT",
     b"SHOALBTG",
     b"SHOALUPL",
+    b"shoalhq1",
+    b"SHOALSCN",
 ];
 
 fn check_format(bytes: &[u8]) {
@@ -62,6 +66,12 @@ fn check_bucket(bytes: &[u8]) {
     }
 }
 
+fn check_scan_position(bytes: &[u8]) {
+    if let Ok(position) = Position::decode(bytes) {
+        assert_eq!(Position::decode(&position.encode()), Ok(position));
+    }
+}
+
 fn check_part_name(bytes: &[u8]) {
     let Ok(name) = std::str::from_utf8(bytes) else {
         return;
@@ -77,6 +87,8 @@ fn check_all(bytes: &[u8]) {
     check_upload(bytes);
     check_bucket(bytes);
     let _ = decode_bucket_tags(bytes);
+    let _ = decode_journal(bytes);
+    check_scan_position(bytes);
 }
 
 fuzz_target!(|data: &[u8]| {
