@@ -13,7 +13,8 @@
 //! metadata has read quorum). A key left on fewer drives than read quorum is not
 //! listed; the background scanner, which walks every member, finds those.
 //!
-//! Bounds: one object at a time on the shard that took the request, so the work
+//! Bounds: at most `LINES_BYTES_MAX` of lines wait to be sent; one object at a time
+//! on the shard that took the request, so the work
 //! yields to that shard's requests between objects; it stops, after the object it is
 //! healing, when the client goes away (a line cannot be written) or the shard stops.
 
@@ -32,6 +33,9 @@ use crate::object::list::ListQuery;
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
 /// Longest silence while one object heals (an empty line is sent).
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// Most bytes of object lines held before they are sent (many damaged objects healed
+/// within one progress interval go out early instead of piling up).
+const LINES_BYTES_MAX: usize = 64 << 10;
 /// Keys asked of one listing page.
 const PAGE_KEYS: usize = 1000;
 
@@ -189,7 +193,7 @@ pub async fn stream<S: AsyncReadRent + AsyncWriteRent>(
                         }
                     });
                 }
-                if sent_at.elapsed() >= PROGRESS_INTERVAL {
+                if sent_at.elapsed() >= PROGRESS_INTERVAL || lines.len() >= LINES_BYTES_MAX {
                     progress(&mut lines, &tally, bucket, &object.key);
                     if !write_chunk(body, &mut lines).await {
                         return Ok(false);
