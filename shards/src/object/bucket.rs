@@ -282,37 +282,16 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     }
 
     /// `bucket_exists` for requests on the bucket's objects: answered from the shard's
-    /// bucket cache while no bucket change was seen and the entry is fresh.
-    async fn bucket_exists_cached(&self, bucket: &str) -> Result<bool> {
+    /// bucket cache while no bucket change was seen and the entry is fresh (on a
+    /// cluster, also read since `since_nanos`: `BucketCache::get_since`).
+    async fn bucket_exists_cached(&self, bucket: &str, since_nanos: u64) -> Result<bool> {
         if validate_bucket_name(bucket).is_err() {
             return Ok(false);
         }
-        match self.buckets.get(bucket, self.env.monotonic_nanos()) {
+        let now_nanos = self.env.monotonic_nanos();
+        match self.buckets.get_since(bucket, now_nanos, since_nanos) {
             Some(exists) => Ok(exists),
             None => self.bucket_exists(bucket).await,
-        }
-    }
-
-    /// `require_bucket` for a writer's re-check under the bucket's shared lock, granted
-    /// at `granted_nanos`: on a cluster, a cached answer counts only if its read began
-    /// after the grant (`BucketCache::get_under_lock`).
-    pub(crate) async fn require_bucket_under_lock(
-        &self,
-        bucket: &str,
-        granted_nanos: u64,
-    ) -> Result<()> {
-        let now_nanos = self.env.monotonic_nanos();
-        let exists = match self
-            .buckets
-            .get_under_lock(bucket, now_nanos, granted_nanos)
-        {
-            Some(exists) => exists,
-            None => self.bucket_exists(bucket).await?,
-        };
-        if exists {
-            Ok(())
-        } else {
-            Err(Error::NoSuchBucket)
         }
     }
 
@@ -344,7 +323,18 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// `Ok` if the bucket exists, `NoSuchBucket` if not, for requests on its objects
     /// (from the bucket cache when it may answer).
     pub(crate) async fn require_bucket(&self, bucket: &str) -> Result<()> {
-        if self.bucket_exists_cached(bucket).await? {
+        self.require_bucket_since(bucket, 0).await
+    }
+
+    /// `require_bucket` for a writer's re-check under the bucket's shared lock, granted
+    /// at `granted_nanos`: on a cluster a cached answer counts only if its read began
+    /// after the grant.
+    pub(crate) async fn require_bucket_since(
+        &self,
+        bucket: &str,
+        granted_nanos: u64,
+    ) -> Result<()> {
+        if self.bucket_exists_cached(bucket, granted_nanos).await? {
             Ok(())
         } else {
             Err(Error::NoSuchBucket)

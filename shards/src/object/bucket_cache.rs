@@ -138,18 +138,18 @@ impl BucketCache {
         fresh.then_some(entry.exists)
     }
 
-    /// The cached answer for a writer's re-check under the bucket's shared lock, granted
-    /// at `granted_nanos` (this shard's clock): on a cluster only an answer whose read
-    /// began after the grant. Why: the settle wait protects other nodes only while
+    /// The cached answer, if still true as far as this node knows and, on a cluster,
+    /// read since `since_nanos` (this shard's clock; 0: any). A writer's re-check under
+    /// the bucket's shared lock passes the time it was granted. Why: the settle wait protects other nodes only while
     /// the changer holds the bucket's lock; a changer that dies during the wait loses
     /// its grants at once (its connections close), so a writer may be granted the
     /// lock right after a delete's removal while its own entry from before still
     /// lives. Every change that wrote finished before any later grant, so a read
     /// begun after the grant sees it.
-    pub fn get_under_lock(&self, bucket: &str, now_nanos: u64, granted_nanos: u64) -> Option<bool> {
+    pub fn get_since(&self, bucket: &str, now_nanos: u64, since_nanos: u64) -> Option<bool> {
         if self.cluster {
             let entry = *self.entries.borrow().get(bucket)?;
-            if entry.filled_nanos < granted_nanos {
+            if entry.filled_nanos < since_nanos {
                 return None;
             }
         }
@@ -235,10 +235,10 @@ mod tests {
     fn a_writer_under_the_lock_believes_only_answers_read_since_its_grant() {
         let cluster = BucketCache::cluster(BucketGeneration::new());
         cluster.put("bkt", true, cluster.generation(), 100);
-        assert_eq!(cluster.get_under_lock("bkt", 150, 101), None);
-        assert_eq!(cluster.get_under_lock("bkt", 150, 100), Some(true));
+        assert_eq!(cluster.get_since("bkt", 150, 101), None);
+        assert_eq!(cluster.get_since("bkt", 150, 100), Some(true));
         let single = BucketCache::default();
         single.put("bkt", true, single.generation(), 100);
-        assert_eq!(single.get_under_lock("bkt", 150, 101), Some(true));
+        assert_eq!(single.get_since("bkt", 150, 101), Some(true));
     }
 }

@@ -397,8 +397,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .lock(&LockName::Bucket(bucket.to_owned()), LockMode::Shared)
             .await;
         let granted_nanos = self.env.monotonic_nanos();
-        self.require_bucket_under_lock(bucket, granted_nanos)
-            .await?;
+        self.require_bucket_since(bucket, granted_nanos).await?;
         Ok(guard)
     }
 
