@@ -152,6 +152,8 @@ WIRE_DEPLOYMENT = b"fuzz-deployment!"
 WIRE_ACCESS_KEY = b"AKIAIOSFODNN7EXAMPLE"
 WIRE_SECRET_KEY = b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 HELLO, CHALLENGE, PROOF, WELCOME, REFUSE, REQUEST, REPLY, CANCEL, PING, PONG = range(1, 11)
+# frame.rs's PROTOCOL_VERSION (2: the Welcome tells the listener node's shard count).
+WIRE_VERSION = 2
 
 
 def crc64_nvme(data: bytes) -> int:
@@ -170,7 +172,7 @@ assert crc64_nvme(b"123456789") == 0xAE8B_1486_0A79_9888
 def wire_frame(kind: int, body: bytes = b"", payload: bytes = b"", request_id: int = 0,
                target_shard: int = 0, deadline_ms: int = 0, flags: int = 0) -> bytes:
     """One frame: the 80-byte header of the table in frame.rs, body, payload."""
-    head = b"SHWF" + struct.pack("<HBBQ", 1, kind, flags, request_id) + WIRE_DEPLOYMENT
+    head = b"SHWF" + struct.pack("<HBBQ", WIRE_VERSION, kind, flags, request_id) + WIRE_DEPLOYMENT
     head += struct.pack("<IIIIQ", target_shard, deadline_ms, len(body), len(payload),
                         crc64_nvme(body)) + bytes(16)
     return head + struct.pack("<Q", crc64_nvme(head)) + body + payload
@@ -189,7 +191,7 @@ def write_wire_seeds() -> None:
         wire_frame(HELLO, c_d, target_shard=3)
         + wire_frame(CHALLENGE, c_l + wire_proof(c_d, c_l, 2, CHALLENGE))
         + wire_frame(PROOF, wire_proof(c_d, c_l, 1, PROOF))
-        + wire_frame(WELCOME)
+        + wire_frame(WELCOME, struct.pack("<I", 3))
     )
     verbs = (
         wire_frame(REQUEST, b"read meta", request_id=1, target_shard=2, deadline_ms=10_000)

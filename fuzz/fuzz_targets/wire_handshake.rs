@@ -65,7 +65,7 @@ fn attacker_alone(stream: &[u8]) {
     let mut stream = stream.to_vec();
     wire_common::repair_checksums(&mut stream);
     let secret = ClusterSecret::derive(ACCESS_KEY, SECRET_KEY);
-    let mut listener = Listener::new(&secret, DEPLOYMENT_ID, [7; 32]);
+    let mut listener = Listener::new(&secret, DEPLOYMENT_ID, [7; 32], 4);
     let mut dialer = Dialer::new(&secret, DEPLOYMENT_ID, 0, [9; 32]);
     dialer.hello();
     for (header, body) in frames(&stream, DEPLOYMENT_ID) {
@@ -128,7 +128,7 @@ fn man_in_the_middle(mode: u8, input: &[u8]) {
     };
     let (seed_d, seed_l) = (input.next().unwrap_or(1), input.next().unwrap_or(2));
     let mut dialer = Dialer::new(&theirs, dialer_deployment, 0, [seed_d; 32]);
-    let mut listener = Listener::new(&ours, DEPLOYMENT_ID, [seed_l; 32]);
+    let mut listener = Listener::new(&ours, DEPLOYMENT_ID, [seed_l; 32], 4);
     let mut tampered = false;
 
     let mut frame = dialer.hello();
@@ -155,6 +155,7 @@ fn man_in_the_middle(mode: u8, input: &[u8]) {
             listener.is_established() && dialer.is_established(),
             "an honest handshake failed"
         );
+        assert_eq!(dialer.peer_shards(), Some(4), "the Welcome told the shard count");
     }
 }
 

@@ -26,7 +26,8 @@
 //! when more Reply frames of the same request follow), Cancel (the sender gave up on a
 //! request: never cancel by dropping a read in flight, its bytes would be lost), and
 //! Ping/Pong (liveness of an idle connection). Only Request and Reply carry payload;
-//! Cancel, Ping, Pong and Welcome carry no body either.
+//! Cancel, Ping and Pong carry no body either. Version 2 gave the Welcome a body (the
+//! listener node's shard count, so a dialer can reach the owner shard of each key).
 //!
 //! The deadline is relative because the clocks of two nodes differ: the receiver counts
 //! it from the moment the header arrived (a little later than the sender, by the transit
@@ -50,7 +51,7 @@ pub const FRAME_HEADER_BYTES: usize = 80;
 /// The first bytes of every frame.
 pub const MAGIC: [u8; 4] = *b"SHWF";
 /// The one protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Largest body: verb messages are names, ids and small records (a key is ≤ 1 KiB).
 pub const BODY_MAX_BYTES: usize = 64 << 10;
 /// Largest payload of one frame. The largest payload a peer verb moves today is an
@@ -166,10 +167,7 @@ impl FrameKind {
 
     /// Whether a body may follow the header.
     pub fn carries_body(self) -> bool {
-        !matches!(
-            self,
-            FrameKind::Welcome | FrameKind::Cancel | FrameKind::Ping | FrameKind::Pong
-        )
+        !matches!(self, FrameKind::Cancel | FrameKind::Ping | FrameKind::Pong)
     }
 }
 

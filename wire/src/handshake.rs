@@ -21,7 +21,7 @@
 //! | Hello     | dialer challenge `c_d`                                 |    32 |
 //! | Challenge | listener challenge `c_l`, then `proof_l`               |    64 |
 //! | Proof     | `proof_d`                                              |    32 |
-//! | Welcome   | empty                                                  |     0 |
+//! | Welcome   | the listener node's shard count (u32, little endian)   |     4 |
 //! | Refuse    | `RefuseReason` code                                    |     1 |
 //!
 //! `proof = HMAC-SHA256(secret, PROOF_LABEL | deployment id (16) | c_d (32) | c_l (32) |
@@ -33,7 +33,9 @@
 //! credentials. Proofs are compared in constant time (`Mac::verify_slice`).
 //!
 //! The Hello's target shard names the core of the listener's node that the connection
-//! is for (`Listener::target_shard`). Invariants: a machine is `established` only after
+//! is for (`Listener::target_shard`); the Welcome tells the dialer how many shards the
+//! listener's node runs (`Dialer::peer_shards`, 1..=`SHARDS_MAX`), so it can send each
+//! key's verbs to the key's owner shard there. Invariants: a machine is `established` only after
 //! it verified the other side's proof; after any error it accepts no frame again.
 
 use hmac::{Hmac, Mac};
@@ -45,6 +47,10 @@ use crate::frame::{FrameHeader, FrameKind, FrameMeta, encode_frame_vec};
 pub const CHALLENGE_BYTES: usize = 32;
 /// Bytes of a proof (an HMAC-SHA256).
 pub const PROOF_BYTES: usize = 32;
+/// Bytes of a Welcome's body (the listener node's shard count).
+pub const WELCOME_BYTES: usize = 4;
+/// Most shards a node may announce (a route preamble names a shard in 16 bits).
+pub const SHARDS_MAX: u32 = 1 << 16;
 /// What the cluster secret is derived for; a new label gives a new secret.
 const SECRET_LABEL: &[u8] = b"shoal peer cluster secret v1";
 /// What a proof proves; never a prefix of `SECRET_LABEL`'s messages.
@@ -287,6 +293,8 @@ pub struct Dialer {
     target_shard: u32,
     challenges: Challenges,
     state: DialerState,
+    /// The listener node's shard count, from its Welcome.
+    peer_shards: Option<u32>,
 }
 
 impl Dialer {
@@ -307,6 +315,7 @@ impl Dialer {
                 listener: [0; CHALLENGE_BYTES],
             },
             state: DialerState::Start,
+            peer_shards: None,
         }
     }
 
@@ -338,6 +347,11 @@ impl Dialer {
     /// Whether the listener proved the cluster secret and welcomed this side.
     pub fn is_established(&self) -> bool {
         self.state == DialerState::Established
+    }
+
+    /// How many shards the listener's node runs (known once established).
+    pub fn peer_shards(&self) -> Option<u32> {
+        self.peer_shards
     }
 
     fn on_challenge(&mut self, header: &FrameHeader, body: &[u8]) -> Result<Step, HandshakeError> {
@@ -374,7 +388,17 @@ impl Dialer {
     }
 
     fn on_welcome(&mut self, header: &FrameHeader, body: &[u8]) -> Result<Step, HandshakeError> {
-        expect(header, body, &self.deployment_id, (FrameKind::Welcome, 0))?;
+        expect(
+            header,
+            body,
+            &self.deployment_id,
+            (FrameKind::Welcome, WELCOME_BYTES),
+        )?;
+        let shards = u32::from_le_bytes(body.try_into().expect("length checked"));
+        if shards == 0 || shards > SHARDS_MAX {
+            return Err(HandshakeError::Malformed { kind: header.kind });
+        }
+        self.peer_shards = Some(shards);
         self.state = DialerState::Established;
         Ok(Step::Established { send: None })
     }
@@ -396,15 +420,19 @@ pub struct Listener {
     challenges: Challenges,
     target_shard: Option<u32>,
     state: ListenerState,
+    /// This node's shard count, told in the Welcome.
+    shards: u32,
 }
 
 impl Listener {
-    /// A handshake on an accepted connection, with `challenge` fresh random bytes from
+    /// A handshake on an accepted connection of a node running `shards` shards (at
+    /// least 1, at most `SHARDS_MAX`: clamped), with `challenge` fresh random bytes from
     /// the caller.
     pub fn new(
         secret: &ClusterSecret,
         deployment_id: [u8; 16],
         challenge: [u8; CHALLENGE_BYTES],
+        shards: u32,
     ) -> Listener {
         Listener {
             secret: secret.clone(),
@@ -415,6 +443,7 @@ impl Listener {
             },
             target_shard: None,
             state: ListenerState::AwaitHello,
+            shards: shards.clamp(1, SHARDS_MAX),
         }
     }
 
@@ -488,7 +517,8 @@ impl Listener {
             return Err(HandshakeError::WrongProof);
         }
         self.state = ListenerState::Established;
-        let welcome = handshake_frame(FrameKind::Welcome, self.deployment_id, 0, &[]);
+        let shards = self.shards.to_le_bytes();
+        let welcome = handshake_frame(FrameKind::Welcome, self.deployment_id, 0, &shards);
         Ok(Step::Established {
             send: Some(welcome),
         })

@@ -4,8 +4,8 @@
 use shoal_wire::frame::{
     BODY_CHECKSUM_AT, BODY_LEN_AT, BODY_MAX_BYTES, DEADLINE_MS_AT, FLAG_MORE, FLAGS_AT,
     FRAME_HEADER_BYTES, Field, FrameError, FrameHeader, FrameKind, FrameMeta, HEADER_CHECKSUM_AT,
-    KIND_AT, PAYLOAD_LEN_AT, PAYLOAD_MAX_BYTES, RESERVED_AT, VERSION_AT, body_checksum,
-    encode_frame, encode_frame_vec, seal_header,
+    KIND_AT, PAYLOAD_LEN_AT, PAYLOAD_MAX_BYTES, PROTOCOL_VERSION, RESERVED_AT, VERSION_AT,
+    body_checksum, encode_frame, encode_frame_vec, seal_header,
 };
 
 const DEPLOYMENT_ID: [u8; 16] = *b"test-deployment!";
@@ -107,11 +107,15 @@ fn bad_magic_is_refused() {
 /// A peer speaking another protocol version is refused, whatever else it sends.
 #[test]
 fn other_version_is_refused() {
-    let bytes = resealed(|b| b[VERSION_AT..VERSION_AT + 2].copy_from_slice(&2u16.to_le_bytes()));
-    assert_eq!(
-        FrameHeader::decode(&bytes),
-        Err(FrameError::Version { found: 2 })
-    );
+    // Version 1 (a Welcome without the shard count) and the next one alike.
+    for other in [1u16, PROTOCOL_VERSION + 1] {
+        let bytes =
+            resealed(|b| b[VERSION_AT..VERSION_AT + 2].copy_from_slice(&other.to_le_bytes()));
+        assert_eq!(
+            FrameHeader::decode(&bytes),
+            Err(FrameError::Version { found: other })
+        );
+    }
 }
 
 /// One flipped bit anywhere after the version, checksum included, is caught.
@@ -197,7 +201,7 @@ fn lengths_over_the_limits_are_refused() {
 }
 
 /// Each kind may carry only what it is for: no payload outside Request and Reply, no
-/// body on Welcome, Cancel, Ping or Pong, `FLAG_MORE` only on a Reply, a deadline only
+/// body on Cancel, Ping or Pong, `FLAG_MORE` only on a Reply, a deadline only
 /// (and always) on a Request.
 #[test]
 fn fields_a_kind_must_leave_empty_are_refused() {
@@ -221,12 +225,7 @@ fn fields_a_kind_must_leave_empty_are_refused() {
         let got = refused(kind, &|b| put_u32(b, PAYLOAD_LEN_AT, 1));
         assert_eq!(got, not_allowed(kind, Field::Payload));
     }
-    for kind in [
-        FrameKind::Welcome,
-        FrameKind::Cancel,
-        FrameKind::Ping,
-        FrameKind::Pong,
-    ] {
+    for kind in [FrameKind::Cancel, FrameKind::Ping, FrameKind::Pong] {
         let got = refused(kind, &|b| put_u32(b, BODY_LEN_AT, 1));
         assert_eq!(got, not_allowed(kind, Field::Body));
     }

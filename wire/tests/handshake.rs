@@ -7,7 +7,7 @@ use shoal_wire::decoder::{Decoded, Decoder, Event};
 use shoal_wire::frame::{FrameError, FrameHeader, FrameKind, FrameMeta, encode_frame_vec};
 use shoal_wire::handshake::{
     CHALLENGE_BYTES, Challenges, ClusterSecret, Dialer, HandshakeError, Listener, RefuseReason,
-    Role, Step, proof, refuse_frame,
+    Role, SHARDS_MAX, Step, proof, refuse_frame,
 };
 
 const DEPLOYMENT_ID: [u8; 16] = *b"test-deployment!";
@@ -63,7 +63,7 @@ fn sent(step: Result<Step, HandshakeError>) -> Vec<u8> {
 /// The frames of one honest handshake: Hello, Challenge, Proof, Welcome.
 fn honest_frames(dialer_seed: u8, listener_seed: u8) -> [Vec<u8>; 4] {
     let mut dialer = Dialer::new(&secret(), DEPLOYMENT_ID, 0, challenge(dialer_seed));
-    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(listener_seed));
+    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(listener_seed), 3);
     let hello = dialer.hello();
     let challenge_frame = sent(to_listener(&mut listener, &hello));
     let proof_frame = sent(to_dialer(&mut dialer, &challenge_frame));
@@ -80,7 +80,7 @@ fn frame(kind: FrameKind, body: &[u8]) -> Vec<u8> {
 #[test]
 fn peers_with_the_cluster_secret_connect() {
     let mut dialer = Dialer::new(&secret(), DEPLOYMENT_ID, 7, challenge(1));
-    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2));
+    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2), 3);
     let hello = dialer.hello();
     let challenge_frame = sent(to_listener(&mut listener, &hello));
     assert_eq!(listener.target_shard(), Some(7));
@@ -95,6 +95,39 @@ fn peers_with_the_cluster_secret_connect() {
         Ok(Step::Established { send: None })
     );
     assert!(dialer.is_established());
+    assert_eq!(
+        dialer.peer_shards(),
+        Some(3),
+        "the Welcome tells the shard count"
+    );
+}
+
+/// A Welcome that announces no shards, or more than a route can name, is malformed:
+/// the dialer could not route by it.
+#[test]
+fn a_welcome_without_a_usable_shard_count_is_refused() {
+    for shards in [0, SHARDS_MAX + 1] {
+        let mut dialer = Dialer::new(&secret(), DEPLOYMENT_ID, 0, challenge(1));
+        let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2), 3);
+        let challenge_frame = sent(to_listener(&mut listener, &dialer.hello()));
+        sent(to_dialer(&mut dialer, &challenge_frame));
+        let welcome = frame(FrameKind::Welcome, &shards.to_le_bytes());
+        assert_eq!(
+            to_dialer(&mut dialer, &welcome),
+            Err(HandshakeError::Malformed {
+                kind: FrameKind::Welcome
+            })
+        );
+        assert!(!dialer.is_established() && dialer.peer_shards().is_none());
+    }
+    // A listener asked to announce none says one (every node runs at least one).
+    let mut dialer = Dialer::new(&secret(), DEPLOYMENT_ID, 0, challenge(1));
+    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2), 0);
+    let challenge_frame = sent(to_listener(&mut listener, &dialer.hello()));
+    let proof_frame = sent(to_dialer(&mut dialer, &challenge_frame));
+    let welcome = sent(to_listener(&mut listener, &proof_frame));
+    to_dialer(&mut dialer, &welcome).unwrap();
+    assert_eq!(dialer.peer_shards(), Some(1));
 }
 
 /// A dialer with other credentials refuses the listener's proof, and a proof made with
@@ -103,7 +136,7 @@ fn peers_with_the_cluster_secret_connect() {
 fn a_wrong_secret_is_refused_by_both_sides() {
     let wrong = ClusterSecret::derive(ACCESS_KEY, "not the secret key");
     let mut dialer = Dialer::new(&wrong, DEPLOYMENT_ID, 0, challenge(1));
-    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2));
+    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2), 3);
     let challenge_frame = sent(to_listener(&mut listener, &dialer.hello()));
     assert_eq!(
         to_dialer(&mut dialer, &challenge_frame),
@@ -144,7 +177,7 @@ fn a_wrong_secret_is_refused_by_both_sides() {
 fn another_access_key_is_another_secret() {
     let wrong = ClusterSecret::derive("AKIAOTHERACCESSKEY00", SECRET_KEY);
     let mut dialer = Dialer::new(&wrong, DEPLOYMENT_ID, 0, challenge(1));
-    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2));
+    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2), 3);
     let challenge_frame = sent(to_listener(&mut listener, &dialer.hello()));
     assert_eq!(
         to_dialer(&mut dialer, &challenge_frame),
@@ -165,7 +198,7 @@ fn another_deployment_is_refused() {
         })
     );
     let (header, body) = receive(&hello, OTHER_DEPLOYMENT_ID).unwrap();
-    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2));
+    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2), 3);
     assert_eq!(
         listener.on_frame(&header, &body),
         Err(HandshakeError::WrongDeployment {
@@ -180,7 +213,7 @@ fn another_deployment_is_refused() {
 #[test]
 fn a_replayed_proof_is_refused() {
     let [hello, challenge_frame, proof_frame, _] = honest_frames(1, 2);
-    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(3));
+    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(3), 3);
     sent(to_listener(&mut listener, &hello));
     assert_eq!(
         to_listener(&mut listener, &proof_frame),
@@ -200,7 +233,7 @@ fn a_replayed_proof_is_refused() {
 #[test]
 fn a_reflected_proof_is_refused() {
     let mut dialer = Dialer::new(&secret(), DEPLOYMENT_ID, 0, challenge(1));
-    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2));
+    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2), 3);
     let challenge_frame = sent(to_listener(&mut listener, &dialer.hello()));
     let (_, body) = receive(&challenge_frame, DEPLOYMENT_ID).unwrap();
     let listener_proof = &body[CHALLENGE_BYTES..];
@@ -232,7 +265,7 @@ fn frames_out_of_order_are_refused() {
     let [hello, challenge_frame, proof_frame, welcome] = honest_frames(1, 2);
     let unexpected = |kind| Err(HandshakeError::Unexpected { kind });
 
-    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2));
+    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2), 3);
     assert_eq!(
         to_listener(&mut listener, &proof_frame),
         unexpected(FrameKind::Proof)
@@ -243,7 +276,7 @@ fn frames_out_of_order_are_refused() {
         "failed stays failed"
     );
 
-    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2));
+    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2), 3);
     sent(to_listener(&mut listener, &hello));
     assert_eq!(
         to_listener(&mut listener, &hello),
@@ -253,7 +286,7 @@ fn frames_out_of_order_are_refused() {
     let mut request = FrameMeta::new(FrameKind::Request, DEPLOYMENT_ID);
     request.deadline_ms = 100;
     let request = encode_frame_vec(&request, b"verb", 0).unwrap();
-    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2));
+    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2), 3);
     assert_eq!(
         to_listener(&mut listener, &request),
         unexpected(FrameKind::Request)
@@ -273,7 +306,7 @@ fn frames_out_of_order_are_refused() {
     );
 
     let mut dialer = Dialer::new(&secret(), DEPLOYMENT_ID, 0, challenge(1));
-    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2));
+    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2), 3);
     let challenge_frame = sent(to_listener(&mut listener, &dialer.hello()));
     let proof_frame = sent(to_dialer(&mut dialer, &challenge_frame));
     let welcome = sent(to_listener(&mut listener, &proof_frame));
@@ -294,7 +327,7 @@ fn frames_out_of_order_are_refused() {
 /// A handshake frame whose body has the wrong length is refused as malformed.
 #[test]
 fn malformed_bodies_are_refused() {
-    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2));
+    let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2), 3);
     let short = frame(FrameKind::Hello, &[0; CHALLENGE_BYTES - 1]);
     assert_eq!(
         to_listener(&mut listener, &short),
@@ -331,7 +364,7 @@ fn refuse_reasons_travel() {
     ];
     for error in errors {
         let reason = error.reason().unwrap();
-        let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2));
+        let mut listener = Listener::new(&secret(), DEPLOYMENT_ID, challenge(2), 3);
         let told = to_listener(&mut listener, &refuse_frame(DEPLOYMENT_ID, reason));
         assert_eq!(told, Err(HandshakeError::Refused { reason }));
     }

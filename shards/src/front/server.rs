@@ -169,6 +169,9 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
     })?;
     let (drives, _locks) = open_drives(&config.drives, config.format_new_drives)?;
     let tls = load_tls(&mut config)?;
+    if let Some(cluster) = config.cluster.as_mut() {
+        cluster.shards = config.shards;
+    }
     let (layout, offline, cluster_start) = prepare_drives(drives, &config)?;
     let (credentials, credentials_source) = credentials_of(&config, &offline)?;
     let audit = AuditLog::open(config.audit_log.as_deref(), config.audit_webhook.as_deref())?;

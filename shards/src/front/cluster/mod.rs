@@ -48,6 +48,9 @@ pub struct ClusterConfig {
     /// With `--certs-dir`: TLS towards peers (client side) and for peers (server side,
     /// the S3 listener's own configuration).
     pub tls: Option<ClusterTls>,
+    /// This node's shard count, told to every peer that connects (its Welcome), so
+    /// peers send each key's verbs to the key's owner shard here.
+    pub shards: usize,
 }
 
 /// The two sides of TLS between peers.
@@ -84,6 +87,7 @@ impl ClusterConfig {
             this_node,
             peers,
             tls: None,
+            shards: 1,
         })
     }
 
@@ -110,6 +114,7 @@ impl ClusterConfig {
     /// How this node answers peers.
     pub fn serve_config(&self, secret: &ClusterSecret) -> ServeConfig {
         let mut config = ServeConfig::new(self.frame_deployment(), secret.clone());
+        config.shards = u32::try_from(self.shards).unwrap_or(u32::MAX);
         config.tls = self.tls.as_ref().map(|tls| tls.server.clone());
         config
     }

@@ -82,6 +82,8 @@ pub struct ServeConfig {
     pub secret: ClusterSecret,
     /// The node's TLS (the S3 configuration of `--certs-dir`); `None`: plain peers only.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// This node's shard count, told in the handshake's Welcome (1 unless set).
+    pub shards: u32,
 }
 
 impl ServeConfig {
@@ -91,6 +93,7 @@ impl ServeConfig {
             deployment_id,
             secret,
             tls: None,
+            shards: 1,
         }
     }
 }
@@ -182,7 +185,12 @@ async fn accept(
     config: &ServeConfig,
 ) -> std::io::Result<()> {
     let challenge: [u8; 32] = rand::random();
-    let mut listener = Listener::new(&config.secret, config.deployment_id, challenge);
+    let mut listener = Listener::new(
+        &config.secret,
+        config.deployment_id,
+        challenge,
+        config.shards,
+    );
     loop {
         let frame = reader.next().await?;
         match listener.on_frame(&frame.header, &frame.body) {
