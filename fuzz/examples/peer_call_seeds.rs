@@ -56,6 +56,7 @@ fn call_seed(folder: &Path, i: usize, request: &PeerRequest) {
         drive_index: (i % 4) as u32,
         request: request.clone(),
         deadline: Duration::from_secs(1),
+        route: None,
     };
     let out = encode_call(call, chunks.as_ref().map_or(0, AlignedBuf::len)).expect("encodes");
     let payload = out.bulk.or(chunks);

@@ -58,6 +58,7 @@ fn call(body: &[u8], payload: &[u8]) {
         drive_index: incoming.drive_index,
         request: incoming.request,
         deadline: Duration::from_secs(1),
+        route: None,
     };
     let out = encode_call(again, chunks_len).expect("a decoded call encodes");
     let again = decode_call(&out.body, out.bulk.or(incoming.chunks)).expect("decodes again");

@@ -65,6 +65,7 @@ fn every_call_round_trips() {
             drive_index: 3,
             request: request.clone(),
             deadline: Duration::from_secs(1),
+            route: None,
         };
         let out = encode_call(call, chunks_len).expect("an example encodes");
         assert_eq!(out.body[..DRIVE_INDEX_BYTES], 3u32.to_le_bytes());
@@ -198,6 +199,7 @@ fn fence_travels_as_time_left() {
         drive_index: 0,
         request,
         deadline: Duration::from_secs(1),
+        route: None,
     };
     let out = encode_call(call, 0).unwrap();
     let incoming = decode_call(&out.body, out.bulk).unwrap();
@@ -230,6 +232,7 @@ fn refuses_bad_calls() {
             drive_index: 1,
             request,
             deadline: Duration::from_secs(1),
+            route: None,
         };
         let shown_request = shown(&call.request);
         let out = encode_call(call, chunks_len).unwrap();
@@ -286,6 +289,7 @@ fn call_of(request: PeerRequest) -> PeerCall {
         drive_index: 0,
         request,
         deadline: Duration::from_secs(1),
+        route: None,
     }
 }
 

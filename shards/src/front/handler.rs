@@ -53,6 +53,8 @@ pub struct ShardContext {
     request_memory_bytes: usize,
     /// The node as the admin API sees it.
     admin: Option<std::sync::Arc<crate::front::admin::node::Node>>,
+    /// Peer verbs this shard served, by owner (`member_service.rs`; zero on one node).
+    pub peer_verbs: Rc<Cell<crate::front::peer::member_service::PeerVerbCounts>>,
 }
 
 /// Counts a request in flight until dropped.
@@ -86,6 +88,7 @@ impl ShardContext {
             node: None,
             request_memory_bytes: 0,
             admin: None,
+            peer_verbs: Rc::default(),
         }
     }
 

@@ -537,10 +537,16 @@ fn start_peer_tasks(
     side: PeerSide,
 ) {
     let serve_config = cluster.config.serve_config(&cluster.secret);
+    let owner_check = crate::front::peer::member_service::OwnerCheck {
+        deployment_id: cluster.deployment_id,
+        shard_index,
+        shards: cluster.config.shards,
+        counts: ctx.peer_verbs.clone(),
+    };
     monoio::spawn(crate::front::cluster::shard::serve_peers(
         inbox,
-        side.local,
-        side.desk,
+        (side.local, side.desk),
+        owner_check,
         serve_config,
     ));
     if shard_index == 0
@@ -605,7 +611,7 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<OpenedShard,
             let members = crate::front::cluster::shard::members(
                 shard_index,
                 &cluster.config,
-                &cluster.secret,
+                (&cluster.secret, cluster.deployment_id),
                 drives,
                 durations,
             )?;

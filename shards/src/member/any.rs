@@ -451,7 +451,10 @@ mod tests {
                 .await;
             assert!(matches!(result, Err(MemberError::Io(_))), "{result:?}");
             assert_eq!(buf.capacity(), 4096);
-            let records = AnyRecords::Peer(PeerRecords { handle: 2 });
+            let records = AnyRecords::Peer(PeerRecords {
+                handle: 2,
+                route: None,
+            });
             let (result, _) = local
                 .read_records(&records, AlignedBuf::with_capacity(4096), 0)
                 .await;

@@ -79,8 +79,10 @@ pub struct ClusterLocks {
 enum Grant {
     /// This node's, on its owner shard.
     Own(LockGuard),
-    /// A peer's, held by its connection under `id` until released.
-    Peer { node: usize, id: u64 },
+    /// A peer's, held by its connection under `id` until released. `route` (the
+    /// name's owner hash) sends its refresh and release on the connection its grant
+    /// came by: a grant is held by that connection's session only.
+    Peer { node: usize, id: u64, route: u64 },
 }
 
 /// What one node answered an attempt.
@@ -221,7 +223,8 @@ impl ClusterLocks {
                         wait,
                         seen_epoch,
                     };
-                    Box::pin(ask_peer(Rc::clone(link), index, ask, inner, tx))
+                    let peer = (Rc::clone(link), index, owner_hash);
+                    Box::pin(ask_peer(peer, ask, inner, tx))
                 }
             };
             self.time.spawn_task(task);
@@ -252,8 +255,7 @@ impl ClusterLocks {
 /// Asks node `index` over `link` for the lock; a grant goes into `inner` (or is
 /// released at once when the attempt is over); a lost answer is released by id too.
 async fn ask_peer(
-    link: Rc<dyn PeerLink>,
-    index: usize,
+    (link, index, route): (Rc<dyn PeerLink>, usize, u64),
     ask: LockAsk,
     inner: Rc<HoldInner>,
     answers: mpsc::UnboundedSender<Answer>,
@@ -263,28 +265,36 @@ async fn ask_peer(
         drive_index: 0,
         deadline: ask.wait + CALL_MARGIN,
         request: PeerRequest::LockAcquire(ask),
+        route: Some(route),
     };
     let (reply, _) = link.call(call, None).await;
     let answer = match reply {
         Ok(PeerReply::Lock(LockAnswer::Granted { epoch, .. })) => {
-            inner.keep_grant_epoch(Grant::Peer { node: index, id }, epoch)
+            let grant = Grant::Peer {
+                node: index,
+                id,
+                route,
+            };
+            inner.keep_grant_epoch(grant, epoch)
         }
         Ok(_) => Answer::No,
         Err(_) => {
             // It may have been granted with its answer lost: let go of it anyway.
-            release_peer(&link, id).await;
+            release_peer(&link, id, route).await;
             Answer::No
         }
     };
     let _ = answers.unbounded_send(answer);
 }
 
-/// Tells a peer to release lock `id` (its answer changes nothing here).
-async fn release_peer(link: &Rc<dyn PeerLink>, id: u64) {
+/// Tells a peer to release lock `id` (its answer changes nothing here), on the
+/// connection `route` chooses (the one its acquire took).
+async fn release_peer(link: &Rc<dyn PeerLink>, id: u64, route: u64) {
     let call = PeerCall {
         drive_index: 0,
         deadline: CALL_MARGIN,
         request: PeerRequest::LockRelease { id },
+        route: Some(route),
     };
     let _ = link.call(call, None).await;
 }
@@ -359,10 +369,10 @@ impl ClusterLocks {
         for grant in grants {
             match grant {
                 Grant::Own(guard) => drop(guard),
-                Grant::Peer { node, id } => {
+                Grant::Peer { node, id, route } => {
                     if let Some(link) = self.peers[node].clone() {
                         self.time.spawn_task(Box::pin(async move {
-                            release_peer(&link, id).await;
+                            release_peer(&link, id, route).await;
                         }));
                     }
                 }
@@ -440,9 +450,9 @@ async fn refresh_grant(
             let kept = guard.refresh(fence).await.is_some();
             (Grant::Own(guard), kept)
         }
-        Grant::Peer { node, id } => {
+        Grant::Peer { node, id, route } => {
             let Some(link) = locks.peers[node].clone() else {
-                return (Grant::Peer { node, id }, false);
+                return (Grant::Peer { node, id, route }, false);
             };
             let call = PeerCall {
                 drive_index: 0,
@@ -452,10 +462,11 @@ async fn refresh_grant(
                     lease,
                     fence_epoch: fence,
                 },
+                route: Some(route),
             };
             let (reply, _) = link.call(call, None).await;
             let kept = matches!(reply, Ok(PeerReply::Lock(LockAnswer::Granted { .. })));
-            (Grant::Peer { node, id }, kept)
+            (Grant::Peer { node, id, route }, kept)
         }
     }
 }

@@ -61,13 +61,10 @@ impl LockName {
         }
     }
 
-    /// The text whose hash chooses the owner shard (distinct per kind).
+    /// The text whose hash chooses the owner shard (distinct per kind): the lock
+    /// verbs' `LockTarget::owner_text`, so a peer routes to the same shard.
     pub fn owner_text(&self) -> String {
-        match self {
-            Self::Bucket(name) => format!("b:{name}"),
-            Self::Object { bucket, key } => format!("{bucket}/{key}"),
-            Self::Upload(id) => format!("u:{id}"),
-        }
+        crate::set::cluster_lock::target_of(self).owner_text()
     }
 }
 

@@ -24,11 +24,10 @@ use std::time::Duration;
 
 use crate::member::peer::message::{LockAnswer, LockAsk, PeerReply, PeerRequest};
 use crate::member::peer::serve::{LockDesk, PeerLocks};
-use crate::set::cluster_lock::{name_of, within};
+use crate::set::cluster_lock::{name_of, target_of, within};
 use crate::set::key_lock::{LockMode, LockName};
 use crate::set::shard_lock::{KeyLocker, LockGuard};
 use crate::topology::placement::DeploymentId;
-use crate::topology::placement::object_hash;
 
 /// Leases one connection may hold.
 pub const HELD_MAX: usize = 4096;
@@ -41,7 +40,7 @@ pub const EPOCH_MAX: u64 = 1 << 62;
 
 /// The owner hash of a lock name in deployment `deployment_id` (`Store::lock`'s).
 pub fn owner_hash(deployment_id: &DeploymentId, name: &LockName) -> u64 {
-    object_hash(deployment_id, "", &name.owner_text()) >> 8
+    crate::member::peer::route::owner_hash(deployment_id, &target_of(name))
 }
 
 /// A node's locks, as peers reach them.

@@ -3,9 +3,12 @@
 //! Members, in pool order: this node's drives as local members (the same `Rc`s the
 //! shard's `MemberService` answers peers with, so a key's lease epochs are remembered
 //! in one place per shard whether a verb came from here or from a peer), and each
-//! peer's drives as `PeerMember`s sharing one `TcpLink` per peer node. Shard `i` talks
-//! to shard `i` of every peer (modulo the peer's shard count, `accept.rs`), so the
-//! links of a node's shards never share a connection.
+//! peer's drives as `PeerMember`s sharing one `TcpLink` per peer node. A call that
+//! names a key, bucket, upload or lock goes to that name's owner shard on the peer
+//! (`member/peer/route.rs`, `front/peer/link.rs`), so a key's traffic from every node
+//! meets on one core of each; other calls go from shard `i` to shard `i` of the peer
+//! (modulo its shard count, `accept.rs`). The links of a node's shards never share a
+//! connection.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -16,12 +19,13 @@ use shoal_wire::handshake::ClusterSecret;
 
 use crate::front::cluster::ClusterConfig;
 use crate::front::peer::accept::{self, HandedPeer};
-use crate::front::peer::member_service::MemberService;
+use crate::front::peer::member_service::{MemberService, OwnerCheck};
 use crate::front::peer::permits::Permits;
 use crate::front::peer::serve::{ServeConfig, serve};
 use crate::member::peer::link::PeerLink;
 use crate::member::peer::serve::LockDesk;
 use crate::member::{LocalMember, Member, PeerMember};
+use crate::topology::placement::DeploymentId;
 
 /// Peer requests one shard runs at once (with their answers not yet written).
 pub const PEER_PERMITS_PER_SHARD: usize = 64;
@@ -39,7 +43,7 @@ pub struct ShardMembers {
 pub fn members(
     shard_index: usize,
     cluster: &ClusterConfig,
-    secret: &ClusterSecret,
+    (secret, deployment_id): (&ClusterSecret, DeploymentId),
     drives: Vec<AnyDrive>,
     (lease, member_deadline): (Duration, Duration),
 ) -> Result<ShardMembers, String> {
@@ -61,7 +65,8 @@ pub fn members(
                 let name = cluster.drive_name(*place);
                 let index = u32::try_from(place.drive_index).unwrap_or(u32::MAX);
                 let member =
-                    PeerMember::new(name, index, link.clone(), now.clone(), member_deadline);
+                    PeerMember::new(name, index, link.clone(), now.clone(), member_deadline)
+                        .with_routes(deployment_id);
                 Rc::new(Member::Peer(member))
             }
         })
@@ -74,11 +79,12 @@ pub fn members(
 /// locks with), until every sender is gone.
 pub async fn serve_peers(
     inbox: mpsc::Receiver<HandedPeer>,
-    local: Vec<Rc<Member<AnyDrive>>>,
-    desk: Rc<dyn LockDesk>,
+    (local, desk): (Vec<Rc<Member<AnyDrive>>>, Rc<dyn LockDesk>),
+    owner_check: OwnerCheck,
     config: ServeConfig,
 ) {
-    let service = Rc::new(MemberService::new(local).with_locks(desk));
+    let service = MemberService::new(local).with_locks(desk);
+    let service = Rc::new(service.with_owner_check(owner_check));
     let permits = Permits::new(PEER_PERMITS_PER_SHARD);
     accept::receive(inbox, move |stream, _route| {
         let (config, service, permits) = (config.clone(), service.clone(), permits.clone());

@@ -55,6 +55,8 @@ pub struct ShardSnapshot {
     pub scan: crate::object::scan::ScanProgress,
     /// What the shard's healing did since start, and its backlog (`object/heal`).
     pub heal: crate::object::heal::HealCounts,
+    /// Peer verbs the shard served, by owner (`front/peer/member_service.rs`).
+    pub peer_verbs: crate::front::peer::member_service::PeerVerbCounts,
 }
 
 /// A drive's state as `shoal_node_drive_state` names it.

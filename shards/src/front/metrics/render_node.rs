@@ -350,6 +350,7 @@ pub(super) fn render_shards(
         x.sample(requests, &[("shard", &index.to_string())], answered);
     }
     render_heal(x, shards);
+    render_peer_verbs(x, shards);
     let busy = "shoal_node_shard_busy_seconds_total";
     x.family(busy, "counter", "time each shard's thread spent on a CPU");
     for (index, shard) in shards.iter().enumerate() {
@@ -389,6 +390,33 @@ fn render_heal(x: &mut Exposition<'_>, shards: &[ShardSnapshot]) {
     let backlog = "shoal_node_heal_backlog";
     x.family(backlog, "gauge", "objects waiting in the heal queues now");
     x.sample(backlog, &[], total.backlog);
+}
+
+/// Peer verbs served, by whether the serving shard owns what they name: with owner
+/// routing, `other` stays zero unless a peer runs a different shard count than it
+/// last told (a restart), or an older peer does not route.
+fn render_peer_verbs(x: &mut Exposition<'_>, shards: &[ShardSnapshot]) {
+    let mut total = crate::front::peer::member_service::PeerVerbCounts::default();
+    for c in shards.iter().map(|s| &s.peer_verbs) {
+        total.owner += c.owner;
+        total.other += c.other;
+        total.unnamed += c.unnamed;
+    }
+    let verbs = "shoal_node_peer_verbs_total";
+    x.family(
+        verbs,
+        "counter",
+        "storage and lock verbs served for peers, by the serving shard: the owner shard \
+         of the key, bucket, upload or lock they name, another shard, or any (they name none)",
+    );
+    let counts = [
+        ("owner", total.owner),
+        ("other", total.other),
+        ("any", total.unnamed),
+    ];
+    for (shard, count) in counts {
+        x.sample(verbs, &[("shard", shard)], count);
+    }
 }
 
 pub(super) fn render_process(

@@ -134,6 +134,8 @@ struct Inner {
     resolutions: Resolutions,
     state: RefCell<State>,
     next_request_id: Cell<u64>,
+    /// The peer node's shard count, as its last handshake told it (`None` before).
+    peer_shards: Cell<Option<u32>>,
 }
 
 enum State {
@@ -261,6 +263,7 @@ impl PeerChannel {
                 resolutions: Resolutions::default(),
                 state: RefCell::new(State::Idle),
                 next_request_id: Cell::new(1),
+                peer_shards: Cell::new(None),
             }),
         }
     }
@@ -268,6 +271,30 @@ impl PeerChannel {
     /// Whether a connection is open now (for health: a peer is reachable).
     pub fn is_up(&self) -> bool {
         matches!(*self.inner.state.borrow(), State::Up(_))
+    }
+
+    /// Where the channel goes and who it is.
+    pub fn config(&self) -> &ChannelConfig {
+        &self.inner.config
+    }
+
+    /// The peer node's shard count as its last handshake told it; `None` before the
+    /// first connection was opened.
+    pub fn known_peer_shards(&self) -> Option<u32> {
+        self.inner.peer_shards.get()
+    }
+
+    /// The peer node's shard count, opening the connection (within `deadline`) if no
+    /// handshake has told it yet.
+    pub async fn peer_shards(&self, deadline: Duration) -> Result<u32, CallError> {
+        if let Some(shards) = self.known_peer_shards() {
+            return Ok(shards);
+        }
+        match monoio::time::timeout(deadline, self.link()).await {
+            Ok(Ok(_)) => Ok(self.known_peer_shards().unwrap_or(1)),
+            Ok(Err(why)) => Err(CallError::Unreachable(why)),
+            Err(_) => Err(CallError::Timeout),
+        }
     }
 
     /// Sends one request (`body`; `buf`'s bytes as payload when it holds any) and
@@ -450,7 +477,10 @@ impl PeerChannel {
             )),
         };
         let next = match opened {
-            Ok((reader, writer, closer)) => State::Up(self.start(reader, writer, closer)),
+            Ok(opened) => {
+                self.inner.peer_shards.set(Some(opened.peer_shards));
+                State::Up(self.start(opened.reader, opened.writer, opened.closer))
+            }
             Err(why) => {
                 // Once per outage at warn (the first failed attempt), then quietly.
                 let first_failure = backoff <= RECONNECT_BACKOFF_MIN;
@@ -640,12 +670,19 @@ impl<T> TryRecvNow<T> for oneshot::Receiver<T> {
 type Reader = FrameReader;
 type Writer = FrameWriter;
 
+/// An open, authenticated connection.
+struct Opened {
+    reader: Reader,
+    writer: Writer,
+    /// Ends the connection while its reader waits.
+    closer: Option<std::net::TcpStream>,
+    /// The peer node's shard count (its Welcome).
+    peer_shards: u32,
+}
+
 /// Connects, sends the route preamble, runs TLS when configured and the dialer's side
-/// of the handshake. Returns the frames' halves and the connection's closer.
-async fn open(
-    config: &ChannelConfig,
-    resolutions: &Resolutions,
-) -> io::Result<(Reader, Writer, Option<std::net::TcpStream>)> {
+/// of the handshake.
+async fn open(config: &ChannelConfig, resolutions: &Resolutions) -> io::Result<Opened> {
     let address = resolutions
         .resolve(&config.address, &config.resolve)
         .await?;
@@ -680,7 +717,13 @@ async fn open(
                     writer.send_raw(bytes).await?;
                 }
                 reader.authenticated();
-                return Ok((reader, writer, closer));
+                let peer_shards = dialer.peer_shards().unwrap_or(1);
+                return Ok(Opened {
+                    reader,
+                    writer,
+                    closer,
+                    peer_shards,
+                });
             }
         }
     }

@@ -1,31 +1,97 @@
-//! `TcpLink`: the `PeerLink` of the server, a `PeerMember`'s calls as frames over a
-//! `PeerChannel` to one shard of a peer node (`channel.rs`), in their wire form
+//! `TcpLink`: the `PeerLink` of the server, a `PeerMember`'s calls as frames over
+//! `PeerChannel`s to the shards of one peer node (`channel.rs`), in their wire form
 //! (`member/peer/wire_form`).
+//!
+//! Routing (`member/peer/route.rs`): a call with a route (the owner hash of the key,
+//! bucket, upload or lock it names) goes to shard `route % n` of the peer, where `n` is
+//! the peer's shard count as its handshake's Welcome told it; a call without one goes
+//! to the link's own channel (this shard's index on the peer, modulo `n` there). The
+//! own channel is dialed first: until it has told `n`, a routed call waits for it
+//! (within its deadline). Channels to other shards are opened on first use, at most one
+//! per peer shard, each with its own connection, backoff and liveness.
 //!
 //! One frame payload travels each way: a call's bulk (a record) or the caller's chunk
 //! buffer (a `StageAppend`'s blocks) out; an answer's bulk or chunk records (a
 //! `ReadRecords`) back, read into the caller's buffer when it gave one. The caller's
 //! buffer always comes back (the link contract, `member/peer/link.rs`).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use monoio::time::Instant;
 use shoal_io::AlignedBuf;
 
-use crate::front::peer::channel::{CallError, PeerChannel};
+use crate::front::peer::channel::{CallError, ChannelConfig, PeerChannel};
 use crate::member::peer::link::{CallFuture, LinkError, PeerCall, PeerLink};
 use crate::member::peer::wire_form::{decode_answer, encode_call};
 
-/// A peer node's shard, reached over TCP.
+/// A peer node's shards, reached over TCP.
 pub struct TcpLink {
-    channel: PeerChannel,
+    router: Rc<Router>,
+}
+
+struct Router {
+    /// The channel to this shard's own index on the peer (unrouted calls, and the
+    /// first handshake that tells the peer's shard count).
+    own: PeerChannel,
+    /// How channels to the peer's other shards are dialed (`own`'s, another target).
+    config: ChannelConfig,
+    /// Channels to the peer's other shards, by shard, opened on first use.
+    others: RefCell<HashMap<u16, PeerChannel>>,
 }
 
 impl TcpLink {
+    /// The link whose own channel is `channel`; routed calls reach the peer's other
+    /// shards over channels dialed like it.
     pub fn new(channel: PeerChannel) -> Self {
-        Self { channel }
+        let config = channel.config().clone();
+        Self {
+            router: Rc::new(Router {
+                own: channel,
+                config,
+                others: RefCell::new(HashMap::new()),
+            }),
+        }
     }
 
-    /// Whether the connection is open now.
+    /// Whether the own channel's connection is open now.
     pub fn is_up(&self) -> bool {
-        self.channel.is_up()
+        self.router.own.is_up()
+    }
+
+    /// Channels open to the peer's shards other than the own one (tests watch it).
+    pub fn routed_channels(&self) -> usize {
+        self.router.others.borrow().len()
+    }
+}
+
+impl Router {
+    /// The channel a call with `route` goes over, learning the peer's shard count
+    /// first if no handshake told it yet (by `until`).
+    async fn channel_for(
+        &self,
+        route: Option<u64>,
+        until: Instant,
+    ) -> Result<PeerChannel, CallError> {
+        let Some(hash) = route else {
+            return Ok(self.own.clone());
+        };
+        let left = until.saturating_duration_since(Instant::now());
+        let shards = self.own.peer_shards(left).await?;
+        // At most `SHARDS_MAX` (1 << 16) shards: every index fits 16 bits.
+        let target = u16::try_from(hash % u64::from(shards.max(1))).unwrap_or(u16::MAX);
+        let own_target = u32::from(self.config.target_shard) % shards.max(1);
+        if u32::from(target) == own_target {
+            return Ok(self.own.clone());
+        }
+        let mut others = self.others.borrow_mut();
+        let channel = others.entry(target).or_insert_with(|| {
+            let mut config = self.config.clone();
+            config.target_shard = target;
+            PeerChannel::new(config)
+        });
+        Ok(channel.clone())
     }
 }
 
@@ -41,9 +107,14 @@ impl From<CallError> for LinkError {
 
 impl PeerLink for TcpLink {
     fn call(&self, call: PeerCall, buf: Option<AlignedBuf>) -> CallFuture {
-        let channel = self.channel.clone();
+        let router = self.router.clone();
         Box::pin(async move {
-            let deadline = call.deadline;
+            let until = Instant::now() + call.deadline;
+            let channel = match router.channel_for(call.route, until).await {
+                Ok(channel) => channel,
+                Err(error) => return (Err(LinkError::from(error)), buf),
+            };
+            let deadline = until.saturating_duration_since(Instant::now());
             let request = call.request.clone();
             let chunks_len_bytes = buf.as_ref().map_or(0, AlignedBuf::len);
             let outgoing = match encode_call(call, chunks_len_bytes) {
@@ -68,5 +139,129 @@ impl PeerLink for TcpLink {
             };
             (reply, returned)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::front::peer::accept::{self, Sorted};
+    use crate::front::peer::permits::Permits;
+    use crate::front::peer::serve::{Answer, PeerService, ServeConfig, serve};
+    use crate::front::peer::tests::{DEPLOYMENT, listen, secret};
+
+    /// A shard that answers every call with its own index.
+    struct Shard(u8);
+
+    impl PeerService for Shard {
+        type Session = ();
+
+        fn session(&self) {}
+
+        fn call(
+            &self,
+            _session: &Rc<()>,
+            _body: Vec<u8>,
+            _payload: Option<AlignedBuf>,
+        ) -> Pin<Box<dyn Future<Output = Answer>>> {
+            let index = self.0;
+            Box::pin(async move { (vec![index], None) })
+        }
+
+        fn end(&self, _session: Rc<()>) -> Pin<Box<dyn Future<Output = ()>>> {
+            Box::pin(async {})
+        }
+    }
+
+    /// Serves peers on `listener` like a node of `shards` shards: each connection goes
+    /// to the shard its preamble names, whose service answers with its index.
+    fn serve_shards(listener: monoio::net::TcpListener, shards: usize) {
+        let mut config = ServeConfig::new(DEPLOYMENT, secret());
+        config.shards = u32::try_from(shards).expect("few shards");
+        let (senders, receivers) = accept::inboxes(shards);
+        for (index, inbox) in receivers.into_iter().enumerate() {
+            let service = Rc::new(Shard(u8::try_from(index).expect("few shards")));
+            let (config, permits) = (config.clone(), Permits::new(8));
+            monoio::spawn(accept::receive(inbox, move |stream, _route| {
+                let (config, service, permits) = (config.clone(), service.clone(), permits.clone());
+                monoio::spawn(async move { serve(stream, &config, service, permits).await });
+            }));
+        }
+        let senders = Rc::new(RefCell::new(senders));
+        monoio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let senders = senders.clone();
+                monoio::spawn(async move {
+                    let sorted = accept::sort(stream, &senders, Duration::from_secs(5)).await;
+                    assert!(matches!(sorted, Sorted::Peer), "only peers dial here");
+                });
+            }
+        });
+    }
+
+    /// Which shard of the peer answered a call with `route`.
+    async fn answered_by(link: &TcpLink, route: Option<u64>) -> u8 {
+        let until = Instant::now() + Duration::from_secs(5);
+        let channel = link.router.channel_for(route, until).await.expect("routed");
+        let (answer, _) = channel.call(vec![0], None, Duration::from_secs(5)).await;
+        answer.expect("an answer")[0]
+    }
+
+    /// A routed call is served by shard `route % n` of a peer of `n` shards (the
+    /// Welcome told `n`), an unrouted one by the link's own shard index there; one
+    /// channel per peer shard is opened, on first use.
+    #[test]
+    fn routed_calls_reach_the_owner_shard_of_the_peer() {
+        crate::front::peer::test_runtime().block_on(async {
+            let (listener, address) = listen();
+            serve_shards(listener, 3);
+            let own = PeerChannel::new(ChannelConfig::new(address, 1, DEPLOYMENT, secret()));
+            let link = TcpLink::new(own);
+            assert_eq!(answered_by(&link, None).await, 1);
+            for route in [0u64, 1, 2, 3, 4, 5, 1 << 40, u64::MAX] {
+                let owner = u8::try_from(route % 3).expect("a shard");
+                assert_eq!(
+                    answered_by(&link, Some(route)).await,
+                    owner,
+                    "route {route}"
+                );
+            }
+            assert_eq!(
+                link.routed_channels(),
+                2,
+                "shards 0 and 2; 1 is the own channel"
+            );
+        });
+    }
+
+    /// A first call that is routed waits for the own channel's handshake to learn the
+    /// peer's shard count; a peer of fewer shards than this node's index takes the own
+    /// channel modulo its count (and so does every route on a one-shard peer).
+    #[test]
+    fn routes_follow_the_shard_count_the_peer_told() {
+        crate::front::peer::test_runtime().block_on(async {
+            let (listener, address) = listen();
+            serve_shards(listener, 1);
+            let own = PeerChannel::new(ChannelConfig::new(address, 5, DEPLOYMENT, secret()));
+            let link = TcpLink::new(own);
+            for route in [7u64, 8, 9] {
+                assert_eq!(answered_by(&link, Some(route)).await, 0);
+            }
+            assert_eq!(link.routed_channels(), 0, "one shard: the own channel only");
+            assert_eq!(link.router.own.known_peer_shards(), Some(1));
+
+            let (listener, address) = listen();
+            serve_shards(listener, 2);
+            let own = PeerChannel::new(ChannelConfig::new(address, 5, DEPLOYMENT, secret()));
+            let link = TcpLink::new(own);
+            assert_eq!(answered_by(&link, Some(4)).await, 0);
+            assert_eq!(answered_by(&link, None).await, 1, "5 mod 2 on the peer");
+            assert_eq!(answered_by(&link, Some(7)).await, 1);
+            assert_eq!(link.routed_channels(), 1);
+        });
     }
 }

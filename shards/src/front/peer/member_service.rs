@@ -9,6 +9,7 @@
 //! granted (`with_locks`: this shard's `KeyLocker` asks the name's owner shard, see
 //! `set/lock_service.rs`), released when it ends.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -17,8 +18,49 @@ use shoal_io::{AlignedBuf, Drive, Env, MonoioEnv};
 
 use crate::front::peer::serve::{Answer, PeerService};
 use crate::member::Member;
+use crate::member::peer::message::PeerRequest;
+use crate::member::peer::route::{owner_hash, route_target};
 use crate::member::peer::serve::{LockDesk, ServeConn};
 use crate::member::peer::wire_form::{decode_call, encode_answer, encode_refusal};
+use crate::topology::placement::DeploymentId;
+
+/// Peer verbs a shard served, by whether it owns what they name (`route.rs`): the
+/// truth of owner-shard routing, `shoal_node_peer_verbs_total`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerVerbCounts {
+    /// Verbs naming a key, bucket, upload or lock this shard owns.
+    pub owner: u64,
+    /// Verbs naming something another shard of this node owns.
+    pub other: u64,
+    /// Verbs naming nothing (staging, handles, walks, identity).
+    pub unnamed: u64,
+}
+
+/// How a shard tells whether it owns what a peer's verb names, and its counts.
+pub struct OwnerCheck {
+    pub deployment_id: DeploymentId,
+    pub shard_index: usize,
+    pub shards: usize,
+    pub counts: Rc<Cell<PeerVerbCounts>>,
+}
+
+impl OwnerCheck {
+    fn count(&self, request: &PeerRequest) {
+        let mut counts = self.counts.get();
+        match route_target(request) {
+            None => counts.unnamed += 1,
+            Some(target) => {
+                let owner = owner_hash(&self.deployment_id, &target) % self.shards.max(1) as u64;
+                if owner == self.shard_index as u64 {
+                    counts.owner += 1;
+                } else {
+                    counts.other += 1;
+                }
+            }
+        }
+        self.counts.set(counts);
+    }
+}
 
 /// This node's drives, answering peers.
 pub struct MemberService<D: Drive> {
@@ -26,6 +68,8 @@ pub struct MemberService<D: Drive> {
     members: Rc<[Rc<Member<D>>]>,
     /// This node's locks, for the lock verbs (`None`: they are answered unreachable).
     locks: Option<Rc<dyn LockDesk>>,
+    /// Counts served verbs by owner (`None`: not counted).
+    owner_check: Option<Rc<OwnerCheck>>,
 }
 
 impl<D: Drive> MemberService<D> {
@@ -33,7 +77,15 @@ impl<D: Drive> MemberService<D> {
         Self {
             members: members.into(),
             locks: None,
+            owner_check: None,
         }
+    }
+
+    /// Counts each served verb by whether this shard owns what it names.
+    #[must_use]
+    pub fn with_owner_check(mut self, check: OwnerCheck) -> Self {
+        self.owner_check = Some(Rc::new(check));
+        self
     }
 
     /// Answers lock verbs from `desk` (`set::lock_service::NodeLockDesk` over this
@@ -65,11 +117,15 @@ impl<D: Drive> PeerService for MemberService<D> {
         payload: Option<AlignedBuf>,
     ) -> Pin<Box<dyn Future<Output = Answer>>> {
         let (session, members) = (session.clone(), self.members.clone());
+        let owner_check = self.owner_check.clone();
         Box::pin(async move {
             let incoming = match decode_call(&body, payload) {
                 Ok(incoming) => incoming,
                 Err(error) => return (encode_refusal(&error), None),
             };
+            if let Some(check) = &owner_check {
+                check.count(&incoming.request);
+            }
             let now_nanos = MonoioEnv.monotonic_nanos();
             let (reply, buf) = session
                 .serve(

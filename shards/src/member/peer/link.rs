@@ -52,6 +52,9 @@ pub struct PeerCall {
     pub request: PeerRequest,
     /// Time left for the answer.
     pub deadline: Duration,
+    /// The owner hash of what the call names (`route.rs`): a link to a node of `n`
+    /// shards sends it to shard `route % n` there. `None`: the link's own shard.
+    pub route: Option<u64>,
 }
 
 /// What a call gives back: the answer (or why there is none) and the buffer.

@@ -16,6 +16,7 @@
 
 pub mod link;
 pub mod message;
+pub mod route;
 pub mod serve;
 pub mod sim_link;
 mod verbs;
@@ -30,6 +31,7 @@ use crate::member::local::fence::MonotonicNanos;
 use crate::member::peer::link::{PeerCall, PeerLink};
 use crate::member::peer::message::{PeerReply, PeerRequest};
 use crate::member::{MemberError, MemberHealth, MemberResult, SetMember};
+use crate::topology::placement::DeploymentId;
 
 pub use link::LinkError;
 pub use message::Handle;
@@ -47,6 +49,9 @@ pub struct PeerMember {
     /// The longest a call waits for its answer (the store's member deadline; the
     /// quorum engine may give up sooner).
     deadline: Duration,
+    /// The deployment whose owner hash routes calls to owner shards (`route.rs`);
+    /// `None`: every call goes to the link's own shard.
+    routes: Option<DeploymentId>,
 }
 
 /// A staged file on the far side.
@@ -54,9 +59,11 @@ pub struct PeerStaged {
     pub(crate) handle: Handle,
 }
 
-/// An open part file on the far side.
+/// An open part file on the far side, and the route its opening call took (its
+/// handle is valid on that connection only).
 pub struct PeerRecords {
     pub(crate) handle: Handle,
+    pub(crate) route: Option<u64>,
 }
 
 impl PeerMember {
@@ -76,7 +83,23 @@ impl PeerMember {
             health: MemberHealth::default(),
             now,
             deadline,
+            routes: None,
         }
+    }
+
+    /// Sends each call naming an object, bucket or upload to its owner shard on the
+    /// peer, by `deployment_id`'s owner hash (`route.rs`).
+    #[must_use]
+    pub fn with_routes(mut self, deployment_id: DeploymentId) -> Self {
+        self.routes = Some(deployment_id);
+        self
+    }
+
+    /// The route of `request`: its owner hash, when routing and it names something.
+    fn route_of(&self, request: &PeerRequest) -> Option<u64> {
+        let deployment_id = self.routes.as_ref()?;
+        let target = route::route_target(request)?;
+        Some(route::owner_hash(deployment_id, &target))
     }
 
     fn now_nanos(&self) -> u64 {
@@ -89,9 +112,21 @@ impl PeerMember {
         reply
     }
 
-    /// One call with `buf` as payload (out and back, see `link.rs`).
+    /// One call with `buf` as payload (out and back, see `link.rs`), routed by what
+    /// it names.
     async fn ask_with(
         &self,
+        request: PeerRequest,
+        buf: Option<AlignedBuf>,
+    ) -> (MemberResult<PeerReply>, Option<AlignedBuf>) {
+        let route = self.route_of(&request);
+        self.ask_on(route, request, buf).await
+    }
+
+    /// One call on `route` (a handle's calls take its opener's).
+    async fn ask_on(
+        &self,
+        route: Option<u64>,
         request: PeerRequest,
         buf: Option<AlignedBuf>,
     ) -> (MemberResult<PeerReply>, Option<AlignedBuf>) {
@@ -99,6 +134,7 @@ impl PeerMember {
             drive_index: self.drive_index,
             request,
             deadline: self.deadline,
+            route,
         };
         let verb = crate::member::peer::wire_form::verb_of(&call.request);
         let (reply, buf) = self.link.call(call, buf).await;

@@ -263,8 +263,12 @@ impl RecordVerbs for PeerMember {
             version_id,
             part_file: part_file.to_owned(),
         };
-        let handle = self.opened("open_records", request).await?;
-        Ok(PeerRecords { handle })
+        let route = self.route_of(&request);
+        let (reply, _) = self.ask_on(route, request, None).await;
+        match reply? {
+            PeerReply::Opened(handle) => Ok(PeerRecords { handle, route }),
+            other => Err(unexpected("open_records", &other)),
+        }
     }
 
     async fn read_records(
@@ -280,7 +284,7 @@ impl RecordVerbs for PeerMember {
         };
         // Nothing goes out: the reply's bytes are received into the buffer.
         buf.set_len(0);
-        let (reply, back) = self.ask_with(request, Some(buf)).await;
+        let (reply, back) = self.ask_on(records.route, request, Some(buf)).await;
         let Some(buf) = back else {
             return (Err(lost_buffer()), AlignedBuf::with_capacity(0));
         };
@@ -296,7 +300,7 @@ impl RecordVerbs for PeerMember {
         let request = PeerRequest::CloseRecords {
             records: records.handle,
         };
-        let _ = self.ask(request).await;
+        let _ = self.ask_on(records.route, request, None).await;
     }
 }
 
