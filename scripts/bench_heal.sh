@@ -137,8 +137,8 @@ cpu_s() { awk -v t="$ticks" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$pid/sta
 # Healing's chunk bytes so far: "read written" (published once a second).
 heal_bytes() {
     curl -s "$endpoint/minio/v2/metrics/node" | awk '
-        /^shoal_node_heal_bytes_total\{direction="read"\}/ { r = $2 }
-        /^shoal_node_heal_bytes_total\{direction="written"\}/ { w = $2 }
+        /^shoal_node_heal_bytes_total\{/ && /direction="read"/ { r = $NF }
+        /^shoal_node_heal_bytes_total\{/ && /direction="written"/ { w = $NF }
         END { printf "%d %d\n", r, w }'
 }
 
@@ -264,6 +264,7 @@ median() {
               else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || a == 0) print "-"; else printf "%.2f", b / a }'; }
+num() { awk -v v="$1" 'BEGIN { if (v == "nan") print "-"; else printf "%.1f", v }'; }
 
 echo
 echo "Medians of $reps rep(s). Server: 1 shard on cpu0, 4 drives (2 data + 2 parity) under $base;"
@@ -289,8 +290,8 @@ for label in default unlimited; do
         p0="$(median "${key}_p99_alone")" p1="$(median "${key}_p99_healing")"
         outlasted="$(awk -v name="${key}_heal_outlasted" '$1 == name { n++; s += $3 } END { printf "%d of %d", s, n }' "$figures")"
         printf "%-12s %-10s %10s %10s %7s | %8s ms %7s ms %7s | %s\n" \
-            "${mode^^} 1 MiB" "$label" "$ops0" "$ops1" "$(ratio "$ops0" "$ops1")" \
-            "$p0" "$p1" "$(ratio "$p0" "$p1")" "$outlasted"
+            "${mode^^} 1 MiB" "$label" "$(num "$ops0")" "$(num "$ops1")" "$(ratio "$ops0" "$ops1")" \
+            "$(num "$p0")" "$(num "$p1")" "$(ratio "$p0" "$p1")" "$outlasted"
     done
 done
 bad="$(awk '$1 ~ /_failed$/ || ($1 ~ /_errors$/ && $3 > 0)' "$figures")"
