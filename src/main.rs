@@ -73,9 +73,9 @@ enum AdminCommand {
         json: bool,
     },
     /// The settings that can change while the server runs: log-filter (as SHOAL_LOG),
-    /// log-requests (on|off) and the background scanner's scan-objects-per-second,
-    /// scan-deep-bytes-per-second, scan-deep-every and scan-cycle-pause. Every other
-    /// setting is a flag of `shoal server`.
+    /// log-requests (on|off), the background scanner's scan-objects-per-second,
+    /// scan-deep-bytes-per-second, scan-deep-every and scan-cycle-pause, and healing's
+    /// heal-bytes-per-second. Every other setting is a flag of `shoal server`.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Print requests as the server finishes them (time, request id, API, status,
@@ -358,6 +358,12 @@ struct ServerArgs {
     /// Pause between two scanner cycles.
     #[arg(long, default_value = "60s", value_parser = parse_age)]
     scan_cycle_pause: std::time::Duration,
+    /// Chunk bytes each shard's healing reads and writes per second at most (judging
+    /// and rebuilding damaged objects, whoever asked: heal on sight, the scanner's
+    /// findings, `shoal admin heal`); 0: unlimited. Default 64 MiB/s;
+    /// `heal-bytes-per-second` at run time.
+    #[arg(long, default_value_t = shoal_shards::object::heal::pace::BYTES_PER_SECOND_DEFAULT)]
+    heal_bytes_per_second: u64,
     /// Drive folders, in the same order on every start. Default: ./shoal-data/drive{1..4}.
     /// Created if missing for a new deployment only; in one that exists a missing or
     /// empty folder is offline and the server starts degraded within quorum. Ranges
@@ -551,7 +557,10 @@ fn run_server(
         args.scan_deep_every.0,
         args.scan_cycle_pause,
     );
-    let settings = shoal_shards::front::settings::Settings::new(Arc::new(logging)).with_scan(scan);
+    let heal = shoal_shards::object::heal::HealPace::new(args.heal_bytes_per_second);
+    let settings = shoal_shards::front::settings::Settings::new(Arc::new(logging))
+        .with_scan(scan)
+        .with_heal(heal);
     shoal_shards::front::server::run(server_config(args, (drives, cluster), settings))
 }
 

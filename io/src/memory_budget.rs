@@ -6,7 +6,9 @@
 //! until its write times out, a slow body its buffer until the minimum body rate cuts
 //! it; when many fill the budget, new grants wait a bounded time ([`GRANT_WAIT_MAX`])
 //! and the request is refused (503 SlowDown at the HTTP edge), instead of the shard's
-//! memory growing without bound.
+//! memory growing without bound. Background work (healing) takes its grants with
+//! [`MemoryBudget::grant_background`]: it waits as long as it must, and only while no
+//! request waits, so it never takes the bytes a request is waiting for.
 //!
 //! Invariants:
 //! - `used_bytes` is the sum of the live grants; dropping a grant (also on unwind)
@@ -96,6 +98,22 @@ impl MemoryBudget {
             }
             if env.monotonic_nanos() >= deadline_nanos {
                 return None;
+            }
+            env.sleep(GRANT_POLL_INTERVAL).await;
+        }
+    }
+
+    /// A grant of `bytes` for background work: waits, without a bound, until it fits
+    /// (or nothing else holds any) while no request waits in [`grant`](Self::grant),
+    /// so requests are served first. Not counted as a waiting request. The caller must
+    /// hold no other grant of this budget (else two such callers could wait on each
+    /// other for ever).
+    pub async fn grant_background(&self, bytes: usize, env: &impl Env) -> MemoryGrant {
+        loop {
+            if self.inner.waiting.get() == 0
+                && let Some(grant) = self.try_grant(bytes)
+            {
+                return grant;
             }
             env.sleep(GRANT_POLL_INTERVAL).await;
         }
@@ -197,6 +215,46 @@ mod tests {
                     .is_some()
             );
             assert_eq!(budget.waiting(), 0);
+        });
+    }
+
+    /// Background work waits for its grant without a bound, lets a waiting request go
+    /// first, and is not counted as a waiting request.
+    #[test]
+    fn background_grants_wait_behind_requests() {
+        let mut runtime = crate::build_runtime(&crate::RuntimeConfig::default())
+            .expect("runtime")
+            .0;
+        runtime.block_on(async {
+            let env = crate::MonoioEnv;
+            let budget = MemoryBudget::new(10);
+            let held = budget.try_grant(10).expect("fits");
+            let request = {
+                let budget = budget.clone();
+                monoio::spawn(async move {
+                    let grant = budget.grant(10, Duration::from_secs(5), &crate::MonoioEnv);
+                    let grant = grant.await.expect("the request is served first");
+                    monoio::time::sleep(Duration::from_millis(50)).await;
+                    drop(grant);
+                })
+            };
+            let releaser = monoio::spawn(async move {
+                monoio::time::sleep(Duration::from_millis(100)).await;
+                drop(held);
+            });
+            monoio::time::sleep(Duration::from_millis(20)).await;
+            assert_eq!(budget.waiting(), 1, "the request waits");
+            let started = monoio::time::Instant::now();
+            let grant = budget.grant_background(10, &env).await;
+            assert!(
+                started.elapsed() >= Duration::from_millis(100),
+                "past the holder and the request that waited"
+            );
+            assert_eq!(budget.used_bytes(), 10);
+            drop(grant);
+            request.await;
+            releaser.await;
+            assert_eq!(budget.used_bytes(), 0);
         });
     }
 }

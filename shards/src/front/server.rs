@@ -644,8 +644,10 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<OpenedShard,
     };
     let budget = MemoryBudget::new(plan.config.request_memory_per_shard_bytes);
     let request_bytes = request_memory_bytes(store.layout(), stripe_bytes);
-    // Writes take their staging buffers from the same budget as reads.
-    let store = store.with_memory_budget(budget.clone());
+    // Writes take their staging buffers from the same budget as reads (heals too);
+    // every shard's healing keeps to the node's byte rate.
+    let store = (store.with_memory_budget(budget.clone()))
+        .with_heal_pace(plan.config.settings.heal().clone());
     let ctx = ShardContext::new(
         store,
         plan.credentials.clone(),

@@ -5,11 +5,13 @@
 //! every shard (the log filter is the process's; nothing is copied per shard). Every
 //! other key is refused by name, so a client is never told a setting changed when it
 //! did not. Settings are read only by admin requests, never on the request path
-//! (the scanner's pace is read by each shard's scanner task, from atomics).
+//! (the scanner's pace is read by each shard's scanner task, healing's byte rate by
+//! each heal, from atomics).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::object::heal::HealPace;
 use crate::object::scan::ScanPace;
 
 /// The process's log output as the binary set it up (`src/logging.rs`).
@@ -63,6 +65,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "scan-cycle-pause",
         "pause between two scanner cycles (e.g. 60s)",
     ),
+    (
+        "heal-bytes-per-second",
+        "chunk bytes each shard's healing reads and writes per second at most; 0: unlimited",
+    ),
 ];
 
 /// What can change at run time; shared by every shard.
@@ -71,6 +77,8 @@ pub struct Settings {
     log: Option<Arc<dyn LogControl>>,
     /// The background scanner's budget and cycles (`object/scan/pace.rs`).
     scan: ScanPace,
+    /// Healing's byte rate per shard (`object/heal/pace.rs`).
+    heal: HealPace,
 }
 
 impl std::fmt::Debug for Settings {
@@ -78,6 +86,7 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("log", &self.log.as_ref().map(|log| log.filter()))
             .field("scan", &self.scan)
+            .field("heal", &self.heal)
             .finish()
     }
 }
@@ -87,7 +96,20 @@ impl Settings {
         Self {
             log: Some(log),
             scan: ScanPace::default(),
+            heal: HealPace::default(),
         }
+    }
+
+    /// Healing starts with `heal` (from `shoal server`'s flags).
+    #[must_use]
+    pub fn with_heal(mut self, heal: HealPace) -> Self {
+        self.heal = heal;
+        self
+    }
+
+    /// Healing's byte rate, shared by every shard's store.
+    pub fn heal(&self) -> &HealPace {
+        &self.heal
     }
 
     /// The scanner starts with `scan` (from `shoal server`'s flags).
@@ -114,6 +136,9 @@ impl Settings {
         if let Some(value) = self.get_scan(key) {
             return Ok(value);
         }
+        if key == "heal-bytes-per-second" {
+            return Ok(self.heal.bytes_per_second().to_string());
+        }
         let log = self.log()?;
         match key {
             "log-filter" => Ok(log.filter()),
@@ -126,6 +151,10 @@ impl Settings {
     pub fn set(&self, key: &str, value: &str) -> Result<(), String> {
         if key.starts_with("scan-") {
             return self.set_scan(key, value);
+        }
+        if key == "heal-bytes-per-second" {
+            self.heal.set_bytes_per_second(parse_count(value)?);
+            return Ok(());
         }
         let log = self.log()?;
         match key {
@@ -289,6 +318,24 @@ mod tests {
         assert!(settings.set("scan-cycle-pause", "soon").is_err());
         assert!(settings.set("scan-speed", "1").is_err());
         assert_eq!(settings.scan().objects_per_second(), 250);
-        assert_eq!(settings.get_all().len(), 4, "log keys need log control");
+        assert_eq!(settings.get_all().len(), 5, "log keys need log control");
+    }
+
+    /// Healing's byte rate changes the shared pace every store holds; 0 is unlimited;
+    /// a bad value changes nothing.
+    #[test]
+    fn heal_rate_changes_the_shared_pace() {
+        let settings = Settings::default();
+        let store_side = settings.heal().clone();
+        assert_eq!(
+            settings.get("heal-bytes-per-second").unwrap(),
+            (64u64 << 20).to_string()
+        );
+        settings.set("heal-bytes-per-second", "1048576").unwrap();
+        assert_eq!(store_side.bytes_per_second(), 1 << 20);
+        settings.set("heal-bytes-per-second", "0").unwrap();
+        assert_eq!(settings.get("heal-bytes-per-second").unwrap(), "0");
+        assert!(settings.set("heal-bytes-per-second", "-1").is_err());
+        assert_eq!(store_side.bytes_per_second(), 0);
     }
 }

@@ -119,6 +119,10 @@ pub struct Store<D: Drive, C: Clock, E: Env = MonoioEnv> {
     pub(crate) memory: shoal_io::MemoryBudget,
     /// The background scanner's progress on this shard (`scan/`).
     pub(crate) scan: crate::object::scan::ScanCounters,
+    /// Healing's byte rate (the node's setting) and this shard's account against it
+    /// (`heal/pace.rs`).
+    pub(crate) heal_pace: crate::object::heal::HealPace,
+    pub(crate) heal_account: crate::object::heal::pace::HealAccount,
 }
 
 /// A drive that went offline (`offline`: why) or came back (`offline: None`).
@@ -303,6 +307,8 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             stripe_pool,
             memory: shoal_io::MemoryBudget::new(shoal_io::memory_budget::DEFAULT_MAX_BYTES),
             scan: crate::object::scan::ScanCounters::default(),
+            heal_pace: crate::object::heal::HealPace::unlimited(),
+            heal_account: crate::object::heal::pace::HealAccount::default(),
         })
     }
 
@@ -343,6 +349,14 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let buf_bytes = self.stripe_pool.buf_size_bytes();
         self.stripe_pool = shoal_io::BufPool::new(buf_bytes, budget.max_bytes() / buf_bytes);
         self.memory = budget;
+        self
+    }
+
+    /// Holds healing to `pace` (the node's `heal-bytes-per-second`, shared by every
+    /// shard); without it healing is not paced.
+    #[must_use]
+    pub fn with_heal_pace(mut self, pace: crate::object::heal::HealPace) -> Self {
+        self.heal_pace = pace;
         self
     }
 

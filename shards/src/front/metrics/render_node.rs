@@ -369,6 +369,8 @@ fn render_heal(x: &mut Exposition<'_>, shards: &[ShardSnapshot]) {
         total.failed += c.failed;
         total.unreadable += c.unreadable;
         total.backlog += c.backlog;
+        total.bytes_read += c.bytes_read;
+        total.bytes_written += c.bytes_written;
     }
     let objects = "shoal_node_heal_objects_total";
     x.family(
@@ -390,6 +392,14 @@ fn render_heal(x: &mut Exposition<'_>, shards: &[ShardSnapshot]) {
     let backlog = "shoal_node_heal_backlog";
     x.family(backlog, "gauge", "objects waiting in the heal queues now");
     x.sample(backlog, &[], total.backlog);
+    let bytes = "shoal_node_heal_bytes_total";
+    x.family(
+        bytes,
+        "counter",
+        "chunk bytes healing read (to judge and rebuild) and wrote (rebuilt part files)",
+    );
+    x.sample(bytes, &[("direction", "read")], total.bytes_read);
+    x.sample(bytes, &[("direction", "written")], total.bytes_written);
 }
 
 /// Peer verbs served, by whether the serving shard owns what they name: with owner

@@ -8,7 +8,9 @@
 //! data-chunks verified records: else nothing can be rebuilt and nothing is written);
 //! the second reads again and writes, and gives up a file if a stripe fails to verify
 //! now. Memory: one record buffer per member, the stripe's chunks, and one staging
-//! buffer (`STAGE_BUF_BYTES`) per member rebuilt.
+//! buffer (`STAGE_BUF_BYTES`) per member rebuilt, paid for by the heal's grant
+//! (`heal_buffers_bytes`). Every stripe's bytes read and written are charged to the
+//! shard's healing account (`pace.rs`).
 
 use std::rc::Rc;
 
@@ -20,6 +22,7 @@ use crate::member::verbs::records::RecordVerbs;
 use crate::member::verbs::write::{Expect, InstallData, WriteVerbs};
 use crate::member::{Member, MemberError, MemberResult, SetMember, Verb};
 use crate::object::get::{PLAIN_PART_FILE, RecordPlace, read_record, verify_record};
+use crate::object::heal::pace::ObjectPace;
 use crate::object::heal::{DataFound, Guards, HealOptions, HealOutcome, HealReport, MetaFound};
 use crate::object::quorum::{Agreed, MetaRead};
 use crate::object::store::Store;
@@ -94,6 +97,8 @@ struct PartReader<'s, D: Drive, C: Clock, E: Env> {
     buf_bytes: usize,
     /// Per member, where its chunk of the stripe read last starts in its buffer.
     at: Vec<Option<usize>>,
+    /// Record bytes the last `read_stripe` read (the healing account is charged).
+    stripe_bytes_read: u64,
 }
 
 impl<'s, D: Drive, C: Clock, E: Env> PartReader<'s, D, C, E> {
@@ -146,6 +151,7 @@ impl<'s, D: Drive, C: Clock, E: Env> PartReader<'s, D, C, E> {
             buf_bytes: (BLOCK_SIZE_BYTES + RECORD_HEADER_BYTES + full_chunk)
                 .next_multiple_of(BLOCK_SIZE_BYTES),
             at: vec![None; set_size],
+            stripe_bytes_read: 0,
         }
     }
 
@@ -199,11 +205,15 @@ impl<'s, D: Drive, C: Clock, E: Env> PartReader<'s, D, C, E> {
         });
         let results = join_all(reads).await;
         let mut verified = 0;
+        self.stripe_bytes_read = 0;
         for (m, result) in results.into_iter().enumerate() {
             self.at[m] = None;
             let Some((buf, verdict)) = result else {
                 continue;
             };
+            if verdict.is_some() {
+                self.stripe_bytes_read += (RECORD_HEADER_BYTES + chunk_len) as u64;
+            }
             self.bufs[m] = buf;
             match verdict {
                 Some(Some(at)) => {
@@ -323,7 +333,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         // Per part, per member: whether it needs the file rebuilt.
         let mut targets: Vec<Vec<bool>> = Vec::with_capacity(parts.len());
         for part in &parts {
-            let states = match self.verify_part(info, part).await {
+            let states = match self.verify_part(info, part, guards.pace).await {
                 Ok(states) => states,
                 Err(Short { stripe, proven }) => {
                     if !proven {
@@ -368,11 +378,39 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         }
         let staging: Rc<str> = hex::encode(self.random_id()).into();
         let rebuilt = self
-            .rebuild_parts(info, &parts, &targets, &staging, report)
+            .rebuild_parts(
+                info,
+                (&parts, &targets),
+                &staging,
+                (&mut *report, guards.pace),
+            )
             .await;
         self.install(read, info, (&staging, rebuilt), (report, guards))
             .await?;
         Ok(true)
+    }
+
+    /// Memory a heal's buffers hold at most (taken as one grant before its locks): per
+    /// member of a set, a record buffer and a chunk of a stripe of the store's size,
+    /// and a staging buffer (every member rebuilt at worst).
+    pub(crate) fn heal_buffers_bytes(&self) -> usize {
+        let set = self.set_layout();
+        let chunk = chunk_len_for(self.config.stripe_size_bytes, set.data_chunks);
+        let record =
+            (BLOCK_SIZE_BYTES + RECORD_HEADER_BYTES + chunk).next_multiple_of(BLOCK_SIZE_BYTES);
+        set.set_size() * (record + chunk + STAGE_BUF_BYTES)
+    }
+
+    /// Counts chunk bytes a heal read and wrote, and charges them to the shard's
+    /// healing account (sleeping under the key's lock within the object's share).
+    async fn charge_heal(&self, (read, written): (u64, u64), pace: &ObjectPace) {
+        self.heal.count(|c| {
+            c.bytes_read += read;
+            c.bytes_written += written;
+        });
+        (self.heal_account)
+            .charge(&self.env, &self.heal_pace, read + written, pace)
+            .await;
     }
 
     /// Per member, whether its version folder holds every part file of `info`.
@@ -413,11 +451,14 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         &self,
         info: &ObjectInfo,
         part: &PartFile,
+        pace: &ObjectPace,
     ) -> std::result::Result<Vec<PartState>, Short> {
         let mut reader = PartReader::open(self, info, part).await;
         let mut short = None;
         for stripe in 0..reader.geometry.stripe_count() {
-            if reader.read_stripe(stripe).await < info.data_chunks {
+            let verified = reader.read_stripe(stripe).await;
+            self.charge_heal((reader.stripe_bytes_read, 0), pace).await;
+            if verified < info.data_chunks {
                 short = Some(stripe);
                 break;
             }
@@ -439,10 +480,9 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     async fn rebuild_parts(
         &self,
         info: &ObjectInfo,
-        parts: &[PartFile],
-        targets: &[Vec<bool>],
+        (parts, targets): (&[PartFile], &[Vec<bool>]),
         staging: &Rc<str>,
-        report: &mut HealReport,
+        (report, pace): (&mut HealReport, &ObjectPace),
     ) -> Vec<StagedFiles> {
         let set_size = info.data_chunks + info.parity_chunks;
         let mut staged: Vec<StagedFiles> = vec![Ok(Vec::new()); set_size];
@@ -459,7 +499,9 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             if wanted.is_empty() {
                 continue;
             }
-            let results = self.rebuild_part(info, part, staging, &wanted).await;
+            let results = self
+                .rebuild_part(info, part, (staging, &wanted), pace)
+                .await;
             for ((m, _), result) in wanted.into_iter().zip(results) {
                 match result {
                     Ok(bytes) => {
@@ -481,8 +523,8 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         &self,
         info: &ObjectInfo,
         part: &PartFile,
-        staging: &Rc<str>,
-        wanted: &[(usize, u32)],
+        (staging, wanted): (&Rc<str>, &[(usize, u32)]),
+        pace: &ObjectPace,
     ) -> Vec<std::result::Result<u64, String>> {
         let mut reader = PartReader::open(self, info, part).await;
         let members = reader.members();
@@ -533,13 +575,17 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                     return vec![Err(format!("erasure decode: {e}")); wanted.len()];
                 }
             }
+            let mut written = 0;
             for writer in &mut writers {
                 let m = writer.member;
                 let c = reader.placement.chunk_of_drive(m, set_size);
                 let checksum = record_checksum(reader.tags[m], stripe, &chunks[c]);
                 writer.push(&members[m], &checksum.to_le_bytes()).await;
                 writer.push(&members[m], &chunks[c]).await;
+                written += (RECORD_HEADER_BYTES + chunk_len) as u64;
             }
+            self.charge_heal((reader.stripe_bytes_read, written), pace)
+                .await;
             self.env.yield_now().await;
         }
         reader.close().await;

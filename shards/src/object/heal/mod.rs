@@ -22,8 +22,17 @@
 //!   matched; a stripe with fewer than data-chunks of them makes the object
 //!   unreadable, and then nothing is changed.
 //! - `dry_run` reads and judges, and writes nothing.
+//!
+//! Costs: the chunk bytes a heal reads and writes are charged, stripe by stripe, to
+//! the shard's healing account at the node's `heal-bytes-per-second` (`pace.rs`: at
+//! most `LOCKED_WAIT_MAX` slept under the key's lock per object, the rest after the
+//! locks are released); its buffers (one stripe's records and chunks per member, one
+//! staging buffer per member rebuilt) are paid for by a grant of the shard's memory
+//! budget, taken before the locks and waited for behind requests
+//! (`MemoryBudget::grant_background`), never refused.
 
 mod data;
+pub mod pace;
 pub mod queue;
 
 use std::rc::Rc;
@@ -34,11 +43,13 @@ use crate::error::{Error, Result};
 use crate::member::SetMember;
 use crate::member::keypath::validate_key;
 use crate::member::verbs::write::fingerprint;
+use crate::object::heal::pace::ObjectPace;
 use crate::object::quorum::{Agreed, MetaCopy, MetaRead};
 use crate::object::store::Store;
 use crate::record::meta::ObjectInfo;
 use crate::set::shard_lock::LockGuard;
 
+pub use pace::HealPace;
 pub use queue::HealCounts;
 
 /// How `heal_object` works.
@@ -176,6 +187,25 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         options: HealOptions,
     ) -> Result<HealReport> {
         validate_key(key)?;
+        // Before any lock: what the shard's healing owes is paid, and the buffers'
+        // memory granted (behind the requests that wait for it).
+        self.heal_account.settle(&self.env, &self.heal_pace).await;
+        let grant = (self.memory)
+            .grant_background(self.heal_buffers_bytes(), &self.env)
+            .await;
+        let result = self.heal_locked(bucket, key, options).await;
+        drop(grant);
+        self.heal_account.settle(&self.env, &self.heal_pace).await;
+        result
+    }
+
+    /// `heal_object` under the bucket's and the key's locks.
+    async fn heal_locked(
+        &self,
+        bucket: &str,
+        key: &str,
+        options: HealOptions,
+    ) -> Result<HealReport> {
         let mut report = HealReport {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -191,9 +221,11 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             Err(e) => return Err(e),
         };
         let guard = self.lock_object(bucket, key).await;
+        let pace = ObjectPace::default();
         let guards = Guards {
             bucket: &bucket_guard,
             key: &guard,
+            pace: &pace,
         };
         let read = self.read_metas(bucket, key).await;
         let agreed = match read.agreed(self.set_layout().read_quorum()) {
@@ -343,11 +375,13 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     }
 }
 
-/// The two leases a heal holds (bucket shared, key exclusive).
+/// The two leases a heal holds (bucket shared, key exclusive), and the object's share
+/// of the wait it may sleep under them (`pace.rs`).
 #[derive(Clone, Copy)]
 pub(crate) struct Guards<'a> {
     bucket: &'a LockGuard,
     key: &'a LockGuard,
+    pace: &'a ObjectPace,
 }
 
 impl Guards<'_> {

@@ -62,6 +62,10 @@ pub struct HealCounts {
     pub unreadable: u64,
     /// Objects waiting now.
     pub backlog: u64,
+    /// Chunk record bytes healing read (to judge and to rebuild) and wrote (rebuilt
+    /// part files), whoever asked for the heal (`heal/pace.rs` holds them to the rate).
+    pub bytes_read: u64,
+    pub bytes_written: u64,
 }
 
 /// The queue and its journal.
@@ -123,7 +127,7 @@ impl HealQueue {
         counts
     }
 
-    fn count(&self, change: impl FnOnce(&mut HealCounts)) {
+    pub(crate) fn count(&self, change: impl FnOnce(&mut HealCounts)) {
         let mut counts = self.counts.get();
         change(&mut counts);
         self.counts.set(counts);

@@ -1,0 +1,151 @@
+//! What healing costs is bounded: the chunk bytes a heal reads and writes keep to the
+//! node's `heal-bytes-per-second` (not paced at 0, a change applies to a heal already
+//! waiting), and its buffers are paid for by the shard's memory budget, waiting (not
+//! failing) while another holder has it.
+
+mod common;
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use common::{Backend, MIB, Sim, TestStore, body, files_under, get, put, run, store};
+use futures_util::future::join;
+use shoal_io::{MemoryBudget, SimDrive};
+use shoal_shards::object::heal::HealPace;
+use shoal_shards::{HealOptions, HealOutcome};
+
+const HEAL: HealOptions = HealOptions {
+    dry_run: false,
+    deep: false,
+};
+
+/// A 4-drive store (2 data, 2 parity) holding a 4 MiB object "k" (4 stripes).
+async fn four_drives() -> (TestStore<SimDrive>, Vec<SimDrive>, Vec<u8>) {
+    let drives = Sim { made: vec![] }.drives(4);
+    let store = store(drives.clone(), 2).await;
+    let data = body(7, 4 * MIB);
+    put(&store, "k", &data).await;
+    (store, drives, data)
+}
+
+/// Removes drive 0's chunk file of "k" (a heal then rebuilds it).
+async fn lose_a_chunk_file(drives: &[SimDrive]) {
+    let files = files_under(&drives[0], "bkt/k").await;
+    let part = files
+        .iter()
+        .find(|f| f.ends_with("/part.1"))
+        .expect("a part file");
+    drives[0].delete_file(part);
+}
+
+/// Chunk bytes healing read and wrote so far.
+fn moved(store: &TestStore<SimDrive>) -> u64 {
+    let counts = store.heal_counts();
+    counts.bytes_read + counts.bytes_written
+}
+
+/// Heals "k" and says how long it took and how many bytes it moved.
+async fn timed_heal(store: &TestStore<SimDrive>) -> (Duration, u64) {
+    let before = moved(store);
+    let started = Instant::now();
+    let report = store.heal_object("bkt", "k", HEAL).await.expect("heal");
+    let took = started.elapsed();
+    assert_eq!(report.outcome, HealOutcome::Healed, "{report:?}");
+    (took, moved(store) - before)
+}
+
+/// Healing X bytes at R bytes per second takes at least X/R less one stripe's bytes;
+/// at 0 it is not paced.
+#[test]
+fn heals_keep_to_the_byte_rate() {
+    run(async {
+        let (store, drives, data) = four_drives().await;
+        let rate = 8 * MIB as u64;
+        let pace = HealPace::new(rate);
+        let store = store.with_heal_pace(pace.clone());
+        lose_a_chunk_file(&drives).await;
+        let (took, bytes) = timed_heal(&store).await;
+        // Judging reads 3 members' records, rebuilding reads them again and writes one.
+        assert!(bytes >= 7 * 2 * MIB as u64, "{bytes} bytes");
+        let stripe_bytes = 4 * (MIB as u64 / 2);
+        let least = Duration::from_secs_f64((bytes - stripe_bytes) as f64 / rate as f64);
+        assert!(
+            took >= least,
+            "{bytes} bytes in {took:?}, at least {least:?}"
+        );
+        assert_eq!(get(&store, "k").await.expect("get"), data);
+
+        pace.set_bytes_per_second(0);
+        lose_a_chunk_file(&drives).await;
+        let (took, bytes) = timed_heal(&store).await;
+        let paced = Duration::from_secs_f64(bytes as f64 / rate as f64);
+        assert!(took < paced / 2, "not paced at 0: {took:?}");
+    });
+}
+
+/// A heal waiting at a low rate finishes soon once the rate is raised to unlimited
+/// while it waits (the setting is read again as it sleeps).
+#[test]
+fn a_changed_rate_applies_to_a_heal_in_progress() {
+    run(async {
+        let (store, drives, _) = four_drives().await;
+        let pace = HealPace::new(MIB as u64);
+        let store = store.with_heal_pace(pace.clone());
+        lose_a_chunk_file(&drives).await;
+        let raise = async {
+            monoio::time::sleep(Duration::from_millis(500)).await;
+            pace.set_bytes_per_second(0);
+        };
+        // About 14 MiB at 1 MiB/s would take 14 s.
+        let ((took, _), ()) = join(timed_heal(&store), raise).await;
+        assert!(
+            took >= Duration::from_millis(450),
+            "paced at first: {took:?}"
+        );
+        assert!(
+            took < Duration::from_secs(4),
+            "the change applied: {took:?}"
+        );
+    });
+}
+
+/// With a budget smaller than a heal's buffers the heal still runs (alone), it waits
+/// (does not fail) while another holder has the budget, holds a grant while it runs,
+/// and gives it back.
+#[test]
+fn heal_buffers_are_charged_to_the_memory_budget() {
+    run(async {
+        let (store, drives, data) = four_drives().await;
+        let budget = MemoryBudget::new(4096);
+        let store = (store.with_memory_budget(budget.clone()))
+            .with_heal_pace(HealPace::new(16 * MIB as u64));
+        lose_a_chunk_file(&drives).await;
+        let held = budget.try_grant(1).expect("the budget is free");
+        let done = Cell::new(false);
+        let most_held = Cell::new(0);
+        let heal = async {
+            let healed = timed_heal(&store).await;
+            done.set(true);
+            healed
+        };
+        let watch = async {
+            monoio::time::sleep(Duration::from_millis(400)).await;
+            assert!(!done.get(), "the heal waits while the budget is held");
+            assert_eq!(budget.used_bytes(), 1, "and holds nothing meanwhile");
+            drop(held);
+            while !done.get() {
+                most_held.set(most_held.get().max(budget.used_bytes()));
+                monoio::time::sleep(Duration::from_millis(2)).await;
+            }
+        };
+        let ((took, _), ()) = join(heal, watch).await;
+        assert!(took >= Duration::from_millis(400), "{took:?}");
+        assert!(
+            most_held.get() > 4096,
+            "a grant for its buffers: {}",
+            most_held.get()
+        );
+        assert_eq!(budget.used_bytes(), 0, "given back");
+        assert_eq!(get(&store, "k").await.expect("get"), data);
+    });
+}
