@@ -16,8 +16,10 @@ object), `head` and `get` (4 KiB). Per phase it reports, divided by N:
   request of every thread (the shard's `io_uring_enter` included; what the ring does
   inside the kernel is not a syscall and is not counted).
 - `--tool cpu`: server CPU-seconds per request from /proc/PID/stat (user + system,
-  every thread: io_uring's io-wq workers are the server's threads) and the number of
-  io-wq worker threads (`iou-wrk-*`) seen after the phase. Noisy: a machine's figure.
+  every thread: io_uring's io-wq workers are the server's threads; noisy, a machine's
+  figure), context switches per request summed over the server's threads (a count: an
+  operation io_uring hands to an io-wq worker wakes it), and the io-wq worker threads
+  (`iou-wrk-*`) alive after the phase.
 
     scripts/meta_cost.py target/release/shoal --tool callgrind --requests 300
 """
@@ -43,7 +45,7 @@ from botocore.config import Config
 USER, SECRET = "metacost", "metacost-secret-key"
 BUCKET, KEY = "meta", "k4"
 BODY = os.urandom(4096)
-START_TIMEOUT_S = 120  # under valgrind a start takes a while
+START_TIMEOUT_S = 600  # under valgrind a debug build takes minutes to start
 PHASES = ("403", "head", "get")
 
 
@@ -81,6 +83,26 @@ def io_workers(pid: int) -> int:
         for task in Path(f"/proc/{pid}/task").iterdir()
         if (task / "comm").read_text().startswith("iou-wrk")
     )
+
+
+def context_switches(pid: int) -> dict[int, int]:
+    """Per live thread: its voluntary and involuntary context switches so far. A drive
+    operation io_uring hands to an io-wq worker wakes that worker: a switch there and
+    one when it sleeps again, which no syscall count shows."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "status").read_text()
+        except OSError:
+            continue
+        out[int(task.name)] = sum(
+            int(m) for m in re.findall(r"^(?:non)?voluntary_ctxt_switches:\s+(\d+)", text, re.M)
+        )
+    return out
+
+
+def switches_between(before: dict[int, int], after: dict[int, int]) -> int:
+    return sum(n - before.get(tid, 0) for tid, n in after.items())
 
 
 def run_phase(name: str, count: int, s3, port: int) -> None:
@@ -135,7 +157,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--dir", default=None, help="where drives and dumps go")
     args = parser.parse_args()
-    base = Path(args.dir or tempfile.mkdtemp(prefix="meta-cost-", dir="target"))
+    base = Path(args.dir or tempfile.mkdtemp(prefix="meta-cost-", dir="target")).resolve()
     base.mkdir(parents=True, exist_ok=True)
     drives = [base / f"drive{i}" for i in range(1, 5)]
     for d in drives:
@@ -186,12 +208,13 @@ def main() -> None:
                                 sorted(counts.items(), key=lambda kv: -kv[1])[:8])
                 print(f"{name:6} {results[name]:14.2f} syscalls ({top})")
             else:
-                start = cpu_ticks(pid)
+                start, switches = cpu_ticks(pid), context_switches(pid)
                 work()
                 ticks = cpu_ticks(pid) - start
+                switched = switches_between(switches, context_switches(pid)) / n
                 results[name] = ticks / os.sysconf("SC_CLK_TCK") / n * 1e6
-                print(f"{name:6} {results[name]:14.1f} us CPU, io-wq threads now "
-                      f"{io_workers(pid)}")
+                print(f"{name:6} {results[name]:14.1f} us CPU, {switched:.2f} context "
+                      f"switches, io-wq threads now {io_workers(pid)}")
         if results.get("403"):
             print("ratios to 403: " + ", ".join(
                 f"{k} {v / results['403']:.2f}x" for k, v in results.items()))
