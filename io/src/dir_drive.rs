@@ -90,7 +90,7 @@ enum Attachment {
 /// The drive's root directory, held open. Keeps the directory (and its filesystem, even
 /// lazily unmounted) reachable whatever now sits at the configured folder.
 struct RootDir {
-    _dir: std::fs::File,
+    dir: std::fs::File,
     /// `/proc/<pid>/fd/<dir>`: the kernel resolves paths under it inside the held
     /// directory itself. The pid, not `self`: an io_uring worker resolving the path
     /// must name this process (on kernels before 5.12 workers are kernel threads).
@@ -121,7 +121,7 @@ impl RootDir {
             ));
         }
         Ok(Arc::new(RootDir {
-            _dir: dir,
+            dir,
             base,
             dev: meta.dev(),
             ino: meta.ino(),
@@ -130,7 +130,7 @@ impl RootDir {
 
     /// The held directory's descriptor (open while `self` lives).
     fn fd(&self) -> RawFd {
-        self._dir.as_raw_fd()
+        self.dir.as_raw_fd()
     }
 
     /// The path of a drive path under the held root; `""` is the root.

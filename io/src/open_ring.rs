@@ -65,9 +65,16 @@ struct OpenRing {
     reaping: Cell<bool>,
 }
 
+/// A shard thread's ring, made on first use.
+enum ThisShard {
+    NotTried,
+    Ready(Rc<OpenRing>),
+    /// io_uring could not be set up for this thread: opens go the caller's way.
+    Unavailable,
+}
+
 thread_local! {
-    /// `None`: not tried yet; `Some(None)`: io_uring unavailable to this thread.
-    static RING: RefCell<Option<Option<Rc<OpenRing>>>> = const { RefCell::new(None) };
+    static RING: RefCell<ThisShard> = const { RefCell::new(ThisShard::NotTried) };
 }
 
 /// Opens `path` (relative, no `..`) under the directory `dir`, which `keep` holds open,
@@ -89,9 +96,16 @@ pub(crate) async fn open_at(
 
 fn this_shard_ring() -> Option<Rc<OpenRing>> {
     RING.with(|cell| {
-        cell.borrow_mut()
-            .get_or_insert_with(|| OpenRing::new().ok().map(Rc::new))
-            .clone()
+        let mut this = cell.borrow_mut();
+        if matches!(*this, ThisShard::NotTried) {
+            *this = OpenRing::new().map_or(ThisShard::Unavailable, |ring| {
+                ThisShard::Ready(Rc::new(ring))
+            });
+        }
+        match &*this {
+            ThisShard::Ready(ring) => Some(Rc::clone(ring)),
+            ThisShard::NotTried | ThisShard::Unavailable => None,
+        }
     })
 }
 
