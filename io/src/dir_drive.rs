@@ -16,13 +16,17 @@
 //! chunk I/O included, runs on that pool instead, because under epoll monoio would run
 //! file syscalls inline and stall the shard.
 //!
-//! No open handles are cached: metadata files are replaced by rename, possibly by
+//! No open file handles are cached: metadata files are replaced by rename, possibly by
 //! another shard's `DirDrive` over the same folder, and nothing here could tell a cached
 //! descriptor of a replaced file from a current one without a path lookup, which is the
-//! cost a cache would save.
+//! cost a cache would save. Directories need no cache either: whole-file reads (every
+//! metadata and bucket record) open relative to the held root's own descriptor
+//! (`open_ring.rs`), which the kernel resolves from its dentry cache inline.
 //!
 //! A drive holds its root directory open and resolves every path through that handle
-//! (`/proc/<pid>/fd/<root>/<path>`), never through the configured folder name. So if the
+//! (relative to its descriptor for whole-file reads, `/proc/<pid>/fd/<root>/<path>` for
+//! the other operations, which monoio submits only at `AT_FDCWD`), never through the
+//! configured folder name. So if the
 //! folder is removed, or the drive's filesystem is unmounted and a bare mount point
 //! (on the root disk) takes its place, nothing lands there: operations keep reaching the
 //! drive's own directory (failing with `ENOENT` once it is deleted).
@@ -48,7 +52,7 @@
 use std::cell::{Cell, RefCell};
 use std::fs::OpenOptions as StdOpenOptions;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -86,7 +90,7 @@ enum Attachment {
 /// The drive's root directory, held open. Keeps the directory (and its filesystem, even
 /// lazily unmounted) reachable whatever now sits at the configured folder.
 struct RootDir {
-    _dir: std::fs::File,
+    dir: std::fs::File,
     /// `/proc/<pid>/fd/<dir>`: the kernel resolves paths under it inside the held
     /// directory itself. The pid, not `self`: an io_uring worker resolving the path
     /// must name this process (on kernels before 5.12 workers are kernel threads).
@@ -117,11 +121,16 @@ impl RootDir {
             ));
         }
         Ok(Arc::new(RootDir {
-            _dir: dir,
+            dir,
             base,
             dev: meta.dev(),
             ino: meta.ino(),
         }))
+    }
+
+    /// The held directory's descriptor (open while `self` lives).
+    fn fd(&self) -> RawFd {
+        self.dir.as_raw_fd()
     }
 
     /// The path of a drive path under the held root; `""` is the root.
@@ -636,8 +645,14 @@ impl Drive for DirDrive {
         if use_pool() {
             return Ok(on_helper(move || std::fs::read(held.path)).await?);
         }
-        // `held` keeps the root open while the ring resolves the path.
-        Ok(ring_fs::read_whole(&held.path).await?)
+        // Relative to the held root's descriptor, not through `/proc`, so the kernel
+        // resolves it inline (`open_ring.rs`). The clone keeps the root open until the
+        // open completes, even if this call is dropped; `held` until the call returns.
+        let dir = (
+            held.root.fd(),
+            Box::new(Arc::clone(&held.root)) as Box<dyn std::any::Any>,
+        );
+        Ok(ring_fs::read_whole_at(dir, path, &held.path).await?)
     }
 
     async fn write_file_atomic(&self, path: &str, data: &[u8]) -> DriveResult<()> {

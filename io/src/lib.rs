@@ -18,6 +18,7 @@ pub mod env;
 pub mod handoff;
 pub mod memory_budget;
 pub mod net;
+mod open_ring;
 mod ring_fs;
 pub mod runtime;
 pub mod sim;

@@ -16,7 +16,10 @@
 //!   on success and on error (no descriptor leaks, no synchronous `close` on drop).
 //! - Paths come resolved under a drive's held root; this module never makes a path.
 
+use std::any::Any;
+use std::ffi::CString;
 use std::io;
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
 use monoio::buf::IoBufMut;
@@ -24,16 +27,32 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use monoio::fs::{File, OpenOptions};
 
-/// First read size of [`read_whole`]: most metadata records fit, so one read does.
+use crate::open_ring;
+
+/// First read size of [`read_whole_at`]: most metadata records fit, so one read does.
 const READ_FIRST_BYTES: usize = 16 << 10;
 
-/// Reads a whole file: open, reads until the end, close — all through the ring.
+/// Reads a whole file: open, reads until the end, close — all through a ring. The file
+/// is `relative` under the directory `dir` (held open by `keep`), opened relative to
+/// that directory through this shard's open ring (`open_ring.rs`), or by `path` (the
+/// same file under `/proc/<pid>/fd/<dir>`) when that ring cannot take it.
 ///
 /// No `statx` for the size: a read that returns fewer bytes than asked is the end of
 /// the file (regular files on local filesystems return short reads only there), and a
 /// read that fills the buffer is followed by another into a doubled one.
-pub async fn read_whole(path: &Path) -> io::Result<Vec<u8>> {
-    let file = File::open(path).await?;
+pub async fn read_whole_at(
+    (dir, keep): (RawFd, Box<dyn Any>),
+    relative: &str,
+    path: &Path,
+) -> io::Result<Vec<u8>> {
+    let opened = match CString::new(relative) {
+        Ok(relative) => open_ring::open_at(dir, keep, relative, libc::O_RDONLY).await,
+        Err(_) => None,
+    };
+    let file = match opened {
+        Some(fd) => File::from_std(std::fs::File::from(fd?))?,
+        None => File::open(path).await?,
+    };
     let read = read_all(&file).await;
     let closed = file.close().await;
     let data = read?;

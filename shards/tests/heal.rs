@@ -43,6 +43,20 @@ async fn file_of(drive: &SimDrive, key: &str, suffix: &str) -> String {
         .unwrap_or_else(|| panic!("{key}: no file ending {suffix}"))
 }
 
+/// The drive holding `key`'s first data chunk (its part file's first record, after the
+/// 8-byte checksum, starts with the object's first bytes).
+async fn first_chunk_drive(drives: &[SimDrive], key: &str, data: &[u8]) -> usize {
+    for (index, drive) in drives.iter().enumerate() {
+        let part = drive
+            .file_bytes(&file_of(drive, key, "/part.1").await)
+            .expect("part file");
+        if part[8..8 + 4096] == data[..4096] {
+            return index;
+        }
+    }
+    panic!("{key}: no drive holds the first data chunk")
+}
+
 async fn four_drives() -> (TestStore<SimDrive>, Vec<SimDrive>) {
     let drives = sim_drives(4);
     (store(drives.clone(), 2).await, drives)
@@ -368,9 +382,12 @@ fn the_heal_queue_survives_a_restart() {
     run(async {
         let (store, drives) = four_drives().await;
         store.load_heal_journal(0).await;
-        put(&store, "k", &body(30, 2 * MIB)).await;
+        let data = body(30, 2 * MIB);
+        put(&store, "k", &data).await;
         let healthy = snapshot(&drives).await;
-        drives[1].delete_file("bkt/k/_meta");
+        // A record the read asks for (it asks data-chunk members first).
+        let at = first_chunk_drive(&drives, "k", &data).await;
+        drives[at].delete_file("bkt/k/_meta");
         get(&store, "k").await.expect("get");
         assert_eq!(store.heal_queue(), vec![("bkt".to_owned(), "k".to_owned())]);
         store.write_heal_journal().await;

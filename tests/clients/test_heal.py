@@ -59,8 +59,8 @@ def wait_until(check, what: str) -> float:
 
 
 def test_damaged_files_are_healed_after_a_read(tmp_path):
-    """A deleted chunk file, flipped bytes and a removed metadata record on different
-    drives: GET serves the right bytes, and within seconds every drive holds again
+    """A deleted chunk file, flipped bytes, a removed metadata record and a corrupt
+    inline record, each on a drive the GET reads: it serves the right bytes, and within seconds every drive holds again
     exactly the files the PUT wrote; the heal counter says so."""
     srv = start_server(tmp_path, "http")
     try:
@@ -81,8 +81,13 @@ def test_damaged_files_are_healed_after_a_read(tmp_path):
         rot = next(p for p in written["rot"][at] if p.endswith("/part.1"))
         flip_bytes(drives[at] / rot, 4096 + 17)
         flip_bytes(drives[at] / rot, 600_000)
-        (drives[2] / "heal/nometa/_meta").unlink()
-        flip_bytes(drives[3] / "heal/small/_meta", 30)
+        # Records a GET reads: it asks as few members as agreement needs, data-chunk
+        # members first, so a record on another member is the scanner's to find.
+        at = first_chunk_drive(written["nometa"], bodies["nometa"])
+        (drives[at] / "heal/nometa/_meta").unlink()
+        at = next(i for i, files in enumerate(written["small"])
+                  if bodies["small"][:16] in files["heal/small/_meta"])
+        flip_bytes(drives[at] / "heal/small/_meta", 30)
 
         for key, data in bodies.items():
             got = s3.get_object(Bucket="heal", Key=key)["Body"].read()

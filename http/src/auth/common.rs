@@ -5,7 +5,7 @@
 //! Invariant: this file and `signing.rs` are all that `sigv2.rs` and `sigv4.rs` share;
 //! neither signature version imports the other, and only the gate (`gate.rs`) knows both.
 
-use crate::auth::signing::ChunkSigning;
+use crate::auth::signing::{ChunkSigning, signing_key};
 
 /// Largest difference between the request time and `now` accepted (15 minutes).
 pub const CLOCK_SKEW_MAX_SECS: i64 = 15 * 60;
@@ -15,6 +15,13 @@ pub const PRESIGN_EXPIRES_MAX_SECS: i64 = 604_800;
 /// Where secret keys come from: access key id → secret access key.
 pub trait SecretKeys {
     fn secret_access_key(&self, access_key_id: &str) -> Option<String>;
+
+    /// The SigV4 signing key of `secret_access_key` for one day (`YYYYMMDD`) and
+    /// region. It changes once a day, so a server may keep it (`signing_key` derives
+    /// it with four HMAC-SHA256, which is what this default does every time).
+    fn signing_key(&self, secret_access_key: &str, date: &str, region: &str) -> [u8; 32] {
+        signing_key(secret_access_key, date, region)
+    }
 }
 
 impl<F: Fn(&str) -> Option<String>> SecretKeys for F {

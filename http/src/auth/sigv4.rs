@@ -19,7 +19,7 @@ use crate::auth::common::{
     constant_time_eq,
 };
 use crate::auth::signing::{
-    ALGORITHM, ChunkSigning, SERVICE, TERMINATOR, credential_scope, request_signature, signing_key,
+    ALGORITHM, ChunkSigning, SERVICE, TERMINATOR, credential_scope, request_signature,
     write_canonical_headers, write_canonical_query,
 };
 use crate::base::digits::{decode_hex32, parse_decimal_u64};
@@ -221,7 +221,13 @@ fn verify(
         .secret_access_key(signed.access_key_id)
         .ok_or_else(|| S3Error::new(S3ErrorCode::InvalidAccessKeyId))?;
     let canonical = canonical_request(head, query, &signed.signed_headers, payload_hash)?;
-    let expected = compute_signature(&secret, &signed.amz_date, signed.region, &canonical);
+    let date = signed.amz_date.get(..8).unwrap_or_default();
+    let expected = request_signature(
+        &keys.signing_key(&secret, date, signed.region),
+        &signed.amz_date,
+        &credential_scope(date, signed.region),
+        &canonical,
+    );
     if !constant_time_eq(&expected, &signed.signature) {
         return Err(S3Error::new(S3ErrorCode::SignatureDoesNotMatch));
     }
@@ -247,21 +253,6 @@ fn check_signed_headers(head: &RequestHead, signed_headers: &[&str]) -> Result<(
         ));
     }
     Ok(())
-}
-
-fn compute_signature(
-    secret: &str,
-    amz_date: &str,
-    region: &str,
-    canonical_request: &str,
-) -> [u8; 32] {
-    let date = amz_date.get(..8).unwrap_or_default();
-    request_signature(
-        &signing_key(secret, date, region),
-        amz_date,
-        &credential_scope(date, region),
-        canonical_request,
-    )
 }
 
 /// The SigV4 canonical request for S3.

@@ -4,7 +4,7 @@
 //! Invariants: handlers never panic on client input; every failure is returned as an
 //! `S3Error` and written by the connection loop; a response is written at most once.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
@@ -55,6 +55,50 @@ pub struct ShardContext {
     admin: Option<std::sync::Arc<crate::front::admin::node::Node>>,
     /// Peer verbs this shard served, by owner (`member_service.rs`; zero on one node).
     pub peer_verbs: Rc<Cell<crate::front::peer::member_service::PeerVerbCounts>>,
+    /// The root secret's SigV4 signing key of the last day and region a request was
+    /// signed for (`ShardSecrets`): one entry, so bounded.
+    signing_key: RefCell<Option<DaySigningKey>>,
+}
+
+/// A signing key and the day (`YYYYMMDD`) and region it was derived for.
+struct DaySigningKey {
+    date: String,
+    region: String,
+    key: [u8; 32],
+}
+
+/// The shard's credentials as the signature gate asks for them: the root secret by its
+/// access key id, and its signing key kept for the day (deriving it costs four
+/// HMAC-SHA256 per request otherwise).
+pub struct ShardSecrets<'a> {
+    credentials: &'a Credentials,
+    signing_key: &'a RefCell<Option<DaySigningKey>>,
+}
+
+impl shoal_http::SecretKeys for ShardSecrets<'_> {
+    fn secret_access_key(&self, access_key_id: &str) -> Option<String> {
+        (access_key_id == self.credentials.access_key_id)
+            .then(|| self.credentials.secret_access_key.clone())
+    }
+
+    fn signing_key(&self, secret_access_key: &str, date: &str, region: &str) -> [u8; 32] {
+        if secret_access_key != self.credentials.secret_access_key {
+            return shoal_http::signing_key(secret_access_key, date, region);
+        }
+        if let Some(kept) = &*self.signing_key.borrow()
+            && kept.date == date
+            && kept.region == region
+        {
+            return kept.key;
+        }
+        let key = shoal_http::signing_key(secret_access_key, date, region);
+        *self.signing_key.borrow_mut() = Some(DaySigningKey {
+            date: date.to_owned(),
+            region: region.to_owned(),
+            key,
+        });
+        key
+    }
 }
 
 /// Counts a request in flight until dropped.
@@ -89,6 +133,7 @@ impl ShardContext {
             request_memory_bytes: 0,
             admin: None,
             peer_verbs: Rc::default(),
+            signing_key: RefCell::new(None),
         }
     }
 
@@ -163,10 +208,10 @@ impl ShardContext {
         self.stopping.get()
     }
 
-    pub fn secrets(&self) -> impl Fn(&str) -> Option<String> + '_ {
-        |id: &str| {
-            (id == self.credentials.access_key_id)
-                .then(|| self.credentials.secret_access_key.clone())
+    pub fn secrets(&self) -> ShardSecrets<'_> {
+        ShardSecrets {
+            credentials: &self.credentials,
+            signing_key: &self.signing_key,
         }
     }
 
@@ -751,6 +796,42 @@ mod tests {
             assert!(status >= 500, "{status}");
             assert_eq!(ctx.memory.used_bytes(), 0, "a 5xx gives it back");
         });
+    }
+
+    /// The kept signing key is the one of the day and region asked for: a new day, a
+    /// new region or another secret derives again, never answers the kept key.
+    #[test]
+    fn the_kept_signing_key_is_the_one_asked_for() {
+        use shoal_http::{SecretKeys, signing_key};
+        let credentials = Credentials {
+            access_key_id: "k".into(),
+            secret_access_key: "s".into(),
+        };
+        let kept = RefCell::new(None);
+        let secrets = ShardSecrets {
+            credentials: &credentials,
+            signing_key: &kept,
+        };
+        for (secret, date, region) in [
+            ("s", "20261207", "us-east-1"),
+            ("s", "20261207", "us-east-1"),
+            ("s", "20261208", "us-east-1"),
+            ("s", "20261208", "eu-west-1"),
+            ("other", "20261208", "eu-west-1"),
+            ("s", "20261208", "eu-west-1"),
+        ] {
+            assert_eq!(
+                secrets.signing_key(secret, date, region),
+                signing_key(secret, date, region),
+                "{secret} {date} {region}"
+            );
+        }
+        let kept = kept.borrow();
+        let kept = kept.as_ref().expect("a key kept");
+        assert_eq!(
+            (kept.date.as_str(), kept.region.as_str()),
+            ("20261208", "eu-west-1")
+        );
     }
 
     #[test]

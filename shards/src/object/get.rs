@@ -168,6 +168,11 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Opens the version the set agrees on now, whole: one metadata read, and every
     /// byte the reader returns is of that version. Preconditions, part numbers and
     /// ranges are judged against `reader.info()`, then `select` narrows the range.
+    ///
+    /// The metadata comes from as few members as agreement needs (`read_metas_quick`:
+    /// write quorum, data-chunk members first, so an inline object's data chunks come
+    /// with the copies read); every member is read only when those disagree or fail.
+    /// A member not asked is found damaged by the scanner, not by this read.
     pub async fn open_object(&self, bucket: &str, key: &str) -> Result<ObjectReader<'_, D, C, E>> {
         validate_key(key)?;
         self.require_bucket(bucket).await?;

@@ -387,7 +387,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo> {
         crate::member::keypath::validate_key(key)?;
         self.require_bucket(bucket).await?;
-        Ok(self.read_agreed_quick(bucket, key).await?.info)
+        Ok(self.read_agreed(bucket, key).await?.info)
     }
 }
 

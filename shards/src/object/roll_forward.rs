@@ -74,37 +74,20 @@ enum Short {
     Discard,
 }
 
-/// Which members a metadata read asks.
-#[derive(Debug, Clone, Copy)]
-enum Asked {
-    /// Every member: each copy is known (GET reads chunks by them; writers roll back).
-    Every,
-    /// As few as agreement needs.
-    Fewest,
-}
-
 impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// The version a reader may see: the agreed one, completed to write quorum first if
-    /// it is short of it; `NoSuchKey` when that is a delete's tombstone.
+    /// it is short of it; `NoSuchKey` when that is a delete's tombstone. The metadata
+    /// comes from as few members as agreement needs (`read_metas_quick`): readers need
+    /// the version, not every member's copy; a roll forward reads every member again
+    /// under the key's lock.
     pub(crate) async fn read_agreed(&self, bucket: &str, key: &str) -> Result<Agreed> {
-        self.read_agreed_from(bucket, key, Asked::Every)
+        self.read_agreed_from(bucket, key)
             .await
             .and_then(Agreed::live)
     }
 
-    /// `read_agreed` asking as few members as agreement needs (`read_metas_quick`):
-    /// for callers that need the version, not every member's copy (HEAD).
-    pub(crate) async fn read_agreed_quick(&self, bucket: &str, key: &str) -> Result<Agreed> {
-        self.read_agreed_from(bucket, key, Asked::Fewest)
-            .await
-            .and_then(Agreed::live)
-    }
-
-    async fn read_agreed_from(&self, bucket: &str, key: &str, asked: Asked) -> Result<Agreed> {
-        let read = match asked {
-            Asked::Every => self.read_metas(bucket, key).await,
-            Asked::Fewest => self.read_metas_quick(bucket, key).await,
-        };
+    async fn read_agreed_from(&self, bucket: &str, key: &str) -> Result<Agreed> {
+        let read = self.read_metas_quick(bucket, key).await;
         let agreed = read.agreed(self.set_layout().read_quorum())?;
         if !self.needs_roll_forward(&read, &agreed.info) {
             // A member that answered without the version (missing, stale) needs healing.
