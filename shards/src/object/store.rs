@@ -119,6 +119,8 @@ pub struct Store<D: Drive, C: Clock, E: Env = MonoioEnv> {
     pub(crate) memory: shoal_io::MemoryBudget,
     /// The background scanner's progress on this shard (`scan/`).
     pub(crate) scan: crate::object::scan::ScanCounters,
+    /// The fills of replaced drives this shard runs (`fill/`).
+    pub(crate) fill: crate::object::fill::FillCounters,
 }
 
 /// A drive that went offline (`offline`: why) or came back (`offline: None`).
@@ -303,6 +305,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             stripe_pool,
             memory: shoal_io::MemoryBudget::new(shoal_io::memory_budget::DEFAULT_MAX_BYTES),
             scan: crate::object::scan::ScanCounters::default(),
+            fill: crate::object::fill::FillCounters::default(),
         })
     }
 
@@ -421,6 +424,17 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .zip(self.offline.borrow().iter())
             .filter_map(|(d, why)| why.clone().map(|w| (d.name().to_owned(), w)))
             .collect()
+    }
+
+    /// Whether drive `position` of the pool is online (since start or the last
+    /// `check_drives`).
+    pub(crate) fn drive_online(&self, position: usize) -> bool {
+        self.offline.borrow()[position].is_none()
+    }
+
+    /// The fills of replaced drives this shard runs or ran since start (`fill/`).
+    pub fn fill_progress(&self) -> Vec<crate::object::fill::FillProgress> {
+        self.fill.get()
     }
 
     /// Checks every drive's identity (cheap: a stat and a small read per drive); a
