@@ -211,6 +211,7 @@ fn shard_snapshot(ctx: &ShardContext, connections_open: Option<u64>) -> ShardSna
             .collect(),
         scan: ctx.store.scan_progress(),
         heal: ctx.store.heal_counts(),
+        fill: ctx.store.fill_progress(),
     }
 }
 

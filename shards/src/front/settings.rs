@@ -5,11 +5,12 @@
 //! every shard (the log filter is the process's; nothing is copied per shard). Every
 //! other key is refused by name, so a client is never told a setting changed when it
 //! did not. Settings are read only by admin requests, never on the request path
-//! (the scanner's pace is read by each shard's scanner task, from atomics).
+//! (the scanner's and the fills' pace are read by their tasks, from atomics).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::object::fill::FillPace;
 use crate::object::scan::ScanPace;
 
 /// The process's log output as the binary set it up (`src/logging.rs`).
@@ -63,6 +64,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "scan-cycle-pause",
         "pause between two scanner cycles (e.g. 60s)",
     ),
+    (
+        "fill-objects-per-second",
+        "objects each fill of a replaced drive heals per second at most; 0 pauses fills",
+    ),
 ];
 
 /// What can change at run time; shared by every shard.
@@ -71,6 +76,8 @@ pub struct Settings {
     log: Option<Arc<dyn LogControl>>,
     /// The background scanner's budget and cycles (`object/scan/pace.rs`).
     scan: ScanPace,
+    /// The pace of replaced drives' fills (`object/fill/`).
+    fill: FillPace,
 }
 
 impl std::fmt::Debug for Settings {
@@ -78,6 +85,7 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("log", &self.log.as_ref().map(|log| log.filter()))
             .field("scan", &self.scan)
+            .field("fill", &self.fill)
             .finish()
     }
 }
@@ -87,6 +95,7 @@ impl Settings {
         Self {
             log: Some(log),
             scan: ScanPace::default(),
+            fill: FillPace::default(),
         }
     }
 
@@ -95,6 +104,18 @@ impl Settings {
     pub fn with_scan(mut self, scan: ScanPace) -> Self {
         self.scan = scan;
         self
+    }
+
+    /// Fills of replaced drives start with `fill` (from `shoal server`'s flags).
+    #[must_use]
+    pub fn with_fill(mut self, fill: FillPace) -> Self {
+        self.fill = fill;
+        self
+    }
+
+    /// The fills' pace, shared by every shard.
+    pub fn fill(&self) -> &FillPace {
+        &self.fill
     }
 
     /// The scanner's pace, shared by every shard's scanner.
@@ -114,6 +135,9 @@ impl Settings {
         if let Some(value) = self.get_scan(key) {
             return Ok(value);
         }
+        if key == "fill-objects-per-second" {
+            return Ok(self.fill.objects_per_second().to_string());
+        }
         let log = self.log()?;
         match key {
             "log-filter" => Ok(log.filter()),
@@ -126,6 +150,10 @@ impl Settings {
     pub fn set(&self, key: &str, value: &str) -> Result<(), String> {
         if key.starts_with("scan-") {
             return self.set_scan(key, value);
+        }
+        if key == "fill-objects-per-second" {
+            self.fill.set_objects_per_second(parse_count(value)?);
+            return Ok(());
         }
         let log = self.log()?;
         match key {
@@ -289,6 +317,17 @@ mod tests {
         assert!(settings.set("scan-cycle-pause", "soon").is_err());
         assert!(settings.set("scan-speed", "1").is_err());
         assert_eq!(settings.scan().objects_per_second(), 250);
-        assert_eq!(settings.get_all().len(), 4, "log keys need log control");
+        assert_eq!(settings.get_all().len(), 5, "log keys need log control");
+    }
+
+    /// The fill's key changes the shared fill pace; a bad value changes nothing.
+    #[test]
+    fn fill_key_changes_the_pace() {
+        let settings = Settings::default();
+        assert_eq!(settings.get("fill-objects-per-second").unwrap(), "500");
+        settings.set("fill-objects-per-second", "20").unwrap();
+        assert_eq!(settings.fill().objects_per_second(), 20);
+        assert!(settings.set("fill-objects-per-second", "lots").is_err());
+        assert_eq!(settings.get("fill-objects-per-second").unwrap(), "20");
     }
 }

@@ -55,6 +55,8 @@ pub struct ShardSnapshot {
     pub scan: crate::object::scan::ScanProgress,
     /// What the shard's healing did since start, and its backlog (`object/heal`).
     pub heal: crate::object::heal::HealCounts,
+    /// The fills of replaced drives this shard runs or ran (`object/fill/`).
+    pub fill: Vec<crate::object::fill::FillProgress>,
 }
 
 /// A drive's state as `shoal_node_drive_state` names it.
@@ -232,6 +234,14 @@ impl NodeMetrics {
     /// admin info`; a shard with `active` false scans no set).
     pub fn scan_progress(&self) -> Vec<crate::object::scan::ScanProgress> {
         self.shard_snapshots().iter().map(|s| s.scan).collect()
+    }
+
+    /// Every fill of a replaced drive on this node as last published, in shard order.
+    pub fn fill_progress(&self) -> Vec<crate::object::fill::FillProgress> {
+        self.shard_snapshots()
+            .into_iter()
+            .flat_map(|s| s.fill)
+            .collect()
     }
 
     /// Drive `index` is being probed from `now`.
