@@ -80,7 +80,8 @@ def test_config_set_turns_the_request_log_on_and_off(admin_server):
     an unknown key is refused by name and changes nothing."""
     s3 = admin_server.client()
     assert admin(admin_server, "config", "get").stdout.splitlines() == [
-        "log-filter = info", "log-requests = off", "scan-cycle-pause = 1m",
+        "fill-objects-per-second = 500", "log-filter = info", "log-requests = off",
+        "scan-cycle-pause = 1m",
         "scan-deep-bytes-per-second = 16777216", "scan-deep-every = 7d",
         "scan-objects-per-second = 50"]
     s3.list_buckets()
