@@ -83,7 +83,11 @@ async fn write_objects(store: &SimStore) -> u64 {
     for bucket in ["aaa", "bbb"] {
         store.make_bucket(bucket).await.expect("bucket");
         for i in 0..6u64 {
-            let len = if i % 2 == 0 { LARGE_BYTES } else { 1000 + i as usize };
+            let len = if i % 2 == 0 {
+                LARGE_BYTES
+            } else {
+                1000 + i as usize
+            };
             put(store, bucket, &format!("k{i}"), &body(i, len)).await;
             bytes += len as u64;
         }
@@ -183,7 +187,10 @@ fn an_interrupted_fill_resumes_where_it_stopped() {
             let record = fill_record(&drives[NEW]).await.expect("record");
             assert!(!record.done);
             assert_eq!(record.objects_done, 8, "{record:?}");
-            assert_eq!((record.bucket.as_str(), record.after_key.as_str()), ("bbb", "k1"));
+            assert_eq!(
+                (record.bucket.as_str(), record.after_key.as_str()),
+                ("bbb", "k1")
+            );
             let first = store.fill_progress()[0].clone();
             assert_eq!(first.objects_total, 12, "counted before filling");
             drop(store);
@@ -205,8 +212,14 @@ fn an_interrupted_fill_resumes_where_it_stopped() {
             run_fills(&store, (0, 1), &pace, &hooks).await;
 
             let seen = seen.into_inner();
-            assert!(seen.first().is_some_and(|&(objects, _)| objects >= 8), "{seen:?}");
-            assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1));
+            assert!(
+                seen.first().is_some_and(|&(objects, _)| objects >= 8),
+                "{seen:?}"
+            );
+            assert!(
+                seen.windows(2)
+                    .all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1)
+            );
             let p = &store.fill_progress()[0];
             assert_eq!(p.state, FillState::Done);
             assert_eq!((p.objects_done, p.objects_total), (12, 12));
@@ -216,7 +229,10 @@ fn an_interrupted_fill_resumes_where_it_stopped() {
                 .filter(|(path, _)| path != "aaa/k0/_meta")
                 .collect();
             now.extend(snapshot_first_bucket(&drives[NEW]).await);
-            assert_eq!(now, expected, "bucket bbb filled, bucket aaa not walked again");
+            assert_eq!(
+                now, expected,
+                "bucket bbb filled, bucket aaa not walked again"
+            );
         })
         .expect("simulation ends");
 }

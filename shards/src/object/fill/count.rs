@@ -17,7 +17,7 @@ use shoal_io::{Clock, Drive, Env};
 use crate::member::Verb;
 use crate::member::verbs::meta::MetaVerbs;
 use crate::object::bucket::BucketInfo;
-use crate::object::fill::{Filler, FillState, RETRY_PAUSE};
+use crate::object::fill::{FillState, Filler, RETRY_PAUSE};
 use crate::object::quorum::{CopyPlace, MetaCopy, judge_copy};
 use crate::object::scan::ScanHooks;
 use crate::object::scan::pace::sleep_unless_stopping;

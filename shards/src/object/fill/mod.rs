@@ -331,13 +331,21 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
     ) -> Option<(bool, u64)> {
         let me = self.position % self.store.layout.set.set_size();
         for attempt in 1..=HEAL_TRIES {
-            let why = match self.store.heal_object(bucket, key, HealOptions::default()).await {
+            let why = match self
+                .store
+                .heal_object(bucket, key, HealOptions::default())
+                .await
+            {
                 Ok(report) => {
                     let member = report.members.get(me);
                     let missed =
                         member.is_some_and(|m| m.meta == MetaFound::Failed || m.error.is_some());
                     if report.outcome == HealOutcome::Unreadable {
-                        tracing::warn!(bucket, key, "fill: object unreadable (more than parity lost); not filled");
+                        tracing::warn!(
+                            bucket,
+                            key,
+                            "fill: object unreadable (more than parity lost); not filled"
+                        );
                         return Some((true, 0));
                     }
                     if !missed {

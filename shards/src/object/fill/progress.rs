@@ -146,8 +146,11 @@ pub(crate) fn eta_seconds(progress: &FillProgress) -> Option<u64> {
     if progress.bytes_per_second > 0 && progress.bytes_left() > 0 {
         return Some(progress.bytes_left().div_ceil(progress.bytes_per_second));
     }
-    (progress.objects_per_second > 0)
-        .then(|| progress.objects_left().div_ceil(progress.objects_per_second))
+    (progress.objects_per_second > 0).then(|| {
+        progress
+            .objects_left()
+            .div_ceil(progress.objects_per_second)
+    })
 }
 
 #[cfg(test)]

@@ -223,7 +223,8 @@ impl Pacer {
         hooks: &ScanHooks<'_>,
     ) -> bool {
         let per_object = 1_000_000_000 / pace.objects_per_second().max(1);
-        let by_bytes = u128::from(bytes) * 1_000_000_000 / u128::from(pace.bytes_per_second().max(1));
+        let by_bytes =
+            u128::from(bytes) * 1_000_000_000 / u128::from(pace.bytes_per_second().max(1));
         let cost = (objects * per_object).max(u64::try_from(by_bytes).unwrap_or(u64::MAX));
         let now = env.monotonic_nanos();
         self.due_nanos = self.due_nanos.max(now).saturating_add(cost);
