@@ -74,8 +74,9 @@ enum AdminCommand {
     },
     /// The settings that can change while the server runs: log-filter (as SHOAL_LOG),
     /// log-requests (on|off), the background scanner's scan-objects-per-second,
-    /// scan-deep-bytes-per-second, scan-deep-every and scan-cycle-pause, and healing's
-    /// heal-bytes-per-second. Every other setting is a flag of `shoal server`.
+    /// scan-deep-bytes-per-second, scan-deep-every and scan-cycle-pause, healing's
+    /// heal-bytes-per-second and the fill of replaced drives' fill-objects-per-second.
+    /// Every other setting is a flag of `shoal server`.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Print requests as the server finishes them (time, request id, API, status,
@@ -315,9 +316,10 @@ struct ServerArgs {
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
     request_memory_per_shard_mib: u64,
     /// Format drive folders that are empty in a deployment that exists (replacement
-    /// drives; no healing yet: they receive new writes only). Without it such a folder
-    /// stays offline, because it may be the bare mount point of a drive that did not
-    /// mount, on the root disk.
+    /// drives), and fill each from the other drives of its set in the background
+    /// (resumable across restarts; progress in `shoal admin info`). Without it such a
+    /// folder stays offline, because it may be the bare mount point of a drive that did
+    /// not mount, on the root disk.
     #[arg(long)]
     format_new_drives: bool,
     /// Log lines on stderr as text or as one JSON object per line. The filter comes from
@@ -364,6 +366,12 @@ struct ServerArgs {
     /// `heal-bytes-per-second` at run time.
     #[arg(long, default_value_t = shoal_shards::object::heal::pace::BYTES_PER_SECOND_DEFAULT)]
     heal_bytes_per_second: u64,
+    /// Objects each fill of a replaced drive (see --format-new-drives) heals per second
+    /// at most; it also yields to requests (waits up to 50 ms per object while the shard
+    /// serves some). 0 pauses fills. Changed at run time with `shoal admin config set
+    /// fill-objects-per-second N`.
+    #[arg(long, default_value_t = shoal_shards::object::fill::OBJECTS_PER_SECOND_DEFAULT)]
+    fill_objects_per_second: u64,
     /// Drive folders, in the same order on every start. Default: ./shoal-data/drive{1..4}.
     /// Created if missing for a new deployment only; in one that exists a missing or
     /// empty folder is offline and the server starts degraded within quorum. Ranges
@@ -558,9 +566,11 @@ fn run_server(
         args.scan_cycle_pause,
     );
     let heal = shoal_shards::object::heal::HealPace::new(args.heal_bytes_per_second);
+    let fill = shoal_shards::object::fill::FillPace::new(args.fill_objects_per_second);
     let settings = shoal_shards::front::settings::Settings::new(Arc::new(logging))
         .with_scan(scan)
-        .with_heal(heal);
+        .with_heal(heal)
+        .with_fill(fill);
     shoal_shards::front::server::run(server_config(args, (drives, cluster), settings))
 }
 

@@ -119,7 +119,8 @@ pub fn heal_verdict(totals: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Healing's backlog and what it did, and the background scanner's progress.
+/// Healing's backlog and what it did, the background scanner's progress, and the
+/// fills of replaced drives.
 fn background_work(doc: &Value, out: &mut String) {
     let number = |v: &Value, key: &str| v[key].as_u64().unwrap_or(0);
     if let Some(backlog) = doc["heal_backlog"].as_u64() {
@@ -161,6 +162,39 @@ fn background_work(doc: &Value, out: &mut String) {
             number(scan, "deep_cycles_completed"),
         );
     }
+    fills(doc, out);
+}
+
+/// One line per replaced drive being filled (or filled since the server started).
+fn fills(doc: &Value, out: &mut String) {
+    let number = |v: &Value, key: &str| v[key].as_u64().unwrap_or(0);
+    for fill in doc["fills"].as_array().into_iter().flatten() {
+        let eta = match fill["eta_seconds"].as_u64() {
+            Some(eta) => format!("ETA {}", duration(eta)),
+            None => "ETA unknown".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "  fill {}: {}; {} of {} object(s) done, {} left; {} of {} MiB done, {} MiB \
+             left; {} MiB/s, {} object(s)/s, {eta}; {} failed (left to the heal queue)",
+            fill["drive"].as_str().unwrap_or("?"),
+            fill["state"].as_str().unwrap_or("?"),
+            number(fill, "objects_done"),
+            number(fill, "objects_total"),
+            number(fill, "objects_left"),
+            mib(number(fill, "bytes_done")),
+            mib(number(fill, "bytes_total")),
+            mib(number(fill, "bytes_left")),
+            mib(number(fill, "bytes_per_second")),
+            number(fill, "objects_per_second"),
+            number(fill, "objects_failed"),
+        );
+    }
+}
+
+/// Bytes in MiB with one decimal.
+fn mib(bytes: u64) -> String {
+    format!("{}.{}", bytes >> 20, ((bytes & ((1 << 20) - 1)) * 10) >> 20)
 }
 
 /// A member's state, in capitals unless it is online (as offline drives are above).

@@ -80,7 +80,7 @@ def test_config_set_turns_the_request_log_on_and_off(admin_server):
     an unknown key is refused by name and changes nothing."""
     s3 = admin_server.client()
     assert admin(admin_server, "config", "get").stdout.splitlines() == [
-        "heal-bytes-per-second = 67108864",
+        "fill-objects-per-second = 500", "heal-bytes-per-second = 67108864",
         "log-filter = info", "log-requests = off", "scan-cycle-pause = 1m",
         "scan-deep-bytes-per-second = 16777216", "scan-deep-every = 7d",
         "scan-objects-per-second = 50"]

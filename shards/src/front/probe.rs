@@ -212,6 +212,7 @@ fn shard_snapshot(ctx: &ShardContext, connections_open: Option<u64>) -> ShardSna
         scan: ctx.store.scan_progress(),
         heal: ctx.store.heal_counts(),
         peer_verbs: ctx.peer_verbs.get(),
+        fill: ctx.store.fill_progress(),
     }
 }
 

@@ -12,7 +12,8 @@
 //! Stop (SIGINT/SIGTERM) has two phases. Drain: each shard closes its listener (new
 //! connections are refused by the kernel), lets requests in flight finish (at most
 //! `STOP_GRACE`) while still serving other shards' lock requests, waits for its
-//! background scanner to save its position and end (`object/scan/`), and reports drained.
+//! background scanner and the fills of replaced drives to save their positions and end
+//! (`object/scan/`, `object/fill/`), and reports drained.
 //! Stop: once every shard drained (or `STOP_GRACE` + `STOP_BARRIER_SLACK` passed), each
 //! shard's runtime ends; a request still running past the grace is abandoned before it
 //! acknowledged anything. The process exits 0. Start and stop are symmetric: what a
@@ -515,12 +516,15 @@ fn run_shard(
             monoio::spawn(flush_audit(ctx.clone()));
         }
         let scanner_done = start_scanner(&ctx, plan);
+        let fills_done = start_fills(&ctx, plan);
         let _ = ready.send(Ok(driver));
         accept_loop(&ctx, &listener, plan, stop_rx).await;
         drop(listener);
         drain(&ctx).await;
-        // The scanner saw the stop with the drain; it saves its position and ends.
+        // The scanner and the fills saw the stop with the drain; they save their
+        // positions and end.
         let _ = monoio::time::timeout(STOP_GRACE, scanner_done).await;
+        let _ = monoio::time::timeout(STOP_GRACE, fills_done).await;
         wait_for_every_shard_drained(plan).await;
         ctx.observer.logs.flush();
         Ok(ctx.requests_total())
@@ -735,6 +739,26 @@ fn start_scanner(ctx: &Rc<ShardContext>, plan: &ShardPlan) -> oneshot::Receiver<
             stopping: &stopping,
         };
         scanner.run(&hooks).await;
+        let _ = done_tx.send(());
+    });
+    done_rx
+}
+
+/// Fills the replaced drives of this node that are this shard's (`object/fill/`);
+/// the receiver hears when they are done or saved their place at stop.
+fn start_fills(ctx: &Rc<ShardContext>, plan: &ShardPlan) -> oneshot::Receiver<()> {
+    let share = (ctx.shard_index, plan.config.shards);
+    let pace = plan.config.settings.fill().clone();
+    let (done_tx, done_rx) = oneshot::channel();
+    let ctx = ctx.clone();
+    monoio::spawn(async move {
+        let busy = || ctx.in_flight() > 0;
+        let stopping = || ctx.stopping();
+        let hooks = ScanHooks {
+            busy: &busy,
+            stopping: &stopping,
+        };
+        crate::object::fill::run_fills(&ctx.store, share, &pace, &hooks).await;
         let _ = done_tx.send(());
     });
     done_rx

@@ -5,13 +5,14 @@
 //! every shard (the log filter is the process's; nothing is copied per shard). Every
 //! other key is refused by name, so a client is never told a setting changed when it
 //! did not. Settings are read only by admin requests, never on the request path
-//! (the scanner's pace is read by each shard's scanner task, healing's byte rate by
+//! (the scanner's and the fills' pace are read by their tasks, healing's byte rate by
 //! each heal, from atomics).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::object::heal::HealPace;
+use crate::object::fill::FillPace;
 use crate::object::scan::ScanPace;
 
 /// The process's log output as the binary set it up (`src/logging.rs`).
@@ -69,6 +70,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "heal-bytes-per-second",
         "chunk bytes each shard's healing reads and writes per second at most; 0: unlimited",
     ),
+    (
+        "fill-objects-per-second",
+        "objects each fill of a replaced drive heals per second at most; 0 pauses fills",
+    ),
 ];
 
 /// What can change at run time; shared by every shard.
@@ -79,6 +84,8 @@ pub struct Settings {
     scan: ScanPace,
     /// Healing's byte rate per shard (`object/heal/pace.rs`).
     heal: HealPace,
+    /// The pace of replaced drives' fills (`object/fill/`).
+    fill: FillPace,
 }
 
 impl std::fmt::Debug for Settings {
@@ -87,6 +94,7 @@ impl std::fmt::Debug for Settings {
             .field("log", &self.log.as_ref().map(|log| log.filter()))
             .field("scan", &self.scan)
             .field("heal", &self.heal)
+            .field("fill", &self.fill)
             .finish()
     }
 }
@@ -97,6 +105,7 @@ impl Settings {
             log: Some(log),
             scan: ScanPace::default(),
             heal: HealPace::default(),
+            fill: FillPace::default(),
         }
     }
 
@@ -119,6 +128,18 @@ impl Settings {
         self
     }
 
+    /// Fills of replaced drives start with `fill` (from `shoal server`'s flags).
+    #[must_use]
+    pub fn with_fill(mut self, fill: FillPace) -> Self {
+        self.fill = fill;
+        self
+    }
+
+    /// The fills' pace, shared by every shard.
+    pub fn fill(&self) -> &FillPace {
+        &self.fill
+    }
+
     /// The scanner's pace, shared by every shard's scanner.
     pub fn scan(&self) -> &ScanPace {
         &self.scan
@@ -139,6 +160,9 @@ impl Settings {
         if key == "heal-bytes-per-second" {
             return Ok(self.heal.bytes_per_second().to_string());
         }
+        if key == "fill-objects-per-second" {
+            return Ok(self.fill.objects_per_second().to_string());
+        }
         let log = self.log()?;
         match key {
             "log-filter" => Ok(log.filter()),
@@ -154,6 +178,10 @@ impl Settings {
         }
         if key == "heal-bytes-per-second" {
             self.heal.set_bytes_per_second(parse_count(value)?);
+            return Ok(());
+        }
+        if key == "fill-objects-per-second" {
+            self.fill.set_objects_per_second(parse_count(value)?);
             return Ok(());
         }
         let log = self.log()?;
@@ -337,5 +365,16 @@ mod tests {
         assert_eq!(settings.get("heal-bytes-per-second").unwrap(), "0");
         assert!(settings.set("heal-bytes-per-second", "-1").is_err());
         assert_eq!(store_side.bytes_per_second(), 0);
+    }
+
+    /// The fill's key changes the shared fill pace; a bad value changes nothing.
+    #[test]
+    fn fill_key_changes_the_pace() {
+        let settings = Settings::default();
+        assert_eq!(settings.get("fill-objects-per-second").unwrap(), "500");
+        settings.set("fill-objects-per-second", "20").unwrap();
+        assert_eq!(settings.fill().objects_per_second(), 20);
+        assert!(settings.set("fill-objects-per-second", "lots").is_err());
+        assert_eq!(settings.get("fill-objects-per-second").unwrap(), "20");
     }
 }

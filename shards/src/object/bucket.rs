@@ -87,7 +87,11 @@ pub struct BucketInfo {
     pub created_unix_nanos: u64,
 }
 
-fn bucket_record(deployment_id: &DeploymentId, bucket: &str, created_unix_nanos: u64) -> Vec<u8> {
+pub(crate) fn bucket_record(
+    deployment_id: &DeploymentId,
+    bucket: &str,
+    created_unix_nanos: u64,
+) -> Vec<u8> {
     let mut w = Writer::default();
     w.raw(deployment_id).str(bucket).u64(created_unix_nanos);
     w.finish(MAGIC, VERSION)

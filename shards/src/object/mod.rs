@@ -10,6 +10,7 @@ pub mod condition;
 pub mod copy;
 pub mod delete;
 pub mod encode;
+pub mod fill;
 pub mod get;
 pub mod heal;
 pub mod list;

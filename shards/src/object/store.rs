@@ -123,6 +123,8 @@ pub struct Store<D: Drive, C: Clock, E: Env = MonoioEnv> {
     /// (`heal/pace.rs`).
     pub(crate) heal_pace: crate::object::heal::HealPace,
     pub(crate) heal_account: crate::object::heal::pace::HealAccount,
+    /// The fills of replaced drives this shard runs (`fill/`).
+    pub(crate) fill: crate::object::fill::FillCounters,
 }
 
 /// A drive that went offline (`offline`: why) or came back (`offline: None`).
@@ -309,6 +311,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             scan: crate::object::scan::ScanCounters::default(),
             heal_pace: crate::object::heal::HealPace::unlimited(),
             heal_account: crate::object::heal::pace::HealAccount::default(),
+            fill: crate::object::fill::FillCounters::default(),
         })
     }
 
@@ -435,6 +438,17 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .zip(self.offline.borrow().iter())
             .filter_map(|(d, why)| why.clone().map(|w| (d.name().to_owned(), w)))
             .collect()
+    }
+
+    /// Whether drive `position` of the pool is online (since start or the last
+    /// `check_drives`).
+    pub(crate) fn drive_online(&self, position: usize) -> bool {
+        self.offline.borrow()[position].is_none()
+    }
+
+    /// The fills of replaced drives this shard runs or ran since start (`fill/`).
+    pub fn fill_progress(&self) -> Vec<crate::object::fill::FillProgress> {
+        self.fill.get()
     }
 
     /// Checks every drive's identity (cheap: a stat and a small read per drive); a

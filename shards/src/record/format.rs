@@ -25,9 +25,9 @@
 //! deployment id and every drive is formatted. In a deployment that exists, a drive with
 //! no format record and no data is left offline, not formatted: it may be the bare mount
 //! point of a filesystem that failed to mount (formatting it would put the drive's data
-//! on the root disk), and with no healing yet a new drive would receive only new
-//! writes. `format_new_drives` (the server's `--format-new-drives`) formats such drives,
-//! for an operator who replaced a drive on purpose.
+//! on the root disk). `format_new_drives` (the server's `--format-new-drives`) formats
+//! such drives, for an operator who replaced a drive on purpose, and marks each for a
+//! fill from the other members of its set (`record/fill.rs`, `object/fill/`).
 //!
 //! The encoded record is also the drive's identity: `Drive::check_identity` compares
 //! it, at start and on a timer, to what the drive's folder holds.
@@ -186,13 +186,38 @@ pub async fn format_drives<D: Drive>(
             ),
             DriveFormat::Blank => {
                 let record = record_for(deployment_id, layout, position);
-                let written = drive.write_file_atomic(FORMAT_PATH, &record.encode()).await;
-                written.err().map(|e| format!("formatting failed: {e}"))
+                format_blank(drive, &record, existing.is_some()).await
             }
             DriveFormat::Offline(why) => Some(why.clone()),
         };
     }
     Ok((deployment_id, offline))
+}
+
+/// Formats a blank drive with `record`; one joining a deployment that exists
+/// (`to_fill`: a replaced drive) is first marked for a fill from its set (`fill.rs`:
+/// marked before formatted, so a crash between leaves it blank, to format again).
+/// Returns why the drive is offline, if it is.
+pub(crate) async fn format_blank<D: Drive>(
+    drive: &D,
+    record: &FormatRecord,
+    to_fill: bool,
+) -> Option<String> {
+    if to_fill && let Err(e) = crate::record::fill::mark_for_fill(drive).await {
+        return Some(format!("formatting failed (fill record): {e}"));
+    }
+    let written = drive.write_file_atomic(FORMAT_PATH, &record.encode()).await;
+    match written {
+        Ok(()) if to_fill => {
+            tracing::info!(
+                drive = drive.name(),
+                "new drive formatted into the deployment; it will be filled from its set"
+            );
+            None
+        }
+        Ok(()) => None,
+        Err(e) => Some(format!("formatting failed: {e}")),
+    }
 }
 
 /// The encoded format record of the drive at `position`: its identity.

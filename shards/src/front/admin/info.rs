@@ -3,7 +3,8 @@
 //! quorums and each member's state (online, slow, offline, ...; this node's or which
 //! peer's), the heal backlog (objects queued for repair, summed over the shards) and
 //! what healing did since start, the
-//! background scanner's progress (summed over the shards that scan), and
+//! background scanner's progress (summed over the shards that scan), the fills of
+//! replaced drives (one entry per drive, `fills`), and
 //! per shard its connections, requests, heal backlog and memory budget use: the slots each shard publishes once a second for the metrics
 //! (`front/metrics/node.rs`), so a shard's numbers are at most about a second old.
 //!
@@ -104,6 +105,7 @@ pub async fn document(ctx: &ShardContext) -> Result<String, S3Error> {
             .number("dropped", heal(|c| c.dropped));
     });
     scan_summary(&mut doc, &published.scan_progress());
+    fill_summary(&mut doc, &published.fill_progress());
     doc.array(
         "shards",
         shards.iter().enumerate(),
@@ -142,6 +144,31 @@ fn scan_summary(doc: &mut JsonObject<'_>, shards: &[crate::object::scan::ScanPro
             .number("cycles_completed", sum(|s| s.cycles_completed))
             .number("deep_cycles_completed", sum(|s| s.deep_cycles_completed))
             .number("last_deep_finished_unix_s", last_deep_s);
+    });
+}
+
+/// The fills of this node's replaced drives (`object/fill/`), one per drive being
+/// filled or filled since the process started: done and left (objects and object
+/// bytes), the rate over the last 30 s and the time left at it (`eta_seconds` absent
+/// before a rate is known).
+fn fill_summary(doc: &mut JsonObject<'_>, fills: &[crate::object::fill::FillProgress]) {
+    doc.array("fills", fills, |item, fill| {
+        item.string("drive", &fill.drive)
+            .string("state", fill.state.name())
+            .number("objects_done", fill.objects_done)
+            .number("objects_left", fill.objects_left())
+            .number("objects_total", fill.objects_total)
+            .number("bytes_done", fill.bytes_done)
+            .number("bytes_left", fill.bytes_left())
+            .number("bytes_total", fill.bytes_total)
+            .number("bytes_written", fill.bytes_written)
+            .number("objects_failed", fill.objects_failed)
+            .number("bytes_per_second", fill.bytes_per_second)
+            .number("objects_per_second", fill.objects_per_second)
+            .number("started_unix_s", fill.started_unix_nanos / 1_000_000_000);
+        if let Some(eta) = fill.eta_seconds {
+            item.number("eta_seconds", eta);
+        }
     });
 }
 

@@ -43,7 +43,7 @@ use crate::member::peer::wire_form::{decode_call, encode_answer, encode_refusal}
 use crate::member::verbs::bucket::BucketVerbs;
 use crate::member::{MemberError, PeerMember};
 use crate::record::format::{
-    DriveFormat, FORMAT_PATH, check_drive_list, cluster_record_for, peer_deployment, read_format,
+    DriveFormat, check_drive_list, cluster_record_for, format_blank, peer_deployment, read_format,
 };
 use crate::topology::agreement::{Agreement, DriveAnswer, agree};
 use crate::topology::placement::DeploymentId;
@@ -257,8 +257,9 @@ async fn format_blank_drives(
             Ok(DriveFormat::Formatted(_)) => None,
             Ok(DriveFormat::Blank) if format_new_drives || (first_start && forming) => {
                 let record = cluster_record_for(deployment_id, &cluster.topology, position);
-                let written = drive.write_file_atomic(FORMAT_PATH, &record.encode()).await;
-                written.err().map(|e| format!("formatting failed: {e}"))
+                // Only a pool forming for the first time has nothing to fill.
+                let to_fill = !(first_start && forming);
+                format_blank(drive, &record, to_fill).await
             }
             Ok(DriveFormat::Blank) if first_start => Some(
                 "every drive of this node is empty, with no format record, while the \

@@ -57,6 +57,8 @@ pub struct ShardSnapshot {
     pub heal: crate::object::heal::HealCounts,
     /// Peer verbs the shard served, by owner (`front/peer/member_service.rs`).
     pub peer_verbs: crate::front::peer::member_service::PeerVerbCounts,
+    /// The fills of replaced drives this shard runs or ran (`object/fill/`).
+    pub fill: Vec<crate::object::fill::FillProgress>,
 }
 
 /// A drive's state as `shoal_node_drive_state` names it.
@@ -234,6 +236,14 @@ impl NodeMetrics {
     /// admin info`; a shard with `active` false scans no set).
     pub fn scan_progress(&self) -> Vec<crate::object::scan::ScanProgress> {
         self.shard_snapshots().iter().map(|s| s.scan).collect()
+    }
+
+    /// Every fill of a replaced drive on this node as last published, in shard order.
+    pub fn fill_progress(&self) -> Vec<crate::object::fill::FillProgress> {
+        self.shard_snapshots()
+            .into_iter()
+            .flat_map(|s| s.fill)
+            .collect()
     }
 
     /// Drive `index` is being probed from `now`.

@@ -79,6 +79,7 @@ pub fn render(node: &NodeMetrics, process: ProcessStats, now: Instant) -> String
     render_shards(&mut x, node, &shards, &total);
     render_process(&mut x, node, process, now);
     crate::front::metrics::render_scan::render_scan(&mut x, &shards);
+    crate::front::metrics::render_fill::render_fill(&mut x, &shards);
     x.out
 }
 

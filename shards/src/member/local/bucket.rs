@@ -44,6 +44,22 @@ impl<D: Drive> LocalMember<D> {
         )?;
         gone_is_ok(drive.remove_dir_all(bucket).await)
     }
+
+    /// Writes the bucket's record (and makes its folder) without touching what the
+    /// bucket holds here: a replaced drive being filled (`object/fill/`) gets the
+    /// records of buckets made before it joined, while objects of them may already
+    /// have been written to it. Not a verb: only this node's own drives are filled.
+    pub(crate) async fn restore_bucket_record(
+        &self,
+        bucket: &str,
+        record: &[u8],
+    ) -> MemberResult<()> {
+        self.drive().create_dir_all(bucket).await?;
+        Ok(self
+            .drive()
+            .write_file_atomic(&record_path(bucket), record)
+            .await?)
+    }
 }
 
 impl<D: Drive> BucketVerbs for LocalMember<D> {

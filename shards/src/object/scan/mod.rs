@@ -238,42 +238,7 @@ impl<'s, D: Drive, C: Clock, E: Env> Scanner<'s, D, C, E> {
     /// point every member's batch covers, and whether more may follow. `None` when no
     /// member could be walked.
     async fn walk(&self, set_index: usize, bucket: &Rc<str>) -> Option<(Vec<String>, bool)> {
-        let request = Rc::new(WalkRequest {
-            prefix: String::new(),
-            start_after: self.position.after_key.clone(),
-            skip_under: None,
-            collapse_slash: false,
-            limit: WALK_BATCH_KEYS,
-        });
-        let members = self.store.set_members(set_index);
-        let strategy = Strategy::all(Verb::Walk, self.store.config.member_deadline);
-        let answers = quorum::call(&self.store.env, members, strategy, |_, member| {
-            let (bucket, request) = (Rc::clone(bucket), Rc::clone(&request));
-            async move { member.walk(&bucket, &request).await }
-        })
-        .await;
-        let batches: Vec<_> = answers
-            .into_iter()
-            .filter_map(|answer| match answer {
-                Answer::Ok(batch) => Some(batch),
-                // No folder for the bucket: nothing of it here.
-                Answer::Err(MemberError::NotFound) => Some(WalkBatch::default()),
-                _ => None,
-            })
-            .collect();
-        if batches.is_empty() {
-            return None;
-        }
-        let horizon = (batches.iter())
-            .filter(|b| b.truncated)
-            .filter_map(|b| b.entries.last().map(|e| e.name().to_owned()))
-            .min();
-        let keys: BTreeSet<String> = (batches.into_iter())
-            .flat_map(|b| b.entries)
-            .map(|e| e.name().to_owned())
-            .filter(|name| horizon.as_deref().is_none_or(|h| name.as_str() <= h))
-            .collect();
-        Some((keys.into_iter().collect(), horizon.is_some()))
+        walk_set(self.store, set_index, bucket, &self.position.after_key).await
     }
 
     async fn save(&mut self) {
@@ -306,6 +271,54 @@ impl<'s, D: Drive, C: Clock, E: Env> Scanner<'s, D, C, E> {
             progress.last_deep_finished_unix_nanos = p.last_deep_finished_unix_nanos;
         });
     }
+}
+
+/// One batch of the keys after `after_key` in `bucket` that any member of set
+/// `set_index` holds, up to the point every member's batch covers (so a key on one
+/// member only is found too), and whether more may follow. `None` when no member
+/// could be walked. The scanner's walk, and the fill's (`object/fill/`).
+pub(crate) async fn walk_set<D: Drive, C: Clock, E: Env>(
+    store: &Store<D, C, E>,
+    set_index: usize,
+    bucket: &Rc<str>,
+    after_key: &str,
+) -> Option<(Vec<String>, bool)> {
+    let request = Rc::new(WalkRequest {
+        prefix: String::new(),
+        start_after: after_key.to_owned(),
+        skip_under: None,
+        collapse_slash: false,
+        limit: WALK_BATCH_KEYS,
+    });
+    let members = store.set_members(set_index);
+    let strategy = Strategy::all(Verb::Walk, store.config.member_deadline);
+    let answers = quorum::call(&store.env, members, strategy, |_, member| {
+        let (bucket, request) = (Rc::clone(bucket), Rc::clone(&request));
+        async move { member.walk(&bucket, &request).await }
+    })
+    .await;
+    let batches: Vec<_> = answers
+        .into_iter()
+        .filter_map(|answer| match answer {
+            Answer::Ok(batch) => Some(batch),
+            // No folder for the bucket: nothing of it here.
+            Answer::Err(MemberError::NotFound) => Some(WalkBatch::default()),
+            _ => None,
+        })
+        .collect();
+    if batches.is_empty() {
+        return None;
+    }
+    let horizon = (batches.iter())
+        .filter(|b| b.truncated)
+        .filter_map(|b| b.entries.last().map(|e| e.name().to_owned()))
+        .min();
+    let keys: BTreeSet<String> = (batches.into_iter())
+        .flat_map(|b| b.entries)
+        .map(|e| e.name().to_owned())
+        .filter(|name| horizon.as_deref().is_none_or(|h| name.as_str() <= h))
+        .collect();
+    Some((keys.into_iter().collect(), horizon.is_some()))
 }
 
 /// The drives of this node that prove to be the drives they were formatted as, now

@@ -12,6 +12,9 @@
 //! row, so a shard under steady load still scans one object per that time and nothing
 //! is starved for ever.
 //!
+//! The same pacer holds the fill of a replaced drive (`object/fill/`) to its own
+//! budget (`Budget`).
+//!
 //! Invariants: every sleep is cut into slices of at most `SLEEP_SLICE`, after each of
 //! which the caller's stop is asked (a stopping shard never waits a whole budget
 //! step); time is the store's `Env` (virtual in the simulation).
@@ -148,6 +151,29 @@ fn nanos_of(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// A budget a `Pacer` holds its work to: the scanner's `ScanPace`, and the fill of a
+/// replaced drive (`object/fill/`), which counts objects only.
+pub trait Budget {
+    /// Objects per second; 0 pauses the work until it is raised.
+    fn objects_per_second(&self) -> u64;
+    /// Bytes of reads per second (at least 1).
+    fn bytes_per_second(&self) -> u64;
+    /// Longest wait for a busy shard before one object is done anyway.
+    fn busy_wait_max(&self) -> Duration {
+        BUSY_WAIT_MAX
+    }
+}
+
+impl Budget for ScanPace {
+    fn objects_per_second(&self) -> u64 {
+        ScanPace::objects_per_second(self)
+    }
+
+    fn bytes_per_second(&self) -> u64 {
+        self.deep_bytes_per_second()
+    }
+}
+
 /// What the scanner asks of the shard it runs on.
 pub struct ScanHooks<'a> {
     /// Whether the shard is serving requests now (the scanner then waits).
@@ -169,11 +195,12 @@ impl Pacer {
     pub(crate) async fn before_object<E: Env>(
         &mut self,
         env: &E,
-        pace: &ScanPace,
+        pace: &impl Budget,
         hooks: &ScanHooks<'_>,
     ) -> bool {
         let started = env.monotonic_nanos();
-        while (hooks.busy)() && env.monotonic_nanos() - started < nanos_of(BUSY_WAIT_MAX) {
+        let busy_max = nanos_of(pace.busy_wait_max());
+        while (hooks.busy)() && env.monotonic_nanos() - started < busy_max {
             if !sleep_unless_stopping(env, BUSY_POLL, hooks).await {
                 return false;
             }
@@ -191,12 +218,13 @@ impl Pacer {
     pub(crate) async fn charge<E: Env>(
         &mut self,
         env: &E,
-        pace: &ScanPace,
+        pace: &impl Budget,
         (objects, bytes): (u64, u64),
         hooks: &ScanHooks<'_>,
     ) -> bool {
         let per_object = 1_000_000_000 / pace.objects_per_second().max(1);
-        let by_bytes = u128::from(bytes) * 1_000_000_000 / u128::from(pace.deep_bytes_per_second());
+        let by_bytes =
+            u128::from(bytes) * 1_000_000_000 / u128::from(pace.bytes_per_second().max(1));
         let cost = (objects * per_object).max(u64::try_from(by_bytes).unwrap_or(u64::MAX));
         let now = env.monotonic_nanos();
         self.due_nanos = self.due_nanos.max(now).saturating_add(cost);

@@ -1,0 +1,251 @@
+//! The fill of a replaced drive (`object/fill/`) over simulated drives in virtual time:
+//! a drive emptied and formatted again into the deployment is marked for a fill and
+//! filled back byte for byte as the healthy writes left it (records, chunk files, its
+//! bucket records); a fill stopped midway resumes from its saved place without
+//! redoing a finished bucket; its progress counts only grow and are exact at the end;
+//! a drive filled is never filled again, and a fresh deployment's drives never are.
+
+mod common;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use common::{Damage, body, damage, files_under};
+use shoal_io::{Drive, SimDrive, SimEnv, SimExecutor};
+use shoal_shards::object::fill::{FillPace, FillState, run_fills};
+use shoal_shards::object::scan::ScanHooks;
+use shoal_shards::record::fill::{FILL_PATH, FillRecord};
+use shoal_shards::{PutOptions, SliceSource, Store, StoreConfig};
+
+type SimStore = Store<SimDrive, SimEnv, SimEnv>;
+
+/// Small stripes: objects of a few hundred KiB span several.
+const STRIPE_BYTES: usize = 64 << 10;
+const LARGE_BYTES: usize = 150_000;
+/// The drive replaced (pool position).
+const NEW: usize = 1;
+
+fn drives(env: &SimEnv, count: usize) -> Vec<SimDrive> {
+    (0..count)
+        .map(|i| SimDrive::new(&format!("d{i}"), i as u64 + 1).with_env(env.clone()))
+        .collect()
+}
+
+async fn open(drives: &[SimDrive], env: &SimEnv, format_new_drives: bool) -> SimStore {
+    let config = StoreConfig {
+        stripe_size_bytes: STRIPE_BYTES,
+        inline_chunk_max_bytes: 4 << 10,
+        parity_chunks: Some(2),
+        format_new_drives,
+        ..StoreConfig::default()
+    };
+    Store::open_in(drives.to_vec(), env.clone(), env.clone(), 7, config)
+        .await
+        .expect("open store")
+}
+
+async fn put(store: &SimStore, bucket: &str, key: &str, data: &[u8]) {
+    let options = PutOptions {
+        size_bytes: Some(data.len() as u64),
+        ..PutOptions::default()
+    };
+    let mut source = SliceSource(data);
+    let put = store.put_object(bucket, key, &options, &mut source);
+    put.await.expect("put");
+}
+
+/// Every file of `buckets` and their records on `drive`, with its bytes.
+async fn snapshot(drive: &SimDrive, buckets: &[&str]) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for bucket in buckets {
+        let mut paths = files_under(drive, bucket).await;
+        paths.push(format!(".shoal/buckets/{bucket}"));
+        for path in paths {
+            files.insert(path.clone(), drive.file_bytes(&path).expect("file"));
+        }
+    }
+    files
+}
+
+async fn fill_record(drive: &SimDrive) -> Option<FillRecord> {
+    let bytes = drive.read_file(FILL_PATH).await.ok()?;
+    Some(FillRecord::decode(&bytes).expect("fill record"))
+}
+
+fn never() -> bool {
+    false
+}
+
+/// Objects in two buckets: large ones (chunks in part files over several stripes),
+/// small inline ones, and a key written then deleted. Returns the object bytes.
+async fn write_objects(store: &SimStore) -> u64 {
+    let mut bytes = 0;
+    for bucket in ["aaa", "bbb"] {
+        store.make_bucket(bucket).await.expect("bucket");
+        for i in 0..6u64 {
+            let len = if i % 2 == 0 {
+                LARGE_BYTES
+            } else {
+                1000 + i as usize
+            };
+            put(store, bucket, &format!("k{i}"), &body(i, len)).await;
+            bytes += len as u64;
+        }
+    }
+    put(store, "aaa", "gone", &body(9, 500)).await;
+    store.delete_object("aaa", "gone").await.expect("delete");
+    bytes
+}
+
+/// The drive's folder emptied (format record included), as a new drive.
+async fn replace_drive(drive: &SimDrive) {
+    damage(drive, Damage::Emptied, 0).await;
+    assert!(drive.list_dir("").await.unwrap_or_default().is_empty());
+}
+
+/// A wiped drive formatted again is marked for a fill (a fresh deployment's drives are
+/// not) and filled back byte for byte; its progress is exact at the end; a filled
+/// drive is not filled again.
+#[test]
+fn a_replaced_drive_is_filled_back_byte_for_byte() {
+    let executor = SimExecutor::new(1);
+    let env = executor.env();
+    executor
+        .run_until(async {
+            let drives = drives(&env, 4);
+            let store = open(&drives, &env, false).await;
+            for drive in &drives {
+                assert_eq!(fill_record(drive).await, None, "a fresh deployment");
+            }
+            let bytes = write_objects(&store).await;
+            let healthy = snapshot(&drives[NEW], &["aaa", "bbb"]).await;
+            drop(store);
+            replace_drive(&drives[NEW]).await;
+
+            let store = open(&drives, &env, true).await;
+            assert_eq!(fill_record(&drives[NEW]).await, Some(FillRecord::default()));
+            assert_eq!(fill_record(&drives[0]).await, None);
+            let pace = FillPace::new(100_000);
+            let hooks = ScanHooks {
+                busy: &never,
+                stopping: &never,
+            };
+            run_fills(&store, (0, 1), &pace, &hooks).await;
+
+            assert_eq!(snapshot(&drives[NEW], &["aaa", "bbb"]).await, healthy);
+            let record = fill_record(&drives[NEW]).await.expect("record");
+            assert!(record.done && record.finished_unix_nanos > 0, "{record:?}");
+            assert_eq!((record.objects_done, record.bytes_done), (12, bytes));
+            assert_eq!(record.objects_failed, 0);
+            let progress = store.fill_progress();
+            assert_eq!(progress.len(), 1);
+            let p = &progress[0];
+            assert_eq!(p.state, FillState::Done);
+            assert_eq!((p.objects_done, p.objects_total), (12, 12));
+            assert_eq!((p.bytes_done, p.bytes_total), (bytes, bytes));
+            assert!(p.bytes_written > 0);
+            drop(store);
+
+            // Done: a restart runs no fill.
+            let store = open(&drives, &env, true).await;
+            run_fills(&store, (0, 1), &pace, &hooks).await;
+            assert!(store.fill_progress().is_empty());
+        })
+        .expect("simulation ends");
+}
+
+/// A fill stopped midway saved its place; resumed by a new store it goes on from
+/// there: a finished bucket is not walked again (a file removed from it meanwhile
+/// stays removed), counts never go back, and the end is exact.
+#[test]
+fn an_interrupted_fill_resumes_where_it_stopped() {
+    let executor = SimExecutor::new(2);
+    let env = executor.env();
+    executor
+        .run_until(async {
+            let drives = drives(&env, 4);
+            let store = open(&drives, &env, false).await;
+            let bytes = write_objects(&store).await;
+            let healthy = snapshot(&drives[NEW], &["aaa", "bbb"]).await;
+            drop(store);
+            replace_drive(&drives[NEW]).await;
+
+            let store = open(&drives, &env, true).await;
+            let pace = FillPace::new(100_000);
+            // Bucket "aaa" holds 6 keys: stop 2 keys into "bbb".
+            let stop_after = || {
+                store
+                    .fill_progress()
+                    .first()
+                    .is_some_and(|p| p.objects_done >= 8)
+            };
+            let hooks = ScanHooks {
+                busy: &never,
+                stopping: &stop_after,
+            };
+            run_fills(&store, (0, 1), &pace, &hooks).await;
+            let record = fill_record(&drives[NEW]).await.expect("record");
+            assert!(!record.done);
+            assert_eq!(record.objects_done, 8, "{record:?}");
+            assert_eq!(
+                (record.bucket.as_str(), record.after_key.as_str()),
+                ("bbb", "k1")
+            );
+            let first = store.fill_progress()[0].clone();
+            assert_eq!(first.objects_total, 12, "counted before filling");
+            drop(store);
+
+            // Bucket "aaa" is finished: a record removed from it now is not filled again.
+            drives[NEW].delete_file("aaa/k0/_meta");
+            let store = open(&drives, &env, false).await;
+            let seen = RefCell::new(Vec::new());
+            let watch = || {
+                if let Some(p) = store.fill_progress().first() {
+                    seen.borrow_mut().push((p.objects_done, p.bytes_done));
+                }
+                false
+            };
+            let hooks = ScanHooks {
+                busy: &never,
+                stopping: &watch,
+            };
+            run_fills(&store, (0, 1), &pace, &hooks).await;
+
+            let seen = seen.into_inner();
+            assert!(
+                seen.first().is_some_and(|&(objects, _)| objects >= 8),
+                "{seen:?}"
+            );
+            assert!(
+                seen.windows(2)
+                    .all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1)
+            );
+            let p = &store.fill_progress()[0];
+            assert_eq!(p.state, FillState::Done);
+            assert_eq!((p.objects_done, p.objects_total), (12, 12));
+            assert_eq!((p.bytes_done, p.bytes_total), (bytes, bytes));
+            let mut now = snapshot(&drives[NEW], &["bbb"]).await;
+            let expected: BTreeMap<String, Vec<u8>> = (healthy.into_iter())
+                .filter(|(path, _)| path != "aaa/k0/_meta")
+                .collect();
+            now.extend(snapshot_first_bucket(&drives[NEW]).await);
+            assert_eq!(
+                now, expected,
+                "bucket bbb filled, bucket aaa not walked again"
+            );
+        })
+        .expect("simulation ends");
+}
+
+/// Bucket "aaa"'s files and record on `drive` (some may be missing).
+async fn snapshot_first_bucket(drive: &SimDrive) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut paths = files_under(drive, "aaa").await;
+    paths.push(".shoal/buckets/aaa".to_owned());
+    for path in paths {
+        if let Some(bytes) = drive.file_bytes(&path) {
+            files.insert(path, bytes);
+        }
+    }
+    files
+}
