@@ -284,6 +284,12 @@ impl PeerChannel {
         self.inner.peer_shards.get()
     }
 
+    /// As if a new handshake had told `shards` (tests of what follows a peer's restart).
+    #[cfg(test)]
+    pub(crate) fn tell_peer_shards(&self, shards: u32) {
+        self.inner.peer_shards.set(Some(shards));
+    }
+
     /// The peer node's shard count, opening the connection (within `deadline`) if no
     /// handshake has told it yet.
     pub async fn peer_shards(&self, deadline: Duration) -> Result<u32, CallError> {

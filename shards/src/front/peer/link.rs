@@ -10,12 +10,20 @@
 //! (within its deadline). Channels to other shards are opened on first use, at most one
 //! per peer shard, each with its own connection, backoff and liveness.
 //!
+//! The link keeps the first `n` it learns for its lifetime, so a route always takes the
+//! same channel: a lock's refresh and release reach the connection that holds its
+//! grant, and a handle's calls the connection that opened it (both live per connection
+//! on the far side), even when the peer restarts with another shard count meanwhile.
+//! Such a peer is then served correctly but partly off its owner shards (it wraps an
+//! index beyond its count, `accept.rs`; `shoal_node_peer_verbs_total{shard="other"}`
+//! there counts it) until this node restarts; the link says so once in the log.
+//!
 //! One frame payload travels each way: a call's bulk (a record) or the caller's chunk
 //! buffer (a `StageAppend`'s blocks) out; an answer's bulk or chunk records (a
 //! `ReadRecords`) back, read into the caller's buffer when it gave one. The caller's
 //! buffer always comes back (the link contract, `member/peer/link.rs`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -39,6 +47,11 @@ struct Router {
     config: ChannelConfig,
     /// Channels to the peer's other shards, by shard, opened on first use.
     others: RefCell<HashMap<u16, PeerChannel>>,
+    /// The peer's shard count routes are resolved by: the first one a handshake told,
+    /// kept (see the module doc).
+    shards: Cell<Option<u32>>,
+    /// Whether a handshake told another count since (logged once).
+    told_other: Cell<bool>,
 }
 
 impl TcpLink {
@@ -51,6 +64,8 @@ impl TcpLink {
                 own: channel,
                 config,
                 others: RefCell::new(HashMap::new()),
+                shards: Cell::new(None),
+                told_other: Cell::new(false),
             }),
         }
     }
@@ -77,11 +92,10 @@ impl Router {
         let Some(hash) = route else {
             return Ok(self.own.clone());
         };
-        let left = until.saturating_duration_since(Instant::now());
-        let shards = self.own.peer_shards(left).await?;
+        let shards = self.route_shards(until).await?;
         // At most `SHARDS_MAX` (1 << 16) shards: every index fits 16 bits.
-        let target = u16::try_from(hash % u64::from(shards.max(1))).unwrap_or(u16::MAX);
-        let own_target = u32::from(self.config.target_shard) % shards.max(1);
+        let target = u16::try_from(hash % u64::from(shards)).unwrap_or(u16::MAX);
+        let own_target = u32::from(self.config.target_shard) % shards;
         if u32::from(target) == own_target {
             return Ok(self.own.clone());
         }
@@ -92,6 +106,37 @@ impl Router {
             PeerChannel::new(config)
         });
         Ok(channel.clone())
+    }
+}
+
+impl Router {
+    /// The shard count routes are resolved by (at least 1): the kept one, or the first
+    /// a handshake tells (waiting for the own channel's, by `until`).
+    async fn route_shards(&self, until: Instant) -> Result<u32, CallError> {
+        let kept = if let Some(kept) = self.shards.get() {
+            kept
+        } else {
+            let left = until.saturating_duration_since(Instant::now());
+            let told = self.own.peer_shards(left).await?.max(1);
+            // Another call may have learned it while this one waited: the first wins.
+            let kept = self.shards.get().unwrap_or(told);
+            self.shards.set(Some(kept));
+            kept
+        };
+        if let Some(told) = self.own.known_peer_shards()
+            && told.max(1) != kept
+            && !self.told_other.replace(true)
+        {
+            tracing::warn!(
+                peer = %self.config.address,
+                kept,
+                told,
+                "the peer now runs {told} shards; this node keeps routing its calls by the \
+                 {kept} it first told (served correctly, partly off their owner shards) until \
+                 this node restarts"
+            );
+        }
+        Ok(kept)
     }
 }
 
@@ -262,6 +307,35 @@ mod tests {
             assert_eq!(answered_by(&link, None).await, 1, "5 mod 2 on the peer");
             assert_eq!(answered_by(&link, Some(7)).await, 1);
             assert_eq!(link.routed_channels(), 1);
+        });
+    }
+
+    /// Once a route was resolved, it keeps its channel when a later handshake tells
+    /// another shard count (the peer restarted with other `--shards`): a lock granted
+    /// on that connection is refreshed and released there, a handle read where it was
+    /// opened.
+    #[test]
+    fn routes_keep_their_channel_when_the_peer_tells_another_count() {
+        crate::front::peer::test_runtime().block_on(async {
+            let (listener, address) = listen();
+            serve_shards(listener, 3);
+            let own = PeerChannel::new(ChannelConfig::new(address, 1, DEPLOYMENT, secret()));
+            let link = TcpLink::new(own);
+            assert_eq!(answered_by(&link, Some(5)).await, 2);
+            assert_eq!(answered_by(&link, Some(3)).await, 0);
+            link.router.own.tell_peer_shards(2);
+            assert_eq!(answered_by(&link, Some(5)).await, 2, "5 mod 3, kept");
+            assert_eq!(answered_by(&link, Some(3)).await, 0);
+            assert_eq!(
+                answered_by(&link, Some(4)).await,
+                1,
+                "the own channel, 4 mod 3"
+            );
+            assert_eq!(
+                link.routed_channels(),
+                2,
+                "no channel opened by the new count"
+            );
         });
     }
 }
