@@ -322,20 +322,29 @@ const FILES_PER_REQUEST_PER_DRIVE: usize = 2;
 /// request that then runs out gets 503 SlowDown.
 const REQUESTS_RESERVED_PER_SHARD: usize = 32;
 
+/// Connections between this node and `peers` other nodes when every node runs `shards`
+/// shards: each shard here dials each shard of each peer (owner routing,
+/// `front/peer/link.rs`), and each of theirs dials each of ours.
+pub fn peer_connections(shards: usize, peers: usize) -> usize {
+    2 * shards * shards * peers
+}
+
 /// The per-shard connection limit that fits the open-file limit: all shards' connections
 /// plus the descriptors reserved for drive files (drives × files per request × reserved
-/// requests, per shard) and for the process itself. Returns the limit and the number
-/// of descriptors reserved; the limit is `requested` when it fits (or the open-file
-/// limit is unknown: 0), else lowered (to at least 1).
+/// requests, per shard), for the connections to and from `peers` other nodes (S3
+/// clients never take those) and for the process itself. Returns the limit and the
+/// number of descriptors reserved; the limit is `requested` when it fits (or the
+/// open-file limit is unknown: 0), else lowered (to at least 1).
 pub fn connections_fitting(
     requested: usize,
     shards: usize,
     drives: usize,
+    peers: usize,
     open_files_max: u64,
 ) -> (usize, usize) {
     let per_shard =
         DESCRIPTORS_PER_SHARD + drives * FILES_PER_REQUEST_PER_DRIVE * REQUESTS_RESERVED_PER_SHARD;
-    let reserved = DESCRIPTORS_PROCESS + shards * per_shard;
+    let reserved = DESCRIPTORS_PROCESS + shards * per_shard + peer_connections(shards, peers);
     let Ok(open_files_max) = usize::try_from(open_files_max) else {
         return (requested, reserved);
     };
@@ -571,16 +580,26 @@ mod tests {
     /// a limit that fits is kept; an unknown open-file limit changes nothing.
     #[test]
     fn connection_limit_fits_the_open_file_limit() {
-        let (fitting, reserved) = connections_fitting(4096, 1, 4, 3000);
+        let (fitting, reserved) = connections_fitting(4096, 1, 4, 0, 3000);
         assert!(
             fitting + reserved <= 3000 && fitting >= 2000,
             "{fitting} + {reserved}"
         );
-        let (two_shards, reserved) = connections_fitting(4096, 2, 4, 3000);
+        let (two_shards, reserved) = connections_fitting(4096, 2, 4, 0, 3000);
         assert!(2 * two_shards + reserved <= 3000);
-        assert_eq!(connections_fitting(100, 2, 4, 1 << 20).0, 100);
-        assert_eq!(connections_fitting(100, 2, 4, 0).0, 100);
-        assert_eq!(connections_fitting(100, 2, 4, 10).0, 1);
+        assert_eq!(connections_fitting(100, 2, 4, 0, 1 << 20).0, 100);
+        assert_eq!(connections_fitting(100, 2, 4, 0, 0).0, 100);
+        assert_eq!(connections_fitting(100, 2, 4, 0, 10).0, 1);
+    }
+
+    /// In a cluster the peers' connections (every shard to every shard, both ways) are
+    /// reserved too: clients get what is left.
+    #[test]
+    fn peer_connections_are_reserved() {
+        let (alone, reserved_alone) = connections_fitting(4096, 4, 4, 0, 8000);
+        let (pooled, reserved) = connections_fitting(4096, 4, 4, 15, 8000);
+        assert_eq!(reserved - reserved_alone, 2 * 4 * 4 * 15);
+        assert!(4 * pooled + reserved <= 8000 && pooled < alone);
     }
 
     /// A burst is over once many closed and the open count fell to half the peak.

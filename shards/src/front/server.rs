@@ -150,10 +150,15 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
     shoal_io::runtime::keep_large_buffers_mapped();
     let open_files_max = shoal_io::runtime::raise_open_files_limit();
     let requested_per_shard = config.connections_per_shard_max;
+    let peers = config
+        .cluster
+        .as_ref()
+        .map_or(0, |cluster| cluster.peers.len().saturating_sub(1));
     let (fitting, reserved_files) = crate::front::admission::connections_fitting(
         requested_per_shard,
         config.shards,
         config.drives.len(),
+        peers,
         open_files_max,
     );
     config.connections_per_shard_max = fitting;
@@ -319,7 +324,11 @@ impl ShardPlan {
         let (Some(cluster), Some((secret, deployment_id))) = (&config.cluster, start) else {
             return (0..config.shards).map(|_| None).collect();
         };
-        let (inboxes, receivers) = crate::front::peer::accept::inboxes(config.shards);
+        let capacity = crate::front::peer::accept::inbox_capacity(
+            config.shards,
+            cluster.peers.len().saturating_sub(1),
+        );
+        let (inboxes, receivers) = crate::front::peer::accept::inboxes_of(config.shards, capacity);
         self.cluster = Some(ClusterPlan {
             config: cluster.clone(),
             secret,

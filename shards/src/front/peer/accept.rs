@@ -1,9 +1,10 @@
 //! Sorting accepted connections: S3 clients stay on the shard that accepted them; a
 //! peer's connection goes to the shard its route preamble names.
 //!
-//! Each shard has a bounded inbox of handed sockets (`PEER_INBOX_CAPACITY`); a full
-//! inbox closes the newcomer (its dialer retries), so a burst of peer connections
-//! never grows memory. Reading the preamble is bounded by the connection's head
+//! Each shard has a bounded inbox of handed sockets (`inbox_capacity`: room for every
+//! peer shard's connection to it at once, as after this node restarts and every peer
+//! shard dials it again); a full inbox closes the newcomer (its dialer retries), so a
+//! burst of peer connections never grows memory. Reading the preamble is bounded by the connection's head
 //! deadline, like an S3 request head. Nothing a peer sent before the handshake is
 //! trusted: the preamble only says where the socket goes. Its TLS flag travels with
 //! the socket; the serving shard runs TLS, or refuses a peer whose TLS does not match
@@ -19,8 +20,14 @@ use monoio::io::AsyncReadRentExt;
 use monoio::net::TcpStream;
 use shoal_wire::route::{ROUTE_LEN_BYTES, Route};
 
-/// Handed sockets one shard queues before it has adopted them.
+/// Handed sockets one shard queues before it has adopted them, at least.
 pub const PEER_INBOX_CAPACITY: usize = 64;
+
+/// Handed sockets one shard of a node of `shards` shards with `peers` peers (each as
+/// many shards) may queue: twice what all the peers' shards dial to it at once.
+pub fn inbox_capacity(shards: usize, peers: usize) -> usize {
+    PEER_INBOX_CAPACITY.max(2 * shards * peers)
+}
 
 /// A peer's socket on its way to the shard that serves it.
 #[derive(Debug)]
@@ -36,9 +43,18 @@ pub fn inboxes(
     Vec<mpsc::Sender<HandedPeer>>,
     Vec<mpsc::Receiver<HandedPeer>>,
 ) {
-    (0..shards)
-        .map(|_| mpsc::channel(PEER_INBOX_CAPACITY))
-        .unzip()
+    inboxes_of(shards, PEER_INBOX_CAPACITY)
+}
+
+/// `inboxes` of `capacity` sockets each.
+pub fn inboxes_of(
+    shards: usize,
+    capacity: usize,
+) -> (
+    Vec<mpsc::Sender<HandedPeer>>,
+    Vec<mpsc::Receiver<HandedPeer>>,
+) {
+    (0..shards).map(|_| mpsc::channel(capacity)).unzip()
 }
 
 /// What became of an accepted connection.
