@@ -382,9 +382,9 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     /// Takes the lock of `name` in `mode` on its owner shard, as a lease of
     /// `lease_duration` (the holder keeps it with `LockGuard::keep`).
     pub(crate) async fn lock(&self, name: &LockName, mode: LockMode) -> LockGuard {
-        let owner_hash = object_hash(&self.deployment_id, "", &name.owner_text());
+        let owner_hash = crate::set::lock_service::owner_hash(&self.deployment_id, name);
         self.locker
-            .lock(name, mode, owner_hash >> 8, self.config.lease_duration)
+            .lock(name, mode, owner_hash, self.config.lease_duration)
             .await
     }
 
