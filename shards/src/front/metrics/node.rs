@@ -347,21 +347,26 @@ impl NodeMetrics {
     }
 }
 
+/// Facts of a one-pool node of four drives, for the metrics' tests.
+#[cfg(test)]
+pub(crate) fn test_facts() -> NodeFacts {
+    NodeFacts {
+        server: "127.0.0.1:9000".to_owned(),
+        version: "0.1.0".to_owned(),
+        commit: "abc".to_owned(),
+        layout: PoolLayout::for_drives(4, None).expect("layout"),
+        connections_limit: 10,
+        public_metrics: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn node() -> Arc<NodeMetrics> {
-        let facts = NodeFacts {
-            server: "127.0.0.1:9000".to_owned(),
-            version: "0.1.0".to_owned(),
-            commit: "abc".to_owned(),
-            layout: PoolLayout::for_drives(4, None).expect("layout"),
-            connections_limit: 10,
-            public_metrics: false,
-        };
         let names: Vec<String> = (1..=4).map(|i| format!("/d{i}")).collect();
-        NodeMetrics::new(facts, 2, &names)
+        NodeMetrics::new(test_facts(), 2, &names)
     }
 
     /// Readiness follows the write quorum: losing drives beyond parity, or a probe

@@ -256,16 +256,12 @@ mod tests {
     use crate::front::metrics::node::{NodeFacts, ShardSnapshot};
     use crate::front::metrics::requests::RequestMetrics;
     use crate::front::observe::{Api, Exchange, RequestRecord};
-    use crate::topology::layout::PoolLayout;
 
     fn node() -> std::sync::Arc<NodeMetrics> {
         let facts = NodeFacts {
-            server: "127.0.0.1:9000".to_owned(),
-            version: "0.1.0".to_owned(),
             commit: "a\"b".to_owned(),
-            layout: PoolLayout::for_drives(4, None).expect("layout"),
             connections_limit: 8,
-            public_metrics: false,
+            ..crate::front::metrics::node::test_facts()
         };
         let names: Vec<String> = (1..=4).map(|i| format!("/d{i}")).collect();
         NodeMetrics::new(facts, 2, &names)

@@ -84,25 +84,16 @@ pub(super) fn render_scan(x: &mut Exposition<'_>, shards: &[ShardSnapshot]) {
 mod tests {
     use std::time::Instant;
 
-    use crate::front::metrics::node::{NodeFacts, NodeMetrics, ShardSnapshot};
+    use crate::front::metrics::node::{NodeMetrics, ShardSnapshot, test_facts};
     use crate::front::metrics::process::ProcessStats;
     use crate::front::metrics::render::render;
     use crate::object::scan::ScanProgress;
-    use crate::topology::layout::PoolLayout;
 
     /// A scanning shard's figures appear under its shard label; a shard that scans
     /// nothing has no series.
     #[test]
     fn scanning_shards_have_series() {
-        let facts = NodeFacts {
-            server: "127.0.0.1:9000".to_owned(),
-            version: "0".to_owned(),
-            commit: "c".to_owned(),
-            layout: PoolLayout::for_drives(4, None).expect("layout"),
-            connections_limit: 1,
-            public_metrics: false,
-        };
-        let node = NodeMetrics::new(facts, 2, &["/d1".to_owned()]);
+        let node = NodeMetrics::new(test_facts(), 2, &["/d1".to_owned()]);
         let scan = ScanProgress {
             active: true,
             objects_scanned: 12,
