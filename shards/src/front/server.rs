@@ -1204,8 +1204,8 @@ fn print_limits(config: &ServerConfig, clamped: Option<&ClampedConnections>) {
     if let Some(clamped) = clamped {
         println!(
             "  WARNING:  connections per shard lowered from {} to {} to fit the open-file \
-             limit ({open_files_max}, of which {} are kept for drive files); raise `ulimit -n` \
-             (hard) for more",
+             limit ({open_files_max}, of which {} are kept for drive files and peers); raise \
+             `ulimit -n` (hard) for more",
             clamped.requested_per_shard, config.connections_per_shard_max, clamped.reserved_files
         );
     }
