@@ -261,6 +261,29 @@ pub enum PeerRequest {
 }
 
 impl PeerRequest {
+    /// The lease time left this request carries, if it is a fenced verb.
+    pub fn fence_mut(&mut self) -> Option<&mut FenceLeft> {
+        use PeerRequest as R;
+        match self {
+            R::Commit { fence, .. }
+            | R::RollBack { fence, .. }
+            | R::WriteMeta { fence, .. }
+            | R::DeleteVersion { fence, .. }
+            | R::RetireVersions { fence, .. }
+            | R::RemoveStaleVersions { fence, .. }
+            | R::InstallData { fence, .. } => Some(fence),
+            _ => None,
+        }
+    }
+
+    /// Takes `elapsed_nanos` (spent since the request was built, before it is sent)
+    /// off the lease time it carries: the far side counts what is left from receipt.
+    pub fn age_fence(&mut self, elapsed_nanos: u64) {
+        if let Some(fence) = self.fence_mut() {
+            fence.left_nanos = fence.left_nanos.saturating_sub(elapsed_nanos);
+        }
+    }
+
     /// Whether this is a lock verb (served by the node's locks, not by a drive).
     pub fn is_lock(&self) -> bool {
         matches!(
@@ -337,5 +360,34 @@ mod tests {
         let expired = FenceLeft::of(fence, 2_000_000);
         assert_eq!(expired.left_nanos, 0, "expired stays expired");
         assert_eq!(expired.at(u64::MAX).expires_at_nanos, u64::MAX);
+    }
+
+    /// Time spent before sending comes off a fenced verb's lease, never below zero;
+    /// other verbs carry none.
+    #[test]
+    fn waiting_to_send_ages_the_fence() {
+        let fence = FenceLeft {
+            epoch: 3,
+            left_nanos: 1_000,
+        };
+        let mut request = PeerRequest::DeleteVersion {
+            bucket: "b".to_owned(),
+            key: "k".to_owned(),
+            expect_previous: Expect::Absent,
+            fence,
+        };
+        request.age_fence(400);
+        assert_eq!(
+            request.fence_mut().map(|f| (f.epoch, f.left_nanos)),
+            Some((3, 600))
+        );
+        request.age_fence(10_000);
+        assert_eq!(request.fence_mut().map(|f| f.left_nanos), Some(0));
+        let mut unfenced = PeerRequest::SweepTrash {
+            now_unix_nanos: 1,
+            grace_nanos: 2,
+        };
+        unfenced.age_fence(5);
+        assert!(unfenced.fence_mut().is_none());
     }
 }
