@@ -303,6 +303,16 @@ impl PeerChannel {
         }
     }
 
+    /// Opens the connection if it is not open (by `until`), so what a call then sends
+    /// leaves without waiting for a handshake.
+    pub async fn ready(&self, until: Instant) -> Result<(), CallError> {
+        match monoio::time::timeout_at(until, self.link()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(why)) => Err(CallError::Unreachable(why)),
+            Err(_) => Err(CallError::Timeout),
+        }
+    }
+
     /// Sends one request (`body`; `buf`'s bytes as payload when it holds any) and
     /// waits for its answer until `deadline` (time left). The buffer comes back.
     pub async fn call(

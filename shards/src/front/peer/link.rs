@@ -154,11 +154,21 @@ impl PeerLink for TcpLink {
     fn call(&self, call: PeerCall, buf: Option<AlignedBuf>) -> CallFuture {
         let router = self.router.clone();
         Box::pin(async move {
-            let until = Instant::now() + call.deadline;
+            let started = Instant::now();
+            let until = started + call.deadline;
             let channel = match router.channel_for(call.route, until).await {
                 Ok(channel) => channel,
                 Err(error) => return (Err(LinkError::from(error)), buf),
             };
+            if let Err(error) = channel.ready(until).await {
+                return (Err(LinkError::from(error)), buf);
+            }
+            // A fenced verb's lease counts from when it was built: the wait for a
+            // connection comes off what the far side is told is left.
+            let mut call = call;
+            let waited = started.elapsed();
+            call.request
+                .age_fence(u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX));
             let deadline = until.saturating_duration_since(Instant::now());
             let request = call.request.clone();
             let chunks_len_bytes = buf.as_ref().map_or(0, AlignedBuf::len);
@@ -189,6 +199,7 @@ impl PeerLink for TcpLink {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
     use std::future::Future;
     use std::pin::Pin;
     use std::time::Duration;
@@ -222,14 +233,52 @@ mod tests {
         }
     }
 
+    /// What a call's fenced verb arrived with: the lease time left it carried.
+    struct FenceRecorder(Rc<Cell<Option<u64>>>);
+
+    impl PeerService for FenceRecorder {
+        type Session = ();
+
+        fn session(&self) {}
+
+        fn call(
+            &self,
+            _session: &Rc<()>,
+            body: Vec<u8>,
+            payload: Option<AlignedBuf>,
+        ) -> Pin<Box<dyn Future<Output = Answer>>> {
+            let mut incoming = crate::member::peer::wire_form::decode_call(&body, payload)
+                .expect("a call in its wire form");
+            let left = incoming.request.fence_mut().map(|fence| fence.left_nanos);
+            self.0.set(left);
+            Box::pin(async { (vec![0], None) })
+        }
+
+        fn end(&self, _session: Rc<()>) -> Pin<Box<dyn Future<Output = ()>>> {
+            Box::pin(async {})
+        }
+    }
+
     /// Serves peers on `listener` like a node of `shards` shards: each connection goes
     /// to the shard its preamble names, whose service answers with its index.
     fn serve_shards(listener: monoio::net::TcpListener, shards: usize) {
+        serve_with(listener, shards, |index| {
+            Rc::new(Shard(u8::try_from(index).expect("few shards")))
+        });
+    }
+
+    /// Serves peers on `listener` like a node of `shards` shards, each shard with the
+    /// service `service` makes for its index.
+    fn serve_with<S: PeerService + 'static>(
+        listener: monoio::net::TcpListener,
+        shards: usize,
+        service: impl Fn(usize) -> Rc<S>,
+    ) {
         let mut config = ServeConfig::new(DEPLOYMENT, secret());
         config.shards = u32::try_from(shards).expect("few shards");
         let (senders, receivers) = accept::inboxes(shards);
         for (index, inbox) in receivers.into_iter().enumerate() {
-            let service = Rc::new(Shard(u8::try_from(index).expect("few shards")));
+            let service = service(index);
             let (config, permits) = (config.clone(), Permits::new(8));
             monoio::spawn(accept::receive(inbox, move |stream, _route| {
                 let (config, service, permits) = (config.clone(), service.clone(), permits.clone());
@@ -336,6 +385,46 @@ mod tests {
                 2,
                 "no channel opened by the new count"
             );
+        });
+    }
+
+    /// A fenced verb that waited for its connection tells the far side the lease time
+    /// left when it is sent, not when it was built: the wait is taken off.
+    #[test]
+    fn the_wait_for_a_connection_comes_off_a_fence() {
+        crate::front::peer::test_runtime().block_on(async {
+            let (listener, address) = listen();
+            let seen = Rc::new(Cell::new(None));
+            let recorder = Rc::clone(&seen);
+            let late = Duration::from_millis(300);
+            monoio::spawn(async move {
+                monoio::time::sleep(late).await;
+                serve_with(listener, 1, move |_| {
+                    Rc::new(FenceRecorder(recorder.clone()))
+                });
+            });
+            let own = PeerChannel::new(ChannelConfig::new(address, 0, DEPLOYMENT, secret()));
+            let link = TcpLink::new(own);
+            let lease = Duration::from_secs(10);
+            let request = crate::member::peer::message::PeerRequest::DeleteVersion {
+                bucket: "b".to_owned(),
+                key: "k".to_owned(),
+                expect_previous: crate::member::verbs::write::Expect::Absent,
+                fence: crate::member::peer::message::FenceLeft {
+                    epoch: 1,
+                    left_nanos: u64::try_from(lease.as_nanos()).expect("fits"),
+                },
+            };
+            let call = PeerCall {
+                drive_index: 0,
+                request,
+                deadline: Duration::from_secs(5),
+                route: None,
+            };
+            let _ = link.call(call, None).await;
+            let left = seen.get().expect("the verb arrived with its fence");
+            let waited = u64::try_from(lease.saturating_sub(late).as_nanos()).expect("fits");
+            assert!(left <= waited, "{left} ns left after a {late:?} wait");
         });
     }
 }
