@@ -24,7 +24,8 @@
 //!
 //! Invariants: the fill writes nothing itself but its own record and bucket records
 //! (objects are written by `heal_object` alone); its position only moves forward; it
-//! waits, never skips, while the drive is offline or no member can be walked; a key
+//! waits, never skips, while the drive is offline or fewer than read quorum of the
+//! other members can be walked (`walk_quorum`); a key
 //! whose heal failed is counted and left to the shard's heal queue.
 
 mod count;
@@ -43,7 +44,7 @@ use crate::object::bucket::BucketInfo;
 use crate::object::heal::{HealOptions, HealOutcome, MetaFound};
 use crate::object::scan::ScanHooks;
 use crate::object::scan::pace::{Budget, Pacer, sleep_unless_stopping};
-use crate::object::scan::walk_set;
+use crate::object::scan::{WalkQuorum, walk_set};
 use crate::object::store::Store;
 use crate::record::fill::{FILL_PATH, FillRecord};
 
@@ -267,9 +268,16 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
     async fn fill_bucket(&mut self, hooks: &ScanHooks<'_>) -> bool {
         let bucket: Rc<str> = self.record.bucket.as_str().into();
         loop {
-            let walked = walk_set(self.store, self.set_index, &bucket, &self.record.after_key);
+            let after = &self.record.after_key;
+            let walked = walk_set(
+                self.store,
+                self.set_index,
+                &bucket,
+                after,
+                self.walk_quorum(),
+            );
             let Some((keys, more)) = walked.await else {
-                tracing::warn!(drive = %self.progress.drive, bucket = %bucket, "fill: no member of the set could be walked; trying again");
+                tracing::warn!(drive = %self.progress.drive, bucket = %bucket, "fill: too few members of the set could be walked; trying again");
                 self.publish(FillState::Waiting);
                 if !sleep_unless_stopping(&self.store.env, RETRY_PAUSE, hooks).await {
                     return false;
@@ -289,6 +297,20 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
             if !more {
                 return true;
             }
+        }
+    }
+
+    /// What a walk of the set must hear before the fill believes it: read quorum of
+    /// members other than the drive filled. That drive answers at once and holds
+    /// nothing; heard alone (its peers not yet reachable, say) it would make every
+    /// bucket look empty and end the fill with nothing filled. Every acknowledged key
+    /// is on write quorum of members, so read quorum of the others include one that
+    /// holds it whenever the key can be healed at all.
+    pub(super) fn walk_quorum(&self) -> WalkQuorum {
+        let set = self.store.layout.set;
+        WalkQuorum {
+            skip: Some(self.position % set.set_size()),
+            answers_min: set.read_quorum().min(set.set_size() - 1),
         }
     }
 

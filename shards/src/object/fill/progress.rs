@@ -18,7 +18,7 @@ pub enum FillState {
     Counting,
     /// Healing the set's objects onto the drive.
     Filling,
-    /// Waiting: the drive is offline, or no member of its set could be walked.
+    /// Waiting: the drive is offline, or too few members of its set could be walked.
     Waiting,
     /// Every object of the set was taken through healing.
     Done,
