@@ -18,9 +18,11 @@
 //! `Pacer`): it yields to requests (waits while the shard serves some, at most
 //! `FILL_BUSY_WAIT` per object) and sleeps off its budget; bytes are healing's to
 //! budget. Resumable: the record (bucket, last key done, counts) is saved on the drive
-//! every `SAVE_INTERVAL`, at each bucket's end and when the shard stops, so a restart
-//! repeats at most a few seconds of keys (healing them again is harmless) and never a
-//! finished bucket. Done, the record says so and the fill never runs again.
+//! every `SAVE_INTERVAL` (1 s), at each bucket's end and when the shard stops, so a
+//! restart repeats at most a second of keys (healing them again is harmless) and never
+//! a finished bucket. Progress shows the saved counts, so what `admin info` said was
+//! done stays done across a crash. Done, the record says so and the fill never runs
+//! again.
 //!
 //! Invariants: the fill writes nothing itself but its own record and bucket records
 //! (objects are written by `heal_object` alone); its position only moves forward; it
@@ -57,8 +59,9 @@ pub const OBJECTS_PER_SECOND_DEFAULT: u64 = 500;
 /// Longest a fill waits for a busy shard before it heals one object anyway (so a fill
 /// under steady load still moves, at about 20 objects per second).
 pub const FILL_BUSY_WAIT: Duration = Duration::from_millis(50);
-/// How often the record is saved while a fill runs.
-pub const SAVE_INTERVAL: Duration = Duration::from_secs(10);
+/// How often the record is saved while a fill runs. Progress shows what was saved
+/// (so a crash never takes it back), hence often: one small atomic write a second.
+pub const SAVE_INTERVAL: Duration = Duration::from_secs(1);
 /// How often progress is logged.
 pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Pause before trying again (a heal that failed, a walk no member answered, the
@@ -144,6 +147,9 @@ pub struct Filler<'s, D: Drive, C: Clock, E: Env> {
     position: usize,
     set_index: usize,
     record: FillRecord,
+    /// The record as last saved on the drive: what progress shows, so the counts a
+    /// client saw never go back, not even across a crash.
+    saved: FillRecord,
     pace: FillPace,
     pacer: Pacer,
     progress: FillProgress,
@@ -168,6 +174,7 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
             store,
             position,
             set_index: position / store.layout.set.set_size(),
+            saved: record.clone(),
             record,
             pace,
             pacer: Pacer::default(),
@@ -233,10 +240,10 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
     async fn finish(&mut self) {
         self.record.done = true;
         self.record.finished_unix_nanos = self.store.clock.now_unix_nanos();
-        // Nothing is left: what was done is the whole.
-        self.progress.objects_total = self.record.objects_done;
-        self.progress.bytes_total = self.record.bytes_done;
         self.save().await;
+        // Nothing is left: what was done is the whole.
+        self.progress.objects_total = self.saved.objects_done;
+        self.progress.bytes_total = self.saved.bytes_done;
         self.publish(FillState::Done);
         tracing::info!(
             drive = %self.progress.drive,
@@ -406,18 +413,20 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
         true
     }
 
-    /// After a key: progress published, the record saved and progress logged when due.
+    /// After a key: the record saved when due, progress published (as saved) and
+    /// logged when due.
     async fn tick(&mut self) {
         let now = self.store.env.monotonic_nanos();
-        let r = &self.record;
-        self.window.note(now, r.bytes_done, r.objects_done);
-        let p = &mut self.progress;
-        p.objects_total = p.objects_total.max(r.objects_done);
-        p.bytes_total = p.bytes_total.max(r.bytes_done);
-        self.publish(FillState::Filling);
         if now.saturating_sub(self.saved_at_nanos) >= nanos(SAVE_INTERVAL) {
             self.save().await;
         }
+        let r = &self.saved;
+        self.window.note(now, r.bytes_done, r.objects_done);
+        let p = &mut self.progress;
+        // Keys written since the count (after the fill's place) are done beyond it.
+        p.objects_total = p.objects_total.max(r.objects_done);
+        p.bytes_total = p.bytes_total.max(r.bytes_done);
+        self.publish(FillState::Filling);
         if now.saturating_sub(self.logged_at_nanos) >= nanos(LOG_INTERVAL) {
             self.logged_at_nanos = now;
             let p = &self.progress;
@@ -434,10 +443,11 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
         }
     }
 
-    /// Copies the record's counts, the rates and `state` into the shard's counters.
+    /// Copies the saved record's counts, the rates and `state` into the shard's
+    /// counters.
     fn publish(&mut self, state: FillState) {
         let now = self.store.env.monotonic_nanos();
-        let r = &self.record;
+        let r = &self.saved;
         let (bytes_per_second, objects_per_second) =
             self.window.rates(now, r.bytes_done, r.objects_done);
         let p = &mut self.progress;
@@ -446,7 +456,7 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
         p.bytes_done = r.bytes_done;
         p.bytes_written = r.bytes_written;
         p.objects_failed = r.objects_failed;
-        p.started_unix_nanos = r.started_unix_nanos;
+        p.started_unix_nanos = self.record.started_unix_nanos;
         p.bytes_per_second = bytes_per_second;
         p.objects_per_second = objects_per_second;
         p.eta_seconds = progress::eta_seconds(p);
@@ -459,11 +469,12 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
         let Some(drive) = self.store.drive(self.position) else {
             return;
         };
-        if let Err(e) = drive
+        match drive
             .write_file_atomic(FILL_PATH, &self.record.encode())
             .await
         {
-            tracing::warn!(drive = %self.progress.drive, %e, "fill: record not saved");
+            Ok(()) => self.saved.clone_from(&self.record),
+            Err(e) => tracing::warn!(drive = %self.progress.drive, %e, "fill: record not saved"),
         }
     }
 
