@@ -254,3 +254,72 @@ async fn snapshot_first_bucket(drive: &SimDrive) -> BTreeMap<String, Vec<u8>> {
     }
     files
 }
+
+/// With every other member of the set gone mid-fill (in a cluster: its peers down), the
+/// fill waits, its progress saying so with no rate, instead of taking the new drive's
+/// empty walk for the set's (which would skip every key left and call the fill done) or
+/// spending its tries on keys no quorum can decide; the members back, it fills every
+/// key, none failed.
+#[test]
+fn a_fill_waits_while_the_other_members_are_gone() {
+    let executor = SimExecutor::new(3);
+    let env = executor.env();
+    executor
+        .run_until(async {
+            let drives = drives(&env, 4);
+            let store = open(&drives, &env, false).await;
+            let bytes = write_objects(&store).await;
+            let healthy = snapshot(&drives[NEW], &["aaa", "bbb"]).await;
+            drop(store);
+            replace_drive(&drives[NEW]).await;
+
+            let store = open(&drives, &env, true).await;
+            let pace = FillPace::new(4);
+            let others = [0, 2, 3].map(|i| drives[i].clone());
+            let gone_at = RefCell::new(None::<u64>);
+            let waited = RefCell::new(Vec::new());
+            let hook = || {
+                let Some(p) = store.fill_progress().first().cloned() else {
+                    return false;
+                };
+                let now = shoal_io::Env::monotonic_nanos(&env);
+                let mut gone_at = gone_at.borrow_mut();
+                match *gone_at {
+                    None if p.objects_done >= 3 => {
+                        *gone_at = Some(now);
+                        for drive in &others {
+                            drive.set_faults(shoal_io::SimFaults {
+                                gone: true,
+                                ..shoal_io::SimFaults::default()
+                            });
+                        }
+                    }
+                    Some(at) if now - at > 30_000_000_000 && !waited.borrow().is_empty() => {
+                        others.iter().for_each(SimDrive::clear_faults);
+                    }
+                    Some(at) if now - at > 20_000_000_000 => waited.borrow_mut().push(p),
+                    _ => {}
+                }
+                false
+            };
+            let hooks = ScanHooks {
+                busy: &never,
+                stopping: &hook,
+            };
+            run_fills(&store, (0, 1), &pace, &hooks).await;
+
+            let waited = waited.into_inner();
+            assert!(!waited.is_empty());
+            for p in &waited {
+                assert_eq!(p.state, FillState::Waiting, "{p:?}");
+                assert!(p.objects_done < 12, "{p:?}");
+                assert_eq!((p.objects_per_second, p.eta_seconds), (0, None), "{p:?}");
+            }
+            let record = fill_record(&drives[NEW]).await.expect("record");
+            assert!(record.done, "{record:?}");
+            assert_eq!((record.objects_done, record.bytes_done), (12, bytes));
+            assert_eq!(record.objects_failed, 0, "{record:?}");
+            assert_eq!(snapshot(&drives[NEW], &["aaa", "bbb"]).await, healthy);
+        })
+        .expect("simulation ends");
+}

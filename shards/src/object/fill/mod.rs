@@ -33,17 +33,20 @@
 mod count;
 pub mod progress;
 
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures_util::future::{Either, select};
 use shoal_io::{Clock, Drive, Env};
 
+use crate::error::{Error, Result};
 use crate::member::verbs::bucket::BucketVerbs;
 use crate::member::{Member, MemberError, SetMember};
 use crate::object::bucket::BucketInfo;
-use crate::object::heal::{HealOptions, HealOutcome, MetaFound};
+use crate::object::heal::{HealOptions, HealOutcome, HealReport, MetaFound};
 use crate::object::scan::ScanHooks;
 use crate::object::scan::pace::{Budget, Pacer, sleep_unless_stopping};
 use crate::object::scan::{WalkQuorum, walk_set};
@@ -69,6 +72,8 @@ pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 /// Heals of one key before it is left to the heal queue.
 const HEAL_TRIES: u32 = 3;
+/// A heal slower than this shows the fill as waiting until it ends.
+const SLOW_HEAL: Duration = Duration::from_secs(3);
 
 /// The fill's run-time setting, shared by every shard of a node (`shoal admin config
 /// set fill-objects-per-second N`).
@@ -351,7 +356,10 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
 
     /// `heal_object` until the drive holds the key (or it is proven unreadable, or
     /// `HEAL_TRIES` failed): whether the drive was left without it, and the bytes the
-    /// heal wrote. `None` when stopping.
+    /// heal wrote. While the set cannot decide the key's version (too few members
+    /// answer: peers down or cut off) it waits, as for the walk, and no try is spent:
+    /// giving up then would count every key of the batch in hand as failed while the
+    /// peers are away. `None` when stopping.
     async fn heal_key(
         &mut self,
         bucket: &str,
@@ -359,12 +367,12 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
         hooks: &ScanHooks<'_>,
     ) -> Option<(bool, u64)> {
         let me = self.position % self.store.layout.set.set_size();
-        for attempt in 1..=HEAL_TRIES {
-            let why = match self
-                .store
-                .heal_object(bucket, key, HealOptions::default())
-                .await
-            {
+        let mut attempt = 0;
+        let mut waiting = false;
+        while attempt < HEAL_TRIES {
+            let store = self.store;
+            let healed = store.heal_object(bucket, key, HealOptions::default());
+            let why = match self.await_heal(healed).await {
                 Ok(report) => {
                     let member = report.members.get(me);
                     let missed =
@@ -384,8 +392,20 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
                         .and_then(|m| m.error.clone())
                         .unwrap_or_else(|| "the drive did not answer".to_owned())
                 }
+                Err(e) if set_undecided(&e) => {
+                    if !waiting {
+                        tracing::warn!(drive = %self.progress.drive, bucket, key, %e, "fill: the set cannot decide the key now; waiting for its members");
+                        waiting = true;
+                    }
+                    self.publish(FillState::Waiting);
+                    if !sleep_unless_stopping(&self.store.env, RETRY_PAUSE, hooks).await {
+                        return None;
+                    }
+                    continue;
+                }
                 Err(e) => e.to_string(),
             };
+            attempt += 1;
             if attempt == HEAL_TRIES {
                 tracing::warn!(bucket, key, %why, "fill: key not filled; left to the heal queue");
                 return Some((true, 0));
@@ -395,6 +415,23 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
             }
         }
         Some((true, 0))
+    }
+
+    /// Awaits a heal. One slower than `SLOW_HEAL` (its lock or reads waiting on members
+    /// that do not answer: a lock gives up only after a lease, 30 s or more) shows the
+    /// fill as waiting meanwhile, so progress does not go on claiming the last rate.
+    async fn await_heal(
+        &mut self,
+        heal: impl Future<Output = Result<HealReport>>,
+    ) -> Result<HealReport> {
+        let mut heal = std::pin::pin!(heal);
+        loop {
+            let timer = std::pin::pin!(self.store.env.sleep(SLOW_HEAL));
+            match select(heal.as_mut(), timer).await {
+                Either::Left((result, _)) => return result,
+                Either::Right(((), _)) => self.publish(FillState::Waiting),
+            }
+        }
     }
 
     /// Waits while the drive is offline. False when stopping.
@@ -448,8 +485,12 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
     fn publish(&mut self, state: FillState) {
         let now = self.store.env.monotonic_nanos();
         let r = &self.saved;
-        let (bytes_per_second, objects_per_second) =
-            self.window.rates(now, r.bytes_done, r.objects_done);
+        // Waiting moves nothing: no rate, so no ETA, until the fill moves again.
+        let (bytes_per_second, objects_per_second) = if state == FillState::Waiting {
+            (0, 0)
+        } else {
+            self.window.rates(now, r.bytes_done, r.objects_done)
+        };
         let p = &mut self.progress;
         p.state = state;
         p.objects_done = r.objects_done;
@@ -505,6 +546,19 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
             tracing::warn!(drive = %self.progress.drive, bucket = %bucket.name, %e, "fill: bucket record not written");
         }
     }
+}
+
+/// Whether a heal failed because too few members answered to decide the key's
+/// version, or to lock it: nothing is wrong with the key, its set is out of reach for
+/// now (or its lock busy past a lease, which passes too).
+fn set_undecided(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::InsufficientReadQuorum { .. }
+            | Error::InsufficientWriteQuorum { .. }
+            | Error::VersionUndecided { .. }
+            | Error::LeaseLost
+    )
 }
 
 fn nanos(duration: Duration) -> u64 {
