@@ -323,3 +323,45 @@ fn a_fill_waits_while_the_other_members_are_gone() {
         })
         .expect("simulation ends");
 }
+
+/// A crash between the fill record and the format record leaves a drive holding only
+/// a fill record (here one of a fill under way, the worst case): the drive counts as
+/// blank, so it is formatted and marked again from zero, not resumed from that
+/// record's place, and filled back whole.
+#[test]
+fn a_crash_between_marking_and_formatting_leaves_a_blank_drive() {
+    let executor = SimExecutor::new(4);
+    let env = executor.env();
+    executor
+        .run_until(async {
+            let drives = drives(&env, 4);
+            let store = open(&drives, &env, false).await;
+            write_objects(&store).await;
+            let healthy = snapshot(&drives[NEW], &["aaa", "bbb"]).await;
+            drop(store);
+            replace_drive(&drives[NEW]).await;
+            // What the crash left: a fill record of a fill under way, and no format.
+            let stale = FillRecord {
+                bucket: "bbb".to_owned(),
+                after_key: "k3".to_owned(),
+                objects_done: 10,
+                ..FillRecord::default()
+            };
+            let bytes = stale.encode();
+            let marked = drives[NEW].write_file_atomic(FILL_PATH, &bytes);
+            marked.await.expect("fill record");
+
+            let store = open(&drives, &env, true).await;
+            assert_eq!(fill_record(&drives[NEW]).await, Some(FillRecord::default()));
+            let pace = FillPace::new(100_000);
+            let hooks = ScanHooks {
+                busy: &never,
+                stopping: &never,
+            };
+            run_fills(&store, (0, 1), &pace, &hooks).await;
+            assert_eq!(snapshot(&drives[NEW], &["aaa", "bbb"]).await, healthy);
+            let record = fill_record(&drives[NEW]).await.expect("record");
+            assert!(record.done && record.objects_done == 12, "{record:?}");
+        })
+        .expect("simulation ends");
+}
