@@ -365,3 +365,60 @@ fn a_crash_between_marking_and_formatting_leaves_a_blank_drive() {
         })
         .expect("simulation ends");
 }
+
+/// A fill paused at run time (`fill-objects-per-second` 0) shows as waiting with no
+/// rate and no ETA, not as filling at its last rate; raised again, it finishes.
+#[test]
+fn a_paused_fill_shows_as_waiting() {
+    let executor = SimExecutor::new(5);
+    let env = executor.env();
+    executor
+        .run_until(async {
+            let drives = drives(&env, 4);
+            let store = open(&drives, &env, false).await;
+            write_objects(&store).await;
+            drop(store);
+            replace_drive(&drives[NEW]).await;
+
+            let store = open(&drives, &env, true).await;
+            let pace = FillPace::new(2);
+            let paused = RefCell::new(Vec::new());
+            let hook = || {
+                let Some(p) = store.fill_progress().first().cloned() else {
+                    return false;
+                };
+                let now = shoal_io::Env::monotonic_nanos(&env);
+                if p.objects_done >= 5
+                    && paused.borrow().is_empty()
+                    && pace.objects_per_second() > 0
+                {
+                    pace.set_objects_per_second(0);
+                    paused.borrow_mut().push((now, p));
+                    return false;
+                }
+                let since = paused.borrow().first().map(|&(at, _)| at);
+                if let Some(at) = since
+                    && pace.objects_per_second() == 0
+                    && now - at > 20_000_000_000
+                {
+                    paused.borrow_mut().push((now, p));
+                    pace.set_objects_per_second(100_000);
+                }
+                false
+            };
+            let hooks = ScanHooks {
+                busy: &never,
+                stopping: &hook,
+            };
+            run_fills(&store, (0, 1), &pace, &hooks).await;
+
+            let paused = paused.into_inner();
+            assert_eq!(paused.len(), 2, "{paused:?}");
+            let p = &paused[1].1;
+            assert_eq!(p.state, FillState::Waiting, "{p:?}");
+            assert_eq!((p.objects_per_second, p.eta_seconds), (0, None), "{p:?}");
+            let record = fill_record(&drives[NEW]).await.expect("record");
+            assert!(record.done && record.objects_done == 12, "{record:?}");
+        })
+        .expect("simulation ends");
+}

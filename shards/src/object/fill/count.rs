@@ -44,7 +44,7 @@ impl<D: Drive, C: Clock, E: Env> Filler<'_, D, C, E> {
                 String::new()
             };
             loop {
-                if !self.pacer.before_object(env, &self.pace, hooks).await {
+                if !self.before_object(hooks).await {
                     return None;
                 }
                 let walked = walk_set(store, self.set_index, &name, &after, self.walk_quorum());

@@ -332,9 +332,7 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
         if !self.wait_online(hooks).await {
             return false;
         }
-        let store = self.store;
-        let env = &store.env;
-        if !self.pacer.before_object(env, &self.pace, hooks).await {
+        if !self.before_object(hooks).await {
             return false;
         }
         let Some((failed, bytes_written)) = self.heal_key(bucket, key, hooks).await else {
@@ -351,7 +349,19 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
         }
         key.clone_into(&mut r.after_key);
         self.tick().await;
+        let env = &self.store.env;
         self.pacer.charge(env, &self.pace, (1, 0), hooks).await
+    }
+
+    /// The pacer's wait before an object; while fills are paused
+    /// (`fill-objects-per-second` 0) the fill shows as waiting, not at its last rate.
+    /// False when stopping.
+    pub(super) async fn before_object(&mut self, hooks: &ScanHooks<'_>) -> bool {
+        if self.pace.objects_per_second() == 0 {
+            self.publish(FillState::Waiting);
+        }
+        let env = &self.store.env;
+        self.pacer.before_object(env, &self.pace, hooks).await
     }
 
     /// `heal_object` until the drive holds the key (or it is proven unreadable, or
