@@ -279,6 +279,8 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
     /// The record's bucket, after the record's key. False when stopping.
     async fn fill_bucket(&mut self, hooks: &ScanHooks<'_>) -> bool {
         let bucket: Rc<str> = self.record.bucket.as_str().into();
+        // Said once per wait, not every second of a long one.
+        let mut warned = false;
         loop {
             let after = &self.record.after_key;
             let walked = walk_set(
@@ -289,13 +291,17 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
                 self.walk_quorum(),
             );
             let Some((keys, more)) = walked.await else {
-                tracing::warn!(drive = %self.progress.drive, bucket = %bucket, "fill: too few members of the set could be walked; trying again");
+                if !warned {
+                    tracing::warn!(drive = %self.progress.drive, bucket = %bucket, "fill: too few members of the set answer the walk; waiting for them");
+                    warned = true;
+                }
                 self.publish(FillState::Waiting);
                 if !sleep_unless_stopping(&self.store.env, RETRY_PAUSE, hooks).await {
                     return false;
                 }
                 continue;
             };
+            warned = false;
             for key in keys {
                 if self.store.placement(&bucket, &key).set_index != self.set_index {
                     // Another set's key left here: not this set's to fill.
