@@ -8,8 +8,11 @@
 #                             [--wait-s T] [-- SERVER_FLAG...]
 #   scripts/cluster.sh stop-node DIR I    SIGTERM (and SIGCONT, for a stopped node);
 #                                         SIGKILL (and exit 1) if still there after 20 s
-#   scripts/cluster.sh start-node DIR I   starts it again with the same arguments and
-#                                         waits until it answers /minio/health/live
+#   scripts/cluster.sh start-node DIR I [-- SERVER_FLAG...]
+#                                         starts it again with the same arguments (and
+#                                         these flags, for this start only, e.g.
+#                                         --format-new-drives after replacing a drive)
+#                                         and waits until it answers /minio/health/live
 #   scripts/cluster.sh status DIR         each node's pid and health answers
 #   scripts/cluster.sh down DIR           stops every node, by the pids in DIR only
 #
@@ -363,7 +366,13 @@ cmd_stop_node() {
 }
 
 cmd_start_node() {
-    node_args "$@"
+    local extra=()
+    if (($# > 2)); then
+        [[ $3 == -- ]] || fail_usage "start-node: unknown argument '$3'"
+        extra=("${@:4}")
+    fi
+    node_args "${@:1:2}"
+    server_args+=("${extra[@]}")
     [[ -z $(node_pid "$dir" "$node") ]] || die "node $node already runs (pid $(node_pid "$dir" "$node"))"
     local bin
     bin="$(pick_binary)"

@@ -131,8 +131,10 @@ class Cluster:
     def stop_node(self, i: int) -> None:
         self.script("stop-node", str(self.folder), str(i))
 
-    def start_node(self, i: int) -> None:
-        self.script("start-node", str(self.folder), str(i))
+    def start_node(self, i: int, *extra_args: str) -> None:
+        """Starts node I again; `extra_args` go to its server for this start only."""
+        extra = ("--", *extra_args) if extra_args else ()
+        self.script("start-node", str(self.folder), str(i), *extra)
 
     def down(self) -> None:
         """Stops every node; the cgroups go with them."""

@@ -64,6 +64,8 @@ def test_help_names_every_command():
     (["up", "{dir}/has space"], "use a folder path of letters, digits"),
     (["stop-node", "{dir}", "1"], "has no cluster.conf"),
     (["start-node", "{dir}"], "start-node takes DIR and a node number"),
+    (["start-node", "{dir}", "1", "--format-new-drives"],
+     "start-node: unknown argument '--format-new-drives'"),
     (["down"], "down takes DIR"),
     (["status", "{dir}/missing"], "is not a folder"),
 ])

@@ -44,11 +44,11 @@ impl<D: Drive, C: Clock, E: Env> Filler<'_, D, C, E> {
                 String::new()
             };
             loop {
-                if !self.pacer.before_object(env, &self.pace, hooks).await {
+                if !self.before_object(hooks).await {
                     return None;
                 }
-                let Some((keys, more)) = walk_set(store, self.set_index, &name, &after).await
-                else {
+                let walked = walk_set(store, self.set_index, &name, &after, self.walk_quorum());
+                let Some((keys, more)) = walked.await else {
                     self.publish(FillState::Waiting);
                     if !sleep_unless_stopping(env, RETRY_PAUSE, hooks).await {
                         return None;

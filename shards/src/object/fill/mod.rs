@@ -18,32 +18,38 @@
 //! `Pacer`): it yields to requests (waits while the shard serves some, at most
 //! `FILL_BUSY_WAIT` per object) and sleeps off its budget; bytes are healing's to
 //! budget. Resumable: the record (bucket, last key done, counts) is saved on the drive
-//! every `SAVE_INTERVAL`, at each bucket's end and when the shard stops, so a restart
-//! repeats at most a few seconds of keys (healing them again is harmless) and never a
-//! finished bucket. Done, the record says so and the fill never runs again.
+//! every `SAVE_INTERVAL` (1 s), at each bucket's end and when the shard stops, so a
+//! restart repeats at most a second of keys (healing them again is harmless) and never
+//! a finished bucket. Progress shows the saved counts, so what `admin info` said was
+//! done stays done across a crash. Done, the record says so and the fill never runs
+//! again.
 //!
 //! Invariants: the fill writes nothing itself but its own record and bucket records
 //! (objects are written by `heal_object` alone); its position only moves forward; it
-//! waits, never skips, while the drive is offline or no member can be walked; a key
+//! waits, never skips, while the drive is offline or fewer than read quorum of the
+//! other members can be walked (`walk_quorum`); a key
 //! whose heal failed is counted and left to the shard's heal queue.
 
 mod count;
 pub mod progress;
 
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures_util::future::{Either, select};
 use shoal_io::{Clock, Drive, Env};
 
+use crate::error::{Error, Result};
 use crate::member::verbs::bucket::BucketVerbs;
 use crate::member::{Member, MemberError, SetMember};
 use crate::object::bucket::BucketInfo;
-use crate::object::heal::{HealOptions, HealOutcome, MetaFound};
+use crate::object::heal::{HealOptions, HealOutcome, HealReport, MetaFound};
 use crate::object::scan::ScanHooks;
 use crate::object::scan::pace::{Budget, Pacer, sleep_unless_stopping};
-use crate::object::scan::walk_set;
+use crate::object::scan::{WalkQuorum, walk_set};
 use crate::object::store::Store;
 use crate::record::fill::{FILL_PATH, FillRecord};
 
@@ -56,8 +62,9 @@ pub const OBJECTS_PER_SECOND_DEFAULT: u64 = 500;
 /// Longest a fill waits for a busy shard before it heals one object anyway (so a fill
 /// under steady load still moves, at about 20 objects per second).
 pub const FILL_BUSY_WAIT: Duration = Duration::from_millis(50);
-/// How often the record is saved while a fill runs.
-pub const SAVE_INTERVAL: Duration = Duration::from_secs(10);
+/// How often the record is saved while a fill runs. Progress shows what was saved
+/// (so a crash never takes it back), hence often: one small atomic write a second.
+pub const SAVE_INTERVAL: Duration = Duration::from_secs(1);
 /// How often progress is logged.
 pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Pause before trying again (a heal that failed, a walk no member answered, the
@@ -65,6 +72,8 @@ pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 /// Heals of one key before it is left to the heal queue.
 const HEAL_TRIES: u32 = 3;
+/// A heal slower than this shows the fill as waiting until it ends.
+const SLOW_HEAL: Duration = Duration::from_secs(3);
 
 /// The fill's run-time setting, shared by every shard of a node (`shoal admin config
 /// set fill-objects-per-second N`).
@@ -143,6 +152,9 @@ pub struct Filler<'s, D: Drive, C: Clock, E: Env> {
     position: usize,
     set_index: usize,
     record: FillRecord,
+    /// The record as last saved on the drive: what progress shows, so the counts a
+    /// client saw never go back, not even across a crash.
+    saved: FillRecord,
     pace: FillPace,
     pacer: Pacer,
     progress: FillProgress,
@@ -167,6 +179,7 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
             store,
             position,
             set_index: position / store.layout.set.set_size(),
+            saved: record.clone(),
             record,
             pace,
             pacer: Pacer::default(),
@@ -232,10 +245,10 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
     async fn finish(&mut self) {
         self.record.done = true;
         self.record.finished_unix_nanos = self.store.clock.now_unix_nanos();
-        // Nothing is left: what was done is the whole.
-        self.progress.objects_total = self.record.objects_done;
-        self.progress.bytes_total = self.record.bytes_done;
         self.save().await;
+        // Nothing is left: what was done is the whole.
+        self.progress.objects_total = self.saved.objects_done;
+        self.progress.bytes_total = self.saved.bytes_done;
         self.publish(FillState::Done);
         tracing::info!(
             drive = %self.progress.drive,
@@ -266,16 +279,29 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
     /// The record's bucket, after the record's key. False when stopping.
     async fn fill_bucket(&mut self, hooks: &ScanHooks<'_>) -> bool {
         let bucket: Rc<str> = self.record.bucket.as_str().into();
+        // Said once per wait, not every second of a long one.
+        let mut warned = false;
         loop {
-            let walked = walk_set(self.store, self.set_index, &bucket, &self.record.after_key);
+            let after = &self.record.after_key;
+            let walked = walk_set(
+                self.store,
+                self.set_index,
+                &bucket,
+                after,
+                self.walk_quorum(),
+            );
             let Some((keys, more)) = walked.await else {
-                tracing::warn!(drive = %self.progress.drive, bucket = %bucket, "fill: no member of the set could be walked; trying again");
+                if !warned {
+                    tracing::warn!(drive = %self.progress.drive, bucket = %bucket, "fill: too few members of the set answer the walk; waiting for them");
+                    warned = true;
+                }
                 self.publish(FillState::Waiting);
                 if !sleep_unless_stopping(&self.store.env, RETRY_PAUSE, hooks).await {
                     return false;
                 }
                 continue;
             };
+            warned = false;
             for key in keys {
                 if self.store.placement(&bucket, &key).set_index != self.set_index {
                     // Another set's key left here: not this set's to fill.
@@ -292,15 +318,27 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
         }
     }
 
+    /// What a walk of the set must hear before the fill believes it: read quorum of
+    /// members other than the drive filled. That drive answers at once and holds
+    /// nothing; heard alone (its peers not yet reachable, say) it would make every
+    /// bucket look empty and end the fill with nothing filled. Every acknowledged key
+    /// is on write quorum of members, so read quorum of the others include one that
+    /// holds it whenever the key can be healed at all.
+    pub(super) fn walk_quorum(&self) -> WalkQuorum {
+        let set = self.store.layout.set;
+        WalkQuorum {
+            skip: Some(self.position % set.set_size()),
+            answers_min: set.read_quorum().min(set.set_size() - 1),
+        }
+    }
+
     /// Heals one key onto the drive and moves the record past it. False when stopping
     /// (a key healed is counted first).
     async fn fill_key(&mut self, bucket: &str, key: &str, hooks: &ScanHooks<'_>) -> bool {
         if !self.wait_online(hooks).await {
             return false;
         }
-        let store = self.store;
-        let env = &store.env;
-        if !self.pacer.before_object(env, &self.pace, hooks).await {
+        if !self.before_object(hooks).await {
             return false;
         }
         let Some((failed, bytes_written)) = self.heal_key(bucket, key, hooks).await else {
@@ -317,12 +355,27 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
         }
         key.clone_into(&mut r.after_key);
         self.tick().await;
+        let env = &self.store.env;
         self.pacer.charge(env, &self.pace, (1, 0), hooks).await
+    }
+
+    /// The pacer's wait before an object; while fills are paused
+    /// (`fill-objects-per-second` 0) the fill shows as waiting, not at its last rate.
+    /// False when stopping.
+    pub(super) async fn before_object(&mut self, hooks: &ScanHooks<'_>) -> bool {
+        if self.pace.objects_per_second() == 0 {
+            self.publish(FillState::Waiting);
+        }
+        let env = &self.store.env;
+        self.pacer.before_object(env, &self.pace, hooks).await
     }
 
     /// `heal_object` until the drive holds the key (or it is proven unreadable, or
     /// `HEAL_TRIES` failed): whether the drive was left without it, and the bytes the
-    /// heal wrote. `None` when stopping.
+    /// heal wrote. While the set cannot decide the key's version (too few members
+    /// answer: peers down or cut off) it waits, as for the walk, and no try is spent:
+    /// giving up then would count every key of the batch in hand as failed while the
+    /// peers are away. `None` when stopping.
     async fn heal_key(
         &mut self,
         bucket: &str,
@@ -330,12 +383,12 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
         hooks: &ScanHooks<'_>,
     ) -> Option<(bool, u64)> {
         let me = self.position % self.store.layout.set.set_size();
-        for attempt in 1..=HEAL_TRIES {
-            let why = match self
-                .store
-                .heal_object(bucket, key, HealOptions::default())
-                .await
-            {
+        let mut attempt = 0;
+        let mut waiting = false;
+        while attempt < HEAL_TRIES {
+            let store = self.store;
+            let healed = store.heal_object(bucket, key, HealOptions::default());
+            let why = match self.await_heal(healed).await {
                 Ok(report) => {
                     let member = report.members.get(me);
                     let missed =
@@ -355,8 +408,20 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
                         .and_then(|m| m.error.clone())
                         .unwrap_or_else(|| "the drive did not answer".to_owned())
                 }
+                Err(e) if set_undecided(&e) => {
+                    if !waiting {
+                        tracing::warn!(drive = %self.progress.drive, bucket, key, %e, "fill: the set cannot decide the key now; waiting for its members");
+                        waiting = true;
+                    }
+                    self.publish(FillState::Waiting);
+                    if !sleep_unless_stopping(&self.store.env, RETRY_PAUSE, hooks).await {
+                        return None;
+                    }
+                    continue;
+                }
                 Err(e) => e.to_string(),
             };
+            attempt += 1;
             if attempt == HEAL_TRIES {
                 tracing::warn!(bucket, key, %why, "fill: key not filled; left to the heal queue");
                 return Some((true, 0));
@@ -366,6 +431,23 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
             }
         }
         Some((true, 0))
+    }
+
+    /// Awaits a heal. One slower than `SLOW_HEAL` (its lock or reads waiting on members
+    /// that do not answer: a lock gives up only after a lease, 30 s or more) shows the
+    /// fill as waiting meanwhile, so progress does not go on claiming the last rate.
+    async fn await_heal(
+        &mut self,
+        heal: impl Future<Output = Result<HealReport>>,
+    ) -> Result<HealReport> {
+        let mut heal = std::pin::pin!(heal);
+        loop {
+            let timer = std::pin::pin!(self.store.env.sleep(SLOW_HEAL));
+            match select(heal.as_mut(), timer).await {
+                Either::Left((result, _)) => return result,
+                Either::Right(((), _)) => self.publish(FillState::Waiting),
+            }
+        }
     }
 
     /// Waits while the drive is offline. False when stopping.
@@ -384,18 +466,20 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
         true
     }
 
-    /// After a key: progress published, the record saved and progress logged when due.
+    /// After a key: the record saved when due, progress published (as saved) and
+    /// logged when due.
     async fn tick(&mut self) {
         let now = self.store.env.monotonic_nanos();
-        let r = &self.record;
-        self.window.note(now, r.bytes_done, r.objects_done);
-        let p = &mut self.progress;
-        p.objects_total = p.objects_total.max(r.objects_done);
-        p.bytes_total = p.bytes_total.max(r.bytes_done);
-        self.publish(FillState::Filling);
         if now.saturating_sub(self.saved_at_nanos) >= nanos(SAVE_INTERVAL) {
             self.save().await;
         }
+        let r = &self.saved;
+        self.window.note(now, r.bytes_done, r.objects_done);
+        let p = &mut self.progress;
+        // Keys written since the count (after the fill's place) are done beyond it.
+        p.objects_total = p.objects_total.max(r.objects_done);
+        p.bytes_total = p.bytes_total.max(r.bytes_done);
+        self.publish(FillState::Filling);
         if now.saturating_sub(self.logged_at_nanos) >= nanos(LOG_INTERVAL) {
             self.logged_at_nanos = now;
             let p = &self.progress;
@@ -412,19 +496,24 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
         }
     }
 
-    /// Copies the record's counts, the rates and `state` into the shard's counters.
+    /// Copies the saved record's counts, the rates and `state` into the shard's
+    /// counters.
     fn publish(&mut self, state: FillState) {
         let now = self.store.env.monotonic_nanos();
-        let r = &self.record;
-        let (bytes_per_second, objects_per_second) =
-            self.window.rates(now, r.bytes_done, r.objects_done);
+        let r = &self.saved;
+        // Waiting moves nothing: no rate, so no ETA, until the fill moves again.
+        let (bytes_per_second, objects_per_second) = if state == FillState::Waiting {
+            (0, 0)
+        } else {
+            self.window.rates(now, r.bytes_done, r.objects_done)
+        };
         let p = &mut self.progress;
         p.state = state;
         p.objects_done = r.objects_done;
         p.bytes_done = r.bytes_done;
         p.bytes_written = r.bytes_written;
         p.objects_failed = r.objects_failed;
-        p.started_unix_nanos = r.started_unix_nanos;
+        p.started_unix_nanos = self.record.started_unix_nanos;
         p.bytes_per_second = bytes_per_second;
         p.objects_per_second = objects_per_second;
         p.eta_seconds = progress::eta_seconds(p);
@@ -437,11 +526,12 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
         let Some(drive) = self.store.drive(self.position) else {
             return;
         };
-        if let Err(e) = drive
+        match drive
             .write_file_atomic(FILL_PATH, &self.record.encode())
             .await
         {
-            tracing::warn!(drive = %self.progress.drive, %e, "fill: record not saved");
+            Ok(()) => self.saved.clone_from(&self.record),
+            Err(e) => tracing::warn!(drive = %self.progress.drive, %e, "fill: record not saved"),
         }
     }
 
@@ -472,6 +562,19 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
             tracing::warn!(drive = %self.progress.drive, bucket = %bucket.name, %e, "fill: bucket record not written");
         }
     }
+}
+
+/// Whether a heal failed because too few members answered to decide the key's
+/// version, or to lock it: nothing is wrong with the key, its set is out of reach for
+/// now (or its lock busy past a lease, which passes too).
+fn set_undecided(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::InsufficientReadQuorum { .. }
+            | Error::InsufficientWriteQuorum { .. }
+            | Error::VersionUndecided { .. }
+            | Error::LeaseLost
+    )
 }
 
 fn nanos(duration: Duration) -> u64 {

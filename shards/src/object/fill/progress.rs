@@ -18,7 +18,8 @@ pub enum FillState {
     Counting,
     /// Healing the set's objects onto the drive.
     Filling,
-    /// Waiting: the drive is offline, or no member of its set could be walked.
+    /// Waiting: the drive is offline, too few members of its set answer, or fills are
+    /// paused (`fill-objects-per-second` 0).
     Waiting,
     /// Every object of the set was taken through healing.
     Done,

@@ -238,7 +238,14 @@ impl<'s, D: Drive, C: Clock, E: Env> Scanner<'s, D, C, E> {
     /// point every member's batch covers, and whether more may follow. `None` when no
     /// member could be walked.
     async fn walk(&self, set_index: usize, bucket: &Rc<str>) -> Option<(Vec<String>, bool)> {
-        walk_set(self.store, set_index, bucket, &self.position.after_key).await
+        walk_set(
+            self.store,
+            set_index,
+            bucket,
+            &self.position.after_key,
+            WalkQuorum::ANY,
+        )
+        .await
     }
 
     async fn save(&mut self) {
@@ -273,15 +280,35 @@ impl<'s, D: Drive, C: Clock, E: Env> Scanner<'s, D, C, E> {
     }
 }
 
+/// The answers a walk of a set must have to be believed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WalkQuorum {
+    /// A member (index in the set) whose answer does not count: a drive being filled,
+    /// which holds nothing yet.
+    pub skip: Option<usize>,
+    /// Members (other than `skip`) that must answer.
+    pub answers_min: usize,
+}
+
+impl WalkQuorum {
+    /// Any one member: the scanner's walk, which a later cycle repeats.
+    pub(crate) const ANY: WalkQuorum = WalkQuorum {
+        skip: None,
+        answers_min: 1,
+    };
+}
+
 /// One batch of the keys after `after_key` in `bucket` that any member of set
 /// `set_index` holds, up to the point every member's batch covers (so a key on one
-/// member only is found too), and whether more may follow. `None` when no member
-/// could be walked. The scanner's walk, and the fill's (`object/fill/`).
+/// member only is found too), and whether more may follow. `None` when fewer members
+/// than `need` asks could be walked. The scanner's walk, and the fill's
+/// (`object/fill/`).
 pub(crate) async fn walk_set<D: Drive, C: Clock, E: Env>(
     store: &Store<D, C, E>,
     set_index: usize,
     bucket: &Rc<str>,
     after_key: &str,
+    need: WalkQuorum,
 ) -> Option<(Vec<String>, bool)> {
     let request = Rc::new(WalkRequest {
         prefix: String::new(),
@@ -297,16 +324,20 @@ pub(crate) async fn walk_set<D: Drive, C: Clock, E: Env>(
         async move { member.walk(&bucket, &request).await }
     })
     .await;
-    let batches: Vec<_> = answers
-        .into_iter()
-        .filter_map(|answer| match answer {
-            Answer::Ok(batch) => Some(batch),
-            // No folder for the bucket: nothing of it here.
-            Answer::Err(MemberError::NotFound) => Some(WalkBatch::default()),
-            _ => None,
+    let mut counted = 0;
+    let batches: Vec<_> = (answers.into_iter().enumerate())
+        .filter_map(|(index, answer)| {
+            let batch = match answer {
+                Answer::Ok(batch) => batch,
+                // No folder for the bucket: nothing of it here.
+                Answer::Err(MemberError::NotFound) => WalkBatch::default(),
+                _ => return None,
+            };
+            counted += usize::from(need.skip != Some(index));
+            Some(batch)
         })
         .collect();
-    if batches.is_empty() {
+    if batches.is_empty() || counted < need.answers_min {
         return None;
     }
     let horizon = (batches.iter())
