@@ -86,8 +86,17 @@ pub fn agree_and_format(
         let serve_config = cluster.serve_config(secret);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let stop = stop_rx.shared();
+        // A node that joins asks whether the deployment holds buckets while it still
+        // answers its peers: they may be joining too, and asking it the same.
+        let deciding = async {
+            let (deployment_id, joining) = decide(&drives, cluster, secret).await?;
+            // The pool is forming unless the id came from peers whose drives hold
+            // buckets.
+            let forming = !joining || !deployment_holds_buckets(cluster, secret).await?;
+            Ok::<_, String>((deployment_id, forming))
+        };
         let decided = monoio::select! {
-            decided = decide(&drives, cluster, secret) => decided,
+            decided = deciding => decided,
             () = answer_identities(listener, drives.clone(), serve_config, stop.clone()) => {
                 Err("stopped answering peers".to_owned())
             }
@@ -97,9 +106,7 @@ pub fn agree_and_format(
         // nobody reads once the shards serve the port.
         drop(stop_tx);
         monoio::time::sleep(CONNECTIONS_END_PAUSE).await;
-        let (deployment_id, joining) = decided?;
-        // The pool is forming unless the id came from peers whose drives hold buckets.
-        let forming = !joining || !deployment_holds_buckets(cluster, secret).await?;
+        let (deployment_id, forming) = decided?;
         let rule = (format_new_drives, forming);
         let offline = format_blank_drives(&drives, cluster, deployment_id, rule).await;
         Ok(Agreed {
@@ -218,21 +225,57 @@ async fn peer_answer(
     }
 }
 
-/// Whether a serving peer's drive lists a bucket: the deployment holds data, so a node
-/// whose drives are all blank is not one joining a pool that is forming.
+/// Whether the deployment holds data, as peers' drives list their buckets (starting
+/// peers answer too, `Identities`): a node whose drives are all blank is then a
+/// replaced node, not one joining a pool that is forming. Asked round after round
+/// until `buckets_verdict` can tell: a peer that cannot answer yet (between its start
+/// and serving, cut off) is never taken for one without buckets.
 async fn deployment_holds_buckets(
     cluster: &ClusterConfig,
     secret: &ClusterSecret,
 ) -> Result<bool, String> {
     let members = probe_members(cluster, secret)?;
-    let asked = members
+    let mut logged_at: Option<Instant> = None;
+    loop {
+        let asked = members
+            .iter()
+            .flatten()
+            .map(|member| async move { member.list_buckets().await });
+        let answers = futures_util::future::join_all(asked).await;
+        if let Some(holds) = buckets_verdict(&answers) {
+            return Ok(holds);
+        }
+        if logged_at.is_none_or(|at| at.elapsed() >= WAIT_LOG_INTERVAL) {
+            let answered = answers.iter().filter(|a| lists_none_or_some(a)).count();
+            tracing::warn!(
+                "waiting for peers' drives to tell whether the deployment holds buckets \
+                 ({answered} of {} answered, none names a bucket; more than half must)",
+                answers.len()
+            );
+            logged_at = Some(Instant::now());
+        }
+        monoio::time::sleep(ROUND_PAUSE).await;
+    }
+}
+
+/// Whether `answer` is a drive's listing: its buckets, or none (a blank drive, or a
+/// formatted one that never held a bucket).
+fn lists_none_or_some(answer: &Result<Vec<String>, MemberError>) -> bool {
+    matches!(answer, Ok(_) | Err(MemberError::NotFound))
+}
+
+/// What peers' drives' bucket listings say: the deployment holds buckets as soon as
+/// one names a bucket (every drive holds every bucket's record), none once more than
+/// half the drives listed none; `None` while that is not known.
+fn buckets_verdict(answers: &[Result<Vec<String>, MemberError>]) -> Option<bool> {
+    if answers
         .iter()
-        .flatten()
-        .map(|member| async move { member.list_buckets().await });
-    let answers = futures_util::future::join_all(asked).await;
-    Ok(answers
-        .into_iter()
-        .any(|answer| answer.is_ok_and(|buckets| !buckets.is_empty())))
+        .any(|answer| answer.as_ref().is_ok_and(|buckets| !buckets.is_empty()))
+    {
+        return Some(true);
+    }
+    let listed_none = answers.iter().filter(|a| lists_none_or_some(a)).count();
+    (answers.is_empty() || 2 * listed_none > answers.len()).then_some(false)
 }
 
 /// Formats this node's blank drives with `deployment_id` (see the module's rule:
@@ -347,7 +390,8 @@ impl PeerService for Identities {
                 .and_then(|index| drives.get(index));
             let reply = match (incoming.request, drive) {
                 (PeerRequest::ReadIdentity, Some(drive)) => identity_reply(drive).await,
-                (PeerRequest::ReadIdentity, None) => {
+                (PeerRequest::ListBuckets, Some(drive)) => buckets_reply(drive).await,
+                (PeerRequest::ReadIdentity | PeerRequest::ListBuckets, None) => {
                     PeerReply::Failed(MemberError::Unreachable("no such drive".to_owned()))
                 }
                 _ => PeerReply::Failed(MemberError::Unreachable(
@@ -363,6 +407,15 @@ impl PeerService for Identities {
     }
 }
 
+/// A drive's buckets as `list_buckets` gives them (read only): what a node starting
+/// beside this one asks to tell a replaced node from a forming pool.
+async fn buckets_reply(drive: &DirDrive) -> PeerReply {
+    match drive.list_dir(crate::member::local::BUCKETS_DIR).await {
+        Ok(entries) => PeerReply::Names(entries.into_iter().map(|entry| entry.name).collect()),
+        Err(error) => PeerReply::Failed(MemberError::from(error)),
+    }
+}
+
 /// A drive's record as `read_identity` gives it: bytes, or not found when blank.
 async fn identity_reply(drive: &DirDrive) -> PeerReply {
     match read_format(drive).await {
@@ -370,5 +423,37 @@ async fn identity_reply(drive: &DirDrive) -> PeerReply {
         Ok(DriveFormat::Blank) => PeerReply::Failed(MemberError::NotFound),
         Ok(DriveFormat::Offline(why)) => PeerReply::Failed(MemberError::Unreachable(why)),
         Err(e) => PeerReply::Failed(MemberError::Io(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(buckets: &[&str]) -> Vec<String> {
+        buckets.iter().map(|&name| name.to_owned()).collect()
+    }
+
+    /// One listing that names a bucket says the deployment holds data; more than half
+    /// listing none (blank drives count) says it holds none; drives that cannot answer
+    /// yet are never taken for empty ones.
+    #[test]
+    fn buckets_are_known_from_listings_not_from_silence() {
+        let down = || Err(MemberError::Unreachable("starting".to_owned()));
+        assert_eq!(
+            buckets_verdict(&[down(), down(), Ok(names(&["b"]))]),
+            Some(true)
+        );
+        assert_eq!(buckets_verdict(&[down(), down(), down()]), None);
+        assert_eq!(buckets_verdict(&[down(), down(), Ok(names(&[]))]), None);
+        assert_eq!(
+            buckets_verdict(&[down(), Err(MemberError::NotFound), Ok(names(&[]))]),
+            Some(false)
+        );
+        assert_eq!(
+            buckets_verdict(&[Ok(names(&[])), Ok(names(&[])), down(), down()]),
+            None
+        );
+        assert_eq!(buckets_verdict(&[]), Some(false));
     }
 }

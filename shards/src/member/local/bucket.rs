@@ -10,7 +10,7 @@ use crate::member::verbs::bucket::BucketVerbs;
 use crate::member::{LocalMember, MemberResult};
 use crate::record::format::FORMAT_PATH;
 
-const BUCKETS_DIR: &str = ".shoal/buckets";
+pub(crate) const BUCKETS_DIR: &str = ".shoal/buckets";
 const BUCKET_TAGS_DIR: &str = ".shoal/bucket-tags";
 /// Must match `object::multipart::MULTIPART_DIR` (the member layer cannot name the
 /// object layer; the upload verbs move that constant here).

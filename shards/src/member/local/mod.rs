@@ -6,6 +6,7 @@
 //! tests that damage drives on purpose.
 
 mod bucket;
+pub(crate) use bucket::BUCKETS_DIR;
 pub mod fence;
 mod meta;
 mod records;
