@@ -300,3 +300,41 @@ def test_fill_waits_while_its_peers_are_down_and_never_ends_early(tmp_path):
     code, versions, summary = audit(*drives)
     assert {(v["bucket"], v["key"]) for v in versions} == set(bodies), summary
     assert code == 0 and {v["state"] for v in versions} == {"healthy"}, (versions, summary)
+
+
+def test_a_replaced_node_started_with_its_peers_is_not_formatted_unasked(tmp_path):
+    """The whole cluster stopped, node 2's only drive replaced by an empty one, and
+    every node started at once (as after a maintenance window): node 2's peers are
+    starting too, yet their drives tell it the deployment holds buckets, so its blank
+    drive is not taken for a new pool's and formatted without a fill. It stays
+    offline, saying why, until started with --format-new-drives; then it is filled
+    and every object reads back through it."""
+    folder = tmp_path / "c"
+    c = Cluster(folder, nodes=4, drives=1, server_args=QUIET)
+    new_drive = folder / f"n{NODE}" / "d1"
+    try:
+        c.up()
+        s3 = c.client(1)
+        s3.create_bucket(Bucket="rn-a")
+        bodies = {f"k{i}": os.urandom(1000 + i) for i in range(6)}
+        for key, data in bodies.items():
+            s3.put_object(Bucket="rn-a", Key=key, Body=data)
+        c.down()
+        shutil.rmtree(new_drive)
+        new_drive.mkdir()
+        c.up()
+        assert not (new_drive / ".shoal" / "format").exists(), c.describe()
+        assert "while the deployment holds buckets" in c.log(NODE), c.describe()
+        c.stop_node(NODE)
+        c.start_node(NODE, "--format-new-drives")
+        assert (new_drive / ".shoal" / "fill").is_file()
+        deadline = time.monotonic() + WAIT_S
+        while [f["state"] for f in fills(c, NODE)] != ["done"]:
+            assert time.monotonic() < deadline, fills(c, NODE)
+            time.sleep(0.5)
+        s3 = c.client(NODE)
+        for key, data in bodies.items():
+            assert s3.get_object(Bucket="rn-a", Key=key)["Body"].read() == data
+            assert on_drive(new_drive, "rn-a", key)
+    finally:
+        c.down()
