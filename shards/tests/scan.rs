@@ -363,3 +363,41 @@ fn a_cycle_over_peer_members_finds_their_damage() {
         assert_eq!(store.scan_progress().objects_scanned, 4);
     });
 }
+
+/// A deep cycle that walked its set without read quorum of the members answering
+/// (keys only they hold were not seen) is not counted as deep: the next cycle is deep
+/// again, and once the members answer it counts.
+#[test]
+fn a_deep_cycle_without_quorum_is_not_counted() {
+    let executor = SimExecutor::new(1);
+    let env = executor.env();
+    executor
+        .run_until(async {
+            let drives = drives(&env, 4);
+            let store = new_store(&drives, &env).await;
+            for i in 0..3 {
+                put(&store, &format!("k{i}"), &body(i, 100)).await;
+            }
+            for drive in &drives[1..] {
+                drive.unmount();
+            }
+            one_cycle(&store, pace(true)).await;
+            let progress = store.scan_progress();
+            assert_eq!(
+                (progress.cycles_completed, progress.deep_cycles_completed),
+                (1, 0),
+                "one member of four answered: not a deep cycle"
+            );
+            assert_eq!(progress.last_deep_finished_unix_nanos, 0);
+            for drive in &drives[1..] {
+                drive.mount();
+            }
+            one_cycle(&store, pace(true)).await;
+            let progress = store.scan_progress();
+            assert_eq!(
+                (progress.cycles_completed, progress.deep_cycles_completed),
+                (2, 1)
+            );
+        })
+        .expect("simulation ends");
+}

@@ -61,6 +61,10 @@ pub struct Scanner<'s, D: Drive, C: Clock, E: Env> {
     pacer: Pacer,
     /// Monotonic time of the last save.
     saved_at_nanos: u64,
+    /// Whether this cycle, since this process took it up, skipped a set or a bucket or
+    /// walked one without read quorum of its members (some keys may not have been
+    /// seen): a deep cycle so cut short is not counted as one (kept in memory only).
+    partial: bool,
 }
 
 impl<'s, D: Drive, C: Clock, E: Env> Scanner<'s, D, C, E> {
@@ -78,6 +82,7 @@ impl<'s, D: Drive, C: Clock, E: Env> Scanner<'s, D, C, E> {
             position,
             pacer: Pacer::default(),
             saved_at_nanos: store.env.monotonic_nanos(),
+            partial: false,
         };
         scanner.publish(active);
         scanner
@@ -142,6 +147,7 @@ impl<'s, D: Drive, C: Clock, E: Env> Scanner<'s, D, C, E> {
         p.set_index = 0;
         p.bucket.clear();
         p.after_key.clear();
+        self.partial = false;
         tracing::debug!(cycle = p.cycle, deep = p.deep, "scanner: cycle starts");
         self.save().await;
     }
@@ -152,7 +158,13 @@ impl<'s, D: Drive, C: Clock, E: Env> Scanner<'s, D, C, E> {
         p.in_cycle = false;
         p.last_cycle_nanos = now.saturating_sub(p.cycle_started_unix_nanos);
         p.cycles_completed += 1;
-        if p.deep {
+        if p.deep && self.partial {
+            tracing::warn!(
+                cycle = p.cycle,
+                "scanner: a deep cycle ended without reading every member it needed \
+                 (members unreachable); not counted as deep: the next cycle is deep again"
+            );
+        } else if p.deep {
             p.deep_cycles_completed += 1;
             p.last_deep_finished_unix_nanos = now;
         }
@@ -168,6 +180,7 @@ impl<'s, D: Drive, C: Clock, E: Env> Scanner<'s, D, C, E> {
             Err(e) => {
                 // Known again next cycle; this one goes on without the set.
                 tracing::warn!(set = set_index, %e, "scanner: cannot list buckets; set skipped this cycle");
+                self.partial = true;
                 return true;
             }
         };
@@ -190,6 +203,7 @@ impl<'s, D: Drive, C: Clock, E: Env> Scanner<'s, D, C, E> {
         loop {
             let Some((keys, more)) = self.walk(set_index, &bucket).await else {
                 tracing::warn!(set = set_index, bucket = %bucket, "scanner: no member of the set could be walked; bucket skipped this cycle");
+                self.partial = true;
                 return true;
             };
             for key in keys {
@@ -236,16 +250,21 @@ impl<'s, D: Drive, C: Clock, E: Env> Scanner<'s, D, C, E> {
 
     /// The keys after the position's key that any member of the set holds, up to the
     /// point every member's batch covers, and whether more may follow. `None` when no
-    /// member could be walked.
-    async fn walk(&self, set_index: usize, bucket: &Rc<str>) -> Option<(Vec<String>, bool)> {
-        walk_set(
+    /// member could be walked; a walk that fewer than read quorum answered makes the
+    /// cycle partial (what it found is scanned all the same).
+    async fn walk(&mut self, set_index: usize, bucket: &Rc<str>) -> Option<(Vec<String>, bool)> {
+        let (keys, more, answered) = walk_set_counted(
             self.store,
             set_index,
             bucket,
             &self.position.after_key,
             WalkQuorum::ANY,
         )
-        .await
+        .await?;
+        if answered < self.store.layout.set.read_quorum() {
+            self.partial = true;
+        }
+        Some((keys, more))
     }
 
     async fn save(&mut self) {
@@ -310,6 +329,18 @@ pub(crate) async fn walk_set<D: Drive, C: Clock, E: Env>(
     after_key: &str,
     need: WalkQuorum,
 ) -> Option<(Vec<String>, bool)> {
+    let (keys, more, _) = walk_set_counted(store, set_index, bucket, after_key, need).await?;
+    Some((keys, more))
+}
+
+/// `walk_set`, with how many members (other than `need.skip`) answered.
+async fn walk_set_counted<D: Drive, C: Clock, E: Env>(
+    store: &Store<D, C, E>,
+    set_index: usize,
+    bucket: &Rc<str>,
+    after_key: &str,
+    need: WalkQuorum,
+) -> Option<(Vec<String>, bool, usize)> {
     let request = Rc::new(WalkRequest {
         prefix: String::new(),
         start_after: after_key.to_owned(),
@@ -349,7 +380,7 @@ pub(crate) async fn walk_set<D: Drive, C: Clock, E: Env>(
         .map(|e| e.name().to_owned())
         .filter(|name| horizon.as_deref().is_none_or(|h| name.as_str() <= h))
         .collect();
-    Some((keys.into_iter().collect(), horizon.is_some()))
+    Some((keys.into_iter().collect(), horizon.is_some(), counted))
 }
 
 /// The drives of this node that prove to be the drives they were formatted as, now
