@@ -422,3 +422,56 @@ fn a_paused_fill_shows_as_waiting() {
         })
         .expect("simulation ends");
 }
+
+/// Two replaced drives filled by one shard fill one after the other; the second is
+/// shown `queued` (no totals counted, no ETA) from the start, not missing, and both
+/// end done.
+#[test]
+fn a_second_fill_of_a_shard_shows_as_queued() {
+    let executor = SimExecutor::new(6);
+    let env = executor.env();
+    executor
+        .run_until(async {
+            let drives = drives(&env, 4);
+            let store = open(&drives, &env, false).await;
+            write_objects(&store).await;
+            drop(store);
+            let other = (NEW + 1) % drives.len();
+            replace_drive(&drives[NEW]).await;
+            replace_drive(&drives[other]).await;
+
+            let store = open(&drives, &env, true).await;
+            let pace = FillPace::new(100_000);
+            let seen = RefCell::new(None);
+            let hook = || {
+                let progress = store.fill_progress();
+                if seen.borrow().is_none() && progress.iter().any(|p| p.state == FillState::Filling)
+                {
+                    *seen.borrow_mut() = Some(progress);
+                }
+                false
+            };
+            let hooks = ScanHooks {
+                busy: &never,
+                stopping: &hook,
+            };
+            run_fills(&store, (0, 1), &pace, &hooks).await;
+
+            let seen = seen.into_inner().expect("a fill was seen filling");
+            assert_eq!(seen.len(), 2, "{seen:?}");
+            let states: Vec<_> = seen.iter().map(|p| p.state).collect();
+            assert_eq!(states, [FillState::Filling, FillState::Queued], "{seen:?}");
+            let queued = &seen[1];
+            assert_eq!(
+                (
+                    queued.objects_total,
+                    queued.eta_seconds,
+                    queued.objects_per_second
+                ),
+                (queued.objects_done, None, 0)
+            );
+            let done: Vec<_> = store.fill_progress().iter().map(|p| p.state).collect();
+            assert_eq!(done, [FillState::Done, FillState::Done]);
+        })
+        .expect("simulation ends");
+}

@@ -169,6 +169,16 @@ fn background_work(doc: &Value, out: &mut String) {
 fn fills(doc: &Value, out: &mut String) {
     let number = |v: &Value, key: &str| v[key].as_u64().unwrap_or(0);
     for fill in doc["fills"].as_array().into_iter().flatten() {
+        if fill["state"].as_str() == Some("queued") {
+            let _ = writeln!(
+                out,
+                "  fill {}: queued (after this shard's other fills; not counted yet); {} \
+                 object(s) done so far",
+                fill["drive"].as_str().unwrap_or("?"),
+                number(fill, "objects_done"),
+            );
+            continue;
+        }
         let eta = match fill["eta_seconds"].as_u64() {
             Some(eta) => format!("ETA {}", duration(eta)),
             None => "ETA unknown".to_owned(),

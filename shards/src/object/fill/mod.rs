@@ -125,6 +125,7 @@ pub async fn run_fills<D: Drive, C: Clock, E: Env>(
     pace: &FillPace,
     hooks: &ScanHooks<'_>,
 ) {
+    let mut fillers = Vec::new();
     for position in 0..store.drive_count() {
         if position % shard_count.max(1) != shard_index {
             continue;
@@ -139,6 +140,11 @@ pub async fn run_fills<D: Drive, C: Clock, E: Env>(
             continue;
         }
         let mut filler = Filler::new(store, position, record, pace.clone());
+        // Shown at once, so a drive waiting its turn is not missing from `info`.
+        filler.publish(FillState::Queued);
+        fillers.push(filler);
+    }
+    for mut filler in fillers {
         if !filler.run(hooks).await {
             return;
         }
@@ -502,11 +508,12 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
         let now = self.store.env.monotonic_nanos();
         let r = &self.saved;
         // Waiting moves nothing: no rate, so no ETA, until the fill moves again.
-        let (bytes_per_second, objects_per_second) = if state == FillState::Waiting {
-            (0, 0)
-        } else {
-            self.window.rates(now, r.bytes_done, r.objects_done)
-        };
+        let (bytes_per_second, objects_per_second) =
+            if matches!(state, FillState::Waiting | FillState::Queued) {
+                (0, 0)
+            } else {
+                self.window.rates(now, r.bytes_done, r.objects_done)
+            };
         let p = &mut self.progress;
         p.state = state;
         p.objects_done = r.objects_done;
@@ -517,6 +524,12 @@ impl<'s, D: Drive, C: Clock, E: Env> Filler<'s, D, C, E> {
         p.bytes_per_second = bytes_per_second;
         p.objects_per_second = objects_per_second;
         p.eta_seconds = progress::eta_seconds(p);
+        if state == FillState::Queued {
+            // Not counted yet: nothing is known to be left, and no ETA.
+            p.objects_total = r.objects_done;
+            p.bytes_total = r.bytes_done;
+            p.eta_seconds = None;
+        }
         self.store.fill.set(self.position, p.clone());
     }
 

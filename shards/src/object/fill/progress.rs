@@ -23,6 +23,9 @@ pub enum FillState {
     Waiting,
     /// Every object of the set was taken through healing.
     Done,
+    /// Not started: another drive of the same shard fills first (fills of one shard
+    /// run one after another). Totals are not counted yet: they equal what is done.
+    Queued,
 }
 
 impl FillState {
@@ -32,6 +35,7 @@ impl FillState {
             FillState::Filling => "filling",
             FillState::Waiting => "waiting",
             FillState::Done => "done",
+            FillState::Queued => "queued",
         }
     }
 }
