@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::object::heal::HealPace;
 use crate::object::fill::FillPace;
+use crate::object::heal::HealPace;
 use crate::object::scan::ScanPace;
 
 /// The process's log output as the binary set it up (`src/logging.rs`).
