@@ -13,6 +13,7 @@ use common::{Backend, MIB, Sim, TestStore, body, files_under, get, put, run, sto
 use futures_util::future::join;
 use shoal_io::{Env, MemoryBudget, SimDrive, SimEnv, SimExecutor};
 use shoal_shards::object::heal::HealPace;
+use shoal_shards::object::heal::pace::BURST;
 use shoal_shards::{HealOptions, HealOutcome, Store, StoreConfig};
 
 const HEAL: HealOptions = HealOptions {
@@ -55,8 +56,8 @@ async fn timed_heal(store: &TestStore<SimDrive>) -> (Duration, u64) {
     (took, moved(store) - before)
 }
 
-/// Healing X bytes at R bytes per second takes at least X/R less one stripe's bytes;
-/// at 0 it is not paced.
+/// Healing X bytes at R bytes per second takes at least X/R less the account's credit
+/// (`BURST`); at 0 it is not paced.
 #[test]
 fn heals_keep_to_the_byte_rate() {
     run(async {
@@ -68,8 +69,7 @@ fn heals_keep_to_the_byte_rate() {
         let (took, bytes) = timed_heal(&store).await;
         // Judging reads 3 members' records, rebuilding reads them again and writes one.
         assert!(bytes >= 7 * 2 * MIB as u64, "{bytes} bytes");
-        let stripe_bytes = 4 * (MIB as u64 / 2);
-        let least = Duration::from_secs_f64((bytes - stripe_bytes) as f64 / rate as f64);
+        let least = Duration::from_secs_f64(bytes as f64 / rate as f64).saturating_sub(BURST);
         assert!(
             took >= least,
             "{bytes} bytes in {took:?}, at least {least:?}"
@@ -230,7 +230,10 @@ fn drives_faster_than_the_rate_get_the_rate() {
                 paced < ideal * 1.05,
                 "{bytes} bytes took {paced} s at the rate, {ideal} s ideal, {unpaced} s of I/O"
             );
-            assert!(paced > ideal - 0.25, "{paced} s, {ideal} s ideal");
+            assert!(
+                paced > ideal - BURST.as_secs_f64(),
+                "{paced} s, {ideal} s ideal"
+            );
             for (i, key) in keys.iter().enumerate() {
                 let read = store.get_object("bkt", key, None).await.expect("get");
                 assert_eq!(
