@@ -1,8 +1,8 @@
 //! What healing costs is bounded: the chunk bytes a heal reads and writes keep to the
 //! node's `heal-bytes-per-second` (not paced at 0, a change applies to a heal already
 //! waiting, and with drives faster than the rate it gets the rate, its own I/O time
-//! not added on top), and its buffers are paid for by the shard's memory budget, waiting (not
-//! failing) while another holder has it.
+//! not added on top), and its buffers are paid for by the shard's memory budget,
+//! waiting (not failing) while another holder has it.
 
 mod common;
 

@@ -13,8 +13,8 @@
 //! happens while nothing is owed, so an account that restarted from "now" at every
 //! charge (`due = max(due, now) + cost`) forgave that time and made each stripe take
 //! its I/O time plus its cost: measured at 64 MiB/s set, about 30 MiB/s moved where
-//! the same heal unlimited moved about 70 MiB/s. With the credit the delivered rate is the rate set
-//! whenever the drives are faster than it (and their own speed when they are not).
+//! the same heal unlimited moved about 70 MiB/s. With the credit the delivered rate
+//! is the rate set whenever the drives are faster than it (their speed when not).
 //!
 //! Where the debt is slept off: a heal holds the key's lock while it rebuilds, so under
 //! the lock it sleeps at most `LOCKED_WAIT_MAX` in all per object (a writer of that key
@@ -123,7 +123,10 @@ impl HealAccount {
         self.rescale(now, rate);
         let cost = u128::from(bytes) * 1_000_000_000 / u128::from(rate);
         let cost = u64::try_from(cost).unwrap_or(u64::MAX);
-        let paid_until = (self.due_nanos.get()).max(now.saturating_sub(nanos_of(BURST)));
+        let paid_until = self
+            .due_nanos
+            .get()
+            .max(now.saturating_sub(nanos_of(BURST)));
         self.due_nanos.set(paid_until.saturating_add(cost));
         let debt = self.due_nanos.get().saturating_sub(now);
         let left = object.locked_left_nanos.get();
