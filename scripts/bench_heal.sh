@@ -21,10 +21,10 @@
 #
 #   scripts/bench_heal.sh [--reps N] [--duration S] [--window S] [--objects N] [--debug]
 #
-# Default: 3 reps, 4 s workloads, 4 s heal windows, 640 x 1 MiB objects: about 5
-# minutes with a debug build on 2 cores. Longer: e.g. --reps 5 --duration 15
-# --window 15 --objects 2048 (the heal must outlast each rep: the table says when it
-# did not). Binaries: target/release/shoal and shoal-bench (built if missing), or
+# Default: 3 reps, 4 s workloads, 4 s heal windows, 1,024 x 1 MiB objects (2 GiB on
+# the drives): about 5 minutes on 2 cores, release or debug. Longer: e.g. --reps 7
+# --duration 15 --window 15 --objects 4096 (8 GiB; the heal must outlast each rep's
+# runs: the table says when it did not). Binaries: target/release/shoal and shoal-bench (built if missing), or
 # target/debug with --debug, or $SHOAL_BIN and $SHOAL_BENCH. Needs jq, curl, taskset,
 # 2 cores and 4 GiB free on the drives' disk. Drives go under $BENCH_DIR (default: a
 # folder in target/; tmpfs is refused); per-run reports and the server log are kept
@@ -33,7 +33,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 usage() { sed -n '2,34p' "$0"; }
-reps=3 duration=4 window=4 objects=640 profile=release
+reps=3 duration=4 window=4 objects=1024 profile=release
 while (($# > 0)); do
     case "$1" in
         --reps) reps=$2; shift ;;
