@@ -74,7 +74,7 @@ def test_heal_rate_flag_config_and_metrics(tmp_path):
             time.sleep(0.2)
         assert written_after - written_before >= 2 * MIB, (written_before, written_after)
         moved = (read_after - read_before) + (written_after - written_before)
-        # Less one stripe's bytes: what the account may still owe.
+        # Less 2 MiB: more than the account's credit at this rate (250 ms of it, 1 MiB).
         assert paced >= (moved - 2 * MIB) / (4 * MIB), (paced, moved, done)
 
         assert admin(srv, "config", "set", "heal-bytes-per-second", "0").stdout.strip() == \
