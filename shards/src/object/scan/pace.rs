@@ -5,9 +5,12 @@
 //! deep-scan bytes per second, each per scanning shard; how often a cycle is deep; and
 //! the pause between cycles. Each shard's `Pacer` charges every object (and every deep
 //! stripe's bytes) against it and sleeps when it is ahead of its budget, so over any
-//! interval of T seconds a shard scans at most `T × objects_per_second + 1` objects
-//! (the sleeps are at least `SLEEP_MIN` long: short gaps add up first, so the budget
-//! is kept in batches without a timer per object). Before each object the pacer also
+//! interval of T seconds a shard scans at most `(T + BURST) × objects_per_second + 1`
+//! objects (the sleeps are at least `SLEEP_MIN` long: short gaps add up first, so the
+//! budget is kept in batches without a timer per object). The account may fall up to
+//! `BURST` behind the clock: the time an object's own reads took counts towards its
+//! cost (else the rate would be the budget's less the I/O time), but an idle spell
+//! gives at most `BURST` of credit. Before each object the pacer also
 //! waits while the shard is busy (requests in flight), at most `BUSY_WAIT_MAX` in a
 //! row, so a shard under steady load still scans one object per that time and nothing
 //! is starved for ever.
@@ -46,6 +49,9 @@ const SLEEP_SLICE: Duration = Duration::from_millis(100);
 const SLEEP_MIN: Duration = Duration::from_millis(10);
 /// How often a busy shard is looked at again.
 const BUSY_POLL: Duration = Duration::from_millis(50);
+/// Most credit the pacer keeps for time not spent at the budget (a scan's own I/O, a
+/// pause): see the module doc.
+pub const BURST: Duration = Duration::from_millis(250);
 /// Longest the scanner waits for a busy shard before it checks one object anyway.
 pub const BUSY_WAIT_MAX: Duration = Duration::from_secs(5);
 
@@ -227,8 +233,10 @@ impl Pacer {
             u128::from(bytes) * 1_000_000_000 / u128::from(pace.bytes_per_second().max(1));
         let cost = (objects * per_object).max(u64::try_from(by_bytes).unwrap_or(u64::MAX));
         let now = env.monotonic_nanos();
-        self.due_nanos = self.due_nanos.max(now).saturating_add(cost);
-        let debt = Duration::from_nanos(self.due_nanos - now);
+        self.due_nanos = (self.due_nanos)
+            .max(now.saturating_sub(nanos_of(BURST)))
+            .saturating_add(cost);
+        let debt = Duration::from_nanos(self.due_nanos.saturating_sub(now));
         if debt < SLEEP_MIN {
             return !(hooks.stopping)();
         }
@@ -274,5 +282,42 @@ mod tests {
         pace.set_deep_every(Some(Duration::ZERO));
         assert!(pace.cycle_is_deep(6 * day, 6 * day));
         assert_eq!(pace.deep_every(), Some(Duration::ZERO));
+    }
+
+    /// Objects whose own checks take time (5 ms each, below the 10 ms budget step)
+    /// are scanned at the budget, not at the budget less their I/O; an idle spell
+    /// gives at most `BURST` of credit. In the simulation's virtual time.
+    #[test]
+    fn io_time_is_credited_and_the_burst_is_bounded() {
+        let executor = shoal_io::SimExecutor::new(1);
+        let env = executor.env();
+        executor
+            .run_until(async {
+                let never = || false;
+                let hooks = ScanHooks {
+                    busy: &never,
+                    stopping: &never,
+                };
+                let pace = ScanPace::new(100, 1, None, Duration::ZERO);
+                let mut pacer = Pacer::default();
+                let started = env.monotonic_nanos();
+                for _ in 0..200 {
+                    env.sleep(Duration::from_millis(5)).await;
+                    assert!(pacer.charge(&env, &pace, (1, 0), &hooks).await);
+                }
+                let took = Duration::from_nanos(env.monotonic_nanos() - started);
+                // 200 objects at 100/s: 2 s; forgiving the I/O would make it 3 s.
+                assert!(took + BURST >= Duration::from_secs(2), "{took:?}");
+                assert!(took <= Duration::from_millis(2050), "{took:?}");
+
+                env.sleep(Duration::from_mins(1)).await;
+                let idle_end = env.monotonic_nanos();
+                for _ in 0..100 {
+                    assert!(pacer.charge(&env, &pace, (1, 0), &hooks).await);
+                }
+                let waited = Duration::from_nanos(env.monotonic_nanos() - idle_end);
+                assert!(waited + BURST >= Duration::from_secs(1), "{waited:?}");
+            })
+            .expect("the simulation ends");
     }
 }
