@@ -98,6 +98,19 @@ async fn write_objects(store: &SimStore) -> u64 {
 }
 
 /// The drive's folder emptied (format record included), as a new drive.
+/// Four drives holding `write_objects`' objects, then the drives at `replaced` emptied
+/// (new drives in their place).
+async fn with_replaced(env: &SimEnv, replaced: &[usize]) -> Vec<SimDrive> {
+    let drives = drives(env, 4);
+    let store = open(&drives, env, false).await;
+    write_objects(&store).await;
+    drop(store);
+    for &position in replaced {
+        replace_drive(&drives[position]).await;
+    }
+    drives
+}
+
 async fn replace_drive(drive: &SimDrive) {
     damage(drive, Damage::Emptied, 0).await;
     assert!(drive.list_dir("").await.unwrap_or_default().is_empty());
@@ -374,11 +387,7 @@ fn a_paused_fill_shows_as_waiting() {
     let env = executor.env();
     executor
         .run_until(async {
-            let drives = drives(&env, 4);
-            let store = open(&drives, &env, false).await;
-            write_objects(&store).await;
-            drop(store);
-            replace_drive(&drives[NEW]).await;
+            let drives = with_replaced(&env, &[NEW]).await;
 
             let store = open(&drives, &env, true).await;
             let pace = FillPace::new(2);
@@ -432,13 +441,7 @@ fn a_second_fill_of_a_shard_shows_as_queued() {
     let env = executor.env();
     executor
         .run_until(async {
-            let drives = drives(&env, 4);
-            let store = open(&drives, &env, false).await;
-            write_objects(&store).await;
-            drop(store);
-            let other = (NEW + 1) % drives.len();
-            replace_drive(&drives[NEW]).await;
-            replace_drive(&drives[other]).await;
+            let drives = with_replaced(&env, &[NEW, NEW + 1]).await;
 
             let store = open(&drives, &env, true).await;
             let pace = FillPace::new(100_000);
