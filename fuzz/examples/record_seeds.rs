@@ -21,6 +21,7 @@ use std::path::Path;
 use shoal_shards::object::multipart::UploadInfo;
 use shoal_shards::object::tagging::decode_bucket_tags;
 use shoal_shards::record::codec::{Writer, open_record};
+use shoal_shards::record::fill::FillRecord;
 use shoal_shards::record::format::FormatRecord;
 use shoal_shards::record::meta::{ChecksumType, DriveMeta, ObjectInfo, PartInfo, PreviousVersion};
 use shoal_shards::{Checksum, ChecksumAlgorithm, PoolLayout, SetLayout};
@@ -28,12 +29,15 @@ use shoal_shards::{Checksum, ChecksumAlgorithm, PoolLayout, SetLayout};
 /// The deployment `records.rs` decodes metadata for (`DEPLOYMENT_ID` there).
 const DEPLOYMENT_ID: [u8; 16] = *b"fuzz-deployment!";
 /// The record kinds in the order of the target's selector byte (`MAGICS` there).
-const MAGICS: [&[u8; 8]; 5] = [
+const MAGICS: [&[u8; 8]; 8] = [
     b"SHOALFMT",
     b"SHOALMTA",
     b"SHOALBKT",
     b"SHOALBTG",
     b"SHOALUPL",
+    b"shoalhq1",
+    b"SHOALSCN",
+    b"SHOALFIL",
 ];
 /// The frame around every record body (`record/codec.rs`): magic, version, reserved,
 /// body length.
@@ -64,6 +68,7 @@ fn write_corpus(folder: &Path) {
         ("bucket", bucket_record()),
         ("bucket_tags", bucket_tags_record()),
         ("upload", upload().encode()),
+        ("fill", fill_record().encode()),
     ];
     for (name, record) in &records {
         let seed = seed_of(record);
@@ -100,7 +105,7 @@ fn seed_of(record: &[u8]) -> Vec<u8> {
         .position(|m| *m == magic)
         .expect("a known record kind");
     let body = &record[HEADER_LEN_BYTES..record.len() - TRAILER_LEN_BYTES];
-    let mut seed = vec![u8::try_from(selector).expect("5 kinds")];
+    let mut seed = vec![u8::try_from(selector).expect("a few kinds")];
     seed.extend_from_slice(&record[8..10]);
     seed.extend_from_slice(body);
     seed
@@ -157,6 +162,7 @@ fn seed_decodes(seed: &[u8]) -> bool {
         b"SHOALMTA" => DriveMeta::decode(&framed, &DEPLOYMENT_ID).is_ok(),
         b"SHOALBKT" => decode_bucket(&framed),
         b"SHOALBTG" => decode_bucket_tags(&framed).is_some(),
+        b"SHOALFIL" => FillRecord::decode(&framed).is_ok(),
         _ => UploadInfo::decode(&framed).is_ok(),
     }
 }
@@ -171,6 +177,21 @@ fn decode_bucket(framed: &[u8]) -> bool {
         && reader.str().is_ok_and(|name| name == "bkt")
         && reader.u64().is_ok()
         && reader.finish().is_ok()
+}
+
+/// A fill stopped in the middle of a bucket, with every count set.
+fn fill_record() -> FillRecord {
+    FillRecord {
+        done: false,
+        started_unix_nanos: TIME_UNIX_NANOS,
+        finished_unix_nanos: 0,
+        bucket: "bkt".to_owned(),
+        after_key: "photos/2023/11/14.jpg".to_owned(),
+        objects_done: 1234,
+        bytes_done: 5 << 30,
+        bytes_written: 7 << 30,
+        objects_failed: 2,
+    }
 }
 
 fn format_record() -> Vec<u8> {

@@ -1,6 +1,7 @@
 //! Every record Shoal reads back from a drive: the framing (`codec.rs`), the format
 //! record, object metadata (`meta.rs`), bucket records, bucket tags, multipart upload
-//! records, part-file names, the heal queue's journal and the scanner's position.
+//! records, part-file names, the heal queue's journal, the scanner's position and a
+//! replaced drive's fill record.
 //!
 //! Input: one byte choosing the record kind, a little-endian u16 version, then a record
 //! body. The body is decoded twice: framed here with a correct checksum (so the fuzzer
@@ -17,6 +18,7 @@ use shoal_shards::object::multipart::UploadInfo;
 use shoal_shards::object::scan::position::Position;
 use shoal_shards::object::tagging::decode_bucket_tags;
 use shoal_shards::record::codec::{Writer, open_record};
+use shoal_shards::record::fill::FillRecord;
 use shoal_shards::record::format::FormatRecord;
 use shoal_shards::record::meta::{DriveMeta, PartInfo};
 
@@ -25,7 +27,7 @@ use shoal_shards::record::meta::{DriveMeta, PartInfo};
 const DEPLOYMENT_ID: [u8; 16] = *b"fuzz-deployment!";
 
 /// The magics of the record kinds, in the order the selector byte picks them.
-const MAGICS: [&[u8; 8]; 7] = [
+const MAGICS: [&[u8; 8]; 8] = [
     b"SHOALFMT",
     b"SHOALMTA",
     b"SHOALBKT",
@@ -33,6 +35,7 @@ const MAGICS: [&[u8; 8]; 7] = [
     b"SHOALUPL",
     b"shoalhq1",
     b"SHOALSCN",
+    b"SHOALFIL",
 ];
 
 fn check_format(bytes: &[u8]) {
@@ -72,6 +75,12 @@ fn check_scan_position(bytes: &[u8]) {
     }
 }
 
+fn check_fill(bytes: &[u8]) {
+    if let Ok(record) = FillRecord::decode(bytes) {
+        assert_eq!(FillRecord::decode(&record.encode()), Ok(record));
+    }
+}
+
 fn check_part_name(bytes: &[u8]) {
     let Ok(name) = std::str::from_utf8(bytes) else {
         return;
@@ -89,6 +98,7 @@ fn check_all(bytes: &[u8]) {
     let _ = decode_bucket_tags(bytes);
     let _ = decode_journal(bytes);
     check_scan_position(bytes);
+    check_fill(bytes);
 }
 
 fuzz_target!(|data: &[u8]| {
