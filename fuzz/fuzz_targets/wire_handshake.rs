@@ -155,7 +155,11 @@ fn man_in_the_middle(mode: u8, input: &[u8]) {
             listener.is_established() && dialer.is_established(),
             "an honest handshake failed"
         );
-        assert_eq!(dialer.peer_shards(), Some(4), "the Welcome told the shard count");
+        assert_eq!(
+            dialer.peer_shards(),
+            Some(4),
+            "the Welcome told the shard count"
+        );
     }
 }
 
