@@ -448,10 +448,24 @@ fn prepare_root(dir: &RootDir, try_direct_io: bool, tmp_prefix: &str) -> DriveRe
 /// Renames a synced temporary over `target`, making missing parents, and fsyncs every
 /// directory whose entries changed (the helper-pool twin of `ring_fs::rename_durable`).
 fn publish(tmp: &Path, target: &Path) -> io::Result<()> {
-    let mut dirs = create_dirs(&parent_of(target))?;
-    std::fs::rename(tmp, target)?;
+    let mut dirs = rename_making_parents(tmp, target)?;
     dirs.push(parent_of(target));
     sync_dirs(dirs)
+}
+
+/// Renames `from` over `to`, making missing parents of `to` only while `from` is still
+/// there (as `ring_fs::rename_durable`); returns the folders whose entries changed
+/// by making them.
+fn rename_making_parents(from: &Path, to: &Path) -> io::Result<Vec<PathBuf>> {
+    match std::fs::rename(from, to) {
+        Ok(()) => Ok(Vec::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && from.exists() => {
+            let made = create_dirs(&parent_of(to))?;
+            std::fs::rename(from, to)?;
+            Ok(made)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether drive I/O goes to the helper pool: epoll mode with a pool attached, where
@@ -830,8 +844,7 @@ impl Drive for DirDrive {
         }
         Ok(on_helper(move || {
             let (from, to) = (from.path, to.path);
-            let mut dirs = create_dirs(&parent_of(&to))?;
-            std::fs::rename(&from, &to)?;
+            let mut dirs = rename_making_parents(&from, &to)?;
             dirs.push(parent_of(&from));
             dirs.push(parent_of(&to));
             sync_dirs(dirs)

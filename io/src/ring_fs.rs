@@ -137,9 +137,21 @@ pub async fn sync_dirs(mut dirs: Vec<PathBuf>) -> io::Result<()> {
 
 /// Renames `from` over `to`, making missing parents of `to`, and fsyncs every
 /// directory whose entries changed: the durable rename of drive.rs.
+///
+/// Parents are made only after a first rename failed and while `from` is still there:
+/// a source that vanished (its drive's entries moved away or unmounted under the
+/// rename) fails the rename without making folders in what is left at the drive's
+/// path.
 pub async fn rename_durable(from: &Path, to: &Path) -> io::Result<()> {
-    let mut dirs = create_dirs(&parent_of(to)).await?;
-    monoio::fs::rename(from, to).await?;
+    let mut dirs = match monoio::fs::rename(from, to).await {
+        Ok(()) => Vec::new(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && exists(from).await? => {
+            let made = create_dirs(&parent_of(to)).await?;
+            monoio::fs::rename(from, to).await?;
+            made
+        }
+        Err(e) => return Err(e),
+    };
     dirs.push(parent_of(from));
     dirs.push(parent_of(to));
     sync_dirs(dirs).await

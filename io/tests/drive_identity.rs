@@ -267,3 +267,40 @@ fn sim_unmount_and_mount() {
         drive.write_file_atomic("bkt/k/_meta", b"m").await.unwrap();
     });
 }
+
+/// A rename whose source is gone (the drive's entries moved away under a write, after
+/// its temporary file was written and before its rename) fails and makes no folder:
+/// neither the target's bucket folders nor the drive's own `.shoal`.
+#[test]
+fn a_rename_whose_source_vanished_makes_no_folder() {
+    let base = tempfile::tempdir().unwrap();
+    let root = base.path().join("drive3");
+    let drive = formatted_drive(&root);
+    run(async {
+        assert!(
+            drive
+                .rename(".shoal/tmp/gone", "bkt/k/_meta")
+                .await
+                .is_err()
+        );
+        assert!(!root.join("bkt").exists(), "the target's folders were made");
+        let away = base.path().join("drive3.away");
+        std::fs::create_dir(&away).unwrap();
+        std::fs::rename(root.join(".shoal"), away.join(".shoal")).unwrap();
+        assert!(
+            drive
+                .rename(".shoal/tmp/gone", ".shoal/scan")
+                .await
+                .is_err()
+        );
+        assert_eq!(tree(&root), Vec::<String>::new(), "written while gone");
+        // The usual case still makes what the target lacks.
+        std::fs::rename(away.join(".shoal"), root.join(".shoal")).unwrap();
+        std::fs::write(root.join(".shoal/tmp-file"), b"x").unwrap();
+        drive
+            .rename(".shoal/tmp-file", "bkt/k/_meta")
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(root.join("bkt/k/_meta")).unwrap(), b"x");
+    });
+}
