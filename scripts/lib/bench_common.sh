@@ -65,11 +65,17 @@ bench_wait_port() {
     exit 1
 }
 
-# Stops process $1 if it runs (SIGTERM, then waits for it).
+# Stops process $1 if it runs: SIGTERM, then SIGKILL if it still runs after 30 s
+# (its data is thrown away: a clean shutdown is not what is measured).
 bench_stop_pid() {
     local p=$1
     if [[ -n $p ]] && kill -0 "$p" 2>/dev/null; then
         kill -TERM "$p"
+        for _ in $(seq 300); do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$p" 2>/dev/null || true
         wait "$p" 2>/dev/null || true
     fi
 }
@@ -107,7 +113,7 @@ bench_spread() {
         for name in $2; do
             awk -v key="$key" -v name="$name" '$1 == key && $2 == name && $4 != "failed" { print $4 }' "$figures" |
                 sort -g | awk -v key="$key" -v name="$name" 'NR == 1 { lo = $1 } { hi = $1 }
-                    END { if (NR) printf "  %-9s %-4s %.1f..%.1f (%.1f%%)\n", key, name, lo, hi, (lo > 0 ? (hi - lo) * 100 / lo : 0) }'
+                    END { if (NR) printf "  %-9s %-8s %.1f..%.1f (%.1f%%)\n", key, name, lo, hi, (lo > 0 ? (hi - lo) * 100 / lo : 0) }'
         done
     done
 }
