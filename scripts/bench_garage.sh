@@ -64,6 +64,12 @@ while (($#)); do
     esac
 done
 bench_require jq taskset timeout
+for key in ${only//,/ }; do
+    case "$key" in
+        head_4k | get_4k | put_4k | get_10m | put_10m | list_10k) ;;
+        *) echo "$bench_name: unknown workload $key in --only" >&2; exit 2 ;;
+    esac
+done
 
 if [[ $quick == 1 ]]; then
     reps=${reps:-1} duration=3 duration_put_10m=3 objects_4k=500 objects_10m=16
@@ -214,12 +220,6 @@ suite=(
 )
 # Whether workload $1 is to run (all of them without --only).
 wanted() { [[ -z $only || $only == *",$1,"* ]]; }
-for key in ${only//,/ }; do
-    case "$key" in
-        head_4k | get_4k | put_4k | get_10m | put_10m | list_10k) ;;
-        *) echo "$bench_name: unknown workload $key in --only" >&2; exit 2 ;;
-    esac
-done
 selected=()
 for entry in "${suite[@]}"; do
     if wanted "${entry%%|*}"; then selected+=("$entry"); fi
