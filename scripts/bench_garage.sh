@@ -38,7 +38,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 bench_name=bench_garage.sh
 # shellcheck source=scripts/lib/bench_common.sh
 source "$root/scripts/lib/bench_common.sh"
-usage() { sed -n '2,33p' "$0"; }
+usage() { awk 'NR > 1 { if (!/^#/) exit; print }' "$0"; }
 
 garage_version=2.5.0
 quick=0
