@@ -22,14 +22,15 @@
 #   scripts/bench_garage.sh [--quick] [--reps N] [--only KEY,KEY,...]
 #
 # --only runs just those workloads (keys: put_10m get_10m put_4k get_4k head_4k
-# list_10k). Default: 3 reps of 10 s per workload (PUT 10 MiB: 6 s), about 25 minutes
-# on 2 busy cores; --quick: 1 rep of 3 s, about 8 minutes. Needs jq, taskset, perf (else
-# no syscall column), 2 cores and 10 GiB free on the data's disk.
+# list_10k). Default: 3 reps of 10 s per workload (PUT 10 MiB: 6 s), about 13 minutes
+# on 2 busy cores, then minutes to remove the data on a disk mounted with discard;
+# --quick: 1 rep of 3 s, about 5 minutes. Needs jq, taskset, perf (else no syscall
+# column), 2 cores and 10 GiB free on the data's disk.
 # Shoal is $SHOAL_BIN (default target/release/shoal; build it with `cargo build
 # --release --bin shoal`); the client is $SHOAL_BENCH, else target/release/shoal-bench
 # (built if missing). Garage is $GARAGE_BIN, else target/garage-2.5.0/bin/garage, which
-# is built from crates.io with `cargo install --locked` when missing (20-40 minutes on 2
-# cores). Garage logs at $GARAGE_LOG (default warn: Shoal logs no request either).
+# is built from crates.io with `cargo install --locked` when missing (15-40 minutes on
+# 2 cores). Garage logs at $GARAGE_LOG (default warn: Shoal logs no request either).
 # Data goes under $BENCH_DIR (default target/; tmpfs is refused: it would hide the drive
 # cost); per-run JSON, perf counts and server logs are kept under it in results/.
 set -euo pipefail
@@ -90,7 +91,7 @@ garage="${GARAGE_BIN:-$root/target/garage-$garage_version/bin/garage}"
 if [[ ! -x $garage ]]; then
     if [[ -n ${GARAGE_BIN:-} ]]; then echo "$bench_name: GARAGE_BIN=$garage is not an executable" >&2; exit 2; fi
     bench_require cargo
-    echo "== building Garage $garage_version from crates.io into target/garage-$garage_version (20-40 minutes on 2 cores)"
+    echo "== building Garage $garage_version from crates.io into target/garage-$garage_version (15-40 minutes on 2 cores)"
     nice -n 10 cargo install garage --version "$garage_version" --locked \
         --root "$root/target/garage-$garage_version"
 fi
