@@ -27,6 +27,9 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
+bench_name=bench_compare.sh
+# shellcheck source=scripts/lib/bench_common.sh
+source "$root/scripts/lib/bench_common.sh"
 usage() { sed -n '2,27p' "$0"; }
 quick=0
 only=""
@@ -50,10 +53,7 @@ if ((${#bins[@]} != 2)); then usage >&2; exit 2; fi
 for bin in "${bins[@]}"; do
     [[ -x $bin ]] || { echo "bench_compare.sh: $bin is not an executable" >&2; exit 2; }
 done
-for tool in jq taskset timeout; do
-    command -v "$tool" >/dev/null || { echo "bench_compare.sh: needs $tool" >&2; exit 2; }
-done
-if (($(nproc) < 2)); then echo "bench_compare.sh: needs 2 cores (server cpu0, client cpu1)" >&2; exit 2; fi
+bench_require jq taskset timeout
 
 if [[ $quick == 1 ]]; then
     reps=1 duration=3 duration_put_10m=3 objects_4k=500 objects_10m=16
@@ -63,24 +63,8 @@ fi
 list_keys=10000
 run_timeout_s=300 # one shoal-bench run: prepare (10,000 keys at worst) + run + margin
 
-bench="${SHOAL_BENCH:-$root/target/release/shoal-bench}"
-if [[ -z ${SHOAL_BENCH:-} && ! -x $bench ]]; then
-    echo "== building shoal-bench (release)"
-    (cd "$root" && cargo build --release --quiet -p shoal-bench --bin shoal-bench)
-fi
-
-base="${BENCH_DIR:-$root/target}"
-mkdir -p "$base"
-if [[ $(stat -f -c %T "$base") == tmpfs ]]; then
-    echo "bench_compare.sh: $base is tmpfs; set BENCH_DIR to a folder on a real disk" >&2
-    exit 2
-fi
-free_kib="$(df -Pk "$base" | awk 'NR == 2 { print $4 }')"
-if ((free_kib < 10 * 1024 * 1024)); then
-    echo "bench_compare.sh: under 10 GiB free in $base; set BENCH_DIR elsewhere" >&2
-    exit 2
-fi
-work="$(mktemp -d "$base/bench-compare.XXXXXX")"
+bench_client
+bench_workdir bench-compare 10
 out="$work/results"
 mkdir -p "$out"
 
@@ -101,24 +85,13 @@ start_server() {
         --address "127.0.0.1:${port[$name]}" --shards 1 \
         "$work/$name-$tag"/drive{1..4} >"$out/server-$name-$tag.log" 2>&1 &
     pid[$name]=$!
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/${port[$name]}") 2>/dev/null; then return; fi
-        kill -0 "${pid[$name]}" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "bench_compare.sh: the $name server did not start:" >&2
-    cat "$out/server-$name-$tag.log" >&2
-    exit 1
+    bench_wait_port "${port[$name]}" "${pid[$name]}" "$out/server-$name-$tag.log" "$name"
 }
 
 # Stops build $1 (SIGTERM, then waits) and removes its drives.
 stop_server() {
     local name=$1
-    local p="${pid[$name]:-}"
-    if [[ -n $p ]] && kill -0 "$p" 2>/dev/null; then
-        kill -TERM "$p"
-        wait "$p" 2>/dev/null || true
-    fi
+    bench_stop_pid "${pid[$name]:-}"
     pid[$name]=""
     rm -rf "$work/$name"-*/
 }
@@ -175,13 +148,7 @@ run_one() {
         echo "$key $name $rep failed" >>"$figures"
         return
     fi
-    # No server figures (the pid could not be read) counts as a failed run.
-    jq -r --arg key "$key" --arg name "$name" --arg rep "$rep" \
-        'if .server == null or .server.window_secs <= 0 then "\($key) \($name) \($rep) failed"
-         else [$key, $name, $rep, .server.requests / .server.window_secs,
-          .server.cpu_per_request_us, .server.objects / .server.window_secs,
-          .total.errors] | map(tostring) | join(" ") end' "$file.json" >>"$figures" ||
-        echo "$key $name $rep failed" >>"$figures"
+    bench_figures "$key" "$name" "$rep" "$file.json"
 }
 
 # Peak RSS of one build under 256 concurrent 10 MiB PUTs: the peak is reset first
@@ -247,16 +214,6 @@ for name in "${names[@]}"; do
     stop_server "$name"
 done
 
-# The median of column $3 of the lines of key $1 and build $2 (failed runs left out).
-median() {
-    awk -v key="$1" -v name="$2" -v col="$3" \
-        '$1 == key && $2 == name && $4 != "failed" { print $col }' "$figures" | sort -g |
-        awk '{ v[NR] = $1 } END { if (NR == 0) print "nan";
-              else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || a == 0) print "-"; else printf "%.2f", b / a }'; }
-num() { awk -v v="$1" -v d="$2" 'BEGIN { if (v == "nan") print "-"; else printf "%.*f", d, v }'; }
-
 anon_old="$(median anon old 5)" anon_new="$(median anon new 5)"
 label() {
     case "$1" in
@@ -299,13 +256,7 @@ if wanted rss; then
 fi
 echo
 echo "Spread of op/s over the reps (min..max, and max over min - 1), for the noise:"
-for key in anon head_4k get_4k put_4k get_10m put_10m list_10k; do
-    for name in "${names[@]}"; do
-        awk -v key="$key" -v name="$name" '$1 == key && $2 == name && $4 != "failed" { print $4 }' "$figures" |
-            sort -g | awk -v key="$key" -v name="$name" 'NR == 1 { lo = $1 } { hi = $1 }
-                END { if (NR) printf "  %-9s %-4s %.1f..%.1f (%.1f%%)\n", key, name, lo, hi, (lo > 0 ? (hi - lo) * 100 / lo : 0) }'
-    done
-done
+bench_spread "anon head_4k get_4k put_4k get_10m put_10m list_10k" "${names[*]}"
 bad="$(awk '$4 == "failed" || $7 > 0' "$figures")"
 if [[ -n $bad ]]; then
     echo
