@@ -55,6 +55,7 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use nix::fcntl::{Flock, FlockArg};
@@ -664,7 +665,7 @@ impl Drive for DirDrive {
         // open completes, even if this call is dropped; `held` until the call returns.
         let dir = (
             held.root.fd(),
-            Box::new(Arc::clone(&held.root)) as Box<dyn std::any::Any>,
+            Rc::new(Arc::clone(&held.root)) as Rc<dyn std::any::Any>,
         );
         Ok(ring_fs::read_whole_at(dir, path, &held.path).await?)
     }

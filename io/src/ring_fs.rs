@@ -21,6 +21,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use monoio::buf::IoBufMut;
 use std::os::unix::fs::OpenOptionsExt;
@@ -41,18 +42,28 @@ const READ_FIRST_BYTES: usize = 16 << 10;
 /// the file (regular files on local filesystems return short reads only there), and a
 /// read that fills the buffer is followed by another into a doubled one.
 pub async fn read_whole_at(
-    (dir, keep): (RawFd, Box<dyn Any>),
+    (dir, keep): (RawFd, Rc<dyn Any>),
     relative: &str,
     path: &Path,
 ) -> io::Result<Vec<u8>> {
-    let opened = match CString::new(relative) {
-        Ok(relative) => open_ring::open_at(dir, keep, relative, libc::O_RDONLY).await,
-        Err(_) => None,
+    let Ok(relative) = CString::new(relative) else {
+        return read_whole(File::open(path).await?).await;
     };
-    let file = match opened {
+    // Most records: open, read and close chained in the open ring, no descriptor made.
+    match open_ring::read_whole(dir, Rc::clone(&keep), relative.clone(), READ_FIRST_BYTES).await {
+        Some(Ok(open_ring::Whole::Read(data))) => return Ok(data),
+        Some(Err(e)) => return Err(e),
+        Some(Ok(open_ring::Whole::Larger)) | None => {}
+    }
+    let file = match open_ring::open_at(dir, keep, relative, libc::O_RDONLY).await {
         Some(fd) => File::from_std(std::fs::File::from(fd?))?,
         None => File::open(path).await?,
     };
+    read_whole(file).await
+}
+
+/// Reads an open file to its end, then closes it through the ring.
+async fn read_whole(file: File) -> io::Result<Vec<u8>> {
     let read = read_all(&file).await;
     let closed = file.close().await;
     let data = read?;
