@@ -8,13 +8,18 @@
 //! entries returned. Cost per batch: one directory listing per folder on the path from
 //! `start_after` to the last entry returned, plus the folders between; memory: the
 //! listings of those folders (a folder is listed whole: `Drive::list_dir` has no
-//! cursor).
+//! cursor). Of a folder's children only a batch's worth enter the frontier (`expand`),
+//! so the sorting and the strings a batch makes are bounded by its limit, whatever the
+//! folder holds; the names read are not (the listing is whole), and most are decoded
+//! without a copy (`plain_segment`). The per-bucket sorted index of DESIGN.md §5 is
+//! what removes that cost; it is not built yet.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use shoal_io::{Drive, DriveError};
 
-use crate::member::keypath::{EntryName, META_FILE_NAME, decode_entry_name};
+use crate::member::keypath::{EntryName, META_FILE_NAME, decode_entry_name, plain_segment};
 use crate::member::verbs::walk::{WALK_LIMIT_MAX, WalkBatch, WalkEntry, WalkRequest, WalkVerbs};
 use crate::member::{LocalMember, MemberError, MemberResult};
 
@@ -31,6 +36,15 @@ enum Node {
         path: String,
         in_piece: bool,
     },
+    /// The children of a listed folder not put in the frontier yet: those whose text
+    /// comes after this node's (`expand` puts in a batch's worth at a time).
+    Rest {
+        path: String,
+        /// The folder's own key text.
+        text: String,
+        in_piece: bool,
+        at_root: bool,
+    },
 }
 
 impl Node {
@@ -40,6 +54,7 @@ impl Node {
             Node::Prefix => 1,
             Node::Collapse { .. } => 2,
             Node::Folder { .. } => 3,
+            Node::Rest { .. } => 4,
         }
     }
 }
@@ -62,7 +77,13 @@ impl<D: Drive> WalkVerbs for LocalMember<D> {
         // whether to believe that).
         let root = self.drive().list_dir(bucket).await?;
         let mut frontier = Frontier::new();
-        expand(&mut frontier, bucket, "", false, true, root, request);
+        let folder = Listed {
+            path: bucket,
+            text: "",
+            in_piece: false,
+            at_root: true,
+        };
+        expand(&mut frontier, &folder, &root, None, request);
         let mut batch = WalkBatch::default();
         while let Some(((text, _), node)) = frontier.pop_first() {
             match node {
@@ -75,15 +96,30 @@ impl<D: Drive> WalkVerbs for LocalMember<D> {
                     let Some(entries) = self.list_below(&path).await? else {
                         continue;
                     };
-                    expand(
-                        &mut frontier,
-                        &path,
-                        &text,
+                    let folder = Listed {
+                        path: &path,
+                        text: &text,
                         in_piece,
-                        false,
-                        entries,
-                        request,
-                    );
+                        at_root: false,
+                    };
+                    expand(&mut frontier, &folder, &entries, None, request);
+                }
+                Node::Rest {
+                    path,
+                    text: own,
+                    in_piece,
+                    at_root,
+                } => {
+                    let Some(entries) = self.list_below(&path).await? else {
+                        continue;
+                    };
+                    let folder = Listed {
+                        path: &path,
+                        text: &own,
+                        in_piece,
+                        at_root,
+                    };
+                    expand(&mut frontier, &folder, &entries, Some(&text), request);
                 }
             }
             if batch.entries.len() == request.limit {
@@ -167,36 +203,83 @@ impl<D: Drive> LocalMember<D> {
     }
 }
 
-/// Puts a listed folder's entries into the frontier: its own key (if it holds
-/// metadata and stands for a whole key), and each child folder the request can reach.
-fn expand(
-    frontier: &mut Frontier,
-    path: &str,
-    text: &str,
+/// A folder whose entries were read.
+struct Listed<'a> {
+    path: &'a str,
+    /// The key text it stands for.
+    text: &'a str,
     in_piece: bool,
     at_root: bool,
-    entries: Vec<shoal_io::DirEntry>,
+}
+
+/// Puts a listed folder's entries into the frontier: its own key (if it holds
+/// metadata and stands for a whole key; not when `after` is set), and the children the
+/// request can reach (only those whose text is after `after`, when set).
+///
+/// At most a batch's worth of children go in (the `limit` with the smallest texts,
+/// and any sharing the text of the last of them); a `Rest` node at the last one's text
+/// stands for the others, so a batch over a folder of a million keys sorts and keeps
+/// a batch of them, not all. Every key below a child starts with the child's text, and
+/// `Rest` ranks after every node at its text, so it is taken before any entry it could
+/// precede.
+fn expand(
+    frontier: &mut Frontier,
+    folder: &Listed<'_>,
+    entries: &[shoal_io::DirEntry],
+    after: Option<&str>,
     request: &WalkRequest,
 ) {
-    let sep = if at_root || in_piece { "" } else { "/" };
+    let sep = if folder.at_root || folder.in_piece {
+        ""
+    } else {
+        "/"
+    };
+    let mut children: Vec<(Cow<'_, str>, bool, &str)> = Vec::new();
     for entry in entries {
         if !entry.is_dir {
-            let is_key = entry.name == META_FILE_NAME && !in_piece && !at_root;
-            if is_key && wanted_key(text, request) {
-                push(frontier, text.to_owned(), Node::Key);
+            let is_key = entry.name == META_FILE_NAME && !folder.in_piece && !folder.at_root;
+            if is_key && after.is_none() && wanted_key(folder.text, request) {
+                push(frontier, folder.text.to_owned(), Node::Key);
             }
             continue;
         }
-        let (segment, child_in_piece) = match decode_entry_name(&entry.name, in_piece) {
-            Some(EntryName::Segment(s) | EntryName::PieceLast(s)) => (s, false),
-            Some(EntryName::PieceContinued(s)) => (s, true),
-            Some(EntryName::Internal) | None => continue,
+        let (segment, child_in_piece) = match plain_segment(&entry.name, folder.in_piece) {
+            Some(segment) => (Cow::Borrowed(segment), false),
+            None => match decode_entry_name(&entry.name, folder.in_piece) {
+                Some(EntryName::Segment(s) | EntryName::PieceLast(s)) => (Cow::Owned(s), false),
+                Some(EntryName::PieceContinued(s)) => (Cow::Owned(s), true),
+                Some(EntryName::Internal) | None => continue,
+            },
         };
-        let child_text = format!("{text}{sep}{segment}");
-        if !reachable(&child_text, request) {
+        let text = Joined([folder.text, sep, &segment]);
+        if after.is_some_and(|after| !text.is_after(after)) || !text.reachable(request) {
             continue;
         }
-        let child_path = format!("{path}/{}", entry.name);
+        children.push((segment, child_in_piece, &entry.name));
+    }
+    // Children share the folder's text and separator: their order is their segments'.
+    if children.len() > request.limit {
+        children.select_nth_unstable_by(request.limit - 1, |a, b| a.0.cmp(&b.0));
+        let last = children[request.limit - 1].0.clone();
+        let (mut kept, rest): (Vec<_>, Vec<_>) =
+            children.into_iter().partition(|child| child.0 <= last);
+        if !rest.is_empty() {
+            push(
+                frontier,
+                format!("{}{sep}{last}", folder.text),
+                Node::Rest {
+                    path: folder.path.to_owned(),
+                    text: folder.text.to_owned(),
+                    in_piece: folder.in_piece,
+                    at_root: folder.at_root,
+                },
+            );
+        }
+        children = std::mem::take(&mut kept);
+    }
+    for (segment, child_in_piece, name) in children {
+        let child_text = format!("{}{sep}{segment}", folder.text);
+        let child_path = format!("{}/{name}", folder.path);
         let collapsed =
             request.collapse_slash && !child_in_piece && child_text.len() >= request.prefix.len();
         let node = if collapsed {
@@ -211,6 +294,51 @@ fn expand(
     }
 }
 
+/// A child's key text as its parts, compared without joining them.
+struct Joined<'a>([&'a str; 3]);
+
+impl Joined<'_> {
+    fn len(&self) -> usize {
+        self.0.iter().map(|part| part.len()).sum()
+    }
+
+    /// The text's bytes, in order.
+    fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        self.0.iter().flat_map(|part| part.bytes())
+    }
+
+    /// Whether the text starts with `prefix`.
+    fn starts_with(&self, prefix: &str) -> bool {
+        self.len() >= prefix.len() && self.bytes().zip(prefix.bytes()).all(|(a, b)| a == b)
+    }
+
+    /// Whether `other` starts with the text.
+    fn is_prefix_of(&self, other: &str) -> bool {
+        self.len() <= other.len() && self.bytes().zip(other.bytes()).all(|(a, b)| a == b)
+    }
+
+    fn cmp(&self, other: &str) -> std::cmp::Ordering {
+        self.bytes().cmp(other.bytes())
+    }
+
+    fn is_after(&self, other: &str) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Greater
+    }
+
+    /// Whether a folder standing for this text may hold a wanted key: one that
+    /// starts with the prefix, after `start_after`, not under `skip_under`.
+    fn reachable(&self, request: &WalkRequest) -> bool {
+        let prefix_ok = self.starts_with(&request.prefix) || self.is_prefix_of(&request.prefix);
+        let after = &request.start_after;
+        let all_before = self.cmp(after) == std::cmp::Ordering::Less && !self.is_prefix_of(after);
+        let skipped = request
+            .skip_under
+            .as_deref()
+            .is_some_and(|skip| self.starts_with(skip));
+        prefix_ok && !all_before && !skipped
+    }
+}
+
 /// Whether an entry named `name` belongs in the batch.
 fn wanted_key(name: &str, request: &WalkRequest) -> bool {
     name.starts_with(&request.prefix)
@@ -219,16 +347,4 @@ fn wanted_key(name: &str, request: &WalkRequest) -> bool {
             .skip_under
             .as_deref()
             .is_some_and(|skip| name.starts_with(skip))
-}
-
-/// Whether a folder standing for key text `text` may hold a wanted key.
-fn reachable(text: &str, request: &WalkRequest) -> bool {
-    let prefix_ok = text.starts_with(&request.prefix) || request.prefix.starts_with(text);
-    let after = &request.start_after;
-    let all_before = text < after.as_str() && !after.starts_with(text);
-    let skipped = request
-        .skip_under
-        .as_deref()
-        .is_some_and(|skip| text.starts_with(skip));
-    prefix_ok && !all_before && !skipped
 }
