@@ -9,5 +9,6 @@ pub mod base64;
 pub mod digits;
 pub mod error;
 pub mod escape;
+pub mod hash_pair;
 pub mod time;
 pub mod uri;

@@ -346,6 +346,14 @@ impl<S: AsyncReadRent + AsyncWriteRent> BodySource for RequestBody<'_, S> {
         }
     }
 
+    fn start_md5(&mut self) -> bool {
+        self.decoder.hash_md5()
+    }
+
+    fn md5(&self) -> Option<[u8; 16]> {
+        self.decoder.payload_md5()
+    }
+
     fn trailer_checksum(&self) -> Option<Checksum> {
         let name = self.trailer_name.as_deref()?;
         let algorithm = ChecksumAlgorithm::from_name(name.strip_prefix("x-amz-checksum-")?)?;

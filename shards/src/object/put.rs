@@ -57,6 +57,18 @@ pub trait BodySource {
     fn trailer_checksum(&self) -> Option<Checksum> {
         None
     }
+
+    /// Asks the source to compute the MD5 of the bytes `read` will return, in the pass
+    /// it makes over them anyway (a request body verifying its SHA-256): one pass over
+    /// each byte instead of two. False if it does not; the store hashes them then.
+    fn start_md5(&mut self) -> bool {
+        false
+    }
+
+    /// The MD5 of every byte `read` returned, if `start_md5` said yes.
+    fn md5(&self) -> Option<[u8; 16]> {
+        None
+    }
 }
 
 /// A body held in memory (tests, small internal writes).
@@ -155,7 +167,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let algorithm = options
             .checksum_algorithm
             .or(options.expected_checksum.as_ref().map(|c| c.algorithm));
-        let mut hasher = BodyHasher::new(algorithm);
+        let mut hasher = body_hasher(algorithm, body);
         let mut bufs = self.stripe_buffers();
         let first_len = self
             .fill_stripe(body, &mut bufs, 0, &mut hasher, options)
@@ -202,7 +214,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         };
         drop(bufs); // back to the pool before the commit's wait for locks and drives
         let size_bytes = hasher.len_bytes();
-        let (md5, checksum) = hasher.finish();
+        let (md5, checksum) = hasher.finish_with(body.md5());
         let trailer = body.trailer_checksum();
         if let Err(e) = verify_digests(options, trailer.as_ref(), &md5, checksum.as_ref()) {
             self.discard_staged(placement, &staged).await;
@@ -549,6 +561,18 @@ async fn finish_part<D: Drive>(
         result?;
     }
     member.stage_finish(staged, logical_len_bytes).await
+}
+
+/// The hasher of a body: MD5 included unless the source computes it.
+pub(crate) fn body_hasher(
+    algorithm: Option<ChecksumAlgorithm>,
+    body: &mut impl BodySource,
+) -> BodyHasher {
+    if body.start_md5() {
+        BodyHasher::without_md5(algorithm)
+    } else {
+        BodyHasher::new(algorithm)
+    }
 }
 
 pub(crate) fn verify_digests(

@@ -3,6 +3,9 @@
 //! CRC-64/NVME, SHA-1, SHA-256).
 //!
 //! Invariant: each byte of a body is fed to `BodyHasher::update` exactly once, in order.
+//! A hasher made by [`BodyHasher::without_md5`] leaves the MD5 to the body's source
+//! (a request body computes it beside the SHA-256 it verifies, in the same pass) and
+//! must be finished with that MD5.
 
 use crc_fast::{CrcAlgorithm, Digest as CrcDigest};
 use md5::{Digest as _, Md5};
@@ -76,7 +79,8 @@ enum Running {
 
 /// MD5 plus an optional flexible checksum, fed once per byte.
 pub struct BodyHasher {
-    md5: Md5,
+    /// `None` when the body's source computes the MD5.
+    md5: Option<Md5>,
     extra: Option<Running>,
     len_bytes: u64,
 }
@@ -97,14 +101,24 @@ impl BodyHasher {
             ChecksumAlgorithm::Sha256 => Running::Sha256(Sha256::new()),
         });
         Self {
-            md5: Md5::new(),
+            md5: Some(Md5::new()),
             extra,
             len_bytes: 0,
         }
     }
 
+    /// A hasher for a body whose source computes the MD5 itself.
+    pub fn without_md5(checksum: Option<ChecksumAlgorithm>) -> Self {
+        Self {
+            md5: None,
+            ..Self::new(checksum)
+        }
+    }
+
     pub fn update(&mut self, bytes: &[u8]) {
-        self.md5.update(bytes);
+        if let Some(md5) = &mut self.md5 {
+            md5.update(bytes);
+        }
         self.len_bytes += bytes.len() as u64;
         match &mut self.extra {
             Some(Running::Crc(_, d)) => d.update(bytes),
@@ -120,7 +134,21 @@ impl BodyHasher {
 
     /// (MD5, flexible checksum).
     pub fn finish(self) -> ([u8; 16], Option<Checksum>) {
-        let md5: [u8; 16] = self.md5.finalize().into();
+        self.finish_with(None)
+    }
+
+    /// (MD5, flexible checksum), the MD5 being `source_md5` if this hasher was made
+    /// without one: exactly one of the two must be there.
+    pub fn finish_with(self, source_md5: Option<[u8; 16]>) -> ([u8; 16], Option<Checksum>) {
+        let md5 = match (self.md5, source_md5) {
+            (Some(md5), None) => md5.finalize().into(),
+            (None, Some(md5)) => md5,
+            (mine, theirs) => panic!(
+                "one MD5 per body: hasher {}, source {}",
+                mine.is_some(),
+                theirs.is_some()
+            ),
+        };
         let checksum = self.extra.map(|running| match running {
             Running::Crc(algorithm, d) => {
                 let value = d.finalize();

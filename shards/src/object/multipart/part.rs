@@ -13,9 +13,9 @@ use crate::member::MemberError;
 use crate::member::Verb;
 use crate::member::verbs::upload::UploadVerbs;
 use crate::object::commit::keep_leases;
-use crate::object::put::{BodySource, PutOptions, verify_digests};
+use crate::object::put::{BodySource, PutOptions, body_hasher, verify_digests};
 use crate::object::store::Store;
-use crate::record::checksum::{BodyHasher, ChecksumAlgorithm};
+use crate::record::checksum::ChecksumAlgorithm;
 use crate::record::meta::PartInfo;
 use crate::record::stripe::RecordOwner;
 use crate::set::quorum::{self, Answer, Strategy, ok_count};
@@ -94,7 +94,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let upload = self.upload_info(bucket, key, upload_id).await?;
         let algorithm = part_checksum_algorithm(&upload, options)?;
         let placement = self.placement(bucket, key);
-        let mut hasher = BodyHasher::new(algorithm);
+        let mut hasher = body_hasher(algorithm, body);
         let mut bufs = self.stripe_buffers();
         let staging = hex::encode(self.random_id());
         // The object's version id-to-be: the parts are written before it exists.
@@ -132,7 +132,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             }
         };
         let size_bytes = hasher.len_bytes();
-        let (md5, checksum) = hasher.finish();
+        let (md5, checksum) = hasher.finish_with(body.md5());
         let trailer = body.trailer_checksum();
         if let Err(e) = verify_digests(options, trailer.as_ref(), &md5, checksum.as_ref()) {
             self.discard_staging(placement, &staging, &[]).await;
