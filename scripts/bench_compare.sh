@@ -178,16 +178,7 @@ start_s=$SECONDS
 # $list_keys keys of 1 KiB (128 uploads at once: small PUTs wait on fsync).
 for name in "${names[@]}"; do
     wanted list_10k || break
-    echo "   filling the $list_keys-key bucket of $name ($((SECONDS - start_s)) s)"
-    start_server "${name}_list" list
-    if ! timeout 900 taskset -c 1 "$bench" list --host "127.0.0.1:${port[${name}_list]}" \
-        --access-key "$user" --secret-key "$secret" --bucket list-10k --concurrent 128 \
-        --duration 1s --noclear --objects "$list_keys" --obj.size 1KiB \
-        >"$out/list-fill-$name.txt" 2>&1; then
-        echo "bench_compare.sh: filling the LIST bucket of $name failed:" >&2
-        tail -5 "$out/list-fill-$name.txt" >&2
-        exit 1
-    fi
+    bench_fill_list "$name" "$user" "$secret"
 done
 for rep in $(seq "$reps"); do
     for name in "${names[@]}"; do start_server "$name" "r$rep"; done

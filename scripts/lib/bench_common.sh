@@ -117,3 +117,20 @@ bench_spread() {
         done
     done
 }
+
+# Starts the LIST server of $1 (slot "$1_list", fresh drives) and fills its bucket
+# list-10k with $list_keys keys of 1 KiB (128 uploads at once: small PUTs wait on
+# fsync), signing with access key $2 and secret $3. The caller defines start_server.
+bench_fill_list() {
+    local name=$1 access=$2 secret_key=$3
+    echo "   filling the $list_keys-key bucket of $name ($((SECONDS - start_s)) s)"
+    start_server "${name}_list" list
+    if ! timeout 900 taskset -c 1 "$bench" list --host "127.0.0.1:${port[${name}_list]}" \
+        --access-key "$access" --secret-key "$secret_key" --bucket list-10k --concurrent 128 \
+        --duration 1s --noclear --objects "$list_keys" --obj.size 1KiB \
+        >"$out/list-fill-$name.txt" 2>&1; then
+        echo "$bench_name: filling the LIST bucket of $name failed:" >&2
+        tail -5 "$out/list-fill-$name.txt" >&2
+        exit 1
+    fi
+}
