@@ -7,8 +7,8 @@
 //! on a real disk.
 //!
 //! Under io_uring no drive operation makes a file syscall on the shard thread: opens,
-//! whole-file reads, `statx`, `mkdir`, `rename`, `unlink`, fdatasync of files and fsync
-//! of directories are submitted to the shard's ring (`ring_fs.rs`); what monoio 0.2.4
+//! whole-file reads, `mkdir`, `rename`, `unlink`, fdatasync of files and fsync of
+//! directories are submitted to the shard's rings (`ring_fs.rs`); what monoio 0.2.4
 //! has no ring op for (`getdents64` of directory listings and recursive removal,
 //! `statvfs`, `fallocate`, `ftruncate`, the identity check) runs on the shard's helper
 //! pool, which the shard awaits and never waits on synchronously (see [`on_helper`] for
@@ -19,14 +19,14 @@
 //! No open file handles are cached: metadata files are replaced by rename, possibly by
 //! another shard's `DirDrive` over the same folder, and nothing here could tell a cached
 //! descriptor of a replaced file from a current one without a path lookup, which is the
-//! cost a cache would save. Directories need no cache either: whole-file reads (every
-//! metadata and bucket record) open relative to the held root's own descriptor
-//! (`open_ring.rs`), which the kernel resolves from its dentry cache inline.
+//! cost a cache would save. Directories need no cache either: path operations go
+//! relative to the held root's own descriptor (`open_ring.rs`), which the kernel
+//! resolves from its dentry cache.
 //!
 //! A drive holds its root directory open and resolves every path through that handle
-//! (relative to its descriptor for whole-file reads, `/proc/<pid>/fd/<root>/<path>` for
-//! the other operations, which monoio submits only at `AT_FDCWD`), never through the
-//! configured folder name. So if the
+//! (relative to its descriptor through the shard's open ring; `/proc/<pid>/fd/<root>/
+//! <path>` when that ring cannot take an operation, in epoll mode, and for the helper
+//! pool's work), never through the configured folder name. So if the
 //! folder is removed, or the drive's filesystem is unmounted and a bare mount point
 //! (on the root disk) takes its place, nothing lands there: operations keep reaching the
 //! drive's own directory (failing with `ENOENT` once it is deleted).
@@ -46,7 +46,10 @@
 //!   (format record) it is given.
 //! - Durability follows drive.rs: after `sync` on a file made by `create`, its bytes and
 //!   its name (and any directories `create` made for it) are durable; `rename` and
-//!   `write_file_atomic` fsync every directory whose entries they changed.
+//!   `write_file_atomic` fsync every directory whose entries they changed. One
+//!   exception: `.shoal/tmp` itself is never fsync'd (nothing there is acknowledged;
+//!   `ring_fs::sync_dirs` says why that is safe), so a file or folder made directly in
+//!   it is durable only once renamed out.
 //! - Temporary files live only under `.shoal/tmp/` and have names unique to this process.
 
 use std::cell::{Cell, RefCell};
@@ -62,7 +65,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 use crate::buf::{AlignedBuf, BLOCK_SIZE_BYTES};
 use crate::drive::{DirEntry, Drive, DriveError, DriveResult, SpaceInfo, assert_relative_path};
-use crate::ring_fs::{self, parent_of};
+use crate::ring_fs;
 
 const SHOAL_DIR: &str = ".shoal";
 const TMP_DIR: &str = ".shoal/tmp";
@@ -134,6 +137,17 @@ impl RootDir {
         self.dir.as_raw_fd()
     }
 
+    /// The root as the ring's path operations take it; the clone keeps it open until
+    /// they complete, even if their caller is dropped.
+    fn ring_root(self: &Arc<Self>) -> ring_fs::Root {
+        ring_fs::Root {
+            fd: self.fd(),
+            keep: Rc::new(Arc::clone(self)),
+            id: (self.dev, self.ino),
+            base: self.base.clone(),
+        }
+    }
+
     /// The path of a drive path under the held root; `""` is the root.
     fn join(&self, path: &str) -> PathBuf {
         assert_relative_path(path);
@@ -156,9 +170,9 @@ pub struct DirFile {
     handle: FileHandle,
     /// Keeps the root that `dirs_unsynced` resolve under open.
     root: Arc<RootDir>,
-    /// Directories whose entries `create` changed (the file's parent, plus the parents
-    /// of directories it made), fsync'd by the first `sync` so the name is durable too.
-    dirs_unsynced: RefCell<Vec<PathBuf>>,
+    /// Drive folders whose entries `create` changed (the file's parent, plus the parents
+    /// of folders it made), fsync'd by the first `sync` so the name is durable too.
+    dirs_unsynced: RefCell<Vec<String>>,
 }
 
 enum FileHandle {
@@ -337,11 +351,11 @@ impl DirDrive {
         self.held(path)
     }
 
-    fn tmp_path(&self, root: &RootDir) -> PathBuf {
+    /// A new temporary file's drive path.
+    fn tmp_name(&self) -> String {
         let sequence = self.tmp_sequence.get();
         self.tmp_sequence.set(sequence + 1);
-        root.join(TMP_DIR)
-            .join(format!("{}-{sequence}.tmp", self.tmp_prefix))
+        format!("{TMP_DIR}/{}-{sequence}.tmp", self.tmp_prefix)
     }
 
     fn open_flags(&self) -> i32 {
@@ -352,9 +366,19 @@ impl DirDrive {
         }
     }
 
-    async fn open_handle(&self, path: PathBuf, create: bool) -> DriveResult<FileHandle> {
+    async fn open_handle(
+        &self,
+        held: HeldPath,
+        rel: &str,
+        create: bool,
+    ) -> DriveResult<FileHandle> {
         let flags = self.open_flags();
-        if use_pool() {
+        if !use_pool() {
+            let file = ring_fs::open_file(&held.root.ring_root(), rel, create, flags).await?;
+            return Ok(FileHandle::Ring(file));
+        }
+        let path = held.path;
+        {
             let file = on_helper(move || {
                 StdOpenOptions::new()
                     .read(true)
@@ -365,17 +389,8 @@ impl DirDrive {
                     .open(path)
             })
             .await?;
-            return Ok(FileHandle::Pool(Arc::new(file)));
+            Ok(FileHandle::Pool(Arc::new(file)))
         }
-        let file = monoio::fs::OpenOptions::new()
-            .read(true)
-            .write(create)
-            .create(create)
-            .truncate(create)
-            .custom_flags(flags)
-            .open(path)
-            .await?;
-        Ok(FileHandle::Ring(file))
     }
 }
 
@@ -448,20 +463,25 @@ fn prepare_root(dir: &RootDir, try_direct_io: bool, tmp_prefix: &str) -> DriveRe
 
 /// Renames a synced temporary over `target`, making missing parents, and fsyncs every
 /// directory whose entries changed (the helper-pool twin of `ring_fs::rename_durable`).
-fn publish(tmp: &Path, target: &Path) -> io::Result<()> {
-    let mut dirs = rename_making_parents(tmp, target)?;
-    dirs.push(parent_of(target));
-    sync_dirs(dirs)
+fn publish(root: &RootDir, tmp: &Path, target: &Path, target_name: &str) -> io::Result<()> {
+    let mut dirs = rename_making_parents(root, tmp, target, target_name)?;
+    dirs.push(ring_fs::parent_str(target_name).to_owned());
+    sync_dirs(root, dirs)
 }
 
 /// Renames `from` over `to`, making missing parents of `to` only while `from` is still
-/// there (as `ring_fs::rename_durable`); returns the folders whose entries changed
-/// by making them.
-fn rename_making_parents(from: &Path, to: &Path) -> io::Result<Vec<PathBuf>> {
+/// there (as `ring_fs::rename_durable`); returns the drive folders whose entries
+/// changed by making them. `to_name` is `to`'s drive path.
+fn rename_making_parents(
+    root: &RootDir,
+    from: &Path,
+    to: &Path,
+    to_name: &str,
+) -> io::Result<Vec<String>> {
     match std::fs::rename(from, to) {
         Ok(()) => Ok(Vec::new()),
         Err(e) if e.kind() == io::ErrorKind::NotFound && from.exists() => {
-            let made = create_dirs(&parent_of(to))?;
+            let made = create_dirs(root, ring_fs::parent_str(to_name))?;
             std::fs::rename(from, to)?;
             Ok(made)
         }
@@ -502,18 +522,19 @@ where
     }
 }
 
-/// Creates `dir` and its missing parents; returns every directory whose entries changed
-/// (the parents of the directories made), which the caller must fsync for durability.
-fn create_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+/// Creates drive folder `dir` and its missing parents; returns every drive folder whose
+/// entries changed (the parents of the folders made), which the caller must fsync for
+/// durability.
+fn create_dirs(root: &RootDir, dir: &str) -> io::Result<Vec<String>> {
     let mut changed = Vec::new();
     let mut missing = dir;
-    while !missing.exists() {
-        let parent = missing.parent().expect("a drive root exists");
-        changed.push(parent.to_path_buf());
+    while !missing.is_empty() && !root.join(missing).exists() {
+        let parent = ring_fs::parent_str(missing);
+        changed.push(parent.to_owned());
         missing = parent;
     }
     if !changed.is_empty() {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(root.join(dir))?;
     }
     Ok(changed)
 }
@@ -522,11 +543,13 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// `dirs` fsync'd once each, deepest first.
-fn sync_dirs(mut dirs: Vec<PathBuf>) -> io::Result<()> {
+/// Drive folders `dirs` fsync'd once each, deepest first, `.shoal/tmp` left out (see
+/// `ring_fs::sync_dirs` for why).
+fn sync_dirs(root: &RootDir, mut dirs: Vec<String>) -> io::Result<()> {
+    dirs.retain(|dir| dir != TMP_DIR);
     dirs.sort_by(|a, b| b.cmp(a));
     dirs.dedup();
-    dirs.iter().try_for_each(|dir| sync_dir(dir))
+    dirs.iter().try_for_each(|dir| sync_dir(&root.join(dir)))
 }
 
 /// Whether the filesystem under `tmp` takes O_DIRECT opens and aligned writes.
@@ -672,10 +695,11 @@ impl Drive for DirDrive {
 
     async fn write_file_atomic(&self, path: &str, data: &[u8]) -> DriveResult<()> {
         let HeldPath { root, path: target } = self.held_entry(path)?;
-        let tmp = self.tmp_path(&root);
+        let tmp_name = self.tmp_name();
+        let tmp = root.join(&tmp_name);
         let data = data.to_vec();
         if use_pool() {
-            let (tmp_job, _root) = (tmp.clone(), Arc::clone(&root));
+            let (tmp_job, root, name) = (tmp.clone(), Arc::clone(&root), path.to_owned());
             let result = on_helper(move || {
                 let file = StdOpenOptions::new()
                     .write(true)
@@ -684,7 +708,7 @@ impl Drive for DirDrive {
                 file.write_all_at(&data, 0)?;
                 file.sync_data()?;
                 drop(file);
-                publish(&tmp_job, &target)
+                publish(&root, &tmp_job, &target, &name)
             })
             .await;
             if result.is_err() {
@@ -692,29 +716,31 @@ impl Drive for DirDrive {
             }
             return Ok(result?);
         }
-        // Every PUT's metadata commit: write, fdatasync, rename, directory fsyncs, all
-        // through the ring.
-        let result = match ring_fs::write_synced(&tmp, data).await {
-            Ok(()) => ring_fs::rename_durable(&tmp, &target).await,
+        // Every PUT's metadata commit: write and fdatasync (one chain), rename, the
+        // target folder's fsync (shared), all through the ring relative to the root.
+        let at = root.ring_root();
+        let result = match ring_fs::write_synced(&at, &tmp_name, data).await {
+            Ok(()) => ring_fs::rename_durable(&at, &tmp_name, path).await,
             Err(e) => Err(e),
         };
         if result.is_err() {
-            let _ = monoio::fs::remove_file(&tmp).await;
+            let _ = ring_fs::unlink(&at, &tmp_name).await;
         }
         Ok(result?)
     }
 
     async fn create(&self, path: &str, size_hint_bytes: u64) -> DriveResult<DirFile> {
-        let HeldPath { root, path } = self.held_entry(path)?;
-        let parent = parent_of(&path);
+        let held = self.held_entry(path)?;
+        let root = Arc::clone(&held.root);
+        let parent = ring_fs::parent_str(path).to_owned();
         let mut dirs_unsynced = if use_pool() {
-            let (parent, _root) = (parent.clone(), Arc::clone(&root));
-            on_helper(move || create_dirs(&parent)).await?
+            let (parent, root) = (parent.clone(), Arc::clone(&root));
+            on_helper(move || create_dirs(&root, &parent)).await?
         } else {
-            ring_fs::create_dirs(&parent).await?
+            ring_fs::create_dirs(&root.ring_root(), &parent).await?
         };
         dirs_unsynced.push(parent);
-        let handle = self.open_handle(path, true).await?;
+        let handle = self.open_handle(held, path, true).await?;
         if size_hint_bytes > 0 {
             // fallocate has no ring op in monoio: the helper does it on its own descriptor.
             let file = dup_file(&handle)?;
@@ -728,8 +754,9 @@ impl Drive for DirDrive {
     }
 
     async fn open(&self, path: &str) -> DriveResult<DirFile> {
-        let HeldPath { root, path } = self.held_entry(path)?;
-        let handle = self.open_handle(path, false).await?;
+        let held = self.held_entry(path)?;
+        let root = Arc::clone(&held.root);
+        let handle = self.open_handle(held, path, false).await?;
         Ok(DirFile {
             handle,
             root,
@@ -818,10 +845,10 @@ impl Drive for DirDrive {
         let dirs = file.dirs_unsynced.borrow().clone();
         if !dirs.is_empty() {
             if use_pool() {
-                let _root = Arc::clone(&file.root);
-                on_helper(move || sync_dirs(dirs)).await?;
+                let root = Arc::clone(&file.root);
+                on_helper(move || sync_dirs(&root, dirs)).await?;
             } else {
-                ring_fs::sync_dirs(dirs).await?;
+                ring_fs::sync_dirs(&file.root.ring_root(), dirs).await?;
             }
             file.dirs_unsynced.borrow_mut().clear();
         }
@@ -839,16 +866,18 @@ impl Drive for DirDrive {
     }
 
     async fn rename(&self, from: &str, to: &str) -> DriveResult<()> {
-        let (from, to) = (self.held_entry(from)?, self.held_entry(to)?);
+        let (from_held, to_held) = (self.held_entry(from)?, self.held_entry(to)?);
         if !use_pool() {
-            return Ok(ring_fs::rename_durable(&from.path, &to.path).await?);
+            let at = from_held.root.ring_root();
+            return Ok(ring_fs::rename_durable(&at, from, to).await?);
         }
+        let (from, to) = (from.to_owned(), to.to_owned());
         Ok(on_helper(move || {
-            let (from, to) = (from.path, to.path);
-            let mut dirs = rename_making_parents(&from, &to)?;
-            dirs.push(parent_of(&from));
-            dirs.push(parent_of(&to));
-            sync_dirs(dirs)
+            let root = &from_held.root;
+            let mut dirs = rename_making_parents(root, &from_held.path, &to_held.path, &to)?;
+            dirs.push(ring_fs::parent_str(&from).to_owned());
+            dirs.push(ring_fs::parent_str(&to).to_owned());
+            sync_dirs(root, dirs)
         })
         .await?)
     }
@@ -857,7 +886,7 @@ impl Drive for DirDrive {
         let held = self.held_entry(path)?;
         // Durable: removing a metadata file is how a delete commits (drive.rs).
         if !use_pool() {
-            return Ok(ring_fs::remove_file_durable(&held.path).await?);
+            return Ok(ring_fs::remove_file_durable(&held.root.ring_root(), path).await?);
         }
         Ok(on_helper(move || {
             let path = held.path;
@@ -876,7 +905,7 @@ impl Drive for DirDrive {
     async fn remove_dir_if_empty(&self, path: &str) -> DriveResult<bool> {
         let held = self.held_entry(path)?;
         if !use_pool() {
-            return Ok(ring_fs::remove_dir_if_empty(&held.path).await?);
+            return Ok(ring_fs::remove_dir_if_empty(&held.root.ring_root(), path).await?);
         }
         let removed = on_helper(move || match std::fs::remove_dir(held.path) {
             Ok(()) => Ok(true),
@@ -890,7 +919,7 @@ impl Drive for DirDrive {
     async fn create_dir_all(&self, path: &str) -> DriveResult<()> {
         let held = self.held_entry(path)?;
         if !use_pool() {
-            ring_fs::create_dirs(&held.path).await?;
+            ring_fs::create_dirs(&held.root.ring_root(), path).await?;
             return Ok(());
         }
         Ok(on_helper(move || std::fs::create_dir_all(held.path)).await?)

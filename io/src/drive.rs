@@ -19,6 +19,9 @@
 //! - `remove_file` is durable when it returns (the parent directory is fsync'd): removing
 //!   an object's metadata is how a delete commits.
 //! - `remove_dir_all`, `remove_dir_if_empty` and `create_dir_all` need not be durable.
+//! - Except under `.shoal/tmp/`, whose entries a start removes: a `DirDrive` never
+//!   fsyncs that folder itself, so what is made or removed directly in it is durable
+//!   only once renamed out (the target folder's fsync makes the move durable).
 
 use std::future::Future;
 

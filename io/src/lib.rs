@@ -13,6 +13,7 @@ pub mod buf;
 pub mod buf_pool;
 pub mod clock;
 pub mod dir_drive;
+mod dir_sync;
 pub mod drive;
 pub mod env;
 pub mod handoff;

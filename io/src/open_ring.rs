@@ -1,6 +1,8 @@
 //! Opens a file relative to a directory the drive holds open (`IORING_OP_OPENAT` with
-//! that directory's descriptor), and reads a small file whole, through a small io_uring
-//! ring of the shard's own.
+//! that directory's descriptor), reads a small file whole, and does the write path's
+//! path operations (a new file written and fdatasync'd, a directory fsync, `mkdirat`,
+//! `renameat`, `unlinkat`, an existence check), through a small io_uring ring of the
+//! shard's own.
 //!
 //! Why a second ring: monoio 0.2.4 submits `openat` only at `AT_FDCWD` (its op types
 //! are private), so its opens of drive files name `/proc/<pid>/fd/<root>/…`. The kernel
@@ -10,13 +12,19 @@
 //! `iou-wrk` threads. Relative to the held directory's own descriptor, a path whose
 //! entries are in the dentry cache resolves inline, inside the `io_uring_enter` that
 //! submits it; what resolves here is exactly what resolved under the `/proc` form (the
-//! held directory, never the configured folder name).
+//! held directory, never the configured folder name). (A creating open, an fsync,
+//! `mkdirat`, `renameat` and `unlinkat` always go to a worker, whatever the path: there
+//! the gain is the chain, below, and a lookup that does not go through `/proc`.)
 //!
 //! A whole-file read (`read_whole`, every metadata record a HEAD or GET reads) is one
 //! linked chain: open into a registered file slot, read the first bytes, close the slot
 //! (hard links: the read and the close run whatever the step before answered, so the
 //! slot is always emptied). No descriptor enters the process, and a cached record is
-//! read entirely inside one `io_uring_enter`.
+//! read entirely inside one `io_uring_enter`. A small file written atomically
+//! (`write_new_synced`: open, write, fdatasync, close) and a directory fsync
+//! (`sync_dir_at`: open, fsync, close) are chains the same way: the kernel runs a
+//! chain's steps one after another on the worker that took the first blocking one, so
+//! the whole write is one worker wake-up and one completion wait rather than four.
 //!
 //! Submissions are batched: a call queues its entries and waits one turn of the
 //! executor before submitting, so the reads a request makes of several drives at once
@@ -57,32 +65,29 @@ use io_uring::{IoUring, opcode, types};
 /// Calls in flight per shard at most (and registered file slots).
 const SLOTS: usize = 64;
 
-/// Submission queue entries: a whole-file read queues three, and every queued entry
+/// Submission queue entries: a chain queues at most four, and every queued entry
 /// belongs to a slot in use.
 const ENTRIES: u32 = 4 * SLOTS as u32;
 
-/// Which entry of a slot a completion answers (the low bits of its user data).
-const STEP_OPEN: u64 = 0;
-const STEP_READ: u64 = 1;
-const STEP_CLOSE: u64 = 2;
+/// Which entry of a slot's chain a completion answers (the low bits of its user data):
+/// its position in the chain.
 const STEP_BITS: u32 = 2;
+const STEPS: usize = 1 << STEP_BITS;
 
 /// One call in flight: what the kernel reads or writes until its completions are in.
 struct Slot {
-    /// The path the open points at.
-    _path: CString,
-    /// Keeps the directory's descriptor open until the open completes.
+    /// The paths the entries point at.
+    _paths: Vec<CString>,
+    /// Keeps the directory's descriptor open until the entries complete.
     _dir: Rc<dyn Any>,
-    /// A whole-file read's buffer: the kernel writes into it until the read completes.
+    /// The buffer a read fills or a write takes: the kernel uses it until it completes.
     buf: Vec<u8>,
-    /// A whole-file read (open, read and close chained) rather than an open.
-    whole: bool,
+    /// A plain open: its result is a descriptor of the process (closed if abandoned).
+    plain_open: bool,
     /// Completions still to come.
     pending: u8,
-    /// The open's result: a descriptor (a plain open), 0 (into the slot), or `-errno`.
-    opened: i32,
-    /// The read's result: bytes read or `-errno`.
-    read: i32,
+    /// Each entry's result, by its position in the chain (`-errno` on failure).
+    results: [i32; STEPS],
     waiter: Waiter,
 }
 
@@ -100,8 +105,17 @@ impl Slot {
 
     /// Frees what an abandoned slot got: a plain open's descriptor.
     fn discard(self) {
-        if !self.whole {
-            close_result(self.opened);
+        if self.plain_open {
+            close_result(self.results[0]);
+        }
+    }
+
+    /// The chain's answer: the first failed step's error (an entry cut by a failed
+    /// one before it answers `ECANCELED`, so the first failure is the cause).
+    fn first_error(&self, steps: usize) -> io::Result<()> {
+        match self.results[..steps].iter().find(|result| **result < 0) {
+            Some(result) => Err(io::Error::from_raw_os_error(-result)),
+            None => Ok(()),
         }
     }
 }
@@ -130,8 +144,9 @@ thread_local! {
 }
 
 /// Opens `path` (relative, no `..`) under the directory `dir`, which `keep` holds open,
-/// with `flags` (`O_CLOEXEC` added). `None` when this shard cannot take the open now:
-/// the caller opens it another way.
+/// with `flags` (`O_CLOEXEC` added; a file `O_CREAT` makes gets mode 0666 less the
+/// umask). `None` when this shard cannot take the open now: the caller opens it another
+/// way.
 pub(crate) async fn open_at(
     dir: RawFd,
     keep: Rc<dyn Any>,
@@ -139,14 +154,22 @@ pub(crate) async fn open_at(
     flags: i32,
 ) -> Option<io::Result<OwnedFd>> {
     let ring = this_shard_ring()?;
-    let slot = ring.queue_open(dir, keep, path, flags)?;
-    let slot = Wait::new(ring, slot).await?;
-    Some(if slot.opened < 0 {
-        Err(io::Error::from_raw_os_error(-slot.opened))
+    let open = |index: usize, paths: &[CString], _: &mut Vec<u8>| {
+        let open = opcode::OpenAt::new(types::Fd(dir), paths[0].as_ptr())
+            .flags(flags | libc::O_CLOEXEC)
+            .mode(0o666)
+            .build()
+            .user_data(user_data(index, 0));
+        vec![open]
+    };
+    let slot = ring.queue(keep, vec![path], Vec::new(), true, open)?;
+    let slot = Wait::new(ring, slot).await.ok()?;
+    Some(if slot.results[0] < 0 {
+        Err(io::Error::from_raw_os_error(-slot.results[0]))
     } else {
         #[allow(unsafe_code)]
         // SAFETY: a non-negative result of a plain open is a new descriptor.
-        Ok(unsafe { OwnedFd::from_raw_fd(slot.opened) })
+        Ok(unsafe { OwnedFd::from_raw_fd(slot.results[0]) })
     })
 }
 
@@ -168,13 +191,21 @@ pub(crate) async fn read_whole(
     max_bytes: usize,
 ) -> Option<io::Result<Whole>> {
     let ring = this_shard_ring()?;
-    let slot = ring.queue_read_whole(dir, keep, path, max_bytes)?;
-    let slot = Wait::new(ring, slot).await?;
-    Some(if slot.opened < 0 {
-        Err(io::Error::from_raw_os_error(-slot.opened))
+    let len = u32::try_from(max_bytes).ok()?;
+    let chain = move |index: usize, paths: &[CString], buf: &mut Vec<u8>| {
+        let read = opcode::Read::new(types::Fixed(index as u32), buf.as_mut_ptr(), len)
+            .offset(0)
+            .build();
+        slot_chain(dir, index, &paths[0], libc::O_RDONLY, 0, vec![read])
+    };
+    let buf = Vec::with_capacity(max_bytes);
+    let slot = ring.queue_chain(keep, vec![path], buf, chain)?;
+    let slot = Wait::new(ring, slot).await.ok()?;
+    Some(if slot.results[0] < 0 {
+        Err(io::Error::from_raw_os_error(-slot.results[0]))
     } else {
-        match usize::try_from(slot.read) {
-            Err(_) => Err(io::Error::from_raw_os_error(-slot.read)),
+        match usize::try_from(slot.results[1]) {
+            Err(_) => Err(io::Error::from_raw_os_error(-slot.results[1])),
             Ok(len) if len >= max_bytes => Ok(Whole::Larger),
             Ok(len) => {
                 let mut data = slot.buf;
@@ -188,6 +219,175 @@ pub(crate) async fn read_whole(
             }
         }
     })
+}
+
+/// Creates the file `path` (relative, no `..`; it must not exist) under the directory
+/// `dir`, which `keep` holds open, writes `data` into it and fdatasyncs it: one chain
+/// (open into the slot's file, write, fdatasync, close), so the kernel runs it on one
+/// worker in one go (a creating open and an fsync never complete inline). `None` when
+/// this shard cannot take it now: nothing was done, and the caller writes it another
+/// way.
+pub(crate) async fn write_new_synced(
+    dir: RawFd,
+    keep: Rc<dyn Any>,
+    path: CString,
+    data: Vec<u8>,
+) -> Option<io::Result<()>> {
+    let ring = this_shard_ring()?;
+    let len = u32::try_from(data.len()).ok()?;
+    let chain = move |index: usize, paths: &[CString], buf: &mut Vec<u8>| {
+        let file = types::Fixed(index as u32);
+        let write = opcode::Write::new(file, buf.as_ptr(), len)
+            .offset(0)
+            .build();
+        let sync = opcode::Fsync::new(file)
+            .flags(types::FsyncFlags::DATASYNC)
+            .build();
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL;
+        slot_chain(dir, index, &paths[0], flags, 0o666, vec![write, sync])
+    };
+    let slot = ring.queue_chain(keep, vec![path], data, chain)?;
+    Some(Wait::new(ring, slot).await.and_then(|slot| {
+        slot.first_error(3)?;
+        // A regular file takes a small write whole; a short one is the disk full.
+        match usize::try_from(slot.results[1]) {
+            Ok(written) if written == slot.buf.len() => Ok(()),
+            _ => Err(io::Error::from_raw_os_error(libc::ENOSPC)),
+        }
+    }))
+}
+
+/// fsyncs the directory `path` (relative, no `..`; `.` is `dir` itself) under the
+/// directory `dir`, which `keep` holds open: open into the slot's file, fsync, close,
+/// one chain. `None`: the caller syncs it another way.
+pub(crate) async fn sync_dir_at(
+    dir: RawFd,
+    keep: Rc<dyn Any>,
+    path: CString,
+) -> Option<io::Result<()>> {
+    let ring = this_shard_ring()?;
+    let chain = move |index: usize, paths: &[CString], _: &mut Vec<u8>| {
+        let sync = opcode::Fsync::new(types::Fixed(index as u32)).build();
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY;
+        slot_chain(dir, index, &paths[0], flags, 0, vec![sync])
+    };
+    let slot = ring.queue_chain(keep, vec![path], Vec::new(), chain)?;
+    Some(
+        Wait::new(ring, slot)
+            .await
+            .and_then(|slot| slot.first_error(2)),
+    )
+}
+
+/// Whether `path` (relative, no `..`) exists under the directory `dir`, which `keep`
+/// holds open (an `O_PATH` open into the slot's file and its close: resolved inline
+/// when the entries are cached). `None`: the caller asks another way.
+pub(crate) async fn exists_at(
+    dir: RawFd,
+    keep: Rc<dyn Any>,
+    path: CString,
+) -> Option<io::Result<bool>> {
+    let ring = this_shard_ring()?;
+    let chain = move |index: usize, paths: &[CString], _: &mut Vec<u8>| {
+        let flags = libc::O_PATH | libc::O_NOFOLLOW;
+        slot_chain(dir, index, &paths[0], flags, 0, Vec::new())
+    };
+    let slot = ring.queue_chain(keep, vec![path], Vec::new(), chain)?;
+    Some(
+        Wait::new(ring, slot)
+            .await
+            .and_then(|slot| match slot.first_error(1) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(e),
+            }),
+    )
+}
+
+/// One path operation relative to a held directory.
+pub(crate) enum PathOp {
+    /// `mkdirat` with mode 0777 less the umask.
+    MkDir(CString),
+    /// `renameat` within the directory (both paths under it).
+    Rename(CString, CString),
+    /// `unlinkat` of a file.
+    Unlink(CString),
+    /// `unlinkat` of an empty directory.
+    RemoveDir(CString),
+}
+
+/// Does `op` under the directory `dir`, which `keep` holds open. (The kernel always
+/// hands these to a worker; relative to the held directory that worker resolves the
+/// path from the dentry cache rather than through `/proc`.) `None`: nothing was done,
+/// and the caller does it another way.
+pub(crate) async fn path_op(dir: RawFd, keep: Rc<dyn Any>, op: PathOp) -> Option<io::Result<()>> {
+    let ring = this_shard_ring()?;
+    let (paths, kind) = match op {
+        PathOp::MkDir(path) => (vec![path], 0),
+        PathOp::Rename(from, to) => (vec![from, to], 1),
+        PathOp::Unlink(path) => (vec![path], 2),
+        PathOp::RemoveDir(path) => (vec![path], 3),
+    };
+    let entry = move |index: usize, paths: &[CString], _: &mut Vec<u8>| {
+        let (dir, path) = (types::Fd(dir), paths[0].as_ptr());
+        let entry = match kind {
+            0 => opcode::MkDirAt::new(dir, path).mode(0o777).build(),
+            1 => opcode::RenameAt::new(dir, path, dir, paths[1].as_ptr()).build(),
+            2 => opcode::UnlinkAt::new(dir, path).build(),
+            _ => opcode::UnlinkAt::new(dir, path)
+                .flags(libc::AT_REMOVEDIR)
+                .build(),
+        };
+        vec![entry.user_data(user_data(index, 0))]
+    };
+    let slot = ring.queue(keep, paths, Vec::new(), false, entry)?;
+    Some(
+        Wait::new(ring, slot)
+            .await
+            .and_then(|slot| slot.first_error(1)),
+    )
+}
+
+/// A chain on slot `index`'s registered file: open `path` under `dir` into it, the
+/// `middle` entries (on that file), then its close. Hard links: every entry runs
+/// whatever the one before answered (on an empty slot they fail with `EBADF`), so the
+/// close always runs and the slot is always emptied, and the first failure is the
+/// cause.
+fn slot_chain(
+    dir: RawFd,
+    index: usize,
+    path: &CString,
+    flags: i32,
+    mode: libc::mode_t,
+    middle: Vec<io_uring::squeue::Entry>,
+) -> Vec<io_uring::squeue::Entry> {
+    let file = index as u32;
+    let slot = types::DestinationSlot::try_from_slot_target(file)
+        .expect("a slot index is a valid file slot");
+    // No O_CLOEXEC: the kernel refuses it for an open into a file slot, which never
+    // becomes a descriptor of the process.
+    let open = opcode::OpenAt::new(types::Fd(dir), path.as_ptr())
+        .flags(flags)
+        .mode(mode)
+        .file_index(Some(slot))
+        .build();
+    let close = opcode::Close::new(types::Fixed(file)).build();
+    let mut chain = vec![open];
+    chain.extend(middle);
+    let last = chain.len();
+    chain.push(close);
+    chain
+        .into_iter()
+        .enumerate()
+        .map(|(step, entry)| {
+            let entry = entry.user_data(user_data(index, step as u64));
+            if step < last {
+                entry.flags(Flags::IO_HARDLINK)
+            } else {
+                entry
+            }
+        })
+        .collect()
 }
 
 fn this_shard_ring() -> Option<Rc<OpenRing>> {
@@ -236,72 +436,36 @@ impl OpenRing {
         })
     }
 
-    /// Queues a plain open in a free slot.
-    fn queue_open(
+    /// Queues a chain made by `entries` (`slot_chain`) in a free slot: `None` without
+    /// a registered file table.
+    fn queue_chain(
         &self,
-        dir: RawFd,
         keep: Rc<dyn Any>,
-        path: CString,
-        flags: i32,
-    ) -> Option<usize> {
-        self.queue(keep, path, Vec::new(), |index, path| {
-            let open = opcode::OpenAt::new(types::Fd(dir), path.as_ptr())
-                .flags(flags | libc::O_CLOEXEC)
-                .build()
-                .user_data(user_data(index, STEP_OPEN));
-            vec![open]
-        })
-    }
-
-    /// Queues a whole-file read (open into the slot's file, read, close) in a free slot.
-    fn queue_read_whole(
-        &self,
-        dir: RawFd,
-        keep: Rc<dyn Any>,
-        path: CString,
-        max_bytes: usize,
+        paths: Vec<CString>,
+        buf: Vec<u8>,
+        entries: impl FnOnce(usize, &[CString], &mut Vec<u8>) -> Vec<io_uring::squeue::Entry>,
     ) -> Option<usize> {
         if !self.files {
             return None;
         }
-        let mut buf = Vec::with_capacity(max_bytes);
-        let (ptr, len) = (buf.as_mut_ptr(), u32::try_from(max_bytes).ok()?);
-        self.queue(keep, path, buf, |index, path| {
-            let file = index as u32;
-            let slot = types::DestinationSlot::try_from_slot_target(file)
-                .expect("a slot index is a valid file slot");
-            // No O_CLOEXEC: the kernel refuses it for an open into a file slot, which
-            // never becomes a descriptor of the process.
-            let open = opcode::OpenAt::new(types::Fd(dir), path.as_ptr())
-                .flags(libc::O_RDONLY)
-                .file_index(Some(slot))
-                .build()
-                .flags(Flags::IO_HARDLINK)
-                .user_data(user_data(index, STEP_OPEN));
-            let read = opcode::Read::new(types::Fixed(file), ptr, len)
-                .offset(0)
-                .build()
-                .flags(Flags::IO_HARDLINK)
-                .user_data(user_data(index, STEP_READ));
-            let close = opcode::Close::new(types::Fixed(file))
-                .build()
-                .user_data(user_data(index, STEP_CLOSE));
-            vec![open, read, close]
-        })
+        self.queue(keep, paths, buf, false, entries)
     }
 
     /// Takes a free slot, makes its entries and queues them (submitted by the first
-    /// waiter's second poll, `flush`).
+    /// waiter's second poll, `flush`). `plain_open`: the first entry's result is a
+    /// descriptor of the process.
     fn queue(
         &self,
         keep: Rc<dyn Any>,
-        path: CString,
-        buf: Vec<u8>,
-        entries: impl FnOnce(usize, &CString) -> Vec<io_uring::squeue::Entry>,
+        paths: Vec<CString>,
+        mut buf: Vec<u8>,
+        plain_open: bool,
+        entries: impl FnOnce(usize, &[CString], &mut Vec<u8>) -> Vec<io_uring::squeue::Entry>,
     ) -> Option<usize> {
         let mut slots = self.slots.borrow_mut();
         let index = slots.iter().position(Option::is_none)?;
-        let entries = entries(index, &path);
+        let entries = entries(index, &paths, &mut buf);
+        assert!(entries.len() <= STEPS, "a chain of at most {STEPS} entries");
         let mut ring = self.ring.borrow_mut();
         let mut queue = ring.submission();
         if queue.capacity() - queue.len() < entries.len() {
@@ -309,23 +473,23 @@ impl OpenRing {
         }
         for entry in &entries {
             #[allow(unsafe_code)]
-            // SAFETY: the entries point at `path` (a heap CString, not moved by moving
-            // the `CString`) and at `buf` (a heap buffer of the length the read names),
-            // and name the caller's directory, which `keep` holds open; all three are owned by slot
+            // SAFETY: the entries point at `paths` (heap CStrings, not moved by moving
+            // the vector) and into `buf` (a heap buffer, not moved by moving the
+            // `Vec`, of at least the length a read or write names), and name the
+            // caller's directory, which `keep` holds open; all three are owned by slot
             // `index` until every completion of its entries is reaped. Room for all of
-            // them was checked above, so the chain is never cut.
+            // them was checked above, so a chain is never cut.
             let pushed = unsafe { queue.push(entry) };
             pushed.expect("room was checked");
         }
         drop(queue);
         slots[index] = Some(Slot {
-            _path: path,
+            _paths: paths,
             _dir: keep,
             buf,
-            whole: entries.len() > 1,
+            plain_open,
             pending: entries.len() as u8,
-            opened: 0,
-            read: 0,
+            results: [0; STEPS],
             waiter: Waiter::Waiting(None),
         });
         Some(index)
@@ -359,11 +523,8 @@ impl OpenRing {
                 let Some(slot) = slots.get_mut(index).and_then(Option::as_mut) else {
                     continue;
                 };
-                match cqe.user_data() & ((1 << STEP_BITS) - 1) {
-                    STEP_OPEN => slot.opened = cqe.result(),
-                    STEP_READ => slot.read = cqe.result(),
-                    _ => {} // the close: the slot's file is gone either way
-                }
+                let step = (cqe.user_data() & ((1 << STEP_BITS) - 1)) as usize;
+                slot.results[step] = cqe.result();
                 slot.pending = slot.pending.saturating_sub(1);
                 if !slot.done() {
                     continue;
@@ -448,8 +609,9 @@ fn close_result(result: i32) {
     }
 }
 
-/// Waits for slot `slot`'s last completion and hands the slot over (`None`: it could
-/// not be submitted, and the caller goes another way); dropped before, abandons it.
+/// Waits for slot `slot`'s last completion and hands the slot over (an error: the
+/// submission failed, maybe before the kernel took the entries; a read or open then
+/// goes another way, a change reports it); dropped before, abandons it.
 ///
 /// The first poll only yields: the calls other futures of this turn make queue their
 /// entries meanwhile, and the second poll submits them all at once.
@@ -470,7 +632,7 @@ impl Wait {
 }
 
 impl Future for Wait {
-    type Output = Option<Slot>;
+    type Output = io::Result<Slot>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -482,18 +644,20 @@ impl Future for Wait {
         let flushed = this.ring.flush();
         let mut slots = this.ring.slots.borrow_mut();
         let slot = slots[this.slot].as_mut().expect("a slot in use");
-        if flushed.is_err() && !slot.done() {
+        if let Err(e) = flushed
+            && !slot.done()
+        {
             // Maybe not submitted: the slot keeps its entries' memory until a later
-            // flush submits them and they complete; this caller goes another way.
+            // flush submits them and they complete; this caller does not wait.
             drop(slots);
             this.ring.abandon(this.slot);
             this.slot = usize::MAX;
-            return Poll::Ready(None);
+            return Poll::Ready(Err(e));
         }
         if slot.done() {
-            let slot = slots[this.slot].take();
+            let slot = slots[this.slot].take().expect("a slot in use");
             this.slot = usize::MAX;
-            return Poll::Ready(slot);
+            return Poll::Ready(Ok(slot));
         }
         if let Waiter::Waiting(waker) = &mut slot.waiter {
             *waker = Some(cx.waker().clone());
@@ -644,6 +808,124 @@ mod tests {
                 ring.slots.borrow().iter().all(Option::is_none),
                 "every slot freed"
             );
+        });
+    }
+
+    /// The write path's operations, relative to the held directory: a chained write
+    /// makes, fills and syncs a new file (and refuses one that exists, leaving it
+    /// alone); a directory fsync chain answers a missing folder's error; `exists_at`,
+    /// mkdir, rename, unlink and rmdir do what they say and answer the errno of a
+    /// failure; every slot is free after, also after a chain dropped unsubmitted.
+    #[test]
+    #[allow(clippy::too_many_lines)] // one scenario, step by step
+    fn write_path_operations_resolve_under_the_held_directory() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let folder = root.path().join("drive");
+        std::fs::create_dir_all(folder.join("a")).expect("folder");
+        let held = std::fs::File::open(&folder).expect("held");
+        let (mut runtime, _) =
+            crate::build_runtime(&crate::RuntimeConfig::default()).expect("runtime");
+        runtime.block_on(async {
+            let dir = held.as_raw_fd();
+            let keep = || Rc::new(()) as Rc<dyn Any>;
+            let written = write_new_synced(dir, keep(), cstr("a/new"), b"data".to_vec()).await;
+            let Some(written) = written else {
+                return; // epoll mode, no io_uring or no file table: nothing to prove
+            };
+            written.expect("written");
+            assert_eq!(std::fs::read(folder.join("a/new")).unwrap(), b"data");
+            let again = write_new_synced(dir, keep(), cstr("a/new"), b"other".to_vec()).await;
+            let error = again.unwrap().expect_err("exists");
+            assert_eq!(error.kind(), io::ErrorKind::AlreadyExists);
+            assert_eq!(std::fs::read(folder.join("a/new")).unwrap(), b"data");
+            let lost = write_new_synced(dir, keep(), cstr("none/x"), b"x".to_vec()).await;
+            assert_eq!(lost.unwrap().unwrap_err().kind(), io::ErrorKind::NotFound);
+
+            sync_dir_at(dir, keep(), cstr("."))
+                .await
+                .unwrap()
+                .expect("root synced");
+            sync_dir_at(dir, keep(), cstr("a"))
+                .await
+                .unwrap()
+                .expect("synced");
+            let missing = sync_dir_at(dir, keep(), cstr("none")).await.unwrap();
+            assert_eq!(missing.unwrap_err().kind(), io::ErrorKind::NotFound);
+            let file = sync_dir_at(dir, keep(), cstr("a/new")).await.unwrap();
+            assert_eq!(file.unwrap_err().raw_os_error(), Some(libc::ENOTDIR));
+
+            assert!(
+                exists_at(dir, keep(), cstr("a/new"))
+                    .await
+                    .unwrap()
+                    .unwrap()
+            );
+            assert!(
+                !exists_at(dir, keep(), cstr("a/none"))
+                    .await
+                    .unwrap()
+                    .unwrap()
+            );
+            let op = |op| path_op(dir, keep(), op);
+            op(PathOp::MkDir(cstr("b"))).await.unwrap().expect("made");
+            let twice = op(PathOp::MkDir(cstr("b"))).await.unwrap();
+            assert_eq!(twice.unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+            op(PathOp::Rename(cstr("a/new"), cstr("b/moved")))
+                .await
+                .unwrap()
+                .expect("moved");
+            assert!(!folder.join("a/new").exists());
+            assert_eq!(std::fs::read(folder.join("b/moved")).unwrap(), b"data");
+            let full = op(PathOp::RemoveDir(cstr("b"))).await.unwrap();
+            assert_eq!(full.unwrap_err().raw_os_error(), Some(libc::ENOTEMPTY));
+            op(PathOp::Unlink(cstr("b/moved")))
+                .await
+                .unwrap()
+                .expect("removed");
+            op(PathOp::RemoveDir(cstr("b")))
+                .await
+                .unwrap()
+                .expect("removed");
+            assert!(!folder.join("b").exists());
+
+            // Polled once (queued, not submitted), then dropped: the write still
+            // happens (the slot owns its buffer), and the slot is freed after.
+            let mut dropped = Box::pin(write_new_synced(
+                dir,
+                keep(),
+                cstr("a/late"),
+                b"late".to_vec(),
+            ));
+            let waker = futures_util::task::noop_waker();
+            assert!(
+                dropped
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending()
+            );
+            drop(dropped);
+            sync_dir_at(dir, keep(), cstr("a"))
+                .await
+                .unwrap()
+                .expect("synced");
+            for _ in 0..100 {
+                if this_shard_ring()
+                    .unwrap()
+                    .slots
+                    .borrow()
+                    .iter()
+                    .all(Option::is_none)
+                {
+                    break;
+                }
+                monoio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            let ring = this_shard_ring().expect("the ring");
+            assert!(
+                ring.slots.borrow().iter().all(Option::is_none),
+                "every slot freed"
+            );
+            assert_eq!(std::fs::read(folder.join("a/late")).unwrap(), b"late");
         });
     }
 }
