@@ -81,11 +81,8 @@ start_server() {
     port[$name]=$next_port
     next_port=$((next_port + 1))
     mkdir -p "$work/$name-$tag"
-    SHOAL_ROOT_USER=$user SHOAL_ROOT_PASSWORD=$secret taskset -c 0 "${bin_of[$name]}" server \
-        --address "127.0.0.1:${port[$name]}" --shards 1 \
-        "$work/$name-$tag"/drive{1..4} >"$out/server-$name-$tag.log" 2>&1 &
-    pid[$name]=$!
-    bench_wait_port "${port[$name]}" "${pid[$name]}" "$out/server-$name-$tag.log" "$name"
+    bench_start_shoal "${bin_of[$name]}" "$name" "$work/$name-$tag" \
+        "$out/server-$name-$tag.log" "$user" "$secret"
 }
 
 # Stops build $1 (SIGTERM, then waits) and removes its drives.

@@ -125,11 +125,7 @@ client_pid=""
 # Starts Shoal on 4 fresh drives in folder $2 for slot $1.
 start_shoal() {
     local slot=$1 dir=$2
-    SHOAL_ROOT_USER=$access_key SHOAL_ROOT_PASSWORD=$secret_key taskset -c 0 "$shoal" server \
-        --address "127.0.0.1:${port[$slot]}" --shards 1 \
-        "$dir"/drive{1..4} >"$dir.log" 2>&1 &
-    pid[$slot]=$!
-    bench_wait_port "${port[$slot]}" "${pid[$slot]}" "$dir.log" "$slot"
+    bench_start_shoal "$shoal" "$slot" "$dir" "$dir.log" "$access_key" "$secret_key"
 }
 
 # Starts a single-node Garage with fresh data in folder $2 for slot $1, fsync on when $3

@@ -134,3 +134,14 @@ bench_fill_list() {
         exit 1
     fi
 }
+
+# Starts Shoal binary $1 as slot $2: `--shards 1` on cpu0, drives $3/drive1..4, log $4,
+# root credentials $5 and $6, at port[$2]; sets pid[$2] and waits for the port.
+bench_start_shoal() {
+    local bin=$1 slot=$2 drives=$3 log=$4
+    SHOAL_ROOT_USER=$5 SHOAL_ROOT_PASSWORD=$6 taskset -c 0 "$bin" server \
+        --address "127.0.0.1:${port[$slot]}" --shards 1 "$drives"/drive{1..4} >"$log" 2>&1 &
+    # shellcheck disable=SC2004 # pid is the caller's associative array, keyed by name
+    pid[$slot]=$!
+    bench_wait_port "${port[$slot]}" "${pid[$slot]}" "$log" "$slot"
+}
