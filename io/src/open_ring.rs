@@ -127,7 +127,10 @@ struct OpenRing {
     files: bool,
     /// `io_uring_enter` calls made to submit (what batching saves shows here).
     submits: Cell<u64>,
-    eventfd: OwnedFd,
+    /// The eventfd the ring signals, read by the reaper through monoio's ring. Made
+    /// with the ring: a reaper started when the process is out of descriptors must not
+    /// need a new one (it would not start, and every waiter would wait for ever).
+    eventfd: monoio::fs::File,
     reaping: Cell<bool>,
 }
 
@@ -423,6 +426,7 @@ impl OpenRing {
             OwnedFd::from_raw_fd(fd)
         };
         ring.submitter().register_eventfd(eventfd.as_raw_fd())?;
+        let eventfd = monoio::fs::File::from_std(std::fs::File::from(eventfd))?;
         // Without a file table (a kernel before 5.15), whole-file reads go the
         // caller's way and plain opens still work.
         let files = ring.submitter().register_files_sparse(SLOTS as u32).is_ok();
@@ -571,29 +575,18 @@ impl OpenRing {
         }
         let ring = Rc::clone(self);
         monoio::spawn(async move {
-            if let Ok(file) = ring.eventfd_file() {
-                let mut count = vec![0_u8; 8];
-                while ring.in_flight() {
-                    let (read, buf) = file.read_at(count, 0).await;
-                    count = buf;
-                    if read.is_err() {
-                        monoio::time::sleep(std::time::Duration::from_millis(1)).await;
-                    }
-                    let _ = ring.flush();
-                    ring.reap();
+            let mut count = vec![0_u8; 8];
+            while ring.in_flight() {
+                let (read, buf) = ring.eventfd.read_at(count, 0).await;
+                count = buf;
+                if read.is_err() {
+                    monoio::time::sleep(std::time::Duration::from_millis(1)).await;
                 }
-                ring.reaping.set(false);
-                drop(file);
-            } else {
-                ring.reaping.set(false);
+                let _ = ring.flush();
+                ring.reap();
             }
+            ring.reaping.set(false);
         });
-    }
-
-    /// The eventfd as a monoio file of its own (a duplicate descriptor).
-    fn eventfd_file(&self) -> io::Result<monoio::fs::File> {
-        let copy = self.eventfd.try_clone()?;
-        monoio::fs::File::from_std(std::fs::File::from(copy))
     }
 }
 

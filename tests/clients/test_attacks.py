@@ -603,9 +603,11 @@ def test_declared_length_does_not_reserve_disk_before_the_body_arrives(tmp_path)
 
 def test_connection_limit_fits_the_open_file_limit_and_emfile_is_slow_down(tmp_path, monkeypatch):
     """Under a hard open-file limit of 3000 the default 4096 connections per shard are
-    lowered to fit (and the banner says so); a request (a PUT on an open connection) that
-    then finds no descriptor for its drive files gets 503 SlowDown, not a quorum failure
-    blamed on the drives."""
+    lowered to fit (and the banner says so). With no descriptor left, a small PUT still
+    succeeds: its metadata record is written in the shard's ring file slots, and the
+    ring's completions are reaped without a new descriptor (a reaper that needed one hung
+    every waiter). A large PUT on an open connection, whose part files need descriptors,
+    gets 503 SlowDown, not a quorum failure blamed on the drives."""
     wrapper = tmp_path / "shoal-ulimit"
     wrapper.write_text(f'#!/bin/sh\nulimit -n 3000 || exit 1\nexec "{shoal_binary()}" "$@"\n')
     wrapper.chmod(0o755)
@@ -628,10 +630,14 @@ def test_connection_limit_fits_the_open_file_limit_and_emfile_is_slow_down(tmp_p
         pid = srv.process.proc.pid
         open_now = len(list(Path(f"/proc/{pid}/fd").iterdir()))
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (open_now, 3000))
-        sock.sendall(signed_raw_head(srv, "PUT", "/fds/new", 1000, "UNSIGNED-PAYLOAD")
+        sock.sendall(signed_raw_head(srv, "PUT", "/fds/small", 1000, "UNSIGNED-PAYLOAD")
                      + b"n" * 1000)
+        small_status, _, small_body = parse_raw_response(read_until_complete(sock))
+        sock.sendall(signed_raw_head(srv, "PUT", "/fds/new", 3 << 20, "UNSIGNED-PAYLOAD")
+                     + b"n" * (3 << 20))
         status, _, body = parse_raw_response(read_until_complete(sock))
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (3000, 3000))
+        assert small_status == 200, (small_status, small_body[:300])
         sock.close()
         assert (status, b"<Code>SlowDown</Code>" in body) == (503, True), (status, body[:300])
     finally:
