@@ -245,11 +245,6 @@ fi
 echo
 echo "Spread of op/s over the reps (min..max, and max over min - 1), for the noise:"
 bench_spread "anon head_4k get_4k put_4k get_10m put_10m list_10k" "${names[*]}"
-bad="$(awk '$4 == "failed" || $7 > 0' "$figures")"
-if [[ -n $bad ]]; then
-    echo
-    echo "Runs that failed or had errors (key build rep ... errors):"
-    echo "$bad"
-fi
+bench_report_failures build
 echo
 echo "Per-run reports and JSON: $out (total $((SECONDS - start_s)) s)"

@@ -389,12 +389,7 @@ done
 echo
 echo "Spread of op/s over the reps (min..max, and max over min - 1), for the noise:"
 bench_spread "put_10m get_10m put_4k get_4k head_4k list_10k" "${names[*]}"
-bad="$(awk '$4 == "failed" || $7 > 0' "$figures")"
-if [[ -n $bad ]]; then
-    echo
-    echo "Runs that failed or had errors (key server rep ... errors):"
-    echo "$bad"
-fi
+bench_report_failures server
 echo
 echo "== done $(date -u '+%F %T UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "Per-run reports, JSON, perf counts and server logs: $out (total $((SECONDS - start_s)) s)"

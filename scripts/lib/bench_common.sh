@@ -145,3 +145,15 @@ bench_start_shoal() {
     pid[$slot]=$!
     bench_wait_port "${port[$slot]}" "${pid[$slot]}" "$log" "$slot"
 }
+
+# Prints the runs in $figures that failed or had errors; $1 names the second column
+# (build, server).
+bench_report_failures() {
+    local bad
+    bad="$(awk '$4 == "failed" || $7 > 0' "$figures")"
+    if [[ -n $bad ]]; then
+        echo
+        echo "Runs that failed or had errors (key $1 rep ... errors):"
+        echo "$bad"
+    fi
+}
