@@ -8,6 +8,8 @@
 use std::future::Future;
 
 use crate::member::MemberResult;
+use crate::record::checksum::ChecksumAlgorithm;
+use crate::record::meta::ObjectInfo;
 
 /// Most entries one walk may return (a page of S3's maximum plus the one that tells
 /// whether the page is truncated).
@@ -42,6 +44,37 @@ impl WalkEntry {
     pub fn name(&self) -> &str {
         match self {
             WalkEntry::Key(name) | WalkEntry::Prefix(name) => name,
+        }
+    }
+}
+
+/// What a listing shows of a key's record on one member, and what tells whether two
+/// members hold the same record of it: the version, its modification time and its
+/// metadata generation (the order `object/quorum.rs` gives copies of one version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySummary {
+    pub version_id: [u8; 16],
+    pub mod_time_unix_nanos: u64,
+    pub meta_generation: u32,
+    pub size_bytes: u64,
+    pub etag: String,
+    /// The flexible checksum the object carries, which listings name.
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    /// A delete's record: the key is absent.
+    pub tombstone: bool,
+}
+
+impl KeySummary {
+    /// The summary of a record's current version.
+    pub fn of(info: &ObjectInfo) -> Self {
+        Self {
+            version_id: info.version_id,
+            mod_time_unix_nanos: info.mod_time_unix_nanos,
+            meta_generation: info.meta_generation,
+            size_bytes: info.size_bytes,
+            etag: info.etag.clone(),
+            checksum_algorithm: info.checksum.as_ref().map(|c| c.algorithm),
+            tombstone: info.tombstone,
         }
     }
 }
