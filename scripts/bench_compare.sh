@@ -93,7 +93,8 @@ stop_server() {
     rm -rf "$work/$name"-*/
 }
 stop_all() { for name in "${names[@]}"; do stop_server "$name"; done; }
-trap 'stop_all; stop_server old_list; stop_server new_list' EXIT
+# Without `set -u` there: a failed start must not leave the other servers running.
+trap 'set +u; stop_all; stop_server old_list; stop_server new_list' EXIT
 trap 'exit 130' INT TERM
 
 echo "== old: ${bins[0]}, new: ${bins[1]}"

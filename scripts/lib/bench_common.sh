@@ -139,6 +139,11 @@ bench_fill_list() {
 # root credentials $5 and $6, at port[$2]; sets pid[$2] and waits for the port.
 bench_start_shoal() {
     local bin=$1 slot=$2 drives=$3 log=$4
+    # A port something else serves (another bench, a helper's server) is skipped.
+    # shellcheck disable=SC2004 # port is the caller's associative array, keyed by name
+    while (exec 3<>"/dev/tcp/127.0.0.1/${port[$slot]}") 2>/dev/null; do
+        port[$slot]=$((port[$slot] + 1))
+    done
     SHOAL_ROOT_USER=$5 SHOAL_ROOT_PASSWORD=$6 taskset -c 0 "$bin" server \
         --address "127.0.0.1:${port[$slot]}" --shards 1 "$drives"/drive{1..4} >"$log" 2>&1 &
     # shellcheck disable=SC2004 # pid is the caller's associative array, keyed by name
