@@ -36,7 +36,7 @@ pub use object::get::{ByteRange, ObjectReader};
 pub use object::heal::{
     DataFound, HealCounts, HealOptions, HealOutcome, HealReport, MemberHeal, MetaFound,
 };
-pub use object::list::{ListPage, ListQuery};
+pub use object::list::{ListPage, ListQuery, ListedObject};
 pub use object::put::{BodySource, PutOptions, SliceSource};
 pub use object::store::{Store, StoreConfig};
 pub use record::checksum::{Checksum, ChecksumAlgorithm};

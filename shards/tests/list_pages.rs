@@ -1,12 +1,14 @@
 //! Listing streams page by page: over a bucket many pages long, every page comes back
 //! in key order, the pages together are exactly the bucket, and each page costs the
-//! same number of member walks whether the bucket holds 40 keys or 400.
+//! same number of member walks whether the bucket holds 40 keys or 400; keys the
+//! members agree on are listed without reading their records.
 
 mod common;
 
 use common::*;
-use shoal_io::SimDrive;
+use shoal_io::{Drive, SimDrive};
 use shoal_shards::ListQuery;
+use shoal_shards::member::Verb;
 
 const PAGE_KEYS: usize = 10;
 
@@ -144,5 +146,78 @@ fn large_folders_are_walked_a_batch_at_a_time() {
             listed.sort();
             assert_eq!(listed, expected, "delimiter, max-keys {max_keys}");
         }
+    });
+}
+
+/// Metadata records read by the store's members so far (the `ReadMeta` verb).
+fn meta_reads(store: &TestStore<SimDrive>) -> u64 {
+    (0..4)
+        .map(|i| store.drive_counts(i).latency[Verb::ReadMeta.index()].count)
+        .sum()
+}
+
+/// Keys whose records every member holds alike are listed from what the members' walks
+/// summarise: the page reads no metadata record and shows each key's size and ETag. A
+/// key with a member whose record differs is read in full, so the page shows the
+/// agreed version, never the odd copy; a deleted key comes back on none of them.
+#[test]
+fn agreed_keys_are_listed_without_reading_their_records() {
+    run(async {
+        let mut backend = Sim { made: vec![] };
+        let drives = Backend::drives(&mut backend, 4);
+        let store = store(drives.clone(), 2).await;
+        put(&store, "a", b"first").await;
+        let older = drives[1].read_file("bkt/a/_meta").await.unwrap();
+        put(&store, "a", b"second!").await;
+        put(&store, "b", b"bee").await;
+        put(&store, "gone", b"x").await;
+        let leftover = drives[2].read_file("bkt/gone/_meta").await.unwrap();
+        assert!(store.delete_object("bkt", "gone").await.unwrap());
+        let heads = [
+            store.head_object("bkt", "a").await.unwrap(),
+            store.head_object("bkt", "b").await.unwrap(),
+        ];
+        let listed = |page: &shoal_shards::ListPage| -> Vec<(String, u64, String)> {
+            page.objects
+                .iter()
+                .map(|o| (o.key.clone(), o.size_bytes, o.etag.clone()))
+                .collect()
+        };
+        let expected: Vec<(String, u64, String)> = heads
+            .iter()
+            .map(|h| (h.key.clone(), h.size_bytes, h.etag.clone()))
+            .collect();
+
+        let before = meta_reads(&store);
+        let page = store
+            .list_objects("bkt", &ListQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(listed(&page), expected);
+        assert_eq!(
+            meta_reads(&store),
+            before,
+            "every key agreed: no record read"
+        );
+
+        // One member holds the older record of `a`, another the deleted key's.
+        drives[1]
+            .write_file_atomic("bkt/a/_meta", &older)
+            .await
+            .unwrap();
+        drives[2]
+            .write_file_atomic("bkt/gone/_meta", &leftover)
+            .await
+            .unwrap();
+        let before = meta_reads(&store);
+        let page = store
+            .list_objects("bkt", &ListQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(listed(&page), expected, "the agreed versions only");
+        assert!(
+            meta_reads(&store) > before,
+            "keys whose copies differ are read in full"
+        );
     });
 }

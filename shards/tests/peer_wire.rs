@@ -590,6 +590,7 @@ async fn objects<M: SetMember>(member: &M, log: &mut Vec<String>) {
         skip_under: None,
         collapse_slash: true,
         limit: 10,
+        summaries_for: None,
     };
     log.push(format!("walk: {:?}", member.walk("bkt", &walk).await));
     log.push(format!("no walk: {:?}", member.walk("none", &walk).await));

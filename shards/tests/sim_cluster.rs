@@ -15,7 +15,8 @@
 //! What it proves: writes succeed or fail closed (an error, and the previous state
 //! stays); no read on any node answers wrong or stale bytes (read-after-write across
 //! nodes); no listing misses a key that surely exists or shows one that surely does
-//! not (list-after-write); nothing acknowledged is lost.
+//! not (list-after-write), nor one with a size it cannot have; nothing acknowledged is
+//! lost.
 //!
 //! Writers of one key on different nodes are ordered by the cluster's locks: an
 //! acknowledged write is what a later read sees, unless a write that overlapped it in
@@ -641,11 +642,22 @@ async fn list_checked(store: &SimStore, model: &Model) -> Result<(), String> {
     };
     for (key, window) in windows {
         let allowed = window.allowed(model, &key);
-        let listed = page.objects.iter().any(|o| o.key == key);
-        if !allowed.iter().any(|a| a.is_some() == listed) {
+        let object = page.objects.iter().find(|o| o.key == key);
+        // Listed with the size of a state it may have (the size a listing shows comes
+        // from the members' summaries when they agree), or absent if it may be.
+        let fits = |state: &State| match (state, object) {
+            (Some(bytes), Some(o)) => bytes.len() as u64 == o.size_bytes,
+            (None, None) => true,
+            _ => false,
+        };
+        if !allowed.iter().any(fits) {
             return Err(format!(
-                "LIST shows {key}: {listed}; allowed presence {:?}",
-                allowed.iter().map(Option::is_some).collect::<Vec<_>>()
+                "LIST shows {key}: {:?} bytes; allowed sizes {:?}",
+                object.map(|o| o.size_bytes),
+                allowed
+                    .iter()
+                    .map(|a| a.as_ref().map(|b| b.len()))
+                    .collect::<Vec<_>>()
             ));
         }
     }

@@ -6,13 +6,13 @@ use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 use shoal_wire::verb::limit::{
-    BUCKET_MAX_BYTES, CHECKSUM_MAX_BYTES, KEY_MAX_BYTES, MESSAGE_MAX_BYTES, NAME_MAX_BYTES,
-    WALK_LIMIT_MAX,
+    BUCKET_MAX_BYTES, CHECKSUM_MAX_BYTES, ETAG_MAX_BYTES, KEY_MAX_BYTES, MESSAGE_MAX_BYTES,
+    NAME_MAX_BYTES, WALK_LIMIT_MAX,
 };
 use shoal_wire::verb::{
-    Commit, DataSource, ErrorKind, Expect, Fence, PartInfo, RollBack, VerbError, VerbReply,
-    VerbRequest, WalkBatch, WalkEntry, WalkRequest, decode_reply, decode_request, encode_reply,
-    encode_request,
+    Commit, DataSource, EntrySummary, ErrorKind, Expect, Fence, PartInfo, RollBack, VerbError,
+    VerbReply, VerbRequest, WalkBatch, WalkEntry, WalkRequest, decode_reply, decode_request,
+    encode_reply, encode_request,
 };
 
 /// Any UTF-8 text of `min..=max` bytes (chars drawn widely, then cut to the limit).
@@ -143,17 +143,21 @@ fn walk_request() -> impl Strategy<Value = VerbRequest> {
         option::of(text(0, 64)),
         any::<bool>(),
         1..=WALK_LIMIT_MAX,
+        option::of(any::<[u8; 16]>()),
     );
     (bucket(), request).prop_map(
-        |(bucket, (prefix, start_after, skip_under, collapse_slash, limit))| VerbRequest::Walk {
-            bucket,
-            request: WalkRequest {
-                prefix,
-                start_after,
-                skip_under,
-                collapse_slash,
-                limit,
-            },
+        |(bucket, (prefix, start_after, skip_under, collapse_slash, limit, summaries_for))| {
+            VerbRequest::Walk {
+                bucket,
+                request: WalkRequest {
+                    prefix,
+                    start_after,
+                    skip_under,
+                    collapse_slash,
+                    limit,
+                    summaries_for,
+                },
+            }
         },
     )
 }
@@ -194,6 +198,59 @@ fn entry() -> impl Strategy<Value = WalkEntry> {
     ]
 }
 
+fn summary() -> impl Strategy<Value = EntrySummary> {
+    (
+        any::<[u8; 4]>(),
+        any::<[u8; 16]>(),
+        any::<(u64, u32, u64)>(),
+        text(0, ETAG_MAX_BYTES),
+        any::<(u8, bool)>(),
+    )
+        .prop_map(
+            |(place, version_id, (mod_time, generation, size), etag, (checksum, tombstone))| {
+                EntrySummary {
+                    chunk_index: place[0],
+                    data_chunks: place[1],
+                    parity_chunks: place[2],
+                    rotation: place[3],
+                    version_id,
+                    mod_time_unix_nanos: mod_time,
+                    meta_generation: generation,
+                    size_bytes: size,
+                    etag,
+                    checksum_algorithm: checksum,
+                    tombstone,
+                }
+            },
+        )
+}
+
+/// A walk's batch: entries with a summary for some keys, or none at all (the only two
+/// shapes the limits allow).
+fn walk_batch() -> impl Strategy<Value = WalkBatch> {
+    (
+        vec((entry(), option::of(summary())), 0..20),
+        any::<(bool, bool)>(),
+    )
+        .prop_map(|(pairs, (summarised, truncated))| {
+            let entries: Vec<WalkEntry> = pairs.iter().map(|(e, _)| e.clone()).collect();
+            let summaries: Vec<Option<EntrySummary>> = pairs
+                .into_iter()
+                .map(|(entry, summary)| summary.filter(|_| matches!(entry, WalkEntry::Key(_))))
+                .collect();
+            let summaries = if summarised && summaries.iter().any(Option::is_some) {
+                summaries
+            } else {
+                Vec::new()
+            };
+            WalkBatch {
+                entries,
+                summaries,
+                truncated,
+            }
+        })
+}
+
 fn reply() -> impl Strategy<Value = VerbReply> {
     let kind = proptest::sample::select(ErrorKind::ALL.to_vec());
     prop_oneof![
@@ -201,8 +258,7 @@ fn reply() -> impl Strategy<Value = VerbReply> {
         vec(bucket(), 0..40).prop_map(|buckets| VerbReply::ListBuckets { buckets }),
         vec(name(), 0..40).prop_map(|upload_ids| VerbReply::ListUploads { upload_ids }),
         vec(part(), 0..40).prop_map(|parts| VerbReply::ListParts { parts }),
-        (vec(entry(), 0..20), any::<bool>())
-            .prop_map(|(entries, truncated)| VerbReply::Walk(WalkBatch { entries, truncated })),
+        walk_batch().prop_map(VerbReply::Walk),
         (kind, text(0, MESSAGE_MAX_BYTES))
             .prop_map(|(kind, message)| VerbReply::Error(VerbError { kind, message })),
         any::<u64>().prop_map(|removed| VerbReply::SweepTrash { removed }),

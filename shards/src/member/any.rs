@@ -434,6 +434,7 @@ mod tests {
             skip_under: None,
             collapse_slash: false,
             limit: 10,
+            summaries_for: None,
         }
     }
 

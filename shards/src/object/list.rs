@@ -11,7 +11,12 @@
 //! there. A page is answered only when read-quorum members of every set could be
 //! walked (a member without the bucket's folder counts only if it is this deployment's
 //! drive, `absence.rs`): an empty page is never a guess. The page's keys then get their
-//! agreed metadata, read concurrently through the quorum engine.
+//! agreed metadata: a member's walk summarises each key's record (`KeySummary`), and a
+//! key whose summaries agree on write-quorum members of its set, each at its drive's
+//! place, is listed from them (write quorum holds that record, so it is committed, and
+//! the other members are too few for any other version to have read quorum: the rule
+//! `read_metas_quick` uses); any other key's records are read concurrently through the
+//! quorum engine.
 //!
 //! Bounds: a round holds at most `members × (max-keys + 1)` entries, whatever the
 //! bucket's size; each page costs walks in proportion to its own length (plus keys
@@ -25,10 +30,12 @@ use futures_util::future::join_all;
 use shoal_io::{Clock, Drive, Env};
 
 use crate::error::{Error, Result};
-use crate::member::MemberError;
-use crate::member::Verb;
-use crate::member::verbs::walk::{WALK_LIMIT_MAX, WalkBatch, WalkEntry, WalkRequest, WalkVerbs};
+use crate::member::verbs::walk::{
+    KeySummary, WALK_LIMIT_MAX, WalkBatch, WalkEntry, WalkRequest, WalkVerbs,
+};
+use crate::member::{Member, MemberError, SetMember, Verb};
 use crate::object::store::Store;
+use crate::record::checksum::ChecksumAlgorithm;
 use crate::record::meta::ObjectInfo;
 use crate::set::quorum::{self, Answer, Strategy};
 
@@ -56,10 +63,42 @@ impl Default for ListQuery {
     }
 }
 
+/// What a listing shows of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    pub key: String,
+    pub mod_time_unix_nanos: u64,
+    pub size_bytes: u64,
+    pub etag: String,
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+}
+
+impl ListedObject {
+    fn of_info(info: ObjectInfo) -> Self {
+        Self {
+            checksum_algorithm: info.checksum.as_ref().map(|c| c.algorithm),
+            key: info.key,
+            mod_time_unix_nanos: info.mod_time_unix_nanos,
+            size_bytes: info.size_bytes,
+            etag: info.etag,
+        }
+    }
+
+    fn of_summary(key: String, summary: KeySummary) -> Self {
+        Self {
+            key,
+            mod_time_unix_nanos: summary.mod_time_unix_nanos,
+            size_bytes: summary.size_bytes,
+            etag: summary.etag,
+            checksum_algorithm: summary.checksum_algorithm,
+        }
+    }
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, Default)]
 pub struct ListPage {
-    pub objects: Vec<ObjectInfo>,
+    pub objects: Vec<ListedObject>,
     pub common_prefixes: Vec<String>,
     pub is_truncated: bool,
     /// The last key or prefix returned: start-after for the next page.
@@ -86,6 +125,15 @@ struct Cursor {
 struct Round {
     items: Vec<WalkEntry>,
     horizon: Option<String>,
+    /// The keys whose record write-quorum members agree on (`agreed_summaries`).
+    agreed: BTreeMap<String, KeySummary>,
+}
+
+/// One set's walk decided: its candidate entries, its horizon and its agreed keys.
+struct SetRound {
+    items: Vec<WalkEntry>,
+    horizon: Option<String>,
+    agreed: BTreeMap<String, KeySummary>,
 }
 
 impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
@@ -101,13 +149,13 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         for _ in 0..LIST_ROUNDS_MAX {
             let wanted = max_keys - listed(&page);
             let limit = (wanted + 1).clamp(2, WALK_LIMIT_MAX);
-            let round = self.list_round(bucket, query, &cursor, limit).await?;
+            let mut round = self.list_round(bucket, query, &cursor, limit).await?;
             // An entry after the wanted ones: the page is full unless keys among them
             // were deleted since the walk.
             let more = round.items.len() > wanted;
             let items: Vec<WalkEntry> = round.items.into_iter().take(wanted).collect();
             let last = items.last().map(|item| item.name().to_owned());
-            self.fill_page(bucket, items, &mut page, &mut cursor)
+            self.fill_page(bucket, items, &mut round.agreed, &mut page, &mut cursor)
                 .await?;
             if more && listed(&page) == max_keys {
                 page.is_truncated = true;
@@ -123,26 +171,41 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
     }
 
     /// Puts decided entries on the page: prefixes as they are, keys with their agreed
-    /// metadata (a key deleted since the walk, or whose agreed version is a delete's
-    /// tombstone, is left out).
+    /// metadata, from the walk's agreed summaries or else read (a key deleted since the
+    /// walk, or whose agreed version is a delete's tombstone, is left out).
     async fn fill_page(
         &self,
         bucket: &str,
         items: Vec<WalkEntry>,
+        agreed: &mut BTreeMap<String, KeySummary>,
         page: &mut ListPage,
         cursor: &mut Cursor,
     ) -> Result<()> {
         let read_quorum = self.set_layout().read_quorum();
-        let metas: Vec<Option<Result<ObjectInfo>>> = futures_util::stream::iter(&items)
-            .map(|item| async move {
-                match item {
-                    WalkEntry::Key(key) => Some(
+        let from_walk: Vec<Option<KeySummary>> = items
+            .iter()
+            .map(|item| match item {
+                WalkEntry::Key(key) => agreed.remove(key),
+                WalkEntry::Prefix(_) => None,
+            })
+            .collect();
+        let metas: Vec<Option<Result<ListedObject>>> = futures_util::stream::iter(&items)
+            .zip(futures_util::stream::iter(&from_walk))
+            .map(|(item, summary)| async move {
+                match (item, summary) {
+                    (WalkEntry::Key(_), Some(summary)) if summary.tombstone => {
+                        Some(Err(Error::NoSuchKey))
+                    }
+                    (WalkEntry::Key(key), Some(summary)) => {
+                        Some(Ok(ListedObject::of_summary(key.clone(), summary.clone())))
+                    }
+                    (WalkEntry::Key(key), None) => Some(
                         self.read_metas_quick(bucket, key)
                             .await
                             .agreed_object(read_quorum)
-                            .map(|agreed| agreed.info),
+                            .map(|agreed| ListedObject::of_info(agreed.info)),
                     ),
-                    WalkEntry::Prefix(_) => None,
+                    (WalkEntry::Prefix(_), _) => None,
                 }
             })
             .buffered(LIST_META_CONCURRENCY)
@@ -155,7 +218,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
                     page.common_prefixes.push(prefix);
                     cursor.skip_under = Some(name.clone());
                 }
-                (WalkEntry::Key(_), Some(Ok(info))) => page.objects.push(info),
+                (WalkEntry::Key(_), Some(Ok(object))) => page.objects.push(object),
                 // Deleted since the walk.
                 (WalkEntry::Key(_), Some(Err(Error::NoSuchKey))) => continue,
                 (WalkEntry::Key(_), Some(Err(e))) => return Err(e),
@@ -182,16 +245,19 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             skip_under: cursor.skip_under.clone(),
             collapse_slash: query.delimiter.as_deref() == Some("/"),
             limit,
+            summaries_for: None,
         });
         let name: Rc<str> = bucket.into();
         let sets = (0..self.layout.set_count)
             .map(|set_index| self.walk_set(set_index, Rc::clone(&name), Rc::clone(&request)));
         let mut decided = Vec::new();
         let mut horizon: Option<String> = None;
+        let mut agreed = BTreeMap::new();
         for set in join_all(sets).await {
-            let (items, set_horizon) = set?;
-            decided.extend(items);
-            horizon = min_horizon(horizon, set_horizon);
+            let set = set?;
+            decided.extend(set.items);
+            horizon = min_horizon(horizon, set.horizon);
+            agreed.extend(set.agreed);
         }
         let mut items: Vec<WalkEntry> = decided
             .into_iter()
@@ -201,7 +267,11 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .collect();
         items.sort_by(|a, b| a.name().cmp(b.name()));
         items.dedup_by(|a, b| a.name() == b.name());
-        Ok(Round { items, horizon })
+        Ok(Round {
+            items,
+            horizon,
+            agreed,
+        })
     }
 
     /// One set's walk: the entries read-quorum members agree on, up to the set's
@@ -211,18 +281,29 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         set_index: usize,
         bucket: Rc<str>,
         request: Rc<WalkRequest>,
-    ) -> Result<(Vec<WalkEntry>, Option<String>)> {
+    ) -> Result<SetRound> {
         let members = self.set_members(set_index);
         let strategy = Strategy::all(Verb::Walk, self.config.member_deadline);
         self.walk_calls
             .set(self.walk_calls.get() + members.len() as u64);
-        let answers = quorum::call(&self.env, members, strategy, |_, member| {
-            let (bucket, request) = (Rc::clone(&bucket), Rc::clone(&request));
+        let summarisers = self.summarisers(members);
+        let summarised = Rc::new(WalkRequest {
+            summaries_for: Some(self.deployment_id),
+            ..(*request).clone()
+        });
+        let answers = quorum::call(&self.env, members, strategy, |i, member| {
+            let request = if summarisers.contains(&i) {
+                Rc::clone(&summarised)
+            } else {
+                Rc::clone(&request)
+            };
+            let bucket = Rc::clone(&bucket);
             async move { member.walk(&bucket, &request).await }
         })
         .await;
         let batches = self.confirm_empty_walks(set_index, answers).await;
         let quorum = self.set_layout().read_quorum();
+        let agreed = self.agreed_summaries(set_index, &bucket, &batches);
         let answered: Vec<WalkBatch> = batches.into_iter().flatten().collect();
         let failed = members.len() - answered.len();
         if answered.len() < quorum {
@@ -251,7 +332,73 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             .filter(|(_, n)| *n + failed >= quorum)
             .map(|(entry, _)| entry)
             .collect();
-        Ok((items, horizon))
+        Ok(SetRound {
+            items,
+            horizon,
+            agreed,
+        })
+    }
+
+    /// The members asked to summarise their keys' records: write quorum of them, the
+    /// ones not marked slow first. Agreement needs no more (`agreed_summaries`), and each
+    /// summary costs its member a record read.
+    fn summarisers(&self, members: &[Rc<Member<D>>]) -> Vec<usize> {
+        let now = self.env.monotonic_nanos();
+        let mut order: Vec<usize> = (0..members.len()).collect();
+        order.sort_by_key(|&i| members[i].health().is_slow(now));
+        order.truncate(self.set_layout().write_quorum());
+        order
+    }
+
+    /// The keys of a set's walk whose records write-quorum members summarise alike,
+    /// each summary from a record at its drive's place for the key (as a full read
+    /// judges a record, `quorum::judge_copy`): those need no read to be listed. A key
+    /// that some member walked without a summary that fits (its record unreadable, of
+    /// another key or another place), or with a different one, is left to a full read,
+    /// which judges every copy and queues the odd one for healing.
+    fn agreed_summaries(
+        &self,
+        set_index: usize,
+        bucket: &str,
+        batches: &[Option<WalkBatch>],
+    ) -> BTreeMap<String, KeySummary> {
+        let layout = self.set_layout();
+        let set_size = layout.set_size();
+        let mut alike: BTreeMap<&str, (&KeySummary, usize)> = BTreeMap::new();
+        let mut differ: Vec<&str> = Vec::new();
+        for (drive_index, batch) in batches.iter().enumerate() {
+            let Some(batch) = batch else { continue };
+            for (entry, summary) in batch.entries.iter().zip(&batch.summaries) {
+                let WalkEntry::Key(key) = entry else {
+                    continue;
+                };
+                let placement = self.placement(bucket, key);
+                let Some(summary) = summary.as_ref().filter(|summary| {
+                    placement.set_index == set_index
+                        && summary.data_chunks + summary.parity_chunks == set_size
+                        && summary.rotation == placement.rotation
+                        && summary.chunk_index == placement.chunk_of_drive(drive_index, set_size)
+                }) else {
+                    differ.push(key);
+                    continue;
+                };
+                match alike.get_mut(key.as_str()) {
+                    Some((first, count)) if first.same_record(summary) => *count += 1,
+                    Some(_) => differ.push(key),
+                    None => {
+                        alike.insert(key, (summary, 1));
+                    }
+                }
+            }
+        }
+        for key in differ {
+            alike.remove(key);
+        }
+        alike
+            .into_iter()
+            .filter(|(_, (_, count))| *count >= layout.write_quorum())
+            .map(|(key, (summary, _))| (key.to_owned(), summary.clone()))
+            .collect()
     }
 
     /// Each member's batch; a member without the bucket's folder (never made durable,

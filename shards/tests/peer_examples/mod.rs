@@ -244,6 +244,7 @@ fn bucket_requests() -> Vec<PeerRequest> {
         skip_under: Some(s("2024/c/")),
         collapse_slash: true,
         limit: 1001,
+        summaries_for: None,
     };
     vec![
         PeerRequest::ReadBucket {
@@ -280,6 +281,7 @@ fn bucket_requests() -> Vec<PeerRequest> {
                 skip_under: None,
                 collapse_slash: false,
                 limit: 1,
+                summaries_for: None,
             },
         },
     ]
@@ -353,6 +355,7 @@ pub fn success(request: &PeerRequest) -> PeerReply {
         PeerRequest::ListParts { .. } => PeerReply::Parts(vec![part(2), part(1)]),
         PeerRequest::Walk { .. } => PeerReply::Walk(WalkBatch {
             entries: vec![WalkEntry::Key(s("2024/a")), WalkEntry::Prefix(s("2024/b/"))],
+            summaries: vec![],
             truncated: true,
         }),
         PeerRequest::LockAcquire(_) | PeerRequest::LockRefresh { .. } => {

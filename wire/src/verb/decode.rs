@@ -12,8 +12,8 @@ use super::reply::VerbReply;
 use super::request::VerbRequest;
 use super::schema::{self, ListTable};
 use super::shape::{
-    Commit, DataSource, Expect, Fence, LockAsk, LockGrant, LockTarget, PartInfo, RollBack,
-    WalkBatch, WalkEntry, WalkRequest,
+    Commit, DataSource, EntrySummary, Expect, Fence, LockAsk, LockGrant, LockTarget, PartInfo,
+    RollBack, WalkBatch, WalkEntry, WalkRequest,
 };
 use super::table::Table;
 
@@ -165,6 +165,10 @@ fn walk(t: &Table) -> Result<WalkRequest, DecodeError> {
         skip_under: t.str(id::SKIP_UNDER)?.map(str::to_owned),
         collapse_slash: t.bool(id::COLLAPSE_SLASH)?,
         limit: t.u32(id::LIMIT)?,
+        summaries_for: t
+            .bytes(id::SUMMARIES_FOR)?
+            .map(|bytes| id16(Some(bytes), "walk.summaries_for"))
+            .transpose()?,
     })
 }
 
@@ -190,24 +194,52 @@ fn parts(bulk: &[u8]) -> Result<Vec<PartInfo>, DecodeError> {
         .collect()
 }
 
-fn entries(bulk: &[u8]) -> Result<Vec<WalkEntry>, DecodeError> {
+/// A walk's entries and their summaries (empty when no entry has one).
+fn entries(bulk: &[u8]) -> Result<(Vec<WalkEntry>, Vec<Option<EntrySummary>>), DecodeError> {
     use schema::entry as id;
-    let entry = |t: &Table| -> Result<WalkEntry, DecodeError> {
+    let entry = |t: &Table| -> Result<(WalkEntry, Option<EntrySummary>), DecodeError> {
         let name = string(t, id::NAME, "entry.name")?;
-        match t.u8(id::KIND)? {
-            1 => Ok(WalkEntry::Key(name)),
-            2 => Ok(WalkEntry::Prefix(name)),
-            code => Err(DecodeError::Unknown {
-                field: "entry.kind",
-                code,
-            }),
-        }
+        let summary = t.table(id::SUMMARY)?.map(|s| summary(&s)).transpose()?;
+        let entry = match t.u8(id::KIND)? {
+            1 => WalkEntry::Key(name),
+            2 => WalkEntry::Prefix(name),
+            code => {
+                return Err(DecodeError::Unknown {
+                    field: "entry.kind",
+                    code,
+                });
+            }
+        };
+        Ok((entry, summary))
     };
-    list(bulk)?
+    let (entries, mut summaries): (Vec<WalkEntry>, Vec<Option<EntrySummary>>) = list(bulk)?
         .tables(schema::list::ENTRIES)?
         .iter()
         .map(entry)
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
+    if summaries.iter().all(Option::is_none) {
+        summaries.clear();
+    }
+    Ok((entries, summaries))
+}
+
+fn summary(t: &Table) -> Result<EntrySummary, DecodeError> {
+    use schema::summary as id;
+    Ok(EntrySummary {
+        chunk_index: t.u8(id::CHUNK_INDEX)?,
+        data_chunks: t.u8(id::DATA_CHUNKS)?,
+        parity_chunks: t.u8(id::PARITY_CHUNKS)?,
+        rotation: t.u8(id::ROTATION)?,
+        version_id: id16(t.bytes(id::VERSION_ID)?, "summary.version_id")?,
+        mod_time_unix_nanos: t.u64(id::MOD_TIME_UNIX_NANOS)?,
+        meta_generation: t.u32(id::META_GENERATION)?,
+        size_bytes: t.u64(id::SIZE_BYTES)?,
+        etag: string(t, id::ETAG, "summary.etag")?,
+        checksum_algorithm: t.u8(id::CHECKSUM_ALGORITHM)?,
+        tombstone: t.bool(id::TOMBSTONE)?,
+    })
 }
 
 /// A request from a verified body and its bulk.
@@ -506,10 +538,14 @@ pub fn reply(body: &[u8], bulk: Vec<u8>) -> Result<VerbReply, DecodeError> {
         VerbKind::ListParts => VerbReply::ListParts {
             parts: parts(&bulk)?,
         },
-        VerbKind::Walk => VerbReply::Walk(WalkBatch {
-            entries: entries(&bulk)?,
-            truncated: t.bool(id::TRUNCATED)?,
-        }),
+        VerbKind::Walk => {
+            let (entries, summaries) = entries(&bulk)?;
+            VerbReply::Walk(WalkBatch {
+                entries,
+                summaries,
+                truncated: t.bool(id::TRUNCATED)?,
+            })
+        }
         _ => {
             no_bulk(&bulk)?;
             plain_reply(kind, &t)?

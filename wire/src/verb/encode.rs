@@ -12,7 +12,8 @@ use super::reply::VerbReply;
 use super::request::VerbRequest;
 use super::schema::{self, slot};
 use super::shape::{
-    DataSource, Expect, Fence, LockAsk, LockGrant, LockTarget, PartInfo, WalkEntry, WalkRequest,
+    DataSource, EntrySummary, Expect, Fence, LockAsk, LockGrant, LockTarget, PartInfo, WalkEntry,
+    WalkRequest,
 };
 
 /// A finished sub-table.
@@ -25,7 +26,8 @@ pub enum Bulk<'v> {
     Record(&'v [u8]),
     Names(&'v [String]),
     Parts(&'v [PartInfo]),
-    Entries(&'v [WalkEntry]),
+    /// A walk's entries and their summaries (empty, or one per entry).
+    Entries(&'v [WalkEntry], &'v [Option<EntrySummary>]),
 }
 
 /// The fields of a `Request` table one verb sets; the rest stay absent.
@@ -538,6 +540,9 @@ fn write_walk(b: &mut FlatBufferBuilder, walk: &WalkRequest) -> Done {
     let prefix = b.create_string(&walk.prefix);
     let start_after = b.create_string(&walk.start_after);
     let skip_under = walk.skip_under.as_deref().map(|skip| b.create_string(skip));
+    let summaries_for = walk
+        .summaries_for
+        .map(|deployment| b.create_vector(deployment.as_slice()));
     let table = b.start_table();
     b.push_slot_always(slot(id::PREFIX), prefix);
     b.push_slot_always(slot(id::START_AFTER), start_after);
@@ -546,6 +551,9 @@ fn write_walk(b: &mut FlatBufferBuilder, walk: &WalkRequest) -> Done {
     }
     b.push_slot::<bool>(slot(id::COLLAPSE_SLASH), walk.collapse_slash, false);
     b.push_slot::<u32>(slot(id::LIMIT), walk.limit, 0);
+    if let Some(summaries_for) = summaries_for {
+        b.push_slot_always(slot(id::SUMMARIES_FOR), summaries_for);
+    }
     b.end_table(table)
 }
 
@@ -607,7 +615,13 @@ fn reply_fields(value: &VerbReply) -> (u64, bool, u64, bool, Bulk<'_>) {
         }
         VerbReply::ListUploads { upload_ids } => (0, false, 0, false, Bulk::Names(upload_ids)),
         VerbReply::ListParts { parts } => (0, false, 0, false, Bulk::Parts(parts)),
-        VerbReply::Walk(batch) => (0, false, 0, batch.truncated, Bulk::Entries(&batch.entries)),
+        VerbReply::Walk(batch) => (
+            0,
+            false,
+            0,
+            batch.truncated,
+            Bulk::Entries(&batch.entries, &batch.summaries),
+        ),
         _ => (0, false, 0, false, Bulk::None),
     }
 }
@@ -646,10 +660,14 @@ pub fn bulk<'v>(bulk: &Bulk<'v>) -> std::borrow::Cow<'v, [u8]> {
             let parts: Vec<_> = parts.iter().map(|part| write_part(&mut b, part)).collect();
             (id::PARTS, b.create_vector(&parts).as_union_value())
         }
-        Bulk::Entries(entries) => {
+        Bulk::Entries(entries, summaries) => {
             let entries: Vec<_> = entries
                 .iter()
-                .map(|entry| write_entry(&mut b, entry))
+                .enumerate()
+                .map(|(i, entry)| {
+                    let summary = summaries.get(i).and_then(Option::as_ref);
+                    write_entry(&mut b, entry, summary)
+                })
                 .collect();
             (id::ENTRIES, b.create_vector(&entries).as_union_value())
         }
@@ -661,15 +679,46 @@ pub fn bulk<'v>(bulk: &Bulk<'v>) -> std::borrow::Cow<'v, [u8]> {
     Cow::Owned(b.finished_data().to_vec())
 }
 
-fn write_entry(b: &mut FlatBufferBuilder, entry: &WalkEntry) -> Done {
+fn write_entry(
+    b: &mut FlatBufferBuilder,
+    entry: &WalkEntry,
+    summary: Option<&EntrySummary>,
+) -> Done {
     use schema::entry as id;
     let (kind, name) = match entry {
         WalkEntry::Key(name) => (1u8, name),
         WalkEntry::Prefix(name) => (2, name),
     };
     let name = b.create_string(name);
+    let summary = summary.map(|summary| write_summary(b, summary));
     let table = b.start_table();
     b.push_slot::<u8>(slot(id::KIND), kind, 0);
     b.push_slot_always(slot(id::NAME), name);
+    if let Some(summary) = summary {
+        b.push_slot_always(slot(id::SUMMARY), summary);
+    }
+    b.end_table(table)
+}
+
+fn write_summary(b: &mut FlatBufferBuilder, summary: &EntrySummary) -> Done {
+    use schema::summary as id;
+    let version_id = b.create_vector(summary.version_id.as_slice());
+    let etag = b.create_string(&summary.etag);
+    let table = b.start_table();
+    b.push_slot::<u8>(slot(id::CHUNK_INDEX), summary.chunk_index, 0);
+    b.push_slot::<u8>(slot(id::DATA_CHUNKS), summary.data_chunks, 0);
+    b.push_slot::<u8>(slot(id::PARITY_CHUNKS), summary.parity_chunks, 0);
+    b.push_slot::<u8>(slot(id::ROTATION), summary.rotation, 0);
+    b.push_slot_always(slot(id::VERSION_ID), version_id);
+    b.push_slot::<u64>(
+        slot(id::MOD_TIME_UNIX_NANOS),
+        summary.mod_time_unix_nanos,
+        0,
+    );
+    b.push_slot::<u32>(slot(id::META_GENERATION), summary.meta_generation, 0);
+    b.push_slot::<u64>(slot(id::SIZE_BYTES), summary.size_bytes, 0);
+    b.push_slot_always(slot(id::ETAG), etag);
+    b.push_slot::<u8>(slot(id::CHECKSUM_ALGORITHM), summary.checksum_algorithm, 0);
+    b.push_slot::<bool>(slot(id::TOMBSTONE), summary.tombstone, false);
     b.end_table(table)
 }

@@ -8,7 +8,9 @@
 
 use super::reply::VerbReply;
 use super::request::VerbRequest;
-use super::shape::{DataSource, LockTarget, PartInfo, WalkBatch, WalkEntry, WalkRequest};
+use super::shape::{
+    DataSource, EntrySummary, LockTarget, PartInfo, WalkBatch, WalkEntry, WalkRequest,
+};
 
 /// Most bytes of a message's FlatBuffers body: the frame's body limit (64 KiB).
 pub const BODY_MAX_BYTES: usize = crate::frame::BODY_MAX_BYTES;
@@ -33,6 +35,9 @@ pub const CHECKSUM_MAX_BYTES: usize = 64;
 pub const PARTS_MAX: usize = 10_000;
 /// Most entries one walk may ask for and return (a page of S3's maximum plus one).
 pub const WALK_LIMIT_MAX: u32 = 1001;
+/// An object's ETag in a walk's summary (an MD5 in hex, or a multipart one with its
+/// part count; room to spare).
+pub const ETAG_MAX_BYTES: usize = 128;
 /// Most names (buckets, upload ids) one list answer carries.
 pub const NAMES_MAX: usize = 100_000;
 
@@ -159,7 +164,35 @@ fn walk_batch(batch: &WalkBatch) -> Result<(), LimitError> {
         WalkEntry::Key(name) | WalkEntry::Prefix(name) => {
             within("walk.entry", name.len(), 1, KEY_MAX_BYTES)
         }
-    })
+    })?;
+    walk_summaries(&batch.entries, &batch.summaries)
+}
+
+/// Summaries are none at all, or one per entry with at least one given (so that a
+/// batch has one encoding), each of a key and within its limits.
+fn walk_summaries(
+    entries: &[WalkEntry],
+    summaries: &[Option<EntrySummary>],
+) -> Result<(), LimitError> {
+    if summaries.is_empty() {
+        return Ok(());
+    }
+    within(
+        "walk.summaries",
+        summaries.len(),
+        entries.len(),
+        entries.len(),
+    )?;
+    let given = summaries.iter().flatten().count();
+    within("walk.summaries given", given, 1, entries.len())?;
+    for (entry, summary) in entries.iter().zip(summaries) {
+        let Some(summary) = summary else { continue };
+        if matches!(entry, WalkEntry::Prefix(_)) {
+            within("walk.summary of a prefix", 1, 0, 0)?;
+        }
+        within("walk.summary.etag", summary.etag.len(), 0, ETAG_MAX_BYTES)?;
+    }
+    Ok(())
 }
 
 /// Checks every field of a request against its limit.

@@ -30,6 +30,6 @@ pub use kind::VerbKind;
 pub use reply::VerbReply;
 pub use request::VerbRequest;
 pub use shape::{
-    Commit, DataSource, Expect, Fence, LockAsk, LockGrant, LockTarget, PartInfo, RollBack,
-    WalkBatch, WalkEntry, WalkRequest,
+    Commit, DataSource, EntrySummary, Expect, Fence, LockAsk, LockGrant, LockTarget, PartInfo,
+    RollBack, WalkBatch, WalkEntry, WalkRequest,
 };

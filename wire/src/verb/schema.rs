@@ -46,6 +46,7 @@ pub mod walk {
     pub const SKIP_UNDER: u16 = 2;
     pub const COLLAPSE_SLASH: u16 = 3;
     pub const LIMIT: u16 = 4;
+    pub const SUMMARIES_FOR: u16 = 5;
 }
 /// Field ids of `table Request`.
 pub mod request {
@@ -100,6 +101,21 @@ pub mod reply {
 pub mod entry {
     pub const KIND: u16 = 0;
     pub const NAME: u16 = 1;
+    pub const SUMMARY: u16 = 2;
+}
+/// Field ids of `table Summary`.
+pub mod summary {
+    pub const CHUNK_INDEX: u16 = 0;
+    pub const DATA_CHUNKS: u16 = 1;
+    pub const PARITY_CHUNKS: u16 = 2;
+    pub const ROTATION: u16 = 3;
+    pub const VERSION_ID: u16 = 4;
+    pub const MOD_TIME_UNIX_NANOS: u16 = 5;
+    pub const META_GENERATION: u16 = 6;
+    pub const SIZE_BYTES: u16 = 7;
+    pub const ETAG: u16 = 8;
+    pub const CHECKSUM_ALGORITHM: u16 = 9;
+    pub const TOMBSTONE: u16 = 10;
 }
 /// Field ids of `table List`.
 pub mod list {
@@ -177,6 +193,7 @@ impl Verifiable for WalkTable {
             .visit_field::<Str>("skip_under", slot(walk::SKIP_UNDER), false)?
             .visit_field::<bool>("collapse_slash", slot(walk::COLLAPSE_SLASH), false)?
             .visit_field::<u32>("limit", slot(walk::LIMIT), false)?
+            .visit_field::<Bytes>("summaries_for", slot(walk::SUMMARIES_FOR), false)?
             .finish();
         Ok(())
     }
@@ -269,6 +286,32 @@ impl Verifiable for ReplyTable {
     }
 }
 
+/// Verifies `table Summary`.
+pub struct SummaryTable;
+impl Verifiable for SummaryTable {
+    fn run_verifier(v: &mut Verifier, pos: usize) -> Result {
+        use summary as f;
+        let mut t = v.visit_table(pos)?;
+        for (name, id) in [
+            ("chunk_index", f::CHUNK_INDEX),
+            ("data_chunks", f::DATA_CHUNKS),
+            ("parity_chunks", f::PARITY_CHUNKS),
+            ("rotation", f::ROTATION),
+            ("checksum_algorithm", f::CHECKSUM_ALGORITHM),
+        ] {
+            t = t.visit_field::<u8>(name, slot(id), false)?;
+        }
+        t.visit_field::<Bytes>("version_id", slot(f::VERSION_ID), false)?
+            .visit_field::<u64>("mod_time_unix_nanos", slot(f::MOD_TIME_UNIX_NANOS), false)?
+            .visit_field::<u32>("meta_generation", slot(f::META_GENERATION), false)?
+            .visit_field::<u64>("size_bytes", slot(f::SIZE_BYTES), false)?
+            .visit_field::<Str>("etag", slot(f::ETAG), false)?
+            .visit_field::<bool>("tombstone", slot(f::TOMBSTONE), false)?
+            .finish();
+        Ok(())
+    }
+}
+
 /// Verifies `table Entry`.
 pub struct EntryTable;
 impl Verifiable for EntryTable {
@@ -276,6 +319,7 @@ impl Verifiable for EntryTable {
         v.visit_table(pos)?
             .visit_field::<u8>("kind", slot(entry::KIND), false)?
             .visit_field::<Str>("name", slot(entry::NAME), false)?
+            .visit_field::<Child<SummaryTable>>("summary", slot(entry::SUMMARY), false)?
             .finish();
         Ok(())
     }

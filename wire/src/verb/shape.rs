@@ -125,6 +125,8 @@ pub struct WalkRequest {
     pub collapse_slash: bool,
     /// Most entries to return, 1..=1001 (a page of S3's maximum plus one).
     pub limit: u32,
+    /// Summarise each key's record of this deployment (`WalkBatch::summaries`).
+    pub summaries_for: Option<[u8; 16]>,
 }
 
 /// One entry of a walk.
@@ -136,11 +138,31 @@ pub enum WalkEntry {
     Prefix(String),
 }
 
+/// What a walk tells of a key's record on the member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntrySummary {
+    pub chunk_index: u8,
+    pub data_chunks: u8,
+    pub parity_chunks: u8,
+    pub rotation: u8,
+    pub version_id: [u8; 16],
+    pub mod_time_unix_nanos: u64,
+    pub meta_generation: u32,
+    pub size_bytes: u64,
+    pub etag: String,
+    /// 0: none; else the metadata record's code of the checksum algorithm.
+    pub checksum_algorithm: u8,
+    pub tombstone: bool,
+}
+
 /// One batch of a walk.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WalkBatch {
     /// In key order.
     pub entries: Vec<WalkEntry>,
+    /// One per entry when any entry has one (a walk that asked for summaries), else
+    /// empty.
+    pub summaries: Vec<Option<EntrySummary>>,
     /// More entries may follow the last one.
     pub truncated: bool,
 }

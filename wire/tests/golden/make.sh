@@ -8,7 +8,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 schema="$here/../../schema/verbs.fbs"
 cd "$here"
-flatc --binary -o . "$schema" read_meta.json commit.json lock_acquire.json install_data.json
+flatc --binary -o . "$schema" read_meta.json commit.json lock_acquire.json install_data.json \
+  walk_summaries.json
 flatc --binary -o . --root-type shoal.wire.verb.Reply "$schema" walk_reply.json lock_granted.json
 flatc --binary -o . --root-type shoal.wire.verb.List "$schema" walk_list.json \
-  install_data_list.json
+  install_data_list.json walk_summaries_list.json

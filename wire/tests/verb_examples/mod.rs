@@ -4,8 +4,9 @@
 //! includes this file), so both cover every verb.
 
 use shoal_wire::verb::{
-    Commit, DataSource, ErrorKind, Expect, Fence, Handle, LockAsk, LockGrant, LockTarget, PartInfo,
-    RollBack, VerbError, VerbReply, VerbRequest, WalkBatch, WalkEntry, WalkRequest,
+    Commit, DataSource, EntrySummary, ErrorKind, Expect, Fence, Handle, LockAsk, LockGrant,
+    LockTarget, PartInfo, RollBack, VerbError, VerbReply, VerbRequest, WalkBatch, WalkEntry,
+    WalkRequest,
 };
 
 const VERSION: [u8; 16] = *b"version-id-16-by";
@@ -261,6 +262,7 @@ pub fn requests() -> Vec<VerbRequest> {
                 skip_under: Some(s("2024/05/")),
                 collapse_slash: true,
                 limit: 1001,
+                summaries_for: Some([0x5d; 16]),
             },
         },
         R::Walk {
@@ -271,6 +273,7 @@ pub fn requests() -> Vec<VerbRequest> {
                 skip_under: None,
                 collapse_slash: false,
                 limit: 1,
+                summaries_for: None,
             },
         },
         R::LockAcquire(LockAsk {
@@ -374,8 +377,10 @@ pub fn replies() -> Vec<VerbReply> {
                 WalkEntry::Key(s("2024/06/cat.jpg")),
                 WalkEntry::Prefix(s("2024/07/")),
             ],
+            summaries: vec![],
             truncated: true,
         }),
+        summarised_walk(),
         R::Walk(WalkBatch::default()),
         R::LockAcquire {
             grant: Some(LockGrant {
@@ -402,4 +407,33 @@ pub fn replies() -> Vec<VerbReply> {
         message: s(""),
     }));
     replies
+}
+
+/// A walk's batch with a key's summary (and a prefix and a key without one).
+fn summarised_walk() -> VerbReply {
+    VerbReply::Walk(WalkBatch {
+        entries: vec![
+            WalkEntry::Key(s("2024/06/cat.jpg")),
+            WalkEntry::Prefix(s("2024/07/")),
+            WalkEntry::Key(s("2024/07")),
+        ],
+        summaries: vec![
+            Some(EntrySummary {
+                chunk_index: 3,
+                data_chunks: 2,
+                parity_chunks: 2,
+                rotation: 1,
+                version_id: VERSION,
+                mod_time_unix_nanos: 1_765_000_000_000_000_000,
+                meta_generation: 2,
+                size_bytes: 4096,
+                etag: s("d41d8cd98f00b204e9800998ecf8427e"),
+                checksum_algorithm: 2,
+                tombstone: false,
+            }),
+            None,
+            None,
+        ],
+        truncated: false,
+    })
 }

@@ -5,7 +5,7 @@ use shoal_http::s3xml::{self, EncodingType, Owner};
 
 use crate::front::handler::base64_encode;
 use crate::object::bucket::BucketInfo;
-use crate::object::list::{ListPage, ListQuery};
+use crate::object::list::{ListPage, ListQuery, ListedObject};
 use crate::record::checksum::ChecksumAlgorithm;
 use crate::record::meta::ObjectInfo;
 
@@ -249,7 +249,7 @@ pub fn listing(params: &ListingParams<'_>, page: &ListPage) -> Vec<u8> {
     out
 }
 
-fn object_entry<'a>(info: &'a ObjectInfo, owner: Owner<'a>) -> s3xml::Object<'a> {
+fn object_entry<'a>(info: &'a ListedObject, owner: Owner<'a>) -> s3xml::Object<'a> {
     s3xml::Object {
         key: &info.key,
         last_modified_unix_nanos: info.mod_time_unix_nanos,
@@ -257,11 +257,11 @@ fn object_entry<'a>(info: &'a ObjectInfo, owner: Owner<'a>) -> s3xml::Object<'a>
         size_bytes: info.size_bytes,
         storage_class: STORAGE_CLASS,
         owner,
-        checksum_algorithm: info.checksum.as_ref().map(|c| algorithm_name(c.algorithm)),
+        checksum_algorithm: info.checksum_algorithm.map(algorithm_name),
     }
 }
 
-fn version_entry<'a>(info: &'a ObjectInfo, owner: Owner<'a>) -> s3xml::Version<'a> {
+fn version_entry<'a>(info: &'a ListedObject, owner: Owner<'a>) -> s3xml::Version<'a> {
     s3xml::Version {
         key: &info.key,
         version_id: "null",
@@ -271,7 +271,7 @@ fn version_entry<'a>(info: &'a ObjectInfo, owner: Owner<'a>) -> s3xml::Version<'
         size_bytes: info.size_bytes,
         storage_class: STORAGE_CLASS,
         owner,
-        checksum_algorithm: info.checksum.as_ref().map(|c| algorithm_name(c.algorithm)),
+        checksum_algorithm: info.checksum_algorithm.map(algorithm_name),
     }
 }
 

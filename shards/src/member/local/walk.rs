@@ -17,11 +17,22 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use futures_util::StreamExt;
 use shoal_io::{Drive, DriveError};
 
-use crate::member::keypath::{EntryName, META_FILE_NAME, decode_entry_name, plain_segment};
-use crate::member::verbs::walk::{WALK_LIMIT_MAX, WalkBatch, WalkEntry, WalkRequest, WalkVerbs};
+use crate::member::keypath::{
+    EntryName, META_FILE_NAME, decode_entry_name, meta_path, plain_segment,
+};
+use crate::member::verbs::walk::{
+    KeySummary, WALK_LIMIT_MAX, WalkBatch, WalkEntry, WalkRequest, WalkVerbs,
+};
 use crate::member::{LocalMember, MemberError, MemberResult};
+use crate::record::meta::DriveMeta;
+use crate::topology::placement::DeploymentId;
+
+/// Records a walk reads at once to summarise its keys (the open ring submits those of
+/// one turn together).
+const SUMMARY_READS_IN_FLIGHT: usize = 32;
 
 /// A node of the frontier, keyed by (key text, kind) so that at equal text a key comes
 /// before the folders that stand for it.
@@ -127,11 +138,38 @@ impl<D: Drive> WalkVerbs for LocalMember<D> {
                 break;
             }
         }
+        if let Some(deployment_id) = &request.summaries_for {
+            batch.summaries = self.summaries(bucket, &batch.entries, deployment_id).await;
+        }
         Ok(batch)
     }
 }
 
 impl<D: Drive> LocalMember<D> {
+    /// One summary per entry: a key's record read, decoded and checked to be this
+    /// deployment's record of that key; `None` for a prefix, or a record that is
+    /// missing, unreadable or not the key's (the lister then reads the key in full,
+    /// which judges and heals it).
+    async fn summaries(
+        &self,
+        bucket: &str,
+        entries: &[WalkEntry],
+        deployment_id: &DeploymentId,
+    ) -> Vec<Option<KeySummary>> {
+        futures_util::stream::iter(entries)
+            .map(|entry| async move {
+                let WalkEntry::Key(key) = entry else {
+                    return None;
+                };
+                let bytes = self.drive().read_file(&meta_path(bucket, key)).await.ok()?;
+                let meta = DriveMeta::decode(&bytes, deployment_id).ok()?;
+                (meta.info.bucket == bucket && meta.info.key == *key).then(|| KeySummary::of(&meta))
+            })
+            .buffered(SUMMARY_READS_IN_FLIGHT)
+            .collect()
+            .await
+    }
+
     /// A folder's entries; `None` if it went away since its parent was listed.
     async fn list_below(&self, path: &str) -> MemberResult<Option<Vec<shoal_io::DirEntry>>> {
         match self.drive().list_dir(path).await {

@@ -347,6 +347,7 @@ async fn walk_set_counted<D: Drive, C: Clock, E: Env>(
         skip_under: None,
         collapse_slash: false,
         limit: WALK_BATCH_KEYS,
+        summaries_for: None,
     });
     let members = store.set_members(set_index);
     let strategy = Strategy::all(Verb::Walk, store.config.member_deadline);

@@ -222,6 +222,7 @@ async fn keys_batch<D: Drive>(
         skip_under: None,
         collapse_slash: false,
         limit: WALK_BATCH_KEYS,
+        summaries_for: None,
     };
     let walks = view
         .members

@@ -14,7 +14,8 @@ use shoal_wire::verb::{self as wire, ErrorKind, Handle, VerbError, VerbKind, Ver
 use super::request::{part_from_wire, part_to_wire};
 use crate::member::MemberError;
 use crate::member::peer::message::PeerReply;
-use crate::member::verbs::walk::{WalkBatch, WalkEntry};
+use crate::member::verbs::walk::{KeySummary, WalkBatch, WalkEntry};
+use crate::record::checksum::ChecksumAlgorithm;
 
 /// Whether a successful answer to `kind` carries bulk in its payload (a record or a
 /// list); no request of these verbs carries a payload itself.
@@ -188,10 +189,63 @@ fn walk_to_wire(batch: WalkBatch) -> wire::WalkBatch {
         WalkEntry::Key(name) => wire::WalkEntry::Key(name),
         WalkEntry::Prefix(name) => wire::WalkEntry::Prefix(name),
     });
+    let mut summaries: Vec<Option<wire::EntrySummary>> = batch
+        .summaries
+        .iter()
+        .map(|summary| summary.as_ref().and_then(summary_to_wire))
+        .collect();
+    // The wire has one shape for "nothing summarised": no summaries at all.
+    if summaries.iter().all(Option::is_none) {
+        summaries.clear();
+    }
     wire::WalkBatch {
         entries: entries.collect(),
+        summaries,
         truncated: batch.truncated,
     }
+}
+
+/// A summary for the wire; `None` (the lister reads that key instead) if a number does
+/// not fit its field.
+fn summary_to_wire(summary: &KeySummary) -> Option<wire::EntrySummary> {
+    let byte = |n: usize| u8::try_from(n).ok();
+    Some(wire::EntrySummary {
+        chunk_index: byte(summary.chunk_index)?,
+        data_chunks: byte(summary.data_chunks)?,
+        parity_chunks: byte(summary.parity_chunks)?,
+        rotation: byte(summary.rotation)?,
+        version_id: summary.version_id,
+        mod_time_unix_nanos: summary.mod_time_unix_nanos,
+        meta_generation: summary.meta_generation,
+        size_bytes: summary.size_bytes,
+        etag: summary.etag.clone(),
+        checksum_algorithm: summary
+            .checksum_algorithm
+            .map_or(0, ChecksumAlgorithm::code),
+        tombstone: summary.tombstone,
+    })
+}
+
+/// A summary from the wire; `None` (the lister reads that key instead) for a checksum
+/// algorithm this build does not know.
+fn summary_from_wire(summary: wire::EntrySummary) -> Option<KeySummary> {
+    let checksum_algorithm = match summary.checksum_algorithm {
+        0 => None,
+        code => Some(ChecksumAlgorithm::from_code(code)?),
+    };
+    Some(KeySummary {
+        chunk_index: summary.chunk_index.into(),
+        data_chunks: summary.data_chunks.into(),
+        parity_chunks: summary.parity_chunks.into(),
+        rotation: summary.rotation.into(),
+        version_id: summary.version_id,
+        mod_time_unix_nanos: summary.mod_time_unix_nanos,
+        meta_generation: summary.meta_generation,
+        size_bytes: summary.size_bytes,
+        etag: summary.etag,
+        checksum_algorithm,
+        tombstone: summary.tombstone,
+    })
 }
 
 fn walk_from_wire(batch: wire::WalkBatch) -> WalkBatch {
@@ -201,6 +255,11 @@ fn walk_from_wire(batch: wire::WalkBatch) -> WalkBatch {
     });
     WalkBatch {
         entries: entries.collect(),
+        summaries: batch
+            .summaries
+            .into_iter()
+            .map(|summary| summary.and_then(summary_from_wire))
+            .collect(),
         truncated: batch.truncated,
     }
 }

@@ -664,6 +664,7 @@ fn walk_to_wire(request: WalkRequest) -> Result<wire::WalkRequest, WireFormError
         skip_under: request.skip_under,
         collapse_slash: request.collapse_slash,
         limit,
+        summaries_for: request.summaries_for,
     })
 }
 
@@ -677,5 +678,6 @@ fn walk_from_wire(request: wire::WalkRequest) -> Result<WalkRequest, WireFormErr
         skip_under: request.skip_under,
         collapse_slash: request.collapse_slash,
         limit,
+        summaries_for: request.summaries_for,
     })
 }
