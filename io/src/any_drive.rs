@@ -17,7 +17,7 @@
 
 use crate::buf::AlignedBuf;
 use crate::dir_drive::{DirDrive, DirFile};
-use crate::drive::{DirEntry, Drive, DriveResult, SpaceInfo};
+use crate::drive::{DirEntry, Drive, DriveResult, SpaceInfo, TargetFolder};
 use crate::sim::{SimDrive, SimFile};
 
 /// A drive of either kind.
@@ -88,6 +88,13 @@ impl Drive for AnyDrive {
         match self {
             AnyDrive::Dir(drive) => drive.write_file_atomic(path, data).await,
             AnyDrive::Sim(drive) => Box::pin(drive.write_file_atomic(path, data)).await,
+        }
+    }
+
+    async fn write_file_atomic_into(&self, path: &str, data: &[u8]) -> DriveResult<TargetFolder> {
+        match self {
+            AnyDrive::Dir(drive) => drive.write_file_atomic_into(path, data).await,
+            AnyDrive::Sim(drive) => Box::pin(drive.write_file_atomic_into(path, data)).await,
         }
     }
 
@@ -167,6 +174,13 @@ impl Drive for AnyDrive {
         match self {
             AnyDrive::Dir(drive) => drive.rename(from, to).await,
             AnyDrive::Sim(drive) => Box::pin(drive.rename(from, to)).await,
+        }
+    }
+
+    async fn rename_into(&self, from: &str, to: &str) -> DriveResult<TargetFolder> {
+        match self {
+            AnyDrive::Dir(drive) => drive.rename_into(from, to).await,
+            AnyDrive::Sim(drive) => Box::pin(drive.rename_into(from, to)).await,
         }
     }
 

@@ -64,7 +64,9 @@ use std::sync::Arc;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::buf::{AlignedBuf, BLOCK_SIZE_BYTES};
-use crate::drive::{DirEntry, Drive, DriveError, DriveResult, SpaceInfo, assert_relative_path};
+use crate::drive::{
+    DirEntry, Drive, DriveError, DriveResult, SpaceInfo, TargetFolder, assert_relative_path,
+};
 use crate::ring_fs;
 
 const SHOAL_DIR: &str = ".shoal";
@@ -463,27 +465,34 @@ fn prepare_root(dir: &RootDir, try_direct_io: bool, tmp_prefix: &str) -> DriveRe
 
 /// Renames a synced temporary over `target`, making missing parents, and fsyncs every
 /// directory whose entries changed (the helper-pool twin of `ring_fs::rename_durable`).
-fn publish(root: &RootDir, tmp: &Path, target: &Path, target_name: &str) -> io::Result<()> {
-    let mut dirs = rename_making_parents(root, tmp, target, target_name)?;
+fn publish(
+    root: &RootDir,
+    tmp: &Path,
+    target: &Path,
+    target_name: &str,
+) -> io::Result<TargetFolder> {
+    let (mut dirs, folder) = rename_making_parents(root, tmp, target, target_name)?;
     dirs.push(ring_fs::parent_str(target_name).to_owned());
-    sync_dirs(root, dirs)
+    sync_dirs(root, dirs)?;
+    Ok(folder)
 }
 
 /// Renames `from` over `to`, making missing parents of `to` only while `from` is still
 /// there (as `ring_fs::rename_durable`); returns the drive folders whose entries
-/// changed by making them. `to_name` is `to`'s drive path.
+/// changed by making them, and whether `to`'s folder was missing. `to_name` is `to`'s
+/// drive path.
 fn rename_making_parents(
     root: &RootDir,
     from: &Path,
     to: &Path,
     to_name: &str,
-) -> io::Result<Vec<String>> {
+) -> io::Result<(Vec<String>, TargetFolder)> {
     match std::fs::rename(from, to) {
-        Ok(()) => Ok(Vec::new()),
+        Ok(()) => Ok((Vec::new(), TargetFolder::Existed)),
         Err(e) if e.kind() == io::ErrorKind::NotFound && from.exists() => {
             let made = create_dirs(root, ring_fs::parent_str(to_name))?;
             std::fs::rename(from, to)?;
-            Ok(made)
+            Ok((made, TargetFolder::Made))
         }
         Err(e) => Err(e),
     }
@@ -694,6 +703,10 @@ impl Drive for DirDrive {
     }
 
     async fn write_file_atomic(&self, path: &str, data: &[u8]) -> DriveResult<()> {
+        self.write_file_atomic_into(path, data).await.map(drop)
+    }
+
+    async fn write_file_atomic_into(&self, path: &str, data: &[u8]) -> DriveResult<TargetFolder> {
         let HeldPath { root, path: target } = self.held_entry(path)?;
         let tmp_name = self.tmp_name();
         let tmp = root.join(&tmp_name);
@@ -866,6 +879,10 @@ impl Drive for DirDrive {
     }
 
     async fn rename(&self, from: &str, to: &str) -> DriveResult<()> {
+        self.rename_into(from, to).await.map(drop)
+    }
+
+    async fn rename_into(&self, from: &str, to: &str) -> DriveResult<TargetFolder> {
         let (from_held, to_held) = (self.held_entry(from)?, self.held_entry(to)?);
         if !use_pool() {
             let at = from_held.root.ring_root();
@@ -874,10 +891,12 @@ impl Drive for DirDrive {
         let (from, to) = (from.to_owned(), to.to_owned());
         Ok(on_helper(move || {
             let root = &from_held.root;
-            let mut dirs = rename_making_parents(root, &from_held.path, &to_held.path, &to)?;
+            let (mut dirs, folder) =
+                rename_making_parents(root, &from_held.path, &to_held.path, &to)?;
             dirs.push(ring_fs::parent_str(&from).to_owned());
             dirs.push(ring_fs::parent_str(&to).to_owned());
-            sync_dirs(root, dirs)
+            sync_dirs(root, dirs)?;
+            Ok(folder)
         })
         .await?)
     }

@@ -109,6 +109,21 @@ pub struct DirEntry {
     pub is_dir: bool,
 }
 
+/// Whether the folder a write put its entry into was there before the write.
+///
+/// `Made` is a promise about what the folder held: nothing until this call, which made
+/// it. A caller that owns every entry of the folder it puts there (the object store,
+/// under a key's lock) learns from it that no older entry of its own is in there, and
+/// skips the listing that would look for one. When unsure, an implementation answers
+/// `Existed`: the caller then looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetFolder {
+    /// The folder was there (or it could not be told).
+    Existed,
+    /// The folder was missing when the write started; the write made it.
+    Made,
+}
+
 /// Capacity of a drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpaceInfo {
@@ -132,6 +147,19 @@ pub trait Drive: 'static {
     /// `.shoal/tmp/`, fdatasync, rename over `path`, fsync the parent directory.
     /// Creates missing parent directories.
     fn write_file_atomic(&self, path: &str, data: &[u8]) -> impl Future<Output = DriveResult<()>>;
+
+    /// `write_file_atomic`, telling whether `path`'s folder was there before.
+    /// The default cannot tell and answers `Existed`.
+    fn write_file_atomic_into(
+        &self,
+        path: &str,
+        data: &[u8],
+    ) -> impl Future<Output = DriveResult<TargetFolder>> {
+        async move {
+            self.write_file_atomic(path, data).await?;
+            Ok(TargetFolder::Existed)
+        }
+    }
 
     /// Creates (or truncates) a chunk file for O_DIRECT writes, creating missing parent
     /// directories, and preallocates `size_hint_bytes` (0: none).
@@ -176,6 +204,15 @@ pub trait Drive: 'static {
     /// Renames a file or directory, replacing a file at `to`; creates missing parent
     /// directories of `to`; durable when it returns (both parents fsync'd).
     fn rename(&self, from: &str, to: &str) -> impl Future<Output = DriveResult<()>>;
+
+    /// `rename`, telling whether `to`'s folder was there before. The default cannot
+    /// tell and answers `Existed`.
+    fn rename_into(&self, from: &str, to: &str) -> impl Future<Output = DriveResult<TargetFolder>> {
+        async move {
+            self.rename(from, to).await?;
+            Ok(TargetFolder::Existed)
+        }
+    }
 
     /// Removes one file, durably (the parent directory is fsync'd).
     fn remove_file(&self, path: &str) -> impl Future<Output = DriveResult<()>>;

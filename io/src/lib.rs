@@ -30,8 +30,8 @@ pub use buf_pool::BufPool;
 pub use clock::{Clock, SimClock, SystemClock};
 pub use dir_drive::{DirDrive, DirFile, DriveLock};
 pub use drive::{
-    DirEntry, Drive, DriveError, DriveResult, SpaceInfo, descriptors_exhausted_within,
-    no_space_within,
+    DirEntry, Drive, DriveError, DriveResult, SpaceInfo, TargetFolder,
+    descriptors_exhausted_within, no_space_within,
 };
 pub use env::{Env, MonoioEnv, timeout};
 pub use memory_budget::{GRANT_WAIT_MAX, MemoryBudget, MemoryGrant};

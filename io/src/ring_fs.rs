@@ -35,6 +35,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use monoio::fs::{File, OpenOptions};
 
 use crate::dir_sync::Groups;
+use crate::drive::TargetFolder;
 use crate::open_ring;
 
 /// First read size of [`read_whole_at`]: most metadata records fit, so one read does.
@@ -274,20 +275,22 @@ pub async fn sync_dirs(root: &Root, mut dirs: Vec<String>) -> io::Result<()> {
 /// Parents are made only after a first rename failed and while `from` is still there:
 /// a source that vanished (its drive's entries moved away or unmounted under the
 /// rename) fails the rename without making folders in what is left at the drive's
-/// path.
-pub async fn rename_durable(root: &Root, from: &str, to: &str) -> io::Result<()> {
-    let mut dirs = match rename(root, from, to).await {
-        Ok(()) => Vec::new(),
+/// path. That first failure is also the answer: `to`'s folder was missing (`Made`),
+/// whoever makes it in the end, since `from` was there.
+pub async fn rename_durable(root: &Root, from: &str, to: &str) -> io::Result<TargetFolder> {
+    let (mut dirs, folder) = match rename(root, from, to).await {
+        Ok(()) => (Vec::new(), TargetFolder::Existed),
         Err(e) if e.kind() == io::ErrorKind::NotFound && exists(root, from).await? => {
             let made = create_dirs(root, parent_str(to)).await?;
             rename(root, from, to).await?;
-            made
+            (made, TargetFolder::Made)
         }
         Err(e) => return Err(e),
     };
     dirs.push(parent_str(from).to_owned());
     dirs.push(parent_str(to).to_owned());
-    sync_dirs(root, dirs).await
+    sync_dirs(root, dirs).await?;
+    Ok(folder)
 }
 
 /// Removes one file and fsyncs its folder: the durable unlink of drive.rs.

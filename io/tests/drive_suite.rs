@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use shoal_io::{
     AlignedBuf, BLOCK_SIZE_BYTES, DirDrive, DirEntry, Drive, DriveError, DriverKind, FaultRule,
-    RuntimeConfig, SimDrive, SimFaults, build_runtime, driver_in_use,
+    RuntimeConfig, SimDrive, SimFaults, TargetFolder, build_runtime, driver_in_use,
 };
 
 const BLOCK: usize = BLOCK_SIZE_BYTES;
@@ -47,6 +47,7 @@ async fn suite<D: Drive>(drive: &D) {
     small_files(drive).await;
     chunk_files(drive).await;
     renames(drive).await;
+    target_folders(drive).await;
     listing_and_removal(drive).await;
     not_found(drive).await;
     let space = drive.space().await.expect("space");
@@ -166,6 +167,43 @@ async fn renames<D: Drive>(drive: &D) {
     );
     assert!(is_not_found(&drive.list_dir("ren/deep").await));
     assert!(is_not_found(&drive.rename("ren/nothing", "ren/x").await));
+}
+
+/// A write into a folder that was missing says it made the folder (`Made`), one into
+/// a folder that was there says so (`Existed`), for atomic writes and renames alike,
+/// however deep the missing part starts.
+async fn target_folders<D: Drive>(drive: &D) {
+    let made = TargetFolder::Made;
+    let existed = TargetFolder::Existed;
+    let write = |path: &'static str| drive.write_file_atomic_into(path, b"x");
+    assert_eq!(write("tf/a/meta").await.expect("new folders"), made);
+    assert_eq!(write("tf/a/meta").await.expect("same folder"), existed);
+    assert_eq!(write("tf/a/other").await.expect("same folder"), existed);
+    assert_eq!(write("tf/b/meta").await.expect("new leaf folder"), made);
+    drive
+        .write_file_atomic("tf/src", b"y")
+        .await
+        .expect("source");
+    let renamed = drive.rename_into("tf/src", "tf/c/d/e").await;
+    assert_eq!(renamed.expect("into new folders"), made);
+    let renamed = drive.rename_into("tf/c/d/e", "tf/c/d/f").await;
+    assert_eq!(renamed.expect("within its folder"), existed);
+    drive
+        .create_dir_all("tf/dir/inner")
+        .await
+        .expect("a folder");
+    let renamed = drive.rename_into("tf/dir", "tf/a/_d1").await;
+    assert_eq!(renamed.expect("a folder into one there"), existed);
+    let renamed = drive.rename_into("tf/a/_d1", "tf/g/_d1").await;
+    assert_eq!(renamed.expect("a folder into a new one"), made);
+    assert!(is_not_found(
+        &drive.rename_into("tf/nothing", "tf/h/x").await
+    ));
+    assert!(
+        is_not_found(&drive.list_dir("tf/h").await),
+        "no folder for a missing source"
+    );
+    drive.remove_dir_all("tf").await.expect("clean up");
 }
 
 /// Listings are sorted with kinds; directories are removed whole or only when empty.

@@ -92,7 +92,9 @@ use super::drive_state::{
 use super::env::SimEnv;
 use super::faults::{FaultRule, Flight, SimFaults};
 use crate::buf::{AlignedBuf, BLOCK_SIZE_BYTES};
-use crate::drive::{DirEntry, Drive, DriveError, DriveResult, SpaceInfo, assert_relative_path};
+use crate::drive::{
+    DirEntry, Drive, DriveError, DriveResult, SpaceInfo, TargetFolder, assert_relative_path,
+};
 use crate::env::Env;
 
 /// An in-memory drive; clones share it.
@@ -146,6 +148,7 @@ impl SimDrive {
             in_flight: BTreeMap::new(),
             flight_next: 0,
             hang_waiters: Vec::new(),
+            list_dir_calls: 0,
         };
         SimDrive {
             name: format!("sim:{name}").into(),
@@ -193,6 +196,12 @@ impl SimDrive {
         let waiters = std::mem::take(&mut state.hang_waiters);
         drop(state);
         waiters.into_iter().for_each(Waker::wake);
+    }
+
+    /// How many times `list_dir` was called on this drive (through any handle): tests
+    /// of what a verb costs count the folder listings it makes.
+    pub fn list_dir_calls(&self) -> u64 {
+        self.state.borrow().list_dir_calls
     }
 
     /// Writes started and not yet completed (what a crash now would tear).
@@ -522,6 +531,10 @@ impl Drive for SimDrive {
     }
 
     async fn write_file_atomic(&self, path: &str, data: &[u8]) -> DriveResult<()> {
+        self.write_file_atomic_into(path, data).await.map(drop)
+    }
+
+    async fn write_file_atomic_into(&self, path: &str, data: &[u8]) -> DriveResult<TargetFolder> {
         assert_entry(path);
         let flight = || {
             Some(Flight::Atomic {
@@ -533,13 +546,15 @@ impl Drive for SimDrive {
         let mut state = self.state.borrow_mut();
         state.charge_write(data.len())?;
         let lost = state.write_is_lost(path);
+        let folder = state.target_folder(path);
         let inode = state.new_inode(data.to_vec(), data.to_vec());
         state.link_live(path, inode)?;
         if lost {
             // Acknowledged, seen by this process, never on the platter.
-            return Ok(());
+            return Ok(folder);
         }
-        state.persist_name(path)
+        state.persist_name(path)?;
+        Ok(folder)
     }
 
     async fn create(&self, path: &str, _size_hint_bytes: u64) -> DriveResult<SimFile> {
@@ -654,11 +669,18 @@ impl Drive for SimDrive {
     }
 
     async fn rename(&self, from: &str, to: &str) -> DriveResult<()> {
+        self.rename_into(from, to).await.map(drop)
+    }
+
+    async fn rename_into(&self, from: &str, to: &str) -> DriveResult<TargetFolder> {
         assert_entry(from);
         assert_entry(to);
         assert_relative_path(to);
         self.enter(OpClass::Write, from).await?;
-        self.state.borrow_mut().rename(from, to)
+        let mut state = self.state.borrow_mut();
+        let folder = state.target_folder(to);
+        state.rename(from, to)?;
+        Ok(folder)
     }
 
     async fn remove_file(&self, path: &str) -> DriveResult<()> {
@@ -704,6 +726,7 @@ impl Drive for SimDrive {
     }
 
     async fn list_dir(&self, path: &str) -> DriveResult<Vec<DirEntry>> {
+        self.state.borrow_mut().list_dir_calls += 1;
         self.enter(OpClass::Meta, path).await?;
         let state = self.state.borrow();
         state.dir_exists(path)?;

@@ -16,7 +16,7 @@ use rand::rngs::SmallRng;
 use super::env::SimEnv;
 use super::faults::{FaultRule, Flight, SimFaults, torn_prefix_len};
 use crate::buf::BLOCK_SIZE_BYTES;
-use crate::drive::{DirEntry, DriveError, DriveResult};
+use crate::drive::{DirEntry, DriveError, DriveResult, TargetFolder};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Node {
@@ -58,6 +58,8 @@ pub(super) struct SimState {
     /// Tasks of hung operations, woken to look again when the faults change or the
     /// drive crashes.
     pub(super) hang_waiters: Vec<Waker>,
+    /// `list_dir` calls made so far (`SimDrive::list_dir_calls`).
+    pub(super) list_dir_calls: u64,
 }
 
 pub(super) fn os_error(code: i32) -> DriveError {
@@ -227,6 +229,16 @@ impl SimState {
             Some(Node::File(number)) => Ok(*number),
             Some(Node::Dir) => Err(os_error(libc::EISDIR)),
             None => Err(DriveError::NotFound),
+        }
+    }
+
+    /// Whether `path`'s folder is a live folder now (the root always is).
+    pub(super) fn target_folder(&self, path: &str) -> TargetFolder {
+        let folder = parent_of(path);
+        if folder.is_empty() || self.live.get(folder) == Some(&Node::Dir) {
+            TargetFolder::Existed
+        } else {
+            TargetFolder::Made
         }
     }
 

@@ -19,7 +19,8 @@
 //!    rolls back (`roll_back`), and nothing new is visible.
 //! 4. Move the replaced version's data folders to the trash (`remove_stale_versions`,
 //!    `trash.rs`): reads that started before the commit stream the old version to the
-//!    end.
+//!    end. A member whose commit made the key's folder (a new key) has nothing to move
+//!    and does not list the folder (`member/local/fresh.rs`).
 
 use std::rc::Rc;
 

@@ -8,6 +8,7 @@
 mod bucket;
 pub(crate) use bucket::BUCKETS_DIR;
 pub mod fence;
+pub mod fresh;
 mod meta;
 mod records;
 pub(crate) mod upload;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use shoal_io::{Drive, Env, MonoioEnv};
 
 use crate::member::local::fence::EpochMemory;
+use crate::member::local::fresh::FreshFolders;
 use crate::member::{MemberHealth, SetMember};
 
 /// How long a member remembers a lease epoch unless told (the default lease).
@@ -31,6 +33,8 @@ pub struct LocalMember<D: Drive> {
     health: MemberHealth,
     /// Lease epochs accepted per object (`fence.rs`).
     epochs: EpochMemory,
+    /// Commits that made their key's folder, until their clean-up (`fresh.rs`).
+    fresh: FreshFolders,
 }
 
 impl<D: Drive> LocalMember<D> {
@@ -46,12 +50,19 @@ impl<D: Drive> LocalMember<D> {
             drive,
             health: MemberHealth::default(),
             epochs: EpochMemory::new(Rc::new(move || env.monotonic_nanos()), remember_nanos),
+            fresh: FreshFolders::default(),
         }
     }
 
     /// What this member remembers of lease epochs (tests check its bound).
     pub fn epochs(&self) -> &EpochMemory {
         &self.epochs
+    }
+
+    /// The commits this member remembers as having made their key's folder (tests
+    /// check its bound).
+    pub fn fresh_folders(&self) -> &FreshFolders {
+        &self.fresh
     }
 
     /// The drive itself (format and identity checks at open, which are below the verbs).

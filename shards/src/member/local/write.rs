@@ -13,7 +13,7 @@
 
 use std::rc::Rc;
 
-use shoal_io::{AlignedBuf, Drive, DriveError, DriveResult};
+use shoal_io::{AlignedBuf, Drive, DriveError, DriveResult, TargetFolder};
 
 use crate::member::keypath::{DATA_DIR_PREFIX, meta_path, object_dir};
 use crate::member::verbs::write::{
@@ -115,14 +115,25 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
             .admit(&commit.bucket, &commit.key, commit.fence)?;
         let meta_file = meta_path(&commit.bucket, &commit.key);
         self.check_fence(&meta_file, commit.expect_previous).await?;
+        // The first write into the key's folder tells whether the folder was there.
+        let mut folder = None;
         if let Some(source) = &commit.data {
             let data_dir = version_dir(&commit.bucket, &commit.key, &commit.version_id);
-            self.drive().rename(&source_dir(source), &data_dir).await?;
+            folder = Some(
+                self.drive()
+                    .rename_into(&source_dir(source), &data_dir)
+                    .await?,
+            );
         }
-        Ok(self
+        let meta_folder = self
             .drive()
-            .write_file_atomic(&meta_file, &commit.meta)
-            .await?)
+            .write_file_atomic_into(&meta_file, &commit.meta)
+            .await?;
+        if folder.unwrap_or(meta_folder) == TargetFolder::Made {
+            self.fresh
+                .remember(commit.bucket, commit.key, commit.version_id);
+        }
+        Ok(())
     }
 
     async fn roll_back(&self, roll_back: RollBack) -> MemberResult<()> {
@@ -139,6 +150,8 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
         if !matches!(fenced, Err(MemberError::Stale)) {
             undo_meta(self.drive(), &meta_file, roll_back.restore.as_deref()).await;
         }
+        self.fresh
+            .take(&roll_back.bucket, &roll_back.key, &roll_back.version_id);
         let data_dir = version_dir(&roll_back.bucket, &roll_back.key, &roll_back.version_id);
         let _ = match &roll_back.give_back {
             Some(source) => self.drive().rename(&data_dir, &source_dir(source)).await,
@@ -197,6 +210,10 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
         fence: Fence,
     ) -> MemberResult<()> {
         self.epochs.admit(bucket, key, fence)?;
+        if self.fresh.take(bucket, key, &keep) {
+            // This commit made the key's folder: it holds nothing older (`fresh.rs`).
+            return Ok(());
+        }
         let dir = object_dir(bucket, key);
         let keep = format!("{DATA_DIR_PREFIX}{}", hex::encode(keep));
         self.trash_versions(&dir, Some(&keep), now_unix_nanos).await;
