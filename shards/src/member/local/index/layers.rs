@@ -139,6 +139,21 @@ impl<D: Drive> BucketIndex<D> {
         layers.generation += 1;
     }
 
+    /// Swaps `merged` for the runs it was merged from (the same visible content).
+    pub fn replace_runs(&self, sources: &[Rc<Run<D>>], merged: Rc<Run<D>>) {
+        let mut layers = self.layers.borrow_mut();
+        let before = layers.runs.len();
+        layers
+            .runs
+            .retain(|run| !sources.iter().any(|s| Rc::ptr_eq(s, run)));
+        assert_eq!(
+            layers.runs.len() + sources.len(),
+            before,
+            "merged runs were layers"
+        );
+        insert_by_seq(&mut layers.runs, merged);
+    }
+
     pub fn frozen_bytes(&self) -> usize {
         self.layers.borrow().frozen.iter().map(|f| f.bytes).sum()
     }
@@ -171,7 +186,7 @@ impl<D: Drive> BucketIndex<D> {
     ) -> IndexResult<Option<Vec<(String, KeySummary)>>> {
         let (generation, mut merge) = {
             let layers = self.layers.borrow();
-            let merge = Merge::new(&layers, after, prefix);
+            let merge = Merge::new(&layers.frozen, &layers.runs, after, prefix);
             (layers.generation, merge)
         };
         let mut older: Vec<(String, KeySummary)> = Vec::new();
@@ -294,7 +309,7 @@ enum Cursor<D: Drive> {
 
 /// The older layers of a snapshot merged in key order, newest entry winning, limited
 /// to keys with the prefix.
-struct Merge<D: Drive> {
+pub struct Merge<D: Drive> {
     cursors: Vec<Cursor<D>>,
     prefix: String,
     /// Every older entry at or before this key has been seen (`Excluded` start).
@@ -304,17 +319,17 @@ struct Merge<D: Drive> {
 }
 
 impl<D: Drive> Merge<D> {
-    fn new(layers: &Layers<D>, after: &str, prefix: &str) -> Self {
+    pub fn new(frozen: &[Rc<Frozen>], runs: &[Rc<Run<D>>], after: &str, prefix: &str) -> Self {
         let lower = lower_bound(after, prefix);
         let mut cursors = Vec::new();
-        for frozen in &layers.frozen {
+        for frozen in frozen {
             let head = first_in(&frozen.entries, &lower);
             cursors.push(Cursor::Memory {
                 frozen: Rc::clone(frozen),
                 head,
             });
         }
-        for run in &layers.runs {
+        for run in runs {
             let block = match &lower {
                 Bound::Included(key) => run
                     .blocks
@@ -347,6 +362,14 @@ impl<D: Drive> Merge<D> {
     /// The next key's newest entry if it is a summary (`Ok(None)` when it is not, or
     /// when the merge ends: check `exhausted`).
     async fn next(&mut self, drive: &D) -> IndexResult<Option<(String, KeySummary)>> {
+        Ok(self
+            .next_entry(drive)
+            .await?
+            .and_then(|(key, entry)| entry.map(|summary| (key, summary))))
+    }
+
+    /// The next key and its newest entry, `None` included; `Ok(None)` at the end.
+    pub async fn next_entry(&mut self, drive: &D) -> IndexResult<Option<Entry>> {
         for cursor in &mut self.cursors {
             cursor.load(drive, &self.lower).await?;
         }
@@ -374,7 +397,7 @@ impl<D: Drive> Merge<D> {
         }
         self.lower = Bound::Excluded(key.clone());
         self.position.clone_from(&key);
-        Ok(newest.flatten().map(|summary| (key, summary)))
+        Ok(newest.map(|entry| (key, entry)))
     }
 }
 

@@ -44,7 +44,7 @@ use shoal_io::{Drive, DriveError};
 use crate::member::local::write::TMP_DIR;
 use crate::member::verbs::walk::KeySummary;
 use crate::record::codec::{DecodeError, Reader, Writer, open_record};
-use layers::{BucketIndex, Frozen};
+use layers::{BucketIndex, Frozen, Merge};
 use run::{Run, RunWriter};
 
 pub const INDEX_DIR: &str = ".shoal/index";
@@ -139,8 +139,13 @@ pub struct DriveIndex<D: Drive> {
     /// Buckets whose index is whole although `complete` is not (rebuilt, or ready in
     /// the last clean save).
     ready: RefCell<BTreeSet<String>>,
-    /// One flush at a time, so runs are written in the order they froze.
+    /// One flush at a time, so runs are written in the order they froze; compactions
+    /// and bucket removals install under it too.
     flushing: Mutex<()>,
+    compacting: Cell<bool>,
+    /// A compaction could not remove a run it merged: the files no longer say what
+    /// memory does, so `save` must not call them clean.
+    files_stale: Cell<bool>,
 }
 
 fn bucket_dir(bucket: &str) -> String {
@@ -187,6 +192,8 @@ impl<D: Drive> DriveIndex<D> {
             complete,
             ready: RefCell::new(ready),
             flushing: Mutex::new(()),
+            compacting: Cell::new(false),
+            files_stale: Cell::new(false),
         }
     }
 
@@ -419,8 +426,83 @@ impl<D: Drive> DriveIndex<D> {
             self.freeze(&index);
         }
         self.flush(drive).await?;
+        if self.files_stale.get() {
+            return Err(IndexError::Drive(DriveError::Io(std::io::Error::other(
+                "a merged run could not be removed",
+            ))));
+        }
         let record = encode_clean(self.complete, &self.ready.borrow());
         Ok(drive.write_file_atomic(CLEAN_PATH, &record).await?)
+    }
+
+    /// Merges the runs of every bucket that has more than `runs_max` into one, so a
+    /// batch reads one block per run from few runs. Tombstones are dropped only when
+    /// the bucket is ready: then no rebuilt run can come under the merged one. A second
+    /// call while one runs returns at once.
+    pub async fn compact(&self, drive: &D, runs_max: usize) -> IndexResult<()> {
+        if self.compacting.replace(true) {
+            return Ok(());
+        }
+        let due: Vec<(String, Rc<BucketIndex<D>>)> = self
+            .buckets
+            .borrow()
+            .iter()
+            .filter(|(_, index)| index.layers.borrow().runs.len() > runs_max.max(1))
+            .map(|(name, index)| (name.clone(), Rc::clone(index)))
+            .collect();
+        let mut result = Ok(());
+        for (bucket, index) in due {
+            result = self.compact_bucket(drive, &bucket, &index).await;
+            if result.is_err() {
+                break;
+            }
+        }
+        self.compacting.set(false);
+        result
+    }
+
+    async fn compact_bucket(
+        &self,
+        drive: &D,
+        bucket: &str,
+        index: &Rc<BucketIndex<D>>,
+    ) -> IndexResult<()> {
+        let runs: Vec<Rc<Run<D>>> = index.layers.borrow().runs.clone();
+        let seq = runs.first().expect("a bucket due has runs").seq;
+        let drop_tombstones = self.is_ready(bucket);
+        let tmp = format!("{}.merged", tmp_run_path(bucket, seq));
+        let mut writer = RunWriter::create(drive, tmp.clone()).await?;
+        let mut merge = Merge::new(&[], &runs, "", "");
+        let merged = async {
+            while let Some((key, entry)) = merge.next_entry(drive).await? {
+                if entry.is_some() || !drop_tombstones {
+                    writer.push(&key, entry.as_ref()).await?;
+                }
+            }
+            IndexResult::Ok(())
+        }
+        .await;
+        if let Err(e) = merged {
+            let _ = drive.remove_file(&tmp).await;
+            return Err(e);
+        }
+        let _installing = self.flushing.lock().await;
+        let still_there = (self.buckets.borrow().get(bucket)).is_some_and(|b| Rc::ptr_eq(b, index));
+        if !still_there {
+            drop(writer);
+            return not_found_is_ok(drive.remove_file(&tmp).await);
+        }
+        // Over the newest merged run's file: readers holding it keep their descriptor.
+        let path = run_path(bucket, seq);
+        writer.finish(&path).await?;
+        index.replace_runs(&runs, Rc::new(Run::open(drive, path, seq).await?));
+        for old in &runs[1..] {
+            if let Err(e) = drive.remove_file(&old.path).await {
+                self.files_stale.set(true);
+                return Err(e.into());
+            }
+        }
+        Ok(())
     }
 
     /// Starts rebuilding `bucket` from a walk of its records in key order; the run it

@@ -22,6 +22,8 @@ const BUCKET: &str = "bkt";
 enum Op {
     Apply(String, Option<KeySummary>),
     Flush,
+    /// Merge runs when a bucket has more than this many.
+    Compact(usize),
     /// Save, drop the index, open it again.
     Reopen,
     Batch {
@@ -82,6 +84,10 @@ async fn run_ops<D: Drive>(drive: &D, config: IndexConfig, ops: &[Op]) -> Result
                 .flush(drive)
                 .await
                 .map_err(|e| format!("flush: {e}"))?,
+            Op::Compact(runs_max) => index
+                .compact(drive, *runs_max)
+                .await
+                .map_err(|e| format!("compact: {e}"))?,
             Op::Reopen => {
                 index.save(drive).await.map_err(|e| format!("save: {e}"))?;
                 drop(index);
@@ -126,6 +132,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         8 => (key_strategy(), proptest::option::weighted(0.75, summary_strategy()))
             .prop_map(|(k, e)| Op::Apply(k, e)),
         1 => Just(Op::Flush),
+        1 => (1usize..4).prop_map(Op::Compact),
         1 => Just(Op::Reopen),
         3 => ("[ab/]{0,3}", "[ab/]{0,2}", 1usize..6)
             .prop_map(|(after, prefix, limit)| Op::Batch { after, prefix, limit }),
@@ -176,7 +183,8 @@ fn fixed_ops(seed: u64, count: usize) -> Vec<Op> {
                 let entry = (next() % 4 != 0).then(|| summary(i as u64));
                 Op::Apply(k, entry)
             }
-            70..=74 => Op::Flush,
+            70..=72 => Op::Flush,
+            73..=74 => Op::Compact(1 + (next() % 3) as usize),
             75..=76 => Op::Reopen,
             _ => Op::Batch {
                 after: key(&mut next, len % 3),
