@@ -216,6 +216,28 @@ def write_wire_seeds() -> None:
     write("wire_handshake", "tampered_proof", bytes([1, 1, 2, 0, 0, 1, 90, 0]))
 
 
+# The golden run of shards/src/member/local/index/tests.rs (`GOLDEN_RUN`; that test keeps
+# these bytes true): header (64 bytes), one block of three entries (88), footer (30).
+INDEX_GOLDEN_RUN = bytes.fromhex(
+    "53484f414c4944580100000001000000a0000000000000001e000000012e433a"
+    "0300000000000000b3d1328e0000000000000000000000000000000000000000"
+    "010003000000000c70686f746f732f612e6a7067090302020103030303030303"
+    "03030303030303030303011e0722657461673322070162000702c3a903030202"
+    "01070707070707070707070707070707070701460722657461673722f68daa2e"
+    "400000000000000060000000030000000c0070686f746f732f612e6a7067"
+)
+
+
+def write_index_seeds() -> None:
+    """index_run: a whole run; its entries bare (the target wraps them in a valid block);
+    a clean marker naming one ready bucket (codec.rs framing, CRC-64/NVME)."""
+    write("index_run", "run", INDEX_GOLDEN_RUN)
+    write("index_run", "entries", INDEX_GOLDEN_RUN[64 + 6:160 - 4])
+    body = bytes([0]) + struct.pack("<II", 1, 3) + b"bkt"
+    framed = b"SHOALIXC" + struct.pack("<HHI", 1, 0, len(body)) + body
+    write("index_run", "clean_marker", framed + struct.pack("<Q", crc64_nvme(framed)))
+
+
 def main() -> None:
     for name, head in HEADS.items():
         write("http_head", name, head.encode())
@@ -230,6 +252,7 @@ def main() -> None:
     for name, text in QUERIES.items():
         write("uri_query", name, text.encode())
     write_wire_seeds()
+    write_index_seeds()
     # Records come from the store's own encoders, at the versions it writes today.
     subprocess.run(
         ["cargo", "+nightly", "run", "--quiet", "--example", "record_seeds"], cwd=HERE, check=True

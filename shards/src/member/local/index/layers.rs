@@ -1,0 +1,469 @@
+//! One bucket's index on one drive: a live memtable over frozen memtables (being
+//! written out) over runs, newest first. A key's newest entry wins; `None` there means
+//! the drive has no record of it, whatever older layers say.
+//!
+//! Concurrency (one shard, many tasks): `apply` is synchronous and touches only the
+//! live memtable. A batch reads frozen memtables and runs from `Rc` snapshots taken
+//! without awaiting, merges them across awaits, then overlays the live memtable in one
+//! synchronous step at the end. Frozen memtables and runs never change, and a flush
+//! swaps a frozen memtable for a run of the same content, so the snapshot stays a true
+//! picture of "everything older than the live memtable" unless a freeze moved entries
+//! out of the live memtable meanwhile: `generation` counts freezes (and installs of
+//! older content), and a batch that sees it move starts again. No `RefCell` borrow is
+//! held across an await.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::rc::Rc;
+
+use shoal_io::Drive;
+
+use super::entry::Entry;
+use super::run::Run;
+use super::{IndexError, IndexResult};
+use crate::member::verbs::walk::KeySummary;
+
+/// What an entry costs in memory beyond its key and ETag: the summary's fixed fields
+/// and a B-tree slot (an estimate; the bound it feeds is a budget, not an accounting).
+pub const ENTRY_OVERHEAD_BYTES: usize = 128;
+
+/// Times a batch starts again when freezes keep moving entries under it.
+const BATCH_ATTEMPTS_MAX: usize = 16;
+
+pub type Memtable = BTreeMap<String, Option<KeySummary>>;
+
+pub fn entry_cost_bytes(key: &str, entry: Option<&KeySummary>) -> usize {
+    key.len() + entry.map_or(0, |s| s.etag.len()) + ENTRY_OVERHEAD_BYTES
+}
+
+/// A memtable that no longer changes, waiting to become run `seq`.
+pub struct Frozen {
+    pub seq: u64,
+    pub entries: Memtable,
+    pub bytes: usize,
+}
+
+pub struct Layers<D: Drive> {
+    pub live: Memtable,
+    pub live_bytes: usize,
+    /// Newest first (highest `seq` first).
+    pub frozen: Vec<Rc<Frozen>>,
+    /// Newest first (highest `seq` first).
+    pub runs: Vec<Rc<Run<D>>>,
+    /// Moves when entries leave the live memtable or older content appears.
+    pub generation: u64,
+}
+
+pub struct BucketIndex<D: Drive> {
+    pub layers: RefCell<Layers<D>>,
+}
+
+impl<D: Drive> BucketIndex<D> {
+    pub fn new(runs: Vec<Rc<Run<D>>>) -> Self {
+        Self {
+            layers: RefCell::new(Layers {
+                live: Memtable::new(),
+                live_bytes: 0,
+                frozen: Vec::new(),
+                runs,
+                generation: 0,
+            }),
+        }
+    }
+
+    /// Records `key`'s newest entry; returns the memtable bytes (added, freed).
+    pub fn apply(&self, key: &str, entry: Option<KeySummary>) -> (usize, usize) {
+        let added = entry_cost_bytes(key, entry.as_ref());
+        let mut layers = self.layers.borrow_mut();
+        let removed = match layers.live.insert(key.to_owned(), entry) {
+            Some(old) => entry_cost_bytes(key, old.as_ref()),
+            None => 0,
+        };
+        layers.live_bytes = layers.live_bytes + added - removed;
+        (added, removed)
+    }
+
+    pub fn live_len(&self) -> usize {
+        self.layers.borrow().live.len()
+    }
+
+    pub fn live_bytes(&self) -> usize {
+        self.layers.borrow().live_bytes
+    }
+
+    /// Moves the live memtable to the frozen list as run `seq`; `None` if empty.
+    pub fn freeze(&self, seq: u64) -> Option<Rc<Frozen>> {
+        let mut layers = self.layers.borrow_mut();
+        if layers.live.is_empty() {
+            return None;
+        }
+        assert!(
+            layers.frozen.first().is_none_or(|f| f.seq < seq)
+                && layers.runs.first().is_none_or(|r| r.seq < seq),
+            "a freeze is newer than every layer"
+        );
+        let frozen = Rc::new(Frozen {
+            seq,
+            entries: std::mem::take(&mut layers.live),
+            bytes: std::mem::take(&mut layers.live_bytes),
+        });
+        layers.frozen.insert(0, Rc::clone(&frozen));
+        layers.generation += 1;
+        Some(frozen)
+    }
+
+    /// Swaps a frozen memtable for the run written from it (same content: readers
+    /// holding either see the same entries).
+    pub fn install_flushed(&self, run: Rc<Run<D>>) {
+        let mut layers = self.layers.borrow_mut();
+        let before = layers.frozen.len();
+        layers.frozen.retain(|f| f.seq != run.seq);
+        assert_eq!(
+            layers.frozen.len() + 1,
+            before,
+            "flushed run had a frozen memtable"
+        );
+        insert_by_seq(&mut layers.runs, run);
+    }
+
+    /// Adds a run older than every other layer (a rebuild); entries appear, so batches
+    /// in flight start again.
+    pub fn install_oldest(&self, run: Rc<Run<D>>) {
+        let mut layers = self.layers.borrow_mut();
+        assert!(
+            layers.runs.last().is_none_or(|r| r.seq > run.seq),
+            "a rebuilt run is the oldest layer"
+        );
+        layers.runs.push(run);
+        layers.generation += 1;
+    }
+
+    /// Swaps `merged` for the runs it was merged from (the same visible content).
+    pub fn replace_runs(&self, sources: &[Rc<Run<D>>], merged: Rc<Run<D>>) {
+        let mut layers = self.layers.borrow_mut();
+        let before = layers.runs.len();
+        layers
+            .runs
+            .retain(|run| !sources.iter().any(|s| Rc::ptr_eq(s, run)));
+        assert_eq!(
+            layers.runs.len() + sources.len(),
+            before,
+            "merged runs were layers"
+        );
+        insert_by_seq(&mut layers.runs, merged);
+    }
+
+    pub fn frozen_bytes(&self) -> usize {
+        self.layers.borrow().frozen.iter().map(|f| f.bytes).sum()
+    }
+
+    /// The next `limit` keys with `prefix` strictly after `after` whose newest entry is
+    /// a summary (tombstone summaries included), in key order.
+    pub async fn batch(
+        &self,
+        drive: &D,
+        after: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> IndexResult<Vec<(String, KeySummary)>> {
+        assert!(limit > 0, "a batch asks for at least one key");
+        for _ in 0..BATCH_ATTEMPTS_MAX {
+            if let Some(found) = self.batch_once(drive, after, prefix, limit).await? {
+                return Ok(found);
+            }
+        }
+        Err(IndexError::Busy)
+    }
+
+    /// One attempt; `None` when a freeze moved entries under it.
+    async fn batch_once(
+        &self,
+        drive: &D,
+        after: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> IndexResult<Option<Vec<(String, KeySummary)>>> {
+        let (generation, mut merge) = {
+            let layers = self.layers.borrow();
+            let merge = Merge::new(&layers.frozen, &layers.runs, after, prefix);
+            (layers.generation, merge)
+        };
+        let mut older: Vec<(String, KeySummary)> = Vec::new();
+        let mut wanted = limit;
+        loop {
+            // Awaits happen here only: older entries until there are `wanted` of them.
+            while !merge.exhausted && older.len() < wanted {
+                if let Some(found) = merge.next(drive).await? {
+                    older.push(found);
+                }
+            }
+            if self.layers.borrow().generation != generation {
+                return Ok(None);
+            }
+            let found = self.overlay(&older, &merge, after, prefix, limit);
+            if found.len() >= limit || merge.exhausted {
+                return Ok(Some(found));
+            }
+            // The live memtable hid some: read as many more as are missing.
+            wanted = older.len() + (limit - found.len());
+        }
+    }
+
+    /// The bound up to which the live memtable may be merged with `older`: every older
+    /// key up to it is known.
+    fn live_range<'a>(
+        live: &'a Memtable,
+        merge: &Merge<D>,
+        after: &str,
+        prefix: &str,
+    ) -> impl Iterator<Item = (&'a String, &'a Option<KeySummary>)> {
+        let lower = lower_bound(after, prefix);
+        // Every older key up to the merge's position is known; beyond it, an older
+        // key not read yet may come before a live one.
+        let upper = if merge.exhausted {
+            Bound::Unbounded
+        } else {
+            Bound::Included(merge.position().to_owned())
+        };
+        let empty_range = match (&lower, &upper) {
+            (Bound::Excluded(l), Bound::Included(u)) => l >= u,
+            (Bound::Included(l), Bound::Included(u)) => l > u,
+            _ => false,
+        };
+        let range = if empty_range {
+            None
+        } else {
+            Some(live.range((lower, upper)))
+        };
+        let prefix = prefix.to_owned();
+        range
+            .into_iter()
+            .flatten()
+            .take_while(move |(k, _)| k.starts_with(&prefix))
+    }
+
+    fn overlay(
+        &self,
+        older: &[(String, KeySummary)],
+        merge: &Merge<D>,
+        after: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Vec<(String, KeySummary)> {
+        let layers = self.layers.borrow();
+        let mut live = Self::live_range(&layers.live, merge, after, prefix).peekable();
+        let mut older = older.iter().peekable();
+        let mut found = Vec::with_capacity(limit);
+        while found.len() < limit {
+            let take_live = match (older.peek(), live.peek()) {
+                (None, None) => break,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some((old_key, _)), Some((live_key, _))) => *live_key <= old_key,
+            };
+            if take_live {
+                let (key, entry) = live.next().expect("peeked");
+                if older.peek().is_some_and(|(k, _)| k == key) {
+                    older.next();
+                }
+                if let Some(summary) = entry {
+                    found.push((key.clone(), summary.clone()));
+                }
+            } else {
+                let (key, summary) = older.next().expect("peeked");
+                found.push((key.clone(), summary.clone()));
+            }
+        }
+        found
+    }
+}
+
+fn insert_by_seq<D: Drive>(runs: &mut Vec<Rc<Run<D>>>, run: Rc<Run<D>>) {
+    let at = runs.partition_point(|r| r.seq > run.seq);
+    runs.insert(at, run);
+}
+
+fn lower_bound(after: &str, prefix: &str) -> Bound<String> {
+    if prefix > after {
+        Bound::Included(prefix.to_owned())
+    } else {
+        Bound::Excluded(after.to_owned())
+    }
+}
+
+/// A layer being read in key order from a position.
+enum Cursor<D: Drive> {
+    Memory {
+        frozen: Rc<Frozen>,
+        head: Option<Entry>,
+    },
+    Run {
+        run: Rc<Run<D>>,
+        block: usize,
+        entries: std::vec::IntoIter<Entry>,
+        head: Option<Entry>,
+        loaded: bool,
+    },
+}
+
+/// The older layers of a snapshot merged in key order, newest entry winning, limited
+/// to keys with the prefix.
+pub struct Merge<D: Drive> {
+    cursors: Vec<Cursor<D>>,
+    prefix: String,
+    /// Every older entry at or before this key has been seen (`Excluded` start).
+    position: String,
+    exhausted: bool,
+    lower: Bound<String>,
+}
+
+impl<D: Drive> Merge<D> {
+    pub fn new(frozen: &[Rc<Frozen>], runs: &[Rc<Run<D>>], after: &str, prefix: &str) -> Self {
+        let lower = lower_bound(after, prefix);
+        let mut cursors = Vec::new();
+        for frozen in frozen {
+            let head = first_in(&frozen.entries, &lower);
+            cursors.push(Cursor::Memory {
+                frozen: Rc::clone(frozen),
+                head,
+            });
+        }
+        for run in runs {
+            let block = match &lower {
+                Bound::Included(key) => run
+                    .blocks
+                    .partition_point(|b| b.first_key < *key)
+                    .saturating_sub(1),
+                Bound::Excluded(key) => run.block_after(key),
+                Bound::Unbounded => 0,
+            };
+            cursors.push(Cursor::Run {
+                run: Rc::clone(run),
+                block,
+                entries: Vec::new().into_iter(),
+                head: None,
+                loaded: run.blocks.is_empty(),
+            });
+        }
+        Self {
+            cursors,
+            prefix: prefix.to_owned(),
+            position: after.to_owned(),
+            exhausted: false,
+            lower,
+        }
+    }
+
+    fn position(&self) -> &str {
+        &self.position
+    }
+
+    /// The next key's newest entry if it is a summary (`Ok(None)` when it is not, or
+    /// when the merge ends: check `exhausted`).
+    async fn next(&mut self, drive: &D) -> IndexResult<Option<(String, KeySummary)>> {
+        Ok(self
+            .next_entry(drive)
+            .await?
+            .and_then(|(key, entry)| entry.map(|summary| (key, summary))))
+    }
+
+    /// The next key and its newest entry, `None` included; `Ok(None)` at the end.
+    pub async fn next_entry(&mut self, drive: &D) -> IndexResult<Option<Entry>> {
+        for cursor in &mut self.cursors {
+            cursor.load(drive, &self.lower).await?;
+        }
+        let Some(key) = self
+            .cursors
+            .iter()
+            .filter_map(|c| c.head().map(|(k, _)| k))
+            .min()
+            .cloned()
+        else {
+            self.exhausted = true;
+            return Ok(None);
+        };
+        if !key.starts_with(&self.prefix) {
+            self.exhausted = true;
+            return Ok(None);
+        }
+        let mut newest: Option<Option<KeySummary>> = None;
+        for cursor in &mut self.cursors {
+            if cursor.head().is_some_and(|(k, _)| *k == key) {
+                let (_, entry) = cursor.take_head();
+                // Cursors are newest first: the first one holding the key wins.
+                newest.get_or_insert(entry);
+            }
+        }
+        self.lower = Bound::Excluded(key.clone());
+        self.position.clone_from(&key);
+        Ok(newest.map(|entry| (key, entry)))
+    }
+}
+
+fn first_in(entries: &Memtable, lower: &Bound<String>) -> Option<Entry> {
+    entries
+        .range::<String, _>((lower.as_ref(), Bound::Unbounded))
+        .next()
+        .map(|(k, v)| (k.clone(), v.clone()))
+}
+
+impl<D: Drive> Cursor<D> {
+    fn head(&self) -> Option<&Entry> {
+        match self {
+            Cursor::Memory { head, .. } | Cursor::Run { head, .. } => head.as_ref(),
+        }
+    }
+
+    /// Takes the head and moves on to the next entry (in memory; a run's next block
+    /// waits for `load`).
+    fn take_head(&mut self) -> Entry {
+        match self {
+            Cursor::Memory { frozen, head } => {
+                let taken = head.take().expect("a head to take");
+                *head = first_in(&frozen.entries, &Bound::Excluded(taken.0.clone()));
+                taken
+            }
+            Cursor::Run { entries, head, .. } => {
+                let taken = head.take().expect("a head to take");
+                *head = entries.next();
+                taken
+            }
+        }
+    }
+
+    /// Reads blocks of a run until it has a head past `lower`, or none is left.
+    async fn load(&mut self, drive: &D, lower: &Bound<String>) -> IndexResult<()> {
+        let Cursor::Run {
+            run,
+            block,
+            entries,
+            head,
+            loaded,
+        } = self
+        else {
+            return Ok(());
+        };
+        while head.is_none() && !(*loaded && *block >= run.blocks.len()) {
+            if *loaded {
+                *block += 1;
+                if *block >= run.blocks.len() {
+                    break;
+                }
+            }
+            let read = run.read_block(drive, *block).await?;
+            *loaded = true;
+            *entries = read.into_iter();
+            *head = entries.find(|(k, _)| above(k, lower));
+        }
+        Ok(())
+    }
+}
+
+fn above(key: &str, lower: &Bound<String>) -> bool {
+    match lower {
+        Bound::Included(l) => key >= l.as_str(),
+        Bound::Excluded(l) => key > l.as_str(),
+        Bound::Unbounded => true,
+    }
+}
