@@ -189,6 +189,17 @@ pub fn decode_entry(reader: &mut Reader<'_>, previous_key: &str) -> Result<Entry
     Ok((key, Some(summary)))
 }
 
+/// Reads `count` entries, each after the one before (a block's, from its start).
+pub fn decode_entries(reader: &mut Reader<'_>, count: usize) -> Result<Vec<Entry>, DecodeError> {
+    let mut entries: Vec<Entry> = Vec::new();
+    for _ in 0..count {
+        let previous = entries.last().map_or("", |(key, _)| key.as_str());
+        let entry = decode_entry(reader, previous)?;
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -236,12 +247,7 @@ pub(crate) mod tests {
 
     fn decode_all(bytes: &[u8], count: usize) -> Result<Vec<Entry>, DecodeError> {
         let mut reader = Reader::new(bytes);
-        let mut entries: Vec<Entry> = Vec::new();
-        for _ in 0..count {
-            let previous = entries.last().map_or("", |(key, _)| key.as_str());
-            let entry = decode_entry(&mut reader, previous)?;
-            entries.push(entry);
-        }
+        let entries = decode_entries(&mut reader, count)?;
         reader.finish()?;
         Ok(entries)
     }

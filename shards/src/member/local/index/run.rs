@@ -24,7 +24,7 @@
 
 use shoal_io::{AlignedBuf, BLOCK_SIZE_BYTES, Drive};
 
-use super::entry::{ENTRY_LEN_MAX_BYTES, Entry, decode_entry, encode_entry};
+use super::entry::{ENTRY_LEN_MAX_BYTES, Entry, decode_entries, encode_entry};
 use super::{IndexError, IndexResult};
 use crate::member::keypath::KEY_LEN_MAX_BYTES;
 use crate::member::verbs::walk::KeySummary;
@@ -192,12 +192,7 @@ pub fn decode_block(bytes: &[u8], handle: &BlockHandle) -> Result<Vec<Entry>, De
     if count != handle.entries_count {
         return Err(DecodeError::Invalid("block count differs from its index"));
     }
-    let mut entries: Vec<Entry> = Vec::new();
-    for _ in 0..count {
-        let previous = entries.last().map_or("", |(key, _)| key.as_str());
-        let entry = decode_entry(&mut reader, previous)?;
-        entries.push(entry);
-    }
+    let entries = decode_entries(&mut reader, count as usize)?;
     reader.finish()?;
     if entries.first().map(|(key, _)| key) != Some(&handle.first_key) {
         return Err(DecodeError::Invalid(
