@@ -9,28 +9,37 @@ from __future__ import annotations
 
 import hashlib
 import os
-import select
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 import conftest
-from s3util import parse_raw_response, read_until_complete, signed_headers
+from s3util import signed_headers
+from test_metrics import samples, signed_get, value
 
 BUDGET_MIB = 16
 PUT_BYTES = 8 << 20
 # Concurrent boto3 uploads: unbudgeted (~5 MiB each before this change) they would
 # raise RSS by far more than the bound below.
 UPLOADS = 32
-# Raw PUTs that send part of their body (64 KiB: one staging buffer of ~520 KiB with 4
-# drives) and hold it for HOLD_S while the uploads compete for the rest; when they send
-# the rest they compete too, so each ends 200 or 503 SlowDown.
-HOLDERS = 8
-HOLD_S = 3.5
+# One PUT staging buffer's grant with 4 drives: a 1 MiB stripe over 2 data drives,
+# plus 8 KiB.
+BUFFER_BYTES = (512 + 8) << 10
+# Raw PUTs that send part of their body (64 KiB: one staging buffer) and hold it for
+# HOLD_S while the uploads wait, then hang up. Together they hold all the budget a
+# buffer can have (31 buffers of 16 MiB; what is left is less than one), so every
+# upload that starts meanwhile waits its 2 s and is answered SlowDown whatever the
+# machine's speed; afterwards the uploads share the whole budget.
+HOLDERS = (BUDGET_MIB << 20) // BUFFER_BYTES
+HOLD_S = 5.0
+# How long the holders' grants may take to show in the metrics (published each second).
+GRANTED_TIMEOUT_S = 30
 # Peak RSS may exceed the RSS before the load by the budget plus this (connections'
 # head buffers, response buffers, allocator slack).
 RSS_SLACK_BYTES = 24 << 20
@@ -51,25 +60,24 @@ def signed_put_head(srv, path: str, length: int) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def finish_holder(sock: socket.socket, body: bytes, sent: int) -> int:
-    """Sends the rest of a holder's body (unless it was already answered) and returns
-    the response status."""
-    answered, _, _ = select.select([sock], [], [], 0)
-    if not answered:
-        try:
-            sock.sendall(body[sent:])
-        except OSError:
-            pass  # answered and closed meanwhile: its response is still there to read
-    status, _, body = parse_raw_response(read_until_complete(sock))
-    if status not in (200, 503):
-        print(body[:400])
-    return status
+def wait_for_budget(srv, holds, what: str) -> None:
+    """Waits until the node's budget use (bytes granted now) satisfies `holds`."""
+    deadline = time.monotonic() + GRANTED_TIMEOUT_S
+    used = 0.0
+    while time.monotonic() < deadline:
+        metrics = samples(signed_get(srv, "/minio/v2/metrics/node").text)
+        used = value(metrics, "shoal_node_memory_budget_used_bytes")
+        if holds(used):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"budget use {used:.0f} bytes: expected {what}")
 
 
 def test_concurrent_large_puts_stay_within_the_budget(tmp_path):
     """Many concurrent 8 MiB PUTs with a 16 MiB budget: peak RSS grows by at most the
-    budget plus slack, excess PUTs get 503 SlowDown and succeed on retry, and every
-    acknowledged object reads back exactly."""
+    budget plus slack, PUTs that find it spent get 503 SlowDown and succeed on retry,
+    every acknowledged object reads back exactly, and a PUT cut off mid-body leaves
+    nothing and returns its grant."""
     srv = conftest.start_server(tmp_path, "http",
                                 ("--request-memory-per-shard-mib", str(BUDGET_MIB)), shards=1)
     holders: list[socket.socket] = []
@@ -83,12 +91,13 @@ def test_concurrent_large_puts_stay_within_the_budget(tmp_path):
         time.sleep(0.5)
         rss_before = status_kib(pid, "VmRSS")
 
-        # Holders take the budget: their bodies arrive slowly (above the minimum rate).
-        held_body = os.urandom(PUT_BYTES)
+        # Holders take the budget: their bodies stop after the first 64 KiB.
+        held_start = os.urandom(64 << 10)
         for i in range(HOLDERS):
             sock = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
-            sock.sendall(signed_put_head(srv, f"/mem/held-{i}", PUT_BYTES) + held_body[:64 << 10])
+            sock.sendall(signed_put_head(srv, f"/mem/held-{i}", PUT_BYTES) + held_start)
             holders.append(sock)
+        wait_for_budget(srv, lambda used: used >= HOLDERS * BUFFER_BYTES, "the holders' grants")
 
         refusals: list[str] = []
         lock = threading.Lock()
@@ -108,12 +117,11 @@ def test_concurrent_large_puts_stay_within_the_budget(tmp_path):
             client.meta.events.register("needs-retry.s3.PutObject", record)
             return client.put_object(Bucket="mem", Key=key, Body=bodies[key])["ETag"]
 
-        with ThreadPoolExecutor(max_workers=UPLOADS + HOLDERS) as pool:
+        with ThreadPoolExecutor(max_workers=UPLOADS) as pool:
             futures = {key: pool.submit(upload, key) for key in bodies}
             time.sleep(HOLD_S)
-            finishing = [pool.submit(finish_holder, sock, held_body, 64 << 10)
-                         for sock in holders]
-            holder_status = [f.result(timeout=PHASE_TIMEOUT_S) for f in finishing]
+            for sock in holders:
+                sock.close()
             etags = {key: f.result(timeout=PHASE_TIMEOUT_S) for key, f in futures.items()}
         peak = status_kib(pid, "VmHWM")
 
@@ -121,7 +129,6 @@ def test_concurrent_large_puts_stay_within_the_budget(tmp_path):
         print(f"peak RSS growth under load: {growth >> 20} MiB; refusals: {len(refusals)}")
         bound = (BUDGET_MIB << 20) + RSS_SLACK_BYTES
         assert growth <= bound, f"peak RSS grew {growth >> 20} MiB (bound {bound >> 20} MiB)"
-        assert set(holder_status) <= {200, 503}, holder_status
         assert "SlowDown" in refusals, refusals
         assert set(refusals) == {"SlowDown"}, refusals
 
@@ -130,10 +137,11 @@ def test_concurrent_large_puts_stay_within_the_budget(tmp_path):
             assert etags[key] == f'"{hashlib.md5(body).hexdigest()}"', key
             got = check.get_object(Bucket="mem", Key=key)["Body"].read()
             assert got == body, key
-        for i, status in enumerate(holder_status):
-            if status == 200:
-                got = check.get_object(Bucket="mem", Key=f"held-{i}")["Body"].read()
-                assert got == held_body, i
+        for i in range(HOLDERS):
+            with pytest.raises(ClientError) as cut:
+                check.head_object(Bucket="mem", Key=f"held-{i}")
+            assert cut.value.response["Error"]["Code"] == "404", i
+        wait_for_budget(srv, lambda used: used == 0, "every grant returned")
     finally:
         for sock in holders:
             sock.close()
