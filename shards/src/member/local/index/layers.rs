@@ -154,22 +154,18 @@ impl<D: Drive> BucketIndex<D> {
         insert_by_seq(&mut layers.runs, merged);
     }
 
-    pub fn frozen_bytes(&self) -> usize {
-        self.layers.borrow().frozen.iter().map(|f| f.bytes).sum()
-    }
-
-    /// The next `limit` keys with `prefix` strictly after `after` whose newest entry is
-    /// a summary (tombstone summaries included), in key order.
+    /// The next `limit` keys with `prefix` from `start` whose newest entry is a summary
+    /// (tombstone summaries included), in key order.
     pub async fn batch(
         &self,
         drive: &D,
-        after: &str,
+        start: Start<'_>,
         prefix: &str,
         limit: usize,
     ) -> IndexResult<Vec<(String, KeySummary)>> {
         assert!(limit > 0, "a batch asks for at least one key");
         for _ in 0..BATCH_ATTEMPTS_MAX {
-            if let Some(found) = self.batch_once(drive, after, prefix, limit).await? {
+            if let Some(found) = self.batch_once(drive, start, prefix, limit).await? {
                 return Ok(found);
             }
         }
@@ -180,13 +176,13 @@ impl<D: Drive> BucketIndex<D> {
     async fn batch_once(
         &self,
         drive: &D,
-        after: &str,
+        start: Start<'_>,
         prefix: &str,
         limit: usize,
     ) -> IndexResult<Option<Vec<(String, KeySummary)>>> {
         let (generation, mut merge) = {
             let layers = self.layers.borrow();
-            let merge = Merge::new(&layers.frozen, &layers.runs, after, prefix);
+            let merge = Merge::new(&layers.frozen, &layers.runs, start, prefix);
             (layers.generation, merge)
         };
         let mut older: Vec<(String, KeySummary)> = Vec::new();
@@ -201,7 +197,7 @@ impl<D: Drive> BucketIndex<D> {
             if self.layers.borrow().generation != generation {
                 return Ok(None);
             }
-            let found = self.overlay(&older, &merge, after, prefix, limit);
+            let found = self.overlay(&older, &merge, start, prefix, limit);
             if found.len() >= limit || merge.exhausted {
                 return Ok(Some(found));
             }
@@ -215,10 +211,10 @@ impl<D: Drive> BucketIndex<D> {
     fn live_range<'a>(
         live: &'a Memtable,
         merge: &Merge<D>,
-        after: &str,
+        start: Start<'_>,
         prefix: &str,
     ) -> impl Iterator<Item = (&'a String, &'a Option<KeySummary>)> {
-        let lower = lower_bound(after, prefix);
+        let lower = lower_bound(start, prefix);
         // Every older key up to the merge's position is known; beyond it, an older
         // key not read yet may come before a live one.
         let upper = if merge.exhausted {
@@ -247,12 +243,12 @@ impl<D: Drive> BucketIndex<D> {
         &self,
         older: &[(String, KeySummary)],
         merge: &Merge<D>,
-        after: &str,
+        start: Start<'_>,
         prefix: &str,
         limit: usize,
     ) -> Vec<(String, KeySummary)> {
         let layers = self.layers.borrow();
-        let mut live = Self::live_range(&layers.live, merge, after, prefix).peekable();
+        let mut live = Self::live_range(&layers.live, merge, start, prefix).peekable();
         let mut older = older.iter().peekable();
         let mut found = Vec::with_capacity(limit);
         while found.len() < limit {
@@ -284,11 +280,27 @@ fn insert_by_seq<D: Drive>(runs: &mut Vec<Rc<Run<D>>>, run: Rc<Run<D>>) {
     runs.insert(at, run);
 }
 
-fn lower_bound(after: &str, prefix: &str) -> Bound<String> {
-    if prefix > after {
-        Bound::Included(prefix.to_owned())
-    } else {
-        Bound::Excluded(after.to_owned())
+/// Where a batch starts: strictly after a key (a listing's cursor), or at the first key
+/// from one on (past a common prefix: `a/` ends where `a0` begins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start<'a> {
+    After(&'a str),
+    From(&'a str),
+}
+
+impl Start<'_> {
+    fn key(&self) -> &str {
+        match self {
+            Start::After(key) | Start::From(key) => key,
+        }
+    }
+}
+
+fn lower_bound(start: Start<'_>, prefix: &str) -> Bound<String> {
+    match start {
+        _ if prefix > start.key() => Bound::Included(prefix.to_owned()),
+        Start::After(after) => Bound::Excluded(after.to_owned()),
+        Start::From(from) => Bound::Included(from.to_owned()),
     }
 }
 
@@ -319,8 +331,8 @@ pub struct Merge<D: Drive> {
 }
 
 impl<D: Drive> Merge<D> {
-    pub fn new(frozen: &[Rc<Frozen>], runs: &[Rc<Run<D>>], after: &str, prefix: &str) -> Self {
-        let lower = lower_bound(after, prefix);
+    pub fn new(frozen: &[Rc<Frozen>], runs: &[Rc<Run<D>>], start: Start<'_>, prefix: &str) -> Self {
+        let lower = lower_bound(start, prefix);
         let mut cursors = Vec::new();
         for frozen in frozen {
             let head = first_in(&frozen.entries, &lower);
@@ -349,7 +361,7 @@ impl<D: Drive> Merge<D> {
         Self {
             cursors,
             prefix: prefix.to_owned(),
-            position: after.to_owned(),
+            position: start.key().to_owned(),
             exhausted: false,
             lower,
         }

@@ -33,6 +33,8 @@ mod layers;
 mod run;
 #[cfg(test)]
 mod tests;
+#[allow(dead_code)] // read by the owner (next commit)
+mod walk;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,6 +46,7 @@ use shoal_io::{Drive, DriveError};
 use crate::member::local::write::TMP_DIR;
 use crate::member::verbs::walk::KeySummary;
 use crate::record::codec::{DecodeError, Reader, Writer, open_record};
+pub use layers::Start;
 use layers::{BucketIndex, Frozen, Merge};
 use run::{Run, RunWriter};
 
@@ -135,7 +138,7 @@ pub struct DriveIndex<D: Drive> {
     /// Bytes of live and frozen memtables over all buckets.
     memtable_bytes: Cell<usize>,
     /// Every bucket's index is whole (a clean open, or a fresh drive after rebuilds).
-    complete: bool,
+    complete: Cell<bool>,
     /// Buckets whose index is whole although `complete` is not (rebuilt, or ready in
     /// the last clean save).
     ready: RefCell<BTreeSet<String>>,
@@ -189,7 +192,7 @@ impl<D: Drive> DriveIndex<D> {
             buckets: RefCell::new(buckets),
             next_seq: Cell::new(next_seq),
             memtable_bytes: Cell::new(0),
-            complete,
+            complete: Cell::new(complete),
             ready: RefCell::new(ready),
             flushing: Mutex::new(()),
             compacting: Cell::new(false),
@@ -271,7 +274,7 @@ impl<D: Drive> DriveIndex<D> {
     /// Whether `bucket`'s index holds every key the drive has (else a listing must
     /// walk the records, and a rebuild is due).
     pub fn is_ready(&self, bucket: &str) -> bool {
-        self.complete || self.ready.borrow().contains(bucket)
+        self.complete.get() || self.ready.borrow().contains(bucket)
     }
 
     fn bucket(&self, bucket: &str) -> Rc<BucketIndex<D>> {
@@ -385,13 +388,13 @@ impl<D: Drive> DriveIndex<D> {
         Run::open(drive, path, frozen.seq).await
     }
 
-    /// The next `limit` keys of `bucket` with `prefix`, strictly after `after`, whose
-    /// newest entry on this drive is a summary (tombstones included: they are data).
+    /// The next `limit` keys of `bucket` with `prefix`, from `start`, whose newest
+    /// entry on this drive is a summary (tombstones included: they are data).
     pub async fn batch(
         &self,
         drive: &D,
         bucket: &str,
-        after: &str,
+        start: Start<'_>,
         prefix: &str,
         limit: usize,
     ) -> IndexResult<Vec<(String, KeySummary)>> {
@@ -400,9 +403,31 @@ impl<D: Drive> DriveIndex<D> {
         }
         let index = self.buckets.borrow().get(bucket).cloned();
         match index {
-            Some(index) => index.batch(drive, after, prefix, limit).await,
+            Some(index) => index.batch(drive, start, prefix, limit).await,
             None => Ok(Vec::new()),
         }
+    }
+
+    /// The buckets the index holds anything of.
+    pub fn bucket_names(&self) -> Vec<String> {
+        self.buckets.borrow().keys().cloned().collect()
+    }
+
+    /// Calls `bucket`'s index whole: it was made just now, with nothing in it.
+    pub fn mark_ready(&self, bucket: &str) {
+        if !self.complete.get() {
+            self.ready.borrow_mut().insert(bucket.to_owned());
+        }
+    }
+
+    /// Forgets what the index holds of `bucket` and calls it not whole, so listings
+    /// walk its records until it is rebuilt: a change of its records was not seen.
+    pub async fn forget(&self, drive: &D, bucket: &str) -> IndexResult<()> {
+        if self.complete.replace(false) {
+            let others = self.buckets.borrow().keys().cloned().collect();
+            *self.ready.borrow_mut() = others;
+        }
+        self.drop_bucket(drive, bucket).await
     }
 
     /// Forgets a removed bucket and its runs.
@@ -431,7 +456,7 @@ impl<D: Drive> DriveIndex<D> {
                 "a merged run could not be removed",
             ))));
         }
-        let record = encode_clean(self.complete, &self.ready.borrow());
+        let record = encode_clean(self.complete.get(), &self.ready.borrow());
         Ok(drive.write_file_atomic(CLEAN_PATH, &record).await?)
     }
 
@@ -472,7 +497,7 @@ impl<D: Drive> DriveIndex<D> {
         let drop_tombstones = self.is_ready(bucket);
         let tmp = format!("{}.merged", tmp_run_path(bucket, seq));
         let mut writer = RunWriter::create(drive, tmp.clone()).await?;
-        let mut merge = Merge::new(&[], &runs, "", "");
+        let mut merge = Merge::new(&[], &runs, Start::After(""), "");
         let merged = async {
             while let Some((key, entry)) = merge.next_entry(drive).await? {
                 if entry.is_some() || !drop_tombstones {

@@ -293,10 +293,6 @@ impl<'d, D: Drive> RunWriter<'d, D> {
         Ok(())
     }
 
-    pub fn entries_count(&self) -> u64 {
-        self.entries_count
-    }
-
     fn close_block(&mut self) {
         if self.block_entries == 0 {
             return;
@@ -415,7 +411,6 @@ pub struct Run<D: Drive> {
     pub seq: u64,
     pub path: String,
     pub blocks: Vec<BlockHandle>,
-    pub entries_count: u64,
 }
 
 impl<D: Drive> Run<D> {
@@ -436,7 +431,6 @@ impl<D: Drive> Run<D> {
             seq,
             path,
             blocks,
-            entries_count: header.entries_count,
         })
     }
 

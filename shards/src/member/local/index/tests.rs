@@ -28,6 +28,8 @@ enum Op {
     Reopen,
     Batch {
         after: String,
+        /// From `after` on (inclusive) instead of strictly after it.
+        from: bool,
         prefix: String,
         limit: usize,
     },
@@ -51,12 +53,16 @@ fn summary(n: u64) -> KeySummary {
 
 fn model_batch(
     model: &Model,
-    after: &str,
+    start: Start<'_>,
     prefix: &str,
     limit: usize,
 ) -> Vec<(String, KeySummary)> {
+    let lower = match start {
+        Start::After(after) => Bound::Excluded(after),
+        Start::From(from) => Bound::Included(from),
+    };
     model
-        .range::<str, _>((Bound::Excluded(after), Bound::Unbounded))
+        .range::<str, _>((lower, Bound::Unbounded))
         .filter(|(k, _)| k.starts_with(prefix))
         .take(limit)
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -105,17 +111,23 @@ async fn run_ops<D: Drive>(drive: &D, config: IndexConfig, ops: &[Op]) -> Result
             }
             Op::Batch {
                 after,
+                from,
                 prefix,
                 limit,
             } => {
+                let start = if *from {
+                    Start::From(after)
+                } else {
+                    Start::After(after)
+                };
                 let got = index
-                    .batch(drive, BUCKET, after, prefix, *limit)
+                    .batch(drive, BUCKET, start, prefix, *limit)
                     .await
                     .map_err(|e| format!("batch: {e}"))?;
-                let want = model_batch(&model, after, prefix, *limit);
+                let want = model_batch(&model, start, prefix, *limit);
                 if got != want {
                     return Err(format!(
-                        "step {step}: batch after {after:?} prefix {prefix:?} limit {limit}: \
+                        "step {step}: batch {start:?} prefix {prefix:?} limit {limit}: \
                          got {:?}, want {:?}",
                         got.iter().map(|(k, _)| k).collect::<Vec<_>>(),
                         want.iter().map(|(k, _)| k).collect::<Vec<_>>()
@@ -138,8 +150,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => Just(Op::Flush),
         1 => (1usize..4).prop_map(Op::Compact),
         1 => Just(Op::Reopen),
-        3 => ("[ab/]{0,3}", "[ab/]{0,2}", 1usize..6)
-            .prop_map(|(after, prefix, limit)| Op::Batch { after, prefix, limit }),
+        3 => ("[ab/]{0,3}", any::<bool>(), "[ab/]{0,2}", 1usize..6)
+            .prop_map(|(after, from, prefix, limit)| Op::Batch { after, from, prefix, limit }),
     ]
 }
 
@@ -192,6 +204,7 @@ fn fixed_ops(seed: u64, count: usize) -> Vec<Op> {
             75..=76 => Op::Reopen,
             _ => Op::Batch {
                 after: key(&mut next, len % 3),
+                from: next() % 2 == 0,
                 prefix: key(&mut next, len % 2),
                 limit: 1 + (next() % 40) as usize,
             },
@@ -296,7 +309,10 @@ fn open_after_save_and_without_marker() {
         }
         index.apply(BUCKET, "k010", None);
         index.flush(&drive).await.unwrap();
-        let before = index.batch(&drive, BUCKET, "", "k", 1000).await.unwrap();
+        let before = index
+            .batch(&drive, BUCKET, Start::After(""), "k", 1000)
+            .await
+            .unwrap();
         assert_eq!(before.len(), 49);
         index.save(&drive).await.unwrap();
         drop(index);
@@ -307,12 +323,15 @@ fn open_after_save_and_without_marker() {
             "marker removed on open"
         );
         assert_eq!(
-            index.batch(&drive, BUCKET, "", "k", 1000).await.unwrap(),
+            index
+                .batch(&drive, BUCKET, Start::After(""), "k", 1000)
+                .await
+                .unwrap(),
             before
         );
         assert_eq!(
             index
-                .batch(&drive, "other", "o040", "", 1000)
+                .batch(&drive, "other", Start::After("o040"), "", 1000)
                 .await
                 .unwrap()
                 .len(),
@@ -324,7 +343,7 @@ fn open_after_save_and_without_marker() {
         assert_eq!(how, Opened::NeedsRebuild);
         assert!(!index.is_ready(BUCKET));
         assert!(matches!(
-            index.batch(&drive, BUCKET, "", "", 10).await,
+            index.batch(&drive, BUCKET, Start::After(""), "", 10).await,
             Err(IndexError::NotReady)
         ));
         assert!(drive.list_dir(INDEX_DIR).await.is_err(), "runs thrown away");
@@ -366,15 +385,21 @@ fn rebuild_is_oldest_layer() {
         index.flush(&drive).await.unwrap();
         rebuild.finish(&index).await.unwrap();
         assert!(index.is_ready(BUCKET));
-        let got = index.batch(&drive, BUCKET, "", "", 1000).await.unwrap();
-        assert_eq!(got, model_batch(&model, "", "", 1000));
+        let got = index
+            .batch(&drive, BUCKET, Start::After(""), "", 1000)
+            .await
+            .unwrap();
+        assert_eq!(got, model_batch(&model, Start::After(""), "", 1000));
         index.save(&drive).await.unwrap();
         drop(index);
         let (index, how) = DriveIndex::<SimDrive>::open(&drive, config).await.unwrap();
         assert_eq!(how, Opened::Clean);
         assert!(index.is_ready(BUCKET) && !index.is_ready("never-rebuilt"));
-        let got = index.batch(&drive, BUCKET, "", "", 1000).await.unwrap();
-        assert_eq!(got, model_batch(&model, "", "", 1000));
+        let got = index
+            .batch(&drive, BUCKET, Start::After(""), "", 1000)
+            .await
+            .unwrap();
+        assert_eq!(got, model_batch(&model, Start::After(""), "", 1000));
     });
 }
 
@@ -392,7 +417,7 @@ fn batch_sees_changes_made_while_it_waits() {
             model.insert(format!("k{n:03}"), summary(n));
         }
         index.flush(&drive).await.unwrap();
-        let mut batch = pin!(index.batch(&drive, BUCKET, "k004", "k", 10));
+        let mut batch = pin!(index.batch(&drive, BUCKET, Start::After("k004"), "k", 10));
         assert!(
             poll!(batch.as_mut()).is_pending(),
             "the batch waits on a read"
@@ -412,7 +437,7 @@ fn batch_sees_changes_made_while_it_waits() {
         assert!(index.flush_needed(), "the live memtable froze");
         index.flush(&drive).await.unwrap();
         let got = batch.await.unwrap();
-        assert_eq!(got, model_batch(&model, "k004", "k", 10));
+        assert_eq!(got, model_batch(&model, Start::After("k004"), "k", 10));
     });
 }
 
@@ -437,7 +462,10 @@ fn memtables_stay_within_the_drive_bound() {
                 assert!(!index.over_budget());
             }
         }
-        let got = index.batch(&drive, "b3", "", "", 1000).await.unwrap();
+        let got = index
+            .batch(&drive, "b3", Start::After(""), "", 1000)
+            .await
+            .unwrap();
         assert_eq!(got.len(), 400);
     });
 }
