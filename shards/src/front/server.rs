@@ -39,6 +39,7 @@ use crate::front::logs::RequestLogs;
 use crate::front::logs::audit::{AuditLog, AuditShard};
 use crate::front::metrics::{NodeFacts, NodeMetrics};
 use crate::front::peer::accept::HandedPeer;
+use crate::member::local::index::owner::{IndexCall, mailboxes as index_mailboxes};
 use crate::object::scan::{ScanHooks, ScanShare, Scanner};
 use crate::object::store::{Store, StoreConfig};
 use crate::object::trash::{TRASH_GRACE, TRASH_SWEEP_INTERVAL};
@@ -123,6 +124,8 @@ struct ShardPlan {
     credentials: Credentials,
     tls: Option<Arc<rustls::ServerConfig>>,
     lock_senders: Vec<mpsc::Sender<LockRequest>>,
+    /// Each local drive's listing index mailbox, on the shard that owns it.
+    index_senders: Vec<mpsc::Sender<IndexCall>>,
     /// One per node: a bucket change on any shard invalidates every shard's cache.
     bucket_generation: crate::object::bucket_cache::BucketGeneration,
     /// Shards that finished draining (the barrier between the two phases of a stop).
@@ -140,7 +143,27 @@ struct ShardPlan {
 /// cluster) peer connections handed to it.
 struct ShardInboxes {
     locks: mpsc::Receiver<LockRequest>,
+    /// The mailboxes of the local drives whose listing index this shard owns (by the
+    /// drive's ordinal; `None` for the others).
+    indexes: Vec<Option<mpsc::Receiver<IndexCall>>>,
     peers: Option<mpsc::Receiver<HandedPeer>>,
+}
+
+impl ShardInboxes {
+    /// Every shard's inboxes, from the receivers of each kind (one per shard).
+    fn each(
+        locks: Vec<mpsc::Receiver<LockRequest>>,
+        indexes: Vec<Vec<Option<mpsc::Receiver<IndexCall>>>>,
+        peers: Vec<Option<mpsc::Receiver<HandedPeer>>>,
+    ) -> Vec<Self> {
+        (locks.into_iter().zip(indexes).zip(peers))
+            .map(|((locks, indexes), peers)| ShardInboxes {
+                locks,
+                indexes,
+                peers,
+            })
+            .collect()
+    }
 }
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -193,16 +216,17 @@ pub fn run(mut config: ServerConfig) -> Result<(), String> {
         metrics,
     );
     let peer_receivers = plan.join_cluster(&config, cluster_start);
+    let (index_senders, index_inboxes) = index_mailboxes(config.drives.len(), config.shards);
+    plan.index_senders = index_senders;
     crate::front::probe::start_drive_probes(&plan.node, &config.drives)?;
     let (ready_tx, ready_rx) = std_mpsc::channel();
     let mut stops = Vec::new();
     let mut threads = Vec::new();
-    let receivers = lock_receivers.into_iter().zip(peer_receivers);
-    for (shard_index, (locks, peers)) in receivers.enumerate() {
+    let inboxes = ShardInboxes::each(lock_receivers, index_inboxes, peer_receivers);
+    for (shard_index, inboxes) in inboxes.into_iter().enumerate() {
         let (stop_tx, stop_rx) = oneshot::channel();
         stops.push(stop_tx);
         let (plan, ready_tx) = (plan.clone(), ready_tx.clone());
-        let inboxes = ShardInboxes { locks, peers };
         let thread = std::thread::Builder::new()
             .name(format!("shoal-shard-{shard_index}"))
             .spawn(move || run_shard(shard_index, &plan, inboxes, stop_rx, &ready_tx))
@@ -351,6 +375,7 @@ impl ShardPlan {
             credentials: credentials.clone(),
             tls,
             lock_senders,
+            index_senders: Vec::new(),
             bucket_generation: crate::object::bucket_cache::BucketGeneration::new(),
             drained: Arc::default(),
             admin: crate::front::admin::node::Node::new(config.version, config.settings.clone()),
@@ -447,6 +472,8 @@ fn prepare_store(
     let store_config = StoreConfig {
         parity_chunks: config.parity,
         format_new_drives: config.format_new_drives,
+        // Only formats: the shards open the indexes.
+        listing_index: false,
         ..StoreConfig::default()
     };
     let (mut runtime, _) = shoal_io::build_runtime(&runtime_config())
@@ -484,7 +511,7 @@ fn run_shard(
         }
     };
     runtime.block_on(async move {
-        let (ctx, peer_side) = match open_shard(shard_index, plan).await {
+        let (ctx, peer_side) = match open_shard(shard_index, plan, inboxes.indexes).await {
             Ok((ctx, peer_side)) => (Rc::new(ctx), peer_side),
             Err(message) => {
                 let _ = ready.send(Err(message.clone()));
@@ -535,6 +562,8 @@ fn run_shard(
         let _ = monoio::time::timeout(STOP_GRACE, scanner_done).await;
         let _ = monoio::time::timeout(STOP_GRACE, fills_done).await;
         wait_for_every_shard_drained(plan).await;
+        // No shard changes records any more: the indexes this shard owns are saved.
+        ctx.store.save_listing_indexes().await;
         ctx.observer.logs.flush();
         Ok(ctx.requests_total())
     })
@@ -592,7 +621,11 @@ struct PeerSide {
 /// The shard's store and (in a cluster) what answers its peers.
 type OpenedShard = (ShardContext, Option<PeerSide>);
 
-async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<OpenedShard, String> {
+async fn open_shard(
+    shard_index: usize,
+    plan: &ShardPlan,
+    index_mailboxes: Vec<Option<mpsc::Receiver<IndexCall>>>,
+) -> Result<OpenedShard, String> {
     let mut drives = Vec::with_capacity(plan.config.drives.len());
     for path in &plan.config.drives {
         // Formatted (or found offline) by `prepare_store`: never created again here.
@@ -602,6 +635,8 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<OpenedShard,
     let store_config = StoreConfig {
         parity_chunks: plan.config.parity,
         clean_tmp_at_open: false,
+        // The shards share each drive's index (below).
+        listing_index: false,
         member_deadline: plan.config.member_deadline,
         // A holder waits at most a deadline per step: its lease outlasts a few of them.
         lease_duration: defaults
@@ -648,6 +683,14 @@ async fn open_shard(shard_index: usize, plan: &ShardPlan) -> Result<OpenedShard,
         }
     };
     let store = store.map_err(|e| format!("shard {shard_index}: {e}"))?;
+    store
+        .share_listing_indexes(
+            shard_index,
+            plan.config.shards,
+            &plan.index_senders,
+            index_mailboxes,
+        )
+        .await;
     let store = match plan.cluster {
         Some(_) => store.with_cluster_bucket_cache(plan.bucket_generation.clone()),
         None => store.with_bucket_generation(plan.bucket_generation.clone()),

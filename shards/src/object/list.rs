@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::member::verbs::walk::{
     KeySummary, WALK_LIMIT_MAX, WalkBatch, WalkEntry, WalkRequest, WalkVerbs,
 };
-use crate::member::{Member, MemberError, SetMember, Verb};
+use crate::member::{MemberError, Verb};
 use crate::object::store::Store;
 use crate::record::checksum::ChecksumAlgorithm;
 use crate::record::meta::ObjectInfo;
@@ -245,7 +245,9 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             skip_under: cursor.skip_under.clone(),
             collapse_slash: query.delimiter.as_deref() == Some("/"),
             limit,
-            summaries_for: None,
+            // Every member summarises: from its index, at no cost per key once the
+            // bucket's index is whole (a record read per key until then).
+            summaries_for: Some(self.deployment_id),
         });
         let name: Rc<str> = bucket.into();
         let sets = (0..self.layout.set_count)
@@ -286,17 +288,8 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         let strategy = Strategy::all(Verb::Walk, self.config.member_deadline);
         self.walk_calls
             .set(self.walk_calls.get() + members.len() as u64);
-        let summarisers = self.summarisers(members);
-        let summarised = Rc::new(WalkRequest {
-            summaries_for: Some(self.deployment_id),
-            ..(*request).clone()
-        });
-        let answers = quorum::call(&self.env, members, strategy, |i, member| {
-            let request = if summarisers.contains(&i) {
-                Rc::clone(&summarised)
-            } else {
-                Rc::clone(&request)
-            };
+        let answers = quorum::call(&self.env, members, strategy, |_, member| {
+            let request = Rc::clone(&request);
             let bucket = Rc::clone(&bucket);
             async move { member.walk(&bucket, &request).await }
         })
@@ -337,17 +330,6 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             horizon,
             agreed,
         })
-    }
-
-    /// The members asked to summarise their keys' records: write quorum of them, the
-    /// ones not marked slow first. Agreement needs no more (`agreed_summaries`), and each
-    /// summary costs its member a record read.
-    fn summarisers(&self, members: &[Rc<Member<D>>]) -> Vec<usize> {
-        let now = self.env.monotonic_nanos();
-        let mut order: Vec<usize> = (0..members.len()).collect();
-        order.sort_by_key(|&i| members[i].health().is_slow(now));
-        order.truncate(self.set_layout().write_quorum());
-        order
     }
 
     /// The keys of a set's walk whose records write-quorum members summarise alike,

@@ -22,6 +22,8 @@ use rand::{Rng, SeedableRng};
 use shoal_erasure::Coder;
 use shoal_io::{Clock, Drive, Env, MonoioEnv};
 
+use crate::member::local::index::IndexConfig;
+use crate::member::local::index::owner::{self as index_owner, IndexCall};
 use crate::member::{LocalMember, Member, SetMember};
 
 use crate::error::{Error, Result};
@@ -67,6 +69,11 @@ pub struct StoreConfig {
     /// a writer stuck longer than this loses its key to the next writer and is fenced.
     /// Longer than `member_deadline`, so a holder waiting on a hung member keeps it.
     pub lease_duration: std::time::Duration,
+    /// Open each local drive's listing index (`member/local/index/`) as this store's
+    /// own: a store alone on its node. A server's shards share each drive's index
+    /// (`share_listing_indexes`) and open with this off, as does the store that only
+    /// formats the drives.
+    pub listing_index: bool,
 }
 
 impl Default for StoreConfig {
@@ -83,6 +90,7 @@ impl Default for StoreConfig {
             format_new_drives: false,
             member_deadline: std::time::Duration::from_secs(10),
             lease_duration: std::time::Duration::from_secs(30),
+            listing_index: true,
         }
     }
 }
@@ -290,7 +298,7 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             staging_buf_bytes(config.stripe_size_bytes, layout.set.data_chunks),
             layout.set.set_size() * STAGING_BUFS_KEPT_WRITES,
         );
-        Ok(Self {
+        let store = Self {
             members,
             locker: KeyLocker::single_in(env.clone()),
             env,
@@ -312,7 +320,67 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
             heal_pace: crate::object::heal::HealPace::unlimited(),
             heal_account: crate::object::heal::pace::HealAccount::default(),
             fill: crate::object::fill::FillCounters::default(),
-        })
+        };
+        if store.config.listing_index {
+            store.share_listing_indexes(0, 1, &[], Vec::new()).await;
+        }
+        Ok(store)
+    }
+
+    /// Opens the listing index of each online local drive this shard owns (local
+    /// ordinal mod `shards`), answering the other shards through the drive's mailbox
+    /// (`mailboxes`, by ordinal, taken for the drives owned here), and links the other
+    /// drives to their owners' mailboxes (`senders`, by ordinal). A drive whose index
+    /// cannot open is listed from its records.
+    pub async fn share_listing_indexes(
+        &self,
+        shard_index: usize,
+        shards: usize,
+        senders: &[futures_channel::mpsc::Sender<IndexCall>],
+        mut mailboxes: Vec<Option<futures_channel::mpsc::Receiver<IndexCall>>>,
+    ) {
+        let offline = self.offline.borrow().clone();
+        let locals = (self.members.iter().zip(offline)).filter(|(m, _)| m.is_local());
+        for (ordinal, (member, offline)) in locals.enumerate() {
+            let Some(local) = member.as_local() else {
+                continue;
+            };
+            if ordinal % shards != shard_index {
+                if let Some(sender) = senders.get(ordinal) {
+                    local.link_remote_index(sender.clone(), self.deployment_id);
+                }
+                continue;
+            }
+            let mailbox = mailboxes.get_mut(ordinal).and_then(Option::take);
+            if offline.is_some() {
+                continue;
+            }
+            let config = IndexConfig::default();
+            let opened = index_owner::own(member, &self.env, self.deployment_id, config, mailbox);
+            if let Err(e) = opened.await {
+                tracing::warn!(drive = member.name(), error = %e, "listing index: cannot open; listings walk this drive's records");
+            }
+        }
+    }
+
+    /// Whether every listing index this shard owns holds `bucket` whole (listings of it
+    /// then read no folder; tests wait for a rebuild with it).
+    pub fn listing_indexes_ready(&self, bucket: &str) -> bool {
+        (self.members.iter())
+            .filter_map(|m| m.as_local()?.index_owner())
+            .all(|owner| owner.is_ready(bucket))
+    }
+
+    /// Writes every listing index this shard owns, with its clean marker: for a stop,
+    /// once no shard changes records any more.
+    pub async fn save_listing_indexes(&self) {
+        for member in &self.members {
+            if let Some(local) = member.as_local()
+                && let Some(owner) = local.index_owner()
+            {
+                owner.save(local.drive()).await;
+            }
+        }
     }
 
     /// Uses `locker` for per-key locks (a multi-shard server shares owner shards).

@@ -45,6 +45,13 @@ impl<D: Drive> LocalMember<D> {
         gone_is_ok(drive.remove_dir_all(bucket).await)
     }
 
+    /// Whether the drive holds `bucket`'s record: a drive emptied, replaced or gone
+    /// under a running server does not, and its listing index (in memory) must not
+    /// answer for it then.
+    pub(crate) async fn holds_bucket_record(&self, bucket: &str) -> bool {
+        self.drive().read_file(&record_path(bucket)).await.is_ok()
+    }
+
     /// Writes the bucket's record (and makes its folder) without touching what the
     /// bucket holds here: a replaced drive being filled (`object/fill/`) gets the
     /// records of buckets made before it joined, while objects of them may already
@@ -68,8 +75,13 @@ impl<D: Drive> BucketVerbs for LocalMember<D> {
     }
 
     async fn make_bucket(&self, bucket: &str, record: Vec<u8>) -> MemberResult<()> {
-        self.remove_bucket_contents(bucket).await?;
-        self.drive().create_dir_all(bucket).await?;
+        let emptied = async {
+            self.remove_bucket_contents(bucket).await?;
+            MemberResult::Ok(self.drive().create_dir_all(bucket).await?)
+        }
+        .await;
+        self.index_made_bucket(bucket, emptied.is_ok()).await;
+        emptied?;
         Ok(self
             .drive()
             .write_file_atomic(&record_path(bucket), &record)
@@ -82,7 +94,9 @@ impl<D: Drive> BucketVerbs for LocalMember<D> {
 
     async fn remove_bucket(&self, bucket: &str) -> MemberResult<()> {
         self.remove_bucket_record(bucket).await?;
-        self.remove_bucket_contents(bucket).await
+        let removed = self.remove_bucket_contents(bucket).await;
+        self.index_dropped_bucket(bucket, removed.is_ok()).await;
+        removed
     }
 
     async fn list_buckets(&self) -> MemberResult<Vec<String>> {

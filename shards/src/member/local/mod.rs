@@ -9,10 +9,7 @@ mod bucket;
 pub(crate) use bucket::BUCKETS_DIR;
 pub mod fence;
 pub mod fresh;
-// The listing index is a library until the walk verbs read it (issue 15): only its
-// tests and the fuzzer call it yet.
-#[allow(dead_code)]
-pub(crate) mod index;
+pub mod index;
 pub use index::fuzz_index_decoders;
 mod meta;
 mod records;
@@ -20,6 +17,7 @@ pub(crate) mod upload;
 mod walk;
 pub(crate) mod write;
 
+use std::cell::OnceCell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -27,6 +25,7 @@ use shoal_io::{Drive, Env, MonoioEnv};
 
 use crate::member::local::fence::EpochMemory;
 use crate::member::local::fresh::FreshFolders;
+use crate::member::local::index::link::IndexLink;
 use crate::member::{MemberHealth, SetMember};
 
 /// How long a member remembers a lease epoch unless told (the default lease).
@@ -40,6 +39,8 @@ pub struct LocalMember<D: Drive> {
     epochs: EpochMemory,
     /// Commits that made their key's folder, until their clean-up (`fresh.rs`).
     fresh: FreshFolders,
+    /// The drive's listing index (`index/link.rs`), once the store linked it.
+    index: OnceCell<IndexLink<D>>,
 }
 
 impl<D: Drive> LocalMember<D> {
@@ -56,6 +57,7 @@ impl<D: Drive> LocalMember<D> {
             health: MemberHealth::default(),
             epochs: EpochMemory::new(Rc::new(move || env.monotonic_nanos()), remember_nanos),
             fresh: FreshFolders::default(),
+            index: OnceCell::new(),
         }
     }
 

@@ -11,8 +11,9 @@
 //! cursor). Of a folder's children only a batch's worth enter the frontier (`expand`),
 //! so the sorting and the strings a batch makes are bounded by its limit, whatever the
 //! folder holds; the names read are not (the listing is whole), and most are decoded
-//! without a copy (`plain_segment`). The per-bucket sorted index of DESIGN.md §5 is
-//! what removes that cost; it is not built yet.
+//! without a copy (`plain_segment`). The per-bucket sorted index of DESIGN.md §5
+//! (`index/`) removes that cost for listings: their walks come from it once a bucket's
+//! index is whole, and this walk is what rebuilds it and what the scanner reads.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -78,6 +79,25 @@ fn push(frontier: &mut Frontier, text: String, node: Node) {
 
 impl<D: Drive> WalkVerbs for LocalMember<D> {
     async fn walk(&self, bucket: &str, request: &WalkRequest) -> MemberResult<WalkBatch> {
+        // A listing's walk (it asks for summaries) comes from the index when the
+        // bucket's is whole; other walks (the scanner's) read the records themselves.
+        if request.summaries_for.is_some()
+            && (1..=WALK_LIMIT_MAX).contains(&request.limit)
+            && let Some(batch) = self.walk_index(bucket, request).await
+        {
+            return Ok(batch);
+        }
+        self.walk_records(bucket, request).await
+    }
+}
+
+impl<D: Drive> LocalMember<D> {
+    /// The walk of the bucket's folders and records (what the index is rebuilt from).
+    pub(crate) async fn walk_records(
+        &self,
+        bucket: &str,
+        request: &WalkRequest,
+    ) -> MemberResult<WalkBatch> {
         if request.limit == 0 || request.limit > WALK_LIMIT_MAX {
             return Err(MemberError::Io(format!(
                 "walk limit {} outside 1..={WALK_LIMIT_MAX}",
@@ -143,9 +163,7 @@ impl<D: Drive> WalkVerbs for LocalMember<D> {
         }
         Ok(batch)
     }
-}
 
-impl<D: Drive> LocalMember<D> {
     /// One summary per entry: a key's record read, decoded and checked to be this
     /// deployment's record of that key; `None` for a prefix, or a record that is
     /// missing, unreadable or not the key's (the lister then reads the key in full,

@@ -125,10 +125,19 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
                     .await?,
             );
         }
-        let meta_folder = self
+        let written = self
             .drive()
             .write_file_atomic_into(&meta_file, &commit.meta)
-            .await?;
+            .await;
+        let meta_folder = match written {
+            Ok(made) => made,
+            Err(e) => {
+                self.index_settle(&commit.bucket, &commit.key).await;
+                return Err(e.into());
+            }
+        };
+        self.index_written(&commit.bucket, &commit.key, &commit.meta)
+            .await;
         if folder.unwrap_or(meta_folder) == TargetFolder::Made {
             self.fresh
                 .remember(commit.bucket, commit.key, commit.version_id);
@@ -149,6 +158,7 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
         // visible (found by sim_store, seed 80).
         if !matches!(fenced, Err(MemberError::Stale)) {
             undo_meta(self.drive(), &meta_file, roll_back.restore.as_deref()).await;
+            self.index_settle(&roll_back.bucket, &roll_back.key).await;
         }
         self.fresh
             .take(&roll_back.bucket, &roll_back.key, &roll_back.version_id);
@@ -171,7 +181,12 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
         self.epochs.admit(bucket, key, fence)?;
         let meta_file = meta_path(bucket, key);
         self.check_fence(&meta_file, expect_previous).await?;
-        Ok(self.drive().write_file_atomic(&meta_file, meta).await?)
+        if let Err(e) = self.drive().write_file_atomic(&meta_file, meta).await {
+            self.index_settle(bucket, key).await;
+            return Err(e.into());
+        }
+        self.index_written(bucket, key, meta).await;
+        Ok(())
     }
 
     async fn delete_version(
@@ -184,7 +199,12 @@ impl<D: Drive> WriteVerbs for LocalMember<D> {
         self.epochs.admit(bucket, key, fence)?;
         let meta_file = meta_path(bucket, key);
         self.check_fence(&meta_file, expect_previous).await?;
-        not_found_is_ok(self.drive().remove_file(&meta_file).await)
+        let removed = not_found_is_ok(self.drive().remove_file(&meta_file).await);
+        match removed {
+            Ok(()) => self.index_removed(bucket, key).await,
+            Err(_) => self.index_settle(bucket, key).await,
+        }
+        removed
     }
 
     async fn retire_versions(

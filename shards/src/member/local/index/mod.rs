@@ -30,10 +30,11 @@
 
 mod entry;
 mod layers;
+pub mod link;
+pub mod owner;
 mod run;
 #[cfg(test)]
 mod tests;
-#[allow(dead_code)] // read by the owner (next commit)
 mod walk;
 
 use std::cell::{Cell, RefCell};
