@@ -156,6 +156,11 @@ fn meta_reads(store: &TestStore<SimDrive>) -> u64 {
         .sum()
 }
 
+/// Folders listed on the drives so far.
+fn folder_listings(drives: &[SimDrive]) -> u64 {
+    drives.iter().map(SimDrive::list_dir_calls).sum()
+}
+
 /// Keys whose records every member holds alike are listed from what the members' walks
 /// summarise: the page reads no metadata record and shows each key's size and ETag. A
 /// key with a member whose record differs is read in full, so the page shows the
@@ -189,6 +194,7 @@ fn agreed_keys_are_listed_without_reading_their_records() {
             .collect();
 
         let before = meta_reads(&store);
+        let folders_before = folder_listings(&drives);
         let page = store
             .list_objects("bkt", &ListQuery::default())
             .await
@@ -199,8 +205,15 @@ fn agreed_keys_are_listed_without_reading_their_records() {
             before,
             "every key agreed: no record read"
         );
+        assert_eq!(
+            folder_listings(&drives),
+            folders_before,
+            "walked from the listing indexes: no folder listed"
+        );
 
-        // One member holds the older record of `a`, another the deleted key's.
+        // One member holds the older record of `a`, another the deleted key's, put
+        // there behind the verbs' backs; a restart without a clean stop rebuilds the
+        // listing indexes from the records, so they hold those copies too.
         drives[1]
             .write_file_atomic("bkt/a/_meta", &older)
             .await
@@ -209,15 +222,50 @@ fn agreed_keys_are_listed_without_reading_their_records() {
             .write_file_atomic("bkt/gone/_meta", &leftover)
             .await
             .unwrap();
-        let before = meta_reads(&store);
-        let page = store
-            .list_objects("bkt", &ListQuery::default())
-            .await
-            .unwrap();
-        assert_eq!(listed(&page), expected, "the agreed versions only");
-        assert!(
-            meta_reads(&store) > before,
-            "keys whose copies differ are read in full"
-        );
+        drop(store);
+        let store = store_on(drives.clone(), 2).await;
+        // Walked from the records while the indexes rebuild, then from the indexes.
+        for from_index in [false, true] {
+            if from_index {
+                wait_for_indexes(&store, "bkt").await;
+            }
+            let before = meta_reads(&store);
+            let folders_before = folder_listings(&drives);
+            let page = store
+                .list_objects("bkt", &ListQuery::default())
+                .await
+                .unwrap();
+            assert_eq!(listed(&page), expected, "the agreed versions only");
+            if from_index {
+                assert_eq!(folder_listings(&drives), folders_before);
+            }
+            assert!(
+                meta_reads(&store) > before,
+                "keys whose copies differ are read in full (from the index: {from_index})"
+            );
+        }
     });
+}
+
+/// The store on drives that already hold bucket "bkt" (a restart).
+async fn store_on(drives: Vec<SimDrive>, parity: usize) -> TestStore<SimDrive> {
+    let config = shoal_shards::StoreConfig {
+        parity_chunks: Some(parity),
+        ..shoal_shards::StoreConfig::default()
+    };
+    let clock = shoal_io::SimClock::new(1_700_000_000_000_000_000);
+    shoal_shards::Store::open(drives, clock, 43, config)
+        .await
+        .expect("reopen store")
+}
+
+/// Waits (a bounded while) until the store's listing indexes hold `bucket` whole.
+async fn wait_for_indexes(store: &TestStore<SimDrive>, bucket: &str) {
+    for _ in 0..1000 {
+        if store.listing_indexes_ready(bucket) {
+            return;
+        }
+        monoio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("the listing indexes of {bucket} were not rebuilt within 5 s");
 }

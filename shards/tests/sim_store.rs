@@ -354,12 +354,60 @@ async fn run(env: SimEnv, crash: Crash) -> Result<(), String> {
     };
     heal_all(&store).await;
     check_all(&store, &model, "after the load").await?;
+    list_all(&store, &model, "after the load").await?;
     drop(store);
     for drive in &drives {
         drive.crash();
     }
     let reopened = open(&drives, &env, rng.r#gen()).await?;
-    check_all(&reopened, &model, "after a crash and reopen").await
+    check_all(&reopened, &model, "after a crash and reopen").await?;
+    // Listed from the records while the crash's listing indexes rebuild, then from them.
+    list_all(&reopened, &model, "after a crash and reopen").await?;
+    for _ in 0..INDEX_REBUILD_WAITS_MAX {
+        if reopened.listing_indexes_ready(BUCKET) {
+            return list_all(&reopened, &model, "after the listing indexes were rebuilt").await;
+        }
+        env.sleep(Duration::from_millis(10)).await;
+    }
+    Err("the listing indexes were not rebuilt after the crash".into())
+}
+
+/// Waits of 10 ms for the listing indexes to be rebuilt after the last crash.
+const INDEX_REBUILD_WAITS_MAX: usize = 10_000;
+
+/// With no fault left, a listing of the whole bucket, page by page, shows every key an
+/// acknowledged PUT wrote and none an acknowledged DELETE removed.
+async fn list_all(store: &SimStore, model: &Model, when: &str) -> Result<(), String> {
+    let mut query = ListQuery {
+        max_keys: 7,
+        ..ListQuery::default()
+    };
+    let mut listed = std::collections::BTreeSet::new();
+    for _ in 0..10_000 {
+        let page = (store.list_objects(BUCKET, &query).await)
+            .map_err(|e| format!("{when}: LIST failed with {e}"))?;
+        listed.extend(page.objects.iter().map(|o| o.key.clone()));
+        if !page.is_truncated {
+            break;
+        }
+        query.start_after = page
+            .next_start_after
+            .ok_or("a truncated page names no last key")?;
+    }
+    for (key, expected) in model.borrow().iter() {
+        let there = listed.contains(key);
+        if there && expected.surely_absent() {
+            return Err(format!(
+                "{when}: LIST shows {key}, which an acknowledged DELETE removed"
+            ));
+        }
+        if !there && expected.surely_present() {
+            return Err(format!(
+                "{when}: LIST misses {key}, which an acknowledged PUT wrote"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Heals what is queued (bounded: healing queues nothing new once faults are gone,

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use shoal_io::{Clock, DirDrive, Drive, SimClock, SimDrive};
+use shoal_shards::member::local::index::owner::mailboxes as index_mailboxes;
 use shoal_shards::object::multipart::{CompletePart, UploadOptions};
 use shoal_shards::object::trash::{TRASH_DIR, TRASH_GRACE};
 use shoal_shards::set::shard_lock::{KeyLocker, mailboxes, serve_lock_requests};
@@ -53,13 +54,16 @@ async fn two_shards() -> (Vec<SimDrive>, Vec<Rc<TestStore<SimDrive>>>) {
         .map(|i| SimDrive::new(&format!("d{i}"), i + 1))
         .collect();
     let (senders, receivers) = mailboxes(2);
+    // Each drive's listing index on one shard, the other reaching it by mailbox.
+    let (index_senders, index_inboxes) = index_mailboxes(drives.len(), 2);
     // One per node, as the server shares it: bucket changes reach both shards' caches.
     let generation = BucketGeneration::new();
     let mut stores = Vec::new();
-    for (shard, receiver) in receivers.into_iter().enumerate() {
+    for (shard, (receiver, owned)) in receivers.into_iter().zip(index_inboxes).enumerate() {
         let config = StoreConfig {
             parity_chunks: Some(2),
             clean_tmp_at_open: shard == 0,
+            listing_index: false,
             ..StoreConfig::default()
         };
         let store = Store::open(drives.clone(), SimClock::new(1), shard as u64 + 3, config)
@@ -67,6 +71,9 @@ async fn two_shards() -> (Vec<SimDrive>, Vec<Rc<TestStore<SimDrive>>>) {
             .unwrap()
             .with_locker(KeyLocker::sharded(shard, senders.clone()))
             .with_bucket_generation(generation.clone());
+        store
+            .share_listing_indexes(shard, 2, &index_senders, owned)
+            .await;
         monoio::spawn(serve_lock_requests(
             shoal_io::MonoioEnv,
             store.locker_local(),
