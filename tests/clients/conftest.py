@@ -176,6 +176,23 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+_client_session: boto3.session.Session | None = None
+_client_session_lock = threading.Lock()
+
+
+def new_s3_client(**kwargs):
+    """A new boto3 S3 client, with its own connection pool, made from one shared session:
+    a new session loads botocore's service model again (about 0.15 s of CPU each, and the
+    suite makes thousands of clients). Sessions are not thread-safe and clients are, so
+    the lock covers only the making. The session is made on first use, after
+    pytest_configure has cut the clients off from the developer's AWS setup."""
+    global _client_session
+    with _client_session_lock:
+        if _client_session is None:
+            _client_session = boto3.session.Session()
+        return _client_session.client("s3", **kwargs)
+
+
 @dataclass
 class Server:
     """What a test needs to talk to one running server."""
@@ -197,8 +214,7 @@ class Server:
     def client(self, config: Config | None = None, access_key: str | None = None,
                secret_key: str | None = None):
         """A new boto3 S3 client; default configuration unless `config` is given."""
-        return boto3.session.Session().client(
-            "s3",
+        return new_s3_client(
             endpoint_url=self.endpoint,
             region_name=REGION,
             aws_access_key_id=access_key or self.access_key,
