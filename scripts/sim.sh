@@ -9,5 +9,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHOAL_SEEDS="${1:-5000}" SHOAL_SEED_START="${2:-0}" \
-    cargo test -p shoal-shards --test sim_store -- --nocapture --test-threads 1 \
+    cargo test -p shoal-shards --test suites -- --nocapture --test-threads 1 \
     seeded_store_simulation seeded_crash_simulation

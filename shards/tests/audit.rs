@@ -2,7 +2,7 @@
 //! members' walks across many batches are each audited exactly once, whatever each
 //! member holds; the drive report tells blank and foreign drives from the pool's own.
 
-mod common;
+use crate::common;
 
 use common::{MIB, Sim, body, put, run, store};
 use shoal_io::{Drive, SimClock, SimDrive};

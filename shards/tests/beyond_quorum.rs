@@ -5,7 +5,7 @@
 //! drives (a wrapper that hides a drive) and on real folders (emptied and filled
 //! again).
 
-mod common;
+use crate::common;
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};

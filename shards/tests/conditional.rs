@@ -1,7 +1,7 @@
 //! Conditional writes: create-only-if-absent and replace-only-this-version, evaluated
 //! atomically under the key's owner-shard lock.
 
-mod common;
+use crate::common;
 
 use std::rc::Rc;
 

@@ -1,7 +1,7 @@
 //! CopyObject in the store: streamed copies of any size, metadata directives, copying
 //! onto itself, and source conditions.
 
-mod common;
+use crate::common;
 
 use common::*;
 use shoal_shards::object::copy::{MetadataDirective, TaggingDirective};

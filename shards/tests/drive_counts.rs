@@ -5,7 +5,7 @@
 //! drive a write left behind at quorum counts its timeout once its deadline passes.
 //! Every GET still returns the exact bytes.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! open, an empty drive in a deployment that exists is left offline (it may be a bare
 //! mount point) unless `format_new_drives` is set; beyond quorum, open names the drives.
 
-mod common;
+use crate::common;
 
 use common::{Backend, Dir, Sim, TestStore, files_under, get, put, run, store};
 use shoal_io::{Drive, SimClock, SimDrive};

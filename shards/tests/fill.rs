@@ -5,7 +5,7 @@
 //! redoing a finished bucket; its progress counts only grow and are exact at the end;
 //! a drive filled is never filled again, and a fresh deployment's drives never are.
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -4,7 +4,7 @@
 //! exactly what a healthy write leaves (compared file by file); a deleted key stays
 //! deleted; more damage than parity changes nothing; a dry run changes nothing.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

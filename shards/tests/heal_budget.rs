@@ -4,7 +4,7 @@
 //! not added on top), and its buffers are paid for by the shard's memory budget,
 //! waiting (not failing) while another holder has it.
 
-mod common;
+use crate::common;
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@
 //! The hang spares bucket records (`.shoal/buckets/`): their verbs belong to another
 //! family, converted separately; this test is about the write path.
 
-mod common;
+use crate::common;
 
 use std::cell::Cell;
 use std::rc::Rc;

@@ -3,7 +3,7 @@
 //! deleted as exactly the key it is, and nothing is ever written outside the bucket's
 //! folder or Shoal's own `.shoal` folder.
 
-mod common;
+use crate::common;
 
 use common::*;
 use shoal_io::Drive;

@@ -7,7 +7,7 @@
 //! while a drive hangs longer than a lease: the value that stays is an acknowledged
 //! write that no acknowledged write followed (the register stays linearizable).
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -238,7 +238,7 @@ struct Attempt {
 #[test]
 fn racing_writers_stay_linearizable_across_lost_leases() {
     SeedSweep::new(
-        "cargo test -p shoal-shards --test lease_fencing -- racing",
+        "cargo test -p shoal-shards --test suites -- lease_fencing::racing",
         RACE_SEEDS_DEFAULT,
     )
     .run(|executor: &SimExecutor| {

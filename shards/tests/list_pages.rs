@@ -3,7 +3,7 @@
 //! same number of member walks whether the bucket holds 40 keys or 400; keys the
 //! members agree on are listed without reading their records.
 
-mod common;
+use crate::common;
 
 use common::*;
 use shoal_io::{Drive, SimDrive};

@@ -4,7 +4,7 @@
 //! read returns the right bytes, rebuilt from the chunks that are in place, or fails
 //! closed; never the misplaced bytes.
 
-mod common;
+use crate::common;
 
 use common::*;
 use shoal_io::{Drive, SimClock};

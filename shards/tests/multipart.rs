@@ -2,7 +2,7 @@
 //! copying, last-wins parts, every refusal S3 defines, lost part files, checksums,
 //! listing, abort and the cleanup of abandoned uploads.
 
-mod common;
+use crate::common;
 
 use common::*;
 use shoal_io::{Drive, SimClock};

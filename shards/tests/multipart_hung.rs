@@ -2,7 +2,7 @@
 //! anything under the uploads' folder): every request that reaches the hung member
 //! through the upload verbs still answers, correctly, within a few member deadlines.
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

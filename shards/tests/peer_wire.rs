@@ -4,8 +4,8 @@
 //! refused with a typed error (never a panic), and a member reached through the wire
 //! form answers every verb exactly as the same drive does when called directly.
 
-mod common;
-mod peer_examples;
+use crate::common;
+use crate::peer_examples;
 
 use std::collections::HashSet;
 use std::rc::Rc;

@@ -9,7 +9,7 @@
 //! `SimDrive` is single-threaded); the test reaches the drives through its own handles.
 //! Member latency and hangs pass on monoio's timer (real time), so bounds are wall-clock.
 
-mod common;
+use crate::common;
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};

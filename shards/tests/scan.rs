@@ -4,7 +4,7 @@
 //! a healthy store while writes and deletes race with it, resumes a stopped cycle where
 //! it stopped, and keeps to its budget of objects and bytes per second.
 
-mod common;
+use crate::common;
 
 use std::cell::Cell;
 use std::rc::Rc;

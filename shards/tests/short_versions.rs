@@ -5,7 +5,7 @@
 //! it. Built by hand on a 2+2 set of simulated drives: two of the four get the
 //! replaced version's record back, as a commit cut after two members looks.
 
-mod common;
+use crate::common;
 
 use common::*;
 use shoal_io::{Drive, FaultRule, SimDrive, SimFaults};

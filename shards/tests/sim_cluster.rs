@@ -41,7 +41,7 @@
 //! account, so S3's answer to its owner).
 //!
 //! A failure prints its seed and the command that reruns exactly it:
-//! `SHOAL_SEED=N cargo test -p shoal-shards --test sim_cluster`. CI runs
+//! `SHOAL_SEED=N cargo test -p shoal-shards --test suites -- sim_cluster::`. CI runs
 //! `SEEDS_DEFAULT` seeds; `SHOAL_SEEDS=N` runs more.
 
 use std::cell::{Cell, RefCell};
@@ -186,7 +186,7 @@ fn count(f: impl FnOnce(&mut Stats)) {
 #[test]
 fn seeded_cluster_simulation() {
     let report = SeedSweep::new(
-        "cargo test -p shoal-shards --test sim_cluster",
+        "cargo test -p shoal-shards --test suites -- sim_cluster::",
         SEEDS_DEFAULT,
     )
     .run(|executor: &SimExecutor| {

@@ -4,7 +4,7 @@
 //! is DESIGN.md §4: never wrong bytes, every acknowledged write survives, and a failed
 //! or interrupted write leaves the previous state visible, exactly.
 
-mod common;
+use crate::common;
 
 use std::cell::Cell;
 use std::future::Future;
@@ -1298,7 +1298,7 @@ fn half_committed_version_never_reverts() {
 }
 
 /// Many seeds of the random write-fault runs (2+2 and 4+2); ignored by default, run by
-/// `SHOAL_SEEDS=N cargo test -p shoal-shards --test sim_faults -- --ignored many_seeds`.
+/// `SHOAL_SEEDS=N cargo test -p shoal-shards --test suites -- --ignored sim_faults::`.
 #[test]
 #[ignore = "many seeds: run on demand"]
 fn random_write_faults_many_seeds() {

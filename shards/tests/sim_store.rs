@@ -14,10 +14,8 @@
 //! it must never change what a read may see.
 //!
 //! A failure prints its seed and the command that reruns exactly it (same trace hash):
-//! `SHOAL_SEED=N cargo test -p shoal-shards --test sim_store -- seeded`. CI runs
+//! `SHOAL_SEED=N cargo test -p shoal-shards --test suites -- sim_store::seeded`. CI runs
 //! `SEEDS_DEFAULT` seeds; `scripts/sim.sh N` runs more.
-
-mod common;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -133,7 +131,7 @@ fn count(f: impl FnOnce(&mut Stats)) {
 #[test]
 fn seeded_store_simulation() {
     let report = SeedSweep::new(
-        "cargo test -p shoal-shards --test sim_store -- seeded",
+        "cargo test -p shoal-shards --test suites -- sim_store::seeded",
         SEEDS_DEFAULT,
     )
     .run(simulate);
@@ -162,7 +160,7 @@ fn seeded_store_simulation() {
 #[test]
 fn seeded_crash_simulation() {
     let report = SeedSweep::new(
-        "cargo test -p shoal-shards --test sim_store -- seeded_crash",
+        "cargo test -p shoal-shards --test suites -- sim_store::seeded_crash",
         CRASH_SEEDS_DEFAULT,
     )
     .run(|executor: &SimExecutor| {

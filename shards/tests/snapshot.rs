@@ -4,7 +4,7 @@
 //! each other, across shards; replaced data is removed after the grace period and at
 //! start.
 
-mod common;
+use crate::common;
 
 use std::rc::Rc;
 use std::time::Duration;

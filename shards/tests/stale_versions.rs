@@ -3,7 +3,7 @@
 //! left behind goes at the next commit of the key, and a commit that made the key's
 //! folder (a new key) lists no folder at all to find out.
 
-mod common;
+use crate::common;
 
 use common::{Backend, Dir, MIB, Peers, Sim, TcpPeers, TestStore, body, get, put, run};
 use shoal_io::{AlignedBuf, Drive, SimDrive};

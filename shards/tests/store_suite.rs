@@ -1,6 +1,6 @@
 //! The object store suite, run against simulated drives and real directories alike.
 
-mod common;
+use crate::common;
 
 use common::*;
 use shoal_io::Drive;

@@ -2,7 +2,7 @@
 //! failed update leaves untouched, and that overwrites and copies treat as S3 does;
 //! bucket tags that survive a minority of drives.
 
-mod common;
+use crate::common;
 
 use common::*;
 use shoal_io::{FaultRule, SimFaults};

@@ -5,7 +5,7 @@
 //! a bucket that holds only tombstones must succeed. Run on simulated drives, one of
 //! which refuses writes while the delete runs.
 
-mod common;
+use crate::common;
 
 use common::*;
 use shoal_io::{FaultRule, SimDrive, SimFaults};

@@ -25,12 +25,11 @@ import time
 import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 import requests
 from botocore.config import Config
 
-from conftest import REGION, REPO_ROOT, clean_env, shoal_binary
+from conftest import REGION, REPO_ROOT, clean_env, new_s3_client, shoal_binary
 
 CLUSTER_SH = REPO_ROOT / "scripts" / "cluster.sh"
 # Bounds on the script's commands: `up` waits itself (--wait-s), stop-node at most 25 s.
@@ -188,8 +187,8 @@ class Cluster:
         asked, so each call is one request the test can judge."""
         config = Config(retries={"total_max_attempts": attempts}, connect_timeout=5,
                         read_timeout=read_timeout_s, max_pool_connections=16)
-        return boto3.session.Session().client(
-            "s3", endpoint_url=self.endpoint(i), region_name=REGION,
+        return new_s3_client(
+            endpoint_url=self.endpoint(i), region_name=REGION,
             aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"], config=config)
 

@@ -2,9 +2,12 @@
 
 One server per transport mode and per session: plain HTTP, HTTPS with a self-signed
 certificate, and HTTP on the epoll fallback driver. Every test that takes the `server`
-fixture (directly or through `s3` / `bucket`) runs once per mode. Teardown stops the
-server with SIGTERM and fails the session if it does not exit 0 within 15 s, so a
-shutdown regression is a test failure, not a leaked process.
+fixture (directly or through `s3` / `bucket`) runs once per mode, except that a module
+marked `above_transport` (its subject is S3's answers, the same code over every
+transport) runs over plain HTTP only unless SHOAL_CLIENT_MODES=all
+(scripts/test-long.sh). Teardown stops the server with SIGTERM and fails the session
+if it does not exit 0 within 15 s, so a shutdown regression is a test failure, not a
+leaked process.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ SHARDS = 2
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 15
 MODES = ["http", "https", "epoll"]
+# "lean" (default): `above_transport` modules in http mode only; "all": every mode.
+CLIENT_MODES = ("lean", "all")
 
 
 def pytest_configure(config):
@@ -43,6 +48,43 @@ def pytest_configure(config):
         del os.environ[name]
     os.environ["AWS_CONFIG_FILE"] = os.devnull
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    client_modes()  # a misspelt SHOAL_CLIENT_MODES stops the run before any test
+
+
+def client_modes() -> str:
+    chosen = os.environ.get("SHOAL_CLIENT_MODES", "lean")
+    if chosen not in CLIENT_MODES:
+        pytest.exit(f"SHOAL_CLIENT_MODES={chosen}: expected one of {', '.join(CLIENT_MODES)}", 2)
+    return chosen
+
+
+def pytest_report_header(config):
+    if client_modes() == "all":
+        return "client modes: all (every server test in http, https and epoll)"
+    return ("client modes: lean (above_transport modules in http only; "
+            "SHOAL_CLIENT_MODES=all runs them in every mode)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Drops the https and epoll runs of `above_transport` tests unless
+    SHOAL_CLIENT_MODES=all. They test S3's semantics (listing pages, tags, copies,
+    conditional writes, key names, cached bucket answers), which sit above the transport:
+    http proves them, and the transport's own behaviour (bodies, chunked uploads,
+    checksums, raw and refused requests, TLS, the epoll driver) stays in every mode in
+    the other modules. Deselected, not skipped: nothing is set up for them."""
+    if client_modes() == "all":
+        return
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        mode = callspec.params.get("server") if callspec else None
+        if mode not in (None, "http") and item.get_closest_marker("above_transport"):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def shoal_binary() -> Path:
@@ -176,6 +218,23 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+_client_session: boto3.session.Session | None = None
+_client_session_lock = threading.Lock()
+
+
+def new_s3_client(**kwargs):
+    """A new boto3 S3 client, with its own connection pool, made from one shared session:
+    a new session loads botocore's service model again (about 0.15 s of CPU each, and the
+    suite makes thousands of clients). Sessions are not thread-safe and clients are, so
+    the lock covers only the making. The session is made on first use, after
+    pytest_configure has cut the clients off from the developer's AWS setup."""
+    global _client_session
+    with _client_session_lock:
+        if _client_session is None:
+            _client_session = boto3.session.Session()
+        return _client_session.client("s3", **kwargs)
+
+
 @dataclass
 class Server:
     """What a test needs to talk to one running server."""
@@ -197,8 +256,7 @@ class Server:
     def client(self, config: Config | None = None, access_key: str | None = None,
                secret_key: str | None = None):
         """A new boto3 S3 client; default configuration unless `config` is given."""
-        return boto3.session.Session().client(
-            "s3",
+        return new_s3_client(
             endpoint_url=self.endpoint,
             region_name=REGION,
             aws_access_key_id=access_key or self.access_key,

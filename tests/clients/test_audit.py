@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT_PASSWORD, ROOT_USER, ServerProcess, clean_env, free_port, shoal_binary
+from conftest import (ROOT_PASSWORD, ROOT_USER, ServerProcess, clean_env, free_port, new_s3_client,
+                      shoal_binary)
 
 MIB = 1 << 20
 DRIVES = 6  # one set of 3 data + 3 parity chunks
@@ -35,15 +36,13 @@ ODD_KEYS = [
 
 def start(drives: list[Path], tmp: Path) -> tuple[ServerProcess, object]:
     """A server over `drives` with one shard; and a boto3 client for it."""
-    import boto3
-
     port = free_port()
     env = clean_env(SHOAL_ROOT_USER=ROOT_USER, SHOAL_ROOT_PASSWORD=ROOT_PASSWORD)
     args = ["server", "--address", f"127.0.0.1:{port}", "--shards", "1", *map(str, drives)]
     process = ServerProcess(args, env, cwd=tmp, log_dir=tmp / "logs")
     process.wait_ready(port)
-    client = boto3.session.Session().client(
-        "s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+    client = new_s3_client(
+        endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
         aws_access_key_id=ROOT_USER, aws_secret_access_key=ROOT_PASSWORD)
     return process, client
 

@@ -21,6 +21,8 @@ from botocore.credentials import Credentials
 
 from s3util import assert_raw_error
 
+pytestmark = pytest.mark.above_transport
+
 
 def _presigned_v4(server, path: str, expires: str) -> str:
     """A SigV4 presigned GET, validly signed over `expires` exactly as given."""

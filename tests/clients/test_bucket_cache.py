@@ -12,6 +12,8 @@ from botocore.exceptions import ClientError
 
 import conftest
 
+pytestmark = pytest.mark.above_transport
+
 # Fresh connections per step: enough that each of two shards is hit with near certainty.
 ROUNDS = 12
 

@@ -6,7 +6,11 @@ import random
 import threading
 import urllib.request
 
+import pytest
+
 from s3util import assert_absent, client_error
+
+pytestmark = pytest.mark.above_transport
 
 
 def data(size: int, seed: int = 3) -> bytes:

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from s3util import S3_NS, raw
+
+pytestmark = pytest.mark.above_transport
 
 
 def _keys(s3, bucket: str) -> list[str]:

@@ -8,8 +8,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from conftest import DRIVES
 from s3util import assert_absent, client_error
+
+pytestmark = pytest.mark.above_transport
 
 # Each key with the key it would alias if it were taken as a path (also stored, so an
 # alias shows as one object overwriting the other).

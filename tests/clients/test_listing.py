@@ -14,6 +14,8 @@ import pytest
 
 from s3util import S3_NS, md5_b64, model_listing, page_entries, raw
 
+pytestmark = pytest.mark.above_transport
+
 PAGE = 7
 
 

@@ -24,7 +24,6 @@ import time
 import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 import requests
 from boto3.s3.transfer import TransferConfig
@@ -32,7 +31,7 @@ from botocore.config import Config
 
 from clusterutil import Cluster
 from conftest import (REGION, REPO_ROOT, ROOT_PASSWORD, ROOT_USER, START_TIMEOUT_S, ServerProcess,
-                      clean_env, free_port)
+                      clean_env, free_port, new_s3_client)
 from test_drive_truth import move_entries
 
 RENDER = REPO_ROOT / "deploy" / "render.py"
@@ -122,8 +121,8 @@ class Proxy:
 
 def s3_client(endpoint: str, access_key: str = ROOT_USER, secret_key: str = ROOT_PASSWORD):
     """boto3 with the default configuration, pointed at the proxy."""
-    return boto3.session.Session().client(
-        "s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=access_key,
+    return new_s3_client(
+        endpoint_url=endpoint, region_name=REGION, aws_access_key_id=access_key,
         aws_secret_access_key=secret_key, config=Config(retries={"total_max_attempts": 1}))
 
 

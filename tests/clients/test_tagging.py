@@ -3,7 +3,11 @@ PUT, copy and multipart create, the tag count on GET/HEAD, and S3's limits."""
 
 from __future__ import annotations
 
+import pytest
+
 from s3util import client_error
+
+pytestmark = pytest.mark.above_transport
 
 
 def tag_set(pairs: dict[str, str]) -> dict:

@@ -82,7 +82,7 @@ impl SeedPlan {
 #[derive(Debug, Clone)]
 pub struct SeedSweep {
     /// The command that runs this test, for the rerun hint, e.g.
-    /// `cargo test -p shoal-shards --test sim_store -- whole_store`.
+    /// `cargo test -p shoal-shards --test suites -- sim_store::whole_store`.
     pub rerun_command: String,
     /// Seeds when the environment does not say.
     pub seeds_default: u64,
