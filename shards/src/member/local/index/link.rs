@@ -14,7 +14,9 @@ use shoal_io::{Drive, DriveError};
 
 use crate::member::keypath::meta_path;
 use crate::member::local::LocalMember;
-use crate::member::local::index::owner::{IndexCall, IndexOwner, remove_clean_marker};
+use crate::member::local::index::owner::{
+    BucketChange, IndexCall, IndexOwner, remove_clean_marker,
+};
 use crate::member::verbs::walk::{KeySummary, WalkBatch, WalkRequest};
 use crate::record::meta::DriveMeta;
 use crate::topology::placement::DeploymentId;
@@ -107,47 +109,43 @@ impl<D: Drive> LocalMember<D> {
 
     /// A change of `bucket`'s records whose outcome cannot be known.
     pub(crate) async fn index_lost(&self, bucket: &str) {
-        match self.index.get() {
-            None => {}
-            Some(IndexLink::Own(owner)) => owner.lost(self.drive(), bucket).await,
-            Some(IndexLink::Remote { mailbox, .. }) => {
-                let bucket = bucket.to_owned();
-                self.call(mailbox, |done| IndexCall::Lost { bucket, done })
-                    .await;
-            }
-        }
+        self.index_bucket(bucket, BucketChange::Lost).await;
     }
 
     /// After `bucket` was made on the drive, empty (`ok`), or its making failed part
     /// way (what is left of it is not known).
     pub(crate) async fn index_made_bucket(&self, bucket: &str, ok: bool) {
-        if !ok {
-            return self.index_lost(bucket).await;
-        }
-        match self.index.get() {
-            None => {}
-            Some(IndexLink::Own(owner)) => owner.made_bucket(self.drive(), bucket).await,
-            Some(IndexLink::Remote { mailbox, .. }) => {
-                let bucket = bucket.to_owned();
-                self.call(mailbox, |done| IndexCall::MadeBucket { bucket, done })
-                    .await;
-            }
-        }
+        let change = if ok {
+            BucketChange::Made
+        } else {
+            BucketChange::Lost
+        };
+        self.index_bucket(bucket, change).await;
     }
 
     /// After `bucket`'s objects were removed from the drive (`ok`), or their removal
     /// failed part way.
     pub(crate) async fn index_dropped_bucket(&self, bucket: &str, ok: bool) {
-        if !ok {
-            return self.index_lost(bucket).await;
-        }
+        let change = if ok {
+            BucketChange::Dropped
+        } else {
+            BucketChange::Lost
+        };
+        self.index_bucket(bucket, change).await;
+    }
+
+    async fn index_bucket(&self, bucket: &str, change: BucketChange) {
         match self.index.get() {
             None => {}
-            Some(IndexLink::Own(owner)) => owner.dropped_bucket(self.drive(), bucket).await,
+            Some(IndexLink::Own(owner)) => owner.bucket_changed(self.drive(), bucket, change).await,
             Some(IndexLink::Remote { mailbox, .. }) => {
                 let bucket = bucket.to_owned();
-                self.call(mailbox, |done| IndexCall::DroppedBucket { bucket, done })
-                    .await;
+                self.call(mailbox, |done| IndexCall::Bucket {
+                    bucket,
+                    change,
+                    done,
+                })
+                .await;
             }
         }
     }

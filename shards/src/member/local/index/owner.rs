@@ -57,19 +57,10 @@ pub enum IndexCall {
         entry: Option<KeySummary>,
         done: oneshot::Sender<()>,
     },
-    /// A change of `bucket`'s records could not be applied: rebuild it.
-    Lost {
+    /// `bucket` as a whole changed here.
+    Bucket {
         bucket: String,
-        done: oneshot::Sender<()>,
-    },
-    /// `bucket` was made here, empty.
-    MadeBucket {
-        bucket: String,
-        done: oneshot::Sender<()>,
-    },
-    /// `bucket` and everything in it was removed here.
-    DroppedBucket {
-        bucket: String,
+        change: BucketChange,
         done: oneshot::Sender<()>,
     },
     /// A listing's walk; `None`: walk the records instead.
@@ -78,6 +69,17 @@ pub enum IndexCall {
         request: WalkRequest,
         reply: oneshot::Sender<Option<WalkBatch>>,
     },
+}
+
+/// What happened to a bucket as a whole on a drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketChange {
+    /// Made, with nothing in it.
+    Made,
+    /// Removed with everything in it.
+    Dropped,
+    /// A change of its records could not be applied: rebuild it.
+    Lost,
 }
 
 /// A drive's index on its owner shard.
@@ -140,14 +142,20 @@ impl<D: Drive> IndexOwner<D> {
         self.want_rebuild(bucket);
     }
 
-    /// `bucket` was made on the drive, with nothing in it.
-    pub async fn made_bucket(&self, drive: &D, bucket: &str) {
-        self.dropped_bucket(drive, bucket).await;
-        self.index.mark_ready(bucket);
+    /// `bucket` as a whole changed on the drive (`BucketChange`).
+    pub async fn bucket_changed(&self, drive: &D, bucket: &str, change: BucketChange) {
+        match change {
+            BucketChange::Lost => self.lost(drive, bucket).await,
+            BucketChange::Dropped => self.dropped_bucket(drive, bucket).await,
+            BucketChange::Made => {
+                self.dropped_bucket(drive, bucket).await;
+                self.index.mark_ready(bucket);
+            }
+        }
     }
 
     /// `bucket` and everything in it were removed from the drive.
-    pub async fn dropped_bucket(&self, drive: &D, bucket: &str) {
+    async fn dropped_bucket(&self, drive: &D, bucket: &str) {
         self.changed(drive).await;
         self.bucket_changes.set(self.bucket_changes.get() + 1);
         self.rebuilds.borrow_mut().remove(bucket);
@@ -436,16 +444,12 @@ async fn answer<D: Drive>(member: &Member<D>, call: IndexCall) {
             owner.apply(drive, &bucket, &key, entry).await;
             let _ = done.send(());
         }
-        IndexCall::Lost { bucket, done } => {
-            owner.lost(drive, &bucket).await;
-            let _ = done.send(());
-        }
-        IndexCall::MadeBucket { bucket, done } => {
-            owner.made_bucket(drive, &bucket).await;
-            let _ = done.send(());
-        }
-        IndexCall::DroppedBucket { bucket, done } => {
-            owner.dropped_bucket(drive, &bucket).await;
+        IndexCall::Bucket {
+            bucket,
+            change,
+            done,
+        } => {
+            owner.bucket_changed(drive, &bucket, change).await;
             let _ = done.send(());
         }
         IndexCall::Walk {
