@@ -182,32 +182,16 @@ fn agreed_keys_are_listed_without_reading_their_records() {
             store.head_object("bkt", "a").await.unwrap(),
             store.head_object("bkt", "b").await.unwrap(),
         ];
-        let listed = |page: &shoal_shards::ListPage| -> Vec<(String, u64, String)> {
-            page.objects
-                .iter()
-                .map(|o| (o.key.clone(), o.size_bytes, o.etag.clone()))
-                .collect()
-        };
         let expected: Vec<(String, u64, String)> = heads
             .iter()
             .map(|h| (h.key.clone(), h.size_bytes, h.etag.clone()))
             .collect();
 
-        let before = meta_reads(&store);
-        let folders_before = folder_listings(&drives);
-        let page = store
-            .list_objects("bkt", &ListQuery::default())
-            .await
-            .unwrap();
-        assert_eq!(listed(&page), expected);
+        let (listed, reads, folders) = list_counted(&store, &drives).await;
+        assert_eq!(listed, expected);
+        assert_eq!(reads, 0, "every key agreed: no record read");
         assert_eq!(
-            meta_reads(&store),
-            before,
-            "every key agreed: no record read"
-        );
-        assert_eq!(
-            folder_listings(&drives),
-            folders_before,
+            folders, 0,
             "walked from the listing indexes: no folder listed"
         );
 
@@ -228,23 +212,42 @@ fn agreed_keys_are_listed_without_reading_their_records() {
         for from_index in [false, true] {
             if from_index {
                 wait_for_indexes(&store, "bkt").await;
+            } else {
+                assert!(
+                    !store.listing_indexes_ready("bkt"),
+                    "rebuilt before the first listing"
+                );
             }
-            let before = meta_reads(&store);
-            let folders_before = folder_listings(&drives);
-            let page = store
-                .list_objects("bkt", &ListQuery::default())
-                .await
-                .unwrap();
-            assert_eq!(listed(&page), expected, "the agreed versions only");
-            if from_index {
-                assert_eq!(folder_listings(&drives), folders_before);
-            }
+            let (listed, reads, folders) = list_counted(&store, &drives).await;
+            assert_eq!(listed, expected, "the agreed versions only");
+            assert_eq!(folders == 0, from_index, "folders listed: {folders}");
             assert!(
-                meta_reads(&store) > before,
+                reads > 0,
                 "keys whose copies differ are read in full (from the index: {from_index})"
             );
         }
     });
+}
+
+/// One listing of the whole bucket: each key's size and ETag, and how many records
+/// were read and folders listed for it.
+async fn list_counted(
+    store: &TestStore<SimDrive>,
+    drives: &[SimDrive],
+) -> (Vec<(String, u64, String)>, u64, u64) {
+    let (reads, folders) = (meta_reads(store), folder_listings(drives));
+    let page = store
+        .list_objects("bkt", &ListQuery::default())
+        .await
+        .unwrap();
+    let listed = (page.objects.iter())
+        .map(|o| (o.key.clone(), o.size_bytes, o.etag.clone()))
+        .collect();
+    (
+        listed,
+        meta_reads(store) - reads,
+        folder_listings(drives) - folders,
+    )
 }
 
 /// The store on drives that already hold bucket "bkt" (a restart).

@@ -340,11 +340,9 @@ impl<D: Drive, C: Clock, E: Env> Store<D, C, E> {
         mut mailboxes: Vec<Option<futures_channel::mpsc::Receiver<IndexCall>>>,
     ) {
         let offline = self.offline.borrow().clone();
-        let locals = (self.members.iter().zip(offline)).filter(|(m, _)| m.is_local());
-        for (ordinal, (member, offline)) in locals.enumerate() {
-            let Some(local) = member.as_local() else {
-                continue;
-            };
+        let locals = (self.members.iter().zip(offline))
+            .filter_map(|(member, offline)| Some((member, member.as_local()?, offline)));
+        for (ordinal, (member, local, offline)) in locals.enumerate() {
             if ordinal % shards != shard_index {
                 if let Some(sender) = senders.get(ordinal) {
                     local.link_remote_index(sender.clone(), self.deployment_id);

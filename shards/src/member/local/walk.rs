@@ -24,11 +24,11 @@ use shoal_io::{Drive, DriveError};
 use crate::member::keypath::{
     EntryName, META_FILE_NAME, decode_entry_name, meta_path, plain_segment,
 };
+use crate::member::local::index::link::entry_of;
 use crate::member::verbs::walk::{
     KeySummary, WALK_LIMIT_MAX, WalkBatch, WalkEntry, WalkRequest, WalkVerbs,
 };
 use crate::member::{LocalMember, MemberError, MemberResult};
-use crate::record::meta::DriveMeta;
 use crate::topology::placement::DeploymentId;
 
 /// Records a walk reads at once to summarise its keys (the open ring submits those of
@@ -79,10 +79,15 @@ fn push(frontier: &mut Frontier, text: String, node: Node) {
 
 impl<D: Drive> WalkVerbs for LocalMember<D> {
     async fn walk(&self, bucket: &str, request: &WalkRequest) -> MemberResult<WalkBatch> {
+        if request.limit == 0 || request.limit > WALK_LIMIT_MAX {
+            return Err(MemberError::Io(format!(
+                "walk limit {} outside 1..={WALK_LIMIT_MAX}",
+                request.limit
+            )));
+        }
         // A listing's walk (it asks for summaries) comes from the index when the
         // bucket's is whole; other walks (the scanner's) read the records themselves.
         if request.summaries_for.is_some()
-            && (1..=WALK_LIMIT_MAX).contains(&request.limit)
             && let Some(batch) = self.walk_index(bucket, request).await
         {
             return Ok(batch);
@@ -92,18 +97,13 @@ impl<D: Drive> WalkVerbs for LocalMember<D> {
 }
 
 impl<D: Drive> LocalMember<D> {
-    /// The walk of the bucket's folders and records (what the index is rebuilt from).
+    /// The walk of the bucket's folders and records (what the index is rebuilt from);
+    /// `request.limit` is in 1..=`WALK_LIMIT_MAX`.
     pub(crate) async fn walk_records(
         &self,
         bucket: &str,
         request: &WalkRequest,
     ) -> MemberResult<WalkBatch> {
-        if request.limit == 0 || request.limit > WALK_LIMIT_MAX {
-            return Err(MemberError::Io(format!(
-                "walk limit {} outside 1..={WALK_LIMIT_MAX}",
-                request.limit
-            )));
-        }
         // The bucket's own folder: missing means nothing here (the caller decides
         // whether to believe that).
         let root = self.drive().list_dir(bucket).await?;
@@ -180,8 +180,7 @@ impl<D: Drive> LocalMember<D> {
                     return None;
                 };
                 let bytes = self.drive().read_file(&meta_path(bucket, key)).await.ok()?;
-                let meta = DriveMeta::decode(&bytes, deployment_id).ok()?;
-                (meta.info.bucket == bucket && meta.info.key == *key).then(|| KeySummary::of(&meta))
+                entry_of(&bytes, deployment_id, bucket, key)
             })
             .buffered(SUMMARY_READS_IN_FLIGHT)
             .collect()
