@@ -64,6 +64,7 @@ use std::sync::Arc;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::buf::{AlignedBuf, BLOCK_SIZE_BYTES};
+use crate::dir_sync::Groups;
 use crate::drive::{
     DirEntry, Drive, DriveError, DriveResult, SpaceInfo, TargetFolder, assert_relative_path,
 };
@@ -498,6 +499,50 @@ fn rename_making_parents(
     }
 }
 
+/// Makes durable everything written to `root`'s filesystem before this call: one
+/// `syncfs` of it on the helper pool (the ring has no such operation), shared with every
+/// caller of this shard whose change was done before it started (`dir_sync.rs`, keyed
+/// by the filesystem's device: drives on one filesystem share it too).
+///
+/// This is the group commit of small writes: a metadata record is written and renamed
+/// into place unsynced, and many records (of many objects, on every drive of the
+/// filesystem) become durable in one journal commit and one cache flush, instead of an
+/// fdatasync of each file and an fsync of each folder whose entries changed. `syncfs`
+/// reports writeback errors of the filesystem since the root's last call (Linux 5.8 and
+/// later), so a failed flush fails every write that waited for it.
+async fn sync_filesystem(root: &Arc<RootDir>) -> io::Result<()> {
+    thread_local! {
+        static FILESYSTEMS: Rc<Groups<u64>> = Rc::new(Groups::new());
+    }
+    let groups = FILESYSTEMS.with(Rc::clone);
+    let held = Arc::clone(root);
+    let sync = move || {
+        let held = Arc::clone(&held);
+        GROUP_COMMIT.with(|counts| counts.flushes.set(counts.flushes.get() + 1));
+        async move { on_helper(move || Ok(nix::unistd::syncfs(held.fd())?)).await }
+    };
+    GROUP_COMMIT.with(|counts| counts.waits.set(counts.waits.get() + 1));
+    groups.sync(root.dev, sync).await
+}
+
+/// How well this thread's small writes share flushes (`sync_filesystem`).
+#[derive(Default)]
+struct GroupCommit {
+    flushes: Cell<u64>,
+    waits: Cell<u64>,
+}
+
+thread_local! {
+    static GROUP_COMMIT: GroupCommit = GroupCommit::default();
+}
+
+/// This thread's (shard's) group commit so far: `(flushes, waits)`, the `syncfs` calls
+/// it made and the waits for one that small atomic writes made (two per write). Waits
+/// per flush is how many writes a flush made durable at once.
+pub fn group_commit_counts() -> (u64, u64) {
+    GROUP_COMMIT.with(|counts| (counts.flushes.get(), counts.waits.get()))
+}
+
 /// Whether drive I/O goes to the helper pool: epoll mode with a pool attached, where
 /// monoio would run file syscalls inline on the shard thread. Under io_uring every
 /// operation the ring can do goes through the ring (`ring_fs`).
@@ -729,17 +774,30 @@ impl Drive for DirDrive {
             }
             return Ok(result?);
         }
-        // Every PUT's metadata commit: write and fdatasync (one chain), rename, the
-        // target folder's fsync (shared), all through the ring relative to the root.
+        // Every PUT's metadata commit, group-committed: the temporary is written (one
+        // chain), made durable by a `syncfs` of the drive's filesystem shared with the
+        // other commits of this shard (`sync_filesystem`), renamed into place (making
+        // the key's folder if need be), and the rename made durable by the next shared
+        // `syncfs`. The bytes are durable before the name is, so a crash leaves the old
+        // record or the new one whole, on any filesystem.
         let at = root.ring_root();
-        let result = match ring_fs::write_synced(&at, &tmp_name, data).await {
-            Ok(()) => ring_fs::rename_durable(&at, &tmp_name, path).await,
+        let staged = match ring_fs::write_new(&at, &tmp_name, data, false).await {
+            Ok(()) => sync_filesystem(&root).await,
             Err(e) => Err(e),
         };
-        if result.is_err() {
-            let _ = ring_fs::unlink(&at, &tmp_name).await;
-        }
-        Ok(result?)
+        let renamed = match staged {
+            Ok(()) => ring_fs::rename_making_parents(&at, &tmp_name, path).await,
+            Err(e) => Err(e),
+        };
+        let folder = match renamed {
+            Ok((_, folder)) => folder,
+            Err(e) => {
+                let _ = ring_fs::unlink(&at, &tmp_name).await;
+                return Err(e.into());
+            }
+        };
+        sync_filesystem(&root).await?;
+        Ok(folder)
     }
 
     async fn create(&self, path: &str, size_hint_bytes: u64) -> DriveResult<DirFile> {

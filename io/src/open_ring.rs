@@ -21,7 +21,7 @@
 //! (hard links: the read and the close run whatever the step before answered, so the
 //! slot is always emptied). No descriptor enters the process, and a cached record is
 //! read entirely inside one `io_uring_enter`. A small file written atomically
-//! (`write_new_synced`: open, write, fdatasync, close) and a directory fsync
+//! (`write_new`: open, write, fdatasync, close) and a directory fsync
 //! (`sync_dir_at`: open, fsync, close) are chains the same way: the kernel runs a
 //! chain's steps one after another on the worker that took the first blocking one, so
 //! the whole write is one worker wake-up and one completion wait rather than four.
@@ -225,33 +225,43 @@ pub(crate) async fn read_whole(
 }
 
 /// Creates the file `path` (relative, no `..`; it must not exist) under the directory
-/// `dir`, which `keep` holds open, writes `data` into it and fdatasyncs it: one chain
-/// (open into the slot's file, write, fdatasync, close), so the kernel runs it on one
-/// worker in one go (a creating open and an fsync never complete inline). `None` when
-/// this shard cannot take it now: nothing was done, and the caller writes it another
-/// way.
-pub(crate) async fn write_new_synced(
+/// `dir`, which `keep` holds open, writes `data` into it and, with `sync`, fdatasyncs
+/// it: one chain (open into the slot's file, write, fdatasync, close), so the kernel
+/// runs it on one worker in one go (a creating open and an fsync never complete
+/// inline). Without `sync` the bytes are left to a later flush of the whole filesystem
+/// (`DirDrive`'s shared `syncfs`). `None` when this shard cannot take it now: nothing
+/// was done, and the caller writes it another way.
+pub(crate) async fn write_new(
     dir: RawFd,
     keep: Rc<dyn Any>,
     path: CString,
     data: Vec<u8>,
+    sync: bool,
 ) -> Option<io::Result<()>> {
     let ring = this_shard_ring()?;
     let len = u32::try_from(data.len()).ok()?;
     let chain = move |index: usize, paths: &[CString], buf: &mut Vec<u8>| {
         let file = types::Fixed(index as u32);
-        let write = opcode::Write::new(file, buf.as_ptr(), len)
-            .offset(0)
-            .build();
-        let sync = opcode::Fsync::new(file)
-            .flags(types::FsyncFlags::DATASYNC)
-            .build();
+        let mut steps = vec![
+            opcode::Write::new(file, buf.as_ptr(), len)
+                .offset(0)
+                .build(),
+        ];
+        if sync {
+            steps.push(
+                opcode::Fsync::new(file)
+                    .flags(types::FsyncFlags::DATASYNC)
+                    .build(),
+            );
+        }
         let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL;
-        slot_chain(dir, index, &paths[0], flags, 0o666, vec![write, sync])
+        slot_chain(dir, index, &paths[0], flags, 0o666, steps)
     };
     let slot = ring.queue_chain(keep, vec![path], data, chain)?;
+    // Open, write and (with `sync`) fdatasync; the close's answer does not count.
+    let steps = if sync { 3 } else { 2 };
     Some(Wait::new(ring, slot).await.and_then(|slot| {
-        slot.first_error(3)?;
+        slot.first_error(steps)?;
         // A regular file takes a small write whole; a short one is the disk full.
         match usize::try_from(slot.results[1]) {
             Ok(written) if written == slot.buf.len() => Ok(()),
@@ -821,18 +831,22 @@ mod tests {
         runtime.block_on(async {
             let dir = held.as_raw_fd();
             let keep = || Rc::new(()) as Rc<dyn Any>;
-            let written = write_new_synced(dir, keep(), cstr("a/new"), b"data".to_vec()).await;
+            let written = write_new(dir, keep(), cstr("a/new"), b"data".to_vec(), true).await;
             let Some(written) = written else {
                 return; // epoll mode, no io_uring or no file table: nothing to prove
             };
             written.expect("written");
             assert_eq!(std::fs::read(folder.join("a/new")).unwrap(), b"data");
-            let again = write_new_synced(dir, keep(), cstr("a/new"), b"other".to_vec()).await;
+            let again = write_new(dir, keep(), cstr("a/new"), b"other".to_vec(), false).await;
             let error = again.unwrap().expect_err("exists");
             assert_eq!(error.kind(), io::ErrorKind::AlreadyExists);
             assert_eq!(std::fs::read(folder.join("a/new")).unwrap(), b"data");
-            let lost = write_new_synced(dir, keep(), cstr("none/x"), b"x".to_vec()).await;
+            let lost = write_new(dir, keep(), cstr("none/x"), b"x".to_vec(), true).await;
             assert_eq!(lost.unwrap().unwrap_err().kind(), io::ErrorKind::NotFound);
+            // Unsynced (left to the filesystem's shared flush): the same bytes.
+            let unsynced = write_new(dir, keep(), cstr("a/unsynced"), b"u".to_vec(), false).await;
+            unsynced.unwrap().expect("written");
+            assert_eq!(std::fs::read(folder.join("a/unsynced")).unwrap(), b"u");
 
             sync_dir_at(dir, keep(), cstr("."))
                 .await
@@ -883,11 +897,12 @@ mod tests {
 
             // Polled once (queued, not submitted), then dropped: the write still
             // happens (the slot owns its buffer), and the slot is freed after.
-            let mut dropped = Box::pin(write_new_synced(
+            let mut dropped = Box::pin(write_new(
                 dir,
                 keep(),
                 cstr("a/late"),
                 b"late".to_vec(),
+                true,
             ));
             let waker = futures_util::task::noop_waker();
             assert!(

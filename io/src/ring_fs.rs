@@ -271,26 +271,37 @@ pub async fn sync_dirs(root: &Root, mut dirs: Vec<String>) -> io::Result<()> {
 /// Renames drive path `from` over `to`, making missing parents of `to`, and fsyncs
 /// every folder whose entries changed: the durable rename of drive.rs (but see
 /// `sync_dirs`: a move out of `.shoal/tmp` does not fsync it).
+pub async fn rename_durable(root: &Root, from: &str, to: &str) -> io::Result<TargetFolder> {
+    let (mut dirs, folder) = rename_making_parents(root, from, to).await?;
+    dirs.push(parent_str(from).to_owned());
+    dirs.push(parent_str(to).to_owned());
+    sync_dirs(root, dirs).await?;
+    Ok(folder)
+}
+
+/// Renames drive path `from` over `to`, making missing parents of `to`, and syncs
+/// nothing; returns the folders it made the parents of (whose entries changed, besides
+/// `from`'s and `to`'s own folders) and whether `to`'s folder was there.
 ///
 /// Parents are made only after a first rename failed and while `from` is still there:
 /// a source that vanished (its drive's entries moved away or unmounted under the
 /// rename) fails the rename without making folders in what is left at the drive's
 /// path. That first failure is also the answer: `to`'s folder was missing (`Made`),
 /// whoever makes it in the end, since `from` was there.
-pub async fn rename_durable(root: &Root, from: &str, to: &str) -> io::Result<TargetFolder> {
-    let (mut dirs, folder) = match rename(root, from, to).await {
-        Ok(()) => (Vec::new(), TargetFolder::Existed),
+pub async fn rename_making_parents(
+    root: &Root,
+    from: &str,
+    to: &str,
+) -> io::Result<(Vec<String>, TargetFolder)> {
+    match rename(root, from, to).await {
+        Ok(()) => Ok((Vec::new(), TargetFolder::Existed)),
         Err(e) if e.kind() == io::ErrorKind::NotFound && exists(root, from).await? => {
             let made = create_dirs(root, parent_str(to)).await?;
             rename(root, from, to).await?;
-            (made, TargetFolder::Made)
+            Ok((made, TargetFolder::Made))
         }
-        Err(e) => return Err(e),
-    };
-    dirs.push(parent_str(from).to_owned());
-    dirs.push(parent_str(to).to_owned());
-    sync_dirs(root, dirs).await?;
-    Ok(folder)
+        Err(e) => Err(e),
+    }
 }
 
 /// Removes one file and fsyncs its folder: the durable unlink of drive.rs.
@@ -316,15 +327,16 @@ pub async fn remove_dir_if_empty(root: &Root, path: &str) -> io::Result<bool> {
     }
 }
 
-/// Writes `data` to a new file at drive path `tmp` and fdatasyncs it (one chain on the
-/// open ring, or step by step through monoio when that ring cannot take it).
-pub async fn write_synced(root: &Root, tmp: &str, data: Vec<u8>) -> io::Result<()> {
+/// Writes `data` to a new file at drive path `tmp` and, with `sync`, fdatasyncs it (one
+/// chain on the open ring, or step by step through monoio when that ring cannot take
+/// it).
+pub async fn write_new(root: &Root, tmp: &str, data: Vec<u8>, sync: bool) -> io::Result<()> {
     let data = match relative(tmp) {
         Some(relative) => {
             let keep = Rc::clone(&root.keep);
             let ring_data = data.clone();
             if let Some(written) =
-                open_ring::write_new_synced(root.fd, keep, relative, ring_data).await
+                open_ring::write_new(root.fd, keep, relative, ring_data, sync).await
             {
                 return written;
             }
@@ -339,8 +351,8 @@ pub async fn write_synced(root: &Root, tmp: &str, data: Vec<u8>) -> io::Result<(
         .await?;
     let (written, _) = file.write_all_at(data, 0).await;
     let synced = match written {
-        Ok(()) => file.sync_data().await,
-        Err(e) => Err(e),
+        Ok(()) if sync => file.sync_data().await,
+        other => other,
     };
     let closed = file.close().await;
     synced?;
