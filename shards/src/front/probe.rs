@@ -199,6 +199,7 @@ fn shard_snapshot(ctx: &ShardContext, connections_open: Option<u64>) -> ShardSna
     ShardSnapshot {
         cells: ctx.observer.metrics.snapshot(),
         busy_seconds: thread_cpu_seconds(),
+        group_commit: shoal_io::dir_drive::group_commit_counts(),
         connections_open,
         requests_in_flight: ctx.in_flight() as u64,
         requests_total: ctx.requests_total(),

@@ -37,6 +37,9 @@ pub struct ShardSnapshot {
     pub cells: Box<[u64]>,
     /// Time the shard's thread spent on a CPU since start.
     pub busy_seconds: f64,
+    /// Small atomic writes' group commit on this shard: `(flushes, waits)`, the
+    /// filesystem flushes (`syncfs`) it ran and the waits for one (`shoal_io::dir_drive`).
+    pub group_commit: (u64, u64),
     pub connections_open: u64,
     /// Requests being served now (S3, admin and operator paths alike).
     pub requests_in_flight: u64,

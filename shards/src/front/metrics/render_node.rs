@@ -356,6 +356,32 @@ pub(super) fn render_shards(
     for (index, shard) in shards.iter().enumerate() {
         x.sample(busy, &[("shard", &index.to_string())], shard.busy_seconds);
     }
+    let flushes = "shoal_node_shard_drive_flushes_total";
+    x.family(
+        flushes,
+        "counter",
+        "filesystem flushes (syncfs) each shard ran to make small writes durable",
+    );
+    for (index, shard) in shards.iter().enumerate() {
+        x.sample(
+            flushes,
+            &[("shard", &index.to_string())],
+            shard.group_commit.0,
+        );
+    }
+    let waits = "shoal_node_shard_drive_flush_waits_total";
+    x.family(
+        waits,
+        "counter",
+        "waits of small writes for a flush (two per write); waits per flush is the batch",
+    );
+    for (index, shard) in shards.iter().enumerate() {
+        x.sample(
+            waits,
+            &[("shard", &index.to_string())],
+            shard.group_commit.1,
+        );
+    }
 }
 
 /// The heal queues of every shard: objects by what became of them, and the backlog.
