@@ -49,6 +49,9 @@ const FLAGS_KNOWN: u8 = FLAG_PRESENT | FLAG_TOMBSTONE | CHECKSUM_MASK;
 /// One entry as the index holds it: `None` is "no record of the key on this drive".
 pub type Entry = (String, Option<KeySummary>);
 
+/// Most entries `decode_entries` reserves room for before it has decoded them.
+const ENTRIES_RESERVED_MAX: usize = 4096;
+
 pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
@@ -191,7 +194,8 @@ pub fn decode_entry(reader: &mut Reader<'_>, previous_key: &str) -> Result<Entry
 
 /// Reads `count` entries, each after the one before (a block's, from its start).
 pub fn decode_entries(reader: &mut Reader<'_>, count: usize) -> Result<Vec<Entry>, DecodeError> {
-    let mut entries: Vec<Entry> = Vec::new();
+    // Sized once (a block holds a few hundred), bounded whatever the count claims.
+    let mut entries: Vec<Entry> = Vec::with_capacity(count.min(ENTRIES_RESERVED_MAX));
     for _ in 0..count {
         let previous = entries.last().map_or("", |(key, _)| key.as_str());
         let entry = decode_entry(reader, previous)?;

@@ -197,12 +197,12 @@ impl<D: Drive> BucketIndex<D> {
             if self.layers.borrow().generation != generation {
                 return Ok(None);
             }
-            let found = self.overlay(&older, &merge, start, prefix, limit);
-            if found.len() >= limit || merge.exhausted {
-                return Ok(Some(found));
+            let found = self.overlay_count(&older, &merge, start, prefix, limit);
+            if found >= limit || merge.exhausted {
+                return Ok(Some(self.overlay(older, &merge, start, prefix, limit)));
             }
             // The live memtable hid some: read as many more as are missing.
-            wanted = older.len() + (limit - found.len());
+            wanted = older.len() + (limit - found);
         }
     }
 
@@ -239,9 +239,46 @@ impl<D: Drive> BucketIndex<D> {
             .take_while(move |(k, _)| k.starts_with(&prefix))
     }
 
-    fn overlay(
+    /// How many keys `overlay` would give (up to `limit`), without building them: a
+    /// batch builds its answer once, moving the older entries into it.
+    fn overlay_count(
         &self,
         older: &[(String, KeySummary)],
+        merge: &Merge<D>,
+        start: Start<'_>,
+        prefix: &str,
+        limit: usize,
+    ) -> usize {
+        let layers = self.layers.borrow();
+        let mut live = Self::live_range(&layers.live, merge, start, prefix).peekable();
+        let mut older = older.iter().map(|(key, _)| key).peekable();
+        let mut found = 0;
+        while found < limit {
+            let take_live = match (older.peek(), live.peek()) {
+                (None, None) => break,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some(old_key), Some((live_key, _))) => *live_key <= *old_key,
+            };
+            if take_live {
+                let (key, entry) = live.next().expect("peeked");
+                if older.peek().is_some_and(|k| *k == key) {
+                    older.next();
+                }
+                found += usize::from(entry.is_some());
+            } else {
+                older.next();
+                found += 1;
+            }
+        }
+        found
+    }
+
+    /// `older` (the older layers' next keys) with the live memtable laid over it: the
+    /// next `limit` keys whose newest entry is a summary.
+    fn overlay(
+        &self,
+        older: Vec<(String, KeySummary)>,
         merge: &Merge<D>,
         start: Start<'_>,
         prefix: &str,
@@ -249,7 +286,7 @@ impl<D: Drive> BucketIndex<D> {
     ) -> Vec<(String, KeySummary)> {
         let layers = self.layers.borrow();
         let mut live = Self::live_range(&layers.live, merge, start, prefix).peekable();
-        let mut older = older.iter().peekable();
+        let mut older = older.into_iter().peekable();
         let mut found = Vec::with_capacity(limit);
         while found.len() < limit {
             let take_live = match (older.peek(), live.peek()) {
@@ -267,8 +304,7 @@ impl<D: Drive> BucketIndex<D> {
                     found.push((key.clone(), summary.clone()));
                 }
             } else {
-                let (key, summary) = older.next().expect("peeked");
-                found.push((key.clone(), summary.clone()));
+                found.push(older.next().expect("peeked"));
             }
         }
         found
@@ -385,31 +421,32 @@ impl<D: Drive> Merge<D> {
         for cursor in &mut self.cursors {
             cursor.load(drive, &self.lower).await?;
         }
-        let Some(key) = self
-            .cursors
-            .iter()
-            .filter_map(|c| c.head().map(|(k, _)| k))
-            .min()
-            .cloned()
+        // Cursors are newest first, and `min_by_key` gives the first of equal keys: the
+        // newest layer holding the smallest key, whose entry wins.
+        let Some(newest) = (0..self.cursors.len())
+            .filter(|&at| self.cursors[at].head().is_some())
+            .min_by_key(|&at| self.cursors[at].head().map(|(k, _)| k))
         else {
             self.exhausted = true;
             return Ok(None);
         };
+        let (key, entry) = self.cursors[newest].take_head();
         if !key.starts_with(&self.prefix) {
             self.exhausted = true;
             return Ok(None);
         }
-        let mut newest: Option<Option<KeySummary>> = None;
-        for cursor in &mut self.cursors {
+        for cursor in &mut self.cursors[newest + 1..] {
             if cursor.head().is_some_and(|(k, _)| *k == key) {
-                let (_, entry) = cursor.take_head();
-                // Cursors are newest first: the first one holding the key wins.
-                newest.get_or_insert(entry);
+                cursor.take_head();
             }
         }
-        self.lower = Bound::Excluded(key.clone());
+        // The bound's and the position's buffers are reused: no allocation per key.
+        match &mut self.lower {
+            Bound::Excluded(lower) => lower.clone_from(&key),
+            lower => *lower = Bound::Excluded(key.clone()),
+        }
         self.position.clone_from(&key);
-        Ok(newest.map(|entry| (key, entry)))
+        Ok(Some((key, entry)))
     }
 }
 
