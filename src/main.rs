@@ -11,6 +11,7 @@ mod logging;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
@@ -684,7 +685,7 @@ type LocalStore = Store<DirDrive, SystemClock>;
 /// Opens and locks the drives, opens the store on one shard runtime, runs `work`.
 fn with_store<F, Fut>(args: &DriveArgs, work: F) -> Result<(), String>
 where
-    F: FnOnce(LocalStore) -> Fut,
+    F: FnOnce(Rc<LocalStore>) -> Fut,
     Fut: Future<Output = shoal_shards::Result<()>>,
 {
     let (drives, _locks) = shoal_shards::front::server::open_drives(&args.drives, false)?;
@@ -697,9 +698,15 @@ where
     let (mut runtime, _) = shoal_io::build_runtime(&shoal_io::RuntimeConfig::default())
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
-        let store = Store::open(drives, SystemClock, rand::random(), config)
-            .await
-            .map_err(|e| e.to_string())?;
-        work(store).await.map_err(|e| e.to_string())
+        let store = Rc::new(
+            Store::open(drives, SystemClock, rand::random(), config)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+        let done = work(Rc::clone(&store)).await.map_err(|e| e.to_string());
+        // As a server's stop does: the next start loads the listing indexes instead of
+        // rebuilding them from every record (a change after this removes the marker).
+        store.save_listing_indexes().await;
+        done
     })
 }
