@@ -285,6 +285,7 @@ mod tests {
                 shard as usize,
                 ShardSnapshot {
                     cells,
+                    group_commit: (shard + 1, 8 * (shard + 1)),
                     ..ShardSnapshot::default()
                 },
             );
@@ -319,6 +320,12 @@ mod tests {
         )));
         assert!(has(&format!(
             r#"shoal_node_shard_requests_total{{{server},shard="1"}} 1"#
+        )));
+        assert!(has(&format!(
+            r#"shoal_node_shard_drive_flushes_total{{{server},shard="1"}} 2"#
+        )));
+        assert!(has(&format!(
+            r#"shoal_node_shard_drive_flush_waits_total{{{server},shard="1"}} 16"#
         )));
         assert!(has(&format!("minio_cluster_health_status{{{server}}} 1")));
         for line in text.lines().filter(|l| !l.starts_with('#')) {

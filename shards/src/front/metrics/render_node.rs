@@ -14,6 +14,9 @@ use crate::front::metrics::requests::{CONNECTIONS_REJECTED, REQUESTS, SLOWDOWN};
 use crate::member::latency::VerbTotal;
 use crate::member::{HealthCounts, Verb};
 
+/// One counter of a shard's snapshot.
+type ShardCounter = fn(&ShardSnapshot) -> u64;
+
 pub(super) fn render_drives(x: &mut Exposition<'_>, node: &NodeMetrics, now: Instant) {
     let reports = node.drive_reports();
     let online = reports
@@ -356,31 +359,23 @@ pub(super) fn render_shards(
     for (index, shard) in shards.iter().enumerate() {
         x.sample(busy, &[("shard", &index.to_string())], shard.busy_seconds);
     }
-    let flushes = "shoal_node_shard_drive_flushes_total";
-    x.family(
-        flushes,
-        "counter",
-        "filesystem flushes (syncfs) each shard ran to make small writes durable",
-    );
-    for (index, shard) in shards.iter().enumerate() {
-        x.sample(
-            flushes,
-            &[("shard", &index.to_string())],
-            shard.group_commit.0,
-        );
-    }
-    let waits = "shoal_node_shard_drive_flush_waits_total";
-    x.family(
-        waits,
-        "counter",
-        "waits of small writes for a flush (two per write); waits per flush is the batch",
-    );
-    for (index, shard) in shards.iter().enumerate() {
-        x.sample(
-            waits,
-            &[("shard", &index.to_string())],
-            shard.group_commit.1,
-        );
+    let group_commit: [(&str, &str, ShardCounter); 2] = [
+        (
+            "shoal_node_shard_drive_flushes_total",
+            "filesystem flushes (syncfs) each shard ran to make small writes durable",
+            |shard| shard.group_commit.0,
+        ),
+        (
+            "shoal_node_shard_drive_flush_waits_total",
+            "waits of small writes for a flush (two per write); waits per flush is the batch",
+            |shard| shard.group_commit.1,
+        ),
+    ];
+    for (name, help, value) in group_commit {
+        x.family(name, "counter", help);
+        for (index, shard) in shards.iter().enumerate() {
+            x.sample(name, &[("shard", &index.to_string())], value(shard));
+        }
     }
 }
 
