@@ -1,5 +1,7 @@
 //! Shared directory fsyncs (group commit): the commits of a shard that changed one
-//! directory at about the same time wait for one fsync of it, not one each.
+//! directory at about the same time wait for one fsync of it, not one each. The same
+//! flights share a whole filesystem's `syncfs` (`dir_drive.rs`, keyed by its device),
+//! which is how small atomic writes are made durable.
 //!
 //! The rule: an fsync makes durable what the directory held when it *started*. So a
 //! caller whose change is done joins the fsync that has not started yet (the directory's
