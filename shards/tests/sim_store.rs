@@ -393,17 +393,23 @@ async fn list_all(store: &SimStore, model: &Model, when: &str) -> Result<(), Str
             .ok_or("a truncated page names no last key")?;
     }
     for (key, expected) in model.borrow().iter() {
-        let there = listed.contains(key);
-        if there && expected.surely_absent() {
-            return Err(format!(
-                "{when}: LIST shows {key}, which an acknowledged DELETE removed"
-            ));
-        }
-        if !there && expected.surely_present() {
-            return Err(format!(
-                "{when}: LIST misses {key}, which an acknowledged PUT wrote"
-            ));
-        }
+        check_listed(key, expected, listed.contains(key))
+            .map_err(|why| format!("{when}: {why}"))?;
+    }
+    Ok(())
+}
+
+/// A listing showed `key` (`there`) or not: the model must allow it.
+fn check_listed(key: &str, expected: &KeyModel, there: bool) -> Result<(), String> {
+    if there && expected.surely_absent() {
+        return Err(format!(
+            "LIST shows {key}, which an acknowledged DELETE removed"
+        ));
+    }
+    if !there && expected.surely_present() {
+        return Err(format!(
+            "LIST misses {key}, which an acknowledged PUT wrote"
+        ));
     }
     Ok(())
 }
@@ -767,17 +773,7 @@ async fn list(store: &SimStore, model: &Model, client: usize) -> Result<(), Stri
     let listed: Vec<&str> = page.objects.iter().map(|o| o.key.as_str()).collect();
     let model = model.borrow();
     for (key, expected) in model.range(format!("c{client}/")..format!("c{client}0")) {
-        let there = listed.contains(&key.as_str());
-        if there && expected.surely_absent() {
-            return Err(format!(
-                "LIST shows {key}, which an acknowledged DELETE removed"
-            ));
-        }
-        if !there && expected.surely_present() {
-            return Err(format!(
-                "LIST misses {key}, which an acknowledged PUT wrote"
-            ));
-        }
+        check_listed(key, expected, listed.contains(&key.as_str()))?;
     }
     Ok(())
 }

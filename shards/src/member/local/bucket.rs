@@ -6,6 +6,7 @@
 
 use shoal_io::{Drive, DriveError};
 
+use crate::member::local::index::owner::BucketChange;
 use crate::member::verbs::bucket::BucketVerbs;
 use crate::member::{LocalMember, MemberResult};
 use crate::record::format::FORMAT_PATH;
@@ -80,7 +81,8 @@ impl<D: Drive> BucketVerbs for LocalMember<D> {
             MemberResult::Ok(self.drive().create_dir_all(bucket).await?)
         }
         .await;
-        self.index_made_bucket(bucket, emptied.is_ok()).await;
+        self.index_bucket_changed(bucket, BucketChange::Made, emptied.is_ok())
+            .await;
         emptied?;
         Ok(self
             .drive()
@@ -95,7 +97,8 @@ impl<D: Drive> BucketVerbs for LocalMember<D> {
     async fn remove_bucket(&self, bucket: &str) -> MemberResult<()> {
         self.remove_bucket_record(bucket).await?;
         let removed = self.remove_bucket_contents(bucket).await;
-        self.index_dropped_bucket(bucket, removed.is_ok()).await;
+        self.index_bucket_changed(bucket, BucketChange::Dropped, removed.is_ok())
+            .await;
         removed
     }
 

@@ -197,12 +197,14 @@ impl<D: Drive> BucketIndex<D> {
             if self.layers.borrow().generation != generation {
                 return Ok(None);
             }
-            let found = self.overlay_count(&older, &merge, start, prefix, limit);
-            if found >= limit || merge.exhausted {
-                return Ok(Some(self.overlay(older, &merge, start, prefix, limit)));
+            let layers = self.layers.borrow();
+            let live = Self::live_range(&layers.live, &merge, start, prefix);
+            let picks = overlay(&older, live, limit);
+            if picks.len() >= limit || merge.exhausted {
+                return Ok(Some(take_picks(older, picks)));
             }
             // The live memtable hid some: read as many more as are missing.
-            wanted = older.len() + (limit - found);
+            wanted = older.len() + (limit - picks.len());
         }
     }
 
@@ -238,77 +240,66 @@ impl<D: Drive> BucketIndex<D> {
             .flatten()
             .take_while(move |(k, _)| k.starts_with(&prefix))
     }
+}
 
-    /// How many keys `overlay` would give (up to `limit`), without building them: a
-    /// batch builds its answer once, moving the older entries into it.
-    fn overlay_count(
-        &self,
-        older: &[(String, KeySummary)],
-        merge: &Merge<D>,
-        start: Start<'_>,
-        prefix: &str,
-        limit: usize,
-    ) -> usize {
-        let layers = self.layers.borrow();
-        let mut live = Self::live_range(&layers.live, merge, start, prefix).peekable();
-        let mut older = older.iter().map(|(key, _)| key).peekable();
-        let mut found = 0;
-        while found < limit {
-            let take_live = match (older.peek(), live.peek()) {
-                (None, None) => break,
-                (Some(_), None) => false,
-                (None, Some(_)) => true,
-                (Some(old_key), Some((live_key, _))) => *live_key <= *old_key,
-            };
-            if take_live {
-                let (key, entry) = live.next().expect("peeked");
-                if older.peek().is_some_and(|k| *k == key) {
-                    older.next();
-                }
-                found += usize::from(entry.is_some());
-            } else {
-                older.next();
-                found += 1;
+/// Where a batch's next key comes from: an older layer's entry (its place in `older`),
+/// or the live memtable's summary.
+enum Pick<'a> {
+    Older(usize),
+    Live(&'a String, &'a KeySummary),
+}
+
+/// `older` (the older layers' next keys, in order) with the live memtable's entries laid
+/// over it: the next `limit` keys whose newest entry is a summary. Only decides, so a
+/// batch that must read more older keys first has copied nothing.
+fn overlay<'a>(
+    older: &[(String, KeySummary)],
+    live: impl Iterator<Item = (&'a String, &'a Option<KeySummary>)>,
+    limit: usize,
+) -> Vec<Pick<'a>> {
+    let mut live = live.peekable();
+    let mut next_older = 0;
+    let mut picks = Vec::with_capacity(limit);
+    while picks.len() < limit {
+        let older_key = older.get(next_older).map(|(key, _)| key);
+        match (older_key, live.peek()) {
+            (None, None) => break,
+            (Some(old_key), Some((live_key, _))) if *live_key > old_key => {
+                picks.push(Pick::Older(next_older));
+                next_older += 1;
             }
-        }
-        found
-    }
-
-    /// `older` (the older layers' next keys) with the live memtable laid over it: the
-    /// next `limit` keys whose newest entry is a summary.
-    fn overlay(
-        &self,
-        older: Vec<(String, KeySummary)>,
-        merge: &Merge<D>,
-        start: Start<'_>,
-        prefix: &str,
-        limit: usize,
-    ) -> Vec<(String, KeySummary)> {
-        let layers = self.layers.borrow();
-        let mut live = Self::live_range(&layers.live, merge, start, prefix).peekable();
-        let mut older = older.into_iter().peekable();
-        let mut found = Vec::with_capacity(limit);
-        while found.len() < limit {
-            let take_live = match (older.peek(), live.peek()) {
-                (None, None) => break,
-                (Some(_), None) => false,
-                (None, Some(_)) => true,
-                (Some((old_key, _)), Some((live_key, _))) => *live_key <= old_key,
-            };
-            if take_live {
+            (Some(_), None) => {
+                picks.push(Pick::Older(next_older));
+                next_older += 1;
+            }
+            (_, Some(_)) => {
                 let (key, entry) = live.next().expect("peeked");
-                if older.peek().is_some_and(|(k, _)| k == key) {
-                    older.next();
+                // The live entry is newer than an older one of the same key.
+                if older_key == Some(key) {
+                    next_older += 1;
                 }
                 if let Some(summary) = entry {
-                    found.push((key.clone(), summary.clone()));
+                    picks.push(Pick::Live(key, summary));
                 }
-            } else {
-                found.push(older.next().expect("peeked"));
             }
         }
-        found
     }
+    picks
+}
+
+/// The batch `picks` chose: older entries moved out of `older`, live ones copied.
+fn take_picks(older: Vec<(String, KeySummary)>, picks: Vec<Pick<'_>>) -> Vec<(String, KeySummary)> {
+    let mut older = older.into_iter().enumerate();
+    picks
+        .into_iter()
+        .map(|pick| match pick {
+            Pick::Older(at) => older
+                .find(|(index, _)| *index == at)
+                .map(|(_, entry)| entry)
+                .expect("picks point forward into older"),
+            Pick::Live(key, summary) => (key.clone(), summary.clone()),
+        })
+        .collect()
 }
 
 fn insert_by_seq<D: Drive>(runs: &mut Vec<Rc<Run<D>>>, run: Rc<Run<D>>) {

@@ -112,25 +112,10 @@ impl<D: Drive> LocalMember<D> {
         self.index_bucket(bucket, BucketChange::Lost).await;
     }
 
-    /// After `bucket` was made on the drive, empty (`ok`), or its making failed part
-    /// way (what is left of it is not known).
-    pub(crate) async fn index_made_bucket(&self, bucket: &str, ok: bool) {
-        let change = if ok {
-            BucketChange::Made
-        } else {
-            BucketChange::Lost
-        };
-        self.index_bucket(bucket, change).await;
-    }
-
-    /// After `bucket`'s objects were removed from the drive (`ok`), or their removal
-    /// failed part way.
-    pub(crate) async fn index_dropped_bucket(&self, bucket: &str, ok: bool) {
-        let change = if ok {
-            BucketChange::Dropped
-        } else {
-            BucketChange::Lost
-        };
+    /// After `bucket` as a whole changed on the drive (`change`), or that change failed
+    /// part way (`ok` false: what is left of it is not known, so it is rebuilt).
+    pub(crate) async fn index_bucket_changed(&self, bucket: &str, change: BucketChange, ok: bool) {
+        let change = if ok { change } else { BucketChange::Lost };
         self.index_bucket(bucket, change).await;
     }
 
