@@ -613,6 +613,14 @@ async fn put(store: &SimStore, model: &Model, key: &str, rng: &mut SmallRng) -> 
         .put_object(BUCKET, key, &options, &mut SliceSource(&body))
         .await
     {
+        // Ended after the crash, whatever its result: the client never heard it (the
+        // connection died with the process), so it may have happened or not.
+        _ if crashed() => {
+            let mut model = model.borrow_mut();
+            let state = model.get_mut(key).expect("every key is modelled");
+            state.possible.push(Some(Rc::new(body)));
+            Ok(())
+        }
         Ok(info) => {
             if std::env::var_os("SIM_DEBUG").is_some() {
                 eprintln!(
@@ -628,13 +636,6 @@ async fn put(store: &SimStore, model: &Model, key: &str, rng: &mut SmallRng) -> 
                     possible: vec![Some(Rc::new(body))],
                 },
             );
-            Ok(())
-        }
-        // Cut by the crash: it may have happened or not.
-        Err(_) if crashed() => {
-            let mut model = model.borrow_mut();
-            let state = model.get_mut(key).expect("every key is modelled");
-            state.possible.push(Some(Rc::new(body)));
             Ok(())
         }
         // A failed write leaves the previous state (the model is unchanged).
@@ -718,17 +719,18 @@ fn check_read(
 
 async fn delete(store: &SimStore, model: &Model, key: &str) -> Result<(), String> {
     match store.delete_object(BUCKET, key).await {
+        // Ended after the crash, whatever its result: unknown to the client, as a PUT.
+        _ if crashed() => {
+            let mut model = model.borrow_mut();
+            let state = model.get_mut(key).expect("every key is modelled");
+            state.possible.push(None);
+            Ok(())
+        }
         Ok(_) => {
             count(|s| s.deletes_acked += 1);
             model
                 .borrow_mut()
                 .insert(key.to_owned(), KeyModel::absent());
-            Ok(())
-        }
-        Err(_) if crashed() => {
-            let mut model = model.borrow_mut();
-            let state = model.get_mut(key).expect("every key is modelled");
-            state.possible.push(None);
             Ok(())
         }
         Err(e) if unavailable(&e) => Ok(()),
