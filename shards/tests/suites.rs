@@ -18,6 +18,7 @@ mod fill;
 mod heal;
 mod heal_budget;
 mod hung_member;
+mod index_audit;
 mod keys;
 mod layers;
 mod lease_fencing;

@@ -161,6 +161,13 @@ fn background_work(doc: &Value, out: &mut String) {
             number(scan, "cycles_completed"),
             number(scan, "deep_cycles_completed"),
         );
+        let _ = writeln!(
+            out,
+            "  listing indexes: since start {} key(s) compared with their records, {} \
+             index(es) found wrong (rebuilt from the records)",
+            number(scan, "index_keys_audited"),
+            number(scan, "index_mismatches"),
+        );
     }
     fills(doc, out);
 }

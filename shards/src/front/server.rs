@@ -552,6 +552,7 @@ fn run_shard(
             monoio::spawn(flush_audit(ctx.clone()));
         }
         let scanner_done = start_scanner(&ctx, plan);
+        let audit_done = start_index_audit(&ctx, plan);
         let fills_done = start_fills(&ctx, plan);
         let _ = ready.send(Ok(driver));
         accept_loop(&ctx, &listener, plan, stop_rx).await;
@@ -560,6 +561,7 @@ fn run_shard(
         // The scanner and the fills saw the stop with the drain; they save their
         // positions and end.
         let _ = monoio::time::timeout(STOP_GRACE, scanner_done).await;
+        let _ = monoio::time::timeout(STOP_GRACE, audit_done).await;
         let _ = monoio::time::timeout(STOP_GRACE, fills_done).await;
         wait_for_every_shard_drained(plan).await;
         // No shard changes records any more: the indexes this shard owns are saved.
@@ -791,6 +793,25 @@ fn start_scanner(ctx: &Rc<ShardContext>, plan: &ShardPlan) -> oneshot::Receiver<
             stopping: &stopping,
         };
         scanner.run(&hooks).await;
+        let _ = done_tx.send(());
+    });
+    done_rx
+}
+
+/// The audit of the listing indexes this shard owns (`object/scan/index_audit.rs`),
+/// at the scanner's pace; the receiver hears when it ended for the stop.
+fn start_index_audit(ctx: &Rc<ShardContext>, plan: &ShardPlan) -> oneshot::Receiver<()> {
+    let pace = plan.config.settings.scan().clone();
+    let (done_tx, done_rx) = oneshot::channel();
+    let ctx = ctx.clone();
+    monoio::spawn(async move {
+        let busy = || ctx.in_flight() > 0;
+        let stopping = || ctx.stopping();
+        let hooks = ScanHooks {
+            busy: &busy,
+            stopping: &stopping,
+        };
+        crate::object::scan::index_audit::run_index_audit(&ctx.store, &pace, &hooks).await;
         let _ = done_tx.send(());
     });
     done_rx

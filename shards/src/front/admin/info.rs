@@ -143,7 +143,15 @@ fn scan_summary(doc: &mut JsonObject<'_>, shards: &[crate::object::scan::ScanPro
             .number("deep_bytes_read", sum(|s| s.deep_bytes_read))
             .number("cycles_completed", sum(|s| s.cycles_completed))
             .number("deep_cycles_completed", sum(|s| s.deep_cycles_completed))
-            .number("last_deep_finished_unix_s", last_deep_s);
+            .number("last_deep_finished_unix_s", last_deep_s)
+            .number(
+                "index_keys_audited",
+                shards.iter().map(|s| s.index_keys_audited).sum(),
+            )
+            .number(
+                "index_mismatches",
+                shards.iter().map(|s| s.index_mismatches).sum(),
+            );
     });
 }
 

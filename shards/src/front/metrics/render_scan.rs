@@ -1,6 +1,6 @@
 //! The background scanner's series (`object/scan/`), one sample per shard that scans
 //! (a shard given no set has none): what it checked and found, and where its cycles
-//! are. Counts of work restart with the process; cycle counts and times are the
+//! are; the index audit's, one sample per shard that owns a drive's listing index. Counts of work restart with the process; cycle counts and times are the
 //! persisted position's.
 
 use crate::front::metrics::node::ShardSnapshot;
@@ -70,10 +70,36 @@ pub(super) fn render_scan(x: &mut Exposition<'_>, shards: &[ShardSnapshot]) {
             |p| p.last_cycle_nanos as f64 / NANOS_PER_SECOND,
         ),
     ];
+    render_families(x, shards, &families, |p| p.active);
+    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+    let index_families: [ScanFamily<'_>; 2] = [
+        (
+            "shoal_scan_index_keys_total",
+            "counter",
+            "keys of this node's listing indexes compared with their records",
+            |p| p.index_keys_audited as f64,
+        ),
+        (
+            "shoal_scan_index_mismatches_total",
+            "counter",
+            "listing indexes found to disagree with their records (each then rebuilt)",
+            |p| p.index_mismatches as f64,
+        ),
+    ];
+    render_families(x, shards, &index_families, |p| p.index_audit_active);
+}
+
+/// Each family with one sample per shard for which `has` holds.
+fn render_families(
+    x: &mut Exposition<'_>,
+    shards: &[ShardSnapshot],
+    families: &[ScanFamily<'_>],
+    has: fn(&ScanProgress) -> bool,
+) {
     for (name, kind, help, value) in families {
         x.family(name, kind, help);
         for (index, shard) in shards.iter().enumerate() {
-            if shard.scan.active {
+            if has(&shard.scan) {
                 x.sample(name, &[("shard", &index.to_string())], value(&shard.scan));
             }
         }
@@ -121,5 +147,39 @@ mod tests {
             r#"shoal_scan_objects_total{{{server},shard="1"}}"#
         )));
         assert_eq!(node.scan_progress()[0], scan);
+    }
+
+    /// The index audit's series follow the shards that own an index, whether or not
+    /// they scan a set.
+    #[test]
+    fn auditing_shards_have_index_series() {
+        let node = NodeMetrics::new(test_facts(), 2, &["/d1".to_owned()]);
+        let scan = ScanProgress {
+            index_audit_active: true,
+            index_keys_audited: 700,
+            index_mismatches: 2,
+            ..ScanProgress::default()
+        };
+        node.publish(
+            1,
+            ShardSnapshot {
+                scan,
+                ..ShardSnapshot::default()
+            },
+        );
+        let text = render(&node, ProcessStats::default(), Instant::now());
+        let server = r#"server="127.0.0.1:9000""#;
+        for line in [
+            format!(r#"shoal_scan_index_keys_total{{{server},shard="1"}} 700"#),
+            format!(r#"shoal_scan_index_mismatches_total{{{server},shard="1"}} 2"#),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing");
+        }
+        assert!(!text.contains(&format!(
+            r#"shoal_scan_index_keys_total{{{server},shard="0"}}"#
+        )));
+        assert!(!text.contains(&format!(
+            r#"shoal_scan_objects_total{{{server},shard="1"}}"#
+        )));
     }
 }

@@ -24,6 +24,7 @@
 //! bucket's keys or by the shard stopping.
 
 pub mod check;
+pub mod index_audit;
 pub mod pace;
 pub mod position;
 pub mod progress;

@@ -35,6 +35,16 @@ pub struct ScanProgress {
     pub last_cycle_nanos: u64,
     /// When the last deep cycle finished (Unix nanoseconds; 0: never).
     pub last_deep_finished_unix_nanos: u64,
+    /// Whether this shard audits listing indexes (it owns at least one drive's).
+    pub index_audit_active: bool,
+    /// Keys the index audit compared with their records since the process started.
+    pub index_keys_audited: u64,
+    /// Listing indexes found to disagree with their records (each then rebuilt) since
+    /// the process started.
+    pub index_mismatches: u64,
+    /// Differences the audit saw once and not on its second look (writes in flight);
+    /// for tests, not exported.
+    pub index_suspects_dismissed: u64,
 }
 
 /// The shard's live counters (in its `Store`).

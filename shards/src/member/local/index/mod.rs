@@ -28,6 +28,7 @@
 //!   block, about 1/400 of the run bytes; plus one file descriptor per run;
 //! - a batch in flight: one decoded block per layer it reads.
 
+pub mod audit;
 mod entry;
 mod layers;
 pub mod link;
