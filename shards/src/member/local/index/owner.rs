@@ -44,6 +44,8 @@ const REBUILD_BATCH_KEYS: usize = 1000;
 /// Rebuilds of one bucket tried per start (a drive that fails them is listed from its
 /// records).
 const REBUILD_ATTEMPTS_MAX: u32 = 3;
+/// Reads again of a record that did not decode, while rebuilding.
+const REBUILD_REREADS_MAX: usize = 2;
 /// Attempts to remove the clean marker before giving up (and saying so).
 const UNSAVE_ATTEMPTS: usize = 3;
 
@@ -308,16 +310,7 @@ impl<D: Drive> IndexOwner<D> {
                 let WalkEntry::Key(key) = entry else {
                     continue;
                 };
-                // A record that cannot be read fails the rebuild (left out, its key
-                // would lose this drive's vote in every listing); one that is not this
-                // deployment's record of the key stays out, as it counts for nothing
-                // in a full read either.
-                let bytes = match drive.read_file(&meta_path(bucket, key)).await {
-                    Ok(bytes) => bytes,
-                    Err(DriveError::NotFound) => continue,
-                    Err(e) => return Err(e.into()),
-                };
-                if let Some(summary) = entry_of(&bytes, &self.deployment_id, bucket, key) {
+                if let Some(summary) = self.rebuilt_entry(drive, bucket, key).await? {
                     writer.push(key, &summary).await?;
                 }
             }
@@ -332,6 +325,34 @@ impl<D: Drive> IndexOwner<D> {
         }
         writer.finish(&self.index).await?;
         Ok(true)
+    }
+}
+
+impl<D: Drive> IndexOwner<D> {
+    /// `key`'s entry as a rebuild reads it. A record that cannot be read fails the
+    /// rebuild (left out, its key would lose this drive's vote in every listing). One
+    /// that does not decode as this deployment's record of the key is read again a few
+    /// times, so that bytes damaged on the way once (found by sim_store's index audit,
+    /// seed 186) are told from a record damaged on the drive or another deployment's:
+    /// those stay out, as they count for nothing in a full read either (the scanner
+    /// finds a damaged record and heals it, which indexes it again).
+    async fn rebuilt_entry(
+        &self,
+        drive: &D,
+        bucket: &str,
+        key: &str,
+    ) -> IndexResult<Option<KeySummary>> {
+        for _ in 0..=REBUILD_REREADS_MAX {
+            let bytes = match drive.read_file(&meta_path(bucket, key)).await {
+                Ok(bytes) => bytes,
+                Err(DriveError::NotFound) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(summary) = entry_of(&bytes, &self.deployment_id, bucket, key) {
+                return Ok(Some(summary));
+            }
+        }
+        Ok(None)
     }
 }
 
