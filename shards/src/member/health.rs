@@ -27,6 +27,8 @@ pub struct MemberHealth {
     unavailable: Cell<u64>,
     /// Chunk records read whole whose checksum did not match, since start.
     bitrot: Cell<u64>,
+    /// Calls that change the drive, running past their deadline (`set/quorum.rs`).
+    overdue_changes: Cell<usize>,
     latency: VerbLatency,
 }
 
@@ -37,6 +39,8 @@ pub struct HealthCounts {
     pub io_errors: u64,
     pub unavailable: u64,
     pub bitrot: u64,
+    /// Calls that change the drive running past their deadline now.
+    pub overdue_changes: u64,
     /// Per verb (`Verb::ALL` order), calls of the last minute.
     pub latency: Vec<VerbTotal>,
 }
@@ -57,6 +61,21 @@ impl MemberHealth {
     /// Deadlines this member missed since start.
     pub fn timeouts(&self) -> u64 {
         self.timeouts.get()
+    }
+
+    /// Calls that change the drive still running past their deadline.
+    pub fn overdue_changes(&self) -> usize {
+        self.overdue_changes.get()
+    }
+
+    /// One more (`true`) or one fewer call that changes the drive runs past its deadline.
+    pub fn note_overdue_change(&self, more: bool) {
+        let count = self.overdue_changes.get();
+        self.overdue_changes.set(if more {
+            count + 1
+        } else {
+            count.saturating_sub(1)
+        });
     }
 
     /// A call of `verb` asked at `started_nanos` ended at `now_nanos` (answered, or
@@ -104,6 +123,7 @@ impl MemberHealth {
             io_errors: self.io_errors.get(),
             unavailable: self.unavailable.get(),
             bitrot: self.bitrot.get(),
+            overdue_changes: self.overdue_changes.get() as u64,
             latency: self.latency.totals(now_nanos),
         }
     }

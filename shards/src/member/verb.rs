@@ -73,6 +73,27 @@ impl Verb {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// Whether the verb may change what a drive holds (its calls are never cut part
+    /// way: `set/quorum.rs`).
+    pub fn changes_drive(self) -> bool {
+        !matches!(
+            self,
+            Verb::ReadMeta
+                | Verb::HoldsVersionData
+                | Verb::OpenRecords
+                | Verb::ReadRecords
+                | Verb::ReadBucket
+                | Verb::ListBuckets
+                | Verb::ReadBucketTags
+                | Verb::ReadIdentity
+                | Verb::ReadUpload
+                | Verb::ListParts
+                | Verb::ListUploads
+                | Verb::ListUploadBuckets
+                | Verb::Walk
+        )
+    }
 }
 
 #[cfg(test)]
@@ -88,5 +109,18 @@ mod tests {
         }
         assert_eq!(Verb::ReadMeta.name(), "ReadMeta");
         assert_eq!(Verb::Walk.name(), "Walk");
+    }
+
+    /// Reads are told from changes by name: a verb that reads, lists, opens or asks
+    /// changes nothing; every other one may.
+    #[test]
+    fn changes_follow_the_names() {
+        for verb in Verb::ALL {
+            let name = verb.name();
+            let reads = ["Read", "List", "Open", "Holds", "Walk"]
+                .iter()
+                .any(|start| name.starts_with(start));
+            assert_eq!(verb.changes_drive(), !reads, "{name}");
+        }
     }
 }

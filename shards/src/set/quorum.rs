@@ -7,12 +7,17 @@
 //!   Members not needed are never asked.
 //! - `Mode::Write` asks every member and returns as soon as `needed` succeeded (or can
 //!   no longer succeed); the calls still running finish in the background, spawned on
-//!   the shard, each within its deadline. Only for verbs whose late completion is safe:
-//!   idempotent, or fenced by `expect_previous` / a lock epoch.
+//!   the shard. Only for verbs whose late completion is safe: idempotent, or fenced by
+//!   `expect_previous` / a lock epoch.
 //! - `Mode::All` asks every member and waits for each answer or its deadline.
 //!
 //! In every mode a member that misses its deadline counts as failed for that request
-//! (`MemberError::Timeout`) and is marked slow (`MemberHealth`). While it is slow, reads
+//! (`MemberError::Timeout`) and is marked slow (`MemberHealth`). A call of a verb that
+//! changes the drive (`Verb::changes_drive`) is not cut there: it runs on to its end
+//! in a task of its own, as a call cut between two of its steps would leave the drive
+//! half changed (a record without its listing index entry). At most
+//! `OVERDUE_CHANGES_MAX` such calls per member run overdue; past that, new ones fail
+//! without being started. While it is slow, reads
 //! ask it last, and writes and `All` fan-outs give it only a probe deadline (a tenth of
 //! the deadline): a hung member costs the request that finds it one deadline, and each
 //! later fan-out a tenth of one, until its penalty ends. A member that only recovered
@@ -28,6 +33,7 @@
 //! Invariants: at most one call per member per fan-out; answers are returned in member
 //! order whatever order they arrived in; nothing here reads a clock but `Env`.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -277,13 +283,61 @@ where
     let future = call(index, Rc::clone(member));
     let (env, member, verb) = (env.clone(), Rc::clone(member), strategy.verb);
     Box::pin(async move {
-        let result = shoal_io::timeout(&env, deadline, future)
-            .await
-            .unwrap_or(Err(MemberError::Timeout));
+        let result = if !verb.changes_drive() {
+            shoal_io::timeout(&env, deadline, future)
+                .await
+                .unwrap_or(Err(MemberError::Timeout))
+        } else if member.health().overdue_changes() >= OVERDUE_CHANGES_MAX {
+            // Not started (a future does nothing until polled): the member is as
+            // good as hung, and nothing of this call happened.
+            Err(MemberError::Timeout)
+        } else {
+            detached(&env, &member, deadline, future).await
+        };
         let error = result.as_ref().err();
         (member.health()).note_call(verb, started_nanos, env.monotonic_nanos(), error);
         (index, result)
     })
+}
+
+/// Most calls that change a member's drive may run past their deadline at once (per
+/// member and shard); past it, new ones fail at once without being started. Bounds
+/// what a hung drive holds (each such call keeps its arguments until the drive
+/// answers).
+pub const OVERDUE_CHANGES_MAX: usize = 64;
+
+/// `call`, a call that changes the member's drive, run as a task of its own whose
+/// answer is awaited until `deadline`: a call cut at its deadline keeps running to its
+/// end, so that it is never stopped between two of its steps, such as a record
+/// written and its listing index entry not yet (found by sim_store's index audit, seed
+/// 591). The member counts it overdue until then (`OVERDUE_CHANGES_MAX`).
+async fn detached<E: Env, M: SetMember, T: 'static>(
+    env: &E,
+    member: &Rc<M>,
+    deadline: Duration,
+    call: impl Future<Output = MemberResult<T>> + 'static,
+) -> MemberResult<T> {
+    let (answer, answered) = futures_channel::oneshot::channel();
+    let overdue = Rc::new(Cell::new(false));
+    let (task_overdue, task_member) = (Rc::clone(&overdue), Rc::clone(member));
+    env.spawn(async move {
+        let result = call.await;
+        if task_overdue.get() {
+            task_member.health().note_overdue_change(false);
+        }
+        // Nobody waits any more when the deadline passed: the answer goes nowhere.
+        let _ = answer.send(result);
+    });
+    match shoal_io::timeout(env, deadline, answered).await {
+        Some(Ok(result)) => result,
+        // The runtime dropped the task (it is shutting down).
+        Some(Err(_)) => Err(MemberError::Timeout),
+        None => {
+            overdue.set(true);
+            member.health().note_overdue_change(true);
+            Err(MemberError::Timeout)
+        }
+    }
 }
 
 /// Lets the calls a write no longer waits for run to their end (or deadline).

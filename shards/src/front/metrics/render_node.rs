@@ -111,41 +111,51 @@ pub(super) fn render_drives(x: &mut Exposition<'_>, node: &NodeMetrics, now: Ins
 /// A per-set gauge: name, help, and its value for a set index.
 type SetFamily<'a> = (&'a str, &'a str, &'a dyn Fn(usize) -> usize);
 
-/// A per-drive counter: name, help, and its value in one shard's counts.
-type DriveFamily<'a> = (&'a str, &'a str, fn(&HealthCounts) -> u64);
+/// A per-drive series: name, type, help, and its value in one shard's counts.
+type DriveFamily<'a> = (&'a str, &'a str, &'a str, fn(&HealthCounts) -> u64);
 
-/// Drive errors and bitrot per drive, summed over the shards (each shard's members keep
-/// their own).
+/// Drive errors and bitrot per drive, and calls that change it running overdue, summed
+/// over the shards (each shard's members keep their own).
 pub(super) fn render_drive_errors(
     x: &mut Exposition<'_>,
     node: &NodeMetrics,
     shards: &[ShardSnapshot],
 ) {
-    let families: [DriveFamily<'_>; 4] = [
+    let families: [DriveFamily<'_>; 5] = [
         (
             "minio_node_drive_errors_timeout",
+            "counter",
             "drive operations that missed their deadline",
             |c| c.timeouts,
         ),
         (
             "minio_node_drive_errors_ioerror",
+            "counter",
             "drive operations that failed with an I/O error",
             |c| c.io_errors,
         ),
         (
             "minio_node_drive_errors_availability",
+            "counter",
             "drive operations refused because the drive was offline",
             |c| c.unavailable,
         ),
         (
             "shoal_node_drive_bitrot_errors_total",
+            "counter",
             "chunk records whose bitrot hash did not match when read",
             |c| c.bitrot,
         ),
+        (
+            "shoal_node_drive_overdue_changes",
+            "gauge",
+            "calls that change the drive still running past their deadline",
+            |c| c.overdue_changes,
+        ),
     ];
     let reports = node.drive_reports();
-    for (name, help, value) in families {
-        x.family(name, "counter", help);
+    for (name, kind, help, value) in families {
+        x.family(name, kind, help);
         // A shard's counts are per pool position; this node's drives sit at `positions`.
         for (report, &position) in reports.iter().zip(node.positions()) {
             let total: u64 = (shards.iter())
