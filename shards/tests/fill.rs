@@ -10,7 +10,7 @@ use crate::common;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use common::{Damage, body, damage, files_under};
+use common::{Damage, body, damage, files_under, sim_drives};
 use shoal_io::{Drive, SimDrive, SimEnv, SimExecutor};
 use shoal_shards::object::fill::{FillPace, FillState, run_fills};
 use shoal_shards::object::scan::ScanHooks;
@@ -24,12 +24,6 @@ const STRIPE_BYTES: usize = 64 << 10;
 const LARGE_BYTES: usize = 150_000;
 /// The drive replaced (pool position).
 const NEW: usize = 1;
-
-fn drives(env: &SimEnv, count: usize) -> Vec<SimDrive> {
-    (0..count)
-        .map(|i| SimDrive::new(&format!("d{i}"), i as u64 + 1).with_env(env.clone()))
-        .collect()
-}
 
 async fn open(drives: &[SimDrive], env: &SimEnv, format_new_drives: bool) -> SimStore {
     let config = StoreConfig {
@@ -101,7 +95,7 @@ async fn write_objects(store: &SimStore) -> u64 {
 /// Four drives holding `write_objects`' objects, then the drives at `replaced` emptied
 /// (new drives in their place).
 async fn with_replaced(env: &SimEnv, replaced: &[usize]) -> Vec<SimDrive> {
-    let drives = drives(env, 4);
+    let drives = sim_drives(env, 4);
     let store = open(&drives, env, false).await;
     write_objects(&store).await;
     drop(store);
@@ -125,7 +119,7 @@ fn a_replaced_drive_is_filled_back_byte_for_byte() {
     let env = executor.env();
     executor
         .run_until(async {
-            let drives = drives(&env, 4);
+            let drives = sim_drives(&env, 4);
             let store = open(&drives, &env, false).await;
             for drive in &drives {
                 assert_eq!(fill_record(drive).await, None, "a fresh deployment");
@@ -176,7 +170,7 @@ fn an_interrupted_fill_resumes_where_it_stopped() {
     let env = executor.env();
     executor
         .run_until(async {
-            let drives = drives(&env, 4);
+            let drives = sim_drives(&env, 4);
             let store = open(&drives, &env, false).await;
             let bytes = write_objects(&store).await;
             let healthy = snapshot(&drives[NEW], &["aaa", "bbb"]).await;
@@ -279,7 +273,7 @@ fn a_fill_waits_while_the_other_members_are_gone() {
     let env = executor.env();
     executor
         .run_until(async {
-            let drives = drives(&env, 4);
+            let drives = sim_drives(&env, 4);
             let store = open(&drives, &env, false).await;
             let bytes = write_objects(&store).await;
             let healthy = snapshot(&drives[NEW], &["aaa", "bbb"]).await;
@@ -347,7 +341,7 @@ fn a_crash_between_marking_and_formatting_leaves_a_blank_drive() {
     let env = executor.env();
     executor
         .run_until(async {
-            let drives = drives(&env, 4);
+            let drives = sim_drives(&env, 4);
             let store = open(&drives, &env, false).await;
             write_objects(&store).await;
             let healthy = snapshot(&drives[NEW], &["aaa", "bbb"]).await;

@@ -14,7 +14,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use common::{body, run};
+use common::{TestStore, body, run};
 use shoal_io::{AlignedBuf, DirEntry, Drive, DriveResult, SimClock, SimDrive, SimFile, SpaceInfo};
 use shoal_shards::object::scan::index_audit::audit_pass;
 use shoal_shards::object::scan::{ScanHooks, ScanPace};
@@ -148,6 +148,21 @@ impl Drive for Hung {
     }
 }
 
+/// A 4+2 store over `drives` with `DEADLINE` per member call, and bucket "bkt".
+async fn store_on(drives: Vec<Hung>) -> TestStore<Hung> {
+    let config = StoreConfig {
+        parity_chunks: Some(2),
+        member_deadline: DEADLINE,
+        ..StoreConfig::default()
+    };
+    let clock = SimClock::new(1_700_000_000_000_000_000);
+    let store = Store::open(drives, clock, 7, config)
+        .await
+        .expect("open store");
+    store.make_bucket("bkt").await.expect("make bucket");
+    store
+}
+
 /// Runs `request`, failing the test if it is not done within `TEST_BOUND`; returns its
 /// output and how long it took.
 async fn bounded<T>(what: &str, request: impl Future<Output = T>) -> (T, Duration) {
@@ -175,16 +190,7 @@ fn requests_finish_despite_a_hung_member() {
         let hung_index = 2;
         let mut drives = drives;
         drives[hung_index].hang = Rc::clone(&hang);
-        let config = StoreConfig {
-            parity_chunks: Some(2),
-            member_deadline: DEADLINE,
-            ..StoreConfig::default()
-        };
-        let clock = SimClock::new(1_700_000_000_000_000_000);
-        let store = Store::open(drives, clock, 7, config)
-            .await
-            .expect("open store");
-        store.make_bucket("bkt").await.expect("make bucket");
+        let store = store_on(drives).await;
         hang.set(true);
 
         let small = body(1, 1000);
@@ -253,16 +259,7 @@ fn changes_cut_at_their_deadline_run_on_when_the_drive_answers() {
     run(async {
         let drives: Vec<Hung> = (0..6).map(Hung::new).collect();
         let hung = drives[2].clone();
-        let config = StoreConfig {
-            parity_chunks: Some(2),
-            member_deadline: DEADLINE,
-            ..StoreConfig::default()
-        };
-        let clock = SimClock::new(1_700_000_000_000_000_000);
-        let store = Store::open(drives, clock, 7, config)
-            .await
-            .expect("open store");
-        store.make_bucket("bkt").await.expect("make bucket");
+        let store = store_on(drives).await;
         hung.reads_pass.set(true);
         hung.hang.set(true);
         let overdue = || store.drive_counts(2).overdue_changes;

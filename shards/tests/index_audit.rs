@@ -10,19 +10,13 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::body;
+use common::{body, sim_drives};
 use shoal_io::{Drive, Env, SimDrive, SimEnv, SimExecutor};
 use shoal_shards::object::scan::index_audit::audit_pass;
 use shoal_shards::object::scan::{ScanHooks, ScanPace};
 use shoal_shards::{PutOptions, SliceSource, Store, StoreConfig};
 
 type SimStore = Store<SimDrive, SimEnv, SimEnv>;
-
-fn drives(env: &SimEnv, count: usize) -> Vec<SimDrive> {
-    (0..count)
-        .map(|i| SimDrive::new(&format!("d{i}"), i as u64 + 1).with_env(env.clone()))
-        .collect()
-}
 
 /// A 2+2 store with bucket "bkt" and small objects inline in their records.
 async fn new_store(drives: &[SimDrive], env: &SimEnv) -> SimStore {
@@ -96,7 +90,7 @@ fn a_wrong_index_is_found_and_rebuilt() {
     let env = executor.env();
     executor
         .run_until(async {
-            let drives = drives(&env, 4);
+            let drives = sim_drives(&env, 4);
             let store = new_store(&drives, &env).await;
             for i in 0..40 {
                 put(&store, &format!("k{i:02}"), &body(i, 100)).await;
@@ -144,7 +138,7 @@ fn writes_racing_the_audit_are_not_mismatches() {
     let env = executor.env();
     executor
         .run_until(async {
-            let drives = drives(&env, 4);
+            let drives = sim_drives(&env, 4);
             for (i, drive) in drives.iter().enumerate() {
                 drive.set_base_latency(Duration::from_micros(50 + 100 * i as u64));
             }

@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::body;
+use common::{body, sim_drives};
 use shoal_io::{Drive, Env, SimDrive, SimEnv, SimExecutor};
 use shoal_shards::object::scan::pace::BURST;
 use shoal_shards::object::scan::{ScanHooks, ScanPace, ScanShare, Scanner};
@@ -23,12 +23,6 @@ const STRIPE_BYTES: usize = 64 << 10;
 /// An object of three stripes, its chunks in part files.
 const LARGE_BYTES: usize = 150_000;
 const SECOND_NANOS: u64 = 1_000_000_000;
-
-fn drives(env: &SimEnv, count: usize) -> Vec<SimDrive> {
-    (0..count)
-        .map(|i| SimDrive::new(&format!("d{i}"), i as u64 + 1).with_env(env.clone()))
-        .collect()
-}
 
 async fn open(drives: &[SimDrive], env: &SimEnv) -> SimStore {
     let config = StoreConfig {
@@ -106,7 +100,7 @@ fn a_cycle_finds_exactly_the_damaged_objects() {
     let env = executor.env();
     executor
         .run_until(async {
-            let drives = drives(&env, 4);
+            let drives = sim_drives(&env, 4);
             let store = new_store(&drives, &env).await;
             let mut versions = Vec::new();
             for i in 0..8 {
@@ -166,7 +160,7 @@ fn a_healthy_store_scanned_deeply_while_written_reports_nothing() {
 }
 
 async fn healthy_race(env: SimEnv) {
-    let drives = drives(&env, 4);
+    let drives = sim_drives(&env, 4);
     for drive in &drives {
         drive.set_base_latency(Duration::from_micros(200));
     }
@@ -218,7 +212,7 @@ fn a_stopped_scan_resumes_where_it_stopped() {
     let env = executor.env();
     executor
         .run_until(async {
-            let drives = drives(&env, 4);
+            let drives = sim_drives(&env, 4);
             let store = new_store(&drives, &env).await;
             for i in 0..30 {
                 put(&store, &format!("k{i:02}"), &body(i, 2000)).await;
@@ -265,7 +259,7 @@ fn the_scan_keeps_to_its_budget() {
     let env = executor.env();
     executor
         .run_until(async {
-            let drives = drives(&env, 4);
+            let drives = sim_drives(&env, 4);
             let store = new_store(&drives, &env).await;
             for i in 0..200 {
                 put(&store, &format!("k{i:03}"), &body(i, LARGE_BYTES)).await;
@@ -377,7 +371,7 @@ fn a_deep_cycle_without_quorum_is_not_counted() {
     let env = executor.env();
     executor
         .run_until(async {
-            let drives = drives(&env, 4);
+            let drives = sim_drives(&env, 4);
             let store = new_store(&drives, &env).await;
             for i in 0..3 {
                 put(&store, &format!("k{i}"), &body(i, 100)).await;

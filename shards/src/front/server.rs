@@ -782,39 +782,19 @@ fn start_scanner(ctx: &Rc<ShardContext>, plan: &ShardPlan) -> oneshot::Receiver<
         },
     };
     let pace = plan.config.settings.scan().clone();
-    let (done_tx, done_rx) = oneshot::channel();
-    let ctx = ctx.clone();
-    monoio::spawn(async move {
+    spawn_background(ctx, async move |ctx, hooks| {
         let mut scanner = Scanner::open(&ctx.store, share, pace).await;
-        let busy = || ctx.in_flight() > 0;
-        let stopping = || ctx.stopping();
-        let hooks = ScanHooks {
-            busy: &busy,
-            stopping: &stopping,
-        };
-        scanner.run(&hooks).await;
-        let _ = done_tx.send(());
-    });
-    done_rx
+        scanner.run(hooks).await;
+    })
 }
 
 /// The audit of the listing indexes this shard owns (`object/scan/index_audit.rs`),
 /// at the scanner's pace; the receiver hears when it ended for the stop.
 fn start_index_audit(ctx: &Rc<ShardContext>, plan: &ShardPlan) -> oneshot::Receiver<()> {
     let pace = plan.config.settings.scan().clone();
-    let (done_tx, done_rx) = oneshot::channel();
-    let ctx = ctx.clone();
-    monoio::spawn(async move {
-        let busy = || ctx.in_flight() > 0;
-        let stopping = || ctx.stopping();
-        let hooks = ScanHooks {
-            busy: &busy,
-            stopping: &stopping,
-        };
-        crate::object::scan::index_audit::run_index_audit(&ctx.store, &pace, &hooks).await;
-        let _ = done_tx.send(());
-    });
-    done_rx
+    spawn_background(ctx, async move |ctx, hooks| {
+        crate::object::scan::index_audit::run_index_audit(&ctx.store, &pace, hooks).await;
+    })
 }
 
 /// Fills the replaced drives of this node that are this shard's (`object/fill/`);
@@ -822,6 +802,18 @@ fn start_index_audit(ctx: &Rc<ShardContext>, plan: &ShardPlan) -> oneshot::Recei
 fn start_fills(ctx: &Rc<ShardContext>, plan: &ShardPlan) -> oneshot::Receiver<()> {
     let share = (ctx.shard_index, plan.config.shards);
     let pace = plan.config.settings.fill().clone();
+    spawn_background(ctx, async move |ctx, hooks| {
+        crate::object::fill::run_fills(&ctx.store, share, &pace, hooks).await;
+    })
+}
+
+/// Runs `work` as a task of the shard, with the hooks of background work (it waits
+/// while requests are in flight and ends once the shard stops); the receiver hears
+/// when it ended.
+fn spawn_background(
+    ctx: &Rc<ShardContext>,
+    work: impl AsyncFnOnce(&ShardContext, &ScanHooks<'_>) + 'static,
+) -> oneshot::Receiver<()> {
     let (done_tx, done_rx) = oneshot::channel();
     let ctx = ctx.clone();
     monoio::spawn(async move {
@@ -831,7 +823,7 @@ fn start_fills(ctx: &Rc<ShardContext>, plan: &ShardPlan) -> oneshot::Receiver<()
             busy: &busy,
             stopping: &stopping,
         };
-        crate::object::fill::run_fills(&ctx.store, share, &pace, &hooks).await;
+        work(&ctx, &hooks).await;
         let _ = done_tx.send(());
     });
     done_rx

@@ -296,6 +296,13 @@ pub async fn store<D: Drive>(drives: Vec<D>, parity: usize) -> TestStore<D> {
     store
 }
 
+/// `count` simulated drives `d0`, `d1`, … on the simulation's `env` (virtual time).
+pub fn sim_drives(env: &shoal_io::SimEnv, count: usize) -> Vec<SimDrive> {
+    (0..count)
+        .map(|i| SimDrive::new(&format!("d{i}"), i as u64 + 1).with_env(env.clone()))
+        .collect()
+}
+
 /// Puts `data` at `key` in bucket "bkt" (its length declared); the store's answer.
 pub async fn try_put<D: Drive, C: Clock, E: Env>(
     store: &Store<D, C, E>,

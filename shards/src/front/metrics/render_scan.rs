@@ -115,71 +115,81 @@ mod tests {
     use crate::front::metrics::render::render;
     use crate::object::scan::ScanProgress;
 
-    /// A scanning shard's figures appear under its shard label; a shard that scans
-    /// nothing has no series.
-    #[test]
-    fn scanning_shards_have_series() {
+    const SERVER: &str = r#"server="127.0.0.1:9000""#;
+
+    /// The exposition of a two-shard node where shard `shard` has figures `scan`.
+    fn rendered(shard: usize, scan: ScanProgress) -> String {
         let node = NodeMetrics::new(test_facts(), 2, &["/d1".to_owned()]);
-        let scan = ScanProgress {
-            active: true,
-            objects_scanned: 12,
-            damaged_found: 3,
-            last_cycle_nanos: 1_500_000_000,
-            ..ScanProgress::default()
-        };
         node.publish(
-            0,
+            shard,
             ShardSnapshot {
                 scan,
                 ..ShardSnapshot::default()
             },
         );
-        let text = render(&node, ProcessStats::default(), Instant::now());
-        let server = r#"server="127.0.0.1:9000""#;
-        for line in [
-            format!(r#"shoal_scan_objects_total{{{server},shard="0"}} 12"#),
-            format!(r#"shoal_scan_damaged_total{{{server},shard="0"}} 3"#),
-            format!(r#"shoal_scan_last_cycle_duration_seconds{{{server},shard="0"}} 1.5"#),
-        ] {
+        assert_eq!(node.scan_progress()[shard], scan);
+        render(&node, ProcessStats::default(), Instant::now())
+    }
+
+    /// Each `(family, shard, value)` is a sample of `text`.
+    fn assert_samples(text: &str, samples: &[(&str, usize, &str)]) {
+        for (family, shard, value) in samples {
+            let line = format!(r#"{family}{{{SERVER},shard="{shard}"}} {value}"#);
             assert!(text.lines().any(|l| l == line), "{line} missing");
         }
-        assert!(!text.contains(&format!(
-            r#"shoal_scan_objects_total{{{server},shard="1"}}"#
-        )));
-        assert_eq!(node.scan_progress()[0], scan);
+    }
+
+    fn has_series(text: &str, family: &str, shard: usize) -> bool {
+        text.contains(&format!(r#"{family}{{{SERVER},shard="{shard}"}}"#))
+    }
+
+    /// A scanning shard's figures appear under its shard label; a shard that scans
+    /// nothing has no series.
+    #[test]
+    fn scanning_shards_have_series() {
+        let text = rendered(
+            0,
+            ScanProgress {
+                active: true,
+                objects_scanned: 12,
+                damaged_found: 3,
+                last_cycle_nanos: 1_500_000_000,
+                ..ScanProgress::default()
+            },
+        );
+        assert_samples(
+            &text,
+            &[
+                ("shoal_scan_objects_total", 0, "12"),
+                ("shoal_scan_damaged_total", 0, "3"),
+                ("shoal_scan_last_cycle_duration_seconds", 0, "1.5"),
+            ],
+        );
+        assert!(!has_series(&text, "shoal_scan_objects_total", 1));
+        assert!(!has_series(&text, "shoal_scan_index_keys_total", 0));
     }
 
     /// The index audit's series follow the shards that own an index, whether or not
     /// they scan a set.
     #[test]
     fn auditing_shards_have_index_series() {
-        let node = NodeMetrics::new(test_facts(), 2, &["/d1".to_owned()]);
-        let scan = ScanProgress {
-            index_audit_active: true,
-            index_keys_audited: 700,
-            index_mismatches: 2,
-            ..ScanProgress::default()
-        };
-        node.publish(
+        let text = rendered(
             1,
-            ShardSnapshot {
-                scan,
-                ..ShardSnapshot::default()
+            ScanProgress {
+                index_audit_active: true,
+                index_keys_audited: 700,
+                index_mismatches: 2,
+                ..ScanProgress::default()
             },
         );
-        let text = render(&node, ProcessStats::default(), Instant::now());
-        let server = r#"server="127.0.0.1:9000""#;
-        for line in [
-            format!(r#"shoal_scan_index_keys_total{{{server},shard="1"}} 700"#),
-            format!(r#"shoal_scan_index_mismatches_total{{{server},shard="1"}} 2"#),
-        ] {
-            assert!(text.lines().any(|l| l == line), "{line} missing");
-        }
-        assert!(!text.contains(&format!(
-            r#"shoal_scan_index_keys_total{{{server},shard="0"}}"#
-        )));
-        assert!(!text.contains(&format!(
-            r#"shoal_scan_objects_total{{{server},shard="1"}}"#
-        )));
+        assert_samples(
+            &text,
+            &[
+                ("shoal_scan_index_keys_total", 1, "700"),
+                ("shoal_scan_index_mismatches_total", 1, "2"),
+            ],
+        );
+        assert!(!has_series(&text, "shoal_scan_index_keys_total", 0));
+        assert!(!has_series(&text, "shoal_scan_objects_total", 1));
     }
 }
